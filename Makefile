@@ -1,0 +1,67 @@
+# bgjob — build, test, demo. `make help` lists the targets.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+GOOS := $(shell $(GO) env GOOS)
+GOARCH := $(shell $(GO) env GOARCH)
+SHELL_VERSION := 2.0.0
+
+# Tools for `make generate`, pinned; installed into .tools/ on demand.
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TOOLS := $(CURDIR)/.tools
+
+.PHONY: help build install-runtimes demo test unit integration lint generate bench clean
+
+help:
+	@echo "make build     build bin/bgjob, bin/bgjobd and the runtimes; install the runtimes into the catalog"
+	@echo "make demo      build, then run a short real session in a scratch BGJOB_HOME"
+	@echo "make test      lint and run every test (unit with -race, integration)"
+	@echo "make bench     print the benchmark figures the README quotes"
+	@echo "make generate  regenerate the protobuf code (needs protoc: apt-get install protobuf-compiler)"
+
+build:
+	$(GO) build -o $(BIN)/bgjob ./cmd/bgjob
+	$(GO) build -o $(BIN)/bgjobd ./cmd/bgjobd
+	$(GO) build -ldflags "-X main.version=$(SHELL_VERSION)" -o $(BIN)/plugins/$(GOOS)_$(GOARCH)/bgjob-shell ./cmd/bgjob-shell
+	$(MAKE) --no-print-directory install-runtimes
+
+# Installs into $BGJOB_RUNTIMES when set, else the default catalog, which is
+# where bin/bgjob looks too.
+install-runtimes:
+	$(BIN)/bgjob runtime install $(BIN)/plugins/$(GOOS)_$(GOARCH)/bgjob-shell
+
+demo: build
+	@bash docs/demo.sh $(BIN)/bgjob
+
+test: lint unit integration
+
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /integration)
+
+integration:
+	$(GO) test -count=1 -timeout 15m ./integration/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=windows $(GO) build ./...
+	GOARCH=386 $(GO) build ./...
+	GOBIN=$(TOOLS) $(GO) install $(STATICCHECK)
+	$(TOOLS)/staticcheck ./...
+
+generate:
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(TOOLS):$$PATH protoc -I sdk/proto/runtimev2 \
+		--go_out=. --go_opt=module=github.com/bgjob/bgjob \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/bgjob/bgjob \
+		sdk/proto/runtimev2/runtime.proto
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./integration/... 
+
+clean:
+	rm -rf $(BIN) $(TOOLS)

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// call sends req to the host, starting the host if none runs, and copies
+// what it prints to our stdout and stderr.
+func call(req *api.Request) error {
+	home, err := api.DefaultHome()
+	if err != nil {
+		return api.WithCode(api.ExitUnavailable, err)
+	}
+	c, err := api.Connect(home, 10*time.Second, func() error { return startHost(home) })
+	if err != nil {
+		return api.WithCode(api.ExitUnavailable, err)
+	}
+	defer c.Close()
+	code, err := c.Do(req, os.Stdout, os.Stderr)
+	if err == nil && code != 0 {
+		return &silentError{code: code}
+	}
+	return err
+}
+
+// hostBinary finds bgjobd: beside this executable (how `make build` and the
+// release lay them out), else on PATH.
+func hostBinary() (string, error) {
+	if p := os.Getenv("BGJOB_HOSTD"); p != "" {
+		return p, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "bgjobd")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("bgjobd")
+	if err != nil {
+		return "", fmt.Errorf("cannot find the host binary bgjobd beside bgjob or on PATH; set BGJOB_HOSTD")
+	}
+	return p, nil
+}
+
+// startHost starts bgjobd in the background, in its own session so it
+// outlives this terminal, logging to host.log in its home.
+func startHost(home string) error {
+	bin, err := hostBinary()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(home, "host.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "-home", home)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// Reap it if it exits at once (say, another host won the race), so it
+	// does not linger as a zombie while we wait for the socket.
+	go cmd.Wait()
+	return nil
+}

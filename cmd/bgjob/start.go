@@ -1,0 +1,128 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/spf13/cobra"
+)
+
+func newStart() *cobra.Command {
+	var (
+		req       api.StartRequest
+		inputs    []string
+		inputFile string
+		env       []string
+		wait      bool
+		output    string
+	)
+	cmd := &cobra.Command{
+		Use:   "start [flags] [--] SCRIPT [ARG...] | start --file PATH [ARG...]",
+		Short: "Start a background job (Start-Job)",
+		Long: `Start a background job and print its row at once, like Start-Job.
+
+The script runs in the runtime named by --runtime (default: shell) whose
+version matches --runtime-version (a semver constraint; default: the newest
+stable version). Flags come before the script; everything after it is the
+script's arguments ("$@").
+
+With --wait, start instead streams the job's output until it ends, then
+removes it, and exits 0 if the job completed or 1 if it failed or was
+stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
+		Example: `  bgjob start -- 'echo hello; sleep 1'
+  bgjob start --name Backup --workdir /srv --runtime-version '~2.0' --file ./backup.sh a b
+  echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
+  bgjob start --wait -- 'echo hi'`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if req.File == "" && req.LiteralPath == "" {
+				if len(args) == 0 {
+					return api.Errorf(api.ExitUsage, "give a script to run, or --file PATH")
+				}
+				req.Script, args = args[0], args[1:]
+			}
+			req.Args = args
+			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+				return err
+			}
+			wd := req.Workdir
+			if wd == "" {
+				var err error
+				if wd, err = os.Getwd(); err != nil {
+					return api.Errorf(api.ExitUsage, "cannot find the current directory: %w; use --workdir", err)
+				}
+			}
+			abs, err := filepath.Abs(wd)
+			if err != nil {
+				return api.WithCode(api.ExitUsage, err)
+			}
+			req.Workdir = abs
+			if req.Input, err = readInput(inputs, inputFile); err != nil {
+				return err
+			}
+			// A job sees the caller's environment, as a command run from
+			// this shell would, plus --env.
+			for _, kv := range env {
+				if !strings.Contains(kv, "=") {
+					return api.Errorf(api.ExitUsage, "--env %q: want KEY=VALUE", kv)
+				}
+			}
+			req.Env = append(os.Environ(), env...)
+			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output})
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	f := cmd.Flags()
+	f.StringVar(&req.Name, "name", "", "the job's name (default Job<Id>); names need not be unique")
+	f.StringVar(&req.File, "file", "", "run the script in this file; wildcards allowed, but they must match exactly one file")
+	f.StringVar(&req.LiteralPath, "literal-path", "", "run the script in this file, taking the path literally (no wildcards)")
+	f.StringVar(&req.Init, "init", "", "an initialisation script run first in the same session (its functions and variables stay visible)")
+	f.StringVar(&req.InitFile, "init-file", "", "read the initialisation script from this file")
+	f.StringVar(&req.Workdir, "workdir", "", "the job's working directory (default: the current directory)")
+	f.StringVar(&req.Runtime, "runtime", "shell", "the runtime to run the job in")
+	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version, e.g. '~2.0' (default: newest stable)")
+	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin")
+	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin")
+	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
+	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it")
+	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	return cmd
+}
+
+// readInput builds the job's stdin from --input values, --input-file, or
+// this command's stdin for --input -.
+func readInput(values []string, file string) ([]byte, error) {
+	if file != "" && len(values) > 0 {
+		return nil, api.Errorf(api.ExitUsage, "give --input or --input-file, not both")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, api.Errorf(api.ExitUsage, "cannot read --input-file: %w", err)
+		}
+		return b, nil
+	}
+	if len(values) == 1 && values[0] == "-" {
+		b, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return nil, api.Errorf(api.ExitUsage, "cannot read stdin for --input -: %w", err)
+		}
+		return b, nil
+	}
+	if len(values) == 0 {
+		return nil, nil
+	}
+	return []byte(strings.Join(values, "\n") + "\n"), nil
+}
+
+func checkOutput(got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, strings.Join(allowed, " or "))
+}
+

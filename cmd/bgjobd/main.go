@@ -1,0 +1,59 @@
+// Command bgjobd is the bgjob host daemon: it keeps the job table, runs jobs
+// in runtime plugins and answers the bgjob CLI on a unix socket. `bgjob host`
+// runs it in the foreground; every other bgjob command starts it on demand.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bgjob/bgjob/host"
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/hashicorp/go-hclog"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	defHome, _ := api.DefaultHome()
+	home := flag.String("home", defHome, "the host's home: job table, records, socket ($BGJOB_HOME)")
+	runtimes := flag.String("runtimes", "", "the runtime catalog ($BGJOB_RUNTIMES, default under the user's data dir)")
+	maxRunning := flag.Int("max-running", envInt("BGJOB_MAX_RUNNING", host.DefaultMaxRunning), "runtimes running at once; more jobs wait as NotStarted ($BGJOB_MAX_RUNNING)")
+	logLevel := flag.String("log-level", "info", "trace, debug, info, warn or error")
+	flag.Parse()
+
+	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: hclog.LevelFromString(*logLevel)})
+	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
+		return api.CodeOf(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	logger.Info("serving", "home", *home, "pid", os.Getpid())
+	serveErr := h.Serve(ctx)
+	stop()
+	// Jobs keep running in their runtimes; the next host reattaches.
+	if err := h.Close(); err != nil {
+		logger.Error("closing", "err", err)
+	}
+	if serveErr != nil {
+		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", serveErr)
+		return api.ExitUnavailable
+	}
+	return 0
+}
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv(name), &n); err == nil && n > 0 {
+		return n
+	}
+	return def
+}

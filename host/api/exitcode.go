@@ -1,0 +1,72 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes of the bgjob CLI. They are part of the contract: scripts rely
+// on them, and `bgjob help` and the README list them.
+const (
+	ExitOK          = 0 // success
+	ExitJobFailed   = 1 // start --wait: the job ended Failed or Stopped
+	ExitUsage       = 2 // bad flags or arguments; bad input (workdir, file, constraint)
+	ExitNotFound    = 3 // no job matches a selector
+	ExitTimeout     = 4 // wait --timeout ran out
+	ExitRuntime     = 5 // no runtime matches, or a runtime binary fails verification
+	ExitConflict    = 6 // the job is not finished (remove without --force); a host already runs
+	ExitUnavailable = 7 // the host cannot be reached or started, or failed internally
+)
+
+// ExitCodes describes each code for help texts.
+var ExitCodes = []struct {
+	Code int
+	Text string
+}{
+	{ExitOK, "success"},
+	{ExitJobFailed, "start --wait: the job ended Failed or Stopped"},
+	{ExitUsage, "usage error, or bad input (workdir, file, version constraint, flags)"},
+	{ExitNotFound, "no job matches"},
+	{ExitTimeout, "wait --timeout ran out before the jobs finished"},
+	{ExitRuntime, "no installed runtime matches, or a runtime binary failed verification"},
+	{ExitConflict, "the job is not finished (use --force), or a host already runs on this home"},
+	{ExitUnavailable, "the host could not be reached or started, or failed"},
+}
+
+// Error is an error with the exit code the CLI should end with.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with code and a formatted message (%w works).
+func Errorf(code int, format string, args ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// WithCode wraps err with an exit code, keeping a code it already has.
+func WithCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// CodeOf returns the exit code err carries, or ExitUnavailable.
+func CodeOf(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ExitUnavailable
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Frame kinds. A call is one FrameRequest from the CLI, answered by any
+// number of FrameStdout and FrameStderr frames and one FrameResult.
+const (
+	FrameRequest = 'Q'
+	FrameStdout  = 'O'
+	FrameStderr  = 'E'
+	FrameResult  = 'R'
+)
+
+// MaxFrame bounds one frame, so a confused peer cannot make the other side
+// allocate without limit. A job's input travels in its request.
+const MaxFrame = 256 << 20
+
+// WriteFrame writes one frame: a 4-byte big-endian length (kind and
+// payload), the kind byte, the payload.
+func WriteFrame(w io.Writer, kind byte, payload []byte) error {
+	var hdr [5]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(payload)+1))
+	hdr[4] = kind
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
+	return err
+}
+
+// ReadFrame reads one frame; the payload reuses buf when it is big enough.
+func ReadFrame(r *bufio.Reader, buf []byte) (kind byte, payload []byte, err error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n == 0 || n > MaxFrame {
+		return 0, nil, fmt.Errorf("bad frame length %d", n)
+	}
+	n--
+	if uint32(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, err
+	}
+	return hdr[4], buf, nil
+}

@@ -1,0 +1,61 @@
+package api
+
+import "time"
+
+// State is a job's state, named as PowerShell names them.
+type State string
+
+// The job states. Finished means Completed, Failed or Stopped.
+const (
+	NotStarted   State = "NotStarted"
+	Running      State = "Running"
+	Completed    State = "Completed"
+	Failed       State = "Failed"
+	Stopped      State = "Stopped"
+	Blocked      State = "Blocked"
+	Suspended    State = "Suspended"
+	Disconnected State = "Disconnected"
+	Suspending   State = "Suspending"
+	Stopping     State = "Stopping"
+	AtBreakpoint State = "AtBreakpoint"
+)
+
+// AllStates lists every state, for validating a --state filter.
+var AllStates = []State{NotStarted, Running, Completed, Failed, Stopped, Blocked, Suspended,
+	Disconnected, Suspending, Stopping, AtBreakpoint}
+
+// Finished reports whether a job in state s has ended for good.
+func (s State) Finished() bool {
+	return s == Completed || s == Failed || s == Stopped
+}
+
+// Runtime says which runtime plugin runs a job.
+type Runtime struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	Protocol int    `json:"protocol"`
+	Path     string `json:"path,omitempty"`
+}
+
+// Job is a job's row: every property a user can see.
+type Job struct {
+	ID            uint64     `json:"Id"`
+	Name          string     `json:"Name"`
+	InstanceID    string     `json:"InstanceId"`
+	PSJobTypeName string     `json:"PSJobTypeName"`
+	State         State      `json:"State"`
+	StateReason   string     `json:"StateReason,omitempty"`
+	HasMoreData   bool       `json:"HasMoreData"`
+	Location      string     `json:"Location"`
+	Command       string     `json:"Command"`
+	PSBeginTime   *time.Time `json:"PSBeginTime"`
+	PSEndTime     *time.Time `json:"PSEndTime"`
+	ChildJobs     []uint64   `json:"ChildJobs"`
+	Runtime       Runtime    `json:"Runtime"`
+	Workdir       string     `json:"Workdir"`
+	User          string     `json:"User"`
+	ExitCode      *int       `json:"ExitCode"`
+	Created       time.Time  `json:"Created"`
+}

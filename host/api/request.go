@@ -1,0 +1,73 @@
+package api
+
+// Operations a Request can ask for.
+const (
+	OpPing    = "ping"
+	OpStart   = "start"
+	OpGet     = "get"
+	OpReceive = "receive"
+	OpWait    = "wait"
+	OpStop    = "stop"
+	OpRemove  = "remove"
+)
+
+// Output formats.
+const (
+	FormatTable = "table"
+	FormatJSON  = "json"
+	FormatText  = "text"
+)
+
+// StartRequest is everything `bgjob start` says about a new job. Paths are
+// absolute: the daemon's working directory is not the caller's.
+type StartRequest struct {
+	Name           string   `json:"name,omitempty"`
+	Type           string   `json:"type,omitempty"`
+	Script         string   `json:"script,omitempty"`
+	File           string   `json:"file,omitempty"`
+	LiteralPath    string   `json:"literalPath,omitempty"`
+	Init           string   `json:"init,omitempty"`
+	InitFile       string   `json:"initFile,omitempty"`
+	Args           []string `json:"args,omitempty"`
+	Input          []byte   `json:"input,omitempty"`
+	Workdir        string   `json:"workdir"`
+	Env            []string `json:"env,omitempty"`
+	Runtime        string   `json:"runtime,omitempty"`
+	RuntimeVersion string   `json:"runtimeVersion,omitempty"`
+	// Command is the job's command as shown in the job table.
+	Command string `json:"command,omitempty"`
+}
+
+// Filter narrows `bgjob get`.
+type Filter struct {
+	State       string `json:"state,omitempty"`
+	Command     string `json:"command,omitempty"`
+	HasMoreData *bool  `json:"hasMoreData,omitempty"`
+	Newest      int    `json:"newest,omitempty"`
+}
+
+// Request is one CLI call. Jobs selects jobs by id, name (wildcards allowed)
+// or instance id.
+type Request struct {
+	Op     string        `json:"op"`
+	Jobs   []string      `json:"jobs,omitempty"`
+	Start  *StartRequest `json:"start,omitempty"`
+	Filter *Filter       `json:"filter,omitempty"`
+	Output string        `json:"output,omitempty"`
+
+	Keep       bool    `json:"keep,omitempty"`
+	Wait       bool    `json:"wait,omitempty"`
+	AutoRemove bool    `json:"autoRemove,omitempty"`
+	Any        bool    `json:"any,omitempty"`
+	Force      bool    `json:"force,omitempty"`
+	PassThru   bool    `json:"passThru,omitempty"`
+	Verbose    bool    `json:"verbose,omitempty"`
+	Debug      bool    `json:"debug,omitempty"`
+	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 waits for ever
+}
+
+// Result ends every reply.
+type Result struct {
+	Code  int    `json:"code"`
+	Error string `json:"error,omitempty"`
+}

@@ -1,0 +1,277 @@
+// Package catalog keeps the versioned plugin executables ("runtimes") that
+// bgjob runs jobs in.
+//
+// The layout follows Terraform and Packer so that it is easy to inspect and
+// to clean up by hand:
+//
+//	<root>/<name>/<version>/<os>_<arch>/<binary>
+//	<root>/<name>/<version>/<os>_<arch>/manifest.json
+//
+// The manifest records what the binary said about itself when it was
+// installed, plus its SHA-256, so that the host can refuse to launch a binary
+// that changed since (see [Catalog.Verify]) and can pick a version without
+// executing anything (see [Catalog.Resolve]).
+//
+// The package only depends on the standard library and semver because it is
+// linked into the bgjob CLI, which must stay small and quick to start.
+package catalog
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// manifestFile is the name of the manifest next to each installed binary.
+// Folders without it are ignored, which lets an interrupted install or a
+// hand-made folder coexist with the catalog without breaking it.
+const manifestFile = "manifest.json"
+
+// Sentinel errors, for callers that need to react to a class of failure
+// (for example the CLI choosing an exit code) rather than to its wording.
+// Their text is part of the sentences the package returns, so they read
+// naturally on their own and inside those messages.
+var (
+	// ErrBadConstraint reports a version constraint that semver cannot parse.
+	ErrBadConstraint = errors.New("invalid runtime version constraint")
+	// ErrNoRuntime reports that no installed runtime satisfies a request.
+	ErrNoRuntime = errors.New("no runtime")
+	// ErrTampered reports a binary whose content no longer matches the
+	// SHA-256 recorded when it was installed.
+	ErrTampered = errors.New("does not match its recorded SHA-256")
+	// ErrNotPlugin reports a file that cannot be installed because it does
+	// not behave like a bgjob plugin.
+	ErrNotPlugin = errors.New("not a bgjob plugin")
+)
+
+// Manifest is what manifest.json holds: the plugin's own description of
+// itself, captured at install time by running "<binary> describe", plus where
+// the binary is and what it hashed to.
+type Manifest struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"` // semver, as the plugin wrote it, e.g. "2.1.0" or "3.0.0-beta.1"
+	OS       string   `json:"os"`
+	Arch     string   `json:"arch"`
+	Protocol int      `json:"protocol"` // plugin protocol major: 2 = gRPC, 1 = legacy net/rpc
+	JobTypes []string `json:"jobTypes,omitempty"`
+	Kind     string   `json:"kind,omitempty"` // "runtime" or "jobtype"
+	Binary   string   `json:"binary"`         // file name inside the folder
+	SHA256   string   `json:"sha256"`         // lowercase hex
+}
+
+// Entry is one installed plugin: its manifest plus the absolute locations
+// and the parsed version, so callers never have to rebuild paths or re-parse.
+//
+// Its JSON form (for 'bgjob runtime list -o json') is the manifest's fields
+// plus dir and path.
+type Entry struct {
+	Manifest
+	// Dir is the absolute folder holding the binary and manifest.json.
+	Dir string `json:"dir"`
+	// Path is the absolute path of the binary, the one to execute.
+	Path string `json:"path"`
+	// SemVer is Manifest.Version parsed. It is not called Version because
+	// that would hide Manifest.Version, and it is left out of JSON because
+	// it would only repeat it.
+	SemVer *semver.Version `json:"-"`
+}
+
+// String names the entry the way messages refer to it, e.g.
+// "runtime shell 2.0.0 (linux/amd64)".
+func (e *Entry) String() string {
+	kind := "runtime"
+	if e.Kind == "jobtype" {
+		kind = "job type plugin"
+	}
+	return fmt.Sprintf("%s %s %s (%s/%s)", kind, e.Name, e.Version, e.OS, e.Arch)
+}
+
+// Catalog is a runtime catalog rooted at a folder. It is safe for concurrent
+// use; the only state it keeps is a cache of successful verifications.
+type Catalog struct {
+	root string
+
+	mu       sync.Mutex
+	verified map[string]verifiedFile // by binary path
+}
+
+// Open returns the catalog rooted at root. It does not touch the disk: the
+// folder may not exist yet, in which case the catalog is simply empty until
+// the first Install creates it. A relative root is made absolute now so that
+// a later change of working folder cannot move the catalog.
+func Open(root string) *Catalog {
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	} else {
+		root = filepath.Clean(root)
+	}
+	return &Catalog{root: root, verified: make(map[string]verifiedFile)}
+}
+
+// Root returns the absolute folder of the catalog.
+func (c *Catalog) Root() string { return c.root }
+
+// DefaultRoot returns where runtimes live unless the user says otherwise:
+// $BGJOB_RUNTIMES if set, else $XDG_DATA_HOME/bgjob/runtimes, else
+// ~/.local/share/bgjob/runtimes. A relative $XDG_DATA_HOME is ignored, as
+// the XDG specification requires.
+//
+// If no home folder can be found (no $HOME), it returns the relative path
+// .local/share/bgjob/runtimes rather than failing, so read-only commands
+// still work; set BGJOB_RUNTIMES in such environments.
+func DefaultRoot() string {
+	if r := os.Getenv("BGJOB_RUNTIMES"); r != "" {
+		return r
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "bgjob", "runtimes")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "bgjob", "runtimes")
+}
+
+// List returns every installed entry, sorted by name, then version newest
+// first, then OS and architecture, which is the order both the table and
+// Resolve want.
+//
+// Folders without a manifest.json are skipped silently (a half-finished
+// install or a stray folder should not break every launch), but a manifest
+// that cannot be read or does not describe its own folder is an error naming
+// the file: silently skipping it could make Resolve pick an older version
+// than the user expects.
+func (c *Catalog) List() ([]*Entry, error) {
+	names, err := subdirs(c.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the runtime catalog %s: %w; check that it is a readable folder, or point BGJOB_RUNTIMES at another one", c.root, err)
+	}
+	var entries []*Entry
+	for _, name := range names {
+		versions, err := subdirs(filepath.Join(c.root, name))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed while we were looking
+			}
+			return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", filepath.Join(c.root, name), err)
+		}
+		for _, version := range versions {
+			vdir := filepath.Join(c.root, name, version)
+			platforms, err := subdirs(vdir)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", vdir, err)
+			}
+			for _, platform := range platforms {
+				e, err := readEntry(filepath.Join(vdir, platform), name, version, platform)
+				if err != nil {
+					return nil, err
+				}
+				if e != nil {
+					entries = append(entries, e)
+				}
+			}
+		}
+	}
+	sortEntries(entries)
+	return entries, nil
+}
+
+// sortEntries orders entries by name, version (newest first), OS, arch. Equal
+// versions spelled differently ("2.1.0" and "v2.1.0") are ordered by
+// spelling so that the result, and hence Resolve, is deterministic.
+func sortEntries(entries []*Entry) {
+	sort.SliceStable(entries, func(i, j int) bool {
+		a, b := entries[i], entries[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if c := a.SemVer.Compare(b.SemVer); c != 0 {
+			return c > 0
+		}
+		if a.Version != b.Version {
+			return a.Version < b.Version
+		}
+		if a.OS != b.OS {
+			return a.OS < b.OS
+		}
+		return a.Arch < b.Arch
+	})
+}
+
+// subdirs returns the names of the visible sub-folders of dir, following
+// symlinks so that a runtime folder may be linked in from elsewhere.
+// Dot-folders are skipped: Install stages files under dot-names.
+func subdirs(dir string) ([]string, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, de := range des {
+		if de.Name() == "" || de.Name()[0] == '.' {
+			continue
+		}
+		isDir := de.IsDir()
+		if de.Type()&fs.ModeSymlink != 0 {
+			if fi, err := os.Stat(filepath.Join(dir, de.Name())); err == nil {
+				isDir = fi.IsDir()
+			}
+		}
+		if isDir {
+			names = append(names, de.Name())
+		}
+	}
+	return names, nil
+}
+
+// readEntry loads the manifest in dir. It returns nil, nil when there is no
+// manifest. The folder names are checked against the manifest because
+// Resolve trusts the manifest while the user sees the folders: the two must
+// not disagree.
+func readEntry(dir, name, version, platform string) (*Entry, error) {
+	file := filepath.Join(dir, manifestFile)
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read runtime manifest %s: %w; check its permissions", file, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("runtime manifest %s is not valid JSON: %w; reinstall the runtime with 'bgjob runtime install' or remove the folder %s", file, err, dir)
+	}
+	v, err := m.check()
+	if err == nil {
+		err = checkFileName(m.Binary)
+		if err != nil {
+			err = fmt.Errorf("binary %w", err)
+		}
+	}
+	if err == nil {
+		err = checkSHA256(m.SHA256)
+	}
+	if err == nil && (m.Name != name || m.Version != version || m.OS+"_"+m.Arch != platform) {
+		err = fmt.Errorf("it describes %s %s %s_%s but sits in %s/%s/%s", m.Name, m.Version, m.OS, m.Arch, name, version, platform)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runtime manifest %s is invalid: %w; reinstall the runtime with 'bgjob runtime install' or remove the folder %s", file, err, dir)
+	}
+	return &Entry{
+		Manifest: m,
+		Dir:      dir,
+		Path:     filepath.Join(dir, m.Binary),
+		SemVer:   v,
+	}, nil
+}

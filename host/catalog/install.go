@@ -1,0 +1,315 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// describeTimeout bounds "<binary> describe". A plugin answers from static
+// data without a handshake, so anything slower is hung or is not a plugin.
+// It is a variable so tests can shorten it.
+var describeTimeout = 10 * time.Second
+
+// maxDescribeOutput caps what we keep of the describe answer (and of its
+// stderr), so a binary that is not a plugin cannot make us buffer without
+// bound.
+const maxDescribeOutput = 1 << 20
+
+// describeAnswer is the JSON object a plugin prints for "describe". Unknown
+// fields are ignored so that newer plugins can say more about themselves.
+type describeAnswer struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"`
+	OS       string   `json:"os"`
+	Arch     string   `json:"arch"`
+	Protocol int      `json:"protocol"`
+	JobTypes []string `json:"jobTypes"`
+	Kind     string   `json:"kind"`
+}
+
+// Install adds the plugin binary at binaryPath to the catalog and returns
+// its entry. Installing the same name, version, OS and architecture again
+// replaces the previous install.
+//
+// The binary is first copied (and hashed) into a dot-file in the catalog
+// root, and it is that copy which is asked to describe itself and is then
+// renamed into <name>/<version>/<os>_<arch>/. Describing the copy rather
+// than the original means the recorded description and SHA-256 are
+// guaranteed to be about the very bytes that get installed, even if the
+// original changes meanwhile; staging in the root keeps the final rename on
+// one file system, so a launch never sees a half-written binary.
+func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error) {
+	fi, err := os.Stat(binaryPath)
+	if err != nil {
+		return nil, fmt.Errorf("cannot install %s: %w; check the path of the plugin binary", binaryPath, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is %w: it is %s, not an executable file; give the path of the plugin binary itself", binaryPath, ErrNotPlugin, describeMode(fi.Mode()))
+	}
+	if !isExecutable(fi.Mode()) {
+		return nil, fmt.Errorf("%s is %w: it is not executable (mode %v); make it executable with 'chmod +x %s' and install it again", binaryPath, ErrNotPlugin, fi.Mode().Perm(), binaryPath)
+	}
+	binary := filepath.Base(binaryPath)
+	if err := checkFileName(binary); err != nil {
+		return nil, fmt.Errorf("cannot install %s: its %w; rename the file and install it again", binaryPath, err)
+	}
+
+	if err := os.MkdirAll(c.root, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the runtime catalog %s: %w; check its permissions, or set BGJOB_RUNTIMES to a writable folder", c.root, err)
+	}
+	staged, sum, err := stage(binaryPath, c.root)
+	if err != nil {
+		return nil, err
+	}
+	installed := false
+	defer func() {
+		if !installed {
+			os.Remove(staged)
+		}
+	}()
+
+	m, v, err := describe(ctx, staged, binaryPath)
+	if err != nil {
+		return nil, err
+	}
+	m.Binary = binary
+	m.SHA256 = sum
+
+	dir := filepath.Join(c.root, m.Name, m.Version, m.OS+"_"+m.Arch)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot install %s: creating %s: %w; check that the runtime catalog is writable", binaryPath, dir, err)
+	}
+	previous := previousBinary(dir)
+	path := filepath.Join(dir, m.Binary)
+	if err := os.Rename(staged, path); err != nil {
+		return nil, fmt.Errorf("cannot install %s as %s: %w; check that the runtime catalog is writable and that no job is running this runtime version", binaryPath, path, err)
+	}
+	installed = true
+	if err := writeManifest(dir, m); err != nil {
+		return nil, fmt.Errorf("cannot install %s: %w; check that the runtime catalog is writable, then install it again", binaryPath, err)
+	}
+	// A reinstall from a differently named file leaves the old binary
+	// behind; it is no longer referenced, so remove it.
+	if previous != "" && previous != m.Binary {
+		os.Remove(filepath.Join(dir, previous))
+	}
+	c.forget(path)
+	return &Entry{Manifest: m, Dir: dir, Path: path, SemVer: v}, nil
+}
+
+// stage copies src into a new dot-file in dir, hashing it on the way, and
+// makes the copy executable. It returns the copy's path and hex SHA-256.
+func stage(src, dir string) (string, string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", "", fmt.Errorf("cannot install %s: %w; check that it is readable", src, err)
+	}
+	defer in.Close()
+	// Keep the extension: Windows decides executability by it.
+	out, err := os.CreateTemp(dir, ".install-*"+filepath.Ext(src))
+	if err != nil {
+		return "", "", fmt.Errorf("cannot install %s: %w; check that the runtime catalog %s is writable", src, err, dir)
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), in)
+	if err == nil {
+		err = out.Chmod(0o755)
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out.Name())
+		return "", "", fmt.Errorf("cannot install %s: copying it into %s: %w; check the free space and permissions of the runtime catalog", src, dir, err)
+	}
+	return out.Name(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// describe runs "<staged> describe" and validates the answer. shown is the
+// path the user gave, used in messages instead of the staging file name.
+func describe(ctx context.Context, staged, shown string) (Manifest, *semver.Version, error) {
+	dctx, cancel := context.WithTimeout(ctx, describeTimeout)
+	defer cancel()
+	cmdline := fmt.Sprintf("`%s describe`", shown)
+
+	var stdout, stderr cappedBuffer
+	var err error
+	for attempt := 0; ; attempt++ {
+		stdout.Reset()
+		stderr.Reset()
+		cmd := exec.CommandContext(dctx, staged, "describe")
+		cmd.Stdout = &stdout
+		cmd.Stderr = &stderr
+		// A plugin that leaves a child holding our pipes must not hang us.
+		cmd.WaitDelay = time.Second
+		err = cmd.Run()
+		// A file just written can be briefly "busy" on Linux when another
+		// goroutine forks while it is open; that is transient, so retry.
+		if err == nil || !isTextBusy(err) || attempt == 4 {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+	}
+
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return Manifest{}, nil, fmt.Errorf("installing %s was interrupted: %w", shown, ctx.Err())
+	case errors.Is(dctx.Err(), context.DeadlineExceeded):
+		return Manifest{}, nil, fmt.Errorf("%s is %w: %s did not answer within %v; check that it is a bgjob plugin and that it does not wait for input", shown, ErrNotPlugin, cmdline, describeTimeout)
+	default:
+		// Start errors name the staging file; the user knows their own path.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == staged {
+			pe.Path = shown
+		}
+		detail := ""
+		if s := stderr.tail(); s != "" {
+			detail = fmt.Sprintf(" (it said: %s)", s)
+		}
+		return Manifest{}, nil, fmt.Errorf("%s is %w: %s failed: %w%s; check that it is a plugin built with the bgjob SDK", shown, ErrNotPlugin, cmdline, err, detail)
+	}
+	if stdout.overflow {
+		return Manifest{}, nil, fmt.Errorf("%s is %w: %s printed more than %d bytes; a plugin prints one small JSON object", shown, ErrNotPlugin, cmdline, maxDescribeOutput)
+	}
+
+	out := bytes.TrimSpace(stdout.Bytes())
+	if len(out) == 0 {
+		return Manifest{}, nil, fmt.Errorf("%s is %w: %s printed nothing; check that it is a plugin built with the bgjob SDK", shown, ErrNotPlugin, cmdline)
+	}
+	var a describeAnswer
+	if err := json.Unmarshal(out, &a); err != nil {
+		return Manifest{}, nil, fmt.Errorf("%s is %w: %s did not print a JSON description: %w; check that it is a plugin built with the bgjob SDK", shown, ErrNotPlugin, cmdline, err)
+	}
+	m := Manifest{
+		Name:     a.Name,
+		Version:  a.Version,
+		OS:       a.OS,
+		Arch:     a.Arch,
+		Protocol: a.Protocol,
+		JobTypes: a.JobTypes,
+		Kind:     a.Kind,
+	}
+	v, err := m.check()
+	if err != nil {
+		return Manifest{}, nil, fmt.Errorf("%s is %w: %s gave an unusable description: %w; fix the plugin, or use a build of it made for this version of bgjob", shown, ErrNotPlugin, cmdline, err)
+	}
+	return m, v, nil
+}
+
+// previousBinary returns the binary file name recorded by an existing
+// manifest in dir, or "" if there is none usable.
+func previousBinary(dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if err != nil {
+		return ""
+	}
+	var m Manifest
+	if json.Unmarshal(data, &m) != nil || checkFileName(m.Binary) != nil {
+		return ""
+	}
+	return m.Binary
+}
+
+// writeManifest replaces dir/manifest.json atomically, so readers see either
+// the old manifest or the new one, never a truncated file.
+func writeManifest(dir string, m Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the manifest: %w", err)
+	}
+	data = append(data, '\n')
+	f, err := os.CreateTemp(dir, ".manifest-*")
+	if err != nil {
+		return fmt.Errorf("writing the manifest in %s: %w", dir, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, manifestFile))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("writing the manifest in %s: %w", dir, err)
+	}
+	return nil
+}
+
+// describeMode names a non-regular file type for messages.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "a special file"
+	}
+}
+
+// cappedBuffer keeps at most maxDescribeOutput bytes but accepts everything,
+// so the child is not killed by a broken pipe before we can report why its
+// output was unusable.
+type cappedBuffer struct {
+	bytes.Buffer
+	overflow bool
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := maxDescribeOutput - b.Len(); len(p) > room {
+		b.Buffer.Write(p[:max(room, 0)])
+		b.overflow = true
+		return len(p), nil
+	}
+	return b.Buffer.Write(p)
+}
+
+func (b *cappedBuffer) Reset() {
+	b.Buffer.Reset()
+	b.overflow = false
+}
+
+// tail returns the end of what was written, on one line, short enough to
+// quote in an error message.
+func (b *cappedBuffer) tail() string {
+	s := strings.Join(strings.Fields(b.String()), " ")
+	const limit = 300
+	if len(s) <= limit {
+		return s
+	}
+	i := len(s) - limit
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return "…" + s[i:]
+}

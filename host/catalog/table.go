@@ -1,0 +1,26 @@
+package catalog
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// FormatTable writes entries as an aligned table in the style of
+// PowerShell's Format-Table: a header, a line of dashes under each heading,
+// then one row per entry, columns separated by a single space of padding.
+// Nothing is written for no entries, so the caller can print its own
+// "nothing installed" hint instead of an empty table. Write errors are
+// ignored, as with fmt.Fprintf to a terminal.
+func FormatTable(w io.Writer, entries []*Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	fmt.Fprintln(tw, "Name\tVersion\tOS/Arch\tProtocol\tPath")
+	fmt.Fprintln(tw, "----\t-------\t-------\t--------\t----")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\n", e.Name, e.Version, e.OS, e.Arch, e.Protocol, e.Path)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,143 @@
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+)
+
+// verifiedFile remembers that the file identified by id hashed to sum.
+type verifiedFile struct {
+	id  fileID
+	sum string
+}
+
+// VerifyResult is the outcome of verifying one entry: Err is nil when the
+// binary matches its manifest.
+type VerifyResult struct {
+	Entry *Entry
+	Err   error
+}
+
+// OK reports whether the entry verified.
+func (r VerifyResult) OK() bool { return r.Err == nil }
+
+// Verify checks that the entry's binary still has the SHA-256 recorded when
+// it was installed, so that the host never launches a binary that was
+// swapped or corrupted after install. A mismatch wraps ErrTampered.
+//
+// The host verifies before every launch, and hashing a large binary each
+// time would add noticeable latency, so a successful result is cached per
+// path together with the file's device, inode, size, mtime and ctime (on
+// Unix; elsewhere nothing is cached). Any write, replacement or chmod of the
+// binary changes one of those and forces a fresh hash.
+func (c *Catalog) Verify(e *Entry) error {
+	if e == nil {
+		return errors.New("catalog: Verify called with a nil entry")
+	}
+	fi, err := os.Stat(e.Path)
+	if err != nil {
+		return missingBinary(e, err)
+	}
+	if id, ok := statID(fi); ok && c.cached(e.Path, id, e.SHA256) {
+		return nil
+	}
+
+	sum, id, cacheable, err := hashFile(e.Path)
+	if err != nil {
+		c.forget(e.Path)
+		return missingBinary(e, err)
+	}
+	if !strings.EqualFold(sum, e.SHA256) {
+		c.forget(e.Path)
+		return fmt.Errorf("%s at %s %w (recorded %s, now %s); reinstall it with 'bgjob runtime install'", e, e.Path, ErrTampered, short(e.SHA256), short(sum))
+	}
+	if cacheable {
+		c.mu.Lock()
+		c.verified[e.Path] = verifiedFile{id: id, sum: strings.ToLower(e.SHA256)}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// VerifyAll verifies every installed entry, for 'bgjob runtime verify'. The
+// error is only for failing to list the catalog; per-entry problems are in
+// the results, in List order.
+func (c *Catalog) VerifyAll() ([]VerifyResult, error) {
+	entries, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	results := make([]VerifyResult, len(entries))
+	for i, e := range entries {
+		results[i] = VerifyResult{Entry: e, Err: c.Verify(e)}
+	}
+	return results, nil
+}
+
+// cached reports whether path was verified as sum while it had identity id.
+// The recorded sum is part of the check so that a reinstall (a new
+// manifest) is never answered from a verification of the old one.
+func (c *Catalog) cached(path string, id fileID, sum string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.verified[path]
+	return ok && v.id == id && v.sum == strings.ToLower(sum)
+}
+
+// forget drops any cached verification of path.
+func (c *Catalog) forget(path string) {
+	c.mu.Lock()
+	delete(c.verified, path)
+	c.mu.Unlock()
+}
+
+// hashFile hashes a regular file and returns, for caching, the identity it
+// had when it was opened. Taking the identity before reading means a change
+// made while hashing leaves a stale key behind, which only costs a re-hash.
+func hashFile(path string) (sum string, id fileID, cacheable bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fileID{}, false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fileID{}, false, err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fileID{}, false, fmt.Errorf("it is %s, not a regular file", describeMode(fi.Mode()))
+	}
+	id, cacheable = statID(fi)
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fileID{}, false, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), id, cacheable, nil
+}
+
+// missingBinary words a failure to read an entry's binary.
+func missingBinary(e *Entry, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is missing its binary %s: %w; reinstall it with 'bgjob runtime install'", e, e.Path, err)
+	}
+	return fmt.Errorf("cannot check %s at %s: %w; check the file's permissions or reinstall it with 'bgjob runtime install'", e, e.Path, err)
+}
+
+// short abbreviates a hex digest for messages; the full values are in the
+// manifest and in sha256sum's output for anyone who needs them.
+func short(sum string) string {
+	const n = 12
+	if len(sum) <= n {
+		if sum == "" {
+			return "nothing"
+		}
+		return sum
+	}
+	return sum[:n] + "…"
+}

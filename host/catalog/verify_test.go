@@ -1,0 +1,211 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// oneEntry makes a catalog holding a single hand-made entry.
+func oneEntry(t *testing.T) (*Catalog, *Entry) {
+	t.Helper()
+	root := t.TempDir()
+	addEntry(t, root, "shell", "2.0.0", linuxAMD64)
+	c := Open(root)
+	list, err := c.List()
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	return c, list[0]
+}
+
+func appendByte(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte{'x'}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantTampered(t *testing.T, err error, e *Entry) {
+	t.Helper()
+	if !errors.Is(err, ErrTampered) {
+		t.Fatalf("Verify = %v; want an ErrTampered error", err)
+	}
+	now := fileSHA256(t, e.Path)
+	want := fmt.Sprintf("runtime shell 2.0.0 (linux/amd64) at %s does not match its recorded SHA-256 (recorded %s…, now %s…); reinstall it with 'bgjob runtime install'",
+		e.Path, e.SHA256[:12], now[:12])
+	if err.Error() != want {
+		t.Errorf("error =\n%s\nwant\n%s", err, want)
+	}
+}
+
+func TestVerifyDetectsAppendedByteAfterCachedSuccess(t *testing.T) {
+	c, e := oneEntry(t)
+	for i := range 2 { // the second call is answered from the cache
+		if err := c.Verify(e); err != nil {
+			t.Fatalf("Verify #%d of an intact binary: %v", i+1, err)
+		}
+	}
+	if _, ok := statID(mustStat(t, e.Path)); ok {
+		if _, cached := c.verified[e.Path]; !cached {
+			t.Errorf("successful Verify was not cached")
+		}
+	}
+	appendByte(t, e.Path)
+	wantTampered(t, c.Verify(e), e)
+	if _, cached := c.verified[e.Path]; cached {
+		t.Errorf("a failed Verify left the path in the cache")
+	}
+	wantTampered(t, c.Verify(e), e) // and it stays failed
+}
+
+func TestVerifyDetectsSameSizeRewriteWithRestoredMtime(t *testing.T) {
+	c, e := oneEntry(t)
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	fi := mustStat(t, e.Path)
+	data, err := os.ReadFile(e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-2] ^= 0x20 // same size, different content
+	if err := os.WriteFile(e.Path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Hide the write from size and mtime; only ctime can tell.
+	if err := os.Chtimes(e.Path, time.Time{}, fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	wantTampered(t, c.Verify(e), e)
+}
+
+func TestVerifyAcceptsRestoredOrReplacedContent(t *testing.T) {
+	c, e := oneEntry(t)
+	orig, err := os.ReadFile(e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendByte(t, e.Path)
+	if err := c.Verify(e); !errors.Is(err, ErrTampered) {
+		t.Fatalf("Verify after append = %v; want ErrTampered", err)
+	}
+	// Same bytes again, as a new file renamed into place (a new inode).
+	tmp := filepath.Join(e.Dir, ".new")
+	if err := os.WriteFile(tmp, orig, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(e); err != nil {
+		t.Errorf("Verify after restoring the original bytes: %v", err)
+	}
+}
+
+func TestVerifyCacheIsPerRecordedHash(t *testing.T) {
+	c, e := oneEntry(t)
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	// Same file, different recorded hash (as after a reinstall whose
+	// manifest no longer matches): must not be answered from the cache.
+	other := *e
+	other.SHA256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	if err := c.Verify(&other); !errors.Is(err, ErrTampered) {
+		t.Errorf("Verify with a different recorded hash = %v; want ErrTampered", err)
+	}
+}
+
+func TestVerifyMissingBinary(t *testing.T) {
+	c, e := oneEntry(t)
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(e.Path); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Verify(e)
+	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrTampered) {
+		t.Fatalf("Verify of a removed binary = %v; want a not-exist error", err)
+	}
+	want := fmt.Sprintf("runtime shell 2.0.0 (linux/amd64) is missing its binary %s: ", e.Path)
+	if got := err.Error(); len(got) < len(want) || got[:len(want)] != want {
+		t.Errorf("error = %q; want it to start with %q", got, want)
+	}
+}
+
+func TestVerifyConcurrent(t *testing.T) {
+	c, e := oneEntry(t)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				if err := c.Verify(e); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestVerifyAll(t *testing.T) {
+	root := t.TempDir()
+	good := addEntry(t, root, "a", "1.0.0", linuxAMD64)
+	tampered := addEntry(t, root, "b", "1.0.0", linuxAMD64)
+	missing := addEntry(t, root, "c", "1.0.0", linuxAMD64)
+	appendByte(t, tampered)
+	if err := os.Remove(missing); err != nil {
+		t.Fatal(err)
+	}
+
+	results, err := Open(root).VerifyAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		path string
+		ok   bool
+		is   error
+	}{
+		{good, true, nil},
+		{tampered, false, ErrTampered},
+		{missing, false, fs.ErrNotExist},
+	}
+	if len(results) != len(want) {
+		t.Fatalf("VerifyAll returned %d results; want %d", len(results), len(want))
+	}
+	for i, w := range want {
+		r := results[i]
+		if r.Entry.Path != w.path || r.OK() != w.ok || (w.is != nil && !errors.Is(r.Err, w.is)) {
+			t.Errorf("result %d = {%s, ok=%v, %v}; want {%s, ok=%v, %v}", i, r.Entry.Path, r.OK(), r.Err, w.path, w.ok, w.is)
+		}
+	}
+
+	if results, err := Open(filepath.Join(root, "missing")).VerifyAll(); err != nil || len(results) != 0 {
+		t.Errorf("VerifyAll of an empty catalog = %v, %v; want nothing", results, err)
+	}
+}
+
+func mustStat(t *testing.T, path string) os.FileInfo {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
+}

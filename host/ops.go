@@ -1,0 +1,296 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// selectLocked returns the jobs the selectors name, in id order, each once.
+// A selector is an id, an instance id, or a name with wildcards (* ? [...]).
+// With no selectors it returns every job.
+func (h *Host) selectLocked(sel []string) ([]*job, error) {
+	if len(sel) == 0 {
+		out := make([]*job, 0, len(h.jobs))
+		for _, j := range h.jobs {
+			out = append(out, j)
+		}
+		sortJobs(out)
+		return out, nil
+	}
+	seen := map[uint64]bool{}
+	var out []*job
+	for _, s := range sel {
+		n := 0
+		id, idErr := strconv.ParseUint(s, 10, 64)
+		for _, j := range h.jobs {
+			var match bool
+			switch {
+			case idErr == nil:
+				match = j.row.ID == id
+			case strings.EqualFold(j.row.InstanceID, s):
+				match = true
+			default:
+				match, _ = path.Match(s, j.row.Name)
+			}
+			if match {
+				n++
+				if !seen[j.row.ID] {
+					seen[j.row.ID] = true
+					out = append(out, j)
+				}
+			}
+		}
+		if n == 0 {
+			return nil, api.Errorf(api.ExitNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+		}
+	}
+	sortJobs(out)
+	return out, nil
+}
+
+func sortJobs(js []*job) {
+	sort.Slice(js, func(a, b int) bool { return js[a].row.ID < js[b].row.ID })
+}
+
+// Jobs returns the selected jobs that pass the filter.
+func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
+	var state api.State
+	if f != nil && f.State != "" {
+		for _, s := range api.AllStates {
+			if strings.EqualFold(string(s), f.State) {
+				state = s
+			}
+		}
+		if state == "" {
+			return nil, api.Errorf(api.ExitUsage, "unknown state %q; states are %v", f.State, api.AllStates)
+		}
+	}
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	var out []*api.Job
+	for _, j := range js {
+		out = append(out, j.viewLocked())
+	}
+	h.mu.Unlock()
+	if err != nil || f == nil {
+		return out, err
+	}
+	kept := out[:0]
+	for _, v := range out {
+		if state != "" && v.State != state {
+			continue
+		}
+		if f.Command != "" {
+			if ok, _ := path.Match(f.Command, v.Command); !ok {
+				continue
+			}
+		}
+		if f.HasMoreData != nil && v.HasMoreData != *f.HasMoreData {
+			continue
+		}
+		kept = append(kept, v)
+	}
+	if f.Newest > 0 && len(kept) > f.Newest {
+		kept = kept[len(kept)-f.Newest:]
+	}
+	return kept, nil
+}
+
+// Wait blocks until every selected job (or, with any, one of them) has
+// finished, or timeout (if positive) passes; it returns the finished jobs.
+func (h *Host) Wait(ctx context.Context, sel []string, any bool, timeout time.Duration) ([]*api.Job, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	for {
+		h.mu.Lock()
+		js, err := h.selectLocked(sel)
+		if err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		var done []*api.Job
+		var pending []string
+		var waits []chan struct{}
+		for _, j := range js {
+			if j.row.State.Finished() {
+				done = append(done, j.viewLocked())
+			} else {
+				pending = append(pending, strconv.FormatUint(j.row.ID, 10))
+				waits = append(waits, j.changed)
+			}
+		}
+		h.mu.Unlock()
+		if len(pending) == 0 || (any && len(done) > 0) {
+			return done, nil
+		}
+		if err := waitAny(ctx, waits); err != nil {
+			if ctx.Err() == context.DeadlineExceeded {
+				return done, api.Errorf(api.ExitTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(pending, ", "))
+			}
+			return done, err
+		}
+	}
+}
+
+// waitAny waits for one of chs to close.
+func waitAny(ctx context.Context, chs []chan struct{}) error {
+	if len(chs) == 1 {
+		select {
+		case <-chs[0]:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	woke := make(chan struct{}, len(chs))
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, ch := range chs {
+		go func(ch chan struct{}) {
+			select {
+			case <-ch:
+				woke <- struct{}{}
+			case <-stop:
+			}
+		}(ch)
+	}
+	select {
+	case <-woke:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop stops the selected jobs and waits until they have ended. A queued
+// job is stopped at once; a running one gets the stop grace to end, then
+// its processes are killed.
+func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	var ids []string
+	type stopping struct {
+		j  *job
+		rt *launched
+	}
+	var running []stopping
+	for _, j := range js {
+		ids = append(ids, strconv.FormatUint(j.row.ID, 10))
+		switch {
+		case j.row.State == api.NotStarted || (j.row.State == api.Running && j.rt == nil):
+			// Queued, or its runtime is still starting: launch sees this.
+			h.finishLocked(j, api.Stopped, "stopped before it started", nil)
+			h.persistLocked(j)
+		case j.row.State == api.Running || j.row.State == api.Stopping:
+			j.row.State = api.Stopping
+			j.notifyLocked()
+			running = append(running, stopping{j, j.rt})
+		}
+	}
+	h.mu.Unlock()
+	grace := h.opts.StopGrace
+	for _, s := range running {
+		if err := s.rt.conn.Stop(ctx, s.j.row.ID, grace); err != nil {
+			h.log.Warn("stop request failed; killing the runtime", "job", s.j.row.ID, "err", err)
+			s.rt.client.Kill()
+		}
+	}
+	// The runtime reports Stopped once the job's processes are gone. If it
+	// does not within the grace and a margin, kill it; the relay then
+	// records the job as Stopped.
+	deadline := time.Now().Add(grace + 5*time.Second)
+	for _, s := range running {
+		for {
+			h.mu.Lock()
+			done, ch := s.j.row.State.Finished(), s.j.changed
+			h.mu.Unlock()
+			if done {
+				break
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				s.rt.client.Kill()
+				left = 5 * time.Second
+			}
+			select {
+			case <-ch:
+			case <-time.After(left):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return h.Jobs(ids, nil)
+}
+
+// Remove deletes the selected jobs and their records. An unfinished job is
+// an error unless force is set, which stops it first.
+func (h *Host) Remove(ctx context.Context, sel []string, force bool) error {
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	var unfinished []string
+	for _, j := range js {
+		if !j.row.State.Finished() {
+			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.row.ID, j.row.Name, j.row.State))
+		}
+	}
+	h.mu.Unlock()
+	if len(unfinished) > 0 {
+		if !force {
+			return api.Errorf(api.ExitConflict, "job %s is not finished; stop it first, or remove it with --force", strings.Join(unfinished, ", "))
+		}
+		var ids []string
+		for _, j := range js {
+			ids = append(ids, strconv.FormatUint(j.row.ID, 10))
+		}
+		if _, err := h.Stop(ctx, ids); err != nil {
+			return err
+		}
+	}
+	for _, j := range js {
+		if err := h.removeJob(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Host) removeJob(j *job) error {
+	j.recvMu.Lock()
+	defer j.recvMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.jobs[j.row.ID]; !ok {
+		return nil
+	}
+	if err := h.store.delete(j.row.ID); err != nil {
+		return fmt.Errorf("cannot remove job %d: %w", j.row.ID, err)
+	}
+	delete(h.jobs, j.row.ID)
+	if j.log != nil {
+		j.log.close()
+	}
+	os.Remove(h.logPath(j.row.ID))
+	os.Remove(h.runtimeLogPath(j.row.ID))
+	j.notifyLocked()
+	return nil
+}

@@ -1,0 +1,121 @@
+package host
+
+import (
+	"context"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// ReceiveOptions are Receive-Job's switches.
+type ReceiveOptions struct {
+	// Keep copies the records; otherwise they are drained.
+	Keep bool
+	// Wait streams records until the jobs finish.
+	Wait bool
+	// AutoRemove removes each job once it is finished and drained; it needs
+	// Wait.
+	AutoRemove bool
+}
+
+// Sink takes received records. The record is only valid during the call.
+// Flush is called before Receive blocks waiting for more, so what the sink
+// buffers reaches the user while the job runs.
+type Sink interface {
+	Record(jobID uint64, r *sdk.Record) error
+	Flush() error
+}
+
+// Receive passes the selected jobs' unreceived records to sink, job by job.
+func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink Sink) error {
+	if o.Keep && o.Wait {
+		return api.Errorf(api.ExitUsage, "--keep cannot be combined with --wait: waiting drains the records (as Receive-Job -Wait does)")
+	}
+	if o.AutoRemove && !o.Wait {
+		return api.Errorf(api.ExitUsage, "--auto-remove needs --wait")
+	}
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, j := range js {
+		if err := h.receiveJob(ctx, j, o, sink); err != nil {
+			return err
+		}
+	}
+	return sink.Flush()
+}
+
+func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Sink) error {
+	h.mu.Lock()
+	cursor := j.row.ReadOffset
+	h.mu.Unlock()
+	moved := false
+	defer func() {
+		if moved {
+			h.mu.Lock()
+			if _, ok := h.jobs[j.row.ID]; ok {
+				h.persistLocked(j)
+			}
+			h.mu.Unlock()
+		}
+	}()
+	for {
+		j.recvMu.Lock()
+		h.mu.Lock()
+		if _, ok := h.jobs[j.row.ID]; !ok {
+			h.mu.Unlock()
+			j.recvMu.Unlock()
+			return nil // removed meanwhile
+		}
+		if !o.Keep {
+			cursor = j.row.ReadOffset
+		}
+		finished, changed := j.row.State.Finished(), j.changed
+		end := j.row.LogSize
+		if j.log != nil {
+			end = j.log.Size()
+		}
+		h.mu.Unlock()
+		var err error
+		if end > cursor {
+			err = readLog(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, _ int64) error {
+				return sink.Record(j.row.ID, r)
+			})
+			if err == nil {
+				cursor = end
+				if !o.Keep {
+					h.mu.Lock()
+					j.row.ReadOffset = end
+					moved = true
+					j.notifyLocked()
+					h.mu.Unlock()
+				}
+			}
+		}
+		j.recvMu.Unlock()
+		if err != nil {
+			return err
+		}
+		if !o.Wait || finished {
+			break
+		}
+		if err := sink.Flush(); err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if o.AutoRemove {
+		if err := sink.Flush(); err != nil {
+			return err
+		}
+		return h.removeJob(j)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package host
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// Serve answers CLI calls on the host's unix socket until ctx ends. The
+// socket lives in the host's home, which is 0700, and every connection's
+// peer must be the user the host runs as.
+func (h *Host) Serve(ctx context.Context) error {
+	sock := api.SocketPath(h.opts.Home)
+	if len(sock) >= 104 {
+		return fmt.Errorf("the socket path %s is too long for a unix socket (%d bytes, at most 103); use a shorter BGJOB_HOME", sock, len(sock))
+	}
+	// A socket left by a host that died: ours now, since we hold the store.
+	_ = os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", sock, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		go h.serveConn(ctx, conn)
+	}
+}
+
+// serveConn answers one request on conn.
+func (h *Host) serveConn(ctx context.Context, conn *net.UnixConn) {
+	defer conn.Close()
+	if err := checkPeer(conn); err != nil {
+		h.log.Warn("refused a connection", "err", err)
+		rep := newReply(conn)
+		rep.result(api.Errorf(api.ExitUnavailable, "%v", err))
+		return
+	}
+	br := bufio.NewReader(conn)
+	kind, payload, err := api.ReadFrame(br, nil)
+	if err != nil || kind != api.FrameRequest {
+		return
+	}
+	var req api.Request
+	rep := newReply(conn)
+	if err := json.Unmarshal(payload, &req); err != nil {
+		rep.result(api.Errorf(api.ExitUsage, "bad request: %v", err))
+		return
+	}
+	// The caller going away (Ctrl-C on receive --wait) cancels the call.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = br.ReadByte()
+		cancel()
+	}()
+	rep.result(h.handle(ctx, &req, rep))
+}
+
+// handle runs one request, writing what the user sees to rep.
+func (h *Host) handle(ctx context.Context, req *api.Request, rep *reply) error {
+	out := rep.writer(api.FrameStdout)
+	jsonOut := req.Output == api.FormatJSON
+	printJobs := func(jobs []*api.Job, single bool) error {
+		if jsonOut {
+			return WriteJobsJSON(out, jobs, single)
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		return WriteJobTable(out, jobs)
+	}
+	switch req.Op {
+	case api.OpPing:
+		return nil
+	case api.OpStart:
+		if req.Start == nil {
+			return api.Errorf(api.ExitUsage, "start without a job")
+		}
+		j, err := h.Start(req.Start)
+		if err != nil {
+			return err
+		}
+		if !req.Wait {
+			return printJobs([]*api.Job{j}, true)
+		}
+		return h.startWait(ctx, j, req, rep)
+	case api.OpGet:
+		jobs, err := h.Jobs(req.Jobs, req.Filter)
+		if err != nil {
+			return err
+		}
+		return printJobs(jobs, false)
+	case api.OpReceive:
+		if len(req.Jobs) == 0 {
+			return api.Errorf(api.ExitUsage, "name the jobs to receive from")
+		}
+		return h.Receive(ctx, req.Jobs, ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove}, h.sink(req, rep))
+	case api.OpWait:
+		if len(req.Jobs) == 0 {
+			return api.Errorf(api.ExitUsage, "name the jobs to wait for")
+		}
+		jobs, err := h.Wait(ctx, req.Jobs, req.Any, time.Duration(req.Timeout*float64(time.Second)))
+		if perr := printJobs(jobs, false); err == nil {
+			err = perr
+		}
+		return err
+	case api.OpStop:
+		if len(req.Jobs) == 0 {
+			return api.Errorf(api.ExitUsage, "name the jobs to stop")
+		}
+		jobs, err := h.Stop(ctx, req.Jobs)
+		if err != nil || !req.PassThru {
+			return err
+		}
+		return printJobs(jobs, false)
+	case api.OpRemove:
+		if len(req.Jobs) == 0 {
+			return api.Errorf(api.ExitUsage, "name the jobs to remove")
+		}
+		return h.Remove(ctx, req.Jobs, req.Force)
+	}
+	return api.Errorf(api.ExitUsage, "unknown operation %q", req.Op)
+}
+
+// startWait is `start --wait`: the job's records as they come, then its
+// removal; the exit code says whether it completed.
+func (h *Host) startWait(ctx context.Context, j *api.Job, req *api.Request, rep *reply) error {
+	sel := []string{fmt.Sprint(j.ID)}
+	if err := h.Receive(ctx, sel, ReceiveOptions{Wait: true}, h.sink(req, rep)); err != nil {
+		return err
+	}
+	jobs, err := h.Jobs(sel, nil)
+	if err != nil || len(jobs) != 1 {
+		return err
+	}
+	fin := jobs[0]
+	if err := h.Remove(ctx, sel, false); err != nil {
+		return err
+	}
+	if fin.State != api.Completed {
+		return api.Errorf(api.ExitJobFailed, "job %d (%s) %s: %s", fin.ID, fin.Name, fin.State, fin.StateReason)
+	}
+	return nil
+}
+
+func (h *Host) sink(req *api.Request, rep *reply) Sink {
+	if req.Output == api.FormatJSON {
+		return &JSONSink{Out: rep.writer(api.FrameStdout), FlushFunc: rep.flush}
+	}
+	return &TextSink{Out: rep.writer(api.FrameStdout), Err: rep.writer(api.FrameStderr),
+		Verbose: req.Verbose, Debug: req.Debug, FlushFunc: rep.flush}
+}
+
+// reply frames what a call prints. Consecutive writes to one stream share a
+// frame, up to frameData bytes, so printing many small records costs few
+// frames; the order of stdout and stderr is kept.
+type reply struct {
+	bw   *bufio.Writer
+	kind byte
+	buf  []byte
+	err  error
+}
+
+const frameData = 64 << 10
+
+func newReply(w io.Writer) *reply {
+	return &reply{bw: bufio.NewWriterSize(w, 256<<10)}
+}
+
+func (r *reply) write(kind byte, p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if kind != r.kind {
+		r.emit()
+		r.kind = kind
+	}
+	if len(r.buf) == 0 && len(p) >= frameData/2 {
+		r.err = api.WriteFrame(r.bw, kind, p)
+		return len(p), r.err
+	}
+	r.buf = append(r.buf, p...)
+	if len(r.buf) >= frameData {
+		r.emit()
+	}
+	return len(p), r.err
+}
+
+func (r *reply) emit() {
+	if len(r.buf) > 0 && r.err == nil {
+		r.err = api.WriteFrame(r.bw, r.kind, r.buf)
+	}
+	r.buf = r.buf[:0]
+}
+
+func (r *reply) flush() error {
+	r.emit()
+	if r.err == nil {
+		r.err = r.bw.Flush()
+	}
+	return r.err
+}
+
+// result ends the reply with err's exit code and message.
+func (r *reply) result(err error) {
+	res := api.Result{Code: api.CodeOf(err)}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	b, _ := json.Marshal(res)
+	r.emit()
+	if r.err == nil {
+		r.err = api.WriteFrame(r.bw, api.FrameResult, b)
+	}
+	r.flush()
+}
+
+type replyWriter struct {
+	r    *reply
+	kind byte
+}
+
+func (w replyWriter) Write(p []byte) (int, error) { return w.r.write(w.kind, p) }
+
+func (r *reply) writer(kind byte) io.Writer { return replyWriter{r, kind} }

@@ -1,0 +1,279 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+)
+
+// pipeGiveUp is how long a command's output pipe may stay open after its
+// processes were killed (a process that left the group may hold it) before
+// the runtime stops reading it.
+const pipeGiveUp = 250 * time.Millisecond
+
+// copyBuf is the size of reads from a command's output pipe: a full Linux
+// pipe buffer, so a fast writer costs one record per 64 KiB.
+const copyBuf = 64 << 10
+
+// counting lets Run wait for every exec handler before it returns.
+func (s *session) counting(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
+	return func(ctx context.Context, args []string) error {
+		if !s.enter() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return errEnded
+		}
+		defer s.leave()
+		return next(ctx, args)
+	}
+}
+
+// execProgram runs an external program, as interp.DefaultExecHandler does,
+// but in a process group of its own that the session tracks, so that a stop
+// reaches the program's children too.
+func (s *session) execProgram(ctx context.Context, args []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hc := interp.HandlerCtx(ctx)
+	path, err := interp.LookPathDir(hc.Dir, hc.Env, args[0])
+	if err != nil {
+		if strings.ContainsAny(args[0], `/\`) {
+			fmt.Fprintf(hc.Stderr, "%s: command not found: %v\n", args[0], err)
+		} else {
+			fmt.Fprintf(hc.Stderr, "%s: command not found\n", args[0])
+		}
+		return interp.ExitStatus(127)
+	}
+
+	stdout, stderr, copiers, err := outputFiles(hc.Stdout, hc.Stderr)
+	if err != nil {
+		fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
+		return interp.ExitStatus(126)
+	}
+	closeWriteEnds := func() {
+		for _, c := range copiers {
+			_ = c.w.Close()
+		}
+	}
+	newCmd := func() *exec.Cmd {
+		cmd := &exec.Cmd{Path: path, Args: args, Env: execEnv(hc.Env), Dir: hc.Dir, Stdout: stdout, Stderr: stderr}
+		if f, ok := hc.Stdin.(*os.File); ok {
+			if f != nil {
+				cmd.Stdin = f
+			}
+		} else if hc.Stdin != nil {
+			cmd.Stdin = hc.Stdin
+		}
+		setProcessGroup(cmd)
+		return cmd
+	}
+	cmd := newCmd()
+	err = cmd.Start()
+	// A concurrently forked process may briefly hold the binary open for
+	// writing (https://go.dev/issue/22315); retry for a while, as the
+	// default handler does.
+	for delay := time.Millisecond; isETXTBSY(err) && delay < 300*time.Millisecond; delay *= 2 {
+		time.Sleep(delay)
+		cmd = newCmd()
+		err = cmd.Start()
+	}
+	if err != nil {
+		closeWriteEnds()
+		s.waitCopiers(copiers)
+		if isENOEXEC(err) {
+			// Like other shells, run a file without a #! line as a
+			// shell script, in a new shell with the same handlers.
+			return s.runScriptFile(ctx, hc, path, args)
+		}
+		fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
+		return interp.ExitStatus(126)
+	}
+	s.procs.add(cmd.Process)
+	closeWriteEnds()
+	err = cmd.Wait()
+	s.procs.reaped(cmd.Process)
+	s.waitCopiers(copiers)
+
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		if sig, ok := signalOf(ee); ok {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return interp.ExitStatus(128 + sig)
+		}
+		return interp.ExitStatus(uint8(ee.ExitCode()))
+	default:
+		fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
+		return interp.ExitStatus(1)
+	}
+}
+
+// copier relays one output pipe of a command to the interpreter's writer.
+// The runtime copies instead of exec.Cmd so that it alone decides when to
+// stop waiting for the pipe's end: never while the job runs (a background
+// grandchild's output is the job's output, as with a shell writing to a
+// pipe), and shortly after its processes were killed when it is stopped.
+type copier struct {
+	r, w *os.File
+	done chan struct{}
+}
+
+// outputFiles returns the files a command writes to: the interpreter's
+// writers themselves if they are files (a redirection, a pipeline), else
+// pipes relayed by copiers. A stdout and stderr that are the same writer
+// (2>&1) share one pipe, which keeps their order.
+func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copier, err error) {
+	file := func(w io.Writer) (*os.File, error) {
+		if f, ok := w.(*os.File); ok && f != nil {
+			return f, nil
+		}
+		r, pw, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		c := &copier{r: r, w: pw, done: make(chan struct{})}
+		go c.copy(w)
+		copiers = append(copiers, c)
+		return pw, nil
+	}
+	if outF, err = file(stdout); err != nil {
+		return nil, nil, nil, err
+	}
+	if sameWriter(stdout, stderr) {
+		return outF, outF, copiers, nil
+	}
+	if errF, err = file(stderr); err != nil {
+		for _, c := range copiers {
+			_ = c.w.Close()
+			<-c.done
+		}
+		return nil, nil, nil, err
+	}
+	return outF, errF, copiers, nil
+}
+
+func (c *copier) copy(dst io.Writer) {
+	defer close(c.done)
+	defer c.r.Close()
+	buf := make([]byte, copyBuf)
+	for {
+		n, err := c.r.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				// Nobody takes the output any more; keep
+				// the writer from blocking on a full pipe.
+				_, _ = io.CopyBuffer(io.Discard, c.r, buf)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// waitCopiers waits until every pipe is drained: until its writers have
+// closed it, or shortly after the session killed its processes.
+func (s *session) waitCopiers(copiers []*copier) {
+	for _, c := range copiers {
+		select {
+		case <-c.done:
+			continue
+		case <-s.procs.killed:
+		}
+		select {
+		case <-c.done:
+		case <-time.After(pipeGiveUp):
+			// The read end unblocks the copier's Read.
+			_ = c.r.Close()
+			<-c.done
+		}
+	}
+}
+
+// sameWriter reports whether a and b are the same writer; writers of
+// incomparable types are never the same, as in exec.Cmd.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
+// execEnv is the environment an external command gets: the exported
+// variables, as the interpreter's own (unexported) execEnv builds it.
+func execEnv(env expand.Environ) []string {
+	list := make([]string, 0, 64)
+	for name, vr := range env.Each {
+		if !vr.IsSet() {
+			// Set in a parent scope but unset here: drop it.
+			for i, kv := range list {
+				if strings.HasPrefix(kv, name+"=") {
+					list[i] = ""
+				}
+			}
+		}
+		if vr.Exported && vr.Kind == expand.String {
+			list = append(list, name+"="+vr.String())
+		}
+	}
+	return list
+}
+
+// runScriptFile runs a file the kernel would not execute (no #! line) as a
+// shell script in a new shell, as POSIX asks: same handlers, same process
+// tracking, but not the caller's functions or unexported variables.
+func (s *session) runScriptFile(ctx context.Context, hc interp.HandlerContext, path string, args []string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
+		return interp.ExitStatus(126)
+	}
+	// Like Bash, refuse a file with a NUL byte in its first line.
+	if line, _, _ := bytes.Cut(b, []byte("\n")); bytes.IndexByte(line, 0) >= 0 {
+		fmt.Fprintf(hc.Stderr, "%s: cannot execute binary file\n", args[0])
+		return interp.ExitStatus(126)
+	}
+	file, err := parse(string(b))
+	if err != nil {
+		fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
+		return interp.ExitStatus(2)
+	}
+	file.Name = args[0]
+	r, err := interp.New(
+		interp.Dir(hc.Dir),
+		interp.Env(expand.ListEnviron(execEnv(hc.Env)...)),
+		interp.StdIO(hc.Stdin, hc.Stdout, hc.Stderr),
+		interp.ExecHandlers(s.middlewares()...),
+		interp.Params(append([]string{"--"}, args[1:]...)...),
+	)
+	if err != nil {
+		return err
+	}
+	err = r.Run(ctx, file)
+	var es interp.ExitStatus
+	if err == nil || errors.As(err, &es) || ctx.Err() != nil {
+		return err
+	}
+	// A fatal error of the inner shell is the command's failure, not the
+	// job's.
+	fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
+	return interp.ExitStatus(1)
+}

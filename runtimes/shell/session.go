@@ -1,0 +1,160 @@
+package shell
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bgjob/bgjob/sdk"
+	"mvdan.cc/sh/v3/interp"
+)
+
+// errEnded is what writes get once Run has returned: a background statement
+// of the interpreter may still be between two statements then.
+var errEnded = errors.New("the job has ended")
+
+// session is one Run: the job, its emitter behind a gate that closes when
+// Run returns, the process groups it started and the exec handlers in flight.
+type session struct {
+	job *sdk.Job
+	out sdk.Emitter
+
+	stdout, stderr *streamWriter
+	procs          *procTracker
+	initDone       atomic.Bool
+
+	// gate is held for reading by every use of out; closing it (for
+	// writing) waits for those and makes later ones fail.
+	gate   sync.RWMutex
+	closed bool
+
+	// Exec handlers in flight, so that Run returns only after each has.
+	mu       sync.Mutex
+	cond     *sync.Cond
+	inflight int
+	draining bool
+
+	stdinR, stdinW *os.File
+}
+
+func newSession(job *sdk.Job, out sdk.Emitter) *session {
+	s := &session{job: job, out: out, procs: newProcTracker()}
+	s.cond = sync.NewCond(&s.mu)
+	s.stdout = &streamWriter{s: s, w: out.Writer(sdk.Output)}
+	s.stderr = &streamWriter{s: s, w: out.Writer(sdk.Error)}
+	return s
+}
+
+// streamWriter is the script's stdout or stderr: the emitter's line writer
+// for the stream, behind the session's gate.
+type streamWriter struct {
+	s *session
+	w io.Writer
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	w.s.gate.RLock()
+	defer w.s.gate.RUnlock()
+	if w.s.closed {
+		return 0, errEnded
+	}
+	return w.w.Write(p)
+}
+
+// emit sends one record, unless Run has returned.
+func (s *session) emit(r *sdk.Record) error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.closed {
+		return errEnded
+	}
+	return s.out.Emit(r)
+}
+
+// openInput returns the script's stdin: a pipe fed with the job's input.
+// An *os.File, because the interpreter would otherwise make its own pipe
+// and a goroutine that never ends if the script does not read everything;
+// this one is closed by close.
+func (s *session) openInput(input []byte) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	s.stdinR, s.stdinW = r, w
+	if len(input) == 0 {
+		_ = w.Close()
+		return r, nil
+	}
+	go func() {
+		_, _ = w.Write(input) // fails once close closes the pipe
+		_ = w.Close()
+	}()
+	return r, nil
+}
+
+// enter counts an exec handler in; it reports false once Run is ending.
+func (s *session) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.inflight++
+	return true
+}
+
+func (s *session) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight--
+	if s.inflight == 0 {
+		s.cond.Broadcast()
+	}
+}
+
+// drain waits for the exec handlers in flight and refuses new ones.
+func (s *session) drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	for s.inflight > 0 {
+		s.cond.Wait()
+	}
+}
+
+// close shuts the gate and the input pipe.
+func (s *session) close() {
+	s.gate.Lock()
+	s.closed = true
+	s.gate.Unlock()
+	if s.stdinR != nil {
+		_ = s.stdinR.Close()
+		_ = s.stdinW.Close()
+	}
+}
+
+// middlewares are the session's exec handlers: counting, the stream
+// builtins, and the exec handler for external programs, which replaces the
+// interpreter's default one.
+func (s *session) middlewares() []func(interp.ExecHandlerFunc) interp.ExecHandlerFunc {
+	return []func(interp.ExecHandlerFunc) interp.ExecHandlerFunc{
+		s.counting,
+		s.builtins,
+		func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return s.execProgram },
+	}
+}
+
+// isJobStdout reports whether w is the job's own stdout, not a redirection,
+// a pipe or a command substitution.
+func (s *session) isJobStdout(w io.Writer) bool {
+	sw, ok := w.(*streamWriter)
+	return ok && sw == s.stdout
+}
+
+// isJobStderr is isJobStdout for stderr.
+func (s *session) isJobStderr(w io.Writer) bool {
+	sw, ok := w.(*streamWriter)
+	return ok && sw == s.stderr
+}

@@ -1,0 +1,228 @@
+// Package shell is bgjob's reference runtime: it runs a job's script with the
+// mvdan.cc/sh/v3 interpreter, so scripts are shell scripts on every OS, and
+// turns what the script prints into the job's seven streams.
+//
+// Plain stdout lines become Output records and stderr lines Error records.
+// The stream builtins write-output, write-error, write-warning,
+// write-verbose, write-debug, write-information and write-progress emit
+// records whose fields are set by flags (run one with --help for its usage).
+// A function of the same name defined by the script wins over the builtin.
+//
+// Every external command runs in its own process group, so that stopping a
+// job, or the end of its script, ends the processes it started, children
+// included: SIGTERM first, SIGKILL after the grace period.
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk"
+	"mvdan.cc/sh/v3/expand"
+	"mvdan.cc/sh/v3/interp"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// Name is the runtime's name in the catalog.
+const Name = "shell"
+
+// Version is the runtime's version. A binary may be built with another one
+// and say so through WithVersion.
+const Version = "2.0.0"
+
+// scriptName is $0 inside a job.
+const scriptName = "bgjob"
+
+// DefaultGrace is how long processes get between SIGTERM and SIGKILL when
+// the job's context is cancelled without a StopRequest, and when the script
+// ends while processes it started are still running.
+const DefaultGrace = 2 * time.Second
+
+// Runtime runs jobs' scripts. Make one with New; it is safe for concurrent
+// use, one Run per job.
+type Runtime struct {
+	version string
+	grace   time.Duration
+}
+
+var _ sdk.Runtime = (*Runtime)(nil)
+
+// Option configures a Runtime.
+type Option func(*Runtime)
+
+// WithVersion sets the version a job sees as $BGJOB_RUNTIME_VERSION; the
+// default is Version. A binary built with another version passes it here.
+func WithVersion(v string) Option {
+	return func(r *Runtime) { r.version = v }
+}
+
+// WithGrace sets the grace period between SIGTERM and SIGKILL used when the
+// job's context is cancelled without a StopRequest (a StopRequest brings its
+// own), and for processes still running when the script ends. The default is
+// DefaultGrace.
+func WithGrace(d time.Duration) Option {
+	return func(r *Runtime) { r.grace = d }
+}
+
+// New returns a shell runtime.
+func New(opts ...Option) *Runtime {
+	r := &Runtime{version: Version, grace: DefaultGrace}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// parse parses a script. The Bash dialect rather than LangPOSIX: it is a
+// superset for the scripts people write, and users reach for [[ ]], arrays,
+// local, $'...' and the like without thinking about it; a POSIX-only parser
+// would reject those with a syntax error for no benefit, since the
+// interpreter runs them either way. The name is empty so that errors read
+// "1:5: ...".
+func parse(src string) (*syntax.File, error) {
+	return syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+}
+
+// initDone is the command run between the init script and the script: it
+// sees the init script's exit status and records that it got that far. The
+// name cannot collide with anything a user would write.
+const initDone = "__bgjob_init_done__"
+
+// Run runs job.Init and then job.Script in one interpreter session.
+//
+// The two are parsed separately and run as one program, with a marker
+// command between them: that is what a user expects of "one session" ($0,
+// functions, variables, options and traps carry over, and an EXIT trap set by
+// the init script runs once, at the end), while a failing init script still
+// stops before the script. An init script that calls `exit 0` ends the
+// session, as it would if sourced; the job completes with a warning that the
+// script did not run.
+//
+// The session ends with the script: processes it left running in the
+// background are stopped (SIGTERM, then SIGKILL after the grace period), as a
+// CI runner or a systemd unit does, so that nothing the job started outlives
+// it unnoticed and no output arrives after the job has ended.
+func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
+	script, err := parse(job.Script)
+	if err != nil {
+		return sdk.Failure(2, "syntax error in the script: "+err.Error())
+	}
+	prog := &syntax.File{Name: scriptName}
+	hasInit := strings.TrimSpace(job.Init) != ""
+	if hasInit {
+		initScript, err := parse(job.Init)
+		if err != nil {
+			return sdk.Failure(2, "syntax error in the init script: "+err.Error())
+		}
+		marker, err := parse(initDone)
+		if err != nil {
+			panic(err)
+		}
+		prog.Stmts = append(initScript.Stmts, marker.Stmts...)
+	}
+	prog.Stmts = append(prog.Stmts, script.Stmts...)
+
+	if job.Workdir != "" {
+		if fi, err := os.Stat(job.Workdir); err != nil {
+			return sdk.Failure(1, fmt.Sprintf("cannot use the working directory: %v", err))
+		} else if !fi.IsDir() {
+			return sdk.Failure(1, fmt.Sprintf("cannot use the working directory %s: not a directory", job.Workdir))
+		}
+	}
+
+	s := newSession(job, out)
+	defer s.close()
+	stdin, err := s.openInput(job.Input)
+	if err != nil {
+		return sdk.Failure(1, "cannot give the script its input: "+err.Error())
+	}
+	opts := []interp.RunnerOption{
+		interp.Env(expand.ListEnviron(rt.environ(job)...)),
+		interp.StdIO(stdin, s.stdout, s.stderr),
+		interp.ExecHandlers(s.middlewares()...),
+		interp.Params(append([]string{"--"}, job.Args...)...),
+	}
+	if job.Workdir != "" {
+		opts = append(opts, interp.Dir(job.Workdir))
+	}
+	runner, err := interp.New(opts...)
+	if err != nil {
+		return sdk.Failure(1, "cannot start the shell: "+err.Error())
+	}
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	ran := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			grace := rt.grace
+			if g, ok := sdk.StopGrace(ctx); ok {
+				grace = g
+			}
+			s.procs.shutdown(grace)
+		case <-ran:
+		}
+	}()
+	err = runner.Run(runCtx, prog)
+	close(ran)
+	res := rt.result(ctx, err, hasInit, s)
+
+	// End the session: background statements stop between statements,
+	// processes still running get the grace period, and nothing writes to
+	// out once Run returns.
+	cancelRun()
+	s.procs.shutdown(rt.grace)
+	s.drain()
+	s.procs.wait()
+	if hasInit && !s.initDone.Load() && res.State == sdk.Completed {
+		_ = s.emit(sdk.NewMessage(sdk.Warning, "the init script called exit; the script did not run"))
+	}
+	return res
+}
+
+// environ is the job's environment: exactly what the host built, plus the
+// BGJOB_* variables, last so that they win.
+func (rt *Runtime) environ(job *sdk.Job) []string {
+	return append(slices.Clone(job.Env),
+		"BGJOB_RUNTIME_VERSION="+rt.version,
+		"BGJOB_JOB_ID="+strconv.FormatUint(job.Id, 10),
+		"BGJOB_JOB_NAME="+job.Name,
+	)
+}
+
+// result maps how the interpreter ended to the job's result.
+func (rt *Runtime) result(ctx context.Context, err error, hasInit bool, s *session) sdk.Result {
+	if ctx.Err() != nil {
+		return sdk.Result{State: sdk.Stopped, Reason: "stopped"}
+	}
+	var inf *initFailedError
+	if errors.As(err, &inf) {
+		return sdk.Failure(inf.code, fmt.Sprintf("the init script failed: exit status %d", inf.code))
+	}
+	var es interp.ExitStatus
+	switch {
+	case err == nil:
+		return sdk.Success()
+	case errors.As(err, &es):
+		if hasInit && !s.initDone.Load() {
+			return sdk.Failure(int(es), fmt.Sprintf("the init script failed: exit status %d", es))
+		}
+		return sdk.Failure(int(es), fmt.Sprintf("exit status %d", es))
+	default:
+		return sdk.Failure(1, "the shell failed: "+err.Error())
+	}
+}
+
+// initFailedError stops the session when the init script ended non-zero.
+type initFailedError struct{ code int }
+
+func (e *initFailedError) Error() string {
+	return fmt.Sprintf("the init script failed: exit status %d", e.code)
+}

@@ -1,0 +1,43 @@
+package sdk
+
+import (
+	"github.com/hashicorp/go-plugin"
+)
+
+// ProtocolVersion is the plugin protocol this package speaks. It is the major
+// in the proto package name (bgjob.runtime.v2); the legacy line speaks 1.
+const ProtocolVersion = 2
+
+// PluginName is the name under which a plugin serves its runtime in go-plugin's
+// plugin set.
+const PluginName = "runtime"
+
+// Handshake is shared by the host and every plugin. The cookie is not a
+// security measure: it makes a plugin binary run by hand say that it is a
+// plugin rather than do something surprising.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "BGJOB_PLUGIN_MAGIC_COOKIE",
+	MagicCookieValue: "7f1c2a9e0d5b4c3f8e6a1b2d9c0e7f3a",
+}
+
+// Environment variables the host sets for a plugin process.
+const (
+	// EnvLogFile names the file the plugin logs to. A plugin must never log
+	// to stdout (go-plugin's handshake line travels there) and should not
+	// rely on stderr, which belongs to a host that may go away while the job
+	// runs.
+	EnvLogFile = "BGJOB_PLUGIN_LOG"
+	// EnvOrphanTimeout bounds how long a plugin whose job has ended waits for
+	// a host to collect unacknowledged records before it exits anyway.
+	EnvOrphanTimeout = "BGJOB_PLUGIN_ORPHAN_TIMEOUT"
+)
+
+// Limits shared by both ends of the gRPC connection. Batches are small, but a
+// job's input travels in one RunRequest.
+const (
+	MaxMessageSize = 128 << 20
+	// WindowSize raises gRPC's flow-control windows from 64 KiB, which
+	// otherwise caps a record stream far below what a pipe carries.
+	WindowSize = 4 << 20
+)

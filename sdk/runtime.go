@@ -1,0 +1,57 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Runtime is what a runtime plugin implements: run one job to its end.
+//
+// Run must return when ctx is cancelled, which is how the host stops a job:
+// StopGrace(ctx) then says how long the job's processes may take to end before
+// the runtime kills them. The job's records go to out; Run must not use out
+// after it returns.
+type Runtime interface {
+	Run(ctx context.Context, job *Job, out Emitter) Result
+}
+
+// RuntimeFunc adapts a function to Runtime.
+type RuntimeFunc func(ctx context.Context, job *Job, out Emitter) Result
+
+// Run calls f.
+func (f RuntimeFunc) Run(ctx context.Context, job *Job, out Emitter) Result {
+	return f(ctx, job, out)
+}
+
+// Emitter takes a job's records. It numbers and timestamps them and keeps them
+// until the host has persisted them. Emit blocks while too much is waiting
+// for the host, which is how a job that prints faster than the host can store
+// is slowed down instead of filling memory.
+type Emitter interface {
+	// Emit adds one record; the emitter sets its Seq and time.
+	Emit(r *Record) error
+	// Writer returns a writer whose text becomes records of stream s, one
+	// per line. It is safe for concurrent use; what is left without a
+	// newline is emitted when Run returns.
+	Writer(s Stream) io.Writer
+}
+
+// StopRequest is the cause of a job context's cancellation when the host
+// stops the job.
+type StopRequest struct {
+	Grace time.Duration
+}
+
+func (s *StopRequest) Error() string { return "the job was stopped" }
+
+// StopGrace reports whether ctx was cancelled by a stop request, and the grace
+// period the job's processes have to end before they are killed.
+func StopGrace(ctx context.Context) (time.Duration, bool) {
+	var s *StopRequest
+	if errors.As(context.Cause(ctx), &s) {
+		return s.Grace, true
+	}
+	return 0, false
+}

@@ -1,0 +1,116 @@
+// Package sdktest runs a runtime in process, without go-plugin, so a plugin
+// author can test a Runtime's behaviour with plain Go tests. What crosses the
+// process boundary is tested by bgjob's integration tests instead.
+package sdktest
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/proto"
+)
+
+// Emitter collects records in memory. Text written to its writers becomes
+// one record per line, as the real emitter numbers them.
+type Emitter struct {
+	mu      sync.Mutex
+	seq     uint64
+	records []*sdk.Record
+	writers map[sdk.Stream]*sdk.TextWriter
+}
+
+// NewEmitter returns an empty Emitter.
+func NewEmitter() *Emitter {
+	return &Emitter{writers: map[sdk.Stream]*sdk.TextWriter{}}
+}
+
+// Emit stores a copy of r with its sequence number set.
+func (e *Emitter) Emit(r *sdk.Record) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := proto.Clone(r).(*sdk.Record)
+	c.Seq = e.seq + 1
+	if c.Count > 1 {
+		e.seq += uint64(c.Count)
+	} else {
+		e.seq++
+	}
+	e.records = append(e.records, c)
+	return nil
+}
+
+// Writer returns the stream's line writer.
+func (e *Emitter) Writer(s sdk.Stream) io.Writer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w, ok := e.writers[s]
+	if !ok {
+		w = sdk.NewTextWriter(s, e.Emit)
+		e.writers[s] = w
+	}
+	return w
+}
+
+// Flush emits what the writers still hold, as the SDK does when Run returns.
+func (e *Emitter) Flush() {
+	e.mu.Lock()
+	ws := make([]*sdk.TextWriter, 0, len(e.writers))
+	for _, w := range e.writers {
+		ws = append(ws, w)
+	}
+	e.mu.Unlock()
+	for _, w := range ws {
+		_ = w.Flush()
+	}
+}
+
+// Records returns what was emitted so far, with chunks of text split into
+// one record per line (Message holds the line, without its newline).
+func (e *Emitter) Records() []*sdk.Record {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*sdk.Record
+	for _, r := range e.records {
+		if r.Chunk == nil {
+			out = append(out, r)
+			continue
+		}
+		for i, line := range SplitChunk(r.Chunk) {
+			out = append(out, &sdk.Record{Seq: r.Seq + uint64(i), TimeUnixNano: r.TimeUnixNano, Stream: r.Stream, Message: line})
+		}
+	}
+	return out
+}
+
+// Stream returns the messages of one stream, in order.
+func (e *Emitter) Stream(s sdk.Stream) []string {
+	var out []string
+	for _, r := range e.Records() {
+		if r.Stream == s {
+			out = append(out, r.Message)
+		}
+	}
+	return out
+}
+
+// SplitChunk splits a chunk of text into its lines, without newlines.
+func SplitChunk(b []byte) []string {
+	s := strings.TrimSuffix(string(b), "\n")
+	if len(b) == 0 {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// Run runs job with rt in process and returns the records and result, after
+// flushing the writers as the SDK does.
+func Run(ctx context.Context, rt sdk.Runtime, job *sdk.Job) (*Emitter, sdk.Result) {
+	e := NewEmitter()
+	res := rt.Run(ctx, job, e)
+	e.Flush()
+	return e, res
+}
+

@@ -1,0 +1,84 @@
+package sdk
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// ServeConfig describes a plugin to Serve.
+type ServeConfig struct {
+	// Name and Version identify the plugin in the catalog; Version is semver.
+	Name    string
+	Version string
+	// Runtime runs the plugin's jobs.
+	Runtime Runtime
+	// JobTypes lists the custom job types the plugin serves; empty for a
+	// plain runtime.
+	JobTypes []string
+}
+
+// processInstance tells one plugin process from another with the same pid.
+var processInstance = func() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
+const defaultOrphanTimeout = time.Hour
+
+// Serve runs the plugin and does not return. Run by hand with the single
+// argument `describe`, the binary prints its Description as JSON and exits,
+// which is how `bgjob runtime install` checks a binary without a handshake.
+func Serve(cfg *ServeConfig) {
+	kind := "runtime"
+	if len(cfg.JobTypes) > 0 {
+		kind = "jobtype"
+	}
+	desc := describe(cfg.Name, cfg.Version, kind, cfg.JobTypes)
+	if len(os.Args) == 2 && os.Args[1] == "describe" {
+		enc := json.NewEncoder(os.Stdout)
+		if err := enc.Encode(desc); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	logger := pluginLogger(cfg.Name)
+	orphan := defaultOrphanTimeout
+	if v := os.Getenv(EnvOrphanTimeout); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			orphan = d
+		}
+	}
+	srv := newServer(cfg.Runtime, desc, logger)
+	go srv.watch(orphan, os.Exit)
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{
+			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: cfg.Runtime, desc: desc, srv: srv}},
+		},
+		GRPCServer: grpcServer,
+		Logger:     logger,
+	})
+}
+
+// pluginLogger logs to the file the host names, so that nothing is written to
+// stdout (the handshake) or to a stderr whose reader may be gone.
+func pluginLogger(name string) hclog.Logger {
+	var out io.Writer = os.Stderr
+	if path := os.Getenv(EnvLogFile); path != "" {
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+			out = f
+		} else {
+			fmt.Fprintf(os.Stderr, "cannot open plugin log %s: %v\n", path, err)
+		}
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Output: out, Level: hclog.Info, JSONFormat: false})
+}

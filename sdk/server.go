@@ -1,0 +1,173 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+	"github.com/hashicorp/go-hclog"
+)
+
+// server is the plugin side of protocol 2: it runs jobs with a Runtime and
+// streams their spools to whichever host is attached.
+type server struct {
+	pb.UnimplementedRuntimeServer
+
+	impl   Runtime
+	desc   *Description
+	logger hclog.Logger
+
+	mu      sync.Mutex
+	jobs    map[uint64]*serverJob
+	streams int       // Run streams open now
+	idle    time.Time // when streams last dropped to zero
+}
+
+type serverJob struct {
+	spool  *spool
+	cancel context.CancelCauseFunc
+}
+
+func newServer(impl Runtime, desc *Description, logger hclog.Logger) *server {
+	return &server{impl: impl, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now()}
+}
+
+func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	return s.desc.proto(), nil
+}
+
+// Run starts the job the first time it is asked for, and attaches to it every
+// time: a host that comes back after a crash asks again with the last
+// sequence number it persisted.
+func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
+	job := req.GetJob()
+	if job == nil {
+		return fmt.Errorf("run request without a job")
+	}
+	s.mu.Lock()
+	j, ok := s.jobs[job.Id]
+	if !ok {
+		j = s.start(job)
+		s.jobs[job.Id] = j
+	}
+	s.streams++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.streams--
+		if s.streams == 0 {
+			s.idle = time.Now()
+		}
+		s.mu.Unlock()
+	}()
+	return j.spool.stream(stream.Context(), req.AfterSeq, stream.Send)
+}
+
+// start runs the job in its own goroutine. The job's context is not the
+// stream's: a job outlives the host that started it.
+func (s *server) start(job *Job) *serverJob {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	j := &serverJob{spool: newSpool(), cancel: cancel}
+	em := newEmitter(j.spool)
+	go func() {
+		res := s.runSafely(ctx, job, em)
+		em.flush()
+		if res.State == pb.State_STATE_UNSPECIFIED {
+			res.State = Completed
+		}
+		j.spool.finish(&Done{State: res.State, Reason: res.Reason, ExitCode: int32(res.ExitCode)})
+		s.logger.Debug("job ended", "job", job.Id, "state", res.State, "reason", res.Reason)
+	}()
+	return j
+}
+
+func (s *server) runSafely(ctx context.Context, job *Job, em Emitter) (res Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("runtime panicked", "panic", r, "stack", string(debug.Stack()))
+			res = Failure(-1, fmt.Sprintf("the runtime %s %s crashed: %v", s.desc.Name, s.desc.Version, r))
+		}
+	}()
+	return s.impl.Run(ctx, job, em)
+}
+
+func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {
+	s.mu.Lock()
+	j := s.jobs[req.JobId]
+	s.mu.Unlock()
+	if j == nil {
+		return nil, fmt.Errorf("no job %d in this runtime", req.JobId)
+	}
+	j.spool.ack(req.Seq, req.Done)
+	return &pb.AckResponse{}, nil
+}
+
+func (s *server) Stop(_ context.Context, req *pb.StopRequest) (*pb.StopResponse, error) {
+	s.mu.Lock()
+	j := s.jobs[req.JobId]
+	s.mu.Unlock()
+	if j == nil {
+		return nil, fmt.Errorf("no job %d in this runtime", req.JobId)
+	}
+	j.cancel(&StopRequest{Grace: time.Duration(req.GraceMs) * time.Millisecond})
+	return &pb.StopResponse{}, nil
+}
+
+// watch ends the plugin process once nobody can want it any more. A plugin is
+// deliberately not tied to its host's life (no parent-death signal): a host
+// that crashes comes back and reattaches to running jobs. So the plugin
+// itself exits when every job has ended, the host has acknowledged all of
+// it and no host is attached; or, if a host never comes back for what is
+// left, after orphanTimeout without one.
+func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
+	const linger = 2 * time.Second // let an attached host finish its Kill
+	for range time.Tick(250 * time.Millisecond) {
+		s.mu.Lock()
+		streams, idleFor, n := s.streams, time.Since(s.idle), len(s.jobs)
+		allEnded, allAcked := true, true
+		for _, j := range s.jobs {
+			ended, acked := j.spool.state()
+			allEnded = allEnded && ended
+			allAcked = allAcked && acked
+		}
+		s.mu.Unlock()
+		if streams > 0 || !allEnded {
+			continue
+		}
+		if (allAcked && n > 0 && idleFor > linger) || idleFor > orphanTimeout {
+			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
+			exit(0)
+			return
+		}
+	}
+}
+
+// Description is what a plugin says about itself, both to `PLUGIN describe`
+// (as JSON) and to the host's Describe call.
+type Description struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"`
+	OS       string   `json:"os"`
+	Arch     string   `json:"arch"`
+	Protocol int      `json:"protocol"`
+	JobTypes []string `json:"jobTypes,omitempty"`
+	Kind     string   `json:"kind"`
+}
+
+func (d *Description) proto() *pb.DescribeResponse {
+	return &pb.DescribeResponse{
+		Name: d.Name, Version: d.Version, Os: d.OS, Arch: d.Arch,
+		Protocol: int32(d.Protocol), JobTypes: d.JobTypes,
+		Pid: int32(os.Getpid()), InstanceId: processInstance,
+	}
+}
+
+func describe(name, version, kind string, jobTypes []string) *Description {
+	return &Description{Name: name, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Protocol: ProtocolVersion, JobTypes: jobTypes, Kind: kind}
+}

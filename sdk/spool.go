@@ -1,0 +1,207 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// Spool tuning. A batch is sealed when it reaches batchSize or flushDelay
+// after its first record, whichever comes first: large batches keep a fast
+// stream cheap, the delay keeps a slow one live. spoolLimit bounds what a job
+// may have waiting for the host before Emit blocks it.
+const (
+	defaultBatchSize  = 256 << 10
+	defaultFlushDelay = 2 * time.Millisecond
+	defaultSpoolLimit = 16 << 20
+)
+
+// errSpoolClosed is returned by Emit after the job has ended.
+var errSpoolClosed = errors.New("the job's record stream is closed")
+
+// spool numbers one job's records, packs them into batches, and keeps every
+// batch until the host acknowledges it. It is the runtime half of the
+// lossless relay: the host may receive a batch twice (after a reattach) but
+// never misses one, and it drops duplicates by sequence number.
+type spool struct {
+	mu      sync.Mutex
+	changed sync.Cond // a batch was sealed or acknowledged, or the job ended
+
+	seq       uint64   // last sequence number handed out
+	open      []byte   // records not yet sealed, protodelim-framed
+	openFirst uint64   // seq of the first record in open
+	batches   []*Batch // sealed and not yet acknowledged, in order
+	held      int      // bytes in open and batches
+	acked     uint64
+	done      *Done // set when the job ended; all records are sealed by then
+	doneAcked bool
+	timer     *time.Timer
+	armed     bool
+
+	batchSize  int
+	flushDelay time.Duration
+	limit      int
+}
+
+func newSpool() *spool {
+	s := &spool{batchSize: defaultBatchSize, flushDelay: defaultFlushDelay, limit: defaultSpoolLimit}
+	s.changed.L = &s.mu
+	return s
+}
+
+// recordCount is how many sequence numbers r takes: a chunk of text stands
+// for one record per line.
+func recordCount(r *Record) uint64 {
+	if r.Count > 1 {
+		return uint64(r.Count)
+	}
+	return 1
+}
+
+// Emit numbers r and adds it to the open batch.
+func (s *spool) Emit(r *Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.held >= s.limit && s.done == nil {
+		s.changed.Wait()
+	}
+	if s.done != nil {
+		return errSpoolClosed
+	}
+	r.Seq = s.seq + 1
+	s.seq += recordCount(r)
+	if r.TimeUnixNano == 0 {
+		r.TimeUnixNano = time.Now().UnixNano()
+	}
+	if len(s.open) == 0 {
+		s.openFirst = r.Seq
+	}
+	before := len(s.open)
+	s.open = protowire.AppendVarint(s.open, uint64(proto.Size(r)))
+	var err error
+	s.open, err = proto.MarshalOptions{}.MarshalAppend(s.open, r)
+	if err != nil {
+		s.open = s.open[:before]
+		return err
+	}
+	s.held += len(s.open) - before
+	if len(s.open) >= s.batchSize {
+		s.sealLocked()
+	} else if !s.armed {
+		s.armed = true
+		if s.timer == nil {
+			s.timer = time.AfterFunc(s.flushDelay, s.flush)
+		} else {
+			s.timer.Reset(s.flushDelay)
+		}
+	}
+	return nil
+}
+
+// flush seals the open batch; the flush timer calls it.
+func (s *spool) flush() {
+	s.mu.Lock()
+	s.sealLocked()
+	s.mu.Unlock()
+}
+
+func (s *spool) sealLocked() {
+	s.armed = false
+	if len(s.open) == 0 {
+		return
+	}
+	s.batches = append(s.batches, &Batch{FirstSeq: s.openFirst, LastSeq: s.seq, Records: s.open})
+	s.open = make([]byte, 0, min(2*len(s.open), s.batchSize+s.batchSize/4))
+	s.changed.Broadcast()
+}
+
+// finish seals what is left and records how the job ended. Emit fails from
+// now on.
+func (s *spool) finish(d *Done) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sealLocked()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.done = d
+	s.changed.Broadcast()
+}
+
+// ack drops every batch up to seq; done says the host has persisted the job's
+// end as well.
+func (s *spool) ack(seq uint64, done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.acked {
+		s.acked = seq
+	}
+	n := 0
+	for n < len(s.batches) && s.batches[n].LastSeq <= s.acked {
+		s.held -= len(s.batches[n].Records)
+		n++
+	}
+	if n > 0 {
+		s.batches = append(s.batches[:0], s.batches[n:]...)
+	}
+	if done && s.done != nil && s.acked >= s.seq {
+		s.doneAcked = true
+	}
+	s.changed.Broadcast()
+}
+
+// state reports whether the job has ended and whether the host has
+// acknowledged all of it.
+func (s *spool) state() (ended, acked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done != nil, s.doneAcked
+}
+
+// stream sends every batch after after, then the job's end, through send.
+// It returns when the end is sent, when ctx ends, or when send fails.
+func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) error) error {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	sent := after
+	for {
+		s.mu.Lock()
+		var next *Batch
+		for {
+			if err := ctx.Err(); err != nil {
+				s.mu.Unlock()
+				return err
+			}
+			for _, b := range s.batches {
+				if b.LastSeq > sent {
+					next = b
+					break
+				}
+			}
+			if next != nil {
+				break
+			}
+			if s.done != nil {
+				next = &Batch{LastSeq: s.seq, Done: s.done}
+				break
+			}
+			s.changed.Wait()
+		}
+		s.mu.Unlock()
+		if err := send(next); err != nil {
+			return err
+		}
+		if next.Done != nil {
+			return nil
+		}
+		sent = next.LastSeq
+	}
+}
