@@ -65,6 +65,7 @@ type job struct {
 	log     *recordLog
 	recvMu  sync.Mutex // one draining receive at a time
 	rt      *launched  // the runtime while the job runs; guarded by Host.mu
+	waiter  chan *handoff // a caught-up draining receiver; guarded by Host.mu
 	logFile *os.File
 }
 

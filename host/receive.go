@@ -105,10 +105,8 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		if err := sink.Flush(); err != nil {
 			return err
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := h.await(ctx, j, o, changed, sink); err != nil {
+			return err
 		}
 	}
 	if o.AutoRemove {
@@ -118,4 +116,56 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		return h.removeJob(j)
 	}
 	return nil
+}
+
+// await blocks until j changes. A draining receiver that has read all of
+// the log offers to take the next batch straight from the relay (see
+// handOff) and writes it out here.
+func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan struct{}, sink Sink) error {
+	if o.Keep {
+		select {
+		case <-changed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ch := make(chan *handoff, 1)
+	h.mu.Lock()
+	if j.waiter == nil && j.log != nil && j.log.Size() == j.row.ReadOffset {
+		j.waiter = ch
+	}
+	h.mu.Unlock()
+	deliver := func(d *handoff) error {
+		err := eachRecord(d.data, func(r *sdk.Record, _ []byte) error { return sink.Record(j.row.ID, r) })
+		if err == nil {
+			err = sink.Flush()
+		}
+		d.done <- err
+		return err
+	}
+	var cause error
+	select {
+	case d := <-ch:
+		return deliver(d)
+	case <-changed:
+	case <-ctx.Done():
+		cause = ctx.Err()
+	}
+	// Withdraw the offer; a handoff may have raced in meanwhile.
+	h.mu.Lock()
+	if j.waiter == ch {
+		j.waiter = nil
+	}
+	h.mu.Unlock()
+	select {
+	case d := <-ch:
+		if cause != nil {
+			d.done <- cause
+			return cause
+		}
+		return deliver(d)
+	default:
+		return cause
+	}
 }

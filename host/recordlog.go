@@ -145,24 +145,36 @@ func readLog(path string, from, to int64, fn func(r *sdk.Record, end int64) erro
 	return nil
 }
 
+// eachRecord calls fn for each protodelim-framed record in b; the record is
+// reused between calls.
+func eachRecord(b []byte, fn func(r *sdk.Record, whole []byte) error) error {
+	var r sdk.Record
+	for len(b) > 0 {
+		n, k := protowire.ConsumeVarint(b)
+		if k < 0 || uint64(len(b)-k) < n {
+			return errors.New("malformed batch")
+		}
+		r.Reset()
+		if err := proto.Unmarshal(b[k:k+int(n)], &r); err != nil {
+			return err
+		}
+		if err := fn(&r, b[:k+int(n)]); err != nil {
+			return err
+		}
+		b = b[k+int(n):]
+	}
+	return nil
+}
+
 // recordsAfter returns the records of a batch whose sequence numbers lie
 // after seq, for a batch that the host has partly persisted already.
 func recordsAfter(b []byte, seq uint64) ([]byte, error) {
 	var out []byte
-	for len(b) > 0 {
-		n, k := protowire.ConsumeVarint(b)
-		if k < 0 || uint64(len(b)-k) < n {
-			return nil, errors.New("malformed batch")
-		}
-		whole := b[:k+int(n)]
-		var r sdk.Record
-		if err := proto.Unmarshal(b[k:k+int(n)], &r); err != nil {
-			return nil, err
-		}
+	err := eachRecord(b, func(r *sdk.Record, whole []byte) error {
 		if r.Seq > seq {
 			out = append(out, whole...)
 		}
-		b = b[k+int(n):]
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }

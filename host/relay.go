@@ -73,7 +73,10 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 					return
 				}
 			}
-			if err := j.log.append(data); err != nil {
+			if h.handOff(j, data) {
+				// A waiting receiver took the records: they are received,
+				// and the log needs them no more than a drained record.
+			} else if err := j.log.append(data); err != nil {
 				h.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
 				_ = l.conn.Stop(ctx, r.ID, 0)
 				h.runtimeLost(j, l, err)
@@ -95,6 +98,34 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 			return
 		}
 	}
+}
+
+// handoff is a batch passed straight to a draining receiver; done says
+// whether it reached the caller (if not, the relay writes it to the log).
+type handoff struct {
+	data []byte
+	done chan error
+}
+
+// handOff gives data to a `receive --wait` that has read everything in the
+// log and is waiting for more, and waits until it has written it out. This
+// keeps the common `start --wait` from writing all output to disk only to
+// read it straight back; the order of records is kept because a handoff
+// happens only when nothing is waiting in the log.
+func (h *Host) handOff(j *job, data []byte) bool {
+	h.mu.Lock()
+	w := j.waiter
+	if w == nil || j.log.Size() != j.row.ReadOffset {
+		h.mu.Unlock()
+		return false
+	}
+	j.waiter = nil
+	// Sent under the lock (w has room for one), so a receiver withdrawing
+	// its offer under the lock either finds it here or in its channel.
+	d := &handoff{data: data, done: make(chan error, 1)}
+	w <- d
+	h.mu.Unlock()
+	return <-d.done == nil
 }
 
 // finishFromRuntime records how the runtime says the job ended, then lets

@@ -182,10 +182,10 @@ type reply struct {
 	err  error
 }
 
-const frameData = 64 << 10
+const frameData = 1 << 20
 
 func newReply(w io.Writer) *reply {
-	return &reply{bw: bufio.NewWriterSize(w, 256<<10)}
+	return &reply{bw: bufio.NewWriterSize(w, frameData+4096)}
 }
 
 func (r *reply) write(kind byte, p []byte) (int, error) {

@@ -33,6 +33,8 @@ func GRPCDialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithInitialWindowSize(WindowSize),
 		grpc.WithInitialConnWindowSize(WindowSize),
+		grpc.WithReadBufferSize(IOBufferSize),
+		grpc.WithWriteBufferSize(IOBufferSize),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 	}
 }
@@ -41,6 +43,8 @@ func grpcServer(opts []grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
 		grpc.InitialWindowSize(WindowSize),
 		grpc.InitialConnWindowSize(WindowSize),
+		grpc.ReadBufferSize(IOBufferSize),
+		grpc.WriteBufferSize(IOBufferSize),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 	)

@@ -40,4 +40,7 @@ const (
 	// WindowSize raises gRPC's flow-control windows from 64 KiB, which
 	// otherwise caps a record stream far below what a pipe carries.
 	WindowSize = 4 << 20
+	// IOBufferSize is gRPC's socket read and write buffer: HTTP/2 frames
+	// are 16 KiB, and large buffers let one syscall carry many of them.
+	IOBufferSize = 1 << 20
 )

@@ -47,13 +47,27 @@ func (w *TextWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	last := bytes.LastIndexByte(p, '\n')
 	if last < 0 {
-		w.partial = append(w.partial, p...)
-		for len(w.partial) >= maxChunk {
-			if err := w.send(w.partial[:maxChunk]); err != nil {
+		// No line ends here: top up the waiting piece, and send whole
+		// maxChunk pieces straight from p rather than through it.
+		if len(w.partial) > 0 {
+			k := min(maxChunk-len(w.partial), len(p))
+			w.partial = append(w.partial, p[:k]...)
+			p = p[k:]
+			if len(w.partial) < maxChunk {
+				return n, nil
+			}
+			if err := w.send(w.partial); err != nil {
 				return 0, err
 			}
-			w.partial = append(w.partial[:0], w.partial[maxChunk:]...)
+			w.partial = w.partial[:0]
 		}
+		for len(p) >= maxChunk {
+			if err := w.send(p[:maxChunk]); err != nil {
+				return 0, err
+			}
+			p = p[maxChunk:]
+		}
+		w.partial = append(w.partial, p...)
 		return n, nil
 	}
 	head, tail := p[:last+1], p[last+1:]

@@ -43,7 +43,7 @@ func Dial(home string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
+	return &Client{conn: c, r: bufio.NewReaderSize(c, 1<<20)}, nil
 }
 
 // Connect dials the host serving home, and if none answers calls start and
