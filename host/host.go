@@ -63,8 +63,8 @@ type job struct {
 	row     row           // guarded by Host.mu
 	changed chan struct{} // closed and replaced on every change; guarded by Host.mu
 	log     *recordLog
-	recvMu  sync.Mutex // one draining receive at a time
-	rt      *launched  // the runtime while the job runs; guarded by Host.mu
+	recvMu  sync.Mutex    // one draining receive at a time
+	rt      *launched     // the runtime while the job runs; guarded by Host.mu
 	waiter  chan *handoff // a caught-up draining receiver; guarded by Host.mu
 	logFile *os.File
 }

@@ -96,7 +96,6 @@ func scanLog(path string) (size int64, lastSeq uint64, err error) {
 	return size, lastSeq, err
 }
 
-
 // readLog calls fn for each record between byte offsets from and to (to < 0:
 // the end of the file), with the offset just after it. The record is reused
 // between calls. A torn record at the end is not an error.

@@ -125,4 +125,3 @@ func checkOutput(got string, allowed ...string) error {
 	}
 	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, strings.Join(allowed, " or "))
 }
-

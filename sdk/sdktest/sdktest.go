@@ -113,4 +113,3 @@ func Run(ctx context.Context, rt sdk.Runtime, job *sdk.Job) (*Emitter, sdk.Resul
 	e.Flush()
 	return e, res
 }
-
