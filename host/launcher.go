@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -55,7 +54,7 @@ func launch(c *launchConfig) (*launched, error) {
 		sdk.EnvLogFile + "=" + c.LogFile,
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: pluginSets(),
@@ -93,7 +92,7 @@ func reconnect(r *reattach, logger hclog.Logger) (*launched, error) {
 		}
 		addr = a
 	}
-	if err := syscall.Kill(r.Pid, 0); err != nil {
+	if !processAlive(r.Pid) {
 		return nil, fmt.Errorf("the runtime process %d is gone", r.Pid)
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{

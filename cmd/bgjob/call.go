@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -66,7 +65,7 @@ func startHost(home string) error {
 	defer logf.Close()
 	cmd := exec.Command(bin, "-home", home)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

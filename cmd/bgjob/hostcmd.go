@@ -1,9 +1,6 @@
 package main
 
 import (
-	"os"
-	"syscall"
-
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
 )
@@ -23,7 +20,7 @@ func newHost() *cobra.Command {
 			if home, err := api.DefaultHome(); err == nil && !hasFlag(args, "home") {
 				argv = append([]string{bin, "-home", home}, args...)
 			}
-			return api.WithCode(api.ExitUnavailable, syscall.Exec(bin, argv, os.Environ()))
+			return api.WithCode(api.ExitUnavailable, execHost(bin, argv))
 		},
 	}
 }

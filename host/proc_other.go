@@ -1,0 +1,15 @@
+//go:build !unix
+
+package host
+
+import (
+	"os"
+	"os/exec"
+)
+
+func ownProcessGroup(*exec.Cmd) {}
+
+func processAlive(pid int) bool {
+	_, err := os.FindProcess(pid)
+	return err == nil
+}
