@@ -61,7 +61,7 @@ generate:
 		sdk/proto/runtimev2/runtime.proto
 
 bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./integration/... 
+	bash bench/figures.sh $(BIN)
 
 clean:
 	rm -rf $(BIN) $(TOOLS)

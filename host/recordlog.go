@@ -133,8 +133,7 @@ func readLog(path string, from, to int64, fn func(r *sdk.Record, end int64) erro
 			return nil // a torn record
 		}
 		off += int64(protowire.SizeVarint(n)) + int64(n)
-		rec.Reset()
-		if err := proto.Unmarshal(buf, &rec); err != nil {
+		if err := decodeRecord(buf, &rec); err != nil {
 			return fmt.Errorf("record log %s is corrupt at byte %d: %w", path, off, err)
 		}
 		if err := fn(&rec, off); err != nil {
@@ -153,8 +152,7 @@ func eachRecord(b []byte, fn func(r *sdk.Record, whole []byte) error) error {
 		if k < 0 || uint64(len(b)-k) < n {
 			return errors.New("malformed batch")
 		}
-		r.Reset()
-		if err := proto.Unmarshal(b[k:k+int(n)], &r); err != nil {
+		if err := decodeRecord(b[k:k+int(n)], &r); err != nil {
 			return err
 		}
 		if err := fn(&r, b[:k+int(n)]); err != nil {
@@ -176,4 +174,46 @@ func recordsAfter(b []byte, seq uint64) ([]byte, error) {
 		return nil
 	})
 	return out, err
+}
+
+// decodeRecord fills r from b. Text a job printed, the bulk of any large
+// output, is decoded by hand with Chunk aliasing b, which saves a copy of
+// every byte; any other record goes through proto.Unmarshal.
+func decodeRecord(b []byte, r *sdk.Record) error {
+	r.Reset()
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		rest = rest[n:]
+		if typ == protowire.BytesType && num == 4 {
+			v, n := protowire.ConsumeBytes(rest)
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			r.Chunk, rest = v, rest[n:]
+			continue
+		}
+		if typ != protowire.VarintType || num > 5 || num == 4 {
+			r.Reset()
+			return proto.Unmarshal(b, r)
+		}
+		v, n := protowire.ConsumeVarint(rest)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		rest = rest[n:]
+		switch num {
+		case 1:
+			r.Seq = v
+		case 2:
+			r.TimeUnixNano = int64(v)
+		case 3:
+			r.Stream = sdk.Stream(v)
+		case 5:
+			r.Count = uint32(v)
+		}
+	}
+	return nil
 }

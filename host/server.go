@@ -50,6 +50,9 @@ func (h *Host) Serve(ctx context.Context) error {
 // serveConn answers one request on conn.
 func (h *Host) serveConn(ctx context.Context, conn *net.UnixConn) {
 	defer conn.Close()
+	// Room for a whole frame or more in the kernel, so streaming output
+	// does not wait for the CLI at every write.
+	_ = conn.SetWriteBuffer(4 << 20)
 	if err := checkPeer(conn); err != nil {
 		h.log.Warn("refused a connection", "err", err)
 		rep := newReply(conn)

@@ -32,8 +32,35 @@ func (g *grpcClient) Describe(ctx context.Context) (*pb.DescribeResponse, error)
 	return g.c.Describe(ctx, &pb.DescribeRequest{})
 }
 
+// Run asks for bulk transfer; a plugin that does not offer it streams its
+// batches over gRPC, and the first one is handed back first.
 func (g *grpcClient) Run(ctx context.Context, job *Job, afterSeq uint64) (BatchStream, error) {
-	return g.c.Run(ctx, &pb.RunRequest{Job: job, AfterSeq: afterSeq})
+	st, err := g.c.Run(ctx, &pb.RunRequest{Job: job, AfterSeq: afterSeq, Bulk: true})
+	if err != nil {
+		return nil, err
+	}
+	first, err := st.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if first.BulkAddress != "" {
+		return dialBulk(ctx, first, st)
+	}
+	return &prefixed{first: first, rest: st}, nil
+}
+
+// prefixed is a stream whose first batch was read already.
+type prefixed struct {
+	first *Batch
+	rest  BatchStream
+}
+
+func (p *prefixed) Recv() (*Batch, error) {
+	if b := p.first; b != nil {
+		p.first = nil
+		return b, nil
+	}
+	return p.rest.Recv()
 }
 
 func (g *grpcClient) Ack(ctx context.Context, jobID, seq uint64, done bool) error {

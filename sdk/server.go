@@ -22,6 +22,8 @@ type server struct {
 	desc   *Description
 	logger hclog.Logger
 
+	bulk bulkListener
+
 	mu      sync.Mutex
 	jobs    map[uint64]*serverJob
 	streams int       // Run streams open now
@@ -65,6 +67,9 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 		}
 		s.mu.Unlock()
 	}()
+	if req.Bulk {
+		return s.serveBulk(stream.Context(), j.spool, req.AfterSeq, stream.Send)
+	}
 	return j.spool.stream(stream.Context(), req.AfterSeq, stream.Send)
 }
 

@@ -15,7 +15,7 @@ import (
 // stream cheap, the delay keeps a slow one live. spoolLimit bounds what a job
 // may have waiting for the host before Emit blocks it.
 const (
-	defaultBatchSize  = 256 << 10
+	defaultBatchSize  = 1 << 20
 	defaultFlushDelay = 2 * time.Millisecond
 	defaultSpoolLimit = 16 << 20
 )
@@ -41,6 +41,7 @@ type spool struct {
 	doneAcked bool
 	timer     *time.Timer
 	armed     bool
+	free      [][]byte // buffers of acknowledged batches, for reuse
 
 	batchSize  int
 	flushDelay time.Duration
@@ -73,7 +74,6 @@ func (s *spool) Emit(r *Record) error {
 		return errSpoolClosed
 	}
 	r.Seq = s.seq + 1
-	s.seq += recordCount(r)
 	if r.TimeUnixNano == 0 {
 		r.TimeUnixNano = time.Now().UnixNano()
 	}
@@ -88,6 +88,7 @@ func (s *spool) Emit(r *Record) error {
 		s.open = s.open[:before]
 		return err
 	}
+	s.seq += recordCount(r)
 	s.held += len(s.open) - before
 	if len(s.open) >= s.batchSize {
 		s.sealLocked()
@@ -115,7 +116,11 @@ func (s *spool) sealLocked() {
 		return
 	}
 	s.batches = append(s.batches, &Batch{FirstSeq: s.openFirst, LastSeq: s.seq, Records: s.open})
-	s.open = make([]byte, 0, min(2*len(s.open), s.batchSize+s.batchSize/4))
+	if n := len(s.free); n > 0 {
+		s.open, s.free = s.free[n-1][:0], s.free[:n-1]
+	} else {
+		s.open = make([]byte, 0, min(2*len(s.open), s.batchSize+s.batchSize/4))
+	}
 	s.changed.Broadcast()
 }
 
@@ -142,7 +147,15 @@ func (s *spool) ack(seq uint64, done bool) {
 	}
 	n := 0
 	for n < len(s.batches) && s.batches[n].LastSeq <= s.acked {
-		s.held -= len(s.batches[n].Records)
+		b := s.batches[n]
+		s.held -= len(b.Records)
+		// Acknowledged means the host has read the batch, so nothing
+		// refers to its buffer any more: keep a few for new batches
+		// rather than have the allocator clear fresh ones.
+		if len(s.free) < 4 && cap(b.Records) >= s.batchSize {
+			s.free = append(s.free, b.Records)
+		}
+		b.Records = nil
 		n++
 	}
 	if n > 0 {

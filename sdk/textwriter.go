@@ -45,46 +45,45 @@ func (w *TextWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := len(p)
-	last := bytes.LastIndexByte(p, '\n')
-	if last < 0 {
-		// No line ends here: top up the waiting piece, and send whole
-		// maxChunk pieces straight from p rather than through it.
+	if last := lastNewline(p); last >= 0 {
+		head := p[:last+1]
 		if len(w.partial) > 0 {
-			k := min(maxChunk-len(w.partial), len(p))
-			w.partial = append(w.partial, p[:k]...)
-			p = p[k:]
-			if len(w.partial) < maxChunk {
-				return n, nil
-			}
-			if err := w.send(w.partial); err != nil {
+			// Finish the waiting line first; it joins the first line of p.
+			i := bytes.IndexByte(head, '\n')
+			w.partial = append(w.partial, head[:i+1]...)
+			if err := w.sendLines(w.partial); err != nil {
 				return 0, err
 			}
 			w.partial = w.partial[:0]
+			head = head[i+1:]
 		}
-		for len(p) >= maxChunk {
-			if err := w.send(p[:maxChunk]); err != nil {
-				return 0, err
-			}
-			p = p[maxChunk:]
+		if err := w.sendLines(head); err != nil {
+			return 0, err
 		}
-		w.partial = append(w.partial, p...)
-		return n, nil
+		p = p[last+1:]
 	}
-	head, tail := p[:last+1], p[last+1:]
+	// What is left has no newline and continues the waiting piece, which
+	// is always shorter than maxChunk between writes. Whole maxChunk pieces
+	// go straight from p rather than through it.
 	if len(w.partial) > 0 {
-		// Finish the waiting line first; it joins the first line of p.
-		i := bytes.IndexByte(head, '\n')
-		w.partial = append(w.partial, head[:i+1]...)
-		if err := w.sendLines(w.partial); err != nil {
+		k := min(maxChunk-len(w.partial), len(p))
+		w.partial = append(w.partial, p[:k]...)
+		p = p[k:]
+		if len(w.partial) < maxChunk {
+			return n, nil
+		}
+		if err := w.send(w.partial); err != nil {
 			return 0, err
 		}
 		w.partial = w.partial[:0]
-		head = head[i+1:]
 	}
-	if err := w.sendLines(head); err != nil {
-		return 0, err
+	for len(p) >= maxChunk {
+		if err := w.send(p[:maxChunk]); err != nil {
+			return 0, err
+		}
+		p = p[maxChunk:]
 	}
-	w.partial = append(w.partial, tail...)
+	w.partial = append(w.partial, p...)
 	return n, nil
 }
 
@@ -95,7 +94,7 @@ func (w *TextWriter) sendLines(b []byte) error {
 		cut := len(b)
 		if cut > maxChunk {
 			cut = maxChunk
-			if i := bytes.LastIndexByte(b[:maxChunk], '\n'); i >= 0 {
+			if i := lastNewline(b[:maxChunk]); i >= 0 {
 				cut = i + 1
 			}
 		}
@@ -121,4 +120,18 @@ func (w *TextWriter) Flush() error {
 	err := w.send(w.partial)
 	w.partial = w.partial[:0]
 	return err
+}
+
+// lastNewline is bytes.LastIndexByte(b, '\n'), made fast for long runs
+// without a newline: LastIndexByte looks at one byte at a time, while
+// IndexByte is vectorised, so blocks are checked with IndexByte from the end.
+func lastNewline(b []byte) int {
+	const block = 512
+	for end := len(b); end > 0; end -= block {
+		start := max(end-block, 0)
+		if bytes.IndexByte(b[start:end], '\n') >= 0 {
+			return start + bytes.LastIndexByte(b[start:end], '\n')
+		}
+	}
+	return -1
 }

@@ -1,0 +1,226 @@
+package sdk
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// The bulk transfer (see Batch.bulk_address in the proto): batches on a
+// plain unix socket, so that a job printing gigabytes is not held to what
+// HTTP/2 framing and message copies cost.
+
+const tokenLen = 16
+
+// socketBuffer is the bulk socket's send buffer (the kernel caps it at
+// net.core.wmem_max).
+const socketBuffer = 4 << 20
+
+// bulkListener is the plugin's one bulk socket; each Run that asks for bulk
+// transfer registers a token and waits for the host to connect with it.
+type bulkListener struct {
+	once    sync.Once
+	err     error
+	ln      net.Listener
+	addr    string
+	mu      sync.Mutex
+	pending map[string]chan net.Conn
+}
+
+// listen opens the socket in the directory go-plugin gave the plugin for
+// its sockets (per job, owned by the job's user), once.
+func (b *bulkListener) listen() error {
+	b.once.Do(func() {
+		dir := os.Getenv("PLUGIN_UNIX_SOCKET_DIR")
+		if dir == "" {
+			if dir, b.err = os.MkdirTemp("", "bgjob-bulk"); b.err != nil {
+				return
+			}
+		}
+		b.addr = filepath.Join(dir, fmt.Sprintf("bulk%d", os.Getpid()))
+		b.ln, b.err = net.Listen("unix", b.addr)
+		if b.err != nil {
+			return
+		}
+		b.pending = map[string]chan net.Conn{}
+		go b.accept()
+	})
+	return b.err
+}
+
+func (b *bulkListener) accept() {
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			tok := make([]byte, tokenLen)
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(c, tok); err != nil {
+				c.Close()
+				return
+			}
+			_ = c.SetReadDeadline(time.Time{})
+			b.mu.Lock()
+			ch := b.pending[string(tok)]
+			delete(b.pending, string(tok))
+			b.mu.Unlock()
+			if ch == nil {
+				c.Close()
+				return
+			}
+			ch <- c
+		}()
+	}
+}
+
+// expect registers a fresh token and returns it with the channel its
+// connection arrives on.
+func (b *bulkListener) expect() ([]byte, chan net.Conn) {
+	tok := make([]byte, tokenLen)
+	_, _ = rand.Read(tok)
+	ch := make(chan net.Conn, 1)
+	b.mu.Lock()
+	b.pending[string(tok)] = ch
+	b.mu.Unlock()
+	return tok, ch
+}
+
+func (b *bulkListener) forget(tok []byte) {
+	b.mu.Lock()
+	delete(b.pending, string(tok))
+	b.mu.Unlock()
+}
+
+// serveBulk streams a job's spool over the bulk socket: it tells the host
+// where to connect through the gRPC stream, then writes the batches there.
+func (s *server) serveBulk(ctx context.Context, sp *spool, after uint64, send func(*Batch) error) error {
+	if err := s.bulk.listen(); err != nil {
+		return fmt.Errorf("cannot open the bulk socket: %w", err)
+	}
+	tok, ch := s.bulk.expect()
+	if err := send(&Batch{BulkAddress: s.bulk.addr, BulkToken: tok}); err != nil {
+		s.bulk.forget(tok)
+		return err
+	}
+	var conn net.Conn
+	select {
+	case conn = <-ch:
+	case <-ctx.Done():
+		s.bulk.forget(tok)
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		s.bulk.forget(tok)
+		return errors.New("the host did not connect to the bulk socket")
+	}
+	defer conn.Close()
+	// A deep socket buffer lets the job run on while the host writes out
+	// the previous batch, instead of the two taking turns.
+	if uc, ok := conn.(*net.UnixConn); ok {
+		_ = uc.SetWriteBuffer(socketBuffer)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var hdr []byte
+	return sp.stream(ctx, after, func(b *Batch) error {
+		head := &pb.Batch{FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, Done: b.Done}
+		hdr = protowire.AppendVarint(hdr[:0], uint64(proto.Size(head)))
+		var err error
+		if hdr, err = (proto.MarshalOptions{}).MarshalAppend(hdr, head); err != nil {
+			return err
+		}
+		hdr = protowire.AppendVarint(hdr, uint64(len(b.Records)))
+		bufs := net.Buffers{hdr, b.Records}
+		_, err = bufs.WriteTo(conn)
+		return err
+	})
+}
+
+// bulkStream is the host's end of the bulk socket. The Records of a batch
+// it returns are valid until the next Recv.
+type bulkStream struct {
+	conn net.Conn
+	r    *bufio.Reader
+	hdr  []byte
+	buf  []byte
+	grpc BatchStream // kept open while the socket is used
+}
+
+func dialBulk(ctx context.Context, first *Batch, rest BatchStream) (*bulkStream, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", first.BulkAddress)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to the runtime's bulk socket: %w", err)
+	}
+	if _, err := conn.Write(first.BulkToken); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { conn.Close() })
+	return &bulkStream{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), grpc: rest}, nil
+}
+
+func (s *bulkStream) Recv() (*Batch, error) {
+	n, err := binary.ReadUvarint(s.r)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	if n > 1<<20 {
+		return nil, fmt.Errorf("bulk stream: batch header of %d bytes", n)
+	}
+	if uint64(cap(s.hdr)) < n {
+		s.hdr = make([]byte, n)
+	}
+	s.hdr = s.hdr[:n]
+	if _, err := io.ReadFull(s.r, s.hdr); err != nil {
+		return nil, s.fail(err)
+	}
+	b := new(Batch)
+	if err := proto.Unmarshal(s.hdr, b); err != nil {
+		return nil, fmt.Errorf("bulk stream: %w", err)
+	}
+	if n, err = binary.ReadUvarint(s.r); err != nil {
+		return nil, s.fail(err)
+	}
+	if n > MaxMessageSize {
+		return nil, fmt.Errorf("bulk stream: batch of %d bytes", n)
+	}
+	if uint64(cap(s.buf)) < n {
+		s.buf = make([]byte, n)
+	}
+	s.buf = s.buf[:n]
+	if _, err := io.ReadFull(s.r, s.buf); err != nil {
+		return nil, s.fail(err)
+	}
+	if n > 0 {
+		b.Records = s.buf
+	}
+	if b.Done != nil {
+		s.conn.Close()
+	}
+	return b, nil
+}
+
+// fail turns a broken socket into the reason the gRPC stream gives, which
+// says more (the plugin's process ended, the host is closing).
+func (s *bulkStream) fail(err error) error {
+	s.conn.Close()
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("the runtime's record stream broke: %w", err)
+}
