@@ -3,6 +3,7 @@ package host
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,53 +176,62 @@ func (h *Host) sink(req *api.Request, rep *reply) Sink {
 		Verbose: req.Verbose, Debug: req.Debug, FlushFunc: rep.flush}
 }
 
-// reply frames what a call prints. Consecutive writes to one stream share a
-// frame, up to frameData bytes, so printing many small records costs few
-// frames; the order of stdout and stderr is kept.
+// reply frames what a call prints. Writes gather in one buffer of whole
+// frames, consecutive writes to one stream sharing a frame, and the buffer
+// goes out in one write when it is full or flushed: printing many small
+// records costs few frames and few syscalls, and stdout and stderr keep
+// their order.
 type reply struct {
-	bw   *bufio.Writer
-	kind byte
+	w    io.Writer
 	buf  []byte
+	kind byte // kind of the open frame, whose header starts at hdr
+	hdr  int  // -1: no open frame
 	err  error
 }
 
+// frameData is how much a reply gathers before writing it out.
 const frameData = 1 << 20
 
 func newReply(w io.Writer) *reply {
-	return &reply{bw: bufio.NewWriterSize(w, frameData+4096)}
+	return &reply{w: w, hdr: -1, buf: make([]byte, 0, 64<<10)}
 }
 
 func (r *reply) write(kind byte, p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	if kind != r.kind {
-		r.emit()
-		r.kind = kind
-	}
-	if len(r.buf) == 0 && len(p) >= frameData/2 {
-		r.err = api.WriteFrame(r.bw, kind, p)
-		return len(p), r.err
+	if kind != r.kind || r.hdr < 0 {
+		r.closeFrame()
+		r.kind, r.hdr = kind, len(r.buf)
+		r.buf = append(r.buf, 0, 0, 0, 0, kind)
 	}
 	r.buf = append(r.buf, p...)
 	if len(r.buf) >= frameData {
-		r.emit()
+		r.flush()
 	}
 	return len(p), r.err
 }
 
-func (r *reply) emit() {
-	if len(r.buf) > 0 && r.err == nil {
-		r.err = api.WriteFrame(r.bw, r.kind, r.buf)
+// closeFrame fills in the open frame's length, or drops it if empty.
+func (r *reply) closeFrame() {
+	if r.hdr < 0 {
+		return
 	}
-	r.buf = r.buf[:0]
+	n := len(r.buf) - r.hdr - 4 // kind byte and payload
+	if n == 1 {
+		r.buf = r.buf[:r.hdr]
+	} else {
+		binary.BigEndian.PutUint32(r.buf[r.hdr:], uint32(n))
+	}
+	r.hdr = -1
 }
 
 func (r *reply) flush() error {
-	r.emit()
-	if r.err == nil {
-		r.err = r.bw.Flush()
+	r.closeFrame()
+	if len(r.buf) > 0 && r.err == nil {
+		_, r.err = r.w.Write(r.buf)
 	}
+	r.buf = r.buf[:0]
 	return r.err
 }
 
@@ -232,10 +242,7 @@ func (r *reply) result(err error) {
 		res.Error = err.Error()
 	}
 	b, _ := json.Marshal(res)
-	r.emit()
-	if r.err == nil {
-		r.err = api.WriteFrame(r.bw, api.FrameResult, b)
-	}
+	r.write(api.FrameResult, b)
 	r.flush()
 }
 
