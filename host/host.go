@@ -223,6 +223,9 @@ func (h *Host) recover() error {
 			}
 			l, err := reconnect(r.Reattach, h.jobLogger(j))
 			if err != nil {
+				// A runtime we cannot talk to would wait an hour for a
+				// host before giving up; end it now.
+				killStray(r.Reattach.Pid, r.Spec.Runtime)
 				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the %d records persisted before are kept", err, last), nil)
 				changed = append(changed, &j.row)
 				continue

@@ -95,9 +95,15 @@ func reconnect(r *reattach, logger hclog.Logger) (*launched, error) {
 	if !processAlive(r.Pid) {
 		return nil, fmt.Errorf("the runtime process %d is gone", r.Pid)
 	}
+	set, ok := pluginSets()[r.Protocol]
+	if !ok {
+		return nil, fmt.Errorf("the runtime process %d speaks protocol %d, which this host does not", r.Pid, r.Protocol)
+	}
+	// go-plugin does not pick the plugin set from a reattach config's
+	// protocol version; give it the one set that applies.
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: pluginSets(),
+		HandshakeConfig: sdk.Handshake,
+		Plugins:         set,
 		Reattach: &plugin.ReattachConfig{
 			Protocol:        plugin.ProtocolGRPC,
 			ProtocolVersion: r.Protocol,

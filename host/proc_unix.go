@@ -3,7 +3,9 @@
 package host
 
 import (
+	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 )
 
@@ -15,4 +17,14 @@ func ownProcessGroup(cmd *exec.Cmd) {
 
 func processAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil
+}
+
+// killStray kills process pid if it still runs binary (checked through
+// /proc where there is one, so a recycled pid is left alone).
+func killStray(pid int, binary string) {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil || exe != binary {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }

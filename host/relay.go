@@ -29,7 +29,7 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 	h.mu.Unlock()
 	stream, err := l.conn.Run(ctx, r.toSDK(), after)
 	if err != nil {
-		h.runtimeLost(j, l, fmt.Errorf("the runtime refused the job: %w", err))
+		h.runtimeLost(j, l, fmt.Errorf("the job could not be handed to it: %w", err))
 		return
 	}
 
@@ -162,8 +162,16 @@ func (h *Host) runtimeLost(j *job, l *launched, cause error) {
 	_ = j.log.close()
 	h.mu.Lock()
 	stopping := j.row.State == api.Stopping
-	reason := fmt.Sprintf("the runtime %s %s crashed or was killed mid-job (%v); the %d records it sent before are kept; its log is %s",
-		j.row.Runtime.Name, j.row.Runtime.Version, cause, j.row.LastSeq, h.runtimeLogPath(j.row.ID))
+	what := "lost its connection to the host"
+	if l.client.Exited() {
+		what = "exited"
+	}
+	pid := 0
+	if l.reattach != nil {
+		pid = l.reattach.Pid
+	}
+	reason := fmt.Sprintf("the runtime %s %s (pid %d) %s before the job ended, so it crashed or was killed (%v); the %d records it sent before are kept; its log is %s",
+		j.row.Runtime.Name, j.row.Runtime.Version, pid, what, cause, j.row.LastSeq, h.runtimeLogPath(j.row.ID))
 	state := api.Failed
 	if stopping {
 		state, reason = api.Stopped, "stopped; the runtime was killed"
