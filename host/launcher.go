@@ -52,6 +52,9 @@ func launch(c *launchConfig) (*launched, error) {
 	cmd.Dir = c.Workdir
 	cmd.Env = []string{
 		sdk.EnvLogFile + "=" + c.LogFile,
+		// go-plugin passes its own socket directory only to custom
+		// runners; a plugin reads this variable either way.
+		"PLUGIN_UNIX_SOCKET_DIR=" + c.SockDir,
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 	}
 	ownProcessGroup(cmd)
@@ -64,7 +67,6 @@ func launch(c *launchConfig) (*launched, error) {
 		Logger:           c.Logger,
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 		StartTimeout:     30 * time.Second,
-		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: c.SockDir},
 	})
 	l, err := dispense(client)
 	if err != nil {

@@ -36,6 +36,7 @@ type bulkListener struct {
 	err     error
 	ln      net.Listener
 	addr    string
+	ownDir  string // a directory listen made, removed by close
 	mu      sync.Mutex
 	pending map[string]chan net.Conn
 }
@@ -49,6 +50,7 @@ func (b *bulkListener) listen() error {
 			if dir, b.err = os.MkdirTemp("", "bgjob-bulk"); b.err != nil {
 				return
 			}
+			b.ownDir = dir
 		}
 		b.addr = filepath.Join(dir, fmt.Sprintf("bulk%d", os.Getpid()))
 		b.ln, b.err = net.Listen("unix", b.addr)
@@ -59,6 +61,18 @@ func (b *bulkListener) listen() error {
 		go b.accept()
 	})
 	return b.err
+}
+
+// close removes the socket, and the directory if listen made it.
+func (b *bulkListener) close() {
+	if b.ln == nil {
+		return
+	}
+	b.ln.Close()
+	os.Remove(b.addr)
+	if b.ownDir != "" {
+		os.RemoveAll(b.ownDir)
+	}
 }
 
 func (b *bulkListener) accept() {
@@ -108,7 +122,7 @@ func (b *bulkListener) forget(tok []byte) {
 
 // serveBulk streams a job's spool over the bulk socket: it tells the host
 // where to connect through the gRPC stream, then writes the batches there.
-func (s *server) serveBulk(ctx context.Context, sp *spool, after uint64, send func(*Batch) error) error {
+func (s *server) serveBulk(ctx context.Context, j *serverJob, after uint64, send func(*Batch) error) error {
 	if err := s.bulk.listen(); err != nil {
 		return fmt.Errorf("cannot open the bulk socket: %w", err)
 	}
@@ -128,6 +142,7 @@ func (s *server) serveBulk(ctx context.Context, sp *spool, after uint64, send fu
 		return errors.New("the host did not connect to the bulk socket")
 	}
 	defer conn.Close()
+	j.begin()
 	// A deep socket buffer lets the job run on while the host writes out
 	// the previous batch, instead of the two taking turns.
 	if uc, ok := conn.(*net.UnixConn); ok {
@@ -136,7 +151,7 @@ func (s *server) serveBulk(ctx context.Context, sp *spool, after uint64, send fu
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	var hdr []byte
-	return sp.stream(ctx, after, func(b *Batch) error {
+	return j.spool.stream(ctx, after, func(b *Batch) error {
 		head := &pb.Batch{FirstSeq: b.FirstSeq, LastSeq: b.LastSeq, Done: b.Done}
 		hdr = protowire.AppendVarint(hdr[:0], uint64(proto.Size(head)))
 		var err error
@@ -153,6 +168,7 @@ func (s *server) serveBulk(ctx context.Context, sp *spool, after uint64, send fu
 // bulkStream is the host's end of the bulk socket. The Records of a batch
 // it returns are valid until the next Recv.
 type bulkStream struct {
+	done bool
 	conn net.Conn
 	r    *bufio.Reader
 	hdr  []byte
@@ -175,6 +191,9 @@ func dialBulk(ctx context.Context, first *Batch, rest BatchStream) (*bulkStream,
 }
 
 func (s *bulkStream) Recv() (*Batch, error) {
+	if s.done {
+		return nil, io.EOF
+	}
 	n, err := binary.ReadUvarint(s.r)
 	if err != nil {
 		return nil, s.fail(err)
@@ -210,7 +229,16 @@ func (s *bulkStream) Recv() (*Batch, error) {
 		b.Records = s.buf
 	}
 	if b.Done != nil {
+		// The end: the plugin ends its gRPC stream after this batch.
+		s.done = true
 		s.conn.Close()
+		go func() {
+			for s.grpc != nil {
+				if _, err := s.grpc.Recv(); err != nil {
+					return
+				}
+			}
+		}()
 	}
 	return b, nil
 }

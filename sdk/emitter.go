@@ -3,6 +3,7 @@ package sdk
 import (
 	"io"
 	"sync"
+	"time"
 )
 
 // emitter is the Emitter a runtime gets: the job's spool plus the text
@@ -42,3 +43,10 @@ func (e *emitter) flush() {
 		}
 	}
 }
+
+// Sync implements Syncer.
+func (e *emitter) Sync() { e.spool.sync(syncTimeout) }
+
+// syncTimeout bounds Sync: a host that is slow to read must not hold the
+// job up for long.
+const syncTimeout = 100 * time.Millisecond

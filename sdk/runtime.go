@@ -38,6 +38,15 @@ type Emitter interface {
 	Writer(s Stream) io.Writer
 }
 
+// Syncer is implemented by the SDK's Emitter. Sync sends what has been
+// emitted to the host at once and waits briefly until it is on the host's
+// connection. A runtime calls it before starting something that could take
+// the runtime down with it (a program that kills its parent, say), so that
+// what the job printed just before is not lost with the runtime.
+type Syncer interface {
+	Sync()
+}
+
 // StopRequest is the cause of a job context's cancellation when the host
 // stops the job.
 type StopRequest struct {

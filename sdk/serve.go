@@ -34,7 +34,7 @@ var processInstance = func() string {
 
 const defaultOrphanTimeout = time.Hour
 
-// Serve runs the plugin and does not return. Run by hand with the single
+// Serve runs the plugin until the host shuts it down. Run by hand with the single
 // argument `describe`, the binary prints its Description as JSON and exits,
 // which is how `bgjob runtime install` checks a binary without a handshake.
 func Serve(cfg *ServeConfig) {
@@ -67,6 +67,8 @@ func Serve(cfg *ServeConfig) {
 		GRPCServer: grpcServer,
 		Logger:     logger,
 	})
+	// The host shut the plugin down.
+	srv.bulk.close()
 }
 
 // pluginLogger logs to the file the host names, so that nothing is written to

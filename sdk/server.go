@@ -33,7 +33,14 @@ type server struct {
 type serverJob struct {
 	spool  *spool
 	cancel context.CancelCauseFunc
+	once   sync.Once
+	run    func()
 }
+
+// begin starts the job, once. The job starts only when a host is attached
+// and able to take its records, so that what it prints first cannot be lost
+// with a runtime that dies before the host connects.
+func (j *serverJob) begin() { j.once.Do(func() { go j.run() }) }
 
 func newServer(impl Runtime, desc *Description, logger hclog.Logger) *server {
 	return &server{impl: impl, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now()}
@@ -68,18 +75,19 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 		s.mu.Unlock()
 	}()
 	if req.Bulk {
-		return s.serveBulk(stream.Context(), j.spool, req.AfterSeq, stream.Send)
+		return s.serveBulk(stream.Context(), j, req.AfterSeq, stream.Send)
 	}
+	j.begin()
 	return j.spool.stream(stream.Context(), req.AfterSeq, stream.Send)
 }
 
-// start runs the job in its own goroutine. The job's context is not the
-// stream's: a job outlives the host that started it.
+// start prepares the job to run in its own goroutine. The job's context is
+// not the stream's: a job outlives the host that started it.
 func (s *server) start(job *Job) *serverJob {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	j := &serverJob{spool: newSpool(), cancel: cancel}
 	em := newEmitter(j.spool)
-	go func() {
+	j.run = func() {
 		res := s.runSafely(ctx, job, em)
 		em.flush()
 		if res.State == pb.State_STATE_UNSPECIFIED {
@@ -87,7 +95,7 @@ func (s *server) start(job *Job) *serverJob {
 		}
 		j.spool.finish(&Done{State: res.State, Reason: res.Reason, ExitCode: int32(res.ExitCode)})
 		s.logger.Debug("job ended", "job", job.Id, "state", res.State, "reason", res.Reason)
-	}()
+	}
 	return j
 }
 
@@ -146,6 +154,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		}
 		if (allAcked && n > 0 && idleFor > linger) || idleFor > orphanTimeout {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
+			s.bulk.close()
 			exit(0)
 			return
 		}

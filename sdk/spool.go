@@ -42,6 +42,8 @@ type spool struct {
 	timer     *time.Timer
 	armed     bool
 	free      [][]byte // buffers of acknowledged batches, for reuse
+	sent      uint64   // highest seq written to a host's stream
+	streams   int      // streams sending now
 
 	batchSize  int
 	flushDelay time.Duration
@@ -184,6 +186,15 @@ func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) erro
 		s.mu.Unlock()
 	})
 	defer stop()
+	s.mu.Lock()
+	s.streams++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.streams--
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	}()
 	sent := after
 	for {
 		s.mu.Lock()
@@ -212,9 +223,38 @@ func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) erro
 		if err := send(next); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		if next.LastSeq > s.sent {
+			s.sent = next.LastSeq
+			s.changed.Broadcast()
+		}
+		s.mu.Unlock()
 		if next.Done != nil {
 			return nil
 		}
 		sent = next.LastSeq
+	}
+}
+
+// sync seals the open batch and waits, at most timeout, until a stream has
+// written it to its host. Without a host attached it only seals.
+func (s *spool) sync(timeout time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sealLocked()
+	target := s.seq
+	if s.sent >= target || s.streams == 0 {
+		return
+	}
+	expired := false
+	t := time.AfterFunc(timeout, func() {
+		s.mu.Lock()
+		expired = true
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	})
+	defer t.Stop()
+	for s.sent < target && s.streams > 0 && !expired {
+		s.changed.Wait()
 	}
 }

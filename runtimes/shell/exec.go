@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bgjob/bgjob/sdk"
 	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/interp"
 )
@@ -77,6 +78,9 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 		}
 		setProcessGroup(cmd)
 		return cmd
+	}
+	if sy, ok := s.out.(sdk.Syncer); ok {
+		sy.Sync()
 	}
 	cmd := newCmd()
 	err = cmd.Start()

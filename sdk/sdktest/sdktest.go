@@ -54,12 +54,15 @@ func (e *Emitter) Writer(s sdk.Stream) io.Writer {
 	return w
 }
 
-// Flush emits what the writers still hold, as the SDK does when Run returns.
+// Flush emits what the writers still hold, in the SDK's stream order, as
+// the SDK does when Run returns.
 func (e *Emitter) Flush() {
 	e.mu.Lock()
-	ws := make([]*sdk.TextWriter, 0, len(e.writers))
-	for _, w := range e.writers {
-		ws = append(ws, w)
+	var ws []*sdk.TextWriter
+	for _, s := range []sdk.Stream{sdk.Output, sdk.Error, sdk.Progress, sdk.Verbose, sdk.Debug, sdk.Warning, sdk.Information} {
+		if w := e.writers[s]; w != nil {
+			ws = append(ws, w)
+		}
 	}
 	e.mu.Unlock()
 	for _, w := range ws {

@@ -1,0 +1,55 @@
+package integration
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Shared by every test: the binaries, built once, and a catalog holding all
+// of ShellVersions.
+var (
+	bins       *Binaries
+	catalogDir string
+	// scriptRoot holds the testscript work directories; it is removed with
+	// everything else at the end (testscript itself leaves its parent
+	// directory behind when only some scripts run).
+	scriptRoot string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "bgjob-it")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	bins, err = Build(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration: build:", err)
+		return 1
+	}
+	catalogDir = filepath.Join(tmp, "catalog")
+	if err := bins.InstallRuntimes(catalogDir, "2.0.0", "2.1.0", "1.4.2", "3.0.0-beta.1"); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: install runtimes:", err)
+		return 1
+	}
+	scriptRoot = filepath.Join(tmp, "w")
+	if err := os.Mkdir(scriptRoot, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "integration: built and installed in %v into %s\n", time.Since(start).Round(time.Millisecond), tmp)
+	}
+	return m.Run()
+}

@@ -1,0 +1,382 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+)
+
+// fakeRunStream is the server side of a Run stream, in process.
+type fakeRunStream struct {
+	grpc.ServerStream
+	ctx  context.Context
+	send func(*Batch) error
+}
+
+func (f *fakeRunStream) Context() context.Context { return f.ctx }
+func (f *fakeRunStream) Send(b *Batch) error      { return f.send(b) }
+
+func testServer(rt RuntimeFunc) *server {
+	return newServer(rt, describe("sdktest", "1.2.3", "runtime", nil), hclog.NewNullLogger())
+}
+
+// runToEnd runs job on srv and returns its batches up to Done.
+func runToEnd(t *testing.T, srv *server, job *Job, after uint64) []*Batch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var got []*Batch
+	err := srv.Run(&pb.RunRequest{Job: job, AfterSeq: after}, &fakeRunStream{ctx: ctx, send: func(b *Batch) error {
+		got = append(got, b)
+		return nil
+	}})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(got) == 0 || got[len(got)-1].Done == nil {
+		t.Fatalf("Run ended without Done")
+	}
+	return got
+}
+
+func TestServerRunOnce(t *testing.T) {
+	var runs atomic.Int32
+	srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+		runs.Add(1)
+		fmt.Fprintf(out.Writer(Output), "job %d\npartial", job.Id)
+		return Result{} // no state: the SDK says Completed
+	})
+	job := &Job{Id: 5}
+	first := runToEnd(t, srv, job, 0)
+	// A host that comes back attaches to the same job: it is not run again.
+	second := runToEnd(t, srv, job, 0)
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the runtime ran %d times, want 1", n)
+	}
+	for _, got := range [][]*Batch{first, second} {
+		var text string
+		for _, b := range got[:len(got)-1] {
+			for _, r := range checkBatch(t, b) {
+				text += string(r.Chunk)
+			}
+		}
+		if text != "job 5\npartial" {
+			t.Errorf("text %q, want the line and the flushed partial", text)
+		}
+		d := got[len(got)-1].Done
+		if d.State != Completed || d.ExitCode != 0 || d.Reason != "" {
+			t.Errorf("Done %v, want Completed", d)
+		}
+	}
+	// After the end is acknowledged, a late attach still gets the end.
+	if _, err := srv.Ack(context.Background(), &pb.AckRequest{JobId: 5, Seq: 2, Done: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := runToEnd(t, srv, job, 2); len(got) != 1 {
+		t.Errorf("attach after the acknowledged end: %d batches, want the Done batch only", len(got))
+	}
+}
+
+func TestServerPanic(t *testing.T) {
+	srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+		_ = out.Emit(NewOutput("before", ""))
+		fmt.Fprint(out.Writer(Output), "unfinished")
+		panic("kaboom")
+	})
+	got := runToEnd(t, srv, &Job{Id: 1}, 0)
+	d := got[len(got)-1].Done
+	if d.State != Failed || d.ExitCode != -1 {
+		t.Errorf("Done %v, want Failed with exit code -1", d)
+	}
+	for _, s := range []string{"sdktest", "1.2.3", "crashed", "kaboom"} {
+		if !strings.Contains(d.Reason, s) {
+			t.Errorf("reason %q does not mention %q", d.Reason, s)
+		}
+	}
+	// What the job wrote before the panic is kept, its unfinished line too.
+	var n int
+	for _, b := range got[:len(got)-1] {
+		n += len(checkBatch(t, b))
+	}
+	if n != 2 {
+		t.Errorf("%d records before the panic, want 2", n)
+	}
+}
+
+func TestServerStop(t *testing.T) {
+	started := make(chan struct{})
+	srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+		close(started)
+		<-ctx.Done()
+		grace, ok := StopGrace(ctx)
+		return Result{State: Stopped, Reason: fmt.Sprintf("stop=%v grace=%v", ok, grace)}
+	})
+	res := make(chan []*Batch, 1)
+	go func() { res <- runToEnd(t, srv, &Job{Id: 9}, 0) }()
+	select {
+	case <-started:
+	case <-time.After(waitLimit):
+		t.Fatal("the job did not start")
+	}
+	if _, err := srv.Stop(context.Background(), &pb.StopRequest{JobId: 9, GraceMs: 1500}); err != nil {
+		t.Fatal(err)
+	}
+	got := <-res
+	if d := got[len(got)-1].Done; d.State != Stopped || d.Reason != "stop=true grace=1.5s" {
+		t.Errorf("Done %v, want Stopped with grace 1.5s", d)
+	}
+}
+
+func TestServerErrors(t *testing.T) {
+	srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
+	ctx := context.Background()
+	if err := srv.Run(&pb.RunRequest{}, &fakeRunStream{ctx: ctx}); err == nil {
+		t.Error("Run without a job succeeded")
+	}
+	if _, err := srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: 1}); err == nil {
+		t.Error("Ack of an unknown job succeeded")
+	}
+	if _, err := srv.Stop(ctx, &pb.StopRequest{JobId: 1}); err == nil {
+		t.Error("Stop of an unknown job succeeded")
+	}
+	d, err := srv.Describe(ctx, &pb.DescribeRequest{})
+	if err != nil || d.Name != "sdktest" || d.Version != "1.2.3" || d.Protocol != ProtocolVersion || d.InstanceId == "" || d.Pid == 0 {
+		t.Errorf("Describe = %v, %v", d, err)
+	}
+}
+
+// watchExits runs srv.watch and reports its exit.
+func watchExits(srv *server, orphan time.Duration) <-chan int {
+	c := make(chan int, 1)
+	go srv.watch(orphan, func(code int) {
+		select {
+		case c <- code:
+		default:
+		}
+	})
+	return c
+}
+
+func expectExit(t *testing.T, c <-chan int) {
+	t.Helper()
+	select {
+	case code := <-c:
+		if code != 0 {
+			t.Errorf("exit code %d, want 0", code)
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("the plugin did not exit within %v", waitLimit)
+	}
+}
+
+// expectNoExit checks, for a few of watch's ticks, that it does not exit.
+// It cannot fail spuriously: a slow machine only looks less closely.
+func expectNoExit(t *testing.T, c <-chan int, why string) {
+	t.Helper()
+	select {
+	case <-c:
+		t.Fatalf("the plugin exited %s", why)
+	case <-time.After(time.Second):
+	}
+}
+
+func TestServerWatch(t *testing.T) {
+	t.Run("done acknowledged", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+			_ = out.Emit(NewOutput("x", ""))
+			return Success()
+		})
+		got := runToEnd(t, srv, &Job{Id: 1}, 0)
+		exited := watchExits(srv, time.Hour)
+		if _, err := srv.Ack(context.Background(), &pb.AckRequest{JobId: 1, Seq: got[len(got)-1].LastSeq, Done: true}); err != nil {
+			t.Fatal(err)
+		}
+		expectExit(t, exited)
+	})
+	t.Run("orphaned", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+			_ = out.Emit(NewOutput("x", ""))
+			return Success()
+		})
+		runToEnd(t, srv, &Job{Id: 1}, 0) // never acknowledged
+		expectExit(t, watchExits(srv, 100*time.Millisecond))
+	})
+	t.Run("job still running", func(t *testing.T) {
+		t.Parallel()
+		started := make(chan struct{})
+		srv := testServer(func(ctx context.Context, _ *Job, _ Emitter) Result {
+			close(started)
+			<-ctx.Done()
+			return Result{State: Stopped}
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		ended := make(chan error, 1)
+		go func() {
+			ended <- srv.Run(&pb.RunRequest{Job: &Job{Id: 1}}, &fakeRunStream{ctx: ctx, send: func(*Batch) error { return nil }})
+		}()
+		<-started
+		cancel() // the host goes away; the job runs on
+		<-ended
+		exited := watchExits(srv, time.Millisecond)
+		expectNoExit(t, exited, "while its job was running")
+		if _, err := srv.Stop(context.Background(), &pb.StopRequest{JobId: 1}); err != nil {
+			t.Fatal(err)
+		}
+		expectExit(t, exited) // nobody collects the end: orphaned
+	})
+	t.Run("host attached", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+			_ = out.Emit(NewOutput("x", ""))
+			return Success()
+		})
+		release := make(chan struct{})
+		sending := make(chan struct{}, 1)
+		go func() {
+			_ = srv.Run(&pb.RunRequest{Job: &Job{Id: 1}}, &fakeRunStream{ctx: context.Background(), send: func(*Batch) error {
+				select {
+				case sending <- struct{}{}:
+				default:
+				}
+				<-release // a slow host
+				return nil
+			}})
+		}()
+		<-sending
+		srv.mu.Lock()
+		j := srv.jobs[1]
+		srv.mu.Unlock()
+		for deadline := time.Now().Add(waitLimit); ; time.Sleep(time.Millisecond) {
+			if ended, _ := j.spool.state(); ended {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the job did not end")
+			}
+		}
+		exited := watchExits(srv, time.Millisecond)
+		expectNoExit(t, exited, "while a host was attached")
+		close(release)
+		expectExit(t, exited)
+	})
+}
+
+// TestServerBulk covers the bulk socket in process: a connection with the
+// wrong token is turned away, a stream waiting for its host ends with its
+// ctx, and the right token gets the job's batches.
+func TestServerBulk(t *testing.T) {
+	// Not parallel: the socket goes in a directory of its own.
+	t.Setenv("PLUGIN_UNIX_SOCKET_DIR", t.TempDir())
+	srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+		for i := range 3 {
+			_ = out.Emit(NewOutput(fmt.Sprint(i), ""))
+		}
+		return Failure(2, "x")
+	})
+	t.Cleanup(func() {
+		if srv.bulk.ln != nil {
+			srv.bulk.ln.Close()
+		}
+	})
+	offers := make(chan *Batch, 1)
+	run := func(ctx context.Context, after uint64) (<-chan error, *Batch) {
+		t.Helper()
+		errc := make(chan error, 1)
+		go func() {
+			errc <- srv.Run(&pb.RunRequest{Job: &Job{Id: 1}, AfterSeq: after, Bulk: true}, &fakeRunStream{ctx: ctx, send: func(b *Batch) error {
+				offers <- b
+				return nil
+			}})
+		}()
+		select {
+		case offer := <-offers:
+			if offer.BulkAddress == "" || len(offer.BulkToken) != tokenLen || offer.Records != nil || offer.Done != nil {
+				t.Fatalf("first message %v, want a bulk address and token only", offer)
+			}
+			return errc, offer
+		case err := <-errc:
+			t.Fatalf("Run: %v", err)
+		case <-time.After(waitLimit):
+			t.Fatal("no bulk offer")
+		}
+		return nil, nil
+	}
+	turnedAway := func(addr string, token []byte) {
+		t.Helper()
+		c, err := net.Dial("unix", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(token); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+		if n, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("connection with token %x: read %d bytes, %v; want it closed", token, n, err)
+		}
+	}
+
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	errc, offer := run(ctx1, 0)
+	turnedAway(offer.BulkAddress, bytes.Repeat([]byte{'x'}, tokenLen))
+	cancel1() // the host never connects and goes away
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v, want context.Canceled", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run still waiting for its host after the ctx ended")
+	}
+	// The token of a stream that is gone is not accepted any more.
+	turnedAway(offer.BulkAddress, offer.BulkToken)
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel2()
+	errc, offer = run(ctx2, 1)
+	bs, err := dialBulk(ctx2, offer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for {
+		b, err := bs.Recv()
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		if b.Done != nil {
+			if b.Done.State != Failed || b.Done.ExitCode != 2 || b.LastSeq != 3 {
+				t.Errorf("Done batch %v", b)
+			}
+			break
+		}
+		if b.LastSeq <= 1 {
+			t.Errorf("batch %d..%d sent after 1", b.FirstSeq, b.LastSeq)
+		}
+		for _, r := range checkBatch(t, b) {
+			if r.Seq > 1 { // a batch is resent whole: drop what the host has
+				seqs = append(seqs, r.Seq)
+			}
+		}
+	}
+	if fmt.Sprint(seqs) != "[2 3]" {
+		t.Errorf("after 1: seqs %v, want [2 3]", seqs)
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
