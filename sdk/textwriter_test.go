@@ -331,7 +331,7 @@ func TestTextWriterLongTailAfterNewline(t *testing.T) {
 			var in string
 			for _, s := range tc.writes {
 				in += s
-				n, err, panicked := writeNoPanic(w, []byte(s))
+				n, panicked, err := writeNoPanic(w, []byte(s))
 				if panicked != nil {
 					t.Fatalf("Write(%d bytes) panicked: %v", len(s), panicked)
 				}
@@ -350,10 +350,10 @@ func TestTextWriterLongTailAfterNewline(t *testing.T) {
 	}
 }
 
-func writeNoPanic(w *TextWriter, p []byte) (n int, err error, panicked any) {
+func writeNoPanic(w *TextWriter, p []byte) (n int, panicked any, err error) {
 	defer func() { panicked = recover() }()
 	n, err = w.Write(p)
-	return n, err, nil
+	return n, nil, err
 }
 
 // TestTextWriterEmitError passes the emitter's error on.
@@ -478,7 +478,7 @@ func TestTextWriterPropertyLongLines(t *testing.T) {
 		var sink chunkSink
 		w := NewTextWriter(Output, sink.emit)
 		for _, p := range randomPieces(rng, in) {
-			n, err, panicked := writeNoPanic(w, p)
+			n, panicked, err := writeNoPanic(w, p)
 			if panicked != nil {
 				t.Fatalf("seed %d: Write panicked: %v", seed, panicked)
 			}
