@@ -18,7 +18,7 @@ func TestLightImports(t *testing.T) {
 	if len(deps) < 10 {
 		t.Fatalf("go list -deps returned too little to judge: %q", deps)
 	}
-	forbidden := []string{"google.golang.org/grpc", "github.com/hashicorp/go-plugin", "net/rpc", "google.golang.org/protobuf", "go.etcd.io/bbolt", "mvdan.cc/sh"}
+	forbidden := []string{"google.golang.org/grpc", "github.com/hashicorp/go-plugin", "net/rpc", "google.golang.org/protobuf", "go.etcd.io/bbolt", "mvdan.cc/sh", "github.com/Masterminds/semver/v3", "github.com/bgjob/bgjob/host/catalog"}
 	for _, d := range deps {
 		for _, f := range forbidden {
 			if d == f || strings.HasPrefix(d, f+"/") {

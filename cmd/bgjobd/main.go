@@ -17,6 +17,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "runtime" {
+		os.Exit(runtimeCmd(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run())
 }
 
