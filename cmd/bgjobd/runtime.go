@@ -104,4 +104,3 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
