@@ -212,25 +212,25 @@ func (h *Host) recover() error {
 		if j.log, err = createLog(h.logPath(r.ID), size); err != nil {
 			return err
 		}
-		switch r.State {
-		case api.NotStarted:
-			// queued again by the scheduler
+		att, _ := readAttach(h.sockDir(r.ID))
+		switch {
+		case att == nil && r.State == api.NotStarted:
+			// Queued, or its runtime never got the job: queued again.
+		case att == nil:
+			h.finishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
+			changed = append(changed, &j.row)
 		default:
-			if r.Reattach == nil {
-				h.finishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
-				changed = append(changed, &j.row)
-				continue
-			}
-			l, err := reconnect(r.Reattach, h.jobLogger(j))
+			j.row.State = api.Running
+			l, err := reconnect(att, h.jobLogger(j))
 			if err != nil {
 				// A runtime we cannot talk to would wait an hour for a
 				// host before giving up; end it now.
-				killStray(r.Reattach.Pid, r.Spec.Runtime)
+				killStray(att.Pid, r.Spec.Runtime)
 				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the %d records persisted before are kept", err, last), nil)
 				changed = append(changed, &j.row)
 				continue
 			}
-			h.log.Info("reattached to a running job", "job", r.ID, "pid", r.Reattach.Pid, "after", last)
+			h.log.Info("reattached to a running job", "job", r.ID, "pid", att.Pid, "after", last)
 			j.rt = l
 			h.running++
 			h.wg.Add(1)
@@ -319,9 +319,13 @@ func (h *Host) launch(j *job) {
 		return
 	}
 	j.rt = l
-	j.row.Reattach = l.reattach
-	h.persistLocked(j)
 	h.mu.Unlock()
+	// How to find the runtime again goes beside its socket, not into the
+	// job table: a file in the page cache survives the host being killed
+	// as well, without the table's two fsyncs on every job's start.
+	if err := writeAttach(h.sockDir(r.ID), l.reattach); err != nil {
+		h.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
+	}
 	h.relay(j, l, 0)
 }
 
@@ -352,7 +356,6 @@ func (h *Host) finishLocked(j *job, state api.State, reason string, code *int) {
 	if j.log != nil {
 		j.row.LogSize = j.log.Size()
 	}
-	j.row.Reattach = nil
 	j.notifyLocked()
 }
 

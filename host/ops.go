@@ -291,6 +291,7 @@ func (h *Host) removeJob(j *job) error {
 	}
 	os.Remove(h.logPath(j.row.ID))
 	os.Remove(h.runtimeLogPath(j.row.ID))
+	os.RemoveAll(h.sockDir(j.row.ID))
 	j.notifyLocked()
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -29,8 +31,6 @@ type row struct {
 	LogSize int64  `json:"logSize"`
 	// ReadOffset is where the next draining receive starts.
 	ReadOffset int64 `json:"readOffset"`
-	// Reattach lets a restarted host find the runtime of a running job.
-	Reattach *reattach `json:"reattach,omitempty"`
 }
 
 // spec is the job as the runtime receives it.
@@ -45,7 +45,8 @@ type spec struct {
 }
 
 // reattach is go-plugin's ReattachConfig in a form that survives JSON, plus
-// the negotiated protocol, which ReattachConfig does not carry reliably.
+// the negotiated protocol, which ReattachConfig does not carry reliably. It
+// is kept in attach.json in the job's socket directory while the job runs.
 type reattach struct {
 	Network  string `json:"network"`
 	Addr     string `json:"addr"`
@@ -149,4 +150,34 @@ func (s *store) all() ([]*row, error) {
 		})
 	})
 	return rows, err
+}
+
+const attachFile = "attach.json"
+
+func writeAttach(dir string, r *reattach) error {
+	if r == nil {
+		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, attachFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, attachFile))
+}
+
+// readAttach returns the reattach record in dir, or nil if there is none.
+func readAttach(dir string) (*reattach, error) {
+	b, err := os.ReadFile(filepath.Join(dir, attachFile))
+	if err != nil {
+		return nil, err
+	}
+	r := new(reattach)
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
