@@ -33,6 +33,8 @@ type Options struct {
 	StopGrace time.Duration
 	// Logger receives the host's own log; nil discards it.
 	Logger hclog.Logger
+	// NoSpares turns off starting runtimes ahead of need (see spare.go).
+	NoSpares bool
 }
 
 // Defaults for Options.
@@ -53,9 +55,11 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	jobs    map[uint64]*job
-	running int
+	mu       sync.Mutex
+	jobs     map[uint64]*job
+	running  int
+	spares   map[string]*spare // by spareKey; nil while one starts
+	spareSeq int
 }
 
 // job is a row plus what the host holds for it while it lives.
@@ -112,7 +116,7 @@ func Open(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{opts: opts, store: st, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, user: currentUser()}
+		jobs: map[uint64]*job{}, spares: map[string]*spare{}, user: currentUser()}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if err := h.recover(); err != nil {
 		st.close()
@@ -129,6 +133,7 @@ func Open(opts Options) (*Host, error) {
 func (h *Host) Close() error {
 	h.cancel()
 	h.wg.Wait()
+	h.closeSpares()
 	h.mu.Lock()
 	for _, j := range h.jobs {
 		if j.log != nil {
@@ -303,13 +308,26 @@ func (h *Host) launch(j *job) {
 		fail(fmt.Sprintf("the working directory %s is gone", r.Workdir))
 		return
 	}
-	logger := h.jobLogger(j)
-	l, err := launch(&launchConfig{Binary: r.Spec.Runtime, Workdir: r.Workdir, SockDir: h.sockDir(r.ID),
-		LogFile: h.runtimeLogPath(r.ID), Logger: logger})
-	if err != nil {
-		fail(err.Error())
-		return
+	var l *launched
+	if sp := h.takeSpare(spareKey(r.Spec.Runtime, r.Spec.SHA256)); sp != nil {
+		// The spare's log becomes the job's.
+		if err := os.Rename(sp.logPath, h.runtimeLogPath(r.ID)); err != nil {
+			h.log.Warn("cannot move the spare's log", "err", err)
+		}
+		h.mu.Lock()
+		j.logFile = sp.logFile
+		h.mu.Unlock()
+		l = sp.l
+	} else {
+		var err error
+		l, err = launch(&launchConfig{Binary: r.Spec.Runtime, Workdir: r.Workdir, SockDir: h.sockDir(r.ID),
+			LogFile: h.runtimeLogPath(r.ID), Logger: h.jobLogger(j)})
+		if err != nil {
+			fail(err.Error())
+			return
+		}
 	}
+	go h.refillSpare(r.Spec.Runtime, r.Spec.SHA256)
 	h.mu.Lock()
 	if j.row.State != api.Running {
 		// Stopped while the runtime was starting.

@@ -35,6 +35,7 @@ type launchConfig struct {
 	SockDir string // per-job directory for the plugin's socket
 	LogFile string // per-job log: the plugin's and the launcher's
 	Logger  hclog.Logger
+	Env     []string // more environment for the plugin process
 }
 
 // launch starts a runtime plugin for one job.
@@ -57,6 +58,7 @@ func launch(c *launchConfig) (*launched, error) {
 		"PLUGIN_UNIX_SOCKET_DIR=" + c.SockDir,
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 	}
+	cmd.Env = append(cmd.Env, c.Env...)
 	ownProcessGroup(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,

@@ -184,7 +184,6 @@ func (h *Host) runtimeLost(j *job, l *launched, cause error) {
 
 // release ends the runtime process and frees the job's slot.
 func (h *Host) release(j *job, l *launched) {
-	l.client.Kill()
 	h.mu.Lock()
 	j.rt = nil
 	h.running--
@@ -194,7 +193,14 @@ func (h *Host) release(j *job, l *launched) {
 	}
 	h.scheduleLocked()
 	h.mu.Unlock()
-	_ = os.RemoveAll(h.sockDir(j.row.ID))
+	// The job is over; its runtime's exit need not hold up the next one.
+	go func() {
+		l.client.Kill()
+		_ = os.RemoveAll(h.sockDir(j.row.ID))
+		if l.reattach != nil {
+			_ = os.RemoveAll(l.reattach.SockDir)
+		}
+	}()
 }
 
 func (r *row) toSDK() *sdk.Job {

@@ -163,6 +163,9 @@ func writeAttach(dir string, r *reattach) error {
 		return err
 	}
 	tmp := filepath.Join(dir, attachFile+".tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ const (
 	// EnvOrphanTimeout bounds how long a plugin whose job has ended waits for
 	// a host to collect unacknowledged records before it exits anyway.
 	EnvOrphanTimeout = "BGJOB_PLUGIN_ORPHAN_TIMEOUT"
+	// EnvIdleTimeout bounds how long a plugin started ahead of need waits
+	// for its first job; it ends the process a crashed host left behind.
+	EnvIdleTimeout = "BGJOB_PLUGIN_IDLE_TIMEOUT"
 )
 
 // Limits shared by both ends of the gRPC connection. Batches are small, but a

@@ -58,6 +58,9 @@ func Serve(cfg *ServeConfig) {
 		}
 	}
 	srv := newServer(cfg.Runtime, desc, logger)
+	if d, err := time.ParseDuration(os.Getenv(EnvIdleTimeout)); err == nil {
+		srv.idleTimeout = d
+	}
 	go srv.watch(orphan, os.Exit)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,

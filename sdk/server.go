@@ -23,6 +23,9 @@ type server struct {
 	logger hclog.Logger
 
 	bulk bulkListener
+	// idleTimeout, if set, ends a plugin that never got a job (a spare a
+	// crashed host left behind) sooner than the orphan timeout.
+	idleTimeout time.Duration
 
 	mu      sync.Mutex
 	jobs    map[uint64]*serverJob
@@ -88,6 +91,13 @@ func (s *server) start(job *Job) *serverJob {
 	j := &serverJob{spool: newSpool(), cancel: cancel}
 	em := newEmitter(j.spool)
 	j.run = func() {
+		// A runtime process runs one job, possibly started before the job
+		// was known: its working directory becomes the job's here.
+		if job.Workdir != "" {
+			if err := os.Chdir(job.Workdir); err != nil {
+				s.logger.Warn("cannot enter the job's working directory", "dir", job.Workdir, "err", err)
+			}
+		}
 		res := s.runSafely(ctx, job, em)
 		em.flush()
 		if res.State == pb.State_STATE_UNSPECIFIED {
@@ -152,7 +162,8 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		if streams > 0 || !allEnded {
 			continue
 		}
-		if (allAcked && n > 0 && idleFor > linger) || idleFor > orphanTimeout {
+		neverUsed := n == 0 && s.idleTimeout > 0 && idleFor > s.idleTimeout
+		if (allAcked && n > 0 && idleFor > linger) || idleFor > orphanTimeout || neverUsed {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
 			s.bulk.close()
 			exit(0)
