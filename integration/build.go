@@ -91,6 +91,8 @@ func Build(dir string) (*Binaries, error) {
 	goBuild := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "go", append([]string{"build"}, args...)...)
 		cmd.Dir = root
+		// Static, as `make build` makes them.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
