@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,12 +18,23 @@ func call(req *api.Request) error {
 	if err != nil {
 		return api.WithCode(api.ExitUnavailable, err)
 	}
-	c, err := api.Connect(home, 10*time.Second, func() error { return startHost(home) })
-	if err != nil {
-		return api.WithCode(api.ExitUnavailable, err)
+	var code int
+	for try := 0; ; try++ {
+		var c *api.Client
+		c, err = api.Connect(home, 10*time.Second, func() error { return startHost(home) })
+		if err != nil {
+			return api.WithCode(api.ExitUnavailable, err)
+		}
+		code, err = c.Do(req, os.Stdout, os.Stderr)
+		c.Close()
+		// A host that died just as we connected never saw the request:
+		// connect again (starting a new host) and send it once more.
+		var notSent *api.NotSentError
+		if try == 0 && errors.As(err, &notSent) {
+			continue
+		}
+		break
 	}
-	defer c.Close()
-	code, err := c.Do(req, os.Stdout, os.Stderr)
 	if err == nil && code != 0 {
 		return &silentError{code: code}
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,8 +84,10 @@ func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 	if err != nil {
 		return ExitUnavailable, err
 	}
-	if err := WriteFrame(c.conn, FrameRequest, b); err != nil {
-		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("cannot talk to the bgjob host: %w", err)}
+	var frame bytes.Buffer
+	_ = WriteFrame(&frame, FrameRequest, b)
+	if err := sendRequest(c.conn, frame.Bytes(), stdout, stderr); err != nil {
+		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: &NotSentError{Err: fmt.Errorf("cannot talk to the bgjob host: %w", err)}}
 	}
 	var buf []byte
 	for {
@@ -119,3 +122,10 @@ func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 		}
 	}
 }
+
+// NotSentError says a request never reached the host (it went away between
+// connect and send), so sending it again cannot do anything twice.
+type NotSentError struct{ Err error }
+
+func (e *NotSentError) Error() string { return e.Err.Error() }
+func (e *NotSentError) Unwrap() error { return e.Err }

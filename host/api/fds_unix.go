@@ -1,0 +1,25 @@
+//go:build unix
+
+package api
+
+import (
+	"net"
+	"os"
+	"syscall"
+)
+
+// sendRequest writes the request frame, attaching stdout and stderr when
+// both are files: the host then writes the call's output to them itself,
+// and the bytes skip a trip through this process.
+func sendRequest(c net.Conn, frame []byte, stdout, stderr any) error {
+	uc, ok := c.(*net.UnixConn)
+	o, ok1 := stdout.(*os.File)
+	e, ok2 := stderr.(*os.File)
+	if !ok || !ok1 || !ok2 {
+		_, err := c.Write(frame)
+		return err
+	}
+	rights := syscall.UnixRights(int(o.Fd()), int(e.Fd()))
+	_, _, err := uc.WriteMsgUnix(frame, rights, nil)
+	return err
+}
