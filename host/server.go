@@ -202,9 +202,9 @@ type reply struct {
 	w      io.Writer
 	direct map[byte]*os.File // if set, stdout and stderr are written here
 	buf    []byte
-	kind byte // kind of the open frame, whose header starts at hdr
-	hdr  int  // -1: no open frame
-	err  error
+	kind   byte // kind of the open frame, whose header starts at hdr
+	hdr    int  // -1: no open frame
+	err    error
 }
 
 // frameData is how much a reply gathers before writing it out.
@@ -295,4 +295,3 @@ type replyWriter struct {
 func (w replyWriter) Write(p []byte) (int, error) { return w.r.write(w.kind, p) }
 
 func (r *reply) writer(kind byte) io.Writer { return replyWriter{r, kind} }
-
