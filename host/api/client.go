@@ -44,6 +44,10 @@ func Dial(home string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if uc, ok := c.(*net.UnixConn); ok && !peerAlive(uc) {
+		c.Close()
+		return nil, fmt.Errorf("the host on %s has died", home)
+	}
 	return &Client{conn: c, r: bufio.NewReaderSize(c, 1<<20)}, nil
 }
 
