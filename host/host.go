@@ -55,11 +55,10 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	jobs     map[uint64]*job
-	running  int
-	spares   map[string]*spare // by spareKey; nil while one starts
-	spareSeq int
+	mu      sync.Mutex
+	jobs    map[uint64]*job
+	running int
+	spares  map[string]*spare // by spareKey; nil while one starts
 }
 
 // job is a row plus what the host holds for it while it lives.
@@ -226,6 +225,7 @@ func (h *Host) recover() error {
 			changed = append(changed, &j.row)
 		default:
 			j.row.State = api.Running
+			j.row.PSBeginTime = att.Begin
 			l, err := reconnect(att, h.jobLogger(j))
 			if err != nil {
 				// A runtime we cannot talk to would wait an hour for a
@@ -327,7 +327,11 @@ func (h *Host) launch(j *job) {
 			return
 		}
 	}
-	go h.refillSpare(r.Spec.Runtime, r.Spec.SHA256)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.refillSpare(r.Spec.Runtime, r.Spec.SHA256)
+	}()
 	h.mu.Lock()
 	if j.row.State != api.Running {
 		// Stopped while the runtime was starting.
@@ -337,11 +341,17 @@ func (h *Host) launch(j *job) {
 		return
 	}
 	j.rt = l
+	var att *reattach
+	if l.reattach != nil {
+		a := *l.reattach
+		a.Begin = j.row.PSBeginTime
+		att = &a
+	}
 	h.mu.Unlock()
 	// How to find the runtime again goes beside its socket, not into the
 	// job table: a file in the page cache survives the host being killed
 	// as well, without the table's two fsyncs on every job's start.
-	if err := writeAttach(h.sockDir(r.ID), l.reattach); err != nil {
+	if err := writeAttach(h.sockDir(r.ID), att); err != nil {
 		h.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
 	}
 	h.relay(j, l, 0)

@@ -2,9 +2,10 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ func (h *Host) selectLocked(sel []string) ([]*job, error) {
 			case strings.EqualFold(j.row.InstanceID, s):
 				match = true
 			default:
-				match, _ = path.Match(s, j.row.Name)
+				match = wildcardMatch(s, j.row.Name)
 			}
 			if match {
 				n++
@@ -89,7 +90,7 @@ func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
 			continue
 		}
 		if f.Command != "" {
-			if ok, _ := path.Match(f.Command, v.Command); !ok {
+			if !wildcardMatch(f.Command, v.Command) {
 				continue
 			}
 		}
@@ -109,7 +110,7 @@ func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
 func (h *Host) Wait(ctx context.Context, sel []string, any bool, timeout time.Duration) ([]*api.Job, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
 		defer cancel()
 	}
 	for {
@@ -135,13 +136,16 @@ func (h *Host) Wait(ctx context.Context, sel []string, any bool, timeout time.Du
 			return done, nil
 		}
 		if err := waitAny(ctx, waits); err != nil {
-			if ctx.Err() == context.DeadlineExceeded {
+			if context.Cause(ctx) == errWaitTimeout {
 				return done, api.Errorf(api.ExitTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(pending, ", "))
 			}
 			return done, err
 		}
 	}
 }
+
+// errWaitTimeout tells Wait's own timeout from the caller's deadline.
+var errWaitTimeout = errors.New("wait timed out")
 
 // waitAny waits for one of chs to close.
 func waitAny(ctx context.Context, chs []chan struct{}) error {
@@ -294,4 +298,41 @@ func (h *Host) removeJob(j *job) error {
 	os.RemoveAll(h.sockDir(j.row.ID))
 	j.notifyLocked()
 	return nil
+}
+
+// wildcardMatch matches s against a PowerShell-style wildcard pattern: *
+// is any run of characters (slashes too, unlike path.Match), ? any one
+// character, [abc] and [a-z] a set. A pattern that does not compile as
+// one (an unclosed [) matches literally.
+func wildcardMatch(pattern, s string) bool {
+	var b strings.Builder
+	b.WriteString("^(?s:")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '[':
+			j := strings.IndexByte(pattern[i+1:], ']')
+			if j < 1 {
+				b.WriteString(regexp.QuoteMeta(string(c)))
+				continue
+			}
+			set := pattern[i+1 : i+1+j]
+			if set[0] == '!' {
+				set = "^" + set[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(set, `\`, `\\`) + "]")
+			i += j + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString(")$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return pattern == s
+	}
+	return re.MatchString(s)
 }

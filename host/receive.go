@@ -141,7 +141,14 @@ func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan
 		if err == nil {
 			err = sink.Flush()
 		}
+		h.mu.Lock()
+		if d.abandoned && err == nil && j.row.ReadOffset == d.start {
+			// The relay gave up waiting and logged the batch too.
+			j.row.ReadOffset = d.end
+			j.notifyLocked()
+		}
 		d.done <- err
+		h.mu.Unlock()
 		return err
 	}
 	var cause error
@@ -161,7 +168,9 @@ func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan
 	select {
 	case d := <-ch:
 		if cause != nil {
+			h.mu.Lock()
 			d.done <- cause
+			h.mu.Unlock()
 			return cause
 		}
 		return deliver(d)

@@ -29,6 +29,9 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 	h.mu.Unlock()
 	stream, err := l.conn.Run(ctx, r.toSDK(), after)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // the host is closing; the next one reattaches
+		}
 		h.runtimeLost(j, l, fmt.Errorf("the job could not be handed to it: %w", err))
 		return
 	}
@@ -73,10 +76,14 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 					return
 				}
 			}
-			if h.handOff(j, data) {
-				// A waiting receiver took the records: they are received,
-				// and the log needs them no more than a drained record.
-			} else if err := j.log.append(data); err != nil {
+			taken, err := h.handOff(ctx, j, data)
+			if !taken && err == nil {
+				// No receiver took them: into the log. (A receiver that
+				// did has made them received; the log needs them no more
+				// than a drained record.)
+				err = j.log.append(data)
+			}
+			if err != nil {
 				h.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
 				_ = l.conn.Stop(ctx, r.ID, 0)
 				h.runtimeLost(j, l, err)
@@ -100,24 +107,35 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 	}
 }
 
-// handoff is a batch passed straight to a draining receiver; done says
-// whether it reached the caller (if not, the relay writes it to the log).
+// handoff is a batch passed straight to a draining receiver. done says
+// whether it reached the caller. If the receiver takes too long, the relay
+// abandons the wait and writes the batch to the log at [start, end); a
+// receiver that then does deliver it moves the read offset past that range,
+// so it is not received twice.
 type handoff struct {
-	data []byte
-	done chan error
+	data       []byte
+	done       chan error
+	abandoned  bool // guarded by Host.mu
+	start, end int64
 }
+
+// handoffWait bounds how long a relay waits for a receiver to write a batch
+// out: a caller that stops reading (output piped into a paused pager) must
+// not stall the job, a stop or the host's shutdown.
+const handoffWait = 2 * time.Second
 
 // handOff gives data to a `receive --wait` that has read everything in the
 // log and is waiting for more, and waits until it has written it out. This
 // keeps the common `start --wait` from writing all output to disk only to
 // read it straight back; the order of records is kept because a handoff
-// happens only when nothing is waiting in the log.
-func (h *Host) handOff(j *job, data []byte) bool {
+// happens only when nothing is waiting in the log. It reports whether the
+// batch is taken care of (delivered, or written to the log meanwhile).
+func (h *Host) handOff(ctx context.Context, j *job, data []byte) (bool, error) {
 	h.mu.Lock()
 	w := j.waiter
 	if w == nil || j.log.Size() != j.row.ReadOffset {
 		h.mu.Unlock()
-		return false
+		return false, nil
 	}
 	j.waiter = nil
 	// Sent under the lock (w has room for one), so a receiver withdrawing
@@ -125,7 +143,31 @@ func (h *Host) handOff(j *job, data []byte) bool {
 	d := &handoff{data: data, done: make(chan error, 1)}
 	w <- d
 	h.mu.Unlock()
-	return <-d.done == nil
+	t := time.NewTimer(handoffWait)
+	defer t.Stop()
+	select {
+	case err := <-d.done:
+		return err == nil, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	// Too slow, or the host is closing: keep the batch in the log. The
+	// receiver may still deliver it; see handoff.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case err := <-d.done:
+		if err == nil {
+			return true, nil
+		}
+	default:
+	}
+	d.start = j.log.Size()
+	if err := j.log.append(data); err != nil {
+		return false, err
+	}
+	d.abandoned, d.end = true, j.log.Size()
+	return true, nil
 }
 
 // finishFromRuntime records how the runtime says the job ended, then lets

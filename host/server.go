@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -31,6 +32,21 @@ func (h *Host) Serve(ctx context.Context) error {
 		return fmt.Errorf("cannot listen on %s: %w", sock, err)
 	}
 	ln.SetUnlinkOnClose(true)
+	// On shutdown, end the calls in flight (closing a connection cancels
+	// its call) and wait for them, so none outlives the Host it uses.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[*net.UnixConn]bool{}
+	)
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
@@ -45,7 +61,17 @@ func (h *Host) Serve(ctx context.Context) error {
 			}
 			return err
 		}
-		go h.serveConn(ctx, conn)
+		mu.Lock()
+		conns[conn] = true
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.serveConn(ctx, conn)
+			mu.Lock()
+			delete(conns, conn)
+			mu.Unlock()
+		}()
 	}
 }
 

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -57,17 +56,24 @@ func (h *Host) refillSpare(binary, sha string) {
 		return
 	}
 	h.spares[key] = nil // starting
-	h.spareSeq++
-	n := h.spareSeq
 	h.mu.Unlock()
 
-	name := fmt.Sprintf("spare%d", n)
-	logPath := filepath.Join(h.opts.Home, "jobs", name+".runtime.log")
+	// Unique across hosts: a job may still run in a spare an earlier host
+	// started, and its socket lives in that spare's directory.
+	sockDir, err := os.MkdirTemp(filepath.Join(h.opts.Home, "run"), "spare")
+	if err != nil {
+		h.mu.Lock()
+		delete(h.spares, key)
+		h.mu.Unlock()
+		h.log.Warn("cannot start a spare runtime", "err", err)
+		return
+	}
+	logPath := filepath.Join(h.opts.Home, "jobs", filepath.Base(sockDir)+".runtime.log")
 	logger, f, err := jobLogger(logPath)
 	var l *launched
 	if err == nil {
 		l, err = launch(&launchConfig{Binary: binary, Workdir: h.opts.Home,
-			SockDir: filepath.Join(h.opts.Home, "run", name), LogFile: logPath, Logger: logger,
+			SockDir: sockDir, LogFile: logPath, Logger: logger,
 			Env: []string{sdk.EnvIdleTimeout + "=" + (spareIdle + 30*time.Second).String()}})
 	}
 	h.mu.Lock()
@@ -79,9 +85,12 @@ func (h *Host) refillSpare(binary, sha string) {
 		}
 		if l != nil {
 			h.dropSpare(&spare{l: l, logPath: logPath, logFile: f})
-		} else if f != nil {
-			f.Close()
-			os.Remove(logPath)
+		} else {
+			if f != nil {
+				f.Close()
+				os.Remove(logPath)
+			}
+			os.RemoveAll(sockDir)
 		}
 		return
 	}

@@ -53,6 +53,9 @@ type reattach struct {
 	Pid      int    `json:"pid"`
 	Protocol int    `json:"protocol"`
 	SockDir  string `json:"sockDir"`
+	// Begin is the job's PSBeginTime, which the job table learns only
+	// when the job ends.
+	Begin *time.Time `json:"begin,omitempty"`
 }
 
 // store is the durable job table: one bbolt file under the host's home.
