@@ -194,38 +194,18 @@ func (s *bulkStream) Recv() (*Batch, error) {
 	if s.done {
 		return nil, io.EOF
 	}
-	n, err := binary.ReadUvarint(s.r)
-	if err != nil {
-		return nil, s.fail(err)
-	}
-	if n > 1<<20 {
-		return nil, fmt.Errorf("bulk stream: batch header of %d bytes", n)
-	}
-	if uint64(cap(s.hdr)) < n {
-		s.hdr = make([]byte, n)
-	}
-	s.hdr = s.hdr[:n]
-	if _, err := io.ReadFull(s.r, s.hdr); err != nil {
-		return nil, s.fail(err)
+	var err error
+	if s.hdr, err = s.readBlock(s.hdr, 1<<20, "batch header"); err != nil {
+		return nil, err
 	}
 	b := new(Batch)
 	if err := proto.Unmarshal(s.hdr, b); err != nil {
 		return nil, fmt.Errorf("bulk stream: %w", err)
 	}
-	if n, err = binary.ReadUvarint(s.r); err != nil {
-		return nil, s.fail(err)
+	if s.buf, err = s.readBlock(s.buf, MaxMessageSize, "batch"); err != nil {
+		return nil, err
 	}
-	if n > MaxMessageSize {
-		return nil, fmt.Errorf("bulk stream: batch of %d bytes", n)
-	}
-	if uint64(cap(s.buf)) < n {
-		s.buf = make([]byte, n)
-	}
-	s.buf = s.buf[:n]
-	if _, err := io.ReadFull(s.r, s.buf); err != nil {
-		return nil, s.fail(err)
-	}
-	if n > 0 {
+	if len(s.buf) > 0 {
 		b.Records = s.buf
 	}
 	if b.Done != nil {
@@ -241,6 +221,26 @@ func (s *bulkStream) Recv() (*Batch, error) {
 		}()
 	}
 	return b, nil
+}
+
+// readBlock reads one uvarint-length-prefixed block into buf (grown as
+// needed), refusing blocks over limit.
+func (s *bulkStream) readBlock(buf []byte, limit uint64, what string) ([]byte, error) {
+	n, err := binary.ReadUvarint(s.r)
+	if err != nil {
+		return buf, s.fail(err)
+	}
+	if n > limit {
+		return buf, fmt.Errorf("bulk stream: %s of %d bytes", what, n)
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(s.r, buf); err != nil {
+		return buf, s.fail(err)
+	}
+	return buf, nil
 }
 
 // fail turns a broken socket into the reason the gRPC stream gives, which
