@@ -242,10 +242,39 @@ func (h *Host) recover() error {
 			go h.relay(j, l, last)
 		}
 	}
+	h.sweep()
 	if len(changed) > 0 {
 		return h.store.put(changed...)
 	}
 	return nil
+}
+
+// sweep removes what a host that was killed left behind: directories of
+// spares nobody took, their logs, and socket directories of jobs that are
+// finished or gone. A spare's directory that a running job uses (its attach
+// record says so) stays.
+func (h *Host) sweep() {
+	inUse := map[string]bool{}
+	for id, j := range h.jobs {
+		if j.row.State.Finished() {
+			continue
+		}
+		inUse[h.sockDir(id)] = true
+		if att, err := readAttach(h.sockDir(id)); err == nil {
+			inUse[att.SockDir] = true
+		}
+	}
+	run := filepath.Join(h.opts.Home, "run")
+	entries, _ := os.ReadDir(run)
+	for _, e := range entries {
+		if dir := filepath.Join(run, e.Name()); !inUse[dir] {
+			os.RemoveAll(dir)
+		}
+	}
+	logs, _ := filepath.Glob(filepath.Join(h.opts.Home, "jobs", "spare*.runtime.log"))
+	for _, l := range logs {
+		os.Remove(l)
+	}
 }
 
 func (h *Host) jobLogger(j *job) hclog.Logger {
@@ -383,6 +412,7 @@ func (h *Host) finishLocked(j *job, state api.State, reason string, code *int) {
 	}
 	if j.log != nil {
 		j.row.LogSize = j.log.Size()
+		_ = j.log.close() // a no-op when the relay closed it already
 	}
 	j.notifyLocked()
 }

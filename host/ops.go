@@ -278,9 +278,9 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool) error {
 	return nil
 }
 
+// removeJob does not wait for a receive in progress (its caller may have
+// stopped reading); the receive notices the job is gone and ends.
 func (h *Host) removeJob(j *job) error {
-	j.recvMu.Lock()
-	defer j.recvMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.jobs[j.row.ID]; !ok {

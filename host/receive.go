@@ -82,8 +82,16 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		var err error
 		if end > cursor {
 			err = readLog(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, _ int64) error {
+				if err := ctx.Err(); err != nil {
+					return err // the caller went away
+				}
 				return sink.Record(j.row.ID, r)
 			})
+			// Records count as received once they are out of the sink;
+			// a caller gone midway gets them again next time.
+			if err == nil {
+				err = sink.Flush()
+			}
 			if err == nil {
 				cursor = end
 				if !o.Keep {

@@ -45,7 +45,9 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 	go func() {
 		defer close(ackDone)
 		for range ackCh {
-			if err := l.conn.Ack(ctx, r.ID, persistedSeq.Load(), false); err != nil {
+			// A failed ack is retried with the next one; the relay ends
+			// anyway if the runtime is gone.
+			if err := l.conn.Ack(ctx, r.ID, persistedSeq.Load(), false); err != nil && ctx.Err() != nil {
 				return
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -45,7 +46,15 @@ func (h *Host) Serve(ctx context.Context) error {
 			c.Close()
 		}
 		mu.Unlock()
-		wg.Wait()
+		// A call blocked writing to a caller's stdout that nobody reads
+		// cannot be interrupted; don't let it hold the shutdown for ever.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			h.log.Warn("calls still running at shutdown; leaving them")
+		}
 	}()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -301,14 +310,27 @@ func (r *reply) flush() error {
 	return r.err
 }
 
-// result ends the reply with err's exit code and message.
+// result ends the reply with err's exit code and message. It goes out even
+// when writing the caller's own stdout failed, so the caller learns why.
 func (r *reply) result(err error) {
+	if ferr := r.flush(); err == nil {
+		err = ferr
+	}
 	res := api.Result{Code: api.CodeOf(err)}
 	if err != nil {
 		res.Error = err.Error()
 	}
+	if errors.Is(err, syscall.EPIPE) && r.direct != nil {
+		// The reader of the caller's stdout went away (| head): end as a
+		// program killed by SIGPIPE does, quietly.
+		res = api.Result{Code: api.ExitBrokenPipe}
+	}
 	b, _ := json.Marshal(res)
-	r.flush()
+	// A failed write to the caller's own files says nothing about the
+	// socket: the result still goes there.
+	if r.direct != nil {
+		r.buf, r.hdr, r.err, r.direct = r.buf[:0], -1, nil, nil
+	}
 	r.write(api.FrameResult, b)
 	r.flush()
 }

@@ -92,10 +92,13 @@ func (s *server) start(job *Job) *serverJob {
 	em := newEmitter(j.spool)
 	j.run = func() {
 		// A runtime process runs one job, possibly started before the job
-		// was known: its working directory becomes the job's here.
+		// was known: its working directory becomes the job's here, and a
+		// job never runs anywhere else.
 		if job.Workdir != "" {
 			if err := os.Chdir(job.Workdir); err != nil {
-				s.logger.Warn("cannot enter the job's working directory", "dir", job.Workdir, "err", err)
+				j.spool.finish(&Done{State: Failed, ExitCode: -1,
+					Reason: fmt.Sprintf("cannot enter the working directory %s: %v", job.Workdir, err)})
+				return
 			}
 		}
 		res := s.runSafely(ctx, job, em)

@@ -31,9 +31,10 @@ func run(args []string) int {
 		return 0
 	}
 	var silent *silentError
-	if !errors.As(err, &silent) {
-		fmt.Fprintf(os.Stderr, "bgjob: %v\n", err)
+	if errors.As(err, &silent) {
+		return silent.code
 	}
+	fmt.Fprintf(os.Stderr, "bgjob: %v\n", err)
 	var e *api.Error
 	if errors.As(err, &e) {
 		return e.Code

@@ -86,7 +86,7 @@ func (c *Client) Close() error { return c.conn.Close() }
 func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 	b, err := json.Marshal(req)
 	if err != nil {
-		return ExitUnavailable, err
+		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 	}
 	var frame bytes.Buffer
 	_ = WriteFrame(&frame, FrameRequest, b)
@@ -106,23 +106,23 @@ func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 		switch kind {
 		case FrameStdout:
 			if _, err := stdout.Write(p); err != nil {
-				return ExitUnavailable, err
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 			}
 		case FrameStderr:
 			if _, err := stderr.Write(p); err != nil {
-				return ExitUnavailable, err
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 			}
 		case FrameResult:
 			var res Result
 			if err := json.Unmarshal(p, &res); err != nil {
-				return ExitUnavailable, err
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("bad result from the host: %w", err)}
 			}
 			if res.Error != "" {
 				return res.Code, &Error{Code: res.Code, Err: errors.New(res.Error)}
 			}
 			return res.Code, nil
 		default:
-			return ExitUnavailable, fmt.Errorf("unexpected frame %q from the host", kind)
+			return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected frame %q from the host", kind)}
 		}
 	}
 }

@@ -16,6 +16,9 @@ const (
 	ExitRuntime     = 5 // no runtime matches, or a runtime binary fails verification
 	ExitConflict    = 6 // the job is not finished (remove without --force); a host already runs
 	ExitUnavailable = 7 // the host cannot be reached or started, or failed internally
+	// ExitBrokenPipe is what a shell reports for a program killed by
+	// SIGPIPE: the reader of our output (| head) went away.
+	ExitBrokenPipe = 141
 )
 
 // ExitCodes describes each code for help texts.
@@ -31,6 +34,7 @@ var ExitCodes = []struct {
 	{ExitRuntime, "no installed runtime matches, or a runtime binary failed verification"},
 	{ExitConflict, "the job is not finished (use --force), or a host already runs on this home"},
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
+	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
 }
 
 // Error is an error with the exit code the CLI should end with.
