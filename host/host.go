@@ -231,7 +231,7 @@ func (h *Host) recover() error {
 				// A runtime we cannot talk to would wait an hour for a
 				// host before giving up; end it now.
 				killStray(att.Pid, r.Spec.Runtime)
-				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the %d records persisted before are kept", err, last), nil)
+				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", err, last), nil)
 				changed = append(changed, &j.row)
 				continue
 			}

@@ -214,7 +214,7 @@ func (h *Host) runtimeLost(j *job, l *launched, cause error) {
 	if l.reattach != nil {
 		pid = l.reattach.Pid
 	}
-	reason := fmt.Sprintf("the runtime %s %s (pid %d) %s before the job ended, so it crashed or was killed (%v); the %d records it sent before are kept; its log is %s",
+	reason := fmt.Sprintf("the runtime %s %s (pid %d) %s before the job ended, so it crashed or was killed (%v); the records it sent before (up to number %d) are kept; its log is %s",
 		j.row.Runtime.Name, j.row.Runtime.Version, pid, what, cause, j.row.LastSeq, h.runtimeLogPath(j.row.ID))
 	state := api.Failed
 	if stopping {
