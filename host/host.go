@@ -66,10 +66,12 @@ type job struct {
 	row     row           // guarded by Host.mu
 	changed chan struct{} // closed and replaced on every change; guarded by Host.mu
 	log     *recordLog
-	recvMu  sync.Mutex    // one draining receive at a time
-	rt      *launched     // the runtime while the job runs; guarded by Host.mu
-	waiter  chan *handoff // a caught-up draining receiver; guarded by Host.mu
-	logFile *os.File
+	recvMu  sync.Mutex // one draining receive at a time
+	// persistMu orders writes of this job's row; taken before Host.mu.
+	persistMu sync.Mutex
+	rt        *launched     // the runtime while the job runs; guarded by Host.mu
+	waiter    chan *handoff // a caught-up draining receiver; guarded by Host.mu
+	logFile   *os.File
 }
 
 // Open opens (creating if needed) the host's home and job table. Jobs that
@@ -322,12 +324,15 @@ func (h *Host) launch(j *job) {
 		defer h.wg.Done()
 		h.mu.Lock()
 		h.running--
-		if j.row.State == api.Running { // not stopped meanwhile
+		failed := j.row.State == api.Running // not stopped meanwhile
+		if failed {
 			h.finishLocked(j, api.Failed, reason, nil)
-			h.persistLocked(j)
 		}
 		h.scheduleLocked()
 		h.mu.Unlock()
+		if failed {
+			h.persist(j)
+		}
 	}
 	if err := h.checkRuntime(&r); err != nil {
 		fail(err.Error())
@@ -417,13 +422,24 @@ func (h *Host) finishLocked(j *job, state api.State, reason string, code *int) {
 	j.notifyLocked()
 }
 
-// persistLocked writes j's row; a failure is logged, since the job table in
-// memory stays right and the next write catches up.
-func (h *Host) persistLocked(j *job) {
+// persist writes j's row as it is now. The write (a bbolt transaction,
+// fsynced) happens outside Host.mu, so one job's state change does not hold
+// up every other; j.persistMu keeps writes of one job in the order their
+// copies were taken, so the last write is the newest state. A failure is
+// logged: the table in memory stays right and the next write catches up.
+func (h *Host) persist(j *job) {
+	j.persistMu.Lock()
+	defer j.persistMu.Unlock()
+	h.mu.Lock()
+	if _, ok := h.jobs[j.row.ID]; !ok {
+		h.mu.Unlock()
+		return // removed
+	}
 	if j.log != nil {
 		j.row.LogSize = j.log.Size()
 	}
 	r := j.row
+	h.mu.Unlock()
 	if err := h.store.put(&r); err != nil {
 		h.log.Error("cannot persist job", "job", r.ID, "err", err)
 	}

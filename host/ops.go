@@ -193,13 +193,14 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 		rt *launched
 	}
 	var running []stopping
+	var queued []*job
 	for _, j := range js {
 		ids = append(ids, strconv.FormatUint(j.row.ID, 10))
 		switch {
 		case j.row.State == api.NotStarted || (j.row.State == api.Running && j.rt == nil):
 			// Queued, or its runtime is still starting: launch sees this.
 			h.finishLocked(j, api.Stopped, "stopped before it started", nil)
-			h.persistLocked(j)
+			queued = append(queued, j)
 		case j.row.State == api.Running || j.row.State == api.Stopping:
 			j.row.State = api.Stopping
 			j.notifyLocked()
@@ -207,6 +208,9 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 		}
 	}
 	h.mu.Unlock()
+	for _, j := range queued {
+		h.persist(j)
+	}
 	grace := h.opts.StopGrace
 	for _, s := range running {
 		if err := s.rt.conn.Stop(ctx, s.j.row.ID, grace); err != nil {
@@ -281,6 +285,8 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool) error {
 // removeJob does not wait for a receive in progress (its caller may have
 // stopped reading); the receive notices the job is gone and ends.
 func (h *Host) removeJob(j *job) error {
+	j.persistMu.Lock() // no row write may land after the delete
+	defer j.persistMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.jobs[j.row.ID]; !ok {

@@ -55,11 +55,7 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 	moved := false
 	defer func() {
 		if moved {
-			h.mu.Lock()
-			if _, ok := h.jobs[j.row.ID]; ok {
-				h.persistLocked(j)
-			}
-			h.mu.Unlock()
+			h.persist(j)
 		}
 	}()
 	for {

@@ -187,9 +187,9 @@ func (h *Host) finishFromRuntime(j *job, l *launched, d *sdk.Done) {
 	}
 	h.mu.Lock()
 	h.finishLocked(j, state, d.Reason, &code)
-	h.persistLocked(j)
 	seq := j.row.LastSeq
 	h.mu.Unlock()
+	h.persist(j) // before the runtime may forget the job
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = l.conn.Ack(ctx, j.row.ID, seq, true)
 	cancel()
@@ -221,8 +221,8 @@ func (h *Host) runtimeLost(j *job, l *launched, cause error) {
 		state, reason = api.Stopped, "stopped; the runtime was killed"
 	}
 	h.finishLocked(j, state, reason, nil)
-	h.persistLocked(j)
 	h.mu.Unlock()
+	h.persist(j)
 	h.release(j, l)
 }
 
