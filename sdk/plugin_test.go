@@ -677,19 +677,27 @@ func TestPluginReattach(t *testing.T) {
 	}
 }
 
-// TestPluginOrphaned: a plugin whose ended job nobody collects exits after
-// its orphan timeout.
-func TestPluginOrphaned(t *testing.T) {
-	t.Parallel()
-	p := startPlugin(t, "lines", sdk.EnvOrphanTimeout+"=500ms")
+// runFive runs job 1 of the "lines" plugin with five lines and drains it;
+// the context lasts the test.
+func runFive(t *testing.T, p *testPlugin) (context.Context, *receiver) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	t.Cleanup(cancel)
 	s, err := p.cl.Run(ctx, &sdk.Job{Id: 1, Args: []string{"5"}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &receiver{t: t}
 	r.drain(s, 0)
+	return ctx, r
+}
+
+// TestPluginOrphaned: a plugin whose ended job nobody collects exits after
+// its orphan timeout.
+func TestPluginOrphaned(t *testing.T) {
+	t.Parallel()
+	p := startPlugin(t, "lines", sdk.EnvOrphanTimeout+"=500ms")
+	ctx, r := runFive(t, p)
 	// The records are acknowledged, the end is not.
 	if err := p.cl.Ack(ctx, 1, r.last, false); err != nil {
 		t.Fatal(err)
@@ -698,24 +706,12 @@ func TestPluginOrphaned(t *testing.T) {
 }
 
 // TestPluginBulkSocketCleanedUp: a plugin started without
-// PLUGIN_UNIX_SOCKET_DIR (a host that sets no UnixSocketConfig, as in these
-// tests) makes a directory for its bulk socket in TMPDIR. It should not be
-// left behind once the plugin has exited.
-//
-// Today bulkListener.listen creates it with os.MkdirTemp (bulk.go:48-50)
-// and nothing removes it, nor the socket in it: every such plugin process
-// leaves a bgjob-bulk* directory in TMPDIR.
+// PLUGIN_UNIX_SOCKET_DIR (as in these tests) makes a directory for its bulk
+// socket in TMPDIR, and removes it, socket and all, when it exits.
 func TestPluginBulkSocketCleanedUp(t *testing.T) {
 	t.Parallel()
 	p := startPlugin(t, "lines")
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	s, err := p.cl.Run(ctx, &sdk.Job{Id: 1, Args: []string{"5"}}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{t: t}
-	r.drain(s, 0)
+	ctx, r := runFive(t, p)
 	if err := p.cl.Ack(ctx, 1, r.last, true); err != nil {
 		t.Fatal(err)
 	}
