@@ -7,7 +7,11 @@
 // exists (working directory, script file, version constraint, runtime
 // binary), writes the job's row, and queues it. The scheduler launches at
 // most MaxRunning runtimes at once (queued jobs are rows, not processes);
-// each runs as its own go-plugin process. The relay appends every batch of
-// records to the job's log before acknowledging it, so the runtime may drop
-// it, and receive reads the log.
+// each runs as its own go-plugin process, often one started ahead of need
+// (spare.go). The relay appends every batch of records to the job's log
+// before acknowledging it, so the runtime may drop it, unless a draining
+// receive has read everything and takes the batch straight away (handOff);
+// receive reads the log. The socket server (server.go) renders what a CLI
+// call prints and writes it to the caller's own stdout and stderr when the
+// CLI passes them.
 package host
