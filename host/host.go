@@ -391,8 +391,16 @@ func (h *Host) launch(j *job) {
 	h.relay(j, l, 0)
 }
 
-// checkRuntime verifies the job's runtime binary against the catalog.
+// checkRuntime verifies the job's runtime binary before launch. The entry
+// Start resolved is checked first, which costs a stat while the catalog's
+// verification cache holds; only if that fails (the runtime was reinstalled
+// or removed meanwhile) is the catalog listed again.
 func (h *Host) checkRuntime(r *row) error {
+	e := &catalog.Entry{Path: r.Spec.Runtime, Manifest: catalog.Manifest{Name: r.Runtime.Name,
+		Version: r.Runtime.Version, OS: r.Runtime.OS, Arch: r.Runtime.Arch, SHA256: r.Spec.SHA256}}
+	if h.catalog.Verify(e) == nil {
+		return nil
+	}
 	entries, err := h.catalog.List()
 	if err != nil {
 		return err
