@@ -2,7 +2,15 @@
 
 package api
 
-import "net"
+import (
+	"errors"
+	"net"
+)
 
-// peerAlive cannot tell elsewhere; see peer_linux.go.
+// PeerCred is not available outside Linux; see peer_linux.go.
+func PeerCred(*net.UnixConn) (uid, pid int, err error) {
+	return 0, 0, errors.New("peer credentials are not available on this platform")
+}
+
+// peerAlive cannot tell outside Linux.
 func peerAlive(*net.UnixConn) bool { return true }
