@@ -185,14 +185,19 @@ func (j *job) notifyLocked() {
 	j.changed = make(chan struct{})
 }
 
+// logEndLocked is where the job's record log ends now: the open log knows,
+// and the row remembers it for a job loaded from the table.
+func (j *job) logEndLocked() int64 {
+	if j.log != nil {
+		return j.log.Size()
+	}
+	return j.row.LogSize
+}
+
 // view returns the job as a user sees it.
 func (j *job) viewLocked() *api.Job {
 	v := j.row.Job
-	size := j.row.LogSize
-	if j.log != nil {
-		size = j.log.Size()
-	}
-	v.HasMoreData = !v.State.Finished() || size > j.row.ReadOffset
+	v.HasMoreData = !v.State.Finished() || j.logEndLocked() > j.row.ReadOffset
 	return &v
 }
 
@@ -423,8 +428,8 @@ func (h *Host) finishLocked(j *job, state api.State, reason string, code *int) {
 	if j.row.PSBeginTime == nil {
 		j.row.PSBeginTime = &now
 	}
+	j.row.LogSize = j.logEndLocked()
 	if j.log != nil {
-		j.row.LogSize = j.log.Size()
 		_ = j.log.close() // a no-op when the relay closed it already
 	}
 	j.notifyLocked()
@@ -443,9 +448,7 @@ func (h *Host) persist(j *job) {
 		h.mu.Unlock()
 		return // removed
 	}
-	if j.log != nil {
-		j.row.LogSize = j.log.Size()
-	}
+	j.row.LogSize = j.logEndLocked()
 	r := j.row
 	h.mu.Unlock()
 	if err := h.store.put(&r); err != nil {

@@ -28,6 +28,14 @@ type launched struct {
 	reattach *reattach
 }
 
+// end stops the runtime process and removes its socket directory.
+func (l *launched) end() {
+	l.client.Kill()
+	if l.reattach != nil {
+		_ = os.RemoveAll(l.reattach.SockDir)
+	}
+}
+
 // launchConfig is what launch needs to know about a job.
 type launchConfig struct {
 	Binary  string // absolute path, verified

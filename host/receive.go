@@ -70,10 +70,7 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 			cursor = j.row.ReadOffset
 		}
 		finished, changed := j.row.State.Finished(), j.changed
-		end := j.row.LogSize
-		if j.log != nil {
-			end = j.log.Size()
-		}
+		end := j.logEndLocked()
 		h.mu.Unlock()
 		var err error
 		if end > cursor {

@@ -239,11 +239,8 @@ func (h *Host) release(j *job, l *launched) {
 	h.mu.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
 	go func() {
-		l.client.Kill()
+		l.end()
 		_ = os.RemoveAll(h.sockDir(j.row.ID))
-		if l.reattach != nil {
-			_ = os.RemoveAll(l.reattach.SockDir)
-		}
 	}()
 }
 

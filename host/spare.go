@@ -84,14 +84,13 @@ func (h *Host) refillSpare(binary, sha string) {
 			h.log.Warn("cannot start a spare runtime", "binary", binary, "err", err)
 		}
 		if l != nil {
-			h.dropSpare(&spare{l: l, logPath: logPath, logFile: f})
-		} else {
-			if f != nil {
-				f.Close()
-				os.Remove(logPath)
-			}
-			os.RemoveAll(sockDir)
+			l.end()
 		}
+		if f != nil {
+			f.Close()
+		}
+		os.Remove(logPath)
+		os.RemoveAll(sockDir)
 		return
 	}
 	sp := &spare{l: l, logPath: logPath, logFile: f}
@@ -112,12 +111,9 @@ func (h *Host) refillSpare(binary, sha string) {
 
 // dropSpare ends a spare nobody took.
 func (h *Host) dropSpare(sp *spare) {
-	sp.l.client.Kill()
+	sp.l.end()
 	sp.logFile.Close()
 	os.Remove(sp.logPath)
-	if sp.l.reattach != nil {
-		os.RemoveAll(sp.l.reattach.SockDir)
-	}
 }
 
 // closeSpares ends every spare; the host is closing.
