@@ -1,34 +1,47 @@
-package host
+package host_test
 
 import (
-	"context"
+	"bytes"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/fakert"
+	"github.com/bgjob/bgjob/host/internal/hosttest"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/sdk"
 )
 
+// restartable is a home and the options to open a host on it again, with
+// the same fake launcher (whose processes outlive each host).
+func restartable(t *testing.T, mods ...func(*host.Options)) (string, host.Options, *fakert.Launcher) {
+	t.Helper()
+	opts, l := hosttest.Fake(t)
+	for _, m := range mods {
+		m(&opts)
+	}
+	return hosttest.Home(t), opts, l
+}
+
 func TestPersistFinishedJob(t *testing.T) {
-	home := testHome(t)
-	th := openHost(t, home, Options{})
-	th.start("echo line1; echo line2; echo line3", named("Done"))
-	th.start("echo drained", named("Drained"))
-	th.start("exit 4", named("Bad"))
-	th.wait("*")
-	th.receive([]string{"Drained"}, ReceiveOptions{})
+	home, opts, _ := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo line1; echo line2; echo line3", named("Done"))
+	th.Start("echo drained", named("Drained"))
+	th.Start("exit 4", named("Bad"))
+	th.Await("*")
+	th.Take([]string{"Drained"}, host.ReceiveOptions{})
 	before, err := th.Jobs(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	th.close()
+	th.Close()
 
-	th2 := openHost(t, home, Options{})
+	th2 := hosttest.Open(t, home, opts)
 	after, err := th2.Jobs(nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -45,28 +58,28 @@ func TestPersistFinishedJob(t *testing.T) {
 			t.Errorf("job %d changed across a restart:\nbefore %+v\nafter  %+v", b.ID, b, a)
 		}
 	}
-	if d := th2.job("Done"); !d.HasMoreData || d.State != api.Completed {
+	if d := th2.Job("Done"); !d.HasMoreData || d.State != api.Completed {
 		t.Errorf("Done is %s, HasMoreData %v", d.State, d.HasMoreData)
 	}
-	if d := th2.job("Drained"); d.HasMoreData {
+	if d := th2.Job("Drained"); d.HasMoreData {
 		t.Error("a drained job has HasMoreData true after a restart")
 	}
-	if got := th2.receive([]string{"Done"}, ReceiveOptions{Keep: true}).texts(); !equalStrings(got, []string{"line1", "line2", "line3"}) {
+	if got := th2.Take([]string{"Done"}, host.ReceiveOptions{Keep: true}).Texts(); !equalStrings(got, []string{"line1", "line2", "line3"}) {
 		t.Errorf("receive --keep after a restart: %q", got)
 	}
-	got := th2.receive([]string{"*"}, ReceiveOptions{})
-	if !equalStrings(got.texts(), []string{"line1", "line2", "line3"}) {
-		t.Errorf("receive after a restart: %q", got.texts())
+	got := th2.Take([]string{"*"}, host.ReceiveOptions{})
+	if !equalStrings(got.Texts(), []string{"line1", "line2", "line3"}) {
+		t.Errorf("receive after a restart: %q", got.Texts())
 	}
-	th2.close()
+	th2.Close()
 
 	// The drain itself persisted.
-	th3 := openHost(t, home, Options{})
-	if d := th3.job("Done"); d.HasMoreData {
+	th3 := hosttest.Open(t, home, opts)
+	if d := th3.Job("Done"); d.HasMoreData {
 		t.Error("a job drained before a restart has HasMoreData true after it")
 	}
-	if got := th3.receive([]string{"*"}, ReceiveOptions{}); len(got.lines) != 0 {
-		t.Errorf("records came twice: %q", got.texts())
+	if got := th3.Take([]string{"*"}, host.ReceiveOptions{}); len(got.Lines) != 0 {
+		t.Errorf("records came twice: %q", got.Texts())
 	}
 }
 
@@ -77,42 +90,6 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-func TestSecondOpenConflicts(t *testing.T) {
-	home := testHome(t)
-	th := openHost(t, home, Options{})
-	h2, err := Open(Options{Home: home, Runtimes: runtimesDir})
-	if err == nil {
-		h2.Close()
-		t.Fatal("a second host opened on a home in use")
-	}
-	wantCode(t, "second Open", err, api.ExitConflict)
-	if !strings.Contains(err.Error(), home) {
-		t.Errorf("error %q does not name the home", err)
-	}
-	// The first host is unharmed.
-	th.start("echo still")
-	th.wait("1")
-	pid, err := os.ReadFile(filepath.Join(home, "host.pid"))
-	if err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(os.Getpid()) {
-		t.Errorf("host.pid = %q, %v; want this process", pid, err)
-	}
-	th.close()
-	if _, err := os.Stat(filepath.Join(home, "host.pid")); !os.IsNotExist(err) {
-		t.Errorf("host.pid after Close: %v", err)
-	}
-	th2 := openHost(t, home, Options{})
-	if j := th2.job("1"); j.State != api.Completed {
-		t.Errorf("job 1 is %s", j.State)
-	}
-}
-
-func TestOpenWithoutHome(t *testing.T) {
-	if h, err := Open(Options{}); err == nil {
-		h.Close()
-		t.Fatal("Open without a home succeeded")
-	}
-}
-
 func TestReattachAfterClose(t *testing.T) {
 	for _, drained := range []bool{false, true} {
 		name := "undrained"
@@ -120,41 +97,42 @@ func TestReattachAfterClose(t *testing.T) {
 			name = "first line drained"
 		}
 		t.Run(name, func(t *testing.T) {
-			home := testHome(t)
-			dir := t.TempDir()
-			th := openHost(t, home, Options{})
-			th.start("echo a; while [ ! -e go ]; do sleep 0.02; done; echo b", func(r *api.StartRequest) { r.Workdir = dir })
-			th.waitOutput("1", "a")
+			home, opts, l := restartable(t)
+			th := hosttest.Open(t, home, opts)
+			th.Start("echo a; wait go; echo b")
+			th.WaitOutput("1", "a")
 			want := []string{"a", "b"}
 			if drained {
-				if got := th.receive([]string{"1"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"a"}) {
+				if got := th.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a"}) {
 					t.Fatalf("receive before the restart: %q", got)
 				}
 				want = []string{"b"}
 			}
 			// Runtimes outlive their host.
-			th.close()
-			touch(t, dir, "go")
-
-			th2 := openHost(t, home, Options{})
-			if j := th2.job("1"); j.State.Finished() && j.State != api.Completed {
+			th.Close()
+			th2 := hosttest.Open(t, home, opts)
+			if j := th2.Job("1"); j.State != api.Running {
 				t.Fatalf("after reattaching the job is %s: %s", j.State, j.StateReason)
 			}
-			got := th2.receive([]string{"1"}, ReceiveOptions{Wait: true})
-			if !equalStrings(got.texts(), want) {
-				t.Errorf("received %q after reattaching, want %q", got.texts(), want)
+			l.Open("go")
+			got := th2.Take([]string{"1"}, host.ReceiveOptions{Wait: true})
+			if !equalStrings(got.Texts(), want) {
+				t.Errorf("received %q after reattaching, want %q", got.Texts(), want)
 			}
-			for i, l := range got.lines {
-				if wantSeq := uint64(i + 1 + boolInt(drained)); l.seq != wantSeq {
-					t.Errorf("line %q has seq %d, want %d", l.text, l.seq, wantSeq)
+			for i, ln := range got.Lines {
+				if wantSeq := uint64(i + 1 + boolInt(drained)); ln.Seq != wantSeq {
+					t.Errorf("line %q has seq %d, want %d", ln.Text, ln.Seq, wantSeq)
 				}
 			}
-			j := th2.job("1")
+			j := th2.Job("1")
 			if j.State != api.Completed || j.ExitCode == nil || *j.ExitCode != 0 || j.HasMoreData {
 				t.Errorf("after reattaching the job is %s (%s), exit code %v, HasMoreData %v", j.State, j.StateReason, j.ExitCode, j.HasMoreData)
 			}
-			if again := th2.receive([]string{"1"}, ReceiveOptions{}); len(again.lines) != 0 {
-				t.Errorf("lines came twice: %q", again.texts())
+			if again := th2.Take([]string{"1"}, host.ReceiveOptions{}); len(again.Lines) != 0 {
+				t.Errorf("lines came twice: %q", again.Texts())
+			}
+			if l.Runs(1) != 1 {
+				t.Errorf("the job ran %d times", l.Runs(1))
 			}
 		})
 	}
@@ -167,31 +145,28 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// A job that runs across a restart keeps the time it began: it is Running
-// all along, so it must have a PSBeginTime, and it is the one it had.
+// A job that runs across a restart keeps the time it began.
 func TestReattachKeepsBeginTime(t *testing.T) {
-	home := testHome(t)
-	dir := t.TempDir()
-	th := openHost(t, home, Options{})
-	th.start("echo a; while [ ! -e go ]; do sleep 0.02; done", func(r *api.StartRequest) { r.Workdir = dir })
-	th.waitOutput("1", "a")
-	began := th.job("1").PSBeginTime
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo a; wait go")
+	th.WaitOutput("1", "a")
+	began := th.Job("1").PSBeginTime
 	if began == nil {
 		t.Fatal("a running job has no PSBeginTime")
 	}
-	th.close()
+	th.Close()
 
-	th2 := openHost(t, home, Options{})
-	t.Cleanup(func() { touch(t, dir, "go") })
-	j := th2.job("1")
+	th2 := hosttest.Open(t, home, opts)
+	j := th2.Job("1")
 	if j.State != api.Running {
 		t.Fatalf("after reattaching the job is %s (%s), want Running", j.State, j.StateReason)
 	}
 	if j.PSBeginTime == nil || !j.PSBeginTime.Equal(*began) {
 		t.Errorf("a reattached running job's PSBeginTime is %v, want %v (the time it began before the restart)", j.PSBeginTime, began)
 	}
-	touch(t, dir, "go")
-	fin := th2.wait("1")[0]
+	l.Open("go")
+	fin := th2.Await("1")[0]
 	if fin.PSBeginTime == nil || !fin.PSBeginTime.Equal(*began) {
 		t.Errorf("a job that ran across a restart ended with PSBeginTime %v (PSEndTime %v), want %v", fin.PSBeginTime, fin.PSEndTime, began)
 	}
@@ -200,50 +175,40 @@ func TestReattachKeepsBeginTime(t *testing.T) {
 // Closing a host right after a Start must not lose the job: either its
 // runtime goes on and the next host reattaches, or it is queued again.
 func TestCloseRightAfterStart(t *testing.T) {
-	home := testHome(t)
-	th := openHost(t, home, Options{})
-	th.start("echo hello")
-	th.close()
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo hello")
+	th.Close()
 
-	th2 := openHost(t, home, Options{})
-	j := th2.wait("1")[0]
+	th2 := hosttest.Open(t, home, opts)
+	j := th2.Await("1")[0]
 	if j.State != api.Completed {
 		t.Errorf("a job started just before its host closed ended %s: %s", j.State, j.StateReason)
 	}
-	if got := th2.receive([]string{"1"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"hello"}) {
+	if got := th2.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"hello"}) {
 		t.Errorf("its output is %q, want [hello]", got)
+	}
+	if n := l.Runs(1); n != 1 {
+		t.Errorf("the job ran %d times", n)
 	}
 }
 
 func TestQueuedJobsRunAfterRestart(t *testing.T) {
-	home := testHome(t)
-	th := openHost(t, home, Options{MaxRunning: 1})
-	th.start("echo up; sleep 1000", named("blocker"))
-	th.waitOutput("blocker", "up")
-	th.start("echo queued", named("q"))
-	if q := th.job("q"); q.State != api.NotStarted {
-		t.Fatalf("queued job is %s", q.State)
+	home, opts, l := restartable(t, maxRunning(1))
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo up; wait b1", named("blocker"))
+	th.WaitOutput("blocker", "up")
+	th.Start("echo later", named("q"))
+	th.Close()
+	th2 := hosttest.Open(t, home, opts)
+	if q := th2.Job("q"); q.State != api.NotStarted {
+		t.Fatalf("a job queued across a restart is %s", q.State)
 	}
-	ctx := context.Background()
-	if _, err := th.Stop(ctx, []string{"blocker"}); err != nil {
-		t.Fatal(err)
-	}
-	th.wait("q")
-	th.close()
-	// And one that is still queued when the host closes runs on the next.
-	th2 := openHost(t, home, Options{MaxRunning: 1})
-	th2.start("echo up; sleep 1000", named("blocker2"))
-	th2.waitOutput("blocker2", "up")
-	th2.start("echo later", named("q2"))
-	th2.close()
-	th3 := openHost(t, home, Options{MaxRunning: 1})
-	if _, err := th3.Stop(ctx, []string{"blocker2"}); err != nil {
-		t.Fatal(err)
-	}
-	if j := th3.wait("q2")[0]; j.State != api.Completed {
+	l.Open("b1")
+	if j := th2.Await("q")[0]; j.State != api.Completed {
 		t.Errorf("a job queued across a restart ended %s: %s", j.State, j.StateReason)
 	}
-	if got := th3.receive([]string{"q2"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"later"}) {
+	if got := th2.Take([]string{"q"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"later"}) {
 		t.Errorf("its output is %q", got)
 	}
 }
@@ -251,22 +216,19 @@ func TestQueuedJobsRunAfterRestart(t *testing.T) {
 // A job that ends while no host is attached: its runtime keeps the end and
 // the unacknowledged records for the next host.
 func TestJobEndsWhileHostAway(t *testing.T) {
-	home := testHome(t)
-	dir := t.TempDir()
-	th := openHost(t, home, Options{})
-	th.start("echo a; while [ ! -e go ]; do sleep 0.02; done; echo b; echo c >&2; exit 5", func(r *api.StartRequest) { r.Workdir = dir })
-	th.waitOutput("1", "a")
-	th.close()
-	touch(t, dir, "go")
-	// Give the job time to end with no host attached.
-	time.Sleep(300 * time.Millisecond)
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo a; wait go; echo b; echoerr c; exit 5")
+	th.WaitOutput("1", "a")
+	th.Close()
+	l.Open("go")
 
-	th2 := openHost(t, home, Options{})
-	j := th2.wait("1")[0]
+	th2 := hosttest.Open(t, home, opts)
+	j := th2.Await("1")[0]
 	if j.State != api.Failed || j.ExitCode == nil || *j.ExitCode != 5 {
 		t.Errorf("the job ended %s, exit code %v (%s); want Failed, 5", j.State, j.ExitCode, j.StateReason)
 	}
-	if got := th2.receive([]string{"1"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"a", "b", "c"}) {
+	if got := th2.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a", "b", "c"}) {
 		t.Errorf("received %q, want [a b c]", got)
 	}
 }
@@ -274,28 +236,57 @@ func TestJobEndsWhileHostAway(t *testing.T) {
 // A runtime that died while no host was attached cannot be reattached: the
 // job fails, keeping what it had sent.
 func TestRuntimeDiesWhileHostAway(t *testing.T) {
-	home := testHome(t)
-	dir := t.TempDir()
-	th := openHost(t, home, Options{})
-	th.start(`echo a; sh -c 'echo $PPID > rt.pid; echo $$ > job.pid; exec sleep 1000'`, func(r *api.StartRequest) { r.Workdir = dir })
-	pid := waitPid(t, filepath.Join(dir, "rt.pid"))
-	// The job's process outlives a killed runtime; end it with the test.
-	jobPid := waitPid(t, filepath.Join(dir, "job.pid"))
-	t.Cleanup(func() { syscall.Kill(jobPid, syscall.SIGKILL) })
-	th.waitOutput("1", "a")
-	th.close()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, pid)
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo a; sleep")
+	th.WaitOutput("1", "a")
+	th.Close()
+	l.Crash(1)
 
-	th2 := openHost(t, home, Options{})
-	j := th2.wait("1")[0]
-	if j.State != api.Failed || j.StateReason == "" {
+	th2 := hosttest.Open(t, home, opts)
+	j := th2.Await("1")[0]
+	if j.State != api.Failed || !strings.Contains(j.StateReason, "could not be reattached") {
 		t.Errorf("the job whose runtime died ended %s: %q; want Failed with a reason", j.State, j.StateReason)
 	}
-	if got := th2.receive([]string{"1"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"a"}) {
+	if got := th2.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a"}) {
 		t.Errorf("received %q, want [a]", got)
+	}
+}
+
+// Recovery loads every job before any reattached runtime may end: a job
+// that ended while the host was away frees its slot at once, and the queue
+// must then find the other reattached jobs Running, not run them again. (A
+// row is NotStarted on disk while its job runs.) Run under -race, this also
+// shows that recovery and the relays it starts share the table safely.
+func TestRecoveryRunsEachJobOnce(t *testing.T) {
+	home, opts, l := restartable(t, maxRunning(3))
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo a; wait endA", named("A"))
+	th.Start("echo b-start; wait endB; echo b-end", named("B"))
+	th.Start("echo c; wait endC", named("C"))
+	th.Start("echo d", named("D")) // queued: three run at once
+	for _, s := range []string{"A", "B", "C"} {
+		th.WaitOutput(s, strings.ToLower(s)+map[string]string{"A": "", "B": "-start", "C": ""}[s])
+	}
+	th.Close()
+	l.Open("endA")
+	l.Open("endC")
+
+	th2 := hosttest.Open(t, home, opts)
+	th2.Await("A", "C", "D")
+	if j := th2.Job("B"); j.State != api.Running {
+		t.Fatalf("B is %s after the restart, want Running", j.State)
+	}
+	l.Open("endB")
+	th2.Await("B")
+	for id := uint64(1); id <= 4; id++ {
+		if n := l.Runs(id); n != 1 {
+			t.Errorf("job %d ran %d times, want once", id, n)
+		}
+	}
+	got := th2.Take([]string{"B"}, host.ReceiveOptions{}).Texts()
+	if !equalStrings(got, []string{"b-start", "b-end"}) {
+		t.Errorf("B's output %q, want each line once", got)
 	}
 }
 
@@ -303,161 +294,81 @@ func TestRuntimeDiesWhileHostAway(t *testing.T) {
 // at the end of the log; the next host cuts it and gets the records again
 // from the runtime.
 func TestRecoveryCutsTornTail(t *testing.T) {
-	home := testHome(t)
-	dir := t.TempDir()
-	th := openHost(t, home, Options{})
-	th.start("echo a; while [ ! -e go ]; do sleep 0.02; done; echo b", func(r *api.StartRequest) { r.Workdir = dir })
-	th.waitOutput("1", "a")
-	th.close()
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo a; wait go; echo b")
+	th.WaitOutput("1", "a")
+	th.Close()
 	logPath := filepath.Join(home, "jobs", "1.log")
 	whole, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	torn := frame(t, chunkRec(2, "b\n"))
-	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+	torn, err := recordlog.AppendFramed(nil, &sdk.Record{Seq: 2, Stream: sdk.Output, Chunk: []byte("b\n"), Count: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(torn[:len(torn)-1])
-	f.Close()
+	appendFile(t, logPath, torn[:len(torn)-1])
 
-	th2 := openHost(t, home, Options{})
+	th2 := hosttest.Open(t, home, opts)
 	if fi, err := os.Stat(logPath); err != nil || fi.Size() != int64(len(whole)) {
 		t.Errorf("after recovery the log has %v bytes, want %d: %v", fi.Size(), len(whole), err)
 	}
-	touch(t, dir, "go")
-	got := th2.receive([]string{"1"}, ReceiveOptions{Wait: true})
-	if !equalStrings(got.texts(), []string{"a", "b"}) {
-		t.Errorf("received %q, want [a b]", got.texts())
+	l.Open("go")
+	got := th2.Take([]string{"1"}, host.ReceiveOptions{Wait: true})
+	if !equalStrings(got.Texts(), []string{"a", "b"}) {
+		t.Errorf("received %q, want [a b]", got.Texts())
 	}
-	if len(got.lines) == 2 && (got.lines[0].seq != 1 || got.lines[1].seq != 2) {
-		t.Errorf("seqs %d, %d", got.lines[0].seq, got.lines[1].seq)
-	}
-}
-
-// waitSpare waits until the host has a spare runtime ready.
-func (th *testHost) waitSpare() {
-	th.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		th.Host.mu.Lock()
-		ready := false
-		for _, sp := range th.Host.spares {
-			ready = ready || sp != nil
-		}
-		th.Host.mu.Unlock()
-		if ready {
-			return
-		}
-		if time.Now().After(deadline) {
-			th.t.Fatal("no spare runtime within 20s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if len(got.Lines) == 2 && (got.Lines[0].Seq != 1 || got.Lines[1].Seq != 2) {
+		t.Errorf("seqs %d, %d", got.Lines[0].Seq, got.Lines[1].Seq)
 	}
 }
 
-// A job that runs on a spare runtime keeps running across a host restart;
-// the next host's own spares and jobs must leave its socket alone, so that
-// a later host can still reattach to it.
-func TestSpareSocketSurvivesRestarts(t *testing.T) {
-	home := testHome(t)
-	dir := t.TempDir()
-	th := openHost(t, home, Options{})
-	th.start("echo 1")
-	th.wait("1")
-	th.waitSpare()
-	th.start("echo up; while [ ! -e go ]; do sleep 0.02; done; echo done", func(r *api.StartRequest) { r.Workdir = dir })
-	th.waitOutput("2", "up")
-	att, err := readAttach(th.sockDir(2))
+// Damage that is not a torn tail is reported, and the log is left as it
+// is: cutting it there would throw away records the runtime no longer has.
+func TestRecoveryKeepsDamagedLog(t *testing.T) {
+	home, opts, _ := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo a; echo b; sleep")
+	th.WaitOutput("1", "b")
+	th.Close()
+	logPath := filepath.Join(home, "jobs", "1.log")
+	good, err := os.ReadFile(logPath)
 	if err != nil {
-		t.Fatalf("job 2's reattach record: %v", err)
+		t.Fatal(err)
 	}
-	t.Logf("job 2's runtime listens on %s (socket directory %s)", att.Addr, att.SockDir)
-	th.close()
-
-	// A second host reattaches to job 2 and runs two short jobs, the second
-	// on a spare.
-	th2 := openHost(t, home, Options{})
-	if j := th2.job("2"); j.State != api.Running {
-		t.Fatalf("after the first restart job 2 is %s: %s", j.State, j.StateReason)
+	// Garbage before the records: a frame that does not decode, with
+	// records after it.
+	damaged := append([]byte{3, 0xff, 0xff, 0xff}, good...)
+	if err := os.WriteFile(logPath, damaged, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	th2.start("echo 3")
-	th2.wait("3")
-	th2.waitSpare()
-	th2.start("echo 4")
-	th2.wait("4")
-	// Job 4's runtime is let go in the background; give it the time.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := os.Stat(th2.sockDir(4)); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("job 4's socket directory is still there 5s after it ended")
-		}
-		time.Sleep(5 * time.Millisecond)
+	o := opts
+	o.Home = home
+	h, err := host.Open(o)
+	if err == nil {
+		h.Close()
+		t.Fatal("a host opened over a damaged record log without a word")
 	}
-	time.Sleep(100 * time.Millisecond)
-	if _, err := os.Stat(att.Addr); err != nil {
-		t.Errorf("job 2's runtime socket is gone while job 2 still runs (%v): the second host's spare reused the first host's spare name, and letting it go removed the shared socket directory %s", err, att.SockDir)
+	if !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), "1.log") {
+		t.Errorf("the error %q does not say the job's log is corrupt", err)
 	}
-	th2.close()
-
-	// A third host must still reach job 2.
-	th3 := openHost(t, home, Options{})
-	touch(t, dir, "go")
-	j := th3.wait("2")[0]
-	if j.State != api.Completed {
-		t.Errorf("after a second restart job 2 ended %s: %s", j.State, j.StateReason)
+	if now, _ := os.ReadFile(logPath); !bytes.Equal(now, damaged) {
+		t.Errorf("recovery changed the damaged log: %d bytes, was %d", len(now), len(damaged))
 	}
-	if got := th3.receive([]string{"2"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"up", "done"}) {
-		t.Errorf("job 2's output %q, want [up done]", got)
+	if _, err := os.Stat(filepath.Join(home, "host.pid")); !os.IsNotExist(err) {
+		t.Errorf("a host that did not open left host.pid: %v", err)
 	}
 }
 
-// pluginProcs returns the pids of live processes whose plugin socket
-// directory lies under prefix.
-func pluginProcs(t *testing.T, prefix string) []int {
+func appendFile(t *testing.T, path string, b []byte) {
 	t.Helper()
-	if _, err := os.Stat("/proc/self/environ"); err != nil {
-		t.Skip("no /proc")
-	}
-	return pluginPids(prefix)
-}
-
-// Close ends the host: a runtime it was starting ahead of need (a spare)
-// must not outlive it, or a program that exits after Close (bgjobd does)
-// leaves that runtime behind, and its start goes on writing into the home.
-func TestCloseLeavesNoSpareBehind(t *testing.T) {
-	// A runtime that is slow to start, so that Close comes while the
-	// spare is still starting.
-	wrapper := filepath.Join(t.TempDir(), "bgjob-shell")
-	script := "#!/bin/sh\nsleep 0.5\nexec " + shellBinary + " \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
-	if _, err := catalog.Open(root).Install(context.Background(), wrapper); err != nil {
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
 		t.Fatal(err)
-	}
-	home := testHome(t)
-	th := openHost(t, home, Options{Runtimes: root})
-	th.start("echo hi")
-	th.wait("1")
-	th.close()
-	left := pluginProcs(t, filepath.Join(home, "run", "spare"))
-	// Whatever is left ends with the test.
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for len(pluginProcs(t, filepath.Join(home, "run"))) > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		for _, pid := range pluginProcs(t, filepath.Join(home, "run")) {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
-	if len(left) > 0 {
-		t.Errorf("after Close returned, spare runtime processes %v of the closed host still run (a spare still starting: Close does not wait for it)", left)
 	}
 }

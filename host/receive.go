@@ -3,7 +3,7 @@ package host
 import (
 	"context"
 
-	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -29,10 +29,10 @@ type Sink interface {
 // Receive passes the selected jobs' unreceived records to sink, job by job.
 func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink Sink) error {
 	if o.Keep && o.Wait {
-		return api.Errorf(api.ExitUsage, "--keep cannot be combined with --wait: waiting drains the records (as Receive-Job -Wait does)")
+		return errorf(ErrBadRequest, "--keep cannot be combined with --wait: waiting drains the records (as Receive-Job -Wait does)")
 	}
 	if o.AutoRemove && !o.Wait {
-		return api.Errorf(api.ExitUsage, "--auto-remove needs --wait")
+		return errorf(ErrBadRequest, "--auto-remove needs --wait")
 	}
 	h.mu.Lock()
 	js, err := h.selectLocked(sel)
@@ -61,7 +61,7 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 	for {
 		j.recvMu.Lock()
 		h.mu.Lock()
-		if _, ok := h.jobs[j.row.ID]; !ok {
+		if j.removed {
 			h.mu.Unlock()
 			j.recvMu.Unlock()
 			return nil // removed meanwhile
@@ -74,7 +74,7 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		h.mu.Unlock()
 		var err error
 		if end > cursor {
-			err = readLog(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, _ int64) error {
+			err = recordlog.Read(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, _ int64) error {
 				if err := ctx.Err(); err != nil {
 					return err // the caller went away
 				}
@@ -138,7 +138,7 @@ func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan
 	}
 	h.mu.Unlock()
 	deliver := func(d *handoff) error {
-		err := eachRecord(d.data, func(r *sdk.Record, _ []byte) error { return sink.Record(j.row.ID, r) })
+		err := recordlog.Each(d.data, func(r *sdk.Record, _ []byte) error { return sink.Record(j.row.ID, r) })
 		if err == nil {
 			err = sink.Flush()
 		}

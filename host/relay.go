@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -19,20 +22,19 @@ import (
 //
 // If the host closes meanwhile, relay just returns: the runtime keeps the
 // unacknowledged batches and the next host asks for them again.
-func (h *Host) relay(j *job, l *launched, after uint64) {
-	defer h.wg.Done()
+func (h *Host) relay(j *job, p launch.Process, after uint64) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 
 	h.mu.Lock()
 	r := j.row
 	h.mu.Unlock()
-	stream, err := l.conn.Run(ctx, r.toSDK(), after)
+	stream, err := p.Conn().Run(ctx, sdkJob(&r), after)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the host is closing; the next one reattaches
 		}
-		h.runtimeLost(j, l, fmt.Errorf("the job could not be handed to it: %w", err))
+		h.runtimeLost(j, p, fmt.Errorf("the job could not be handed to it: %w", err))
 		return
 	}
 
@@ -47,7 +49,7 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 		for range ackCh {
 			// A failed ack is retried with the next one; the relay ends
 			// anyway if the runtime is gone.
-			if err := l.conn.Ack(ctx, r.ID, persistedSeq.Load(), false); err != nil && ctx.Err() != nil {
+			if err := p.Conn().Ack(ctx, r.ID, persistedSeq.Load(), false); err != nil && ctx.Err() != nil {
 				return
 			}
 		}
@@ -67,14 +69,14 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the record stream ended without the job's end")
 			}
-			h.runtimeLost(j, l, err)
+			h.runtimeLost(j, p, err)
 			return
 		}
 		if len(b.Records) > 0 && b.LastSeq > persisted {
 			data := b.Records
 			if b.FirstSeq <= persisted {
-				if data, err = recordsAfter(data, persisted); err != nil {
-					h.runtimeLost(j, l, fmt.Errorf("the runtime sent a malformed batch: %w", err))
+				if data, err = recordlog.After(data, persisted); err != nil {
+					h.runtimeLost(j, p, fmt.Errorf("the runtime sent a malformed batch: %w", err))
 					return
 				}
 			}
@@ -83,12 +85,12 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 				// No receiver took them: into the log. (A receiver that
 				// did has made them received; the log needs them no more
 				// than a drained record.)
-				err = j.log.append(data)
+				err = j.log.Append(data)
 			}
 			if err != nil {
 				h.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
-				_ = l.conn.Stop(ctx, r.ID, 0)
-				h.runtimeLost(j, l, err)
+				_ = p.Conn().Stop(ctx, r.ID, 0)
+				h.runtimeLost(j, p, err)
 				return
 			}
 			persisted = b.LastSeq
@@ -103,7 +105,7 @@ func (h *Host) relay(j *job, l *launched, after uint64) {
 			}
 		}
 		if b.Done != nil {
-			h.finishFromRuntime(j, l, b.Done)
+			h.finishFromRuntime(j, p, b.Done)
 			return
 		}
 	}
@@ -135,7 +137,7 @@ const handoffWait = 2 * time.Second
 func (h *Host) handOff(ctx context.Context, j *job, data []byte) (bool, error) {
 	h.mu.Lock()
 	w := j.waiter
-	if w == nil || j.log.Size() != j.row.ReadOffset {
+	if w == nil || j.log == nil || j.log.Size() != j.row.ReadOffset {
 		h.mu.Unlock()
 		return false, nil
 	}
@@ -165,7 +167,7 @@ func (h *Host) handOff(ctx context.Context, j *job, data []byte) (bool, error) {
 	default:
 	}
 	d.start = j.log.Size()
-	if err := j.log.append(data); err != nil {
+	if err := j.log.Append(data); err != nil {
 		return false, err
 	}
 	d.abandoned, d.end = true, j.log.Size()
@@ -174,7 +176,7 @@ func (h *Host) handOff(ctx context.Context, j *job, data []byte) (bool, error) {
 
 // finishFromRuntime records how the runtime says the job ended, then lets
 // the runtime go.
-func (h *Host) finishFromRuntime(j *job, l *launched, d *sdk.Done) {
+func (h *Host) finishFromRuntime(j *job, p launch.Process, d *sdk.Done) {
 	state, code := api.Completed, int(d.ExitCode)
 	switch d.State {
 	case sdk.Failed:
@@ -182,7 +184,7 @@ func (h *Host) finishFromRuntime(j *job, l *launched, d *sdk.Done) {
 	case sdk.Stopped:
 		state = api.Stopped
 	}
-	if err := j.log.close(); err != nil {
+	if err := j.log.Close(); err != nil {
 		h.log.Error("cannot sync the record log", "job", j.row.ID, "err", err)
 	}
 	h.mu.Lock()
@@ -191,31 +193,27 @@ func (h *Host) finishFromRuntime(j *job, l *launched, d *sdk.Done) {
 	h.mu.Unlock()
 	h.persist(j) // before the runtime may forget the job
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = l.conn.Ack(ctx, j.row.ID, seq, true)
+	_ = p.Conn().Ack(ctx, j.row.ID, seq, true)
 	cancel()
-	h.release(j, l)
+	h.release(j, p)
 }
 
 // runtimeLost fails a job whose runtime went away before saying how the job
 // ended: a crash, a kill, a broken connection.
-func (h *Host) runtimeLost(j *job, l *launched, cause error) {
-	// Give go-plugin a moment to notice the process exit, for the reason.
-	for i := 0; i < 20 && !l.client.Exited(); i++ {
+func (h *Host) runtimeLost(j *job, p launch.Process, cause error) {
+	// Give the launcher a moment to notice the process exit, for the reason.
+	for i := 0; i < 20 && !p.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = j.log.close()
+	_ = j.log.Close()
 	h.mu.Lock()
 	stopping := j.row.State == api.Stopping
 	what := "lost its connection to the host"
-	if l.client.Exited() {
+	if p.Exited() {
 		what = "exited"
 	}
-	pid := 0
-	if l.reattach != nil {
-		pid = l.reattach.Pid
-	}
 	reason := fmt.Sprintf("the runtime %s %s (pid %d) %s before the job ended, so it crashed or was killed (%v); the records it sent before (up to number %d) are kept; its log is %s",
-		j.row.Runtime.Name, j.row.Runtime.Version, pid, what, cause, j.row.LastSeq, h.runtimeLogPath(j.row.ID))
+		j.row.Runtime.Name, j.row.Runtime.Version, p.Pid(), what, cause, j.row.LastSeq, h.runtimeLogPath(j.row.ID))
 	state := api.Failed
 	if stopping {
 		state, reason = api.Stopped, "stopped; the runtime was killed"
@@ -223,28 +221,25 @@ func (h *Host) runtimeLost(j *job, l *launched, cause error) {
 	h.finishLocked(j, state, reason, nil)
 	h.mu.Unlock()
 	h.persist(j)
-	h.release(j, l)
+	h.release(j, p)
 }
 
-// release ends the runtime process and frees the job's slot.
-func (h *Host) release(j *job, l *launched) {
+// release gives the runtime process back and frees the job's slot.
+func (h *Host) release(j *job, p launch.Process) {
 	h.mu.Lock()
 	j.rt = nil
 	h.running--
-	if j.logFile != nil {
-		j.logFile.Close()
-		j.logFile = nil
-	}
 	h.scheduleLocked()
 	h.mu.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
-	go func() {
-		l.end()
+	h.goAsync(func() {
+		p.Release()
 		_ = os.RemoveAll(h.sockDir(j.row.ID))
-	}()
+	})
 }
 
-func (r *row) toSDK() *sdk.Job {
+// sdkJob is the job as its runtime receives it.
+func sdkJob(r *store.Row) *sdk.Job {
 	return &sdk.Job{
 		Id: r.ID, InstanceId: r.InstanceID, Name: r.Name, Type: r.PSJobTypeName,
 		Script: r.Spec.Script, Init: r.Spec.Init, Args: r.Spec.Args, Input: r.Spec.Input,

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
 )
 
 // MaxInput bounds a job's input, which travels in one message.
@@ -32,14 +35,14 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 	if typ == "" {
 		typ = "BackgroundJob"
 	}
-	r := &row{Spec: sp}
+	r := &store.Row{Spec: sp}
 	r.Job = api.Job{
 		InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: "localhost",
 		Command: cmd, Workdir: req.Workdir, User: h.user, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
 			Protocol: entry.Protocol, Path: entry.Path},
 	}
-	err = h.store.create(r, func(id uint64) {
+	err = h.store.Create(r, func(id uint64) {
 		r.ID = id
 		r.Name = req.Name
 		if r.Name == "" {
@@ -49,39 +52,40 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job: %w", err)
 	}
-	lg, err := createLog(h.logPath(r.ID), 0)
+	lg, err := recordlog.Open(h.logPath(r.ID), 0)
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	j := &job{row: *r, changed: make(chan struct{}), log: lg}
+	j := newJob(r)
+	j.log = lg
 	h.jobs[r.ID] = j
 	h.scheduleLocked()
 	return j.viewLocked(), nil
 }
 
 // prepare checks the request and reads the files it names.
-func (h *Host) prepare(req *api.StartRequest) (*spec, string, error) {
+func (h *Host) prepare(req *api.StartRequest) (*store.Spec, string, error) {
 	if req.Workdir == "" {
-		return nil, "", api.Errorf(api.ExitUsage, "no working directory given")
+		return nil, "", errorf(ErrBadRequest, "no working directory given")
 	}
 	if !filepath.IsAbs(req.Workdir) {
-		return nil, "", api.Errorf(api.ExitUsage, "the working directory %q is not an absolute path", req.Workdir)
+		return nil, "", errorf(ErrBadRequest, "the working directory %q is not an absolute path", req.Workdir)
 	}
 	fi, err := os.Stat(req.Workdir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, "", api.Errorf(api.ExitUsage, "the working directory %s does not exist", req.Workdir)
+		return nil, "", errorf(ErrBadRequest, "the working directory %s does not exist", req.Workdir)
 	case err != nil:
-		return nil, "", api.Errorf(api.ExitUsage, "cannot use the working directory: %w", err)
+		return nil, "", errorf(ErrBadRequest, "cannot use the working directory: %w", err)
 	case !fi.IsDir():
-		return nil, "", api.Errorf(api.ExitUsage, "the working directory %s is not a directory", req.Workdir)
+		return nil, "", errorf(ErrBadRequest, "the working directory %s is not a directory", req.Workdir)
 	}
 	if len(req.Input) > MaxInput {
-		return nil, "", api.Errorf(api.ExitUsage, "the job's input is %d bytes; at most %d are accepted", len(req.Input), MaxInput)
+		return nil, "", errorf(ErrBadRequest, "the job's input is %d bytes; at most %d are accepted", len(req.Input), MaxInput)
 	}
-	sp := &spec{Args: req.Args, Input: req.Input, Env: req.Env, Script: req.Script, Init: req.Init}
+	sp := &store.Spec{Args: req.Args, Input: req.Input, Env: req.Env, Script: req.Script, Init: req.Init}
 	sources := 0
 	for _, s := range []string{req.Script, req.File, req.LiteralPath} {
 		if s != "" {
@@ -89,7 +93,7 @@ func (h *Host) prepare(req *api.StartRequest) (*spec, string, error) {
 		}
 	}
 	if sources != 1 {
-		return nil, "", api.Errorf(api.ExitUsage, "give exactly one of a script, --file or --literal-path")
+		return nil, "", errorf(ErrBadRequest, "give exactly one of a script, --file or --literal-path")
 	}
 	cmd := req.Script
 	switch {
@@ -110,7 +114,7 @@ func (h *Host) prepare(req *api.StartRequest) (*spec, string, error) {
 		cmd = path
 	}
 	if req.Init != "" && req.InitFile != "" {
-		return nil, "", api.Errorf(api.ExitUsage, "give --init or --init-file, not both")
+		return nil, "", errorf(ErrBadRequest, "give --init or --init-file, not both")
 	}
 	if req.InitFile != "" {
 		if sp.Init, err = readScript(absIn(req.InitFile, req.Workdir)); err != nil {
@@ -139,18 +143,18 @@ func globOne(pattern, dir string) (string, error) {
 	full := absIn(pattern, dir)
 	matches, err := filepath.Glob(full)
 	if err != nil {
-		return "", api.Errorf(api.ExitUsage, "bad --file pattern %q: %w", pattern, err)
+		return "", errorf(ErrBadRequest, "bad --file pattern %q: %w", pattern, err)
 	}
 	switch len(matches) {
 	case 0:
-		return "", api.Errorf(api.ExitUsage, "no file matches %s", full)
+		return "", errorf(ErrBadRequest, "no file matches %s", full)
 	case 1:
 		return matches[0], nil
 	default:
 		if len(matches) > 5 {
 			matches = append(matches[:5], "...")
 		}
-		return "", api.Errorf(api.ExitUsage, "--file %s matches %d files (%s); it must match exactly one, or use --literal-path", pattern, len(matches), strings.Join(matches, ", "))
+		return "", errorf(ErrBadRequest, "--file %s matches %d files (%s); it must match exactly one, or use --literal-path", pattern, len(matches), strings.Join(matches, ", "))
 	}
 }
 
@@ -158,35 +162,35 @@ func readScript(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", api.Errorf(api.ExitUsage, "the script file %s does not exist", path)
+			return "", errorf(ErrBadRequest, "the script file %s does not exist", path)
 		}
-		return "", api.Errorf(api.ExitUsage, "cannot read the script file: %w", err)
+		return "", errorf(ErrBadRequest, "cannot read the script file: %w", err)
 	}
 	if fi.IsDir() {
-		return "", api.Errorf(api.ExitUsage, "the script file %s is a directory", path)
+		return "", errorf(ErrBadRequest, "the script file %s is a directory", path)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", api.Errorf(api.ExitUsage, "cannot read the script file: %w", err)
+		return "", errorf(ErrBadRequest, "cannot read the script file: %w", err)
 	}
 	return string(b), nil
 }
 
-// resolve finds and verifies the runtime a job asks for.
+// resolve finds and verifies the runtime a job asks for, built for the
+// host's platform.
 func (h *Host) resolve(name, constraint string) (*catalog.Entry, error) {
 	if name == "" {
 		name = "shell"
 	}
-	goos, goarch := hostRuntime()
-	e, err := h.catalog.Resolve(name, constraint, goos, goarch)
+	e, err := h.catalog.Resolve(name, constraint, runtime.GOOS, runtime.GOARCH)
 	if err != nil {
 		if errors.Is(err, catalog.ErrBadConstraint) {
-			return nil, api.WithCode(api.ExitUsage, err)
+			return nil, withKind(ErrBadRequest, err)
 		}
-		return nil, api.WithCode(api.ExitRuntime, err)
+		return nil, withKind(ErrNoRuntime, err)
 	}
 	if err := h.catalog.Verify(e); err != nil {
-		return nil, api.WithCode(api.ExitRuntime, err)
+		return nil, withKind(ErrVerification, err)
 	}
 	return e, nil
 }

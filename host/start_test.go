@@ -1,18 +1,20 @@
-package host
+package host_test
 
 import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/hosttest"
 )
 
 func TestStartValidation(t *testing.T) {
-	th := openHost(t, "", Options{})
+	th := fake(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "script.sh")
 	if err := os.WriteFile(file, []byte("echo hi\n"), 0o644); err != nil {
@@ -29,37 +31,37 @@ func TestStartValidation(t *testing.T) {
 	tests := []struct {
 		name string
 		req  api.StartRequest
-		code int
+		kind error
 		msg  string // in the error
 	}{
-		{"no workdir", api.StartRequest{Script: "echo"}, api.ExitUsage, "no working directory"},
-		{"relative workdir", api.StartRequest{Script: "echo", Workdir: "some/dir"}, api.ExitUsage, "not an absolute path"},
-		{"missing workdir", api.StartRequest{Script: "echo", Workdir: filepath.Join(dir, "nope")}, api.ExitUsage, "does not exist"},
-		{"workdir is a file", api.StartRequest{Script: "echo", Workdir: file}, api.ExitUsage, "not a directory"},
-		{"script and file", api.StartRequest{Script: "echo", File: file, Workdir: dir}, api.ExitUsage, "exactly one"},
-		{"script and literal path", api.StartRequest{Script: "echo", LiteralPath: file, Workdir: dir}, api.ExitUsage, "exactly one"},
-		{"file and literal path", api.StartRequest{File: file, LiteralPath: file, Workdir: dir}, api.ExitUsage, "exactly one"},
-		{"no script", api.StartRequest{Workdir: dir}, api.ExitUsage, "exactly one"},
-		{"file matches none", api.StartRequest{File: "*.nope", Workdir: dir}, api.ExitUsage, "no file matches"},
-		{"file matches two", api.StartRequest{File: "?.sh", Workdir: dir}, api.ExitUsage, "matches 2 files"},
-		{"bad file pattern", api.StartRequest{File: "[", Workdir: dir}, api.ExitUsage, "bad --file pattern"},
-		{"literal path missing", api.StartRequest{LiteralPath: "nope.sh", Workdir: dir}, api.ExitUsage, "does not exist"},
-		{"literal path is a directory", api.StartRequest{LiteralPath: "sub", Workdir: dir}, api.ExitUsage, "is a directory"},
-		{"init and init file", api.StartRequest{Script: "echo", Init: "x=1", InitFile: file, Workdir: dir}, api.ExitUsage, "--init or --init-file"},
-		{"init file missing", api.StartRequest{Script: "echo", InitFile: "nope.sh", Workdir: dir}, api.ExitUsage, "does not exist"},
-		{"input too big", api.StartRequest{Script: "echo", Input: make([]byte, MaxInput+1), Workdir: dir}, api.ExitUsage, "at most"},
-		{"bad constraint", api.StartRequest{Script: "echo", RuntimeVersion: "not a version!!", Workdir: dir}, api.ExitUsage, "constraint"},
-		{"no matching version", api.StartRequest{Script: "echo", RuntimeVersion: ">=99", Workdir: dir}, api.ExitRuntime, "no runtime"},
-		{"no such runtime", api.StartRequest{Script: "echo", Runtime: "nosuch", Workdir: dir}, api.ExitRuntime, "no runtime"},
+		{"no workdir", api.StartRequest{Script: "echo"}, host.ErrBadRequest, "no working directory"},
+		{"relative workdir", api.StartRequest{Script: "echo", Workdir: "some/dir"}, host.ErrBadRequest, "not an absolute path"},
+		{"missing workdir", api.StartRequest{Script: "echo", Workdir: filepath.Join(dir, "nope")}, host.ErrBadRequest, "does not exist"},
+		{"workdir is a file", api.StartRequest{Script: "echo", Workdir: file}, host.ErrBadRequest, "not a directory"},
+		{"script and file", api.StartRequest{Script: "echo", File: file, Workdir: dir}, host.ErrBadRequest, "exactly one"},
+		{"script and literal path", api.StartRequest{Script: "echo", LiteralPath: file, Workdir: dir}, host.ErrBadRequest, "exactly one"},
+		{"file and literal path", api.StartRequest{File: file, LiteralPath: file, Workdir: dir}, host.ErrBadRequest, "exactly one"},
+		{"no script", api.StartRequest{Workdir: dir}, host.ErrBadRequest, "exactly one"},
+		{"file matches none", api.StartRequest{File: "*.nope", Workdir: dir}, host.ErrBadRequest, "no file matches"},
+		{"file matches two", api.StartRequest{File: "?.sh", Workdir: dir}, host.ErrBadRequest, "matches 2 files"},
+		{"bad file pattern", api.StartRequest{File: "[", Workdir: dir}, host.ErrBadRequest, "bad --file pattern"},
+		{"literal path missing", api.StartRequest{LiteralPath: "nope.sh", Workdir: dir}, host.ErrBadRequest, "does not exist"},
+		{"literal path is a directory", api.StartRequest{LiteralPath: "sub", Workdir: dir}, host.ErrBadRequest, "is a directory"},
+		{"init and init file", api.StartRequest{Script: "echo", Init: "x=1", InitFile: file, Workdir: dir}, host.ErrBadRequest, "--init or --init-file"},
+		{"init file missing", api.StartRequest{Script: "echo", InitFile: "nope.sh", Workdir: dir}, host.ErrBadRequest, "does not exist"},
+		{"input too big", api.StartRequest{Script: "echo", Input: make([]byte, host.MaxInput+1), Workdir: dir}, host.ErrBadRequest, "at most"},
+		{"bad constraint", api.StartRequest{Script: "echo", RuntimeVersion: "not a version!!", Workdir: dir}, host.ErrBadRequest, "constraint"},
+		{"no matching version", api.StartRequest{Script: "echo", RuntimeVersion: ">=99", Workdir: dir}, host.ErrNoRuntime, "no runtime"},
+		{"no such runtime", api.StartRequest{Script: "echo", Runtime: "nosuch", Workdir: dir}, host.ErrNoRuntime, "no runtime"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := tt.req
-			j, err := th.Start(&req)
+			j, err := th.Host.Start(&req)
 			if err == nil {
 				t.Fatalf("Start succeeded with job %d, want an error", j.ID)
 			}
-			wantCode(t, "Start", err, tt.code)
+			wantKind(t, "Start", err, tt.kind)
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("Start error %q does not mention %q", err, tt.msg)
 			}
@@ -73,53 +75,51 @@ func TestStartValidation(t *testing.T) {
 		t.Errorf("failed starts left %d jobs: %v", len(js), ids(js))
 	}
 	// No record log either.
-	logs, _ := filepath.Glob(filepath.Join(th.home, "jobs", "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(th.Dir, "jobs", "*.log"))
 	if len(logs) != 0 {
 		t.Errorf("failed starts left record logs: %v", logs)
 	}
 	// The first job that does start is job 1: failed starts take no id.
-	if j := th.start("echo ok"); j.ID != 1 {
+	if j := th.Start("echo ok"); j.ID != 1 {
 		t.Errorf("the first started job has id %d, want 1", j.ID)
 	}
 }
 
 func TestStartRuntimeTampered(t *testing.T) {
-	// A catalog of its own, whose binary is then changed: Start refuses
-	// with ExitRuntime rather than run an unverified binary.
-	root := t.TempDir()
-	e, err := catalog.Open(root).Install(context.Background(), shellBinary)
-	if err != nil {
-		t.Fatal(err)
+	opts, l := hosttest.Fake(t)
+	th := hosttest.Open(t, "", opts)
+	bins, _ := filepath.Glob(filepath.Join(opts.Runtimes, "shell", "*", "*", "bgjob-shell"))
+	if len(bins) != 1 {
+		t.Fatalf("runtime binaries %v", bins)
 	}
-	th := openHost(t, "", Options{Runtimes: root})
-	f, err := os.OpenFile(e.Path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(bins[0], os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Write([]byte("tampered"))
 	f.Close()
-	_, err = th.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), Env: jobEnv})
+	_, err = th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), Env: hosttest.JobEnv})
 	if err == nil {
 		t.Fatal("Start with a tampered runtime binary succeeded")
 	}
-	wantCode(t, "Start", err, api.ExitRuntime)
+	wantKind(t, "Start", err, host.ErrVerification)
 	if js, _ := th.Jobs(nil, nil); len(js) != 0 {
 		t.Errorf("a refused start left jobs %v", ids(js))
 	}
+	if l.Launches() != 0 {
+		t.Errorf("a tampered runtime was launched %d times", l.Launches())
+	}
 }
 
-func TestStartFileArgsInputAndRow(t *testing.T) {
-	th := openHost(t, "", Options{})
+func TestStartRow(t *testing.T) {
+	th := fake(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "run.sh")
-	if err := os.WriteFile(script, []byte("echo \"args: $*\"\nwhile read l; do echo \"in: $l\"; done\necho \"x=$x\"\npwd\n"), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte("args\ncat\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte("x=from-init\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	j, err := th.Start(&api.StartRequest{File: "r*.sh", InitFile: "init.sh", Args: []string{"a", "b c"},
-		Input: []byte("one\ntwo\n"), Workdir: dir, Env: jobEnv, Type: "MyType"})
+	j, err := th.Host.Start(&api.StartRequest{File: "r*.sh", Args: []string{"a", "b c"},
+		Input: []byte("one\ntwo\n"), Workdir: dir, Env: hosttest.JobEnv, Type: "MyType"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +132,8 @@ func TestStartFileArgsInputAndRow(t *testing.T) {
 	if j.InstanceID == "" || j.User == "" || j.Created.IsZero() || j.ChildJobs == nil {
 		t.Errorf("job row lacks instance id, user, created or child jobs: %+v", j)
 	}
-	if j.Runtime.Name != "shell" || j.Runtime.Version != shellEntry.Version || j.Runtime.Path != shellEntry.Path {
-		t.Errorf("Runtime = %+v, want the installed shell %s", j.Runtime, shellEntry.Version)
+	if j.Runtime.Name != "shell" || j.Runtime.Version != "2.0.0" || j.Runtime.Protocol != 2 || !strings.HasSuffix(j.Runtime.Path, "bgjob-shell") {
+		t.Errorf("Runtime = %+v, want the installed shell 2.0.0", j.Runtime)
 	}
 	if j.State != api.NotStarted && j.State != api.Running {
 		t.Errorf("a new job is %s", j.State)
@@ -141,16 +141,16 @@ func TestStartFileArgsInputAndRow(t *testing.T) {
 	if !j.HasMoreData {
 		t.Error("a new job has HasMoreData false")
 	}
-	fin := th.wait("1")[0]
+	fin := th.Await("1")[0]
 	if fin.State != api.Completed || fin.ExitCode == nil || *fin.ExitCode != 0 {
 		t.Fatalf("job ended %s (%s), exit code %v", fin.State, fin.StateReason, fin.ExitCode)
 	}
 	if fin.PSBeginTime == nil || fin.PSEndTime == nil || fin.PSEndTime.Before(*fin.PSBeginTime) {
 		t.Errorf("begin %v, end %v", fin.PSBeginTime, fin.PSEndTime)
 	}
-	got := th.receive([]string{"1"}, ReceiveOptions{}).texts()
-	want := []string{"args: a b c", "in: one", "in: two", "x=from-init", dir}
-	if !equalStrings(got, want) {
+	// The runtime got the file's script, the arguments and the input.
+	got := th.Take([]string{"1"}, host.ReceiveOptions{}).Texts()
+	if want := []string{"args: a b c", "one", "two"}; !equalStrings(got, want) {
 		t.Errorf("output %q, want %q", got, want)
 	}
 
@@ -160,43 +160,44 @@ func TestStartFileArgsInputAndRow(t *testing.T) {
 	if err := os.WriteFile(lit, []byte("echo literal\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j2, err := th.Start(&api.StartRequest{LiteralPath: "[odd].sh", Workdir: dir, Env: jobEnv})
+	j2, err := th.Host.Start(&api.StartRequest{LiteralPath: "[odd].sh", Workdir: dir, Env: hosttest.JobEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j2.Command != lit {
 		t.Errorf("Command = %q, want %q", j2.Command, lit)
 	}
-	j3 := th.start("echo shown", func(r *api.StartRequest) { r.Command = "custom command" })
+	j3 := th.Start("echo shown", func(r *api.StartRequest) { r.Command = "custom command" })
 	if j3.Command != "custom command" {
 		t.Errorf("Command = %q, want the request's Command", j3.Command)
 	}
-	th.wait("2", "3")
-	if got := th.receive([]string{"2", "3"}, ReceiveOptions{}).texts(); !equalStrings(got, []string{"literal", "shown"}) {
+	th.Await("2", "3")
+	if got := th.Take([]string{"2", "3"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"literal", "shown"}) {
 		t.Errorf("output %q", got)
 	}
 }
 
 func TestIDsNeverReusedAndDefaultNames(t *testing.T) {
-	home := testHome(t)
-	th := openHost(t, home, Options{})
-	a := th.start("echo a")
-	b := th.start("echo b", named("bee"))
+	opts, _ := hosttest.Fake(t)
+	home := hosttest.Home(t)
+	th := hosttest.Open(t, home, opts)
+	a := th.Start("echo a")
+	b := th.Start("echo b", named("bee"))
 	if a.ID != 1 || b.ID != 2 {
 		t.Fatalf("ids %d, %d; want 1, 2", a.ID, b.ID)
 	}
 	if a.Name != "Job1" || b.Name != "bee" {
 		t.Errorf("names %q, %q; want Job1, bee", a.Name, b.Name)
 	}
-	th.wait("1", "2")
+	th.Await("1", "2")
 	if err := th.Remove(context.Background(), []string{"2"}, false); err != nil {
 		t.Fatal(err)
 	}
-	c := th.start("echo c")
+	c := th.Start("echo c")
 	if c.ID != 3 || c.Name != "Job3" {
 		t.Errorf("after removing job 2, the next job is %d %q; want 3 Job3", c.ID, c.Name)
 	}
-	th.wait("3")
+	th.Await("3")
 	if err := th.Remove(context.Background(), []string{"*"}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -204,19 +205,19 @@ func TestIDsNeverReusedAndDefaultNames(t *testing.T) {
 		t.Fatalf("Remove * left %v", ids(js))
 	}
 	// Nor after a restart with an empty table.
-	th.close()
-	th2 := openHost(t, home, Options{})
-	if d := th2.start("echo d"); d.ID != 4 || d.Name != "Job4" {
+	th.Close()
+	th2 := hosttest.Open(t, home, opts)
+	if d := th2.Start("echo d"); d.ID != 4 || d.Name != "Job4" {
 		t.Errorf("after a restart the next job is %d %q; want 4 Job4", d.ID, d.Name)
 	}
 }
 
 func TestSelectors(t *testing.T) {
-	th := openHost(t, "", Options{})
-	alpha := th.start("echo 1", named("alpha"))
-	th.start("echo 2", named("alps"))
-	th.start("echo 3", named("beta"))
-	th.wait("*")
+	th := fake(t)
+	alpha := th.Start("echo 1", named("alpha"))
+	th.Start("echo 2", named("alps"))
+	th.Start("echo 3", named("beta"))
+	th.Await("*")
 
 	tests := []struct {
 		sel  []string
@@ -245,7 +246,7 @@ func TestSelectors(t *testing.T) {
 	}
 	for _, sel := range [][]string{{"gamma"}, {"42"}, {"1", "x*"}, {"00000000-0000-4000-8000-000000000000"}} {
 		_, err := th.Jobs(sel, nil)
-		wantCode(t, "Jobs("+strings.Join(sel, ",")+")", err, api.ExitNotFound)
+		wantKind(t, "Jobs("+strings.Join(sel, ",")+")", err, host.ErrNotFound)
 		if err != nil && !strings.Contains(err.Error(), sel[len(sel)-1]) {
 			t.Errorf("error %q does not name the selector", err)
 		}
@@ -253,9 +254,48 @@ func TestSelectors(t *testing.T) {
 	// Every operation that takes selectors says so.
 	ctx := context.Background()
 	_, err := th.Wait(ctx, []string{"nope"}, false, 0)
-	wantCode(t, "Wait", err, api.ExitNotFound)
+	wantKind(t, "Wait", err, host.ErrNotFound)
 	_, err = th.Stop(ctx, []string{"nope"})
-	wantCode(t, "Stop", err, api.ExitNotFound)
-	wantCode(t, "Remove", th.Remove(ctx, []string{"nope"}, true), api.ExitNotFound)
-	wantCode(t, "Receive", th.Receive(ctx, []string{"nope"}, ReceiveOptions{}, &sink{}), api.ExitNotFound)
+	wantKind(t, "Stop", err, host.ErrNotFound)
+	wantKind(t, "Remove", th.Remove(ctx, []string{"nope"}, true), host.ErrNotFound)
+	wantKind(t, "Receive", th.Receive(ctx, []string{"nope"}, host.ReceiveOptions{}, &hosttest.Sink{}), host.ErrNotFound)
+}
+
+func TestSecondOpenConflicts(t *testing.T) {
+	opts, _ := hosttest.Fake(t)
+	home := hosttest.Home(t)
+	th := hosttest.Open(t, home, opts)
+	o2 := opts
+	o2.Home = home
+	h2, err := host.Open(o2)
+	if err == nil {
+		h2.Close()
+		t.Fatal("a second host opened on a home in use")
+	}
+	wantKind(t, "second Open", err, host.ErrHostRunning)
+	if !strings.Contains(err.Error(), home) {
+		t.Errorf("error %q does not name the home", err)
+	}
+	// The first host is unharmed.
+	th.Start("echo still")
+	th.Await("1")
+	pid, err := os.ReadFile(filepath.Join(home, "host.pid"))
+	if err != nil || strings.TrimSpace(string(pid)) != strconv.Itoa(os.Getpid()) {
+		t.Errorf("host.pid = %q, %v; want this process", pid, err)
+	}
+	th.Close()
+	if _, err := os.Stat(filepath.Join(home, "host.pid")); !os.IsNotExist(err) {
+		t.Errorf("host.pid after Close: %v", err)
+	}
+	th2 := hosttest.Open(t, home, opts)
+	if j := th2.Job("1"); j.State != api.Completed {
+		t.Errorf("job 1 is %s", j.State)
+	}
+}
+
+func TestOpenWithoutHome(t *testing.T) {
+	if h, err := host.Open(host.Options{}); err == nil {
+		h.Close()
+		t.Fatal("Open without a home succeeded")
+	}
 }

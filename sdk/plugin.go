@@ -2,14 +2,15 @@ package sdk
 
 import (
 	"context"
+	"errors"
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
 
-// GRPCPlugin is protocol 2's go-plugin glue. A plugin sets Impl; the host
-// leaves it nil and gets a Client from Dispense.
+// GRPCPlugin is protocol 2's go-plugin glue on the plugin's side; Serve
+// builds it. The host has its own glue (a plugin never dials a host).
 type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	Impl Runtime
@@ -23,20 +24,9 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-// GRPCClient returns the host's view of a protocol-2 plugin.
-func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return &grpcClient{c: pb.NewRuntimeClient(c)}, nil
-}
-
-// GRPCDialOptions are the host's dial options for a protocol-2 plugin.
-func GRPCDialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithInitialWindowSize(WindowSize),
-		grpc.WithInitialConnWindowSize(WindowSize),
-		grpc.WithReadBufferSize(IOBufferSize),
-		grpc.WithWriteBufferSize(IOBufferSize),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-	}
+// GRPCClient is the host's business, not a plugin's.
+func (p *GRPCPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
+	return nil, errors.New("sdk: the plugin side of the protocol has no client; the host brings its own")
 }
 
 func grpcServer(opts []grpc.ServerOption) *grpc.Server {

@@ -38,9 +38,9 @@ const defaultOrphanTimeout = time.Hour
 // argument `describe`, the binary prints its Description as JSON and exits,
 // which is how `bgjob runtime install` checks a binary without a handshake.
 func Serve(cfg *ServeConfig) {
-	kind := "runtime"
+	kind := KindRuntime
 	if len(cfg.JobTypes) > 0 {
-		kind = "jobtype"
+		kind = KindJobType
 	}
 	desc := describe(cfg.Name, cfg.Version, kind, cfg.JobTypes)
 	if len(os.Args) == 2 && os.Args[1] == "describe" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -173,29 +172,4 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 			return
 		}
 	}
-}
-
-// Description is what a plugin says about itself, both to `PLUGIN describe`
-// (as JSON) and to the host's Describe call.
-type Description struct {
-	Name     string   `json:"name"`
-	Version  string   `json:"version"`
-	OS       string   `json:"os"`
-	Arch     string   `json:"arch"`
-	Protocol int      `json:"protocol"`
-	JobTypes []string `json:"jobTypes,omitempty"`
-	Kind     string   `json:"kind"`
-}
-
-func (d *Description) proto() *pb.DescribeResponse {
-	return &pb.DescribeResponse{
-		Name: d.Name, Version: d.Version, Os: d.OS, Arch: d.Arch,
-		Protocol: int32(d.Protocol), JobTypes: d.JobTypes,
-		Pid: int32(os.Getpid()), InstanceId: processInstance,
-	}
-}
-
-func describe(name, version, kind string, jobTypes []string) *Description {
-	return &Description{Name: name, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Protocol: ProtocolVersion, JobTypes: jobTypes, Kind: kind}
 }

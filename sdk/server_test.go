@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // fakeRunStream is the server side of a Run stream, in process.
@@ -348,10 +351,7 @@ func TestServerBulk(t *testing.T) {
 	ctx2, cancel2 := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel2()
 	errc, offer = run(ctx2, 1)
-	bs, err := dialBulk(ctx2, offer, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bs := dialTestBulk(t, offer)
 	var seqs []uint64
 	for {
 		b, err := bs.Recv()
@@ -379,4 +379,51 @@ func TestServerBulk(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Errorf("Run: %v", err)
 	}
+}
+
+// testBulk reads the bulk socket's framing (uvarint length, Batch header,
+// uvarint length, records) as a host would; the host's own reader lives with
+// its protocol code.
+type testBulk struct {
+	t *testing.T
+	r *bufio.Reader
+}
+
+func dialTestBulk(t *testing.T, offer *Batch) *testBulk {
+	t.Helper()
+	c, err := net.Dial("unix", offer.BulkAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(offer.BulkToken); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(waitLimit))
+	return &testBulk{t: t, r: bufio.NewReader(c)}
+}
+
+func (b *testBulk) block() ([]byte, error) {
+	n, err := binary.ReadUvarint(b.r)
+	if err != nil {
+		return nil, err
+	}
+	p := make([]byte, n)
+	_, err = io.ReadFull(b.r, p)
+	return p, err
+}
+
+func (b *testBulk) Recv() (*Batch, error) {
+	hdr, err := b.block()
+	if err != nil {
+		return nil, err
+	}
+	batch := new(Batch)
+	if err := proto.Unmarshal(hdr, batch); err != nil {
+		return nil, err
+	}
+	if batch.Records, err = b.block(); err != nil {
+		return nil, err
+	}
+	return batch, nil
 }

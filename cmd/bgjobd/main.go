@@ -13,6 +13,7 @@ import (
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/server"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -35,12 +36,12 @@ func run() int {
 	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
-		return api.CodeOf(err)
+		return server.ExitCode(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("serving", "home", *home, "pid", os.Getpid())
-	serveErr := h.Serve(ctx)
+	serveErr := server.Serve(ctx, h)
 	stop()
 	// Jobs keep running in their runtimes; the next host reattaches.
 	if err := h.Close(); err != nil {

@@ -12,8 +12,8 @@
 // that changed since (see [Catalog.Verify]) and can pick a version without
 // executing anything (see [Catalog.Resolve]).
 //
-// The package only depends on the standard library and semver because it is
-// linked into the bgjob CLI, which must stay small and quick to start.
+// The CLI does not link it: `bgjob runtime ...` hands over to bgjobd, so
+// hashing and semver cost the CLI nothing.
 package catalog
 
 import (
@@ -27,6 +27,7 @@ import (
 	"sync"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // manifestFile is the name of the manifest next to each installed binary.
@@ -55,15 +56,9 @@ var (
 // itself, captured at install time by running "<binary> describe", plus where
 // the binary is and what it hashed to.
 type Manifest struct {
-	Name     string   `json:"name"`
-	Version  string   `json:"version"` // semver, as the plugin wrote it, e.g. "2.1.0" or "3.0.0-beta.1"
-	OS       string   `json:"os"`
-	Arch     string   `json:"arch"`
-	Protocol int      `json:"protocol"` // plugin protocol major: 2 = gRPC, 1 = legacy net/rpc
-	JobTypes []string `json:"jobTypes,omitempty"`
-	Kind     string   `json:"kind,omitempty"` // "runtime" or "jobtype"
-	Binary   string   `json:"binary"`         // file name inside the folder
-	SHA256   string   `json:"sha256"`         // lowercase hex
+	sdk.Description
+	Binary string `json:"binary"` // file name inside the folder
+	SHA256 string `json:"sha256"` // lowercase hex
 }
 
 // Entry is one installed plugin: its manifest plus the absolute locations
@@ -87,7 +82,7 @@ type Entry struct {
 // "runtime shell 2.0.0 (linux/amd64)".
 func (e *Entry) String() string {
 	kind := "runtime"
-	if e.Kind == "jobtype" {
+	if e.Kind == sdk.KindJobType {
 		kind = "job type plugin"
 	}
 	return fmt.Sprintf("%s %s %s (%s/%s)", kind, e.Name, e.Version, e.OS, e.Arch)

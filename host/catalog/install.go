@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
 )
 
 // describeTimeout bounds "<binary> describe". A plugin answers from static
@@ -29,18 +30,6 @@ var describeTimeout = 10 * time.Second
 // stderr), so a binary that is not a plugin cannot make us buffer without
 // bound.
 const maxDescribeOutput = 1 << 20
-
-// describeAnswer is the JSON object a plugin prints for "describe". Unknown
-// fields are ignored so that newer plugins can say more about themselves.
-type describeAnswer struct {
-	Name     string   `json:"name"`
-	Version  string   `json:"version"`
-	OS       string   `json:"os"`
-	Arch     string   `json:"arch"`
-	Protocol int      `json:"protocol"`
-	JobTypes []string `json:"jobTypes"`
-	Kind     string   `json:"kind"`
-}
 
 // Install adds the plugin binary at binaryPath to the catalog and returns
 // its entry. Installing the same name, version, OS and architecture again
@@ -76,14 +65,9 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 	if err != nil {
 		return nil, err
 	}
-	installed := false
-	defer func() {
-		if !installed {
-			os.Remove(staged)
-		}
-	}()
+	defer staged.Abort()
 
-	m, v, err := describe(ctx, staged, binaryPath)
+	m, v, err := describe(ctx, staged.Name(), binaryPath)
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +80,9 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 	}
 	previous := previousBinary(dir)
 	path := filepath.Join(dir, m.Binary)
-	if err := os.Rename(staged, path); err != nil {
+	if err := staged.Commit(path, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot install %s as %s: %w; check that the runtime catalog is writable and that no job is running this runtime version", binaryPath, path, err)
 	}
-	installed = true
 	if err := writeManifest(dir, m); err != nil {
 		return nil, fmt.Errorf("cannot install %s: %w; check that the runtime catalog is writable, then install it again", binaryPath, err)
 	}
@@ -113,34 +96,29 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 }
 
 // stage copies src into a new dot-file in dir, hashing it on the way, and
-// makes the copy executable. It returns the copy's path and hex SHA-256.
-func stage(src, dir string) (string, string, error) {
+// seals the copy executable. It returns the copy and its hex SHA-256; Commit
+// moves it into place.
+func stage(src, dir string) (*atomicfile.File, string, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return "", "", fmt.Errorf("cannot install %s: %w; check that it is readable", src, err)
+		return nil, "", fmt.Errorf("cannot install %s: %w; check that it is readable", src, err)
 	}
 	defer in.Close()
 	// Keep the extension: Windows decides executability by it.
-	out, err := os.CreateTemp(dir, ".install-*"+filepath.Ext(src))
+	out, err := atomicfile.Create(dir, ".install-*"+filepath.Ext(src))
 	if err != nil {
-		return "", "", fmt.Errorf("cannot install %s: %w; check that the runtime catalog %s is writable", src, err, dir)
+		return nil, "", fmt.Errorf("cannot install %s: %w; check that the runtime catalog %s is writable", src, err, dir)
 	}
 	h := sha256.New()
 	_, err = io.Copy(io.MultiWriter(out, h), in)
 	if err == nil {
-		err = out.Chmod(0o755)
-	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
+		err = out.Seal(0o755)
 	}
 	if err != nil {
-		os.Remove(out.Name())
-		return "", "", fmt.Errorf("cannot install %s: copying it into %s: %w; check the free space and permissions of the runtime catalog", src, dir, err)
+		out.Abort()
+		return nil, "", fmt.Errorf("cannot install %s: copying it into %s: %w; check the free space and permissions of the runtime catalog", src, dir, err)
 	}
-	return out.Name(), hex.EncodeToString(h.Sum(nil)), nil
+	return out, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // describe runs "<staged> describe" and validates the answer. shown is the
@@ -195,18 +173,11 @@ func describe(ctx context.Context, staged, shown string) (Manifest, *semver.Vers
 	if len(out) == 0 {
 		return Manifest{}, nil, fmt.Errorf("%s is %w: %s printed nothing; check that it is a plugin built with the bgjob SDK", shown, ErrNotPlugin, cmdline)
 	}
-	var a describeAnswer
-	if err := json.Unmarshal(out, &a); err != nil {
+	// Unknown fields are ignored so that newer plugins can say more about
+	// themselves.
+	var m Manifest
+	if err := json.Unmarshal(out, &m.Description); err != nil {
 		return Manifest{}, nil, fmt.Errorf("%s is %w: %s did not print a JSON description: %w; check that it is a plugin built with the bgjob SDK", shown, ErrNotPlugin, cmdline, err)
-	}
-	m := Manifest{
-		Name:     a.Name,
-		Version:  a.Version,
-		OS:       a.OS,
-		Arch:     a.Arch,
-		Protocol: a.Protocol,
-		JobTypes: a.JobTypes,
-		Kind:     a.Kind,
 	}
 	v, err := m.check()
 	if err != nil {
@@ -236,26 +207,7 @@ func writeManifest(dir string, m Manifest) error {
 	if err != nil {
 		return fmt.Errorf("encoding the manifest: %w", err)
 	}
-	data = append(data, '\n')
-	f, err := os.CreateTemp(dir, ".manifest-*")
-	if err != nil {
-		return fmt.Errorf("writing the manifest in %s: %w", dir, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, manifestFile))
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(filepath.Join(dir, manifestFile), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing the manifest in %s: %w", dir, err)
 	}
 	return nil

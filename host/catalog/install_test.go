@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bgjob/bgjob/sdk"
 )
 
 func TestInstallListAndManifest(t *testing.T) {
@@ -30,8 +32,8 @@ func TestInstallListAndManifest(t *testing.T) {
 
 	wantDir := filepath.Join(root, "shell", "2.1.0", "linux_amd64")
 	want := Manifest{
-		Name: "shell", Version: "2.1.0", OS: "linux", Arch: "amd64",
-		Protocol: 2, JobTypes: []string{"shell", "script"}, Kind: "runtime",
+		Description: sdk.Description{Name: "shell", Version: "2.1.0", OS: "linux", Arch: "amd64",
+			Protocol: 2, JobTypes: []string{"shell", "script"}, Kind: "runtime"},
 		Binary: "bgjob-runtime-shell", SHA256: fileSHA256(t, src),
 	}
 	if e.Dir != wantDir || e.Path != filepath.Join(wantDir, "bgjob-runtime-shell") {
@@ -152,7 +154,7 @@ func TestReinstallReplaces(t *testing.T) {
 
 func TestInstallRefusesNonPlugins(t *testing.T) {
 	good := shellAnswer("1.0.0")
-	with := func(f func(*describeAnswer)) string {
+	with := func(f func(*sdk.Description)) string {
 		a := good
 		f(&a)
 		data, _ := json.Marshal(a)
@@ -166,17 +168,17 @@ func TestInstallRefusesNonPlugins(t *testing.T) {
 		want     string // substring of the error
 	}{
 		{name: "not JSON", describe: "{not json", want: "did not print a JSON description"},
-		{name: "two objects", describe: with(func(*describeAnswer) {}) + "{}", want: "did not print a JSON description"},
+		{name: "two objects", describe: with(func(*sdk.Description) {}) + "{}", want: "did not print a JSON description"},
 		{name: "nothing printed", describe: "", want: "printed nothing"},
-		{name: "protocol 7", describe: with(func(a *describeAnswer) { a.Protocol = 7 }), want: "protocol 7 is not supported"},
-		{name: "protocol missing", describe: with(func(a *describeAnswer) { a.Protocol = 0 }), want: "protocol 0 is not supported"},
-		{name: "empty name", describe: with(func(a *describeAnswer) { a.Name = "" }), want: "name is empty"},
-		{name: "name escapes", describe: with(func(a *describeAnswer) { a.Name = "../evil" }), want: `name "../evil" cannot be used as a folder name`},
-		{name: "hidden name", describe: with(func(a *describeAnswer) { a.Name = ".shell" }), want: "cannot be used as a folder name"},
-		{name: "not semver", describe: with(func(a *describeAnswer) { a.Version = "banana" }), want: `version "banana" is not a semantic version`},
-		{name: "empty os", describe: with(func(a *describeAnswer) { a.OS = "" }), want: `os "" is not a Go GOOS value`},
-		{name: "arch with slash", describe: with(func(a *describeAnswer) { a.Arch = "amd64/x" }), want: `arch "amd64/x" is not a Go GOARCH value`},
-		{name: "unknown kind", describe: with(func(a *describeAnswer) { a.Kind = "daemon" }), want: `kind "daemon" is neither`},
+		{name: "protocol 7", describe: with(func(a *sdk.Description) { a.Protocol = 7 }), want: "protocol 7 is not supported"},
+		{name: "protocol missing", describe: with(func(a *sdk.Description) { a.Protocol = 0 }), want: "protocol 0 is not supported"},
+		{name: "empty name", describe: with(func(a *sdk.Description) { a.Name = "" }), want: "name is empty"},
+		{name: "name escapes", describe: with(func(a *sdk.Description) { a.Name = "../evil" }), want: `name "../evil" cannot be used as a folder name`},
+		{name: "hidden name", describe: with(func(a *sdk.Description) { a.Name = ".shell" }), want: "cannot be used as a folder name"},
+		{name: "not semver", describe: with(func(a *sdk.Description) { a.Version = "banana" }), want: `version "banana" is not a semantic version`},
+		{name: "empty os", describe: with(func(a *sdk.Description) { a.OS = "" }), want: `os "" is not a Go GOOS value`},
+		{name: "arch with slash", describe: with(func(a *sdk.Description) { a.Arch = "amd64/x" }), want: `arch "amd64/x" is not a Go GOARCH value`},
+		{name: "unknown kind", describe: with(func(a *sdk.Description) { a.Kind = "daemon" }), want: `kind "daemon" is neither`},
 		{name: "exits non-zero", env: map[string]string{envExit: "3"}, want: "describe` failed: exit status 3 (it said: fake plugin: told to fail)"},
 		{name: "hangs", env: map[string]string{envSleep: "1m"}, want: "describe` did not answer within"},
 		{

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // Environment variables that turn the test binary into a fake plugin when
@@ -54,7 +56,7 @@ func fakePlugin() int {
 }
 
 // describeAs makes the fake plugin print a describe answer for m.
-func describeAs(t *testing.T, m describeAnswer) {
+func describeAs(t *testing.T, m sdk.Description) {
 	t.Helper()
 	data, err := json.Marshal(m)
 	if err != nil {
@@ -64,8 +66,8 @@ func describeAs(t *testing.T, m describeAnswer) {
 }
 
 // shellAnswer is a typical describe answer.
-func shellAnswer(version string) describeAnswer {
-	return describeAnswer{
+func shellAnswer(version string) sdk.Description {
+	return sdk.Description{
 		Name:     "shell",
 		Version:  version,
 		OS:       "linux",
@@ -136,8 +138,8 @@ func addEntry(t *testing.T, root, name, version string, p plat) string {
 	}
 	sum := sha256.Sum256(content)
 	m := Manifest{
-		Name: name, Version: version, OS: p.os, Arch: p.arch,
-		Protocol: 2, Kind: "runtime",
+		Description: sdk.Description{Name: name, Version: version, OS: p.os, Arch: p.arch,
+			Protocol: 2, Kind: "runtime"},
 		Binary: filepath.Base(bin), SHA256: hex.EncodeToString(sum[:]),
 	}
 	data, err := json.Marshal(m)

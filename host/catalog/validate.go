@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/bgjob/bgjob/host/internal/protocol"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // The name and version of a plugin become folder names, and they come from
@@ -18,12 +20,6 @@ var componentRE = regexp.MustCompile(`^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}$`)
 // GOOS and GOARCH values are lowercase letters and digits; requiring that
 // keeps the "<os>_<arch>" folder name unambiguous.
 var platformRE = regexp.MustCompile(`^[a-z0-9]{1,32}$`)
-
-// Protocol versions this host can speak: 2 is gRPC, 1 the legacy net/rpc.
-const (
-	minProtocol = 1
-	maxProtocol = 2
-)
 
 // check validates the fields a plugin reports about itself and returns the
 // parsed version. The error describes the first problem found, phrased so it
@@ -51,10 +47,10 @@ func (m *Manifest) check() (*semver.Version, error) {
 	if !platformRE.MatchString(m.Arch) {
 		return nil, fmt.Errorf("arch %q is not a Go GOARCH value such as \"amd64\"", m.Arch)
 	}
-	if m.Protocol < minProtocol || m.Protocol > maxProtocol {
-		return nil, fmt.Errorf("protocol %d is not supported (this bgjob speaks protocols %d and %d)", m.Protocol, minProtocol, maxProtocol)
+	if !protocol.Supported(m.Protocol) {
+		return nil, fmt.Errorf("protocol %d is not supported (this bgjob speaks %s)", m.Protocol, protocolList())
 	}
-	if m.Kind != "" && m.Kind != "runtime" && m.Kind != "jobtype" {
+	if m.Kind != "" && m.Kind != sdk.KindRuntime && m.Kind != sdk.KindJobType {
 		return nil, fmt.Errorf("kind %q is neither \"runtime\" nor \"jobtype\"", m.Kind)
 	}
 	return v, nil
@@ -87,4 +83,16 @@ func checkSHA256(s string) error {
 		return fmt.Errorf("sha256 %q is not 64 hexadecimal digits", s)
 	}
 	return nil
+}
+
+// protocolList names the protocols the host speaks, for messages.
+func protocolList() string {
+	var names []string
+	for _, v := range protocol.Versions() {
+		names = append(names, fmt.Sprint(v))
+	}
+	if len(names) == 1 {
+		return "protocol " + names[0]
+	}
+	return "protocols " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"syscall"
 
+	"github.com/bgjob/bgjob/sdk/process"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,16 +37,7 @@ func signalGroup(pgid int, tp *trackedProc, kill bool) {
 
 // groupAlive reports whether the process group has members that are not
 // zombies. (Its id cannot be reused while it has members at all.)
-func groupAlive(pgid int) bool {
-	switch err := unix.Kill(-pgid, 0); {
-	case err == nil:
-		return groupHasLiveMembers(pgid)
-	case errors.Is(err, unix.EPERM):
-		return true
-	default:
-		return false
-	}
-}
+func groupAlive(pgid int) bool { return process.GroupAlive(pgid) }
 
 func signalOf(ee *exec.ExitError) (uint8, bool) {
 	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

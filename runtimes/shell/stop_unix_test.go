@@ -5,7 +5,6 @@ package shell_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bgjob/bgjob/runtimes/shell"
 	"github.com/bgjob/bgjob/sdk"
+	"github.com/bgjob/bgjob/sdk/process"
 	"github.com/bgjob/bgjob/sdk/sdktest"
 	"golang.org/x/sys/unix"
 )
@@ -30,18 +30,7 @@ func sleeper(name string) string {
 
 // gone reports whether pid no longer runs. A zombie counts as gone: an
 // orphan stays one under a pid 1 that does not reap.
-func gone(pid int) bool {
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
-		return true
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
-}
+func gone(pid int) bool { return !process.Alive(pid) }
 
 func readPids(t *testing.T, dir string, names []string) ([]int, bool) {
 	t.Helper()

@@ -1,0 +1,351 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/launch"
+)
+
+// selectLocked returns the jobs the selectors name, in id order, each once.
+// A selector is an id, an instance id, or a name with wildcards (* ? [...]).
+// With no selectors it returns every job.
+func (h *Host) selectLocked(sel []string) ([]*job, error) {
+	if len(sel) == 0 {
+		out := make([]*job, 0, len(h.jobs))
+		for _, j := range h.jobs {
+			out = append(out, j)
+		}
+		sortJobs(out)
+		return out, nil
+	}
+	seen := map[uint64]bool{}
+	var out []*job
+	for _, s := range sel {
+		n := 0
+		id, idErr := strconv.ParseUint(s, 10, 64)
+		for _, j := range h.jobs {
+			var match bool
+			switch {
+			case idErr == nil:
+				match = j.row.ID == id
+			case strings.EqualFold(j.row.InstanceID, s):
+				match = true
+			default:
+				match = wildcardMatch(s, j.row.Name)
+			}
+			if match {
+				n++
+				if !seen[j.row.ID] {
+					seen[j.row.ID] = true
+					out = append(out, j)
+				}
+			}
+		}
+		if n == 0 {
+			return nil, errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+		}
+	}
+	sortJobs(out)
+	return out, nil
+}
+
+func sortJobs(js []*job) {
+	sort.Slice(js, func(a, b int) bool { return js[a].row.ID < js[b].row.ID })
+}
+
+// Jobs returns the selected jobs that pass the filter.
+func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
+	var state api.State
+	if f != nil && f.State != "" {
+		for _, s := range api.AllStates {
+			if strings.EqualFold(string(s), f.State) {
+				state = s
+			}
+		}
+		if state == "" {
+			return nil, errorf(ErrBadRequest, "unknown state %q; states are %v", f.State, api.AllStates)
+		}
+	}
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	var out []*api.Job
+	for _, j := range js {
+		out = append(out, j.viewLocked())
+	}
+	h.mu.Unlock()
+	if err != nil || f == nil {
+		return out, err
+	}
+	kept := out[:0]
+	for _, v := range out {
+		if state != "" && v.State != state {
+			continue
+		}
+		if f.Command != "" {
+			if !wildcardMatch(f.Command, v.Command) {
+				continue
+			}
+		}
+		if f.HasMoreData != nil && v.HasMoreData != *f.HasMoreData {
+			continue
+		}
+		kept = append(kept, v)
+	}
+	if f.Newest > 0 && len(kept) > f.Newest {
+		kept = kept[len(kept)-f.Newest:]
+	}
+	return kept, nil
+}
+
+// Wait blocks until every selected job (or, with any, one of them) has
+// finished, or timeout (if positive) passes; it returns the finished jobs.
+func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time.Duration) ([]*api.Job, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
+		defer cancel()
+	}
+	for {
+		h.mu.Lock()
+		js, err := h.selectLocked(sel)
+		if err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		var done []*api.Job
+		var pending []string
+		var waits []chan struct{}
+		for _, j := range js {
+			if j.row.State.Finished() {
+				done = append(done, j.viewLocked())
+			} else {
+				pending = append(pending, strconv.FormatUint(j.row.ID, 10))
+				waits = append(waits, j.changed)
+			}
+		}
+		h.mu.Unlock()
+		if len(pending) == 0 || (anyOne && len(done) > 0) {
+			return done, nil
+		}
+		if err := waitAny(ctx, waits); err != nil {
+			if context.Cause(ctx) == errWaitTimeout {
+				return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(pending, ", "))
+			}
+			return done, err
+		}
+	}
+}
+
+// errWaitTimeout tells Wait's own timeout from the caller's deadline.
+var errWaitTimeout = errors.New("wait timed out")
+
+// waitAny waits for one of chs to close.
+func waitAny(ctx context.Context, chs []chan struct{}) error {
+	if len(chs) == 1 {
+		select {
+		case <-chs[0]:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	woke := make(chan struct{}, len(chs))
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, ch := range chs {
+		go func(ch chan struct{}) {
+			select {
+			case <-ch:
+				woke <- struct{}{}
+			case <-stop:
+			}
+		}(ch)
+	}
+	select {
+	case <-woke:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop stops the selected jobs and waits until they have ended. A queued
+// job is stopped at once; a running one gets the stop grace to end, then
+// its processes are killed.
+func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	var ids []string
+	type stopping struct {
+		j  *job
+		rt launch.Process
+	}
+	var running []stopping
+	var queued []*job
+	for _, j := range js {
+		ids = append(ids, strconv.FormatUint(j.row.ID, 10))
+		switch {
+		case j.row.State == api.NotStarted || (j.row.State == api.Running && j.rt == nil):
+			// Queued, or its runtime is still starting: launch sees this.
+			h.finishLocked(j, api.Stopped, "stopped before it started", nil)
+			queued = append(queued, j)
+		case j.row.State == api.Running || j.row.State == api.Stopping:
+			j.row.State = api.Stopping
+			j.notifyLocked()
+			running = append(running, stopping{j, j.rt})
+		}
+	}
+	h.mu.Unlock()
+	for _, j := range queued {
+		h.persist(j)
+	}
+	grace := h.opts.StopGrace
+	for _, s := range running {
+		if err := s.rt.Conn().Stop(ctx, s.j.row.ID, grace); err != nil {
+			h.log.Warn("stop request failed; killing the runtime", "job", s.j.row.ID, "err", err)
+			s.rt.Kill()
+		}
+	}
+	// The runtime reports Stopped once the job's processes are gone. If it
+	// does not within the grace and a margin, kill it; the relay then
+	// records the job as Stopped.
+	deadline := time.Now().Add(grace + 5*time.Second)
+	for _, s := range running {
+		for {
+			h.mu.Lock()
+			done, ch := s.j.row.State.Finished(), s.j.changed
+			h.mu.Unlock()
+			if done {
+				break
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				s.rt.Kill()
+				left = 5 * time.Second
+			}
+			select {
+			case <-ch:
+			case <-time.After(left):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	return h.Jobs(ids, nil)
+}
+
+// Remove deletes the selected jobs and their records. An unfinished job is
+// an error unless force is set, which stops it first.
+func (h *Host) Remove(ctx context.Context, sel []string, force bool) error {
+	h.mu.Lock()
+	js, err := h.selectLocked(sel)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	var unfinished []string
+	for _, j := range js {
+		if !j.row.State.Finished() {
+			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.row.ID, j.row.Name, j.row.State))
+		}
+	}
+	h.mu.Unlock()
+	if len(unfinished) > 0 {
+		if !force {
+			return errorf(ErrNotFinished, "job %s is not finished; stop it first, or remove it with --force", strings.Join(unfinished, ", "))
+		}
+		var ids []string
+		for _, j := range js {
+			ids = append(ids, strconv.FormatUint(j.row.ID, 10))
+		}
+		if _, err := h.Stop(ctx, ids); err != nil {
+			return err
+		}
+	}
+	for _, j := range js {
+		if err := h.removeJob(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeJob deletes j's row, then forgets it and its files. It does not
+// wait for a receive in progress (its caller may have stopped reading); the
+// receive notices the job is gone and ends. The row's delete (an fsynced
+// bbolt transaction) happens outside Host.mu.
+func (h *Host) removeJob(j *job) error {
+	j.persistMu.Lock() // no row write may land after the delete
+	defer j.persistMu.Unlock()
+	h.mu.Lock()
+	gone := j.removed
+	h.mu.Unlock()
+	if gone {
+		return nil
+	}
+	if err := h.store.Delete(j.row.ID); err != nil {
+		return fmt.Errorf("cannot remove job %d: %w", j.row.ID, err)
+	}
+	h.mu.Lock()
+	j.removed = true
+	delete(h.jobs, j.row.ID)
+	if j.log != nil {
+		j.log.Close()
+	}
+	j.notifyLocked()
+	h.mu.Unlock()
+	os.Remove(h.logPath(j.row.ID))
+	os.Remove(h.runtimeLogPath(j.row.ID))
+	os.RemoveAll(h.sockDir(j.row.ID))
+	return nil
+}
+
+// wildcardMatch matches s against a PowerShell-style wildcard pattern: *
+// is any run of characters (slashes too, unlike path.Match), ? any one
+// character, [abc] and [a-z] a set. A pattern that does not compile as
+// one (an unclosed [) matches literally.
+func wildcardMatch(pattern, s string) bool {
+	var b strings.Builder
+	b.WriteString("^(?s:")
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '[':
+			j := strings.IndexByte(pattern[i+1:], ']')
+			if j < 1 {
+				b.WriteString(regexp.QuoteMeta(string(c)))
+				continue
+			}
+			set := pattern[i+1 : i+1+j]
+			if set[0] == '!' {
+				set = "^" + set[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(set, `\`, `\\`) + "]")
+			i += j + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString(")$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return pattern == s
+	}
+	return re.MatchString(s)
+}

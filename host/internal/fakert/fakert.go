@@ -1,0 +1,228 @@
+// Package fakert is a launcher for tests that runs jobs in this process, by
+// a tiny script language, instead of starting runtime plugins. It speaks the
+// host's side of the protocol (protocol.Conn) with the real framing,
+// numbering, acknowledgement and resending, so the host's state machine
+// (queue, stop, remove, reattach, failures) is tested exactly, with no
+// plugin binary and no sleeps: a job waits on a named gate the test opens.
+//
+// A script is commands separated by ';' or newlines, words by spaces:
+//
+//	echo WORDS       a line of text on the output stream (as a chunk)
+//	echoerr WORDS    a line of text on the error stream
+//	warn|verbose|debug|info WORDS   a message record of that stream
+//	output TYPE VALUE              a typed output record
+//	progress PERCENT ACTIVITY      a progress record
+//	lines N [PREFIX] N lines PREFIX1..PREFIXN, written as a runtime would
+//	seqw N W         N lines, the numbers 1..N zero-padded to W digits
+//	args             a line "args: ARG..." with the job's arguments
+//	cat              the job's input, as lines of output
+//	wait GATE        block until the test opens GATE (or the job is stopped)
+//	sleep            block until the job is stopped
+//	hang             block and ignore stops; only a kill ends it
+//	crash            the runtime process dies
+//	exit N           end the job: Completed for 0, else Failed
+//
+// A job that reaches the end of its script completes.
+package fakert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bgjob/bgjob/host/internal/protocol"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// Launcher is a launch.Launcher whose processes live in this process. Keep
+// one across host restarts: its processes outlive a host, as runtimes do.
+type Launcher struct {
+	mu        sync.Mutex
+	changed   *sync.Cond
+	procs     map[int]*Process
+	nextPid   int
+	gates     map[string]chan struct{}
+	runs      map[uint64]int // job id: how many times it started
+	launches  int
+	launchErr error
+}
+
+// New returns a launcher with no processes.
+func New() *Launcher {
+	l := &Launcher{procs: map[int]*Process{}, nextPid: 100000, gates: map[string]chan struct{}{}, runs: map[uint64]int{}}
+	l.changed = sync.NewCond(&l.mu)
+	return l
+}
+
+var _ launch.Launcher = (*Launcher)(nil)
+
+// Launch starts a fake process for spec.
+func (l *Launcher) Launch(_ context.Context, spec *launch.Spec) (launch.Process, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.launchErr; err != nil {
+		l.launchErr = nil
+		return nil, err
+	}
+	l.launches++
+	l.nextPid++
+	p := &Process{l: l, pid: l.nextPid, spec: *spec, jobs: map[uint64]*run{}}
+	l.procs[p.pid] = p
+	return p, nil
+}
+
+// Reattach finds a fake process by its pid.
+func (l *Launcher) Reattach(a *launch.Attach, _ string) (launch.Process, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.procs[a.Pid]
+	if p == nil || p.exited {
+		return nil, fmt.Errorf("the runtime process %d is gone", a.Pid)
+	}
+	return p, nil
+}
+
+// Close does nothing: fake processes, like real ones, outlive their host.
+func (l *Launcher) Close() error { return nil }
+
+// FailNextLaunch makes the next Launch fail with err.
+func (l *Launcher) FailNextLaunch(err error) {
+	l.mu.Lock()
+	l.launchErr = err
+	l.mu.Unlock()
+}
+
+// Launches is how many processes were launched.
+func (l *Launcher) Launches() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.launches
+}
+
+// Runs is how many times job id was started in any process.
+func (l *Launcher) Runs(id uint64) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.runs[id]
+}
+
+func (l *Launcher) gate(name string) chan struct{} {
+	g := l.gates[name]
+	if g == nil {
+		g = make(chan struct{})
+		l.gates[name] = g
+	}
+	return g
+}
+
+// Open opens gate name: jobs waiting on it go on, and later ones pass.
+func (l *Launcher) Open(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g := l.gate(name)
+	select {
+	case <-g:
+	default:
+		close(g)
+	}
+}
+
+// Crash makes the process running job id die, as a kill -9 would.
+func (l *Launcher) Crash(id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.procs {
+		if p.jobs[id] != nil {
+			p.exitLocked()
+		}
+	}
+}
+
+// WaitBlocked waits until job id is blocked in wait, sleep or hang, for
+// at most a minute (then it fails).
+func (l *Launcher) WaitBlocked(id uint64) error {
+	deadline := time.Now().Add(time.Minute)
+	t := time.AfterFunc(time.Minute, func() {
+		l.mu.Lock()
+		l.changed.Broadcast()
+		l.mu.Unlock()
+	})
+	defer t.Stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		for _, p := range l.procs {
+			if r := p.jobs[id]; r != nil && r.blocked {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("job %d did not block within a minute", id)
+		}
+		l.changed.Wait()
+	}
+}
+
+// Alive reports how many fake processes have not exited.
+func (l *Launcher) Alive() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, p := range l.procs {
+		if !p.exited {
+			n++
+		}
+	}
+	return n
+}
+
+// Process is one fake runtime process.
+type Process struct {
+	l      *Launcher
+	pid    int
+	spec   launch.Spec
+	jobs   map[uint64]*run // guarded by l.mu
+	exited bool            // guarded by l.mu
+}
+
+var _ launch.Process = (*Process)(nil)
+
+func (p *Process) Conn() protocol.Conn { return conn{p} }
+
+func (p *Process) Attach() *launch.Attach {
+	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: sdk.ProtocolVersion, SockDir: p.spec.SockDir, Binary: p.spec.Binary}
+}
+
+func (p *Process) Pid() int { return p.pid }
+
+func (p *Process) Exited() bool {
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	return p.exited
+}
+
+func (p *Process) Kill() {
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	p.exitLocked()
+}
+
+func (p *Process) Release() { p.Kill() }
+
+// exitLocked ends the process: its jobs stop where they are and its
+// streams break.
+func (p *Process) exitLocked() {
+	if p.exited {
+		return
+	}
+	p.exited = true
+	for _, r := range p.jobs {
+		r.cancel(errExited)
+	}
+	p.l.changed.Broadcast()
+}
+
+var errExited = errors.New("the runtime process exited")

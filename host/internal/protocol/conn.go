@@ -1,0 +1,36 @@
+// Package protocol is the host's end of the plugin protocol: one Go
+// interface (Conn) over every protocol version the host speaks, the list of
+// those versions, and the one place a go-plugin client is configured.
+//
+// A plugin serves its end through the sdk package; the host never links a
+// plugin's server code and a plugin never links this package. Above Conn,
+// nothing in the host knows which protocol a job's runtime speaks.
+package protocol
+
+import (
+	"context"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// Conn is a connection to a running plugin process.
+type Conn interface {
+	// Describe says who the plugin is.
+	Describe(ctx context.Context) (*sdk.Description, error)
+	// Run starts the job, or attaches to it if the plugin runs it already,
+	// and returns its batches after afterSeq. The last batch carries Done;
+	// after it Recv returns io.EOF.
+	Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stream, error)
+	// Ack says every record up to seq is persisted (and, with done, the
+	// job's end too), so the plugin may drop them.
+	Ack(ctx context.Context, jobID, seq uint64, done bool) error
+	// Stop asks the job to end: its processes get grace, then are killed.
+	Stop(ctx context.Context, jobID uint64, grace time.Duration) error
+}
+
+// Stream yields a job's batches in order. A batch's Records are valid until
+// the next Recv.
+type Stream interface {
+	Recv() (*sdk.Batch, error)
+}

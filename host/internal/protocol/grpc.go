@@ -1,0 +1,92 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk"
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// grpcPlugin is protocol 2's go-plugin glue on the host's side.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (*grpcPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("the host does not serve plugins")
+}
+
+func (*grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &grpcConn{c: pb.NewRuntimeClient(c)}, nil
+}
+
+// grpcDialOptions match the plugin's server options (sdk's limits): large
+// flow-control windows and buffers, so a record stream is not held to
+// gRPC's defaults.
+func grpcDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(sdk.WindowSize),
+		grpc.WithInitialConnWindowSize(sdk.WindowSize),
+		grpc.WithReadBufferSize(sdk.IOBufferSize),
+		grpc.WithWriteBufferSize(sdk.IOBufferSize),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize)),
+	}
+}
+
+// grpcConn is a Conn over protocol 2.
+type grpcConn struct {
+	c pb.RuntimeClient
+}
+
+func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
+	r, err := g.c.Describe(ctx, &pb.DescribeRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return sdk.DescriptionOf(r), nil
+}
+
+// Run asks for bulk transfer; a plugin that does not offer it streams its
+// batches over gRPC, and the first one is handed back first.
+func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stream, error) {
+	st, err := g.c.Run(ctx, &pb.RunRequest{Job: job, AfterSeq: afterSeq, Bulk: true})
+	if err != nil {
+		return nil, err
+	}
+	first, err := st.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if first.BulkAddress != "" {
+		return dialBulk(ctx, first, st)
+	}
+	return &prefixed{first: first, rest: st}, nil
+}
+
+// prefixed is a stream whose first batch was read already.
+type prefixed struct {
+	first *sdk.Batch
+	rest  Stream
+}
+
+func (p *prefixed) Recv() (*sdk.Batch, error) {
+	if b := p.first; b != nil {
+		p.first = nil
+		return b, nil
+	}
+	return p.rest.Recv()
+}
+
+func (g *grpcConn) Ack(ctx context.Context, jobID, seq uint64, done bool) error {
+	_, err := g.c.Ack(ctx, &pb.AckRequest{JobId: jobID, Seq: seq, Done: done})
+	return err
+}
+
+func (g *grpcConn) Stop(ctx context.Context, jobID uint64, grace time.Duration) error {
+	_, err := g.c.Stop(ctx, &pb.StopRequest{JobId: jobID, GraceMs: grace.Milliseconds()})
+	return err
+}

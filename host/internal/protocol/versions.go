@@ -1,0 +1,112 @@
+package protocol
+
+import (
+	"fmt"
+	"os/exec"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// version is one protocol the host speaks: how go-plugin carries it and the
+// plugin set whose Dispense returns a Conn.
+type version struct {
+	transport plugin.Protocol
+	set       func() plugin.PluginSet
+}
+
+// versions is the one list of the protocols this host speaks. A plugin may
+// serve several; go-plugin picks the newest both sides speak.
+var versions = map[int]version{
+	2: {plugin.ProtocolGRPC, func() plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: &grpcPlugin{}} }},
+}
+
+// Versions returns the protocol versions the host speaks, oldest first.
+func Versions() []int {
+	vs := make([]int, 0, len(versions))
+	for v := range versions {
+		vs = append(vs, v)
+	}
+	sort.Ints(vs)
+	return vs
+}
+
+// Supported reports whether the host speaks protocol v.
+func Supported(v int) bool {
+	_, ok := versions[v]
+	return ok
+}
+
+// ClientOptions say which plugin process a Client talks to.
+type ClientOptions struct {
+	// Cmd starts a new plugin process; its environment must be complete
+	// (the host's own is never added).
+	Cmd *exec.Cmd
+	// Reattach finds a process an earlier host started instead; Protocol
+	// is the version that host negotiated, which go-plugin's reattach
+	// config does not carry on its own.
+	Reattach *plugin.ReattachConfig
+	Protocol int
+	// Multiplex carries the broker's connections over the main one; set it
+	// when the plugin runs as another user, who cannot reach the host's
+	// broker sockets.
+	Multiplex bool
+	Logger    hclog.Logger
+}
+
+// NewClient configures a go-plugin client for a plugin process. Every client
+// the host makes comes from here.
+func NewClient(o *ClientOptions) (*plugin.Client, error) {
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:     sdk.Handshake,
+		Logger:              o.Logger,
+		GRPCDialOptions:     grpcDialOptions(),
+		GRPCBrokerMultiplex: o.Multiplex,
+	}
+	if o.Reattach != nil {
+		v, ok := versions[o.Protocol]
+		if !ok {
+			return nil, fmt.Errorf("the runtime process %d speaks protocol %d, which this host does not (it speaks %v)", o.Reattach.Pid, o.Protocol, Versions())
+		}
+		// go-plugin does not pick the plugin set by a reattach config's
+		// version: give it the one set that applies.
+		rc := *o.Reattach
+		rc.Protocol, rc.ProtocolVersion = v.transport, o.Protocol
+		cfg.Reattach = &rc
+		cfg.Plugins = v.set()
+		cfg.AllowedProtocols = []plugin.Protocol{v.transport}
+		return plugin.NewClient(cfg), nil
+	}
+	cfg.Cmd = o.Cmd
+	cfg.SkipHostEnv = true
+	cfg.StartTimeout = 30 * time.Second
+	cfg.VersionedPlugins = map[int]plugin.PluginSet{}
+	for n, v := range versions {
+		cfg.VersionedPlugins[n] = v.set()
+		if !slices.Contains(cfg.AllowedProtocols, v.transport) {
+			cfg.AllowedProtocols = append(cfg.AllowedProtocols, v.transport)
+		}
+	}
+	return plugin.NewClient(cfg), nil
+}
+
+// Dispense connects to the plugin and returns its Conn.
+func Dispense(c *plugin.Client) (Conn, error) {
+	rpc, err := c.Client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rpc.Dispense(sdk.PluginName)
+	if err != nil {
+		return nil, err
+	}
+	conn, ok := raw.(Conn)
+	if !ok {
+		return nil, fmt.Errorf("the plugin does not serve a bgjob runtime")
+	}
+	return conn, nil
+}

@@ -1,0 +1,88 @@
+package host
+
+import (
+	"sync"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// job is a row plus what the host holds for it while it lives.
+type job struct {
+	row     store.Row     // guarded by Host.mu
+	changed chan struct{} // closed and replaced on every change; guarded by Host.mu
+	log     *recordlog.Writer
+	recvMu  sync.Mutex // one draining receive at a time
+	// persistMu orders writes of this job's row; taken before Host.mu.
+	persistMu sync.Mutex
+	rt        launch.Process // the runtime while the job runs; guarded by Host.mu
+	waiter    chan *handoff  // a caught-up draining receiver; guarded by Host.mu
+	removed   bool           // guarded by Host.mu
+}
+
+func newJob(r *store.Row) *job {
+	return &job{row: *r, changed: make(chan struct{})}
+}
+
+// notifyLocked wakes everyone waiting on j.
+func (j *job) notifyLocked() {
+	close(j.changed)
+	j.changed = make(chan struct{})
+}
+
+// logEndLocked is where the job's record log ends now: the open log knows,
+// and the row remembers it for a job loaded from the table.
+func (j *job) logEndLocked() int64 {
+	if j.log != nil {
+		return j.log.Size()
+	}
+	return j.row.LogSize
+}
+
+// viewLocked returns the job as a user sees it.
+func (j *job) viewLocked() *api.Job {
+	v := j.row.Job
+	v.HasMoreData = !v.State.Finished() || j.logEndLocked() > j.row.ReadOffset
+	return &v
+}
+
+// finishLocked moves j to a finished state. code is the exit code, if any.
+func (h *Host) finishLocked(j *job, state api.State, reason string, code *int) {
+	now := time.Now()
+	j.row.State = state
+	j.row.StateReason = reason
+	j.row.ExitCode = code
+	j.row.PSEndTime = &now
+	if j.row.PSBeginTime == nil {
+		j.row.PSBeginTime = &now
+	}
+	j.row.LogSize = j.logEndLocked()
+	if j.log != nil {
+		_ = j.log.Close() // a no-op when the relay closed it already
+	}
+	j.notifyLocked()
+}
+
+// persist writes j's row as it is now. The write (a bbolt transaction,
+// fsynced) happens outside Host.mu, so one job's state change does not hold
+// up every other; j.persistMu keeps writes of one job in the order their
+// copies were taken, so the last write is the newest state. A failure is
+// logged: the table in memory stays right and the next write catches up.
+func (h *Host) persist(j *job) {
+	j.persistMu.Lock()
+	defer j.persistMu.Unlock()
+	h.mu.Lock()
+	if j.removed {
+		h.mu.Unlock()
+		return
+	}
+	j.row.LogSize = j.logEndLocked()
+	r := j.row
+	h.mu.Unlock()
+	if err := h.store.Put(&r); err != nil {
+		h.log.Error("cannot persist job", "job", r.ID, "err", err)
+	}
+}

@@ -1,0 +1,263 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/bgjob/bgjob/host/internal/protocol"
+	"github.com/bgjob/bgjob/sdk"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// Options configure the go-plugin launcher.
+type Options struct {
+	// RunDir holds the socket directories of spare processes (a job's own
+	// comes in its Spec); LogDir their logs.
+	RunDir, LogDir string
+	// NoSpares turns off starting processes ahead of need.
+	NoSpares bool
+	// SpareIdle is how long a spare waits for a job before it is ended;
+	// zero means DefaultSpareIdle.
+	SpareIdle time.Duration
+	// Logger gets the launcher's own messages.
+	Logger hclog.Logger
+}
+
+// DefaultSpareIdle is how long an unused spare lives.
+const DefaultSpareIdle = time.Minute
+
+// GoPlugin launches runtime plugins as child processes over go-plugin.
+//
+// Starting a plugin (exec, Go runtime start-up, the handshake, the gRPC
+// dial) is most of a short job's latency, so after a job takes a process
+// the launcher starts another of the same Spec in the background (a spare),
+// and the next job with that Spec takes it ready-made. Each process still
+// runs one job.
+type GoPlugin struct {
+	opts Options
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // refills and idle timers
+
+	mu     sync.Mutex
+	spares map[key]*spare // nil value: one is starting
+}
+
+// NewGoPlugin returns a launcher.
+func NewGoPlugin(opts Options) *GoPlugin {
+	if opts.SpareIdle <= 0 {
+		opts.SpareIdle = DefaultSpareIdle
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	g := &GoPlugin{opts: opts, spares: map[key]*spare{}}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	return g
+}
+
+// Launch takes a spare for spec if one is ready, else starts a process, and
+// starts a spare for the next job.
+func (g *GoPlugin) Launch(ctx context.Context, spec *Spec) (Process, error) {
+	k := keyOf(spec)
+	p := g.takeSpare(k)
+	if p != nil {
+		// The spare's log becomes the job's.
+		if err := os.Rename(p.logPath, spec.LogFile); err != nil {
+			g.opts.Logger.Warn("cannot move the spare's log", "err", err)
+		} else {
+			p.logPath = spec.LogFile
+		}
+	} else {
+		var err error
+		if p, err = g.start(spec, spec.SockDir, spec.LogFile, nil); err != nil {
+			return nil, err
+		}
+	}
+	g.refill(spec, k)
+	return p, nil
+}
+
+// start starts a plugin process for spec with its sockets in sockDir and
+// its log in logPath.
+//
+// The environment is built here, not inherited (SkipHostEnv): the job's own
+// travels in its run request, so nothing of the host's leaks into jobs. The
+// process leads its own process group, so a terminal's Ctrl-C aimed at the
+// host does not reach it.
+func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string) (*child, error) {
+	if err := makeSockDir(sockDir, spec.Identity); err != nil {
+		return nil, fmt.Errorf("cannot create the job's socket directory: %w", err)
+	}
+	logger, logFile, err := openLog(logPath)
+	if err != nil {
+		os.RemoveAll(sockDir)
+		return nil, err
+	}
+	cmd := exec.Command(spec.Binary)
+	cmd.Dir = spec.Workdir
+	cmd.Env = append([]string{
+		sdk.EnvLogFile + "=" + logPath,
+		// go-plugin passes its own socket directory only to custom
+		// runners; a plugin reads this variable either way.
+		"PLUGIN_UNIX_SOCKET_DIR=" + sockDir,
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+	}, spec.Env...)
+	cmd.Env = append(cmd.Env, extraEnv...)
+	setProcAttr(cmd, spec.Identity)
+	client, err := protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Logger: logger, Multiplex: !spec.Identity.IsHost()})
+	if err == nil {
+		var p *child
+		if p, err = dispense(client, sockDir, logPath, logFile); err == nil {
+			p.attach.Binary = spec.Binary
+			return p, nil
+		}
+		client.Kill()
+	}
+	logFile.Close()
+	os.RemoveAll(sockDir)
+	return nil, fmt.Errorf("cannot start the runtime %s: %w", spec.Binary, err)
+}
+
+// Reattach connects to a runtime process an earlier host started.
+func (g *GoPlugin) Reattach(a *Attach, logPath string) (Process, error) {
+	p, err := g.reattach(a, logPath)
+	if err != nil {
+		// A runtime we cannot talk to would wait an hour for a host
+		// before giving up; end it now.
+		killStray(a.Pid, a.Binary)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {
+	var addr net.Addr
+	switch a.Network {
+	case "unix":
+		addr = &net.UnixAddr{Net: "unix", Name: a.Addr}
+	default:
+		ta, err := net.ResolveTCPAddr(a.Network, a.Addr)
+		if err != nil {
+			return nil, err
+		}
+		addr = ta
+	}
+	if !alive(a.Pid) {
+		return nil, fmt.Errorf("the runtime process %d is gone", a.Pid)
+	}
+	logger, logFile, err := openLog(logPath)
+	if err != nil {
+		return nil, err
+	}
+	client, err := protocol.NewClient(&protocol.ClientOptions{
+		Reattach: &plugin.ReattachConfig{Addr: addr, Pid: a.Pid},
+		Protocol: a.Protocol,
+		Logger:   logger,
+	})
+	if err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	p, err := dispense(client, a.SockDir, logPath, logFile)
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("cannot reattach to the runtime process %d: %w", a.Pid, err)
+	}
+	p.attach = *a
+	return p, nil
+}
+
+// Close ends the spares and waits for the launcher's goroutines.
+func (g *GoPlugin) Close() error {
+	g.cancel()
+	g.mu.Lock()
+	var all []*spare
+	for k, sp := range g.spares {
+		if sp != nil {
+			all = append(all, sp)
+		}
+		delete(g.spares, k)
+	}
+	g.mu.Unlock()
+	for _, sp := range all {
+		g.stopTimer(sp)
+		g.drop(sp.p)
+	}
+	g.wg.Wait()
+	return nil
+}
+
+func dispense(client *plugin.Client, sockDir, logPath string, logFile *os.File) (*child, error) {
+	conn, err := protocol.Dispense(client)
+	if err != nil {
+		return nil, err
+	}
+	p := &child{client: client, conn: conn, logPath: logPath, logFile: logFile, sockDir: sockDir}
+	if rc := client.ReattachConfig(); rc != nil && rc.Addr != nil {
+		p.attach = Attach{Network: rc.Addr.Network(), Addr: rc.Addr.String(), Pid: rc.Pid,
+			Protocol: client.NegotiatedVersion(), SockDir: sockDir}
+		p.canAttach = true
+	}
+	return p, nil
+}
+
+// openLog opens a process's log: go-plugin's messages about it, and the
+// plugin's own.
+func openLog(path string) (hclog.Logger, *os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open the runtime's log: %w", err)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "runtime", Output: f, Level: hclog.Info}), f, nil
+}
+
+// child is a runtime process started with go-plugin.
+type child struct {
+	client    *plugin.Client
+	conn      protocol.Conn
+	attach    Attach
+	canAttach bool
+	sockDir   string
+	logPath   string
+
+	once    sync.Once
+	logFile *os.File
+}
+
+func (p *child) Conn() protocol.Conn { return p.conn }
+
+func (p *child) Attach() *Attach {
+	if !p.canAttach {
+		return nil
+	}
+	a := p.attach
+	return &a
+}
+
+func (p *child) Pid() int     { return p.attach.Pid }
+func (p *child) Exited() bool { return p.client.Exited() }
+func (p *child) Kill()        { p.client.Kill() }
+
+// Release ends the process and removes its socket directory and open log
+// (the log file stays: it is the job's).
+func (p *child) Release() {
+	p.once.Do(func() {
+		p.client.Kill()
+		if p.sockDir != "" {
+			_ = os.RemoveAll(p.sockDir)
+		}
+		p.logFile.Close()
+	})
+}

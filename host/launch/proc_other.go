@@ -1,0 +1,22 @@
+//go:build !unix
+
+package launch
+
+import (
+	"os"
+	"os/exec"
+
+	"github.com/bgjob/bgjob/sdk/process"
+)
+
+// setProcAttr: without process groups and credentials here, the process
+// runs as the host's user (Windows runs jobs as another user through
+// logon tokens, which this launcher does not do yet).
+func setProcAttr(*exec.Cmd, Identity) {}
+
+func makeSockDir(dir string, _ Identity) error { return os.MkdirAll(dir, 0o700) }
+
+func alive(pid int) bool { return process.Alive(pid) }
+
+// killStray leaves the process alone where its binary cannot be checked.
+func killStray(int, string) {}

@@ -1,0 +1,245 @@
+package recordlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// MaxRecord bounds one record: a runtime never sends more in one (the
+// SDK's text chunks are 64 KiB), so a larger length is damage, not data.
+const MaxRecord = 64 << 20
+
+// Errors a reader reports, wrapped with where it happened.
+var (
+	// ErrCorrupt: bytes that are not records, followed by more bytes.
+	ErrCorrupt = errors.New("the record log is corrupt")
+	// ErrTruncated: the log ends before the records the job table says
+	// it holds.
+	ErrTruncated = errors.New("the record log is shorter than recorded")
+)
+
+// End is where a log's whole records end.
+type End struct {
+	Size    int64  // bytes of whole records
+	LastSeq uint64 // the last sequence number in them; 0 for none
+}
+
+// Scan reads the whole log at path and returns where its whole records
+// end. A torn tail is left out, not an error; a missing log is empty.
+func Scan(path string) (End, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return End{}, nil
+	}
+	if err != nil {
+		return End{}, fmt.Errorf("cannot read the record log: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return End{}, fmt.Errorf("cannot read the record log: %w", err)
+	}
+	return scan(f, fi.Size(), path)
+}
+
+// scan is Scan over any reader of size bytes.
+func scan(r io.Reader, size int64, name string) (End, error) {
+	var end End
+	rd := newFrameReader(r, 0, size, name, true)
+	var rec sdk.Record
+	for {
+		off, err := rd.next(&rec)
+		if err == io.EOF {
+			return end, nil
+		}
+		if err != nil {
+			return end, err
+		}
+		end.Size = off
+		end.LastSeq = rec.Seq + uint64(max(rec.Count, 1)) - 1
+	}
+}
+
+// Read calls fn for each record between byte offsets from and to, with the
+// offset just after it; the record is reused between calls. Everything
+// there must be whole records: a log that ends early is ErrTruncated.
+func Read(path string, from, to int64, fn func(r *sdk.Record, end int64) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: %s is missing", ErrTruncated, path)
+		}
+		return fmt.Errorf("cannot read the record log: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return err
+	}
+	rd := newFrameReader(f, from, to, path, false)
+	var rec sdk.Record
+	for {
+		off, err := rd.next(&rec)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(&rec, off); err != nil {
+			return err
+		}
+	}
+}
+
+// frameReader reads framed records from offset off up to limit.
+type frameReader struct {
+	br       *bufio.Reader
+	off      int64
+	limit    int64
+	name     string
+	tornTail bool // a bad last frame ends the log quietly (Scan), or is ErrTruncated (Read)
+	buf      []byte
+}
+
+func newFrameReader(r io.Reader, off, limit int64, name string, tornTail bool) *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(r, 256<<10), off: off, limit: limit, name: name, tornTail: tornTail}
+}
+
+// next decodes the next record into rec and returns the offset after it;
+// io.EOF at the end.
+func (f *frameReader) next(rec *sdk.Record) (int64, error) {
+	if f.off >= f.limit {
+		return 0, io.EOF
+	}
+	n, k, err := readUvarint(f.br)
+	if err != nil {
+		if isShort(err) {
+			return 0, f.short()
+		}
+		if errors.Is(err, errOverflow) {
+			if f.limit-f.off <= binary.MaxVarintLen64 {
+				return 0, f.short()
+			}
+			return 0, f.corrupt("a record length that is not a number")
+		}
+		return 0, f.ioError(err)
+	}
+	// No runtime writes a record this large, so this is damage, never a
+	// write the host was killed in.
+	if n > MaxRecord {
+		return 0, f.corrupt(fmt.Sprintf("a record length of %d bytes", n))
+	}
+	end := f.off + int64(k) + int64(n)
+	if end > f.limit {
+		return 0, f.short() // the frame runs past the end
+	}
+	if uint64(cap(f.buf)) < n {
+		f.buf = make([]byte, n)
+	}
+	f.buf = f.buf[:n]
+	if _, err := io.ReadFull(f.br, f.buf); err != nil {
+		if isShort(err) {
+			return 0, f.short()
+		}
+		return 0, f.ioError(err)
+	}
+	if err := Decode(f.buf, rec); err != nil {
+		return 0, f.bad(end, "bytes that are not a record ("+err.Error()+")")
+	}
+	f.off = end
+	return end, nil
+}
+
+// short is a frame the log ends inside of, or a bad last frame.
+func (f *frameReader) short() error {
+	if f.tornTail {
+		return io.EOF
+	}
+	return fmt.Errorf("%w: %s ends inside the record at byte %d", ErrTruncated, f.name, f.off)
+}
+
+// bad is a whole frame that is not a record: a torn tail if it is the last
+// one and the reader allows that, damage otherwise.
+func (f *frameReader) bad(end int64, what string) error {
+	if end == f.limit && f.tornTail {
+		return io.EOF
+	}
+	return f.corrupt(what)
+}
+
+func (f *frameReader) corrupt(what string) error {
+	return fmt.Errorf("%w: %s has %s at byte %d", ErrCorrupt, f.name, what, f.off)
+}
+
+func (f *frameReader) ioError(err error) error {
+	return fmt.Errorf("cannot read the record log %s at byte %d: %w", f.name, f.off, err)
+}
+
+func isShort(err error) bool { return err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) }
+
+var errOverflow = errors.New("uvarint overflows 64 bits")
+
+// readUvarint is binary.ReadUvarint that also says how many bytes it read,
+// and tells a short read (io.ErrUnexpectedEOF) from a read error.
+func readUvarint(r io.ByteReader) (uint64, int, error) {
+	var x uint64
+	var s uint
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			if i > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return x, i, err
+		}
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				return x, i + 1, errOverflow
+			}
+			return x | uint64(b)<<s, i + 1, nil
+		}
+		x |= uint64(b&0x7f) << s
+		s += 7
+	}
+	return x, binary.MaxVarintLen64, errOverflow
+}
+
+// Each calls fn for each framed record in a batch, with its whole framed
+// bytes; the record is reused between calls.
+func Each(batch []byte, fn func(r *sdk.Record, whole []byte) error) error {
+	var r sdk.Record
+	for len(batch) > 0 {
+		n, k := protowire.ConsumeVarint(batch)
+		if k < 0 || uint64(len(batch)-k) < n {
+			return errors.New("malformed batch")
+		}
+		if err := Decode(batch[k:k+int(n)], &r); err != nil {
+			return err
+		}
+		if err := fn(&r, batch[:k+int(n)]); err != nil {
+			return err
+		}
+		batch = batch[k+int(n):]
+	}
+	return nil
+}
+
+// After returns the records of a batch whose sequence numbers lie after
+// seq, for a batch the host has partly persisted already.
+func After(batch []byte, seq uint64) ([]byte, error) {
+	var out []byte
+	err := Each(batch, func(r *sdk.Record, whole []byte) error {
+		if r.Seq > seq {
+			out = append(out, whole...)
+		}
+		return nil
+	})
+	return out, err
+}

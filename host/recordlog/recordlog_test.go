@@ -1,0 +1,513 @@
+package recordlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/iotest"
+	"unsafe"
+
+	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// frame returns the records protodelim-framed, as a runtime's batch and the
+// record log hold them.
+func frame(t *testing.T, recs ...*sdk.Record) []byte {
+	t.Helper()
+	var out []byte
+	for _, r := range recs {
+		b, err := proto.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = protowire.AppendVarint(out, uint64(len(b)))
+		out = append(out, b...)
+	}
+	return out
+}
+
+func chunkRec(seq uint64, text string) *sdk.Record {
+	n := uint32(bytes.Count([]byte(text), []byte{'\n'}))
+	if len(text) > 0 && text[len(text)-1] != '\n' {
+		n++
+	}
+	return &sdk.Record{Seq: seq, TimeUnixNano: 1_700_000_000_000_000_000 + int64(seq), Stream: sdk.Output, Chunk: []byte(text), Count: n}
+}
+
+// sampleRecords is a log's worth of records: seqs 1, 2-4 (a chunk of three
+// lines), 5 (a message record), 6.
+func sampleRecords() []*sdk.Record {
+	return []*sdk.Record{
+		chunkRec(1, "one\n"),
+		chunkRec(2, "two\nthree\nfour\n"),
+		{Seq: 5, TimeUnixNano: 5, Stream: sdk.Error, Message: "bad", Error: &sdk.ErrorDetail{Category: "InvalidData", ErrorId: "E1"}},
+		chunkRec(6, "six\n"),
+	}
+}
+
+// scanLog is Scan with its result unpacked.
+func scanLog(path string) (int64, uint64, error) {
+	e, err := Scan(path)
+	return e.Size, e.LastSeq, err
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll reads the log at path with readLog from..to and returns clones of
+// its records and their end offsets.
+// A negative to reads to the end of the file.
+func readAll(t *testing.T, path string, from, to int64) ([]*sdk.Record, []int64, error) {
+	t.Helper()
+	if to < 0 {
+		to = 0
+		if fi, err := os.Stat(path); err == nil {
+			to = fi.Size()
+		}
+	}
+	var recs []*sdk.Record
+	var ends []int64
+	err := Read(path, from, to, func(r *sdk.Record, end int64) error {
+		recs = append(recs, proto.Clone(r).(*sdk.Record))
+		ends = append(ends, end)
+		return nil
+	})
+	return recs, ends, err
+}
+
+func sameRecords(t *testing.T, what string, got, want []*sdk.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%s: %d records, want %d", what, len(got), len(want))
+		return
+	}
+	for i := range got {
+		if !proto.Equal(got[i], want[i]) {
+			t.Errorf("%s: record %d is %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestScanAndReadLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "1.log")
+	recs := sampleRecords()
+	whole := frame(t, recs...)
+	writeFile(t, path, whole)
+
+	size, last, err := scanLog(path)
+	if err != nil || size != int64(len(whole)) || last != 6 {
+		t.Errorf("scanLog = %d, %d, %v; want %d, 6, nil", size, last, err, len(whole))
+	}
+	got, ends, err := readAll(t, path, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, "readLog", got, recs)
+	// Each end offset is where the next record starts.
+	var off int64
+	for i, r := range recs {
+		off += int64(len(frame(t, r)))
+		if ends[i] != off {
+			t.Errorf("record %d ends at %d, want %d", i, ends[i], off)
+		}
+	}
+
+	// A range: just the second and third records.
+	from, to := int64(len(frame(t, recs[0]))), int64(len(frame(t, recs[:3]...)))
+	got, _, err = readAll(t, path, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, "Read(from, to)", got, recs[1:3])
+	// An empty range.
+	if got, _, err := readAll(t, path, to, to); err != nil || len(got) != 0 {
+		t.Errorf("Read(to, to) = %d records, %v", len(got), err)
+	}
+
+	// A chunk record's last seq counts its lines.
+	writeFile(t, path, frame(t, recs[:2]...))
+	if _, last, _ := scanLog(path); last != 4 {
+		t.Errorf("last seq of a log ending in a 3-line chunk from seq 2 is %d, want 4", last)
+	}
+	// A record without Count stands for one.
+	writeFile(t, path, frame(t, &sdk.Record{Seq: 9, Message: "m"}))
+	if _, last, _ := scanLog(path); last != 9 {
+		t.Errorf("last seq = %d, want 9", last)
+	}
+
+	// No log at all is an empty log.
+	size, last, err = scanLog(filepath.Join(dir, "none.log"))
+	if size != 0 || last != 0 || err != nil {
+		t.Errorf("scanLog(missing) = %d, %d, %v", size, last, err)
+	}
+	if _, _, err := readAll(t, filepath.Join(dir, "none.log"), 0, -1); !errors.Is(err, ErrTruncated) {
+		t.Errorf("Read(missing) = %v", err)
+	}
+}
+
+func TestLogTornTail(t *testing.T) {
+	recs := sampleRecords()
+	whole := frame(t, recs...)
+	next := frame(t, chunkRec(7, "seven\n"))
+	tails := map[string][]byte{
+		"torn record":                next[:len(next)-2],
+		"length prefix only":         next[:1],
+		"torn length prefix":         {0x80},
+		"torn multi-byte length":     {0xff, 0xff},
+		"length without its payload": protowire.AppendVarint(nil, 1000),
+	}
+	for name, tail := range tails {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "1.log")
+			writeFile(t, path, append(append([]byte{}, whole...), tail...))
+			// Read holds the log to what it should contain: a torn tail
+			// is a truncated record to it.
+			got, _, err := readAll(t, path, 0, -1)
+			if !errors.Is(err, ErrTruncated) {
+				t.Errorf("Read over a torn tail: %v, want ErrTruncated", err)
+			}
+			sameRecords(t, "Read up to the torn tail", got, recs)
+			size, last, err := scanLog(path)
+			if err != nil || size != int64(len(whole)) || last != 6 {
+				t.Fatalf("scanLog = %d, %d, %v; want %d, 6, nil", size, last, err, len(whole))
+			}
+
+			// createLog cuts the torn tail, and appends go after the whole
+			// records.
+			l, err := Open(path, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, _ := os.Stat(path); fi.Size() != size {
+				t.Errorf("after createLog the log has %d bytes, want %d", fi.Size(), size)
+			}
+			if err := l.Append(next); err != nil {
+				t.Fatal(err)
+			}
+			if l.Size() != size+int64(len(next)) {
+				t.Errorf("Size() = %d, want %d", l.Size(), size+int64(len(next)))
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Errorf("second close: %v", err)
+			}
+			if err := l.Append(next); err == nil {
+				t.Error("append to a closed log succeeded")
+			}
+			got, _, err = readAll(t, path, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameRecords(t, "after append", got, append(sampleRecords(), chunkRec(7, "seven\n")))
+		})
+	}
+}
+
+func TestCreateLogNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.log")
+	l, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Size() != 0 {
+		t.Errorf("Size = %d", l.Size())
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("a record log has mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "no", "such", "dir.log"), 0); err == nil {
+		t.Error("createLog in a missing directory succeeded")
+	}
+}
+
+func TestReadLogCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	// A length beyond any record.
+	path := filepath.Join(dir, "huge.log")
+	writeFile(t, path, append(frame(t, chunkRec(1, "a\n")), protowire.AppendVarint(nil, 1<<40)...))
+	if _, _, err := readAll(t, path, 0, -1); err == nil {
+		t.Error("readLog accepted a record length of 1 TiB")
+	}
+	// A whole record whose bytes are not a record.
+	path = filepath.Join(dir, "garbage.log")
+	writeFile(t, path, append(frame(t, chunkRec(1, "a\n")), 3, 0xff, 0xff, 0xff))
+	got, _, err := readAll(t, path, 0, -1)
+	if err == nil {
+		t.Error("readLog accepted a record that does not parse")
+	}
+	if len(got) != 1 {
+		t.Errorf("readLog passed on %d records before the bad one, want 1", len(got))
+	}
+	// fn's error ends the read.
+	path = filepath.Join(dir, "ok.log")
+	writeFile(t, path, frame(t, sampleRecords()...))
+	boom := fmt.Errorf("boom")
+	n := 0
+	err = Read(path, 0, int64(len(frame(t, sampleRecords()...))), func(*sdk.Record, int64) error { n++; return boom })
+	if err != boom || n != 1 {
+		t.Errorf("readLog = %v after %d calls; want fn's error after 1", err, n)
+	}
+}
+
+func TestRecordsAfter(t *testing.T) {
+	recs := sampleRecords() // seqs 1, 2-4, 5, 6
+	batch := frame(t, recs...)
+	tests := []struct {
+		after uint64
+		want  []*sdk.Record
+	}{
+		{0, recs},
+		{1, recs[1:]},
+		{4, recs[2:]},
+		{5, recs[3:]},
+		{6, nil},
+		{100, nil},
+	}
+	for _, tt := range tests {
+		out, err := After(batch, tt.after)
+		if err != nil {
+			t.Fatalf("After(%d): %v", tt.after, err)
+		}
+		if want := frame(t, tt.want...); !bytes.Equal(out, want) {
+			t.Errorf("After(%d) = %d bytes, want the %d records after it (%d bytes)", tt.after, len(out), len(tt.want), len(want))
+		}
+	}
+	// What it returns is a batch of whole records.
+	out, _ := After(batch, 1)
+	var seqs []uint64
+	if err := Each(out, func(r *sdk.Record, _ []byte) error { seqs = append(seqs, r.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seqs) != "[2 5 6]" {
+		t.Errorf("seqs after 1: %v", seqs)
+	}
+	for _, bad := range [][]byte{{0x05, 1}, {0x80}, append(frame(t, recs[0]), 0xff)} {
+		if _, err := After(bad, 0); err == nil {
+			t.Errorf("recordsAfter accepted the malformed batch %x", bad)
+		}
+	}
+}
+
+func TestEachRecordWhole(t *testing.T) {
+	recs := sampleRecords()
+	batch := frame(t, recs...)
+	i := 0
+	err := Each(batch, func(r *sdk.Record, whole []byte) error {
+		if !bytes.Equal(whole, frame(t, recs[i])) {
+			t.Errorf("record %d: whole is not its framed bytes", i)
+		}
+		if !proto.Equal(r, recs[i]) {
+			t.Errorf("record %d is %v, want %v", i, r, recs[i])
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(recs) {
+		t.Errorf("eachRecord: %v after %d records", err, i)
+	}
+	if err := Each(nil, func(*sdk.Record, []byte) error { t.Error("called for an empty batch"); return nil }); err != nil {
+		t.Error(err)
+	}
+}
+
+// decodeCases are records, by name, that decodeRecord must decode exactly as
+// proto.Unmarshal does.
+func decodeCases() map[string][]byte {
+	m := func(r *sdk.Record) []byte {
+		b, err := proto.Marshal(r)
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	var hand []byte
+	// Fields out of the usual order, and seq twice (the last one wins).
+	hand = protowire.AppendTag(hand, 4, protowire.BytesType)
+	hand = protowire.AppendBytes(hand, []byte("x\ny\n"))
+	hand = protowire.AppendTag(hand, 1, protowire.VarintType)
+	hand = protowire.AppendVarint(hand, 3)
+	hand = protowire.AppendTag(hand, 5, protowire.VarintType)
+	hand = protowire.AppendVarint(hand, 2)
+	hand = protowire.AppendTag(hand, 1, protowire.VarintType)
+	hand = protowire.AppendVarint(hand, 7)
+	var unknownVarint []byte
+	unknownVarint = append(unknownVarint, m(chunkRec(1, "a\n"))...)
+	unknownVarint = protowire.AppendTag(unknownVarint, 20, protowire.VarintType)
+	unknownVarint = protowire.AppendVarint(unknownVarint, 99)
+	var wrongType []byte // seq as a fixed64: not the hand decoder's business
+	wrongType = protowire.AppendTag(wrongType, 4, protowire.BytesType)
+	wrongType = protowire.AppendBytes(wrongType, []byte("z\n"))
+	wrongType = protowire.AppendTag(wrongType, 1, protowire.Fixed64Type)
+	wrongType = protowire.AppendFixed64(wrongType, 5)
+	var bigCount []byte // Count wider than 32 bits is truncated, as proto does
+	bigCount = protowire.AppendTag(bigCount, 5, protowire.VarintType)
+	bigCount = protowire.AppendVarint(bigCount, 1<<32+3)
+	bigCount = protowire.AppendTag(bigCount, 4, protowire.BytesType)
+	bigCount = protowire.AppendBytes(bigCount, []byte("q\n"))
+	return map[string][]byte{
+		"chunk":              m(chunkRec(1, "hello\n")),
+		"chunk of lines":     m(chunkRec(12345678901, "a\nb\nc\n")),
+		"chunk without nl":   m(chunkRec(2, "partial")),
+		"stderr chunk":       m(&sdk.Record{Seq: 3, TimeUnixNano: 42, Stream: sdk.Error, Chunk: []byte("e\n"), Count: 1}),
+		"negative time":      m(&sdk.Record{Seq: 4, TimeUnixNano: -1, Stream: sdk.Output, Chunk: []byte("n\n"), Count: 1}),
+		"max values":         m(&sdk.Record{Seq: math.MaxUint64, TimeUnixNano: math.MaxInt64, Stream: sdk.Information, Chunk: []byte("m\n"), Count: math.MaxUint32}),
+		"seq only":           m(&sdk.Record{Seq: 8}),
+		"empty":              {},
+		"hand-made order":    hand,
+		"unknown varint":     unknownVarint,
+		"wrong wire type":    wrongType,
+		"count beyond 32bit": bigCount,
+		"message":            m(&sdk.Record{Seq: 9, Stream: sdk.Warning, Message: "careful"}),
+		"typed output":       m(&sdk.Record{Seq: 10, Stream: sdk.Output, Message: "42", TypeName: "System.Int32"}),
+		"error detail":       m(&sdk.Record{Seq: 11, Stream: sdk.Error, Message: "bad", Error: &sdk.ErrorDetail{Category: "c", Target: "t", ErrorId: "e", RecommendedAction: "r"}}),
+		"progress":           m(&sdk.Record{Seq: 12, Stream: sdk.Progress, Progress: &sdk.ProgressDetail{ActivityId: 1, ParentId: -1, Activity: "a", Percent: 50, Completed: true}}),
+		"information":        m(&sdk.Record{Seq: 13, Stream: sdk.Information, Message: "i", Information: &sdk.InformationDetail{Tags: []string{"x", "y"}, Source: "s", Pid: 7}}),
+		"chunk and message":  m(&sdk.Record{Seq: 14, Chunk: []byte("c\n"), Count: 1, Message: "also"}),
+	}
+}
+
+func TestDecodeRecordMatchesUnmarshal(t *testing.T) {
+	var r sdk.Record
+	// Decode every case into one reused record, after a record with every
+	// field, so nothing of an earlier record may show through.
+	full := decodeCases()["information"]
+	for name, b := range decodeCases() {
+		t.Run(name, func(t *testing.T) {
+			if err := Decode(full, &r); err != nil {
+				t.Fatal(err)
+			}
+			var want sdk.Record
+			werr := proto.Unmarshal(b, &want)
+			err := Decode(b, &r)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("decodeRecord error %v, proto.Unmarshal error %v", err, werr)
+			}
+			if err != nil {
+				return
+			}
+			if !proto.Equal(&r, &want) {
+				t.Errorf("decodeRecord = %v\nproto.Unmarshal = %v", &r, &want)
+			}
+		})
+	}
+}
+
+func TestDecodeRecordAliasesChunk(t *testing.T) {
+	b, err := proto.Marshal(chunkRec(1, "alias me\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r sdk.Record
+	if err := Decode(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !within(r.Chunk, b) {
+		t.Error("the chunk of a plain chunk record was copied rather than aliased")
+	}
+}
+
+func within(sub, b []byte) bool {
+	if len(sub) == 0 || len(b) == 0 {
+		return false
+	}
+	s, lo := uintptr(unsafe.Pointer(&sub[0])), uintptr(unsafe.Pointer(&b[0]))
+	return s >= lo && s+uintptr(len(sub)) <= lo+uintptr(len(b))
+}
+
+func TestDecodeRecordMalformed(t *testing.T) {
+	var truncChunk []byte
+	truncChunk = protowire.AppendTag(truncChunk, 4, protowire.BytesType)
+	truncChunk = protowire.AppendVarint(truncChunk, 10)
+	truncChunk = append(truncChunk, "abc"...)
+	var truncVarint []byte
+	truncVarint = protowire.AppendTag(truncVarint, 1, protowire.VarintType)
+	truncVarint = append(truncVarint, 0x80)
+	for name, b := range map[string][]byte{
+		"bad tag":          {0x80},
+		"truncated chunk":  truncChunk,
+		"truncated varint": truncVarint,
+		"field zero":       {0x00, 0x01},
+	} {
+		var r sdk.Record
+		if err := Decode(b, &r); err == nil {
+			t.Errorf("%s: decodeRecord accepted %x", name, b)
+		}
+		var want sdk.Record
+		if proto.Unmarshal(b, &want) == nil {
+			t.Logf("%s: proto.Unmarshal accepts %x", name, b)
+		}
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	for _, b := range decodeCases() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r, want sdk.Record
+		err := Decode(b, &r)
+		werr := proto.Unmarshal(b, &want)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("decodeRecord error %v, proto.Unmarshal error %v", err, werr)
+		}
+		if err == nil && !proto.Equal(&r, &want) {
+			t.Fatalf("decodeRecord = %v, proto.Unmarshal = %v", &r, &want)
+		}
+	})
+}
+
+// A torn tail is cut; anything else Scan cannot read is reported, so that
+// recovery never truncates records away because of a read error or damage.
+func TestScanTornTailVersusErrors(t *testing.T) {
+	whole := frame(t, sampleRecords()...)
+	more := frame(t, chunkRec(7, "seven\n"))
+	eio := errors.New("input/output error")
+	tests := []struct {
+		name    string
+		r       io.Reader
+		size    int64
+		want    error // nil: a clean scan of whole
+		wantEnd int64
+	}{
+		{"clean", bytes.NewReader(whole), int64(len(whole)), nil, int64(len(whole))},
+		{"read error mid-log", io.MultiReader(bytes.NewReader(whole[:40]), iotest.ErrReader(eio)), int64(len(whole)), eio, int64(len(frame(t, sampleRecords()[0])))},
+		{"read error after whole records", io.MultiReader(bytes.NewReader(whole), iotest.ErrReader(eio)), int64(len(whole) + len(more)), eio, int64(len(whole))},
+		{"garbage between records", bytes.NewReader(append(append(append([]byte{}, whole...), 3, 0xff, 0xff, 0xff), more...)), int64(len(whole) + 4 + len(more)), ErrCorrupt, int64(len(whole))},
+		{"garbage as the last frame", bytes.NewReader(append(append([]byte{}, whole...), 3, 0xff, 0xff, 0xff)), int64(len(whole) + 4), nil, int64(len(whole))},
+		{"a length no record has", bytes.NewReader(append(append([]byte{}, whole...), protowire.AppendVarint(nil, 1<<40)...)), int64(len(whole) + 6), ErrCorrupt, int64(len(whole))},
+		{"overflowing length mid-log", bytes.NewReader(append(append(append([]byte{}, whole...), bytes.Repeat([]byte{0xff}, 11)...), more...)), int64(len(whole) + 11 + len(more)), ErrCorrupt, int64(len(whole))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			end, err := scan(tt.r, tt.size, "test.log")
+			if tt.want == nil && err != nil {
+				t.Fatalf("scan: %v", err)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("scan: %v, want %v", err, tt.want)
+			}
+			if end.Size != tt.wantEnd {
+				t.Errorf("whole records end at %d, want %d", end.Size, tt.wantEnd)
+			}
+		})
+	}
+}

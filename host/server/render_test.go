@@ -1,0 +1,223 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+func msg(seq uint64, s sdk.Stream, text string) *sdk.Record {
+	return &sdk.Record{Seq: seq, TimeUnixNano: int64(seq), Stream: s, Message: text}
+}
+
+func chunk(seq uint64, s sdk.Stream, text string) *sdk.Record {
+	n := uint32(strings.Count(text, "\n"))
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		n++
+	}
+	return &sdk.Record{Seq: seq, TimeUnixNano: 1_700_000_000_000_000_000 + int64(seq), Stream: s, Chunk: []byte(text), Count: n}
+}
+
+func TestTextSink(t *testing.T) {
+	recs := []*sdk.Record{
+		msg(1, sdk.Output, "out"),
+		chunk(2, sdk.Output, "raw1\nraw2\n"),
+		chunk(4, sdk.Output, "partial"), // passed on byte for byte
+		msg(5, sdk.Information, "info"),
+		msg(6, sdk.Error, "err msg"),
+		chunk(7, sdk.Error, "stderr line\n"),
+		msg(8, sdk.Warning, "warn1\nwarn2"),
+		chunk(9, sdk.Warning, "cw1\ncw2\n"),
+		msg(11, sdk.Verbose, "verb"),
+		msg(12, sdk.Debug, "dbg"),
+		{Seq: 13, Stream: sdk.Progress, Progress: &sdk.ProgressDetail{Activity: "act", Percent: 10}},
+		msg(14, sdk.Output, ""),
+	}
+	tests := []struct {
+		verbose, debug bool
+		stderr         string
+	}{
+		{false, false, "err msg\nstderr line\nWARNING: warn1\nWARNING: warn2\nWARNING: cw1\nWARNING: cw2\n"},
+		{true, false, "err msg\nstderr line\nWARNING: warn1\nWARNING: warn2\nWARNING: cw1\nWARNING: cw2\nVERBOSE: verb\n"},
+		{false, true, "err msg\nstderr line\nWARNING: warn1\nWARNING: warn2\nWARNING: cw1\nWARNING: cw2\nDEBUG: dbg\n"},
+		{true, true, "err msg\nstderr line\nWARNING: warn1\nWARNING: warn2\nWARNING: cw1\nWARNING: cw2\nVERBOSE: verb\nDEBUG: dbg\n"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		flushed := 0
+		s := &textSink{out: &out, err: &errOut, verbose: tt.verbose, debug: tt.debug, flush: func() error { flushed++; return nil }}
+		for _, r := range recs {
+			if err := s.Record(1, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Flush(); err != nil || flushed != 1 {
+			t.Errorf("Flush: %v, flush called %d times", err, flushed)
+		}
+		if want := "out\nraw1\nraw2\npartialinfo\n\n"; out.String() != want {
+			t.Errorf("verbose %v debug %v: stdout %q, want %q", tt.verbose, tt.debug, out.String(), want)
+		}
+		if errOut.String() != tt.stderr {
+			t.Errorf("verbose %v debug %v: stderr %q, want %q", tt.verbose, tt.debug, errOut.String(), tt.stderr)
+		}
+	}
+	// Without a flush func, Flush does nothing.
+	if err := (&textSink{}).Flush(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestJSONSink(t *testing.T) {
+	ts := int64(1_700_000_000_123_456_789)
+	stamp := time.Unix(0, ts).UTC().Format(time.RFC3339Nano)
+	recs := []*sdk.Record{
+		{Seq: 10, TimeUnixNano: ts, Stream: sdk.Output, Chunk: []byte("a\nb\n<c&d>\n"), Count: 3},
+		{Seq: 13, TimeUnixNano: ts, Stream: sdk.Error, Chunk: []byte("oops\n"), Count: 1},
+		{Seq: 14, TimeUnixNano: ts, Stream: sdk.Information, Chunk: []byte("i1\ni2\n"), Count: 2},
+		{Seq: 16, TimeUnixNano: ts, Stream: sdk.Warning, Chunk: []byte("w\n"), Count: 1},
+		{Seq: 17, TimeUnixNano: ts, Stream: sdk.Output, Message: "42", TypeName: "System.Int32"},
+		{Seq: 18, TimeUnixNano: ts, Stream: sdk.Error, Message: "bad", Error: &sdk.ErrorDetail{Category: "InvalidData", Target: "f", ErrorId: "E42", RecommendedAction: "fix"}},
+		{Seq: 19, TimeUnixNano: ts, Stream: sdk.Warning, Message: "careful"},
+		{Seq: 20, TimeUnixNano: ts, Stream: sdk.Verbose, Message: "v"},
+		{Seq: 21, TimeUnixNano: ts, Stream: sdk.Debug, Message: "d"},
+		{Seq: 22, TimeUnixNano: ts, Stream: sdk.Progress, Progress: &sdk.ProgressDetail{ActivityId: 2, ParentId: -1, Activity: "act", Percent: 0, SecondsRemaining: -1}},
+		{Seq: 23, TimeUnixNano: ts, Stream: sdk.Information, Message: "info", Information: &sdk.InformationDetail{Tags: []string{"x"}, Source: "src", TimeUnixNano: ts, User: "u", Computer: "c", Pid: 7}},
+		{Seq: 24, TimeUnixNano: ts, Stream: sdk.Output, Message: ""},
+	}
+	want := []string{
+		`{"jobId":5,"seq":10,"stream":"output","time":"T","value":"a"}`,
+		`{"jobId":5,"seq":11,"stream":"output","time":"T","value":"b"}`,
+		`{"jobId":5,"seq":12,"stream":"output","time":"T","value":"<c&d>"}`,
+		`{"jobId":5,"seq":13,"stream":"error","time":"T","message":"oops","category":"NotSpecified","errorId":"NativeCommandError"}`,
+		`{"jobId":5,"seq":14,"stream":"information","time":"T","messageData":"i1"}`,
+		`{"jobId":5,"seq":15,"stream":"information","time":"T","messageData":"i2"}`,
+		`{"jobId":5,"seq":16,"stream":"warning","time":"T","message":"w"}`,
+		`{"jobId":5,"seq":17,"stream":"output","time":"T","value":"42","typeName":"System.Int32"}`,
+		`{"jobId":5,"seq":18,"stream":"error","time":"T","message":"bad","category":"InvalidData","target":"f","errorId":"E42","recommendedAction":"fix"}`,
+		`{"jobId":5,"seq":19,"stream":"warning","time":"T","message":"careful"}`,
+		`{"jobId":5,"seq":20,"stream":"verbose","time":"T","message":"v"}`,
+		`{"jobId":5,"seq":21,"stream":"debug","time":"T","message":"d"}`,
+		`{"jobId":5,"seq":22,"stream":"progress","time":"T","activityId":2,"parentId":-1,"activity":"act","percentComplete":0,"secondsRemaining":-1,"completed":false}`,
+		`{"jobId":5,"seq":23,"stream":"information","time":"T","messageData":"info","tags":["x"],"source":"src","timeGenerated":"T","user":"u","computer":"c","pid":7}`,
+		`{"jobId":5,"seq":24,"stream":"output","time":"T","value":""}`,
+	}
+	var out bytes.Buffer
+	s := &jsonSink{out: &out}
+	for _, r := range recs {
+		if err := s.Record(5, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Error(err)
+	}
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("%d JSON lines, want %d:\n%s", len(got), len(want), out.String())
+	}
+	for i := range want {
+		w := strings.ReplaceAll(want[i], `"T"`, `"`+stamp+`"`)
+		if got[i] != w {
+			t.Errorf("line %d:\n got %s\nwant %s", i, got[i], w)
+		}
+		if !json.Valid([]byte(got[i])) {
+			t.Errorf("line %d is not JSON", i)
+		}
+	}
+	// Every line a chunk stands for is one line of JSON: as many as Count.
+	out.Reset()
+	r := &sdk.Record{Seq: 1, Stream: sdk.Output, Chunk: []byte("x\n\ny\n"), Count: 3}
+	if err := s.Record(1, r); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Errorf("a chunk of 3 lines (one empty) became %d JSON lines:\n%s", n, out.String())
+	}
+}
+
+func TestJobTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeJobTable(&buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	header := "Id  Name  PSJobTypeName  State  HasMoreData  Location  Command\n" +
+		"--  ----  -------------  -----  -----------  --------  -------\n"
+	if buf.String() != header {
+		t.Errorf("empty table:\n%q\nwant\n%q", buf.String(), header)
+	}
+	long := strings.Repeat("x", 70)
+	jobs := []*api.Job{
+		{ID: 1, Name: "Job1", PSJobTypeName: "BackgroundJob", State: api.Completed, HasMoreData: true, Location: "localhost", Command: "echo hi"},
+		{ID: 12, Name: "build", PSJobTypeName: "BackgroundJob", State: api.Running, Location: "localhost", Command: "  make\nmake install"},
+		{ID: 3, Name: "L", PSJobTypeName: "T", State: api.Failed, Location: "localhost", Command: long},
+		{ID: 4, Name: "tab", PSJobTypeName: "T", State: api.NotStarted, Location: "localhost", Command: "a\tb"},
+	}
+	buf.Reset()
+	if err := writeJobTable(&buf, jobs); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("table:\n%s", buf.String())
+	}
+	if !strings.HasPrefix(lines[0], "Id  Name   PSJobTypeName  State       HasMoreData  Location   Command") {
+		t.Errorf("header %q", lines[0])
+	}
+	fields := func(s string) []string { return strings.Fields(s) }
+	checks := []struct {
+		line int
+		want []string
+	}{
+		{2, []string{"1", "Job1", "BackgroundJob", "Completed", "True", "localhost", "echo", "hi"}},
+		{3, []string{"12", "build", "BackgroundJob", "Running", "False", "localhost", "make", "..."}},
+		{4, []string{"3", "L", "T", "Failed", "False", "localhost", strings.Repeat("x", 57) + "..."}},
+		{5, []string{"4", "tab", "T", "NotStarted", "False", "localhost", "a", "b"}},
+	}
+	for _, c := range checks {
+		if got := fields(lines[c.line]); !equalStrings(got, c.want) {
+			t.Errorf("row %d: %q, want %q", c.line, got, c.want)
+		}
+	}
+	// Columns line up: every row's State starts where the header's does.
+	col := strings.Index(lines[0], "State")
+	for _, l := range lines[2:] {
+		if l[col-1] != ' ' || l[col] == ' ' {
+			t.Errorf("row %q is not aligned with the header", l)
+		}
+	}
+}
+
+func TestJobsJSON(t *testing.T) {
+	var buf bytes.Buffer
+	if err := writeJobsJSON(&buf, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(buf.String()) != "[]" {
+		t.Errorf("no jobs: %q, want []", buf.String())
+	}
+	j := &api.Job{ID: 7, Name: "n", State: api.Running, ChildJobs: []uint64{}}
+	buf.Reset()
+	if err := writeJobsJSON(&buf, []*api.Job{j}, true); err != nil {
+		t.Fatal(err)
+	}
+	var one api.Job
+	if err := json.Unmarshal(buf.Bytes(), &one); err != nil || one.ID != 7 || one.State != api.Running {
+		t.Errorf("single job: %v, %+v\n%s", err, one, buf.String())
+	}
+	buf.Reset()
+	if err := writeJobsJSON(&buf, []*api.Job{j}, false); err != nil {
+		t.Fatal(err)
+	}
+	var list []api.Job
+	if err := json.Unmarshal(buf.Bytes(), &list); err != nil || len(list) != 1 {
+		t.Errorf("list: %v, %+v", err, list)
+	}
+	if !strings.Contains(buf.String(), `"Id": 7`) || !strings.Contains(buf.String(), `"HasMoreData": false`) {
+		t.Errorf("JSON names:\n%s", buf.String())
+	}
+}

@@ -1,0 +1,262 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bgjob/bgjob/host"
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Serve answers CLI calls on h's unix socket until ctx ends. The socket
+// lives in the host's home, which is 0700, and every connection's peer must
+// be the user the host runs as.
+func Serve(ctx context.Context, h *host.Host) error {
+	s := &server{h: h, log: h.Logger()}
+	return s.serve(ctx, api.SocketPath(h.Home()))
+}
+
+// server answers one host's socket.
+type server struct {
+	h   *host.Host
+	log hclog.Logger
+}
+
+func (s *server) serve(ctx context.Context, sock string) error {
+	if len(sock) >= 104 {
+		return fmt.Errorf("the socket path %s is too long for a unix socket (%d bytes, at most 103); use a shorter BGJOB_HOME", sock, len(sock))
+	}
+	// A socket left by a host that died: ours now, since we hold the store.
+	_ = os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", sock, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	// On shutdown, end the calls in flight (closing a connection cancels
+	// its call) and wait for them, so none outlives the Host it uses.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[*net.UnixConn]bool{}
+	)
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		// A call blocked writing to a caller's stdout that nobody reads
+		// cannot be interrupted; don't let it hold the shutdown for ever.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			s.log.Warn("calls still running at shutdown; leaving them")
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		mu.Lock()
+		conns[conn] = true
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(ctx, conn)
+			mu.Lock()
+			delete(conns, conn)
+			mu.Unlock()
+		}()
+	}
+}
+
+// serveConn answers one request on conn.
+func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
+	defer conn.Close()
+	// Room for a whole frame or more in the kernel, so streaming output
+	// does not wait for the CLI at every write.
+	_ = conn.SetWriteBuffer(4 << 20)
+	if err := checkPeer(conn); err != nil {
+		s.log.Warn("refused a connection", "err", err)
+		rep := newReply(conn)
+		rep.result(errUnavailable(err))
+		return
+	}
+	// The request may come with the caller's stdout and stderr attached
+	// (SCM_RIGHTS): then what the call prints is written to them directly,
+	// saving every byte a trip through the CLI.
+	first := make([]byte, 64<<10)
+	oob := make([]byte, oobSpace)
+	n, oobn, _, _, err := conn.ReadMsgUnix(first, oob)
+	if err != nil {
+		return
+	}
+	files := receiveFiles(oob[:oobn])
+	for _, f := range files {
+		defer f.Close()
+	}
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(first[:n]), conn))
+	kind, payload, err := api.ReadFrame(br, nil)
+	if err != nil || kind != api.FrameRequest {
+		return
+	}
+	var req api.Request
+	rep := newReply(conn)
+	if len(files) == 2 {
+		rep.direct = map[byte]*os.File{api.FrameStdout: files[0], api.FrameStderr: files[1]}
+	}
+	if err := json.Unmarshal(payload, &req); err != nil {
+		rep.result(badRequest("bad request: %v", err))
+		return
+	}
+	// The caller going away (Ctrl-C on receive --wait) cancels the call.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		_, _ = br.ReadByte()
+		cancel()
+	}()
+	rep.result(s.handle(ctx, &req, rep))
+}
+
+// reply frames what a call prints. Writes gather in one buffer of whole
+// frames, consecutive writes to one stream sharing a frame, and the buffer
+// goes out in one write when it is full or flushed: printing many small
+// records costs few frames and few syscalls, and stdout and stderr keep
+// their order.
+type reply struct {
+	w      io.Writer
+	direct map[byte]*os.File // if set, stdout and stderr are written here
+	buf    []byte
+	kind   byte // kind of the open frame, whose header starts at hdr
+	hdr    int  // -1: no open frame
+	err    error
+}
+
+// frameData is how much a reply gathers before writing it out.
+const frameData = 1 << 20
+
+func newReply(w io.Writer) *reply {
+	return &reply{w: w, hdr: -1, buf: make([]byte, 0, 64<<10)}
+}
+
+func (r *reply) write(kind byte, p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if f := r.direct[kind]; f != nil {
+		return r.writeDirect(kind, f, p)
+	}
+	if kind != r.kind || r.hdr < 0 {
+		r.closeFrame()
+		r.kind, r.hdr = kind, len(r.buf)
+		r.buf = append(r.buf, 0, 0, 0, 0, kind)
+	}
+	r.buf = append(r.buf, p...)
+	if len(r.buf) >= frameData {
+		r.flush()
+	}
+	return len(p), r.err
+}
+
+// writeDirect gathers output for the caller's own file f, in the same
+// buffer frames use (the two are never mixed: a direct reply only frames
+// its result).
+func (r *reply) writeDirect(kind byte, f *os.File, p []byte) (int, error) {
+	if kind != r.kind {
+		r.flush()
+		r.kind = kind
+	}
+	r.buf = append(r.buf, p...)
+	if len(r.buf) >= frameData {
+		r.flush()
+	}
+	return len(p), r.err
+}
+
+// closeFrame fills in the open frame's length, or drops it if empty.
+func (r *reply) closeFrame() {
+	if r.hdr < 0 {
+		return
+	}
+	n := len(r.buf) - r.hdr - 4 // kind byte and payload
+	if n == 1 {
+		r.buf = r.buf[:r.hdr]
+	} else {
+		binary.BigEndian.PutUint32(r.buf[r.hdr:], uint32(n))
+	}
+	r.hdr = -1
+}
+
+func (r *reply) flush() error {
+	r.closeFrame()
+	if len(r.buf) > 0 && r.err == nil {
+		if f := r.direct[r.kind]; f != nil {
+			_, r.err = f.Write(r.buf)
+		} else {
+			_, r.err = r.w.Write(r.buf)
+		}
+	}
+	r.buf = r.buf[:0]
+	return r.err
+}
+
+// result ends the reply with err's exit code and message. It goes out even
+// when writing the caller's own stdout failed, so the caller learns why.
+func (r *reply) result(err error) {
+	if ferr := r.flush(); err == nil {
+		err = ferr
+	}
+	res := api.Result{Code: exitCode(err)}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	if errors.Is(err, syscall.EPIPE) && r.direct != nil {
+		// The reader of the caller's stdout went away (| head): end as a
+		// program killed by SIGPIPE does, quietly.
+		res = api.Result{Code: api.ExitBrokenPipe}
+	}
+	b, _ := json.Marshal(res)
+	// A failed write to the caller's own files says nothing about the
+	// socket: the result still goes there.
+	if r.direct != nil {
+		r.buf, r.hdr, r.err, r.direct = r.buf[:0], -1, nil, nil
+	}
+	r.write(api.FrameResult, b)
+	r.flush()
+}
+
+type replyWriter struct {
+	r    *reply
+	kind byte
+}
+
+func (w replyWriter) Write(p []byte) (int, error) { return w.r.write(w.kind, p) }
+
+func (r *reply) writer(kind byte) io.Writer { return replyWriter{r, kind} }

@@ -1,0 +1,52 @@
+package sdk
+
+import (
+	"os"
+	"runtime"
+
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+)
+
+// Description is what a plugin says about itself: to `PLUGIN describe` (as
+// JSON, which the catalog records in its manifest) and to the host's
+// Describe call. It is the one type for a plugin's self-description.
+type Description struct {
+	Name     string   `json:"name"`
+	Version  string   `json:"version"`
+	OS       string   `json:"os"`
+	Arch     string   `json:"arch"`
+	Protocol int      `json:"protocol"`
+	JobTypes []string `json:"jobTypes,omitempty"`
+	Kind     string   `json:"kind,omitempty"`
+
+	// Pid and InstanceID identify the running process (Describe only):
+	// the instance id is random per process, so a host can tell a
+	// reattached process from a new one with the same pid.
+	Pid        int    `json:"-"`
+	InstanceID string `json:"-"`
+}
+
+// Kinds of plugin.
+const (
+	KindRuntime = "runtime"
+	KindJobType = "jobtype"
+)
+
+func (d *Description) proto() *pb.DescribeResponse {
+	return &pb.DescribeResponse{
+		Name: d.Name, Version: d.Version, Os: d.OS, Arch: d.Arch,
+		Protocol: int32(d.Protocol), JobTypes: d.JobTypes,
+		Pid: int32(os.Getpid()), InstanceId: processInstance,
+	}
+}
+
+// DescriptionOf reads a protocol-2 Describe answer.
+func DescriptionOf(r *pb.DescribeResponse) *Description {
+	return &Description{Name: r.Name, Version: r.Version, OS: r.Os, Arch: r.Arch,
+		Protocol: int(r.Protocol), JobTypes: r.JobTypes, Pid: int(r.Pid), InstanceID: r.InstanceId}
+}
+
+func describe(name, version, kind string, jobTypes []string) *Description {
+	return &Description{Name: name, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Protocol: ProtocolVersion, JobTypes: jobTypes, Kind: kind}
+}

@@ -1,0 +1,24 @@
+package process
+
+import "os"
+
+// State reports 'R' for a process that can be found.
+func State(pid int) (byte, bool) {
+	if Alive(pid) {
+		return 'R', true
+	}
+	return 0, false
+}
+
+// Alive reports whether a process with this pid can be found.
+func Alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	p.Release()
+	return true
+}
+
+// GroupAlive: Windows has no process groups of this kind.
+func GroupAlive(int) bool { return false }
