@@ -372,3 +372,18 @@ func appendFile(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// Close waits for what the host does in the background: the runtime of a
+// job that just ended is let go before Close returns, not after.
+func TestCloseReleasesFinishedRuntimes(t *testing.T) {
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	for i := 0; i < 5; i++ {
+		th.Start("echo x")
+	}
+	th.Await("*")
+	th.Close()
+	if n := l.Alive(); n != 0 {
+		t.Errorf("%d runtimes of finished jobs still run after Close returned", n)
+	}
+}

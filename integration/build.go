@@ -24,7 +24,7 @@ import (
 // each one the same source linked with -X main.version=V. 2.1.0 is the
 // newest stable one, so it is what a job runs without --runtime-version;
 // 3.0.0-beta.1 is a prerelease, chosen only when a constraint names one.
-var ShellVersions = []string{"2.0.0", "2.1.0", "1.4.2", "3.0.0-beta.1"}
+var ShellVersions = []string{"2.0.0", "2.0.1", "2.1.0", "3.0.0-beta.1"}
 
 // DefaultShellVersion is the version the plain shell plugin build
 // (Binaries.Shell) says it is, as `make build` does.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bgjob/bgjob/sdk/process"
 )
 
 // Process helpers: the host daemon runs in a session of its own and runtime
@@ -32,27 +34,8 @@ func readPidFile(file string) (int, error) {
 	return pid, nil
 }
 
-// procState returns the state letter of pid from /proc/PID/stat (R, S, D, Z,
-// ...), and false if there is no such process.
-func procState(pid int) (byte, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// pid (comm) state ...; comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0, false
-	}
-	return b[i+2], true
-}
-
-// alive reports whether pid is a process that has not exited: present and
-// neither a zombie nor dead.
-func alive(pid int) bool {
-	st, ok := procState(pid)
-	return ok && st != 'Z' && st != 'X' && st != 'x'
-}
+// alive reports whether pid is a process that has not exited.
+func alive(pid int) bool { return process.Alive(pid) }
 
 // waitGone waits up to timeout for pid to end; it reports whether it did.
 func waitGone(pid int, timeout time.Duration) bool {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bgjob/bgjob/sdk/process"
+
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -165,7 +167,7 @@ func cmdPidgone(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	if !waitGone(pid, 5*time.Second) {
-		st, _ := procState(pid)
+		st, _ := process.State(pid)
 		ts.Fatalf("process %d (from %s) still runs (state %c) after 5s", pid, args[0], st)
 	}
 }

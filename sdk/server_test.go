@@ -135,7 +135,7 @@ func TestServerStop(t *testing.T) {
 	if _, err := srv.Stop(context.Background(), &pb.StopRequest{JobId: 9, GraceMs: 1500}); err != nil {
 		t.Fatal(err)
 	}
-	got := <-res
+	got := within(t, res, "the stopped job's batches")
 	if d := got[len(got)-1].Done; d.State != Stopped || d.Reason != "stop=true grace=1.5s" {
 		t.Errorf("Done %v, want Stopped with grace 1.5s", d)
 	}
@@ -230,9 +230,9 @@ func TestServerWatch(t *testing.T) {
 		go func() {
 			ended <- srv.Run(&pb.RunRequest{Job: &Job{Id: 1}}, &fakeRunStream{ctx: ctx, send: func(*Batch) error { return nil }})
 		}()
-		<-started
+		within(t, started, "the job's start")
 		cancel() // the host goes away; the job runs on
-		<-ended
+		within(t, ended, "Run after its host went away")
 		exited := watchExits(srv, time.Millisecond)
 		expectNoExit(t, exited, "while its job was running")
 		if _, err := srv.Stop(context.Background(), &pb.StopRequest{JobId: 1}); err != nil {
@@ -258,7 +258,7 @@ func TestServerWatch(t *testing.T) {
 				return nil
 			}})
 		}()
-		<-sending
+		within(t, sending, "the first send")
 		srv.mu.Lock()
 		j := srv.jobs[1]
 		srv.mu.Unlock()
@@ -376,7 +376,7 @@ func TestServerBulk(t *testing.T) {
 	if fmt.Sprint(seqs) != "[2 3]" {
 		t.Errorf("after 1: seqs %v, want [2 3]", seqs)
 	}
-	if err := <-errc; err != nil {
+	if err := within(t, errc, "Run"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 }

@@ -16,6 +16,20 @@ import (
 
 const waitLimit = 10 * time.Second
 
+// within receives from c, failing the test if nothing comes within
+// waitLimit: a regression then fails instead of hanging the suite.
+func within[T any](t testing.TB, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("%s: nothing within %v", what, waitLimit)
+	}
+	var zero T
+	return zero
+}
+
 // decodeBatch decodes a batch's protodelim-framed records.
 func decodeBatch(t testing.TB, b *Batch) []*Record {
 	t.Helper()
@@ -296,7 +310,7 @@ func TestSpoolFlushTimer(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("no Done batch")
 	}
-	if err := <-errc; err != nil {
+	if err := within(t, errc, "stream"); err != nil {
 		t.Errorf("stream: %v", err)
 	}
 }
@@ -522,12 +536,35 @@ func TestSpoolLimitOpenBatch(t *testing.T) {
 			return nil
 		})
 	}()
-	for i := range 200 {
-		emit(t, s, NewOutput(fmt.Sprintf("record %03d", i), ""))
+	// Emit blocks while the spool is full; if the timer or the acks
+	// regressed it would block for good, so the emits run under a deadline.
+	emitted := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			if err := s.Emit(NewOutput(fmt.Sprintf("record %03d", i), "")); err != nil {
+				emitted <- err
+				return
+			}
+		}
+		emitted <- nil
+	}()
+	select {
+	case err := <-emitted:
+		if err != nil {
+			t.Fatalf("Emit: %v", err)
+		}
+	case <-time.After(waitLimit):
+		s.finish(&Done{State: Stopped}) // unblocks the emits
+		t.Fatal("Emit blocked on a full spool that the flush timer and acks should have freed")
 	}
 	s.finish(&Done{State: Completed})
-	if err := <-done; err != nil {
-		t.Fatalf("stream: %v", err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the stream did not end after the job's end")
 	}
 }
 
@@ -715,13 +752,13 @@ func TestSpoolConcurrent(t *testing.T) {
 			break
 		}
 		attach(after, stop)
-		if err := <-errc; !errors.Is(err, context.Canceled) {
+		if err := within(t, errc, "stream of a host that went away"); !errors.Is(err, context.Canceled) {
 			t.Fatalf("host that went away: %v", err)
 		}
 	}
 	wg.Wait()
 	s.finish(&Done{State: Completed})
-	if err := <-errc; err != nil {
+	if err := within(t, errc, "last stream"); err != nil {
 		t.Fatalf("last stream: %v", err)
 	}
 	mu.Lock()

@@ -8,7 +8,7 @@ import (
 )
 
 // version is what the binary says it is; a build of another line sets it
-// with -ldflags "-X main.version=1.4.2".
+// with -ldflags "-X main.version=2.0.1".
 var version = shell.Version
 
 func main() {

@@ -27,3 +27,41 @@ func TestLightImports(t *testing.T) {
 		}
 	}
 }
+
+// TestImportGraph holds the module to its layering: data flows cmd -> host
+// -> (protocol) -> runtimes and plugins. The CLI links only the wire API;
+// sdk, which plugin authors import, links nothing of the host; runtimes and
+// plugins link nothing of the host either; and only the daemon links the
+// socket server.
+func TestImportGraph(t *testing.T) {
+	const mod = "github.com/bgjob/bgjob/"
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", mod+"...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, d := range f[1:] {
+			if strings.HasPrefix(d, mod) {
+				deps[f[0]] = append(deps[f[0]], strings.TrimPrefix(d, mod))
+			}
+		}
+	}
+	if len(deps) < 5 {
+		t.Fatalf("go list found too few packages to judge: %v", deps)
+	}
+	for pkg, ds := range deps {
+		p := strings.TrimPrefix(pkg, mod)
+		for _, d := range ds {
+			switch {
+			case p == "cmd/bgjob" && d != "host/api":
+				t.Errorf("the CLI links %s; it may link only host/api", d)
+			case (strings.HasPrefix(p, "sdk") || strings.HasPrefix(p, "runtimes") || strings.HasPrefix(p, "plugins")) && strings.HasPrefix(d, "host"):
+				t.Errorf("%s links %s: plugins and the SDK must not depend on the host", p, d)
+			case d == "host/server" && p != "cmd/bgjobd" && !strings.HasPrefix(p, "host/server"):
+				t.Errorf("%s links the socket server; only cmd/bgjobd may", p)
+			}
+		}
+	}
+}

@@ -220,8 +220,14 @@ func TestDefaultHome(t *testing.T) {
 }
 
 // fakeHost listens on home's socket and answers each connection with
-// answer, after reading its request.
+// answer, after its hello and the request.
 func fakeHost(t *testing.T, answer func(req *Request, w io.Writer)) string {
+	return fakeHostHello(t, `{"version":1,"pid":1}`, answer)
+}
+
+// fakeHostHello is fakeHost with the hello given ("" for none: the host
+// hangs up at once).
+func fakeHostHello(t *testing.T, hello string, answer func(req *Request, w io.Writer)) string {
 	t.Helper()
 	home, err := os.MkdirTemp("", "bga")
 	if err != nil {
@@ -241,6 +247,10 @@ func fakeHost(t *testing.T, answer func(req *Request, w io.Writer)) string {
 			}
 			go func() {
 				defer c.Close()
+				if hello == "" {
+					return
+				}
+				WriteFrame(c, FrameHello, []byte(hello))
 				kind, p, err := ReadFrame(bufio.NewReader(c), nil)
 				if err != nil || kind != FrameRequest {
 					return
@@ -344,6 +354,14 @@ func TestConnect(t *testing.T) {
 				t.Error(err)
 			}
 			lnc <- l
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				WriteFrame(c, FrameHello, []byte(`{"version":1}`))
+				c.Close()
+			}
 		}()
 		return nil
 	})
@@ -371,5 +389,28 @@ func TestRequestJSON(t *testing.T) {
 	var back Request
 	if err := json.Unmarshal(b, &back); err != nil || !bytes.Equal(back.Start.Input, []byte{0, 1}) || back.Timeout != 1.5 {
 		t.Errorf("round trip: %v %+v", err, back)
+	}
+}
+
+// A connection that ends without a hello is no host; a host of another
+// wire version, or one that refuses the caller, says so.
+func TestDialHello(t *testing.T) {
+	gone := fakeHostHello(t, "", nil)
+	if _, err := Dial(gone); !errors.Is(err, ErrNoHost) {
+		t.Errorf("Dial to a socket that hangs up: %v, want ErrNoHost", err)
+	}
+	// Connect then starts a host (here: nothing comes up in time).
+	_, err := Connect(gone, 50*time.Millisecond, func() error { return nil })
+	if CodeOf(err) != ExitUnavailable || !strings.Contains(err.Error(), "did not come up") {
+		t.Errorf("Connect to a dead host's socket: %v", err)
+	}
+	other := fakeHostHello(t, `{"version":99,"pid":4242}`, nil)
+	_, err = Dial(other)
+	if CodeOf(err) != ExitUnavailable || !strings.Contains(err.Error(), "version 99") || !strings.Contains(err.Error(), "kill 4242") {
+		t.Errorf("Dial to a host of another version: %v", err)
+	}
+	started := false
+	if _, err := Connect(other, time.Second, func() error { started = true; return nil }); err == nil || started {
+		t.Errorf("Connect to a host of another version: %v, started a host: %v", err, started)
 	}
 }

@@ -38,17 +38,64 @@ type Client struct {
 	r    *bufio.Reader
 }
 
-// Dial connects to the host serving home.
+// Dial connects to the host serving home and waits for its hello.
+//
+// The hello is how the CLI knows a live host took the connection: a host
+// killed while it was starting a runtime leaves its listening socket with
+// the child for a moment, and a connection made then is never answered.
+// Such a connection ends without a hello, and Dial reports ErrNoHost, so
+// that Connect starts a new host rather than send the request into it.
 func Dial(home string) (*Client, error) {
 	c, err := net.Dial("unix", SocketPath(home))
 	if err != nil {
 		return nil, err
 	}
-	if uc, ok := c.(*net.UnixConn); ok && !peerAlive(uc) {
+	cl := &Client{conn: c, r: bufio.NewReaderSize(c, 1<<20)}
+	if err := cl.hello(home); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("the host on %s has died", home)
+		return nil, err
 	}
-	return &Client{conn: c, r: bufio.NewReaderSize(c, 1<<20)}, nil
+	return cl, nil
+}
+
+// ErrNoHost says that no live host answered on the socket.
+var ErrNoHost = errors.New("no bgjob host answers")
+
+// helloTimeout bounds the wait for the hello: a host answers at once, and
+// one that does not (a host of a version before the hello) must not hang
+// the CLI.
+const helloTimeout = 10 * time.Second
+
+func (c *Client) hello(home string) error {
+	_ = c.conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	defer c.conn.SetReadDeadline(time.Time{})
+	kind, p, err := ReadFrame(c.r, nil)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host on %s did not answer within %v; if it is an older version, stop it (kill $(cat %s)) and try again", home, helloTimeout, filepath.Join(home, "host.pid"))}
+		}
+		return fmt.Errorf("%w on %s (it closed the connection: %v)", ErrNoHost, home, err)
+	}
+	switch kind {
+	case FrameHello:
+		var h Hello
+		if err := json.Unmarshal(p, &h); err != nil {
+			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("bad hello from the host on %s: %w", home, err)}
+		}
+		if h.Version != WireVersion {
+			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host on %s (pid %d) speaks version %d of the CLI protocol and this bgjob speaks %d; stop it (kill %d) so that the next call starts the host that matches", home, h.Pid, h.Version, WireVersion, h.Pid)}
+		}
+		return nil
+	case FrameResult:
+		// Refused: the result says why.
+		var res Result
+		if err := json.Unmarshal(p, &res); err != nil || res.Error == "" {
+			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host on %s refused the connection", home)}
+		}
+		return &Error{Code: res.Code, Err: errors.New(res.Error)}
+	}
+	return &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected frame %q from the host on %s", kind, home)}
 }
 
 // Connect dials the host serving home, and if none answers calls start and
@@ -58,7 +105,8 @@ func Connect(home string, timeout time.Duration, start func() error) (*Client, e
 	if err == nil {
 		return c, nil
 	}
-	if start == nil {
+	var refused *Error
+	if start == nil || errors.As(err, &refused) {
 		return nil, err
 	}
 	if err := start(); err != nil {
@@ -69,6 +117,9 @@ func Connect(home string, timeout time.Duration, start func() error) (*Client, e
 		c, err = Dial(home)
 		if err == nil {
 			return c, nil
+		}
+		if errors.As(err, &refused) {
+			return nil, err
 		}
 		if time.Now().After(deadline) {
 			return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host did not come up within %v: %w (see %s)", timeout, err, filepath.Join(home, "host.log"))}

@@ -7,14 +7,28 @@ import (
 	"io"
 )
 
-// Frame kinds. A call is one FrameRequest from the CLI, answered by any
-// number of FrameStdout and FrameStderr frames and one FrameResult.
+// Frame kinds. A call begins with the host's FrameHello; then one
+// FrameRequest from the CLI is answered by any number of FrameStdout and
+// FrameStderr frames and one FrameResult. A caller the host refuses gets a
+// FrameResult instead of the hello.
 const (
+	FrameHello   = 'H'
 	FrameRequest = 'Q'
 	FrameStdout  = 'O'
 	FrameStderr  = 'E'
 	FrameResult  = 'R'
 )
+
+// WireVersion is the version of this framing and its messages. The hello
+// carries it, so a CLI that meets a host of another version (one left
+// running across an upgrade) says so instead of misreading it.
+const WireVersion = 1
+
+// Hello is the payload of FrameHello.
+type Hello struct {
+	Version int `json:"version"`
+	Pid     int `json:"pid"`
+}
 
 // MaxFrame bounds one frame, so a confused peer cannot make the other side
 // allocate without limit. A job's input travels in its request.

@@ -108,6 +108,10 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		rep.result(errUnavailable(err))
 		return
 	}
+	hello, _ := json.Marshal(api.Hello{Version: api.WireVersion, Pid: os.Getpid()})
+	if err := api.WriteFrame(conn, api.FrameHello, hello); err != nil {
+		return
+	}
 	// The request may come with the caller's stdout and stderr attached
 	// (SCM_RIGHTS): then what the call prints is written to them directly,
 	// saving every byte a trip through the CLI.

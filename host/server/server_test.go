@@ -350,10 +350,14 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if kind, p, err := api.ReadFrame(br, nil); err != nil || kind != api.FrameHello || !strings.Contains(string(p), `"version":1`) {
+		t.Fatalf("the first frame is %c %s %v, want the hello", kind, p, err)
+	}
 	if err := api.WriteFrame(conn, api.FrameRequest, []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
-	kind, p, err := api.ReadFrame(bufio.NewReader(conn), nil)
+	kind, p, err := api.ReadFrame(br, nil)
 	if err != nil || kind != api.FrameResult || !strings.Contains(string(p), `"code":2`) {
 		t.Errorf("bad JSON: %c %s %v", kind, p, err)
 	}
@@ -362,12 +366,16 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn2.Close()
+	br2 := bufio.NewReader(conn2)
+	if kind, _, err := api.ReadFrame(br2, nil); err != nil || kind != api.FrameHello {
+		t.Fatalf("the first frame is %c, %v, want the hello", kind, err)
+	}
 	// A frame that is not a request: the host hangs up without a reply.
 	if err := api.WriteFrame(conn2, api.FrameStdout, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	conn2.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := conn2.Read(make([]byte, 1)); err != io.EOF {
+	if n, err := br2.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("after a frame that is not a request the host answered: %d bytes, %v", n, err)
 	}
 }
@@ -525,6 +533,9 @@ func TestServeShutdownDuringReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	br := bufio.NewReaderSize(conn, 64<<10)
+	if kind, _, err := api.ReadFrame(br, nil); err != nil || kind != api.FrameHello {
+		t.Fatalf("the first frame is %c, %v, want the hello", kind, err)
+	}
 	kind, first, err := api.ReadFrame(br, nil)
 	if err != nil || kind != api.FrameStdout {
 		t.Fatalf("first frame %c: %v", kind, err)

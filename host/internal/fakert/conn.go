@@ -43,28 +43,29 @@ func (c conn) Run(ctx context.Context, job *sdk.Job, _ uint64) (protocol.Stream,
 }
 
 func (c conn) Ack(_ context.Context, jobID, seq uint64, done bool) error {
-	l := c.p.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := c.p.jobs[jobID]
-	if r == nil || c.p.exited {
-		return fmt.Errorf("no job %d in this runtime", jobID)
-	}
-	r.acked = max(r.acked, seq)
-	r.doneAcked = r.doneAcked || done
-	return nil
+	return c.withJob(jobID, func(r *run) {
+		r.acked = max(r.acked, seq)
+		r.doneAcked = r.doneAcked || done
+	})
 }
 
 func (c conn) Stop(_ context.Context, jobID uint64, grace time.Duration) error {
+	return c.withJob(jobID, func(r *run) {
+		r.stopGrace = grace
+		r.cancel(errStopped)
+	})
+}
+
+// withJob calls f with job id's run, under the launcher's lock.
+func (c conn) withJob(id uint64, f func(*run)) error {
 	l := c.p.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := c.p.jobs[jobID]
+	r := c.p.jobs[id]
 	if r == nil || c.p.exited {
-		return fmt.Errorf("no job %d in this runtime", jobID)
+		return fmt.Errorf("no job %d in this runtime", id)
 	}
-	r.stopGrace = grace
-	r.cancel(errStopped)
+	f(r)
 	return nil
 }
 

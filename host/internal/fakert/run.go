@@ -3,6 +3,7 @@ package fakert
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -166,25 +167,11 @@ func (r *run) exec() {
 			if len(f) > 2 {
 				prefix = f[2]
 			}
-			var b strings.Builder
-			for i := 1; i <= n; i++ {
-				fmt.Fprintf(&b, "%s%d\n", prefix, i)
-				if b.Len() > 100<<10 || i == n {
-					_, _ = out.Write([]byte(b.String()))
-					b.Reset()
-				}
-			}
+			writeLines(out, n, func(i int) string { return prefix + strconv.Itoa(i) })
 		case "seqw":
 			n, _ := strconv.Atoi(f[min(1, len(f)-1)])
 			w, _ := strconv.Atoi(f[min(2, len(f)-1)])
-			var b strings.Builder
-			for i := 1; i <= n; i++ {
-				fmt.Fprintf(&b, "%0*d\n", w, i)
-				if b.Len() > 100<<10 || i == n {
-					_, _ = out.Write([]byte(b.String()))
-					b.Reset()
-				}
-			}
+			writeLines(out, n, func(i int) string { return fmt.Sprintf("%0*d", w, i) })
 		case "args":
 			fmt.Fprintln(out, "args: "+strings.Join(r.job.Args, " "))
 		case "cat":
@@ -235,4 +222,18 @@ func (r *run) exec() {
 		}
 	}
 	end(&sdk.Done{State: sdk.Completed})
+}
+
+// writeLines writes lines 1..n in writes of about 100 KiB, as a program
+// writing to a pipe would.
+func writeLines(w io.Writer, n int, line func(int) string) {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(line(i))
+		b.WriteByte('\n')
+		if b.Len() > 100<<10 || i == n {
+			_, _ = io.WriteString(w, b.String())
+			b.Reset()
+		}
+	}
 }

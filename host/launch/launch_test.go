@@ -1,0 +1,174 @@
+package launch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk"
+	"github.com/bgjob/bgjob/sdk/process"
+)
+
+// The test binary doubles as a runtime plugin (go-plugin's helper-process
+// pattern): with envPlugin set it serves instead of testing.
+const envPlugin = "BGJOB_LAUNCH_TEST_PLUGIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envPlugin) != "" {
+		sdk.Serve(&sdk.ServeConfig{Name: "launchtest", Version: "1.0.0", Runtime: sdk.RuntimeFunc(
+			func(context.Context, *sdk.Job, sdk.Emitter) sdk.Result { return sdk.Success() })})
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestKey(t *testing.T) {
+	base := Spec{Binary: "/c/shell", SHA256: "ab", Protocol: 2, OS: "linux", Arch: "amd64",
+		Identity: Identity{UID: 1000, GID: 1000, Groups: []uint32{4, 27}}, Workdir: "/w", SockDir: "/s", LogFile: "/l", Env: []string{"A=1"}}
+	differ := map[string]func(*Spec){
+		"binary":   func(s *Spec) { s.Binary = "/c/other" },
+		"sha256":   func(s *Spec) { s.SHA256 = "cd" },
+		"protocol": func(s *Spec) { s.Protocol = 1 },
+		"arch":     func(s *Spec) { s.Arch = "386" },
+		"os":       func(s *Spec) { s.OS = "darwin" },
+		"uid":      func(s *Spec) { s.Identity.UID = 1001 },
+		"gid":      func(s *Spec) { s.Identity.GID = 1001 },
+		"groups":   func(s *Spec) { s.Identity.Groups = []uint32{4} },
+	}
+	for name, change := range differ {
+		s := base
+		change(&s)
+		if keyOf(&s) == keyOf(&base) {
+			t.Errorf("specs that differ in %s share a key: one process could serve the other", name)
+		}
+	}
+	same := map[string]func(*Spec){
+		"workdir":      func(s *Spec) { s.Workdir = "/x" },
+		"socket dir":   func(s *Spec) { s.SockDir = "/x" },
+		"log":          func(s *Spec) { s.LogFile = "/x" },
+		"env":          func(s *Spec) { s.Env = nil },
+		"groups order": func(s *Spec) { s.Identity.Groups = []uint32{27, 4} },
+	}
+	for name, change := range same {
+		s := base
+		s.Identity.Groups = append([]uint32(nil), base.Identity.Groups...)
+		change(&s)
+		if keyOf(&s) != keyOf(&base) {
+			t.Errorf("specs that differ only in %s have different keys", name)
+		}
+	}
+	if !(Identity{}).IsHost() || (Identity{UID: 1}).IsHost() || (Identity{Groups: []uint32{0}}).IsHost() {
+		t.Error("IsHost: only the zero Identity is the host's own user")
+	}
+}
+
+func testSpec(t *testing.T, dir string) *Spec {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Spec{Binary: self, SHA256: "test", Protocol: 2, OS: "linux", Arch: "amd64", Workdir: dir,
+		SockDir: filepath.Join(dir, "run", "job"), LogFile: filepath.Join(dir, "job.log"), Env: []string{envPlugin + "=1"}}
+}
+
+// The first Launch starts a process and a spare behind it; the next Launch
+// of the same spec takes the spare, whose log becomes the job's; Close ends
+// the spare that is left.
+func TestGoPluginSpares(t *testing.T) {
+	dir, err := os.MkdirTemp("", "bgl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.MkdirAll(filepath.Join(dir, "run"), 0o700)
+	g := NewGoPlugin(Options{RunDir: filepath.Join(dir, "run"), LogDir: dir})
+	defer g.Close()
+	ctx := context.Background()
+	p1, err := g.Launch(ctx, testSpec(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p1.Release()
+	if d, err := p1.Conn().Describe(ctx); err != nil || d.Name != "launchtest" || d.Pid != p1.Pid() {
+		t.Fatalf("Describe = %+v, %v", d, err)
+	}
+	if a := p1.Attach(); a == nil || a.Pid != p1.Pid() || a.Protocol != 2 || a.Binary == "" || a.SockDir != filepath.Join(dir, "run", "job") {
+		t.Errorf("Attach = %+v", a)
+	}
+	spare := waitSpare(t, g)
+	spec2 := testSpec(t, dir)
+	spec2.SockDir, spec2.LogFile = filepath.Join(dir, "run", "job2"), filepath.Join(dir, "job2.log")
+	p2, err := g.Launch(ctx, spec2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Pid() != spare {
+		t.Errorf("the second Launch started process %d; the spare %d was ready", p2.Pid(), spare)
+	}
+	if _, err := os.Stat(spec2.LogFile); err != nil {
+		t.Errorf("the spare's log did not become the job's: %v", err)
+	}
+	p2.Release()
+	if !p2.Exited() {
+		t.Error("a released process still runs")
+	}
+	// A third spare is started behind the second; Close ends it.
+	third := waitSpare(t, g)
+	g.Close()
+	for deadline := time.Now().Add(10 * time.Second); process.Alive(third); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the spare %d still runs after Close", third)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "run", "spare*")); len(left) != 0 {
+		t.Errorf("Close left spare directories %v", left)
+	}
+}
+
+func waitSpare(t *testing.T, g *GoPlugin) int {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		g.mu.Lock()
+		for _, sp := range g.spares {
+			if sp != nil {
+				g.mu.Unlock()
+				return sp.p.Pid()
+			}
+		}
+		g.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("no spare within 20s")
+		}
+	}
+}
+
+func TestGoPluginErrors(t *testing.T) {
+	dir := t.TempDir()
+	g := NewGoPlugin(Options{RunDir: dir, LogDir: dir, NoSpares: true})
+	defer g.Close()
+	// Not a plugin: a clear error naming the binary, and nothing left.
+	notPlugin := filepath.Join(dir, "true.sh")
+	os.WriteFile(notPlugin, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	spec := testSpec(t, dir)
+	spec.Binary = notPlugin
+	_, err := g.Launch(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), notPlugin) {
+		t.Errorf("Launch of a binary that is not a plugin: %v", err)
+	}
+	if _, err := os.Stat(spec.SockDir); !os.IsNotExist(err) {
+		t.Errorf("a failed Launch left its socket directory: %v", err)
+	}
+	// A process that is gone cannot be reattached.
+	_, err = g.Reattach(&Attach{Network: "unix", Addr: filepath.Join(dir, "nosock"), Pid: 1 << 22, Protocol: 2}, filepath.Join(dir, "r.log"))
+	if err == nil || !strings.Contains(err.Error(), "gone") {
+		t.Errorf("Reattach to a dead pid: %v", err)
+	}
+	// Nor one of a protocol the host does not speak.
+	_, err = g.Reattach(&Attach{Network: "unix", Addr: filepath.Join(dir, "nosock"), Pid: os.Getpid(), Protocol: 9}, filepath.Join(dir, "r.log"))
+	if err == nil || !strings.Contains(err.Error(), "protocol 9") {
+		t.Errorf("Reattach with protocol 9: %v", err)
+	}
+}
