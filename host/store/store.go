@@ -1,6 +1,7 @@
-// Package store is the host's durable job table: one bbolt file under the
-// host's home, holding a row per job, and the attach records that say how
-// to find a running job's runtime again after the host was killed.
+// Package store keeps what the host must not lose: the job table (one bbolt
+// file under the host's home, a row per job) and the attach records, small
+// files beside each running job's runtime socket that say how to find that
+// runtime again after the host was killed.
 package store
 
 import (
