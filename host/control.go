@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ func (h *Host) selectLocked(sel []string) ([]*job, error) {
 	for _, s := range sel {
 		n := 0
 		id, idErr := strconv.ParseUint(s, 10, 64)
+		name := compileWildcard(s)
 		for _, j := range h.jobs {
 			var match bool
 			switch {
@@ -40,7 +40,7 @@ func (h *Host) selectLocked(sel []string) ([]*job, error) {
 			case strings.EqualFold(j.row.InstanceID, s):
 				match = true
 			default:
-				match = wildcardMatch(s, j.row.Name)
+				match = name.match(j.row.Name)
 			}
 			if match {
 				n++
@@ -86,12 +86,13 @@ func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
 		return out, err
 	}
 	kept := out[:0]
+	command := compileWildcard(f.Command)
 	for _, v := range out {
 		if state != "" && v.State != state {
 			continue
 		}
 		if f.Command != "" {
-			if !wildcardMatch(f.Command, v.Command) {
+			if !command.match(v.Command) {
 				continue
 			}
 		}
@@ -311,41 +312,4 @@ func (h *Host) removeJob(j *job) error {
 	os.Remove(h.runtimeLogPath(j.row.ID))
 	os.RemoveAll(h.sockDir(j.row.ID))
 	return nil
-}
-
-// wildcardMatch matches s against a PowerShell-style wildcard pattern: *
-// is any run of characters (slashes too, unlike path.Match), ? any one
-// character, [abc] and [a-z] a set. A pattern that does not compile as
-// one (an unclosed [) matches literally.
-func wildcardMatch(pattern, s string) bool {
-	var b strings.Builder
-	b.WriteString("^(?s:")
-	for i := 0; i < len(pattern); i++ {
-		switch c := pattern[i]; c {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		case '[':
-			j := strings.IndexByte(pattern[i+1:], ']')
-			if j < 1 {
-				b.WriteString(regexp.QuoteMeta(string(c)))
-				continue
-			}
-			set := pattern[i+1 : i+1+j]
-			if set[0] == '!' {
-				set = "^" + set[1:]
-			}
-			b.WriteString("[" + strings.ReplaceAll(set, `\`, `\\`) + "]")
-			i += j + 1
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString(")$")
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		return pattern == s
-	}
-	return re.MatchString(s)
 }

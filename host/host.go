@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
@@ -85,14 +87,18 @@ func Open(opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	for _, d := range []string{opts.Home, filepath.Join(opts.Home, "jobs"), filepath.Join(opts.Home, "run")} {
+	if err := os.MkdirAll(opts.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", opts.Home, err)
+	}
+	// The home holds the socket: only its owner may reach it, and a home
+	// someone else prepared is refused before anything is written there.
+	if err := api.CheckHome(opts.Home); err != nil {
+		return nil, withKind(ErrBadRequest, err)
+	}
+	for _, d := range []string{filepath.Join(opts.Home, "jobs"), filepath.Join(opts.Home, "run")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("cannot create %s: %w", d, err)
 		}
-	}
-	// The home holds the socket: only its owner may reach it.
-	if err := os.Chmod(opts.Home, 0o700); err != nil {
-		return nil, err
 	}
 	st, err := store.Open(filepath.Join(opts.Home, "jobs.db"))
 	if errors.Is(err, store.ErrLocked) {
@@ -104,7 +110,7 @@ func Open(opts Options) (*Host, error) {
 	// Scripts and tests find the host by this file; the store's lock, not
 	// the file, is what keeps a second host out.
 	pidFile := filepath.Join(opts.Home, "host.pid")
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
 		st.Close()
 		return nil, err
 	}

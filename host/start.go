@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -158,23 +159,41 @@ func globOne(pattern, dir string) (string, error) {
 	}
 }
 
+// readScript reads a script file, which must be a regular file: a named
+// pipe or a device would block the call (and hold the caller's output open)
+// for as long as nothing writes to it. The file is opened without blocking
+// and checked as opened, so swapping in a pipe after a check changes
+// nothing.
 func readScript(path string) (string, error) {
-	fi, err := os.Stat(path)
+	f, err := openNonBlocking(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", errorf(ErrBadRequest, "the script file %s does not exist", path)
 		}
 		return "", errorf(ErrBadRequest, "cannot read the script file: %w", err)
 	}
-	if fi.IsDir() {
-		return "", errorf(ErrBadRequest, "the script file %s is a directory", path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", errorf(ErrBadRequest, "cannot read the script file: %w", err)
 	}
-	b, err := os.ReadFile(path)
+	switch {
+	case fi.IsDir():
+		return "", errorf(ErrBadRequest, "the script file %s is a directory", path)
+	case !fi.Mode().IsRegular():
+		return "", errorf(ErrBadRequest, "the script file %s is not a regular file (%s); give a file, or pass the script inline", path, fi.Mode().Type())
+	case fi.Size() > MaxScript:
+		return "", errorf(ErrBadRequest, "the script file %s has %d bytes; at most %d are accepted", path, fi.Size(), MaxScript)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxScript+1))
 	if err != nil {
 		return "", errorf(ErrBadRequest, "cannot read the script file: %w", err)
 	}
 	return string(b), nil
 }
+
+// MaxScript bounds a script file.
+const MaxScript = 16 << 20
 
 // resolve finds and verifies the runtime a job asks for, built for the
 // host's platform.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/bgjob/bgjob/host"
@@ -28,6 +29,10 @@ func TestStartValidation(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A named pipe nobody writes to: reading it would block for ever.
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.sh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		req  api.StartRequest
@@ -47,6 +52,9 @@ func TestStartValidation(t *testing.T) {
 		{"bad file pattern", api.StartRequest{File: "[", Workdir: dir}, host.ErrBadRequest, "bad --file pattern"},
 		{"literal path missing", api.StartRequest{LiteralPath: "nope.sh", Workdir: dir}, host.ErrBadRequest, "does not exist"},
 		{"literal path is a directory", api.StartRequest{LiteralPath: "sub", Workdir: dir}, host.ErrBadRequest, "is a directory"},
+		{"literal path is a fifo", api.StartRequest{LiteralPath: "fifo.sh", Workdir: dir}, host.ErrBadRequest, "not a regular file"},
+		{"file is a fifo", api.StartRequest{File: "fif?.sh", Workdir: dir}, host.ErrBadRequest, "not a regular file"},
+		{"init file is a fifo", api.StartRequest{Script: "echo", InitFile: "fifo.sh", Workdir: dir}, host.ErrBadRequest, "not a regular file"},
 		{"init and init file", api.StartRequest{Script: "echo", Init: "x=1", InitFile: file, Workdir: dir}, host.ErrBadRequest, "--init or --init-file"},
 		{"init file missing", api.StartRequest{Script: "echo", InitFile: "nope.sh", Workdir: dir}, host.ErrBadRequest, "does not exist"},
 		{"input too big", api.StartRequest{Script: "echo", Input: make([]byte, host.MaxInput+1), Workdir: dir}, host.ErrBadRequest, "at most"},

@@ -1,6 +1,9 @@
 package sdk
 
 import (
+	"strings"
+	"unicode/utf8"
+
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 )
 
@@ -87,4 +90,41 @@ func Success() Result { return Result{State: Completed} }
 // says why in words a user can act on.
 func Failure(code int, reason string) Result {
 	return Result{State: Failed, ExitCode: code, Reason: reason}
+}
+
+// textFields calls f with a pointer to each text field of r, so a check or
+// a fix covers every one.
+func textFields(r *Record, f func(*string)) {
+	f(&r.Message)
+	f(&r.TypeName)
+	if e := r.Error; e != nil {
+		f(&e.Category)
+		f(&e.Target)
+		f(&e.ErrorId)
+		f(&e.RecommendedAction)
+	}
+	if p := r.Progress; p != nil {
+		f(&p.Activity)
+		f(&p.Status)
+		f(&p.CurrentOperation)
+	}
+	if in := r.Information; in != nil {
+		for i := range in.Tags {
+			f(&in.Tags[i])
+		}
+		f(&in.Source)
+		f(&in.User)
+		f(&in.Computer)
+	}
+}
+
+func validUTF8(r *Record) bool {
+	ok := true
+	textFields(r, func(s *string) { ok = ok && utf8.ValidString(*s) })
+	return ok
+}
+
+// fixUTF8 replaces each invalid byte sequence in r's text with U+FFFD.
+func fixUTF8(r *Record) {
+	textFields(r, func(s *string) { *s = strings.ToValidUTF8(*s, "\uFFFD") })
 }

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -66,6 +67,10 @@ func recordCount(r *Record) uint64 {
 }
 
 // Emit numbers r and adds it to the open batch.
+//
+// Text fields must be UTF-8 (protobuf strings are); a record whose text is
+// not keeps its record with each invalid byte sequence replaced by U+FFFD,
+// and an Error record right after it says so, rather than being refused.
 func (s *spool) Emit(r *Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -75,6 +80,19 @@ func (s *spool) Emit(r *Record) error {
 	if s.done != nil {
 		return errSpoolClosed
 	}
+	if !validUTF8(r) {
+		r = proto.Clone(r).(*Record)
+		fixUTF8(r)
+		if err := s.emitLocked(r); err != nil {
+			return err
+		}
+		return s.emitLocked(NewError(fmt.Sprintf("the %s record %d held text that is not valid UTF-8; each invalid byte sequence was replaced with U+FFFD", StreamNames[r.Stream], r.Seq),
+			&ErrorDetail{Category: "InvalidData", ErrorId: "InvalidUTF8"}))
+	}
+	return s.emitLocked(r)
+}
+
+func (s *spool) emitLocked(r *Record) error {
 	r.Seq = s.seq + 1
 	if r.TimeUnixNano == 0 {
 		r.TimeUnixNano = time.Now().UnixNano()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,8 +181,13 @@ func TestSpoolSequenceNumbers(t *testing.T) {
 func TestSpoolRejectedRecordKeepsNumbering(t *testing.T) {
 	s := testSpool(1<<20, 1<<20)
 	emit(t, s, NewOutput("before", ""))
-	if err := s.Emit(NewOutput("bad \xff utf-8", "")); err == nil {
-		t.Fatalf("Emit of invalid UTF-8 succeeded; this test needs a record that fails to marshal")
+	// Emit repairs invalid UTF-8 (TestSpoolInvalidUTF8); below it, a
+	// record with it fails to marshal.
+	s.mu.Lock()
+	err := s.emitLocked(NewOutput("bad \xff utf-8", ""))
+	s.mu.Unlock()
+	if err == nil {
+		t.Fatalf("emitLocked of invalid UTF-8 succeeded; this test needs a record that fails to marshal")
 	}
 	emit(t, s, NewOutput("after", ""))
 	s.finish(&Done{State: Completed})
@@ -798,4 +804,37 @@ func batchRecords(b *Batch) ([]*Record, error) {
 		return nil, fmt.Errorf("batch %d..%d: %d records ending at %d", b.FirstSeq, b.LastSeq, len(out), next-1)
 	}
 	return out, nil
+}
+
+// Text that is not UTF-8 cannot travel in a protobuf string: the record
+// keeps its place with the bad bytes replaced, and an Error record says so.
+func TestSpoolInvalidUTF8(t *testing.T) {
+	s := testSpool(1<<20, 1<<20)
+	emit(t, s, NewOutput("a\xffb", ""))
+	emit(t, s, NewProgress(&ProgressDetail{Activity: "ok", Status: "\xc3"}))
+	emit(t, s, NewOutput("fine", ""))
+	s.finish(&Done{State: Completed})
+	var got []string
+	for _, b := range collect(t, s, 0) {
+		if b.Done != nil {
+			continue
+		}
+		for _, r := range checkBatch(t, b) {
+			text := r.Message
+			if r.Progress != nil {
+				text = r.Progress.Status
+			}
+			got = append(got, fmt.Sprintf("%d %s %q", r.Seq, StreamNames[r.Stream], text))
+		}
+	}
+	want := []string{
+		"1 output \"a\ufffdb\"",
+		`2 error "the output record 1 held text that is not valid UTF-8; each invalid byte sequence was replaced with U+FFFD"`,
+		"3 progress \"\ufffd\"",
+		`4 error "the progress record 3 held text that is not valid UTF-8; each invalid byte sequence was replaced with U+FFFD"`,
+		`5 output "fine"`,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

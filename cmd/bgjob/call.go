@@ -21,7 +21,7 @@ func call(req *api.Request) error {
 	var code int
 	for try := 0; ; try++ {
 		var c *api.Client
-		c, err = api.Connect(home, 10*time.Second, func() error { return startHost(home) })
+		c, err = api.Connect(home, 10*time.Second, func() (<-chan error, error) { return startHost(home) })
 		if err != nil {
 			return api.WithCode(api.ExitUnavailable, err)
 		}
@@ -61,28 +61,27 @@ func hostBinary() (string, error) {
 }
 
 // startHost starts bgjobd in the background, in its own session so it
-// outlives this terminal, logging to host.log in its home.
-func startHost(home string) error {
+// outlives this terminal, logging to host.log in its home. The channel gets
+// the host's exit, should it end while the CLI still waits for it.
+func startHost(home string) (<-chan error, error) {
 	bin, err := hostBinary()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
-	}
-	logf, err := os.OpenFile(filepath.Join(home, "host.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, err := api.PrepareHome(home)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, "-home", home)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
-		return err
+		return nil, err
 	}
-	// Reap it if it exits at once (say, another host won the race), so it
-	// does not linger as a zombie while we wait for the socket.
-	go cmd.Wait()
-	return nil
+	// Reaped either way, so that a host that exits at once does not
+	// linger as a zombie while we wait for the socket.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return exited, nil
 }

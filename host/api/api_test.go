@@ -319,7 +319,7 @@ func TestClientDo(t *testing.T) {
 func TestConnect(t *testing.T) {
 	// A host that is up is dialled straight away.
 	home := fakeHost(t, func(_ *Request, w io.Writer) { WriteFrame(w, FrameResult, []byte(`{"code":0}`)) })
-	c, err := Connect(home, time.Second, func() error { t.Error("start called with a host up"); return nil })
+	c, err := Connect(home, time.Second, func() (<-chan error, error) { t.Error("start called with a host up"); return nil, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,18 +335,18 @@ func TestConnect(t *testing.T) {
 		t.Error("Connect without a host succeeded")
 	}
 	// Starting fails.
-	_, err = Connect(empty, time.Second, func() error { return errors.New("no daemon") })
+	_, err = Connect(empty, time.Second, func() (<-chan error, error) { return nil, errors.New("no daemon") })
 	if CodeOf(err) != ExitUnavailable || !strings.Contains(err.Error(), "no daemon") {
 		t.Errorf("failed start: %v", err)
 	}
 	// The host never comes up.
-	_, err = Connect(empty, 100*time.Millisecond, func() error { return nil })
+	_, err = Connect(empty, 100*time.Millisecond, func() (<-chan error, error) { return nil, nil })
 	if CodeOf(err) != ExitUnavailable || !strings.Contains(err.Error(), "did not come up") {
 		t.Errorf("host never up: %v", err)
 	}
 	// The host comes up a little after start.
 	lnc := make(chan net.Listener, 1)
-	c, err = Connect(empty, 10*time.Second, func() error {
+	c, err = Connect(empty, 10*time.Second, func() (<-chan error, error) {
 		go func() {
 			time.Sleep(50 * time.Millisecond)
 			l, err := net.Listen("unix", SocketPath(empty))
@@ -363,7 +363,7 @@ func TestConnect(t *testing.T) {
 				c.Close()
 			}
 		}()
-		return nil
+		return nil, nil
 	})
 	if l := <-lnc; l != nil {
 		defer l.Close()
@@ -400,7 +400,7 @@ func TestDialHello(t *testing.T) {
 		t.Errorf("Dial to a socket that hangs up: %v, want ErrNoHost", err)
 	}
 	// Connect then starts a host (here: nothing comes up in time).
-	_, err := Connect(gone, 50*time.Millisecond, func() error { return nil })
+	_, err := Connect(gone, 50*time.Millisecond, func() (<-chan error, error) { return nil, nil })
 	if CodeOf(err) != ExitUnavailable || !strings.Contains(err.Error(), "did not come up") {
 		t.Errorf("Connect to a dead host's socket: %v", err)
 	}
@@ -410,7 +410,7 @@ func TestDialHello(t *testing.T) {
 		t.Errorf("Dial to a host of another version: %v", err)
 	}
 	started := false
-	if _, err := Connect(other, time.Second, func() error { started = true; return nil }); err == nil || started {
+	if _, err := Connect(other, time.Second, func() (<-chan error, error) { started = true; return nil, nil }); err == nil || started {
 		t.Errorf("Connect to a host of another version: %v, started a host: %v", err, started)
 	}
 }

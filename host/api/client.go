@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -45,10 +46,26 @@ type Client struct {
 // the child for a moment, and a connection made then is never answered.
 // Such a connection ends without a hello, and Dial reports ErrNoHost, so
 // that Connect starts a new host rather than send the request into it.
+//
+// Before anything is read or sent, the home must be the caller's own (see
+// CheckHome) and the process listening on the socket must run as the
+// caller: a socket someone else planted would otherwise receive the
+// request, the caller's environment with it.
 func Dial(home string) (*Client, error) {
-	c, err := net.Dial("unix", SocketPath(home))
+	if err := CheckHome(home); err != nil {
+		return nil, &Error{Code: ExitUnavailable, Err: err}
+	}
+	return dial(SocketPath(home), home)
+}
+
+func dial(sock, home string) (*Client, error) {
+	c, err := net.Dial("unix", sock)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkListener(c); err != nil {
+		c.Close()
+		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("refusing the socket %s: %w", sock, err)}
 	}
 	cl := &Client{conn: c, r: bufio.NewReaderSize(c, 1<<20)}
 	if err := cl.hello(home); err != nil {
@@ -98,9 +115,14 @@ func (c *Client) hello(home string) error {
 	return &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected frame %q from the host on %s", kind, home)}
 }
 
+// Starter starts a host for Connect. It returns a channel that receives the
+// host process's exit, so that a host that dies while starting is reported
+// at once rather than after Connect's whole wait.
+type Starter func() (exited <-chan error, err error)
+
 // Connect dials the host serving home, and if none answers calls start and
 // waits up to timeout for the host to come up.
-func Connect(home string, timeout time.Duration, start func() error) (*Client, error) {
+func Connect(home string, timeout time.Duration, start Starter) (*Client, error) {
 	c, err := Dial(home)
 	if err == nil {
 		return c, nil
@@ -109,9 +131,11 @@ func Connect(home string, timeout time.Duration, start func() error) (*Client, e
 	if start == nil || errors.As(err, &refused) {
 		return nil, err
 	}
-	if err := start(); err != nil {
+	exited, err := start()
+	if err != nil {
 		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("cannot start the bgjob host: %w", err)}
 	}
+	logPath := filepath.Join(home, "host.log")
 	deadline := time.Now().Add(timeout)
 	for wait := 500 * time.Microsecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		c, err = Dial(home)
@@ -121,11 +145,45 @@ func Connect(home string, timeout time.Duration, start func() error) (*Client, e
 		if errors.As(err, &refused) {
 			return nil, err
 		}
+		select {
+		case werr := <-exited:
+			// Another host may have won the race to start; it answers.
+			if c, derr := Dial(home); derr == nil {
+				return c, nil
+			}
+			return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host exited as it started (%v): %s", werr, logTail(logPath))}
+		default:
+		}
 		if time.Now().After(deadline) {
-			return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host did not come up within %v: %w (see %s)", timeout, err, filepath.Join(home, "host.log"))}
+			return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host did not come up within %v: %w (see %s)", timeout, err, logPath)}
 		}
 		time.Sleep(wait)
 	}
+}
+
+// logTail is the end of the host's log, on one line, for a message.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "see " + path
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return strings.Join(lines, " / ") + " (" + path + ")"
+}
+
+// PrepareHome creates home if needed, private to the caller, and checks it
+// (CheckHome); it returns the host's log there, opened for appending.
+func PrepareHome(home string) (*os.File, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	if err := CheckHome(home); err != nil {
+		return nil, err
+	}
+	return openNoFollow(filepath.Join(home, "host.log"))
 }
 
 // Close closes the connection.

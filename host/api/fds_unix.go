@@ -20,6 +20,13 @@ func sendRequest(c net.Conn, frame []byte, stdout, stderr any) error {
 		return err
 	}
 	rights := syscall.UnixRights(int(o.Fd()), int(e.Fd()))
-	_, _, err := uc.WriteMsgUnix(frame, rights, nil)
+	// One sendmsg carries the descriptors and as much of the frame as the
+	// socket takes; a large request (a big input, many arguments) goes on
+	// in plain writes.
+	n, _, err := uc.WriteMsgUnix(frame, rights, nil)
+	if err != nil || n == len(frame) {
+		return err
+	}
+	_, err = c.Write(frame[n:])
 	return err
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -24,4 +26,21 @@ func PeerCred(c *net.UnixConn) (uid, pid int, err error) {
 		return 0, 0, cerr
 	}
 	return int(cred.Uid), int(cred.Pid), nil
+}
+
+// checkListener refuses a socket whose listener (the process that created
+// it) is not the caller's own user.
+func checkListener(c net.Conn) error {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil
+	}
+	uid, pid, err := PeerCred(uc)
+	if err != nil {
+		return fmt.Errorf("cannot tell who listens on it: %w", err)
+	}
+	if uid != os.Geteuid() {
+		return fmt.Errorf("it belongs to process %d of uid %d, not to a host of yours (uid %d)", pid, uid, os.Geteuid())
+	}
+	return nil
 }

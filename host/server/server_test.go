@@ -669,3 +669,51 @@ func TestServeOutputToFiles(t *testing.T) {
 		t.Errorf("get nope with files: %d %v", code, err)
 	}
 }
+
+// A request larger than the socket's buffer (a big input, many arguments, a
+// large environment) arrives whole, also when the caller passes its stdout
+// and stderr along with it.
+func TestServeLargeRequest(t *testing.T) {
+	th := fakeHost(t)
+	serve(t, th)
+	dir := t.TempDir()
+	var input bytes.Buffer
+	for i := 0; input.Len() < 3<<20; i++ {
+		fmt.Fprintf(&input, "input line %d\n", i)
+	}
+	args := make([]string, 100000)
+	for i := range args {
+		args[i] = "a"
+	}
+	env := append([]string{"BIG=" + strings.Repeat("e", 240<<10)}, hosttest.JobEnv...)
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	c, err := api.Dial(th.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan error, 1)
+	go func() {
+		code, err := c.Do(&api.Request{Op: api.OpStart, Wait: true, Start: &api.StartRequest{
+			Script: "cat", Input: input.Bytes(), Args: args, Env: env, Workdir: dir}}, out, out)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("exit code %d", code)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("start --wait with a large request: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a large request hung the call")
+	}
+	if got, _ := os.ReadFile(out.Name()); !bytes.Equal(got, input.Bytes()) {
+		t.Errorf("the job's output is %d bytes, want its %d bytes of input back", len(got), input.Len())
+	}
+}

@@ -1,0 +1,66 @@
+package host
+
+import (
+	"regexp"
+	"strings"
+)
+
+// wildcard is a PowerShell-style wildcard pattern: * is any run of
+// characters (slashes too, unlike path.Match), ? any one character, [abc]
+// and [a-z] a set, [!abc] its complement. A pattern that does not compile
+// as one (an unclosed [) matches only itself. It works on characters, not
+// bytes, so names in any script match as their users expect.
+type wildcard struct {
+	re      *regexp.Regexp
+	literal string
+}
+
+func compileWildcard(pattern string) wildcard {
+	var b strings.Builder
+	b.WriteString("^(?s:")
+	rs := []rune(pattern)
+	for i := 0; i < len(rs); i++ {
+		switch c := rs[i]; c {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		case '[':
+			j := indexRune(rs[i+1:], ']')
+			if j < 1 {
+				b.WriteString(regexp.QuoteMeta(string(c)))
+				continue
+			}
+			set := string(rs[i+1 : i+1+j])
+			if set[0] == '!' {
+				set = "^" + set[1:]
+			}
+			b.WriteString("[" + strings.ReplaceAll(set, `\`, `\\`) + "]")
+			i += j + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	b.WriteString(")$")
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		return wildcard{literal: pattern}
+	}
+	return wildcard{re: re}
+}
+
+func (w wildcard) match(s string) bool {
+	if w.re == nil {
+		return s == w.literal
+	}
+	return w.re.MatchString(s)
+}
+
+func indexRune(rs []rune, r rune) int {
+	for i, x := range rs {
+		if x == r {
+			return i
+		}
+	}
+	return -1
+}

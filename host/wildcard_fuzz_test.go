@@ -1,0 +1,68 @@
+package host
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzWildcard checks the wildcard matcher on any pattern and string. The
+// checked-in seeds are in testdata/fuzz/FuzzWildcard/.
+func FuzzWildcard(f *testing.F) {
+	for _, c := range [][2]string{
+		{"*", ""},
+		{"al*", "alpha"},
+		{"?eta", "beta"},
+		{"[!ab]*", "beta"},
+		{"[a-c]x", "bx"},
+		{"*deploy.sh", "/srv/app/deploy.sh"},
+		{"[unclosed", "[unclosed"},
+		{"(a|b)+", "a"},
+		{"[z-a]", "q"},
+		{`[\]x`, `\x`},
+		{"?nï?", "ünï😀"},
+		{"\xff", "\xfe"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		w := compileWildcard(pattern)
+		got := w.match(s)
+		valid := utf8.ValidString(pattern) && utf8.ValidString(s)
+
+		// A pattern with no wildcard characters matches only itself. For
+		// invalid UTF-8 it compares characters, each bad byte being U+FFFD,
+		// so only valid strings are held to this.
+		if valid && !strings.ContainsAny(pattern, "*?[") && got != (pattern == s) {
+			t.Fatalf("literal pattern %q: match(%q) = %v", pattern, s, got)
+		}
+
+		if !compileWildcard("*").match(s) {
+			t.Fatalf(`"*" does not match %q`, s)
+		}
+		if utf8.ValidString(s) && !strings.ContainsAny(s, "*?[") && !compileWildcard("*"+s+"*").match(s) {
+			t.Fatalf("%q does not match itself between stars", s)
+		}
+
+		// "*p*" for a literal p matches exactly the strings containing p.
+		if p := pattern; valid && !strings.ContainsAny(p, "*?[") {
+			if got, want := compileWildcard("*"+p+"*").match(s), strings.Contains(s, p); got != want {
+				t.Fatalf("pattern %q: match(%q) = %v, want %v", "*"+p+"*", s, got, want)
+			}
+		}
+
+		// As many ?s as s has characters match it; one more or one fewer
+		// does not. (Past some thousands of characters the regexp would be
+		// too large to compile, and the pattern would match only itself.)
+		if n := utf8.RuneCountInString(s); utf8.ValidString(s) && n <= 1000 {
+			for _, k := range []int{n - 1, n, n + 1} {
+				if k < 0 {
+					continue
+				}
+				if got := compileWildcard(strings.Repeat("?", k)).match(s); got != (k == n) {
+					t.Fatalf("%d ?s: match(%q) = %v", k, s, got)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,36 @@
+package host
+
+import "testing"
+
+func TestWildcard(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "", true},
+		{"*", "anything/at all\n", true},
+		{"al*", "alpha", true},
+		{"al*", "beta", false},
+		{"?eta", "beta", true},
+		{"?eta", "bbeta", false},
+		{"[ab]*", "beta", true},
+		{"[!ab]*", "beta", false},
+		{"[a-c]x", "bx", true},
+		{"*deploy.sh", "/srv/app/deploy.sh", true},
+		{"a.b", "axb", false},
+		{"[", "[", true},
+		{"[unclosed", "[unclosed", true},
+		{"ünï😀", "ünï😀", true},
+		{"ün*", "ünï😀", true},
+		{"?nï?", "ünï😀", true},
+		{"??", "ü", false},
+		{"[üö]x", "öx", true},
+		{"(a|b)+", "(a|b)+", true},
+		{"(a|b)+", "a", false},
+	}
+	for _, tt := range tests {
+		if got := compileWildcard(tt.pattern).match(tt.s); got != tt.want {
+			t.Errorf("%q matches %q: %v, want %v", tt.pattern, tt.s, got, tt.want)
+		}
+	}
+}
