@@ -26,6 +26,8 @@ var (
 	// ErrVerification: a runtime binary is missing or changed since it
 	// was installed.
 	ErrVerification = errors.New("the runtime binary failed verification")
+	// ErrDamaged: a job's records on disk are damaged or missing.
+	ErrDamaged = errors.New("the job's records are damaged")
 	// ErrHostRunning: another host holds this home.
 	ErrHostRunning = errors.New("another host runs on this home")
 )

@@ -52,6 +52,7 @@ const (
 type Host struct {
 	opts     Options
 	store    *store.Store
+	cursors  *store.Cursors
 	catalog  *catalog.Catalog
 	launcher launch.Launcher
 	log      hclog.Logger
@@ -66,6 +67,7 @@ type Host struct {
 	mu      sync.Mutex
 	jobs    map[uint64]*job
 	running int
+	notices []string // what the user must hear about this host's start
 }
 
 // Open opens (creating if needed) the host's home and job table. Jobs that
@@ -100,9 +102,22 @@ func Open(opts Options) (*Host, error) {
 			return nil, fmt.Errorf("cannot create %s: %w", d, err)
 		}
 	}
-	st, err := store.Open(filepath.Join(opts.Home, "jobs.db"))
+	var notices []string
+	dbPath := filepath.Join(opts.Home, "jobs.db")
+	st, err := store.Open(dbPath)
 	if errors.Is(err, store.ErrLocked) {
 		return nil, errorf(ErrHostRunning, "another bgjob host is already running on %s", opts.Home)
+	}
+	if errors.Is(err, store.ErrCorrupt) {
+		// One damaged table must not keep every job from being served:
+		// it is set aside, never deleted, and the user is told.
+		aside, aerr := store.SetAside(dbPath)
+		if aerr != nil {
+			return nil, fmt.Errorf("%w; %w", err, aerr)
+		}
+		notices = append(notices, fmt.Sprintf("the job table was damaged (%v); it was set aside as %s and a fresh one started, so the jobs it held are not listed", err, aside))
+		opts.Logger.Error("the job table was damaged; set aside", "err", err, "as", aside)
+		st, err = store.Open(dbPath)
 	}
 	if err != nil {
 		return nil, err
@@ -114,7 +129,12 @@ func Open(opts Options) (*Host, error) {
 		st.Close()
 		return nil, err
 	}
-	h := &Host{opts: opts, store: st, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
+	cursors, err := store.OpenCursors(filepath.Join(opts.Home, "cursors"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	h := &Host{opts: opts, store: st, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
 		jobs: map[uint64]*job{}, user: currentUser(), launcher: opts.Launcher}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
@@ -125,6 +145,7 @@ func Open(opts Options) (*Host, error) {
 		h.cancel()
 		h.wg.Wait()
 		h.launcher.Close()
+		cursors.Close()
 		st.Close()
 		os.Remove(pidFile)
 		return nil, err
@@ -148,8 +169,17 @@ func (h *Host) Close() error {
 		}
 	}
 	h.mu.Unlock()
+	h.cursors.Close()
 	_ = os.Remove(filepath.Join(h.opts.Home, "host.pid"))
 	return h.store.Close()
+}
+
+// Notices says what went wrong while the host started and was repaired
+// (a damaged job table set aside, say), for the user to hear about.
+func (h *Host) Notices() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.notices...)
 }
 
 // Catalog is the runtime catalog the host resolves runtimes in.

@@ -21,6 +21,10 @@ type job struct {
 	rt        launch.Process // the runtime while the job runs; guarded by Host.mu
 	waiter    chan *handoff  // a caught-up draining receiver; guarded by Host.mu
 	removed   bool           // guarded by Host.mu
+	draining  int            // draining receives in progress; guarded by Host.mu
+	// unreadable marks a job whose row could not be read: it is never
+	// written back, only removed.
+	unreadable bool
 }
 
 func newJob(r *store.Row) *job {
@@ -75,14 +79,35 @@ func (h *Host) persist(j *job) {
 	j.persistMu.Lock()
 	defer j.persistMu.Unlock()
 	h.mu.Lock()
-	if j.removed {
+	if j.removed || j.unreadable {
 		h.mu.Unlock()
 		return
 	}
 	j.row.LogSize = j.logEndLocked()
 	r := j.row
+	settled := r.State.Finished() && j.draining == 0
 	h.mu.Unlock()
 	if err := h.store.Put(&r); err != nil {
 		h.log.Error("cannot persist job", "job", r.ID, "err", err)
+		return
+	}
+	if settled {
+		// The row now says all the cursor did, and nothing moves any more.
+		h.cursors.Drop(r.ID)
+	}
+}
+
+// checkpoint records where j's records stand now (see store.Cursor), cheaply
+// and without a sync, between writes of its row.
+func (h *Host) checkpoint(j *job) {
+	h.mu.Lock()
+	if j.removed {
+		h.mu.Unlock()
+		return
+	}
+	c := store.Cursor{LogSize: j.logEndLocked(), LastSeq: j.row.LastSeq, ReadOffset: j.row.ReadOffset}
+	h.mu.Unlock()
+	if err := h.cursors.Set(j.row.ID, c); err != nil {
+		h.log.Warn("cannot record where a job's records stand", "job", j.row.ID, "err", err)
 	}
 }

@@ -2,6 +2,8 @@ package host_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/hosttest"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
+	bolt "go.etcd.io/bbolt"
 )
 
 // restartable is a home and the options to open a host on it again, with
@@ -324,40 +327,109 @@ func TestRecoveryCutsTornTail(t *testing.T) {
 	}
 }
 
-// Damage that is not a torn tail is reported, and the log is left as it
-// is: cutting it there would throw away records the runtime no longer has.
+// Damage that is not a torn tail fails the job it is in, with a reason that
+// says so, and leaves the log as it is: cutting it there would throw away
+// records. The other jobs serve on, and the damaged one can be removed.
 func TestRecoveryKeepsDamagedLog(t *testing.T) {
-	home, opts, _ := restartable(t)
+	home, opts, l := restartable(t)
 	th := hosttest.Open(t, home, opts)
 	th.Start("echo a; echo b; sleep")
+	th.Start("echo other; wait go")
 	th.WaitOutput("1", "b")
+	th.WaitOutput("2", "other")
 	th.Close()
 	logPath := filepath.Join(home, "jobs", "1.log")
 	good, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Garbage before the records: a frame that does not decode, with
-	// records after it.
-	damaged := append([]byte{3, 0xff, 0xff, 0xff}, good...)
+	// Garbage after the records, and a whole record after the garbage.
+	more, _ := recordlog.AppendFramed(nil, &sdk.Record{Seq: 3, Stream: sdk.Output, Message: "c"})
+	damaged := append(append(append([]byte{}, good...), 3, 0xff, 0xff, 0xff), more...)
 	if err := os.WriteFile(logPath, damaged, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := opts
-	o.Home = home
-	h, err := host.Open(o)
-	if err == nil {
-		h.Close()
-		t.Fatal("a host opened over a damaged record log without a word")
-	}
-	if !strings.Contains(err.Error(), "corrupt") || !strings.Contains(err.Error(), "1.log") {
-		t.Errorf("the error %q does not say the job's log is corrupt", err)
+	th2 := hosttest.Open(t, home, opts)
+	j := th2.Job("1")
+	if j.State != api.Failed || !strings.Contains(j.StateReason, "damaged") || !strings.Contains(j.StateReason, "1.log") {
+		t.Errorf("the job with a damaged log is %s: %q", j.State, j.StateReason)
 	}
 	if now, _ := os.ReadFile(logPath); !bytes.Equal(now, damaged) {
 		t.Errorf("recovery changed the damaged log: %d bytes, was %d", len(now), len(damaged))
 	}
-	if _, err := os.Stat(filepath.Join(home, "host.pid")); !os.IsNotExist(err) {
-		t.Errorf("a host that did not open left host.pid: %v", err)
+	if got := th2.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a", "b"}) {
+		t.Errorf("the records before the damage: %q", got)
+	}
+	if l.Alive() != 1 {
+		t.Errorf("%d runtimes alive; the damaged job's should have been ended, the other kept", l.Alive())
+	}
+	l.Open("go")
+	if j := th2.Await("2")[0]; j.State != api.Completed {
+		t.Errorf("the other job ended %s: %s", j.State, j.StateReason)
+	}
+	if err := th2.Remove(context.Background(), []string{"1"}, true); err != nil {
+		t.Errorf("remove --force of the damaged job: %v", err)
+	}
+}
+
+// A row that cannot be read, or a damaged table file, keeps no job from
+// being served: the row's job is listed Failed (and can be removed); the
+// table is set aside, with a notice, and a fresh one started.
+func TestRecoveryDamagedTable(t *testing.T) {
+	home, opts, _ := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo one")
+	th.Start("echo two")
+	th.Await("*")
+	th.Close()
+	// Job 1's row becomes garbage.
+	db, err := bolt.Open(filepath.Join(home, "jobs.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("jobs")).Put([]byte{0, 0, 0, 0, 0, 0, 0, 1}, []byte("{garbage"))
+	})
+	db.Close()
+	th2 := hosttest.Open(t, home, opts)
+	j := th2.Job("1")
+	if j.State != api.Failed || !strings.Contains(j.StateReason, "damaged") || !strings.Contains(j.StateReason, "remove --force 1") {
+		t.Errorf("the job whose row is damaged: %s %q", j.State, j.StateReason)
+	}
+	if got := th2.Take([]string{"2"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"two"}) {
+		t.Errorf("the other job's output: %q", got)
+	}
+	if err := th2.Remove(context.Background(), []string{"1"}, true); err != nil {
+		t.Fatalf("remove --force of the damaged row: %v", err)
+	}
+	th2.Close()
+	th3 := hosttest.Open(t, home, opts)
+	if _, err := th3.Jobs([]string{"1"}, nil); !errors.Is(err, host.ErrNotFound) {
+		t.Errorf("the removed damaged row is back: %v", err)
+	}
+	th3.Close()
+
+	// The whole file damaged.
+	path := filepath.Join(home, "jobs.db")
+	b, _ := os.ReadFile(path)
+	for i := 2 * 4096; i < len(b); i++ {
+		b[i] = 0xa5
+	}
+	os.WriteFile(path, b, 0o600)
+	th4 := hosttest.Open(t, home, opts)
+	notices := th4.Notices()
+	if len(notices) != 1 || !strings.Contains(notices[0], "set aside as "+path+".corrupt-") {
+		t.Errorf("notices %q", notices)
+	}
+	if js, _ := th4.Jobs(nil, nil); len(js) != 0 {
+		t.Errorf("a fresh table lists %v", ids(js))
+	}
+	if j := th4.Start("echo fresh"); j.ID == 0 {
+		t.Error("no job in the fresh table")
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Errorf("the damaged table was not kept: %v", aside)
 	}
 }
 

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
@@ -48,16 +49,42 @@ func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink
 	return sink.Flush()
 }
 
+// receiveBatch is how many bytes of log a receive passes on between
+// flushes: each flush makes the records received, and a draining receive
+// records how far it got, so a host killed mid-receive sends the caller
+// only what it had not delivered.
+const receiveBatch = 1 << 20
+
 func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Sink) error {
 	h.mu.Lock()
 	cursor := j.row.ReadOffset
+	if !o.Keep {
+		j.draining++
+	}
 	h.mu.Unlock()
 	moved := false
 	defer func() {
+		if !o.Keep {
+			h.mu.Lock()
+			j.draining--
+			h.mu.Unlock()
+		}
 		if moved {
 			h.persist(j)
 		}
 	}()
+	// delivered moves the read offset past what the sink has passed on.
+	delivered := func(off int64) {
+		if o.Keep {
+			return
+		}
+		h.mu.Lock()
+		j.row.ReadOffset = off
+		moved = true
+		j.notifyLocked()
+		h.mu.Unlock()
+		h.checkpoint(j)
+	}
 	for {
 		j.recvMu.Lock()
 		h.mu.Lock()
@@ -74,29 +101,37 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		h.mu.Unlock()
 		var err error
 		if end > cursor {
-			err = recordlog.Read(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, _ int64) error {
+			since := cursor
+			err = recordlog.Read(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, off int64) error {
 				if err := ctx.Err(); err != nil {
 					return err // the caller went away
 				}
-				return sink.Record(j.row.ID, r)
+				if err := sink.Record(j.row.ID, r); err != nil {
+					return err
+				}
+				// Records count as received once they are out of the
+				// sink; a caller gone midway gets the rest next time.
+				if off-since >= receiveBatch {
+					if err := sink.Flush(); err != nil {
+						return err
+					}
+					since, cursor = off, off
+					delivered(off)
+				}
+				return nil
 			})
-			// Records count as received once they are out of the sink;
-			// a caller gone midway gets them again next time.
 			if err == nil {
 				err = sink.Flush()
 			}
 			if err == nil {
 				cursor = end
-				if !o.Keep {
-					h.mu.Lock()
-					j.row.ReadOffset = end
-					moved = true
-					j.notifyLocked()
-					h.mu.Unlock()
-				}
+				delivered(end)
 			}
 		}
 		j.recvMu.Unlock()
+		if errors.Is(err, recordlog.ErrCorrupt) || errors.Is(err, recordlog.ErrTruncated) {
+			return errorf(ErrDamaged, "job %d (%s): its records cannot all be read (%w); what came before the damage was received", j.row.ID, j.row.Name, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -143,13 +178,21 @@ func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan
 			err = sink.Flush()
 		}
 		h.mu.Lock()
-		if d.abandoned && err == nil && j.row.ReadOffset == d.start {
-			// The relay gave up waiting and logged the batch too.
-			j.row.ReadOffset = d.end
-			j.notifyLocked()
+		if err == nil {
+			// Delivered: a host that comes back must not ask the
+			// runtime for these records again.
+			j.row.LastSeq = max(j.row.LastSeq, d.lastSeq)
+			if d.abandoned && j.row.ReadOffset == d.start {
+				// The relay gave up waiting and logged the batch too.
+				j.row.ReadOffset = d.end
+				j.notifyLocked()
+			}
 		}
 		d.done <- err
 		h.mu.Unlock()
+		if err == nil {
+			h.checkpoint(j)
+		}
 		return err
 	}
 	var cause error

@@ -263,3 +263,32 @@ type funcSinkErr struct{ err error }
 
 func (s *funcSinkErr) Record(uint64, *sdk.Record) error { return s.err }
 func (s *funcSinkErr) Flush() error                     { return nil }
+
+// A finished job's log that was cut short, or deleted, is an error that
+// says so, after the records that could be read, not a quiet short answer.
+func TestReceiveDamagedLog(t *testing.T) {
+	th := fake(t)
+	th.Start("echo a; echo b; echo c")
+	th.Start("echo x")
+	th.Await("*")
+	logPath := filepath.Join(th.Dir, "jobs", "1.log")
+	fi, err := os.Stat(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(logPath, fi.Size()-3); err != nil {
+		t.Fatal(err)
+	}
+	s := &hosttest.Sink{}
+	err = th.Receive(context.Background(), []string{"1"}, host.ReceiveOptions{Keep: true}, s)
+	wantKind(t, "receive of a truncated log", err, host.ErrDamaged)
+	if got := s.Texts(); !equalStrings(got, []string{"a", "b"}) {
+		t.Errorf("before the damage: %q", got)
+	}
+	os.Remove(filepath.Join(th.Dir, "jobs", "2.log"))
+	err = th.Receive(context.Background(), []string{"2"}, host.ReceiveOptions{}, &hosttest.Sink{})
+	wantKind(t, "receive of a deleted log", err, host.ErrDamaged)
+	if err != nil && !strings.Contains(err.Error(), "missing") {
+		t.Errorf("the error %q does not say the log is missing", err)
+	}
+}

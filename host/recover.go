@@ -27,9 +27,13 @@ type attachRecord struct {
 // the queue, which must not find a running job still marked NotStarted (it
 // would run it a second time) or a job whose log is not open yet.
 func (h *Host) recover() error {
-	rows, err := h.store.All()
+	rows, bad, err := h.store.All()
 	if err != nil {
 		return fmt.Errorf("cannot read the job table: %w", err)
+	}
+	cursors, err := h.cursors.All()
+	if err != nil {
+		return fmt.Errorf("cannot read the job cursors: %w", err)
 	}
 	type reattached struct {
 		j     *job
@@ -39,20 +43,66 @@ func (h *Host) recover() error {
 	var (
 		relays  []reattached
 		changed []*store.Row
+		settled []uint64 // finished jobs whose cursors the rows now cover
 		jobs    = make(map[uint64]*job, len(rows))
 	)
+	for _, b := range bad {
+		// A row that cannot be read stays listed, failed, so that the user
+		// sees it and can remove it; it is never rewritten.
+		j := newJob(&store.Row{Job: api.Job{ID: b.ID, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
+			Location: "localhost", ChildJobs: []uint64{}}})
+		h.finishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
+		j.unreadable = true
+		jobs[b.ID] = j
+		h.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
+	}
 	for _, r := range rows {
 		j := newJob(r)
 		jobs[r.ID] = j
+		cur, hasCursor := cursors[r.ID]
+		delete(cursors, r.ID)
 		if r.State.Finished() {
+			// A receive may have delivered more than the row says.
+			if hasCursor && cur.ReadOffset > j.row.ReadOffset && cur.ReadOffset <= j.row.LogSize {
+				j.row.ReadOffset = cur.ReadOffset
+				changed = append(changed, &j.row)
+			}
+			if hasCursor {
+				settled = append(settled, r.ID)
+			}
 			continue
 		}
-		// The log may hold more than the row says, and a torn tail.
-		end, err := recordlog.Scan(h.logPath(r.ID))
-		if err != nil {
-			return fmt.Errorf("job %d: %w", r.ID, err)
+		// The log may hold more than the row says, and a torn tail. The
+		// cursor says how far it held whole records lately, so only what
+		// follows is read.
+		from := recordlog.End{Size: j.row.LogSize, LastSeq: j.row.LastSeq}
+		if hasCursor && cur.LogSize >= from.Size {
+			from = recordlog.End{Size: cur.LogSize, LastSeq: cur.LastSeq}
 		}
-		j.row.LogSize, j.row.LastSeq = end.Size, end.LastSeq
+		end, err := recordlog.ScanFrom(h.logPath(r.ID), from)
+		if err != nil && from.Size > 0 {
+			// The checkpoint does not fit the log: read it all.
+			end, err = recordlog.Scan(h.logPath(r.ID))
+		}
+		if err != nil {
+			// Damage the job cannot recover from: it fails, with what it
+			// has up to the damage, and its runtime is ended; the log is
+			// left as it is, and the other jobs serve on.
+			h.log.Error("a job's record log is damaged", "job", r.ID, "err", err)
+			j.row.LogSize, j.row.LastSeq = end.Size, end.LastSeq
+			h.finishLocked(j, api.Failed, fmt.Sprintf("the job's records are damaged (%v); the records before the damage are kept, and the job's runtime was ended", err), nil)
+			h.endStray(r.ID)
+			changed = append(changed, &j.row)
+			settled = append(settled, r.ID)
+			continue
+		}
+		j.row.LogSize = end.Size
+		// Records a receive took straight from the relay are numbered but
+		// not logged: the runtime must not send them again.
+		j.row.LastSeq = max(end.LastSeq, cur.LastSeq)
+		if cur.ReadOffset > j.row.ReadOffset && cur.ReadOffset <= end.Size {
+			j.row.ReadOffset = cur.ReadOffset
+		}
 		if j.log, err = recordlog.Open(h.logPath(r.ID), end.Size); err != nil {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
@@ -70,13 +120,14 @@ func (h *Host) recover() error {
 			j.row.PSBeginTime = att.Begin
 			p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(r.ID))
 			if err != nil {
-				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", err, end.LastSeq), nil)
+				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", err, j.row.LastSeq), nil)
 				changed = append(changed, &j.row)
+				settled = append(settled, r.ID)
 				continue
 			}
-			h.log.Info("reattached to a running job", "job", r.ID, "pid", p.Pid(), "after", end.LastSeq)
+			h.log.Info("reattached to a running job", "job", r.ID, "pid", p.Pid(), "after", j.row.LastSeq)
 			j.rt = p
-			relays = append(relays, reattached{j, p, end.LastSeq})
+			relays = append(relays, reattached{j, p, j.row.LastSeq})
 		}
 	}
 	h.sweep(jobs)
@@ -84,6 +135,12 @@ func (h *Host) recover() error {
 		if err := h.store.Put(changed...); err != nil {
 			return fmt.Errorf("cannot update the job table: %w", err)
 		}
+	}
+	for _, id := range settled {
+		h.cursors.Drop(id)
+	}
+	for id := range cursors { // of jobs no longer in the table
+		h.cursors.Drop(id)
 	}
 	h.mu.Lock()
 	h.jobs = jobs
@@ -93,6 +150,17 @@ func (h *Host) recover() error {
 		h.goAsync(func() { h.relay(rl.j, rl.p, rl.after) })
 	}
 	return nil
+}
+
+// endStray ends the runtime of a job the host cannot take back.
+func (h *Host) endStray(id uint64) {
+	var att attachRecord
+	if store.LoadAttach(h.sockDir(id), &att) != nil {
+		return
+	}
+	if p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(id)); err == nil {
+		p.Release()
+	}
 }
 
 // sweep removes what a host that was killed left behind: directories of

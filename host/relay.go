@@ -80,7 +80,7 @@ func (h *Host) relay(j *job, p launch.Process, after uint64) {
 					return
 				}
 			}
-			taken, err := h.handOff(ctx, j, data)
+			taken, err := h.handOff(ctx, j, data, b.LastSeq)
 			if !taken && err == nil {
 				// No receiver took them: into the log. (A receiver that
 				// did has made them received; the log needs them no more
@@ -96,9 +96,10 @@ func (h *Host) relay(j *job, p launch.Process, after uint64) {
 			persisted = b.LastSeq
 			persistedSeq.Store(persisted)
 			h.mu.Lock()
-			j.row.LastSeq = persisted
+			j.row.LastSeq = max(j.row.LastSeq, persisted)
 			j.notifyLocked()
 			h.mu.Unlock()
+			h.checkpoint(j)
 			select {
 			case ackCh <- struct{}{}:
 			default:
@@ -118,6 +119,7 @@ func (h *Host) relay(j *job, p launch.Process, after uint64) {
 // so it is not received twice.
 type handoff struct {
 	data       []byte
+	lastSeq    uint64
 	done       chan error
 	abandoned  bool // guarded by Host.mu
 	start, end int64
@@ -134,7 +136,7 @@ const handoffWait = 2 * time.Second
 // read it straight back; the order of records is kept because a handoff
 // happens only when nothing is waiting in the log. It reports whether the
 // batch is taken care of (delivered, or written to the log meanwhile).
-func (h *Host) handOff(ctx context.Context, j *job, data []byte) (bool, error) {
+func (h *Host) handOff(ctx context.Context, j *job, data []byte, lastSeq uint64) (bool, error) {
 	h.mu.Lock()
 	w := j.waiter
 	if w == nil || j.log == nil || j.log.Size() != j.row.ReadOffset {
@@ -144,7 +146,7 @@ func (h *Host) handOff(ctx context.Context, j *job, data []byte) (bool, error) {
 	j.waiter = nil
 	// Sent under the lock (w has room for one), so a receiver withdrawing
 	// its offer under the lock either finds it here or in its channel.
-	d := &handoff{data: data, done: make(chan error, 1)}
+	d := &handoff{data: data, lastSeq: lastSeq, done: make(chan error, 1)}
 	w <- d
 	h.mu.Unlock()
 	t := time.NewTimer(handoffWait)

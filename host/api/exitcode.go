@@ -16,6 +16,7 @@ const (
 	ExitRuntime     = 5 // no runtime matches, or a runtime binary fails verification
 	ExitConflict    = 6 // the job is not finished (remove without --force); a host already runs
 	ExitUnavailable = 7 // the host cannot be reached or started, or failed internally
+	ExitDamaged     = 8 // a job's records on disk are damaged or missing
 	// ExitBrokenPipe is what a shell reports for a program killed by
 	// SIGPIPE: the reader of our output (| head) went away.
 	ExitBrokenPipe = 141
@@ -34,6 +35,7 @@ var ExitCodes = []struct {
 	{ExitRuntime, "no installed runtime matches, or a runtime binary failed verification"},
 	{ExitConflict, "the job is not finished (use --force), or a host already runs on this home"},
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
+	{ExitDamaged, "a job's records on disk are damaged or missing (what came before was printed)"},
 	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
 }
 

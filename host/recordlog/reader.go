@@ -33,26 +33,42 @@ type End struct {
 
 // Scan reads the whole log at path and returns where its whole records
 // end. A torn tail is left out, not an error; a missing log is empty.
-func Scan(path string) (End, error) {
+func Scan(path string) (End, error) { return ScanFrom(path, End{}) }
+
+// ScanFrom is Scan for a log known to hold whole records up to from.Size,
+// the last of them numbered from.LastSeq: it reads only what follows.
+func ScanFrom(path string, from End) (End, error) {
 	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) && from.Size == 0 {
 		return End{}, nil
 	}
 	if err != nil {
-		return End{}, fmt.Errorf("cannot read the record log: %w", err)
+		return from, fmt.Errorf("cannot read the record log: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return End{}, fmt.Errorf("cannot read the record log: %w", err)
+		return from, fmt.Errorf("cannot read the record log: %w", err)
 	}
-	return scan(f, fi.Size(), path)
+	if fi.Size() < from.Size {
+		return from, fmt.Errorf("%w: %s has %d bytes, but records up to byte %d were written", ErrTruncated, path, fi.Size(), from.Size)
+	}
+	if _, err := f.Seek(from.Size, io.SeekStart); err != nil {
+		return from, err
+	}
+	return scanFrom(f, from, fi.Size(), path)
 }
 
-// scan is Scan over any reader of size bytes.
+// scan reads a whole log of size bytes from r.
 func scan(r io.Reader, size int64, name string) (End, error) {
-	var end End
-	rd := newFrameReader(r, 0, size, name, true)
+	return scanFrom(r, End{}, size, name)
+}
+
+// scanFrom reads frames from r, which starts after the whole records of
+// from, up to byte limit of the log.
+func scanFrom(r io.Reader, from End, limit int64, name string) (End, error) {
+	end := from
+	rd := newFrameReader(r, from.Size, limit, name, true)
 	var rec sdk.Record
 	for {
 		off, err := rd.next(&rec)

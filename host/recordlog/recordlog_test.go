@@ -511,3 +511,24 @@ func TestScanTornTailVersusErrors(t *testing.T) {
 		})
 	}
 }
+
+// ScanFrom reads on from a checkpoint, and says so when the log is shorter
+// than the checkpoint.
+func TestScanFrom(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "1.log")
+	recs := sampleRecords()
+	first := frame(t, recs[:2]...)
+	writeFile(t, path, frame(t, recs...))
+	end, err := ScanFrom(path, End{Size: int64(len(first)), LastSeq: 4})
+	if err != nil || end.Size != int64(len(frame(t, recs...))) || end.LastSeq != 6 {
+		t.Errorf("ScanFrom the second record's end = %+v, %v", end, err)
+	}
+	// Nothing after the checkpoint: it stands.
+	whole := End{Size: int64(len(frame(t, recs...))), LastSeq: 6}
+	if end, err := ScanFrom(path, whole); err != nil || end != whole {
+		t.Errorf("ScanFrom the end = %+v, %v", end, err)
+	}
+	if _, err := ScanFrom(path, End{Size: 1 << 20, LastSeq: 99}); !errors.Is(err, ErrTruncated) {
+		t.Errorf("ScanFrom beyond the end: %v, want ErrTruncated", err)
+	}
+}

@@ -45,6 +45,8 @@ func exitCode(err error) int {
 		return api.ExitRuntime
 	case errors.Is(err, host.ErrNotFinished), errors.Is(err, host.ErrHostRunning):
 		return api.ExitConflict
+	case errors.Is(err, host.ErrDamaged):
+		return api.ExitDamaged
 	}
 	return api.ExitUnavailable
 }

@@ -39,6 +39,11 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return startWait(ctx, h, j, req, rep)
 	case api.OpGet:
+		// What went wrong at the host's start and was repaired is told
+		// with every listing: never silently.
+		for _, n := range h.Notices() {
+			fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", n)
+		}
 		jobs, err := h.Jobs(req.Jobs, req.Filter)
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -55,12 +56,23 @@ type Store struct {
 // ErrLocked says another host holds the store.
 var ErrLocked = errors.New("the job table is in use by another host")
 
-// Open opens (creating if needed) the job table at path.
-func Open(path string) (*Store, error) {
+// Open opens (creating if needed) the job table at path. A table bbolt
+// cannot read, whether it reports an error or panics on a damaged page, is
+// ErrCorrupt.
+func Open(path string) (s *Store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, ErrLocked
+		}
+		if _, serr := os.Stat(path); serr == nil && !errors.Is(err, os.ErrPermission) {
+			// It is there and bbolt cannot read it.
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 		}
 		return nil, fmt.Errorf("cannot open the job table %s: %w", path, err)
 	}
@@ -77,6 +89,17 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("cannot prepare the job table %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// SetAside moves a damaged table out of the way, to path.corrupt-TIME, and
+// returns that name; the caller then opens a fresh one. Nothing is deleted:
+// the damaged file stays for whoever wants to recover from it.
+func SetAside(path string) (string, error) {
+	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("cannot set the damaged job table %s aside: %w", path, err)
+	}
+	return aside, nil
 }
 
 // Close closes the table.
@@ -132,18 +155,42 @@ func (s *Store) Delete(id uint64) error {
 	})
 }
 
-// All returns every stored row in id order.
-func (s *Store) All() ([]*Row, error) {
-	var rows []*Row
-	err := s.db.View(func(tx *bolt.Tx) error {
+// BadRow is a row that is there but cannot be read.
+type BadRow struct {
+	ID  uint64
+	Err error
+}
+
+// ErrCorrupt says the table file itself is damaged.
+var ErrCorrupt = errors.New("the job table is corrupt")
+
+// All returns every stored row in id order, and the rows that cannot be
+// decoded (they stay in the table, so that they can be removed). Damage to
+// the file itself, which bbolt may report by panicking, is ErrCorrupt.
+func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			rows, bad, err = nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: a key of %d bytes", ErrCorrupt, len(k))
+			}
+			id := binary.BigEndian.Uint64(k)
 			r := new(Row)
 			if err := json.Unmarshal(v, r); err != nil {
-				return fmt.Errorf("job %d: %w", binary.BigEndian.Uint64(k), err)
+				bad = append(bad, BadRow{ID: id, Err: err})
+				return nil
+			}
+			if r.ID != id {
+				bad = append(bad, BadRow{ID: id, Err: fmt.Errorf("the row says it is job %d", r.ID)})
+				return nil
 			}
 			rows = append(rows, r)
 			return nil
 		})
 	})
-	return rows, err
+	return rows, bad, err
 }

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/bgjob/bgjob/host/api"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestCreatePutDeleteAll(t *testing.T) {
@@ -50,9 +52,9 @@ func TestCreatePutDeleteAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.All()
-	if err != nil {
-		t.Fatal(err)
+	rows, bad, err := s.All()
+	if err != nil || len(bad) != 0 {
+		t.Fatal(err, bad)
 	}
 	var got []uint64
 	for _, r := range rows {
@@ -85,5 +87,116 @@ func TestAttach(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(dir, AttachFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("attach record: %v %v", fi, err)
+	}
+}
+
+func TestCursors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cursors")
+	c, err := OpenCursors(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(3, Cursor{LogSize: 100, LastSeq: 7, ReadOffset: 40}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(3, Cursor{LogSize: 200, LastSeq: 9, ReadOffset: 40}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(4, Cursor{LogSize: 1})
+	c.Set(5, Cursor{LogSize: 2})
+	c.Drop(5)
+	// A torn cursor and a stray file are left out.
+	os.WriteFile(filepath.Join(dir, "6"), []byte("short"), 0o600)
+	os.WriteFile(filepath.Join(dir, "notanid"), make([]byte, cursorSize), 0o600)
+	bad := make([]byte, cursorSize)
+	bad[0] = 1
+	os.WriteFile(filepath.Join(dir, "7"), bad, 0o600)
+	c.Close()
+	got, err := allCursors(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]Cursor{3: {LogSize: 200, LastSeq: 9, ReadOffset: 40}, 4: {LogSize: 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("All = %+v, want %+v", got, want)
+	}
+}
+
+func allCursors(t *testing.T, dir string) (map[uint64]Cursor, error) {
+	c, err := OpenCursors(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.All()
+}
+
+// A row that does not decode is reported with its id and kept (so it can be
+// removed); the others are read.
+func TestBadRow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 3 {
+		r := &Row{}
+		s.Create(r, func(id uint64) { r.ID = id })
+	}
+	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put(idKey(2), []byte("{not json")) })
+	rows, bad, err := s.All()
+	if err != nil || len(rows) != 2 || len(bad) != 1 || bad[0].ID != 2 {
+		t.Fatalf("All = %d rows, bad %v, %v", len(rows), bad, err)
+	}
+	if err := s.Delete(2); err != nil {
+		t.Fatal(err)
+	}
+	if _, bad, _ := s.All(); len(bad) != 0 {
+		t.Errorf("a removed bad row is still there: %v", bad)
+	}
+}
+
+// A table whose file is damaged is ErrCorrupt, from Open or from All, and
+// SetAside moves it out of the way for a fresh one.
+func TestCorruptTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		r := &Row{Spec: &Spec{Script: strings.Repeat("x", 300)}}
+		s.Create(r, func(id uint64) { r.ID = id })
+	}
+	s.Close()
+	b, _ := os.ReadFile(path)
+	// Garbage over every page after the two meta pages and the freelist.
+	for i := 3 * 4096; i < len(b); i++ {
+		b[i] = 0xa5
+	}
+	os.WriteFile(path, b, 0o600)
+	s, err = Open(path)
+	if err == nil {
+		_, _, err = s.All()
+		s.Close()
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a damaged table: %v, want ErrCorrupt", err)
+	}
+	aside, err := SetAside(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(aside); err != nil || !strings.Contains(aside, ".corrupt-") {
+		t.Errorf("set aside as %s: %v", aside, err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if rows, _, err := s.All(); err != nil || len(rows) != 0 {
+		t.Errorf("the fresh table: %d rows, %v", len(rows), err)
 	}
 }
