@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -214,17 +215,28 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 		h.persist(j)
 	}
 	grace := h.opts.StopGrace
+	// A live runtime answers a stop at once; one that does not (frozen,
+	// or stuck) is killed, with everything its job started.
+	var asked sync.WaitGroup
 	for _, s := range running {
-		if err := s.rt.Conn().Stop(ctx, s.j.row.ID, grace); err != nil {
-			h.log.Warn("stop request failed; killing the runtime", "job", s.j.row.ID, "err", err)
-			s.rt.Kill()
-		}
+		asked.Add(1)
+		go func() {
+			defer asked.Done()
+			actx, cancel := context.WithTimeout(ctx, stopAnswer)
+			defer cancel()
+			if err := s.rt.Conn().Stop(actx, s.j.row.ID, grace); err != nil {
+				h.log.Warn("the runtime did not take the stop; killing it", "job", s.j.row.ID, "err", err)
+				s.rt.Kill()
+			}
+		}()
 	}
+	asked.Wait()
 	// The runtime reports Stopped once the job's processes are gone. If it
 	// does not within the grace and a margin, kill it; the relay then
 	// records the job as Stopped.
-	deadline := time.Now().Add(grace + 5*time.Second)
+	deadline := time.Now().Add(grace + stopMargin)
 	for _, s := range running {
+		killed := false
 		for {
 			h.mu.Lock()
 			done, ch := s.j.row.State.Finished(), s.j.changed
@@ -233,13 +245,20 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 				break
 			}
 			left := time.Until(deadline)
-			if left <= 0 {
+			if left <= 0 && !killed {
+				h.log.Warn("the runtime did not end its job within the stop grace; killing it", "job", s.j.row.ID)
 				s.rt.Kill()
-				left = 5 * time.Second
+				killed, left = true, 0
+			}
+			if left <= 0 {
+				left = 10 * time.Second // for the relay to notice the kill
 			}
 			select {
 			case <-ch:
 			case <-time.After(left):
+				if killed {
+					return nil, fmt.Errorf("job %d did not end after its runtime was killed", s.j.row.ID)
+				}
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -247,6 +266,14 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 	}
 	return h.Jobs(ids, nil)
 }
+
+// stopAnswer bounds the wait for a runtime to take a stop request, and
+// stopMargin how long after the grace it has to report the job's end:
+// enough to end and reap the job's processes and send what they printed.
+const (
+	stopAnswer = 2 * time.Second
+	stopMargin = 2 * time.Second
+)
 
 // Remove deletes the selected jobs and their records. An unfinished job is
 // an error unless force is set, which stops it first.

@@ -74,7 +74,6 @@ func TestRealRuntimeKilled(t *testing.T) {
 	// An external command's parent is the runtime.
 	th.Start(`echo before; sh -c 'echo $PPID > rt.pid; echo $$ > job.pid; exec sleep 1000'`, inDir(dir))
 	pid := waitPid(t, filepath.Join(dir, "rt.pid"))
-	// The job's process outlives a killed runtime; end it with the test.
 	jobPid := waitPid(t, filepath.Join(dir, "job.pid"))
 	t.Cleanup(func() { syscall.Kill(jobPid, syscall.SIGKILL) })
 	th.WaitOutput("1", "before")
@@ -82,6 +81,9 @@ func TestRealRuntimeKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := th.Await("1")[0]
+	// The job's process, in a process group of its own, did not outlive
+	// its runtime: the host ended the runtime's session.
+	waitGone(t, jobPid)
 	if j.State != api.Failed || !strings.Contains(j.StateReason, "crashed or was killed") {
 		t.Errorf("after its runtime was killed the job is %s: %q", j.State, j.StateReason)
 	}
@@ -103,11 +105,13 @@ func TestRealReattach(t *testing.T) {
 	dir := t.TempDir()
 	th := hosttest.Open(t, home, opts)
 	th.Start("echo a; while [ ! -e go ]; do sleep 0.02; done; echo b", inDir(dir))
-	th.Start(`echo x; sh -c 'echo $PPID > rt.pid; exec sleep 1000'`, inDir(t.TempDir()))
+	th.Start(`echo x; sh -c 'echo $PPID > rt.pid; echo $$ > job.pid; exec sleep 1000'`, inDir(t.TempDir()))
 	th.WaitOutput("1", "a")
 	th.WaitOutput("2", "x")
 	rtDir := th.Job("2").Workdir
 	rt := waitPid(t, filepath.Join(rtDir, "rt.pid"))
+	orphan := waitPid(t, filepath.Join(rtDir, "job.pid"))
+	t.Cleanup(func() { syscall.Kill(orphan, syscall.SIGKILL) })
 	th.Close()
 	syscall.Kill(rt, syscall.SIGKILL)
 	waitGone(t, rt)
@@ -124,6 +128,8 @@ func TestRealReattach(t *testing.T) {
 	if j := th2.Await("2")[0]; j.State != api.Failed || !strings.Contains(j.StateReason, "could not be reattached") {
 		t.Errorf("the job whose runtime died while the host was away is %s: %q", j.State, j.StateReason)
 	}
+	// What that job left running is ended by the host that found it so.
+	waitGone(t, orphan)
 }
 
 // The real runtime runs a job from a file with an init script, arguments,

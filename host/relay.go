@@ -207,13 +207,16 @@ func (h *Host) runtimeLost(j *job, p launch.Process, cause error) {
 	for i := 0; i < 20 && !p.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = j.log.Close()
-	h.mu.Lock()
-	stopping := j.row.State == api.Stopping
 	what := "lost its connection to the host"
 	if p.Exited() {
 		what = "exited"
 	}
+	// Whatever the job started dies with it: nothing is left that no stop
+	// could reach.
+	p.Kill()
+	_ = j.log.Close()
+	h.mu.Lock()
+	stopping := j.row.State == api.Stopping
 	reason := fmt.Sprintf("the runtime %s %s (pid %d) %s before the job ended, so it crashed or was killed (%v); the records it sent before (up to number %d) are kept; its log is %s",
 		j.row.Runtime.Name, j.row.Runtime.Version, p.Pid(), what, cause, j.row.LastSeq, h.runtimeLogPath(j.row.ID))
 	state := api.Failed

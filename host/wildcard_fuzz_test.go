@@ -52,9 +52,9 @@ func FuzzWildcard(f *testing.F) {
 		}
 
 		// As many ?s as s has characters match it; one more or one fewer
-		// does not. (Past some thousands of characters the regexp would be
-		// too large to compile, and the pattern would match only itself.)
-		if n := utf8.RuneCountInString(s); utf8.ValidString(s) && n <= 1000 {
+		// does not. (Short strings only: the regexps grow with s, and past
+		// some thousands of characters would not compile at all.)
+		if n := utf8.RuneCountInString(s); utf8.ValidString(s) && n <= 64 {
 			for _, k := range []int{n - 1, n, n + 1} {
 				if k < 0 {
 					continue

@@ -37,6 +37,7 @@ func TestScripts(t *testing.T) {
 			"exitcode":    cmdExitcode,
 			"unixsockets": cmdUnixsockets,
 			"nofiles":     cmdNofiles,
+			"killpid":     cmdKillpid,
 		},
 		RequireUniqueNames: true,
 	})
@@ -232,4 +233,28 @@ func cmdNofiles(ts *testscript.TestScript, neg bool, args []string) {
 	if len(left) > 0 {
 		ts.Fatalf("still there: %s", strings.Join(left, ", "))
 	}
+}
+
+// killpid [-STOP|-KILL|-TERM] PIDFILE: send a signal (default SIGKILL) to
+// the process whose pid PIDFILE holds.
+func cmdKillpid(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: killpid [-STOP|-KILL|-TERM] PIDFILE")
+	}
+	sig := syscall.SIGKILL
+	if len(args) == 2 {
+		switch args[0] {
+		case "-STOP":
+			sig = syscall.SIGSTOP
+		case "-KILL":
+		case "-TERM":
+			sig = syscall.SIGTERM
+		default:
+			ts.Fatalf("unknown signal %s", args[0])
+		}
+		args = args[1:]
+	}
+	pid, err := readPidFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Check(syscall.Kill(pid, sig))
 }

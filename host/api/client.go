@@ -53,6 +53,9 @@ type Client struct {
 // request, the caller's environment with it.
 func Dial(home string) (*Client, error) {
 	if err := CheckHome(home); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w on %s: %w", ErrNoHost, home, err) // a host makes it
+		}
 		return nil, &Error{Code: ExitUnavailable, Err: err}
 	}
 	return dial(SocketPath(home), home)

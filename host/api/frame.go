@@ -48,6 +48,8 @@ func WriteFrame(w io.Writer, kind byte, payload []byte) error {
 }
 
 // ReadFrame reads one frame; the payload reuses buf when it is big enough.
+// A large payload is read in pieces as it arrives, so a header that claims
+// more than the peer sends costs no more memory than what was sent.
 func ReadFrame(r *bufio.Reader, buf []byte) (kind byte, payload []byte, err error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -58,12 +60,35 @@ func ReadFrame(r *bufio.Reader, buf []byte) (kind byte, payload []byte, err erro
 		return 0, nil, fmt.Errorf("bad frame length %d", n)
 	}
 	n--
-	if uint32(cap(buf)) < n {
-		buf = make([]byte, n)
+	if uint32(cap(buf)) >= n || n <= readPiece {
+		if uint32(cap(buf)) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return 0, nil, noEOF(err)
+		}
+		return hdr[4], buf, nil
 	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, nil, err
+	buf = buf[:0]
+	for uint32(len(buf)) < n {
+		k := min(n-uint32(len(buf)), readPiece)
+		buf = append(buf, make([]byte, k)...)
+		if _, err := io.ReadFull(r, buf[len(buf)-int(k):]); err != nil {
+			return 0, nil, noEOF(err)
+		}
 	}
 	return hdr[4], buf, nil
+}
+
+// readPiece is how much of a large payload is read (and allocated) at once.
+const readPiece = 1 << 20
+
+// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF: the frame was
+// cut short, which is not a clean end.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -116,7 +116,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	client, err := protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Logger: logger, Multiplex: !spec.Identity.IsHost()})
 	if err == nil {
 		var p *child
-		if p, err = dispense(client, sockDir, logPath, logFile); err == nil {
+		if p, err = dispense(client, logger, sockDir, logPath, logFile); err == nil {
 			p.attach.Binary = spec.Binary
 			return p, nil
 		}
@@ -132,8 +132,10 @@ func (g *GoPlugin) Reattach(a *Attach, logPath string) (Process, error) {
 	p, err := g.reattach(a, logPath)
 	if err != nil {
 		// A runtime we cannot talk to would wait an hour for a host
-		// before giving up; end it now.
+		// before giving up; end it now, and what its job left.
 		killStray(a.Pid, a.Binary)
+		waitGone(a.Pid)
+		endSession(a.Pid)
 		return nil, err
 	}
 	return p, nil
@@ -167,7 +169,7 @@ func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {
 		logFile.Close()
 		return nil, err
 	}
-	p, err := dispense(client, a.SockDir, logPath, logFile)
+	p, err := dispense(client, logger, a.SockDir, logPath, logFile)
 	if err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("cannot reattach to the runtime process %d: %w", a.Pid, err)
@@ -196,12 +198,12 @@ func (g *GoPlugin) Close() error {
 	return nil
 }
 
-func dispense(client *plugin.Client, sockDir, logPath string, logFile *os.File) (*child, error) {
+func dispense(client *plugin.Client, logger hclog.Logger, sockDir, logPath string, logFile *os.File) (*child, error) {
 	conn, err := protocol.Dispense(client)
 	if err != nil {
 		return nil, err
 	}
-	p := &child{client: client, conn: conn, logPath: logPath, logFile: logFile, sockDir: sockDir}
+	p := &child{client: client, conn: conn, logPath: logPath, logFile: logFile, sockDir: sockDir, logger: logger}
 	if rc := client.ReattachConfig(); rc != nil && rc.Addr != nil {
 		p.attach = Attach{Network: rc.Addr.Network(), Addr: rc.Addr.String(), Pid: rc.Pid,
 			Protocol: client.NegotiatedVersion(), SockDir: sockDir}
@@ -226,6 +228,7 @@ func openLog(path string) (hclog.Logger, *os.File, error) {
 // child is a runtime process started with go-plugin.
 type child struct {
 	client    *plugin.Client
+	logger    hclog.Logger
 	conn      protocol.Conn
 	attach    Attach
 	canAttach bool
@@ -248,16 +251,63 @@ func (p *child) Attach() *Attach {
 
 func (p *child) Pid() int     { return p.attach.Pid }
 func (p *child) Exited() bool { return p.client.Exited() }
-func (p *child) Kill()        { p.client.Kill() }
+
+// Kill ends the process and every process of its job: a runtime that is
+// killed, or died, did not end them itself. The process is killed by its
+// pid before go-plugin is told: go-plugin's Kill first asks the plugin to
+// shut down over gRPC, and a frozen plugin never answers.
+func (p *child) Kill() {
+	pid := p.attach.Pid
+	if pid > 0 {
+		killPid(pid)
+	}
+	p.closeClient()
+	if pid > 0 {
+		waitGone(pid)
+		if n := endSession(pid); n > 0 {
+			p.logger.Warn("ended processes the runtime left", "count", n)
+		}
+	}
+}
+
+// closeClient lets go-plugin end its side, within a bound: should its
+// graceful shutdown hang, the process is killed, which ends the call.
+func (p *child) closeClient() {
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		if p.attach.Pid > 0 {
+			killPid(p.attach.Pid)
+		}
+		<-done
+	}
+}
+
+// closeWait bounds go-plugin's graceful shutdown of a process.
+const closeWait = 3 * time.Second
 
 // Release ends the process and removes its socket directory and open log
-// (the log file stays: it is the job's).
+// (the log file stays: it is the job's). The job is over, and the runtime
+// ended its processes itself.
 func (p *child) Release() {
 	p.once.Do(func() {
-		p.client.Kill()
+		p.closeClient()
 		if p.sockDir != "" {
 			_ = os.RemoveAll(p.sockDir)
 		}
 		p.logFile.Close()
 	})
+}
+
+// waitGone waits a little for pid to end (a kill takes a moment), so that
+// its session is seen without a leader.
+func waitGone(pid int) {
+	for deadline := time.Now().Add(2 * time.Second); alive(pid) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }

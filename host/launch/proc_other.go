@@ -18,5 +18,13 @@ func makeSockDir(dir string, _ Identity) error { return os.MkdirAll(dir, 0o700) 
 
 func alive(pid int) bool { return process.Alive(pid) }
 
+func endSession(pid int) int { return process.KillSession(pid) }
+
 // killStray leaves the process alone where its binary cannot be checked.
 func killStray(int, string) {}
+
+func killPid(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}

@@ -11,10 +11,14 @@ import (
 	"github.com/bgjob/bgjob/sdk/process"
 )
 
-// setProcAttr puts the process in its own process group and, for another
-// user, gives it that user's credentials from its first instruction.
+// setProcAttr makes the process lead a session of its own and, for
+// another user, gives it that user's credentials from its first
+// instruction. The session holds everything the job starts, whatever
+// process groups it makes, so a runtime that dies leaves nothing the host
+// cannot find (endSession); and a terminal's Ctrl-C aimed at the host does
+// not reach it.
 func setProcAttr(cmd *exec.Cmd, id Identity) {
-	attr := &syscall.SysProcAttr{Setpgid: true}
+	attr := &syscall.SysProcAttr{Setsid: true}
 	if !id.IsHost() {
 		attr.Credential = &syscall.Credential{Uid: id.UID, Gid: id.GID, Groups: id.Groups}
 	}
@@ -34,6 +38,10 @@ func makeSockDir(dir string, id Identity) error {
 
 func alive(pid int) bool { return process.Alive(pid) }
 
+// endSession kills what is left of the session runtime pid led, once the
+// runtime itself is gone.
+func endSession(pid int) int { return process.KillSession(pid) }
+
 // killStray kills process pid if it still runs binary (checked through
 // /proc where there is one, so a recycled pid is left alone).
 func killStray(pid int, binary string) {
@@ -43,3 +51,5 @@ func killStray(pid int, binary string) {
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
+
+func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }

@@ -11,8 +11,9 @@ import (
 
 // stat is what bgjob needs of /proc/PID/stat.
 type stat struct {
-	state byte // R, S, D, Z, X, ...
-	pgrp  int
+	state   byte // R, S, D, Z, X, ...
+	pgrp    int
+	session int
 }
 
 // readStat reads /proc/PID/stat; false means there is no such process.
@@ -32,14 +33,18 @@ func parseStat(b []byte) (stat, bool) {
 		return stat{}, false
 	}
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 3 || len(f[0]) != 1 {
+	if len(f) < 4 || len(f[0]) != 1 {
 		return stat{}, false
 	}
 	pg, err := strconv.Atoi(string(f[2]))
 	if err != nil {
 		return stat{}, false
 	}
-	return stat{state: f[0][0], pgrp: pg}, true
+	sid, err := strconv.Atoi(string(f[3]))
+	if err != nil {
+		return stat{}, false
+	}
+	return stat{state: f[0][0], pgrp: pg, session: sid}, true
 }
 
 func living(s stat) bool { return s.state != 'Z' && s.state != 'X' && s.state != 'x' }
@@ -66,22 +71,50 @@ func GroupAlive(pgid int) bool {
 	if err := unix.Kill(-pgid, 0); errors.Is(err, unix.ESRCH) {
 		return false
 	}
+	return len(members(func(s stat) bool { return s.pgrp == pgid })) > 0
+}
+
+// KillSession kills (SIGKILL) every live process of session sid, and
+// returns how many it signalled. A runtime leads a session of its own, so
+// the processes of its job, whatever process groups they made, are its
+// session's: when the runtime dies without ending them, this does. A
+// session whose leader still lives is not touched unless it is the caller's
+// to end (leaderAlive false means the caller knows the leader is gone, or
+// killed it), so that a pid reused by a new session leader is safe.
+func KillSession(sid int) int {
+	if sid <= 1 || Alive(sid) {
+		return 0
+	}
+	n := 0
+	for _, pid := range members(func(s stat) bool { return s.session == sid }) {
+		if unix.Kill(pid, unix.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// members returns the pids of live processes that keep.
+func members(keep func(stat) bool) []int {
 	d, err := os.Open("/proc")
 	if err != nil {
-		return true
+		return nil
 	}
 	defer d.Close()
 	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return true
+		return nil
 	}
+	var pids []int
 	for _, name := range names {
 		if name[0] < '0' || name[0] > '9' {
 			continue
 		}
-		if s, ok := readStat(name); ok && s.pgrp == pgid && living(s) {
-			return true
+		if s, ok := readStat(name); ok && living(s) && keep(s) {
+			if pid, err := strconv.Atoi(name); err == nil {
+				pids = append(pids, pid)
+			}
 		}
 	}
-	return false
+	return pids
 }

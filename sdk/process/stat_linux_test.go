@@ -1,6 +1,7 @@
 package process
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -17,11 +18,11 @@ func TestParseStat(t *testing.T) {
 	}{
 		{"12 (sleep) S 1 12 12 0 -1", true, 'S', 12},
 		{"7 (a) b (c)) Z 1 99 7", true, 'Z', 99},
-		{"7 (x y) R 1 3", true, 'R', 3},
-		{"7 (x) R 1", false, 0, 0},
+		{"7 (x y) R 1 3 3", true, 'R', 3},
+		{"7 (x) R 1 3", false, 0, 0},
 		{"no parens", false, 0, 0},
-		{"7 (x) RR 1 3", false, 0, 0},
-		{"7 (x) R 1 notanumber", false, 0, 0},
+		{"7 (x) RR 1 3 3", false, 0, 0},
+		{"7 (x) R 1 notanumber 3", false, 0, 0},
 	}
 	for _, tt := range tests {
 		s, ok := parseStat([]byte(tt.in))
@@ -62,5 +63,37 @@ func TestAliveAndGroup(t *testing.T) {
 	cmd.Wait()
 	if _, ok := State(pid); ok {
 		t.Error("a reaped process still has a state")
+	}
+}
+
+// A session's members die with KillSession once their leader is gone, in
+// whatever process group they are; a session whose leader lives is left.
+func TestKillSession(t *testing.T) {
+	// sh leads a new session, starts sleep in a group of its own, prints
+	// its pid and exits: sleep is left in the session without its leader.
+	cmd := exec.Command("sh", "-c", "set -m; (trap '' TERM; exec sleep 60 >/dev/null 2>&1) & echo $!")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	if _, err := fmt.Sscan(string(out), &child); err != nil || !Alive(child) {
+		t.Fatalf("the session's child %q: %v", out, err)
+	}
+	defer syscall.Kill(child, syscall.SIGKILL)
+	sid := cmd.Process.Pid
+	if n := KillSession(os.Getpid()); n != 0 {
+		t.Errorf("KillSession of a session whose leader lives signalled %d", n)
+	}
+	if n := KillSession(sid); n != 1 {
+		t.Errorf("KillSession signalled %d processes, want the 1 left", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for Alive(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d of the session still runs", child)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

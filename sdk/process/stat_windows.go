@@ -22,3 +22,7 @@ func Alive(pid int) bool {
 
 // GroupAlive: Windows has no process groups of this kind.
 func GroupAlive(int) bool { return false }
+
+// KillSession: Windows has no sessions of this kind (a job object would be
+// the equivalent).
+func KillSession(int) int { return 0 }
