@@ -336,6 +336,7 @@ func (h *Host) removeJob(j *job) error {
 	j.notifyLocked()
 	h.mu.Unlock()
 	h.cursors.Drop(j.row.ID)
+	os.Remove(h.payloadPath(j.row.ID))
 	os.Remove(h.logPath(j.row.ID))
 	os.Remove(h.runtimeLogPath(j.row.ID))
 	os.RemoveAll(h.sockDir(j.row.ID))

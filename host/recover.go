@@ -10,6 +10,7 @@ import (
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // attachRecord is what the host keeps beside a running job's runtime socket
@@ -147,7 +148,13 @@ func (h *Host) recover() error {
 	h.running += len(relays)
 	h.mu.Unlock()
 	for _, rl := range relays {
-		h.goAsync(func() { h.relay(rl.j, rl.p, rl.after) })
+		// The runtime has the job already; the payload is only how the
+		// protocol names it, so one that cannot be read does no harm.
+		payload, err := h.payload(&rl.j.row)
+		if err != nil {
+			payload = &sdk.Job{Id: rl.j.row.ID}
+		}
+		h.goAsync(func() { h.relay(rl.j, rl.p, payload, rl.after) })
 	}
 	return nil
 }

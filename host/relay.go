@@ -12,7 +12,6 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
-	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -22,14 +21,14 @@ import (
 //
 // If the host closes meanwhile, relay just returns: the runtime keeps the
 // unacknowledged batches and the next host asks for them again.
-func (h *Host) relay(j *job, p launch.Process, after uint64) {
+func (h *Host) relay(j *job, p launch.Process, payload *sdk.Job, after uint64) {
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
 
 	h.mu.Lock()
 	r := j.row
 	h.mu.Unlock()
-	stream, err := p.Conn().Run(ctx, sdkJob(&r), after)
+	stream, err := p.Conn().Run(ctx, payload, after)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the host is closing; the next one reattaches
@@ -241,13 +240,4 @@ func (h *Host) release(j *job, p launch.Process) {
 		p.Release()
 		_ = os.RemoveAll(h.sockDir(j.row.ID))
 	})
-}
-
-// sdkJob is the job as its runtime receives it.
-func sdkJob(r *store.Row) *sdk.Job {
-	return &sdk.Job{
-		Id: r.ID, InstanceId: r.InstanceID, Name: r.Name, Type: r.PSJobTypeName,
-		Script: r.Spec.Script, Init: r.Spec.Init, Args: r.Spec.Args, Input: r.Spec.Input,
-		Workdir: r.Workdir, Env: r.Spec.Env, Command: r.Command,
-	}
 }

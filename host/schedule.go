@@ -55,7 +55,11 @@ func (h *Host) run(j *job) {
 			h.persist(j)
 		}
 	}
-	if err := h.checkRuntime(&r); err != nil {
+	// The runtime as installed now: a reinstall of the same version since
+	// the job was queued is what runs (the launcher checks it again, as
+	// it opens it).
+	sha, err := h.checkRuntime(&r)
+	if err != nil {
 		fail(err.Error())
 		return
 	}
@@ -63,7 +67,12 @@ func (h *Host) run(j *job) {
 		fail(fmt.Sprintf("the working directory %s is gone", r.Workdir))
 		return
 	}
-	p, err := h.launcher.Launch(h.ctx, h.launchSpec(&r))
+	payload, err := h.payload(&r)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	p, err := h.launcher.Launch(h.ctx, h.launchSpec(&r, sha))
 	if err != nil {
 		fail(err.Error())
 		return
@@ -88,36 +97,38 @@ func (h *Host) run(j *job) {
 			h.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
 		}
 	}
-	h.relay(j, p, 0)
+	h.relay(j, p, payload, 0)
 }
 
 // launchSpec is the process a job's runtime must be.
-func (h *Host) launchSpec(r *store.Row) *launch.Spec {
+func (h *Host) launchSpec(r *store.Row, sha string) *launch.Spec {
 	return &launch.Spec{
-		Binary: r.Spec.Runtime, SHA256: r.Spec.SHA256, Protocol: r.Runtime.Protocol,
-		OS: r.Runtime.OS, Arch: r.Runtime.Arch, Workdir: r.Workdir,
+		Binary: r.Spec.Runtime, SHA256: sha, Protocol: r.Runtime.Protocol,
+		OS: r.Runtime.OS, Arch: r.Runtime.Arch, Name: r.Runtime.Name, Version: r.Runtime.Version, Workdir: r.Workdir,
 		SockDir: h.sockDir(r.ID), LogFile: h.runtimeLogPath(r.ID),
 	}
 }
 
-// checkRuntime verifies the job's runtime binary before launch. The entry
-// Start resolved is checked first, which costs a stat while the catalog's
-// verification cache holds; only if that fails (the runtime was reinstalled
-// or removed meanwhile) is the catalog listed again.
-func (h *Host) checkRuntime(r *store.Row) error {
+// checkRuntime verifies the job's runtime binary before launch and returns
+// the SHA-256 it must have. The entry Start resolved is checked first, which
+// costs an open and a stat while the catalog's verification cache holds;
+// only if that fails (the runtime was reinstalled or removed meanwhile) is
+// the catalog listed again, and the entry now at that path, if it is the
+// same runtime and version, is what the job runs.
+func (h *Host) checkRuntime(r *store.Row) (string, error) {
 	e := &catalog.Entry{Path: r.Spec.Runtime, Manifest: catalog.Manifest{SHA256: r.Spec.SHA256}}
 	e.Name, e.Version, e.OS, e.Arch = r.Runtime.Name, r.Runtime.Version, r.Runtime.OS, r.Runtime.Arch
 	if h.catalog.Verify(e) == nil {
-		return nil
+		return e.SHA256, nil
 	}
 	entries, err := h.catalog.List()
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, e := range entries {
-		if e.Path == r.Spec.Runtime {
-			return h.catalog.Verify(e)
+		if e.Path == r.Spec.Runtime && e.Name == r.Runtime.Name && e.Version == r.Runtime.Version {
+			return e.SHA256, h.catalog.Verify(e)
 		}
 	}
-	return fmt.Errorf("the runtime %s %s (%s) is no longer installed", r.Runtime.Name, r.Runtime.Version, r.Spec.Runtime)
+	return "", fmt.Errorf("the runtime %s %s (%s) is no longer installed", r.Runtime.Name, r.Runtime.Version, r.Spec.Runtime)
 }

@@ -9,11 +9,13 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // MaxInput bounds a job's input, which travels in one message.
@@ -23,7 +25,7 @@ const MaxInput = 64 << 20
 // that can be wrong with the request (working directory, script file,
 // version constraint, runtime) is reported here, before a job exists.
 func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
-	sp, cmd, err := h.prepare(req)
+	payload, cmd, err := h.prepare(req)
 	if err != nil {
 		return nil, err
 	}
@@ -31,12 +33,11 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	sp.Runtime, sp.SHA256 = entry.Path, entry.SHA256
 	typ := req.Type
 	if typ == "" {
 		typ = "BackgroundJob"
 	}
-	r := &store.Row{Spec: sp}
+	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}}
 	r.Job = api.Job{
 		InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: "localhost",
 		Command: cmd, Workdir: req.Workdir, User: h.user, ChildJobs: []uint64{}, Created: time.Now(),
@@ -53,6 +54,11 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job: %w", err)
 	}
+	payload.Id = r.ID
+	if err := h.writePayload(payload); err != nil {
+		_ = h.store.Delete(r.ID)
+		return nil, err
+	}
 	lg, err := recordlog.Open(h.logPath(r.ID), 0)
 	if err != nil {
 		return nil, err
@@ -67,7 +73,7 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 }
 
 // prepare checks the request and reads the files it names.
-func (h *Host) prepare(req *api.StartRequest) (*store.Spec, string, error) {
+func (h *Host) prepare(req *api.StartRequest) (*sdk.Job, string, error) {
 	if req.Workdir == "" {
 		return nil, "", errorf(ErrBadRequest, "no working directory given")
 	}
@@ -86,7 +92,7 @@ func (h *Host) prepare(req *api.StartRequest) (*store.Spec, string, error) {
 	if len(req.Input) > MaxInput {
 		return nil, "", errorf(ErrBadRequest, "the job's input is %d bytes; at most %d are accepted", len(req.Input), MaxInput)
 	}
-	sp := &store.Spec{Args: req.Args, Input: req.Input, Env: req.Env, Script: req.Script, Init: req.Init}
+	sp := &sdk.Job{Args: req.Args, Input: req.Input, Env: req.Env, Script: req.Script, Init: req.Init}
 	sources := 0
 	for _, s := range []string{req.Script, req.File, req.LiteralPath} {
 		if s != "" {
@@ -128,7 +134,22 @@ func (h *Host) prepare(req *api.StartRequest) (*store.Spec, string, error) {
 	if req.Command != "" {
 		cmd = req.Command
 	}
-	return sp, cmd, nil
+	return sp, boundCommand(cmd), nil
+}
+
+// maxCommand bounds the command a row shows: an inline script of any size
+// runs whole, but its row keeps the first 64 KiB of it for display.
+const maxCommand = 64 << 10
+
+func boundCommand(cmd string) string {
+	if len(cmd) <= maxCommand {
+		return cmd
+	}
+	cut := maxCommand
+	for cut > 0 && !utf8.RuneStart(cmd[cut]) {
+		cut--
+	}
+	return cmd[:cut] + " …"
 }
 
 func absIn(path, dir string) string {

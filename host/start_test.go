@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -305,5 +307,35 @@ func TestOpenWithoutHome(t *testing.T) {
 	if h, err := host.Open(host.Options{}); err == nil {
 		h.Close()
 		t.Fatal("Open without a home succeeded")
+	}
+}
+
+// A job's payload lives beside the table, not in it: a large input leaves
+// the table small, reaches the runtime whole, and goes with the job.
+func TestPayloadOutsideTable(t *testing.T) {
+	th := fake(t)
+	input := bytes.Repeat([]byte("0123456789abcdef\n"), 1<<18) // 4.25 MiB
+	env := append([]string{"BIG=" + strings.Repeat("e", 1<<20)}, hosttest.JobEnv...)
+	j, err := th.Host.Start(&api.StartRequest{Script: "cat", Input: input, Env: env, Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th.Await("1")
+	got := th.Take([]string{"1"}, host.ReceiveOptions{Keep: true}).Texts()
+	if len(got) != 1<<18 || got[0] != "0123456789abcdef" {
+		t.Errorf("the job got %d lines of input back, want %d", len(got), 1<<18)
+	}
+	if fi, err := os.Stat(filepath.Join(th.Dir, "jobs.db")); err != nil || fi.Size() > 1<<20 {
+		t.Errorf("the job table is %d bytes with one job of %d bytes of input and environment (%v)", fi.Size(), len(input)+len(env[0]), err)
+	}
+	payload := filepath.Join(th.Dir, "jobs", fmt.Sprintf("%d.job", j.ID))
+	if _, err := os.Stat(payload); err != nil {
+		t.Fatalf("the payload file: %v", err)
+	}
+	if err := th.Remove(context.Background(), []string{"1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(payload); !os.IsNotExist(err) {
+		t.Errorf("the payload outlived its job: %v", err)
 	}
 }

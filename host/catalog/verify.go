@@ -37,32 +37,57 @@ func (r VerifyResult) OK() bool { return r.Err == nil }
 // Unix; elsewhere nothing is cached). Any write, replacement or chmod of the
 // binary changes one of those and forces a fresh hash.
 func (c *Catalog) Verify(e *Entry) error {
-	if e == nil {
-		return errors.New("catalog: Verify called with a nil entry")
-	}
-	fi, err := os.Stat(e.Path)
+	f, err := c.OpenVerified(e)
 	if err != nil {
-		return missingBinary(e, err)
+		return err
 	}
-	if id, ok := statID(fi); ok && c.cached(e.Path, id, e.SHA256) {
-		return nil
-	}
+	return f.Close()
+}
 
-	sum, id, cacheable, err := hashFile(e.Path)
+// OpenVerified opens the entry's binary and checks it, as opened, against
+// the SHA-256 recorded at install. Running the returned file (on Linux as
+// /proc/self/fd/N) runs exactly the bytes that were checked: a binary
+// swapped between the check and the exec is never what runs. The caller
+// closes the file.
+func (c *Catalog) OpenVerified(e *Entry) (*os.File, error) {
+	if e == nil {
+		return nil, errors.New("catalog: OpenVerified called with a nil entry")
+	}
+	f, err := os.Open(e.Path)
 	if err != nil {
 		c.forget(e.Path)
-		return missingBinary(e, err)
+		return nil, missingBinary(e, err)
 	}
-	if !strings.EqualFold(sum, e.SHA256) {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, missingBinary(e, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, missingBinary(e, fmt.Errorf("it is %s, not a regular file", describeMode(fi.Mode())))
+	}
+	id, cacheable := statID(fi)
+	if cacheable && c.cached(e.Path, id, e.SHA256) {
+		return f, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, fi.Size())); err != nil {
+		f.Close()
 		c.forget(e.Path)
-		return fmt.Errorf("%s at %s %w (recorded %s, now %s); reinstall it with 'bgjob runtime install'", e, e.Path, ErrTampered, short(e.SHA256), short(sum))
+		return nil, missingBinary(e, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(sum, e.SHA256) {
+		f.Close()
+		c.forget(e.Path)
+		return nil, fmt.Errorf("%s at %s %w (recorded %s, now %s); reinstall it with 'bgjob runtime install'", e, e.Path, ErrTampered, short(e.SHA256), short(sum))
 	}
 	if cacheable {
 		c.mu.Lock()
 		c.verified[e.Path] = verifiedFile{id: id, sum: strings.ToLower(e.SHA256)}
 		c.mu.Unlock()
 	}
-	return nil
+	return f, nil
 }
 
 // VerifyAll verifies every installed entry, for 'bgjob runtime verify'. The
@@ -95,30 +120,6 @@ func (c *Catalog) forget(path string) {
 	c.mu.Lock()
 	delete(c.verified, path)
 	c.mu.Unlock()
-}
-
-// hashFile hashes a regular file and returns, for caching, the identity it
-// had when it was opened. Taking the identity before reading means a change
-// made while hashing leaves a stale key behind, which only costs a re-hash.
-func hashFile(path string) (sum string, id fileID, cacheable bool, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fileID{}, false, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fileID{}, false, err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fileID{}, false, fmt.Errorf("it is %s, not a regular file", describeMode(fi.Mode()))
-	}
-	id, cacheable = statID(fi)
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fileID{}, false, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), id, cacheable, nil
 }
 
 // missingBinary words a failure to read an entry's binary.

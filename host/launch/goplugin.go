@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +29,10 @@ type Options struct {
 	SpareIdle time.Duration
 	// Logger gets the launcher's own messages.
 	Logger hclog.Logger
+	// Open opens a spec's binary and checks it against the spec's SHA-256;
+	// the process runs the file it returns. Nil means the catalog's check
+	// (catalog.OpenVerified).
+	Open func(*Spec) (*os.File, error)
 }
 
 // DefaultSpareIdle is how long an unused spare lives.
@@ -58,6 +63,10 @@ func NewGoPlugin(opts Options) *GoPlugin {
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Open == nil {
+		cat := catalog.Open(opts.RunDir)
+		opts.Open = func(s *Spec) (*os.File, error) { return cat.OpenVerified(entryOf(s)) }
 	}
 	g := &GoPlugin{opts: opts, spares: map[key]*spare{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
@@ -97,12 +106,21 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	if err := makeSockDir(sockDir, spec.Identity); err != nil {
 		return nil, fmt.Errorf("cannot create the job's socket directory: %w", err)
 	}
+	// What runs is what was checked: the binary is opened and hashed, and
+	// that open file is executed, not the path, which could be swapped in
+	// between.
+	bin, err := g.opts.Open(spec)
+	if err != nil {
+		os.RemoveAll(sockDir)
+		return nil, err
+	}
+	defer bin.Close() // the child has its own copy once it runs
 	logger, logFile, err := openLog(logPath)
 	if err != nil {
 		os.RemoveAll(sockDir)
 		return nil, err
 	}
-	cmd := exec.Command(spec.Binary)
+	cmd := &exec.Cmd{Path: execPath(bin, spec.Binary), Args: []string{spec.Binary}}
 	cmd.Dir = spec.Workdir
 	cmd.Env = append([]string{
 		sdk.EnvLogFile + "=" + logPath,
@@ -310,4 +328,11 @@ func waitGone(pid int) {
 	for deadline := time.Now().Add(2 * time.Second); alive(pid) && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// entryOf is the catalog entry a spec names, for checking its binary.
+func entryOf(s *Spec) *catalog.Entry {
+	e := &catalog.Entry{Path: s.Binary, Manifest: catalog.Manifest{SHA256: s.SHA256}}
+	e.Name, e.Version, e.OS, e.Arch = s.Name, s.Version, s.OS, s.Arch
+	return e
 }

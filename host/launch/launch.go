@@ -50,11 +50,13 @@ type Process interface {
 // later can key them by it (see key).
 type Spec struct {
 	// Binary is the runtime's absolute path and SHA256 what it must hash
-	// to; Protocol, OS and Arch are what the catalog recorded for it.
-	Binary   string
-	SHA256   string
-	Protocol int
-	OS, Arch string
+	// to; Protocol, OS and Arch are what the catalog recorded for it, and
+	// Name and Version name it in messages.
+	Binary        string
+	SHA256        string
+	Protocol      int
+	OS, Arch      string
+	Name, Version string
 	// Identity is the user the process runs as.
 	Identity Identity
 	// Workdir is where the process starts.

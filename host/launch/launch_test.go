@@ -2,6 +2,8 @@ package launch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +72,7 @@ func testSpec(t *testing.T, dir string) *Spec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Spec{Binary: self, SHA256: "test", Protocol: 2, OS: "linux", Arch: "amd64", Workdir: dir,
+	return &Spec{Binary: self, SHA256: fileSHA(t, self), Protocol: 2, OS: "linux", Arch: "amd64", Workdir: dir,
 		SockDir: filepath.Join(dir, "run", "job"), LogFile: filepath.Join(dir, "job.log"), Env: []string{envPlugin + "=1"}}
 }
 
@@ -170,5 +172,64 @@ func TestGoPluginErrors(t *testing.T) {
 	_, err = g.Reattach(&Attach{Network: "unix", Addr: filepath.Join(dir, "nosock"), Pid: os.Getpid(), Protocol: 9}, filepath.Join(dir, "r.log"))
 	if err == nil || !strings.Contains(err.Error(), "protocol 9") {
 		t.Errorf("Reattach with protocol 9: %v", err)
+	}
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// What runs is what was checked: a binary that does not match its spec's
+// SHA-256 is never executed, and a binary swapped after the check is not
+// what runs.
+func TestGoPluginRunsOnlyVerifiedBinaries(t *testing.T) {
+	dir := t.TempDir()
+	g := NewGoPlugin(Options{RunDir: dir, LogDir: dir, NoSpares: true})
+	defer g.Close()
+	marker := filepath.Join(dir, "ran")
+	evil := filepath.Join(dir, "evil")
+	os.WriteFile(evil, []byte("#!/bin/sh\ntouch "+marker+"\n"), 0o755)
+	spec := testSpec(t, dir)
+	spec.Binary = evil // the SHA-256 is still the real plugin's
+	_, err := g.Launch(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), "does not match its recorded SHA-256") {
+		t.Errorf("Launch of a binary that does not match: %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the binary that failed the check ran")
+	}
+	// The real plugin, checked and opened, then its path swapped for the
+	// other binary before it runs: the opened file runs.
+	self, _ := os.Executable()
+	copyPath := filepath.Join(dir, "plugin")
+	data, _ := os.ReadFile(self)
+	os.WriteFile(copyPath, data, 0o755)
+	spec = testSpec(t, dir)
+	spec.Binary = copyPath
+	opened := g.opts.Open
+	g.opts.Open = func(s *Spec) (*os.File, error) {
+		f, err := opened(s)
+		if err == nil {
+			// Swapped between the check and the exec.
+			os.Rename(evil, copyPath)
+		}
+		return f, err
+	}
+	p, err := g.Launch(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	defer p.Release()
+	if d, err := p.Conn().Describe(context.Background()); err != nil || d.Name != "launchtest" {
+		t.Errorf("the process that ran is %+v, %v; want the checked plugin", d, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the binary swapped in after the check ran")
 	}
 }

@@ -36,15 +36,20 @@ type Row struct {
 	ReadOffset int64 `json:"readOffset"`
 }
 
-// Spec is the job as its runtime receives it, and which runtime that is.
+// Spec says which runtime binary runs the job. What the runtime receives
+// (script, arguments, input, environment) is kept beside the row, in the
+// job's payload file, so that rows stay small however large a job's input.
 type Spec struct {
-	Script  string   `json:"script"`
-	Init    string   `json:"init,omitempty"`
-	Args    []string `json:"args,omitempty"`
-	Input   []byte   `json:"input,omitempty"`
-	Env     []string `json:"env,omitempty"`
-	Runtime string   `json:"runtimePath"`
-	SHA256  string   `json:"sha256"`
+	Runtime string `json:"runtimePath"`
+	SHA256  string `json:"sha256"`
+
+	// Rows written before payload files held the payload themselves; they
+	// are still read, never written.
+	LegacyScript string   `json:"script,omitempty"`
+	LegacyInit   string   `json:"init,omitempty"`
+	LegacyArgs   []string `json:"args,omitempty"`
+	LegacyInput  []byte   `json:"input,omitempty"`
+	LegacyEnv    []string `json:"env,omitempty"`
 }
 
 // Store is the job table. bbolt's file lock also keeps a second host off

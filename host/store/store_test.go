@@ -20,7 +20,7 @@ func TestCreatePutDeleteAll(t *testing.T) {
 	}
 	var ids []uint64
 	for range 3 {
-		r := &Row{Job: api.Job{Name: "x"}, Spec: &Spec{Script: "echo", Input: []byte{0, 1}}}
+		r := &Row{Job: api.Job{Name: "x"}, Spec: &Spec{Runtime: "/rt", LegacyInput: []byte{0, 1}}}
 		if err := s.Create(r, func(id uint64) { r.ID = id; r.Name = "Job" }); err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestCreatePutDeleteAll(t *testing.T) {
 	if !reflect.DeepEqual(got, []uint64{1, 2, 4}) {
 		t.Errorf("rows %v", got)
 	}
-	if rows[0].Name != "Job" || string(rows[0].Spec.Input) != "\x00\x01" {
+	if rows[0].Name != "Job" || string(rows[0].Spec.LegacyInput) != "\x00\x01" {
 		t.Errorf("row 1 = %+v", rows[0])
 	}
 	if rows[2].LastSeq != 7 || rows[2].ReadOffset != 9 {
@@ -166,7 +166,7 @@ func TestCorruptTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 200 {
-		r := &Row{Spec: &Spec{Script: strings.Repeat("x", 300)}}
+		r := &Row{Spec: &Spec{Runtime: strings.Repeat("x", 300)}}
 		s.Create(r, func(id uint64) { r.ID = id })
 	}
 	s.Close()

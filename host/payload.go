@@ -1,0 +1,61 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/proto"
+)
+
+// A job's payload (script, init script, arguments, input, environment) is
+// kept in jobs/ID.job, the bytes of the sdk.Job the runtime receives, not in
+// the job table: a row stays small however large the input, the table does
+// not grow with what jobs were given, and the host holds a payload in memory
+// only while it hands it to a runtime. It is removed with the job.
+
+func (h *Host) payloadPath(id uint64) string {
+	return filepath.Join(h.jobsDir(), strconv.FormatUint(id, 10)+".job")
+}
+
+// writePayload stores job's payload. It is written before the job is
+// queued and not synced: a host that is killed keeps it (the page cache
+// does), and a job whose payload was lost fails with that reason.
+func (h *Host) writePayload(job *sdk.Job) error {
+	b, err := proto.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	path := h.payloadPath(job.Id)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// payload is the job as its runtime receives it: its payload, and what the
+// row says about it.
+func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
+	job := new(sdk.Job)
+	b, err := os.ReadFile(h.payloadPath(r.ID))
+	switch {
+	case err == nil:
+		if err := proto.Unmarshal(b, job); err != nil {
+			return nil, fmt.Errorf("the job's payload %s is damaged: %w", h.payloadPath(r.ID), err)
+		}
+	case errors.Is(err, os.ErrNotExist) && r.Spec != nil && r.Spec.LegacyScript != "":
+		s := r.Spec
+		job = &sdk.Job{Script: s.LegacyScript, Init: s.LegacyInit, Args: s.LegacyArgs, Input: s.LegacyInput, Env: s.LegacyEnv}
+	default:
+		return nil, fmt.Errorf("the job's payload cannot be read: %w", err)
+	}
+	job.Id, job.InstanceId, job.Name, job.Type = r.ID, r.InstanceID, r.Name, r.PSJobTypeName
+	job.Workdir, job.Command = r.Workdir, r.Command
+	return job, nil
+}
