@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -88,8 +89,7 @@ func (h *Host) relay(j *job, p launch.Process, payload *sdk.Job, after uint64) {
 			}
 			if err != nil {
 				h.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
-				_ = p.Conn().Stop(ctx, r.ID, 0)
-				h.runtimeLost(j, p, err)
+				h.storeFailed(ctx, j, p, err)
 				return
 			}
 			persisted = b.LastSeq
@@ -223,6 +223,26 @@ func (h *Host) runtimeLost(j *job, p launch.Process, cause error) {
 		state, reason = api.Stopped, "stopped; the runtime was killed"
 	}
 	h.finishLocked(j, state, reason, nil)
+	h.mu.Unlock()
+	h.persist(j)
+	h.release(j, p)
+}
+
+// storeFailed ends a job whose records the host cannot store (a full disk,
+// say): the runtime still holds them, but a job that cannot be recorded
+// must not run on unrecorded. It fails with that reason, not as a crash.
+func (h *Host) storeFailed(ctx context.Context, j *job, p launch.Process, cause error) {
+	sctx, cancel := context.WithTimeout(ctx, stopAnswer)
+	_ = p.Conn().Stop(sctx, j.row.ID, 0)
+	cancel()
+	p.Kill()
+	_ = j.log.Close()
+	h.mu.Lock()
+	reason := fmt.Sprintf("the host cannot store the job's records (%v), so the job was stopped; the records up to number %d are kept", cause, j.row.LastSeq)
+	if errors.Is(cause, syscall.ENOSPC) {
+		reason = fmt.Sprintf("the disk holding the job's records is full (%v), so the job was stopped; the records up to number %d are kept; free space and start it again", cause, j.row.LastSeq)
+	}
+	h.finishLocked(j, api.Failed, reason, nil)
 	h.mu.Unlock()
 	h.persist(j)
 	h.release(j, p)

@@ -38,6 +38,13 @@ func TestScripts(t *testing.T) {
 			"unixsockets": cmdUnixsockets,
 			"nofiles":     cmdNofiles,
 			"killpid":     cmdKillpid,
+			"tmpfs":       cmdTmpfs,
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		RequireUniqueNames: true,
 	})
@@ -257,4 +264,28 @@ func cmdKillpid(ts *testscript.TestScript, neg bool, args []string) {
 	pid, err := readPidFile(ts.MkAbs(args[0]))
 	ts.Check(err)
 	ts.Check(syscall.Kill(pid, sig))
+}
+
+// tmpfs DIR SIZE: mount a tmpfs of SIZE (e.g. 2m) on DIR (made if needed),
+// unmounted when the script ends. Needs root.
+func cmdTmpfs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tmpfs DIR SIZE")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o700))
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+args[1]+",mode=0700", "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		ts.Fatalf("mount tmpfs on %s: %v\n%s", dir, err, out)
+	}
+	ts.Defer(func() {
+		// The host on it is stopped by the script's cleanup first.
+		for i := 0; i < 50; i++ {
+			if exec.Command("umount", dir).Run() == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		exec.Command("umount", "-l", dir).Run()
+	})
 }

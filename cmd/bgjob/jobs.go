@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -80,8 +81,8 @@ func newWait() *cobra.Command {
 			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
 				return err
 			}
-			if req.Timeout < 0 {
-				return api.Errorf(api.ExitUsage, "--timeout must not be negative")
+			if req.Timeout < 0 || math.IsNaN(req.Timeout) || math.IsInf(req.Timeout, 0) {
+				return api.Errorf(api.ExitUsage, "--timeout wants a number of seconds, 0 or more (0 waits for ever), not %v", req.Timeout)
 			}
 			req.Op, req.Jobs = api.OpWait, args
 			return call(&req)

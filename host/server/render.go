@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/sdk"
@@ -190,8 +192,8 @@ func writeJobTable(w io.Writer, jobs []*api.Job) error {
 	fmt.Fprintln(tw, "Id\tName\tPSJobTypeName\tState\tHasMoreData\tLocation\tCommand")
 	fmt.Fprintln(tw, "--\t----\t-------------\t-----\t-----------\t--------\t-------")
 	for _, j := range jobs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Name, j.PSJobTypeName, j.State,
-			titleBool(j.HasMoreData), j.Location, shortCommand(j.Command))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, printable(j.Name), printable(j.PSJobTypeName), j.State,
+			titleBool(j.HasMoreData), printable(j.Location), shortCommand(j.Command))
 	}
 	return tw.Flush()
 }
@@ -203,16 +205,56 @@ func titleBool(b bool) string {
 	return "False"
 }
 
-// shortCommand is the first line of a command, cut to fit a table.
+// shortCommand is the first line of a command, cut to fit a table (on a
+// character boundary), with its control characters shown escaped.
 func shortCommand(c string) string {
 	c = strings.TrimSpace(c)
 	if i := strings.IndexByte(c, '\n'); i >= 0 {
 		c = c[:i] + " ..."
 	}
-	if len(c) > 60 {
-		c = c[:57] + "..."
+	c = strings.ReplaceAll(c, "\t", " ")
+	if r := []rune(c); len(r) > 60 {
+		c = string(r[:57]) + "..."
 	}
-	return strings.ReplaceAll(c, "\t", " ")
+	return printable(c)
+}
+
+// printable shows control characters escaped (\n, \x1b, ...) and invalid
+// UTF-8 as such: a name holding a newline must not break the table's
+// rows, and one holding terminal escapes must not drive the terminal.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case unicode.IsControl(r):
+			if r < 0x100 {
+				fmt.Fprintf(&b, "\\x%02x", r)
+			} else {
+				fmt.Fprintf(&b, "\\u%04x", r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // writeJobsJSON writes jobs as a JSON array, or a single job as an object.

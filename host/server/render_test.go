@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/sdk"
@@ -219,5 +220,33 @@ func TestJobsJSON(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"Id": 7`) || !strings.Contains(buf.String(), `"HasMoreData": false`) {
 		t.Errorf("JSON names:\n%s", buf.String())
+	}
+}
+
+// A name with a newline or terminal escapes stays on its row, escaped, and
+// a long command is cut between characters.
+func TestJobTableEscapes(t *testing.T) {
+	long := strings.Repeat("é", 70)
+	jobs := []*api.Job{
+		{ID: 1, Name: "two\nlines", PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "echo"},
+		{ID: 2, Name: "red\x1b[31m", PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: long},
+		{ID: 3, Name: "ünï😀", PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "bad\xffbyte"},
+	}
+	var buf bytes.Buffer
+	if err := writeJobTable(&buf, jobs); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want 2 headings and 3 rows:\n%s", len(lines), out)
+	}
+	for _, want := range []string{`two\nlines`, `red\x1b[31m`, "ünï😀", strings.Repeat("é", 57) + "...", `bad\xffbyte`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.ContainsAny(out, "\x1b") || !utf8.ValidString(out) {
+		t.Errorf("the table holds raw control characters or broken UTF-8:\n%q", out)
 	}
 }
