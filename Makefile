@@ -17,7 +17,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: help build install-runtimes demo test unit integration lint generate bench clean
+.PHONY: help build install-runtimes demo test unit integration lint generate bench soak fuzz clean
 
 help:
 	@echo "make build     build bin/bgjob, bin/bgjobd and the runtimes; install the runtimes into the catalog"
@@ -25,6 +25,8 @@ help:
 	@echo "make test      lint and run every test (unit with -race, integration)"
 	@echo "make bench     print the benchmark figures the README quotes"
 	@echo "make generate  regenerate the protobuf code (needs protoc: apt-get install protobuf-compiler)"
+	@echo "make soak      the crash suite for SOAK (default 2h): hosts killed at random, every line checked"
+	@echo "make fuzz      each fuzz target for FUZZTIME (default 1m)"
 
 build:
 	$(GOBUILD) -o $(BIN)/bgjob ./cmd/bgjob
@@ -66,6 +68,17 @@ generate:
 
 bench: build
 	bash bench/figures.sh $(BIN)
+
+SOAK ?= 2h
+soak:
+	BGJOB_SOAK=$(SOAK) $(GO) test -count=1 -v -run TestCrashSuite -timeout 0 ./integration/
+
+FUZZTIME ?= 1m
+fuzz:
+	@set -e; for t in FuzzScan FuzzRead FuzzDecodeRecord; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./host/recordlog/; done
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./host/api/
+	$(GO) test -run '^$$' -fuzz '^FuzzDescribeAnswer$$' -fuzztime $(FUZZTIME) ./host/catalog/
+	$(GO) test -run '^$$' -fuzz '^FuzzWildcard$$' -fuzztime $(FUZZTIME) ./host/
 
 clean:
 	rm -rf $(BIN) $(TOOLS)

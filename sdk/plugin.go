@@ -7,6 +7,7 @@ import (
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 )
 
 // GRPCPlugin is protocol 2's go-plugin glue on the plugin's side; Serve
@@ -29,7 +30,12 @@ func (p *GRPCPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.Clien
 	return nil, errors.New("sdk: the plugin side of the protocol has no client; the host brings its own")
 }
 
-func grpcServer(opts []grpc.ServerOption) *grpc.Server {
+// grpcServer builds the plugin's gRPC server; conns, if set, learns of
+// every connection made and lost.
+func grpcServer(opts []grpc.ServerOption, conns stats.Handler) *grpc.Server {
+	if conns != nil {
+		opts = append(opts, grpc.StatsHandler(conns))
+	}
 	opts = append(opts,
 		grpc.InitialWindowSize(WindowSize),
 		grpc.InitialConnWindowSize(WindowSize),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // ServeConfig describes a plugin to Serve.
@@ -67,7 +68,7 @@ func Serve(cfg *ServeConfig) {
 		VersionedPlugins: map[int]plugin.PluginSet{
 			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: cfg.Runtime, desc: desc, srv: srv}},
 		},
-		GRPCServer: grpcServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server { return grpcServer(opts, connCounter{srv}) },
 		Logger:     logger,
 	})
 	// The host shut the plugin down.

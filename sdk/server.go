@@ -10,6 +10,7 @@ import (
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/stats"
 )
 
 // server is the plugin side of protocol 2: it runs jobs with a Runtime and
@@ -30,6 +31,30 @@ type server struct {
 	jobs    map[uint64]*serverJob
 	streams int       // Run streams open now
 	idle    time.Time // when streams last dropped to zero
+	conns   int       // host connections open now
+	hadConn bool      // a host has connected
+	connsAt time.Time // when conns last dropped to zero
+}
+
+// connCounter tells the server of each host connection made and lost.
+type connCounter struct{ s *server }
+
+func (c connCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (c connCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (c connCounter) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (c connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	switch st.(type) {
+	case *stats.ConnBegin:
+		c.s.conns++
+		c.s.hadConn = true
+	case *stats.ConnEnd:
+		c.s.conns--
+		if c.s.conns == 0 {
+			c.s.connsAt = time.Now()
+		}
+	}
 }
 
 type serverJob struct {
@@ -154,6 +179,9 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 	for range time.Tick(250 * time.Millisecond) {
 		s.mu.Lock()
 		streams, idleFor, n := s.streams, time.Since(s.idle), len(s.jobs)
+		// A plugin that never got a job and whose host is gone (a spare
+		// of a host that was killed) has nothing to wait for.
+		hostGone := s.hadConn && s.conns == 0 && time.Since(s.connsAt) > linger
 		allEnded, allAcked := true, true
 		for _, j := range s.jobs {
 			ended, acked := j.spool.state()
@@ -164,7 +192,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		if streams > 0 || !allEnded {
 			continue
 		}
-		neverUsed := n == 0 && s.idleTimeout > 0 && idleFor > s.idleTimeout
+		neverUsed := n == 0 && (hostGone || s.idleTimeout > 0 && idleFor > s.idleTimeout)
 		if (allAcked && n > 0 && idleFor > linger) || idleFor > orphanTimeout || neverUsed {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
 			s.bulk.close()

@@ -17,6 +17,7 @@ import (
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -195,6 +196,16 @@ func expectNoExit(t *testing.T, c <-chan int, why string) {
 }
 
 func TestServerWatch(t *testing.T) {
+	t.Run("spare whose host went away", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
+		cc := connCounter{srv}
+		cc.HandleConn(context.Background(), &stats.ConnBegin{})
+		exited := watchExits(srv, time.Hour)
+		expectNoExit(t, exited, "while its host was connected")
+		cc.HandleConn(context.Background(), &stats.ConnEnd{})
+		expectExit(t, exited)
+	})
 	t.Run("done acknowledged", func(t *testing.T) {
 		t.Parallel()
 		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {

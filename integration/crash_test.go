@@ -1,0 +1,248 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The crash suite: jobs print numbered lines at different rates, some with
+// a receiver attached, and the host is killed (SIGKILL) at random moments,
+// several times. Then:
+//   - every job ran exactly once and completed;
+//   - every line of every job was received, in order, with no gap; a line
+//     comes twice only where a receiver was cut off by a kill in the middle
+//     of writing out a batch (the host cannot write to a caller and record
+//     that it did in one step), and then only that batch, once;
+//   - no process the jobs or their runtimes started is left.
+//
+// BGJOB_CRASH_SEED replays a run; BGJOB_SOAK=DURATION repeats rounds for that
+// long (make soak).
+
+type crashJob struct {
+	name     string
+	lines    int
+	script   string
+	receiver bool
+}
+
+func crashJobs(r *rand.Rand, work string) []crashJob {
+	var jobs []crashJob
+	add := func(kind string, lines int, body string, receiver bool) {
+		name := fmt.Sprintf("%s%d", kind, len(jobs)+1)
+		// Each run of the job leaves a mark: it must run once.
+		script := fmt.Sprintf("echo run >> %s/runs-%s; %s", work, name, body)
+		jobs = append(jobs, crashJob{name: name, lines: lines, script: fmt.Sprintf(script, name), receiver: receiver})
+	}
+	for i := 0; i < 3; i++ {
+		n := 20000 + r.Intn(30000)
+		add("fast", n, fmt.Sprintf("seq -f '%%s-%%%%g' 1 %d", n), i == 0)
+	}
+	for i := 0; i < 4; i++ {
+		n := 100 + r.Intn(200)
+		add("slow", n, fmt.Sprintf("i=1; while [ $i -le %d ]; do echo %%s-$i; i=$((i+1)); sleep 0.01; done", n), i%2 == 0)
+	}
+	for i := 0; i < 3; i++ {
+		bursts, size := 5+r.Intn(5), 500+r.Intn(1500)
+		add("burst", bursts*size, fmt.Sprintf("b=0; while [ $b -lt %d ]; do seq -f '%%s-%%%%g' $((b*%d+1)) $((b*%d+%d)); b=$((b+1)); sleep 0.1; done", bursts, size, size, size), i != 1)
+	}
+	return jobs
+}
+
+func TestCrashSuite(t *testing.T) {
+	if runtime := os.Getenv("GOOS"); runtime != "" && runtime != "linux" {
+		t.Skip("kills hosts and reads /proc")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("reads /proc")
+	}
+	soak, _ := time.ParseDuration(os.Getenv("BGJOB_SOAK"))
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("BGJOB_CRASH_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	end := time.Now().Add(soak)
+	for round := 1; ; round++ {
+		t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+			crashRound(t, seed+int64(round))
+		})
+		if t.Failed() || time.Now().After(end) {
+			return
+		}
+	}
+}
+
+func crashRound(t *testing.T, seed int64) {
+	t.Logf("seed %d (BGJOB_CRASH_SEED=%d replays it)", seed, seed-1)
+	r := rand.New(rand.NewSource(seed))
+	h := newHome(t)
+	work := h.dir
+	jobs := crashJobs(r, work)
+	for _, j := range jobs {
+		h.run("start", "--name", j.name, "--", j.script)
+	}
+
+	var (
+		mu          sync.Mutex
+		attempts    = map[string][]attempt{}
+		wg          sync.WaitGroup
+		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	)
+	defer cancel()
+	for _, j := range jobs {
+		if !j.receiver {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				// A file, as a redirection would be: the host writes
+				// to it directly.
+				f, err := os.CreateTemp(work, "out-"+j.name+"-")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c := h.cmd(ctx, "receive", "--wait", j.name)
+				var stderr bytes.Buffer
+				c.Stdout, c.Stderr = f, &stderr
+				err = c.Run()
+				f.Close()
+				out, _ := os.ReadFile(f.Name())
+				mu.Lock()
+				attempts[j.name] = append(attempts[j.name], attempt{out: out, cut: err != nil})
+				mu.Unlock()
+				if err == nil {
+					return
+				}
+				time.Sleep(time.Duration(20+r.Intn(50)) * time.Millisecond)
+			}
+		}()
+	}
+
+	// The killer.
+	kills := 3 + r.Intn(3)
+	for k := 0; k < kills; k++ {
+		time.Sleep(time.Duration(150+r.Intn(700)) * time.Millisecond)
+		pid, ok := hostPid(h.path)
+		if !ok {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		waitGone(pid, 5*time.Second)
+		// The next call starts a new host; make one now and then, so
+		// that kills also land while no receiver is connected.
+		if r.Intn(2) == 0 {
+			h.run("get")
+		}
+	}
+	t.Logf("killed the host %d times", kills)
+	h.run("wait", "*")
+	wg.Wait()
+	cancel()
+
+	for _, j := range jobs {
+		// What the receivers did not take.
+		rest := []byte(h.run("receive", j.name))
+		outs := attempts[j.name]
+		outs = append(outs, attempt{out: rest})
+		checkCrashLines(t, j, outs)
+		if runs, _ := os.ReadFile(filepath.Join(work, "runs-"+j.name)); strings.Count(string(runs), "run") != 1 {
+			t.Errorf("%s ran %d times", j.name, strings.Count(string(runs), "run"))
+		}
+	}
+	for _, v := range h.jobs() {
+		if v.State != "Completed" {
+			t.Errorf("job %s is %s: %s", v.Name, v.State, v.StateReason)
+		}
+	}
+	// Nothing of the jobs or their runtimes is left once the host is
+	// gone.
+	h.run("remove", "*")
+	stopHost(h.path)
+	time.Sleep(100 * time.Millisecond)
+	if left := related(h.path); len(left) > 0 {
+		var desc []string
+		for _, pid := range left {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			desc = append(desc, fmt.Sprintf("%d %q", pid, strings.ReplaceAll(string(b), "\x00", " ")))
+		}
+		t.Errorf("processes left behind: %s", strings.Join(desc, "; "))
+	}
+}
+
+// attempt is one receive's output, and whether a kill cut it off.
+type attempt struct {
+	out []byte
+	cut bool
+}
+
+// checkCrashLines checks that the outputs, in order, hold lines 1..n of the
+// job once each. A receiver cut off by a kill may have written out a batch
+// the host had not yet recorded as delivered: that batch (a run of the
+// lines just before, at most maxRepeat of them) may come again at the start
+// of the next output, and nothing else may repeat or be missing.
+func checkCrashLines(t *testing.T, j crashJob, outs []attempt) {
+	t.Helper()
+	next := 1
+	for i, a := range outs {
+		text := string(a.out)
+		if a.cut && text != "" && !strings.HasSuffix(text, "\n") {
+			// A line cut by the kill in the middle of its write; the
+			// next output has it whole.
+			text = text[:strings.LastIndexByte(text, '\n')+1]
+		}
+		var nums []int
+		for k, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+			if text == "" {
+				break
+			}
+			num, ok := strings.CutPrefix(l, j.name+"-")
+			n, err := strconv.Atoi(num)
+			if !ok || err != nil {
+				t.Errorf("%s: output %d line %d is %q", j.name, i, k+1, l)
+				return
+			}
+			nums = append(nums, n)
+		}
+		if len(nums) > 0 && nums[0] < next && i > 0 && outs[i-1].cut {
+			again := next - nums[0]
+			if again > maxRepeat || again > len(nums) {
+				t.Errorf("%s: output %d starts with line %d, %d lines back", j.name, i, nums[0], again)
+				return
+			}
+			for k := 0; k < again; k++ {
+				if nums[k] != nums[0]+k {
+					t.Errorf("%s: output %d repeats lines out of order: line %d is %d", j.name, i, k+1, nums[k])
+					return
+				}
+			}
+			t.Logf("%s: %d lines came again after a receiver was cut off by a kill", j.name, again)
+			nums = nums[again:]
+		}
+		for k, n := range nums {
+			if n != next {
+				t.Errorf("%s: output %d has line %d where line %d belongs (%d lines in; earlier output cut: %v)", j.name, i, n, next, k, i > 0 && outs[i-1].cut)
+				return
+			}
+			next++
+		}
+	}
+	if next-1 != j.lines {
+		t.Errorf("%s: received lines 1..%d, want 1..%d", j.name, next-1, j.lines)
+	}
+}
+
+// maxRepeat bounds what may come again after a cut: one batch of output
+// (a MiB of these short lines).
+const maxRepeat = 1 << 17
