@@ -202,7 +202,7 @@ func readScript(path string) (string, error) {
 	case fi.IsDir():
 		return "", errorf(ErrBadRequest, "the script file %s is a directory", path)
 	case !fi.Mode().IsRegular():
-		return "", errorf(ErrBadRequest, "the script file %s is not a regular file (%s); give a file, or pass the script inline", path, fi.Mode().Type())
+		return "", errorf(ErrBadRequest, "the script file %s is %s, not a regular file; give a file, or pass the script inline", path, fileKind(fi.Mode()))
 	case fi.Size() > MaxScript:
 		return "", errorf(ErrBadRequest, "the script file %s has %d bytes; at most %d are accepted", path, fi.Size(), MaxScript)
 	}
@@ -233,4 +233,17 @@ func (h *Host) resolve(name, constraint string) (*catalog.Entry, error) {
 		return nil, withKind(ErrVerification, err)
 	}
 	return e, nil
+}
+
+// fileKind names a file type for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
