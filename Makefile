@@ -9,7 +9,10 @@ GOBUILD := CGO_ENABLED=0 $(GO) build
 BIN := $(CURDIR)/bin
 GOOS := $(shell $(GO) env GOOS)
 GOARCH := $(shell $(GO) env GOARCH)
+# The shell runtime's two lines, each built for this machine's architecture
+# and its 32-bit sibling (for --run-as-32; bgjobd knows the mapping).
 SHELL_VERSION := 2.0.0
+LEGACY_VERSION := 1.5.0
 
 # Tools for `make generate`, pinned; installed into .tools/ on demand.
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
@@ -20,7 +23,7 @@ TOOLS := $(CURDIR)/.tools
 .PHONY: help build install-runtimes demo test unit integration lint generate bench soak fuzz clean
 
 help:
-	@echo "make build     build bin/bgjob, bin/bgjobd and the runtimes; install the runtimes into the catalog"
+	@echo "make build     build bin/bgjob, bin/bgjobd and the runtimes (shell 1.x and 2.x, 64- and 32-bit); install them into the catalog"
 	@echo "make demo      build, then run a short real session in a scratch BGJOB_HOME"
 	@echo "make test      lint and run every test (unit with -race, integration)"
 	@echo "make bench     print the benchmark figures the README quotes"
@@ -31,13 +34,17 @@ help:
 build:
 	$(GOBUILD) -o $(BIN)/bgjob ./cmd/bgjob
 	$(GOBUILD) -o $(BIN)/bgjobd ./cmd/bgjobd
-	$(GOBUILD) -ldflags "-X main.version=$(SHELL_VERSION)" -o $(BIN)/plugins/$(GOOS)_$(GOARCH)/bgjob-shell ./cmd/bgjob-shell
+	@set -e; arch32=$$($(BIN)/bgjobd arch32 $(GOARCH) || true); \
+	for arch in $(GOARCH) $$arch32; do for v in $(SHELL_VERSION) $(LEGACY_VERSION); do \
+		echo "build shell $$v for $(GOOS)/$$arch"; \
+		GOARCH=$$arch $(GOBUILD) -ldflags "-X main.version=$$v" -o $(BIN)/plugins/$(GOOS)_$$arch/$$v/bgjob-shell ./cmd/bgjob-shell; \
+	done; done
 	$(MAKE) --no-print-directory install-runtimes
 
 # Installs into $BGJOB_RUNTIMES when set, else the default catalog, which is
 # where bin/bgjob looks too.
 install-runtimes:
-	$(BIN)/bgjob runtime install $(BIN)/plugins/$(GOOS)_$(GOARCH)/bgjob-shell
+	$(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell
 
 demo: build
 	@bash docs/demo.sh $(BIN)/bgjob

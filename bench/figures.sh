@@ -19,7 +19,7 @@ cleanup() {
   rm -rf "$T"
 }
 trap cleanup EXIT
-"$BIN/bgjob" runtime install "$BIN"/plugins/*/bgjob-shell >/dev/null
+"$BIN/bgjob" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
 mkdir -p "$T/bare" && cat >"$T/bare/main.go" <<'GO'
 package main
 

@@ -68,6 +68,8 @@ type Host struct {
 	jobs    map[uint64]*job
 	running int
 	notices []string // what the user must hear about this host's start
+	// can32 is whether the kernel runs 32-bit programs, once can32Known.
+	can32, can32Known bool
 }
 
 // Open opens (creating if needed) the host's home and job table. Jobs that

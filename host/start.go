@@ -1,10 +1,12 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
@@ -29,10 +32,13 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	entry, err := h.resolve(req.Runtime, req.RuntimeVersion)
+	entry, err := h.resolve(req.Runtime, req.RuntimeVersion, req.RunAs32)
 	if err != nil {
 		return nil, err
 	}
+	// The protocol the job will speak: the newest both the runtime and
+	// this host do (the catalog admits no runtime without one).
+	proto, _ := protocol.Best(entry.ServedProtocols())
 	typ := req.Type
 	if typ == "" {
 		typ = "BackgroundJob"
@@ -42,7 +48,7 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 		InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: "localhost",
 		Command: cmd, Workdir: req.Workdir, User: h.user, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
-			Protocol: entry.Protocol, Path: entry.Path},
+			Protocol: proto, Path: entry.Path},
 	}
 	err = h.store.Create(r, func(id uint64) {
 		r.ID = id
@@ -217,12 +223,20 @@ func readScript(path string) (string, error) {
 const MaxScript = 16 << 20
 
 // resolve finds and verifies the runtime a job asks for, built for the
-// host's platform.
-func (h *Host) resolve(name, constraint string) (*catalog.Entry, error) {
+// host's platform, or for its 32-bit sibling with runAs32.
+func (h *Host) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, error) {
 	if name == "" {
 		name = "shell"
 	}
-	e, err := h.catalog.Resolve(name, constraint, runtime.GOOS, runtime.GOARCH)
+	arch := runtime.GOARCH
+	if runAs32 {
+		a, ok := catalog.Arch32(arch)
+		if !ok {
+			return nil, errorf(ErrBadRequest, "--run-as-32: this machine (%s/%s) has no 32-bit architecture bgjob knows to run", runtime.GOOS, arch)
+		}
+		arch = a
+	}
+	e, err := h.catalog.Resolve(name, constraint, runtime.GOOS, arch)
 	if err != nil {
 		if errors.Is(err, catalog.ErrBadConstraint) {
 			return nil, withKind(ErrBadRequest, err)
@@ -232,7 +246,45 @@ func (h *Host) resolve(name, constraint string) (*catalog.Entry, error) {
 	if err := h.catalog.Verify(e); err != nil {
 		return nil, withKind(ErrVerification, err)
 	}
+	if runAs32 {
+		if err := h.probe32(e); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// probe32 finds out, once, whether the kernel runs 32-bit programs, by
+// running a 32-bit runtime's describe: on a kernel without the 32-bit ABI
+// (IA-32 emulation off, say) --run-as-32 must fail with that reason before
+// a job exists, not as an exec format error when the job starts.
+func (h *Host) probe32(e *catalog.Entry) error {
+	h.mu.Lock()
+	known, ok := h.can32, h.can32Known
+	h.mu.Unlock()
+	if !ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := exec.CommandContext(ctx, e.Path, "describe").Run()
+		cancel()
+		var ee *exec.ExitError
+		switch {
+		case err == nil || errors.As(err, &ee):
+			// It ran (an exit status is the binary's business, which
+			// verification and the launch report).
+			known = true
+		case isExecFormat(err):
+			known = false
+		default:
+			return withKind(ErrNoRuntime, fmt.Errorf("--run-as-32: cannot run %s to see whether this machine runs 32-bit programs: %w", e, err))
+		}
+		h.mu.Lock()
+		h.can32, h.can32Known = known, true
+		h.mu.Unlock()
+	}
+	if !known {
+		return errorf(ErrNoRuntime, "--run-as-32: this machine's kernel does not run 32-bit (%s) programs (it has no %s/%s execution support, e.g. IA-32 emulation); run the job without --run-as-32", e.Arch, e.OS, e.Arch)
+	}
+	return nil
 }
 
 // fileKind names a file type for messages.

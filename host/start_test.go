@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/fakert"
 	"github.com/bgjob/bgjob/host/internal/hosttest"
 )
 
@@ -337,5 +340,107 @@ func TestPayloadOutsideTable(t *testing.T) {
 	}
 	if _, err := os.Stat(payload); !os.IsNotExist(err) {
 		t.Errorf("the payload outlived its job: %v", err)
+	}
+}
+
+// Resolution across versions, architectures and protocols, with and without
+// --run-as-32: the job's row says which runtime, architecture and protocol
+// it got, and what cannot be had fails before a job exists.
+func TestResolveVersionsArchesProtocols(t *testing.T) {
+	a32, ok := catalog.Arch32(runtime.GOARCH)
+	if !ok {
+		t.Skip("no 32-bit sibling of " + runtime.GOARCH)
+	}
+	opts, _ := hosttest.Fake(t)
+	opts.Runtimes = fakert.Catalog(t,
+		fakert.Entry{Name: "shell", Version: "1.5.0", Protocols: []int{1}},
+		fakert.Entry{Name: "shell", Version: "1.5.0", Arch: a32, Protocols: []int{1}},
+		fakert.Entry{Name: "shell", Version: "2.0.0"},
+		fakert.Entry{Name: "shell", Version: "2.1.0", Protocols: []int{1, 2}},
+		fakert.Entry{Name: "shell", Version: "2.1.0", Arch: a32},
+		fakert.Entry{Name: "shell", Version: "2.2.0+build.7"},
+		fakert.Entry{Name: "shell", Version: "3.0.0-beta.1"},
+		fakert.Entry{Name: "shell", Version: "3.0.0-beta.1", Arch: a32},
+	)
+	th := hosttest.Open(t, "", opts)
+	native := runtime.GOARCH
+	tests := []struct {
+		constraint string
+		run32      bool
+		version    string // "" : no runtime
+		arch       string
+		protocol   int
+	}{
+		{"", false, "2.2.0+build.7", native, 2},
+		{"", true, "2.1.0", a32, 2},
+		{"=1.5.0", false, "1.5.0", native, 1},
+		{"~1", true, "1.5.0", a32, 1},
+		{"^2.0", false, "2.2.0+build.7", native, 2},
+		{"~2.1", false, "2.1.0", native, 2}, // serves 1 and 2: 2 it is
+		{"~2.1", true, "2.1.0", a32, 2},
+		{">=2.0, <2.1", false, "2.0.0", native, 2},
+		{">=2.0, <2.1", true, "", "", 0},
+		{"1.x || 2.0.x", false, "2.0.0", native, 2},
+		{"1.x || 2.0.x", true, "1.5.0", a32, 1},
+		{"2.2.0", false, "2.2.0+build.7", native, 2}, // build metadata does not count
+		{">=3", false, "", "", 0},                    // no prerelease unless named
+		{">=3.0.0-0", false, "3.0.0-beta.1", native, 2},
+		{">=3.0.0-0", true, "3.0.0-beta.1", a32, 2},
+		{">=4", true, "", "", 0},
+	}
+	for _, tt := range tests {
+		j, err := th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint, RunAs32: tt.run32})
+		what := fmt.Sprintf("%q run-as-32=%v", tt.constraint, tt.run32)
+		if tt.version == "" {
+			wantKind(t, what, err, host.ErrNoRuntime)
+			if err != nil && tt.run32 && !strings.Contains(err.Error(), "for "+runtime.GOOS+"/"+a32) {
+				t.Errorf("%s: %v does not name the 32-bit platform", what, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+			continue
+		}
+		if r := j.Runtime; r.Version != tt.version || r.Arch != tt.arch || r.Protocol != tt.protocol {
+			t.Errorf("%s: got %s %s protocol %d, want %s %s protocol %d", what, r.Version, r.Arch, r.Protocol, tt.version, tt.arch, tt.protocol)
+		}
+	}
+	// An invalid constraint is quoted; with nothing installed, that is said.
+	_, err := th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: ">>1", RunAs32: true})
+	if wantKind(t, "bad constraint", err, host.ErrBadRequest); err != nil && !strings.Contains(err.Error(), `">>1"`) {
+		t.Errorf("the error %q does not quote the constraint", err)
+	}
+	_, err = th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), Runtime: "pwsh", RunAs32: true})
+	wantKind(t, "nothing installed", err, host.ErrNoRuntime)
+}
+
+// Where the kernel cannot run 32-bit programs, --run-as-32 says so before a
+// job exists (here the 32-bit build is bytes no kernel runs, as a 386
+// binary is to a kernel without IA-32 emulation).
+func TestRunAs32Refused(t *testing.T) {
+	a32, ok := catalog.Arch32(runtime.GOARCH)
+	if !ok {
+		t.Skip("no 32-bit sibling of " + runtime.GOARCH)
+	}
+	opts, l := hosttest.Fake(t)
+	opts.Runtimes = fakert.Catalog(t,
+		fakert.Entry{Name: "shell", Version: "2.1.0"},
+		fakert.Entry{Name: "shell", Version: "2.1.0", Arch: a32, Content: []byte("\x7fELF\x01\x01\x01 not for this kernel")},
+	)
+	th := hosttest.Open(t, "", opts)
+	for i := 0; i < 2; i++ { // the second answer comes from the probe's memory
+		_, err := th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RunAs32: true})
+		wantKind(t, "run-as-32 on a kernel without it", err, host.ErrNoRuntime)
+		if err != nil && !strings.Contains(err.Error(), "does not run 32-bit") {
+			t.Errorf("the error %q does not say why", err)
+		}
+	}
+	if js, _ := th.Jobs(nil, nil); len(js) != 0 || l.Launches() != 0 {
+		t.Errorf("a refused --run-as-32 left jobs %v, launches %d", ids(js), l.Launches())
+	}
+	// The native build still runs.
+	if j := th.Start("echo fine"); j.Runtime.Arch != runtime.GOARCH {
+		t.Errorf("native job on %s", j.Runtime.Arch)
 	}
 }

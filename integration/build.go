@@ -15,16 +15,31 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bgjob/bgjob/host/catalog"
 )
 
 // ShellVersions are the versions of the shell runtime plugin Build makes,
 // each one the same source linked with -X main.version=V. 2.1.0 is the
 // newest stable one, so it is what a job runs without --runtime-version;
-// 3.0.0-beta.1 is a prerelease, chosen only when a constraint names one.
-var ShellVersions = []string{"2.0.0", "2.0.1", "2.1.0", "3.0.0-beta.1"}
+// 3.0.0-beta.1 is a prerelease, chosen only when a constraint names one;
+// 1.5.0 is the legacy line (POSIX dialect, four streams, protocol 1).
+var ShellVersions = []string{"1.5.0", "2.0.0", "2.0.1", "2.1.0", "3.0.0-beta.1"}
+
+// Shell32Versions are also built for the 32-bit sibling of this machine's
+// architecture (catalog.Arch32), for --run-as-32: one of each line.
+var Shell32Versions = []string{"1.5.0", "2.1.0"}
+
+// LegacyVersion is the legacy line's build; NewestVersion the default.
+const (
+	LegacyVersion = "1.5.0"
+	NewestVersion = "2.1.0"
+)
 
 // DefaultShellVersion is the version the plain shell plugin build
 // (Binaries.Shell) says it is, as `make build` does.
@@ -41,9 +56,12 @@ type Binaries struct {
 	Bgjob, Bgjobd string
 	// Shell is the shell runtime plugin built as DefaultShellVersion.
 	Shell string
-	// Plugins maps each of ShellVersions to its shell plugin binary,
-	// dir/plugins/V/bgjob-shell.
+	// Plugins maps each build to its binary: a version of ShellVersions
+	// for this machine's architecture, "V/ARCH" for a 32-bit build.
 	Plugins map[string]string
+	// Arch32 is the 32-bit architecture the 32-bit builds are for; empty
+	// where there is none.
+	Arch32 string
 }
 
 // ModuleRoot returns the root of the bgjob module, found with `go env GOMOD`
@@ -84,15 +102,24 @@ func Build(dir string) (*Binaries, error) {
 	for _, v := range ShellVersions {
 		b.Plugins[v] = filepath.Join(dir, "plugins", v, "bgjob-shell")
 	}
+	if a, ok := catalog.Arch32(runtime.GOARCH); ok {
+		b.Arch32 = a
+		for _, v := range Shell32Versions {
+			b.Plugins[v+"/"+a] = filepath.Join(dir, "plugins", v+"_"+a, "bgjob-shell")
+		}
+	}
 	b.Shell = b.Plugins[DefaultShellVersion]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	goBuild := func(args ...string) error {
+	goBuild := func(arch string, args ...string) error {
 		cmd := exec.CommandContext(ctx, "go", append([]string{"build"}, args...)...)
 		cmd.Dir = root
 		// Static, as `make build` makes them.
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if arch != "" {
+			cmd.Env = append(cmd.Env, "GOARCH="+arch)
+		}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
@@ -100,8 +127,9 @@ func Build(dir string) (*Binaries, error) {
 		}
 		return nil
 	}
-	plugin := func(v string) error {
-		return goBuild("-ldflags", "-X main.version="+v, "-o", b.Plugins[v], "./cmd/bgjob-shell")
+	plugin := func(key string) error {
+		v, arch, _ := strings.Cut(key, "/")
+		return goBuild(arch, "-ldflags", "-X main.version="+v, "-o", b.Plugins[key], "./cmd/bgjob-shell")
 	}
 
 	if err := os.MkdirAll(b.BinDir, 0o755); err != nil {
@@ -109,27 +137,38 @@ func Build(dir string) (*Binaries, error) {
 	}
 	// The CLI and daemon in one go command, while the first plugin compiles
 	// the runtime's packages (the heaviest part: gRPC, go-plugin, mvdan/sh).
+	// The first build of each architecture compiles; the rest only link.
+	keys := pluginKeys(b)
+	firsts := []string{ShellVersions[0]}
+	if b.Arch32 != "" {
+		firsts = append(firsts, Shell32Versions[0]+"/"+b.Arch32)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(ShellVersions)+1)
-	wg.Add(2)
+	errs := make([]error, len(keys)+1)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs[0] = goBuild("-o", b.BinDir+string(filepath.Separator), "./cmd/bgjob", "./cmd/bgjobd")
+		errs[0] = goBuild("", "-o", b.BinDir+string(filepath.Separator), "./cmd/bgjob", "./cmd/bgjobd")
 	}()
-	go func() {
-		defer wg.Done()
-		errs[1] = plugin(ShellVersions[0])
-	}()
+	for i, k := range firsts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = plugin(k)
+		}()
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	// The other plugins only link now.
-	for i, v := range ShellVersions[1:] {
+	for i, k := range keys {
+		if slices.Contains(firsts, k) {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i+2] = plugin(v)
+			errs[i+1] = plugin(k)
 		}()
 	}
 	wg.Wait()
@@ -144,20 +183,31 @@ func Build(dir string) (*Binaries, error) {
 	return b, nil
 }
 
+// pluginKeys are the keys of every build in b.Plugins, in a fixed order.
+func pluginKeys(b *Binaries) []string {
+	keys := slices.Clone(ShellVersions)
+	if b.Arch32 != "" {
+		for _, v := range Shell32Versions {
+			keys = append(keys, v+"/"+b.Arch32)
+		}
+	}
+	return keys
+}
+
 func pluginPaths(b *Binaries) []string {
 	var ps []string
-	for _, v := range ShellVersions {
-		ps = append(ps, b.Plugins[v])
+	for _, k := range pluginKeys(b) {
+		ps = append(ps, b.Plugins[k])
 	}
 	return ps
 }
 
-// InstallRuntimes installs the shell plugins of the given versions (all of
-// ShellVersions if none are given) into the catalog at catalogDir, with
-// `bgjob runtime install` and BGJOB_RUNTIMES=catalogDir.
+// InstallRuntimes installs the shell plugins of the given builds (keys of
+// Plugins; all of them if none are given) into the catalog at catalogDir,
+// with `bgjob runtime install` and BGJOB_RUNTIMES=catalogDir.
 func (b *Binaries) InstallRuntimes(catalogDir string, versions ...string) error {
 	if len(versions) == 0 {
-		versions = ShellVersions
+		versions = pluginKeys(b)
 	}
 	args := []string{"runtime", "install"}
 	for _, v := range versions {

@@ -39,7 +39,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	catalogDir = filepath.Join(tmp, "catalog")
-	if err := bins.InstallRuntimes(catalogDir, "2.0.0", "2.0.1", "2.1.0", "3.0.0-beta.1"); err != nil {
+	if err := bins.InstallRuntimes(catalogDir); err != nil {
 		fmt.Fprintln(os.Stderr, "integration: install runtimes:", err)
 		return 1
 	}

@@ -70,8 +70,8 @@ func setupScript(env *testscript.Env) error {
 	env.Setenv("BGJOB_HOME", home)
 	env.Setenv("BGJOB_RUNTIMES", catalogDir)
 	env.Setenv("HOME", work)
-	for _, v := range ShellVersions {
-		env.Setenv(pluginVar(v), bins.Plugins[v])
+	for k, path := range bins.Plugins {
+		env.Setenv(pluginVar(k), path)
 	}
 	env.Defer(func() {
 		vars := env.Vars
@@ -98,7 +98,7 @@ func setupScript(env *testscript.Env) error {
 
 // pluginVar is the variable naming the shell plugin of version v.
 func pluginVar(v string) string {
-	r := strings.NewReplacer(".", "_", "-", "_")
+	r := strings.NewReplacer(".", "_", "-", "_", "/", "_")
 	return "SHELL_PLUGIN_" + strings.ToUpper(r.Replace(v))
 }
 

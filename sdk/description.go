@@ -3,6 +3,7 @@ package sdk
 import (
 	"os"
 	"runtime"
+	"slices"
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 )
@@ -11,13 +12,16 @@ import (
 // JSON, which the catalog records in its manifest) and to the host's
 // Describe call. It is the one type for a plugin's self-description.
 type Description struct {
-	Name     string   `json:"name"`
-	Version  string   `json:"version"`
-	OS       string   `json:"os"`
-	Arch     string   `json:"arch"`
-	Protocol int      `json:"protocol"`
-	JobTypes []string `json:"jobTypes,omitempty"`
-	Kind     string   `json:"kind,omitempty"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	// Protocol is the newest protocol the plugin serves, Protocols all of
+	// them (a plugin that does not list them serves only Protocol).
+	Protocol  int      `json:"protocol"`
+	Protocols []int    `json:"protocols,omitempty"`
+	JobTypes  []string `json:"jobTypes,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
 
 	// Pid and InstanceID identify the running process (Describe only):
 	// the instance id is random per process, so a host can tell a
@@ -46,7 +50,15 @@ func DescriptionOf(r *pb.DescribeResponse) *Description {
 		Protocol: int(r.Protocol), JobTypes: r.JobTypes, Pid: int(r.Pid), InstanceID: r.InstanceId}
 }
 
-func describe(name, version, kind string, jobTypes []string) *Description {
+func describe(name, version, kind string, jobTypes []string, protocols []int) *Description {
 	return &Description{Name: name, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Protocol: ProtocolVersion, JobTypes: jobTypes, Kind: kind}
+		Protocol: slices.Max(protocols), Protocols: protocols, JobTypes: jobTypes, Kind: kind}
+}
+
+// ServedProtocols is every protocol d says the plugin serves.
+func (d *Description) ServedProtocols() []int {
+	if len(d.Protocols) > 0 {
+		return d.Protocols
+	}
+	return []int{d.Protocol}
 }

@@ -4,9 +4,16 @@ import (
 	"github.com/hashicorp/go-plugin"
 )
 
-// ProtocolVersion is the plugin protocol this package speaks. It is the major
-// in the proto package name (bgjob.runtime.v2); the legacy line speaks 1.
-const ProtocolVersion = 2
+// Protocol versions. Protocol 2 (gRPC, sdk/proto/runtimev2) carries all
+// seven streams with batching and bulk transfer; protocol 1 (net/rpc,
+// sdk/proto/runtimev1) is the legacy line: a long poll, four streams of
+// text. A plugin serves one or both (ServeConfig.Protocols); the host picks
+// the newest both speak. ProtocolVersion is the newest.
+const (
+	ProtocolV1      = 1
+	ProtocolV2      = 2
+	ProtocolVersion = ProtocolV2
+)
 
 // PluginName is the name under which a plugin serves its runtime in go-plugin's
 // plugin set.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,6 +25,9 @@ type ServeConfig struct {
 	// JobTypes lists the custom job types the plugin serves; empty for a
 	// plain runtime.
 	JobTypes []string
+	// Protocols lists the protocol versions to serve (ProtocolV1,
+	// ProtocolV2 or both); empty means protocol 2 only.
+	Protocols []int
 }
 
 // processInstance tells one plugin process from another with the same pid.
@@ -43,7 +47,11 @@ func Serve(cfg *ServeConfig) {
 	if len(cfg.JobTypes) > 0 {
 		kind = KindJobType
 	}
-	desc := describe(cfg.Name, cfg.Version, kind, cfg.JobTypes)
+	protocols := slices.Sorted(slices.Values(cfg.Protocols))
+	if len(protocols) == 0 {
+		protocols = []int{ProtocolV2}
+	}
+	desc := describe(cfg.Name, cfg.Version, kind, cfg.JobTypes, slices.Compact(protocols))
 	if len(os.Args) == 2 && os.Args[1] == "describe" {
 		enc := json.NewEncoder(os.Stdout)
 		if err := enc.Encode(desc); err != nil {
@@ -64,12 +72,10 @@ func Serve(cfg *ServeConfig) {
 	}
 	go srv.watch(orphan, os.Exit)
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: cfg.Runtime, desc: desc, srv: srv}},
-		},
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server { return grpcServer(opts, connCounter{srv}) },
-		Logger:     logger,
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: pluginSets(cfg.Runtime, desc, srv),
+		GRPCServer:       func(opts []grpc.ServerOption) *grpc.Server { return grpcServer(opts, connCounter{srv}) },
+		Logger:           logger,
 	})
 	// The host shut the plugin down.
 	srv.bulk.close()
@@ -87,4 +93,18 @@ func pluginLogger(name string) hclog.Logger {
 		}
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: name, Output: out, Level: hclog.Info, JSONFormat: false})
+}
+
+// pluginSets are the go-plugin plugin sets of the protocols d lists.
+func pluginSets(rt Runtime, d *Description, srv *server) map[int]plugin.PluginSet {
+	sets := map[int]plugin.PluginSet{}
+	for _, v := range d.Protocols {
+		switch v {
+		case ProtocolV1:
+			sets[v] = plugin.PluginSet{PluginName: &netRPCPlugin{srv: srv}}
+		case ProtocolV2:
+			sets[v] = plugin.PluginSet{PluginName: &GRPCPlugin{Impl: rt, desc: d, srv: srv}}
+		}
+	}
+	return sets
 }

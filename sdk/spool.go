@@ -276,3 +276,81 @@ func (s *spool) sync(timeout time.Duration) {
 		s.changed.Wait()
 	}
 }
+
+// pull is protocol 1's long poll: it acknowledges every record up to after
+// (and, with ackDone, the job's end), and returns the records numbered
+// after it, at most max of them (a chunk of text counts its lines), waiting
+// up to wait for some. last is the last sequence number they cover; done is
+// set once the job has ended and nothing is left after last.
+func (s *spool) pull(after uint64, max int, wait time.Duration, ackDone bool) (recs []*Record, last uint64, done *Done) {
+	s.ack(after, ackDone)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	expired := false
+	t := time.AfterFunc(wait, func() {
+		s.mu.Lock()
+		expired = true
+		s.changed.Broadcast()
+		s.mu.Unlock()
+	})
+	defer t.Stop()
+	s.streams++
+	defer func() { s.streams-- }()
+	for {
+		// A pull takes what is there now rather than wait for the
+		// flush timer to seal it.
+		s.sealLocked()
+		last = after
+		n := 0
+		for _, b := range s.batches {
+			if b.LastSeq <= after || n >= max {
+				continue
+			}
+			_ = eachFramed(b.Records, func(r *Record) {
+				end := r.Seq + recordCount(r) - 1
+				if end <= last || n >= max {
+					return
+				}
+				recs = append(recs, r)
+				n += int(recordCount(r))
+				last = end
+			})
+			if n < max && b.LastSeq > last {
+				last = b.LastSeq
+			}
+		}
+		if len(recs) > 0 || last > after {
+			if s.done != nil && last >= s.seq {
+				done = s.done
+			}
+			if last > s.sent {
+				s.sent = last
+			}
+			return recs, last, done
+		}
+		if s.done != nil {
+			return nil, s.seq, s.done
+		}
+		if expired {
+			return nil, after, nil
+		}
+		s.changed.Wait()
+	}
+}
+
+// eachFramed decodes the protodelim-framed records of a batch.
+func eachFramed(b []byte, fn func(*Record)) error {
+	for len(b) > 0 {
+		n, k := protowire.ConsumeVarint(b)
+		if k < 0 || uint64(len(b)-k) < n {
+			return errors.New("malformed batch")
+		}
+		r := new(Record)
+		if err := proto.Unmarshal(b[k:k+int(n)], r); err != nil {
+			return err
+		}
+		fn(r)
+		b = b[k+int(n):]
+	}
+	return nil
+}

@@ -1,20 +1,34 @@
 // Command bgjob-shell is the reference shell runtime plugin. Run by hand as
 // `bgjob-shell describe` it prints what it is as JSON.
+//
+// One source builds both lines: the version a build is linked with
+// (-ldflags "-X main.version=V") decides which. A 1.x build is the legacy
+// line: the POSIX dialect, four stream builtins, and protocol 1 only; a 2.x
+// build (the default) has the Bash dialect, all seven streams and
+// protocol 2.
 package main
 
 import (
+	"strings"
+
 	"github.com/bgjob/bgjob/runtimes/shell"
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// version is what the binary says it is; a build of another line sets it
-// with -ldflags "-X main.version=2.0.1".
+// version is what the binary says it is.
 var version = shell.Version
 
 func main() {
+	opts := []shell.Option{shell.WithVersion(version)}
+	protocols := []int{sdk.ProtocolV2}
+	if strings.HasPrefix(version, "1.") {
+		opts = append(opts, shell.WithLegacy())
+		protocols = []int{sdk.ProtocolV1}
+	}
 	sdk.Serve(&sdk.ServeConfig{
-		Name:    shell.Name,
-		Version: version,
-		Runtime: shell.New(shell.WithVersion(version)),
+		Name:      shell.Name,
+		Version:   version,
+		Runtime:   shell.New(opts...),
+		Protocols: protocols,
 	})
 }

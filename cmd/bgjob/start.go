@@ -34,6 +34,7 @@ removes it, and exits 0 if the job completed or 1 if it failed or was
 stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 		Example: `  bgjob start -- 'echo hello; sleep 1'
   bgjob start --name Backup --workdir /srv --runtime-version '~2.0' --file ./backup.sh a b
+  bgjob start --run-as-32 --runtime-version '~1' -- 'echo $BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH'
   echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
   bgjob start --wait -- 'echo hi'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +84,7 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.StringVar(&req.Workdir, "workdir", "", "the job's working directory (default: the current directory)")
 	f.StringVar(&req.Runtime, "runtime", "shell", "the runtime to run the job in")
 	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version, e.g. '~2.0' (default: newest stable)")
+	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin")
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/server"
 	"github.com/hashicorp/go-hclog"
 )
@@ -20,6 +21,15 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "runtime" {
 		os.Exit(runtimeCmd(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) == 3 && os.Args[1] == "arch32" {
+		// For the build: which GOARCH --run-as-32 picks on GOARCH arg.
+		a, ok := catalog.Arch32(os.Args[2])
+		if !ok {
+			os.Exit(1)
+		}
+		fmt.Println(a)
+		os.Exit(0)
 	}
 	os.Exit(run())
 }

@@ -34,6 +34,8 @@ type StartRequest struct {
 	Env            []string `json:"env,omitempty"`
 	Runtime        string   `json:"runtime,omitempty"`
 	RuntimeVersion string   `json:"runtimeVersion,omitempty"`
+	// RunAs32 runs the 32-bit build of the runtime (PowerShell's -RunAs32).
+	RunAs32 bool `json:"runAs32,omitempty"`
 	// Command is the job's command as shown in the job table.
 	Command string `json:"command,omitempty"`
 }

@@ -200,6 +200,9 @@ func sortEntries(entries []*Entry) {
 		if a.OS != b.OS {
 			return a.OS < b.OS
 		}
+		if ra, rb := archRank(a.Arch), archRank(b.Arch); ra != rb {
+			return ra < rb
+		}
 		return a.Arch < b.Arch
 	})
 }

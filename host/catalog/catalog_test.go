@@ -47,8 +47,8 @@ func TestListSortsAndSkips(t *testing.T) {
 	want := []string{
 		"pwsh 7.4.0 linux/amd64",
 		"shell 10.0.0 darwin/arm64",
+		"shell 10.0.0 linux/amd64", // the common architecture first
 		"shell 10.0.0 linux/386",
-		"shell 10.0.0 linux/amd64",
 		"shell 10.0.0-rc.1 linux/amd64",
 		"shell 9.0.0 linux/amd64",
 	}

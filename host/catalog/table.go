@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -20,7 +21,7 @@ func FormatTable(w io.Writer, entries []*Entry) {
 	fmt.Fprintln(tw, "Name\tVersion\tOS/Arch\tProtocol\tPath")
 	fmt.Fprintln(tw, "----\t-------\t-------\t--------\t----")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%s\n", e.Name, e.Version, e.OS, e.Arch, e.Protocol, e.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\n", e.Name, e.Version, e.OS, e.Arch, strings.ReplaceAll(intList(e.ServedProtocols()), " ", ""), e.Path)
 	}
 	tw.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -47,8 +48,11 @@ func (m *Manifest) check() (*semver.Version, error) {
 	if !platformRE.MatchString(m.Arch) {
 		return nil, fmt.Errorf("arch %q is not a Go GOARCH value such as \"amd64\"", m.Arch)
 	}
-	if !protocol.Supported(m.Protocol) {
-		return nil, fmt.Errorf("protocol %d is not supported (this bgjob speaks %s)", m.Protocol, protocolList())
+	if _, ok := protocol.Best(m.ServedProtocols()); !ok {
+		return nil, fmt.Errorf("protocol %s is not supported (this bgjob speaks %s)", intList(m.ServedProtocols()), protocolList())
+	}
+	if len(m.Protocols) > 0 && !slices.Contains(m.Protocols, m.Protocol) {
+		return nil, fmt.Errorf("protocol %d is not among the protocols %s it says it serves", m.Protocol, intList(m.Protocols))
 	}
 	if m.Kind != "" && m.Kind != sdk.KindRuntime && m.Kind != sdk.KindJobType {
 		return nil, fmt.Errorf("kind %q is neither \"runtime\" nor \"jobtype\"", m.Kind)
@@ -87,12 +91,17 @@ func checkSHA256(s string) error {
 
 // protocolList names the protocols the host speaks, for messages.
 func protocolList() string {
-	var names []string
-	for _, v := range protocol.Versions() {
-		names = append(names, fmt.Sprint(v))
+	vs := protocol.Versions()
+	if len(vs) == 1 {
+		return "protocol " + intList(vs)
 	}
-	if len(names) == 1 {
-		return "protocol " + names[0]
+	return "protocols " + intList(vs[:len(vs)-1]) + " and " + intList(vs[len(vs)-1:])
+}
+
+func intList(vs []int) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = fmt.Sprint(v)
 	}
-	return "protocols " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	return strings.Join(names, ", ")
 }

@@ -32,12 +32,20 @@ var streamBuiltins = map[string]builtin{
 	"write-progress":    writeProgress,
 }
 
+// legacyBuiltins are the stream builtins of the 1.x line.
+var legacyBuiltins = map[string]builtin{
+	"write-output":  writeOutput,
+	"write-error":   writeError,
+	"write-warning": writeMessage(sdk.Warning),
+	"write-verbose": writeMessage(sdk.Verbose),
+}
+
 // builtins intercepts the stream builtins before the exec handler. The
 // interpreter calls exec handlers only for names that are neither functions
 // nor its own builtins, so a script's function of the same name wins.
 func (s *session) builtins(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
 	return func(ctx context.Context, args []string) error {
-		if b, ok := streamBuiltins[args[0]]; ok {
+		if b, ok := s.rt.builtins[args[0]]; ok {
 			return b(s, ctx, interp.HandlerCtx(ctx), args[1:])
 		}
 		if args[0] == initDone {

@@ -255,7 +255,7 @@ func (s *session) runScriptFile(ctx context.Context, hc interp.HandlerContext, p
 		fmt.Fprintf(hc.Stderr, "%s: cannot execute binary file\n", args[0])
 		return interp.ExitStatus(126)
 	}
-	file, err := parse(string(b))
+	file, err := parse(s.rt.lang, string(b))
 	if err != nil {
 		fmt.Fprintf(hc.Stderr, "%s: %v\n", args[0], err)
 		return interp.ExitStatus(2)

@@ -20,6 +20,7 @@ var errEnded = errors.New("the job has ended")
 type session struct {
 	job *sdk.Job
 	out sdk.Emitter
+	rt  *Runtime
 
 	stdout, stderr *streamWriter
 	procs          *procTracker
@@ -39,8 +40,8 @@ type session struct {
 	stdinR, stdinW *os.File
 }
 
-func newSession(job *sdk.Job, out sdk.Emitter) *session {
-	s := &session{job: job, out: out, procs: newProcTracker()}
+func newSession(job *sdk.Job, out sdk.Emitter, rt *Runtime) *session {
+	s := &session{job: job, out: out, rt: rt, procs: newProcTracker()}
 	s.cond = sync.NewCond(&s.mu)
 	s.stdout = &streamWriter{s: s, w: out.Writer(sdk.Output)}
 	s.stderr = &streamWriter{s: s, w: out.Writer(sdk.Error)}

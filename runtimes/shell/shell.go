@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,8 +48,10 @@ const DefaultGrace = 2 * time.Second
 // Runtime runs jobs' scripts. Make one with New; it is safe for concurrent
 // use, one Run per job.
 type Runtime struct {
-	version string
-	grace   time.Duration
+	version  string
+	grace    time.Duration
+	lang     syntax.LangVariant
+	builtins map[string]builtin
 }
 
 var _ sdk.Runtime = (*Runtime)(nil)
@@ -70,23 +73,34 @@ func WithGrace(d time.Duration) Option {
 	return func(r *Runtime) { r.grace = d }
 }
 
+// WithLegacy makes the runtime its 1.x line, as an older release would
+// be: scripts are parsed in the POSIX dialect (no arrays, no [[ ]], no
+// local), and only write-output, write-error, write-warning and
+// write-verbose exist (the others are "command not found", as on a real
+// older version). The interpreter is the same code.
+func WithLegacy() Option {
+	return func(r *Runtime) {
+		r.lang = syntax.LangPOSIX
+		r.builtins = legacyBuiltins
+	}
+}
+
 // New returns a shell runtime.
 func New(opts ...Option) *Runtime {
-	r := &Runtime{version: Version, grace: DefaultGrace}
+	r := &Runtime{version: Version, grace: DefaultGrace, lang: syntax.LangBash, builtins: streamBuiltins}
 	for _, o := range opts {
 		o(r)
 	}
 	return r
 }
 
-// parse parses a script. The Bash dialect rather than LangPOSIX: it is a
+// parse parses a script in the runtime's dialect. 2.x uses Bash's: it is a
 // superset for the scripts people write, and users reach for [[ ]], arrays,
-// local, $'...' and the like without thinking about it; a POSIX-only parser
-// would reject those with a syntax error for no benefit, since the
-// interpreter runs them either way. The name is empty so that errors read
+// local, $'...' and the like without thinking about it. The legacy line
+// keeps to POSIX, as it always did. The name is empty so that errors read
 // "1:5: ...".
-func parse(src string) (*syntax.File, error) {
-	return syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+func parse(lang syntax.LangVariant, src string) (*syntax.File, error) {
+	return syntax.NewParser(syntax.Variant(lang)).Parse(strings.NewReader(src), "")
 }
 
 // initDone is the command run between the init script and the script: it
@@ -109,18 +123,18 @@ const initDone = "__bgjob_init_done__"
 // CI runner or a systemd unit does, so that nothing the job started outlives
 // it unnoticed and no output arrives after the job has ended.
 func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
-	script, err := parse(job.Script)
+	script, err := parse(rt.lang, job.Script)
 	if err != nil {
 		return sdk.Failure(2, "syntax error in the script: "+err.Error())
 	}
 	prog := &syntax.File{Name: scriptName}
 	hasInit := strings.TrimSpace(job.Init) != ""
 	if hasInit {
-		initScript, err := parse(job.Init)
+		initScript, err := parse(rt.lang, job.Init)
 		if err != nil {
 			return sdk.Failure(2, "syntax error in the init script: "+err.Error())
 		}
-		marker, err := parse(initDone)
+		marker, err := parse(rt.lang, initDone)
 		if err != nil {
 			panic(err)
 		}
@@ -136,7 +150,7 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 		}
 	}
 
-	s := newSession(job, out)
+	s := newSession(job, out, rt)
 	defer s.close()
 	stdin, err := s.openInput(job.Input)
 	if err != nil {
@@ -192,6 +206,7 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 func (rt *Runtime) environ(job *sdk.Job) []string {
 	return append(slices.Clone(job.Env),
 		"BGJOB_RUNTIME_VERSION="+rt.version,
+		"BGJOB_RUNTIME_ARCH="+runtime.GOARCH,
 		"BGJOB_JOB_ID="+strconv.FormatUint(job.Id, 10),
 		"BGJOB_JOB_NAME="+job.Name,
 	)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -181,7 +182,7 @@ env | cut -d= -f1 | sort | tr '\n' ' '; echo`,
 		t.Fatalf("output %q, want %q and the names", out, want)
 	}
 	names := strings.Fields(out[len(want)])
-	allowed := []string{"BGJOB_JOB_ID", "BGJOB_JOB_NAME", "BGJOB_RUNTIME_VERSION", "EXPORTED", "FOO", "LC_ALL", "PATH", "PWD", "SHLVL", "_"}
+	allowed := []string{"BGJOB_JOB_ID", "BGJOB_JOB_NAME", "BGJOB_RUNTIME_ARCH", "BGJOB_RUNTIME_VERSION", "EXPORTED", "FOO", "LC_ALL", "PATH", "PWD", "SHLVL", "_"}
 	for _, n := range names {
 		if !slices.Contains(allowed, n) {
 			t.Errorf("the external command's environment has %s; all: %v", n, names)
@@ -250,5 +251,30 @@ func TestScriptWithoutShebang(t *testing.T) {
 	}
 	if w := e.Stream(sdk.Warning); !slices.Equal(w, []string{"from the file"}) {
 		t.Errorf("warnings %q", w)
+	}
+}
+
+// The legacy line parses POSIX only and has four stream builtins; the
+// others are unknown commands there, as on a real older release.
+func TestLegacy(t *testing.T) {
+	legacy := shell.New(shell.WithVersion("1.5.0"), shell.WithLegacy())
+	e, res := run(t, legacy, &sdk.Job{Script: `write-output out; write-warning w; write-verbose v; write-error e; echo "arch=$BGJOB_RUNTIME_ARCH"`})
+	if res != sdk.Success() {
+		t.Fatalf("four builtins: %+v, errors %q", res, e.Stream(sdk.Error))
+	}
+	if out := e.Stream(sdk.Output); !slices.Equal(out, []string{"out", "arch=" + runtime.GOARCH}) {
+		t.Errorf("output %q", out)
+	}
+	e, res = run(t, legacy, &sdk.Job{Script: `write-progress --percent 5 x; echo "status=$?"`})
+	if out := e.Stream(sdk.Output); !slices.Equal(out, []string{"status=127"}) || !slices.Contains(e.Stream(sdk.Error), "write-progress: command not found") {
+		t.Errorf("write-progress under 1.x: output %q, errors %q, %+v", out, e.Stream(sdk.Error), res)
+	}
+	_, res = run(t, legacy, &sdk.Job{Script: `a=(x y); echo ${a[1]}`})
+	if res.State != sdk.Failed || !strings.Contains(res.Reason, "syntax error") {
+		t.Errorf("a Bash-only script under 1.x: %+v", res)
+	}
+	e, res = run(t, shell.New(), &sdk.Job{Script: `[[ 1 == 1 ]] && echo bash; a=(x y); echo ${a[1]}`})
+	if res != sdk.Success() || !slices.Equal(e.Stream(sdk.Output), []string{"bash", "y"}) {
+		t.Errorf("the same under 2.x: %+v %q", res, e.Stream(sdk.Output))
 	}
 }

@@ -7,35 +7,58 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// Catalog returns a catalog holding runtime "shell" 2.0.0 for this
-// platform, whose binary is a file the fake launcher never runs.
-func Catalog(t testing.TB) string {
+// Entry is a runtime a fake catalog lists.
+type Entry struct {
+	Name, Version, Arch string // Arch "" is this machine's
+	Protocols           []int  // nil is protocol 2
+	// Content is the binary's bytes; nil is a script that exits 1 (the
+	// fake launcher never runs it; a 32-bit probe sees it run).
+	Content []byte
+}
+
+// Catalog returns a catalog holding entries, by default runtime "shell"
+// 2.0.0 for this platform.
+func Catalog(t testing.TB, entries ...Entry) string {
 	t.Helper()
+	if len(entries) == 0 {
+		entries = []Entry{{Name: "shell", Version: "2.0.0"}}
+	}
 	root := t.TempDir()
-	dir := filepath.Join(root, "shell", "2.0.0", runtime.GOOS+"_"+runtime.GOARCH)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	content := []byte("#!/bin/false\n# a runtime the fake launcher stands in for\n")
-	if err := os.WriteFile(filepath.Join(dir, "bgjob-shell"), content, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(content)
-	m := catalog.Manifest{Binary: "bgjob-shell", SHA256: hex.EncodeToString(sum[:])}
-	m.Description = sdk.Description{Name: "shell", Version: "2.0.0", OS: runtime.GOOS, Arch: runtime.GOARCH,
-		Protocol: sdk.ProtocolVersion, Kind: sdk.KindRuntime}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
-		t.Fatal(err)
+	for _, e := range entries {
+		if e.Arch == "" {
+			e.Arch = runtime.GOARCH
+		}
+		if e.Protocols == nil {
+			e.Protocols = []int{sdk.ProtocolV2}
+		}
+		if e.Content == nil {
+			e.Content = []byte("#!/bin/false\n# a runtime the fake launcher stands in for\n")
+		}
+		dir := filepath.Join(root, e.Name, e.Version, runtime.GOOS+"_"+e.Arch)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bgjob-"+e.Name), e.Content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(e.Content)
+		m := catalog.Manifest{Binary: "bgjob-" + e.Name, SHA256: hex.EncodeToString(sum[:])}
+		m.Description = sdk.Description{Name: e.Name, Version: e.Version, OS: runtime.GOOS, Arch: e.Arch,
+			Protocol: slices.Max(e.Protocols), Protocols: e.Protocols, Kind: sdk.KindRuntime}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return root
 }

@@ -30,8 +30,9 @@ import (
 // The test binary doubles as the plugin, as in go-plugin's own tests: with
 // envMode set, TestMain serves a runtime instead of running the tests.
 const (
-	envMode     = "BGJOB_SDK_TEST_PLUGIN"
-	envJobTypes = "BGJOB_SDK_TEST_JOBTYPES"
+	envMode      = "BGJOB_SDK_TEST_PLUGIN"
+	envJobTypes  = "BGJOB_SDK_TEST_JOBTYPES"
+	envProtocols = "BGJOB_SDK_TEST_PROTOCOLS"
 
 	pluginName    = "sdktest"
 	pluginVersion = "1.2.3"
@@ -55,7 +56,8 @@ func TestMain(m *testing.M) {
 			Runtime: sdk.RuntimeFunc(func(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
 				return runMode(mode, ctx, job, out)
 			}),
-			JobTypes: jobTypes,
+			JobTypes:  jobTypes,
+			Protocols: protocolsOf(os.Getenv(envProtocols)),
 		})
 		// Serve returns when the host shuts the plugin down; never fall
 		// through to the tests.
@@ -64,6 +66,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	plugin.CleanupClients()
 	os.Exit(code)
+}
+
+// protocolsOf parses "1,2".
+func protocolsOf(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if v, err := strconv.Atoi(f); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // typedRecords are the records the "lines" runtime emits on purpose: one per

@@ -22,7 +22,8 @@ type version struct {
 // versions is the one list of the protocols this host speaks. A plugin may
 // serve several; go-plugin picks the newest both sides speak.
 var versions = map[int]version{
-	2: {plugin.ProtocolGRPC, func() plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: &grpcPlugin{}} }},
+	sdk.ProtocolV1: {plugin.ProtocolNetRPC, func() plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: netRPCPlugin{}} }},
+	sdk.ProtocolV2: {plugin.ProtocolGRPC, func() plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: &grpcPlugin{}} }},
 }
 
 // Versions returns the protocol versions the host speaks, oldest first.
@@ -39,6 +40,18 @@ func Versions() []int {
 func Supported(v int) bool {
 	_, ok := versions[v]
 	return ok
+}
+
+// Best is the newest of served that the host speaks: what go-plugin will
+// negotiate with a plugin that serves them.
+func Best(served []int) (int, bool) {
+	best := 0
+	for _, v := range served {
+		if Supported(v) && v > best {
+			best = v
+		}
+	}
+	return best, best > 0
 }
 
 // ClientOptions say which plugin process a Client talks to.
