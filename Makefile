@@ -75,6 +75,7 @@ generate:
 
 bench: build
 	bash bench/figures.sh $(BIN)
+	bash bench/versions.sh $(BIN)
 
 SOAK ?= 2h
 soak:

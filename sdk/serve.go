@@ -43,15 +43,7 @@ const defaultOrphanTimeout = time.Hour
 // argument `describe`, the binary prints its Description as JSON and exits,
 // which is how `bgjob runtime install` checks a binary without a handshake.
 func Serve(cfg *ServeConfig) {
-	kind := KindRuntime
-	if len(cfg.JobTypes) > 0 {
-		kind = KindJobType
-	}
-	protocols := slices.Sorted(slices.Values(cfg.Protocols))
-	if len(protocols) == 0 {
-		protocols = []int{ProtocolV2}
-	}
-	desc := describe(cfg.Name, cfg.Version, kind, cfg.JobTypes, slices.Compact(protocols))
+	desc := cfg.description()
 	if len(os.Args) == 2 && os.Args[1] == "describe" {
 		enc := json.NewEncoder(os.Stdout)
 		if err := enc.Encode(desc); err != nil {
@@ -93,6 +85,31 @@ func pluginLogger(name string) hclog.Logger {
 		}
 	}
 	return hclog.New(&hclog.LoggerOptions{Name: name, Output: out, Level: hclog.Info, JSONFormat: false})
+}
+
+// description is what the plugin cfg configures says about itself.
+func (cfg *ServeConfig) description() *Description {
+	kind := KindRuntime
+	if len(cfg.JobTypes) > 0 {
+		kind = KindJobType
+	}
+	protocols := slices.Sorted(slices.Values(cfg.Protocols))
+	if len(protocols) == 0 {
+		protocols = []int{ProtocolV2}
+	}
+	return describe(cfg.Name, cfg.Version, kind, cfg.JobTypes, slices.Compact(protocols))
+}
+
+// PluginSets returns the go-plugin plugin sets that serve cfg's plugin, one
+// per protocol it lists, sharing one job table: what Serve serves. A test
+// harness serves them over go-plugin's in-process connections (see
+// sdktest.Protocol). In a process that is not the plugin's own, a job's
+// working directory is not entered: it belongs to the whole process.
+func PluginSets(cfg *ServeConfig) map[int]plugin.PluginSet {
+	d := cfg.description()
+	srv := newServer(cfg.Runtime, d, hclog.NewNullLogger())
+	srv.inProcess = true
+	return pluginSets(cfg.Runtime, d, srv)
 }
 
 // pluginSets are the go-plugin plugin sets of the protocols d lists.

@@ -23,6 +23,9 @@ type server struct {
 	logger hclog.Logger
 
 	bulk bulkListener
+	// inProcess: the server runs in a process that is not the plugin's
+	// own (a test harness), which must keep its working directory.
+	inProcess bool
 	// idleTimeout, if set, ends a plugin that never got a job (a spare a
 	// crashed host left behind) sooner than the orphan timeout.
 	idleTimeout time.Duration
@@ -118,7 +121,7 @@ func (s *server) start(job *Job) *serverJob {
 		// A runtime process runs one job, possibly started before the job
 		// was known: its working directory becomes the job's here, and a
 		// job never runs anywhere else.
-		if job.Workdir != "" {
+		if job.Workdir != "" && !s.inProcess {
 			if err := os.Chdir(job.Workdir); err != nil {
 				j.spool.finish(&Done{State: Failed, ExitCode: -1,
 					Reason: fmt.Sprintf("cannot enter the working directory %s: %v", job.Workdir, err)})

@@ -131,3 +131,36 @@ func TestEmitterConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// A runtime served over either protocol, in process: protocol 2 carries
+// every stream, protocol 1 four, as lines.
+func TestProtocol(t *testing.T) {
+	cfg := &sdk.ServeConfig{Name: "t", Version: "1.0.0", Protocols: []int{sdk.ProtocolV1, sdk.ProtocolV2},
+		Runtime: sdk.RuntimeFunc(func(_ context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
+			fmt.Fprintf(out.Writer(sdk.Output), "hello %s\nsecond line\n", job.Args[0])
+			_ = out.Emit(sdk.NewProgress(&sdk.ProgressDetail{Percent: 50}))
+			_ = out.Emit(sdk.NewMessage(sdk.Warning, "careful"))
+			_ = out.Emit(sdk.NewMessage(sdk.Debug, "dbg"))
+			return sdk.Failure(4, "exit status 4")
+		})}
+	job := &sdk.Job{Id: 1, Args: []string{"you"}}
+	for _, v := range []int{sdk.ProtocolV1, sdk.ProtocolV2} {
+		got := sdktest.Protocol(t, v, cfg, job)
+		if out := got.Stream(sdk.Output); fmt.Sprint(out) != "[hello you second line]" {
+			t.Errorf("protocol %d: output %q", v, out)
+		}
+		if w := got.Stream(sdk.Warning); fmt.Sprint(w) != "[careful]" {
+			t.Errorf("protocol %d: warnings %q", v, w)
+		}
+		if got.Result.State != sdk.Failed || got.Result.ExitCode != 4 {
+			t.Errorf("protocol %d: result %+v", v, got.Result)
+		}
+		progress, debug, verbose := len(got.Stream(sdk.Progress)), len(got.Stream(sdk.Debug)), len(got.Stream(sdk.Verbose))
+		if v == sdk.ProtocolV2 && (progress != 1 || debug != 1) {
+			t.Errorf("protocol 2 lost progress or debug: %d, %d", progress, debug)
+		}
+		if v == sdk.ProtocolV1 && (progress != 0 || debug != 0 || verbose != 1) {
+			t.Errorf("protocol 1: progress %d, debug %d, verbose %d; want debug folded into verbose, progress left out", progress, debug, verbose)
+		}
+	}
+}
