@@ -88,6 +88,8 @@ func (h *Host) run(j *job) {
 	var att *attachRecord
 	if a := p.Attach(); a != nil {
 		att = &attachRecord{Attach: *a, Begin: j.row.PSBeginTime}
+		// The protocol the process negotiated is the one the job runs on.
+		j.row.Runtime.Protocol = a.Protocol
 	}
 	h.mu.Unlock()
 	// Recorded before the runtime gets the job (it starts a job only when

@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Chmod(path, 0o777)
+		os.WriteFile(path+".ready", nil, 0o666)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -140,7 +141,7 @@ func TestDialRefusesForeignListener(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
+		if _, err := os.Stat(sock + ".ready"); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {

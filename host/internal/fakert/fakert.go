@@ -34,7 +34,6 @@ import (
 
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
-	"github.com/bgjob/bgjob/sdk"
 )
 
 // Launcher is a launch.Launcher whose processes live in this process. Keep
@@ -193,7 +192,7 @@ var _ launch.Process = (*Process)(nil)
 func (p *Process) Conn() protocol.Conn { return conn{p} }
 
 func (p *Process) Attach() *launch.Attach {
-	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: sdk.ProtocolVersion, SockDir: p.spec.SockDir, Binary: p.spec.Binary}
+	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: p.spec.Protocol, SockDir: p.spec.SockDir, Binary: p.spec.Binary}
 }
 
 func (p *Process) Pid() int { return p.pid }

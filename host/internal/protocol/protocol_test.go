@@ -761,7 +761,7 @@ func TestDescribeCommand(t *testing.T) {
 		want := map[string]any{
 			"name": pluginName, "version": pluginVersion,
 			"os": runtime.GOOS, "arch": runtime.GOARCH,
-			"protocol": float64(2), "kind": tc.kind,
+			"protocol": float64(2), "protocols": []any{float64(2)}, "kind": tc.kind,
 		}
 		if tc.jobTypes != "" {
 			want["jobTypes"] = []any{"ScheduledJob", "Other"}
