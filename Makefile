@@ -20,10 +20,11 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: help build install-runtimes demo test unit integration lint generate bench soak fuzz clean
+.PHONY: help build auth install-runtimes install-system demo test unit integration lint generate bench soak fuzz clean
 
 help:
 	@echo "make build     build bin/bgjob, bin/bgjobd and the runtimes (shell 1.x and 2.x, 64- and 32-bit); install them into the catalog"
+	@echo "make install-system  (as root) install the system host: binaries in $(PREFIX)/bin, runtimes, PAM service, systemd unit"
 	@echo "make demo      build, then run a short real session in a scratch BGJOB_HOME"
 	@echo "make test      lint and run every test (unit with -race, integration)"
 	@echo "make bench     print the benchmark figures the README quotes"
@@ -34,6 +35,7 @@ help:
 build:
 	$(GOBUILD) -o $(BIN)/bgjob ./cmd/bgjob
 	$(GOBUILD) -o $(BIN)/bgjobd ./cmd/bgjobd
+	$(MAKE) --no-print-directory auth
 	@set -e; arch32=$$($(BIN)/bgjobd arch32 $(GOARCH) || true); \
 	for arch in $(GOARCH) $$arch32; do for v in $(SHELL_VERSION) $(LEGACY_VERSION); do \
 		echo "build shell $$v for $(GOOS)/$$arch"; \
@@ -41,10 +43,38 @@ build:
 	done; done
 	$(MAKE) --no-print-directory install-runtimes
 
+# bgjob-auth checks passwords for `bgjob start --credential` through PAM,
+# which needs cgo and PAM's headers; it is the one dynamic binary, so the
+# host and the CLI stay static. Without the headers the build says so and
+# goes on: the system host then refuses password-based --credential
+# clearly, and root's --credential still works.
+auth:
+	@if [ -f /usr/include/security/pam_appl.h ]; then \
+		echo "build bgjob-auth (PAM)"; CGO_ENABLED=1 $(GO) build -o $(BIN)/bgjob-auth ./cmd/bgjob-auth; \
+	else \
+		echo "note: PAM's headers are missing (apt-get install libpam0g-dev): bgjob-auth is built without PAM and cannot check passwords"; \
+		CGO_ENABLED=0 $(GO) build -o $(BIN)/bgjob-auth ./cmd/bgjob-auth; \
+	fi
+
 # Installs into $BGJOB_RUNTIMES when set, else the default catalog, which is
 # where bin/bgjob looks too.
 install-runtimes:
 	$(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell
+
+# The system host (`bgjob host --system`), as root: the binaries, the
+# runtimes into its catalog, the PAM service bgjob-auth asks, and the
+# systemd unit (not started: `systemctl daemon-reload && systemctl enable
+# --now bgjob`).
+PREFIX ?= /usr/local
+SYSTEM_HOME := /var/lib/bgjob
+install-system: build
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/pam.d $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/bgjob
+	install -m 0755 $(BIN)/bgjob $(BIN)/bgjobd $(BIN)/bgjob-auth $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 docs/system/pam.d/bgjob $(DESTDIR)/etc/pam.d/bgjob
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' docs/system/bgjob.service > $(DESTDIR)/etc/systemd/system/bgjob.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/bgjob/
+	install -d -m 0711 $(DESTDIR)$(SYSTEM_HOME)
+	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell
 
 demo: build
 	@bash docs/demo.sh $(BIN)/bgjob

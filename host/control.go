@@ -15,14 +15,17 @@ import (
 	"github.com/bgjob/bgjob/host/launch"
 )
 
-// selectLocked returns the jobs the selectors name, in id order, each once.
-// A selector is an id, an instance id, or a name with wildcards (* ? [...]).
-// With no selectors it returns every job.
-func (h *Host) selectLocked(sel []string) ([]*job, error) {
+// selectLocked returns the jobs the selectors name, in id order, each once,
+// among those c may see. A selector is an id, an instance id, or a name with
+// wildcards (* ? [...]). With no selectors it returns every job c may see.
+// Another user's job is, to c, a job that does not exist.
+func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 	if len(sel) == 0 {
 		out := make([]*job, 0, len(h.jobs))
 		for _, j := range h.jobs {
-			out = append(out, j)
+			if c.may(j) {
+				out = append(out, j)
+			}
 		}
 		sortJobs(out)
 		return out, nil
@@ -34,6 +37,9 @@ func (h *Host) selectLocked(sel []string) ([]*job, error) {
 		id, idErr := strconv.ParseUint(s, 10, 64)
 		name := compileWildcard(s)
 		for _, j := range h.jobs {
+			if !c.may(j) {
+				continue
+			}
 			var match bool
 			switch {
 			case idErr == nil:
@@ -64,7 +70,7 @@ func sortJobs(js []*job) {
 }
 
 // Jobs returns the selected jobs that pass the filter.
-func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
+func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Job, error) {
 	var state api.State
 	if f != nil && f.State != "" {
 		for _, s := range api.AllStates {
@@ -77,7 +83,7 @@ func (h *Host) Jobs(sel []string, f *api.Filter) ([]*api.Job, error) {
 		}
 	}
 	h.mu.Lock()
-	js, err := h.selectLocked(sel)
+	js, err := h.selectLocked(h.caller(ctx), sel)
 	var out []*api.Job
 	for _, j := range js {
 		out = append(out, j.viewLocked())
@@ -118,7 +124,7 @@ func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time
 	}
 	for {
 		h.mu.Lock()
-		js, err := h.selectLocked(sel)
+		js, err := h.selectLocked(h.caller(ctx), sel)
 		if err != nil {
 			h.mu.Unlock()
 			return nil, err
@@ -185,7 +191,7 @@ func waitAny(ctx context.Context, chs []chan struct{}) error {
 // its processes are killed.
 func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 	h.mu.Lock()
-	js, err := h.selectLocked(sel)
+	js, err := h.selectLocked(h.caller(ctx), sel)
 	if err != nil {
 		h.mu.Unlock()
 		return nil, err
@@ -264,7 +270,7 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 			}
 		}
 	}
-	return h.Jobs(ids, nil)
+	return h.Jobs(ctx, ids, nil)
 }
 
 // stopAnswer bounds the wait for a runtime to take a stop request, and
@@ -279,7 +285,7 @@ const (
 // an error unless force is set, which stops it first.
 func (h *Host) Remove(ctx context.Context, sel []string, force bool) error {
 	h.mu.Lock()
-	js, err := h.selectLocked(sel)
+	js, err := h.selectLocked(h.caller(ctx), sel)
 	if err != nil {
 		h.mu.Unlock()
 		return err

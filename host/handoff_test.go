@@ -28,7 +28,7 @@ func TestStalledReceiverDoesNotBlockStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	if _, err := h.Start(&api.StartRequest{Script: "echo first; wait go; echo second; sleep", Workdir: t.TempDir()}); err != nil {
+	if _, err := h.Start(context.Background(), &api.StartRequest{Script: "echo first; wait go; echo second; sleep", Workdir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -40,6 +39,17 @@ type Options struct {
 	// NoSpares turns off starting runtimes ahead of need in the default
 	// launcher.
 	NoSpares bool
+	// System makes the host serve every local user (it runs as root): each
+	// job runs as its submitter, or as another user with --credential, and
+	// the home's directories let those users reach their jobs' sockets.
+	System bool
+	// AuthHelper checks a user's password (bgjob-auth: PAM, in a process
+	// of its own, so that the host needs no cgo); empty or missing means
+	// --credential works only for callers who are root.
+	AuthHelper string
+	// PAMConfDir, if set, is where AuthHelper finds its PAM service file
+	// instead of /etc/pam.d (for tests).
+	PAMConfDir string
 }
 
 // Defaults for Options.
@@ -56,7 +66,7 @@ type Host struct {
 	catalog  *catalog.Catalog
 	launcher launch.Launcher
 	log      hclog.Logger
-	user     string
+	self     Caller // the host process's own user
 
 	ctx    context.Context // cancelled by Close: relays detach, runtimes go on
 	cancel context.CancelFunc
@@ -70,6 +80,9 @@ type Host struct {
 	notices []string // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
+
+	authMu sync.Mutex
+	auths  map[uint32]*sync.Mutex // one password check at a time per caller
 }
 
 // Open opens (creating if needed) the host's home and job table. Jobs that
@@ -99,9 +112,18 @@ func Open(opts Options) (*Host, error) {
 	if err := api.CheckHome(opts.Home); err != nil {
 		return nil, withKind(ErrBadRequest, err)
 	}
-	for _, d := range []string{filepath.Join(opts.Home, "jobs"), filepath.Join(opts.Home, "run")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	// A system host's jobs run as their users, who must reach their own
+	// socket directories and runtime logs inside (but list nothing).
+	perm := os.FileMode(0o700)
+	if opts.System {
+		perm = 0o711
+	}
+	for _, d := range []string{opts.Home, filepath.Join(opts.Home, "jobs"), filepath.Join(opts.Home, "run")} {
+		if err := os.MkdirAll(d, perm); err != nil {
 			return nil, fmt.Errorf("cannot create %s: %w", d, err)
+		}
+		if err := os.Chmod(d, perm); err != nil {
+			return nil, err
 		}
 	}
 	var notices []string
@@ -137,7 +159,7 @@ func Open(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{opts: opts, store: st, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, user: currentUser(), launcher: opts.Launcher}
+		jobs: map[uint64]*job{}, self: self(), launcher: opts.Launcher}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
@@ -187,18 +209,14 @@ func (h *Host) Notices() []string {
 // Catalog is the runtime catalog the host resolves runtimes in.
 func (h *Host) Catalog() *catalog.Catalog { return h.catalog }
 
+// System reports whether the host serves every local user.
+func (h *Host) System() bool { return h.opts.System }
+
 // Home is the host's home directory.
 func (h *Host) Home() string { return h.opts.Home }
 
 // Logger is the host's log.
 func (h *Host) Logger() hclog.Logger { return h.log }
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return strconv.Itoa(os.Getuid())
-}
 
 func newUUID() string {
 	var b [16]byte

@@ -38,14 +38,14 @@ func TestPersistFinishedJob(t *testing.T) {
 	th.Start("exit 4", named("Bad"))
 	th.Await("*")
 	th.Take([]string{"Drained"}, host.ReceiveOptions{})
-	before, err := th.Jobs(nil, nil)
+	before, err := th.Jobs(context.Background(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	th.Close()
 
 	th2 := hosttest.Open(t, home, opts)
-	after, err := th2.Jobs(nil, nil)
+	after, err := th2.Jobs(context.Background(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +404,7 @@ func TestRecoveryDamagedTable(t *testing.T) {
 	}
 	th2.Close()
 	th3 := hosttest.Open(t, home, opts)
-	if _, err := th3.Jobs([]string{"1"}, nil); !errors.Is(err, host.ErrNotFound) {
+	if _, err := th3.Jobs(context.Background(), []string{"1"}, nil); !errors.Is(err, host.ErrNotFound) {
 		t.Errorf("the removed damaged row is back: %v", err)
 	}
 	th3.Close()
@@ -421,7 +421,7 @@ func TestRecoveryDamagedTable(t *testing.T) {
 	if len(notices) != 1 || !strings.Contains(notices[0], "set aside as "+path+".corrupt-") {
 		t.Errorf("notices %q", notices)
 	}
-	if js, _ := th4.Jobs(nil, nil); len(js) != 0 {
+	if js, _ := th4.Jobs(context.Background(), nil, nil); len(js) != 0 {
 		t.Errorf("a fresh table lists %v", ids(js))
 	}
 	if j := th4.Start("echo fresh"); j.ID == 0 {

@@ -143,7 +143,7 @@ func TestRealFileArgsInputInit(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "init.sh"), []byte("x=from-init\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := th.Host.Start(&api.StartRequest{File: "r*.sh", InitFile: "init.sh", Args: []string{"a", "b c"},
+	if _, err := th.Host.Start(context.Background(), &api.StartRequest{File: "r*.sh", InitFile: "init.sh", Args: []string{"a", "b c"},
 		Input: []byte("one\ntwo\n"), Workdir: dir, Env: hosttest.JobEnv}); err != nil {
 		t.Fatal(err)
 	}

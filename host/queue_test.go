@@ -53,7 +53,7 @@ func TestJobsFilters(t *testing.T) {
 		{"command and more data", &api.Filter{Command: "echo*", HasMoreData: &yes, Newest: 1}, []uint64{3}},
 	}
 	for _, tt := range tests {
-		js, err := th.Jobs(nil, tt.f)
+		js, err := th.Jobs(context.Background(), nil, tt.f)
 		if err != nil {
 			t.Errorf("%s: %v", tt.name, err)
 			continue
@@ -63,17 +63,17 @@ func TestJobsFilters(t *testing.T) {
 		}
 	}
 	// Filters combine with selectors.
-	if js, err := th.Jobs([]string{"A", "C"}, &api.Filter{State: "running"}); err != nil || !idsEqual(ids(js), 3) {
+	if js, err := th.Jobs(context.Background(), []string{"A", "C"}, &api.Filter{State: "running"}); err != nil || !idsEqual(ids(js), 3) {
 		t.Errorf("Jobs(A, C; running) = %v, %v; want [3]", ids(js), err)
 	}
-	_, err := th.Jobs(nil, &api.Filter{State: "Sleeping"})
+	_, err := th.Jobs(context.Background(), nil, &api.Filter{State: "Sleeping"})
 	wantKind(t, "unknown state", err, host.ErrBadRequest)
 	if err != nil && !strings.Contains(err.Error(), "Sleeping") {
 		t.Errorf("error %q does not name the state", err)
 	}
 	// After draining A, HasMoreData=false picks it too.
 	th.Take([]string{"A"}, host.ReceiveOptions{})
-	if js, _ := th.Jobs(nil, &api.Filter{HasMoreData: &no}); !idsEqual(ids(js), 1, 2) {
+	if js, _ := th.Jobs(context.Background(), nil, &api.Filter{HasMoreData: &no}); !idsEqual(ids(js), 1, 2) {
 		t.Errorf("HasMoreData=false after draining A: %v, want [1 2]", ids(js))
 	}
 }
@@ -244,7 +244,7 @@ func TestRemove(t *testing.T) {
 	// All or nothing: a selection with a running job removes none.
 	err = th.Remove(ctx, []string{"*"}, false)
 	wantKind(t, "Remove(*)", err, host.ErrNotFinished)
-	if js, _ := th.Jobs(nil, nil); len(js) != 2 {
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 2 {
 		t.Errorf("a refused remove removed jobs: %v left", ids(js))
 	}
 
@@ -257,7 +257,7 @@ func TestRemove(t *testing.T) {
 	if err := th.Remove(ctx, []string{"run"}, true); err != nil {
 		t.Fatalf("Remove --force: %v", err)
 	}
-	if js, _ := th.Jobs(nil, nil); len(js) != 0 {
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
 		t.Errorf("jobs left: %v", ids(js))
 	}
 	for _, p := range []string{"jobs/2.log", "jobs/2.runtime.log", "run/2"} {
@@ -265,7 +265,7 @@ func TestRemove(t *testing.T) {
 			t.Errorf("%s is left after removing its job: %v", p, err)
 		}
 	}
-	_, err = th.Jobs([]string{"run"}, nil)
+	_, err = th.Jobs(context.Background(), []string{"run"}, nil)
 	wantKind(t, "Jobs(removed)", err, host.ErrNotFound)
 }
 
@@ -281,7 +281,7 @@ func TestMaxRunning(t *testing.T) {
 		}
 	}
 	states := func() string {
-		js, _ := th.Jobs(nil, nil)
+		js, _ := th.Jobs(context.Background(), nil, nil)
 		var s []string
 		for _, j := range js {
 			s = append(s, string(j.State))
@@ -321,14 +321,14 @@ func TestJobsCommandFilterMatchesPaths(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "deploy.sh"), []byte("echo deployed\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j, err := th.Host.Start(&api.StartRequest{File: "deploy.sh", Workdir: dir, Env: hosttest.JobEnv})
+	j, err := th.Host.Start(context.Background(), &api.StartRequest{File: "deploy.sh", Workdir: dir, Env: hosttest.JobEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	th.Start("echo other")
 	th.Await("*")
 	for _, pattern := range []string{"*deploy.sh", "*deploy*", j.Command, "*"} {
-		js, err := th.Jobs(nil, &api.Filter{Command: pattern})
+		js, err := th.Jobs(context.Background(), nil, &api.Filter{Command: pattern})
 		if err != nil {
 			t.Fatal(err)
 		}

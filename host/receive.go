@@ -36,7 +36,7 @@ func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink
 		return errorf(ErrBadRequest, "--auto-remove needs --wait")
 	}
 	h.mu.Lock()
-	js, err := h.selectLocked(sel)
+	js, err := h.selectLocked(h.caller(ctx), sel)
 	h.mu.Unlock()
 	if err != nil {
 		return err

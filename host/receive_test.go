@@ -194,11 +194,11 @@ func TestReceiveAutoRemove(t *testing.T) {
 	if !equalStrings(got.Texts(), []string{"a", "b"}) {
 		t.Errorf("received %q", got.Texts())
 	}
-	_, err := th.Jobs([]string{"ar"}, nil)
+	_, err := th.Jobs(context.Background(), []string{"ar"}, nil)
 	wantKind(t, "Jobs after auto-remove", err, host.ErrNotFound)
-	_, err = th.Jobs([]string{"1"}, nil)
+	_, err = th.Jobs(context.Background(), []string{"1"}, nil)
 	wantKind(t, "Jobs(1) after auto-remove", err, host.ErrNotFound)
-	if js, _ := th.Jobs(nil, nil); !idsEqual(ids(js), 2) {
+	if js, _ := th.Jobs(context.Background(), nil, nil); !idsEqual(ids(js), 2) {
 		t.Errorf("jobs left: %v, want [2]", ids(js))
 	}
 	if _, err := os.Stat(filepath.Join(th.Dir, "jobs", "1.log")); err == nil {

@@ -50,14 +50,20 @@ func (h *Host) recover() error {
 	for _, b := range bad {
 		// A row that cannot be read stays listed, failed, so that the user
 		// sees it and can remove it; it is never rewritten.
+		// Whose it was is in the damaged row: root and the host's own
+		// user see it.
 		j := newJob(&store.Row{Job: api.Job{ID: b.ID, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
-			Location: "localhost", ChildJobs: []uint64{}}})
+			Location: "localhost", ChildJobs: []uint64{}, Owner: h.self.Name}, OwnerUID: h.self.UID})
 		h.finishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
 		j.unreadable = true
 		jobs[b.ID] = j
 		h.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
 	}
 	for _, r := range rows {
+		if r.Owner == "" {
+			// A row from before owners: the host's user's, as it was.
+			r.OwnerUID, r.Owner = h.self.UID, h.self.Name
+		}
 		j := newJob(r)
 		jobs[r.ID] = j
 		cur, hasCursor := cursors[r.ID]

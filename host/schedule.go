@@ -104,8 +104,13 @@ func (h *Host) run(j *job) {
 
 // launchSpec is the process a job's runtime must be.
 func (h *Host) launchSpec(r *store.Row, sha string) *launch.Spec {
+	var id launch.Identity
+	if r.RunAs != nil {
+		id = launch.Identity{UID: r.RunAs.UID, GID: r.RunAs.GID, Groups: r.RunAs.Groups, Token: r.RunAs.Token}
+	}
 	return &launch.Spec{
-		Binary: r.Spec.Runtime, SHA256: sha, Protocol: r.Runtime.Protocol,
+		Identity: id,
+		Binary:   r.Spec.Runtime, SHA256: sha, Protocol: r.Runtime.Protocol,
 		OS: r.Runtime.OS, Arch: r.Runtime.Arch, Name: r.Runtime.Name, Version: r.Runtime.Version, Workdir: r.Workdir,
 		SockDir: h.sockDir(r.ID), LogFile: h.runtimeLogPath(r.ID),
 	}

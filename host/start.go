@@ -27,10 +27,27 @@ const MaxInput = 64 << 20
 // Start creates a job and queues it; it returns the job's row. Everything
 // that can be wrong with the request (working directory, script file,
 // version constraint, runtime) is reported here, before a job exists.
-func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
+func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, error) {
+	owner := h.caller(ctx)
 	payload, cmd, err := h.prepare(req)
 	if err != nil {
 		return nil, err
+	}
+	// Whom the job runs as, and whether the caller may have that; the
+	// password is checked here and goes no further.
+	runAs, acct, err := h.runAs(owner, req)
+	req.Password = ""
+	if err != nil {
+		return nil, err
+	}
+	if err := checkWorkdir(acct, runAs, req.Workdir); err != nil {
+		return nil, err
+	}
+	payload.Env = jobEnv(owner, acct, h.opts.System, req.Env, req.EnvAdd)
+	payload.Umask = req.Umask
+	if acct.UID != owner.UID {
+		other := uint32(0o022) // a login's usual mask, not the caller's
+		payload.Umask = &other
 	}
 	entry, err := h.resolve(req.Runtime, req.RuntimeVersion, req.RunAs32)
 	if err != nil {
@@ -43,10 +60,10 @@ func (h *Host) Start(req *api.StartRequest) (*api.Job, error) {
 	if typ == "" {
 		typ = "BackgroundJob"
 	}
-	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}}
+	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs}
 	r.Job = api.Job{
 		InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: "localhost",
-		Command: cmd, Workdir: req.Workdir, User: h.user, ChildJobs: []uint64{}, Created: time.Now(),
+		Command: cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
 			Protocol: proto, Path: entry.Path},
 	}
@@ -98,7 +115,7 @@ func (h *Host) prepare(req *api.StartRequest) (*sdk.Job, string, error) {
 	if len(req.Input) > MaxInput {
 		return nil, "", errorf(ErrBadRequest, "the job's input is %d bytes; at most %d are accepted", len(req.Input), MaxInput)
 	}
-	sp := &sdk.Job{Args: req.Args, Input: req.Input, Env: req.Env, Script: req.Script, Init: req.Init}
+	sp := &sdk.Job{Args: req.Args, Input: req.Input, Script: req.Script, Init: req.Init}
 	sources := 0
 	for _, s := range []string{req.Script, req.File, req.LiteralPath} {
 		if s != "" {

@@ -70,7 +70,7 @@ func TestStartValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := tt.req
-			j, err := th.Host.Start(&req)
+			j, err := th.Host.Start(context.Background(), &req)
 			if err == nil {
 				t.Fatalf("Start succeeded with job %d, want an error", j.ID)
 			}
@@ -80,7 +80,7 @@ func TestStartValidation(t *testing.T) {
 			}
 		})
 	}
-	js, err := th.Jobs(nil, nil)
+	js, err := th.Jobs(context.Background(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +111,12 @@ func TestStartRuntimeTampered(t *testing.T) {
 	}
 	f.Write([]byte("tampered"))
 	f.Close()
-	_, err = th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), Env: hosttest.JobEnv})
+	_, err = th.Host.Start(context.Background(), &api.StartRequest{Script: "echo", Workdir: t.TempDir(), Env: hosttest.JobEnv})
 	if err == nil {
 		t.Fatal("Start with a tampered runtime binary succeeded")
 	}
 	wantKind(t, "Start", err, host.ErrVerification)
-	if js, _ := th.Jobs(nil, nil); len(js) != 0 {
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
 		t.Errorf("a refused start left jobs %v", ids(js))
 	}
 	if l.Launches() != 0 {
@@ -131,7 +131,7 @@ func TestStartRow(t *testing.T) {
 	if err := os.WriteFile(script, []byte("args\ncat\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j, err := th.Host.Start(&api.StartRequest{File: "r*.sh", Args: []string{"a", "b c"},
+	j, err := th.Host.Start(context.Background(), &api.StartRequest{File: "r*.sh", Args: []string{"a", "b c"},
 		Input: []byte("one\ntwo\n"), Workdir: dir, Env: hosttest.JobEnv, Type: "MyType"})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestStartRow(t *testing.T) {
 	if err := os.WriteFile(lit, []byte("echo literal\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j2, err := th.Host.Start(&api.StartRequest{LiteralPath: "[odd].sh", Workdir: dir, Env: hosttest.JobEnv})
+	j2, err := th.Host.Start(context.Background(), &api.StartRequest{LiteralPath: "[odd].sh", Workdir: dir, Env: hosttest.JobEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestIDsNeverReusedAndDefaultNames(t *testing.T) {
 	if err := th.Remove(context.Background(), []string{"*"}, false); err != nil {
 		t.Fatal(err)
 	}
-	if js, _ := th.Jobs(nil, nil); len(js) != 0 {
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
 		t.Fatalf("Remove * left %v", ids(js))
 	}
 	// Nor after a restart with an empty table.
@@ -248,7 +248,7 @@ func TestSelectors(t *testing.T) {
 		{[]string{"3", "al*", "alpha", "1"}, []uint64{1, 2, 3}},
 	}
 	for _, tt := range tests {
-		js, err := th.Jobs(tt.sel, nil)
+		js, err := th.Jobs(context.Background(), tt.sel, nil)
 		if err != nil {
 			t.Errorf("Jobs(%q): %v", tt.sel, err)
 			continue
@@ -258,7 +258,7 @@ func TestSelectors(t *testing.T) {
 		}
 	}
 	for _, sel := range [][]string{{"gamma"}, {"42"}, {"1", "x*"}, {"00000000-0000-4000-8000-000000000000"}} {
-		_, err := th.Jobs(sel, nil)
+		_, err := th.Jobs(context.Background(), sel, nil)
 		wantKind(t, "Jobs("+strings.Join(sel, ",")+")", err, host.ErrNotFound)
 		if err != nil && !strings.Contains(err.Error(), sel[len(sel)-1]) {
 			t.Errorf("error %q does not name the selector", err)
@@ -319,7 +319,7 @@ func TestPayloadOutsideTable(t *testing.T) {
 	th := fake(t)
 	input := bytes.Repeat([]byte("0123456789abcdef\n"), 1<<18) // 4.25 MiB
 	env := append([]string{"BIG=" + strings.Repeat("e", 1<<20)}, hosttest.JobEnv...)
-	j, err := th.Host.Start(&api.StartRequest{Script: "cat", Input: input, Env: env, Workdir: t.TempDir()})
+	j, err := th.Host.Start(context.Background(), &api.StartRequest{Script: "cat", Input: input, Env: env, Workdir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestResolveVersionsArchesProtocols(t *testing.T) {
 		{">=4", true, "", "", 0},
 	}
 	for _, tt := range tests {
-		j, err := th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint, RunAs32: tt.run32})
+		j, err := th.Host.Start(context.Background(), &api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint, RunAs32: tt.run32})
 		what := fmt.Sprintf("%q run-as-32=%v", tt.constraint, tt.run32)
 		if tt.version == "" {
 			wantKind(t, what, err, host.ErrNoRuntime)
@@ -407,11 +407,11 @@ func TestResolveVersionsArchesProtocols(t *testing.T) {
 		}
 	}
 	// An invalid constraint is quoted; with nothing installed, that is said.
-	_, err := th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: ">>1", RunAs32: true})
+	_, err := th.Host.Start(context.Background(), &api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: ">>1", RunAs32: true})
 	if wantKind(t, "bad constraint", err, host.ErrBadRequest); err != nil && !strings.Contains(err.Error(), `">>1"`) {
 		t.Errorf("the error %q does not quote the constraint", err)
 	}
-	_, err = th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), Runtime: "pwsh", RunAs32: true})
+	_, err = th.Host.Start(context.Background(), &api.StartRequest{Script: "echo", Workdir: t.TempDir(), Runtime: "pwsh", RunAs32: true})
 	wantKind(t, "nothing installed", err, host.ErrNoRuntime)
 }
 
@@ -430,13 +430,13 @@ func TestRunAs32Refused(t *testing.T) {
 	)
 	th := hosttest.Open(t, "", opts)
 	for i := 0; i < 2; i++ { // the second answer comes from the probe's memory
-		_, err := th.Host.Start(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RunAs32: true})
+		_, err := th.Host.Start(context.Background(), &api.StartRequest{Script: "echo", Workdir: t.TempDir(), RunAs32: true})
 		wantKind(t, "run-as-32 on a kernel without it", err, host.ErrNoRuntime)
 		if err != nil && !strings.Contains(err.Error(), "does not run 32-bit") {
 			t.Errorf("the error %q does not say why", err)
 		}
 	}
-	if js, _ := th.Jobs(nil, nil); len(js) != 0 || l.Launches() != 0 {
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 || l.Launches() != 0 {
 		t.Errorf("a refused --run-as-32 left jobs %v, launches %d", ids(js), l.Launches())
 	}
 	// The native build still runs.

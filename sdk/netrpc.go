@@ -50,7 +50,7 @@ func (n *netRPCServer) Describe(_ v1.Empty, d *v1.Description) error {
 
 func (n *netRPCServer) Start(job v1.Job, _ *v1.Empty) error {
 	j := &Job{Id: job.ID, InstanceId: job.InstanceID, Name: job.Name, Type: job.Type, Script: job.Script,
-		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command}
+		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command, Umask: job.Umask}
 	n.s.mu.Lock()
 	sj, ok := n.s.jobs[job.ID]
 	if !ok {

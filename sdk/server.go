@@ -121,6 +121,9 @@ func (s *server) start(job *Job) *serverJob {
 		// A runtime process runs one job, possibly started before the job
 		// was known: its working directory becomes the job's here, and a
 		// job never runs anywhere else.
+		if job.Umask != nil && !s.inProcess {
+			setUmask(*job.Umask)
+		}
 		if job.Workdir != "" && !s.inProcess {
 			if err := os.Chdir(job.Workdir); err != nil {
 				j.spool.finish(&Done{State: Failed, ExitCode: -1,

@@ -11,17 +11,42 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 )
 
-// call sends req to the host, starting the host if none runs, and copies
-// what it prints to our stdout and stderr.
-func call(req *api.Request) error {
+// useSystem is --system: talk to the system host.
+var useSystem bool
+
+// systemSocket is the system host's socket the caller asked for: with
+// --system the default one, or $BGJOB_SOCKET; "" for the user's own host.
+func systemSocket() string {
+	if s := os.Getenv("BGJOB_SOCKET"); s != "" {
+		return s
+	}
+	if useSystem {
+		return api.SystemSocket
+	}
+	return ""
+}
+
+// connect reaches the host: the system host if asked for (never started
+// from here: it is a service), else the user's own, started if none runs.
+func connect() (*api.Client, error) {
+	if sock := systemSocket(); sock != "" {
+		return api.DialSocket(sock)
+	}
 	home, err := api.DefaultHome()
 	if err != nil {
-		return api.WithCode(api.ExitUnavailable, err)
+		return nil, api.WithCode(api.ExitUnavailable, err)
 	}
+	return api.Connect(home, 10*time.Second, func() (<-chan error, error) { return startHost(home) })
+}
+
+// call sends req to the host and copies what it prints to our stdout and
+// stderr.
+func call(req *api.Request) error {
 	var code int
+	var err error
 	for try := 0; ; try++ {
 		var c *api.Client
-		c, err = api.Connect(home, 10*time.Second, func() (<-chan error, error) { return startHost(home) })
+		c, err = connect()
 		if err != nil {
 			return api.WithCode(api.ExitUnavailable, err)
 		}

@@ -9,7 +9,7 @@ func newHost() *cobra.Command {
 	return &cobra.Command{
 		Use:                "host [bgjobd flags]",
 		Short:              "Run the host daemon in the foreground",
-		Long:               "Run the host daemon (bgjobd) in the foreground. Other commands start it on demand; a second host on the same $BGJOB_HOME refuses to start. Flags are bgjobd's (see 'bgjob host -help').",
+		Long:               "Run the host daemon (bgjobd) in the foreground. Other commands start it on demand; a second host on the same $BGJOB_HOME refuses to start. With --system (as root) it is the system host, which serves every local user at " + api.SystemSocket + " and runs each job as its user. Flags are bgjobd's (see 'bgjob host -help').",
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bin, err := hostBinary()
@@ -17,7 +17,7 @@ func newHost() *cobra.Command {
 				return api.WithCode(api.ExitUnavailable, err)
 			}
 			argv := append([]string{bin}, args...)
-			if home, err := api.DefaultHome(); err == nil && !hasFlag(args, "home") {
+			if home, err := api.DefaultHome(); err == nil && !hasFlag(args, "home") && !hasFlag(args, "system") {
 				argv = append([]string{bin, "-home", home}, args...)
 			}
 			return api.WithCode(api.ExitUnavailable, execHost(bin, argv))

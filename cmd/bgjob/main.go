@@ -80,6 +80,7 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return api.WithCode(api.ExitUsage, fmt.Errorf("%w (see 'bgjob %s --help')", err, c.Name()))
 	})
+	root.PersistentFlags().BoolVar(&useSystem, "system", false, "use the system host ("+api.SystemSocket+"; or $BGJOB_SOCKET) instead of your own")
 	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(), newHost(), newRuntime())
 	return root
 }

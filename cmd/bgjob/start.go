@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"fmt"
+	"os/user"
+
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
@@ -18,6 +24,7 @@ func newStart() *cobra.Command {
 		env       []string
 		wait      bool
 		output    string
+		pwStdin   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "start [flags] [--] SCRIPT [ARG...] | start --file PATH [ARG...]",
@@ -70,7 +77,11 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 					return api.Errorf(api.ExitUsage, "--env %q: want KEY=VALUE", kv)
 				}
 			}
-			req.Env = append(os.Environ(), env...)
+			req.Env, req.EnvAdd = os.Environ(), env
+			req.Umask = umask()
+			if req.Password, err = password(req.Credential, pwStdin, inputs); err != nil {
+				return err
+			}
 			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output})
 		},
 	}
@@ -89,6 +100,9 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
 	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it")
+	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
+	f.BoolVar(&pwStdin, "password-stdin", false, "read --credential's password from stdin (the first line)")
+	f.StringVar(&req.Authentication, "authentication", "", "how --credential is checked: Default or Basic (a password); Negotiate, Credssp, Digest, Kerberos and NegotiateWithImplicitCredential are refused here")
 	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
 	return cmd
 }
@@ -126,4 +140,45 @@ func checkOutput(got string, allowed ...string) error {
 		}
 	}
 	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, strings.Join(allowed, " or "))
+}
+
+// password is the --credential user's password, when the host will want
+// one: read from stdin with --password-stdin, else from the terminal
+// without echo. Root, and a caller naming themself, need none. Never from
+// a flag or the environment.
+func password(credential string, fromStdin bool, inputs []string) (string, error) {
+	if fromStdin && credential == "" {
+		return "", api.Errorf(api.ExitUsage, "--password-stdin goes with --credential")
+	}
+	// Only the system host runs jobs as others, and it lets root in
+	// without one; a user's own host refuses --credential with the way to
+	// the system host, which asking for a password first would hide.
+	if credential == "" || os.Geteuid() == 0 || systemSocket() == "" {
+		return "", nil
+	}
+	if u, err := user.Current(); err == nil && u.Username == credential {
+		return "", nil
+	}
+	if fromStdin {
+		if len(inputs) == 1 && inputs[0] == "-" {
+			return "", api.Errorf(api.ExitUsage, "--password-stdin and --input - both want stdin; use --input-file for the job's input")
+		}
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return "", api.Errorf(api.ExitUsage, "cannot read the password from stdin: %w", err)
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", api.Errorf(api.ExitUsage, "running a job as %s needs %s's password, and there is no terminal to ask on; pass it with --password-stdin", credential, credential)
+	}
+	defer tty.Close()
+	fmt.Fprintf(tty, "Password for %s: ", credential)
+	pw, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	if err != nil {
+		return "", api.Errorf(api.ExitUsage, "cannot read the password: %w", err)
+	}
+	return string(pw), nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/bgjob/bgjob/host"
@@ -40,18 +41,38 @@ func run() int {
 	runtimes := flag.String("runtimes", "", "the runtime catalog ($BGJOB_RUNTIMES, default under the user's data dir)")
 	maxRunning := flag.Int("max-running", envInt("BGJOB_MAX_RUNNING", host.DefaultMaxRunning), "runtimes running at once; more jobs wait as NotStarted ($BGJOB_MAX_RUNNING)")
 	logLevel := flag.String("log-level", "info", "trace, debug, info, warn or error")
+	system := flag.Bool("system", false, "serve every local user (as root): socket "+api.SystemSocket+", state "+api.SystemHome)
+	socket := flag.String("socket", "", "listen here instead of the default socket")
+	authHelper := flag.String("auth", defaultAuthHelper(), "the password checker (bgjob-auth, built with PAM) for --credential")
+	pamConfDir := flag.String("pam-confdir", "", "read the PAM service file bgjob from this directory, not /etc/pam.d (for tests)")
 	flag.Parse()
 
+	if *system {
+		if os.Geteuid() != 0 {
+			fmt.Fprintln(os.Stderr, "bgjobd: the system host (-system) runs as root, to run each user's jobs as that user")
+			return api.ExitUsage
+		}
+		if !flagSet("home") {
+			*home = api.SystemHome
+		}
+		if *socket == "" {
+			*socket = api.SystemSocket
+		}
+		if *runtimes == "" {
+			*runtimes = filepath.Join(api.SystemHome, "runtimes")
+		}
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: hclog.LevelFromString(*logLevel)})
-	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger})
+	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger,
+		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
 		return server.ExitCode(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	logger.Info("serving", "home", *home, "pid", os.Getpid())
-	serveErr := server.Serve(ctx, h)
+	logger.Info("serving", "home", *home, "socket", *socket, "system", *system, "pid", os.Getpid())
+	serveErr := server.Serve(ctx, h, server.Options{Socket: *socket, System: *system})
 	stop()
 	// Jobs keep running in their runtimes; the next host reattaches.
 	if err := h.Close(); err != nil {
@@ -70,4 +91,21 @@ func envInt(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// flagSet reports whether the flag was given.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// defaultAuthHelper is bgjob-auth beside this binary, where the build puts
+// it.
+func defaultAuthHelper() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(self), "bgjob-auth")
 }

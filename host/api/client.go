@@ -58,15 +58,41 @@ func Dial(home string) (*Client, error) {
 		}
 		return nil, &Error{Code: ExitUnavailable, Err: err}
 	}
-	return dial(SocketPath(home), home)
+	return dial(SocketPath(home), home, false)
 }
 
-func dial(sock, home string) (*Client, error) {
+// The system host's default places: its socket, which any local user may
+// reach, and its state.
+const (
+	SystemSocket = "/run/bgjob/host.sock"
+	SystemHome   = "/var/lib/bgjob"
+)
+
+// DialSocket connects to the host listening on sock, a system host's: its
+// listener must be root (or the caller), and its directory must not be
+// writable by others. Nothing else is checked or started.
+func DialSocket(sock string) (*Client, error) {
+	dir := filepath.Dir(sock)
+	if err := checkSocketDir(dir); err != nil {
+		return nil, &Error{Code: ExitUnavailable, Err: err}
+	}
+	c, err := dial(sock, dir, true)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, err
+		}
+		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("no bgjob system host answers on %s (%v); start one as root with 'bgjob host --system', or 'systemctl start bgjob'", sock, err)}
+	}
+	return c, nil
+}
+
+func dial(sock, home string, system bool) (*Client, error) {
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkListener(c); err != nil {
+	if err := checkListener(c, system); err != nil {
 		c.Close()
 		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("refusing the socket %s: %w", sock, err)}
 	}

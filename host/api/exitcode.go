@@ -17,6 +17,7 @@ const (
 	ExitConflict    = 6 // the job is not finished (remove without --force); a host already runs
 	ExitUnavailable = 7 // the host cannot be reached or started, or failed internally
 	ExitDamaged     = 8 // a job's records on disk are damaged or missing
+	ExitDenied      = 9 // --credential: the password was not accepted, or cannot be checked
 	// ExitBrokenPipe is what a shell reports for a program killed by
 	// SIGPIPE: the reader of our output (| head) went away.
 	ExitBrokenPipe = 141
@@ -36,6 +37,7 @@ var ExitCodes = []struct {
 	{ExitConflict, "the job is not finished (use --force), or a host already runs on this home"},
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
 	{ExitDamaged, "a job's records on disk are damaged or missing (what came before was printed)"},
+	{ExitDenied, "start --credential: the password was not accepted, or could not be checked"},
 	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
 }
 

@@ -148,7 +148,7 @@ func TestDialRefusesForeignListener(t *testing.T) {
 			t.Fatal("the listener did not come up")
 		}
 	}
-	_, err = dial(sock, dir)
+	_, err = dial(sock, dir, false)
 	if err == nil || !strings.Contains(err.Error(), "uid 65534") {
 		t.Errorf("dial to another user's socket: %v", err)
 	}

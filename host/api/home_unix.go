@@ -39,3 +39,21 @@ func CheckHome(dir string) error {
 func openNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 }
+
+// checkSocketDir refuses a system socket's directory that someone other
+// than root (or the caller) owns, or others may write to: a socket there
+// could be anyone's.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot use the socket directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("the socket directory %s belongs to uid %d, neither root nor you", dir, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("the socket directory %s may be written by others (mode %v)", dir, fi.Mode().Perm())
+	}
+	return nil
+}

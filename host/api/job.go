@@ -55,7 +55,9 @@ type Job struct {
 	ChildJobs     []uint64   `json:"ChildJobs"`
 	Runtime       Runtime    `json:"Runtime"`
 	Workdir       string     `json:"Workdir"`
-	User          string     `json:"User"`
-	ExitCode      *int       `json:"ExitCode"`
-	Created       time.Time  `json:"Created"`
+	// User runs the job; Owner started it (and alone, with root, sees it).
+	User     string    `json:"User"`
+	Owner    string    `json:"Owner,omitempty"`
+	ExitCode *int      `json:"ExitCode"`
+	Created  time.Time `json:"Created"`
 }

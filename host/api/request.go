@@ -21,21 +21,34 @@ const (
 // StartRequest is everything `bgjob start` says about a new job. Paths are
 // absolute: the daemon's working directory is not the caller's.
 type StartRequest struct {
-	Name           string   `json:"name,omitempty"`
-	Type           string   `json:"type,omitempty"`
-	Script         string   `json:"script,omitempty"`
-	File           string   `json:"file,omitempty"`
-	LiteralPath    string   `json:"literalPath,omitempty"`
-	Init           string   `json:"init,omitempty"`
-	InitFile       string   `json:"initFile,omitempty"`
-	Args           []string `json:"args,omitempty"`
-	Input          []byte   `json:"input,omitempty"`
-	Workdir        string   `json:"workdir"`
-	Env            []string `json:"env,omitempty"`
-	Runtime        string   `json:"runtime,omitempty"`
-	RuntimeVersion string   `json:"runtimeVersion,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	Type        string   `json:"type,omitempty"`
+	Script      string   `json:"script,omitempty"`
+	File        string   `json:"file,omitempty"`
+	LiteralPath string   `json:"literalPath,omitempty"`
+	Init        string   `json:"init,omitempty"`
+	InitFile    string   `json:"initFile,omitempty"`
+	Args        []string `json:"args,omitempty"`
+	Input       []byte   `json:"input,omitempty"`
+	Workdir     string   `json:"workdir"`
+	// Env is the caller's environment; EnvAdd what --env adds to it. A
+	// job run as another user gets EnvAdd, not the caller's environment.
+	Env    []string `json:"env,omitempty"`
+	EnvAdd []string `json:"envAdd,omitempty"`
+	// Umask is the caller's file mode creation mask, which the job starts
+	// with.
+	Umask          *uint32 `json:"umask,omitempty"`
+	Runtime        string  `json:"runtime,omitempty"`
+	RuntimeVersion string  `json:"runtimeVersion,omitempty"`
 	// RunAs32 runs the 32-bit build of the runtime (PowerShell's -RunAs32).
 	RunAs32 bool `json:"runAs32,omitempty"`
+	// Credential names the user the job runs as (-Credential); Password is
+	// theirs, needed unless the caller is root. It is checked and dropped:
+	// never stored, never passed to the job. Authentication is
+	// -Authentication's mechanism.
+	Credential     string `json:"credential,omitempty"`
+	Password       string `json:"password,omitempty"`
+	Authentication string `json:"authentication,omitempty"`
 	// Command is the job's command as shown in the job table.
 	Command string `json:"command,omitempty"`
 }

@@ -120,6 +120,12 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 		os.RemoveAll(sockDir)
 		return nil, err
 	}
+	// The plugin writes its own log too, as its user.
+	if err := ownBy(logFile, spec.Identity); err != nil {
+		logFile.Close()
+		os.RemoveAll(sockDir)
+		return nil, fmt.Errorf("cannot give the runtime's log to its user: %w", err)
+	}
 	cmd := &exec.Cmd{Path: execPath(bin, spec.Binary), Args: []string{spec.Binary}}
 	cmd.Dir = spec.Workdir
 	cmd.Env = append([]string{

@@ -71,3 +71,11 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// ownBy gives f to the process's user.
+func ownBy(f *os.File, id Identity) error {
+	if id.IsHost() {
+		return nil
+	}
+	return f.Chown(int(id.UID), int(id.GID))
+}

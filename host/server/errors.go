@@ -47,6 +47,8 @@ func exitCode(err error) int {
 		return api.ExitConflict
 	case errors.Is(err, host.ErrDamaged):
 		return api.ExitDamaged
+	case errors.Is(err, host.ErrDenied):
+		return api.ExitDenied
 	}
 	return api.ExitUnavailable
 }

@@ -28,6 +28,7 @@ func TestExitCode(t *testing.T) {
 		{wrap(host.ErrNotFinished), api.ExitConflict},
 		{wrap(host.ErrHostRunning), api.ExitConflict},
 		{wrap(host.ErrDamaged), api.ExitDamaged},
+		{wrap(host.ErrDenied), api.ExitDenied},
 		{badRequest("x"), api.ExitUsage},
 		{&exitError{code: api.ExitJobFailed, err: errors.New("failed")}, api.ExitJobFailed},
 		{errors.New("anything else"), api.ExitUnavailable},

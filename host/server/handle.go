@@ -21,7 +21,8 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if len(jobs) == 0 {
 			return nil
 		}
-		return writeJobTable(out, jobs)
+		caller, _ := host.CallerFrom(ctx)
+		return writeJobTable(out, jobs, s.system && caller.Root())
 	}
 	switch req.Op {
 	case api.OpPing:
@@ -30,7 +31,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if req.Start == nil {
 			return badRequest("start without a job")
 		}
-		j, err := h.Start(req.Start)
+		j, err := h.Start(ctx, req.Start)
 		if err != nil {
 			return err
 		}
@@ -44,7 +45,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		for _, n := range h.Notices() {
 			fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", n)
 		}
-		jobs, err := h.Jobs(req.Jobs, req.Filter)
+		jobs, err := h.Jobs(ctx, req.Jobs, req.Filter)
 		if err != nil {
 			return err
 		}
@@ -88,7 +89,7 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true}, newSink(req, rep)); err != nil {
 		return err
 	}
-	jobs, err := h.Jobs(sel, nil)
+	jobs, err := h.Jobs(ctx, sel, nil)
 	if err != nil || len(jobs) != 1 {
 		return err
 	}

@@ -186,14 +186,22 @@ func (s *jsonSink) Flush() error {
 	return s.flush()
 }
 
-// writeJobTable writes jobs as PowerShell's job table.
-func writeJobTable(w io.Writer, jobs []*api.Job) error {
+// writeJobTable writes jobs as PowerShell's job table; with owners, an
+// Owner column too (root, on a system host, sees every user's jobs).
+func writeJobTable(w io.Writer, jobs []*api.Job, owners bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "Id\tName\tPSJobTypeName\tState\tHasMoreData\tLocation\tCommand")
-	fmt.Fprintln(tw, "--\t----\t-------------\t-----\t-----------\t--------\t-------")
+	owner, dashes := "", ""
+	if owners {
+		owner, dashes = "Owner\t", "-----\t"
+	}
+	fmt.Fprintln(tw, "Id\tName\tPSJobTypeName\tState\tHasMoreData\tLocation\t"+owner+"Command")
+	fmt.Fprintln(tw, "--\t----\t-------------\t-----\t-----------\t--------\t"+dashes+"-------")
 	for _, j := range jobs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, printable(j.Name), printable(j.PSJobTypeName), j.State,
-			titleBool(j.HasMoreData), printable(j.Location), shortCommand(j.Command))
+		if owners {
+			owner = printable(j.Owner) + "\t"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s%s\n", j.ID, printable(j.Name), printable(j.PSJobTypeName), j.State,
+			titleBool(j.HasMoreData), printable(j.Location), owner, shortCommand(j.Command))
 	}
 	return tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -20,18 +21,44 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Serve answers CLI calls on h's unix socket until ctx ends. The socket
-// lives in the host's home, which is 0700, and every connection's peer must
-// be the user the host runs as.
-func Serve(ctx context.Context, h *host.Host) error {
-	s := &server{h: h, log: h.Logger()}
-	return s.serve(ctx, api.SocketPath(h.Home()))
+// Options say where and for whom a host serves.
+type Options struct {
+	// Socket is where to listen; empty is the host's home (a user's
+	// host).
+	Socket string
+	// System serves every local user (a root host, bgjob host --system):
+	// the socket may be reached by anyone, and each call is the peer's,
+	// who sees only their own jobs. Otherwise every peer must be the
+	// host's own user.
+	System bool
+}
+
+// Serve answers CLI calls on h's unix socket until ctx ends. A user's host
+// listens in its home, which is 0700, and refuses any peer but its own
+// user; a system host listens where anyone may connect, and every call is
+// made as the peer the kernel names (SO_PEERCRED), never as the client
+// says.
+func Serve(ctx context.Context, h *host.Host, o Options) error {
+	s := &server{h: h, log: h.Logger(), system: o.System, peer: api.PeerCred}
+	sock := o.Socket
+	if sock == "" {
+		sock = api.SocketPath(h.Home())
+	}
+	if o.System {
+		if err := systemSocketDir(filepath.Dir(sock)); err != nil {
+			return err
+		}
+	}
+	return s.serve(ctx, sock)
 }
 
 // server answers one host's socket.
 type server struct {
-	h   *host.Host
-	log hclog.Logger
+	h      *host.Host
+	log    hclog.Logger
+	system bool
+	// peer names who is at the other end of a connection.
+	peer func(*net.UnixConn) (api.Cred, error)
 }
 
 func (s *server) serve(ctx context.Context, sock string) error {
@@ -45,6 +72,13 @@ func (s *server) serve(ctx context.Context, sock string) error {
 		return fmt.Errorf("cannot listen on %s: %w", sock, err)
 	}
 	ln.SetUnlinkOnClose(true)
+	if s.system {
+		// Anyone may connect; who they are is checked per connection.
+		if err := os.Chmod(sock, 0o666); err != nil {
+			ln.Close()
+			return fmt.Errorf("cannot open the system socket %s to every user: %w", sock, err)
+		}
+	}
 	// On shutdown, end the calls in flight (closing a connection cancels
 	// its call) and wait for them, so none outlives the Host it uses.
 	var (
@@ -102,12 +136,14 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	// Room for a whole frame or more in the kernel, so streaming output
 	// does not wait for the CLI at every write.
 	_ = conn.SetWriteBuffer(4 << 20)
-	if err := checkPeer(conn); err != nil {
+	caller, err := s.checkPeer(conn)
+	if err != nil {
 		s.log.Warn("refused a connection", "err", err)
 		rep := newReply(conn)
 		rep.result(errUnavailable(err))
 		return
 	}
+	ctx = host.WithCaller(ctx, caller)
 	hello, _ := json.Marshal(api.Hello{Version: api.WireVersion, Pid: os.Getpid()})
 	if err := api.WriteFrame(conn, api.FrameHello, hello); err != nil {
 		return

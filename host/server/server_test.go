@@ -222,7 +222,7 @@ func serve(t *testing.T, th *hosttest.Host) func(req *api.Request) (int, string,
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, th.Host) }()
+	go func() { served <- Serve(ctx, th.Host, Options{}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -336,7 +336,7 @@ func TestServe(t *testing.T) {
 	if code != api.ExitJobFailed || err == nil {
 		t.Errorf("start --wait of a failing job: %d %v", code, err)
 	}
-	if js, _ := th.Jobs(nil, nil); !idsEqual(ids(js), 1) {
+	if js, _ := th.Jobs(context.Background(), nil, nil); !idsEqual(ids(js), 1) {
 		t.Errorf("start --wait left jobs %v", ids(js))
 	}
 	if code, _, _, err := call(&api.Request{Op: api.OpRemove, Jobs: []string{"1"}}); code != 0 {
@@ -400,7 +400,7 @@ func TestServeReceiveWaitStreams(t *testing.T) {
 	if errOut != "bye\n" {
 		t.Errorf("stderr %q", errOut)
 	}
-	if js, _ := th.Jobs(nil, nil); len(js) != 0 {
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
 		t.Errorf("auto-remove left %v", ids(js))
 	}
 }
@@ -412,7 +412,7 @@ func TestServeSocketPathTooLong(t *testing.T) {
 	// A deadline, so that a regression fails rather than hangs.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := Serve(ctx, th.Host)
+	err := Serve(ctx, th.Host, Options{})
 	if err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Errorf("Serve with a %d-byte socket path: %v", len(api.SocketPath(home)), err)
 	}
@@ -512,7 +512,7 @@ func TestServeShutdownDuringReceive(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, th.Host) }()
+	go func() { served <- Serve(ctx, th.Host, Options{}) }()
 	var conn net.Conn
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -28,6 +28,11 @@ var (
 type Row struct {
 	api.Job
 	Spec *Spec `json:"spec"`
+	// OwnerUID is the user who started the job: only they, and root, see
+	// it. (Job.Owner is their name.)
+	OwnerUID uint32 `json:"ownerUid"`
+	// RunAs is who the job's runtime runs as; nil is the host's own user.
+	RunAs *Identity `json:"runAs,omitempty"`
 	// LastSeq and LogSize describe the record log as persisted; while the
 	// job runs they are kept in memory and recovered from the log itself.
 	LastSeq uint64 `json:"lastSeq"`
@@ -50,6 +55,15 @@ type Spec struct {
 	LegacyArgs   []string `json:"args,omitempty"`
 	LegacyInput  []byte   `json:"input,omitempty"`
 	LegacyEnv    []string `json:"env,omitempty"`
+}
+
+// Identity is a user to run as.
+type Identity struct {
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+	// Token is a Windows logon token; it lasts as long as the host.
+	Token uintptr `json:"-"`
 }
 
 // Store is the job table. bbolt's file lock also keeps a second host off

@@ -23,21 +23,23 @@ import (
 type builtin func(s *session, ctx context.Context, hc interp.HandlerContext, args []string) error
 
 var streamBuiltins = map[string]builtin{
-	"write-output":      writeOutput,
-	"write-error":       writeError,
-	"write-warning":     writeMessage(sdk.Warning),
-	"write-verbose":     writeMessage(sdk.Verbose),
-	"write-debug":       writeMessage(sdk.Debug),
-	"write-information": writeInformation,
-	"write-progress":    writeProgress,
+	"write-output":       writeOutput,
+	"write-error":        writeError,
+	"write-warning":      writeMessage(sdk.Warning),
+	"write-verbose":      writeMessage(sdk.Verbose),
+	"write-debug":        writeMessage(sdk.Debug),
+	"write-information":  writeInformation,
+	"write-progress":     writeProgress,
+	ownBuiltin + "umask": umaskBuiltin,
 }
 
 // legacyBuiltins are the stream builtins of the 1.x line.
 var legacyBuiltins = map[string]builtin{
-	"write-output":  writeOutput,
-	"write-error":   writeError,
-	"write-warning": writeMessage(sdk.Warning),
-	"write-verbose": writeMessage(sdk.Verbose),
+	"write-output":       writeOutput,
+	"write-error":        writeError,
+	"write-warning":      writeMessage(sdk.Warning),
+	"write-verbose":      writeMessage(sdk.Verbose),
+	ownBuiltin + "umask": umaskBuiltin,
 }
 
 // builtins intercepts the stream builtins before the exec handler. The

@@ -261,13 +261,12 @@ func (s *session) runScriptFile(ctx context.Context, hc interp.HandlerContext, p
 		return interp.ExitStatus(2)
 	}
 	file.Name = args[0]
-	r, err := interp.New(
+	r, err := interp.New(append(s.handlers(),
 		interp.Dir(hc.Dir),
 		interp.Env(expand.ListEnviron(execEnv(hc.Env)...)),
 		interp.StdIO(hc.Stdin, hc.Stdout, hc.Stderr),
-		interp.ExecHandlers(s.middlewares()...),
 		interp.Params(append([]string{"--"}, args[1:]...)...),
-	)
+	)...)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package shell
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -136,15 +137,33 @@ func (s *session) close() {
 	}
 }
 
-// middlewares are the session's exec handlers: counting, the stream
-// builtins, and the exec handler for external programs, which replaces the
-// interpreter's default one.
-func (s *session) middlewares() []func(interp.ExecHandlerFunc) interp.ExecHandlerFunc {
-	return []func(interp.ExecHandlerFunc) interp.ExecHandlerFunc{
-		s.counting,
-		s.builtins,
-		func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return s.execProgram },
+// handlers are the session's hooks into the interpreter: the exec
+// handlers (counting, the builtins, and the exec handler for external
+// programs, which replaces the interpreter's default one), and the call
+// handler that routes the shell builtins the interpreter lacks to ours.
+func (s *session) handlers() []interp.RunnerOption {
+	return []interp.RunnerOption{
+		interp.ExecHandlers(
+			s.counting,
+			s.builtins,
+			func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return s.execProgram },
+		),
+		interp.CallHandler(shellBuiltinCall),
 	}
+}
+
+// ownBuiltin prefixes the names of shell builtins the interpreter knows
+// but does not implement (umask): it refuses them itself before any exec
+// handler sees them, so the call handler renames them for ours. The
+// prefix cannot come from a script (a NUL byte). The rename happens before
+// function lookup, so a script's function of such a name is not called.
+const ownBuiltin = "\x00bgjob:"
+
+func shellBuiltinCall(_ context.Context, args []string) ([]string, error) {
+	if len(args) > 0 && args[0] == "umask" {
+		args = append([]string{ownBuiltin + args[0]}, args[1:]...)
+	}
+	return args, nil
 }
 
 // isJobStdout reports whether w is the job's own stdout, not a redirection,

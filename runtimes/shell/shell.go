@@ -156,12 +156,11 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 	if err != nil {
 		return sdk.Failure(1, "cannot give the script its input: "+err.Error())
 	}
-	opts := []interp.RunnerOption{
+	opts := append(s.handlers(),
 		interp.Env(expand.ListEnviron(rt.environ(job)...)),
 		interp.StdIO(stdin, s.stdout, s.stderr),
-		interp.ExecHandlers(s.middlewares()...),
 		interp.Params(append([]string{"--"}, job.Args...)...),
-	}
+	)
 	if job.Workdir != "" {
 		opts = append(opts, interp.Dir(job.Workdir))
 	}

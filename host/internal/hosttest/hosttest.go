@@ -81,7 +81,7 @@ func (th *Host) shutdown() {
 		return
 	}
 	th.done = true
-	jobs, err := th.Jobs(nil, nil)
+	jobs, err := th.Jobs(context.Background(), nil, nil)
 	if err != nil {
 		th.T.Errorf("cleanup: Jobs: %v", err)
 	}
@@ -125,7 +125,7 @@ func (th *Host) Start(script string, mods ...func(*api.StartRequest)) *api.Job {
 	for _, m := range mods {
 		m(req)
 	}
-	j, err := th.Host.Start(req)
+	j, err := th.Host.Start(context.Background(), req)
 	if err != nil {
 		th.T.Fatalf("Start(%q): %v", script, err)
 	}
@@ -145,7 +145,7 @@ func InDir(dir string) func(*api.StartRequest) {
 // Job returns one job by selector.
 func (th *Host) Job(sel string) *api.Job {
 	th.T.Helper()
-	js, err := th.Jobs([]string{sel}, nil)
+	js, err := th.Jobs(context.Background(), []string{sel}, nil)
 	if err != nil {
 		th.T.Fatalf("Jobs(%s): %v", sel, err)
 	}

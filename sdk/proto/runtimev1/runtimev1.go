@@ -49,6 +49,7 @@ type Job struct {
 	Workdir    string
 	Env        []string
 	Command    string
+	Umask      *uint32
 }
 
 // The four streams of protocol 1.

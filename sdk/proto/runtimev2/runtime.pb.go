@@ -294,7 +294,11 @@ type Job struct {
 	Workdir    string                 `protobuf:"bytes,9,opt,name=workdir,proto3" json:"workdir,omitempty"`
 	Env        []string               `protobuf:"bytes,10,rep,name=env,proto3" json:"env,omitempty"`
 	// The command line as the user wrote it, for display and for job types.
-	Command       string `protobuf:"bytes,11,opt,name=command,proto3" json:"command,omitempty"`
+	Command string `protobuf:"bytes,11,opt,name=command,proto3" json:"command,omitempty"`
+	// The file mode creation mask the job's processes start with (the
+	// submitter's, so files a job creates get the modes they expect); unset
+	// leaves the runtime's own.
+	Umask         *uint32 `protobuf:"varint,12,opt,name=umask,proto3,oneof" json:"umask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -404,6 +408,13 @@ func (x *Job) GetCommand() string {
 		return x.Command
 	}
 	return ""
+}
+
+func (x *Job) GetUmask() uint32 {
+	if x != nil && x.Umask != nil {
+		return *x.Umask
+	}
+	return 0
 }
 
 type RunRequest struct {
@@ -1199,7 +1210,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\tjob_types\x18\x06 \x03(\tR\bjobTypes\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
-	"instanceId\"\xfa\x01\n" +
+	"instanceId\"\x9f\x02\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1213,7 +1224,9 @@ const file_runtime_proto_rawDesc = "" +
 	"\aworkdir\x18\t \x01(\tR\aworkdir\x12\x10\n" +
 	"\x03env\x18\n" +
 	" \x03(\tR\x03env\x12\x18\n" +
-	"\acommand\x18\v \x01(\tR\acommand\"f\n" +
+	"\acommand\x18\v \x01(\tR\acommand\x12\x19\n" +
+	"\x05umask\x18\f \x01(\rH\x00R\x05umask\x88\x01\x01B\b\n" +
+	"\x06_umask\"f\n" +
 	"\n" +
 	"RunRequest\x12'\n" +
 	"\x03job\x18\x01 \x01(\v2\x15.bgjob.runtime.v2.JobR\x03job\x12\x1b\n" +
@@ -1355,6 +1368,7 @@ func file_runtime_proto_init() {
 	if File_runtime_proto != nil {
 		return
 	}
+	file_runtime_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1,18 +1,20 @@
-//go:build !unix
-
 package launch
 
 import (
 	"os"
 	"os/exec"
+	"syscall"
 
 	"github.com/bgjob/bgjob/sdk/process"
 )
 
-// setProcAttr: without process groups and credentials here, the process
-// runs as the host's user (Windows runs jobs as another user through
-// logon tokens, which this launcher does not do yet).
-func setProcAttr(*exec.Cmd, Identity) {}
+// setProcAttr runs the process as another user through the logon token the
+// host got for them (LogonUser); without one, as the host's user.
+func setProcAttr(cmd *exec.Cmd, id Identity) {
+	if id.Token != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Token: syscall.Token(id.Token)}
+	}
+}
 
 func makeSockDir(dir string, _ Identity) error { return os.MkdirAll(dir, 0o700) }
 
@@ -30,3 +32,5 @@ func killPid(pid int) {
 }
 
 func execPath(_ *os.File, path string) string { return path }
+
+func ownBy(*os.File, Identity) error { return nil }

@@ -1,0 +1,241 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"os/user"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// ErrDenied: the caller may not run a job as the user it names (a wrong
+// password, say).
+var ErrDenied = errors.New("not allowed")
+
+// account is a user a job runs as.
+type account struct {
+	Name, Home, Shell string
+	UID, GID          uint32
+	Groups            []uint32
+}
+
+// Authentication mechanisms PowerShell's -Authentication names, and what
+// each means here: Default and Basic are a password checked by the
+// machine's own accounts (PAM); the others need a domain this host does
+// not have.
+var authentications = map[string]bool{
+	"default": true, "basic": true,
+	"negotiate": false, "negotiatewithimplicitcredential": false, "credssp": false, "digest": false, "kerberos": false,
+}
+
+// runAs decides whom a job runs as and checks that the caller may have it
+// so: a job runs as its submitter unless --credential names another user,
+// which needs a root caller or that user's password, and a host that can
+// switch users (root). It returns the identity to launch with (nil: the
+// host's own) and the account.
+func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *account, error) {
+	if mech := req.Authentication; mech != "" {
+		supported, known := authentications[strings.ToLower(mech)]
+		switch {
+		case !known:
+			return nil, nil, errorf(ErrBadRequest, "unknown --authentication %q; the mechanisms are Default, Basic, Negotiate, NegotiateWithImplicitCredential, Credssp, Digest and Kerberos", mech)
+		case !supported:
+			return nil, nil, errorf(ErrBadRequest, "--authentication %s is not supported here: this host checks a local user's password, which is Default or Basic", mech)
+		}
+	}
+	name := req.Credential
+	if name == "" {
+		name = caller.Name
+	}
+	acct, err := lookupAccount(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var token uintptr
+	if acct.UID != caller.UID {
+		if !h.canSwitchUsers() {
+			return nil, nil, errorf(ErrBadRequest, "running a job as another user (%s) needs the system host, which runs as root: start it with 'bgjob host --system' (as root, or 'systemctl start bgjob'), and reach it with 'bgjob --system ...' or BGJOB_SOCKET=%s", name, api.SystemSocket)
+		}
+		if token, err = h.authenticate(caller, acct, req.Password); err != nil {
+			return nil, nil, err
+		}
+	}
+	if acct.UID == h.self.UID && token == 0 {
+		return nil, acct, nil
+	}
+	return &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups, Token: token}, acct, nil
+}
+
+// lookupAccount finds a user by name.
+func lookupAccount(name string) (*account, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		var unknown user.UnknownUserError
+		if errors.As(err, &unknown) {
+			return nil, errorf(ErrBadRequest, "there is no user %q on this machine", name)
+		}
+		return nil, errorf(ErrBadRequest, "cannot look up user %q: %w", name, err)
+	}
+	// Windows names users by SID: no uid, and the name tells them apart.
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if (err1 != nil || err2 != nil) && runtime.GOOS != "windows" {
+		return nil, errorf(ErrBadRequest, "user %q has no numeric uid and gid here", name)
+	}
+	a := &account{Name: u.Username, Home: u.HomeDir, UID: uint32(uid), GID: uint32(gid), Shell: loginShell(u.Username)}
+	gids, _ := u.GroupIds()
+	for _, g := range gids {
+		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+			a.Groups = append(a.Groups, uint32(n))
+		}
+	}
+	return a, nil
+}
+
+// loginShell is the user's shell from /etc/passwd (os/user does not say);
+// /bin/sh if it cannot be found.
+func loginShell(name string) string {
+	f, err := os.Open("/etc/passwd")
+	if err != nil {
+		return "/bin/sh"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) >= 7 && fields[0] == name && fields[6] != "" {
+			return fields[6]
+		}
+	}
+	return "/bin/sh"
+}
+
+// authFailDelay is what a wrong password costs: one caller's attempts
+// take turns, each failure this long, so guessing is slow.
+const authFailDelay = 2 * time.Second
+
+// checkPassword proves the caller knows name's password, with the helper
+// (PAM in a process of its own). The password goes to the helper's stdin,
+// never to a file, an argument or the job.
+func (h *Host) checkPassword(caller Caller, name, password string) error {
+	if password == "" {
+		return errorf(ErrDenied, "running a job as %s needs %s's password: bgjob asks for it on a terminal, or reads it with --password-stdin", name, name)
+	}
+	helper := h.opts.AuthHelper
+	if helper == "" {
+		return errorf(ErrDenied, "this host cannot check passwords (it was started without the password checker bgjob-auth, which needs PAM); as root, --credential works without one")
+	}
+	if _, err := os.Stat(helper); err != nil {
+		return errorf(ErrDenied, "this host cannot check passwords: %v (bgjob-auth is built where PAM's headers are installed: apt-get install libpam0g-dev, then make build); as root, --credential works without one", err)
+	}
+	lock := h.authLock(caller.UID)
+	lock.Lock()
+	defer lock.Unlock()
+	args := []string{}
+	if h.opts.PAMConfDir != "" {
+		args = append(args, "-confdir", h.opts.PAMConfDir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, helper, append(args, name)...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Stdin = strings.NewReader(password)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee) && ee.ExitCode() == 1:
+		h.log.Warn("a password check failed", "caller", caller.Name, "user", name)
+		time.Sleep(authFailDelay)
+		return errorf(ErrDenied, "the password for %s was not accepted", name)
+	default:
+		return errorf(ErrDenied, "cannot check the password for %s: %v %s", name, err, strings.TrimSpace(out.String()))
+	}
+}
+
+func (h *Host) authLock(uid uint32) *sync.Mutex {
+	h.authMu.Lock()
+	defer h.authMu.Unlock()
+	if h.auths == nil {
+		h.auths = map[uint32]*sync.Mutex{}
+	}
+	if h.auths[uid] == nil {
+		h.auths[uid] = &sync.Mutex{}
+	}
+	return h.auths[uid]
+}
+
+// jobEnv is the environment of a job that runs as acct, started by caller
+// with the environment env and the additions add. A job of the caller's own
+// gets the caller's environment, as a command run from the caller's shell
+// would, with the account's HOME, USER, LOGNAME and SHELL; a job run as
+// another user gets a fresh one of those, a plain PATH and the caller's
+// locale and terminal, not the rest of the caller's environment.
+func jobEnv(caller Caller, acct *account, system bool, env, add []string) []string {
+	if acct == nil || (!system && acct.UID == caller.UID) {
+		return append(env, add...)
+	}
+	keep := env
+	if acct.UID != caller.UID {
+		keep = nil
+		for _, kv := range env {
+			k, _, _ := strings.Cut(kv, "=")
+			if k == "TERM" || k == "LANG" || k == "TZ" || strings.HasPrefix(k, "LC_") {
+				keep = append(keep, kv)
+			}
+		}
+		keep = append(keep, "PATH=/usr/local/bin:/usr/bin:/bin")
+	}
+	out := []string{}
+	for _, kv := range keep {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "HOME", "USER", "LOGNAME", "SHELL":
+			continue
+		}
+		out = append(out, kv)
+	}
+	out = append(out, "HOME="+acct.Home, "USER="+acct.Name, "LOGNAME="+acct.Name, "SHELL="+acct.Shell)
+	if !hasKey(out, "PATH") {
+		out = append(out, "PATH=/usr/local/bin:/usr/bin:/bin")
+	}
+	return append(out, add...)
+}
+
+func hasKey(env []string, key string) bool {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, key+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkWorkdir makes sure acct can enter dir, before a job exists: as that
+// user, a shell changes into it.
+func checkWorkdir(acct *account, id *store.Identity, dir string) error {
+	if id == nil {
+		return nil
+	}
+	ok, err := enterAs(id, dir)
+	if err != nil {
+		return errorf(ErrBadRequest, "cannot check that %s may use the working directory %s: %w", acct.Name, dir, err)
+	}
+	if !ok {
+		return errorf(ErrBadRequest, "user %s cannot enter the working directory %s; choose one they may use, or give them access", acct.Name, dir)
+	}
+	return nil
+}

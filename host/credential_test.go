@@ -1,0 +1,124 @@
+package host
+
+import (
+	"errors"
+	"os/user"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/hashicorp/go-hclog"
+)
+
+// A job's environment: the caller's own job keeps the caller's environment
+// (with the account's names on a system host); a job run as someone else
+// starts from nothing but the names, a plain PATH, the locale and terminal,
+// and --env.
+func TestJobEnv(t *testing.T) {
+	alice := Caller{UID: 1001, GID: 1001, Name: "alice"}
+	aliceAcct := &account{Name: "alice", Home: "/home/alice", Shell: "/bin/bash", UID: 1001, GID: 1001}
+	bobAcct := &account{Name: "bob", Home: "/home/bob", Shell: "/bin/sh", UID: 1002, GID: 1002}
+	env := []string{"PATH=/opt/x/bin:/usr/bin", "HOME=/somewhere", "USER=alias", "SECRET=1", "LANG=nl_NL.UTF-8", "LC_TIME=C", "TERM=xterm", "TZ=UTC"}
+	add := []string{"EXTRA=2"}
+	tests := []struct {
+		name   string
+		acct   *account
+		system bool
+		want   []string
+	}{
+		{name: "own host, own job", acct: aliceAcct, want: append(slices.Clone(env), add...)},
+		{name: "own host, no account", acct: nil, system: true, want: append(slices.Clone(env), add...)},
+		{name: "system host, own job", acct: aliceAcct, system: true, want: []string{
+			"PATH=/opt/x/bin:/usr/bin", "SECRET=1", "LANG=nl_NL.UTF-8", "LC_TIME=C", "TERM=xterm", "TZ=UTC",
+			"HOME=/home/alice", "USER=alice", "LOGNAME=alice", "SHELL=/bin/bash", "EXTRA=2"}},
+		{name: "system host, another user", acct: bobAcct, system: true, want: []string{
+			"LANG=nl_NL.UTF-8", "LC_TIME=C", "TERM=xterm", "TZ=UTC", "PATH=/usr/local/bin:/usr/bin:/bin",
+			"HOME=/home/bob", "USER=bob", "LOGNAME=bob", "SHELL=/bin/sh", "EXTRA=2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := jobEnv(alice, tt.acct, tt.system, slices.Clone(env), add)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("jobEnv\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// runAs refuses, with the reason and the kind of error the CLI turns into
+// its exit code, what it cannot do; and lets root run a job as anyone.
+func TestRunAs(t *testing.T) {
+	me, err := user.Current()
+	if err != nil {
+		t.Skip("no current user:", err)
+	}
+	h := &Host{self: self(), log: hclog.NewNullLogger()}
+	caller := h.self
+	other := "root"
+	if caller.Root() {
+		other = "nobody"
+		if _, err := user.Lookup(other); err != nil {
+			t.Skip("no user nobody to run as")
+		}
+	}
+	type refusal struct {
+		name string
+		req  api.StartRequest
+		kind error
+		want string
+	}
+	tests := []refusal{
+		{name: "unknown mechanism", req: api.StartRequest{Authentication: "Magic"}, kind: ErrBadRequest, want: `unknown --authentication "Magic"`},
+		{name: "unsupported mechanism", req: api.StartRequest{Authentication: "kerberos"}, kind: ErrBadRequest, want: "--authentication kerberos is not supported here"},
+		{name: "unknown user", req: api.StartRequest{Credential: "bgjob-no-such-user"}, kind: ErrBadRequest, want: `there is no user "bgjob-no-such-user"`},
+	}
+	if !caller.Root() {
+		tests = append(tests, refusal{name: "a user's host", req: api.StartRequest{Credential: other, Password: "x"}, kind: ErrBadRequest, want: "needs the system host"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := h.runAs(caller, &tt.req)
+			if !errors.Is(err, tt.kind) || err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("runAs: %v, want %v saying %q", err, tt.kind, tt.want)
+			}
+		})
+	}
+	// Default and Basic are the password check: accepted for oneself.
+	for _, mech := range []string{"", "Default", "basic"} {
+		id, acct, err := h.runAs(caller, &api.StartRequest{Authentication: mech})
+		if err != nil || id != nil || acct == nil || acct.Name != me.Username {
+			t.Errorf("runAs oneself with %q: %v %v %+v", mech, err, id, acct)
+		}
+	}
+	if caller.Root() {
+		id, acct, err := h.runAs(caller, &api.StartRequest{Credential: other})
+		if err != nil || id == nil || acct.Name != other || id.UID != acct.UID || id.GID != acct.GID {
+			t.Errorf("root runs a job as %s: %v %+v %+v", other, err, id, acct)
+		}
+	}
+}
+
+// Without a password, or without a checker, a password check is refused
+// as not allowed, saying what is missing; no helper is run.
+func TestCheckPasswordRefusals(t *testing.T) {
+	caller := Caller{UID: 1001, Name: "alice"}
+	missing := &Host{log: hclog.NewNullLogger(), opts: Options{AuthHelper: "/nonexistent/bgjob-auth"}}
+	none := &Host{log: hclog.NewNullLogger()}
+	tests := []struct {
+		name string
+		h    *Host
+		pw   string
+		want string
+	}{
+		{"no password", missing, "", "needs bob's password"},
+		{"no checker", none, "pw", "cannot check passwords"},
+		{"checker missing", missing, "pw", "/nonexistent/bgjob-auth"},
+	}
+	for _, tt := range tests {
+		err := tt.h.checkPassword(caller, "bob", tt.pw)
+		if !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want ErrDenied saying %q", tt.name, err, tt.want)
+		}
+	}
+}
