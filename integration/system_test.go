@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -115,6 +116,12 @@ type systemHost struct {
 	// place with the test: pid files, release files); private one only
 	// root may enter.
 	pub, private string
+	// args start the host; cmd runs it (nil once ended), done is closed
+	// when it exits; log takes its output.
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *os.File
 }
 
 // authHelpers builds bgjob-auth twice: with PAM (cgo; "" if PAM's headers
@@ -203,20 +210,11 @@ func startSystemHost(t *testing.T, auth, pamConf string) *systemHost {
 			t.Fatal(err)
 		}
 	}
-	args := []string{"-system", "-socket", s.socket, "-home", s.home, "-runtimes", catalogDir, "-auth", auth}
+	s.args = []string{"-system", "-socket", s.socket, "-home", s.home, "-runtimes", catalogDir, "-auth", auth}
 	if pamConf != "" {
-		args = append(args, "-pam-confdir", pamConf)
+		s.args = append(s.args, "-pam-confdir", pamConf)
 	}
-	log, err := os.Create(filepath.Join(dir, "host.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bins.Bgjobd, args...)
-	// A secret in the host's environment must reach no job.
-	cmd.Env = append(os.Environ(), "BGJT_HOST_SECRET=leaked")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
+	if s.log, err = os.Create(filepath.Join(dir, "host.log")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -225,18 +223,10 @@ func startSystemHost(t *testing.T, auth, pamConf string) *systemHost {
 		c := exec.CommandContext(ctx, bins.Bgjob, "remove", "--force", "*")
 		c.Env = []string{"BGJOB_SOCKET=" + s.socket, "PATH=/usr/bin:/bin"}
 		_ = c.Run()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		log.Close()
+		s.end(syscall.SIGTERM)
+		s.log.Close()
 		if t.Failed() {
-			if b, err := os.ReadFile(log.Name()); err == nil {
+			if b, err := os.ReadFile(s.log.Name()); err == nil {
 				t.Logf("system host log:\n%s", b)
 			}
 		}
@@ -245,16 +235,49 @@ func startSystemHost(t *testing.T, auth, pamConf string) *systemHost {
 		}
 		os.RemoveAll(dir)
 	})
+	s.launch()
+	return s
+}
+
+// launch starts the host and waits until it answers on its socket (a
+// socket left by a killed host refuses connections until then).
+func (s *systemHost) launch() {
+	s.t.Helper()
+	s.cmd = exec.Command(bins.Bgjobd, s.args...)
+	// A secret in the host's environment must reach no job.
+	s.cmd.Env = append(os.Environ(), "BGJT_HOST_SECRET=leaked")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	s.cmd.Dir = s.dir
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(s.cmd, s.done)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(s.socket); err == nil {
-			break
+		if c, err := net.Dial("unix", s.socket); err == nil {
+			c.Close()
+			return
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("the system host did not listen within 20s:\n%s", b)
+			b, _ := os.ReadFile(s.log.Name())
+			s.t.Fatalf("the system host did not listen within 20s:\n%s", b)
 		}
 	}
-	return s
+}
+
+// end signals the host and waits for it to exit (SIGKILL after 10s).
+func (s *systemHost) end(sig syscall.Signal) {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
 }
 
 // cliResult is one run of the CLI.
@@ -674,6 +697,43 @@ echo $$ > "$1"; while [ ! -e "$2" ]; do sleep 0.05; done`
 		id := np.startJob(nil, 0o022, "", "--credential", userBob, "--workdir", bob.home, "--", "id -un")
 		if got := np.output(nil, id); !slices.Equal(got, []string{userBob}) {
 			t.Errorf("root's job as bob without PAM said %q", got)
+		}
+	})
+
+	// Jobs run as users outlive a host killed mid-job, while they print:
+	// the next host reattaches to their runtimes, and every line arrives
+	// once.
+	t.Run("host killed", func(t *testing.T) {
+		release := filepath.Join(s.pub, "killed.go")
+		script := `i=0; while [ ! -e "$1" ]; do i=$((i+1)); echo "tick $i"; sleep 0.01; done; echo "after $(id -un)"`
+		own := s.startJob(alice, 0o022, "", "--", script, release)
+		other := s.startJob(nil, 0o022, "", "--credential", userBob, "--workdir", bob.home, "--", script, release)
+		s.waitRunning(own, other)
+		time.Sleep(300 * time.Millisecond) // some ticks before, some after
+		s.end(syscall.SIGKILL)
+		time.Sleep(300 * time.Millisecond) // and some while no host runs
+		s.launch()
+		time.Sleep(300 * time.Millisecond)
+		if err := os.WriteFile(release, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check := func(u *testUser, id uint64, user string) {
+			got := s.output(u, id)
+			if len(got) < 2 || got[len(got)-1] != "after "+user {
+				t.Fatalf("job %d across a host crash said %q", id, got)
+			}
+			for i, line := range got[:len(got)-1] {
+				if line != fmt.Sprintf("tick %d", i+1) {
+					t.Fatalf("job %d across a host crash: line %d is %q, want tick %d (lines lost or repeated)", id, i+1, line, i+1)
+				}
+			}
+		}
+		check(alice, own, userAlice)
+		check(nil, other, userBob)
+		for _, j := range s.jobs(nil, strconv.FormatUint(own, 10), strconv.FormatUint(other, 10)) {
+			if j.State != "Completed" {
+				t.Errorf("job %d is %s after the crash", j.ID, j.State)
+			}
 		}
 	})
 

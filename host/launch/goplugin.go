@@ -137,7 +137,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	}, spec.Env...)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	setProcAttr(cmd, spec.Identity)
-	client, err := protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Logger: logger, Multiplex: !spec.Identity.IsHost()})
+	client, err := protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Logger: logger})
 	if err == nil {
 		var p *child
 		if p, err = dispense(client, logger, sockDir, logPath, logFile); err == nil {

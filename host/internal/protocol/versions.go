@@ -64,21 +64,25 @@ type ClientOptions struct {
 	// config does not carry on its own.
 	Reattach *plugin.ReattachConfig
 	Protocol int
-	// Multiplex carries the broker's connections over the main one; set it
-	// when the plugin runs as another user, who cannot reach the host's
-	// broker sockets.
-	Multiplex bool
-	Logger    hclog.Logger
+	Logger   hclog.Logger
 }
 
 // NewClient configures a go-plugin client for a plugin process. Every client
 // the host makes comes from here.
+//
+// GRPCBrokerMultiplex stays off, also for a plugin that runs as another
+// user (where go-plugin suggests it, so that the plugin need not reach
+// broker sockets the host makes): neither protocol opens brokered
+// connections, and a multiplexed plugin serves only through the host's
+// one connection, so it ends when a host dies and cannot be reattached
+// (go-plugin says as much), which would end every job of every user at a
+// host restart. The plugin's socket sits in the job's own directory, owned
+// by the job's user; the host, root then, reaches it.
 func NewClient(o *ClientOptions) (*plugin.Client, error) {
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:     sdk.Handshake,
-		Logger:              o.Logger,
-		GRPCDialOptions:     grpcDialOptions(),
-		GRPCBrokerMultiplex: o.Multiplex,
+		HandshakeConfig: sdk.Handshake,
+		Logger:          o.Logger,
+		GRPCDialOptions: grpcDialOptions(),
 	}
 	if o.Reattach != nil {
 		v, ok := versions[o.Protocol]
