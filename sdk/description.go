@@ -18,10 +18,12 @@ type Description struct {
 	Arch    string `json:"arch"`
 	// Protocol is the newest protocol the plugin serves, Protocols all of
 	// them (a plugin that does not list them serves only Protocol).
-	Protocol  int      `json:"protocol"`
-	Protocols []int    `json:"protocols,omitempty"`
-	JobTypes  []string `json:"jobTypes,omitempty"`
-	Kind      string   `json:"kind,omitempty"`
+	Protocol  int   `json:"protocol"`
+	Protocols []int `json:"protocols,omitempty"`
+	// JobTypes are the custom job types the plugin serves, and what each
+	// does (protocol 2 only).
+	JobTypes []TypeInfo `json:"jobTypes,omitempty"`
+	Kind     string     `json:"kind,omitempty"`
 
 	// Pid and InstanceID identify the running process (Describe only):
 	// the instance id is random per process, so a host can tell a
@@ -39,18 +41,42 @@ const (
 func (d *Description) proto() *pb.DescribeResponse {
 	return &pb.DescribeResponse{
 		Name: d.Name, Version: d.Version, Os: d.OS, Arch: d.Arch,
-		Protocol: int32(d.Protocol), JobTypes: d.JobTypes,
+		Protocol: int32(d.Protocol), JobTypes: d.TypeNames(),
 		Pid: int32(os.Getpid()), InstanceId: processInstance,
 	}
 }
 
-// DescriptionOf reads a protocol-2 Describe answer.
-func DescriptionOf(r *pb.DescribeResponse) *Description {
-	return &Description{Name: r.Name, Version: r.Version, OS: r.Os, Arch: r.Arch,
-		Protocol: int(r.Protocol), JobTypes: r.JobTypes, Pid: int(r.Pid), InstanceID: r.InstanceId}
+// TypeNames lists the names of d's job types.
+func (d *Description) TypeNames() []string {
+	var names []string
+	for _, t := range d.JobTypes {
+		names = append(names, t.Name)
+	}
+	return names
 }
 
-func describe(name, version, kind string, jobTypes []string, protocols []int) *Description {
+// JobType returns what d says of job type name, if d serves it.
+func (d *Description) JobType(name string) (TypeInfo, bool) {
+	for _, t := range d.JobTypes {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return TypeInfo{}, false
+}
+
+// DescriptionOf reads a protocol-2 Describe answer, which names the job
+// types without what each does.
+func DescriptionOf(r *pb.DescribeResponse) *Description {
+	d := &Description{Name: r.Name, Version: r.Version, OS: r.Os, Arch: r.Arch,
+		Protocol: int(r.Protocol), Pid: int(r.Pid), InstanceID: r.InstanceId}
+	for _, n := range r.JobTypes {
+		d.JobTypes = append(d.JobTypes, TypeInfo{Name: n})
+	}
+	return d
+}
+
+func describe(name, version, kind string, jobTypes []TypeInfo, protocols []int) *Description {
 	return &Description{Name: name, Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		Protocol: slices.Max(protocols), Protocols: protocols, JobTypes: jobTypes, Kind: kind}
 }

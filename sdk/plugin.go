@@ -10,23 +10,21 @@ import (
 	"google.golang.org/grpc/stats"
 )
 
-// GRPCPlugin is protocol 2's go-plugin glue on the plugin's side; Serve
+// grpcPlugin is protocol 2's go-plugin glue on the plugin's side; Serve
 // builds it. The host has its own glue (a plugin never dials a host).
-type GRPCPlugin struct {
+type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl Runtime
-	desc *Description
-	srv  *server
+	srv *server
 }
 
 // GRPCServer registers the runtime service on the plugin's gRPC server.
-func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	pb.RegisterRuntimeServer(s, p.srv)
 	return nil
 }
 
 // GRPCClient is the host's business, not a plugin's.
-func (p *GRPCPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
+func (p *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
 	return nil, errors.New("sdk: the plugin side of the protocol has no client; the host brings its own")
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,11 +21,12 @@ type ServeConfig struct {
 	// Name and Version identify the plugin in the catalog; Version is semver.
 	Name    string
 	Version string
-	// Runtime runs the plugin's jobs.
+	// Runtime runs the plugin's plain jobs (BackgroundJob), if it is a
+	// runtime.
 	Runtime Runtime
-	// JobTypes lists the custom job types the plugin serves; empty for a
-	// plain runtime.
-	JobTypes []string
+	// Types are the custom job types the plugin serves (see JobType), if
+	// any; they are served over protocol 2.
+	Types []JobType
 	// Protocols lists the protocol versions to serve (ProtocolV1,
 	// ProtocolV2 or both); empty means protocol 2 only.
 	Protocols []int
@@ -43,7 +45,11 @@ const defaultOrphanTimeout = time.Hour
 // argument `describe`, the binary prints its Description as JSON and exits,
 // which is how `bgjob runtime install` checks a binary without a handshake.
 func Serve(cfg *ServeConfig) {
-	desc := cfg.description()
+	desc, err := cfg.description()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", cfg.Name, err)
+		os.Exit(1)
+	}
 	if len(os.Args) == 2 && os.Args[1] == "describe" {
 		enc := json.NewEncoder(os.Stdout)
 		if err := enc.Encode(desc); err != nil {
@@ -58,14 +64,14 @@ func Serve(cfg *ServeConfig) {
 			orphan = d
 		}
 	}
-	srv := newServer(cfg.Runtime, desc, logger)
+	srv := newServer(cfg, desc, logger)
 	if d, err := time.ParseDuration(os.Getenv(EnvIdleTimeout)); err == nil {
 		srv.idleTimeout = d
 	}
 	go srv.watch(orphan, os.Exit)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(cfg.Runtime, desc, srv),
+		VersionedPlugins: pluginSets(desc, srv),
 		GRPCServer:       func(opts []grpc.ServerOption) *grpc.Server { return grpcServer(opts, connCounter{srv}) },
 		Logger:           logger,
 	})
@@ -87,17 +93,33 @@ func pluginLogger(name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Output: out, Level: hclog.Info, JSONFormat: false})
 }
 
-// description is what the plugin cfg configures says about itself.
-func (cfg *ServeConfig) description() *Description {
-	kind := KindRuntime
-	if len(cfg.JobTypes) > 0 {
-		kind = KindJobType
+// description is what the plugin cfg configures says about itself, or
+// what is wrong with cfg.
+func (cfg *ServeConfig) description() (*Description, error) {
+	if cfg.Runtime == nil && len(cfg.Types) == 0 {
+		return nil, errors.New("the plugin serves nothing: its ServeConfig has neither a Runtime nor Types")
 	}
 	protocols := slices.Sorted(slices.Values(cfg.Protocols))
 	if len(protocols) == 0 {
 		protocols = []int{ProtocolV2}
 	}
-	return describe(cfg.Name, cfg.Version, kind, cfg.JobTypes, slices.Compact(protocols))
+	kind := KindRuntime
+	var types []TypeInfo
+	for _, t := range cfg.Types {
+		info := typeInfo(t)
+		if err := CheckTypeName(info.Name); err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(types, func(o TypeInfo) bool { return o.Name == info.Name }) {
+			return nil, fmt.Errorf("the job type %s is served twice", info.Name)
+		}
+		types = append(types, info)
+		kind = KindJobType
+	}
+	if len(types) > 0 && !slices.Contains(protocols, ProtocolV2) {
+		return nil, errors.New("job types are served over protocol 2, which the plugin's Protocols leave out")
+	}
+	return describe(cfg.Name, cfg.Version, kind, types, slices.Compact(protocols)), nil
 }
 
 // PluginSets returns the go-plugin plugin sets that serve cfg's plugin, one
@@ -105,22 +127,25 @@ func (cfg *ServeConfig) description() *Description {
 // harness serves them over go-plugin's in-process connections (see
 // sdktest.Protocol). In a process that is not the plugin's own, a job's
 // working directory is not entered: it belongs to the whole process.
-func PluginSets(cfg *ServeConfig) map[int]plugin.PluginSet {
-	d := cfg.description()
-	srv := newServer(cfg.Runtime, d, hclog.NewNullLogger())
+func PluginSets(cfg *ServeConfig) (map[int]plugin.PluginSet, error) {
+	d, err := cfg.description()
+	if err != nil {
+		return nil, err
+	}
+	srv := newServer(cfg, d, hclog.NewNullLogger())
 	srv.inProcess = true
-	return pluginSets(cfg.Runtime, d, srv)
+	return pluginSets(d, srv), nil
 }
 
 // pluginSets are the go-plugin plugin sets of the protocols d lists.
-func pluginSets(rt Runtime, d *Description, srv *server) map[int]plugin.PluginSet {
+func pluginSets(d *Description, srv *server) map[int]plugin.PluginSet {
 	sets := map[int]plugin.PluginSet{}
 	for _, v := range d.Protocols {
 		switch v {
 		case ProtocolV1:
 			sets[v] = plugin.PluginSet{PluginName: &netRPCPlugin{srv: srv}}
 		case ProtocolV2:
-			sets[v] = plugin.PluginSet{PluginName: &GRPCPlugin{Impl: rt, desc: d, srv: srv}}
+			sets[v] = plugin.PluginSet{PluginName: &grpcPlugin{srv: srv}}
 		}
 	}
 	return sets

@@ -10,7 +10,9 @@ import (
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 )
 
 // server is the plugin side of protocol 2: it runs jobs with a Runtime and
@@ -18,7 +20,8 @@ import (
 type server struct {
 	pb.UnimplementedRuntimeServer
 
-	impl   Runtime
+	impl   Runtime            // plain jobs; nil if the plugin is no runtime
+	types  map[string]JobType // custom job types by name
 	desc   *Description
 	logger hclog.Logger
 
@@ -72,8 +75,12 @@ type serverJob struct {
 // with a runtime that dies before the host connects.
 func (j *serverJob) begin() { j.once.Do(func() { go j.run() }) }
 
-func newServer(impl Runtime, desc *Description, logger hclog.Logger) *server {
-	return &server{impl: impl, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now()}
+func newServer(cfg *ServeConfig, desc *Description, logger hclog.Logger) *server {
+	s := &server{impl: cfg.Runtime, types: map[string]JobType{}, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now()}
+	for _, t := range cfg.Types {
+		s.types[t.TypeName()] = t
+	}
+	return s
 }
 
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
@@ -149,7 +156,90 @@ func (s *server) runSafely(ctx context.Context, job *Job, em Emitter) (res Resul
 			res = Failure(-1, fmt.Sprintf("the runtime %s %s crashed: %v", s.desc.Name, s.desc.Version, r))
 		}
 	}()
-	return s.impl.Run(ctx, job, em)
+	rt, err := s.runner(job.Type)
+	if err != nil {
+		return Failure(-1, err.Error())
+	}
+	return rt.Run(ctx, job, em)
+}
+
+// runner is what runs jobs of type typ: the runtime for plain jobs, else
+// the custom type, if it runs its jobs itself.
+func (s *server) runner(typ string) (Runtime, error) {
+	if typ == "" || typ == BackgroundJob {
+		if s.impl == nil {
+			return nil, fmt.Errorf("%s %s is no runtime: it serves the job types %v", s.desc.Name, s.desc.Version, s.desc.TypeNames())
+		}
+		return s.impl, nil
+	}
+	t, ok := s.types[typ]
+	if !ok {
+		return nil, fmt.Errorf("%s %s serves no job type %q", s.desc.Name, s.desc.Version, typ)
+	}
+	rt, ok := t.(Runtime)
+	if !ok {
+		return nil, fmt.Errorf("the job type %s does not run jobs itself; start it from a definition", typ)
+	}
+	return rt, nil
+}
+
+// jobType returns the custom type name, or an error naming what is served.
+func (s *server) jobType(name string) (JobType, error) {
+	t, ok := s.types[name]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "%s %s serves no job type %q (it serves %v)", s.desc.Name, s.desc.Version, name, s.desc.TypeNames())
+	}
+	return t, nil
+}
+
+// Resolve finds a definition of a custom type. The type's error reaches
+// the user as it is.
+func (s *server) Resolve(ctx context.Context, req *pb.ResolveRequest) (def *pb.Definition, err error) {
+	t, err := s.jobType(req.Type)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := t.(Resolver)
+	if !ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "the job type %s has no definitions", req.Type)
+	}
+	defer s.recoverCall("Resolve", &err)
+	def, err = r.Resolve(ctx, req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if def == nil {
+		return nil, status.Errorf(codes.Internal, "the job type %s resolved %q to nothing", req.Type, req.DefinitionName)
+	}
+	return def, nil
+}
+
+// Definitions lists a custom type's definitions in a directory.
+func (s *server) Definitions(ctx context.Context, req *pb.DefinitionsRequest) (res *pb.DefinitionsResponse, err error) {
+	t, err := s.jobType(req.Type)
+	if err != nil {
+		return nil, err
+	}
+	l, ok := t.(Lister)
+	if !ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "the job type %s does not list its definitions", req.Type)
+	}
+	defer s.recoverCall("Definitions", &err)
+	defs, problems := l.Definitions(ctx, req.Path)
+	res = &pb.DefinitionsResponse{Definitions: defs}
+	for _, p := range problems {
+		res.Problems = append(res.Problems, p.Error())
+	}
+	return res, nil
+}
+
+// recoverCall turns a panic in a type's call into that call's error, so one
+// bad definition cannot take down a plugin that runs jobs.
+func (s *server) recoverCall(call string, err *error) {
+	if r := recover(); r != nil {
+		s.logger.Error("job type panicked", "call", call, "panic", r, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s %s crashed in %s: %v", s.desc.Name, s.desc.Version, call, r)
+	}
 }
 
 func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {

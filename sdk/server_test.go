@@ -32,7 +32,7 @@ func (f *fakeRunStream) Context() context.Context { return f.ctx }
 func (f *fakeRunStream) Send(b *Batch) error      { return f.send(b) }
 
 func testServer(rt RuntimeFunc) *server {
-	return newServer(rt, describe("sdktest", "1.2.3", "runtime", nil, []int{ProtocolV1, ProtocolV2}), hclog.NewNullLogger())
+	return newServer(&ServeConfig{Runtime: rt}, describe("sdktest", "1.2.3", "runtime", nil, []int{ProtocolV1, ProtocolV2}), hclog.NewNullLogger())
 }
 
 // runToEnd runs job on srv and returns its batches up to Done.

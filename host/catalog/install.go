@@ -73,6 +73,9 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 	}
 	m.Binary = binary
 	m.SHA256 = sum
+	if err := c.checkTypesFree(&m); err != nil {
+		return nil, fmt.Errorf("cannot install %s: %w", binaryPath, err)
+	}
 
 	dir := filepath.Join(c.root, m.Name, m.Version, m.OS+"_"+m.Arch)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -33,7 +33,7 @@ func TestInstallListAndManifest(t *testing.T) {
 	wantDir := filepath.Join(root, "shell", "2.1.0", "linux_amd64")
 	want := Manifest{
 		Description: sdk.Description{Name: "shell", Version: "2.1.0", OS: "linux", Arch: "amd64",
-			Protocol: 2, JobTypes: []string{"shell", "script"}, Kind: "runtime"},
+			Protocol: 2, JobTypes: []sdk.TypeInfo{{Name: "Shell"}, {Name: "Script", Runs: true}}, Kind: "runtime"},
 		Binary: "bgjob-runtime-shell", SHA256: fileSHA256(t, src),
 	}
 	if e.Dir != wantDir || e.Path != filepath.Join(wantDir, "bgjob-runtime-shell") {

@@ -73,7 +73,7 @@ func shellAnswer(version string) sdk.Description {
 		OS:       "linux",
 		Arch:     "amd64",
 		Protocol: 2,
-		JobTypes: []string{"shell", "script"},
+		JobTypes: []sdk.TypeInfo{{Name: "Shell"}, {Name: "Script", Runs: true}},
 		Kind:     "runtime",
 	}
 }

@@ -1,12 +1,16 @@
 package catalog
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // Resolve picks the installed entry to run for a runtime name, a version
@@ -147,4 +151,79 @@ func archRank(arch string) int {
 		return 3
 	}
 	return 4
+}
+
+// ErrNoType reports a job type no installed plugin serves.
+var ErrNoType = errors.New("no job type")
+
+// ResolveType picks the plugin that serves job type typ for a platform: the
+// newest stable version of the one plugin (by name) that claims the type.
+// Unknown types wrap ErrNoType with the installed types listed.
+func (c *Catalog) ResolveType(typ, goos, goarch string) (*Entry, sdk.TypeInfo, error) {
+	entries, err := c.List()
+	if err != nil {
+		return nil, sdk.TypeInfo{}, err
+	}
+	for _, e := range entries {
+		if info, ok := e.JobType(typ); ok {
+			re, err := c.Resolve(e.Name, "", goos, goarch)
+			if err != nil {
+				return nil, info, fmt.Errorf("the job type %s is served by %s, but: %w", typ, e.Name, err)
+			}
+			// The newest version may have dropped the type.
+			if info, ok := re.JobType(typ); ok {
+				return re, info, nil
+			}
+			return nil, info, fmt.Errorf("%w %s in %s %s, the newest %s; install a version that serves it", ErrNoType, typ, re.Name, re.Version, re.Name)
+		}
+	}
+	installed := []string{sdk.BackgroundJob + " (plain scripts)"}
+	installed = append(installed, c.typeNames(entries)...)
+	return nil, sdk.TypeInfo{}, fmt.Errorf("%w %q is installed; the job types here: %s. Install the plugin that serves it with 'bgjob runtime install PATH'", ErrNoType, typ, strings.Join(installed, ", "))
+}
+
+// Types lists the custom job types the catalog's plugins serve, sorted.
+func (c *Catalog) Types() ([]string, error) {
+	entries, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	return c.typeNames(entries), nil
+}
+
+func (c *Catalog) typeNames(entries []*Entry) []string {
+	var names []string
+	for _, e := range entries {
+		for _, t := range e.JobTypes {
+			if !slices.Contains(names, t.Name) {
+				names = append(names, t.Name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// checkTypesFree refuses a plugin that claims a job type another plugin
+// (by name) already serves: a type name must say which plugin runs it.
+// Other versions and builds of the same plugin may claim it again.
+func (c *Catalog) checkTypesFree(m *Manifest) error {
+	if len(m.JobTypes) == 0 {
+		return nil
+	}
+	entries, err := c.List()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name == m.Name {
+			continue
+		}
+		for _, t := range m.JobTypes {
+			if _, ok := e.JobType(t.Name); ok {
+				return fmt.Errorf("the job type %s is already served by the plugin %s (%s); a type belongs to one plugin: remove %s from the catalog (%s) or rename the type", t.Name, e.Name, e.Path, e.Name, filepath.Dir(filepath.Dir(e.Dir)))
+			}
+		}
+	}
+	return nil
 }

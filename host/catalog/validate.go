@@ -57,6 +57,19 @@ func (m *Manifest) check() (*semver.Version, error) {
 	if m.Kind != "" && m.Kind != sdk.KindRuntime && m.Kind != sdk.KindJobType {
 		return nil, fmt.Errorf("kind %q is neither \"runtime\" nor \"jobtype\"", m.Kind)
 	}
+	seen := map[string]bool{}
+	for _, t := range m.JobTypes {
+		if err := sdk.CheckTypeName(t.Name); err != nil {
+			return nil, err
+		}
+		if seen[t.Name] {
+			return nil, fmt.Errorf("the job type %s is listed twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	if len(m.JobTypes) > 0 && !slices.Contains(m.ServedProtocols(), 2) {
+		return nil, fmt.Errorf("it serves job types but not protocol 2, which job types need")
+	}
 	return v, nil
 }
 

@@ -3,6 +3,7 @@ package sdktest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/rpc"
@@ -13,6 +14,7 @@ import (
 	v1 "github.com/bgjob/bgjob/sdk/proto/runtimev1"
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protodelim"
 )
 
@@ -48,10 +50,7 @@ func (r *Received) Stream(s sdk.Stream) []string {
 // sdk.PluginSets); give it paths, not a Workdir, in such tests.
 func Protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job) *Received {
 	t.Helper()
-	set, ok := sdk.PluginSets(cfg)[version]
-	if !ok {
-		t.Fatalf("the plugin does not serve protocol %d (ServeConfig.Protocols %v)", version, cfg.Protocols)
-	}
+	set := pluginSet(t, cfg, version)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var (
@@ -84,6 +83,52 @@ func Protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job) *Re
 		t.Fatalf("protocol %d: %v", version, err)
 	}
 	return got
+}
+
+// pluginSet is what the plugin cfg describes serves for protocol version.
+func pluginSet(t testing.TB, cfg *sdk.ServeConfig, version int) plugin.PluginSet {
+	t.Helper()
+	sets, err := sdk.PluginSets(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, ok := sets[version]
+	if !ok {
+		t.Fatalf("the plugin does not serve protocol %d (ServeConfig.Protocols %v)", version, cfg.Protocols)
+	}
+	return set
+}
+
+// Resolve asks the plugin cfg describes for a definition of a custom job
+// type, through the SDK's protocol-2 server over go-plugin's in-process
+// connection, as the host does for `bgjob start --definition-name`. The
+// error is the one the host would show the user.
+func Resolve(t testing.TB, cfg *sdk.ServeConfig, req *sdk.ResolveRequest) (*sdk.Definition, error) {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, pluginSet(t, cfg, sdk.ProtocolV2))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	def, err := pb.NewRuntimeClient(client.Conn).Resolve(ctx, req)
+	if err != nil {
+		return nil, errors.New(status.Convert(err).Message())
+	}
+	return def, nil
+}
+
+// Definitions lists a custom job type's definitions in dir as the host's
+// scheduler does, with the problems the type reported.
+func Definitions(t testing.TB, cfg *sdk.ServeConfig, typ, dir string) ([]*sdk.Definition, []string) {
+	t.Helper()
+	client, _ := plugin.TestPluginGRPCConn(t, false, pluginSet(t, cfg, sdk.ProtocolV2))
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := pb.NewRuntimeClient(client.Conn).Definitions(ctx, &pb.DefinitionsRequest{Type: typ, Path: dir})
+	if err != nil {
+		t.Fatalf("Definitions(%s, %s): %v", typ, dir, status.Convert(err).Message())
+	}
+	return res.Definitions, res.Problems
 }
 
 func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job) (*Received, error) {

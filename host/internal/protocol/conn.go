@@ -34,3 +34,14 @@ type Conn interface {
 type Stream interface {
 	Recv() (*sdk.Batch, error)
 }
+
+// TypeConn is what a plugin serving custom job types answers beyond Conn:
+// its definitions. Protocol 2 has it; protocol 1 does not.
+type TypeConn interface {
+	// Resolve finds a definition and says what to run. Its error is the
+	// plugin's own words, for the user.
+	Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definition, error)
+	// Definitions lists a type's definitions in dir, with the problems
+	// found in what could not be read.
+	Definitions(ctx context.Context, typ, dir string) ([]*sdk.Definition, []string, error)
+}

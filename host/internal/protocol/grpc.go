@@ -9,6 +9,8 @@ import (
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // grpcPlugin is protocol 2's go-plugin glue on the host's side.
@@ -88,5 +90,30 @@ func (g *grpcConn) Ack(ctx context.Context, jobID, seq uint64, done bool) error 
 
 func (g *grpcConn) Stop(ctx context.Context, jobID uint64, grace time.Duration) error {
 	_, err := g.c.Stop(ctx, &pb.StopRequest{JobId: jobID, GraceMs: grace.Milliseconds()})
+	return err
+}
+
+func (g *grpcConn) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definition, error) {
+	def, err := g.c.Resolve(ctx, req)
+	if err != nil {
+		return nil, pluginError(err)
+	}
+	return def, nil
+}
+
+func (g *grpcConn) Definitions(ctx context.Context, typ, dir string) ([]*sdk.Definition, []string, error) {
+	res, err := g.c.Definitions(ctx, &pb.DefinitionsRequest{Type: typ, Path: dir})
+	if err != nil {
+		return nil, nil, pluginError(err)
+	}
+	return res.Definitions, res.Problems, nil
+}
+
+// pluginError is what a plugin answered, without gRPC's wrapping: its
+// words are for the user.
+func pluginError(err error) error {
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unavailable && s.Code() != codes.Canceled {
+		return errors.New(s.Message())
+	}
 	return err
 }

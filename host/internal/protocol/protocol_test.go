@@ -44,11 +44,18 @@ const (
 	raceEnv = "GORACE=atexit_sleep_ms=100"
 )
 
+// namedType is a job type that only has a name.
+type namedType string
+
+func (n namedType) TypeName() string { return string(n) }
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(envMode); mode != "" {
-		var jobTypes []string
+		var jobTypes []sdk.JobType
 		if v := os.Getenv(envJobTypes); v != "" {
-			jobTypes = strings.Split(v, ",")
+			for _, name := range strings.Split(v, ",") {
+				jobTypes = append(jobTypes, namedType(name))
+			}
 		}
 		sdk.Serve(&sdk.ServeConfig{
 			Name:    pluginName,
@@ -56,7 +63,7 @@ func TestMain(m *testing.M) {
 			Runtime: sdk.RuntimeFunc(func(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
 				return runMode(mode, ctx, job, out)
 			}),
-			JobTypes:  jobTypes,
+			Types:     jobTypes,
 			Protocols: protocolsOf(os.Getenv(envProtocols)),
 		})
 		// Serve returns when the host shuts the plugin down; never fall
@@ -764,7 +771,7 @@ func TestDescribeCommand(t *testing.T) {
 			"protocol": float64(2), "protocols": []any{float64(2)}, "kind": tc.kind,
 		}
 		if tc.jobTypes != "" {
-			want["jobTypes"] = []any{"ScheduledJob", "Other"}
+			want["jobTypes"] = []any{map[string]any{"name": "ScheduledJob"}, map[string]any{"name": "Other"}}
 		}
 		if fmt.Sprint(d) != fmt.Sprint(want) {
 			t.Errorf("describe = %v\nwant %v", d, want)

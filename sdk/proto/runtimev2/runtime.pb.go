@@ -298,7 +298,10 @@ type Job struct {
 	// The file mode creation mask the job's processes start with (the
 	// submitter's, so files a job creates get the modes they expect); unset
 	// leaves the runtime's own.
-	Umask         *uint32 `protobuf:"varint,12,opt,name=umask,proto3,oneof" json:"umask,omitempty"`
+	Umask *uint32 `protobuf:"varint,12,opt,name=umask,proto3,oneof" json:"umask,omitempty"`
+	// What a custom job type's definition resolved to beyond a script (see
+	// Definition.payload), for a type that runs its jobs itself.
+	Payload       []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -417,6 +420,364 @@ func (x *Job) GetUmask() uint32 {
 	return 0
 }
 
+func (x *Job) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+type ResolveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job type, and the definition's name and directory (absolute).
+	Type           string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	DefinitionName string `protobuf:"bytes,2,opt,name=definition_name,json=definitionName,proto3" json:"definition_name,omitempty"`
+	DefinitionPath string `protobuf:"bytes,3,opt,name=definition_path,json=definitionPath,proto3" json:"definition_path,omitempty"`
+	// The arguments and working directory the start request gave.
+	Args          []string `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	Workdir       string   `protobuf:"bytes,5,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveRequest) Reset() {
+	*x = ResolveRequest{}
+	mi := &file_runtime_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveRequest) ProtoMessage() {}
+
+func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
+func (*ResolveRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ResolveRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ResolveRequest) GetDefinitionName() string {
+	if x != nil {
+		return x.DefinitionName
+	}
+	return ""
+}
+
+func (x *ResolveRequest) GetDefinitionPath() string {
+	if x != nil {
+		return x.DefinitionPath
+	}
+	return ""
+}
+
+func (x *ResolveRequest) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ResolveRequest) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+// Definition is a stored job of a custom type, and what it resolves to.
+type Definition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The definition's name (the job's default name) and where it is
+	// written (file:line), for messages.
+	Name   string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// Where the job runs: a runtime by name and version constraint (and its
+	// 32-bit build); empty runtime: the type's own plugin runs it.
+	Runtime        string `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	RuntimeVersion string `protobuf:"bytes,4,opt,name=runtime_version,json=runtimeVersion,proto3" json:"runtime_version,omitempty"`
+	RunAs_32       bool   `protobuf:"varint,5,opt,name=run_as_32,json=runAs32,proto3" json:"run_as_32,omitempty"`
+	// What runs: a script, or a payload the type's plugin understands, with
+	// arguments, environment additions (KEY=VALUE) and a working directory
+	// (empty: the start request's).
+	Script  string   `protobuf:"bytes,6,opt,name=script,proto3" json:"script,omitempty"`
+	Payload []byte   `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
+	Args    []string `protobuf:"bytes,8,rep,name=args,proto3" json:"args,omitempty"`
+	Env     []string `protobuf:"bytes,9,rep,name=env,proto3" json:"env,omitempty"`
+	Workdir string   `protobuf:"bytes,10,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	// The command shown in the job table.
+	Command string `protobuf:"bytes,11,opt,name=command,proto3" json:"command,omitempty"`
+	// Scheduling: cron expressions (an optional leading seconds field), how
+	// many results to keep (0: every one), whether a run missed while no
+	// host ran is made up once, and whether the triggers are off.
+	Triggers      []string `protobuf:"bytes,12,rep,name=triggers,proto3" json:"triggers,omitempty"`
+	Keep          int32    `protobuf:"varint,13,opt,name=keep,proto3" json:"keep,omitempty"`
+	CatchUp       bool     `protobuf:"varint,14,opt,name=catch_up,json=catchUp,proto3" json:"catch_up,omitempty"`
+	Disabled      bool     `protobuf:"varint,15,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Definition) Reset() {
+	*x = Definition{}
+	mi := &file_runtime_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Definition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Definition) ProtoMessage() {}
+
+func (x *Definition) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Definition.ProtoReflect.Descriptor instead.
+func (*Definition) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Definition) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Definition) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Definition) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+func (x *Definition) GetRuntimeVersion() string {
+	if x != nil {
+		return x.RuntimeVersion
+	}
+	return ""
+}
+
+func (x *Definition) GetRunAs_32() bool {
+	if x != nil {
+		return x.RunAs_32
+	}
+	return false
+}
+
+func (x *Definition) GetScript() string {
+	if x != nil {
+		return x.Script
+	}
+	return ""
+}
+
+func (x *Definition) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Definition) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *Definition) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *Definition) GetWorkdir() string {
+	if x != nil {
+		return x.Workdir
+	}
+	return ""
+}
+
+func (x *Definition) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *Definition) GetTriggers() []string {
+	if x != nil {
+		return x.Triggers
+	}
+	return nil
+}
+
+func (x *Definition) GetKeep() int32 {
+	if x != nil {
+		return x.Keep
+	}
+	return 0
+}
+
+func (x *Definition) GetCatchUp() bool {
+	if x != nil {
+		return x.CatchUp
+	}
+	return false
+}
+
+func (x *Definition) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+type DefinitionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DefinitionsRequest) Reset() {
+	*x = DefinitionsRequest{}
+	mi := &file_runtime_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefinitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefinitionsRequest) ProtoMessage() {}
+
+func (x *DefinitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefinitionsRequest.ProtoReflect.Descriptor instead.
+func (*DefinitionsRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DefinitionsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *DefinitionsRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type DefinitionsResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Definitions []*Definition          `protobuf:"bytes,1,rep,name=definitions,proto3" json:"definitions,omitempty"`
+	// What could not be read, each "file:line:column: what is wrong".
+	Problems      []string `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DefinitionsResponse) Reset() {
+	*x = DefinitionsResponse{}
+	mi := &file_runtime_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefinitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefinitionsResponse) ProtoMessage() {}
+
+func (x *DefinitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefinitionsResponse.ProtoReflect.Descriptor instead.
+func (*DefinitionsResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DefinitionsResponse) GetDefinitions() []*Definition {
+	if x != nil {
+		return x.Definitions
+	}
+	return nil
+}
+
+func (x *DefinitionsResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
 type RunRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Job      *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
@@ -429,7 +790,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_runtime_proto_msgTypes[3]
+	mi := &file_runtime_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +802,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[3]
+	mi := &file_runtime_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +815,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{3}
+	return file_runtime_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunRequest) GetJob() *Job {
@@ -505,7 +866,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_runtime_proto_msgTypes[4]
+	mi := &file_runtime_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +878,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[4]
+	mi := &file_runtime_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +891,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{4}
+	return file_runtime_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Batch) GetFirstSeq() uint64 {
@@ -586,7 +947,7 @@ type Done struct {
 
 func (x *Done) Reset() {
 	*x = Done{}
-	mi := &file_runtime_proto_msgTypes[5]
+	mi := &file_runtime_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +959,7 @@ func (x *Done) String() string {
 func (*Done) ProtoMessage() {}
 
 func (x *Done) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[5]
+	mi := &file_runtime_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +972,7 @@ func (x *Done) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Done.ProtoReflect.Descriptor instead.
 func (*Done) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{5}
+	return file_runtime_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Done) GetState() State {
@@ -647,7 +1008,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_runtime_proto_msgTypes[6]
+	mi := &file_runtime_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +1020,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[6]
+	mi := &file_runtime_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +1033,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{6}
+	return file_runtime_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AckRequest) GetJobId() uint64 {
@@ -704,7 +1065,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_runtime_proto_msgTypes[7]
+	mi := &file_runtime_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +1077,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[7]
+	mi := &file_runtime_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +1090,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{7}
+	return file_runtime_proto_rawDescGZIP(), []int{11}
 }
 
 type StopRequest struct {
@@ -742,7 +1103,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_runtime_proto_msgTypes[8]
+	mi := &file_runtime_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +1115,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[8]
+	mi := &file_runtime_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +1128,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{8}
+	return file_runtime_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StopRequest) GetJobId() uint64 {
@@ -792,7 +1153,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_runtime_proto_msgTypes[9]
+	mi := &file_runtime_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1165,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[9]
+	mi := &file_runtime_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1178,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{9}
+	return file_runtime_proto_rawDescGZIP(), []int{13}
 }
 
 // Record is one entry of one of the job's seven streams.
@@ -845,7 +1206,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_runtime_proto_msgTypes[10]
+	mi := &file_runtime_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1218,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[10]
+	mi := &file_runtime_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1231,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{10}
+	return file_runtime_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Record) GetSeq() uint64 {
@@ -955,7 +1316,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_runtime_proto_msgTypes[11]
+	mi := &file_runtime_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1328,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[11]
+	mi := &file_runtime_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1341,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{11}
+	return file_runtime_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ErrorDetail) GetCategory() string {
@@ -1027,7 +1388,7 @@ type ProgressDetail struct {
 
 func (x *ProgressDetail) Reset() {
 	*x = ProgressDetail{}
-	mi := &file_runtime_proto_msgTypes[12]
+	mi := &file_runtime_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1400,7 @@ func (x *ProgressDetail) String() string {
 func (*ProgressDetail) ProtoMessage() {}
 
 func (x *ProgressDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[12]
+	mi := &file_runtime_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1413,7 @@ func (x *ProgressDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressDetail.ProtoReflect.Descriptor instead.
 func (*ProgressDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{12}
+	return file_runtime_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ProgressDetail) GetActivityId() int32 {
@@ -1125,7 +1486,7 @@ type InformationDetail struct {
 
 func (x *InformationDetail) Reset() {
 	*x = InformationDetail{}
-	mi := &file_runtime_proto_msgTypes[13]
+	mi := &file_runtime_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1498,7 @@ func (x *InformationDetail) String() string {
 func (*InformationDetail) ProtoMessage() {}
 
 func (x *InformationDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[13]
+	mi := &file_runtime_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1511,7 @@ func (x *InformationDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InformationDetail.ProtoReflect.Descriptor instead.
 func (*InformationDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{13}
+	return file_runtime_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InformationDetail) GetTags() []string {
@@ -1210,7 +1571,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\tjob_types\x18\x06 \x03(\tR\bjobTypes\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
-	"instanceId\"\x9f\x02\n" +
+	"instanceId\"\xb9\x02\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1225,8 +1586,39 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03env\x18\n" +
 	" \x03(\tR\x03env\x12\x18\n" +
 	"\acommand\x18\v \x01(\tR\acommand\x12\x19\n" +
-	"\x05umask\x18\f \x01(\rH\x00R\x05umask\x88\x01\x01B\b\n" +
-	"\x06_umask\"f\n" +
+	"\x05umask\x18\f \x01(\rH\x00R\x05umask\x88\x01\x01\x12\x18\n" +
+	"\apayload\x18\r \x01(\fR\apayloadB\b\n" +
+	"\x06_umask\"\xa4\x01\n" +
+	"\x0eResolveRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12'\n" +
+	"\x0fdefinition_name\x18\x02 \x01(\tR\x0edefinitionName\x12'\n" +
+	"\x0fdefinition_path\x18\x03 \x01(\tR\x0edefinitionPath\x12\x12\n" +
+	"\x04args\x18\x04 \x03(\tR\x04args\x12\x18\n" +
+	"\aworkdir\x18\x05 \x01(\tR\aworkdir\"\x8a\x03\n" +
+	"\n" +
+	"Definition\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x18\n" +
+	"\aruntime\x18\x03 \x01(\tR\aruntime\x12'\n" +
+	"\x0fruntime_version\x18\x04 \x01(\tR\x0eruntimeVersion\x12\x1a\n" +
+	"\trun_as_32\x18\x05 \x01(\bR\arunAs32\x12\x16\n" +
+	"\x06script\x18\x06 \x01(\tR\x06script\x12\x18\n" +
+	"\apayload\x18\a \x01(\fR\apayload\x12\x12\n" +
+	"\x04args\x18\b \x03(\tR\x04args\x12\x10\n" +
+	"\x03env\x18\t \x03(\tR\x03env\x12\x18\n" +
+	"\aworkdir\x18\n" +
+	" \x01(\tR\aworkdir\x12\x18\n" +
+	"\acommand\x18\v \x01(\tR\acommand\x12\x1a\n" +
+	"\btriggers\x18\f \x03(\tR\btriggers\x12\x12\n" +
+	"\x04keep\x18\r \x01(\x05R\x04keep\x12\x19\n" +
+	"\bcatch_up\x18\x0e \x01(\bR\acatchUp\x12\x1a\n" +
+	"\bdisabled\x18\x0f \x01(\bR\bdisabled\"<\n" +
+	"\x12DefinitionsRequest\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"q\n" +
+	"\x13DefinitionsResponse\x12>\n" +
+	"\vdefinitions\x18\x01 \x03(\v2\x1c.bgjob.runtime.v2.DefinitionR\vdefinitions\x12\x1a\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\"f\n" +
 	"\n" +
 	"RunRequest\x12'\n" +
 	"\x03job\x18\x01 \x01(\v2\x15.bgjob.runtime.v2.JobR\x03job\x12\x1b\n" +
@@ -1301,12 +1693,14 @@ const file_runtime_proto_rawDesc = "" +
 	"\x0eSTREAM_VERBOSE\x10\x04\x12\x10\n" +
 	"\fSTREAM_DEBUG\x10\x05\x12\x12\n" +
 	"\x0eSTREAM_WARNING\x10\x06\x12\x16\n" +
-	"\x12STREAM_INFORMATION\x10\a2\xa7\x02\n" +
+	"\x12STREAM_INFORMATION\x10\a2\xce\x03\n" +
 	"\aRuntime\x12Q\n" +
 	"\bDescribe\x12!.bgjob.runtime.v2.DescribeRequest\x1a\".bgjob.runtime.v2.DescribeResponse\x12>\n" +
 	"\x03Run\x12\x1c.bgjob.runtime.v2.RunRequest\x1a\x17.bgjob.runtime.v2.Batch0\x01\x12B\n" +
 	"\x03Ack\x12\x1c.bgjob.runtime.v2.AckRequest\x1a\x1d.bgjob.runtime.v2.AckResponse\x12E\n" +
-	"\x04Stop\x12\x1d.bgjob.runtime.v2.StopRequest\x1a\x1e.bgjob.runtime.v2.StopResponseB,Z*github.com/bgjob/bgjob/sdk/proto/runtimev2b\x06proto3"
+	"\x04Stop\x12\x1d.bgjob.runtime.v2.StopRequest\x1a\x1e.bgjob.runtime.v2.StopResponse\x12I\n" +
+	"\aResolve\x12 .bgjob.runtime.v2.ResolveRequest\x1a\x1c.bgjob.runtime.v2.Definition\x12Z\n" +
+	"\vDefinitions\x12$.bgjob.runtime.v2.DefinitionsRequest\x1a%.bgjob.runtime.v2.DefinitionsResponseB,Z*github.com/bgjob/bgjob/sdk/proto/runtimev2b\x06proto3"
 
 var (
 	file_runtime_proto_rawDescOnce sync.Once
@@ -1321,46 +1715,55 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_runtime_proto_goTypes = []any{
-	(State)(0),                // 0: bgjob.runtime.v2.State
-	(Stream)(0),               // 1: bgjob.runtime.v2.Stream
-	(*DescribeRequest)(nil),   // 2: bgjob.runtime.v2.DescribeRequest
-	(*DescribeResponse)(nil),  // 3: bgjob.runtime.v2.DescribeResponse
-	(*Job)(nil),               // 4: bgjob.runtime.v2.Job
-	(*RunRequest)(nil),        // 5: bgjob.runtime.v2.RunRequest
-	(*Batch)(nil),             // 6: bgjob.runtime.v2.Batch
-	(*Done)(nil),              // 7: bgjob.runtime.v2.Done
-	(*AckRequest)(nil),        // 8: bgjob.runtime.v2.AckRequest
-	(*AckResponse)(nil),       // 9: bgjob.runtime.v2.AckResponse
-	(*StopRequest)(nil),       // 10: bgjob.runtime.v2.StopRequest
-	(*StopResponse)(nil),      // 11: bgjob.runtime.v2.StopResponse
-	(*Record)(nil),            // 12: bgjob.runtime.v2.Record
-	(*ErrorDetail)(nil),       // 13: bgjob.runtime.v2.ErrorDetail
-	(*ProgressDetail)(nil),    // 14: bgjob.runtime.v2.ProgressDetail
-	(*InformationDetail)(nil), // 15: bgjob.runtime.v2.InformationDetail
+	(State)(0),                  // 0: bgjob.runtime.v2.State
+	(Stream)(0),                 // 1: bgjob.runtime.v2.Stream
+	(*DescribeRequest)(nil),     // 2: bgjob.runtime.v2.DescribeRequest
+	(*DescribeResponse)(nil),    // 3: bgjob.runtime.v2.DescribeResponse
+	(*Job)(nil),                 // 4: bgjob.runtime.v2.Job
+	(*ResolveRequest)(nil),      // 5: bgjob.runtime.v2.ResolveRequest
+	(*Definition)(nil),          // 6: bgjob.runtime.v2.Definition
+	(*DefinitionsRequest)(nil),  // 7: bgjob.runtime.v2.DefinitionsRequest
+	(*DefinitionsResponse)(nil), // 8: bgjob.runtime.v2.DefinitionsResponse
+	(*RunRequest)(nil),          // 9: bgjob.runtime.v2.RunRequest
+	(*Batch)(nil),               // 10: bgjob.runtime.v2.Batch
+	(*Done)(nil),                // 11: bgjob.runtime.v2.Done
+	(*AckRequest)(nil),          // 12: bgjob.runtime.v2.AckRequest
+	(*AckResponse)(nil),         // 13: bgjob.runtime.v2.AckResponse
+	(*StopRequest)(nil),         // 14: bgjob.runtime.v2.StopRequest
+	(*StopResponse)(nil),        // 15: bgjob.runtime.v2.StopResponse
+	(*Record)(nil),              // 16: bgjob.runtime.v2.Record
+	(*ErrorDetail)(nil),         // 17: bgjob.runtime.v2.ErrorDetail
+	(*ProgressDetail)(nil),      // 18: bgjob.runtime.v2.ProgressDetail
+	(*InformationDetail)(nil),   // 19: bgjob.runtime.v2.InformationDetail
 }
 var file_runtime_proto_depIdxs = []int32{
-	4,  // 0: bgjob.runtime.v2.RunRequest.job:type_name -> bgjob.runtime.v2.Job
-	7,  // 1: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
-	0,  // 2: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
-	1,  // 3: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
-	13, // 4: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
-	14, // 5: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
-	15, // 6: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
-	2,  // 7: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
-	5,  // 8: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
-	8,  // 9: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
-	10, // 10: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
-	3,  // 11: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
-	6,  // 12: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
-	9,  // 13: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
-	11, // 14: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	6,  // 0: bgjob.runtime.v2.DefinitionsResponse.definitions:type_name -> bgjob.runtime.v2.Definition
+	4,  // 1: bgjob.runtime.v2.RunRequest.job:type_name -> bgjob.runtime.v2.Job
+	11, // 2: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
+	0,  // 3: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
+	1,  // 4: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
+	17, // 5: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
+	18, // 6: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
+	19, // 7: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
+	2,  // 8: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
+	9,  // 9: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
+	12, // 10: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
+	14, // 11: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
+	5,  // 12: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
+	7,  // 13: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
+	3,  // 14: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
+	10, // 15: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
+	13, // 16: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
+	15, // 17: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
+	6,  // 18: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
+	8,  // 19: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -1375,7 +1778,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,10 +26,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Runtime_Describe_FullMethodName = "/bgjob.runtime.v2.Runtime/Describe"
-	Runtime_Run_FullMethodName      = "/bgjob.runtime.v2.Runtime/Run"
-	Runtime_Ack_FullMethodName      = "/bgjob.runtime.v2.Runtime/Ack"
-	Runtime_Stop_FullMethodName     = "/bgjob.runtime.v2.Runtime/Stop"
+	Runtime_Describe_FullMethodName    = "/bgjob.runtime.v2.Runtime/Describe"
+	Runtime_Run_FullMethodName         = "/bgjob.runtime.v2.Runtime/Run"
+	Runtime_Ack_FullMethodName         = "/bgjob.runtime.v2.Runtime/Ack"
+	Runtime_Stop_FullMethodName        = "/bgjob.runtime.v2.Runtime/Stop"
+	Runtime_Resolve_FullMethodName     = "/bgjob.runtime.v2.Runtime/Resolve"
+	Runtime_Definitions_FullMethodName = "/bgjob.runtime.v2.Runtime/Definitions"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -47,6 +49,12 @@ type RuntimeClient interface {
 	Ack(ctx context.Context, in *AckRequest, opts ...grpc.CallOption) (*AckResponse, error)
 	// Stop asks the job to end: terminate, then kill after grace.
 	Stop(ctx context.Context, in *StopRequest, opts ...grpc.CallOption) (*StopResponse, error)
+	// Resolve turns a stored definition of a custom job type into what to
+	// run (start --definition-name). Served by types that have definitions.
+	Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*Definition, error)
+	// Definitions lists the definitions of a type stored in a directory, with
+	// their triggers, for the host's scheduler and `bgjob definition list`.
+	Definitions(ctx context.Context, in *DefinitionsRequest, opts ...grpc.CallOption) (*DefinitionsResponse, error)
 }
 
 type runtimeClient struct {
@@ -106,6 +114,26 @@ func (c *runtimeClient) Stop(ctx context.Context, in *StopRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *runtimeClient) Resolve(ctx context.Context, in *ResolveRequest, opts ...grpc.CallOption) (*Definition, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Definition)
+	err := c.cc.Invoke(ctx, Runtime_Resolve_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) Definitions(ctx context.Context, in *DefinitionsRequest, opts ...grpc.CallOption) (*DefinitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DefinitionsResponse)
+	err := c.cc.Invoke(ctx, Runtime_Definitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -121,6 +149,12 @@ type RuntimeServer interface {
 	Ack(context.Context, *AckRequest) (*AckResponse, error)
 	// Stop asks the job to end: terminate, then kill after grace.
 	Stop(context.Context, *StopRequest) (*StopResponse, error)
+	// Resolve turns a stored definition of a custom job type into what to
+	// run (start --definition-name). Served by types that have definitions.
+	Resolve(context.Context, *ResolveRequest) (*Definition, error)
+	// Definitions lists the definitions of a type stored in a directory, with
+	// their triggers, for the host's scheduler and `bgjob definition list`.
+	Definitions(context.Context, *DefinitionsRequest) (*DefinitionsResponse, error)
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -142,6 +176,12 @@ func (UnimplementedRuntimeServer) Ack(context.Context, *AckRequest) (*AckRespons
 }
 func (UnimplementedRuntimeServer) Stop(context.Context, *StopRequest) (*StopResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stop not implemented")
+}
+func (UnimplementedRuntimeServer) Resolve(context.Context, *ResolveRequest) (*Definition, error) {
+	return nil, status.Error(codes.Unimplemented, "method Resolve not implemented")
+}
+func (UnimplementedRuntimeServer) Definitions(context.Context, *DefinitionsRequest) (*DefinitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Definitions not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -229,6 +269,42 @@ func _Runtime_Stop_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_Resolve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).Resolve(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_Resolve_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).Resolve(ctx, req.(*ResolveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_Definitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DefinitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).Definitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_Definitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).Definitions(ctx, req.(*DefinitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -247,6 +323,14 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stop",
 			Handler:    _Runtime_Stop_Handler,
+		},
+		{
+			MethodName: "Resolve",
+			Handler:    _Runtime_Resolve_Handler,
+		},
+		{
+			MethodName: "Definitions",
+			Handler:    _Runtime_Definitions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,90 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+)
+
+// BackgroundJob is the type of a plain job: a script run in a runtime. It
+// is built into bgjob; no plugin may claim it.
+const BackgroundJob = "BackgroundJob"
+
+type (
+	// Definition is a stored job of a custom type and what it resolves to:
+	// where it runs (a runtime, or the type's own plugin), what runs, and
+	// its triggers.
+	Definition = pb.Definition
+	// ResolveRequest asks a type for one of its definitions.
+	ResolveRequest = pb.ResolveRequest
+)
+
+// JobType is a custom job type a plugin serves, as a PowerShell module adds
+// job types (scheduled jobs, workflows) for Start-Job -Type. One plugin may
+// serve several.
+//
+// A JobType only names itself; what it can do is the small interfaces it
+// also implements, each optional:
+//
+//   - Runtime: it runs jobs of its type in the plugin. Run gets the job with
+//     Type set to the type's name (and Payload, Args and the rest from the
+//     start request or the definition), and emits records as any runtime
+//     does: numbering, batching, acknowledgement and reattach are the SDK's.
+//   - Resolver: it has stored definitions, which `bgjob start --type T
+//     --definition-name N` turns into a job.
+//   - Lister: it lists the definitions in a directory with their triggers,
+//     so the host can fire them and `bgjob definition list` show them.
+//
+// A type that is none of these can be installed but never run.
+type JobType interface {
+	TypeName() string
+}
+
+// Resolver is a JobType with stored definitions. Resolve finds the
+// definition req names in req.DefinitionPath and says what to run; its
+// error is shown to the user as it is, so it should name the file and what
+// is wrong.
+type Resolver interface {
+	Resolve(ctx context.Context, req *ResolveRequest) (*Definition, error)
+}
+
+// Lister is a JobType whose definitions the host may schedule. Definitions
+// reads every definition of the type in dir; what it cannot read it reports
+// as problems, one error per thing wrong ("file:line:column: what"), and
+// the rest still count.
+type Lister interface {
+	Definitions(ctx context.Context, dir string) (defs []*Definition, problems []error)
+}
+
+// TypeInfo is what a plugin's description says about one of its job types.
+type TypeInfo struct {
+	Name     string `json:"name"`
+	Runs     bool   `json:"runs,omitempty"`
+	Resolves bool   `json:"resolves,omitempty"`
+	Lists    bool   `json:"lists,omitempty"`
+}
+
+// typeName is what a type's name may be: a word, as PowerShell's type names
+// are, so that it reads in a table column and on a command line.
+var typeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+
+// CheckTypeName reports whether name may be a custom job type's name.
+func CheckTypeName(name string) error {
+	switch {
+	case name == BackgroundJob:
+		return fmt.Errorf("the job type name %q is bgjob's own (plain script jobs)", name)
+	case !typeName.MatchString(name):
+		return fmt.Errorf("the job type name %q is not a word of letters, digits, '_', '.' and '-' starting with a letter (at most 64)", name)
+	}
+	return nil
+}
+
+// typeInfo describes t.
+func typeInfo(t JobType) TypeInfo {
+	_, runs := t.(Runtime)
+	_, resolves := t.(Resolver)
+	_, lists := t.(Lister)
+	return TypeInfo{Name: t.TypeName(), Runs: runs, Resolves: resolves, Lists: lists}
+}
