@@ -420,7 +420,7 @@ func TestPluginLines(t *testing.T) {
 				job   *sdk.Job
 				lines int
 			}{
-				{&sdk.Job{Id: uint64(10*i + 7), Name: "lines-job", Type: "script", Args: []string{"3000"}, Input: []byte("in\x00put"), Env: []string{"A=1"}, Workdir: "/tmp"}, 3000},
+				{&sdk.Job{Id: uint64(10*i + 7), Name: "lines-job", Type: sdk.BackgroundJob, Args: []string{"3000"}, Input: []byte("in\x00put"), Env: []string{"A=1"}, Workdir: "/tmp"}, 3000},
 				{&sdk.Job{Id: uint64(10*i + 8), Name: "unspecified", Args: []string{"3"}}, 3}, // Result{} means Completed
 			} {
 				t.Run(fmt.Sprintf("%s/%d", transport, j.job.Id), func(t *testing.T) {
