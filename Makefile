@@ -23,7 +23,7 @@ TOOLS := $(CURDIR)/.tools
 .PHONY: help build auth install-runtimes install-system demo test unit integration lint generate bench soak fuzz clean
 
 help:
-	@echo "make build     build bin/bgjob, bin/bgjobd and the runtimes (shell 1.x and 2.x, 64- and 32-bit); install them into the catalog"
+	@echo "make build     build bin/bgjob, bin/bgjobd, the runtimes (shell 1.x and 2.x, 64- and 32-bit) and the job type plugins (Copy, ScheduledJob); install them into the catalog"
 	@echo "make install-system  (as root) install the system host: binaries in $(PREFIX)/bin, runtimes, PAM service, systemd unit"
 	@echo "make demo      build, then run a short real session in a scratch BGJOB_HOME"
 	@echo "make test      lint and run every test (unit with -race, integration)"
@@ -41,6 +41,10 @@ build:
 		echo "build shell $$v for $(GOOS)/$$arch"; \
 		GOARCH=$$arch $(GOBUILD) -ldflags "-X main.version=$$v" -o $(BIN)/plugins/$(GOOS)_$$arch/$$v/bgjob-shell ./cmd/bgjob-shell; \
 	done; done
+	@set -e; for p in copy scheduled; do \
+		echo "build job type plugin $$p for $(GOOS)/$(GOARCH)"; \
+		$(GOBUILD) -o $(BIN)/plugins/$(GOOS)_$(GOARCH)/$$p/bgjob-$$p ./cmd/bgjob-$$p; \
+	done
 	$(MAKE) --no-print-directory install-runtimes
 
 # bgjob-auth checks passwords for `bgjob start --credential` through PAM,
@@ -59,7 +63,7 @@ auth:
 # Installs into $BGJOB_RUNTIMES when set, else the default catalog, which is
 # where bin/bgjob looks too.
 install-runtimes:
-	$(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell
+	$(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
 # The system host (`bgjob host --system`), as root: the binaries, the
 # runtimes into its catalog, the PAM service bgjob-auth asks, and the
@@ -74,7 +78,7 @@ install-system: build
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' docs/system/bgjob.service > $(DESTDIR)/etc/systemd/system/bgjob.service
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/bgjob/
 	install -d -m 0711 $(DESTDIR)$(SYSTEM_HOME)
-	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell
+	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
 demo: build
 	@bash docs/demo.sh $(BIN)/bgjob

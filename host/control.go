@@ -106,6 +106,9 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 		if f.HasMoreData != nil && v.HasMoreData != *f.HasMoreData {
 			continue
 		}
+		if f.Type != "" && !strings.EqualFold(v.PSJobTypeName, f.Type) {
+			continue
+		}
 		kept = append(kept, v)
 	}
 	if f.Newest > 0 && len(kept) > f.Newest {

@@ -50,6 +50,9 @@ type Options struct {
 	// PAMConfDir, if set, is where AuthHelper finds its PAM service file
 	// instead of /etc/pam.d (for tests).
 	PAMConfDir string
+	// Definitions is the directory of stored definitions whose triggers
+	// the host fires (api.DefaultDefinitions); empty schedules nothing.
+	Definitions string
 }
 
 // Defaults for Options.
@@ -80,6 +83,8 @@ type Host struct {
 	notices []string // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
+
+	trig *triggers // nil without Options.Definitions
 
 	authMu sync.Mutex
 	auths  map[uint32]*sync.Mutex // one password check at a time per caller
@@ -177,6 +182,9 @@ func Open(opts Options) (*Host, error) {
 	h.mu.Lock()
 	h.scheduleLocked()
 	h.mu.Unlock()
+	if opts.Definitions != "" {
+		h.startTriggers(opts.Definitions)
+	}
 	return h, nil
 }
 

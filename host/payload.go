@@ -55,7 +55,10 @@ func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
 	default:
 		return nil, fmt.Errorf("the job's payload cannot be read: %w", err)
 	}
-	job.Id, job.InstanceId, job.Name, job.Type = r.ID, r.InstanceID, r.Name, r.PSJobTypeName
+	// The type is the payload's: a custom type's job run by its plugin
+	// carries it; one whose definition runs in a runtime is a plain job
+	// there, though the row shows its type.
+	job.Id, job.InstanceId, job.Name = r.ID, r.InstanceID, r.Name
 	job.Workdir, job.Command = r.Workdir, r.Command
 	return job, nil
 }

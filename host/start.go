@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,8 +30,7 @@ const MaxInput = 64 << 20
 // version constraint, runtime) is reported here, before a job exists.
 func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, error) {
 	owner := h.caller(ctx)
-	payload, cmd, err := h.prepare(req)
-	if err != nil {
+	if err := checkDir(req.Workdir); err != nil {
 		return nil, err
 	}
 	// Whom the job runs as, and whether the caller may have that; the
@@ -43,33 +43,45 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if err := checkWorkdir(acct, runAs, req.Workdir); err != nil {
 		return nil, err
 	}
-	payload.Env = jobEnv(owner, acct, h.opts.System, req.Env, req.EnvAdd)
+	var p *plan
+	if typed(req) {
+		p, err = h.planTyped(ctx, req, runAs)
+	} else {
+		p, err = h.planScript(req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.workdir != req.Workdir {
+		if err := checkDir(p.workdir); err != nil {
+			return nil, fmt.Errorf("the definition %s: %w", p.definition, err)
+		}
+		if err := checkWorkdir(acct, runAs, p.workdir); err != nil {
+			return nil, err
+		}
+	}
+	payload := p.payload
+	payload.Env = jobEnv(owner, acct, h.opts.System, req.Env, append(slices.Clone(p.env), req.EnvAdd...))
 	payload.Umask = req.Umask
 	if acct.UID != owner.UID {
 		other := uint32(0o022) // a login's usual mask, not the caller's
 		payload.Umask = &other
 	}
-	entry, err := h.resolve(req.Runtime, req.RuntimeVersion, req.RunAs32)
-	if err != nil {
-		return nil, err
-	}
+	entry := p.entry
 	// The protocol the job will speak: the newest both the runtime and
 	// this host do (the catalog admits no runtime without one).
 	proto, _ := protocol.Best(entry.ServedProtocols())
-	typ := req.Type
-	if typ == "" {
-		typ = "BackgroundJob"
-	}
 	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs}
 	r.Job = api.Job{
-		InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: "localhost",
-		Command: cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),
+		InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: "localhost",
+		Command: p.cmd, Workdir: p.workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
 			Protocol: proto, Path: entry.Path},
+		Definition: p.definition,
 	}
 	err = h.store.Create(r, func(id uint64) {
 		r.ID = id
-		r.Name = req.Name
+		r.Name = p.name
 		if r.Name == "" {
 			r.Name = fmt.Sprintf("Job%d", id)
 		}
@@ -87,31 +99,41 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 		return nil, err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	j := newJob(r)
 	j.log = lg
 	h.jobs[r.ID] = j
 	h.scheduleLocked()
-	return j.viewLocked(), nil
+	view := j.viewLocked()
+	h.mu.Unlock()
+	if p.keep > 0 {
+		h.prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.keep)
+	}
+	return view, nil
 }
 
-// prepare checks the request and reads the files it names.
-func (h *Host) prepare(req *api.StartRequest) (*sdk.Job, string, error) {
-	if req.Workdir == "" {
-		return nil, "", errorf(ErrBadRequest, "no working directory given")
+// checkDir checks that dir can be a job's working directory.
+func checkDir(dir string) error {
+	if dir == "" {
+		return errorf(ErrBadRequest, "no working directory given")
 	}
-	if !filepath.IsAbs(req.Workdir) {
-		return nil, "", errorf(ErrBadRequest, "the working directory %q is not an absolute path", req.Workdir)
+	if !filepath.IsAbs(dir) {
+		return errorf(ErrBadRequest, "the working directory %q is not an absolute path", dir)
 	}
-	fi, err := os.Stat(req.Workdir)
+	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, "", errorf(ErrBadRequest, "the working directory %s does not exist", req.Workdir)
+		return errorf(ErrBadRequest, "the working directory %s does not exist", dir)
 	case err != nil:
-		return nil, "", errorf(ErrBadRequest, "cannot use the working directory: %w", err)
+		return errorf(ErrBadRequest, "cannot use the working directory: %w", err)
 	case !fi.IsDir():
-		return nil, "", errorf(ErrBadRequest, "the working directory %s is not a directory", req.Workdir)
+		return errorf(ErrBadRequest, "the working directory %s is not a directory", dir)
 	}
+	return nil
+}
+
+// prepare checks a script request and reads the files it names.
+func (h *Host) prepare(req *api.StartRequest) (*sdk.Job, string, error) {
+	var err error
 	if len(req.Input) > MaxInput {
 		return nil, "", errorf(ErrBadRequest, "the job's input is %d bytes; at most %d are accepted", len(req.Input), MaxInput)
 	}

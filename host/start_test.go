@@ -124,6 +124,25 @@ func TestStartRuntimeTampered(t *testing.T) {
 	}
 }
 
+// A type no plugin serves is refused, naming the installed types, and so
+// are flags that make no sense for a typed job; no job is created.
+func TestStartUnknownType(t *testing.T) {
+	th := fake(t)
+	dir := t.TempDir()
+	_, err := th.Host.Start(context.Background(), &api.StartRequest{Type: "MyType", Args: []string{"x"}, Workdir: dir, Env: hosttest.JobEnv})
+	wantKind(t, "Start --type MyType", err, host.ErrNoRuntime)
+	if err == nil || !strings.Contains(err.Error(), `no job type "MyType" is installed; the job types here: BackgroundJob (plain scripts)`) {
+		t.Errorf("Start --type MyType: %v", err)
+	}
+	_, err = th.Host.Start(context.Background(), &api.StartRequest{Type: "MyType", File: "x.sh", Workdir: dir, Env: hosttest.JobEnv})
+	wantKind(t, "Start --type with --file", err, host.ErrBadRequest)
+	_, err = th.Host.Start(context.Background(), &api.StartRequest{Script: "echo", DefinitionPath: dir, Workdir: dir, Env: hosttest.JobEnv})
+	wantKind(t, "Start --definition-path alone", err, host.ErrBadRequest)
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
+		t.Errorf("refused starts left jobs %v", ids(js))
+	}
+}
+
 func TestStartRow(t *testing.T) {
 	th := fake(t)
 	dir := t.TempDir()
@@ -132,14 +151,14 @@ func TestStartRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, err := th.Host.Start(context.Background(), &api.StartRequest{File: "r*.sh", Args: []string{"a", "b c"},
-		Input: []byte("one\ntwo\n"), Workdir: dir, Env: hosttest.JobEnv, Type: "MyType"})
+		Input: []byte("one\ntwo\n"), Workdir: dir, Env: hosttest.JobEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if j.Command != script+" a b c" {
 		t.Errorf("Command = %q, want the script's path and its args", j.Command)
 	}
-	if j.Name != "Job1" || j.PSJobTypeName != "MyType" || j.Location != "localhost" || j.Workdir != dir {
+	if j.Name != "Job1" || j.PSJobTypeName != "BackgroundJob" || j.Location != "localhost" || j.Workdir != dir {
 		t.Errorf("job row = %+v", j)
 	}
 	if j.InstanceID == "" || j.User == "" || j.Created.IsZero() || j.ChildJobs == nil {

@@ -62,7 +62,13 @@ type Binaries struct {
 	// Arch32 is the 32-bit architecture the 32-bit builds are for; empty
 	// where there is none.
 	Arch32 string
+	// Types maps each job type plugin (TypePlugins) to its binary.
+	Types map[string]string
 }
+
+// TypePlugins are the job type plugins Build makes: cmd/bgjob-NAME, serving
+// Copy and ScheduledJob.
+var TypePlugins = []string{"copy", "scheduled"}
 
 // ModuleRoot returns the root of the bgjob module, found with `go env GOMOD`
 // from the current directory.
@@ -109,6 +115,13 @@ func Build(dir string) (*Binaries, error) {
 		}
 	}
 	b.Shell = b.Plugins[DefaultShellVersion]
+	typeDir := filepath.Join(dir, "types")
+	b.Types = map[string]string{}
+	var typePkgs []string
+	for _, p := range TypePlugins {
+		b.Types[p] = filepath.Join(typeDir, "bgjob-"+p)
+		typePkgs = append(typePkgs, "./cmd/bgjob-"+p)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -144,11 +157,15 @@ func Build(dir string) (*Binaries, error) {
 		firsts = append(firsts, Shell32Versions[0]+"/"+b.Arch32)
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(keys)+1)
-	wg.Add(1)
+	errs := make([]error, len(keys)+2)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		errs[0] = goBuild("", "-o", b.BinDir+string(filepath.Separator), "./cmd/bgjob", "./cmd/bgjobd")
+	}()
+	go func() {
+		defer wg.Done()
+		errs[len(keys)+1] = goBuild("", append([]string{"-o", typeDir + string(filepath.Separator)}, typePkgs...)...)
 	}()
 	for i, k := range firsts {
 		wg.Add(1)
@@ -175,7 +192,7 @@ func Build(dir string) (*Binaries, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	for _, p := range append([]string{b.Bgjob, b.Bgjobd}, pluginPaths(b)...) {
+	for _, p := range append([]string{b.Bgjob, b.Bgjobd, b.Types["copy"], b.Types["scheduled"]}, pluginPaths(b)...) {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("build did not produce %s: %w", p, err)
 		}
@@ -202,6 +219,16 @@ func pluginPaths(b *Binaries) []string {
 	return ps
 }
 
+// InstallTypes installs the job type plugins into the catalog at
+// catalogDir.
+func (b *Binaries) InstallTypes(catalogDir string) error {
+	var paths []string
+	for _, p := range TypePlugins {
+		paths = append(paths, b.Types[p])
+	}
+	return b.install(catalogDir, paths)
+}
+
 // InstallRuntimes installs the shell plugins of the given builds (keys of
 // Plugins; all of them if none are given) into the catalog at catalogDir,
 // with `bgjob runtime install` and BGJOB_RUNTIMES=catalogDir.
@@ -217,6 +244,12 @@ func (b *Binaries) InstallRuntimes(catalogDir string, versions ...string) error 
 		}
 		args = append(args, p)
 	}
+	return b.install(catalogDir, args[2:])
+}
+
+// install runs `bgjob runtime install paths...` into catalogDir.
+func (b *Binaries) install(catalogDir string, paths []string) error {
+	args := append([]string{"runtime", "install"}, paths...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, b.Bgjob, args...)

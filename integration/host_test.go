@@ -38,6 +38,8 @@ func newHome(t *testing.T) *home {
 	h.env = append(os.Environ(),
 		"BGJOB_HOME="+h.path,
 		"BGJOB_RUNTIMES="+catalogDir,
+		// Its own definitions: none, unless a test writes some.
+		"BGJOB_DEFINITIONS="+filepath.Join(dir, "definitions"),
 		"PATH="+bins.BinDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 	)
 	t.Cleanup(func() {

@@ -43,6 +43,10 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: install runtimes:", err)
 		return 1
 	}
+	if err := bins.InstallTypes(catalogDir); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: install job types:", err)
+		return 1
+	}
 	scriptRoot = filepath.Join(tmp, "w")
 	if err := os.Mkdir(scriptRoot, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)

@@ -33,6 +33,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"killhost":    cmdKillhost,
 			"waitfile":    cmdWaitfile,
+			"waitlines":   cmdWaitlines,
 			"pidgone":     cmdPidgone,
 			"exitcode":    cmdExitcode,
 			"unixsockets": cmdUnixsockets,
@@ -157,6 +158,32 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s did not appear (non-empty, newline-terminated) within %v", args[0], timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitlines PATH N [SECONDS]: wait until PATH holds at least N lines
+// (default 30 seconds): what a job run by a trigger appends, say.
+func cmdWaitlines(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: waitlines PATH N [SECONDS]")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	timeout := 30 * time.Second
+	if len(args) == 3 {
+		s, err := strconv.ParseFloat(args[2], 64)
+		ts.Check(err)
+		timeout = time.Duration(s * float64(time.Second))
+	}
+	path := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(path)
+		if got := strings.Count(string(b), "\n"); got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s has %d lines after %v, want %d", args[0], strings.Count(string(b), "\n"), timeout, n)
+		}
 	}
 }
 

@@ -210,7 +210,8 @@ func startSystemHost(t *testing.T, auth, pamConf string) *systemHost {
 			t.Fatal(err)
 		}
 	}
-	s.args = []string{"-system", "-socket", s.socket, "-home", s.home, "-runtimes", catalogDir, "-auth", auth}
+	s.args = []string{"-system", "-socket", s.socket, "-home", s.home, "-runtimes", catalogDir, "-auth", auth,
+		"-definitions", filepath.Join(dir, "definitions")}
 	if pamConf != "" {
 		s.args = append(s.args, "-pam-confdir", pamConf)
 	}

@@ -103,7 +103,12 @@ func (cfg *ServeConfig) description() (*Description, error) {
 	if len(protocols) == 0 {
 		protocols = []int{ProtocolV2}
 	}
+	// A plugin that runs scripts is a runtime, whatever types it serves
+	// besides; one that only serves types is no runtime to pick by name.
 	kind := KindRuntime
+	if cfg.Runtime == nil {
+		kind = KindJobType
+	}
 	var types []TypeInfo
 	for _, t := range cfg.Types {
 		info := typeInfo(t)
@@ -114,7 +119,6 @@ func (cfg *ServeConfig) description() (*Description, error) {
 			return nil, fmt.Errorf("the job type %s is served twice", info.Name)
 		}
 		types = append(types, info)
-		kind = KindJobType
 	}
 	if len(types) > 0 && !slices.Contains(protocols, ProtocolV2) {
 		return nil, errors.New("job types are served over protocol 2, which the plugin's Protocols leave out")

@@ -37,6 +37,7 @@ func newGet() *cobra.Command {
 	fl.StringVar(&f.Command, "command", "", "only jobs whose command matches this wildcard pattern")
 	fl.StringVar(&hasMore, "has-more-data", "", "only jobs with (true) or without (false) unreceived data")
 	fl.IntVar(&f.Newest, "newest", 0, "only the N newest jobs")
+	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
 	fl.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
 	return cmd
 }

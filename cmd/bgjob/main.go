@@ -81,6 +81,6 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 		return api.WithCode(api.ExitUsage, fmt.Errorf("%w (see 'bgjob %s --help')", err, c.Name()))
 	})
 	root.PersistentFlags().BoolVar(&useSystem, "system", false, "use the system host ("+api.SystemSocket+"; or $BGJOB_SOCKET) instead of your own")
-	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(), newHost(), newRuntime())
+	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(), newDefinition(), newHost(), newRuntime())
 	return root
 }

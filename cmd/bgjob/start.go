@@ -27,7 +27,7 @@ func newStart() *cobra.Command {
 		pwStdin   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "start [flags] [--] SCRIPT [ARG...] | start --file PATH [ARG...]",
+		Use:   "start [flags] [--] SCRIPT [ARG...] | start --file PATH [ARG...] | start --type TYPE [--definition-name NAME] [ARG...]",
 		Short: "Start a background job (Start-Job)",
 		Long: `Start a background job and print its row at once, like Start-Job.
 
@@ -36,6 +36,11 @@ version matches --runtime-version (a semver constraint; default: the newest
 stable version). Flags come before the script; everything after it is the
 script's arguments ("$@").
 
+With --type, the job is of a custom type a plugin serves (bgjob runtime
+list shows them): its words are the type's arguments, or --definition-name
+starts one of the type's stored definitions (ScheduledJob's are HCL files
+in the definition directory).
+
 With --wait, start instead streams the job's output until it ends, then
 removes it, and exits 0 if the job completed or 1 if it failed or was
 stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
@@ -43,15 +48,33 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
   bgjob start --name Backup --workdir /srv --runtime-version '~2.0' --file ./backup.sh a b
   bgjob start --run-as-32 --runtime-version '~1' -- 'echo $BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH'
   echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
-  bgjob start --wait -- 'echo hi'`,
+  bgjob start --wait -- 'echo hi'
+  bgjob start --type Copy -- ./photos /mnt/backup/photos
+  bgjob start --type ScheduledJob --definition-name Backup`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if req.File == "" && req.LiteralPath == "" {
+			// A custom type's job takes arguments, not a script.
+			custom := (req.Type != "" && req.Type != api.BackgroundJob) || req.DefinitionName != ""
+			if req.File == "" && req.LiteralPath == "" && !custom {
 				if len(args) == 0 {
 					return api.Errorf(api.ExitUsage, "give a script to run, or --file PATH")
 				}
 				req.Script, args = args[0], args[1:]
 			}
 			req.Args = args
+			if req.DefinitionName != "" && req.DefinitionPath == "" {
+				dir, err := api.DefaultDefinitions()
+				if err != nil {
+					return api.WithCode(api.ExitUsage, err)
+				}
+				req.DefinitionPath = dir
+			}
+			if req.DefinitionPath != "" {
+				abs, err := filepath.Abs(req.DefinitionPath)
+				if err != nil {
+					return api.WithCode(api.ExitUsage, err)
+				}
+				req.DefinitionPath = abs
+			}
 			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
 				return err
 			}
@@ -93,7 +116,10 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.StringVar(&req.Init, "init", "", "an initialisation script run first in the same session (its functions and variables stay visible)")
 	f.StringVar(&req.InitFile, "init-file", "", "read the initialisation script from this file")
 	f.StringVar(&req.Workdir, "workdir", "", "the job's working directory (default: the current directory)")
-	f.StringVar(&req.Runtime, "runtime", "shell", "the runtime to run the job in")
+	f.StringVar(&req.Runtime, "runtime", "", "the runtime to run the job in (default shell)")
+	f.StringVar(&req.Type, "type", "", "the job's type (-Type): BackgroundJob (a script; the default) or a custom type a plugin serves, e.g. ScheduledJob or Copy; its words are arguments")
+	f.StringVar(&req.DefinitionName, "definition-name", "", "start the stored definition of this name (-DefinitionName; wildcards allowed, must match one); type ScheduledJob unless --type says")
+	f.StringVar(&req.DefinitionPath, "definition-path", "", "the directory of stored definitions (-DefinitionPath; default $BGJOB_DEFINITIONS, $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)")
 	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version, e.g. '~2.0' (default: newest stable)")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin")

@@ -44,6 +44,8 @@ func run() int {
 	system := flag.Bool("system", false, "serve every local user (as root): socket "+api.SystemSocket+", state "+api.SystemHome)
 	socket := flag.String("socket", "", "listen here instead of the default socket")
 	authHelper := flag.String("auth", defaultAuthHelper(), "the password checker (bgjob-auth, built with PAM) for --credential")
+	defs, _ := api.DefaultDefinitions()
+	definitions := flag.String("definitions", defs, "the directory of stored definitions whose triggers this host fires ($BGJOB_DEFINITIONS; empty: none)")
 	pamConfDir := flag.String("pam-confdir", "", "read the PAM service file bgjob from this directory, not /etc/pam.d (for tests)")
 	flag.Parse()
 
@@ -64,7 +66,7 @@ func run() int {
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: hclog.LevelFromString(*logLevel)})
 	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger,
-		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir})
+		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir, Definitions: *definitions})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
 		return server.ExitCode(err)

@@ -30,6 +30,25 @@ func DefaultHome() (string, error) {
 	return filepath.Join(home, ".local", "state", "bgjob"), nil
 }
 
+// DefaultDefinitions is where stored job definitions live unless
+// --definition-path says otherwise: $BGJOB_DEFINITIONS, else
+// $XDG_CONFIG_HOME/bgjob/jobs, else ~/.config/bgjob/jobs. They are
+// configuration a user writes, so they sit with the user's configuration,
+// not the host's state.
+func DefaultDefinitions() (string, error) {
+	if d := os.Getenv("BGJOB_DEFINITIONS"); d != "" {
+		return filepath.Abs(d)
+	}
+	if x := os.Getenv("XDG_CONFIG_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "bgjob", "jobs"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find where definitions live: %w; give --definition-path or set BGJOB_DEFINITIONS", err)
+	}
+	return filepath.Join(home, ".config", "bgjob", "jobs"), nil
+}
+
 // SocketPath is the host's socket inside home.
 func SocketPath(home string) string { return filepath.Join(home, "host.sock") }
 

@@ -39,6 +39,10 @@ type Runtime struct {
 	Path     string `json:"path,omitempty"`
 }
 
+// BackgroundJob is the type of a plain script job (sdk.BackgroundJob; the
+// CLI does not link the SDK).
+const BackgroundJob = "BackgroundJob"
+
 // Job is a job's row: every property a user can see.
 type Job struct {
 	ID            uint64     `json:"Id"`
@@ -56,8 +60,10 @@ type Job struct {
 	Runtime       Runtime    `json:"Runtime"`
 	Workdir       string     `json:"Workdir"`
 	// User runs the job; Owner started it (and alone, with root, sees it).
-	User     string    `json:"User"`
-	Owner    string    `json:"Owner,omitempty"`
-	ExitCode *int      `json:"ExitCode"`
-	Created  time.Time `json:"Created"`
+	User  string `json:"User"`
+	Owner string `json:"Owner,omitempty"`
+	// Definition names the stored definition the job was started from.
+	Definition string    `json:"Definition,omitempty"`
+	ExitCode   *int      `json:"ExitCode"`
+	Created    time.Time `json:"Created"`
 }

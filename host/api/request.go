@@ -21,16 +21,22 @@ const (
 // StartRequest is everything `bgjob start` says about a new job. Paths are
 // absolute: the daemon's working directory is not the caller's.
 type StartRequest struct {
-	Name        string   `json:"name,omitempty"`
-	Type        string   `json:"type,omitempty"`
-	Script      string   `json:"script,omitempty"`
-	File        string   `json:"file,omitempty"`
-	LiteralPath string   `json:"literalPath,omitempty"`
-	Init        string   `json:"init,omitempty"`
-	InitFile    string   `json:"initFile,omitempty"`
-	Args        []string `json:"args,omitempty"`
-	Input       []byte   `json:"input,omitempty"`
-	Workdir     string   `json:"workdir"`
+	Name string `json:"name,omitempty"`
+	// Type is the job type (-Type): empty or BackgroundJob for a script in
+	// a runtime, else a custom type a plugin serves. DefinitionName and
+	// DefinitionPath name a stored definition of it (-DefinitionName,
+	// -DefinitionPath; the path is absolute).
+	Type           string   `json:"type,omitempty"`
+	DefinitionName string   `json:"definitionName,omitempty"`
+	DefinitionPath string   `json:"definitionPath,omitempty"`
+	Script         string   `json:"script,omitempty"`
+	File           string   `json:"file,omitempty"`
+	LiteralPath    string   `json:"literalPath,omitempty"`
+	Init           string   `json:"init,omitempty"`
+	InitFile       string   `json:"initFile,omitempty"`
+	Args           []string `json:"args,omitempty"`
+	Input          []byte   `json:"input,omitempty"`
+	Workdir        string   `json:"workdir"`
 	// Env is the caller's environment; EnvAdd what --env adds to it. A
 	// job run as another user gets EnvAdd, not the caller's environment.
 	Env    []string `json:"env,omitempty"`
@@ -58,6 +64,7 @@ type Filter struct {
 	State       string `json:"state,omitempty"`
 	Command     string `json:"command,omitempty"`
 	HasMoreData *bool  `json:"hasMoreData,omitempty"`
+	Type        string `json:"type,omitempty"`
 	Newest      int    `json:"newest,omitempty"`
 }
 
@@ -68,7 +75,9 @@ type Request struct {
 	Jobs   []string      `json:"jobs,omitempty"`
 	Start  *StartRequest `json:"start,omitempty"`
 	Filter *Filter       `json:"filter,omitempty"`
-	Output string        `json:"output,omitempty"`
+	// Definition is OpDefinition's request.
+	Definition *DefinitionRequest `json:"definition,omitempty"`
+	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`
 	Wait       bool    `json:"wait,omitempty"`

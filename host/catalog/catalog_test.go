@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/bgjob/bgjob/sdk"
 )
 
 func TestListSortsAndSkips(t *testing.T) {
@@ -151,7 +153,7 @@ func TestDefaultRoot(t *testing.T) {
 func TestFormatTable(t *testing.T) {
 	root := t.TempDir()
 	addEntry(t, root, "shell", "3.0.0-beta.1", linuxAMD64)
-	addEntry(t, root, "pwsh", "7.4.0", darwinARM64)
+	addEntry(t, root, "pwsh", "7.4.0", darwinARM64, sdk.TypeInfo{Name: "Copy"}, sdk.TypeInfo{Name: "Sync"})
 	list, err := Open(root).List()
 	if err != nil {
 		t.Fatal(err)
@@ -160,10 +162,10 @@ func TestFormatTable(t *testing.T) {
 	FormatTable(&b, list)
 	p1, p2 := list[0].Path, list[1].Path
 	want := "" +
-		"Name  Version      OS/Arch      Protocol Path\n" +
-		"----  -------      -------      -------- ----\n" +
-		"pwsh  7.4.0        darwin/arm64 2        " + p1 + "\n" +
-		"shell 3.0.0-beta.1 linux/amd64  2        " + p2 + "\n"
+		"Name  Version      OS/Arch      Protocol JobTypes  Path\n" +
+		"----  -------      -------      -------- --------  ----\n" +
+		"pwsh  7.4.0        darwin/arm64 2        Copy,Sync " + p1 + "\n" +
+		"shell 3.0.0-beta.1 linux/amd64  2        -         " + p2 + "\n"
 	if b.String() != want {
 		t.Errorf("FormatTable wrote:\n%s\nwant:\n%s", b.String(), want)
 	}

@@ -125,7 +125,7 @@ type plat struct{ os, arch string }
 
 // addEntry creates an installed entry by hand (a small binary file plus its
 // manifest), for tests that exercise the catalog rather than Install.
-func addEntry(t *testing.T, root, name, version string, p plat) string {
+func addEntry(t *testing.T, root, name, version string, p plat, types ...sdk.TypeInfo) string {
 	t.Helper()
 	dir := filepath.Join(root, name, version, p.os+"_"+p.arch)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -139,7 +139,7 @@ func addEntry(t *testing.T, root, name, version string, p plat) string {
 	sum := sha256.Sum256(content)
 	m := Manifest{
 		Description: sdk.Description{Name: name, Version: version, OS: p.os, Arch: p.arch,
-			Protocol: 2, Kind: "runtime"},
+			Protocol: 2, Kind: "runtime", JobTypes: types},
 		Binary: filepath.Base(bin), SHA256: hex.EncodeToString(sum[:]),
 	}
 	data, err := json.Marshal(m)

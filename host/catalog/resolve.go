@@ -27,6 +27,12 @@ import (
 // wraps ErrNoRuntime, with a message listing what is installed so the user
 // can fix either the constraint or the install.
 func (c *Catalog) Resolve(name, constraint, goos, goarch string) (*Entry, error) {
+	return c.resolve(name, constraint, goos, goarch, false)
+}
+
+// resolve is Resolve among the runtimes, or among every plugin with
+// anyKind (a job type's plugin is picked by name too).
+func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (*Entry, error) {
 	if goos == "" {
 		goos = runtime.GOOS
 	}
@@ -51,6 +57,8 @@ func (c *Catalog) Resolve(name, constraint, goos, goarch string) (*Entry, error)
 	var others []string
 	for _, e := range entries {
 		switch {
+		case e.Kind == sdk.KindJobType && !anyKind:
+			// Serves job types only: no runtime to run a script in.
 		case e.Name == name:
 			named = append(named, e)
 		case len(others) == 0 || others[len(others)-1] != e.Name:
@@ -166,7 +174,7 @@ func (c *Catalog) ResolveType(typ, goos, goarch string) (*Entry, sdk.TypeInfo, e
 	}
 	for _, e := range entries {
 		if info, ok := e.JobType(typ); ok {
-			re, err := c.Resolve(e.Name, "", goos, goarch)
+			re, err := c.resolve(e.Name, "", goos, goarch, true)
 			if err != nil {
 				return nil, info, fmt.Errorf("the job type %s is served by %s, but: %w", typ, e.Name, err)
 			}

@@ -18,10 +18,14 @@ func FormatTable(w io.Writer, entries []*Entry) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
-	fmt.Fprintln(tw, "Name\tVersion\tOS/Arch\tProtocol\tPath")
-	fmt.Fprintln(tw, "----\t-------\t-------\t--------\t----")
+	fmt.Fprintln(tw, "Name\tVersion\tOS/Arch\tProtocol\tJobTypes\tPath")
+	fmt.Fprintln(tw, "----\t-------\t-------\t--------\t--------\t----")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\n", e.Name, e.Version, e.OS, e.Arch, strings.ReplaceAll(intList(e.ServedProtocols()), " ", ""), e.Path)
+		types := "-"
+		if len(e.JobTypes) > 0 {
+			types = strings.Join(e.TypeNames(), ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\n", e.Name, e.Version, e.OS, e.Arch, strings.ReplaceAll(intList(e.ServedProtocols()), " ", ""), types, e.Path)
 	}
 	tw.Flush()
 }

@@ -22,7 +22,8 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 			return nil
 		}
 		caller, _ := host.CallerFrom(ctx)
-		return writeJobTable(out, jobs, s.system && caller.Root())
+		return writeJobTable(out, jobs, columns{owner: s.system && caller.Root(),
+			started: req.Filter != nil && req.Filter.Type != ""})
 	}
 	switch req.Op {
 	case api.OpPing:
@@ -78,6 +79,15 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 			return badRequest("name the jobs to remove")
 		}
 		return h.Remove(ctx, req.Jobs, req.Force)
+	case api.OpDefinition:
+		if req.Definition == nil {
+			return badRequest("definition without an action")
+		}
+		defs, err := h.Definitions(ctx, req.Definition)
+		if err != nil {
+			return err
+		}
+		return writeDefinitions(out, rep.writer(api.FrameStderr), defs, req.Definition.Action, jsonOut)
 	}
 	return badRequest("unknown operation %q", req.Op)
 }

@@ -186,22 +186,42 @@ func (s *jsonSink) Flush() error {
 	return s.flush()
 }
 
-// writeJobTable writes jobs as PowerShell's job table; with owners, an
-// Owner column too (root, on a system host, sees every user's jobs).
-func writeJobTable(w io.Writer, jobs []*api.Job, owners bool) error {
+// columns are the job table's optional columns.
+type columns struct {
+	// owner: root, on a system host, sees every user's jobs.
+	owner bool
+	// started: a listing of one type (get --type) shows when each run
+	// started, as a scheduled job's history does.
+	started bool
+}
+
+// writeJobTable writes jobs as PowerShell's job table, with the optional
+// columns cols asks for before Command.
+func writeJobTable(w io.Writer, jobs []*api.Job, cols columns) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	owner, dashes := "", ""
-	if owners {
-		owner, dashes = "Owner\t", "-----\t"
+	extra, dashes := "", ""
+	if cols.owner {
+		extra, dashes = extra+"Owner\t", dashes+"-----\t"
 	}
-	fmt.Fprintln(tw, "Id\tName\tPSJobTypeName\tState\tHasMoreData\tLocation\t"+owner+"Command")
+	if cols.started {
+		extra, dashes = extra+"Started\t", dashes+"-------\t"
+	}
+	fmt.Fprintln(tw, "Id\tName\tPSJobTypeName\tState\tHasMoreData\tLocation\t"+extra+"Command")
 	fmt.Fprintln(tw, "--\t----\t-------------\t-----\t-----------\t--------\t"+dashes+"-------")
 	for _, j := range jobs {
-		if owners {
-			owner = printable(j.Owner) + "\t"
+		extra = ""
+		if cols.owner {
+			extra += printable(j.Owner) + "\t"
+		}
+		if cols.started {
+			started := "-"
+			if j.PSBeginTime != nil {
+				started = j.PSBeginTime.Local().Format("2006-01-02 15:04:05")
+			}
+			extra += started + "\t"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s%s\n", j.ID, printable(j.Name), printable(j.PSJobTypeName), j.State,
-			titleBool(j.HasMoreData), printable(j.Location), owner, shortCommand(j.Command))
+			titleBool(j.HasMoreData), printable(j.Location), extra, shortCommand(j.Command))
 	}
 	return tw.Flush()
 }

@@ -143,7 +143,7 @@ func TestJSONSink(t *testing.T) {
 
 func TestJobTable(t *testing.T) {
 	var buf bytes.Buffer
-	if err := writeJobTable(&buf, nil, false); err != nil {
+	if err := writeJobTable(&buf, nil, columns{}); err != nil {
 		t.Fatal(err)
 	}
 	header := "Id  Name  PSJobTypeName  State  HasMoreData  Location  Command\n" +
@@ -159,7 +159,7 @@ func TestJobTable(t *testing.T) {
 		{ID: 4, Name: "tab", PSJobTypeName: "T", State: api.NotStarted, Location: "localhost", Command: "a\tb"},
 	}
 	buf.Reset()
-	if err := writeJobTable(&buf, jobs, false); err != nil {
+	if err := writeJobTable(&buf, jobs, columns{}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
@@ -233,7 +233,7 @@ func TestJobTableEscapes(t *testing.T) {
 		{ID: 3, Name: "ünï😀", PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "bad\xffbyte"},
 	}
 	var buf bytes.Buffer
-	if err := writeJobTable(&buf, jobs, false); err != nil {
+	if err := writeJobTable(&buf, jobs, columns{}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()

@@ -20,7 +20,10 @@ import (
 var (
 	bucketJobs = []byte("jobs")
 	bucketMeta = []byte("meta")
-	keyNextID  = []byte("nextID")
+	// bucketTriggers holds each stored definition's schedule state (see
+	// Trigger), by "TYPE/NAME".
+	bucketTriggers = []byte("triggers")
+	keyNextID      = []byte("nextID")
 )
 
 // Row is what the store keeps per job: the visible job and what the host
@@ -96,7 +99,7 @@ func Open(path string) (s *Store, err error) {
 		return nil, fmt.Errorf("cannot open the job table %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketMeta} {
+		for _, b := range [][]byte{bucketJobs, bucketMeta, bucketTriggers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -747,7 +747,7 @@ func TestDescribeCommand(t *testing.T) {
 		kind     string
 	}{
 		{"", "runtime"},
-		{"ScheduledJob,Other", "jobtype"},
+		{"ScheduledJob,Other", "runtime"}, // a runtime that serves types besides
 	} {
 		cmd := exec.Command(os.Args[0], "describe")
 		cmd.Env = []string{envMode + "=lines", envJobTypes + "=" + tc.jobTypes, raceEnv}

@@ -1,0 +1,236 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/protocol"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// DefaultDefinitionType is the type --definition-name means without
+// --type: PowerShell's definitions are scheduled jobs'.
+const DefaultDefinitionType = "ScheduledJob"
+
+// plan is what a start request comes to: what the runtime process gets,
+// which binary runs it, and how the job is shown.
+type plan struct {
+	payload *sdk.Job
+	entry   *catalog.Entry
+	// typ is the job's PSJobTypeName; name its default name (Job<Id> if
+	// empty); cmd the command shown.
+	typ, name, cmd string
+	// workdir is where the job runs (a definition may say).
+	workdir string
+	// env is added to the job's environment before --env.
+	env []string
+	// definition names the stored definition the job comes from, and
+	// keep how many of its results stay (0: all).
+	definition string
+	keep       int
+}
+
+// typed reports whether req starts a custom job type rather than a script.
+func typed(req *api.StartRequest) bool {
+	return (req.Type != "" && req.Type != sdk.BackgroundJob) || req.DefinitionName != ""
+}
+
+// planScript is a plain job's plan: a script in a runtime.
+func (h *Host) planScript(req *api.StartRequest) (*plan, error) {
+	if req.DefinitionPath != "" {
+		return nil, errorf(ErrBadRequest, "--definition-path goes with --definition-name")
+	}
+	payload, cmd, err := h.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := h.resolve(req.Runtime, req.RuntimeVersion, req.RunAs32)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{payload: payload, entry: entry, typ: sdk.BackgroundJob, name: req.Name, cmd: cmd, workdir: req.Workdir}, nil
+}
+
+// planTyped is a custom type's plan. The type's plugin runs the job
+// itself, or, for a definition, says what to run and where: a definition
+// may name a runtime, and then that runtime runs it as any script, shown
+// as the type's job. A definition is resolved by the type's plugin, run as
+// the job's user (it reads that user's files), before the job exists.
+func (h *Host) planTyped(ctx context.Context, req *api.StartRequest, id *store.Identity) (*plan, error) {
+	typ := req.Type
+	if typ == "" {
+		typ = DefaultDefinitionType
+	}
+	switch {
+	case req.Runtime != "" || req.RuntimeVersion != "" || req.RunAs32:
+		return nil, errorf(ErrBadRequest, "a job of type %s runs where its type says: --runtime, --runtime-version and --run-as-32 are for plain script jobs", typ)
+	case req.File != "" || req.LiteralPath != "" || req.Init != "" || req.InitFile != "":
+		return nil, errorf(ErrBadRequest, "a job of type %s takes arguments, not --file, --literal-path or --init", typ)
+	case req.DefinitionPath != "" && req.DefinitionName == "":
+		return nil, errorf(ErrBadRequest, "--definition-path goes with --definition-name")
+	}
+	entry, info, err := h.catalog.ResolveType(typ, runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNoType) {
+			return nil, withKind(ErrNoRuntime, err)
+		}
+		return nil, withKind(ErrNoRuntime, err)
+	}
+	if err := h.catalog.Verify(entry); err != nil {
+		return nil, withKind(ErrVerification, err)
+	}
+	p := &plan{entry: entry, typ: typ, name: req.Name, workdir: req.Workdir,
+		payload: &sdk.Job{Type: typ, Script: req.Script, Args: req.Args, Input: req.Input}}
+	if req.DefinitionName == "" {
+		if !info.Runs {
+			return nil, errorf(ErrBadRequest, "the job type %s runs only from a stored definition: give --definition-name", typ)
+		}
+		p.cmd = boundCommand(strings.TrimSpace(typ + " " + strings.Join(req.Args, " ")))
+		if req.Command != "" {
+			p.cmd = boundCommand(req.Command)
+		}
+		return p, nil
+	}
+	if !info.Resolves {
+		return nil, errorf(ErrBadRequest, "the job type %s has no stored definitions; start it without --definition-name", typ)
+	}
+	if req.DefinitionPath == "" || !filepath.IsAbs(req.DefinitionPath) {
+		return nil, errorf(ErrBadRequest, "the definition path %q is not an absolute path", req.DefinitionPath)
+	}
+	var def *sdk.Definition
+	err = h.withTypePlugin(ctx, entry, id, req.Workdir, func(c protocol.TypeConn) error {
+		var err error
+		def, err = c.Resolve(ctx, &sdk.ResolveRequest{Type: typ, DefinitionName: req.DefinitionName,
+			DefinitionPath: req.DefinitionPath, Args: req.Args, Workdir: req.Workdir})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h.planDefinition(p, def)
+}
+
+// planDefinition completes p from a resolved definition.
+func (h *Host) planDefinition(p *plan, def *sdk.Definition) (*plan, error) {
+	p.definition = def.Name
+	p.keep = int(def.Keep)
+	if p.name == "" {
+		p.name = def.Name
+	}
+	p.cmd = boundCommand(def.Command)
+	if p.cmd == "" {
+		p.cmd = boundCommand(firstLine(def.Script))
+	}
+	p.env = def.Env
+	if def.Workdir != "" {
+		p.workdir = def.Workdir
+	}
+	p.payload.Script, p.payload.Args, p.payload.Payload = def.Script, def.Args, def.Payload
+	if def.Runtime == "" {
+		if info, _ := p.entry.JobType(p.typ); !info.Runs {
+			return nil, errorf(ErrBadRequest, "the definition %s (%s) names no runtime, and the job type %s does not run jobs itself", def.Name, def.Source, p.typ)
+		}
+		return p, nil
+	}
+	// The definition runs as a script in a runtime: the runtime sees a
+	// plain job.
+	p.payload.Type = ""
+	entry, err := h.resolve(def.Runtime, def.RuntimeVersion, def.RunAs_32)
+	if err != nil {
+		return nil, fmt.Errorf("the definition %s (%s): %w", def.Name, def.Source, err)
+	}
+	p.entry = entry
+	return p, nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// typeCallTimeout bounds one call to a type's plugin: a definition is a
+// small file, and a plugin that takes longer is hung.
+const typeCallTimeout = 30 * time.Second
+
+// withTypePlugin starts a process of the type plugin entry as id (nil: the
+// host's user) in workdir, calls f with its connection, and ends it. The
+// process is one of the launcher's, so it is verified, isolated and, as a
+// spare, ready for the next call.
+func (h *Host) withTypePlugin(ctx context.Context, entry *catalog.Entry, id *store.Identity, workdir string, f func(protocol.TypeConn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, typeCallTimeout)
+	defer cancel()
+	dir, err := os.MkdirTemp(h.runDir(), "type")
+	if err != nil {
+		return fmt.Errorf("cannot make a socket directory for %s: %w", entry, err)
+	}
+	_ = os.Remove(dir) // the launcher makes it, owned by the plugin's user
+	logPath := dir + ".runtime.log"
+	var ident launch.Identity
+	if id != nil {
+		ident = launch.Identity{UID: id.UID, GID: id.GID, Groups: id.Groups, Token: id.Token}
+	}
+	proto, _ := protocol.Best(entry.ServedProtocols())
+	spec := &launch.Spec{Identity: ident, Binary: entry.Path, SHA256: entry.SHA256, Protocol: proto,
+		OS: entry.OS, Arch: entry.Arch, Name: entry.Name, Version: entry.Version, Workdir: workdir,
+		SockDir: dir, LogFile: logPath}
+	p, err := h.launcher.Launch(ctx, spec)
+	if err != nil {
+		os.Remove(logPath)
+		return withKind(ErrNoRuntime, fmt.Errorf("cannot start %s: %w", entry, err))
+	}
+	defer func() {
+		p.Release()
+		os.Remove(logPath)
+	}()
+	c, ok := p.Conn().(protocol.TypeConn)
+	if !ok {
+		return withKind(ErrNoRuntime, fmt.Errorf("%s speaks a protocol without job types", entry))
+	}
+	if err := f(c); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s did not answer within %v: %w", entry, typeCallTimeout, err)
+		}
+		return withKind(ErrBadRequest, err)
+	}
+	return nil
+}
+
+// prune keeps the newest keep results of a definition (its owner's runs of
+// it): older ones that have finished are removed with their records, as
+// PowerShell keeps a scheduled job's last results. A run still going is
+// left, and goes at a later run.
+func (h *Host) prune(owner uint32, typ, definition string, keep int) {
+	h.mu.Lock()
+	var runs []*job
+	for _, j := range h.jobs {
+		if j.row.OwnerUID == owner && j.row.PSJobTypeName == typ && j.row.Definition == definition {
+			runs = append(runs, j)
+		}
+	}
+	sortJobs(runs)
+	var old []*job
+	for i := 0; i < len(runs)-keep; i++ {
+		if runs[i].row.State.Finished() {
+			old = append(old, runs[i])
+		}
+	}
+	h.mu.Unlock()
+	for _, j := range old {
+		if err := h.removeJob(j); err != nil {
+			h.log.Warn("cannot remove an old result", "definition", definition, "job", j.row.ID, "err", err)
+		}
+	}
+}

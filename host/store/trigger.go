@@ -1,0 +1,46 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Trigger is what the host keeps about one stored definition's schedule,
+// across host restarts.
+type Trigger struct {
+	// Since is when the host last fired the definition, or first saw it:
+	// a fire time after Since that passed while no host ran is a missed
+	// run (made up once if the definition asks for it).
+	Since time.Time `json:"since"`
+	// Enabled, if set, is `bgjob definition enable/disable`, which
+	// overrides what the definition's file says.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// Trigger returns the state kept for key ("TYPE/NAME"), if any.
+func (s *Store) Trigger(key string) (Trigger, bool, error) {
+	var t Trigger
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketTriggers).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(v, &t)
+	})
+	return t, found, err
+}
+
+// PutTrigger keeps t for key.
+func (s *Store) PutTrigger(key string, t Trigger) error {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTriggers).Put([]byte(key), b)
+	})
+}
