@@ -60,6 +60,13 @@ func TestPluginGuide(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the guide's steps failed: %v\n%s", err, out.String())
 	}
+	// In the shared catalog, where bgjob's own copy plugin serves Copy,
+	// the guide's plugin is refused: a type belongs to one plugin.
+	install := exec.Command(bins.Bgjob, "runtime", "install", filepath.Join(dir, "mycopy", "bgjob-mycopy"))
+	install.Env = append(os.Environ(), "BGJOB_RUNTIMES="+catalogDir)
+	if b, err := install.CombinedOutput(); err == nil || !strings.Contains(string(b), "the job type Copy is already served by the plugin copy") {
+		t.Errorf("installing a second plugin serving Copy: %v\n%s", err, b)
+	}
 	for _, want := range []string{`"jobTypes":[{"name":"Copy","runs":true,"resolves":true}]`,
 		"copied 2 files (15 bytes), unchanged 0, skipped 0, failed 0", `"stream":"progress"`, `"completed":true`} {
 		if !strings.Contains(out.String(), want) {
