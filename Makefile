@@ -13,6 +13,8 @@ GOARCH := $(shell $(GO) env GOARCH)
 # and its 32-bit sibling (for --run-as-32; bgjobd knows the mapping).
 SHELL_VERSION := 2.0.0
 LEGACY_VERSION := 1.5.0
+# What `bgjob --version` says.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # Tools for `make generate`, pinned; installed into .tools/ on demand.
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
@@ -20,11 +22,12 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: help build auth install-runtimes install-system demo test unit integration lint generate bench soak fuzz clean
+.PHONY: help build auth install-runtimes install-system man demo test unit integration lint generate bench soak fuzz clean
 
 help:
 	@echo "make build     build bin/bgjob, bin/bgjobd, the runtimes (shell 1.x and 2.x, 64- and 32-bit) and the job type plugins (Copy, ScheduledJob); install them into the catalog"
 	@echo "make install-system  (as root) install the system host: binaries in $(PREFIX)/bin, runtimes, PAM service, systemd unit"
+	@echo "make man       build, then write the man pages (bgjob.1, bgjob-start.1, ...) into man/"
 	@echo "make demo      build, then run a short real session in a scratch BGJOB_HOME"
 	@echo "make test      lint and run every test (unit with -race, integration)"
 	@echo "make bench     print the benchmark figures the README quotes"
@@ -33,7 +36,7 @@ help:
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 1m)"
 
 build:
-	$(GOBUILD) -o $(BIN)/bgjob ./cmd/bgjob
+	$(GOBUILD) -ldflags "-X main.version=$(VERSION)" -o $(BIN)/bgjob ./cmd/bgjob
 	$(GOBUILD) -o $(BIN)/bgjobd ./cmd/bgjobd
 	$(MAKE) --no-print-directory auth
 	@set -e; arch32=$$($(BIN)/bgjobd arch32 $(GOARCH) || true); \
@@ -80,6 +83,10 @@ install-system: build
 	install -d -m 0711 $(DESTDIR)$(SYSTEM_HOME)
 	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
+# The man pages, from the commands' help (bgjob's hidden `man` command).
+man: build
+	$(BIN)/bgjob man $(CURDIR)/man
+
 demo: build
 	@bash docs/demo.sh $(BIN)/bgjob
 
@@ -123,4 +130,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWildcard$$' -fuzztime $(FUZZTIME) ./host/
 
 clean:
-	rm -rf $(BIN) $(TOOLS)
+	rm -rf $(BIN) $(TOOLS) $(CURDIR)/man

@@ -69,17 +69,66 @@ func sortJobs(js []*job) {
 	sort.Slice(js, func(a, b int) bool { return js[a].row.ID < js[b].row.ID })
 }
 
+// SelectOption narrows the jobs a call selects.
+type SelectOption func(*selectOptions)
+
+type selectOptions struct {
+	state string
+}
+
+// InState keeps the selected jobs in state (any case), as PowerShell's
+// -State does; "" keeps all. With it, no selectors means every job, and
+// selecting none is no error.
+func InState(state string) SelectOption {
+	return func(o *selectOptions) { o.state = state }
+}
+
+// parseState reads a state name without regard to case.
+func parseState(s string) (api.State, error) {
+	if s == "" {
+		return "", nil
+	}
+	for _, st := range api.AllStates {
+		if strings.EqualFold(string(st), s) {
+			return st, nil
+		}
+	}
+	return "", errorf(ErrBadRequest, "unknown state %q; states are %v", s, api.AllStates)
+}
+
+// selectFiltered is selectLocked narrowed by opts.
+func (h *Host) selectFiltered(c Caller, sel []string, opts []SelectOption) ([]*job, error) {
+	var o selectOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	state, err := parseState(o.state)
+	if err != nil {
+		return nil, err
+	}
+	js, err := h.selectLocked(c, sel)
+	if err != nil || state == "" {
+		return js, err
+	}
+	kept := js[:0]
+	for _, j := range js {
+		if j.row.State == state {
+			kept = append(kept, j)
+		}
+	}
+	return kept, nil
+}
+
 // Jobs returns the selected jobs that pass the filter.
 func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Job, error) {
 	var state api.State
-	if f != nil && f.State != "" {
-		for _, s := range api.AllStates {
-			if strings.EqualFold(string(s), f.State) {
-				state = s
-			}
+	if f != nil {
+		var err error
+		if state, err = parseState(f.State); err != nil {
+			return nil, err
 		}
-		if state == "" {
-			return nil, errorf(ErrBadRequest, "unknown state %q; states are %v", f.State, api.AllStates)
+		if f.Newest < 0 {
+			return nil, errorf(ErrBadRequest, "--newest %d: give a positive number of jobs", f.Newest)
 		}
 	}
 	h.mu.Lock()
@@ -119,11 +168,29 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 
 // Wait blocks until every selected job (or, with any, one of them) has
 // finished, or timeout (if positive) passes; it returns the finished jobs.
-func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time.Duration) ([]*api.Job, error) {
+//
+// With a state option the jobs are those in that state when the wait
+// begins (Wait-Job -State Running waits for the jobs running now).
+func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time.Duration, opts ...SelectOption) ([]*api.Job, error) {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
 		defer cancel()
+	}
+	if len(opts) > 0 {
+		h.mu.Lock()
+		js, err := h.selectFiltered(h.caller(ctx), sel, opts)
+		h.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if len(js) == 0 {
+			return nil, nil
+		}
+		sel = nil
+		for _, j := range js {
+			sel = append(sel, strconv.FormatUint(j.row.ID, 10))
+		}
 	}
 	for {
 		h.mu.Lock()
@@ -192,9 +259,9 @@ func waitAny(ctx context.Context, chs []chan struct{}) error {
 // Stop stops the selected jobs and waits until they have ended. A queued
 // job is stopped at once; a running one gets the stop grace to end, then
 // its processes are killed.
-func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
+func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
 	h.mu.Lock()
-	js, err := h.selectLocked(h.caller(ctx), sel)
+	js, err := h.selectFiltered(h.caller(ctx), sel, opts)
 	if err != nil {
 		h.mu.Unlock()
 		return nil, err
@@ -240,6 +307,9 @@ func (h *Host) Stop(ctx context.Context, sel []string) ([]*api.Job, error) {
 		}()
 	}
 	asked.Wait()
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	// The runtime reports Stopped once the job's processes are gone. If it
 	// does not within the grace and a margin, kill it; the relay then
 	// records the job as Stopped.
@@ -284,38 +354,42 @@ const (
 	stopMargin = 2 * time.Second
 )
 
-// Remove deletes the selected jobs and their records. An unfinished job is
-// an error unless force is set, which stops it first.
-func (h *Host) Remove(ctx context.Context, sel []string, force bool) error {
+// Remove deletes the selected jobs and their records. The finished ones go;
+// an unfinished one is stopped first with force, and otherwise stays and
+// is reported (ErrNotFinished) once the others are gone, so that
+// `remove '*'` clears what is done.
+func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...SelectOption) error {
 	h.mu.Lock()
-	js, err := h.selectLocked(h.caller(ctx), sel)
+	js, err := h.selectFiltered(h.caller(ctx), sel, opts)
 	if err != nil {
 		h.mu.Unlock()
 		return err
 	}
 	var unfinished []string
+	var unfinishedIDs []string
+	done := js[:0:0]
 	for _, j := range js {
-		if !j.row.State.Finished() {
-			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.row.ID, j.row.Name, j.row.State))
+		if j.row.State.Finished() {
+			done = append(done, j)
+			continue
 		}
+		unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.row.ID, j.row.Name, j.row.State))
+		unfinishedIDs = append(unfinishedIDs, strconv.FormatUint(j.row.ID, 10))
 	}
 	h.mu.Unlock()
-	if len(unfinished) > 0 {
-		if !force {
-			return errorf(ErrNotFinished, "job %s is not finished; stop it first, or remove it with --force", strings.Join(unfinished, ", "))
-		}
-		var ids []string
-		for _, j := range js {
-			ids = append(ids, strconv.FormatUint(j.row.ID, 10))
-		}
-		if _, err := h.Stop(ctx, ids); err != nil {
+	if len(unfinished) > 0 && force {
+		if _, err := h.Stop(ctx, unfinishedIDs); err != nil {
 			return err
 		}
+		done, unfinished = js, nil
 	}
-	for _, j := range js {
+	for _, j := range done {
 		if err := h.removeJob(j); err != nil {
 			return err
 		}
+	}
+	if len(unfinished) > 0 {
+		return errorf(ErrNotFinished, "job %s is not finished and was left; stop it first, or remove it with --force", strings.Join(unfinished, ", "))
 	}
 	return nil
 }

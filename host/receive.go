@@ -3,7 +3,9 @@ package host
 import (
 	"context"
 	"errors"
+	"sync"
 
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
 )
@@ -12,7 +14,9 @@ import (
 type ReceiveOptions struct {
 	// Keep copies the records; otherwise they are drained.
 	Keep bool
-	// Wait streams records until the jobs finish.
+	// Wait streams records until the jobs finish; with Keep it follows
+	// them without consuming anything (tail -f), which Receive-Job refuses
+	// and users reach for.
 	Wait bool
 	// AutoRemove removes each job once it is finished and drained; it needs
 	// Wait.
@@ -27,13 +31,21 @@ type Sink interface {
 	Flush() error
 }
 
-// Receive passes the selected jobs' unreceived records to sink, job by job.
+// Ender is a Sink that is told when a finished job's records have all been
+// passed on, with the job's final row: where a receive says a job failed.
+type Ender interface {
+	End(j *api.Job) error
+}
+
+// Receive passes the selected jobs' unreceived records to sink: job by
+// job, or, with Wait and several jobs, as they arrive from each (the sink
+// gets one call at a time either way).
 func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink Sink) error {
-	if o.Keep && o.Wait {
-		return errorf(ErrBadRequest, "--keep cannot be combined with --wait: waiting drains the records (as Receive-Job -Wait does)")
-	}
 	if o.AutoRemove && !o.Wait {
 		return errorf(ErrBadRequest, "--auto-remove needs --wait")
+	}
+	if o.AutoRemove && o.Keep {
+		return errorf(ErrBadRequest, "--auto-remove removes what --keep keeps; give one of them")
 	}
 	h.mu.Lock()
 	js, err := h.selectLocked(h.caller(ctx), sel)
@@ -41,12 +53,60 @@ func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink
 	if err != nil {
 		return err
 	}
+	if !o.Wait || len(js) == 1 {
+		for _, j := range js {
+			if err := h.receiveJob(ctx, j, o, sink); err != nil {
+				return err
+			}
+		}
+		return sink.Flush()
+	}
+	shared := &lockedSink{sink: sink}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(js))
 	for _, j := range js {
-		if err := h.receiveJob(ctx, j, o, sink); err != nil {
-			return err
+		go func() { errs <- h.receiveJob(ctx, j, o, shared) }()
+	}
+	var first error
+	for range js {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel() // one failing ends the receive, as one by one would
 		}
 	}
+	if first != nil {
+		return first
+	}
 	return sink.Flush()
+}
+
+// lockedSink lets several jobs' receives share one sink: each call is
+// whole, so a record's lines are never split by another job's.
+type lockedSink struct {
+	mu   sync.Mutex
+	sink Sink
+}
+
+func (s *lockedSink) Record(jobID uint64, r *sdk.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sink.Record(jobID, r)
+}
+
+func (s *lockedSink) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sink.Flush()
+}
+
+func (s *lockedSink) End(j *api.Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.sink.(Ender); ok {
+		return e.End(j)
+	}
+	return nil
 }
 
 // receiveBatch is how many bytes of log a receive passes on between
@@ -135,7 +195,18 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		if err != nil {
 			return err
 		}
-		if !o.Wait || finished {
+		if finished {
+			if e, ok := sink.(Ender); ok {
+				h.mu.Lock()
+				v := j.viewLocked()
+				h.mu.Unlock()
+				if err := e.End(v); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		if !o.Wait {
 			break
 		}
 		if err := sink.Flush(); err != nil {

@@ -71,13 +71,69 @@ func TestReceiveSeveralJobsInIDOrder(t *testing.T) {
 	}
 }
 
+// receive --wait --keep follows a job, tail -f style: what it prints
+// arrives as it comes, and nothing is consumed.
+func TestReceiveFollow(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	th.Start("echo a; wait g; echo b", named("f"))
+	got := make(chan *hosttest.Sink, 1)
+	go func() { got <- th.Take([]string{"f"}, host.ReceiveOptions{Keep: true, Wait: true}) }()
+	th.WaitOutput("f", "a")
+	l.Open("g")
+	s := <-got
+	if texts := s.Texts(); !equalStrings(texts, []string{"a", "b"}) {
+		t.Errorf("following received %q, want a and b", texts)
+	}
+	if j := th.Job("f"); !j.HasMoreData {
+		t.Error("following consumed the records")
+	}
+	if texts := th.Take([]string{"f"}, host.ReceiveOptions{}).Texts(); !equalStrings(texts, []string{"a", "b"}) {
+		t.Errorf("a receive after following got %q", texts)
+	}
+}
+
+// receive --wait of several jobs passes each job's records on as they
+// come, not job after job: the second job's line arrives while the first
+// still waits.
+func TestReceiveInterleaves(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	th.Start("echo a1; wait ga; echo a2", named("a"))
+	th.Start("wait gb; echo b1", named("b"))
+	s := &hosttest.Sink{}
+	done := make(chan error, 1)
+	go func() {
+		done <- th.Receive(context.Background(), []string{"a", "b"}, host.ReceiveOptions{Wait: true}, s)
+	}()
+	waitTexts := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(s.Texts()) < n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("received %q, want %d lines by now", s.Texts(), n)
+			}
+		}
+	}
+	waitTexts(1) // a1
+	l.Open("gb")
+	waitTexts(2) // b1, while a still waits
+	l.Open("ga")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var desc []string
+	for _, line := range s.Lines {
+		desc = append(desc, fmt.Sprintf("%d:%s", line.Job, line.Text))
+	}
+	if want := []string{"1:a1", "2:b1", "1:a2"}; !equalStrings(desc, want) {
+		t.Errorf("received %q, want %q (as they came)", desc, want)
+	}
+}
+
 func TestReceiveOptionConflicts(t *testing.T) {
 	th := fake(t)
 	th.Start("echo x")
 	th.Await("1")
 	ctx := context.Background()
 	s := &hosttest.Sink{}
-	wantKind(t, "Keep+Wait", th.Receive(ctx, []string{"1"}, host.ReceiveOptions{Keep: true, Wait: true}, s), host.ErrBadRequest)
 	wantKind(t, "AutoRemove without Wait", th.Receive(ctx, []string{"1"}, host.ReceiveOptions{AutoRemove: true}, s), host.ErrBadRequest)
 	wantKind(t, "Keep+AutoRemove", th.Receive(ctx, []string{"1"}, host.ReceiveOptions{Keep: true, AutoRemove: true}, s), host.ErrBadRequest)
 	if len(s.Lines) != 0 {
@@ -291,4 +347,38 @@ func TestReceiveDamagedLog(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), "missing") {
 		t.Errorf("the error %q does not say the log is missing", err)
 	}
+}
+
+// --state narrows stop, remove and wait, without regard to case; remove
+// '*' removes what is finished and reports what is not.
+func TestStateFilters(t *testing.T) {
+	th, _ := fakeWithLauncher(t)
+	ctx := context.Background()
+	th.Start("echo a", named("done"))
+	th.Start("exit 3", named("failed"))
+	th.Start("wait never", named("running"))
+	th.Await("done", "failed")
+	if err := th.Remove(ctx, nil, false, host.InState("COMPLETED")); err != nil {
+		t.Fatal(err)
+	}
+	if js, _ := th.Jobs(ctx, nil, nil); !idsEqual(ids(js), 2, 3) {
+		t.Errorf("remove --state completed left %v, want 2 3", ids(js))
+	}
+	err := th.Remove(ctx, []string{"*"}, false)
+	wantKind(t, "remove * with a running job", err, host.ErrNotFinished)
+	if err == nil || !strings.Contains(err.Error(), "job 3 (running, Running) is not finished and was left") {
+		t.Errorf("remove *: %v", err)
+	}
+	if js, _ := th.Jobs(ctx, nil, nil); !idsEqual(ids(js), 3) {
+		t.Errorf("remove * left %v, want only the running job", ids(js))
+	}
+	if js, err := th.Wait(ctx, nil, false, 0, host.InState("completed")); err != nil || len(js) != 0 {
+		t.Errorf("wait --state completed with none: %v %v", ids(js), err)
+	}
+	js, err := th.Stop(ctx, nil, host.InState("running"))
+	if err != nil || !idsEqual(ids(js), 3) || js[0].State != api.Stopped {
+		t.Errorf("stop --state running: %v %v", js, err)
+	}
+	_, err = th.Stop(ctx, nil, host.InState("sleepy"))
+	wantKind(t, "an unknown state", err, host.ErrBadRequest)
 }

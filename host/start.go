@@ -173,9 +173,8 @@ func (h *Host) prepare(req *api.StartRequest) (*sdk.Job, string, error) {
 			return nil, "", err
 		}
 	}
-	if len(req.Args) > 0 {
-		cmd += " " + strings.Join(req.Args, " ")
-	}
+	// The command is the script text (or its file), never its arguments,
+	// as PowerShell's Command property is; get --command matches it.
 	if req.Command != "" {
 		cmd = req.Command
 	}

@@ -155,8 +155,8 @@ func TestStartRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Command != script+" a b c" {
-		t.Errorf("Command = %q, want the script's path and its args", j.Command)
+	if j.Command != script {
+		t.Errorf("Command = %q, want the script's path (not its args)", j.Command)
 	}
 	if j.Name != "Job1" || j.PSJobTypeName != "BackgroundJob" || j.Location != "localhost" || j.Workdir != dir {
 		t.Errorf("job row = %+v", j)

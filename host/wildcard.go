@@ -9,7 +9,8 @@ import (
 // characters (slashes too, unlike path.Match), ? any one character, [abc]
 // and [a-z] a set, [!abc] its complement. A pattern that does not compile
 // as one (an unclosed [) matches only itself. It works on characters, not
-// bytes, so names in any script match as their users expect.
+// bytes, so names in any script match as their users expect; and without
+// regard to case, as PowerShell's -Name and -Command do.
 type wildcard struct {
 	re      *regexp.Regexp
 	literal string
@@ -17,7 +18,7 @@ type wildcard struct {
 
 func compileWildcard(pattern string) wildcard {
 	var b strings.Builder
-	b.WriteString("^(?s:")
+	b.WriteString("^(?si:")
 	rs := []rune(pattern)
 	for i := 0; i < len(rs); i++ {
 		switch c := rs[i]; c {
@@ -51,7 +52,7 @@ func compileWildcard(pattern string) wildcard {
 
 func (w wildcard) match(s string) bool {
 	if w.re == nil {
-		return s == w.literal
+		return strings.EqualFold(s, w.literal)
 	}
 	return w.re.MatchString(s)
 }

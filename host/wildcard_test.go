@@ -27,6 +27,12 @@ func TestWildcard(t *testing.T) {
 		{"[üö]x", "öx", true},
 		{"(a|b)+", "(a|b)+", true},
 		{"(a|b)+", "a", false},
+		// Case does not matter, as in PowerShell.
+		{"backup", "Backup", true},
+		{"BACK*", "backup-2", true},
+		{"[A-C]x", "bx", true},
+		{"ÜN*", "ünï", true},
+		{"[UNCLOSED", "[unclosed", true},
 	}
 	for _, tt := range tests {
 		if got := compileWildcard(tt.pattern).match(tt.s); got != tt.want {

@@ -52,13 +52,15 @@ func TestVersionMatrix(t *testing.T) {
 			os.MkdirAll(work, 0o755)
 
 			// Arguments, input, working directory, the runtime it is.
-			start("--name", "args", "--workdir", work, "--input", "in1", "--input", "in2", "--",
-				`echo "$BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH"; echo "$1|$2"; pwd; while read l; do echo "got $l"; done`, "a b", "c")
+			start("--name", "args", "--workdir", work, "--input", "in1", "--input", "in2", "--arg", "a b", "--arg", "c", "--",
+				`echo "$BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH"; echo "$1|$2"; pwd; while read l; do echo "got $l"; done`)
 			// Exit status.
 			start("--name", "exit", "--", "echo before; exit 7")
 			// Streams: the legacy line has four.
 			if protocol == 1 {
-				start("--name", "streams", "--", "write-output o; write-error e; write-warning w; write-verbose v; write-debug d")
+				// write-debug is not a command there: the job's last
+				// command fails; "true" keeps the job Completed.
+				start("--name", "streams", "--", "write-output o; write-error e; write-warning w; write-verbose v; write-debug d; true")
 			} else {
 				start("--name", "streams", "--", "write-output o; write-error e; write-warning w; write-verbose v; write-debug d; write-information i; write-progress --percent 50 p")
 			}

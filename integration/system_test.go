@@ -538,7 +538,7 @@ func TestSystemHost(t *testing.T) {
 		script := `id -un; id -G; pwd; echo "$HOME $USER $LOGNAME $SHELL"; umask; touch made; stat -c '%U %G %a' made
 echo "caller=${BGJT_CALLER_VAR-unset} host=${BGJT_HOST_SECRET-unset}"
 echo $$ > "$1"; while [ ! -e "$2" ]; do sleep 0.05; done`
-		id := s.startJob(alice, 0o027, "", "--", script, pidFile, release)
+		id := s.startJob(alice, 0o027, "", "--arg", pidFile, "--arg", release, "--", script)
 		pid, err := strconv.Atoi(waitFor(t, pidFile))
 		if err != nil {
 			t.Fatal(err)
@@ -707,8 +707,8 @@ echo $$ > "$1"; while [ ! -e "$2" ]; do sleep 0.05; done`
 	t.Run("host killed", func(t *testing.T) {
 		release := filepath.Join(s.pub, "killed.go")
 		script := `i=0; while [ ! -e "$1" ]; do i=$((i+1)); echo "tick $i"; sleep 0.01; done; echo "after $(id -un)"`
-		own := s.startJob(alice, 0o022, "", "--", script, release)
-		other := s.startJob(nil, 0o022, "", "--credential", userBob, "--workdir", bob.home, "--", script, release)
+		own := s.startJob(alice, 0o022, "", "--arg", release, "--", script)
+		other := s.startJob(nil, 0o022, "", "--credential", userBob, "--workdir", bob.home, "--arg", release, "--", script)
 		s.waitRunning(own, other)
 		time.Sleep(300 * time.Millisecond) // some ticks before, some after
 		s.end(syscall.SIGKILL)
@@ -750,7 +750,7 @@ func testIsolation(t *testing.T, s *systemHost, alice, bob *testUser) {
 	// What each had before (jobs of the other subtests) is theirs too.
 	aliceBefore, bobBefore := jobIDs(s.jobs(alice)), jobIDs(s.jobs(bob))
 	start := func(u *testUser, name string) uint64 {
-		return s.startJob(u, 0o022, "", "--name", name, "--", script, release)
+		return s.startJob(u, 0o022, "", "--name", name, "--arg", release, "--", script)
 	}
 	a1, aShared := start(alice, "a1"), start(alice, "shared")
 	b1, bShared := start(bob, "b1"), start(bob, "shared")

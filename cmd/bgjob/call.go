@@ -3,9 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -40,30 +44,83 @@ func connect() (*api.Client, error) {
 }
 
 // call sends req to the host and copies what it prints to our stdout and
-// stderr.
+// stderr, rendered for our terminal when there is one: colours, the
+// table's width, and, for a call that follows jobs, progress bars.
 func call(req *api.Request) error {
+	if err := checkColorMode(); err != nil {
+		return err
+	}
+	if req.Term == nil {
+		req.Term = terminal(follows(req))
+	}
+	var stdout, stderr io.Writer = os.Stdout, os.Stderr
+	var onProgress func(*api.Progress)
+	if req.Term != nil && req.Term.Progress {
+		view := newProgressView(os.Stderr)
+		defer view.Close()
+		onProgress, stderr = view.Update, view.Writer(os.Stderr)
+		if isTerminal(os.Stdout) {
+			stdout = view.Writer(os.Stdout)
+		}
+	}
 	var code int
 	var err error
+	var intr atomic.Bool
 	for try := 0; ; try++ {
 		var c *api.Client
 		c, err = connect()
 		if err != nil {
 			return api.WithCode(api.ExitUnavailable, err)
 		}
-		code, err = c.Do(req, os.Stdout, os.Stderr)
+		stopSignals := onInterrupt(follows(req), func() {
+			intr.Store(true)
+			c.Close() // the host sees the caller gone
+		})
+		code, err = c.DoProgress(req, stdout, stderr, onProgress)
+		stopSignals()
 		c.Close()
 		// A host that died just as we connected never saw the request:
 		// connect again (starting a new host) and send it once more.
 		var notSent *api.NotSentError
-		if try == 0 && errors.As(err, &notSent) {
+		if try == 0 && errors.As(err, &notSent) && !intr.Load() {
 			continue
 		}
 		break
 	}
+	if intr.Load() {
+		interrupted(req)
+		return &silentError{code: api.ExitInterrupted}
+	}
 	if err == nil && code != 0 {
 		return &silentError{code: code}
 	}
+	var e *api.Error
+	if errors.As(err, &e) && e.Err.Error() == "" {
+		return &silentError{code: e.Code} // said already, on stderr
+	}
 	return err
+}
+
+// onInterrupt calls f on the first SIGINT or SIGTERM while on is set, until
+// the returned function is called.
+func onInterrupt(on bool, f func()) (stop func()) {
+	if !on {
+		return func() {}
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			f()
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
 }
 
 // hostBinary finds bgjobd: beside this executable (how `make build` and the

@@ -19,8 +19,11 @@ func newGet() *cobra.Command {
 		Short: "List jobs (Get-Job)",
 		Long:  "List jobs as a table (Id Name PSJobTypeName State HasMoreData Location Command), or with -o json every property.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(output, api.FormatTable, api.FormatWide, api.FormatJSON); err != nil {
 				return err
+			}
+			if f.Newest < 0 {
+				return api.Errorf(api.ExitUsage, "--newest %d: give a positive number of jobs", f.Newest)
 			}
 			if hasMore != "" {
 				b, err := strconv.ParseBool(hasMore)
@@ -38,7 +41,7 @@ func newGet() *cobra.Command {
 	fl.StringVar(&hasMore, "has-more-data", "", "only jobs with (true) or without (false) unreceived data")
 	fl.IntVar(&f.Newest, "newest", 0, "only the N newest jobs")
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
-	fl.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	fl.StringVarP(&output, "output", "o", api.FormatTable, "table, wide (begin and end time, duration, exit code, runtime) or json")
 	return cmd
 }
 
@@ -49,10 +52,24 @@ func newReceive() *cobra.Command {
 		Short: "Print a job's streams (Receive-Job)",
 		Long: `Print the records the jobs have produced and you have not received yet, and
 mark them received (unless --keep). Text mode: output and information to
-stdout; errors to stderr; warnings to stderr as "WARNING: ..."; verbose and
-debug records only with --verbose / --debug. -o json prints one record per
-line: {"jobId","seq","stream","time",...}.`,
-		Args: cobra.MinimumNArgs(1),
+stdout; errors to stderr (red on a terminal); warnings to stderr as
+"WARNING: ..." (yellow); verbose and debug records only with --verbose /
+--debug (dimmed); progress as live bars on a terminal with --wait. -o json
+prints one record per line: {"jobId","seq","stream","time",...}.
+
+A job that failed ends its output with its reason on stderr
+("bgjob: job 12 (Build) failed: exit status 7", or in JSON a line
+{"jobId","state":"Failed","reason","exitCode"}), and receive exits 1.
+
+--wait prints until the jobs end, several jobs' records as they arrive
+(--prefix labels each line with its job); with --keep it follows them
+without consuming anything, as tail -f does. Ctrl-C stops receiving and
+leaves the jobs running.`,
+		Example: `  bgjob receive Build
+  bgjob receive --wait --keep Build        # follow, consume nothing
+  bgjob receive --wait --prefix 'test-*'   # several jobs, lines labelled
+  bgjob receive -o json Build | jq .`,
+		Args: needJobs("receive from"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(req.Output, api.FormatText, api.FormatJSON); err != nil {
 				return err
@@ -63,7 +80,8 @@ line: {"jobId","seq","stream","time",...}.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&req.Keep, "keep", false, "leave the records to be received again")
-	f.BoolVar(&req.Wait, "wait", false, "keep printing until the jobs end")
+	f.BoolVar(&req.Wait, "wait", false, "keep printing until the jobs end (with --keep: follow them)")
+	f.BoolVar(&req.Prefix, "prefix", false, "label each line with its job's name, [Name]")
 	f.BoolVar(&req.AutoRemove, "auto-remove", false, "remove each job once it has ended and been received (needs --wait)")
 	f.BoolVar(&req.Verbose, "verbose", false, "print verbose records")
 	f.BoolVar(&req.Debug, "debug", false, "print debug records")
@@ -73,24 +91,31 @@ line: {"jobId","seq","stream","time",...}.`,
 
 func newWait() *cobra.Command {
 	var req api.Request
+	var state string
 	cmd := &cobra.Command{
-		Use:   "wait JOB...",
+		Use:   "wait JOB... | wait --state STATE",
 		Short: "Wait until jobs finish (Wait-Job)",
-		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them.",
-		Args:  cobra.MinimumNArgs(1),
+		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs).",
+		Example: `  bgjob wait Build
+  bgjob wait --any --timeout 60 'test-*'
+  bgjob wait --state Running`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needJobsOrState(cmd, args, "wait for", state); err != nil {
+				return err
+			}
 			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
 				return err
 			}
 			if req.Timeout < 0 || math.IsNaN(req.Timeout) || math.IsInf(req.Timeout, 0) {
 				return api.Errorf(api.ExitUsage, "--timeout wants a number of seconds, 0 or more (0 waits for ever), not %v", req.Timeout)
 			}
-			req.Op, req.Jobs = api.OpWait, args
+			req.Op, req.Jobs, req.Filter = api.OpWait, args, stateFilter(state)
 			return call(&req)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&req.Any, "any", false, "return as soon as one job has finished")
+	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
 	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
 	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
 	return cmd
@@ -98,37 +123,68 @@ func newWait() *cobra.Command {
 
 func newStop() *cobra.Command {
 	var req api.Request
+	var state string
 	cmd := &cobra.Command{
-		Use:   "stop JOB...",
+		Use:   "stop JOB... | stop --state STATE",
 		Short: "Stop jobs (Stop-Job)",
-		Long:  "Stop the jobs: their processes get a grace period to end, then are killed. Returns when they have ended.",
-		Args:  cobra.MinimumNArgs(1),
+		Long:  "Stop the jobs: their processes get a grace period to end, then are killed. Returns when they have ended. With --state, the jobs (among those named, or all) in that state.",
+		Example: `  bgjob stop Build
+  bgjob stop --state Running
+  bgjob stop --passthru 'test-*'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needJobsOrState(cmd, args, "stop", state); err != nil {
+				return err
+			}
 			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
 				return err
 			}
-			req.Op, req.Jobs = api.OpStop, args
+			req.Op, req.Jobs, req.Filter = api.OpStop, args, stateFilter(state)
 			return call(&req)
 		},
 	}
 	f := cmd.Flags()
 	f.BoolVar(&req.PassThru, "passthru", false, "print the stopped jobs")
+	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
 	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
 	return cmd
 }
 
 func newRemove() *cobra.Command {
 	var req api.Request
+	var state string
 	cmd := &cobra.Command{
-		Use:   "remove JOB...",
+		Use:   "remove JOB... | remove --state STATE",
 		Short: "Remove jobs and their records (Remove-Job)",
-		Long:  "Remove finished jobs and their records. An unfinished job is an error (exit code 6) unless --force, which stops it first.",
-		Args:  cobra.MinimumNArgs(1),
+		Long:  "Remove finished jobs and their records. An unfinished job is left and reported (exit code 6) once the finished ones are gone, unless --force, which stops it first: so remove '*' clears what is done. With --state, the jobs (among those named, or all) in that state.",
+		Example: `  bgjob remove Build
+  bgjob remove '*'                 # every finished job
+  bgjob remove --state Failed
+  bgjob remove --force Build       # stop it first`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req.Op, req.Jobs = api.OpRemove, args
+			if err := needJobsOrState(cmd, args, "remove", state); err != nil {
+				return err
+			}
+			req.Op, req.Jobs, req.Filter = api.OpRemove, args, stateFilter(state)
 			return call(&req)
 		},
 	}
 	cmd.Flags().BoolVar(&req.Force, "force", false, "stop unfinished jobs first")
+	cmd.Flags().StringVar(&state, "state", "", "the jobs in this state (any case): Completed, Failed, Stopped, ...")
 	return cmd
+}
+
+// stateFilter is --state as the request's filter.
+func stateFilter(state string) *api.Filter {
+	if state == "" {
+		return nil
+	}
+	return &api.Filter{State: state}
+}
+
+// needJobsOrState insists on job selectors unless --state selects.
+func needJobsOrState(cmd *cobra.Command, args []string, verb, state string) error {
+	if len(args) > 0 || state != "" {
+		return nil
+	}
+	return needJobs(verb)(cmd, args)
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -57,6 +58,53 @@ func exitCodesHelp() string {
 	return b.String()
 }
 
+// version is set by the build: -ldflags "-X main.version=...".
+var version string
+
+// versionString is what --version prints after "bgjob ": the version the
+// build set, else the module's version when built with go install, else
+// "dev".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// envVars are the environment variables bgjob and its host read, for the
+// help text and the man pages.
+var envVars = []struct{ Name, Text string }{
+	{"BGJOB_HOME", "the host's home: socket, job table, records, host.pid and host.log (default $XDG_STATE_HOME/bgjob or ~/.local/state/bgjob)"},
+	{"BGJOB_RUNTIMES", "the runtime catalog (default $XDG_DATA_HOME/bgjob/runtimes or ~/.local/share/bgjob/runtimes)"},
+	{"BGJOB_DEFINITIONS", "the stored job definitions (default $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)"},
+	{"BGJOB_SOCKET", "use the system host on this socket, as --system does for " + api.SystemSocket},
+	{"BGJOB_MAX_RUNNING", "how many runtimes a host runs at once (default 16); more jobs wait as NotStarted"},
+	{"BGJOB_HOSTD", "the host daemon to start (default bgjobd beside bgjob, else on PATH)"},
+	{"BGJOB_IDLE_EXIT", "how long a host started for you waits with nothing to do before it exits (default 10m; 0 never)"},
+	{"NO_COLOR", "when set, bgjob does not colour what it prints on a terminal"},
+}
+
+func envHelp() string {
+	var b strings.Builder
+	b.WriteString("Environment:\n")
+	for _, e := range envVars {
+		// Wrapped at 80 columns, under the text's first column.
+		line := fmt.Sprintf("  %-18s", e.Name)
+		for _, w := range strings.Fields(e.Text) {
+			if len(line)+1+len(w) > 80 && len(line) > 21 {
+				b.WriteString(line + "\n")
+				line = strings.Repeat(" ", 20)
+			}
+			line += " " + w
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "bgjob",
@@ -67,20 +115,31 @@ jobs' seven streams (output, error, progress, verbose, debug, warning,
 information) until you receive them.
 
 A host daemon (bgjobd) keeps the job table under $BGJOB_HOME (default
-~/.local/state/bgjob); any command starts it when it is not running.
+~/.local/state/bgjob); any command starts it when it is not running, and it
+exits by itself once it has had nothing to do for $BGJOB_IDLE_EXIT.
 Runtimes live in the catalog under $BGJOB_RUNTIMES.
 
 JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 
-` + exitCodesHelp(),
-		SilenceUsage:      true,
-		SilenceErrors:     true,
+` + envHelp() + "\n" + exitCodesHelp(),
+		Example: `  bgjob start --name Backup -- 'rsync -a ~/docs /backup/docs'
+  bgjob get
+  bgjob wait Backup && bgjob receive Backup
+  source <(bgjob completion bash)`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// Our own completion command (completion.go) takes its place.
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
+	root.SetVersionTemplate("bgjob {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return api.WithCode(api.ExitUsage, fmt.Errorf("%w (see 'bgjob %s --help')", err, c.Name()))
 	})
 	root.PersistentFlags().BoolVar(&useSystem, "system", false, "use the system host ("+api.SystemSocket+"; or $BGJOB_SOCKET) instead of your own")
-	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(), newDefinition(), newHost(), newRuntime())
+	root.PersistentFlags().StringVar(&colorMode, "color", "auto", "colour what is printed: auto (on a terminal, unless NO_COLOR is set), always or never")
+	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(), newDefinition(), newHost(), newRuntime(),
+		newCompletion(), newMan())
+	registerCompletions(root)
 	return root
 }

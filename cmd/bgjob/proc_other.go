@@ -15,3 +15,25 @@ func execHost(bin string, argv []string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	return cmd.Run()
 }
+
+// processAlive reports whether pid is a process (where the OS lets a
+// process be found only while it exists, as on Windows).
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	_ = p.Release()
+	return true
+}
+
+// terminate ends pid: there is no SIGTERM here, so it is killed. Its jobs'
+// runtimes are processes of their own and keep running.
+func terminate(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	return p.Kill()
+}

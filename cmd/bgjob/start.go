@@ -18,23 +18,28 @@ import (
 
 func newStart() *cobra.Command {
 	var (
-		req       api.StartRequest
-		inputs    []string
-		inputFile string
-		env       []string
-		wait      bool
-		output    string
-		pwStdin   bool
+		req        api.StartRequest
+		inputs     []string
+		inputFile  string
+		scriptArgs []string
+		env        []string
+		wait       bool
+		output     string
+		pwStdin    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "start [flags] [--] SCRIPT [ARG...] | start --file PATH [ARG...] | start --type TYPE [--definition-name NAME] [ARG...]",
+		Use:   "start [flags] [--] COMMAND... | start --file PATH [ARG...] | start --type TYPE [--definition-name NAME] [ARG...]",
 		Short: "Start a background job (Start-Job)",
 		Long: `Start a background job and print its row at once, like Start-Job.
 
 The script runs in the runtime named by --runtime (default: shell) whose
 version matches --runtime-version (a semver constraint; default: the newest
-stable version). Flags come before the script; everything after it is the
-script's arguments ("$@").
+stable version). Flags come before the command; the words after them (or
+after --) are the script, joined with spaces as ssh and pueue do, so
+'bgjob start make -j4 test' runs make -j4 test and 'bgjob start
+'echo a; echo b'' runs both. The script's own arguments ("$1"...) come
+with --arg; with --file PATH the words after it are the script's
+arguments, as with sh PATH ARG....
 
 With --type, the job is of a custom type a plugin serves (bgjob runtime
 list shows them): its words are the type's arguments, or --definition-name
@@ -45,6 +50,8 @@ With --wait, start instead streams the job's output until it ends, then
 removes it, and exits 0 if the job completed or 1 if it failed or was
 stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 		Example: `  bgjob start -- 'echo hello; sleep 1'
+  bgjob start make -j4 test
+  bgjob start --arg one --arg 'two words' -- 'for a in "$@"; do echo "$a"; done'
   bgjob start --name Backup --workdir /srv --runtime-version '~2.0' --file ./backup.sh a b
   bgjob start --run-as-32 --runtime-version '~1' -- 'echo $BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH'
   echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
@@ -52,15 +59,23 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
   bgjob start --type Copy -- ./photos /mnt/backup/photos
   bgjob start --type ScheduledJob --definition-name Backup`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// A custom type's job takes arguments, not a script.
+			// The command line runs as written, as with ssh or pueue:
+			// inline, the words are the script, joined with spaces, and
+			// its arguments come with --arg; after --file PATH (as after
+			// sh PATH) and for a custom type's job, the words are
+			// arguments.
 			custom := (req.Type != "" && req.Type != api.BackgroundJob) || req.DefinitionName != ""
-			if req.File == "" && req.LiteralPath == "" && !custom {
-				if len(args) == 0 {
-					return api.Errorf(api.ExitUsage, "give a script to run, or --file PATH")
+			switch {
+			case custom || req.File != "" || req.LiteralPath != "":
+				if len(scriptArgs) > 0 && len(args) > 0 {
+					return api.Errorf(api.ExitUsage, "give the arguments as words or with --arg, not both")
 				}
-				req.Script, args = args[0], args[1:]
+				req.Args = append(scriptArgs, args...)
+			case len(args) == 0:
+				return api.Errorf(api.ExitUsage, "give a command to run (bgjob start make -j4 test), a script ('echo a; echo b'), or --file PATH")
+			default:
+				req.Script, req.Args = strings.Join(args, " "), scriptArgs
 			}
-			req.Args = args
 			if req.DefinitionName != "" && req.DefinitionPath == "" {
 				dir, err := api.DefaultDefinitions()
 				if err != nil {
@@ -79,6 +94,9 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 				return err
 			}
 			wd := req.Workdir
+			if cmd.Flags().Changed("workdir") && wd == "" {
+				return api.Errorf(api.ExitUsage, "--workdir is empty; give a directory, or leave the flag out for the current one")
+			}
 			if wd == "" {
 				var err error
 				if wd, err = os.Getwd(); err != nil {
@@ -111,6 +129,7 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	cmd.Flags().SetInterspersed(false)
 	f := cmd.Flags()
 	f.StringVar(&req.Name, "name", "", "the job's name (default Job<Id>); names need not be unique")
+	f.StringArrayVar(&scriptArgs, "arg", nil, "an argument for the script, \"$1\"... (repeatable; -ArgumentList)")
 	f.StringVar(&req.File, "file", "", "run the script in this file; wildcards allowed, but they must match exactly one file")
 	f.StringVar(&req.LiteralPath, "literal-path", "", "run the script in this file, taking the path literally (no wildcards)")
 	f.StringVar(&req.Init, "init", "", "an initialisation script run first in the same session (its functions and variables stay visible)")

@@ -10,7 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
@@ -47,6 +51,7 @@ func run() int {
 	defs, _ := api.DefaultDefinitions()
 	definitions := flag.String("definitions", defs, "the directory of stored definitions whose triggers this host fires ($BGJOB_DEFINITIONS; empty: none)")
 	pamConfDir := flag.String("pam-confdir", "", "read the PAM service file bgjob from this directory, not /etc/pam.d (for tests)")
+	idleExit := flag.Duration("idle-exit", envDuration("BGJOB_IDLE_EXIT", defaultIdleExit), "exit after this long with no job running or queued, no call in progress and no enabled trigger; 0 never ($BGJOB_IDLE_EXIT; never with -system or -socket)")
 	flag.Parse()
 
 	if *system {
@@ -71,9 +76,23 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
 		return server.ExitCode(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// Cancelled by a signal, or when the host has been idle long enough.
+	ctx, quit := context.WithCancel(sigCtx)
+	defer quit()
 	logger.Info("serving", "home", *home, "socket", *socket, "system", *system, "pid", os.Getpid())
+	// A user's host that has had nothing to do for a while goes away; the
+	// next command starts one again. The system host is a service, and a
+	// host on a socket of its own is not one the CLI would start again.
+	if !*system && *socket == "" && *idleExit > 0 {
+		sock := api.SocketPath(h.Home())
+		idle := func() bool { return h.Idle() && !callsOpen(sock) }
+		go watchIdle(ctx, *idleExit, idleTick(*idleExit), idle, func() {
+			logger.Info("exiting: nothing to do for the idle period (-idle-exit); the next bgjob command starts a host again", "idle-exit", idleExit.String())
+			quit()
+		})
+	}
 	serveErr := server.Serve(ctx, h, server.Options{Socket: *socket, System: *system})
 	stop()
 	// Jobs keep running in their runtimes; the next host reattaches.
@@ -85,6 +104,87 @@ func run() int {
 		return api.ExitUnavailable
 	}
 	return 0
+}
+
+// defaultIdleExit is how long a user's host waits with nothing to do
+// before it exits.
+const defaultIdleExit = 10 * time.Minute
+
+// envDuration reads a duration (10m, 30s, 0) from the environment; a plain
+// number is seconds. A value that is neither is reported and def used.
+func envDuration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return d
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n < 1e9 {
+		return time.Duration(n * float64(time.Second))
+	}
+	fmt.Fprintf(os.Stderr, "bgjobd: $%s=%q is not a duration (such as 10m, 30s or 0); using %v\n", name, v, def)
+	return def
+}
+
+// idleTick is how often the host looks whether it is idle: often enough
+// that it exits soon after the idle period, at most every 5 s.
+func idleTick(period time.Duration) time.Duration {
+	return min(max(period/4, 50*time.Millisecond), 5*time.Second)
+}
+
+// watchIdle calls exit once idle has been true at every look, every tick,
+// for period; any look at which it is false starts the count again.
+func watchIdle(ctx context.Context, period, tick time.Duration, idle func() bool, exit func()) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var since time.Time // when idle was first seen true, in a row; zero: not idle
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			switch {
+			case !idle():
+				since = time.Time{}
+			case since.IsZero():
+				since = now
+			case now.Sub(since) >= period:
+				exit()
+				return
+			}
+		}
+	}
+}
+
+// callsOpen reports whether a CLI is connected to the host's socket now:
+// on Linux, whether /proc/net/unix lists a connected socket bound to
+// sock, which is what an accepted connection is. (Elsewhere it reports
+// false, and Host.Idle alone decides.) It is what keeps a host with a slow
+// reader of a long listing, say, from leaving in the middle of it.
+func callsOpen(sock string) bool {
+	if runtime.GOOS != "linux" {
+		return false
+	}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return false
+	}
+	return connectedTo(string(b), sock)
+}
+
+// connectedTo reports whether a /proc/net/unix table lists a connection
+// bound to sock: accepted (state 03, connected) or waiting to be (02,
+// connecting). The listening socket itself is unconnected (01).
+func connectedTo(table, sock string) bool {
+	// Num RefCount Protocol Flags Type St Inode Path
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 8 && (f[5] == "02" || f[5] == "03") && strings.Join(f[7:], " ") == sock {
+			return true
+		}
+	}
+	return false
 }
 
 func envInt(name string, def int) int {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -14,12 +16,20 @@ import (
 
 const runtimeUsage = `usage: bgjob runtime list [-o table|json]
        bgjob runtime install PATH...
+       bgjob runtime remove NAME VERSION [--arch ARCH]
        bgjob runtime verify
 
 The catalog ($BGJOB_RUNTIMES, default ~/.local/share/bgjob/runtimes) holds
 runtime plugins as <name>/<version>/<os>_<arch>/<binary>. install runs
 'PATH describe', checks the answer, copies the binary in and records its
-SHA-256; verify re-hashes every binary and reports tampering.
+SHA-256; remove deletes every build of that version (or, with --arch, the
+one for that architecture, ARCH or OS/ARCH); verify re-hashes every binary
+and reports tampering. Jobs already running in a removed runtime go on.
+
+examples:
+  bgjob runtime install bin/plugins/linux_amd64/2.0.0/bgjob-shell
+  bgjob runtime list -o json
+  bgjob runtime remove shell 1.5.0 --arch 386
 `
 
 // runtimeCmd runs `bgjobd runtime ...`, which `bgjob runtime ...` execs.
@@ -41,12 +51,20 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, runtimeUsage) }
 	output := fs.String("o", api.FormatTable, "table or json")
 	fs.StringVar(output, "output", api.FormatTable, "table or json")
-	if err := fs.Parse(args[1:]); err != nil {
+	arch := fs.String("arch", "", "remove: only the build for this architecture (ARCH or OS/ARCH)")
+	pos, err := parseInterspersed(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
 		return api.ExitUsage
+	}
+	if *arch != "" && args[0] != "remove" {
+		return fail(api.ExitUsage, fmt.Errorf("--arch goes with runtime remove"))
 	}
 	switch args[0] {
 	case "list":
-		if fs.NArg() > 0 {
+		if len(pos) > 0 {
 			return fail(api.ExitUsage, fmt.Errorf("runtime list takes no arguments"))
 		}
 		entries, err := cat.List()
@@ -64,15 +82,19 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 				return fail(api.ExitUnavailable, err)
 			}
 		case api.FormatTable:
+			if len(entries) == 0 {
+				fmt.Fprintf(stderr, "no runtimes installed in %s; install one with 'bgjob runtime install PATH'\n", cat.Root())
+				return 0
+			}
 			catalog.FormatTable(stdout, entries)
 		default:
 			return fail(api.ExitUsage, fmt.Errorf("unknown output format %q; use table or json", *output))
 		}
 	case "install":
-		if fs.NArg() == 0 {
+		if len(pos) == 0 {
 			return fail(api.ExitUsage, fmt.Errorf("runtime install needs the PATH of a runtime binary"))
 		}
-		for _, p := range fs.Args() {
+		for _, p := range pos {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			e, err := cat.Install(ctx, p)
 			cancel()
@@ -81,7 +103,25 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintf(stdout, "installed %s at %s\n", e, e.Path)
 		}
+	case "remove":
+		if len(pos) != 2 {
+			return fail(api.ExitUsage, fmt.Errorf("usage: bgjob runtime remove NAME VERSION [--arch ARCH]; 'bgjob runtime list' shows what is installed"))
+		}
+		goos, goarch := "", *arch
+		if o, a, ok := strings.Cut(*arch, "/"); ok {
+			goos, goarch = o, a
+		}
+		removed, err := cat.Remove(pos[0], pos[1], goos, goarch)
+		for _, e := range removed {
+			fmt.Fprintf(stdout, "removed %s\n", e)
+		}
+		if err != nil {
+			return fail(api.ExitRuntime, err)
+		}
 	case "verify":
+		if len(pos) > 0 {
+			return fail(api.ExitUsage, fmt.Errorf("runtime verify takes no arguments"))
+		}
 		results, err := cat.VerifyAll()
 		if err != nil {
 			return fail(api.ExitRuntime, err)
@@ -103,4 +143,24 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(api.ExitUsage, fmt.Errorf("unknown runtime command %q", args[0]))
 	}
 	return 0
+}
+
+// parseInterspersed parses fs's flags wherever they are among args (the
+// flag package stops at the first argument that is not one) and returns
+// the other arguments in order. Everything after "--" is an argument.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }

@@ -162,14 +162,15 @@ func TestErrors(t *testing.T) {
 	if k := WithCode(ExitUsage, fmt.Errorf("ctx: %w", e)); CodeOf(k) != ExitNotFound {
 		t.Errorf("WithCode replaced a wrapped code: %d", CodeOf(k))
 	}
-	// Every code has a help text, in order: 0..7, then 141 (SIGPIPE).
+	// Every code has a help text, in order: 0..9, then those a shell
+	// knows (130 Ctrl-C, 141 SIGPIPE, 143 SIGTERM).
+	want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ExitInterrupted, ExitBrokenPipe, ExitJobStopped}
+	if len(ExitCodes) != len(want) {
+		t.Fatalf("%d exit codes, want %d", len(ExitCodes), len(want))
+	}
 	for i, c := range ExitCodes {
-		want := i
-		if i == len(ExitCodes)-1 {
-			want = ExitBrokenPipe
-		}
-		if c.Code != want || c.Text == "" {
-			t.Errorf("ExitCodes[%d] = %+v", i, c)
+		if c.Code != want[i] || c.Text == "" {
+			t.Errorf("ExitCodes[%d] = %+v, want code %d with a text", i, c, want[i])
 		}
 	}
 }

@@ -241,6 +241,12 @@ func (c *Client) Close() error { return c.conn.Close() }
 // and stderr until the result arrives; it returns the result's exit code and
 // an *Error when the call failed.
 func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
+	return c.DoProgress(req, stdout, stderr, nil)
+}
+
+// DoProgress is Do, passing each FrameProgress to progress (which may be
+// nil only when the request does not ask for progress).
+func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress func(*Progress)) (int, error) {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
@@ -269,6 +275,12 @@ func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 			if _, err := stderr.Write(p); err != nil {
 				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 			}
+		case FrameProgress:
+			var pr Progress
+			if progress == nil || json.Unmarshal(p, &pr) != nil {
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected progress frame %q from the host", p)}
+			}
+			progress(&pr)
 		case FrameResult:
 			var res Result
 			if err := json.Unmarshal(p, &res); err != nil {

@@ -9,7 +9,7 @@ import (
 // on them, and `bgjob help` and the README list them.
 const (
 	ExitOK          = 0 // success
-	ExitJobFailed   = 1 // start --wait: the job ended Failed or Stopped
+	ExitJobFailed   = 1 // receive: a job Failed; start --wait: it failed without an exit status of its own
 	ExitUsage       = 2 // bad flags or arguments; bad input (workdir, file, constraint)
 	ExitNotFound    = 3 // no job matches a selector
 	ExitTimeout     = 4 // wait --timeout ran out
@@ -21,6 +21,11 @@ const (
 	// ExitBrokenPipe is what a shell reports for a program killed by
 	// SIGPIPE: the reader of our output (| head) went away.
 	ExitBrokenPipe = 141
+	// ExitInterrupted: Ctrl-C (128+SIGINT), as a shell reports.
+	ExitInterrupted = 130
+	// ExitJobStopped: start --wait's job was stopped (128+SIGTERM, what a
+	// stop sends).
+	ExitJobStopped = 143
 )
 
 // ExitCodes describes each code for help texts.
@@ -29,7 +34,7 @@ var ExitCodes = []struct {
 	Text string
 }{
 	{ExitOK, "success"},
-	{ExitJobFailed, "start --wait: the job ended Failed or Stopped"},
+	{ExitJobFailed, "receive: a received job Failed (its reason is printed); start --wait: the job failed without an exit status of its own. Otherwise start --wait exits with the job's own exit status"},
 	{ExitUsage, "usage error, or bad input (workdir, file, version constraint, flags)"},
 	{ExitNotFound, "no job matches"},
 	{ExitTimeout, "wait --timeout ran out before the jobs finished"},
@@ -38,7 +43,9 @@ var ExitCodes = []struct {
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
 	{ExitDamaged, "a job's records on disk are damaged or missing (what came before was printed)"},
 	{ExitDenied, "start --credential: the password was not accepted, or could not be checked"},
+	{ExitInterrupted, "interrupted (Ctrl-C): start --wait stopped and removed its job; receive --wait left the jobs running"},
 	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
+	{ExitJobStopped, "start --wait: the job was stopped"},
 }
 
 // Error is an error with the exit code the CLI should end with.

@@ -8,15 +8,17 @@ import (
 )
 
 // Frame kinds. A call begins with the host's FrameHello; then one
-// FrameRequest from the CLI is answered by any number of FrameStdout and
-// FrameStderr frames and one FrameResult. A caller the host refuses gets a
-// FrameResult instead of the hello.
+// FrameRequest from the CLI is answered by any number of FrameStdout,
+// FrameStderr and (when the request's Terminal asks) FrameProgress frames
+// and one FrameResult. A caller the host refuses gets a FrameResult instead
+// of the hello.
 const (
-	FrameHello   = 'H'
-	FrameRequest = 'Q'
-	FrameStdout  = 'O'
-	FrameStderr  = 'E'
-	FrameResult  = 'R'
+	FrameHello    = 'H'
+	FrameRequest  = 'Q'
+	FrameStdout   = 'O'
+	FrameStderr   = 'E'
+	FrameProgress = 'P'
+	FrameResult   = 'R'
 )
 
 // WireVersion is the version of this framing and its messages. The hello

@@ -14,8 +14,11 @@ const (
 // Output formats.
 const (
 	FormatTable = "table"
-	FormatJSON  = "json"
-	FormatText  = "text"
+	// FormatWide is the table with begin and end time, duration, exit
+	// code and runtime.
+	FormatWide = "wide"
+	FormatJSON = "json"
+	FormatText = "text"
 )
 
 // StartRequest is everything `bgjob start` says about a new job. Paths are
@@ -88,6 +91,36 @@ type Request struct {
 	Verbose    bool    `json:"verbose,omitempty"`
 	Debug      bool    `json:"debug,omitempty"`
 	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 waits for ever
+	// Prefix labels each line of received text with its job.
+	Prefix bool `json:"prefix,omitempty"`
+	// Term describes the caller's terminal; nil is a pipe or a file.
+	Term *Terminal `json:"term,omitempty"`
+}
+
+// Terminal says what the caller's terminal can show, so the host renders
+// for it: the CLI fills it in when its output is a terminal.
+type Terminal struct {
+	// Color: warnings yellow, errors red, verbose and debug dimmed.
+	Color bool `json:"color,omitempty"`
+	// Width is the terminal's width in columns; tables fit in it.
+	Width int `json:"width,omitempty"`
+	// Progress: send progress records as FrameProgress (the CLI draws
+	// them as bars) instead of leaving them out of text.
+	Progress bool `json:"progress,omitempty"`
+}
+
+// Progress is a FrameProgress payload: one progress record of a job.
+type Progress struct {
+	JobID            uint64 `json:"jobId"`
+	Job              string `json:"job"`
+	ActivityID       int32  `json:"activityId"`
+	ParentID         int32  `json:"parentId"`
+	Activity         string `json:"activity"`
+	Status           string `json:"status,omitempty"`
+	CurrentOperation string `json:"currentOperation,omitempty"`
+	Percent          int32  `json:"percent"`
+	SecondsRemaining int32  `json:"secondsRemaining"`
+	Completed        bool   `json:"completed,omitempty"`
 }
 
 // Result ends every reply.

@@ -30,9 +30,12 @@ func errUnavailable(err error) error {
 // of error become the numbers scripts rely on.
 func exitCode(err error) int {
 	var ee *exitError
+	var quiet exitCodeOnly
 	switch {
 	case err == nil:
 		return api.ExitOK
+	case errors.As(err, &quiet):
+		return int(quiet)
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, host.ErrBadRequest), errors.Is(err, catalog.ErrBadConstraint):
@@ -55,3 +58,9 @@ func exitCode(err error) int {
 
 // ExitCode is exitCode for the daemon's own errors (opening the host).
 func ExitCode(err error) int { return exitCode(err) }
+
+// exitCodeOnly ends a call with an exit code and no message: what went
+// wrong was printed already (a failed job's reason, on stderr).
+type exitCodeOnly int
+
+func (e exitCodeOnly) Error() string { return "" }

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // handle runs one request, writing what the user sees to rep.
@@ -22,8 +24,12 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 			return nil
 		}
 		caller, _ := host.CallerFrom(ctx)
-		return writeJobTable(out, jobs, columns{owner: s.system && caller.Root(),
-			started: req.Filter != nil && req.Filter.Type != ""})
+		cols := columns{owner: s.system && caller.Root(), started: req.Filter != nil && req.Filter.Type != "",
+			wide: req.Output == api.FormatWide}
+		if req.Term != nil {
+			cols.width = req.Term.Width
+		}
+		return writeJobTable(out, jobs, cols)
 	}
 	switch req.Op {
 	case api.OpPing:
@@ -55,30 +61,40 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if len(req.Jobs) == 0 {
 			return badRequest("name the jobs to receive from")
 		}
-		return h.Receive(ctx, req.Jobs, host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove}, newSink(req, rep))
+		sink, err := newSink(ctx, h, req, rep)
+		if err != nil {
+			return err
+		}
+		if err := h.Receive(ctx, req.Jobs, host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove}, sink); err != nil {
+			return err
+		}
+		if len(sink.failures()) > 0 {
+			return exitCodeOnly(api.ExitJobFailed) // the reasons went to stderr
+		}
+		return nil
 	case api.OpWait:
-		if len(req.Jobs) == 0 {
+		if len(req.Jobs) == 0 && !hasState(req) {
 			return badRequest("name the jobs to wait for")
 		}
-		jobs, err := h.Wait(ctx, req.Jobs, req.Any, time.Duration(req.Timeout*float64(time.Second)))
+		jobs, err := h.Wait(ctx, req.Jobs, req.Any, time.Duration(req.Timeout*float64(time.Second)), stateOf(req))
 		if perr := printJobs(jobs, false); err == nil {
 			err = perr
 		}
 		return err
 	case api.OpStop:
-		if len(req.Jobs) == 0 {
+		if len(req.Jobs) == 0 && !hasState(req) {
 			return badRequest("name the jobs to stop")
 		}
-		jobs, err := h.Stop(ctx, req.Jobs)
+		jobs, err := h.Stop(ctx, req.Jobs, stateOf(req))
 		if err != nil || !req.PassThru {
 			return err
 		}
 		return printJobs(jobs, false)
 	case api.OpRemove:
-		if len(req.Jobs) == 0 {
+		if len(req.Jobs) == 0 && !hasState(req) {
 			return badRequest("name the jobs to remove")
 		}
-		return h.Remove(ctx, req.Jobs, req.Force)
+		return h.Remove(ctx, req.Jobs, req.Force, stateOf(req))
 	case api.OpDefinition:
 		if req.Definition == nil {
 			return badRequest("definition without an action")
@@ -92,11 +108,38 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 	return badRequest("unknown operation %q", req.Op)
 }
 
+// stateOf is the request's --state as a selection option.
+func stateOf(req *api.Request) host.SelectOption {
+	if req.Filter == nil {
+		return host.InState("")
+	}
+	return host.InState(req.Filter.State)
+}
+
+func hasState(req *api.Request) bool { return req.Filter != nil && req.Filter.State != "" }
+
 // startWait is `start --wait`: the job's records as they come, then its
-// removal; the exit code says whether it completed.
+// removal. It ends with the job's own exit status when the job ran to its
+// end, as time, timeout or docker run do, so it drops into scripts;
+// otherwise with ExitJobFailed (failed without a status of its own: its
+// runtime crashed, say) or ExitJobStopped. The caller going away (Ctrl-C)
+// stops the job and removes it: it was in the foreground.
 func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, rep *reply) error {
 	sel := []string{fmt.Sprint(j.ID)}
-	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true}, newSink(req, rep)); err != nil {
+	sink, err := newSink(ctx, h, req, rep)
+	if err != nil {
+		return err
+	}
+	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true}, sink); err != nil {
+		if ctx.Err() != nil {
+			caller, _ := host.CallerFrom(ctx)
+			go func() {
+				bg := host.WithCaller(context.Background(), caller)
+				if err := h.Remove(bg, sel, true); err != nil {
+					h.Logger().Warn("cannot stop and remove an interrupted start --wait job", "job", j.ID, "err", err)
+				}
+			}()
+		}
 		return err
 	}
 	jobs, err := h.Jobs(ctx, sel, nil)
@@ -107,16 +150,64 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	if err := h.Remove(ctx, sel, false); err != nil {
 		return err
 	}
-	if fin.State != api.Completed {
-		return &exitError{code: api.ExitJobFailed, err: fmt.Errorf("job %d (%s) %s: %s", fin.ID, fin.Name, fin.State, fin.StateReason)}
+	switch fin.State {
+	case api.Completed:
+		return nil
+	case api.Stopped:
+		fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: job %d (%s) was stopped: %s\n", fin.ID, printable(fin.Name), fin.StateReason)
+		return exitCodeOnly(api.ExitJobStopped)
 	}
-	return nil
+	// Failed: the sink said why.
+	if c := fin.ExitCode; c != nil && *c > 0 && *c < 256 {
+		return exitCodeOnly(*c)
+	}
+	return exitCodeOnly(api.ExitJobFailed)
 }
 
-func newSink(req *api.Request, rep *reply) host.Sink {
+// receiveSink is a host.Sink that knows which jobs it saw fail.
+type receiveSink interface {
+	host.Sink
+	failures() []*api.Job
+}
+
+func (s *textSink) failures() []*api.Job { return s.failed }
+func (s *jsonSink) failures() []*api.Job { return s.failed }
+
+// newSink renders received records as the request asks: JSON lines, or
+// text, coloured, labelled and with progress frames for a terminal.
+func newSink(ctx context.Context, h *host.Host, req *api.Request, rep *reply) (receiveSink, error) {
 	if req.Output == api.FormatJSON {
-		return &jsonSink{out: rep.writer(api.FrameStdout), flush: rep.flush}
+		return &jsonSink{out: rep.writer(api.FrameStdout), flush: rep.flush}, nil
 	}
-	return &textSink{out: rep.writer(api.FrameStdout), err: rep.writer(api.FrameStderr),
+	s := &textSink{out: rep.writer(api.FrameStdout), err: rep.writer(api.FrameStderr),
 		verbose: req.Verbose, debug: req.Debug, flush: rep.flush}
+	names := map[uint64]string{}
+	if req.Prefix || (req.Term != nil && req.Term.Progress) {
+		jobs, err := h.Jobs(ctx, req.Jobs, nil) // start --wait: all, its own among them
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			names[j.ID] = j.Name
+		}
+	}
+	if req.Prefix {
+		s.label = func(id uint64) string { return "[" + printable(names[id]) + "] " }
+	}
+	if t := req.Term; t != nil {
+		s.color = t.Color
+		if t.Progress {
+			s.progress = func(id uint64, p *sdk.ProgressDetail) error {
+				b, err := json.Marshal(api.Progress{JobID: id, Job: names[id], ActivityID: p.ActivityId, ParentID: p.ParentId,
+					Activity: p.Activity, Status: p.Status, CurrentOperation: p.CurrentOperation, Percent: p.Percent,
+					SecondsRemaining: p.SecondsRemaining, Completed: p.Completed})
+				if err != nil {
+					return err
+				}
+				_, err = rep.write(api.FrameProgress, b)
+				return err
+			}
+		}
+	}
+	return s, nil
 }

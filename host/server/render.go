@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -24,33 +23,60 @@ type textSink struct {
 	out, err       io.Writer
 	verbose, debug bool
 	flush          func() error
+	// color paints the streams for a terminal.
+	color bool
+	// label, if set, is put before each line: the job it comes from.
+	label func(jobID uint64) string
+	// progress, if set, takes progress records (to draw them as bars).
+	progress func(jobID uint64, p *sdk.ProgressDetail) error
+	// failed lists the received jobs that ended Failed.
+	failed []*api.Job
 }
 
+// ANSI colours for the streams on a terminal.
+const (
+	ansiRed    = "\x1b[31m"
+	ansiYellow = "\x1b[33m"
+	ansiDim    = "\x1b[2m"
+	ansiReset  = "\x1b[0m"
+)
+
 // Record writes one record.
-func (s *textSink) Record(_ uint64, r *sdk.Record) error {
+func (s *textSink) Record(jobID uint64, r *sdk.Record) error {
 	var w io.Writer
-	prefix := ""
+	prefix, color := "", ""
 	switch r.Stream {
 	case sdk.Output, sdk.Information:
 		w = s.out
 	case sdk.Error:
-		w = s.err
+		w, color = s.err, ansiRed
 	case sdk.Warning:
-		w, prefix = s.err, "WARNING: "
+		w, prefix, color = s.err, "WARNING: ", ansiYellow
 	case sdk.Verbose:
 		if !s.verbose {
 			return nil
 		}
-		w, prefix = s.err, "VERBOSE: "
+		w, prefix, color = s.err, "VERBOSE: ", ansiDim
 	case sdk.Debug:
 		if !s.debug {
 			return nil
 		}
-		w, prefix = s.err, "DEBUG: "
+		w, prefix, color = s.err, "DEBUG: ", ansiDim
+	case sdk.Progress:
+		if s.progress != nil && r.Progress != nil {
+			return s.progress(jobID, r.Progress)
+		}
+		return nil
 	default:
 		return nil
 	}
-	if r.Chunk != nil && prefix == "" {
+	if !s.color {
+		color = ""
+	}
+	if s.label != nil {
+		prefix = s.label(jobID) + prefix
+	}
+	if r.Chunk != nil && prefix == "" && color == "" {
 		_, err := w.Write(r.Chunk)
 		return err
 	}
@@ -60,12 +86,40 @@ func (s *textSink) Record(_ uint64, r *sdk.Record) error {
 	}
 	var b strings.Builder
 	for _, line := range strings.Split(text, "\n") {
+		b.WriteString(color)
 		b.WriteString(prefix)
 		b.WriteString(line)
+		if color != "" {
+			b.WriteString(ansiReset)
+		}
 		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// End says, on stderr, that a job failed and why, as Receive-Job ends a
+// failed job's output with its reason.
+func (s *textSink) End(j *api.Job) error {
+	if j.State != api.Failed {
+		return nil
+	}
+	s.failed = append(s.failed, j)
+	msg := failureText(j)
+	if s.color {
+		msg = ansiRed + msg + ansiReset
+	}
+	_, err := io.WriteString(s.err, msg+"\n")
+	return err
+}
+
+// failureText is how a failed job is reported.
+func failureText(j *api.Job) string {
+	reason := j.StateReason
+	if reason == "" {
+		reason = "no reason was given"
+	}
+	return fmt.Sprintf("bgjob: job %d (%s) failed: %s", j.ID, printable(j.Name), reason)
 }
 
 // Flush passes on to flush.
@@ -79,9 +133,10 @@ func (s *textSink) Flush() error {
 // jsonSink writes one JSON object per record and line:
 // {"jobId","seq","stream","time", ...the stream's fields}.
 type jsonSink struct {
-	out   io.Writer
-	flush func() error
-	buf   bytes.Buffer
+	out    io.Writer
+	flush  func() error
+	buf    bytes.Buffer
+	failed []*api.Job
 }
 
 // jsonRecord is a record as JSON; which fields are set depends on the stream.
@@ -178,6 +233,28 @@ func fillText(j *jsonRecord, s sdk.Stream, text string) {
 	}
 }
 
+// jsonEnd is the line that ends a failed job's records in JSON.
+type jsonEnd struct {
+	JobID    uint64    `json:"jobId"`
+	State    api.State `json:"state"`
+	Reason   string    `json:"reason"`
+	ExitCode *int      `json:"exitCode"`
+}
+
+// End adds a line for a failed job, after its records.
+func (s *jsonSink) End(j *api.Job) error {
+	if j.State != api.Failed {
+		return nil
+	}
+	s.failed = append(s.failed, j)
+	b, err := json.Marshal(jsonEnd{JobID: j.ID, State: j.State, Reason: j.StateReason, ExitCode: j.ExitCode})
+	if err != nil {
+		return err
+	}
+	_, err = s.out.Write(append(b, '\n'))
+	return err
+}
+
 // Flush passes on to flush.
 func (s *jsonSink) Flush() error {
 	if s.flush == nil {
@@ -186,44 +263,129 @@ func (s *jsonSink) Flush() error {
 	return s.flush()
 }
 
-// columns are the job table's optional columns.
+// columns are the job table's optional columns and its width.
 type columns struct {
 	// owner: root, on a system host, sees every user's jobs.
 	owner bool
 	// started: a listing of one type (get --type) shows when each run
 	// started, as a scheduled job's history does.
 	started bool
+	// wide adds begin and end time, duration, exit code and runtime.
+	wide bool
+	// width, if set, is the terminal's: the Command column is cut so
+	// that rows fit.
+	width int
 }
 
 // writeJobTable writes jobs as PowerShell's job table, with the optional
 // columns cols asks for before Command.
 func writeJobTable(w io.Writer, jobs []*api.Job, cols columns) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	extra, dashes := "", ""
+	head := []string{"Id", "Name", "PSJobTypeName", "State", "HasMoreData", "Location"}
 	if cols.owner {
-		extra, dashes = extra+"Owner\t", dashes+"-----\t"
+		head = append(head, "Owner")
 	}
 	if cols.started {
-		extra, dashes = extra+"Started\t", dashes+"-------\t"
+		head = append(head, "Started")
 	}
-	fmt.Fprintln(tw, "Id\tName\tPSJobTypeName\tState\tHasMoreData\tLocation\t"+extra+"Command")
-	fmt.Fprintln(tw, "--\t----\t-------------\t-----\t-----------\t--------\t"+dashes+"-------")
+	if cols.wide {
+		head = append(head, "PSBeginTime", "PSEndTime", "Duration", "ExitCode", "Runtime")
+	}
+	head = append(head, "Command")
+	rows := [][]string{head, dashes(head)}
 	for _, j := range jobs {
-		extra = ""
+		row := []string{fmt.Sprint(j.ID), printable(j.Name), printable(j.PSJobTypeName), string(j.State),
+			titleBool(j.HasMoreData), printable(j.Location)}
 		if cols.owner {
-			extra += printable(j.Owner) + "\t"
+			row = append(row, printable(j.Owner))
 		}
 		if cols.started {
-			started := "-"
-			if j.PSBeginTime != nil {
-				started = j.PSBeginTime.Local().Format("2006-01-02 15:04:05")
-			}
-			extra += started + "\t"
+			row = append(row, when(j.PSBeginTime))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s%s\n", j.ID, printable(j.Name), printable(j.PSJobTypeName), j.State,
-			titleBool(j.HasMoreData), printable(j.Location), extra, shortCommand(j.Command))
+		if cols.wide {
+			code := "-"
+			if j.ExitCode != nil {
+				code = fmt.Sprint(*j.ExitCode)
+			}
+			row = append(row, when(j.PSBeginTime), when(j.PSEndTime), duration(j), code,
+				printable(fmt.Sprintf("%s %s %s", j.Runtime.Name, j.Runtime.Version, j.Runtime.Arch)))
+		}
+		rows = append(rows, append(row, firstLine(j.Command)))
 	}
-	return tw.Flush()
+	return writeAligned(w, rows, cols.width)
+}
+
+func dashes(head []string) []string {
+	out := make([]string, len(head))
+	for i, h := range head {
+		out[i] = strings.Repeat("-", len(h))
+	}
+	return out
+}
+
+// duration is how long a job ran (so far, if it runs).
+func duration(j *api.Job) string {
+	if j.PSBeginTime == nil {
+		return "-"
+	}
+	end := time.Now()
+	if j.PSEndTime != nil {
+		end = *j.PSEndTime
+	}
+	return end.Sub(*j.PSBeginTime).Round(time.Millisecond).String()
+}
+
+// writeAligned writes rows in columns two spaces apart. The last column
+// (Command) is cut, on a character boundary, to fit width if one is
+// given, and to 60 characters otherwise, as PowerShell's table does.
+func writeAligned(w io.Writer, rows [][]string, width int) error {
+	n := len(rows[0])
+	widths := make([]int, n)
+	for _, r := range rows {
+		for i, c := range r[:n-1] {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	room := 60
+	if width > 0 {
+		used := 0
+		for _, x := range widths[:n-1] {
+			used += x + 2
+		}
+		room = max(width-used-1, 10)
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, c := range r[:n-1] {
+			b.WriteString(c)
+			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+		}
+		b.WriteString(cut(r[n-1], room))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// firstLine is a command's first line, its tabs as spaces, its control
+// characters shown escaped.
+func firstLine(c string) string {
+	c = strings.TrimSpace(c)
+	if i := strings.IndexByte(c, '\n'); i >= 0 {
+		c = c[:i] + " ..."
+	}
+	return printable(strings.ReplaceAll(c, "\t", " "))
+}
+
+// cut shortens s to n characters (never inside one), ending in "...".
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n <= 3 {
+		return string(r[:n])
+	}
+	return string(r[:n-3]) + "..."
 }
 
 func titleBool(b bool) string {
@@ -231,20 +393,6 @@ func titleBool(b bool) string {
 		return "True"
 	}
 	return "False"
-}
-
-// shortCommand is the first line of a command, cut to fit a table (on a
-// character boundary), with its control characters shown escaped.
-func shortCommand(c string) string {
-	c = strings.TrimSpace(c)
-	if i := strings.IndexByte(c, '\n'); i >= 0 {
-		c = c[:i] + " ..."
-	}
-	c = strings.ReplaceAll(c, "\t", " ")
-	if r := []rune(c); len(r) > 60 {
-		c = string(r[:57]) + "..."
-	}
-	return printable(c)
 }
 
 // printable shows control characters escaped (\n, \x1b, ...) and invalid

@@ -275,7 +275,7 @@ func (r *reply) result(err error) {
 	}
 	res := api.Result{Code: exitCode(err)}
 	if err != nil {
-		res.Error = err.Error()
+		res.Error = err.Error() // empty for exitCodeOnly: printed already
 	}
 	if errors.Is(err, syscall.EPIPE) && r.direct != nil {
 		// The reader of the caller's stdout went away (| head): end as a

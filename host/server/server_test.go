@@ -318,7 +318,8 @@ func TestServe(t *testing.T) {
 		{api.Request{Op: api.OpWait}, api.ExitUsage},
 		{api.Request{Op: api.OpStop}, api.ExitUsage},
 		{api.Request{Op: api.OpRemove}, api.ExitUsage},
-		{api.Request{Op: api.OpReceive, Jobs: []string{"1"}, Keep: true, Wait: true}, api.ExitUsage},
+		{api.Request{Op: api.OpReceive, Jobs: []string{"1"}, AutoRemove: true}, api.ExitUsage},
+		{api.Request{Op: api.OpGet, Filter: &api.Filter{Newest: -1}}, api.ExitUsage},
 	}
 	for _, tt := range errTests {
 		code, _, _, err := call(&tt.req)
@@ -327,14 +328,15 @@ func TestServe(t *testing.T) {
 		}
 	}
 
-	// start --wait: the output, then the job is gone; a failure is code 1.
+	// start --wait: the output, then the job is gone; a job that fails
+	// with a status of its own exits with it, and the reason is on stderr.
 	code, out, _, err = call(&api.Request{Op: api.OpStart, Wait: true, Start: &api.StartRequest{Script: "echo w1; echo w2", Workdir: dir, Env: hosttest.JobEnv}})
 	if code != 0 || err != nil || out != "w1\nw2\n" {
 		t.Errorf("start --wait: %d %v %q", code, err, out)
 	}
-	code, _, _, err = call(&api.Request{Op: api.OpStart, Wait: true, Start: &api.StartRequest{Script: "exit 3", Workdir: dir, Env: hosttest.JobEnv}})
-	if code != api.ExitJobFailed || err == nil {
-		t.Errorf("start --wait of a failing job: %d %v", code, err)
+	code, _, errOut, err = call(&api.Request{Op: api.OpStart, Wait: true, Start: &api.StartRequest{Script: "exit 3", Workdir: dir, Env: hosttest.JobEnv}})
+	if code != 3 || err != nil || !strings.Contains(errOut, "failed: exit status 3") {
+		t.Errorf("start --wait of a failing job: code %d, error %v, stderr %q; want code 3 and the reason on stderr", code, err, errOut)
 	}
 	if js, _ := th.Jobs(context.Background(), nil, nil); !idsEqual(ids(js), 1) {
 		t.Errorf("start --wait left jobs %v", ids(js))

@@ -1,0 +1,42 @@
+package host
+
+// Idle reports whether the host has nothing to do now: no job running or
+// queued (every job has finished), no receive draining a job's records,
+// and no enabled stored definition with triggers to fire (nor one being
+// fired). A per-user host that stays idle for a while may exit (bgjobd
+// -idle-exit): nothing is lost, since the next command starts a host
+// again and finished jobs are kept in the job table.
+//
+// Calls in progress are the server's business; a wait, or a receive with
+// --wait, is only in progress while one of its jobs runs or is queued,
+// which Idle sees.
+func (h *Host) Idle() bool {
+	h.mu.Lock()
+	for _, j := range h.jobs {
+		if !j.row.State.Finished() || j.draining > 0 {
+			h.mu.Unlock()
+			return false
+		}
+	}
+	h.mu.Unlock()
+	t := h.trig
+	if t == nil {
+		return true
+	}
+	// Until the definitions are first read, what they hold is unknown.
+	if t.ready != nil {
+		select {
+		case <-t.ready:
+		default:
+			return false
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.armed {
+		if a.firing || a.enabled && len(a.scheds) > 0 {
+			return false
+		}
+	}
+	return true
+}
