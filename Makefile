@@ -22,11 +22,12 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS := $(CURDIR)/.tools
 
-.PHONY: help build auth install-runtimes install-system man demo test unit integration lint generate bench soak fuzz clean
+.PHONY: install help build auth install-runtimes install-system man demo test unit integration lint generate bench soak fuzz clean
 
 help:
 	@echo "make build     build bin/bgjob, bin/bgjobd, the runtimes (shell 1.x and 2.x, 64- and 32-bit) and the job type plugins (Copy, ScheduledJob); install them into the catalog"
-	@echo "make install-system  (as root) install the system host: binaries in $(PREFIX)/bin, runtimes, PAM service, systemd unit"
+	@echo "make install   install bgjob, bgjobd and bgjob-auth into $(PREFIX)/bin (the plugins are in your catalog already)"
+	@echo "make install-system  (as root) install the system host: binaries in $(SYSTEM_PREFIX)/bin, runtimes, PAM service, systemd unit"
 	@echo "make man       build, then write the man pages (bgjob.1, bgjob-start.1, ...) into man/"
 	@echo "make demo      build, then run a short real session in a scratch BGJOB_HOME"
 	@echo "make test      lint and run every test (unit with -race, integration)"
@@ -68,18 +69,26 @@ auth:
 install-runtimes:
 	$(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
+# For one user: the binaries into PREFIX/bin (~/.local/bin by default, on
+# PATH in most shells' profiles); build put the runtimes and plugins into
+# the user's catalog already, and bgjob finds bgjobd beside itself.
+PREFIX ?= $(HOME)/.local
+install: build
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/bgjob $(BIN)/bgjobd $(BIN)/bgjob-auth $(DESTDIR)$(PREFIX)/bin/
+
 # The system host (`bgjob host --system`), as root: the binaries, the
 # runtimes into its catalog, the PAM service bgjob-auth asks, and the
 # systemd unit (not started: `systemctl daemon-reload && systemctl enable
 # --now bgjob`).
-PREFIX ?= /usr/local
+SYSTEM_PREFIX ?= /usr/local
 SYSTEM_HOME := /var/lib/bgjob
 install-system: build
-	install -d -m 0755 $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/pam.d $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/bgjob
-	install -m 0755 $(BIN)/bgjob $(BIN)/bgjobd $(BIN)/bgjob-auth $(DESTDIR)$(PREFIX)/bin/
+	install -d -m 0755 $(DESTDIR)$(SYSTEM_PREFIX)/bin $(DESTDIR)/etc/pam.d $(DESTDIR)/etc/systemd/system $(DESTDIR)$(SYSTEM_PREFIX)/share/doc/bgjob
+	install -m 0755 $(BIN)/bgjob $(BIN)/bgjobd $(BIN)/bgjob-auth $(DESTDIR)$(SYSTEM_PREFIX)/bin/
 	install -m 0644 docs/system/pam.d/bgjob $(DESTDIR)/etc/pam.d/bgjob
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' docs/system/bgjob.service > $(DESTDIR)/etc/systemd/system/bgjob.service
-	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/bgjob/
+	sed 's|/usr/local/bin/|$(SYSTEM_PREFIX)/bin/|' docs/system/bgjob.service > $(DESTDIR)/etc/systemd/system/bgjob.service
+	install -m 0644 README.md $(DESTDIR)$(SYSTEM_PREFIX)/share/doc/bgjob/
 	install -d -m 0711 $(DESTDIR)$(SYSTEM_HOME)
 	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
