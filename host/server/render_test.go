@@ -250,3 +250,78 @@ func TestJobTableEscapes(t *testing.T) {
 		t.Errorf("the table holds raw control characters or broken UTF-8:\n%q", out)
 	}
 }
+
+// On a terminal the table fits its width: the Command column is cut, on a
+// character boundary, with "..."; -o wide adds the times, duration, exit
+// code and runtime.
+func TestJobTableWidthAndWide(t *testing.T) {
+	begin := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	end := begin.Add(1500 * time.Millisecond)
+	code := 0
+	jobs := []*api.Job{{ID: 1, Name: "Ünïcode", PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost",
+		Command: "echo " + strings.Repeat("ü", 100), PSBeginTime: &begin, PSEndTime: &end, ExitCode: &code,
+		Runtime: api.Runtime{Name: "shell", Version: "2.1.0", Arch: "amd64"}}}
+	var buf bytes.Buffer
+	if err := writeJobTable(&buf, jobs, columns{width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			t.Errorf("a %d-character line on an 80-column terminal: %q", n, line)
+		}
+		if !utf8.ValidString(line) {
+			t.Errorf("a line cut inside a character: %q", line)
+		}
+	}
+	if !strings.Contains(buf.String(), "üü...") {
+		t.Errorf("the command was not cut with ...:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := writeJobTable(&buf, jobs, columns{wide: true}); err != nil {
+		t.Fatal(err)
+	}
+	head := strings.SplitN(buf.String(), "\n", 2)[0]
+	for _, want := range []string{"PSBeginTime", "PSEndTime", "Duration", "ExitCode", "Runtime"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("-o wide has no %s column: %q", want, head)
+		}
+	}
+	if !strings.Contains(buf.String(), "1.5s") || !strings.Contains(buf.String(), "shell 2.1.0 amd64") {
+		t.Errorf("-o wide row:\n%s", buf.String())
+	}
+}
+
+// For a terminal: errors red, warnings yellow, verbose dimmed, each line
+// labelled with its job when asked; a failed job ends with its reason.
+// Without colour, none of the escapes.
+func TestTextSinkTerminal(t *testing.T) {
+	for _, color := range []bool{true, false} {
+		var out, errOut bytes.Buffer
+		s := &textSink{out: &out, err: &errOut, verbose: true, color: color,
+			label: func(id uint64) string { return map[uint64]string{7: "[Build] "}[id] }}
+		for _, r := range []*sdk.Record{sdk.NewOutput("made", ""), sdk.NewMessage(sdk.Warning, "careful"),
+			sdk.NewMessage(sdk.Verbose, "detail"), sdk.NewError("broke", nil)} {
+			if err := s.Record(7, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		code := 2
+		if err := s.End(&api.Job{ID: 7, Name: "Build", State: api.Failed, StateReason: "exit status 2", ExitCode: &code}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.End(&api.Job{ID: 8, Name: "Fine", State: api.Completed}); err != nil {
+			t.Fatal(err)
+		}
+		wantOut := "[Build] made\n"
+		wantErr := "\x1b[33m[Build] WARNING: careful\x1b[0m\n\x1b[2m[Build] VERBOSE: detail\x1b[0m\n\x1b[31m[Build] broke\x1b[0m\n\x1b[31mbgjob: job 7 (Build) failed: exit status 2\x1b[0m\n"
+		if !color {
+			wantErr = "[Build] WARNING: careful\n[Build] VERBOSE: detail\n[Build] broke\nbgjob: job 7 (Build) failed: exit status 2\n"
+		}
+		if out.String() != wantOut || errOut.String() != wantErr {
+			t.Errorf("colour %v:\nstdout %q\nstderr %q\nwant %q and %q", color, out.String(), errOut.String(), wantOut, wantErr)
+		}
+		if len(s.failures()) != 1 {
+			t.Errorf("failures %v, want the failed job only", s.failures())
+		}
+	}
+}
