@@ -13,24 +13,27 @@ import (
 )
 
 // A job's payload (script, init script, arguments, input, environment) is
-// kept in jobs/ID.job, the bytes of the sdk.Job the runtime receives, not in
-// the job table: a row stays small however large the input, the table does
-// not grow with what jobs were given, and the host holds a payload in memory
-// only while it hands it to a runtime. It is removed with the job.
+// the bytes of the sdk.Job the runtime receives. A small one (most: a
+// command line and an environment) is kept in the job table beside the
+// row, written in the row's own transaction, so a start creates no file
+// (creating one costs more than the rest of a start on some disks). A large
+// one goes to jobs/ID.job instead, so that the table does not grow with
+// what jobs were given; the host holds a payload in memory only while it
+// hands it to a runtime. Either is removed with the job.
+
+// maxInlinePayload is the largest payload kept in the table.
+const maxInlinePayload = 256 << 10
 
 func (h *Host) payloadPath(id uint64) string {
 	return filepath.Join(h.jobsDir(), strconv.FormatUint(id, 10)+".job")
 }
 
-// writePayload stores job's payload. It is written before the job is
-// queued and not synced: a host that is killed keeps it (the page cache
-// does), and a job whose payload was lost fails with that reason.
-func (h *Host) writePayload(job *sdk.Job) error {
-	b, err := proto.Marshal(job)
-	if err != nil {
-		return fmt.Errorf("cannot record the job's payload: %w", err)
-	}
-	path := h.payloadPath(job.Id)
+// writePayload stores a large payload in its file. It is written before
+// the job is queued and not synced: a host that is killed keeps it (the
+// page cache does), and a job whose payload was lost fails with that
+// reason.
+func (h *Host) writePayload(id uint64, b []byte) error {
+	path := h.payloadPath(id)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		os.Remove(tmp)
@@ -43,7 +46,10 @@ func (h *Host) writePayload(job *sdk.Job) error {
 // row says about it.
 func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
 	job := new(sdk.Job)
-	b, err := os.ReadFile(h.payloadPath(r.ID))
+	b, err := h.store.Payload(r.ID)
+	if err == nil && b == nil {
+		b, err = os.ReadFile(h.payloadPath(r.ID))
+	}
 	switch {
 	case err == nil:
 		if err := proto.Unmarshal(b, job); err != nil {

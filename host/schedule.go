@@ -9,6 +9,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
 )
 
@@ -71,6 +72,20 @@ func (h *Host) run(j *job) {
 	if err != nil {
 		fail(err.Error())
 		return
+	}
+	// The record log, made now that the job runs (a start makes no file).
+	h.mu.Lock()
+	needLog := j.log == nil
+	h.mu.Unlock()
+	if needLog {
+		lg, err := recordlog.Open(h.logPath(r.ID), 0)
+		if err != nil {
+			fail(fmt.Sprintf("cannot create the job's record log: %v", err))
+			return
+		}
+		h.mu.Lock()
+		j.log = lg
+		h.mu.Unlock()
 	}
 	p, err := h.launcher.Launch(h.ctx, h.launchSpec(&r, sha))
 	if err != nil {

@@ -17,9 +17,9 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/protocol"
-	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/proto"
 )
 
 // MaxInput bounds a job's input, which travels in one message.
@@ -70,37 +70,44 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	entry := p.entry
 	// The protocol the job will speak: the newest both the runtime and
 	// this host do (the catalog admits no runtime without one).
-	proto, _ := protocol.Best(entry.ServedProtocols())
+	wire, _ := protocol.Best(entry.ServedProtocols())
 	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs}
 	r.Job = api.Job{
 		InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: "localhost",
 		Command: p.cmd, Workdir: p.workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
-			Protocol: proto, Path: entry.Path},
+			Protocol: wire, Path: entry.Path},
 		Definition: p.definition,
 	}
-	err = h.store.Create(r, func(id uint64) {
+	data, err := proto.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	inline := len(data) <= maxInlinePayload
+	err = h.store.Create(r, func(id uint64) []byte {
 		r.ID = id
 		r.Name = p.name
 		if r.Name == "" {
 			r.Name = fmt.Sprintf("Job%d", id)
 		}
+		if inline {
+			return data
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job: %w", err)
 	}
-	payload.Id = r.ID
-	if err := h.writePayload(payload); err != nil {
-		_ = h.store.Delete(r.ID)
-		return nil, err
+	if !inline {
+		if err := h.writePayload(r.ID, data); err != nil {
+			_ = h.store.Delete(r.ID)
+			return nil, err
+		}
 	}
-	lg, err := recordlog.Open(h.logPath(r.ID), 0)
-	if err != nil {
-		return nil, err
-	}
+	// The record log is made when the job runs: nothing on the way to
+	// answering a start creates a file.
 	h.mu.Lock()
 	j := newJob(r)
-	j.log = lg
 	h.jobs[r.ID] = j
 	h.scheduleLocked()
 	view := j.viewLocked()

@@ -95,6 +95,16 @@ type Catalog struct {
 
 	mu       sync.Mutex
 	verified map[string]verifiedFile // by binary path
+	// manifests caches what each manifest said, by its folder, while the
+	// file is unchanged: a job's start lists the catalog, and reading and
+	// checking every manifest each time was most of its cost.
+	manifests map[string]cachedManifest
+}
+
+// cachedManifest is an entry read from a manifest file as it was (id).
+type cachedManifest struct {
+	id    fileID
+	entry Entry
 }
 
 // Open returns the catalog rooted at root. It does not touch the disk: the
@@ -107,7 +117,7 @@ func Open(root string) *Catalog {
 	} else {
 		root = filepath.Clean(root)
 	}
-	return &Catalog{root: root, verified: make(map[string]verifiedFile)}
+	return &Catalog{root: root, verified: make(map[string]verifiedFile), manifests: make(map[string]cachedManifest)}
 }
 
 // Root returns the absolute folder of the catalog.
@@ -168,7 +178,7 @@ func (c *Catalog) List() ([]*Entry, error) {
 				return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", vdir, err)
 			}
 			for _, platform := range platforms {
-				e, err := readEntry(filepath.Join(vdir, platform), name, version, platform)
+				e, err := c.entry(filepath.Join(vdir, platform), name, version, platform)
 				if err != nil {
 					return nil, err
 				}
@@ -237,6 +247,35 @@ func subdirs(dir string) ([]string, error) {
 // manifest. The folder names are checked against the manifest because
 // Resolve trusts the manifest while the user sees the folders: the two must
 // not disagree.
+// entry is readEntry, from the cache while the manifest is unchanged (by
+// stat: device, inode, size and times, as verification's cache does).
+func (c *Catalog) entry(dir, name, version, platform string) (*Entry, error) {
+	fi, err := os.Stat(filepath.Join(dir, manifestFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	id, cacheable := fileID{}, false
+	if err == nil {
+		id, cacheable = statID(fi)
+	}
+	if cacheable {
+		c.mu.Lock()
+		m, ok := c.manifests[dir]
+		c.mu.Unlock()
+		if ok && m.id == id {
+			e := m.entry
+			return &e, nil
+		}
+	}
+	e, err := readEntry(dir, name, version, platform)
+	if err == nil && e != nil && cacheable {
+		c.mu.Lock()
+		c.manifests[dir] = cachedManifest{id: id, entry: *e}
+		c.mu.Unlock()
+	}
+	return e, err
+}
+
 func readEntry(dir, name, version, platform string) (*Entry, error) {
 	file := filepath.Join(dir, manifestFile)
 	data, err := os.ReadFile(file)

@@ -98,3 +98,18 @@ func TestCheckJobTypes(t *testing.T) {
 		}
 	}
 }
+
+// List caches what manifests say, but never past a change to the file.
+func TestListSeesManifestChanges(t *testing.T) {
+	root := t.TempDir()
+	host := plat{runtime.GOOS, runtime.GOARCH}
+	addEntry(t, root, "copy", "1.0.0", host)
+	c := Open(root)
+	if _, _, err := c.ResolveType("Copy", "", ""); !errors.Is(err, ErrNoType) {
+		t.Fatalf("before: %v", err)
+	}
+	addEntry(t, root, "copy", "1.0.0", host, sdk.TypeInfo{Name: "Copy", Runs: true}) // the manifest rewritten
+	if e, _, err := c.ResolveType("Copy", "", ""); err != nil || e.Version != "1.0.0" {
+		t.Errorf("after the manifest changed: %v %v", e, err)
+	}
+}

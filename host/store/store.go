@@ -23,6 +23,9 @@ var (
 	// bucketTriggers holds each stored definition's schedule state (see
 	// Trigger), by "TYPE/NAME".
 	bucketTriggers = []byte("triggers")
+	// bucketPayloads holds small jobs' payloads by id, written in the
+	// row's own transaction: no file to create on a start.
+	bucketPayloads = []byte("payloads")
 	keyNextID      = []byte("nextID")
 )
 
@@ -99,7 +102,7 @@ func Open(path string) (s *Store, err error) {
 		return nil, fmt.Errorf("cannot open the job table %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketMeta, bucketTriggers} {
+		for _, b := range [][]byte{bucketJobs, bucketMeta, bucketTriggers, bucketPayloads} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -134,8 +137,9 @@ func idKey(id uint64) []byte {
 }
 
 // Create assigns the next id (ids are never reused), lets prepare fill in
-// what depends on it, and stores r under it, in one transaction.
-func (s *Store) Create(r *Row, prepare func(id uint64)) error {
+// what depends on it and say the job's payload to keep with the row (nil:
+// none here), and stores both under the id, in one transaction.
+func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		var id uint64 = 1
@@ -145,9 +149,25 @@ func (s *Store) Create(r *Row, prepare func(id uint64)) error {
 		if err := meta.Put(keyNextID, idKey(id+1)); err != nil {
 			return err
 		}
-		prepare(id)
+		if payload := prepare(id); payload != nil {
+			if err := tx.Bucket(bucketPayloads).Put(idKey(id), payload); err != nil {
+				return err
+			}
+		}
 		return putRow(tx, r)
 	})
+}
+
+// Payload returns the payload kept with job id's row; nil if none is.
+func (s *Store) Payload(id uint64) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketPayloads).Get(idKey(id)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func putRow(tx *bolt.Tx, r *Row) error {
@@ -170,9 +190,12 @@ func (s *Store) Put(rows ...*Row) error {
 	})
 }
 
-// Delete removes job id's row.
+// Delete removes job id's row and payload.
 func (s *Store) Delete(id uint64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketPayloads).Delete(idKey(id)); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketJobs).Delete(idKey(id))
 	})
 }

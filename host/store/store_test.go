@@ -21,7 +21,7 @@ func TestCreatePutDeleteAll(t *testing.T) {
 	var ids []uint64
 	for range 3 {
 		r := &Row{Job: api.Job{Name: "x"}, Spec: &Spec{Runtime: "/rt", LegacyInput: []byte{0, 1}}}
-		if err := s.Create(r, func(id uint64) { r.ID = id; r.Name = "Job" }); err != nil {
+		if err := s.Create(r, func(id uint64) []byte { r.ID = id; r.Name = "Job"; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, r.ID)
@@ -33,7 +33,7 @@ func TestCreatePutDeleteAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Row{Job: api.Job{Name: "y"}}
-	if err := s.Create(r, func(id uint64) { r.ID = id }); err != nil || r.ID != 4 {
+	if err := s.Create(r, func(id uint64) []byte { r.ID = id; return nil }); err != nil || r.ID != 4 {
 		t.Errorf("after deleting the newest, the next id is %d (%v); ids are never reused", r.ID, err)
 	}
 	r.LastSeq, r.ReadOffset = 7, 9
@@ -142,7 +142,7 @@ func TestBadRow(t *testing.T) {
 	defer s.Close()
 	for range 3 {
 		r := &Row{}
-		s.Create(r, func(id uint64) { r.ID = id })
+		s.Create(r, func(id uint64) []byte { r.ID = id; return nil })
 	}
 	s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put(idKey(2), []byte("{not json")) })
 	rows, bad, err := s.All()
@@ -167,7 +167,7 @@ func TestCorruptTable(t *testing.T) {
 	}
 	for range 200 {
 		r := &Row{Spec: &Spec{Runtime: strings.Repeat("x", 300)}}
-		s.Create(r, func(id uint64) { r.ID = id })
+		s.Create(r, func(id uint64) []byte { r.ID = id; return nil })
 	}
 	s.Close()
 	b, _ := os.ReadFile(path)
