@@ -172,12 +172,7 @@ const typeCallTimeout = 30 * time.Second
 func (h *Host) withTypePlugin(ctx context.Context, entry *catalog.Entry, id *store.Identity, workdir string, f func(protocol.TypeConn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, typeCallTimeout)
 	defer cancel()
-	dir, err := os.MkdirTemp(h.runDir(), "type")
-	if err != nil {
-		return fmt.Errorf("cannot make a socket directory for %s: %w", entry, err)
-	}
-	_ = os.Remove(dir) // the launcher makes it, owned by the plugin's user
-	logPath := dir + ".runtime.log"
+	logPath := filepath.Join(h.jobsDir(), "type-"+newUUID()+".runtime.log")
 	var ident launch.Identity
 	if id != nil {
 		ident = launch.Identity{UID: id.UID, GID: id.GID, Groups: id.Groups, Token: id.Token}
@@ -185,14 +180,19 @@ func (h *Host) withTypePlugin(ctx context.Context, entry *catalog.Entry, id *sto
 	proto, _ := protocol.Best(entry.ServedProtocols())
 	spec := &launch.Spec{Identity: ident, Binary: entry.Path, SHA256: entry.SHA256, Protocol: proto,
 		OS: entry.OS, Arch: entry.Arch, Name: entry.Name, Version: entry.Version, Workdir: workdir,
-		SockDir: dir, LogFile: logPath}
+		LogFile: logPath}
 	p, err := h.launcher.Launch(ctx, spec)
 	if err != nil {
 		os.Remove(logPath)
 		return withKind(ErrNoRuntime, fmt.Errorf("cannot start %s: %w", entry, err))
 	}
 	defer func() {
-		p.Release()
+		// Kept for the next call, if the plugin is reusable.
+		if r, ok := p.(launch.Recycler); ok {
+			r.Recycle()
+		} else {
+			p.Release()
+		}
 		os.Remove(logPath)
 	}()
 	c, ok := p.Conn().(protocol.TypeConn)

@@ -248,16 +248,26 @@ func (h *Host) storeFailed(ctx context.Context, j *job, p launch.Process, cause 
 	h.release(j, p)
 }
 
-// release gives the runtime process back and frees the job's slot.
+// release gives the runtime process back and frees the job's slot. A
+// process whose job ended cleanly (completed, or failed by its own exit
+// status) may run the next job of its spec; one whose job was stopped, or
+// that crashed or was lost, is ended.
 func (h *Host) release(j *job, p launch.Process) {
 	h.mu.Lock()
 	j.rt = nil
 	h.running--
+	// A negative status is the runtime's own failure (a panic, a working
+	// directory it could not enter), not the script's.
+	clean := j.row.State == api.Completed || (j.row.State == api.Failed && j.row.ExitCode != nil && *j.row.ExitCode >= 0)
 	h.scheduleLocked()
 	h.mu.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
 	h.goAsync(func() {
-		p.Release()
+		if r, ok := p.(launch.Recycler); ok && clean {
+			r.Recycle()
+		} else {
+			p.Release()
+		}
 		_ = os.RemoveAll(h.sockDir(j.row.ID))
 	})
 }

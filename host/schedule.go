@@ -127,7 +127,7 @@ func (h *Host) launchSpec(r *store.Row, sha string) *launch.Spec {
 		Identity: id,
 		Binary:   r.Spec.Runtime, SHA256: sha, Protocol: r.Runtime.Protocol,
 		OS: r.Runtime.OS, Arch: r.Runtime.Arch, Name: r.Runtime.Name, Version: r.Runtime.Version, Workdir: r.Workdir,
-		SockDir: h.sockDir(r.ID), LogFile: h.runtimeLogPath(r.ID),
+		LogFile: h.runtimeLogPath(r.ID),
 	}
 }
 

@@ -24,6 +24,9 @@ type Description struct {
 	// does (protocol 2 only).
 	JobTypes []TypeInfo `json:"jobTypes,omitempty"`
 	Kind     string     `json:"kind,omitempty"`
+	// Reusable: the plugin runs further jobs after one has ended (see
+	// ServeConfig.Reusable).
+	Reusable bool `json:"reusable,omitempty"`
 
 	// Pid and InstanceID identify the running process (Describe only):
 	// the instance id is random per process, so a host can tell a
@@ -41,7 +44,7 @@ const (
 func (d *Description) proto() *pb.DescribeResponse {
 	return &pb.DescribeResponse{
 		Name: d.Name, Version: d.Version, Os: d.OS, Arch: d.Arch,
-		Protocol: int32(d.Protocol), JobTypes: d.TypeNames(),
+		Protocol: int32(d.Protocol), JobTypes: d.TypeNames(), Reusable: d.Reusable,
 		Pid: int32(os.Getpid()), InstanceId: processInstance,
 	}
 }
@@ -69,7 +72,7 @@ func (d *Description) JobType(name string) (TypeInfo, bool) {
 // types without what each does.
 func DescriptionOf(r *pb.DescribeResponse) *Description {
 	d := &Description{Name: r.Name, Version: r.Version, OS: r.Os, Arch: r.Arch,
-		Protocol: int(r.Protocol), Pid: int(r.Pid), InstanceID: r.InstanceId}
+		Protocol: int(r.Protocol), Pid: int(r.Pid), InstanceID: r.InstanceId, Reusable: r.Reusable}
 	for _, n := range r.JobTypes {
 		d.JobTypes = append(d.JobTypes, TypeInfo{Name: n})
 	}

@@ -30,6 +30,13 @@ type ServeConfig struct {
 	// Protocols lists the protocol versions to serve (ProtocolV1,
 	// ProtocolV2 or both); empty means protocol 2 only.
 	Protocols []int
+	// Reusable says the plugin's jobs leave nothing behind in the process
+	// that the next job would see, so the host may run further jobs, one
+	// at a time, in the same process (over protocol 2) instead of starting
+	// one per job. The SDK gives each job its own working directory and
+	// file mode creation mask; the runtime must keep the rest of its
+	// state per job (the shell runtime: a fresh interpreter each time).
+	Reusable bool
 }
 
 // processInstance tells one plugin process from another with the same pid.
@@ -123,7 +130,9 @@ func (cfg *ServeConfig) description() (*Description, error) {
 	if len(types) > 0 && !slices.Contains(protocols, ProtocolV2) {
 		return nil, errors.New("job types are served over protocol 2, which the plugin's Protocols leave out")
 	}
-	return describe(cfg.Name, cfg.Version, kind, types, slices.Compact(protocols)), nil
+	d := describe(cfg.Name, cfg.Version, kind, types, slices.Compact(protocols))
+	d.Reusable = cfg.Reusable
+	return d, nil
 }
 
 // PluginSets returns the go-plugin plugin sets that serve cfg's plugin, one

@@ -35,6 +35,7 @@ type server struct {
 
 	mu      sync.Mutex
 	jobs    map[uint64]*serverJob
+	served  int // jobs ended, acknowledged and forgotten (reusable plugins)
 	streams int       // Run streams open now
 	idle    time.Time // when streams last dropped to zero
 	conns   int       // host connections open now
@@ -125,11 +126,16 @@ func (s *server) start(job *Job) *serverJob {
 	j := &serverJob{spool: newSpool(), cancel: cancel}
 	em := newEmitter(j.spool)
 	j.run = func() {
-		// A runtime process runs one job, possibly started before the job
-		// was known: its working directory becomes the job's here, and a
-		// job never runs anywhere else.
-		if job.Umask != nil && !s.inProcess {
-			setUmask(*job.Umask)
+		// A runtime process runs a job at a time, possibly started before
+		// the job was known: its working directory and mask become the
+		// job's here (the mask the process started with, if the job
+		// brings none), and a job never runs anywhere else.
+		if !s.inProcess {
+			m := initialUmask
+			if job.Umask != nil {
+				m = *job.Umask
+			}
+			setUmask(m)
 		}
 		if job.Workdir != "" && !s.inProcess {
 			if err := os.Chdir(job.Workdir); err != nil {
@@ -250,6 +256,14 @@ func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, er
 		return nil, fmt.Errorf("no job %d in this runtime", req.JobId)
 	}
 	j.spool.ack(req.Seq, req.Done)
+	if req.Done && s.desc.Reusable {
+		// Nothing of the job is left to send: a reused process forgets
+		// it, so its job table does not grow with the jobs it served.
+		s.mu.Lock()
+		delete(s.jobs, req.JobId)
+		s.served++
+		s.mu.Unlock()
+	}
 	return &pb.AckResponse{}, nil
 }
 
@@ -274,10 +288,13 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 	const linger = 2 * time.Second // let an attached host finish its Kill
 	for range time.Tick(250 * time.Millisecond) {
 		s.mu.Lock()
-		streams, idleFor, n := s.streams, time.Since(s.idle), len(s.jobs)
+		streams, idleFor, n := s.streams, time.Since(s.idle), len(s.jobs)+s.served
 		// A plugin that never got a job and whose host is gone (a spare
 		// of a host that was killed) has nothing to wait for.
 		hostGone := s.hadConn && s.conns == 0 && time.Since(s.connsAt) > linger
+		// A reusable plugin whose host is attached waits for its next job:
+		// the host ends it when it keeps it no longer.
+		keptByHost := s.desc.Reusable && s.conns > 0
 		allEnded, allAcked := true, true
 		for _, j := range s.jobs {
 			ended, acked := j.spool.state()
@@ -289,7 +306,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 			continue
 		}
 		neverUsed := n == 0 && (hostGone || s.idleTimeout > 0 && idleFor > s.idleTimeout)
-		if (allAcked && n > 0 && idleFor > linger) || idleFor > orphanTimeout || neverUsed {
+		if (allAcked && n > 0 && idleFor > linger && !keptByHost) || idleFor > orphanTimeout || neverUsed {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
 			s.bulk.close()
 			exit(0)

@@ -3,3 +3,5 @@
 package sdk
 
 func setUmask(uint32) {}
+
+var initialUmask uint32

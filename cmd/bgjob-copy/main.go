@@ -14,5 +14,5 @@ import (
 var version = "1.0.0"
 
 func main() {
-	sdk.Serve(&sdk.ServeConfig{Name: "copy", Version: version, Types: []sdk.JobType{filecopy.New()}})
+	sdk.Serve(&sdk.ServeConfig{Name: "copy", Version: version, Types: []sdk.JobType{filecopy.New()}, Reusable: true})
 }

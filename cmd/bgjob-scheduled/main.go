@@ -15,5 +15,5 @@ import (
 var version = "1.0.0"
 
 func main() {
-	sdk.Serve(&sdk.ServeConfig{Name: "scheduled", Version: version, Types: []sdk.JobType{scheduled.New()}})
+	sdk.Serve(&sdk.ServeConfig{Name: "scheduled", Version: version, Types: []sdk.JobType{scheduled.New()}, Reusable: true})
 }

@@ -30,5 +30,8 @@ func main() {
 		Version:   version,
 		Runtime:   shell.New(opts...),
 		Protocols: protocols,
+		// Each job gets a fresh interpreter; what a job changes of the
+		// process (its directory, its mask) the SDK sets per job.
+		Reusable: true,
 	})
 }

@@ -19,8 +19,8 @@ import (
 
 // Options configure the go-plugin launcher.
 type Options struct {
-	// RunDir holds the socket directories of spare processes (a job's own
-	// comes in its Spec); LogDir their logs.
+	// RunDir holds the processes' socket directories; LogDir the logs of
+	// processes not running a job.
 	RunDir, LogDir string
 	// NoSpares turns off starting processes ahead of need.
 	NoSpares bool
@@ -41,10 +41,12 @@ const DefaultSpareIdle = time.Minute
 // GoPlugin launches runtime plugins as child processes over go-plugin.
 //
 // Starting a plugin (exec, Go runtime start-up, the handshake, the gRPC
-// dial) is most of a short job's latency, so after a job takes a process
-// the launcher starts another of the same Spec in the background (a spare),
-// and the next job with that Spec takes it ready-made. Each process still
-// runs one job.
+// dial) is most of a short job's latency. So the launcher keeps processes
+// ready, by Spec (key): after a job takes one it starts another in the
+// background (a spare), and a reusable runtime's process that ran a job to
+// a clean end comes back (Recycle) for the next job of the same Spec. A
+// process runs one job at a time, and at most maxJobs jobs; one not used
+// for SpareIdle is ended.
 type GoPlugin struct {
 	opts Options
 
@@ -52,9 +54,18 @@ type GoPlugin struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // refills and idle timers
 
-	mu     sync.Mutex
-	spares map[key]*spare // nil value: one is starting
+	mu       sync.Mutex
+	spares   map[key][]*spare // idle processes, the newest last
+	starting map[key]bool     // a spare is being started
 }
+
+// Bounds of process reuse: the jobs one process runs before it is retired
+// (so that whatever a runtime leaks stays bounded), and the idle processes
+// kept per Spec.
+const (
+	maxJobs = 100
+	maxIdle = 2
+)
 
 // NewGoPlugin returns a launcher.
 func NewGoPlugin(opts Options) *GoPlugin {
@@ -68,29 +79,34 @@ func NewGoPlugin(opts Options) *GoPlugin {
 		cat := catalog.Open(opts.RunDir)
 		opts.Open = func(s *Spec) (*os.File, error) { return cat.OpenVerified(entryOf(s)) }
 	}
-	g := &GoPlugin{opts: opts, spares: map[key]*spare{}}
+	g := &GoPlugin{opts: opts, spares: map[key][]*spare{}, starting: map[key]bool{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g
 }
 
-// Launch takes a spare for spec if one is ready, else starts a process, and
-// starts a spare for the next job.
+// Launch takes a ready process for spec if there is one, else starts one,
+// and starts a spare for the next job.
 func (g *GoPlugin) Launch(ctx context.Context, spec *Spec) (Process, error) {
 	k := keyOf(spec)
 	p := g.takeSpare(k)
 	if p != nil {
-		// The spare's log becomes the job's.
+		// The process's log becomes the job's.
 		if err := os.Rename(p.logPath, spec.LogFile); err != nil {
-			g.opts.Logger.Warn("cannot move the spare's log", "err", err)
+			g.opts.Logger.Warn("cannot move the runtime's log", "err", err)
 		} else {
 			p.logPath = spec.LogFile
 		}
 	} else {
-		var err error
-		if p, err = g.start(spec, spec.SockDir, spec.LogFile, nil); err != nil {
+		sockDir, err := os.MkdirTemp(g.opts.RunDir, "spare")
+		if err != nil {
+			return nil, fmt.Errorf("cannot create a socket directory for the runtime: %w", err)
+		}
+		if p, err = g.start(spec, sockDir, spec.LogFile, nil); err != nil {
 			return nil, err
 		}
 	}
+	p.g, p.key = g, k
+	p.jobs++
 	g.refill(spec, k)
 	return p, nil
 }
@@ -142,6 +158,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 		var p *child
 		if p, err = dispense(client, logger, sockDir, logPath, logFile); err == nil {
 			p.attach.Binary = spec.Binary
+			p.reusable = p.attach.Protocol == sdk.ProtocolV2 && describesReusable(p.conn)
 			return p, nil
 		}
 		client.Kill()
@@ -207,10 +224,8 @@ func (g *GoPlugin) Close() error {
 	g.cancel()
 	g.mu.Lock()
 	var all []*spare
-	for k, sp := range g.spares {
-		if sp != nil {
-			all = append(all, sp)
-		}
+	for k, sps := range g.spares {
+		all = append(all, sps...)
 		delete(g.spares, k)
 	}
 	g.mu.Unlock()
@@ -249,6 +264,14 @@ func openLog(path string) (hclog.Logger, *os.File, error) {
 	return hclog.New(&hclog.LoggerOptions{Name: "runtime", Output: f, Level: hclog.Info}), f, nil
 }
 
+// describesReusable asks a process whether it runs further jobs.
+func describesReusable(c protocol.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := c.Describe(ctx)
+	return err == nil && d.Reusable
+}
+
 // child is a runtime process started with go-plugin.
 type child struct {
 	client    *plugin.Client
@@ -258,6 +281,13 @@ type child struct {
 	canAttach bool
 	sockDir   string
 	logPath   string
+
+	// For reuse: the launcher it goes back to, under which key; whether
+	// its runtime runs further jobs; the jobs it was given.
+	g        *GoPlugin
+	key      key
+	reusable bool
+	jobs     int
 
 	once    sync.Once
 	logFile *os.File
@@ -314,6 +344,13 @@ func (p *child) closeClient() {
 
 // closeWait bounds go-plugin's graceful shutdown of a process.
 const closeWait = 3 * time.Second
+
+// Recycle gives the process back for another job, if it can take one.
+func (p *child) Recycle() {
+	if p.g == nil || !p.reusable || p.jobs >= maxJobs || p.Exited() || !p.g.keep(p) {
+		p.Release()
+	}
+}
 
 // Release ends the process and removes its socket directory and open log
 // (the log file stays: it is the job's). The job is over, and the runtime

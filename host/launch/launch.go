@@ -40,9 +40,19 @@ type Process interface {
 	Exited() bool
 	// Kill ends the process now; the relay of its job then fails.
 	Kill()
-	// Release gives the process back once its job is over and cleans up
-	// after it.
+	// Release ends the process once its job is over and cleans up after
+	// it.
 	Release()
+}
+
+// Recycler is a Process that may run another job: Recycle gives it back
+// after a job that ended cleanly (it completed, or failed by its own exit
+// status), and the launcher keeps it for the next job of the same Spec if
+// the runtime is reusable, or ends it as Release does. A job that was
+// stopped, or whose runtime crashed or was lost, is Released, never
+// recycled.
+type Recycler interface {
+	Recycle()
 }
 
 // Spec is what a runtime process must be. Every field that makes two
@@ -61,9 +71,9 @@ type Spec struct {
 	Identity Identity
 	// Workdir is where the process starts.
 	Workdir string
-	// SockDir is the job's own directory for the plugin's sockets, owned
-	// by the process's user; LogFile its log.
-	SockDir string
+	// LogFile is the job's runtime log: the process's log while it runs
+	// the job. (The plugin's sockets are in a directory of the process's
+	// own, which the launcher makes: a process may outlive its job.)
 	LogFile string
 	// Env is added to the process's environment, which is built from
 	// nothing (the host's own is never passed on).

@@ -18,10 +18,14 @@ import (
 // pattern): with envPlugin set it serves instead of testing.
 const envPlugin = "BGJOB_LAUNCH_TEST_PLUGIN"
 
+// envReusable makes the test plugin say it is reusable.
+const envReusable = "BGJOB_LAUNCH_TEST_REUSABLE"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(envPlugin) != "" {
 		sdk.Serve(&sdk.ServeConfig{Name: "launchtest", Version: "1.0.0", Runtime: sdk.RuntimeFunc(
-			func(context.Context, *sdk.Job, sdk.Emitter) sdk.Result { return sdk.Success() })})
+			func(context.Context, *sdk.Job, sdk.Emitter) sdk.Result { return sdk.Success() }),
+			Reusable: os.Getenv(envReusable) != ""})
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -29,7 +33,7 @@ func TestMain(m *testing.M) {
 
 func TestKey(t *testing.T) {
 	base := Spec{Binary: "/c/shell", SHA256: "ab", Protocol: 2, OS: "linux", Arch: "amd64",
-		Identity: Identity{UID: 1000, GID: 1000, Groups: []uint32{4, 27}}, Workdir: "/w", SockDir: "/s", LogFile: "/l", Env: []string{"A=1"}}
+		Identity: Identity{UID: 1000, GID: 1000, Groups: []uint32{4, 27}}, Workdir: "/w", LogFile: "/l", Env: []string{"A=1"}}
 	differ := map[string]func(*Spec){
 		"binary":   func(s *Spec) { s.Binary = "/c/other" },
 		"sha256":   func(s *Spec) { s.SHA256 = "cd" },
@@ -49,7 +53,6 @@ func TestKey(t *testing.T) {
 	}
 	same := map[string]func(*Spec){
 		"workdir":      func(s *Spec) { s.Workdir = "/x" },
-		"socket dir":   func(s *Spec) { s.SockDir = "/x" },
 		"log":          func(s *Spec) { s.LogFile = "/x" },
 		"env":          func(s *Spec) { s.Env = nil },
 		"groups order": func(s *Spec) { s.Identity.Groups = []uint32{27, 4} },
@@ -73,7 +76,7 @@ func testSpec(t *testing.T, dir string) *Spec {
 		t.Fatal(err)
 	}
 	return &Spec{Binary: self, SHA256: fileSHA(t, self), Protocol: 2, OS: "linux", Arch: "amd64", Workdir: dir,
-		SockDir: filepath.Join(dir, "run", "job"), LogFile: filepath.Join(dir, "job.log"), Env: []string{envPlugin + "=1"}}
+		LogFile: filepath.Join(dir, "job.log"), Env: []string{envPlugin + "=1"}}
 }
 
 // The first Launch starts a process and a spare behind it; the next Launch
@@ -97,12 +100,12 @@ func TestGoPluginSpares(t *testing.T) {
 	if d, err := p1.Conn().Describe(ctx); err != nil || d.Name != "launchtest" || d.Pid != p1.Pid() {
 		t.Fatalf("Describe = %+v, %v", d, err)
 	}
-	if a := p1.Attach(); a == nil || a.Pid != p1.Pid() || a.Protocol != 2 || a.Binary == "" || a.SockDir != filepath.Join(dir, "run", "job") {
+	if a := p1.Attach(); a == nil || a.Pid != p1.Pid() || a.Protocol != 2 || a.Binary == "" || filepath.Dir(a.SockDir) != filepath.Join(dir, "run") {
 		t.Errorf("Attach = %+v", a)
 	}
 	spare := waitSpare(t, g)
 	spec2 := testSpec(t, dir)
-	spec2.SockDir, spec2.LogFile = filepath.Join(dir, "run", "job2"), filepath.Join(dir, "job2.log")
+	spec2.LogFile = filepath.Join(dir, "job2.log")
 	p2, err := g.Launch(ctx, spec2)
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +122,7 @@ func TestGoPluginSpares(t *testing.T) {
 	}
 	// A third spare is started behind the second; Close ends it.
 	third := waitSpare(t, g)
+	p1.Release()
 	g.Close()
 	for deadline := time.Now().Add(10 * time.Second); process.Alive(third); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -134,10 +138,10 @@ func waitSpare(t *testing.T, g *GoPlugin) int {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		g.mu.Lock()
-		for _, sp := range g.spares {
-			if sp != nil {
+		for _, sps := range g.spares {
+			if len(sps) > 0 {
 				g.mu.Unlock()
-				return sp.p.Pid()
+				return sps[0].p.Pid()
 			}
 		}
 		g.mu.Unlock()
@@ -160,8 +164,8 @@ func TestGoPluginErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), notPlugin) {
 		t.Errorf("Launch of a binary that is not a plugin: %v", err)
 	}
-	if _, err := os.Stat(spec.SockDir); !os.IsNotExist(err) {
-		t.Errorf("a failed Launch left its socket directory: %v", err)
+	if left, _ := filepath.Glob(filepath.Join(dir, "spare*")); len(left) != 0 {
+		t.Errorf("a failed Launch left socket directories %v", left)
 	}
 	// A process that is gone cannot be reattached.
 	_, err = g.Reattach(&Attach{Network: "unix", Addr: filepath.Join(dir, "nosock"), Pid: 1 << 22, Protocol: 2}, filepath.Join(dir, "r.log"))
@@ -231,5 +235,78 @@ func TestGoPluginRunsOnlyVerifiedBinaries(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("the binary swapped in after the check ran")
+	}
+}
+
+// A reusable runtime's process whose job ended cleanly comes back for the
+// next job of its spec, with its log renamed for that job; one that is not
+// reusable, or that was Released, is ended. Processes are never shared
+// between specs.
+func TestGoPluginRecycle(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.MkdirAll(run, 0o700)
+	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, NoSpares: true})
+	defer g.Close()
+	ctx := context.Background()
+	spec := func(reusable bool, log string) *Spec {
+		s := testSpec(t, dir)
+		s.LogFile = filepath.Join(dir, log)
+		if reusable {
+			s.Env = append(s.Env, envReusable+"=1")
+		}
+		return s
+	}
+	p1, err := g.Launch(ctx, spec(true, "1.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p1.Pid()
+	p1.(Recycler).Recycle()
+	if p1.Exited() {
+		t.Fatal("a reusable process was ended by Recycle")
+	}
+	p2, err := g.Launch(ctx, spec(true, "2.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Pid() != pid {
+		t.Errorf("the next job got process %d, want the recycled %d", p2.Pid(), pid)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "2.log")); err != nil {
+		t.Errorf("the recycled process's log is not the job's: %v", err)
+	}
+	// A different spec (here: its environment differs, as a user's would
+	// in its identity) never gets it.
+	other := spec(true, "3.log")
+	other.Arch = "386"
+	p2.(Recycler).Recycle()
+	p3, err := g.Launch(ctx, other)
+	if err == nil {
+		if p3.Pid() == pid {
+			t.Error("a process was given to another spec")
+		}
+		p3.Release()
+	}
+	// Released: ended, and never handed out again.
+	p4, err := g.Launch(ctx, spec(true, "4.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p4.Pid() != pid {
+		t.Errorf("job 4 got process %d, want the recycled %d", p4.Pid(), pid)
+	}
+	p4.Release()
+	if !p4.Exited() {
+		t.Error("a released process still runs")
+	}
+	// Not reusable: Recycle ends it.
+	p5, err := g.Launch(ctx, spec(false, "5.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p5.(Recycler).Recycle()
+	if !p5.Exited() {
+		t.Error("a process of a runtime that is not reusable outlived Recycle")
 	}
 }

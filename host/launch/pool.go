@@ -8,41 +8,44 @@ import (
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// A spare is a process started ahead of need. It is a process not yet used,
-// not a pool of shared ones: each still runs one job.
+// A spare is a process ready for a job: one started ahead of need, or one
+// that ran a job to a clean end and came back (a reusable runtime's). It
+// ends when it waits longer than SpareIdle.
 type spare struct {
 	p     *child
 	timer *time.Timer
 }
 
-// takeSpare returns the spare for k, if one is ready and alive.
+// takeSpare returns a ready process for k, the most recent first (its
+// caches are warmest), if one is there and alive.
 func (g *GoPlugin) takeSpare(k key) *child {
-	g.mu.Lock()
-	sp := g.spares[k]
-	if sp != nil {
-		delete(g.spares, k)
-	}
-	g.mu.Unlock()
-	if sp == nil {
-		return nil
-	}
-	g.stopTimer(sp)
-	if sp.p.Exited() {
+	for {
+		g.mu.Lock()
+		sps := g.spares[k]
+		if len(sps) == 0 {
+			g.mu.Unlock()
+			return nil
+		}
+		sp := sps[len(sps)-1]
+		g.spares[k] = sps[:len(sps)-1]
+		g.mu.Unlock()
+		g.stopTimer(sp)
+		if !sp.p.Exited() {
+			return sp.p
+		}
 		g.drop(sp.p)
-		return nil
 	}
-	return sp.p
 }
 
-// refill starts a spare for spec in the background, unless one is there or
+// refill starts a spare for spec in the background, unless one is ready or
 // starting.
 func (g *GoPlugin) refill(spec *Spec, k key) {
 	g.mu.Lock()
-	if _, ok := g.spares[k]; ok || g.ctx.Err() != nil || g.opts.NoSpares {
+	if len(g.spares[k]) > 0 || g.starting[k] || g.ctx.Err() != nil || g.opts.NoSpares {
 		g.mu.Unlock()
 		return
 	}
-	g.spares[k] = nil // starting
+	g.starting[k] = true
 	g.wg.Add(1)
 	g.mu.Unlock()
 	sp := *spec
@@ -68,8 +71,8 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 		}
 	}
 	g.mu.Lock()
+	delete(g.starting, k)
 	if err != nil || g.ctx.Err() != nil {
-		delete(g.spares, k)
 		g.mu.Unlock()
 		if err != nil {
 			g.opts.Logger.Warn("cannot start a spare runtime", "binary", spec.Binary, "err", err)
@@ -79,22 +82,58 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 		}
 		return
 	}
+	g.addLocked(k, p)
+	g.mu.Unlock()
+}
+
+// keep takes back a process whose job ended cleanly, if there is room
+// for it: its log gets a name of its own again (the job's is the job's).
+func (g *GoPlugin) keep(p *child) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ctx.Err() != nil || len(g.spares[p.key]) >= maxIdle {
+		return false
+	}
+	idleLog := filepath.Join(g.opts.LogDir, filepath.Base(p.sockDir)+".runtime.log")
+	if err := os.Rename(p.logPath, idleLog); err == nil {
+		p.logPath = idleLog
+	} else if !os.IsNotExist(err) {
+		return false
+	} else {
+		// The job and its log are gone already: the process logs on to
+		// the unlinked file until a job takes it and names it afresh.
+		p.logPath = idleLog
+		if f, err := os.OpenFile(idleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+			f.Close()
+		} else {
+			return false
+		}
+	}
+	g.addLocked(p.key, p)
+	return true
+}
+
+// addLocked makes p a spare for k, ended after SpareIdle unused.
+func (g *GoPlugin) addLocked(k key, p *child) {
 	sp := &spare{p: p}
-	g.spares[k] = sp
+	g.spares[k] = append(g.spares[k], sp)
 	g.wg.Add(1)
 	sp.timer = time.AfterFunc(g.opts.SpareIdle, func() {
 		defer g.wg.Done()
 		g.mu.Lock()
-		idle := g.spares[k] == sp
-		if idle {
-			delete(g.spares, k)
+		idle := false
+		for i, x := range g.spares[k] {
+			if x == sp {
+				g.spares[k] = append(g.spares[k][:i:i], g.spares[k][i+1:]...)
+				idle = true
+				break
+			}
 		}
 		g.mu.Unlock()
 		if idle {
 			g.drop(sp.p)
 		}
 	})
-	g.mu.Unlock()
 }
 
 // stopTimer stops a spare's idle timer; one that had not fired will not
@@ -110,3 +149,4 @@ func (g *GoPlugin) drop(p *child) {
 	p.Release()
 	os.Remove(p.logPath)
 }
+

@@ -192,7 +192,7 @@ var _ launch.Process = (*Process)(nil)
 func (p *Process) Conn() protocol.Conn { return conn{p} }
 
 func (p *Process) Attach() *launch.Attach {
-	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: p.spec.Protocol, SockDir: p.spec.SockDir, Binary: p.spec.Binary}
+	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: p.spec.Protocol, Binary: p.spec.Binary}
 }
 
 func (p *Process) Pid() int { return p.pid }

@@ -190,7 +190,11 @@ type DescribeResponse struct {
 	JobTypes []string               `protobuf:"bytes,6,rep,name=job_types,json=jobTypes,proto3" json:"job_types,omitempty"`
 	Pid      int32                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`
 	// Random per process, so the host can tell a reattached process from a new one.
-	InstanceId    string `protobuf:"bytes,8,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	InstanceId string `protobuf:"bytes,8,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The plugin runs further jobs, one at a time, after a job has ended
+	// (each in a fresh interpreter with its own environment, working
+	// directory and mask), so the host may keep the process for the next.
+	Reusable      bool `protobuf:"varint,9,opt,name=reusable,proto3" json:"reusable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -279,6 +283,13 @@ func (x *DescribeResponse) GetInstanceId() string {
 		return x.InstanceId
 	}
 	return ""
+}
+
+func (x *DescribeResponse) GetReusable() bool {
+	if x != nil {
+		return x.Reusable
+	}
+	return false
 }
 
 type Job struct {
@@ -1561,7 +1572,7 @@ var File_runtime_proto protoreflect.FileDescriptor
 const file_runtime_proto_rawDesc = "" +
 	"\n" +
 	"\rruntime.proto\x12\x10bgjob.runtime.v2\"\x11\n" +
-	"\x0fDescribeRequest\"\xd0\x01\n" +
+	"\x0fDescribeRequest\"\xec\x01\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x0e\n" +
@@ -1571,7 +1582,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\tjob_types\x18\x06 \x03(\tR\bjobTypes\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
-	"instanceId\"\xb9\x02\n" +
+	"instanceId\x12\x1a\n" +
+	"\breusable\x18\t \x01(\bR\breusable\"\xb9\x02\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
