@@ -419,6 +419,7 @@ func (h *Host) removeJob(j *job) error {
 	j.notifyLocked()
 	h.mu.Unlock()
 	h.cursors.Drop(j.row.ID)
+	h.journal.DropAttach(j.row.ID)
 	os.Remove(h.payloadPath(j.row.ID))
 	os.Remove(h.logPath(j.row.ID))
 	os.Remove(h.runtimeLogPath(j.row.ID))

@@ -65,6 +65,7 @@ const (
 type Host struct {
 	opts     Options
 	store    *store.Store
+	journal  *store.Journal // cursors and attach records
 	cursors  *store.Cursors
 	catalog  *catalog.Catalog
 	launcher launch.Launcher
@@ -158,12 +159,13 @@ func Open(opts Options) (*Host, error) {
 		st.Close()
 		return nil, err
 	}
-	cursors, err := store.OpenCursors(filepath.Join(opts.Home, "cursors"))
+	journal, err := store.OpenJournal(filepath.Join(opts.Home, "journal"))
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	h := &Host{opts: opts, store: st, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
+	cursors := store.OpenCursors(journal, filepath.Join(opts.Home, "cursors"))
+	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
 		jobs: map[uint64]*job{}, self: self(), launcher: opts.Launcher}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
@@ -174,7 +176,7 @@ func Open(opts Options) (*Host, error) {
 		h.cancel()
 		h.wg.Wait()
 		h.launcher.Close()
-		cursors.Close()
+		journal.Close()
 		st.Close()
 		os.Remove(pidFile)
 		return nil, err
@@ -201,7 +203,7 @@ func (h *Host) Close() error {
 		}
 	}
 	h.mu.Unlock()
-	h.cursors.Close()
+	h.journal.Close()
 	_ = os.Remove(filepath.Join(h.opts.Home, "host.pid"))
 	return h.store.Close()
 }

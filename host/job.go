@@ -91,6 +91,10 @@ func (h *Host) persist(j *job) {
 		h.log.Error("cannot persist job", "job", r.ID, "err", err)
 		return
 	}
+	if r.State.Finished() {
+		// Its runtime is no longer to be found again.
+		h.journal.DropAttach(r.ID)
+	}
 	if settled {
 		// The row now says all the cursor did, and nothing moves any more.
 		h.cursors.Drop(r.ID)

@@ -114,7 +114,7 @@ func (h *Host) recover() error {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
 		var att attachRecord
-		hasAttach := store.LoadAttach(h.sockDir(r.ID), &att) == nil
+		hasAttach := h.journal.LoadAttach(r.ID, h.sockDir(r.ID), &att) == nil
 		switch {
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
@@ -149,6 +149,16 @@ func (h *Host) recover() error {
 	for id := range cursors { // of jobs no longer in the table
 		h.cursors.Drop(id)
 	}
+	for _, id := range h.journal.Attached() {
+		if j := jobs[id]; j == nil || j.row.State.Finished() {
+			h.journal.DropAttach(id)
+		}
+	}
+	// What a host killed mid-job left in the journal is settled now: keep
+	// the live values only.
+	if err := h.journal.Compact(); err != nil {
+		h.log.Warn("cannot compact the journal", "err", err)
+	}
 	h.mu.Lock()
 	h.jobs = jobs
 	h.running += len(relays)
@@ -168,7 +178,7 @@ func (h *Host) recover() error {
 // endStray ends the runtime of a job the host cannot take back.
 func (h *Host) endStray(id uint64) {
 	var att attachRecord
-	if store.LoadAttach(h.sockDir(id), &att) != nil {
+	if h.journal.LoadAttach(id, h.sockDir(id), &att) != nil {
 		return
 	}
 	if p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(id)); err == nil {
@@ -188,7 +198,7 @@ func (h *Host) sweep(jobs map[uint64]*job) {
 		}
 		inUse[h.sockDir(id)] = true
 		var att attachRecord
-		if store.LoadAttach(h.sockDir(id), &att) == nil {
+		if h.journal.LoadAttach(id, h.sockDir(id), &att) == nil {
 			inUse[att.SockDir] = true
 		}
 	}

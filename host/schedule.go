@@ -110,7 +110,7 @@ func (h *Host) run(j *job) {
 	// Recorded before the runtime gets the job (it starts a job only when
 	// asked to run it), so a job that runs can always be found again.
 	if att != nil {
-		if err := store.SaveAttach(h.sockDir(r.ID), att); err != nil {
+		if err := h.journal.SaveAttach(r.ID, att); err != nil {
 			h.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 )
 
 // Cursor is where a live job's records stand, kept between writes of its
@@ -28,64 +27,79 @@ type Cursor struct {
 
 const cursorSize = 8 + 8 + 8 + 4 // three fields and a CRC-32
 
-// Cursors is the directory of live jobs' cursors: only jobs whose cursor
-// says more than their row have a file there, so a host with many finished
-// jobs reads few of them at start.
+// Cursors keeps live jobs' cursors in the host's journal (kind 'c').
+// Hosts before the journal kept one file per job in a directory; those are
+// read once, at start, and the directory removed.
 type Cursors struct {
-	dir string
-	mu  sync.Mutex
-	fs  map[uint64]*os.File
+	j         *Journal
+	legacyDir string
 }
 
-// OpenCursors opens (creating if needed) the cursor directory dir.
-func OpenCursors(dir string) (*Cursors, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	return &Cursors{dir: dir, fs: map[uint64]*os.File{}}, nil
-}
+const kindCursor = 'c'
 
-func (c *Cursors) path(id uint64) string {
-	return filepath.Join(c.dir, strconv.FormatUint(id, 10))
+// OpenCursors keeps cursors in j; legacyDir is where an older host kept
+// them.
+func OpenCursors(j *Journal, legacyDir string) *Cursors {
+	return &Cursors{j: j, legacyDir: legacyDir}
 }
 
 // Set writes job id's cursor.
 func (c *Cursors) Set(id uint64, cur Cursor) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f := c.fs[id]
-	if f == nil {
-		var err error
-		if f, err = os.OpenFile(c.path(id), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-			return fmt.Errorf("cannot record where job %d's records stand: %w", id, err)
-		}
-		c.fs[id] = f
-	}
 	var b [cursorSize]byte
 	binary.LittleEndian.PutUint64(b[0:], uint64(cur.LogSize))
 	binary.LittleEndian.PutUint64(b[8:], cur.LastSeq)
 	binary.LittleEndian.PutUint64(b[16:], uint64(cur.ReadOffset))
 	binary.LittleEndian.PutUint32(b[24:], crc32.ChecksumIEEE(b[:24]))
-	_, err := f.WriteAt(b[:], 0)
-	return err
+	if err := c.j.Put(kindCursor, id, b[:]); err != nil {
+		return fmt.Errorf("cannot record where job %d's records stand: %w", id, err)
+	}
+	return nil
 }
 
 // Drop removes job id's cursor, once its row says as much.
 func (c *Cursors) Drop(id uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if f := c.fs[id]; f != nil {
-		f.Close()
-		delete(c.fs, id)
-	}
-	os.Remove(c.path(id))
+	_ = c.j.Put(kindCursor, id, nil)
 }
 
-// All reads every cursor left, by job id. A cursor that does not check out
-// (torn by a power loss) is left out: the row and the log alone are then
+// All returns every cursor left, by job id, with those an older host left
+// in its directory (the journal's win), which is then removed. A cursor
+// that does not check out is left out: the row and the log alone are then
 // the truth.
 func (c *Cursors) All() (map[uint64]Cursor, error) {
-	ents, err := os.ReadDir(c.dir)
+	out := map[uint64]Cursor{}
+	if c.legacyDir != "" {
+		legacy, err := legacyCursors(c.legacyDir)
+		if err != nil {
+			return nil, err
+		}
+		for id, cur := range legacy {
+			out[id] = cur
+			_ = c.Set(id, cur)
+		}
+		os.RemoveAll(c.legacyDir)
+	}
+	for id, b := range c.j.All(kindCursor) {
+		if cur, ok := decodeCursor(b); ok {
+			out[id] = cur
+		}
+	}
+	return out, nil
+}
+
+func decodeCursor(b []byte) (Cursor, bool) {
+	if len(b) != cursorSize || crc32.ChecksumIEEE(b[:24]) != binary.LittleEndian.Uint32(b[24:]) {
+		return Cursor{}, false
+	}
+	return Cursor{
+		LogSize:    int64(binary.LittleEndian.Uint64(b[0:])),
+		LastSeq:    binary.LittleEndian.Uint64(b[8:]),
+		ReadOffset: int64(binary.LittleEndian.Uint64(b[16:])),
+	}, true
+}
+
+// legacyCursors reads the cursor files an older host kept in dir.
+func legacyCursors(dir string) (map[uint64]Cursor, error) {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -98,25 +112,13 @@ func (c *Cursors) All() (map[uint64]Cursor, error) {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(c.dir, e.Name()))
-		if err != nil || len(b) != cursorSize || crc32.ChecksumIEEE(b[:24]) != binary.LittleEndian.Uint32(b[24:]) {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
 			continue
 		}
-		out[id] = Cursor{
-			LogSize:    int64(binary.LittleEndian.Uint64(b[0:])),
-			LastSeq:    binary.LittleEndian.Uint64(b[8:]),
-			ReadOffset: int64(binary.LittleEndian.Uint64(b[16:])),
+		if cur, ok := decodeCursor(b); ok {
+			out[id] = cur
 		}
 	}
 	return out, nil
-}
-
-// Close closes the open cursor files.
-func (c *Cursors) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, f := range c.fs {
-		f.Close()
-		delete(c.fs, id)
-	}
 }

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,31 +73,102 @@ func TestCreatePutDeleteAll(t *testing.T) {
 	}
 }
 
+// Attach records live in the journal and survive it being reopened (as a
+// killed host's successor reopens it); one an older host left in a job's
+// socket directory is still found; dropping one forgets it.
 func TestAttach(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "run", "1")
-	type rec struct{ Pid int }
-	var got rec
-	if err := LoadAttach(dir, &got); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("LoadAttach with none: %v", err)
-	}
-	if err := SaveAttach(dir, rec{Pid: 42}); err != nil {
+	dir := t.TempDir()
+	jr, err := OpenJournal(filepath.Join(dir, "journal"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadAttach(dir, &got); err != nil || got.Pid != 42 {
-		t.Errorf("LoadAttach = %+v, %v", got, err)
+	type rec struct{ Pid int }
+	var got rec
+	legacy := filepath.Join(dir, "run", "1")
+	if err := jr.LoadAttach(1, legacy, &got); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadAttach with none: %v", err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, AttachFile))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("attach record: %v %v", fi, err)
+	if err := jr.SaveAttach(1, rec{Pid: 42}); err != nil {
+		t.Fatal(err)
+	}
+	jr.SaveAttach(2, rec{Pid: 43})
+	jr.DropAttach(2)
+	jr.Close()
+	jr, err = OpenJournal(filepath.Join(dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	if err := jr.LoadAttach(1, legacy, &got); err != nil || got.Pid != 42 {
+		t.Errorf("LoadAttach after reopening = %+v, %v", got, err)
+	}
+	if err := jr.LoadAttach(2, filepath.Join(dir, "run", "2"), &got); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a dropped record: %v", err)
+	}
+	if ids := jr.Attached(); len(ids) != 1 || ids[0] != 1 {
+		t.Errorf("Attached = %v", ids)
+	}
+	// An older host's record, beside the job's sockets.
+	os.MkdirAll(filepath.Join(dir, "run", "3"), 0o700)
+	os.WriteFile(filepath.Join(dir, "run", "3", AttachFile), []byte(`{"Pid":44}`), 0o600)
+	if err := jr.LoadAttach(3, filepath.Join(dir, "run", "3"), &got); err != nil || got.Pid != 44 {
+		t.Errorf("a legacy record = %+v, %v", got, err)
+	}
+}
+
+// The journal keeps the latest value per key, drops a torn tail (a power
+// loss mid-append), appends after it, and compacts to its live values.
+func TestJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	jr, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jr.Put('x', 1, []byte("one"))
+	jr.Put('x', 1, []byte("uno"))
+	jr.Put('x', 2, []byte("two"))
+	jr.Put('y', 1, []byte("other kind"))
+	jr.Put('x', 2, nil)
+	jr.Close()
+	// A torn append: half a record at the end.
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(frame('x', 3, []byte("torn"))[:7])
+	f.Close()
+	jr, err = OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := jr.All('x'); len(got) != 1 || string(got[1]) != "uno" {
+		t.Errorf("All(x) = %v", got)
+	}
+	if v, ok := jr.Get('y', 1); !ok || string(v) != "other kind" {
+		t.Errorf("Get(y, 1) = %q %v", v, ok)
+	}
+	jr.Put('x', 4, []byte("after the tear"))
+	before, _ := os.Stat(path)
+	if err := jr.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(path)
+	if after.Size() >= before.Size() {
+		t.Errorf("compaction did not shrink the journal: %d to %d bytes", before.Size(), after.Size())
+	}
+	jr.Close()
+	jr, _ = OpenJournal(path)
+	defer jr.Close()
+	if got := jr.All('x'); len(got) != 2 || string(got[1]) != "uno" || string(got[4]) != "after the tear" {
+		t.Errorf("after compaction and reopening: %v", got)
 	}
 }
 
 func TestCursors(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "cursors")
-	c, err := OpenCursors(dir)
+	dir := t.TempDir()
+	jr, err := OpenJournal(filepath.Join(dir, "journal"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	legacy := filepath.Join(dir, "cursors")
+	c := OpenCursors(jr, legacy)
 	if err := c.Set(3, Cursor{LogSize: 100, LastSeq: 7, ReadOffset: 40}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,30 +178,35 @@ func TestCursors(t *testing.T) {
 	c.Set(4, Cursor{LogSize: 1})
 	c.Set(5, Cursor{LogSize: 2})
 	c.Drop(5)
-	// A torn cursor and a stray file are left out.
-	os.WriteFile(filepath.Join(dir, "6"), []byte("short"), 0o600)
-	os.WriteFile(filepath.Join(dir, "notanid"), make([]byte, cursorSize), 0o600)
-	bad := make([]byte, cursorSize)
-	bad[0] = 1
-	os.WriteFile(filepath.Join(dir, "7"), bad, 0o600)
-	c.Close()
-	got, err := allCursors(t, dir)
+	// An older host's cursor files: read (the torn one and a stray file
+	// left out), then the directory goes.
+	os.MkdirAll(legacy, 0o700)
+	old := Cursor{LogSize: 11, LastSeq: 2, ReadOffset: 5}
+	var b [cursorSize]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(old.LogSize))
+	binary.LittleEndian.PutUint64(b[8:], old.LastSeq)
+	binary.LittleEndian.PutUint64(b[16:], uint64(old.ReadOffset))
+	binary.LittleEndian.PutUint32(b[24:], crc32.ChecksumIEEE(b[:24]))
+	os.WriteFile(filepath.Join(legacy, "8"), b[:], 0o600)
+	os.WriteFile(filepath.Join(legacy, "6"), []byte("short"), 0o600)
+	os.WriteFile(filepath.Join(legacy, "notanid"), make([]byte, cursorSize), 0o600)
+	jr.Close()
+	jr, err = OpenJournal(filepath.Join(dir, "journal"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[uint64]Cursor{3: {LogSize: 200, LastSeq: 9, ReadOffset: 40}, 4: {LogSize: 1}}
+	defer jr.Close()
+	got, err := OpenCursors(jr, legacy).All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]Cursor{3: {LogSize: 200, LastSeq: 9, ReadOffset: 40}, 4: {LogSize: 1}, 8: old}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("All = %+v, want %+v", got, want)
 	}
-}
-
-func allCursors(t *testing.T, dir string) (map[uint64]Cursor, error) {
-	c, err := OpenCursors(dir)
-	if err != nil {
-		return nil, err
+	if _, err := os.Stat(legacy); !os.IsNotExist(err) {
+		t.Errorf("the legacy cursor directory is left: %v", err)
 	}
-	defer c.Close()
-	return c.All()
 }
 
 // A row that does not decode is reported with its id and kept (so it can be

@@ -1,0 +1,205 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
+)
+
+// Journal keeps small, often rewritten facts about live jobs (where their
+// records stand, how to find their runtimes again) in one append-only
+// file, one write per change and no sync: the page cache keeps them when
+// the host is killed, which is all they are for (after a power loss no
+// runtime is left to find). One file opened once, not a file per job:
+// creating a file costs more than everything else a job's start does on
+// some disks.
+//
+// Each record is framed: uvarint length, then kind, id (8 bytes), value,
+// CRC-32 of those. A torn tail (a power loss mid-append) is dropped on
+// load. The latest value per (kind, id) wins; an empty value deletes. The
+// file is rewritten with the live values when it grows past compactAt.
+type Journal struct {
+	path string
+
+	mu     sync.Mutex
+	f      *os.File
+	size   int64
+	latest map[journalKey][]byte
+}
+
+type journalKey struct {
+	kind byte
+	id   uint64
+}
+
+// compactAt is the size past which the journal is rewritten with only
+// its live values.
+const compactAt = 4 << 20
+
+// OpenJournal opens (creating if needed) the journal at path and loads it.
+func OpenJournal(path string) (*Journal, error) {
+	j := &Journal{path: path, latest: map[journalKey][]byte{}}
+	if err := j.load(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the journal %s: %w", path, err)
+	}
+	j.f = f
+	// What load read past a torn tail goes: appends follow whole records.
+	if fi, err := f.Stat(); err == nil && fi.Size() != j.size {
+		if err := f.Truncate(j.size); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cannot cut the torn end of the journal %s: %w", path, err)
+		}
+	}
+	return j, nil
+}
+
+func (j *Journal) load() error {
+	f, err := os.Open(j.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the journal %s: %w", j.path, err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	var off int64
+	for {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			break // the end, or a torn length
+		}
+		if n < 1+8+4 || n > 1<<20 {
+			break
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			break
+		}
+		body, sum := b[:n-4], binary.LittleEndian.Uint32(b[n-4:])
+		if crc32.ChecksumIEEE(body) != sum {
+			break
+		}
+		k := journalKey{kind: body[0], id: binary.LittleEndian.Uint64(body[1:9])}
+		if v := body[9:]; len(v) > 0 {
+			j.latest[k] = v
+		} else {
+			delete(j.latest, k)
+		}
+		off += int64(uvarintLen(n)) + int64(n)
+	}
+	j.size = off
+	return nil
+}
+
+func uvarintLen(n uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], n)
+}
+
+func frame(kind byte, id uint64, v []byte) []byte {
+	body := make([]byte, 0, 1+8+len(v)+4)
+	body = append(body, kind)
+	body = binary.LittleEndian.AppendUint64(body, id)
+	body = append(body, v...)
+	body = binary.LittleEndian.AppendUint32(body, crc32.ChecksumIEEE(body))
+	out := binary.AppendUvarint(nil, uint64(len(body)))
+	return append(out, body...)
+}
+
+// Put records v as the value of (kind, id); an empty v deletes it.
+func (j *Journal) Put(kind byte, id uint64, v []byte) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	k := journalKey{kind, id}
+	if len(v) == 0 {
+		if _, ok := j.latest[k]; !ok {
+			return nil // nothing to delete: nothing to write
+		}
+		delete(j.latest, k)
+	} else {
+		j.latest[k] = append([]byte(nil), v...)
+	}
+	b := frame(kind, id, v)
+	if _, err := j.f.Write(b); err != nil {
+		return fmt.Errorf("cannot write the journal %s: %w", j.path, err)
+	}
+	j.size += int64(len(b))
+	if j.size > compactAt {
+		return j.compactLocked()
+	}
+	return nil
+}
+
+// Get returns the value of (kind, id), if there is one.
+func (j *Journal) Get(kind byte, id uint64) ([]byte, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	v, ok := j.latest[journalKey{kind, id}]
+	return v, ok
+}
+
+// All returns the values of kind, by id.
+func (j *Journal) All(kind byte) map[uint64][]byte {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := map[uint64][]byte{}
+	for k, v := range j.latest {
+		if k.kind == kind {
+			out[k.id] = v
+		}
+	}
+	return out
+}
+
+// Compact rewrites the journal with its live values only.
+func (j *Journal) Compact() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.compactLocked()
+}
+
+func (j *Journal) compactLocked() error {
+	var buf []byte
+	for k, v := range j.latest {
+		buf = append(buf, frame(k.kind, k.id, v)...)
+	}
+	af, err := atomicfile.Create(filepath.Dir(j.path), "."+filepath.Base(j.path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer af.Abort()
+	if _, err := af.File.Write(buf); err != nil {
+		return err
+	}
+	if err := af.Commit(j.path, 0o600); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	j.f.Close()
+	j.f, j.size = f, int64(len(buf))
+	return nil
+}
+
+// Close closes the journal's file.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.f.Close()
+}
