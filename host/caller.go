@@ -42,6 +42,10 @@ func (h *Host) caller(ctx context.Context) Caller {
 
 // LookupCaller names the user uid, for a Caller.
 func LookupCaller(uid, gid uint32) Caller {
+	return users.caller(uid, gid, lookupCaller)
+}
+
+func lookupCaller(uid, gid uint32) Caller {
 	c := Caller{UID: uid, GID: gid, Name: strconv.FormatUint(uint64(uid), 10)}
 	if u, err := user.LookupId(c.Name); err == nil {
 		c.Name = u.Username

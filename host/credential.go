@@ -78,6 +78,10 @@ func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *ac
 
 // lookupAccount finds a user by name.
 func lookupAccount(name string) (*account, error) {
+	return users.account(name, readAccount)
+}
+
+func readAccount(name string) (*account, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		var unknown user.UnknownUserError

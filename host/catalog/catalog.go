@@ -99,6 +99,7 @@ type Catalog struct {
 	// file is unchanged: a job's start lists the catalog, and reading and
 	// checking every manifest each time was most of its cost.
 	manifests map[string]cachedManifest
+	listings  map[string]cachedListing // by folder
 }
 
 // cachedManifest is an entry read from a manifest file as it was (id).
@@ -117,7 +118,7 @@ func Open(root string) *Catalog {
 	} else {
 		root = filepath.Clean(root)
 	}
-	return &Catalog{root: root, verified: make(map[string]verifiedFile), manifests: make(map[string]cachedManifest)}
+	return &Catalog{root: root, verified: make(map[string]verifiedFile), manifests: make(map[string]cachedManifest), listings: make(map[string]cachedListing)}
 }
 
 // Root returns the absolute folder of the catalog.
@@ -152,7 +153,7 @@ func DefaultRoot() string {
 // the file: silently skipping it could make Resolve pick an older version
 // than the user expects.
 func (c *Catalog) List() ([]*Entry, error) {
-	names, err := subdirs(c.root)
+	names, err := c.subdirs(c.root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -161,7 +162,7 @@ func (c *Catalog) List() ([]*Entry, error) {
 	}
 	var entries []*Entry
 	for _, name := range names {
-		versions, err := subdirs(filepath.Join(c.root, name))
+		versions, err := c.subdirs(filepath.Join(c.root, name))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed while we were looking
@@ -170,7 +171,7 @@ func (c *Catalog) List() ([]*Entry, error) {
 		}
 		for _, version := range versions {
 			vdir := filepath.Join(c.root, name, version)
-			platforms, err := subdirs(vdir)
+			platforms, err := c.subdirs(vdir)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
@@ -220,18 +221,51 @@ func sortEntries(entries []*Entry) {
 // subdirs returns the names of the visible sub-folders of dir, following
 // symlinks so that a runtime folder may be linked in from elsewhere.
 // Dot-folders are skipped: Install stages files under dot-names.
-func subdirs(dir string) ([]string, error) {
-	des, err := os.ReadDir(dir)
+// subdirs is the cached listing of dir's folders while dir is unchanged
+// (its stat; a new or removed folder changes it), unless it holds links,
+// whose targets can change without it. Listing the catalog's folders on
+// every start was most of what looking a runtime up cost.
+func (c *Catalog) subdirs(dir string) ([]string, error) {
+	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	id, cacheable := statID(fi)
+	cacheable = cacheable && id.settled()
+	if cacheable {
+		c.mu.Lock()
+		l, ok := c.listings[dir]
+		c.mu.Unlock()
+		if ok && l.id == id {
+			return l.names, nil
+		}
+	}
+	names, links, err := subdirs(dir)
+	if err == nil && cacheable && !links {
+		c.mu.Lock()
+		c.listings[dir] = cachedListing{id: id, names: names}
+		c.mu.Unlock()
+	}
+	return names, err
+}
+
+type cachedListing struct {
+	id    fileID
+	names []string
+}
+
+func subdirs(dir string) (names []string, links bool, err error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, false, err
+	}
 	for _, de := range des {
 		if de.Name() == "" || de.Name()[0] == '.' {
 			continue
 		}
 		isDir := de.IsDir()
 		if de.Type()&fs.ModeSymlink != 0 {
+			links = true
 			if fi, err := os.Stat(filepath.Join(dir, de.Name())); err == nil {
 				isDir = fi.IsDir()
 			}
@@ -240,7 +274,7 @@ func subdirs(dir string) ([]string, error) {
 			names = append(names, de.Name())
 		}
 	}
-	return names, nil
+	return names, links, nil
 }
 
 // readEntry loads the manifest in dir. It returns nil, nil when there is no
@@ -257,6 +291,7 @@ func (c *Catalog) entry(dir, name, version, platform string) (*Entry, error) {
 	id, cacheable := fileID{}, false
 	if err == nil {
 		id, cacheable = statID(fi)
+		cacheable = cacheable && id.settled()
 	}
 	if cacheable {
 		c.mu.Lock()

@@ -38,7 +38,7 @@ func (c *Catalog) Remove(name, version, goos, goarch string) ([]*Entry, error) {
 		}
 	}
 	vdir := filepath.Join(c.root, name, version)
-	platforms, err := subdirs(vdir)
+	platforms, err := c.subdirs(vdir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", vdir, err)
 	}
@@ -114,7 +114,7 @@ func (c *Catalog) nothingToRemove(name, version, goos, goarch string) error {
 	if len(installed) > 0 {
 		return fmt.Errorf("%w %s is installed in %s; installed of %s: %s", ErrNoRuntime, want, c.root, name, strings.Join(installed, ", "))
 	}
-	names, _ := subdirs(c.root)
+	names, _ := c.subdirs(c.root)
 	if len(names) == 0 {
 		return fmt.Errorf("%w %s is installed: the runtime catalog %s is empty", ErrNoRuntime, want, c.root)
 	}
@@ -133,7 +133,7 @@ func orAny(s string) string {
 // "2.0.0 (linux/amd64, linux/386)". Folders are listed as they are, so
 // that a damaged build shows too.
 func (c *Catalog) installedOf(name string) []string {
-	versions, _ := subdirs(filepath.Join(c.root, name))
+	versions, _ := c.subdirs(filepath.Join(c.root, name))
 	sort.SliceStable(versions, func(i, j int) bool {
 		a, errA := semver.NewVersion(versions[i])
 		b, errB := semver.NewVersion(versions[j])
@@ -144,7 +144,7 @@ func (c *Catalog) installedOf(name string) []string {
 	})
 	var out []string
 	for _, v := range versions {
-		platforms, _ := subdirs(filepath.Join(c.root, name, v))
+		platforms, _ := c.subdirs(filepath.Join(c.root, name, v))
 		if len(platforms) == 0 {
 			continue
 		}

@@ -68,6 +68,7 @@ func (c *Catalog) OpenVerified(e *Entry) (*os.File, error) {
 		return nil, missingBinary(e, fmt.Errorf("it is %s, not a regular file", describeMode(fi.Mode())))
 	}
 	id, cacheable := statID(fi)
+	cacheable = cacheable && id.settled()
 	if cacheable && c.cached(e.Path, id, e.SHA256) {
 		return f, nil
 	}
