@@ -81,6 +81,7 @@ type Host struct {
 	mu      sync.Mutex
 	jobs    map[uint64]*job
 	running int
+	threads map[string]int // running thread jobs, by threadKey
 	notices []string // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
@@ -166,7 +167,7 @@ func Open(opts Options) (*Host, error) {
 	}
 	cursors := store.OpenCursors(journal, filepath.Join(opts.Home, "cursors"))
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, self: self(), launcher: opts.Launcher}
+		jobs: map[uint64]*job{}, threads: map[string]int{}, self: self(), launcher: opts.Launcher}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,8 @@ type plan struct {
 	// keep how many of its results stay (0: all).
 	definition string
 	keep       int
+	// throttle, for a thread job, is its throttle limit.
+	throttle int
 }
 
 // typed reports whether req starts a custom job type rather than a script.
@@ -58,8 +61,31 @@ func (h *Host) planScript(req *api.StartRequest) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plan{payload: payload, entry: entry, typ: sdk.BackgroundJob, name: req.Name, cmd: cmd, workdir: req.Workdir}, nil
+	p := &plan{payload: payload, entry: entry, typ: sdk.BackgroundJob, name: req.Name, cmd: cmd, workdir: req.Workdir}
+	if req.Thread || req.ThrottleLimit != 0 {
+		if !req.Thread {
+			return nil, errorf(ErrBadRequest, "--throttle-limit goes with --thread")
+		}
+		if req.ThrottleLimit < 0 {
+			return nil, errorf(ErrBadRequest, "--throttle-limit %d: give a positive number", req.ThrottleLimit)
+		}
+		if !entry.Reusable || !slices.Contains(entry.ServedProtocols(), 2) {
+			return nil, errorf(ErrBadRequest, "%s cannot run thread jobs: it does not run several jobs in one process (it must be reusable and speak protocol 2); start the job without --thread", entry)
+		}
+		p.typ, p.throttle = ThreadJob, req.ThrottleLimit
+		if p.throttle == 0 {
+			p.throttle = DefaultThrottleLimit
+		}
+	}
+	return p, nil
 }
+
+// ThreadJob is the type of a thread job (Start-ThreadJob), and
+// DefaultThrottleLimit how many run at once unless the start says.
+const (
+	ThreadJob            = "ThreadJob"
+	DefaultThrottleLimit = 5
+)
 
 // planTyped is a custom type's plan. The type's plugin runs the job
 // itself, or, for a definition, says what to run and where: a definition
@@ -72,8 +98,8 @@ func (h *Host) planTyped(ctx context.Context, req *api.StartRequest, id *store.I
 		typ = DefaultDefinitionType
 	}
 	switch {
-	case req.Runtime != "" || req.RuntimeVersion != "" || req.RunAs32:
-		return nil, errorf(ErrBadRequest, "a job of type %s runs where its type says: --runtime, --runtime-version and --run-as-32 are for plain script jobs", typ)
+	case req.Runtime != "" || req.RuntimeVersion != "" || req.RunAs32 || req.Thread:
+		return nil, errorf(ErrBadRequest, "a job of type %s runs where its type says: --runtime, --runtime-version, --run-as-32 and --thread are for plain script jobs", typ)
 	case req.File != "" || req.LiteralPath != "" || req.Init != "" || req.InitFile != "":
 		return nil, errorf(ErrBadRequest, "a job of type %s takes arguments, not --file, --literal-path or --init", typ)
 	case req.DefinitionPath != "" && req.DefinitionName == "":

@@ -325,10 +325,3 @@ func waitGone(t *testing.T, pid int) {
 	}
 }
 
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
-}

@@ -161,7 +161,16 @@ func (h *Host) recover() error {
 	}
 	h.mu.Lock()
 	h.jobs = jobs
-	h.running += len(relays)
+	for _, rl := range relays {
+		if !h.takeSlotLocked(rl.j) {
+			// More running than the limits allow now: counted anyway.
+			if rl.j.row.ThrottleLimit > 0 {
+				h.threads[threadKey(&rl.j.row)]++
+			} else {
+				h.running++
+			}
+		}
+	}
 	h.mu.Unlock()
 	for _, rl := range relays {
 		// The runtime has the job already; the payload is only how the

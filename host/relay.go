@@ -255,7 +255,7 @@ func (h *Host) storeFailed(ctx context.Context, j *job, p launch.Process, cause 
 func (h *Host) release(j *job, p launch.Process) {
 	h.mu.Lock()
 	j.rt = nil
-	h.running--
+	h.freeSlotLocked(j)
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.
 	clean := j.row.State == api.Completed || (j.row.State == api.Failed && j.row.ExitCode != nil && *j.row.ExitCode >= 0)
@@ -263,7 +263,7 @@ func (h *Host) release(j *job, p launch.Process) {
 	h.mu.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
 	h.goAsync(func() {
-		if r, ok := p.(launch.Recycler); ok && clean {
+		if r, ok := p.(launch.Recycler); ok && clean && j.row.ThrottleLimit == 0 {
 			r.Recycle()
 		} else {
 			p.Release()

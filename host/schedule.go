@@ -26,16 +26,57 @@ func (h *Host) scheduleLocked() {
 	}
 	sort.Slice(queued, func(a, b int) bool { return queued[a].row.ID < queued[b].row.ID })
 	for _, j := range queued {
-		if h.running >= h.opts.MaxRunning {
-			return
+		if !h.takeSlotLocked(j) {
+			continue
 		}
-		h.running++
 		j.row.State = api.Running
 		now := time.Now()
 		j.row.PSBeginTime = &now
 		j.notifyLocked()
 		h.goAsync(func() { h.run(j) })
 	}
+}
+
+// Slots: a job takes one of the MaxRunning runtime processes; a thread job
+// instead one of its throttle limit among the thread jobs sharing its
+// runtime and user's process.
+
+// threadKey names the thread jobs that share a process.
+func threadKey(r *store.Row) string {
+	uid := uint32(0)
+	if r.RunAs != nil {
+		uid = r.RunAs.UID
+	}
+	return fmt.Sprintf("%s|%s|%d", r.Spec.Runtime, r.Spec.SHA256, uid)
+}
+
+// takeSlotLocked takes a slot for j if one is free.
+func (h *Host) takeSlotLocked(j *job) bool {
+	if j.row.ThrottleLimit > 0 {
+		k := threadKey(&j.row)
+		if h.threads[k] >= j.row.ThrottleLimit {
+			return false
+		}
+		h.threads[k]++
+		return true
+	}
+	if h.running >= h.opts.MaxRunning {
+		return false
+	}
+	h.running++
+	return true
+}
+
+// freeSlotLocked gives j's slot back.
+func (h *Host) freeSlotLocked(j *job) {
+	if j.row.ThrottleLimit > 0 {
+		k := threadKey(&j.row)
+		if h.threads[k]--; h.threads[k] <= 0 {
+			delete(h.threads, k)
+		}
+		return
+	}
+	h.running--
 }
 
 // run gets j a runtime process and relays its records.
@@ -45,7 +86,7 @@ func (h *Host) run(j *job) {
 	h.mu.Unlock()
 	fail := func(reason string) {
 		h.mu.Lock()
-		h.running--
+		h.freeSlotLocked(j)
 		failed := j.row.State == api.Running // not stopped meanwhile
 		if failed {
 			h.finishLocked(j, api.Failed, reason, nil)
@@ -87,7 +128,12 @@ func (h *Host) run(j *job) {
 		j.log = lg
 		h.mu.Unlock()
 	}
-	p, err := h.launcher.Launch(h.ctx, h.launchSpec(&r, sha))
+	var p launch.Process
+	if sh, ok := h.launcher.(launch.Sharer); ok && r.ThrottleLimit > 0 {
+		p, err = sh.LaunchShared(h.ctx, h.launchSpec(&r, sha))
+	} else {
+		p, err = h.launcher.Launch(h.ctx, h.launchSpec(&r, sha))
+	}
 	if err != nil {
 		fail(err.Error())
 		return

@@ -71,7 +71,8 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	// The protocol the job will speak: the newest both the runtime and
 	// this host do (the catalog admits no runtime without one).
 	wire, _ := protocol.Best(entry.ServedProtocols())
-	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs}
+	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs,
+		ThrottleLimit: p.throttle}
 	r.Job = api.Job{
 		InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: "localhost",
 		Command: p.cmd, Workdir: p.workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),

@@ -41,6 +41,11 @@ const (
 	// EnvIdleTimeout bounds how long a plugin started ahead of need waits
 	// for its first job; it ends the process a crashed host left behind.
 	EnvIdleTimeout = "BGJOB_PLUGIN_IDLE_TIMEOUT"
+	// EnvShared marks a process that runs several jobs at once (thread
+	// jobs): the SDK then leaves the process's working directory and mask
+	// alone (they would be every job's), and a job's working directory is
+	// the runtime's to honour (the shell runtime's interpreter does).
+	EnvShared = "BGJOB_PLUGIN_SHARED"
 )
 
 // Limits shared by both ends of the gRPC connection. Batches are small, but a

@@ -72,6 +72,7 @@ func Serve(cfg *ServeConfig) {
 		}
 	}
 	srv := newServer(cfg, desc, logger)
+	srv.inProcess = os.Getenv(EnvShared) != ""
 	if d, err := time.ParseDuration(os.Getenv(EnvIdleTimeout)); err == nil {
 		srv.idleTimeout = d
 	}

@@ -27,7 +27,8 @@ type server struct {
 
 	bulk bulkListener
 	// inProcess: the server runs in a process that is not the plugin's
-	// own (a test harness), which must keep its working directory.
+	// own (a test harness), which must keep its working directory. A
+	// process that runs several jobs at once (EnvShared) is treated alike.
 	inProcess bool
 	// idleTimeout, if set, ends a plugin that never got a job (a spare a
 	// crashed host left behind) sooner than the orphan timeout.

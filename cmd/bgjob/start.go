@@ -56,6 +56,7 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
   bgjob start --run-as-32 --runtime-version '~1' -- 'echo $BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH'
   echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
   bgjob start --wait -- 'echo hi'
+  bgjob start --thread --throttle-limit 8 -- 'sleep 1; echo done'
   bgjob start --type Copy -- ./photos /mnt/backup/photos
   bgjob start --type ScheduledJob --definition-name Backup`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -140,6 +141,8 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.StringVar(&req.DefinitionName, "definition-name", "", "start the stored definition of this name (-DefinitionName; wildcards allowed, must match one); type ScheduledJob unless --type says")
 	f.StringVar(&req.DefinitionPath, "definition-path", "", "the directory of stored definitions (-DefinitionPath; default $BGJOB_DEFINITIONS, $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)")
 	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version, e.g. '~2.0' (default: newest stable)")
+	f.BoolVar(&req.Thread, "thread", false, "a thread job (Start-ThreadJob): share one runtime process with the other thread jobs, each in its own interpreter; cheaper, but a crash of the process fails them all")
+	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); the rest wait as NotStarted")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin")
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin")

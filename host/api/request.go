@@ -51,6 +51,12 @@ type StartRequest struct {
 	RuntimeVersion string  `json:"runtimeVersion,omitempty"`
 	// RunAs32 runs the 32-bit build of the runtime (PowerShell's -RunAs32).
 	RunAs32 bool `json:"runAs32,omitempty"`
+	// Thread makes a thread job (Start-ThreadJob): it shares one runtime
+	// process with the other thread jobs of its runtime and user, each in
+	// an interpreter of its own, at most ThrottleLimit (default 5)
+	// running at once.
+	Thread        bool `json:"thread,omitempty"`
+	ThrottleLimit int  `json:"throttleLimit,omitempty"`
 	// Credential names the user the job runs as (-Credential); Password is
 	// theirs, needed unless the caller is root. It is checked and dropped:
 	// never stored, never passed to the job. Authentication is

@@ -54,9 +54,11 @@ type GoPlugin struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // refills and idle timers
 
-	mu       sync.Mutex
-	spares   map[key][]*spare // idle processes, the newest last
-	starting map[key]bool     // a spare is being started
+	mu          sync.Mutex
+	spares      map[key][]*spare // idle processes, the newest last
+	starting    map[key]bool     // a spare is being started
+	shared      map[key]*sharedProc
+	sharedByPid map[int]*sharedProc // reattached ones
 }
 
 // Bounds of process reuse: the jobs one process runs before it is retired
@@ -79,7 +81,8 @@ func NewGoPlugin(opts Options) *GoPlugin {
 		cat := catalog.Open(opts.RunDir)
 		opts.Open = func(s *Spec) (*os.File, error) { return cat.OpenVerified(entryOf(s)) }
 	}
-	g := &GoPlugin{opts: opts, spares: map[key][]*spare{}, starting: map[key]bool{}}
+	g := &GoPlugin{opts: opts, spares: map[key][]*spare{}, starting: map[key]bool{},
+		shared: map[key]*sharedProc{}, sharedByPid: map[int]*sharedProc{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g
 }
@@ -170,7 +173,13 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 
 // Reattach connects to a runtime process an earlier host started.
 func (g *GoPlugin) Reattach(a *Attach, logPath string) (Process, error) {
-	p, err := g.reattach(a, logPath)
+	var p Process
+	var err error
+	if a.Shared {
+		p, err = g.reattachShared(a, logPath)
+	} else {
+		p, err = g.reattach(a, logPath)
+	}
 	if err != nil {
 		// A runtime we cannot talk to would wait an hour for a host
 		// before giving up; end it now, and what its job left.
@@ -228,7 +237,21 @@ func (g *GoPlugin) Close() error {
 		all = append(all, sps...)
 		delete(g.spares, k)
 	}
+	// Shared processes nobody holds end; held ones run jobs, which go on.
+	var idleShared []*child
+	for k, sp := range g.shared {
+		if sp.refs == 0 {
+			if sp.timer != nil && sp.timer.Stop() {
+				g.wg.Done()
+			}
+			idleShared = append(idleShared, sp.p)
+		}
+		delete(g.shared, k)
+	}
 	g.mu.Unlock()
+	for _, p := range idleShared {
+		g.drop(p)
+	}
 	for _, sp := range all {
 		g.stopTimer(sp)
 		g.drop(sp.p)

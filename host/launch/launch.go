@@ -55,6 +55,15 @@ type Recycler interface {
 	Recycle()
 }
 
+// Sharer is a Launcher that runs several jobs at once in one process of a
+// Spec (thread jobs): LaunchShared returns a handle to that process,
+// starting it if none runs. Each job's handle is Released on its own; the
+// process ends once none is held and it has been idle a while. Killing a
+// handle kills the process, and so fails every job it runs.
+type Sharer interface {
+	LaunchShared(ctx context.Context, spec *Spec) (Process, error)
+}
+
 // Spec is what a runtime process must be. Every field that makes two
 // processes different is part of it, so a launcher that keeps processes for
 // later can key them by it (see key).
@@ -127,4 +136,7 @@ type Attach struct {
 	Protocol int    `json:"protocol"`
 	SockDir  string `json:"sockDir"`
 	Binary   string `json:"binary,omitempty"`
+	// Shared: the process runs several jobs at once (see Sharer); a host
+	// that reattaches shares it among them again.
+	Shared bool `json:"shared,omitempty"`
 }

@@ -39,6 +39,9 @@ type Row struct {
 	OwnerUID uint32 `json:"ownerUid"`
 	// RunAs is who the job's runtime runs as; nil is the host's own user.
 	RunAs *Identity `json:"runAs,omitempty"`
+	// ThrottleLimit, for a thread job, is how many thread jobs of its
+	// runtime and user may run at once; 0 for any other job.
+	ThrottleLimit int `json:"throttleLimit,omitempty"`
 	// LastSeq and LogSize describe the record log as persisted; while the
 	// job runs they are kept in memory and recovered from the log itself.
 	LastSeq uint64 `json:"lastSeq"`

@@ -1,0 +1,126 @@
+package host_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host"
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/hosttest"
+)
+
+func threaded(limit int) func(*api.StartRequest) {
+	return func(r *api.StartRequest) { r.Thread, r.ThrottleLimit = true, limit }
+}
+
+// waitLines waits until file has n lines and returns them.
+func waitLines(t *testing.T, file string, n int) []string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(file)
+		if lines := strings.Fields(string(b)); len(lines) >= n {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %q, want %d lines", file, b, n)
+		}
+	}
+}
+
+// Thread jobs share one runtime process, each in its own interpreter, at
+// most the throttle limit at once; the rest wait as NotStarted rows.
+func TestRealThreadJobsShareAndThrottle(t *testing.T) {
+	th := realHost(t)
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		j := th.Start(`echo $$ >> pids; X=$BGJOB_JOB_ID; while [ ! -e go ]; do sleep 0.02; done; echo "x=$X"`, inDir(dir), threaded(2))
+		if j.PSJobTypeName != "ThreadJob" {
+			t.Fatalf("a thread job's type is %q", j.PSJobTypeName)
+		}
+	}
+	pids := waitLines(t, filepath.Join(dir, "pids"), 2)
+	if pids[0] != pids[1] {
+		t.Errorf("two running thread jobs ran in processes %v, want one shared", pids)
+	}
+	if j := th.Job("3"); j.State != api.NotStarted {
+		t.Errorf("a third thread job over a limit of 2 is %s, want NotStarted", j.State)
+	}
+	hosttest.Touch(t, dir, "go")
+	th.Await("1", "2", "3")
+	for _, id := range []string{"1", "2", "3"} {
+		if got := th.Take([]string{id}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"x=" + id}) {
+			t.Errorf("thread job %s said %q: its own variables only", id, got)
+		}
+	}
+	if all := waitLines(t, filepath.Join(dir, "pids"), 3); all[2] != all[0] {
+		t.Errorf("the queued thread job ran in process %s, not the shared %s", all[2], all[0])
+	}
+}
+
+// Stopping one thread job leaves the others running; a crash of the
+// shared process fails exactly its running jobs, naming it.
+func TestRealThreadJobStopAndCrash(t *testing.T) {
+	th := realHost(t, stopGrace(300*time.Millisecond))
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		th.Start(`echo $$ >> pids; while [ ! -e go ]; do sleep 0.02; done; echo done`, inDir(dir), threaded(5))
+	}
+	pids := waitLines(t, filepath.Join(dir, "pids"), 3)
+	if js, err := th.Stop(context.Background(), []string{"1"}); err != nil || js[0].State != api.Stopped {
+		t.Fatalf("stop of one thread job: %v %v", js, err)
+	}
+	for _, id := range []string{"2", "3"} {
+		if j := th.Job(id); j.State != api.Running {
+			t.Errorf("stopping job 1 left thread job %s %s", id, j.State)
+		}
+	}
+	// An ordinary job, in a process of its own, to see it is untouched.
+	th.Start(`echo started; while [ ! -e go ]; do sleep 0.02; done; echo solo`, inDir(dir))
+	th.WaitOutput("4", "started")
+	pid, err := strconv.Atoi(pids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	for _, j := range th.Await("2", "3") {
+		if j.State != api.Failed || !strings.Contains(j.StateReason, "crashed or was killed") {
+			t.Errorf("thread job %d after its process was killed: %s (%s)", j.ID, j.State, j.StateReason)
+		}
+	}
+	hosttest.Touch(t, dir, "go")
+	if j := th.Await("4")[0]; j.State != api.Completed {
+		t.Errorf("a job in its own process was hit by the crash: %s (%s)", j.State, j.StateReason)
+	}
+}
+
+// Thread jobs go on across a host restart: the next host finds their
+// shared process again, once for all of them, and each ends once.
+func TestRealThreadJobsAcrossRestart(t *testing.T) {
+	home := hosttest.Home(t)
+	opts := host.Options{Runtimes: shell.Catalog}
+	dir := t.TempDir()
+	th := hosttest.Open(t, home, opts)
+	for i := 0; i < 2; i++ {
+		th.Start(`echo $$ >> pids; echo before; while [ ! -e go ]; do sleep 0.02; done; echo after`, inDir(dir), threaded(5))
+	}
+	waitLines(t, filepath.Join(dir, "pids"), 2)
+	th.Close()
+	th2 := hosttest.Open(t, home, opts)
+	hosttest.Touch(t, dir, "go")
+	for _, j := range th2.Await("1", "2") {
+		if j.State != api.Completed {
+			t.Errorf("thread job %d across a restart: %s (%s)", j.ID, j.State, j.StateReason)
+		}
+	}
+	for _, id := range []string{"1", "2"} {
+		if got := th2.Take([]string{id}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"before", "after"}) {
+			t.Errorf("thread job %s said %q across a restart", id, got)
+		}
+	}
+}
