@@ -125,7 +125,10 @@ generate:
 
 bench: build
 	bash bench/figures.sh $(BIN)
+	bash bench/breakdown.sh $(BIN)
 	bash bench/versions.sh $(BIN)
+	bash bench/peers.sh $(BIN)
+	$(GO) test -run '^$$' -bench 'Table100k|Start' -benchtime 1x ./host/
 
 SOAK ?= 2h
 soak:

@@ -82,7 +82,7 @@ type Host struct {
 	jobs    map[uint64]*job
 	running int
 	threads map[string]int // running thread jobs, by threadKey
-	notices []string // what the user must hear about this host's start
+	notices []string       // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
 

@@ -36,7 +36,7 @@ type server struct {
 
 	mu      sync.Mutex
 	jobs    map[uint64]*serverJob
-	served  int // jobs ended, acknowledged and forgotten (reusable plugins)
+	served  int       // jobs ended, acknowledged and forgotten (reusable plugins)
 	streams int       // Run streams open now
 	idle    time.Time // when streams last dropped to zero
 	conns   int       // host connections open now

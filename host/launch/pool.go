@@ -149,4 +149,3 @@ func (g *GoPlugin) drop(p *child) {
 	p.Release()
 	os.Remove(p.logPath)
 }
-

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bgjob beside task-spooler (tsp) and nq, the queue tools a Linux user would
+# reach for, in one run on this machine; each row prints medians and the
+# ratio to tsp, the reference the README's goals are stated against.
+#   submit  queue a trivial job and return
+#   e2e     run `echo hi` in the background, wait for it, read its output
+#           (tsp and nq need three calls; bgjob one, start --wait)
+#   many    N trivial jobs submitted one by one, all completed (bgjob also
+#           with --thread)
+#   relay   a job prints SZ MiB of 64-byte lines; wait; read it all back
+# Usage: bench/peers.sh [BIN_DIR] [submit|e2e|many|relay|all]
+# Env: N (default 1000), SZ (default 256). Installs task-spooler, nq and
+# hyperfine with apt-get when missing (as root). Noisy machines: read the
+# ratios, within one run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$(readlink -f "${1:-bin}")
+WHAT=${2:-all}
+N=${N:-1000}
+SZ=${SZ:-256}
+missing=()
+command -v tsp >/dev/null || missing+=(task-spooler)
+command -v nq >/dev/null || missing+=(nq)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+T=$(mktemp -d /tmp/bgjob-peers.XXXXXX)
+export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=100000 TS_SLOTS=2
+export NQDIR=$T/nq BGJOB_HOME=$T/bgjob BGJOB_DEFINITIONS=$T/defs
+mkdir -p "$TMPDIR" "$NQDIR"
+B=$BIN/bgjob
+cleanup() {
+  tsp -K >/dev/null 2>&1 || true
+  "$B" remove --force '*' >/dev/null 2>&1 || true
+  "$B" host stop >/dev/null 2>&1 || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+tsp -S 2 >/dev/null
+"$B" get >/dev/null
+
+# ratios FILE: each command's median and its ratio to the first (tsp).
+ratios() { python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+ref = r[0]["median"]
+for x in r:
+    print("  %-14s median %9.2f ms  (x%.2f of tsp)" % (x["command"], 1000 * x["median"], x["median"] / ref))
+PY
+}
+has() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
+
+if has submit; then
+  echo "== submit: queue a trivial job and return"
+  hyperfine -N --warmup 5 --runs 60 --export-json "$T/submit.json" \
+    -n tsp "tsp true" -n nq "nq -q true" -n bgjob "$B start -- true" >/dev/null 2>&1
+  ratios "$T/submit.json"
+  tsp -C >/dev/null
+fi
+
+if has e2e; then
+  echo "== e2e: 'echo hi' in the background, wait, read its output"
+  hyperfine --warmup 5 --runs 60 --export-json "$T/e2e.json" -S bash \
+    -n tsp 'id=$(tsp echo hi); tsp -w $id >/dev/null; test "$(tsp -c $id)" = hi' \
+    -n nq 'id=$(nq echo hi); nq -w $id; grep -qx hi $NQDIR/$id' \
+    -n bgjob "test \"\$($B start --wait echo hi)\" = hi" >/dev/null 2>&1
+  ratios "$T/e2e.json"
+fi
+
+if has many; then
+  echo "== many: $N trivial jobs submitted one by one, all completed"
+  timeit() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
+  run_tsp() { for ((i = 0; i < N; i++)); do tsp -n true >/dev/null; done; tsp -w >/dev/null 2>&1 || true; }
+  run_nq() { for ((i = 0; i < N; i++)); do nq -q true; done; nq -w; }
+  run_bg() { for ((i = 0; i < N; i++)); do "$B" start "$@" --name many -- true >/dev/null; done; "$B" wait many >/dev/null; "$B" remove many; }
+  tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread)
+  python3 -c 'import sys
+t, n, b, bt = map(float, sys.argv[1:])
+for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt)]:
+    print("  %-14s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt"
+fi
+
+if has relay; then
+  echo "== relay: $SZ MiB of 64-byte lines printed by a job, read back"
+  python3 -c 'import sys
+line = b"0123456789abcdef" * 4
+line = line[:63] + b"\n"
+blk = line * (1 << 14)
+with open(sys.argv[1], "wb") as f:
+    for _ in range(int(sys.argv[2])):
+        f.write(blk)' "$T/lines.txt" "$SZ"
+  hyperfine --warmup 1 --runs 3 --export-json "$T/relay.json" -S bash \
+    --prepare "tsp -C >/dev/null; rm -f $TMPDIR/ts-out.* $NQDIR/,*" \
+    -n tsp "id=\$(tsp cat $T/lines.txt); tsp -w \$id >/dev/null; cat \$(tsp -o \$id) >/dev/null" \
+    -n nq "id=\$(nq cat $T/lines.txt); nq -w \$id; cat $NQDIR/\$id >/dev/null" \
+    -n "pipe" "cat $T/lines.txt | cat >/dev/null" \
+    -n bgjob "$B start --wait cat $T/lines.txt >/dev/null" >/dev/null 2>&1
+  ratios "$T/relay.json"
+fi

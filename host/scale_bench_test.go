@@ -1,0 +1,75 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host"
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/hosttest"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// BenchmarkTable100k is the host with 100 000 finished jobs in its table:
+// how long it takes to start, what it holds in memory, and how long a
+// listing of the newest 20 and of all of them take. The rows are written
+// straight into the table (making 100 000 jobs one by one would take
+// minutes), as finished jobs with small logs would leave them.
+func BenchmarkTable100k(b *testing.B) {
+	const n = 100_000
+	home := hosttest.Home(b)
+	st, err := store.Open(home + "/jobs.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	code := 0
+	var rows []*store.Row
+	for i := 1; i <= n; i++ {
+		r := &store.Row{Spec: &store.Spec{Runtime: "/c/shell/2.0.0/linux_amd64/bgjob-shell", SHA256: "00"}}
+		r.Job = api.Job{ID: uint64(i), Name: fmt.Sprintf("Job%d", i), InstanceID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+			PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "echo hi",
+			PSBeginTime: &now, PSEndTime: &now, ChildJobs: []uint64{}, Workdir: "/tmp", User: "u", Owner: "u",
+			ExitCode: &code, Created: now}
+		rows = append(rows, r)
+		if len(rows) == 10_000 {
+			if err := st.Put(rows...); err != nil {
+				b.Fatal(err)
+			}
+			rows = rows[:0]
+		}
+	}
+	st.Close()
+	opts, _ := hosttest.Fake(b)
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		t0 := time.Now()
+		th := hosttest.Open(b, home, opts)
+		start := time.Since(t0)
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		ctx := context.Background()
+		t0 = time.Now()
+		newest, err := th.Jobs(ctx, nil, &api.Filter{Newest: 20})
+		newestTook := time.Since(t0)
+		t0 = time.Now()
+		all, err2 := th.Jobs(ctx, nil, nil)
+		allTook := time.Since(t0)
+		if err != nil || err2 != nil || len(newest) != 20 || len(all) != n {
+			b.Fatalf("listings: %d %v, %d %v", len(newest), err, len(all), err2)
+		}
+		b.ReportMetric(float64(start.Milliseconds()), "start-ms")
+		b.ReportMetric(float64(after.HeapInuse-min(before.HeapInuse, after.HeapInuse))/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(newestTook.Microseconds())/1000, "newest20-ms")
+		b.ReportMetric(float64(allTook.Microseconds())/1000, "all-ms")
+		th.Close()
+	}
+	_ = host.DefaultMaxRunning
+}
