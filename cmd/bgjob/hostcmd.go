@@ -85,6 +85,7 @@ and the next host reattaches to them.`,
 	f.String("auth", "", "the password checker for --credential (default bgjob-auth beside bgjobd)")
 	f.String("definitions", "", "the directory of stored definitions whose triggers the host fires (default $BGJOB_DEFINITIONS, or ~/.config/bgjob/jobs; empty: none)")
 	f.String("pam-confdir", "", "read the PAM service file bgjob from this directory, not /etc/pam.d (for tests)")
+	f.String("cpuprofile", "", "write a CPU profile of the host to this file until it exits (for performance work)")
 	f.Duration("idle-exit", 10*time.Minute, "exit after this long with nothing to do; 0 never ($BGJOB_IDLE_EXIT; never with --system or --socket)")
 	cmd.AddCommand(newHostStop())
 	return cmd
