@@ -128,6 +128,7 @@ bench: build
 	bash bench/breakdown.sh $(BIN)
 	bash bench/versions.sh $(BIN)
 	bash bench/peers.sh $(BIN)
+	bash bench/crowd.sh $(BIN)
 	$(GO) test -run '^$$' -bench 'Table100k|Start' -benchtime 1x ./host/
 
 SOAK ?= 2h
