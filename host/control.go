@@ -74,6 +74,20 @@ type SelectOption func(*selectOptions)
 
 type selectOptions struct {
 	state string
+	group string
+	// untilFinished: Wait does not return on a suspended job.
+	untilFinished bool
+}
+
+// InGroup keeps the selected jobs in queue group g; "" keeps all.
+func InGroup(g string) SelectOption {
+	return func(o *selectOptions) { o.group = g }
+}
+
+// UntilFinished makes Wait wait for suspended jobs to finish too (wait
+// --force); without it, as Wait-Job does, a suspended job ends the wait.
+func UntilFinished() SelectOption {
+	return func(o *selectOptions) { o.untilFinished = true }
 }
 
 // InState keeps the selected jobs in state (any case), as PowerShell's
@@ -107,16 +121,25 @@ func (h *Host) selectFiltered(c Caller, sel []string, opts []SelectOption) ([]*j
 		return nil, err
 	}
 	js, err := h.selectLocked(c, sel)
-	if err != nil || state == "" {
+	if err != nil || (state == "" && o.group == "") {
 		return js, err
 	}
 	kept := js[:0]
 	for _, j := range js {
-		if j.row.State == state {
+		if (state == "" || j.row.State == state) && (o.group == "" || j.row.GroupOf() == o.group) {
 			kept = append(kept, j)
 		}
 	}
 	return kept, nil
+}
+
+// filtered says whether opts select by anything but selectors.
+func filtered(opts []SelectOption) bool {
+	var o selectOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o.state != "" || o.group != ""
 }
 
 // Jobs returns the selected jobs that pass the filter.
@@ -132,7 +155,7 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 		}
 	}
 	h.mu.Lock()
-	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" {
+	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" {
 		// get --newest N of a big table: the N newest rows, without
 		// sorting or viewing the rest.
 		out := h.newestLocked(h.caller(ctx), f.Newest)
@@ -163,6 +186,9 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 			continue
 		}
 		if f.Type != "" && !strings.EqualFold(v.PSJobTypeName, f.Type) {
+			continue
+		}
+		if f.Group != "" && v.GroupOf() != f.Group {
 			continue
 		}
 		kept = append(kept, v)
@@ -206,7 +232,11 @@ func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
 		defer cancel()
 	}
-	if len(opts) > 0 {
+	var o selectOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if filtered(opts) {
 		h.mu.Lock()
 		js, err := h.selectFiltered(h.caller(ctx), sel, opts)
 		h.mu.Unlock()
@@ -232,7 +262,7 @@ func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time
 		var pending []string
 		var waits []chan struct{}
 		for _, j := range js {
-			if j.row.State.Finished() {
+			if j.row.State.Finished() || (j.row.State == api.Suspended && !o.untilFinished) {
 				done = append(done, j.viewLocked())
 			} else {
 				pending = append(pending, strconv.FormatUint(j.row.ID, 10))
@@ -295,6 +325,23 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.mu.Unlock()
 		return nil, err
 	}
+	var frozen []*job
+	for _, j := range js {
+		if j.row.State == api.Suspended && j.row.SuspendedFrom == api.Running {
+			frozen = append(frozen, j)
+		}
+	}
+	if len(frozen) > 0 {
+		// A stopped process takes no signal but SIGKILL: a suspended job
+		// runs again to be stopped, so it gets its grace.
+		h.mu.Unlock()
+		for _, j := range frozen {
+			if _, err := h.resumeJob(j); err != nil {
+				return nil, err
+			}
+		}
+		h.mu.Lock()
+	}
 	var ids []string
 	type stopping struct {
 		j  *job
@@ -305,7 +352,7 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 	for _, j := range js {
 		ids = append(ids, strconv.FormatUint(j.row.ID, 10))
 		switch {
-		case j.row.State == api.NotStarted || (j.row.State == api.Running && j.rt == nil):
+		case j.row.State == api.NotStarted || j.row.State == api.Suspended || (j.row.State == api.Running && j.rt == nil):
 			// Queued, or its runtime is still starting: launch sees this.
 			h.finishLocked(j, api.Stopped, "stopped before it started", nil)
 			queued = append(queued, j)
@@ -314,6 +361,10 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 			j.notifyLocked()
 			running = append(running, stopping{j, j.rt})
 		}
+	}
+	if len(queued) > 0 {
+		// Jobs that run after these fail now.
+		h.scheduleLocked()
 	}
 	h.mu.Unlock()
 	for _, j := range queued {

@@ -80,8 +80,9 @@ type Host struct {
 	// queue's count.
 	mu      sync.Mutex
 	jobs    map[uint64]*job
-	running int
-	threads map[string]int // running thread jobs, by threadKey
+	running  map[string]int // running jobs, by group
+	threads  map[string]int // running thread jobs, by threadKey
+	settings store.Settings // what `bgjob queue` set
 	notices []string       // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
@@ -166,8 +167,15 @@ func Open(opts Options) (*Host, error) {
 		return nil, err
 	}
 	cursors := store.OpenCursors(journal, filepath.Join(opts.Home, "cursors"))
+	settings, err := st.Settings()
+	if err != nil {
+		// Unreadable settings must not keep the jobs from being served:
+		// the defaults apply, and the user hears of it.
+		notices = append(notices, fmt.Sprintf("%v; the queue's limits and clean-up policy are the defaults until 'bgjob queue' sets them again", err))
+		settings = store.Settings{}
+	}
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, threads: map[string]int{}, self: self(), launcher: opts.Launcher}
+		jobs: map[uint64]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
@@ -185,6 +193,8 @@ func Open(opts Options) (*Host, error) {
 	h.mu.Lock()
 	h.scheduleLocked()
 	h.mu.Unlock()
+	h.cleanup()
+	h.goAsync(h.cleanupLoop)
 	if opts.Definitions != "" {
 		h.startTriggers(opts.Definitions)
 	}

@@ -21,6 +21,9 @@ type job struct {
 	rt        launch.Process // the runtime while the job runs; guarded by Host.mu
 	waiter    chan *handoff  // a caught-up draining receiver; guarded by Host.mu
 	removed   bool           // guarded by Host.mu
+	// detached is how to find the runtime of a job the previous host left
+	// suspended: it is reattached when resumed. Guarded by Host.mu.
+	detached *attachRecord
 	draining  int            // draining receives in progress; guarded by Host.mu
 	// unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
@@ -76,12 +79,22 @@ func (h *Host) finishLocked(j *job, state api.State, reason string, code *int) {
 // copies were taken, so the last write is the newest state. A failure is
 // logged: the table in memory stays right and the next write catches up.
 func (h *Host) persist(j *job) {
+	if h.persistRow(j) {
+		// A job that ends may take an older one past the clean-up
+		// policy's limits (this job itself, with a short --keep-for).
+		h.cleanup()
+	}
+}
+
+// persistRow is persist's write; it reports whether the row written is
+// finished.
+func (h *Host) persistRow(j *job) (finished bool) {
 	j.persistMu.Lock()
 	defer j.persistMu.Unlock()
 	h.mu.Lock()
 	if j.removed || j.unreadable {
 		h.mu.Unlock()
-		return
+		return false
 	}
 	j.row.LogSize = j.logEndLocked()
 	r := j.row
@@ -89,7 +102,7 @@ func (h *Host) persist(j *job) {
 	h.mu.Unlock()
 	if err := h.store.Put(&r); err != nil {
 		h.log.Error("cannot persist job", "job", r.ID, "err", err)
-		return
+		return false
 	}
 	if r.State.Finished() {
 		// Its runtime is no longer to be found again.
@@ -99,6 +112,7 @@ func (h *Host) persist(j *job) {
 		// The row now says all the cursor did, and nothing moves any more.
 		h.cursors.Drop(r.ID)
 	}
+	return r.State.Finished()
 }
 
 // checkpoint records where j's records stand now (see store.Cursor), cheaply

@@ -11,6 +11,7 @@ import (
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
+	"github.com/bgjob/bgjob/sdk/process"
 )
 
 // attachRecord is what the host keeps beside a running job's runtime socket
@@ -43,6 +44,7 @@ func (h *Host) recover() error {
 	}
 	var (
 		relays  []reattached
+		held    []*job // suspended, their processes alive
 		changed []*store.Row
 		settled []uint64 // finished jobs whose cursors the rows now cover
 		jobs    = make(map[uint64]*job, len(rows))
@@ -115,7 +117,17 @@ func (h *Host) recover() error {
 		}
 		var att attachRecord
 		hasAttach := h.journal.LoadAttach(r.ID, h.sockDir(r.ID), &att) == nil
+		suspended := r.State == api.Suspended || r.State == api.Suspending
 		switch {
+		case suspended && r.SuspendedFrom != api.Running && r.State == api.Suspended:
+			// Suspended in the queue: it stays so.
+		case suspended && hasAttach && process.Alive(att.Pid):
+			// Its processes are stopped and cannot answer a reattach;
+			// resume reattaches. It keeps its slot meanwhile.
+			j.row.State, j.row.SuspendedFrom = api.Suspended, api.Running
+			j.row.PSBeginTime = att.Begin
+			j.detached = &att
+			held = append(held, j)
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
@@ -162,12 +174,15 @@ func (h *Host) recover() error {
 	h.mu.Lock()
 	h.jobs = jobs
 	for _, rl := range relays {
-		if !h.takeSlotLocked(rl.j) {
+		held = append(held, rl.j)
+	}
+	for _, j := range held {
+		if !h.takeSlotLocked(j) {
 			// More running than the limits allow now: counted anyway.
-			if rl.j.row.ThrottleLimit > 0 {
-				h.threads[threadKey(&rl.j.row)]++
+			if j.row.ThrottleLimit > 0 {
+				h.threads[threadKey(&j.row)]++
 			} else {
-				h.running++
+				h.running[j.row.GroupOf()]++
 			}
 		}
 	}

@@ -25,7 +25,20 @@ func (h *Host) scheduleLocked() {
 		}
 	}
 	sort.Slice(queued, func(a, b int) bool { return queued[a].row.ID < queued[b].row.ID })
+	settled := false
 	for _, j := range queued {
+		if len(j.row.After) > 0 {
+			ready, reason := h.depsLocked(j)
+			if reason != "" {
+				h.finishLocked(j, api.Failed, reason, nil)
+				h.goAsync(func() { h.persist(j) })
+				settled = true
+				continue
+			}
+			if !ready {
+				continue
+			}
+		}
 		if !h.takeSlotLocked(j) {
 			continue
 		}
@@ -35,9 +48,13 @@ func (h *Host) scheduleLocked() {
 		j.notifyLocked()
 		h.goAsync(func() { h.run(j) })
 	}
+	if settled {
+		// The jobs that just failed may be what others wait for.
+		h.scheduleLocked()
+	}
 }
 
-// Slots: a job takes one of the MaxRunning runtime processes; a thread job
+// Slots: a job takes one of its group's (see queue.go); a thread job
 // instead one of its throttle limit among the thread jobs sharing its
 // runtime and user's process.
 
@@ -60,10 +77,11 @@ func (h *Host) takeSlotLocked(j *job) bool {
 		h.threads[k]++
 		return true
 	}
-	if h.running >= h.opts.MaxRunning {
+	g := j.row.GroupOf()
+	if h.running[g] >= h.limitLocked(g) {
 		return false
 	}
-	h.running++
+	h.running[g]++
 	return true
 }
 
@@ -76,7 +94,10 @@ func (h *Host) freeSlotLocked(j *job) {
 		}
 		return
 	}
-	h.running--
+	g := j.row.GroupOf()
+	if h.running[g]--; h.running[g] <= 0 {
+		delete(h.running, g)
+	}
 }
 
 // run gets j a runtime process and relays its records.
@@ -146,6 +167,7 @@ func (h *Host) run(j *job) {
 		return
 	}
 	j.rt = p
+	j.notifyLocked() // a suspend waits for the job to have its runtime
 	var att *attachRecord
 	if a := p.Attach(); a != nil {
 		att = &attachRecord{Attach: *a, Begin: j.row.PSBeginTime}

@@ -60,6 +60,22 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 			return nil, err
 		}
 	}
+	group, err := checkGroup(req.Group)
+	if err != nil {
+		return nil, err
+	}
+	if group != "" && p.throttle > 0 {
+		return nil, errorf(ErrBadRequest, "--group goes with process jobs: a thread job's limit is its --throttle-limit")
+	}
+	if req.AfterAnyState && len(req.After) == 0 {
+		return nil, errorf(ErrBadRequest, "--after-any-state goes with --after")
+	}
+	h.mu.Lock()
+	after, err := h.afterLocked(owner, req.After, 0)
+	h.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	payload := p.payload
 	payload.Env = jobEnv(owner, acct, h.opts.System, req.Env, append(slices.Clone(p.env), req.EnvAdd...))
 	payload.Umask = req.Umask
@@ -72,14 +88,27 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	// this host do (the catalog admits no runtime without one).
 	wire, _ := protocol.Best(entry.ServedProtocols())
 	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs,
-		ThrottleLimit: p.throttle}
+		ThrottleLimit: p.throttle, Constraint: req.RuntimeVersion}
 	r.Job = api.Job{
 		InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: "localhost",
 		Command: p.cmd, Workdir: p.workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
 			Protocol: wire, Path: entry.Path},
-		Definition: p.definition,
+		Definition: p.definition, After: after, AfterAnyState: req.AfterAnyState, Group: group,
 	}
+	view, err := h.create(r, payload, p.name)
+	if err != nil {
+		return nil, err
+	}
+	if p.keep > 0 {
+		h.prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.keep)
+	}
+	return view, nil
+}
+
+// create stores a new job's row (named name, or Job<Id>) and payload, and
+// queues it.
+func (h *Host) create(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
 	data, err := proto.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
@@ -87,7 +116,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	inline := len(data) <= maxInlinePayload
 	err = h.store.Create(r, func(id uint64) []byte {
 		r.ID = id
-		r.Name = p.name
+		r.Name = name
 		if r.Name == "" {
 			r.Name = fmt.Sprintf("Job%d", id)
 		}
@@ -113,9 +142,6 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	h.scheduleLocked()
 	view := j.viewLocked()
 	h.mu.Unlock()
-	if p.keep > 0 {
-		h.prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.keep)
-	}
 	return view, nil
 }
 

@@ -46,14 +46,21 @@ func connect() (*api.Client, error) {
 // call sends req to the host and copies what it prints to our stdout and
 // stderr, rendered for our terminal when there is one: colours, the
 // table's width, and, for a call that follows jobs, progress bars.
-func call(req *api.Request) error {
+func call(req *api.Request) error { return callTo(req, nil) }
+
+// callTo is call with what the host prints to stdout going to out instead
+// (nil: stdout), for a command that reads it itself.
+func callTo(req *api.Request, out io.Writer) error {
 	if err := checkColorMode(); err != nil {
 		return err
 	}
-	if req.Term == nil {
+	if req.Term == nil && out == nil {
 		req.Term = terminal(follows(req))
 	}
 	var stdout, stderr io.Writer = os.Stdout, os.Stderr
+	if out != nil {
+		stdout = out
+	}
 	var onProgress func(*api.Progress)
 	if req.Term != nil && req.Term.Progress {
 		view := newProgressView(os.Stderr)

@@ -41,6 +41,7 @@ func newGet() *cobra.Command {
 	fl.StringVar(&hasMore, "has-more-data", "", "only jobs with (true) or without (false) unreceived data")
 	fl.IntVar(&f.Newest, "newest", 0, "only the N newest jobs")
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
+	fl.StringVar(&f.Group, "group", "", "only jobs in this queue group")
 	fl.StringVarP(&output, "output", "o", api.FormatTable, "table, wide (begin and end time, duration, exit code, runtime) or json")
 	return cmd
 }
@@ -95,7 +96,7 @@ func newWait() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wait JOB... | wait --state STATE",
 		Short: "Wait until jobs finish (Wait-Job)",
-		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs).",
+		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. A suspended job ends the wait too, unless --force. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs).",
 		Example: `  bgjob wait Build
   bgjob wait --any --timeout 60 'test-*'
   bgjob wait --state Running`,
@@ -115,6 +116,7 @@ func newWait() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVar(&req.Any, "any", false, "return as soon as one job has finished")
+	f.BoolVar(&req.Force, "force", false, "wait for suspended jobs too (without it, a suspended job counts as done waiting, as Wait-Job -Force)")
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
 	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
 	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")

@@ -58,7 +58,9 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
   bgjob start --wait -- 'echo hi'
   bgjob start --thread --throttle-limit 8 -- 'sleep 1; echo done'
   bgjob start --type Copy -- ./photos /mnt/backup/photos
-  bgjob start --type ScheduledJob --definition-name Backup`,
+  bgjob start --type ScheduledJob --definition-name Backup
+  bgjob start --name Test --after Build -- make test
+  bgjob start --group gpu -- ./train.sh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The command line runs as written, as with ssh or pueue:
 			// inline, the words are the script, joined with spaces, and
@@ -151,6 +153,9 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read --credential's password from stdin (the first line)")
 	f.StringVar(&req.Authentication, "authentication", "", "how --credential is checked: Default or Basic (a password); Negotiate, Credssp, Digest, Kerberos and NegotiateWithImplicitCredential are refused here")
+	f.StringArrayVar(&req.After, "after", nil, "wait until this job has finished (an id, a name or a wildcard; repeatable); if one fails or is stopped this job fails without running")
+	f.BoolVar(&req.AfterAnyState, "after-any-state", false, "with --after: run however the jobs before it end")
+	f.StringVar(&req.Group, "group", "", "the queue group whose limit the job counts against (default: default); 'bgjob queue' shows and sets the limits")
 	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
 	return cmd
 }
@@ -211,11 +216,7 @@ func password(credential string, fromStdin bool, inputs []string) (string, error
 		if len(inputs) == 1 && inputs[0] == "-" {
 			return "", api.Errorf(api.ExitUsage, "--password-stdin and --input - both want stdin; use --input-file for the job's input")
 		}
-		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return "", api.Errorf(api.ExitUsage, "cannot read the password from stdin: %w", err)
-		}
-		return strings.TrimRight(line, "\r\n"), nil
+		return readPasswordLine()
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
@@ -229,4 +230,13 @@ func password(credential string, fromStdin bool, inputs []string) (string, error
 		return "", api.Errorf(api.ExitUsage, "cannot read the password: %w", err)
 	}
 	return string(pw), nil
+}
+
+// readPasswordLine reads a password, the first line of stdin.
+func readPasswordLine() (string, error) {
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", api.Errorf(api.ExitUsage, "cannot read the password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -66,4 +66,23 @@ type Job struct {
 	Definition string    `json:"Definition,omitempty"`
 	ExitCode   *int      `json:"ExitCode"`
 	Created    time.Time `json:"Created"`
+	// After lists the jobs this one waits for (start --after); with
+	// AfterAnyState it runs however they ended, else only if all
+	// completed.
+	After         []uint64 `json:"After,omitempty"`
+	AfterAnyState bool     `json:"AfterAnyState,omitempty"`
+	// Group is the queue group whose limit the job counts against; empty
+	// is DefaultGroup.
+	Group string `json:"Group,omitempty"`
+}
+
+// DefaultGroup is the queue group of a job started without --group.
+const DefaultGroup = "default"
+
+// GroupOf is j's group, DefaultGroup if it names none.
+func (j *Job) GroupOf() string {
+	if j.Group == "" {
+		return DefaultGroup
+	}
+	return j.Group
 }

@@ -9,6 +9,10 @@ const (
 	OpWait    = "wait"
 	OpStop    = "stop"
 	OpRemove  = "remove"
+	OpSuspend = "suspend"
+	OpResume  = "resume"
+	OpRestart = "restart"
+	OpQueue   = "queue"
 )
 
 // Output formats.
@@ -66,6 +70,13 @@ type StartRequest struct {
 	Authentication string `json:"authentication,omitempty"`
 	// Command is the job's command as shown in the job table.
 	Command string `json:"command,omitempty"`
+	// After names jobs (ids, names, wildcards) that must have finished
+	// before this one runs; unless AfterAnyState, all must have
+	// completed, else this job fails without running.
+	After         []string `json:"after,omitempty"`
+	AfterAnyState bool     `json:"afterAnyState,omitempty"`
+	// Group is the queue group (default DefaultGroup).
+	Group string `json:"group,omitempty"`
 }
 
 // Filter narrows `bgjob get`.
@@ -75,6 +86,7 @@ type Filter struct {
 	HasMoreData *bool  `json:"hasMoreData,omitempty"`
 	Type        string `json:"type,omitempty"`
 	Newest      int    `json:"newest,omitempty"`
+	Group       string `json:"group,omitempty"`
 }
 
 // Request is one CLI call. Jobs selects jobs by id, name (wildcards allowed)
@@ -84,8 +96,11 @@ type Request struct {
 	Jobs   []string      `json:"jobs,omitempty"`
 	Start  *StartRequest `json:"start,omitempty"`
 	Filter *Filter       `json:"filter,omitempty"`
-	// Definition is OpDefinition's request.
+	// Definition is OpDefinition's request, Restart OpRestart's and Queue
+	// OpQueue's.
 	Definition *DefinitionRequest `json:"definition,omitempty"`
+	Restart    *RestartRequest    `json:"restart,omitempty"`
+	Queue      *QueueRequest      `json:"queue,omitempty"`
 	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`

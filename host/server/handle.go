@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/bgjob/bgjob/host"
@@ -76,7 +77,11 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if len(req.Jobs) == 0 && !hasState(req) {
 			return badRequest("name the jobs to wait for")
 		}
-		jobs, err := h.Wait(ctx, req.Jobs, req.Any, time.Duration(req.Timeout*float64(time.Second)), stateOf(req))
+		opts := stateOf(req)
+		if req.Force {
+			opts = append(opts, host.UntilFinished())
+		}
+		jobs, err := h.Wait(ctx, req.Jobs, req.Any, time.Duration(req.Timeout*float64(time.Second)), opts...)
 		if perr := printJobs(jobs, false); err == nil {
 			err = perr
 		}
@@ -85,7 +90,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if len(req.Jobs) == 0 && !hasState(req) {
 			return badRequest("name the jobs to stop")
 		}
-		jobs, err := h.Stop(ctx, req.Jobs, stateOf(req))
+		jobs, err := h.Stop(ctx, req.Jobs, stateOf(req)...)
 		if err != nil || !req.PassThru {
 			return err
 		}
@@ -94,7 +99,43 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if len(req.Jobs) == 0 && !hasState(req) {
 			return badRequest("name the jobs to remove")
 		}
-		return h.Remove(ctx, req.Jobs, req.Force, stateOf(req))
+		return h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
+	case api.OpSuspend, api.OpResume:
+		if len(req.Jobs) == 0 && !hasState(req) {
+			return badRequest("name the jobs to %s", req.Op)
+		}
+		act := h.Suspend
+		if req.Op == api.OpResume {
+			act = h.Resume
+		}
+		jobs, err := act(ctx, req.Jobs, stateOf(req)...)
+		if err != nil || !req.PassThru {
+			return err
+		}
+		return printJobs(jobs, false)
+	case api.OpRestart:
+		if len(req.Jobs) == 0 && !hasState(req) {
+			return badRequest("name the jobs to restart")
+		}
+		if req.Restart != nil && req.Restart.Show {
+			script, err := h.Script(ctx, req.Jobs)
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(out, script)
+			return err
+		}
+		jobs, err := h.Restart(ctx, req.Jobs, req.Restart, stateOf(req)...)
+		if err != nil {
+			return err
+		}
+		return printJobs(jobs, false)
+	case api.OpQueue:
+		q, err := h.Queue(ctx, req.Queue)
+		if err != nil {
+			return err
+		}
+		return writeQueue(out, q, jsonOut)
 	case api.OpDefinition:
 		if req.Definition == nil {
 			return badRequest("definition without an action")
@@ -108,15 +149,17 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 	return badRequest("unknown operation %q", req.Op)
 }
 
-// stateOf is the request's --state as a selection option.
-func stateOf(req *api.Request) host.SelectOption {
+// stateOf is the request's --state (and --group) as selection options.
+func stateOf(req *api.Request) []host.SelectOption {
 	if req.Filter == nil {
-		return host.InState("")
+		return nil
 	}
-	return host.InState(req.Filter.State)
+	return []host.SelectOption{host.InState(req.Filter.State), host.InGroup(req.Filter.Group)}
 }
 
-func hasState(req *api.Request) bool { return req.Filter != nil && req.Filter.State != "" }
+func hasState(req *api.Request) bool {
+	return req.Filter != nil && (req.Filter.State != "" || req.Filter.Group != "")
+}
 
 // startWait is `start --wait`: the job's records as they come, then its
 // removal. It ends with the job's own exit status when the job ran to its

@@ -288,7 +288,7 @@ func writeJobTable(w io.Writer, jobs []*api.Job, cols columns) error {
 		head = append(head, "Started")
 	}
 	if cols.wide {
-		head = append(head, "PSBeginTime", "PSEndTime", "Duration", "ExitCode", "Runtime")
+		head = append(head, "PSBeginTime", "PSEndTime", "Duration", "ExitCode", "Runtime", "Group")
 	}
 	head = append(head, "Command")
 	rows := [][]string{head, dashes(head)}
@@ -307,7 +307,7 @@ func writeJobTable(w io.Writer, jobs []*api.Job, cols columns) error {
 				code = fmt.Sprint(*j.ExitCode)
 			}
 			row = append(row, when(j.PSBeginTime), when(j.PSEndTime), duration(j), code,
-				printable(fmt.Sprintf("%s %s %s", j.Runtime.Name, j.Runtime.Version, j.Runtime.Arch)))
+				printable(fmt.Sprintf("%s %s %s", j.Runtime.Name, j.Runtime.Version, j.Runtime.Arch)), printable(j.GroupOf()))
 		}
 		rows = append(rows, append(row, firstLine(j.Command)))
 	}

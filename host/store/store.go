@@ -27,6 +27,7 @@ var (
 	// row's own transaction: no file to create on a start.
 	bucketPayloads = []byte("payloads")
 	keyNextID      = []byte("nextID")
+	keySettings    = []byte("settings")
 )
 
 // Row is what the store keeps per job: the visible job and what the host
@@ -42,6 +43,13 @@ type Row struct {
 	// ThrottleLimit, for a thread job, is how many thread jobs of its
 	// runtime and user may run at once; 0 for any other job.
 	ThrottleLimit int `json:"throttleLimit,omitempty"`
+	// Constraint is the runtime version constraint the job was started
+	// with, which a restart resolves again.
+	Constraint string `json:"constraint,omitempty"`
+	// SuspendedFrom, for a Suspended job, is the state it was suspended
+	// in: Running (its processes are stopped) or NotStarted (the queue
+	// skips it).
+	SuspendedFrom api.State `json:"suspendedFrom,omitempty"`
 	// LastSeq and LogSize describe the record log as persisted; while the
 	// job runs they are kept in memory and recovered from the log itself.
 	LastSeq uint64 `json:"lastSeq"`
@@ -241,4 +249,50 @@ func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
 		})
 	})
 	return rows, bad, err
+}
+
+// Settings is what `bgjob queue` sets: it outlives the host.
+type Settings struct {
+	// MaxRunning is each group's limit, by name.
+	MaxRunning map[string]int `json:"maxRunning,omitempty"`
+	// KeepFinished and KeepFor are the clean-up policy (0: keep all).
+	KeepFinished int           `json:"keepFinished,omitempty"`
+	KeepFor      time.Duration `json:"keepFor,omitempty"`
+}
+
+// Settings returns the stored settings; the zero value if none are.
+func (s *Store) Settings() (Settings, error) {
+	var out Settings
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keySettings); v != nil {
+			return json.Unmarshal(v, &out)
+		}
+		return nil
+	})
+	if err != nil {
+		return Settings{}, fmt.Errorf("cannot read the queue settings: %w", err)
+	}
+	return out, nil
+}
+
+// PutSettings stores the settings.
+func (s *Store) PutSettings(set Settings) error {
+	b, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySettings, b)
+	})
+}
+
+// PutPayload replaces job id's payload kept with its row (restart --in-place
+// with an edited script); nil removes it.
+func (s *Store) PutPayload(id uint64, payload []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if payload == nil {
+			return tx.Bucket(bucketPayloads).Delete(idKey(id))
+		}
+		return tx.Bucket(bucketPayloads).Put(idKey(id), payload)
+	})
 }

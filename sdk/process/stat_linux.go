@@ -118,3 +118,43 @@ func members(keep func(stat) bool) []int {
 	}
 	return pids
 }
+
+// SuspendSession stops (SIGSTOP) session sid: its leader first, so that it
+// starts nothing more, then every other live member, twice over to catch a
+// process forked while the first pass ran. It returns how many processes
+// it stopped; an error if the leader is not there to stop.
+func SuspendSession(sid int) (int, error) {
+	if sid <= 1 {
+		return 0, errors.New("no such session")
+	}
+	if err := unix.Kill(sid, unix.SIGSTOP); err != nil {
+		return 0, err
+	}
+	stopped := map[int]bool{sid: true}
+	for range 2 {
+		for _, pid := range members(func(s stat) bool { return s.session == sid }) {
+			if !stopped[pid] && unix.Kill(pid, unix.SIGSTOP) == nil {
+				stopped[pid] = true
+			}
+		}
+	}
+	return len(stopped), nil
+}
+
+// ContinueSession continues (SIGCONT) every member of session sid, the
+// leader last, so that what it waits for runs again before it does.
+func ContinueSession(sid int) (int, error) {
+	if sid <= 1 {
+		return 0, errors.New("no such session")
+	}
+	n := 0
+	for _, pid := range members(func(s stat) bool { return s.session == sid }) {
+		if pid != sid && unix.Kill(pid, unix.SIGCONT) == nil {
+			n++
+		}
+	}
+	if err := unix.Kill(sid, unix.SIGCONT); err != nil {
+		return n, err
+	}
+	return n + 1, nil
+}

@@ -30,3 +30,9 @@ func GroupAlive(pgid int) bool { return Alive(-pgid) }
 
 // KillSession cannot find a session's members without /proc.
 func KillSession(int) int { return 0 }
+
+// SuspendSession cannot find a session's members without /proc.
+func SuspendSession(int) (int, error) { return 0, errors.ErrUnsupported }
+
+// ContinueSession cannot find a session's members without /proc.
+func ContinueSession(int) (int, error) { return 0, errors.ErrUnsupported }

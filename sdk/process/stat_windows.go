@@ -1,6 +1,9 @@
 package process
 
-import "os"
+import (
+	"errors"
+	"os"
+)
 
 // State reports 'R' for a process that can be found.
 func State(pid int) (byte, bool) {
@@ -26,3 +29,9 @@ func GroupAlive(int) bool { return false }
 // KillSession: Windows has no sessions of this kind (a job object would be
 // the equivalent).
 func KillSession(int) int { return 0 }
+
+// SuspendSession: Windows has no sessions of this kind.
+func SuspendSession(int) (int, error) { return 0, errors.ErrUnsupported }
+
+// ContinueSession: Windows has no sessions of this kind.
+func ContinueSession(int) (int, error) { return 0, errors.ErrUnsupported }

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/spf13/cobra"
+)
+
+// Job control beyond Start-Job's cmdlets: suspend and resume (Suspend-Job,
+// Resume-Job), restart, and the queue's limits and clean-up policy.
+
+func newSuspend() *cobra.Command {
+	return newSuspendResume(api.OpSuspend, "Suspend jobs (Suspend-Job)",
+		`Suspend the jobs: a running job's processes are stopped (SIGSTOP), all of
+them, its runtime first; a queued job is skipped by the queue. Both stay
+Suspended, across a host restart, until 'bgjob resume'. A suspended job
+keeps its place in its group's limit. A running thread job shares its
+process and cannot be suspended alone.`,
+		`  bgjob suspend Build
+  bgjob suspend --state Running`)
+}
+
+func newResume() *cobra.Command {
+	return newSuspendResume(api.OpResume, "Resume suspended jobs (Resume-Job)",
+		`Resume suspended jobs: a running job's processes continue where they
+stopped; a queued one waits for its turn again.`,
+		`  bgjob resume Build
+  bgjob resume --state Suspended`)
+}
+
+func newSuspendResume(op, short, long, example string) *cobra.Command {
+	var req api.Request
+	var state string
+	cmd := &cobra.Command{
+		Use:     op + " JOB... | " + op + " --state STATE",
+		Short:   short,
+		Long:    long,
+		Example: example,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needJobsOrState(cmd, args, op, state); err != nil {
+				return err
+			}
+			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
+				return err
+			}
+			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
+			return call(&req)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&req.PassThru, "passthru", false, "print the jobs")
+	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
+	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
+	return cmd
+}
+
+func newRestart() *cobra.Command {
+	var (
+		rr      api.RestartRequest
+		after   []string
+		edit    bool
+		pwStdin bool
+		output  string
+		state   string
+	)
+	cmd := &cobra.Command{
+		Use:   "restart [flags] JOB... | restart --state STATE",
+		Short: "Run finished jobs again",
+		Long: `Run finished jobs again with what they were given: script, arguments,
+input, working directory, environment, user, group and dependencies. The
+runtime is resolved again from the job's --runtime-version constraint, so a
+runtime installed since that matches is the one that runs.
+
+Each restart is a new job (a new id, the same name) and the old one stays
+as it was, unless --in-place, which runs the job again under its own id
+and drops its old output. --edit opens the script in $VISUAL or $EDITOR
+(default vi) first. A job that ran as another user needs that user's
+password again, unless you are root.`,
+		Example: `  bgjob restart Build
+  bgjob restart --in-place 12
+  bgjob restart --edit Build
+  bgjob restart --state Failed`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := needJobsOrState(cmd, args, "restart", state); err != nil {
+				return err
+			}
+			if edit && state != "" {
+				return api.Errorf(api.ExitUsage, "--edit restarts one job; name it rather than --state")
+			}
+			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("after") {
+				rr.After = append([]string{}, after...)
+			}
+			if edit {
+				script, err := editScript(args)
+				if err != nil {
+					return err
+				}
+				rr.Script = &script
+			}
+			var err error
+			if rr.Password, err = restartPassword(pwStdin); err != nil {
+				return err
+			}
+			return call(&api.Request{Op: api.OpRestart, Jobs: args, Restart: &rr, Filter: stateFilter(state), Output: output})
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&rr.InPlace, "in-place", false, "run each job again under its own id, dropping its old output")
+	f.BoolVar(&edit, "edit", false, "edit the script in $VISUAL or $EDITOR first (one job)")
+	f.StringArrayVar(&after, "after", nil, "replace the jobs it waits for (repeatable)")
+	f.BoolVar(&rr.AfterAnyState, "after-any-state", false, "with --after: run however they end")
+	f.BoolVar(&pwStdin, "password-stdin", false, "read the password of the user the job ran as from stdin")
+	f.StringVar(&state, "state", "", "the jobs (named, or all) in this state: Failed, Stopped, Completed")
+	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	return cmd
+}
+
+// restartPassword is the password restart passes on: only with
+// --password-stdin (the host says when one is needed, and asking on the
+// terminal for every restart of one's own jobs would be noise).
+func restartPassword(fromStdin bool) (string, error) {
+	if !fromStdin {
+		return "", nil
+	}
+	return readPasswordLine()
+}
+
+// editScript fetches the job's script, lets the user edit it, and returns
+// the result; an unchanged or emptied script cancels.
+func editScript(jobs []string) (string, error) {
+	var out bytes.Buffer
+	if err := callTo(&api.Request{Op: api.OpRestart, Jobs: jobs, Restart: &api.RestartRequest{Show: true}}, &out); err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "bgjob-edit")
+	if err != nil {
+		return "", api.WithCode(api.ExitUsage, err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "script.sh")
+	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
+		return "", api.WithCode(api.ExitUsage, err)
+	}
+	editor := os.Getenv("VISUAL")
+	if editor == "" {
+		editor = os.Getenv("EDITOR")
+	}
+	if editor == "" {
+		editor = "vi"
+	}
+	// As git does: the editor setting is a shell command (it may carry
+	// flags), given the file as its argument.
+	ed := exec.Command("/bin/sh", "-c", editor+` "$@"`, editor, path)
+	ed.Stdin, ed.Stdout, ed.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := ed.Run(); err != nil {
+		return "", api.Errorf(api.ExitUsage, "the editor (%s) failed: %v; nothing was restarted", editor, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", api.WithCode(api.ExitUsage, err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return "", api.Errorf(api.ExitUsage, "the script is empty; nothing was restarted")
+	}
+	return string(b), nil
+}
+
+func newQueue() *cobra.Command {
+	var (
+		q            api.QueueRequest
+		maxRunning   int
+		keepFinished int
+		keepFor      string
+		output       string
+	)
+	cmd := &cobra.Command{
+		Use:   "queue [--group G] [--max-running N] [--keep-finished N] [--keep-for AGE]",
+		Short: "Show or set the queue's limits and clean-up policy",
+		Long: `Show the queue: each group's limit of jobs running at once and its jobs
+running, queued and suspended, and what happens to finished jobs.
+
+--max-running N sets a group's limit (default group: default) at once:
+queued jobs start if it went up; running jobs go on if it went down. 0
+holds the group's jobs in the queue. A group made by 'start --group' runs
+one job at a time until given a limit; the default group's limit is the
+host's --max-running ($BGJOB_MAX_RUNNING, 16) until one is set here.
+
+--keep-finished N keeps each user's N newest finished jobs and removes
+older ones with their output; --keep-for AGE (7d, 36h, 90m) removes
+finished jobs that ended longer ago. 0 keeps everything (the default).
+
+The settings are kept in the job table: they survive the host's restart.`,
+		Example: `  bgjob queue
+  bgjob queue --max-running 4
+  bgjob queue --group gpu --max-running 1
+  bgjob queue --keep-finished 500 --keep-for 7d`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			if fl.Changed("max-running") {
+				q.MaxRunning = &maxRunning
+			}
+			if fl.Changed("keep-finished") {
+				q.KeepFinished = &keepFinished
+			}
+			if fl.Changed("keep-for") {
+				q.KeepFor = &keepFor
+			}
+			if q.Group != "" && q.MaxRunning == nil {
+				return api.Errorf(api.ExitUsage, "--group goes with --max-running (bgjob queue --group %s --max-running N)", q.Group)
+			}
+			return call(&api.Request{Op: api.OpQueue, Queue: &q, Output: output})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.Group, "group", "", "the group --max-running sets (default: default)")
+	f.IntVar(&maxRunning, "max-running", 0, "how many of the group's jobs run at once; 0 holds them queued")
+	f.IntVar(&keepFinished, "keep-finished", 0, "keep each user's N newest finished jobs, remove older ones (0: all)")
+	f.StringVar(&keepFor, "keep-for", "", "remove finished jobs that ended longer ago than this: 7d, 36h, 90m (0: never)")
+	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	return cmd
+}

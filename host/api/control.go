@@ -1,0 +1,48 @@
+package api
+
+// RestartRequest is `bgjob restart JOB...`: each finished job runs again
+// with what it was given (script, arguments, input, working directory,
+// environment, runtime constraint, user, group, dependencies).
+type RestartRequest struct {
+	// InPlace reuses each job's row (id and name) instead of making a
+	// new job; its old records go.
+	InPlace bool `json:"inPlace,omitempty"`
+	// Script, if set, replaces the job's script (restart --edit). Show
+	// asks only for the script the job ran, to edit: nothing restarts.
+	Script *string `json:"script,omitempty"`
+	Show   bool    `json:"show,omitempty"`
+	// After, if set, replaces the job's dependencies.
+	After         []string `json:"after,omitempty"`
+	AfterAnyState bool     `json:"afterAnyState,omitempty"`
+	// Password is the password of the user a job ran as, needed when
+	// that is another user and the caller is not root.
+	Password string `json:"password,omitempty"`
+}
+
+// QueueRequest is `bgjob queue`: nil fields leave a setting as it is.
+type QueueRequest struct {
+	// Group is the group MaxRunning applies to (default DefaultGroup).
+	Group      string `json:"group,omitempty"`
+	MaxRunning *int   `json:"maxRunning,omitempty"`
+	// KeepFinished keeps the newest N finished jobs per user (0: all);
+	// KeepFor removes finished jobs that ended longer ago than this
+	// (a duration such as 36h or 7d; "0" or "": for ever).
+	KeepFinished *int    `json:"keepFinished,omitempty"`
+	KeepFor      *string `json:"keepFor,omitempty"`
+}
+
+// Queue is the host's queue as `bgjob queue` shows it.
+type Queue struct {
+	Groups       []GroupState `json:"Groups"`
+	KeepFinished int          `json:"KeepFinished"`
+	KeepFor      string       `json:"KeepFor"`
+}
+
+// GroupState is one queue group: its limit and the caller's jobs in it.
+type GroupState struct {
+	Name       string `json:"Name"`
+	MaxRunning int    `json:"MaxRunning"`
+	Running    int    `json:"Running"`
+	Queued     int    `json:"Queued"`
+	Suspended  int    `json:"Suspended"`
+}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// writeQueue writes `bgjob queue`: the groups, then the clean-up policy.
+func writeQueue(w io.Writer, q *api.Queue, jsonOut bool) error {
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(q)
+	}
+	head := []string{"Group", "MaxRunning", "Running", "Queued", "Suspended"}
+	rows := [][]string{head, dashes(head)}
+	for _, g := range q.Groups {
+		rows = append(rows, []string{printable(g.Name), fmt.Sprint(g.MaxRunning), fmt.Sprint(g.Running), fmt.Sprint(g.Queued), fmt.Sprint(g.Suspended)})
+	}
+	if err := writeAligned(w, rows, 0); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\nFinished jobs: %s\n", cleanupText(q))
+	return err
+}
+
+func cleanupText(q *api.Queue) string {
+	switch {
+	case q.KeepFinished == 0 && (q.KeepFor == "" || q.KeepFor == "0"):
+		return "all kept (bgjob queue --keep-finished N or --keep-for AGE removes old ones)"
+	case q.KeepFinished == 0:
+		return fmt.Sprintf("removed %s after they end", q.KeepFor)
+	case q.KeepFor == "" || q.KeepFor == "0":
+		return fmt.Sprintf("the newest %d of each user's kept, older ones removed", q.KeepFinished)
+	}
+	return fmt.Sprintf("the newest %d of each user's kept, and none longer than %s after they end", q.KeepFinished, q.KeepFor)
+}
