@@ -78,12 +78,12 @@ type Host struct {
 
 	// mu guards the job table (jobs, each job's row and runtime) and the
 	// queue's count.
-	mu      sync.Mutex
-	jobs    map[uint64]*job
+	mu       sync.Mutex
+	jobs     map[uint64]*job
 	running  map[string]int // running jobs, by group
 	threads  map[string]int // running thread jobs, by threadKey
 	settings store.Settings // what `bgjob queue` set
-	notices []string       // what the user must hear about this host's start
+	notices  []string       // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
 

@@ -24,7 +24,7 @@ type job struct {
 	// detached is how to find the runtime of a job the previous host left
 	// suspended: it is reattached when resumed. Guarded by Host.mu.
 	detached *attachRecord
-	draining  int            // draining receives in progress; guarded by Host.mu
+	draining int // draining receives in progress; guarded by Host.mu
 	// unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	unreadable bool
