@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -191,8 +192,8 @@ func formatAge(d time.Duration) string {
 }
 
 // cleanup removes, with their records, the finished jobs the clean-up
-// policy no longer keeps: per user, those beyond the newest KeepFinished,
-// and those that ended more than KeepFor ago. A job being received is
+// policy no longer keeps: per user, those beyond the KeepFinished started
+// last, and those that ended more than KeepFor ago. A job being received is
 // left for the next round.
 func (h *Host) cleanup() {
 	h.mu.Lock()
@@ -210,14 +211,10 @@ func (h *Host) cleanup() {
 	}
 	var victims []*job
 	for _, js := range byOwner {
-		// Newest first: by end time, then id.
-		slices.SortFunc(js, func(a, b *job) int {
-			ta, tb := endOf(&a.row), endOf(&b.row)
-			if c := tb.Compare(ta); c != 0 {
-				return c
-			}
-			return int(b.row.ID) - int(a.row.ID)
-		})
+		// Newest first, by id: the order jobs were started in, which is
+		// what a user counts by (end times of jobs run side by side
+		// come in any order).
+		slices.SortFunc(js, func(a, b *job) int { return cmp.Compare(b.row.ID, a.row.ID) })
 		for i, j := range js {
 			old := set.KeepFor > 0 && endOf(&j.row).Before(cutoff)
 			over := set.KeepFinished > 0 && i >= set.KeepFinished

@@ -97,3 +97,57 @@ func TestKillSession(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// SuspendSession stops every process of a session, whatever its process
+// group, and ContinueSession lets them all run again.
+func TestSuspendSession(t *testing.T) {
+	// A session leader whose child leads a process group of its own, as a
+	// runtime and a job's command do.
+	cmd := exec.Command("sh", "-c", "set -m; sleep 60 & echo $! ; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	leader := cmd.Process.Pid
+	waitState := func(pid int, want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			st, _ := State(pid)
+			if (st == 'T') == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pid %d in state %c; stopped: want %v", pid, st, want)
+			}
+		}
+	}
+	n, err := SuspendSession(leader)
+	if err != nil || n != 2 {
+		t.Fatalf("SuspendSession = %d, %v; want 2 processes", n, err)
+	}
+	waitState(leader, true)
+	waitState(child, true)
+	n, err = ContinueSession(leader)
+	if err != nil || n != 2 {
+		t.Fatalf("ContinueSession = %d, %v; want 2 processes", n, err)
+	}
+	waitState(leader, false)
+	waitState(child, false)
+	if _, err := SuspendSession(1); err == nil {
+		t.Error("SuspendSession(1) did not refuse")
+	}
+}
