@@ -75,7 +75,10 @@ func registerCompletions(root *cobra.Command) {
 	unfinished := func(j *api.Job) bool { return !j.State.Finished() }
 	for name, keep := range map[string]func(*api.Job) bool{
 		"get": nil, "receive": nil, "wait": nil, "remove": nil,
-		"stop": unfinished, // only what can be stopped
+		"stop":    unfinished, // only what can be stopped
+		"suspend": func(j *api.Job) bool { return !j.State.Finished() && j.State != api.Suspended },
+		"resume":  func(j *api.Job) bool { return j.State == api.Suspended },
+		"restart": func(j *api.Job) bool { return j.State.Finished() },
 	} {
 		if c := subcommand(root, name); c != nil {
 			c.ValidArgsFunction = completeJobs(keep)
@@ -100,6 +103,7 @@ func registerCompletions(root *cobra.Command) {
 			}
 		}
 		flag("state", completeStates)
+		flag("after", completeJobs(nil))
 		flag("runtime-version", completeRuntimeVersions)
 		flag("runtime", completeRuntimes)
 		flag("type", completeTypes)
