@@ -612,6 +612,58 @@ echo $$ > "$1"; while [ ! -e "$2" ]; do sleep 0.05; done`
 		}
 	})
 
+	// Job control on the system host: a restart as another user takes
+	// their password again; only root changes the queue; a user suspends
+	// and resumes their own job.
+	t.Run("job control", func(t *testing.T) {
+		needPAM(t)
+		id := s.startJob(alice, 0o022, bob.password+"\n", "--credential", userBob, "--password-stdin", "--", `id -un`)
+		if got := s.output(alice, id); !slices.Equal(got, []string{userBob}) {
+			t.Fatalf("alice's job as bob said %q", got)
+		}
+		ids := strconv.FormatUint(id, 10)
+		if r := s.as(alice, 0o022, "", "restart", ids); r.code != api.ExitDenied || !strings.Contains(r.stderr, "needs "+userBob+"'s password") {
+			t.Errorf("alice restarted bob's job without his password: %v", r)
+		}
+		if r := s.as(alice, 0o022, "not-bobs\n", "restart", "--password-stdin", ids); r.code != api.ExitDenied {
+			t.Errorf("alice restarted bob's job with a wrong password: %v", r)
+		}
+		r := s.as(alice, 0o022, bob.password+"\n", "restart", "--password-stdin", "-o", "json", ids)
+		var again []sysJob
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &again) != nil || len(again) != 1 {
+			t.Fatalf("alice restarted bob's job with his password: %v", r)
+		}
+		if got := s.output(alice, again[0].ID); !slices.Equal(got, []string{userBob}) || again[0].User != userBob {
+			t.Errorf("the restarted job ran as %s and said %q, want %s", again[0].User, got, userBob)
+		}
+
+		if r := s.as(alice, 0o022, "", "queue", "--max-running", "3"); r.code != api.ExitDenied || !strings.Contains(r.stderr, "only root changes the system host's queue") {
+			t.Errorf("alice changed the system host's queue: %v", r)
+		}
+		if out := s.must(alice, "queue"); !strings.Contains(out, "default") {
+			t.Errorf("alice's view of the queue: %q", out)
+		}
+		s.must(nil, "queue", "--max-running", "16")
+
+		release := filepath.Join(s.pub, "ctl.go")
+		own := s.startJob(alice, 0o022, "", "--", `while [ ! -e `+release+` ]; do sleep 0.05; done; echo done`)
+		owns := strconv.FormatUint(own, 10)
+		s.waitRunning(own)
+		if out := s.must(alice, "suspend", "--passthru", owns); !strings.Contains(out, "Suspended") {
+			t.Errorf("alice suspended her job: %q", out)
+		}
+		if r := s.as(bob, 0o022, "", "resume", owns); r.code != api.ExitNotFound {
+			t.Errorf("bob resumed alice's job: %v", r)
+		}
+		if err := os.WriteFile(release, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.must(alice, "resume", owns)
+		if got := s.output(alice, own); !slices.Equal(got, []string{"done"}) {
+			t.Errorf("alice's resumed job said %q", got)
+		}
+	})
+
 	// Each refusal names what is wrong, creates no job and leaves the
 	// table as it was.
 	t.Run("refusals", func(t *testing.T) {

@@ -42,7 +42,7 @@ var ExitCodes = []struct {
 	{ExitConflict, "the job is not finished (use --force), or a host already runs on this home"},
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
 	{ExitDamaged, "a job's records on disk are damaged or missing (what came before was printed)"},
-	{ExitDenied, "start --credential: the password was not accepted, or could not be checked"},
+	{ExitDenied, "start --credential or restart: the password was not accepted, or could not be checked; queue: only root changes the system host's queue"},
 	{ExitInterrupted, "interrupted (Ctrl-C): start --wait stopped and removed its job; receive --wait left the jobs running"},
 	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
 	{ExitJobStopped, "start --wait: the job was stopped"},
