@@ -19,11 +19,15 @@ import (
 // among those c may see. A selector is an id, an instance id, or a name with
 // wildcards (* ? [...]). With no selectors it returns every job c may see.
 // Another user's job is, to c, a job that does not exist.
+//
+// Child jobs (of a job on several nodes) are selected by id, instance id or
+// their exact name; "every job" and wildcard patterns mean parent jobs, as
+// in PowerShell, whose parent stands for its children.
 func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 	if len(sel) == 0 {
 		out := make([]*job, 0, len(h.jobs))
 		for _, j := range h.jobs {
-			if c.may(j) {
+			if c.may(j) && j.row.Parent == 0 {
 				out = append(out, j)
 			}
 		}
@@ -36,6 +40,7 @@ func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 		n := 0
 		id, idErr := strconv.ParseUint(s, 10, 64)
 		name := compileWildcard(s)
+		pattern := strings.ContainsAny(s, "*?[")
 		for _, j := range h.jobs {
 			if !c.may(j) {
 				continue
@@ -47,7 +52,7 @@ func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 			case strings.EqualFold(j.row.InstanceID, s):
 				match = true
 			default:
-				match = name.match(j.row.Name)
+				match = name.match(j.row.Name) && (j.row.Parent == 0 || !pattern)
 			}
 			if match {
 				n++
@@ -63,6 +68,45 @@ func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 	}
 	sortJobs(out)
 	return out, nil
+}
+
+// withChildren is js with each parent's child jobs after it.
+func withChildren(js []*job) []*job {
+	seen := map[*job]bool{}
+	var out []*job
+	for _, j := range js {
+		if !seen[j] {
+			seen[j] = true
+			out = append(out, j)
+		}
+		for _, k := range j.children {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// expandParents is js with each parent replaced by its child jobs, which
+// hold its records.
+func expandParents(js []*job) []*job {
+	seen := map[*job]bool{}
+	var out []*job
+	for _, j := range js {
+		group := []*job{j}
+		if len(j.children) > 0 {
+			group = j.children
+		}
+		for _, k := range group {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }
 
 func sortJobs(js []*job) {
@@ -155,7 +199,7 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 		}
 	}
 	h.mu.Lock()
-	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" {
+	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" && !f.IncludeChildJobs {
 		// get --newest N of a big table: the N newest rows, without
 		// sorting or viewing the rest.
 		out := h.newestLocked(h.caller(ctx), f.Newest)
@@ -163,6 +207,9 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 		return out, nil
 	}
 	js, err := h.selectLocked(h.caller(ctx), sel)
+	if f != nil && f.IncludeChildJobs {
+		js = withChildren(js)
+	}
 	var out []*api.Job
 	for _, j := range js {
 		out = append(out, j.viewLocked())
@@ -203,7 +250,7 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 func (h *Host) newestLocked(c Caller, n int) []*api.Job {
 	top := make([]*job, 0, n+1) // by id, descending
 	for _, j := range h.jobs {
-		if !c.may(j) || (len(top) == n && j.row.ID < top[n-1].row.ID) {
+		if !c.may(j) || j.row.Parent != 0 || (len(top) == n && j.row.ID < top[n-1].row.ID) {
 			continue
 		}
 		i := sort.Search(len(top), func(i int) bool { return top[i].row.ID < j.row.ID })
@@ -325,6 +372,14 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.mu.Unlock()
 		return nil, err
 	}
+	slurmJobs, js := onSlurm(h, js)
+	if len(slurmJobs) > 0 {
+		h.mu.Unlock()
+		if err := h.stopSlurm(ctx, slurmJobs); err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+	}
 	var frozen []*job
 	for _, j := range js {
 		if j.row.State == api.Suspended && j.row.SuspendedFrom == api.Running {
@@ -343,6 +398,9 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.mu.Lock()
 	}
 	var ids []string
+	for _, p := range slurmJobs {
+		ids = append(ids, strconv.FormatUint(p.row.ID, 10))
+	}
 	type stopping struct {
 		j  *job
 		rt launch.Process
@@ -448,7 +506,18 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 	var unfinished []string
 	var unfinishedIDs []string
 	done := js[:0:0]
+	picked := map[uint64]bool{}
 	for _, j := range js {
+		picked[j.row.ID] = true
+	}
+	for _, j := range js {
+		if p := h.jobs[j.row.Parent]; j.row.Parent != 0 && p != nil && !picked[p.row.ID] {
+			h.mu.Unlock()
+			return errorf(ErrBadRequest, "job %d (%s) is a child job of job %d (%s); remove the parent, which removes its children", j.row.ID, j.row.Name, p.row.ID, p.row.Name)
+		}
+		if j.row.Parent != 0 {
+			continue // removed with its parent
+		}
 		if j.row.State.Finished() {
 			done = append(done, j)
 			continue
@@ -461,10 +530,16 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 		if _, err := h.Stop(ctx, unfinishedIDs); err != nil {
 			return err
 		}
-		done, unfinished = js, nil
+		done = done[:0]
+		for _, j := range js {
+			if j.row.Parent == 0 {
+				done = append(done, j)
+			}
+		}
+		unfinished = nil
 	}
 	for _, j := range done {
-		if err := h.removeJob(j); err != nil {
+		if err := h.removeTree(j); err != nil {
 			return err
 		}
 	}

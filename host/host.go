@@ -15,6 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
 )
@@ -53,6 +54,12 @@ type Options struct {
 	// Definitions is the directory of stored definitions whose triggers
 	// the host fires (api.DefaultDefinitions); empty schedules nothing.
 	Definitions string
+	// SlurmBin is the directory of Slurm's commands (empty: PATH).
+	// SlurmDir is where jobs on the Slurm location keep their files, on a
+	// filesystem the cluster's nodes share with this host (default
+	// Home/slurm). HostBinary is bgjobd, which such jobs run on the nodes
+	// (default: this executable), so it must be shared too.
+	SlurmBin, SlurmDir, HostBinary string
 }
 
 // Defaults for Options.
@@ -89,6 +96,8 @@ type Host struct {
 
 	trig *triggers // nil without Options.Definitions
 
+	slurm *slurm.Client
+
 	authMu sync.Mutex
 	auths  map[uint32]*sync.Mutex // one password check at a time per caller
 }
@@ -111,6 +120,12 @@ func Open(opts Options) (*Host, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.SlurmDir == "" {
+		opts.SlurmDir = filepath.Join(opts.Home, "slurm")
+	}
+	if opts.HostBinary == "" {
+		opts.HostBinary, _ = os.Executable()
 	}
 	if err := os.MkdirAll(opts.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", opts.Home, err)
@@ -175,7 +190,8 @@ func Open(opts Options) (*Host, error) {
 		settings = store.Settings{}
 	}
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher}
+		jobs: map[uint64]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher,
+		slurm: &slurm.Client{Bin: opts.SlurmBin}}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
@@ -195,6 +211,7 @@ func Open(opts Options) (*Host, error) {
 	h.mu.Unlock()
 	h.cleanup()
 	h.goAsync(h.cleanupLoop)
+	h.goAsync(h.slurmLoop)
 	if opts.Definitions != "" {
 		h.startTriggers(opts.Definitions)
 	}

@@ -24,7 +24,17 @@ type job struct {
 	// detached is how to find the runtime of a job the previous host left
 	// suspended: it is reattached when resumed. Guarded by Host.mu.
 	detached *attachRecord
-	draining int // draining receives in progress; guarded by Host.mu
+	// children are a parent's child jobs (a job on Slurm); guarded by
+	// Host.mu. tailOff and tailSeq are where the host has read a child's
+	// task log to (whole records) and the last number there; the Slurm
+	// poller alone uses them.
+	children []*job
+	tailOff  int64
+	tailSeq  uint64
+	// submitting marks a parent whose submission to Slurm is under way:
+	// the poller leaves it alone. Guarded by Host.mu.
+	submitting bool
+	draining   int // draining receives in progress; guarded by Host.mu
 	// unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	unreadable bool
@@ -53,6 +63,12 @@ func (j *job) logEndLocked() int64 {
 func (j *job) viewLocked() *api.Job {
 	v := j.row.Job
 	v.HasMoreData = !v.State.Finished() || j.logEndLocked() > j.row.ReadOffset
+	// A parent's data is its children's, as in PowerShell.
+	for _, k := range j.children {
+		if kv := k.viewLocked(); kv.HasMoreData {
+			v.HasMoreData = true
+		}
+	}
 	return &v
 }
 

@@ -49,6 +49,20 @@ func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink
 	}
 	h.mu.Lock()
 	js, err := h.selectLocked(h.caller(ctx), sel)
+	parents := 0
+	for _, j := range js {
+		if len(j.children) > 0 {
+			parents++
+		}
+	}
+	if parents > 0 {
+		// A parent's records are its children's.
+		all := js
+		js = expandParents(js)
+		if o.AutoRemove {
+			defer h.removeEmptied(all)
+		}
+	}
 	h.mu.Unlock()
 	if err != nil {
 		return err

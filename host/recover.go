@@ -115,6 +115,10 @@ func (h *Host) recover() error {
 		if j.log, err = recordlog.Open(h.logPath(r.ID), end.Size); err != nil {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
+		if r.Slurm != nil {
+			// Slurm runs it; the poller takes it from here.
+			continue
+		}
 		var att attachRecord
 		hasAttach := h.journal.LoadAttach(r.ID, h.sockDir(r.ID), &att) == nil
 		suspended := r.State == api.Suspended || r.State == api.Suspending
@@ -148,6 +152,15 @@ func (h *Host) recover() error {
 			j.rt = p
 			relays = append(relays, reattached{j, p, j.row.LastSeq})
 		}
+	}
+	// A job on several nodes: each parent's children, in id order.
+	for _, r := range rows {
+		if p := jobs[r.Parent]; r.Parent != 0 && p != nil {
+			p.children = append(p.children, jobs[r.ID])
+		}
+	}
+	for _, j := range jobs {
+		sortJobs(j.children)
 	}
 	h.sweep(jobs)
 	if len(changed) > 0 {

@@ -50,6 +50,10 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	var unfinished []string
 	h.mu.Lock()
 	for _, j := range js {
+		if j.row.Slurm != nil {
+			h.mu.Unlock()
+			return nil, errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.row.ID, j.row.Name)
+		}
 		if !j.row.State.Finished() {
 			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.row.ID, j.row.Name, j.row.State))
 		} else if j.unreadable {

@@ -20,7 +20,7 @@ func (h *Host) scheduleLocked() {
 	}
 	var queued []*job
 	for _, j := range h.jobs {
-		if j.row.State == api.NotStarted && j.rt == nil {
+		if j.row.State == api.NotStarted && j.rt == nil && j.row.Slurm == nil {
 			queued = append(queued, j)
 		}
 	}

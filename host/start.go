@@ -43,6 +43,13 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if err := checkWorkdir(acct, runAs, req.Workdir); err != nil {
 		return nil, err
 	}
+	onSlurm, err := checkLocation(req)
+	if err != nil {
+		return nil, err
+	}
+	if onSlurm {
+		return h.startSlurm(ctx, req, owner, runAs, acct)
+	}
 	var p *plan
 	if typed(req) {
 		p, err = h.planTyped(ctx, req, runAs)

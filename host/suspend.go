@@ -45,6 +45,8 @@ func (h *Host) Suspend(ctx context.Context, sel []string, opts ...SelectOption) 
 	for _, j := range js {
 		switch {
 		case j.row.State.Finished():
+		case j.row.Slurm != nil:
+			refused = append(refused, fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.row.ID, j.row.Name))
 		case j.row.ThrottleLimit > 0 && j.row.State != api.NotStarted && j.row.State != api.Suspended:
 			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it without --thread", j.row.ID, j.row.Name))
 		default:

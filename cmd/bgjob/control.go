@@ -230,3 +230,31 @@ The settings are kept in the job table: they survive the host's restart.`,
 	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
 	return cmd
 }
+
+func newLocation() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "location list",
+		Short: "List where jobs can run, and whether each can be reached",
+		Long: `List the locations jobs can run at (start --location): localhost, this
+machine, always; and slurm, the Slurm cluster that Slurm's commands
+(sbatch, squeue, ...) on this machine reach, with its partitions, or why it
+cannot be reached (Slurm not installed, slurmctld or munge not answering).`,
+		Example: `  bgjob location list
+  bgjob location list -o json`,
+	}
+	var output string
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the locations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+				return err
+			}
+			return call(&api.Request{Op: api.OpLocation, Output: output})
+		},
+	}
+	list.Flags().StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	cmd.AddCommand(list)
+	return cmd
+}

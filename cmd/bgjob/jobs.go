@@ -42,6 +42,7 @@ func newGet() *cobra.Command {
 	fl.IntVar(&f.Newest, "newest", 0, "only the N newest jobs")
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
 	fl.StringVar(&f.Group, "group", "", "only jobs in this queue group")
+	fl.BoolVar(&f.IncludeChildJobs, "include-child-jobs", false, "list child jobs too (a job on several nodes has one per node or task), each after its parent")
 	fl.StringVarP(&output, "output", "o", api.FormatTable, "table, wide (begin and end time, duration, exit code, runtime) or json")
 	return cmd
 }

@@ -26,6 +26,7 @@ func newStart() *cobra.Command {
 		wait       bool
 		output     string
 		pwStdin    bool
+		sl         api.SlurmRequest
 	)
 	cmd := &cobra.Command{
 		Use:   "start [flags] [--] COMMAND... | start --file PATH [ARG...] | start --type TYPE [--definition-name NAME] [ARG...]",
@@ -60,7 +61,8 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
   bgjob start --type Copy -- ./photos /mnt/backup/photos
   bgjob start --type ScheduledJob --definition-name Backup
   bgjob start --name Test --after Build -- make test
-  bgjob start --group gpu -- ./train.sh`,
+  bgjob start --group gpu -- ./train.sh
+  bgjob start --location slurm --partition debug --nodes 2 -- 'hostname'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The command line runs as written, as with ssh or pueue:
 			// inline, the words are the script, joined with spaces, and
@@ -121,6 +123,11 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 					return api.Errorf(api.ExitUsage, "--env %q: want KEY=VALUE", kv)
 				}
 			}
+			for _, name := range []string{"partition", "nodes", "nodelist", "ntasks", "time", "slurm-arg"} {
+				if cmd.Flags().Changed(name) {
+					req.Slurm = &sl
+				}
+			}
 			req.Env, req.EnvAdd = os.Environ(), env
 			req.Umask = umask()
 			if req.Password, err = password(req.Credential, pwStdin, inputs); err != nil {
@@ -156,6 +163,13 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.StringArrayVar(&req.After, "after", nil, "wait until this job has finished (an id, a name or a wildcard; repeatable); if one fails or is stopped this job fails without running")
 	f.BoolVar(&req.AfterAnyState, "after-any-state", false, "with --after: run however the jobs before it end")
 	f.StringVar(&req.Group, "group", "", "the queue group whose limit the job counts against (default: default); 'bgjob queue' shows and sets the limits")
+	f.StringVar(&req.Location, "location", "", "where the job runs: localhost (default) or slurm, the cluster Slurm's commands reach ('bgjob location list')")
+	f.StringVar(&sl.Partition, "partition", "", "with --location slurm: the Slurm partition (default: the cluster's default)")
+	f.IntVar(&sl.Nodes, "nodes", 0, "with --location slurm: run on N nodes, a child job on each")
+	f.StringVar(&sl.NodeList, "nodelist", "", "with --location slurm: run on these nodes (a,b), a child job on each")
+	f.IntVar(&sl.Tasks, "ntasks", 0, "with --location slurm: run N tasks, a child job for each (they may share nodes)")
+	f.StringVar(&sl.Time, "time", "", "with --location slurm: the time limit, as sbatch --time takes it (30, 1:00:00, 2-0)")
+	f.StringArrayVar(&sl.Args, "slurm-arg", nil, "with --location slurm: a further sbatch option, e.g. --slurm-arg=--mem=4G (repeatable)")
 	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
 	return cmd
 }

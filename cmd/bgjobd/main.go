@@ -28,6 +28,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "runtime" {
 		os.Exit(runtimeCmd(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) == 3 && os.Args[1] == "slurm-task" {
+		os.Exit(slurmTask(os.Args[2]))
+	}
 	if len(os.Args) == 3 && os.Args[1] == "arch32" {
 		// For the build: which GOARCH --run-as-32 picks on GOARCH arg.
 		a, ok := catalog.Arch32(os.Args[2])
@@ -88,7 +91,8 @@ func run() int {
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: hclog.LevelFromString(*logLevel)})
 	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger,
-		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir, Definitions: *definitions})
+		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir, Definitions: *definitions,
+		SlurmBin: os.Getenv("BGJOB_SLURM_BIN"), SlurmDir: os.Getenv("BGJOB_SLURM_DIR")})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
 		return server.ExitCode(err)

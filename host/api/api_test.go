@@ -162,9 +162,9 @@ func TestErrors(t *testing.T) {
 	if k := WithCode(ExitUsage, fmt.Errorf("ctx: %w", e)); CodeOf(k) != ExitNotFound {
 		t.Errorf("WithCode replaced a wrapped code: %d", CodeOf(k))
 	}
-	// Every code has a help text, in order: 0..9, then those a shell
+	// Every code has a help text, in order: 0..10, then those a shell
 	// knows (130 Ctrl-C, 141 SIGPIPE, 143 SIGTERM).
-	want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ExitInterrupted, ExitBrokenPipe, ExitJobStopped}
+	want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ExitInterrupted, ExitBrokenPipe, ExitJobStopped}
 	if len(ExitCodes) != len(want) {
 		t.Fatalf("%d exit codes, want %d", len(ExitCodes), len(want))
 	}

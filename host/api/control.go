@@ -46,3 +46,13 @@ type GroupState struct {
 	Queued     int    `json:"Queued"`
 	Suspended  int    `json:"Suspended"`
 }
+
+// Location is a place jobs can run, as `bgjob location list` shows it.
+type Location struct {
+	Name      string `json:"Name"`
+	Kind      string `json:"Kind"`
+	Reachable bool   `json:"Reachable"`
+	// Detail says what is there (partitions, the shared directory) or,
+	// when it cannot be reached, why.
+	Detail string `json:"Detail"`
+}

@@ -8,16 +8,17 @@ import (
 // Exit codes of the bgjob CLI. They are part of the contract: scripts rely
 // on them, and `bgjob help` and the README list them.
 const (
-	ExitOK          = 0 // success
-	ExitJobFailed   = 1 // receive: a job Failed; start --wait: it failed without an exit status of its own
-	ExitUsage       = 2 // bad flags or arguments; bad input (workdir, file, constraint)
-	ExitNotFound    = 3 // no job matches a selector
-	ExitTimeout     = 4 // wait --timeout ran out
-	ExitRuntime     = 5 // no runtime matches, or a runtime binary fails verification
-	ExitConflict    = 6 // the job is not finished (remove without --force); a host already runs
-	ExitUnavailable = 7 // the host cannot be reached or started, or failed internally
-	ExitDamaged     = 8 // a job's records on disk are damaged or missing
-	ExitDenied      = 9 // --credential: the password was not accepted, or cannot be checked
+	ExitOK          = 0  // success
+	ExitJobFailed   = 1  // receive: a job Failed; start --wait: it failed without an exit status of its own
+	ExitUsage       = 2  // bad flags or arguments; bad input (workdir, file, constraint)
+	ExitNotFound    = 3  // no job matches a selector
+	ExitTimeout     = 4  // wait --timeout ran out
+	ExitRuntime     = 5  // no runtime matches, or a runtime binary fails verification
+	ExitConflict    = 6  // the job is not finished (remove without --force); a host already runs
+	ExitUnavailable = 7  // the host cannot be reached or started, or failed internally
+	ExitDamaged     = 8  // a job's records on disk are damaged or missing
+	ExitDenied      = 9  // --credential: the password was not accepted, or cannot be checked
+	ExitLocation    = 10 // --location: the location is not there, cannot be reached, or refused the job
 	// ExitBrokenPipe is what a shell reports for a program killed by
 	// SIGPIPE: the reader of our output (| head) went away.
 	ExitBrokenPipe = 141
@@ -43,6 +44,7 @@ var ExitCodes = []struct {
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
 	{ExitDamaged, "a job's records on disk are damaged or missing (what came before was printed)"},
 	{ExitDenied, "start --credential or restart: the password was not accepted, or could not be checked; queue: only root changes the system host's queue"},
+	{ExitLocation, "start --location: the location (Slurm) is not installed, cannot be reached, or refused the job (Slurm's own message is printed)"},
 	{ExitInterrupted, "interrupted (Ctrl-C): start --wait stopped and removed its job; receive --wait left the jobs running"},
 	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
 	{ExitJobStopped, "start --wait: the job was stopped"},

@@ -2,17 +2,18 @@ package api
 
 // Operations a Request can ask for.
 const (
-	OpPing    = "ping"
-	OpStart   = "start"
-	OpGet     = "get"
-	OpReceive = "receive"
-	OpWait    = "wait"
-	OpStop    = "stop"
-	OpRemove  = "remove"
-	OpSuspend = "suspend"
-	OpResume  = "resume"
-	OpRestart = "restart"
-	OpQueue   = "queue"
+	OpPing     = "ping"
+	OpStart    = "start"
+	OpGet      = "get"
+	OpReceive  = "receive"
+	OpWait     = "wait"
+	OpStop     = "stop"
+	OpRemove   = "remove"
+	OpSuspend  = "suspend"
+	OpResume   = "resume"
+	OpRestart  = "restart"
+	OpQueue    = "queue"
+	OpLocation = "location"
 )
 
 // Output formats.
@@ -77,6 +78,27 @@ type StartRequest struct {
 	AfterAnyState bool     `json:"afterAnyState,omitempty"`
 	// Group is the queue group (default DefaultGroup).
 	Group string `json:"group,omitempty"`
+	// Location is where the job runs: empty or "localhost" here, "slurm"
+	// on the Slurm cluster Slurm's commands reach, as Slurm says.
+	Location string        `json:"location,omitempty"`
+	Slurm    *SlurmRequest `json:"slurm,omitempty"`
+}
+
+// Locations a job can run at.
+const (
+	LocationLocal = "localhost"
+	LocationSlurm = "slurm"
+)
+
+// SlurmRequest is what a job on the Slurm location asks of Slurm: one
+// child job per task (Tasks), else per node (Nodes, NodeList).
+type SlurmRequest struct {
+	Partition string   `json:"partition,omitempty"`
+	Nodes     int      `json:"nodes,omitempty"`
+	NodeList  string   `json:"nodeList,omitempty"`
+	Tasks     int      `json:"tasks,omitempty"`
+	Time      string   `json:"time,omitempty"`
+	Args      []string `json:"args,omitempty"`
 }
 
 // Filter narrows `bgjob get`.
@@ -87,6 +109,9 @@ type Filter struct {
 	Type        string `json:"type,omitempty"`
 	Newest      int    `json:"newest,omitempty"`
 	Group       string `json:"group,omitempty"`
+	// IncludeChildJobs lists child jobs too (-IncludeChildJob): a job on
+	// several nodes is a parent with a child job per node or task.
+	IncludeChildJobs bool `json:"includeChildJobs,omitempty"`
 }
 
 // Request is one CLI call. Jobs selects jobs by id, name (wildcards allowed)

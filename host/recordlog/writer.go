@@ -74,3 +74,15 @@ func (w *Writer) Close() error {
 	w.f = nil
 	return err
 }
+
+// Sync makes what was appended durable (a Slurm task syncs each batch
+// before the runtime may forget it: the host's page cache is not there to
+// keep it).
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return errors.New("the record log is closed")
+	}
+	return w.f.Sync()
+}

@@ -52,6 +52,8 @@ func exitCode(err error) int {
 		return api.ExitDamaged
 	case errors.Is(err, host.ErrDenied):
 		return api.ExitDenied
+	case errors.Is(err, host.ErrNoLocation):
+		return api.ExitLocation
 	}
 	return api.ExitUnavailable
 }

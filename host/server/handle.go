@@ -130,6 +130,8 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 			return err
 		}
 		return printJobs(jobs, false)
+	case api.OpLocation:
+		return writeLocations(out, h.Locations(ctx), jsonOut)
 	case api.OpQueue:
 		q, err := h.Queue(ctx, req.Queue)
 		if err != nil {

@@ -38,3 +38,18 @@ func cleanupText(q *api.Queue) string {
 	}
 	return fmt.Sprintf("the newest %d of each user's kept, and none longer than %s after they end", q.KeepFinished, q.KeepFor)
 }
+
+// writeLocations writes `bgjob location list`.
+func writeLocations(w io.Writer, ls []api.Location, jsonOut bool) error {
+	if jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ls)
+	}
+	head := []string{"Name", "Kind", "Reachable", "Detail"}
+	rows := [][]string{head, dashes(head)}
+	for _, l := range ls {
+		rows = append(rows, []string{l.Name, l.Kind, titleBool(l.Reachable), printable(l.Detail)})
+	}
+	return writeAligned(w, rows, 0)
+}

@@ -50,12 +50,27 @@ type Row struct {
 	// in: Running (its processes are stopped) or NotStarted (the queue
 	// skips it).
 	SuspendedFrom api.State `json:"suspendedFrom,omitempty"`
+	// Slurm, for a job on the Slurm location (the parent and each child),
+	// says where Slurm and the job's files have it; Parent is a child's
+	// parent job.
+	Slurm  *SlurmJob `json:"slurm,omitempty"`
+	Parent uint64    `json:"parent,omitempty"`
 	// LastSeq and LogSize describe the record log as persisted; while the
 	// job runs they are kept in memory and recovered from the log itself.
 	LastSeq uint64 `json:"lastSeq"`
 	LogSize int64  `json:"logSize"`
 	// ReadOffset is where the next draining receive starts.
 	ReadOffset int64 `json:"readOffset"`
+}
+
+// SlurmJob is where a job on the Slurm location is.
+type SlurmJob struct {
+	// JobID is Slurm's job id, once submitted.
+	JobID string `json:"jobId,omitempty"`
+	// Dir is the job's directory on the shared filesystem.
+	Dir string `json:"dir"`
+	// Task is a child job's task number.
+	Task int `json:"task,omitempty"`
 }
 
 // Spec says which runtime binary runs the job. What the runtime receives

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/slurm"
+)
+
+// slurmTask is `bgjobd slurm-task DIR`, what a job on the Slurm location
+// runs in each task on its node (see package slurm). The runtime's sockets
+// go in a directory of the node's own: a unix socket on a network
+// filesystem does not work, and its path must stay short.
+func slurmTask(dir string) int {
+	run, err := os.MkdirTemp("", "bgjob-task")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bgjobd slurm-task: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(run)
+	l := launch.NewGoPlugin(launch.Options{RunDir: run, LogDir: run, NoSpares: true})
+	defer l.Close()
+	if err := slurm.RunTask(dir, l); err != nil {
+		fmt.Fprintf(os.Stderr, "bgjobd slurm-task: %v\n", err)
+		return 1
+	}
+	return 0
+}

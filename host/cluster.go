@@ -1,0 +1,665 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/slurm"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// Jobs on the Slurm location (start --location slurm). Such a job is a
+// parent job with one child job per Slurm task, as a PowerShell job on
+// several computers is a parent with a child per computer: the parent
+// shows the whole (its Location lists the nodes), each child one task
+// (its Location is its node) and holds that task's records.
+//
+// Nothing of such a job runs in the host: Slurm queues and runs it, so it
+// takes no slot in the host's queue. The host submits it (sbatch), then a
+// poller reads what its tasks write to the job's directory on the shared
+// filesystem (see package slurm) and asks Slurm where the job stands
+// (squeue, then scontrol or sacct once it has left the queue). The task
+// logs are read from the start after a host restart and records the child
+// holds already are dropped by number, so each record reaches the child's
+// log exactly once whenever the host dies.
+
+// ErrNoLocation: the location named cannot take jobs (not installed, not
+// reachable, or it refused the request); the message carries its own.
+var ErrNoLocation = errors.New("the location cannot take the job")
+
+// slurmPoll is how often the host reads the Slurm jobs' files and asks
+// Slurm about them.
+const slurmPoll = 500 * time.Millisecond
+
+// checkLocation validates --location and what goes with it.
+func checkLocation(req *api.StartRequest) (slurmJob bool, err error) {
+	switch strings.ToLower(req.Location) {
+	case "", api.LocationLocal:
+		if req.Slurm != nil {
+			return false, errorf(ErrBadRequest, "--partition, --nodes, --nodelist, --ntasks, --time and --slurm-arg go with --location slurm")
+		}
+		return false, nil
+	case api.LocationSlurm:
+	default:
+		return false, errorf(ErrBadRequest, "unknown --location %q; the locations are localhost and slurm ('bgjob location list')", req.Location)
+	}
+	switch {
+	case req.Thread:
+		return true, errorf(ErrBadRequest, "--thread runs jobs in a process of this host; it does not go with --location slurm")
+	case len(req.After) > 0:
+		return true, errorf(ErrBadRequest, "--after does not go with --location slurm yet; chain Slurm jobs with --slurm-arg=--dependency=afterok:ID")
+	case req.Group != "":
+		return true, errorf(ErrBadRequest, "--group limits jobs on this host; a job on Slurm is queued by Slurm (--partition)")
+	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
+		return true, errorf(ErrBadRequest, "only scripts (BackgroundJob) run on --location slurm")
+	}
+	if s := req.Slurm; s != nil && (s.Nodes < 0 || s.Tasks < 0) {
+		return true, errorf(ErrBadRequest, "--nodes and --ntasks want a positive number")
+	}
+	return true, nil
+}
+
+// startSlurm creates a job on the Slurm location and submits it.
+func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Caller, runAs *store.Identity, acct *account) (*api.Job, error) {
+	if h.opts.System || runAs != nil && acct.UID != owner.UID {
+		return nil, errorf(ErrBadRequest, "a job on Slurm runs as whoever submits it: submit it from your own host, without --credential")
+	}
+	p, err := h.planScript(req)
+	if err != nil {
+		return nil, err
+	}
+	sreq := &slurm.Request{}
+	if s := req.Slurm; s != nil {
+		*sreq = slurm.Request{Partition: s.Partition, Nodes: s.Nodes, NodeList: s.NodeList, Tasks: s.Tasks, Time: s.Time, Args: s.Args}
+	}
+	// Slurm's word on the request before any job exists: a partition it
+	// does not have, a time it does not allow, munge down.
+	if err := h.slurm.Check(ctx, sreq, req.Workdir); err != nil {
+		return nil, withKind(ErrNoLocation, err)
+	}
+	payload := p.payload
+	payload.Env = jobEnv(owner, acct, false, req.Env, req.EnvAdd)
+	payload.Umask = req.Umask
+	entry := p.entry
+	rt := runtimeOf(entry)
+	now := time.Now()
+	parent := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, Constraint: req.RuntimeVersion}
+	parent.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: api.LocationSlurm,
+		Command: p.cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: now, Runtime: rt}
+	parent.Slurm = &store.SlurmJob{}
+	pv, err := h.create(parent, payload, p.name)
+	if err != nil {
+		return nil, err
+	}
+	pj := h.jobByID(pv.ID)
+	h.mu.Lock()
+	pj.submitting = true
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		pj.submitting = false
+		h.mu.Unlock()
+	}()
+	dir := filepath.Join(h.opts.SlurmDir, strconv.FormatUint(pv.ID, 10)+"-"+parent.InstanceID[:8])
+	undo := func() {
+		h.mu.Lock()
+		kids := append([]*job(nil), pj.children...)
+		h.mu.Unlock()
+		for _, c := range kids {
+			_ = h.removeJob(c)
+		}
+		_ = h.removeJob(pj)
+		os.RemoveAll(dir)
+	}
+	spec := &slurm.Spec{Grace: h.opts.StopGrace,
+		Runtime: launch.Spec{Binary: entry.Path, SHA256: entry.SHA256, Protocol: rt.Protocol, OS: rt.OS, Arch: rt.Arch,
+			Name: rt.Name, Version: rt.Version, Workdir: req.Workdir}}
+	var kids []*job
+	for task := range sreq.TaskCount() {
+		c := &store.Row{Spec: parent.Spec, OwnerUID: owner.UID, Constraint: req.RuntimeVersion, Parent: pv.ID,
+			Slurm: &store.SlurmJob{Dir: dir, Task: task}}
+		c.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: api.LocationSlurm,
+			Command: p.cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: now, Runtime: rt}
+		cv, err := h.create(c, &sdk.Job{}, fmt.Sprintf("%s.%d", pv.Name, task))
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		kj := h.jobByID(cv.ID)
+		kids = append(kids, kj)
+		spec.Children = append(spec.Children, slurm.Child{Task: task, ID: cv.ID, Name: cv.Name, InstanceID: cv.InstanceID})
+	}
+	h.mu.Lock()
+	pj.children = kids
+	for _, k := range kids {
+		pj.row.ChildJobs = append(pj.row.ChildJobs, k.row.ID)
+	}
+	pj.row.Slurm.Dir = dir
+	h.mu.Unlock()
+	if err := slurm.WriteJob(dir, spec, payload, h.opts.HostBinary); err != nil {
+		undo()
+		return nil, fmt.Errorf("cannot prepare the job for Slurm in %s: %w", dir, err)
+	}
+	// The row says where the job's files are before Slurm has it: a host
+	// that dies now finds the job by its name (bgjob-INSTANCE) in Slurm.
+	h.persist(pj)
+	id, err := h.slurm.Submit(ctx, sreq, slurmName(&pj.row), req.Workdir, slurm.OutputPath(dir), slurm.ScriptPath(dir))
+	if err != nil {
+		undo()
+		return nil, withKind(ErrNoLocation, err)
+	}
+	h.mu.Lock()
+	pj.row.Slurm.JobID = id
+	pj.row.StateReason = "Slurm job " + id + ": submitted"
+	view := pj.viewLocked()
+	h.mu.Unlock()
+	h.persist(pj)
+	h.log.Info("submitted a job to Slurm", "job", pv.ID, "slurm", id, "tasks", len(kids))
+	return view, nil
+}
+
+// slurmName is the job's name in Slurm, by which a host that died while
+// submitting finds it again.
+func slurmName(r *store.Row) string { return "bgjob-" + r.InstanceID }
+
+func (h *Host) jobByID(id uint64) *job {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.jobs[id]
+}
+
+// slurmLoop follows the jobs on Slurm until the host closes.
+func (h *Host) slurmLoop() {
+	t := time.NewTicker(slurmPoll)
+	defer t.Stop()
+	for {
+		h.pollSlurm(h.ctx)
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pollSlurm brings every unfinished job on Slurm up to date.
+func (h *Host) pollSlurm(ctx context.Context) {
+	h.mu.Lock()
+	var parents []*job
+	var ids []string
+	for _, j := range h.jobs {
+		if j.row.Slurm != nil && j.row.Parent == 0 && !j.row.State.Finished() && !j.submitting {
+			parents = append(parents, j)
+			if j.row.Slurm.JobID != "" {
+				ids = append(ids, j.row.Slurm.JobID)
+			}
+		}
+	}
+	h.mu.Unlock()
+	if len(parents) == 0 {
+		return
+	}
+	active, err := h.slurm.Active(ctx, ids)
+	if err != nil {
+		h.log.Warn("cannot ask Slurm about its jobs; asking again", "err", err)
+		return
+	}
+	for _, p := range parents {
+		h.followSlurm(ctx, p, active)
+	}
+}
+
+// followSlurm reads what parent's tasks wrote and what Slurm says of it.
+func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.JobState) {
+	h.mu.Lock()
+	id, kids := p.row.Slurm.JobID, append([]*job(nil), p.children...)
+	h.mu.Unlock()
+	if id == "" {
+		h.adoptSlurm(ctx, p)
+		return
+	}
+	st, queued := active[id]
+	final := false
+	if !queued {
+		// Left the queue, or not in it yet: scontrol (or sacct) knows.
+		fs, err := h.slurm.Final(ctx, id)
+		if err != nil {
+			h.log.Warn("cannot ask Slurm how a job ended; asking again", "slurm", id, "err", err)
+			return
+		}
+		st, final = fs, slurmFinal(fs.State)
+	}
+	for _, k := range kids {
+		h.followTask(k, st, final)
+	}
+	h.settleParent(p, st)
+}
+
+// adoptSlurm finds in Slurm a job whose host died while submitting it, by
+// its name; one Slurm never got fails.
+func (h *Host) adoptSlurm(ctx context.Context, p *job) {
+	h.mu.Lock()
+	name, created := slurmName(&p.row), p.row.Created
+	h.mu.Unlock()
+	id, err := h.slurm.FindByName(ctx, name)
+	switch {
+	case err != nil:
+		h.log.Warn("cannot look for a job in Slurm", "name", name, "err", err)
+	case id != "":
+		h.mu.Lock()
+		p.row.Slurm.JobID = id
+		h.mu.Unlock()
+		h.persist(p)
+		h.log.Info("found a job the previous host submitted", "job", p.row.ID, "slurm", id)
+	case time.Since(created) > 10*time.Second:
+		h.mu.Lock()
+		kids := append([]*job(nil), p.children...)
+		for _, k := range kids {
+			if !k.row.State.Finished() {
+				h.finishLocked(k, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
+			}
+		}
+		h.finishLocked(p, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
+		h.mu.Unlock()
+		for _, k := range kids {
+			h.persist(k)
+		}
+		h.persist(p)
+	}
+}
+
+// slurmFinal reports whether a Slurm state is an end.
+func slurmFinal(state string) bool {
+	switch state {
+	case "PENDING", "RUNNING", "SUSPENDED", "COMPLETING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+		"RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "":
+		return false
+	}
+	return true
+}
+
+// followTask brings child k up to date: its records, its start, its end.
+func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
+	h.mu.Lock()
+	if k.row.State.Finished() || k.removed {
+		h.mu.Unlock()
+		return
+	}
+	sj := *k.row.Slurm
+	h.mu.Unlock()
+	// The end is read before the records: a task writes its end only
+	// after its last record, so reading the log after it gets them all.
+	ended, hasEnd := slurm.ReadEnded(sj.Dir, sj.Task)
+	if err := h.tailTask(k, sj); err != nil {
+		h.log.Error("cannot take a Slurm task's records", "job", k.row.ID, "err", err)
+		h.mu.Lock()
+		h.finishLocked(k, api.Failed, fmt.Sprintf("the host cannot store the records of its task on Slurm (%v)", err), nil)
+		h.mu.Unlock()
+		h.persist(k)
+		return
+	}
+	started, hasStart := slurm.ReadStarted(sj.Dir, sj.Task)
+	h.mu.Lock()
+	changed := false
+	if hasStart && k.row.State == api.NotStarted {
+		k.row.State, k.row.Location, k.row.StateReason = api.Running, started.Node, ""
+		t := started.Time
+		k.row.PSBeginTime = &t
+		changed = true
+	}
+	if st.State == "SUSPENDED" && k.row.State == api.Running {
+		k.row.State, changed = api.Suspended, true
+	} else if st.State == "RUNNING" && k.row.State == api.Suspended {
+		k.row.State, changed = api.Running, true
+	}
+	switch {
+	case hasEnd:
+		state := api.State(ended.State)
+		if !state.Finished() {
+			state = api.Failed
+		}
+		h.finishLocked(k, state, ended.Reason, ended.ExitCode)
+		changed = true
+	case final:
+		// Slurm ended the job without the task saying how: it was
+		// cancelled, timed out, or its node or task never got going.
+		state, reason := slurmEnd(st)
+		if !hasStart {
+			reason += taskNeverRan(sj.Dir)
+		}
+		if k.row.State == api.NotStarted && state == api.Stopped {
+			reason = "stopped before it started (cancelled in Slurm)"
+		}
+		h.finishLocked(k, state, reason, nil)
+		changed = true
+	}
+	if changed {
+		k.notifyLocked()
+	}
+	h.mu.Unlock()
+	if changed {
+		h.persist(k)
+	}
+}
+
+// slurmEnd maps how Slurm says a job ended to a state and a reason.
+func slurmEnd(st slurm.JobState) (api.State, string) {
+	reason := "Slurm job " + st.ID + " ended " + st.State
+	if st.Reason != "" {
+		reason += " (" + st.Reason + ")"
+	}
+	if st.ExitCode != "" && st.ExitCode != "0:0" {
+		reason += ", exit code " + st.ExitCode
+	}
+	switch st.State {
+	case "COMPLETED":
+		// Completed by Slurm's account, but the task did not record
+		// the job's end: something between them failed.
+		return api.Failed, reason + " without the task recording how the job ended"
+	case "CANCELLED":
+		return api.Stopped, reason
+	case "TIMEOUT":
+		return api.Failed, reason + ": it ran past its time limit (--time)"
+	case "OUT_OF_MEMORY":
+		return api.Failed, reason + ": it ran out of memory"
+	case "NODE_FAIL":
+		return api.Failed, reason + ": its node failed"
+	}
+	return api.Failed, reason
+}
+
+// taskNeverRan explains a task that left no trace in the job's directory,
+// with the end of Slurm's own output for the job when there is some.
+func taskNeverRan(dir string) string {
+	msg := "; the task never started: bgjob needs " + dir + ", bgjobd and the runtime catalog on a filesystem the nodes share with the host"
+	if b, err := os.ReadFile(slurm.OutputPath(dir)); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		out := strings.TrimSpace(string(b))
+		if len(out) > 500 {
+			out = "…" + out[len(out)-500:]
+		}
+		msg += "; Slurm's output: " + out
+	}
+	return msg
+}
+
+// tailTask appends to child k's log the whole records its task's log holds
+// beyond those k has.
+func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
+	path := slurm.LogPath(sj.Dir, sj.Task)
+	h.mu.Lock()
+	off, last := k.tailOff, k.row.LastSeq
+	h.mu.Unlock()
+	end, err := recordlog.ScanFrom(path, recordlog.End{Size: off, LastSeq: k.tailSeq})
+	if err != nil || end.Size == off {
+		if errors.Is(err, recordlog.ErrCorrupt) {
+			return err
+		}
+		return nil // nothing new, or a log not there yet
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	data := make([]byte, end.Size-off)
+	_, err = f.ReadAt(data, off)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if end.LastSeq > last {
+		if data, err = recordlog.After(data, last); err != nil {
+			return err
+		}
+		h.mu.Lock()
+		if k.log == nil {
+			lg, lerr := recordlog.Open(h.logPath(k.row.ID), k.row.LogSize)
+			if lerr != nil {
+				h.mu.Unlock()
+				return lerr
+			}
+			k.log = lg
+		}
+		lg := k.log
+		h.mu.Unlock()
+		if err := lg.Append(data); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	k.tailOff, k.tailSeq = end.Size, end.LastSeq
+	if end.LastSeq > k.row.LastSeq {
+		k.row.LastSeq = end.LastSeq
+		k.notifyLocked()
+	}
+	h.mu.Unlock()
+	h.checkpoint(k)
+	return nil
+}
+
+// settleParent sets the parent's state from Slurm's and its children's:
+// finished once they all are (Failed if one failed, else Stopped if one
+// was stopped, else Completed); its Location lists their nodes.
+func (h *Host) settleParent(p *job, st slurm.JobState) {
+	h.mu.Lock()
+	if p.row.State.Finished() {
+		h.mu.Unlock()
+		return
+	}
+	before := p.row
+	var nodes []string
+	seen := map[string]bool{}
+	all := true
+	var failed, stopped *job
+	for _, k := range p.children {
+		if k.row.Location != api.LocationSlurm && !seen[k.row.Location] {
+			seen[k.row.Location] = true
+			nodes = append(nodes, k.row.Location)
+		}
+		switch k.row.State {
+		case api.Failed:
+			if failed == nil {
+				failed = k
+			}
+		case api.Stopped:
+			if stopped == nil {
+				stopped = k
+			}
+		case api.Completed:
+		default:
+			all = false
+		}
+	}
+	if len(nodes) > 0 {
+		p.row.Location = strings.Join(nodes, ", ")
+	}
+	switch {
+	case all:
+		code := 0
+		for _, k := range p.children {
+			if k.row.ExitCode != nil && *k.row.ExitCode != 0 {
+				code = *k.row.ExitCode
+				break
+			}
+		}
+		state, reason := api.Completed, ""
+		if failed != nil {
+			state, reason = api.Failed, fmt.Sprintf("child job %d (%s, on %s) failed: %s", failed.row.ID, failed.row.Name, failed.row.Location, failed.row.StateReason)
+		} else if stopped != nil {
+			state, reason = api.Stopped, stopped.row.StateReason
+		}
+		h.finishLocked(p, state, reason, &code)
+	case p.row.State == api.Stopping:
+	case st.State == "PENDING":
+		p.row.State = api.NotStarted
+		p.row.StateReason = "Slurm job " + st.ID + ": pending"
+		if st.Reason != "" {
+			p.row.StateReason += " (" + st.Reason + ")"
+		}
+	case st.State == "SUSPENDED":
+		p.row.State, p.row.StateReason = api.Suspended, "Slurm job "+st.ID+": suspended"
+	default:
+		if p.row.State != api.Running {
+			now := time.Now()
+			p.row.PSBeginTime = &now
+		}
+		p.row.State, p.row.StateReason = api.Running, "Slurm job "+st.ID
+	}
+	changed := p.row.State != before.State || p.row.Location != before.Location || p.row.StateReason != before.StateReason
+	if changed {
+		p.notifyLocked()
+	}
+	h.mu.Unlock()
+	if changed {
+		h.persist(p)
+	}
+}
+
+// stopSlurm stops jobs on Slurm as a local stop does: each task is asked to
+// stop its job with the stop grace (TERM to every step); what has not ended
+// after the grace and a margin is cancelled in Slurm.
+func (h *Host) stopSlurm(ctx context.Context, parents []*job) error {
+	grace := h.opts.StopGrace
+	for _, p := range parents {
+		h.mu.Lock()
+		id, state := p.row.Slurm.JobID, p.row.State
+		if !state.Finished() {
+			p.row.State = api.Stopping
+			p.notifyLocked()
+		}
+		h.mu.Unlock()
+		if id == "" || state.Finished() {
+			continue
+		}
+		var err error
+		if state == api.NotStarted {
+			err = h.slurm.Cancel(ctx, id)
+		} else {
+			err = h.slurm.Signal(ctx, id, "TERM")
+		}
+		if err != nil {
+			h.log.Warn("cannot stop a Slurm job gracefully; cancelling it", "slurm", id, "err", err)
+			_ = h.slurm.Cancel(ctx, id)
+		}
+	}
+	deadline := time.Now().Add(grace + stopMargin + 2*slurmPoll)
+	cancelled := false
+	for _, p := range parents {
+		for {
+			h.mu.Lock()
+			done, ch, id := p.row.State.Finished(), p.changed, p.row.Slurm.JobID
+			h.mu.Unlock()
+			if done {
+				break
+			}
+			if time.Now().After(deadline) && !cancelled {
+				h.log.Warn("a Slurm job did not end within the stop grace; cancelling it", "slurm", id)
+				_ = h.slurm.Cancel(ctx, id)
+				cancelled, deadline = true, time.Now().Add(60*time.Second)
+			} else if time.Now().After(deadline) {
+				return fmt.Errorf("the Slurm job %s did not end after it was cancelled", id)
+			}
+			select {
+			case <-ch:
+			case <-time.After(slurmPoll):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// onSlurm splits jobs into those on Slurm (as their parents, each once) and
+// the rest.
+func onSlurm(h *Host, js []*job) (parents, local []*job) {
+	seen := map[uint64]bool{}
+	for _, j := range js {
+		if j.row.Slurm == nil {
+			local = append(local, j)
+			continue
+		}
+		p := j
+		if j.row.Parent != 0 {
+			if p = h.jobs[j.row.Parent]; p == nil {
+				continue
+			}
+		}
+		if !seen[p.row.ID] {
+			seen[p.row.ID] = true
+			parents = append(parents, p)
+		}
+	}
+	return parents, local
+}
+
+// Locations lists where jobs can run, and whether each can be reached now.
+func (h *Host) Locations(ctx context.Context) []api.Location {
+	out := []api.Location{{Name: api.LocationLocal, Kind: "local", Reachable: true,
+		Detail: fmt.Sprintf("this machine (%s/%s)", runtime.GOOS, runtime.GOARCH)}}
+	l := api.Location{Name: api.LocationSlurm, Kind: "slurm"}
+	parts, err := h.slurm.Partitions(ctx)
+	if err != nil {
+		l.Detail = err.Error()
+	} else {
+		var names []string
+		for _, p := range parts {
+			n := p.Name
+			if p.Default {
+				n += "*"
+			}
+			if !p.Up {
+				n += " (down)"
+			}
+			names = append(names, fmt.Sprintf("%s %d node(s)", n, p.Nodes))
+		}
+		l.Reachable = true
+		l.Detail = "partitions: " + strings.Join(names, ", ") + "; job files in " + h.opts.SlurmDir + " (shared with the nodes)"
+	}
+	return append(out, l)
+}
+
+// removeEmptied removes the parents among js whose children have all been
+// removed (receive --auto-remove of a parent), and their directories.
+func (h *Host) removeEmptied(js []*job) {
+	for _, p := range js {
+		h.mu.Lock()
+		empty := len(p.children) > 0
+		for _, k := range p.children {
+			empty = empty && k.removed
+		}
+		h.mu.Unlock()
+		if empty {
+			_ = h.removeTree(p)
+		}
+	}
+}
+
+// removeTree removes j, and a parent's children and Slurm directory with it.
+func (h *Host) removeTree(j *job) error {
+	h.mu.Lock()
+	kids := append([]*job(nil), j.children...)
+	h.mu.Unlock()
+	for _, k := range kids {
+		if err := h.removeJob(k); err != nil {
+			return err
+		}
+	}
+	if err := h.removeJob(j); err != nil {
+		return err
+	}
+	if j.row.Slurm != nil && j.row.Parent == 0 && j.row.Slurm.Dir != "" {
+		os.RemoveAll(j.row.Slurm.Dir)
+	}
+	return nil
+}
