@@ -324,12 +324,31 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 		k.row.State, changed = api.Running, true
 	}
 	switch {
+	case hasEnd && (ended.State == string(api.Failed) || ended.Signalled) && !final && time.Since(k.endSeen()) < slurmSettle:
+		// A job that failed may have been killed by Slurm (a time limit,
+		// memory): Slurm says so once the job has left its queue, which
+		// is worth the wait for the reason.
 	case hasEnd:
 		state := api.State(ended.State)
 		if !state.Finished() {
 			state = api.Failed
 		}
-		h.finishLocked(k, state, ended.Reason, ended.ExitCode)
+		reason := ended.Reason
+		switch {
+		case ended.Signalled:
+			// Slurm ended it: Slurm's account decides (a time limit
+			// fails it, a cancel in Slurm stops it).
+			var why string
+			state, why = slurmEnd(st)
+			if !final {
+				state, why = api.Failed, "ended by Slurm (TERM), which did not say why"
+			}
+			reason = why + "; the job: " + ended.Reason
+		case final && state == api.Failed && st.State != "FAILED" && st.State != "COMPLETED":
+			_, why := slurmEnd(st)
+			reason += "; " + why
+		}
+		h.finishLocked(k, state, reason, ended.ExitCode)
 		changed = true
 	case final:
 		// Slurm ended the job without the task saying how: it was
@@ -351,6 +370,18 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 	if changed {
 		h.persist(k)
 	}
+}
+
+// slurmSettle bounds how long a child whose task recorded a failure waits
+// for Slurm's account of the job's end.
+const slurmSettle = 10 * time.Second
+
+// endSeen is when the poller first saw k's task end (Host.mu held).
+func (k *job) endSeen() time.Time {
+	if k.endAt.IsZero() {
+		k.endAt = time.Now()
+	}
+	return k.endAt
 }
 
 // slurmEnd maps how Slurm says a job ended to a state and a reason.
@@ -545,7 +576,7 @@ func (h *Host) stopSlurm(ctx context.Context, parents []*job) error {
 		if state == api.NotStarted {
 			err = h.slurm.Cancel(ctx, id)
 		} else {
-			err = h.slurm.Signal(ctx, id, "TERM")
+			err = slurm.RequestStop(p.row.Slurm.Dir)
 		}
 		if err != nil {
 			h.log.Warn("cannot stop a Slurm job gracefully; cancelling it", "slurm", id, "err", err)

@@ -34,7 +34,9 @@ type job struct {
 	// submitting marks a parent whose submission to Slurm is under way:
 	// the poller leaves it alone. Guarded by Host.mu.
 	submitting bool
-	draining   int // draining receives in progress; guarded by Host.mu
+	// endAt is when the Slurm poller first saw a child's task end.
+	endAt    time.Time
+	draining int // draining receives in progress; guarded by Host.mu
 	// unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	unreadable bool

@@ -46,6 +46,11 @@ const (
 	// alone (they would be every job's), and a job's working directory is
 	// the runtime's to honour (the shell runtime's interpreter does).
 	EnvShared = "BGJOB_PLUGIN_SHARED"
+	// EnvIgnoreTerm makes the plugin process ignore SIGTERM. A Slurm task
+	// sets it: Slurm signals every process of a job step (on a time limit
+	// or a cancel), and the runtime must live to stop its job in order and
+	// report how it ended, as a local stop lets it.
+	EnvIgnoreTerm = "BGJOB_PLUGIN_IGNORE_TERM"
 )
 
 // Limits shared by both ends of the gRPC connection. Batches are small, but a

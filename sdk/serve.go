@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -70,6 +72,9 @@ func Serve(cfg *ServeConfig) {
 		if d, err := time.ParseDuration(v); err == nil {
 			orphan = d
 		}
+	}
+	if os.Getenv(EnvIgnoreTerm) != "" {
+		signal.Ignore(syscall.SIGTERM)
 	}
 	srv := newServer(cfg, desc, logger)
 	srv.inProcess = os.Getenv(EnvShared) != ""

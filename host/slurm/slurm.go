@@ -34,7 +34,7 @@ type Client struct {
 }
 
 // ErrNoSlurm says Slurm's commands are not there.
-var ErrNoSlurm = errors.New("Slurm is not installed here")
+var ErrNoSlurm = errors.New("the Slurm commands are not installed here")
 
 // Error is a Slurm command that failed: what bgjob was doing, and Slurm's
 // own words.

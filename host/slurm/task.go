@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 //	task-N.start     task N began on a node (Started)
 //	task-N.done      how task N's job ended (Ended)
 //	task-N.runtime.log  the runtime's log on the node
+//	stop             the host asks every task to stop its job (bgjob stop)
 //
 // Only the task writes its files and only the host reads them, so no lock
 // is needed; .start and .done are written whole (renamed into place).
@@ -63,6 +65,10 @@ type Ended struct {
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	LastSeq  uint64 `json:"lastSeq"`
+	// Signalled: Slurm's TERM ended the job (its time limit, a cancel in
+	// Slurm, preemption), not bgjob's stop; the host takes Slurm's
+	// account of why.
+	Signalled bool `json:"signalled,omitempty"`
 }
 
 // Paths in a job's directory.
@@ -79,6 +85,21 @@ func StartPath(dir string, task int) string {
 func DonePath(dir string, task int) string {
 	return filepath.Join(dir, "task-"+strconv.Itoa(task)+".done")
 }
+
+// StopPath is the file by which the host asks the tasks to stop their jobs:
+// a stop goes through the shared filesystem rather than a Slurm signal,
+// which would reach the job's processes directly and race the runtime's
+// orderly stop (the job would end Failed, killed, rather than Stopped).
+func StopPath(dir string) string { return filepath.Join(dir, "stop") }
+
+// RequestStop asks the job's tasks to stop their jobs.
+func RequestStop(dir string) error {
+	return atomicfile.Write(StopPath(dir), []byte("stop\n"), 0o600)
+}
+
+// stopPoll is how often a task looks for the host's stop request.
+const stopPoll = 250 * time.Millisecond
+
 func runtimeLogPath(dir string, task int) string {
 	return filepath.Join(dir, "task-"+strconv.Itoa(task)+".runtime.log")
 }
@@ -203,6 +224,10 @@ func RunTask(dir string, launcher launch.Launcher) error {
 
 	rs := spec.Runtime
 	rs.LogFile = runtimeLogPath(dir, task)
+	// Slurm's TERM (a time limit, a cancel) reaches every process of the
+	// step: the runtime lives on to stop its job in order; this task asks
+	// it to.
+	rs.Env = append(rs.Env, sdk.EnvIgnoreTerm+"=1")
 	if fi, err := os.Stat(rs.Workdir); err != nil || !fi.IsDir() {
 		return fail(fmt.Sprintf("the working directory %s is not there on node %s (bgjob needs it on a filesystem the nodes share)", rs.Workdir, node))
 	}
@@ -214,14 +239,33 @@ func RunTask(dir string, launcher launch.Launcher) error {
 	}
 	defer p.Release()
 
+	var signalled atomic.Bool
 	terms := make(chan os.Signal, 1)
 	signal.Notify(terms, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(terms)
 	go func() {
-		for range terms {
+		tick := time.NewTicker(stopPoll)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-terms:
+				if _, err := os.Stat(StopPath(dir)); err != nil {
+					signalled.Store(true)
+				}
+			case <-tick.C:
+				if _, err := os.Stat(StopPath(dir)); err != nil {
+					continue
+				}
+			}
 			sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = p.Conn().Stop(sctx, job.Id, spec.Grace)
 			scancel()
+			if _, err := os.Stat(StopPath(dir)); err == nil {
+				// Asked once is enough; the runtime ends the job.
+				return
+			}
 		}
 	}()
 
@@ -245,7 +289,8 @@ func RunTask(dir string, launcher launch.Launcher) error {
 					return fail(fmt.Sprintf("the runtime sent a malformed batch: %v", err))
 				}
 			}
-			if err := w.Append(data); err == nil {
+			err = w.Append(data)
+			if err == nil {
 				err = w.Sync()
 			}
 			if err != nil {
@@ -268,7 +313,7 @@ func RunTask(dir string, launcher launch.Launcher) error {
 			case sdk.Stopped:
 				state = "Stopped"
 			}
-			if err := writeEnded(dir, task, Ended{State: state, ExitCode: &code, Reason: d.Reason, LastSeq: persisted}); err != nil {
+			if err := writeEnded(dir, task, Ended{State: state, ExitCode: &code, Reason: d.Reason, LastSeq: persisted, Signalled: signalled.Load()}); err != nil {
 				return err
 			}
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)

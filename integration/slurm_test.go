@@ -1,0 +1,328 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The Slurm location against a real Slurm: integration/slurm-setup.sh makes
+// a single-node cluster (CI runs it as root before the tests); elsewhere
+// these tests skip, saying so. The node shares every file with the host
+// trivially (it is the same machine), which is what a cluster's shared
+// filesystem provides.
+
+// needSlurm skips t unless a Slurm cluster answers here.
+func needSlurm(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sinfo", "-h", "-o", "%T").CombinedOutput()
+	if err != nil || !regexpMatch(`(idle|mixed|alloc|planned|completing)`, string(out)) {
+		t.Skipf("no Slurm cluster answers here (sinfo: %v %s); run integration/slurm-setup.sh as root to make one (CI does)", err, strings.TrimSpace(string(out)))
+	}
+}
+
+// slurmHome is a home whose Slurm jobs keep their files in it.
+func slurmHome(t *testing.T) *home {
+	h := newHome(t)
+	h.env = append(h.env, "BGJOB_SLURM_DIR="+filepath.Join(h.dir, "slurm"))
+	t.Cleanup(func() {
+		// Nothing of this test left in Slurm's queue.
+		out, _ := exec.Command("squeue", "-h", "-o", "%i %j").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], "bgjob-") && h.ownsSlurmJob(f[0]) {
+				_ = exec.Command("scancel", f[0]).Run()
+			}
+		}
+	})
+	return h
+}
+
+// ownsSlurmJob reports whether Slurm job id writes into this home.
+func (h *home) ownsSlurmJob(id string) bool {
+	out, _ := exec.Command("scontrol", "show", "job", "-o", id).Output()
+	return bytes.Contains(out, []byte(h.dir))
+}
+
+// slurmJob is what get -o json shows of a job on Slurm.
+type slurmJob struct {
+	jobView
+	Location  string   `json:"Location"`
+	ChildJobs []uint64 `json:"ChildJobs"`
+}
+
+func (h *home) slurmJobs(args ...string) []slurmJob {
+	h.t.Helper()
+	out := h.run(append([]string{"get", "-o", "json"}, args...)...)
+	var js []slurmJob
+	if err := json.Unmarshal([]byte(out), &js); err != nil {
+		h.t.Fatalf("get -o json: %v\n%s", err, out)
+	}
+	return js
+}
+
+// startSlurm starts a job on Slurm and returns the parent.
+func (h *home) startSlurm(args ...string) slurmJob {
+	h.t.Helper()
+	out := h.run(append([]string{"start", "--location", "slurm", "-o", "json"}, args...)...)
+	var j slurmJob
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		h.t.Fatalf("start -o json: %v\n%s", err, out)
+	}
+	return j
+}
+
+// exec runs bgjob and returns its exit code, stdout and stderr.
+func (h *home) exec(stdin string, args ...string) (int, string, string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := h.cmd(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = strings.NewReader(stdin), &stdout, &stderr
+	err := c.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("bgjob %s: %v", strings.Join(args, " "), err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+func slurmNode(t *testing.T) string {
+	out, err := exec.Command("sinfo", "-h", "-N", "-o", "%N").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(strings.Split(string(out), "\n")[0])
+}
+
+// A job with all seven streams comes back from Slurm as from a local job:
+// a parent whose one child ran on the node and holds the records.
+func TestSlurmStreams(t *testing.T) {
+	needSlurm(t)
+	t.Parallel()
+	h := slurmHome(t)
+	node := slurmNode(t)
+	script := `echo out1; write-error bad; write-warning careful; write-verbose loud; write-debug deep
+write-information --tags a fyi; write-progress --id 1 --percent 50 Working; write-output out2; echo "$BGJOB_JOB_NAME"`
+	p := h.startSlurm("--name", "Seven", "--", script)
+	if p.Location != "slurm" || len(p.ChildJobs) != 1 {
+		t.Fatalf("the parent job: %+v", p)
+	}
+	h.run("wait", "Seven")
+	js := h.slurmJobs("--include-child-jobs", "Seven")
+	if len(js) != 2 || js[0].ID != p.ID || js[1].ID != p.ChildJobs[0] {
+		t.Fatalf("get --include-child-jobs: %+v", js)
+	}
+	parent, child := js[0], js[1]
+	if parent.State != "Completed" || child.State != "Completed" || child.Location != node || parent.Location != node || child.Name != "Seven.0" {
+		t.Errorf("after the job: parent %+v, child %+v; want both Completed on %s", parent, child, node)
+	}
+	// Plain get shows the parent only, as Get-Job does.
+	if all := h.slurmJobs(); len(all) != 1 || all[0].ID != p.ID {
+		t.Errorf("get lists %+v, want the parent alone", all)
+	}
+	out := h.run("receive", "--verbose", "--debug", "-o", "json", "Seven")
+	var streams []string
+	var seqs []uint64
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct {
+			JobID  uint64 `json:"jobId"`
+			Seq    uint64 `json:"seq"`
+			Stream string `json:"stream"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("receive -o json line %q: %v", line, err)
+		}
+		if r.JobID != child.ID {
+			t.Errorf("a record of job %d, want the child %d: %s", r.JobID, child.ID, line)
+		}
+		streams = append(streams, r.Stream)
+		seqs = append(seqs, r.Seq)
+	}
+	for _, s := range []string{"output", "error", "warning", "verbose", "debug", "information", "progress"} {
+		if !slices.Contains(streams, s) {
+			t.Errorf("no %s record came back: %q", s, streams)
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Errorf("records out of order or repeated: %v", seqs)
+			break
+		}
+	}
+	if text := h.run("receive", "--keep", "Seven.0"); text != "" {
+		t.Errorf("records came back twice: %q", text)
+	}
+	h.run("remove", "Seven")
+	if all := h.slurmJobs("--include-child-jobs"); len(all) != 0 {
+		t.Errorf("remove of the parent left %+v", all)
+	}
+}
+
+// A job of two tasks is a parent with two child jobs, each received by
+// itself, each naming its node.
+//
+// Not parallel: it wants both of the test cluster's CPUs at once, which the
+// parallel tests (a job running into its time limit) would hold for a
+// minute.
+func TestSlurmChildJobs(t *testing.T) {
+	needSlurm(t)
+	h := slurmHome(t)
+	node := slurmNode(t)
+	p := h.startSlurm("--ntasks", "2", "--name", "Pair", "--", `echo "I am $BGJOB_JOB_NAME"`)
+	if len(p.ChildJobs) != 2 {
+		t.Fatalf("--ntasks 2 made %d child jobs: %+v", len(p.ChildJobs), p)
+	}
+	h.run("wait", "Pair")
+	for i, id := range p.ChildJobs {
+		ids := strconv.FormatUint(id, 10)
+		js := h.slurmJobs(ids)
+		if len(js) != 1 || js[0].State != "Completed" || js[0].Location != node {
+			t.Errorf("child %d: %+v, want Completed on %s", i, js, node)
+		}
+		if got, want := h.run("receive", ids), fmt.Sprintf("I am Pair.%d\n", i); got != want {
+			t.Errorf("child %d said %q, want %q", i, got, want)
+		}
+	}
+	// The parent's Location names the node once; removing a child alone is
+	// refused.
+	if js := h.slurmJobs("Pair"); js[0].Location != node {
+		t.Errorf("the parent's Location is %q, want %q", js[0].Location, node)
+	}
+	if code, _, errOut := h.exec("", "remove", strconv.FormatUint(p.ChildJobs[0], 10)); code != 2 || !strings.Contains(errOut, "remove the parent") {
+		t.Errorf("remove of a child: exit %d, %s", code, errOut)
+	}
+}
+
+// stop ends a running Slurm job with its grace: it ends Stopped, and Slurm
+// no longer runs it.
+func TestSlurmStop(t *testing.T) {
+	needSlurm(t)
+	t.Parallel()
+	h := slurmHome(t)
+	p := h.startSlurm("--name", "Long", "--", `echo started; sleep 600`)
+	waitOutput(t, h, strconv.FormatUint(p.ChildJobs[0], 10), "started")
+	out := h.run("stop", "--passthru", "Long")
+	if !regexpMatch(`Long +BackgroundJob +Stopped`, out) {
+		t.Errorf("stop: %s", out)
+	}
+	js := h.slurmJobs("--include-child-jobs", "Long")
+	if len(js) != 2 || js[1].State != "Stopped" {
+		t.Errorf("after stop: %+v", js)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := exec.Command("squeue", "-h", "--name=bgjob-"+h.instanceID(p.ID), "-o", "%T").Output()
+		if strings.TrimSpace(string(out)) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Slurm still has the stopped job: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (h *home) instanceID(id uint64) string {
+	out := h.run("get", "-o", "json", strconv.FormatUint(id, 10))
+	var js []struct {
+		InstanceID string `json:"InstanceId"`
+	}
+	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js) != 1 {
+		h.t.Fatalf("get %d: %v %s", id, err, out)
+	}
+	return js[0].InstanceID
+}
+
+// What Slurm refuses is refused before a job exists, in Slurm's words; a
+// job's own failure and Slurm's time limit end it Failed with the reason.
+func TestSlurmFailures(t *testing.T) {
+	needSlurm(t)
+	t.Parallel()
+	h := slurmHome(t)
+	code, _, errOut := h.exec("", "start", "--location", "slurm", "--partition", "nosuch", "--", "echo x")
+	if code != 10 || !strings.Contains(errOut, "Slurm says") || !strings.Contains(strings.ToLower(errOut), "invalid partition") {
+		t.Errorf("a partition Slurm does not have: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = h.exec("", "start", "--partition", "debug", "--", "echo x")
+	if code != 2 || !strings.Contains(errOut, "go with --location slurm") {
+		t.Errorf("--partition without --location: exit %d, %s", code, errOut)
+	}
+	code, _, errOut = h.exec("", "start", "--location", "mars", "--", "echo x")
+	if code != 2 || !strings.Contains(errOut, `unknown --location "mars"`) {
+		t.Errorf("an unknown location: exit %d, %s", code, errOut)
+	}
+	if js := h.slurmJobs(); len(js) != 0 {
+		t.Errorf("refused starts made jobs: %+v", js)
+	}
+
+	h.startSlurm("--name", "Exit3", "--", "echo before; exit 3")
+	h.startSlurm("--name", "Late", "--time", "1", "--", "echo started; sleep 600")
+	h.run("wait", "Exit3")
+	js := h.slurmJobs("--include-child-jobs", "Exit3")
+	if js[0].State != "Failed" || js[1].State != "Failed" || js[1].ExitCode == nil || *js[1].ExitCode != 3 {
+		t.Errorf("exit 3: %+v", js)
+	}
+	if code, out, errOut := h.exec("", "receive", "Exit3"); code != 1 || out != "before\n" || !strings.Contains(errOut, "exit status 3") {
+		t.Errorf("receive Exit3: exit %d, %q, %q", code, out, errOut)
+	}
+	// Slurm kills a job past its time limit (a minute, plus its grace).
+	h.run("wait", "--timeout", "240", "Late")
+	js = h.slurmJobs("--include-child-jobs", "Late")
+	if js[0].State != "Failed" || !strings.Contains(js[1].StateReason, "TIMEOUT") && !strings.Contains(js[1].StateReason, "time limit") {
+		t.Errorf("past --time: %+v", js)
+	}
+	if code, out, errOut := h.exec("", "receive", "Late.0"); code != 1 || out != "started\n" || !strings.Contains(errOut, "TIMEOUT") {
+		t.Errorf("receive Late.0: exit %d, %q, %q; want 1, what it said before it was killed, and why", code, out, errOut)
+	} else {
+		t.Logf("past --time: %s", strings.TrimSpace(errOut))
+	}
+}
+
+// A host killed with -9 while a Slurm job runs: the job goes on in Slurm,
+// the next host finds it by its Slurm job id, and every record arrives
+// once, in order.
+func TestSlurmHostKilled(t *testing.T) {
+	needSlurm(t)
+	t.Parallel()
+	h := slurmHome(t)
+	p := h.startSlurm("--name", "Count", "--", `i=1; while [ $i -le 300 ]; do echo $i; i=$((i+1)); sleep 0.01; done`)
+	child := strconv.FormatUint(p.ChildJobs[0], 10)
+	waitOutput(t, h, child, "5")
+	if err := killHost(h.path, syscall.SIGKILL, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.run("wait", "Count")
+	out := h.run("receive", "Count")
+	var want strings.Builder
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	if out != want.String() {
+		t.Errorf("after the host was killed, the job's records are %d lines, want 1..300 once each:\n%s", strings.Count(out, "\n"), firstLines(out, 20))
+	}
+	if js := h.slurmJobs("Count"); js[0].State != "Completed" {
+		t.Errorf("Count: %+v", js)
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}
