@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -21,6 +22,10 @@ type ReceiveOptions struct {
 	// AutoRemove removes each job once it is finished and drained; it needs
 	// Wait.
 	AutoRemove bool
+	// Location keeps the jobs (child jobs, for a parent) at this location,
+	// a wildcard pattern: Receive-Job -Location, for a job on several
+	// nodes.
+	Location string
 }
 
 // Sink takes received records. The record is only valid during the call.
@@ -62,6 +67,21 @@ func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink
 		if o.AutoRemove {
 			defer h.removeEmptied(all)
 		}
+	}
+	if err == nil && o.Location != "" {
+		loc := compileWildcard(o.Location)
+		kept := js[:0:0]
+		var at []string
+		for _, j := range js {
+			if loc.match(j.row.Location) {
+				kept = append(kept, j)
+			}
+			at = append(at, j.row.Location)
+		}
+		if len(kept) == 0 {
+			err = errorf(ErrNotFound, "none of the jobs is at %q; they are at %s", o.Location, strings.Join(at, ", "))
+		}
+		js = kept
 	}
 	h.mu.Unlock()
 	if err != nil {

@@ -187,6 +187,14 @@ func TestSlurmChildJobs(t *testing.T) {
 		t.Fatalf("--ntasks 2 made %d child jobs: %+v", len(p.ChildJobs), p)
 	}
 	h.run("wait", "Pair")
+	// Received by location (Receive-Job -Location): both tasks ran on the
+	// one node.
+	if got := h.run("receive", "--keep", "--location", node, "--prefix", "Pair"); got != "[Pair.0] I am Pair.0\n[Pair.1] I am Pair.1\n" {
+		t.Errorf("receive --location %s --prefix Pair: %q", node, got)
+	}
+	if code, _, errOut := h.exec("", "receive", "--location", "nowhere", "Pair"); code != 3 || !strings.Contains(errOut, `none of the jobs is at "nowhere"`) {
+		t.Errorf("receive --location nowhere: exit %d, %s", code, errOut)
+	}
 	for i, id := range p.ChildJobs {
 		ids := strconv.FormatUint(id, 10)
 		js := h.slurmJobs(ids)
@@ -325,4 +333,31 @@ func firstLines(s string, n int) string {
 		lines = lines[:n]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Without Slurm's commands, the Slurm location says so: location list marks
+// it unreachable with the reason, and a start is refused before a job
+// exists. (Runs everywhere: it needs no cluster.)
+func TestSlurmMissing(t *testing.T) {
+	h := newHome(t)
+	h.env = append(h.env, "BGJOB_SLURM_BIN="+t.TempDir())
+	out := h.run("location", "list", "-o", "json")
+	var ls []struct {
+		Name      string
+		Reachable bool
+		Detail    string
+	}
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 2 {
+		t.Fatalf("location list: %v\n%s", err, out)
+	}
+	if ls[0].Name != "localhost" || !ls[0].Reachable || ls[1].Name != "slurm" || ls[1].Reachable || !strings.Contains(ls[1].Detail, "sinfo is not in BGJOB_SLURM_BIN") {
+		t.Errorf("location list without Slurm: %+v", ls)
+	}
+	code, _, errOut := h.exec("", "start", "--location", "slurm", "--", "echo x")
+	if code != 10 || !strings.Contains(errOut, "the Slurm commands are not installed here: sbatch is not in BGJOB_SLURM_BIN") {
+		t.Errorf("start --location slurm without Slurm: exit %d, %s", code, errOut)
+	}
+	if js := h.jobs(); len(js) != 0 {
+		t.Errorf("a refused start made jobs: %+v", js)
+	}
 }

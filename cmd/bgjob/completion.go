@@ -104,6 +104,9 @@ func registerCompletions(root *cobra.Command) {
 		}
 		flag("state", completeStates)
 		flag("after", completeJobs(nil))
+		if c.Name() == "start" {
+			flag("location", fixed(api.LocationLocal, api.LocationSlurm))
+		}
 		flag("runtime-version", completeRuntimeVersions)
 		flag("runtime", completeRuntimes)
 		flag("type", completeTypes)

@@ -84,6 +84,7 @@ leaves the jobs running.`,
 	f.BoolVar(&req.Keep, "keep", false, "leave the records to be received again")
 	f.BoolVar(&req.Wait, "wait", false, "keep printing until the jobs end (with --keep: follow them)")
 	f.BoolVar(&req.Prefix, "prefix", false, "label each line with its job's name, [Name]")
+	f.StringVar(&req.Location, "location", "", "only the jobs at this location: for a job on several nodes, the child jobs on this node (wildcards allowed)")
 	f.BoolVar(&req.AutoRemove, "auto-remove", false, "remove each job once it has ended and been received (needs --wait)")
 	f.BoolVar(&req.Verbose, "verbose", false, "print verbose records")
 	f.BoolVar(&req.Debug, "debug", false, "print debug records")

@@ -139,6 +139,9 @@ type Request struct {
 	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 waits for ever
 	// Prefix labels each line of received text with its job.
 	Prefix bool `json:"prefix,omitempty"`
+	// Location keeps the received jobs at this location (receive
+	// --location).
+	Location string `json:"location,omitempty"`
 	// Term describes the caller's terminal; nil is a pipe or a file.
 	Term *Terminal `json:"term,omitempty"`
 }

@@ -66,7 +66,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if err != nil {
 			return err
 		}
-		if err := h.Receive(ctx, req.Jobs, host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove}, sink); err != nil {
+		if err := h.Receive(ctx, req.Jobs, host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove, Location: req.Location}, sink); err != nil {
 			return err
 		}
 		if len(sink.failures()) > 0 {
@@ -228,7 +228,9 @@ func newSink(ctx context.Context, h *host.Host, req *api.Request, rep *reply) (r
 		verbose: req.Verbose, debug: req.Debug, flush: rep.flush}
 	names := map[uint64]string{}
 	if req.Prefix || (req.Term != nil && req.Term.Progress) {
-		jobs, err := h.Jobs(ctx, req.Jobs, nil) // start --wait: all, its own among them
+		// start --wait: all, its own among them; a parent's children
+		// too, whose records a parent's are.
+		jobs, err := h.Jobs(ctx, req.Jobs, &api.Filter{IncludeChildJobs: true})
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -70,7 +71,11 @@ func hint(msg string) string {
 
 func (c *Client) path(name string) (string, error) {
 	if c.Bin != "" {
-		return filepath.Join(c.Bin, name), nil
+		p := filepath.Join(c.Bin, name)
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%w: %s is not in BGJOB_SLURM_BIN (%s)", ErrNoSlurm, name, c.Bin)
+		}
+		return p, nil
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {

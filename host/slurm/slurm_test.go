@@ -1,0 +1,83 @@
+package slurm
+
+import (
+	"errors"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestSbatchArgs(t *testing.T) {
+	tests := []struct {
+		r     Request
+		args  []string
+		tasks int
+	}{
+		{Request{}, nil, 1},
+		{Request{Partition: "debug", Time: "10"}, []string{"--partition=debug", "--time=10"}, 1},
+		{Request{Nodes: 3}, []string{"--nodes=3"}, 3},
+		{Request{NodeList: "a,b"}, []string{"--nodelist=a,b"}, 2},
+		{Request{Nodes: 2, Tasks: 4, Args: []string{"--mem=1G"}}, []string{"--nodes=2", "--ntasks=4", "--mem=1G"}, 4},
+	}
+	for _, tt := range tests {
+		if got := tt.r.sbatchArgs(); !slices.Equal(got, tt.args) {
+			t.Errorf("%+v: sbatch %q, want %q", tt.r, got, tt.args)
+		}
+		if got := tt.r.TaskCount(); got != tt.tasks {
+			t.Errorf("%+v: %d tasks, want %d", tt.r, got, tt.tasks)
+		}
+	}
+}
+
+// The strings are what Slurm 22.05 prints.
+func TestParseScontrol(t *testing.T) {
+	out := "JobId=19 JobName=bgjob-x UserId=root(0) JobState=TIMEOUT Reason=TimeLimit Dependency=(null) ExitCode=0:15 NodeList=vm BatchHost=vm"
+	got := parseScontrol("19", out)
+	want := JobState{ID: "19", State: "TIMEOUT", Reason: "TimeLimit", ExitCode: "0:15", Nodes: "vm"}
+	if got != want {
+		t.Errorf("parseScontrol = %+v, want %+v", got, want)
+	}
+	if got := parseScontrol("7", "JobId=7 JobState=PENDING Reason=None NodeList=(null)"); got.Reason != "" || got.Nodes != "" || got.State != "PENDING" {
+		t.Errorf("None and (null) are nothing: %+v", got)
+	}
+}
+
+func TestErrorHints(t *testing.T) {
+	tests := []struct{ slurm, want string }{
+		{"sbatch: error: Batch job submission failed: Invalid partition name specified", "'bgjob location list' shows the partitions"},
+		{"sbatch: error: Invalid user for SlurmUser munge: Munge decode failed", "start munged"},
+		{"sinfo: error: Unable to contact slurm controller (connect failure)", "slurmctld, does not answer"},
+		{"sbatch: error: something new", ""},
+	}
+	for _, tt := range tests {
+		e := &Error{Doing: "cannot submit the job to Slurm", Slurm: tt.slurm + "\n", Status: errors.New("exit status 1")}
+		msg := e.Error()
+		if !strings.HasPrefix(msg, "cannot submit the job to Slurm: Slurm says: "+tt.slurm) || !strings.Contains(msg, tt.want) {
+			t.Errorf("%q: %q", tt.slurm, msg)
+		}
+	}
+}
+
+// Slurm's commands missing is ErrNoSlurm, before anything runs.
+func TestNoSlurm(t *testing.T) {
+	c := &Client{Bin: t.TempDir()}
+	_, err := c.Partitions(t.Context())
+	if !errors.Is(err, ErrNoSlurm) || !strings.Contains(err.Error(), "sinfo is not in BGJOB_SLURM_BIN") {
+		t.Errorf("no sinfo: %v", err)
+	}
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		_, err := (&Client{}).Submit(t.Context(), &Request{}, "x", "/", "/dev/null", "/bin/true")
+		if !errors.Is(err, ErrNoSlurm) || !strings.Contains(err.Error(), "apt-get install slurm-client") {
+			t.Errorf("no sbatch on PATH: %v", err)
+		}
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{"/a b/c": "'/a b/c'", "it's": `'it'\''s'`, "": "''"} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
