@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,9 +82,11 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	if s := req.Slurm; s != nil {
 		*sreq = slurm.Request{Partition: s.Partition, Nodes: s.Nodes, NodeList: s.NodeList, Tasks: s.Tasks, Time: s.Time, Args: s.Args}
 	}
-	// Slurm's word on the request before any job exists: a partition it
-	// does not have, a time it does not allow, munge down.
-	if err := h.slurm.Check(ctx, sreq, req.Workdir); err != nil {
+	// Slurm's commands must be there before any job exists; what Slurm
+	// refuses (a partition it does not have, a time it does not allow,
+	// munge down) sbatch says below, and the job is taken back. (Asking
+	// sbatch --test-only first would cost a round trip on every start.)
+	if err := h.slurm.Installed(); err != nil {
 		return nil, withKind(ErrNoLocation, err)
 	}
 	payload := p.payload
@@ -97,7 +98,8 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	parent := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, Constraint: req.RuntimeVersion}
 	parent.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: api.LocationSlurm,
 		Command: p.cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: now, Runtime: rt}
-	parent.Slurm = &store.SlurmJob{}
+	dir := filepath.Join(h.opts.SlurmDir, parent.InstanceID)
+	parent.Slurm = &store.SlurmJob{Dir: dir}
 	pv, err := h.create(parent, payload, p.name)
 	if err != nil {
 		return nil, err
@@ -111,7 +113,6 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 		pj.submitting = false
 		h.mu.Unlock()
 	}()
-	dir := filepath.Join(h.opts.SlurmDir, strconv.FormatUint(pv.ID, 10)+"-"+parent.InstanceID[:8])
 	undo := func() {
 		h.mu.Lock()
 		kids := append([]*job(nil), pj.children...)
@@ -145,15 +146,14 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	for _, k := range kids {
 		pj.row.ChildJobs = append(pj.row.ChildJobs, k.row.ID)
 	}
-	pj.row.Slurm.Dir = dir
 	h.mu.Unlock()
 	if err := slurm.WriteJob(dir, spec, payload, h.opts.HostBinary); err != nil {
 		undo()
 		return nil, fmt.Errorf("cannot prepare the job for Slurm in %s: %w", dir, err)
 	}
-	// The row says where the job's files are before Slurm has it: a host
-	// that dies now finds the job by its name (bgjob-INSTANCE) in Slurm.
-	h.persist(pj)
+	// The row says where the job's files are (its directory is named by
+	// its instance id) before Slurm has it: a host that dies now finds the
+	// job by its name (bgjob-INSTANCE) in Slurm.
 	id, err := h.slurm.Submit(ctx, sreq, slurmName(&pj.row), req.Workdir, slurm.OutputPath(dir), slurm.ScriptPath(dir))
 	if err != nil {
 		undo()
@@ -163,6 +163,7 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	pj.row.Slurm.JobID = id
 	pj.row.StateReason = "Slurm job " + id + ": submitted"
 	view := pj.viewLocked()
+	// The parent's row, with its children, is written once, now.
 	h.mu.Unlock()
 	h.persist(pj)
 	h.log.Info("submitted a job to Slurm", "job", pv.ID, "slurm", id, "tasks", len(kids))

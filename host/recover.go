@@ -161,6 +161,14 @@ func (h *Host) recover() error {
 	}
 	for _, j := range jobs {
 		sortJobs(j.children)
+		if len(j.children) > 0 && len(j.row.ChildJobs) != len(j.children) {
+			// A host that died while submitting wrote the children
+			// before the parent's list of them.
+			j.row.ChildJobs = j.row.ChildJobs[:0]
+			for _, k := range j.children {
+				j.row.ChildJobs = append(j.row.ChildJobs, k.row.ID)
+			}
+		}
 	}
 	h.sweep(jobs)
 	if len(changed) > 0 {

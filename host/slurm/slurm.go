@@ -190,13 +190,14 @@ func (r *Request) TaskCount() int {
 	return 1
 }
 
-// Check asks Slurm whether it would take r (sbatch --test-only), so that a
-// wrong partition or an impossible request is refused before a job exists.
-func (c *Client) Check(ctx context.Context, r *Request, workdir string) error {
-	args := append([]string{"--test-only", "--chdir=" + workdir}, r.sbatchArgs()...)
-	args = append(args, "--wrap=true")
-	_, err := c.run(ctx, "Slurm would not take the job", "sbatch", args...)
-	return err
+// Installed checks that Slurm's commands are there.
+func (c *Client) Installed() error {
+	for _, name := range []string{"sbatch", "squeue", "scontrol", "scancel"} {
+		if _, err := c.path(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Submit submits script as a batch job named name that writes Slurm's own

@@ -116,20 +116,24 @@ func WriteJob(dir string, spec *Spec, payload *sdk.Job, bgjobd string) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(SpecPath(dir), b, 0o600); err != nil {
+	// Written, not synced: the node reads them after sbatch, and a
+	// shared filesystem shows a file's content once it is closed
+	// (close-to-open); a host machine that crashes meanwhile leaves a job
+	// whose task says it cannot read them.
+	if err := os.WriteFile(SpecPath(dir), b, 0o600); err != nil {
 		return err
 	}
 	p, err := proto.Marshal(payload)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(PayloadPath(dir), p, 0o600); err != nil {
+	if err := os.WriteFile(PayloadPath(dir), p, 0o600); err != nil {
 		return err
 	}
 	script := "#!/bin/sh\n" +
 		"# Written by bgjob: each task runs its child job's runtime on its node.\n" +
 		"exec srun --kill-on-bad-exit=0 " + shellQuote(bgjobd) + " slurm-task " + shellQuote(dir) + "\n"
-	return atomicfile.Write(ScriptPath(dir), []byte(script), 0o700)
+	return os.WriteFile(ScriptPath(dir), []byte(script), 0o700)
 }
 
 func shellQuote(s string) string {
