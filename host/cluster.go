@@ -139,10 +139,12 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 		}
 		kj := h.jobByID(cv.ID)
 		kids = append(kids, kj)
+		h.mu.Lock()
+		pj.children = kids // so that undo finds them
+		h.mu.Unlock()
 		spec.Children = append(spec.Children, slurm.Child{Task: task, ID: cv.ID, Name: cv.Name, InstanceID: cv.InstanceID})
 	}
 	h.mu.Lock()
-	pj.children = kids
 	for _, k := range kids {
 		pj.row.ChildJobs = append(pj.row.ChildJobs, k.row.ID)
 	}
@@ -236,8 +238,10 @@ func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.
 		// Left the queue, or not in it yet: scontrol (or sacct) knows.
 		fs, err := h.slurm.Final(ctx, id)
 		if err != nil {
-			h.log.Warn("cannot ask Slurm how a job ended; asking again", "slurm", id, "err", err)
-			return
+			// Slurm may have forgotten it (past MinJobAge, no
+			// accounting): the tasks' own files still say how it went.
+			h.log.Warn("cannot ask Slurm how a job ended", "slurm", id, "err", err)
+			fs = slurm.JobState{ID: id}
 		}
 		st, final = fs, slurmFinal(fs.State)
 	}
@@ -263,6 +267,15 @@ func (h *Host) adoptSlurm(ctx context.Context, p *job) {
 		h.mu.Unlock()
 		h.persist(p)
 		h.log.Info("found a job the previous host submitted", "job", p.row.ID, "slurm", id)
+	case h.tasksBegan(p):
+		// Slurm ran it and has let it go: its tasks' files tell the rest.
+		h.mu.Lock()
+		kids := append([]*job(nil), p.children...)
+		h.mu.Unlock()
+		for _, k := range kids {
+			h.followTask(k, slurm.JobState{}, false)
+		}
+		h.settleParent(p, slurm.JobState{State: "RUNNING"})
 	case time.Since(created) > 10*time.Second:
 		h.mu.Lock()
 		kids := append([]*job(nil), p.children...)
@@ -272,12 +285,26 @@ func (h *Host) adoptSlurm(ctx context.Context, p *job) {
 			}
 		}
 		h.finishLocked(p, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
+		h.scheduleLocked()
 		h.mu.Unlock()
 		for _, k := range kids {
 			h.persist(k)
 		}
 		h.persist(p)
 	}
+}
+
+// tasksBegan reports whether any of p's tasks has started, by its files.
+func (h *Host) tasksBegan(p *job) bool {
+	h.mu.Lock()
+	kids := append([]*job(nil), p.children...)
+	h.mu.Unlock()
+	for _, k := range kids {
+		if _, ok := slurm.ReadStarted(k.row.Slurm.Dir, k.row.Slurm.Task); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // slurmFinal reports whether a Slurm state is an end.
@@ -366,6 +393,9 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 	}
 	if changed {
 		k.notifyLocked()
+		if k.row.State.Finished() {
+			h.scheduleLocked() // jobs that run after it
+		}
 	}
 	h.mu.Unlock()
 	if changed {
@@ -426,7 +456,10 @@ func taskNeverRan(dir string) string {
 }
 
 // tailTask appends to child k's log the whole records its task's log holds
-// beyond those k has.
+// beyond those k has, copied in pieces of about tailChunk at record
+// boundaries: after a host restart a task's log is read again from its
+// start, and its size is the job's output, which must not be held in
+// memory at once.
 func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 	path := slurm.LogPath(sj.Dir, sj.Task)
 	h.mu.Lock()
@@ -443,15 +476,15 @@ func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 	if err != nil {
 		return nil
 	}
-	data := make([]byte, end.Size-off)
-	_, err = f.ReadAt(data, off)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	if end.LastSeq > last {
-		if data, err = recordlog.After(data, last); err != nil {
-			return err
+	defer f.Close()
+	// Copies [from, to) of the task's log to k's.
+	copyOut := func(from, to int64) error {
+		if to <= from {
+			return nil
+		}
+		data := make([]byte, to-from)
+		if _, err := f.ReadAt(data, from); err != nil {
+			return fmt.Errorf("cannot read %s: %w", path, err)
 		}
 		h.mu.Lock()
 		if k.log == nil {
@@ -464,9 +497,27 @@ func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 		}
 		lg := k.log
 		h.mu.Unlock()
-		if err := lg.Append(data); err != nil {
-			return err
+		return lg.Append(data)
+	}
+	start := off // of the records not yet copied
+	err = recordlog.Read(path, off, end.Size, func(r *sdk.Record, recEnd int64) error {
+		if r.Seq <= last {
+			start = recEnd // k has it already
+			return nil
 		}
+		if recEnd-start >= tailChunk {
+			if err := copyOut(start, recEnd); err != nil {
+				return err
+			}
+			start = recEnd
+		}
+		return nil
+	})
+	if err == nil {
+		err = copyOut(start, end.Size)
+	}
+	if err != nil {
+		return err
 	}
 	h.mu.Lock()
 	k.tailOff, k.tailSeq = end.Size, end.LastSeq
@@ -478,6 +529,9 @@ func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 	h.checkpoint(k)
 	return nil
 }
+
+// tailChunk is about how much of a task's log the host copies at once.
+const tailChunk = 1 << 20
 
 // settleParent sets the parent's state from Slurm's and its children's:
 // finished once they all are (Failed if one failed, else Stopped if one
@@ -531,6 +585,7 @@ func (h *Host) settleParent(p *job, st slurm.JobState) {
 			state, reason = api.Stopped, stopped.row.StateReason
 		}
 		h.finishLocked(p, state, reason, &code)
+		h.scheduleLocked() // jobs that run after it
 	case p.row.State == api.Stopping:
 	case st.State == "PENDING":
 		p.row.State = api.NotStarted
@@ -672,22 +727,27 @@ func (h *Host) removeEmptied(js []*job) {
 		}
 		h.mu.Unlock()
 		if empty {
-			_ = h.removeTree(p)
+			_ = h.removeTree(p, true)
 		}
 	}
 }
 
-// removeTree removes j, and a parent's children and Slurm directory with it.
-func (h *Host) removeTree(j *job) error {
+// removeTree removes j, and a parent's children and Slurm directory with
+// it; with onlyFinished, only if j is (still) finished.
+func (h *Host) removeTree(j *job, onlyFinished bool) error {
 	h.mu.Lock()
 	kids := append([]*job(nil), j.children...)
+	if onlyFinished && (!j.row.State.Finished() || j.removed) {
+		h.mu.Unlock()
+		return nil
+	}
 	h.mu.Unlock()
 	for _, k := range kids {
 		if err := h.removeJob(k); err != nil {
 			return err
 		}
 	}
-	if err := h.removeJob(j); err != nil {
+	if err := h.removeIf(j, onlyFinished); err != nil {
 		return err
 	}
 	if j.row.Slurm != nil && j.row.Parent == 0 && j.row.Slurm.Dir != "" {

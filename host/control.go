@@ -410,11 +410,17 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 	for _, j := range js {
 		ids = append(ids, strconv.FormatUint(j.row.ID, 10))
 		switch {
+		case j.row.State == api.Suspended && j.row.SuspendedFrom == api.Running:
+			// Suspended again since it was resumed above.
+			h.mu.Unlock()
+			return nil, errorf(ErrBadRequest, "job %d (%s) was suspended again while being stopped; stop it again", j.row.ID, j.row.Name)
 		case j.row.State == api.NotStarted || j.row.State == api.Suspended || (j.row.State == api.Running && j.rt == nil):
 			// Queued, or its runtime is still starting: launch sees this.
 			h.finishLocked(j, api.Stopped, "stopped before it started", nil)
 			queued = append(queued, j)
-		case j.row.State == api.Running || j.row.State == api.Stopping:
+		case j.row.State == api.Running || j.row.State == api.Stopping || j.row.State == api.Suspending:
+			// A job being suspended is stopped as a running one: if its
+			// runtime is stopped before it answers, it is killed.
 			j.row.State = api.Stopping
 			j.notifyLocked()
 			running = append(running, stopping{j, j.rt})
@@ -539,7 +545,7 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 		unfinished = nil
 	}
 	for _, j := range done {
-		if err := h.removeTree(j); err != nil {
+		if err := h.removeTree(j, true); err != nil {
 			return err
 		}
 	}
@@ -553,11 +559,18 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 // wait for a receive in progress (its caller may have stopped reading); the
 // receive notices the job is gone and ends. The row's delete (an fsynced
 // bbolt transaction) happens outside Host.mu.
-func (h *Host) removeJob(j *job) error {
+func (h *Host) removeJob(j *job) error { return h.removeIf(j, false) }
+
+// removeFinished is removeJob for a job chosen because it was finished:
+// if it is not finished by the time it can be removed (restarted in place
+// meanwhile), it stays.
+func (h *Host) removeFinished(j *job) error { return h.removeIf(j, true) }
+
+func (h *Host) removeIf(j *job, onlyFinished bool) error {
 	j.persistMu.Lock() // no row write may land after the delete
 	defer j.persistMu.Unlock()
 	h.mu.Lock()
-	gone := j.removed
+	gone := j.removed || onlyFinished && !j.row.State.Finished()
 	h.mu.Unlock()
 	if gone {
 		return nil
@@ -572,7 +585,11 @@ func (h *Host) removeJob(j *job) error {
 		j.log.Close()
 	}
 	j.notifyLocked()
+	failed := h.settleDependentsLocked(j)
 	h.mu.Unlock()
+	for _, d := range failed {
+		h.persist(d)
+	}
 	h.cursors.Drop(j.row.ID)
 	h.journal.DropAttach(j.row.ID)
 	os.Remove(h.payloadPath(j.row.ID))

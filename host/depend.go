@@ -2,6 +2,7 @@ package host
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,9 +97,43 @@ func (h *Host) depsLocked(j *job) (ready bool, reason string) {
 		case !d.row.State.Finished():
 			ready = false
 		case d.row.State != api.Completed && !j.row.AfterAnyState:
-			return false, fmt.Sprintf("not run: job %d (%s), which it runs after, ended %s (with --after-any-state a job runs however those before it end)",
-				id, d.row.Name, d.row.State)
+			return false, notRun(d)
 		}
 	}
 	return ready, ""
+}
+
+// notRun is the reason of a job that did not run because d, which it runs
+// after, did not complete.
+func notRun(d *job) string {
+	return fmt.Sprintf("not run: job %d (%s), which it runs after, ended %s (with --after-any-state a job runs however those before it end)",
+		d.row.ID, d.row.Name, d.row.State)
+}
+
+// settleDependentsLocked fails, now, the unfinished jobs that run after
+// gone (being removed) and will not run since it did not complete: once it
+// is gone, nothing would tell a later look that it failed. A job waiting
+// for one that completed needs nothing: a missing dependency counts as
+// done. It returns the jobs it failed, for the caller to persist.
+func (h *Host) settleDependentsLocked(gone *job) []*job {
+	if gone.row.State == api.Completed {
+		return nil
+	}
+	var failed []*job
+	for _, j := range h.jobs {
+		if j.row.State.Finished() || j.row.AfterAnyState || !slices.Contains(j.row.After, gone.row.ID) {
+			continue
+		}
+		queued := j.row.State == api.NotStarted || j.row.State == api.Suspended && j.row.SuspendedFrom != api.Running
+		if !queued || j.rt != nil {
+			continue // running already
+		}
+		h.finishLocked(j, api.Failed, notRun(gone), nil)
+		failed = append(failed, j)
+	}
+	if len(failed) > 0 {
+		// Their own dependents fail in turn.
+		h.scheduleLocked()
+	}
+	return failed
 }

@@ -89,8 +89,10 @@ type Host struct {
 	jobs     map[uint64]*job
 	running  map[string]int // running jobs, by group
 	threads  map[string]int // running thread jobs, by threadKey
-	settings store.Settings // what `bgjob queue` set
-	notices  []string       // what the user must hear about this host's start
+	settings store.Settings // what `bgjob queue` set; changed under settingsMu too
+
+	settingsMu sync.Mutex
+	notices    []string // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
 

@@ -191,3 +191,31 @@ func TestCleanupPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A dependency that failed and is then removed (by hand, or by the
+// clean-up policy the moment it ends) still fails what runs after it.
+func TestAfterRemovedDependency(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	ctx := context.Background()
+	one := 1
+	if _, err := th.Queue(ctx, &api.QueueRequest{KeepFinished: &one}); err != nil {
+		t.Fatal(err)
+	}
+	th.Start("wait a; exit 2", named("A"))
+	th.Start("echo x", named("X"))
+	th.Await("X")
+	th.Start("echo b", named("B"), after("A"))
+	th.Start("echo s", named("S"), after("A"))
+	if _, err := th.Suspend(ctx, []string{"S"}); err != nil {
+		t.Fatal(err)
+	}
+	l.Open("a")
+	th.Await("B")
+	b := th.Job("B")
+	if b.State != api.Failed || l.Runs(b.ID) != 0 || !strings.Contains(b.StateReason, "job 1 (A)") {
+		t.Errorf("B, after A which failed and was cleaned up: %s (%q), ran %d times", b.State, b.StateReason, l.Runs(b.ID))
+	}
+	if s := th.Job("S"); s.State != api.Failed {
+		t.Errorf("S, suspended in the queue after A: %s (%q)", s.State, s.StateReason)
+	}
+}

@@ -255,7 +255,7 @@ func (h *Host) prune(owner uint32, typ, definition string, keep int) {
 	}
 	h.mu.Unlock()
 	for _, j := range old {
-		if err := h.removeJob(j); err != nil {
+		if err := h.removeFinished(j); err != nil {
 			h.log.Warn("cannot remove an old result", "definition", definition, "job", j.row.ID, "err", err)
 		}
 	}

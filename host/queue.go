@@ -76,6 +76,10 @@ func (h *Host) Queue(ctx context.Context, req *api.QueueRequest) (*api.Queue, er
 		if !c.Root() && c.UID != h.self.UID {
 			return nil, errorf(ErrDenied, "only root changes the system host's queue: its limits and clean-up bind every user")
 		}
+		// One change at a time, read to stored: two at once must not
+		// lose one.
+		h.settingsMu.Lock()
+		defer h.settingsMu.Unlock()
 		h.mu.Lock()
 		set := h.settings
 		set.MaxRunning = make(map[string]int, len(h.settings.MaxRunning)+1)
@@ -194,7 +198,8 @@ func formatAge(d time.Duration) string {
 // cleanup removes, with their records, the finished jobs the clean-up
 // policy no longer keeps: per user, those beyond the KeepFinished started
 // last, and those that ended more than KeepFor ago. A job being received is
-// left for the next round.
+// left for the next round. A job on several nodes counts once and goes
+// with its child jobs.
 func (h *Host) cleanup() {
 	h.mu.Lock()
 	set := h.settings
@@ -205,7 +210,7 @@ func (h *Host) cleanup() {
 	cutoff := time.Now().Add(-set.KeepFor)
 	byOwner := map[uint32][]*job{}
 	for _, j := range h.jobs {
-		if j.row.State.Finished() && !j.unreadable && !j.removed {
+		if j.row.State.Finished() && !j.unreadable && !j.removed && j.row.Parent == 0 {
 			byOwner[j.row.OwnerUID] = append(byOwner[j.row.OwnerUID], j)
 		}
 	}
@@ -225,7 +230,7 @@ func (h *Host) cleanup() {
 	}
 	h.mu.Unlock()
 	for _, j := range victims {
-		if err := h.removeJob(j); err != nil {
+		if err := h.removeTree(j, true); err != nil {
 			h.log.Warn("clean-up: cannot remove a finished job", "job", j.row.ID, "err", err)
 		}
 	}

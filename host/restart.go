@@ -165,7 +165,10 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 		Command: command, Workdir: old.Workdir, User: acct.Name, Owner: c.Name, ChildJobs: []uint64{}, Created: time.Now(),
 		Runtime: rt, Definition: old.Definition, After: after, AfterAnyState: anyState, Group: old.Group,
 	}
-	if !req.InPlace {
+	if req.InPlace {
+		// Still the job of whoever started it (root may restart it).
+		r.OwnerUID, r.Owner = old.OwnerUID, old.Owner
+	} else {
 		v, err := h.create(r, payload, old.Name)
 		if err != nil {
 			return 0, err
@@ -209,26 +212,29 @@ func (h *Host) restartInPlace(j *job, r *store.Row, payload *sdk.Job) error {
 		j.log = nil
 	}
 	h.mu.Unlock()
-	// Its old records go before the row says it is new: a host killed in
-	// between leaves the finished job with its records gone (a receive
-	// says they are missing), never a new job holding old records.
-	for _, p := range []string{h.logPath(r.ID), h.runtimeLogPath(r.ID), h.payloadPath(r.ID)} {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("cannot restart job %d in place: %w", r.ID, err)
-		}
-	}
-	h.cursors.Drop(r.ID)
-	if len(data) > maxInlinePayload {
+	// The new payload first: a large one replaces the old file whole.
+	inline := len(data) <= maxInlinePayload
+	if !inline {
 		if err := h.writePayload(r.ID, data); err != nil {
 			return err
 		}
 		data = nil
 	}
-	if err := h.store.PutPayload(r.ID, data); err != nil {
+	// Its old records go before the row says it is new: a host killed in
+	// between leaves the finished job with its records gone (a receive
+	// says they are missing), never a new job holding old records, which
+	// would be taken for its own.
+	for _, p := range []string{h.logPath(r.ID), h.runtimeLogPath(r.ID)} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("cannot restart job %d in place: %w", r.ID, err)
+		}
+	}
+	h.cursors.Drop(r.ID)
+	if err := h.store.PutWithPayload(r, data); err != nil {
 		return fmt.Errorf("cannot restart job %d in place: %w", r.ID, err)
 	}
-	if err := h.store.Put(r); err != nil {
-		return fmt.Errorf("cannot restart job %d in place: %w", r.ID, err)
+	if inline {
+		os.Remove(h.payloadPath(r.ID)) // an older, large payload's file
 	}
 	h.mu.Lock()
 	j.row = *r

@@ -119,8 +119,10 @@ func (h *Host) suspendJob(ctx context.Context, j *job) error {
 				return fmt.Errorf("cannot suspend job %d (runtime pid %d): %w", j.row.ID, pid, err)
 			}
 			if j.row.State != api.Suspending {
-				// It ended meanwhile (its end was on its way).
+				// It ended, or was stopped, meanwhile: its process (which
+				// may run the next job) must not stay stopped.
 				h.mu.Unlock()
+				_, _ = process.ContinueSession(pid)
 				return nil
 			}
 			j.row.State, j.row.SuspendedFrom = api.Suspended, api.Running
@@ -156,6 +158,11 @@ func (h *Host) Resume(ctx context.Context, sel []string, opts ...SelectOption) (
 	h.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	for _, j := range js {
+		if j.row.Slurm != nil && j.row.State == api.Suspended {
+			return nil, errorf(ErrBadRequest, "job %d (%s) was suspended in Slurm; it is resumed there (scontrol resume, an operator's command)", j.row.ID, j.row.Name)
+		}
 	}
 	var ids []string
 	for _, j := range js {
@@ -224,6 +231,12 @@ func (h *Host) reattachSuspended(j *job, att *attachRecord) {
 		h.finishLocked(j, api.Failed, fmt.Sprintf("the job was suspended when the host stopped, and its runtime could not be reattached when it was resumed (%v); the records it sent before (up to number %d) are kept", err, j.row.LastSeq), nil)
 		h.scheduleLocked()
 		h.mu.Unlock()
+		return
+	}
+	if j.row.State != api.Running {
+		// Stopped or removed meanwhile, as a job without its runtime.
+		h.mu.Unlock()
+		h.release(j, p)
 		return
 	}
 	j.rt = p

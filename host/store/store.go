@@ -301,13 +301,20 @@ func (s *Store) PutSettings(set Settings) error {
 	})
 }
 
-// PutPayload replaces job id's payload kept with its row (restart --in-place
-// with an edited script); nil removes it.
-func (s *Store) PutPayload(id uint64, payload []byte) error {
+// PutWithPayload writes a row and the payload kept with it (nil: none
+// here) in one transaction (restart --in-place): the row never pairs with
+// another job's payload.
+func (s *Store) PutWithPayload(r *Row, payload []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		var err error
 		if payload == nil {
-			return tx.Bucket(bucketPayloads).Delete(idKey(id))
+			err = tx.Bucket(bucketPayloads).Delete(idKey(r.ID))
+		} else {
+			err = tx.Bucket(bucketPayloads).Put(idKey(r.ID), payload)
 		}
-		return tx.Bucket(bucketPayloads).Put(idKey(id), payload)
+		if err != nil {
+			return err
+		}
+		return putRow(tx, r)
 	})
 }
