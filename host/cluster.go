@@ -569,6 +569,14 @@ func (h *Host) settleParent(p *job, st slurm.JobState) {
 	if len(nodes) > 0 {
 		p.row.Location = strings.Join(nodes, ", ")
 	}
+	// The parent began when its first task did (it may never have been
+	// seen running between two polls).
+	for _, k := range p.children {
+		if b := k.row.PSBeginTime; b != nil && (p.row.PSBeginTime == nil || b.Before(*p.row.PSBeginTime)) {
+			t := *b
+			p.row.PSBeginTime = &t
+		}
+	}
 	switch {
 	case all:
 		code := 0
