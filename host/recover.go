@@ -250,6 +250,7 @@ func (h *Host) sweep(jobs map[uint64]*job) {
 	entries, _ := os.ReadDir(h.runDir())
 	for _, e := range entries {
 		if dir := filepath.Join(h.runDir(), e.Name()); !inUse[dir] {
+			launch.EndOrphan(dir) // a spare the killed host left
 			os.RemoveAll(dir)
 		}
 	}

@@ -19,16 +19,25 @@ func threaded(limit int) func(*api.StartRequest) {
 	return func(r *api.StartRequest) { r.Thread, r.ThrottleLimit = true, limit }
 }
 
-// waitLines waits until file has n lines and returns them.
-func waitLines(t *testing.T, file string, n int) []string {
+// waitPids waits until jobs 1..n have each written their pid to pid.N in
+// dir, and returns the pids in job order.
+func waitPids(t *testing.T, dir string, n int) []string {
 	t.Helper()
+	// A file per job: thread jobs share a process, and an echo there is
+	// two writes, so lines appended to one file by several can interleave.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		b, _ := os.ReadFile(file)
-		if lines := strings.Fields(string(b)); len(lines) >= n {
-			return lines
+		var pids []string
+		for i := 1; i <= n; i++ {
+			b, _ := os.ReadFile(filepath.Join(dir, "pid."+strconv.Itoa(i)))
+			if strings.HasSuffix(string(b), "\n") {
+				pids = append(pids, strings.TrimSpace(string(b)))
+			}
+		}
+		if len(pids) == n {
+			return pids
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s has %q, want %d lines", file, b, n)
+			t.Fatalf("%d of the jobs 1..%d wrote their pid (pid.N in %s)", len(pids), n, dir)
 		}
 	}
 }
@@ -39,12 +48,12 @@ func TestRealThreadJobsShareAndThrottle(t *testing.T) {
 	th := realHost(t)
 	dir := t.TempDir()
 	for i := 0; i < 3; i++ {
-		j := th.Start(`echo $$ >> pids; X=$BGJOB_JOB_ID; while [ ! -e go ]; do sleep 0.02; done; echo "x=$X"`, inDir(dir), threaded(2))
+		j := th.Start(`echo $$ > pid.$BGJOB_JOB_ID; X=$BGJOB_JOB_ID; while [ ! -e go ]; do sleep 0.02; done; echo "x=$X"`, inDir(dir), threaded(2))
 		if j.PSJobTypeName != "ThreadJob" {
 			t.Fatalf("a thread job's type is %q", j.PSJobTypeName)
 		}
 	}
-	pids := waitLines(t, filepath.Join(dir, "pids"), 2)
+	pids := waitPids(t, dir, 2)
 	if pids[0] != pids[1] {
 		t.Errorf("two running thread jobs ran in processes %v, want one shared", pids)
 	}
@@ -58,7 +67,7 @@ func TestRealThreadJobsShareAndThrottle(t *testing.T) {
 			t.Errorf("thread job %s said %q: its own variables only", id, got)
 		}
 	}
-	if all := waitLines(t, filepath.Join(dir, "pids"), 3); all[2] != all[0] {
+	if all := waitPids(t, dir, 3); all[2] != all[0] {
 		t.Errorf("the queued thread job ran in process %s, not the shared %s", all[2], all[0])
 	}
 }
@@ -69,9 +78,9 @@ func TestRealThreadJobStopAndCrash(t *testing.T) {
 	th := realHost(t, stopGrace(300*time.Millisecond))
 	dir := t.TempDir()
 	for i := 0; i < 3; i++ {
-		th.Start(`echo $$ >> pids; while [ ! -e go ]; do sleep 0.02; done; echo done`, inDir(dir), threaded(5))
+		th.Start(`echo $$ > pid.$BGJOB_JOB_ID; while [ ! -e go ]; do sleep 0.02; done; echo done`, inDir(dir), threaded(5))
 	}
-	pids := waitLines(t, filepath.Join(dir, "pids"), 3)
+	pids := waitPids(t, dir, 3)
 	if js, err := th.Stop(context.Background(), []string{"1"}); err != nil || js[0].State != api.Stopped {
 		t.Fatalf("stop of one thread job: %v %v", js, err)
 	}
@@ -107,9 +116,9 @@ func TestRealThreadJobsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	th := hosttest.Open(t, home, opts)
 	for i := 0; i < 2; i++ {
-		th.Start(`echo $$ >> pids; echo before; while [ ! -e go ]; do sleep 0.02; done; echo after`, inDir(dir), threaded(5))
+		th.Start(`echo $$ > pid.$BGJOB_JOB_ID; echo before; while [ ! -e go ]; do sleep 0.02; done; echo after`, inDir(dir), threaded(5))
 	}
-	waitLines(t, filepath.Join(dir, "pids"), 2)
+	waitPids(t, dir, 2)
 	th.Close()
 	th2 := hosttest.Open(t, home, opts)
 	hosttest.Touch(t, dir, "go")

@@ -1,8 +1,11 @@
 package launch
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -68,6 +71,11 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 		p, err = g.start(spec, sockDir, logPath, []string{idle})
 		if err != nil {
 			os.Remove(logPath)
+		} else {
+			// Written off the job's path (a spare starts in the
+			// background), so that the next host can end a spare this
+			// host leaves behind when it is killed (EndOrphan).
+			_ = os.WriteFile(filepath.Join(sockDir, orphanFile), []byte(fmt.Sprintf("%d\n%s\n", p.Pid(), spec.Binary)), 0o600)
 		}
 	}
 	g.mu.Lock()
@@ -148,4 +156,24 @@ func (g *GoPlugin) stopTimer(sp *spare) {
 func (g *GoPlugin) drop(p *child) {
 	p.Release()
 	os.Remove(p.logPath)
+}
+
+// orphanFile, in a spare's socket directory, says which process and binary
+// the spare is.
+const orphanFile = "runtime.pid"
+
+// EndOrphan ends the spare (or kept process) whose socket directory dir is,
+// left by a host that was killed: such a process never got a job, or has
+// finished its job, so nothing is lost; left alone, it would wait for a
+// host until its idle timeout. The process is killed only if it still runs
+// the binary it was started from, so a reused pid is safe.
+func EndOrphan(dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, orphanFile))
+	if err != nil {
+		return
+	}
+	pidText, binary, _ := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
+	if pid, err := strconv.Atoi(pidText); err == nil && pid > 1 {
+		killStray(pid, binary)
+	}
 }
