@@ -51,5 +51,6 @@ func writeLocations(w io.Writer, ls []api.Location, jsonOut bool) error {
 	for _, l := range ls {
 		rows = append(rows, []string{l.Name, l.Kind, titleBool(l.Reachable), printable(l.Detail)})
 	}
-	return writeAligned(w, rows, 0)
+	// The detail is the point (why a location cannot be reached): whole.
+	return writeAligned(w, rows, 1<<20)
 }
