@@ -126,6 +126,13 @@ mem_total_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
 real_mem=$((mem_total_mb * 8 / 10 / 100 * 100))
 ((real_mem >= 100)) || real_mem=100
 
+# The daemons find each other by this machine's name; a container's name
+# need not resolve (no DNS knows it): make it resolve to this machine.
+if ! getent hosts "$NODE" >/dev/null; then
+	log "$NODE does not resolve; adding it to /etc/hosts"
+	echo "127.0.0.1 $NODE" >>/etc/hosts
+fi
+
 install -d -m 0755 /etc/slurm "$SLURM_LOG_DIR" "$SLURM_SPOOL" "$SLURM_SPOOL/ctld" "$SLURM_SPOOL/d"
 
 new_conf=$(mktemp)
