@@ -209,22 +209,50 @@ func (h *Host) pollSlurm(ctx context.Context) {
 			}
 		}
 	}
+	urgent := false
+	for _, p := range parents {
+		// Just submitted (its fate is news), being stopped, or with every
+		// task ended (Slurm's account settles it): ask Slurm now.
+		ended := len(p.children) > 0
+		for _, k := range p.children {
+			ended = ended && (k.row.State.Finished() || !k.endAt.IsZero())
+		}
+		urgent = urgent || ended || p.row.State == api.Stopping || time.Since(p.row.Created) < slurmAskSoon
+	}
 	h.mu.Unlock()
 	if len(parents) == 0 {
 		return
 	}
-	active, err := h.slurm.Active(ctx, ids)
-	if err != nil {
-		h.log.Warn("cannot ask Slurm about its jobs; asking again", "err", err)
-		return
+	// The tasks' files are read every poll; Slurm's controller, which
+	// every user's tools load, is asked every slurmAsk unless it matters
+	// now.
+	fresh := urgent || time.Since(h.slurmAsked) >= slurmAsk
+	if fresh {
+		active, err := h.slurm.Active(ctx, ids)
+		if err != nil {
+			h.log.Warn("cannot ask Slurm about its jobs; asking again", "err", err)
+			return
+		}
+		h.slurmActive, h.slurmAsked = active, time.Now()
 	}
 	for _, p := range parents {
-		h.followSlurm(ctx, p, active)
+		h.followSlurm(ctx, p, h.slurmActive, fresh)
 	}
 }
 
+// slurmAsk is how often the host asks Slurm about its running jobs when
+// nothing calls for it sooner; slurmAskSoon how long after its submission
+// a job is asked about at every poll.
+const (
+	slurmAsk     = 5 * time.Second
+	slurmAskSoon = 10 * time.Second
+)
+
 // followSlurm reads what parent's tasks wrote and what Slurm says of it.
-func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.JobState) {
+//
+// With fresh false, active is what Slurm said a while ago: a job missing
+// from it is not asked after (it may simply be newer than the answer).
+func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.JobState, fresh bool) {
 	h.mu.Lock()
 	id, kids := p.row.Slurm.JobID, append([]*job(nil), p.children...)
 	h.mu.Unlock()
@@ -234,7 +262,9 @@ func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.
 	}
 	st, queued := active[id]
 	final := false
-	if !queued {
+	if !queued && !fresh {
+		st = slurm.JobState{ID: id}
+	} else if !queued {
 		// Left the queue, or not in it yet: scontrol (or sacct) knows.
 		fs, err := h.slurm.Final(ctx, id)
 		if err != nil {
@@ -545,9 +575,10 @@ func (h *Host) settleParent(p *job, st slurm.JobState) {
 	before := p.row
 	var nodes []string
 	seen := map[string]bool{}
-	all := true
+	all, anyRunning := true, false
 	var failed, stopped *job
 	for _, k := range p.children {
+		anyRunning = anyRunning || k.row.State == api.Running
 		if k.row.Location != api.LocationSlurm && !seen[k.row.Location] {
 			seen[k.row.Location] = true
 			nodes = append(nodes, k.row.Location)
@@ -603,6 +634,8 @@ func (h *Host) settleParent(p *job, st slurm.JobState) {
 		}
 	case st.State == "SUSPENDED":
 		p.row.State, p.row.StateReason = api.Suspended, "Slurm job "+st.ID+": suspended"
+	case st.State == "" && !anyRunning:
+		// Slurm was not asked this time, and no task has begun.
 	default:
 		if p.row.State != api.Running {
 			now := time.Now()

@@ -99,6 +99,10 @@ type Host struct {
 	trig *triggers // nil without Options.Definitions
 
 	slurm *slurm.Client
+	// slurmActive is Slurm's last answer about the active jobs, at
+	// slurmAsked; the Slurm poller alone uses them.
+	slurmActive map[string]slurm.JobState
+	slurmAsked  time.Time
 
 	authMu sync.Mutex
 	auths  map[uint32]*sync.Mutex // one password check at a time per caller
