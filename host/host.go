@@ -250,12 +250,6 @@ func (h *Host) Notices() []string {
 	return append([]string(nil), h.notices...)
 }
 
-// Catalog is the runtime catalog the host resolves runtimes in.
-func (h *Host) Catalog() *catalog.Catalog { return h.catalog }
-
-// System reports whether the host serves every local user.
-func (h *Host) System() bool { return h.opts.System }
-
 // Home is the host's home directory.
 func (h *Host) Home() string { return h.opts.Home }
 

@@ -220,13 +220,6 @@ func (c *Client) Submit(ctx context.Context, r *Request, name, workdir, output, 
 	return id, nil
 }
 
-// Signal sends sig (TERM, KILL) to every step of job id: the tasks get it,
-// and end their jobs as a local stop does.
-func (c *Client) Signal(ctx context.Context, id, sig string) error {
-	_, err := c.run(ctx, "cannot signal the Slurm job "+id, "scancel", "--signal="+sig, id)
-	return err
-}
-
 // Cancel cancels job id (Slurm sends TERM, then KILL after its KillWait).
 func (c *Client) Cancel(ctx context.Context, id string) error {
 	_, err := c.run(ctx, "cannot cancel the Slurm job "+id, "scancel", id)
@@ -250,7 +243,6 @@ type JobState struct {
 	State string // PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, CANCELLED, ...
 	// Reason is why it is pending or why it ended, if Slurm says.
 	Reason   string
-	Nodes    string
 	ExitCode string // "0:0": status and signal
 }
 
@@ -261,7 +253,7 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-o", "%i|%T|%r|%N")
+	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-o", "%i|%T|%r")
 	if err != nil {
 		var e *Error
 		// squeue refuses a list whose every job has left the queue.
@@ -273,10 +265,10 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 	states := map[string]JobState{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Split(line, "|")
-		if len(f) != 4 {
+		if len(f) != 3 {
 			continue
 		}
-		states[f[0]] = JobState{ID: f[0], State: f[1], Reason: reason(f[2]), Nodes: f[3]}
+		states[f[0]] = JobState{ID: f[0], State: f[1], Reason: reason(f[2])}
 	}
 	return states, nil
 }
@@ -289,15 +281,15 @@ func (c *Client) Final(ctx context.Context, id string) (JobState, error) {
 	if err == nil {
 		return parseScontrol(id, out), nil
 	}
-	out, serr := c.run(ctx, "cannot ask Slurm how job "+id+" ended", "sacct", "-n", "-X", "-P", "-j", id, "-o", "JobID,State,ExitCode,Reason,NodeList")
+	out, serr := c.run(ctx, "cannot ask Slurm how job "+id+" ended", "sacct", "-n", "-X", "-P", "-j", id, "-o", "JobID,State,ExitCode,Reason")
 	if serr != nil {
 		return JobState{}, err
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Split(line, "|")
-		if len(f) == 5 && f[0] == id {
+		if len(f) == 4 && f[0] == id {
 			st, _, _ := strings.Cut(f[1], " ") // "CANCELLED by 1000"
-			return JobState{ID: id, State: st, ExitCode: f[2], Reason: reason(f[3]), Nodes: f[4]}, nil
+			return JobState{ID: id, State: st, ExitCode: f[2], Reason: reason(f[3])}, nil
 		}
 	}
 	return JobState{}, err
@@ -318,10 +310,6 @@ func parseScontrol(id, out string) JobState {
 			js.Reason = reason(v)
 		case "ExitCode":
 			js.ExitCode = v
-		case "NodeList":
-			if v != "(null)" {
-				js.Nodes = v
-			}
 		}
 	}
 	return js
