@@ -107,6 +107,7 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	pj := h.jobByID(pv.ID)
 	h.mu.Lock()
 	pj.submitting = true
+	h.followSlurmLocked()
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -182,12 +183,22 @@ func (h *Host) jobByID(id uint64) *job {
 	return h.jobs[id]
 }
 
-// slurmLoop follows the jobs on Slurm until the host closes.
+// followSlurmLocked makes sure the Slurm poller runs. It runs only while
+// there are unfinished jobs on Slurm: a host without any (most) does not
+// walk its job table every poll.
+func (h *Host) followSlurmLocked() {
+	if !h.slurmFollowing {
+		h.slurmFollowing = true
+		h.goAsync(h.slurmLoop)
+	}
+}
+
+// slurmLoop follows the jobs on Slurm until none is left unfinished, or
+// the host closes.
 func (h *Host) slurmLoop() {
 	t := time.NewTicker(slurmPoll)
 	defer t.Stop()
-	for {
-		h.pollSlurm(h.ctx)
+	for h.pollSlurm(h.ctx) {
 		select {
 		case <-h.ctx.Done():
 			return
@@ -196,13 +207,19 @@ func (h *Host) slurmLoop() {
 	}
 }
 
-// pollSlurm brings every unfinished job on Slurm up to date.
-func (h *Host) pollSlurm(ctx context.Context) {
+// pollSlurm brings every unfinished job on Slurm up to date, and reports
+// whether there were any (if not, the poller stops until the next).
+func (h *Host) pollSlurm(ctx context.Context) bool {
 	h.mu.Lock()
 	var parents []*job
 	var ids []string
+	pending := 0
 	for _, j := range h.jobs {
-		if j.row.Slurm != nil && j.row.Parent == 0 && !j.row.State.Finished() && !j.submitting {
+		if j.row.Slurm == nil || j.row.Parent != 0 || j.row.State.Finished() {
+			continue
+		}
+		pending++
+		if !j.submitting {
 			parents = append(parents, j)
 			if j.row.Slurm.JobID != "" {
 				ids = append(ids, j.row.Slurm.JobID)
@@ -219,9 +236,12 @@ func (h *Host) pollSlurm(ctx context.Context) {
 		}
 		urgent = urgent || ended || p.row.State == api.Stopping || time.Since(p.row.Created) < slurmAskSoon
 	}
+	if pending == 0 {
+		h.slurmFollowing = false
+	}
 	h.mu.Unlock()
 	if len(parents) == 0 {
-		return
+		return pending > 0
 	}
 	// The tasks' files are read every poll; Slurm's controller, which
 	// every user's tools load, is asked every slurmAsk unless it matters
@@ -231,13 +251,14 @@ func (h *Host) pollSlurm(ctx context.Context) {
 		active, err := h.slurm.Active(ctx, ids)
 		if err != nil {
 			h.log.Warn("cannot ask Slurm about its jobs; asking again", "err", err)
-			return
+			return true
 		}
 		h.slurmActive, h.slurmAsked = active, time.Now()
 	}
 	for _, p := range parents {
 		h.followSlurm(ctx, p, h.slurmActive, fresh)
 	}
+	return true
 }
 
 // slurmAsk is how often the host asks Slurm about its running jobs when

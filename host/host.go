@@ -103,6 +103,8 @@ type Host struct {
 	// slurmAsked; the Slurm poller alone uses them.
 	slurmActive map[string]slurm.JobState
 	slurmAsked  time.Time
+	// slurmFollowing: the Slurm poller runs; guarded by mu.
+	slurmFollowing bool
 
 	authMu sync.Mutex
 	auths  map[uint32]*sync.Mutex // one password check at a time per caller
@@ -217,7 +219,9 @@ func Open(opts Options) (*Host, error) {
 	h.mu.Unlock()
 	h.cleanup()
 	h.goAsync(h.cleanupLoop)
-	h.goAsync(h.slurmLoop)
+	h.mu.Lock()
+	h.followSlurmLocked() // for jobs on Slurm the previous host left
+	h.mu.Unlock()
 	if opts.Definitions != "" {
 		h.startTriggers(opts.Definitions)
 	}
