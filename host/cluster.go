@@ -94,10 +94,13 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	payload.Umask = req.Umask
 	entry := p.entry
 	rt := runtimeOf(entry)
-	now := time.Now()
-	parent := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, Constraint: req.RuntimeVersion}
-	parent.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: api.LocationSlurm,
-		Command: p.cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: now, Runtime: rt}
+	// A row of this job on Slurm: the parent, or a child.
+	row := func() *store.Row {
+		r := newRow(owner, acct.Name, nil, entrySpec(entry), rt, p.typ, p.cmd, req.Workdir)
+		r.Location, r.Constraint = api.LocationSlurm, req.RuntimeVersion
+		return r
+	}
+	parent := row()
 	dir := filepath.Join(h.opts.SlurmDir, parent.InstanceID)
 	parent.Slurm = &store.SlurmJob{Dir: dir}
 	pv, err := h.create(parent, payload, p.name)
@@ -129,10 +132,8 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 			Name: rt.Name, Version: rt.Version, Workdir: req.Workdir}}
 	var kids []*job
 	for task := range sreq.TaskCount() {
-		c := &store.Row{Spec: parent.Spec, OwnerUID: owner.UID, Constraint: req.RuntimeVersion, Parent: pv.ID,
-			Slurm: &store.SlurmJob{Dir: dir, Task: task}}
-		c.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: api.LocationSlurm,
-			Command: p.cmd, Workdir: req.Workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: now, Runtime: rt}
+		c := row()
+		c.Parent, c.Slurm = pv.ID, &store.SlurmJob{Dir: dir, Task: task}
 		cv, err := h.create(c, &sdk.Job{}, fmt.Sprintf("%s.%d", pv.Name, task))
 		if err != nil {
 			undo()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
@@ -178,13 +179,7 @@ func (h *Host) handOff(ctx context.Context, j *job, data []byte, lastSeq uint64)
 // finishFromRuntime records how the runtime says the job ended, then lets
 // the runtime go.
 func (h *Host) finishFromRuntime(j *job, p launch.Process, d *sdk.Done) {
-	state, code := api.Completed, int(d.ExitCode)
-	switch d.State {
-	case sdk.Failed:
-		state = api.Failed
-	case sdk.Stopped:
-		state = api.Stopped
-	}
+	state, code := protocol.Ended(d)
 	if err := j.log.Close(); err != nil {
 		h.log.Error("cannot sync the record log", "job", j.row.ID, "err", err)
 	}

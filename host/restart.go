@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
@@ -142,7 +141,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 		if err != nil {
 			return 0, withKind(ErrNoRuntime, fmt.Errorf("job %d cannot run again: %w", old.ID, err))
 		}
-		spec = store.Spec{Runtime: e.Path, SHA256: e.SHA256}
+		spec = entrySpec(e)
 		rt = runtimeOf(e)
 	}
 	self := uint64(0)
@@ -159,12 +158,9 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 		}
 		anyState = req.AfterAnyState
 	}
-	r := &store.Row{Spec: &spec, OwnerUID: c.UID, RunAs: runAs, ThrottleLimit: old.ThrottleLimit, Constraint: old.Constraint}
-	r.Job = api.Job{
-		InstanceID: newUUID(), PSJobTypeName: old.PSJobTypeName, State: api.NotStarted, Location: old.Location,
-		Command: command, Workdir: old.Workdir, User: acct.Name, Owner: c.Name, ChildJobs: []uint64{}, Created: time.Now(),
-		Runtime: rt, Definition: old.Definition, After: after, AfterAnyState: anyState, Group: old.Group,
-	}
+	r := newRow(c, acct.Name, runAs, spec, rt, old.PSJobTypeName, command, old.Workdir)
+	r.ThrottleLimit, r.Constraint = old.ThrottleLimit, old.Constraint
+	r.Definition, r.After, r.AfterAnyState, r.Group = old.Definition, after, anyState, old.Group
 	if req.InPlace {
 		// Still the job of whoever started it (root may restart it).
 		r.OwnerUID, r.Owner = old.OwnerUID, old.Owner

@@ -16,7 +16,6 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
-	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 	"google.golang.org/protobuf/proto"
@@ -93,16 +92,9 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	entry := p.entry
 	// The protocol the job will speak: the newest both the runtime and
 	// this host do (the catalog admits no runtime without one).
-	wire, _ := protocol.Best(entry.ServedProtocols())
-	r := &store.Row{Spec: &store.Spec{Runtime: entry.Path, SHA256: entry.SHA256}, OwnerUID: owner.UID, RunAs: runAs,
-		ThrottleLimit: p.throttle, Constraint: req.RuntimeVersion}
-	r.Job = api.Job{
-		InstanceID: newUUID(), PSJobTypeName: p.typ, State: api.NotStarted, Location: "localhost",
-		Command: p.cmd, Workdir: p.workdir, User: acct.Name, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(),
-		Runtime: api.Runtime{Name: entry.Name, Version: entry.Version, OS: entry.OS, Arch: entry.Arch,
-			Protocol: wire, Path: entry.Path},
-		Definition: p.definition, After: after, AfterAnyState: req.AfterAnyState, Group: group,
-	}
+	r := newRow(owner, acct.Name, runAs, entrySpec(entry), runtimeOf(entry), p.typ, p.cmd, p.workdir)
+	r.ThrottleLimit, r.Constraint = p.throttle, req.RuntimeVersion
+	r.Definition, r.After, r.AfterAnyState, r.Group = p.definition, after, req.AfterAnyState, group
 	view, err := h.create(r, payload, p.name)
 	if err != nil {
 		return nil, err
@@ -112,6 +104,18 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	}
 	return view, nil
 }
+
+// newRow is a new job's row, not started yet, with what every job has;
+// the caller adds what its kind of job has besides.
+func newRow(owner Caller, user string, runAs *store.Identity, spec store.Spec, rt api.Runtime, typ, cmd, workdir string) *store.Row {
+	r := &store.Row{Spec: &spec, OwnerUID: owner.UID, RunAs: runAs}
+	r.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: api.LocationLocal,
+		Command: cmd, Workdir: workdir, User: user, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(), Runtime: rt}
+	return r
+}
+
+// entrySpec is the binary a job of runtime e runs.
+func entrySpec(e *catalog.Entry) store.Spec { return store.Spec{Runtime: e.Path, SHA256: e.SHA256} }
 
 // create stores a new job's row (named name, or Job<Id>) and payload, and
 // queues it.

@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
@@ -61,7 +63,7 @@ type Started struct {
 // Ended is task-N.done: the runtime's own account of the job's end, or
 // the task's reason the runtime never ran it.
 type Ended struct {
-	State    string `json:"state"` // Completed, Failed or Stopped
+	State    string `json:"state"` // an api.State: Completed, Failed or Stopped
 	ExitCode *int   `json:"exitCode,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	LastSeq  uint64 `json:"lastSeq"`
@@ -179,7 +181,7 @@ func RunTask(dir string, launcher launch.Launcher) error {
 		node, _ = os.Hostname()
 	}
 	fail := func(reason string) error {
-		_ = writeEnded(dir, task, Ended{State: "Failed", Reason: reason})
+		_ = writeEnded(dir, task, Ended{State: string(api.Failed), Reason: reason})
 		return errors.New(reason)
 	}
 	b, err := os.ReadFile(SpecPath(dir))
@@ -309,21 +311,14 @@ func RunTask(dir string, launcher launch.Launcher) error {
 			acancel()
 		}
 		if d := b.Done; d != nil {
-			code := int(d.ExitCode)
-			state := "Completed"
-			switch d.State {
-			case sdk.Failed:
-				state = "Failed"
-			case sdk.Stopped:
-				state = "Stopped"
-			}
-			if err := writeEnded(dir, task, Ended{State: state, ExitCode: &code, Reason: d.Reason, LastSeq: persisted, Signalled: signalled.Load()}); err != nil {
+			state, code := protocol.Ended(d)
+			if err := writeEnded(dir, task, Ended{State: string(state), ExitCode: &code, Reason: d.Reason, LastSeq: persisted, Signalled: signalled.Load()}); err != nil {
 				return err
 			}
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 			_ = p.Conn().Ack(actx, job.Id, persisted, true)
 			acancel()
-			if state != "Completed" {
+			if state != api.Completed {
 				// Slurm shows the task failed too, as the job did.
 				return fmt.Errorf("the job %s: %s", state, d.Reason)
 			}

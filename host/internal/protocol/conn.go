@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -44,4 +45,16 @@ type TypeConn interface {
 	// Definitions lists a type's definitions in dir, with the problems
 	// found in what could not be read.
 	Definitions(ctx context.Context, typ, dir string) ([]*sdk.Definition, []string, error)
+}
+
+// Ended is how a job ended as the host shows it: the state of a runtime's
+// Done, and its exit code.
+func Ended(d *sdk.Done) (api.State, int) {
+	switch d.State {
+	case sdk.Failed:
+		return api.Failed, int(d.ExitCode)
+	case sdk.Stopped:
+		return api.Stopped, int(d.ExitCode)
+	}
+	return api.Completed, int(d.ExitCode)
 }
