@@ -73,14 +73,12 @@ func (h *Host) relay(j *job, p launch.Process, payload *sdk.Job, after uint64) {
 			h.runtimeLost(j, p, err)
 			return
 		}
-		if len(b.Records) > 0 && b.LastSeq > persisted {
-			data := b.Records
-			if b.FirstSeq <= persisted {
-				if data, err = recordlog.After(data, persisted); err != nil {
-					h.runtimeLost(j, p, fmt.Errorf("the runtime sent a malformed batch: %w", err))
-					return
-				}
-			}
+		data, err := recordlog.Fresh(b, persisted)
+		if err != nil {
+			h.runtimeLost(j, p, fmt.Errorf("the runtime sent a malformed batch: %w", err))
+			return
+		}
+		if len(data) > 0 {
 			taken, err := h.handOff(ctx, j, data, b.LastSeq)
 			if !taken && err == nil {
 				// No receiver took them: into the log. (A receiver that

@@ -259,3 +259,16 @@ func After(batch []byte, seq uint64) ([]byte, error) {
 	})
 	return out, err
 }
+
+// Fresh returns the records of b numbered after persisted, for a writer
+// that holds the records up to persisted already (a runtime resends what
+// was not acknowledged); nil if there are none.
+func Fresh(b *sdk.Batch, persisted uint64) ([]byte, error) {
+	switch {
+	case len(b.Records) == 0 || b.LastSeq <= persisted:
+		return nil, nil
+	case b.FirstSeq > persisted:
+		return b.Records, nil
+	}
+	return After(b.Records, persisted)
+}

@@ -305,6 +305,18 @@ func TestRecordsAfter(t *testing.T) {
 			t.Errorf("recordsAfter accepted the malformed batch %x", bad)
 		}
 	}
+	// Fresh: a batch as a runtime sends it (seqs 1..6), against what the
+	// writer holds.
+	b := &sdk.Batch{FirstSeq: 1, LastSeq: 6, Records: batch}
+	for _, tt := range tests {
+		out, err := Fresh(b, tt.after)
+		if want := frame(t, tt.want...); err != nil || !bytes.Equal(out, want) {
+			t.Errorf("Fresh(1..6, %d) = %d bytes, %v; want %d bytes", tt.after, len(out), err, len(want))
+		}
+	}
+	if out, err := Fresh(&sdk.Batch{}, 0); out != nil || err != nil {
+		t.Errorf("Fresh of an empty batch: %x, %v", out, err)
+	}
 }
 
 func TestEachRecordWhole(t *testing.T) {

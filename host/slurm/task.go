@@ -288,13 +288,11 @@ func RunTask(dir string, launcher launch.Launcher) error {
 			}
 			return fail(fmt.Sprintf("the runtime (pid %d) on node %s was lost before the job ended (%v); the records it sent before (up to number %d) are kept; its log is %s", p.Pid(), node, err, persisted, rs.LogFile))
 		}
-		if len(b.Records) > 0 && b.LastSeq > persisted {
-			data := b.Records
-			if b.FirstSeq <= persisted {
-				if data, err = recordlog.After(data, persisted); err != nil {
-					return fail(fmt.Sprintf("the runtime sent a malformed batch: %v", err))
-				}
-			}
+		data, err := recordlog.Fresh(b, persisted)
+		if err != nil {
+			return fail(fmt.Sprintf("the runtime sent a malformed batch: %v", err))
+		}
+		if len(data) > 0 {
 			err = w.Append(data)
 			if err == nil {
 				err = w.Sync()
