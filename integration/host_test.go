@@ -61,15 +61,31 @@ func (h *home) cmd(ctx context.Context, args ...string) *exec.Cmd {
 // run runs bgjob with args and returns its stdout; any failure ends the test.
 func (h *home) run(args ...string) string {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	code, stdout, stderr := h.exec("", args...)
+	if code != 0 {
+		h.t.Fatalf("bgjob %s: exit status %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, stdout, stderr)
+	}
+	return stdout
+}
+
+// exec runs bgjob with stdin and args and returns its exit code, stdout
+// and stderr; only a failure to run it at all ends the test.
+func (h *home) exec(stdin string, args ...string) (int, string, string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := h.cmd(ctx, args...)
 	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	if err := c.Run(); err != nil {
-		h.t.Fatalf("bgjob %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	c.Stdin, c.Stdout, c.Stderr = strings.NewReader(stdin), &stdout, &stderr
+	err := c.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	case err != nil:
+		h.t.Fatalf("bgjob %s: %v", strings.Join(args, " "), err)
 	}
-	return stdout.String()
+	return 0, stdout.String(), stderr.String()
 }
 
 // jobs is `bgjob get -o json` for sel.
@@ -85,12 +101,15 @@ func (h *home) jobs(sel ...string) []jobView {
 
 // jobView is what these tests read of a job's JSON.
 type jobView struct {
-	ID          uint64 `json:"Id"`
-	Name        string `json:"Name"`
-	State       string `json:"State"`
-	StateReason string `json:"StateReason"`
-	HasMoreData bool   `json:"HasMoreData"`
-	ExitCode    *int   `json:"ExitCode"`
+	ID          uint64   `json:"Id"`
+	Name        string   `json:"Name"`
+	InstanceID  string   `json:"InstanceId"`
+	State       string   `json:"State"`
+	StateReason string   `json:"StateReason"`
+	HasMoreData bool     `json:"HasMoreData"`
+	ExitCode    *int     `json:"ExitCode"`
+	Location    string   `json:"Location"`
+	ChildJobs   []uint64 `json:"ChildJobs"`
 }
 
 func regexpMatch(pattern, s string) bool {

@@ -54,50 +54,15 @@ func (h *home) ownsSlurmJob(id string) bool {
 	return bytes.Contains(out, []byte(h.dir))
 }
 
-// slurmJob is what get -o json shows of a job on Slurm.
-type slurmJob struct {
-	jobView
-	Location  string   `json:"Location"`
-	ChildJobs []uint64 `json:"ChildJobs"`
-}
-
-func (h *home) slurmJobs(args ...string) []slurmJob {
-	h.t.Helper()
-	out := h.run(append([]string{"get", "-o", "json"}, args...)...)
-	var js []slurmJob
-	if err := json.Unmarshal([]byte(out), &js); err != nil {
-		h.t.Fatalf("get -o json: %v\n%s", err, out)
-	}
-	return js
-}
-
 // startSlurm starts a job on Slurm and returns the parent.
-func (h *home) startSlurm(args ...string) slurmJob {
+func (h *home) startSlurm(args ...string) jobView {
 	h.t.Helper()
 	out := h.run(append([]string{"start", "--location", "slurm", "-o", "json"}, args...)...)
-	var j slurmJob
+	var j jobView
 	if err := json.Unmarshal([]byte(out), &j); err != nil {
 		h.t.Fatalf("start -o json: %v\n%s", err, out)
 	}
 	return j
-}
-
-// exec runs bgjob and returns its exit code, stdout and stderr.
-func (h *home) exec(stdin string, args ...string) (int, string, string) {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c := h.cmd(ctx, args...)
-	var stdout, stderr bytes.Buffer
-	c.Stdin, c.Stdout, c.Stderr = strings.NewReader(stdin), &stdout, &stderr
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("bgjob %s: %v", strings.Join(args, " "), err)
-	}
-	return code, stdout.String(), stderr.String()
 }
 
 func slurmNode(t *testing.T) string {
@@ -122,7 +87,7 @@ write-information --tags a fyi; write-progress --id 1 --percent 50 Working; writ
 		t.Fatalf("the parent job: %+v", p)
 	}
 	h.run("wait", "Seven")
-	js := h.slurmJobs("--include-child-jobs", "Seven")
+	js := h.jobs("--include-child-jobs", "Seven")
 	if len(js) != 2 || js[0].ID != p.ID || js[1].ID != p.ChildJobs[0] {
 		t.Fatalf("get --include-child-jobs: %+v", js)
 	}
@@ -131,7 +96,7 @@ write-information --tags a fyi; write-progress --id 1 --percent 50 Working; writ
 		t.Errorf("after the job: parent %+v, child %+v; want both Completed on %s", parent, child, node)
 	}
 	// Plain get shows the parent only, as Get-Job does.
-	if all := h.slurmJobs(); len(all) != 1 || all[0].ID != p.ID {
+	if all := h.jobs(); len(all) != 1 || all[0].ID != p.ID {
 		t.Errorf("get lists %+v, want the parent alone", all)
 	}
 	out := h.run("receive", "--verbose", "--debug", "-o", "json", "Seven")
@@ -167,7 +132,7 @@ write-information --tags a fyi; write-progress --id 1 --percent 50 Working; writ
 		t.Errorf("records came back twice: %q", text)
 	}
 	h.run("remove", "Seven")
-	if all := h.slurmJobs("--include-child-jobs"); len(all) != 0 {
+	if all := h.jobs("--include-child-jobs"); len(all) != 0 {
 		t.Errorf("remove of the parent left %+v", all)
 	}
 }
@@ -197,7 +162,7 @@ func TestSlurmChildJobs(t *testing.T) {
 	}
 	for i, id := range p.ChildJobs {
 		ids := strconv.FormatUint(id, 10)
-		js := h.slurmJobs(ids)
+		js := h.jobs(ids)
 		if len(js) != 1 || js[0].State != "Completed" || js[0].Location != node {
 			t.Errorf("child %d: %+v, want Completed on %s", i, js, node)
 		}
@@ -207,7 +172,7 @@ func TestSlurmChildJobs(t *testing.T) {
 	}
 	// The parent's Location names the node once; removing a child alone is
 	// refused.
-	if js := h.slurmJobs("Pair"); js[0].Location != node {
+	if js := h.jobs("Pair"); js[0].Location != node {
 		t.Errorf("the parent's Location is %q, want %q", js[0].Location, node)
 	}
 	if code, _, errOut := h.exec("", "remove", strconv.FormatUint(p.ChildJobs[0], 10)); code != 2 || !strings.Contains(errOut, "remove the parent") {
@@ -227,13 +192,13 @@ func TestSlurmStop(t *testing.T) {
 	if !regexpMatch(`Long +BackgroundJob +Stopped`, out) {
 		t.Errorf("stop: %s", out)
 	}
-	js := h.slurmJobs("--include-child-jobs", "Long")
+	js := h.jobs("--include-child-jobs", "Long")
 	if len(js) != 2 || js[1].State != "Stopped" {
 		t.Errorf("after stop: %+v", js)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, _ := exec.Command("squeue", "-h", "--name=bgjob-"+h.instanceID(p.ID), "-o", "%T").Output()
+		out, _ := exec.Command("squeue", "-h", "--name=bgjob-"+p.InstanceID, "-o", "%T").Output()
 		if strings.TrimSpace(string(out)) == "" {
 			break
 		}
@@ -242,17 +207,6 @@ func TestSlurmStop(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-func (h *home) instanceID(id uint64) string {
-	out := h.run("get", "-o", "json", strconv.FormatUint(id, 10))
-	var js []struct {
-		InstanceID string `json:"InstanceId"`
-	}
-	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js) != 1 {
-		h.t.Fatalf("get %d: %v %s", id, err, out)
-	}
-	return js[0].InstanceID
 }
 
 // What Slurm refuses is refused before a job exists, in Slurm's words; a
@@ -273,14 +227,14 @@ func TestSlurmFailures(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, `unknown --location "mars"`) {
 		t.Errorf("an unknown location: exit %d, %s", code, errOut)
 	}
-	if js := h.slurmJobs(); len(js) != 0 {
+	if js := h.jobs(); len(js) != 0 {
 		t.Errorf("refused starts made jobs: %+v", js)
 	}
 
 	h.startSlurm("--name", "Exit3", "--", "echo before; exit 3")
 	h.startSlurm("--name", "Late", "--time", "1", "--", "echo started; sleep 600")
 	h.run("wait", "Exit3")
-	js := h.slurmJobs("--include-child-jobs", "Exit3")
+	js := h.jobs("--include-child-jobs", "Exit3")
 	if js[0].State != "Failed" || js[1].State != "Failed" || js[1].ExitCode == nil || *js[1].ExitCode != 3 {
 		t.Errorf("exit 3: %+v", js)
 	}
@@ -289,7 +243,7 @@ func TestSlurmFailures(t *testing.T) {
 	}
 	// Slurm kills a job past its time limit (a minute, plus its grace).
 	h.run("wait", "--timeout", "240", "Late")
-	js = h.slurmJobs("--include-child-jobs", "Late")
+	js = h.jobs("--include-child-jobs", "Late")
 	if js[0].State != "Failed" || !strings.Contains(js[1].StateReason, "TIMEOUT") && !strings.Contains(js[1].StateReason, "time limit") {
 		t.Errorf("past --time: %+v", js)
 	}
@@ -322,7 +276,7 @@ func TestSlurmHostKilled(t *testing.T) {
 	if out != want.String() {
 		t.Errorf("after the host was killed, the job's records are %d lines, want 1..300 once each:\n%s", strings.Count(out, "\n"), firstLines(out, 20))
 	}
-	if js := h.slurmJobs("Count"); js[0].State != "Completed" {
+	if js := h.jobs("Count"); js[0].State != "Completed" {
 		t.Errorf("Count: %+v", js)
 	}
 }
