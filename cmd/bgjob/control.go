@@ -14,49 +14,24 @@ import (
 // Resume-Job), restart, and the queue's limits and clean-up policy.
 
 func newSuspend() *cobra.Command {
-	return newSuspendResume(api.OpSuspend, "Suspend jobs (Suspend-Job)",
+	return newActOn(api.OpSuspend, "Suspend jobs (Suspend-Job)",
 		`Suspend the jobs: a running job's processes are stopped (SIGSTOP), all of
 them, its runtime first; a queued job is skipped by the queue. Both stay
 Suspended, across a host restart, until 'bgjob resume'. A suspended job
 keeps its place in its group's limit. A running thread job shares its
 process and cannot be suspended alone.`,
 		`  bgjob suspend Build
-  bgjob suspend --state Running`)
+  bgjob suspend --state Running`, "print the jobs")
 }
 
 func newResume() *cobra.Command {
-	return newSuspendResume(api.OpResume, "Resume suspended jobs (Resume-Job)",
+	return newActOn(api.OpResume, "Resume suspended jobs (Resume-Job)",
 		`Resume suspended jobs: a running job's processes continue where they
 stopped; a queued one waits for its turn again.`,
 		`  bgjob resume Build
-  bgjob resume --state Suspended`)
+  bgjob resume --state Suspended`, "print the jobs")
 }
 
-func newSuspendResume(op, short, long, example string) *cobra.Command {
-	var req api.Request
-	var state string
-	cmd := &cobra.Command{
-		Use:     op + " JOB... | " + op + " --state STATE",
-		Short:   short,
-		Long:    long,
-		Example: example,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needJobsOrState(cmd, args, op, state); err != nil {
-				return err
-			}
-			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
-				return err
-			}
-			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
-			return call(&req)
-		},
-	}
-	f := cmd.Flags()
-	f.BoolVar(&req.PassThru, "passthru", false, "print the jobs")
-	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
-	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
-	return cmd
-}
 
 func newRestart() *cobra.Command {
 	var (

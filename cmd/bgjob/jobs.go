@@ -126,28 +126,37 @@ func newWait() *cobra.Command {
 }
 
 func newStop() *cobra.Command {
+	return newActOn(api.OpStop, "Stop jobs (Stop-Job)",
+		"Stop the jobs: their processes get a grace period to end, then are killed. Returns when they have ended. With --state, the jobs (among those named, or all) in that state.",
+		`  bgjob stop Build
+  bgjob stop --state Running
+  bgjob stop --passthru 'test-*'`,
+		"print the stopped jobs")
+}
+
+// newActOn is a command that does op to the jobs named, or to those in a
+// --state, and with --passthru prints them: stop, suspend, resume.
+func newActOn(op, short, long, example, passthru string) *cobra.Command {
 	var req api.Request
 	var state string
 	cmd := &cobra.Command{
-		Use:   "stop JOB... | stop --state STATE",
-		Short: "Stop jobs (Stop-Job)",
-		Long:  "Stop the jobs: their processes get a grace period to end, then are killed. Returns when they have ended. With --state, the jobs (among those named, or all) in that state.",
-		Example: `  bgjob stop Build
-  bgjob stop --state Running
-  bgjob stop --passthru 'test-*'`,
+		Use:     op + " JOB... | " + op + " --state STATE",
+		Short:   short,
+		Long:    long,
+		Example: example,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needJobsOrState(cmd, args, "stop", state); err != nil {
+			if err := needJobsOrState(cmd, args, op, state); err != nil {
 				return err
 			}
 			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
 				return err
 			}
-			req.Op, req.Jobs, req.Filter = api.OpStop, args, stateFilter(state)
+			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
 			return call(&req)
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&req.PassThru, "passthru", false, "print the stopped jobs")
+	f.BoolVar(&req.PassThru, "passthru", false, passthru)
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
 	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
 	return cmd
