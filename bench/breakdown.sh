@@ -15,22 +15,12 @@
 # Usage: bench/breakdown.sh [BIN_DIR] [N]   (default bin/, 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(readlink -f "${1:-bin}")
 N=${2:-300}
-command -v hyperfine >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq hyperfine >/dev/null; }
-T=$(mktemp -d /tmp/bgjob-breakdown.XXXXXX)
-export BGJOB_HOME=$T/h BGJOB_RUNTIMES=$T/rt BGJOB_DEFINITIONS=$T/defs
-cleanup() {
-  "$BIN/bgjob" remove --force '*' >/dev/null 2>&1 || true
-  "$BIN/bgjob" host stop >/dev/null 2>&1 || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-"$BIN/bgjob" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
-B=$BIN/bgjob
+. bench/lib.sh
+bench_setup breakdown "${1:-bin}"
 $B get >/dev/null
 
-med() { python3 -c 'import json,sys; print("%.3f"%(1000*json.load(open(sys.argv[1]))["results"][0]["median"]))' "$1"; }
+med() { median_ms "$1" 3; }
 hf() { local out=$1; shift; hyperfine -N --warmup 10 --runs "${RUNS:-100}" --export-json "$T/$out.json" "$@" >/dev/null 2>&1; med "$T/$out.json"; }
 
 cli=$(hf cli "$B --version")

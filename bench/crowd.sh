@@ -9,21 +9,9 @@
 # Usage: bench/crowd.sh [BIN_DIR] [N]   (default bin/, 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(readlink -f "${1:-bin}")
 N=${2:-1000}
-command -v hyperfine >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq hyperfine >/dev/null; }
-T=$(mktemp -d /tmp/bgjob-crowd.XXXXXX)
-export BGJOB_HOME=$T/h BGJOB_RUNTIMES=$T/rt BGJOB_DEFINITIONS=$T/defs
-B=$BIN/bgjob
-cleanup() {
-  "$B" stop '*' >/dev/null 2>&1 || true
-  "$B" remove --force '*' >/dev/null 2>&1 || true
-  "$B" host stop >/dev/null 2>&1 || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-"$B" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
-"$B" get >/dev/null
+. bench/lib.sh
+bench_setup crowd "${1:-bin}"
 
 # private KiB of every process whose argv[0] ends in $1
 private() {
@@ -37,7 +25,7 @@ private() {
 hostrss() { awk '/^VmRSS:/ {print $2}' /proc/"$(cat "$BGJOB_HOME"/host.pid)"/status; }
 getms() {
   hyperfine -N --warmup 3 --runs 20 --export-json "$T/get.json" "$B get" >/dev/null 2>&1
-  python3 -c 'import json,sys; print("%.1f"%(1000*json.load(open(sys.argv[1]))["results"][0]["median"]))' "$T/get.json"
+  median_ms "$T/get.json"
 }
 
 for ((i = 0; i < N; i++)); do "$B" start --name crowd -- sleep 60; done >/dev/null

@@ -10,16 +10,8 @@
 # Machines here are shared and noisy: compare figures within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(readlink -f "${1:-bin}")
-command -v hyperfine >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq hyperfine >/dev/null; }
-T=$(mktemp -d /tmp/bgjob-bench.XXXXXX)
-export BGJOB_HOME=$T/h BGJOB_RUNTIMES=$T/rt
-cleanup() {
-  [ -f "$BGJOB_HOME/host.pid" ] && kill "$(cat "$BGJOB_HOME/host.pid")" 2>/dev/null || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-"$BIN/bgjob" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
+. bench/lib.sh
+bench_setup figures "${1:-bin}"
 mkdir -p "$T/bare" && cat >"$T/bare/main.go" <<'GO'
 package main
 
@@ -28,7 +20,6 @@ import "os"
 func main() { os.Stdout.WriteString("") }
 GO
 (cd "$T/bare" && go mod init bare >/dev/null 2>&1 && go build -o "$T/bare-go" .)
-"$BIN/bgjob" get >/dev/null   # start the host before timing
 
 median() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]
 for x in r: print("  %-28s median %8.2f ms  (min %.2f, max %.2f)"%(x["command"],1000*x["median"],1000*x["min"],1000*x["max"]))' "$1"; }

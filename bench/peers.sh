@@ -14,31 +14,15 @@
 # ratios, within one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(readlink -f "${1:-bin}")
 WHAT=${2:-all}
 N=${N:-1000}
 SZ=${SZ:-256}
-missing=()
-command -v tsp >/dev/null || missing+=(task-spooler)
-command -v nq >/dev/null || missing+=(nq)
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-T=$(mktemp -d /tmp/bgjob-peers.XXXXXX)
-export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=100000 TS_SLOTS=2
-export NQDIR=$T/nq BGJOB_HOME=$T/bgjob BGJOB_DEFINITIONS=$T/defs
+. bench/lib.sh
+bench_cleanup() { tsp -K >/dev/null 2>&1; }
+bench_setup peers "${1:-bin}" tsp:task-spooler nq:nq
+export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=100000 TS_SLOTS=2 NQDIR=$T/nq
 mkdir -p "$TMPDIR" "$NQDIR"
-B=$BIN/bgjob
-cleanup() {
-  tsp -K >/dev/null 2>&1 || true
-  "$B" remove --force '*' >/dev/null 2>&1 || true
-  "$B" host stop >/dev/null 2>&1 || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
 tsp -S 2 >/dev/null
-"$B" get >/dev/null
 
 # ratios FILE: each command's median and its ratio to the first (tsp).
 ratios() { python3 - "$1" <<'PY'

@@ -9,27 +9,15 @@
 # Usage: bench/slurm.sh [BIN_DIR] [N]   (default bin/, 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(readlink -f "${1:-bin}")
 N=${2:-100}
 command -v sinfo >/dev/null && sinfo -h >/dev/null 2>&1 || { echo "bench/slurm.sh: no Slurm cluster answers here (integration/slurm-setup.sh makes one)" >&2; exit 1; }
-command -v hyperfine >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq hyperfine >/dev/null; }
-T=$(mktemp -d /tmp/bgjob-slurm.XXXXXX)
-export BGJOB_HOME=$T/h BGJOB_RUNTIMES=$T/rt BGJOB_DEFINITIONS=$T/defs BGJOB_SLURM_DIR=$T/slurm
-B=$BIN/bgjob
-cleanup() {
-  scancel --name=bgjob-bench >/dev/null 2>&1 || true
-  "$B" stop '*' >/dev/null 2>&1 || true
-  "$B" remove --force '*' >/dev/null 2>&1 || true
-  "$B" host stop >/dev/null 2>&1 || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-"$B" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
+. bench/lib.sh
+bench_cleanup() { scancel --name=bgjob-bench >/dev/null 2>&1; }
+bench_setup slurm "${1:-bin}"
 mkdir -p "$T/out"
 cd "$T"
-"$B" get >/dev/null
 
-med() { python3 -c 'import json,sys; print("%.1f"%(1000*json.load(open(sys.argv[1]))["results"][0]["median"]))' "$1"; }
+med() { median_ms "$1"; }
 hyperfine -N --warmup 2 --runs 20 --export-json "$T/b.json" "$B start --location slurm -- true" >/dev/null 2>&1
 hyperfine -N --warmup 2 --runs 20 --export-json "$T/s.json" "sbatch --job-name=bgjob-bench --output=$T/out/%j.out --wrap true" >/dev/null 2>&1
 b=$(med "$T/b.json"); s=$(med "$T/s.json")

@@ -8,17 +8,8 @@
 # Needs hyperfine (installed with apt-get when missing and running as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=$(readlink -f "${1:-bin}")
-command -v hyperfine >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq hyperfine >/dev/null; }
-T=$(mktemp -d /tmp/bgjob-bench.XXXXXX)
-export BGJOB_HOME=$T/h BGJOB_RUNTIMES=$T/rt
-cleanup() {
-  [ -f "$BGJOB_HOME/host.pid" ] && kill "$(cat "$BGJOB_HOME/host.pid")" 2>/dev/null || true
-  rm -rf "$T"
-}
-trap cleanup EXIT
-"$BIN/bgjob" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
-"$BIN/bgjob" get >/dev/null # start the host before timing
+. bench/lib.sh
+bench_setup versions "${1:-bin}"
 
 median() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]
 for x in r: print("  %-34s median %8.2f ms  (min %.2f)"%(x["command"],1000*x["median"],1000*x["min"]))' "$1"; }

@@ -1,0 +1,42 @@
+# Sourced by the bench scripts: the setup they share.
+#
+# bench_setup NAME BIN_DIR [CMD:PACKAGE...] installs the tools missing
+# (apt-get, as root; hyperfine always), makes a scratch directory $T with a
+# home of its own (BGJOB_HOME, BGJOB_RUNTIMES, BGJOB_DEFINITIONS,
+# BGJOB_SLURM_DIR), installs
+# the built runtimes there, starts the host, and on exit stops and removes
+# every job, stops the host and deletes $T. It sets BIN and B (the CLI). A
+# script that leaves more behind defines bench_cleanup, which runs first.
+bench_setup() {
+  local name=$1 dir=$2
+  shift 2
+  BIN=$(readlink -f "$dir")
+  B=$BIN/bgjob
+  local missing=() need pair
+  for pair in hyperfine:hyperfine "$@"; do
+    need=${pair%%:*}
+    command -v "$need" >/dev/null || missing+=("${pair#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  T=$(mktemp -d "/tmp/bgjob-$name.XXXXXX")
+  export BGJOB_HOME=$T/h BGJOB_RUNTIMES=$T/rt BGJOB_DEFINITIONS=$T/defs BGJOB_SLURM_DIR=$T/slurm
+  trap bench_teardown EXIT
+  "$B" runtime install "$BIN"/plugins/*/*/bgjob-shell >/dev/null
+  "$B" get >/dev/null # the host, started before anything is timed
+}
+
+bench_teardown() {
+  if declare -F bench_cleanup >/dev/null; then bench_cleanup || true; fi
+  "$B" stop '*' >/dev/null 2>&1 || true
+  "$B" remove --force '*' >/dev/null 2>&1 || true
+  "$B" host stop >/dev/null 2>&1 || true
+  rm -rf "$T"
+}
+
+# median_ms FILE: the first command's median in a hyperfine JSON export, in
+# milliseconds with DIGITS (default 1) decimals.
+median_ms() {
+  python3 -c 'import json,sys; print("%.*f" % (int(sys.argv[2]), 1000*json.load(open(sys.argv[1]))["results"][0]["median"]))' "$1" "${2:-1}"
+}
