@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -82,9 +83,9 @@ func (h *Host) Queue(ctx context.Context, req *api.QueueRequest) (*api.Queue, er
 		defer h.settingsMu.Unlock()
 		h.mu.Lock()
 		set := h.settings
-		set.MaxRunning = make(map[string]int, len(h.settings.MaxRunning)+1)
-		for k, v := range h.settings.MaxRunning {
-			set.MaxRunning[k] = v
+		set.MaxRunning = maps.Clone(h.settings.MaxRunning)
+		if set.MaxRunning == nil {
+			set.MaxRunning = map[string]int{}
 		}
 		h.mu.Unlock()
 		if req.MaxRunning != nil {

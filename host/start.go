@@ -76,11 +76,14 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if req.AfterAnyState && len(req.After) == 0 {
 		return nil, errorf(ErrBadRequest, "--after-any-state goes with --after")
 	}
-	h.mu.Lock()
-	after, err := h.afterLocked(owner, req.After, 0)
-	h.mu.Unlock()
-	if err != nil {
-		return nil, err
+	var after []uint64
+	if len(req.After) > 0 {
+		h.mu.Lock()
+		after, err = h.afterLocked(owner, req.After, 0)
+		h.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	payload := p.payload
 	payload.Env = jobEnv(owner, acct, h.opts.System, req.Env, append(slices.Clone(p.env), req.EnvAdd...))
