@@ -32,7 +32,6 @@ stopped; a queued one waits for its turn again.`,
   bgjob resume --state Suspended`, "print the jobs")
 }
 
-
 func newRestart() *cobra.Command {
 	var (
 		rr      api.RestartRequest
