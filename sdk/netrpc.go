@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"errors"
-	"fmt"
 	"net/rpc"
 	"os"
 	"strings"
@@ -63,11 +62,9 @@ func (n *netRPCServer) Start(job v1.Job, _ *v1.Empty) error {
 }
 
 func (n *netRPCServer) Next(args v1.NextArgs, reply *v1.NextReply) error {
-	n.s.mu.Lock()
-	sj := n.s.jobs[args.JobID]
-	n.s.mu.Unlock()
-	if sj == nil {
-		return fmt.Errorf("no job %d in this runtime", args.JobID)
+	sj, err := n.s.job(args.JobID)
+	if err != nil {
+		return err
 	}
 	max := args.Max
 	if max <= 0 || max > maxPull {
@@ -94,14 +91,7 @@ func (n *netRPCServer) Next(args v1.NextArgs, reply *v1.NextReply) error {
 }
 
 func (n *netRPCServer) Stop(args v1.StopArgs, _ *v1.Empty) error {
-	n.s.mu.Lock()
-	sj := n.s.jobs[args.JobID]
-	n.s.mu.Unlock()
-	if sj == nil {
-		return fmt.Errorf("no job %d in this runtime", args.JobID)
-	}
-	sj.cancel(&StopRequest{Grace: time.Duration(args.GraceMillis) * time.Millisecond})
-	return nil
+	return n.s.stop(args.JobID, time.Duration(args.GraceMillis)*time.Millisecond)
 }
 
 // appendV1 adds r's lines numbered after after, as protocol 1 carries them:

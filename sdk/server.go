@@ -249,12 +249,31 @@ func (s *server) recoverCall(call string, err *error) {
 	}
 }
 
-func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {
+// job is the job of this id that the process runs or holds records of.
+func (s *server) job(id uint64) (*serverJob, error) {
 	s.mu.Lock()
-	j := s.jobs[req.JobId]
+	j := s.jobs[id]
 	s.mu.Unlock()
 	if j == nil {
-		return nil, fmt.Errorf("no job %d in this runtime", req.JobId)
+		return nil, fmt.Errorf("no job %d in this runtime", id)
+	}
+	return j, nil
+}
+
+// stop asks job id to end, its processes given grace (both protocols).
+func (s *server) stop(id uint64, grace time.Duration) error {
+	j, err := s.job(id)
+	if err != nil {
+		return err
+	}
+	j.cancel(&StopRequest{Grace: grace})
+	return nil
+}
+
+func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {
+	j, err := s.job(req.JobId)
+	if err != nil {
+		return nil, err
 	}
 	j.spool.ack(req.Seq, req.Done)
 	if req.Done && s.desc.Reusable {
@@ -269,13 +288,9 @@ func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, er
 }
 
 func (s *server) Stop(_ context.Context, req *pb.StopRequest) (*pb.StopResponse, error) {
-	s.mu.Lock()
-	j := s.jobs[req.JobId]
-	s.mu.Unlock()
-	if j == nil {
-		return nil, fmt.Errorf("no job %d in this runtime", req.JobId)
+	if err := s.stop(req.JobId, time.Duration(req.GraceMs)*time.Millisecond); err != nil {
+		return nil, err
 	}
-	j.cancel(&StopRequest{Grace: time.Duration(req.GraceMs) * time.Millisecond})
 	return &pb.StopResponse{}, nil
 }
 
