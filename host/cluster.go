@@ -377,6 +377,7 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 		return
 	}
 	sj := *k.row.Slurm
+	begun := k.row.State != api.NotStarted
 	h.mu.Unlock()
 	// The end is read before the records: a task writes its end only
 	// after its last record, so reading the log after it gets them all.
@@ -389,7 +390,11 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 		h.persist(k)
 		return
 	}
-	started, hasStart := slurm.ReadStarted(sj.Dir, sj.Task)
+	var started slurm.Started
+	hasStart := begun // its start is read until it is seen
+	if !begun {
+		started, hasStart = slurm.ReadStarted(sj.Dir, sj.Task)
+	}
 	h.mu.Lock()
 	changed := false
 	if hasStart && k.row.State == api.NotStarted {
