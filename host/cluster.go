@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
@@ -127,9 +126,10 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 		_ = h.removeJob(pj)
 		os.RemoveAll(dir)
 	}
-	spec := &slurm.Spec{Grace: h.opts.StopGrace,
-		Runtime: launch.Spec{Binary: entry.Path, SHA256: entry.SHA256, Protocol: rt.Protocol, OS: rt.OS, Arch: rt.Arch,
-			Name: rt.Name, Version: rt.Version, Workdir: req.Workdir}}
+	// The process the tasks start, as this host would (each task logs to
+	// a file of its own in the job's directory).
+	spec := &slurm.Spec{Grace: h.opts.StopGrace, Runtime: *h.launchSpec(parent, entry.SHA256)}
+	spec.Runtime.LogFile = ""
 	var kids []*job
 	for task := range sreq.TaskCount() {
 		c := row()
