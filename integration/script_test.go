@@ -130,35 +130,14 @@ func cmdKillhost(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(killHost(ts.Getenv("BGJOB_HOME"), sig, 10*time.Second))
 }
 
-// waitfile PATH [SECONDS]: wait until PATH exists and is not empty (default
-// 10 seconds), so that a pid file written by a job can be read whole.
+// waitfile PATH [SECONDS]: wait until PATH holds a whole, newline-ended
+// line (default 10 seconds), so that a pid file written by a job can be
+// read whole.
 func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
-	if neg {
-		ts.Fatalf("unsupported: ! waitfile")
-	}
-	if len(args) < 1 || len(args) > 2 {
+	if neg || len(args) < 1 || len(args) > 2 {
 		ts.Fatalf("usage: waitfile PATH [SECONDS]")
 	}
-	timeout := 10 * time.Second
-	if len(args) == 2 {
-		s, err := strconv.ParseFloat(args[1], 64)
-		ts.Check(err)
-		timeout = time.Duration(s * float64(time.Second))
-	}
-	path := ts.MkAbs(args[0])
-	deadline := time.Now().Add(timeout)
-	for {
-		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
-			b, _ := os.ReadFile(path)
-			if len(b) > 0 && b[len(b)-1] == '\n' {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s did not appear (non-empty, newline-terminated) within %v", args[0], timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLines(ts, args[0], 1, seconds(ts, args[1:], 10*time.Second))
 }
 
 // waitlines PATH N [SECONDS]: wait until PATH holds at least N lines
@@ -169,20 +148,29 @@ func cmdWaitlines(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	n, err := strconv.Atoi(args[1])
 	ts.Check(err)
-	timeout := 30 * time.Second
-	if len(args) == 3 {
-		s, err := strconv.ParseFloat(args[2], 64)
-		ts.Check(err)
-		timeout = time.Duration(s * float64(time.Second))
+	waitLines(ts, args[0], n, seconds(ts, args[2:], 30*time.Second))
+}
+
+// seconds is an optional SECONDS argument, def if there is none.
+func seconds(ts *testscript.TestScript, args []string, def time.Duration) time.Duration {
+	if len(args) == 0 {
+		return def
 	}
-	path := ts.MkAbs(args[0])
-	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+	s, err := strconv.ParseFloat(args[0], 64)
+	ts.Check(err)
+	return time.Duration(s * float64(time.Second))
+}
+
+// waitLines waits until the file holds n whole (newline-terminated) lines.
+func waitLines(ts *testscript.TestScript, name string, n int, timeout time.Duration) {
+	path := ts.MkAbs(name)
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
 		b, _ := os.ReadFile(path)
 		if got := strings.Count(string(b), "\n"); got >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("%s has %d lines after %v, want %d", args[0], strings.Count(string(b), "\n"), timeout, n)
+			ts.Fatalf("%s has %d lines after %v, want %d", name, strings.Count(string(b), "\n"), timeout, n)
 		}
 	}
 }
