@@ -157,6 +157,14 @@ func Open(opts Options) (*Host, error) {
 			return nil, err
 		}
 	}
+	// The launcher's own directory (see launch.Options.StateDir) is the
+	// host's alone, on every host.
+	if err := os.MkdirAll(filepath.Join(opts.Home, "procs"), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", filepath.Join(opts.Home, "procs"), err)
+	}
+	if err := os.Chmod(filepath.Join(opts.Home, "procs"), 0o700); err != nil {
+		return nil, err
+	}
 	var notices []string
 	dbPath := filepath.Join(opts.Home, "jobs.db")
 	st, err := store.Open(dbPath)
@@ -201,7 +209,7 @@ func Open(opts Options) (*Host, error) {
 		jobs: map[uint64]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher,
 		slurm: &slurm.Client{Bin: opts.SlurmBin}}
 	if h.launcher == nil {
-		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(),
+		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())

@@ -188,7 +188,7 @@ func TestSpareSocketSurvivesRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = jr.LoadAttach(2, filepath.Join(home, "run", "2"), &att)
+	err = jr.LoadAttach(2, &att)
 	jr.Close()
 	if err != nil {
 		t.Fatalf("job 2's reattach record: %v", err)

@@ -14,8 +14,8 @@ import (
 	"github.com/bgjob/bgjob/sdk/process"
 )
 
-// attachRecord is what the host keeps beside a running job's runtime socket
-// (see store.AttachFile): how the launcher finds the process again, and
+// attachRecord is what the host keeps in its journal for a running job's
+// runtime (store.SaveAttach): how the launcher finds the process again, and
 // the job's begin time, which the job table learns only when the job ends.
 type attachRecord struct {
 	launch.Attach
@@ -120,7 +120,7 @@ func (h *Host) recover() error {
 			continue
 		}
 		var att attachRecord
-		hasAttach := h.journal.LoadAttach(r.ID, h.sockDir(r.ID), &att) == nil
+		hasAttach := h.journal.LoadAttach(r.ID, &att) == nil
 		suspended := r.State == api.Suspended || r.State == api.Suspending
 		switch {
 		case suspended && r.SuspendedFrom != api.Running && r.State == api.Suspended:
@@ -223,7 +223,7 @@ func (h *Host) recover() error {
 // endStray ends the runtime of a job the host cannot take back.
 func (h *Host) endStray(id uint64) {
 	var att attachRecord
-	if h.journal.LoadAttach(id, h.sockDir(id), &att) != nil {
+	if h.journal.LoadAttach(id, &att) != nil {
 		return
 	}
 	if p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(id)); err == nil {
@@ -231,28 +231,23 @@ func (h *Host) endStray(id uint64) {
 	}
 }
 
-// sweep removes what a host that was killed left behind: directories of
-// spares nobody took, their logs, and socket directories of jobs that are
-// finished or gone. A spare's directory that a running job uses (its attach
-// record says so) stays.
+// sweep removes what a host that was killed left behind: spares nobody
+// took, their logs, and socket directories of jobs that are finished or
+// gone. What a running job's process uses (its attach record says so)
+// stays.
 func (h *Host) sweep(jobs map[uint64]*job) {
 	inUse := map[string]bool{}
 	for id, j := range jobs {
 		if j.row.State.Finished() {
 			continue
 		}
-		inUse[h.sockDir(id)] = true
 		var att attachRecord
-		if h.journal.LoadAttach(id, h.sockDir(id), &att) == nil {
+		if h.journal.LoadAttach(id, &att) == nil {
 			inUse[att.SockDir] = true
 		}
 	}
-	entries, _ := os.ReadDir(h.runDir())
-	for _, e := range entries {
-		if dir := filepath.Join(h.runDir(), e.Name()); !inUse[dir] {
-			launch.EndOrphan(dir) // a spare the killed host left
-			os.RemoveAll(dir)
-		}
+	if s, ok := h.launcher.(launch.Sweeper); ok {
+		s.Sweep(func(dir string) bool { return inUse[dir] })
 	}
 	logs, _ := filepath.Glob(filepath.Join(h.jobsDir(), "spare*.runtime.log"))
 	for _, l := range logs {

@@ -7,21 +7,29 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/sdk"
+	"github.com/bgjob/bgjob/sdk/process"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 )
 
 // Options configure the go-plugin launcher.
 type Options struct {
-	// RunDir holds the processes' socket directories; LogDir the logs of
-	// processes not running a job.
+	// RunDir holds the processes' socket directories (each owned by its
+	// process's user); LogDir the logs of processes not running a job.
 	RunDir, LogDir string
+	// StateDir is the launcher's own directory, which only the host may
+	// enter: each process's socket, linked there once checked (see
+	// procRunner), and the record of each spare (pid and start time), so
+	// that nothing the host trusts about a process lives where that
+	// process's user could change it.
+	StateDir string
 	// NoSpares turns off starting processes ahead of need.
 	NoSpares bool
 	// SpareIdle is how long a spare waits for a job before it is ended;
@@ -76,6 +84,11 @@ func NewGoPlugin(opts Options) *GoPlugin {
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.StateDir == "" {
+		// Processes of the launcher's own user only (a Slurm task's):
+		// there is nobody to keep out.
+		opts.StateDir = opts.RunDir
 	}
 	if opts.Open == nil {
 		cat := catalog.Open(opts.RunDir)
@@ -156,19 +169,40 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	}, spec.Env...)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	setProcAttr(cmd, spec.Identity)
-	client, err := protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Logger: logger})
+	pin := g.pinPath(sockDir)
+	r, err := newProcRunner(cmd, uidOf(spec.Identity), sockDir, pin)
+	var client *plugin.Client
+	if err == nil {
+		client, err = protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Runner: r.runnerFunc, Peer: r.peer, Logger: logger})
+	}
 	if err == nil {
 		var p *child
 		if p, err = dispense(client, logger, sockDir, logPath, logFile); err == nil {
 			p.attach.Binary = spec.Binary
+			// go-plugin knows the pid only of processes it started itself.
+			p.attach.Pid, p.attach.UID, p.attach.Start = r.peer.Pid, r.peer.UID, r.start
+			p.pin = r.pin
 			p.reusable = p.attach.Protocol == sdk.ProtocolV2 && describesReusable(p.conn)
 			return p, nil
 		}
 		client.Kill()
+		// What it started goes with it: a runtime that failed to start
+		// leaves nothing running.
+		if r.peer.Pid > 0 {
+			waitGone(r.peer.Pid)
+			endSession(r.peer.Pid)
+		}
 	}
+	os.Remove(pin)
 	logFile.Close()
 	os.RemoveAll(sockDir)
 	return nil, fmt.Errorf("cannot start the runtime %s: %w", spec.Binary, err)
+}
+
+// pinPath is where the socket of the process whose socket directory is
+// sockDir is linked once checked.
+func (g *GoPlugin) pinPath(sockDir string) string {
+	return filepath.Join(g.opts.StateDir, filepath.Base(sockDir)+".sock")
 }
 
 // Reattach connects to a runtime process an earlier host started.
@@ -183,9 +217,10 @@ func (g *GoPlugin) Reattach(a *Attach, logPath string) (Process, error) {
 	if err != nil {
 		// A runtime we cannot talk to would wait an hour for a host
 		// before giving up; end it now, and what its job left.
-		killStray(a.Pid, a.Binary)
-		waitGone(a.Pid)
-		endSession(a.Pid)
+		if killStray(a.Pid, a.Start) {
+			waitGone(a.Pid)
+		}
+		endSession(a.Pid) // only if its leader is gone
 		return nil, err
 	}
 	return p, nil
@@ -206,6 +241,21 @@ func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {
 	if !alive(a.Pid) {
 		return nil, fmt.Errorf("the runtime process %d is gone", a.Pid)
 	}
+	// The process is the one this host's records name, or none: a pid
+	// alone may be another process's by now. A record from a host before
+	// start times were kept is taken by its pid.
+	var peer *protocol.Peer
+	if a.Start != 0 {
+		if st, ok := process.StartTime(a.Pid); !ok || st != a.Start {
+			return nil, fmt.Errorf("the runtime process %d is gone (pid %d is another process now)", a.Pid, a.Pid)
+		}
+		peer = &protocol.Peer{Pid: a.Pid, UID: a.UID, Dir: a.SockDir}
+		if a.Network == "unix" {
+			if err := checkListener(peer, a.Addr); err != nil {
+				return nil, err
+			}
+		}
+	}
 	logger, logFile, err := openLog(logPath)
 	if err != nil {
 		return nil, err
@@ -213,6 +263,7 @@ func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {
 	client, err := protocol.NewClient(&protocol.ClientOptions{
 		Reattach: &plugin.ReattachConfig{Addr: addr, Pid: a.Pid},
 		Protocol: a.Protocol,
+		Peer:     peer,
 		Logger:   logger,
 	})
 	if err != nil {
@@ -225,6 +276,9 @@ func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {
 		return nil, fmt.Errorf("cannot reattach to the runtime process %d: %w", a.Pid, err)
 	}
 	p.attach = *a
+	if a.Network == "unix" && filepath.Dir(a.Addr) == filepath.Clean(g.opts.StateDir) {
+		p.pin = a.Addr
+	}
 	return p, nil
 }
 
@@ -304,6 +358,10 @@ type child struct {
 	canAttach bool
 	sockDir   string
 	logPath   string
+	// pin is the process's socket as linked in the launcher's StateDir
+	// (see procRunner); it and the spare's record there go with the
+	// process.
+	pin string
 
 	// For reuse: the launcher it goes back to, under which key; whether
 	// its runtime runs further jobs; the jobs it was given.
@@ -383,6 +441,10 @@ func (p *child) Release() {
 		p.closeClient()
 		if p.sockDir != "" {
 			_ = os.RemoveAll(p.sockDir)
+		}
+		if p.pin != "" {
+			_ = os.Remove(p.pin)
+			_ = os.Remove(strings.TrimSuffix(p.pin, ".sock") + spareSuffix)
 		}
 		p.logFile.Close()
 	})

@@ -11,6 +11,7 @@ package launch
 
 import (
 	"context"
+	"os"
 	"slices"
 
 	"github.com/bgjob/bgjob/host/internal/protocol"
@@ -103,6 +104,14 @@ func (id Identity) IsHost() bool {
 	return id.UID == 0 && id.GID == 0 && len(id.Groups) == 0 && id.Token == 0
 }
 
+// uidOf is the uid a process of id runs as.
+func uidOf(id Identity) uint32 {
+	if id.IsHost() {
+		return uint32(os.Geteuid())
+	}
+	return id.UID
+}
+
 // key is what makes two processes interchangeable: the same binary and
 // content, protocol, platform and user. Directories, logs and environment
 // are per job, not per process.
@@ -136,6 +145,11 @@ type Attach struct {
 	Protocol int    `json:"protocol"`
 	SockDir  string `json:"sockDir"`
 	Binary   string `json:"binary,omitempty"`
+	// UID is the user the process runs as, and Start its start time
+	// (process.StartTime): with Pid they name the process the host
+	// started, which is the only process it reattaches to or kills.
+	UID   uint32 `json:"uid"`
+	Start uint64 `json:"start,omitempty"`
 	// Shared: the process runs several jobs at once (see Sharer); a host
 	// that reattaches shares it among them again.
 	Shared bool `json:"shared,omitempty"`

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -74,8 +74,8 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 		} else {
 			// Written off the job's path (a spare starts in the
 			// background), so that the next host can end a spare this
-			// host leaves behind when it is killed (EndOrphan).
-			_ = os.WriteFile(filepath.Join(sockDir, orphanFile), []byte(fmt.Sprintf("%d\n%s\n", p.Pid(), spec.Binary)), 0o600)
+			// host leaves behind when it is killed (Sweep).
+			g.recordSpare(sockDir, p)
 		}
 	}
 	g.mu.Lock()
@@ -118,6 +118,8 @@ func (g *GoPlugin) keep(p *child) bool {
 		}
 	}
 	g.addLocked(p.key, p)
+	// A host killed now leaves it idle: the next one ends it (Sweep).
+	g.recordSpare(p.sockDir, p)
 	return true
 }
 
@@ -158,22 +160,65 @@ func (g *GoPlugin) drop(p *child) {
 	os.Remove(p.logPath)
 }
 
-// orphanFile, in a spare's socket directory, says which process and binary
-// the spare is.
-const orphanFile = "runtime.pid"
+// spareSuffix names a spare's record in StateDir: "PID START", the
+// process as the host recorded it when it started it.
+const spareSuffix = ".spare"
 
-// EndOrphan ends the spare (or kept process) whose socket directory dir is,
-// left by a host that was killed: such a process never got a job, or has
-// finished its job, so nothing is lost; left alone, it would wait for a
-// host until its idle timeout. The process is killed only if it still runs
-// the binary it was started from, so a reused pid is safe.
-func EndOrphan(dir string) {
-	b, err := os.ReadFile(filepath.Join(dir, orphanFile))
+// recordSpare records spare p (its socket directory sockDir) in the
+// launcher's own directory. Never in the socket directory: that is the
+// process's user's, who could plant a link there for the host to write
+// through, or write another pid for the next host to kill.
+func (g *GoPlugin) recordSpare(sockDir string, p *child) {
+	path := filepath.Join(g.opts.StateDir, filepath.Base(sockDir)+spareSuffix)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
+		g.opts.Logger.Warn("cannot record a spare runtime", "err", err)
 		return
 	}
-	pidText, binary, _ := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
-	if pid, err := strconv.Atoi(pidText); err == nil && pid > 1 {
-		killStray(pid, binary)
+	fmt.Fprintf(f, "%d %d\n", p.attach.Pid, p.attach.Start)
+	f.Close()
+}
+
+// Sweeper is a Launcher that cleans up after a host that was killed.
+type Sweeper interface {
+	// Sweep ends the spares a killed host left (they never got a job, or
+	// finished theirs: nothing is lost) and removes the socket
+	// directories and what the launcher kept of processes that no running
+	// job uses; inUse says which socket directories a running job's
+	// process has.
+	Sweep(inUse func(sockDir string) bool)
+}
+
+// Sweep implements Sweeper. Spares are found by the launcher's own records
+// and ended only if their pid still names the process recorded (pid and
+// start time), so a reused pid is safe.
+func (g *GoPlugin) Sweep(inUse func(sockDir string) bool) {
+	used := func(name string) bool { return inUse(filepath.Join(g.opts.RunDir, name)) }
+	entries, _ := os.ReadDir(g.opts.StateDir)
+	for _, e := range entries {
+		name, kind := strings.CutSuffix(e.Name(), spareSuffix)
+		if !kind {
+			name = strings.TrimSuffix(e.Name(), ".sock")
+		}
+		if used(name) {
+			continue
+		}
+		path := filepath.Join(g.opts.StateDir, e.Name())
+		if kind {
+			if b, err := os.ReadFile(path); err == nil {
+				var pid int
+				var start uint64
+				if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err == nil {
+					killStray(pid, start)
+				}
+			}
+		}
+		os.Remove(path)
+	}
+	dirs, _ := os.ReadDir(g.opts.RunDir)
+	for _, e := range dirs {
+		if !used(e.Name()) {
+			os.RemoveAll(filepath.Join(g.opts.RunDir, e.Name()))
+		}
 	}
 }

@@ -3,13 +3,16 @@
 package launch
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"syscall"
 
+	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/sdk/process"
+	"golang.org/x/sys/unix"
 )
 
 // setProcAttr makes the process lead a session of its own and, for
@@ -43,16 +46,6 @@ func alive(pid int) bool { return process.Alive(pid) }
 // runtime itself is gone.
 func endSession(pid int) int { return process.KillSession(pid) }
 
-// killStray kills process pid if it still runs binary (checked through
-// /proc where there is one, so a recycled pid is left alone).
-func killStray(pid int, binary string) {
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-	if err != nil || binary == "" || exe != binary {
-		return
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-}
-
 func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
 
 // execPath is the path that executes the open file f: on Linux the file
@@ -78,4 +71,23 @@ func ownBy(f *os.File, id Identity) error {
 		return nil
 	}
 	return f.Chown(int(id.UID), int(id.GID))
+}
+
+// pinsSockets: a runtime's socket is linked into the host's own directory
+// before it is checked (see procRunner).
+const pinsSockets = true
+
+// pinSocket links the socket at addr (not following a link there) to pin,
+// in a directory only the host may enter, and refuses anything that is not
+// a socket.
+func pinSocket(addr, pin string) error {
+	_ = os.Remove(pin)
+	if err := unix.Linkat(unix.AT_FDCWD, addr, unix.AT_FDCWD, pin, 0); err != nil {
+		return fmt.Errorf("cannot take hold of the runtime's socket %s: %w", addr, err)
+	}
+	if fi, err := os.Lstat(pin); err != nil || fi.Mode().Type() != os.ModeSocket {
+		os.Remove(pin)
+		return fmt.Errorf("%w: %s is not a socket", protocol.ErrNotPeer, addr)
+	}
+	return nil
 }

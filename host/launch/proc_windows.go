@@ -22,8 +22,10 @@ func alive(pid int) bool { return process.Alive(pid) }
 
 func endSession(pid int) int { return process.KillSession(pid) }
 
-// killStray leaves the process alone where its binary cannot be checked.
-func killStray(int, string) {}
+// pinsSockets: go-plugin listens on TCP here; there is no socket to pin.
+const pinsSockets = false
+
+func pinSocket(string, string) error { return nil }
 
 func killPid(pid int) {
 	if p, err := os.FindProcess(pid); err == nil {

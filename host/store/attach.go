@@ -2,14 +2,9 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
-	"path/filepath"
 )
-
-// AttachFile is where a host before the journal kept a job's attach record:
-// in the job's socket directory. Such records are still read, for jobs an
-// older host started.
-const AttachFile = "attach.json"
 
 const kindAttach = 'a'
 
@@ -26,16 +21,14 @@ func (j *Journal) SaveAttach(id uint64, v any) error {
 	return j.Put(kindAttach, id, b)
 }
 
-// LoadAttach reads job id's attach record into v: the journal's, else one
-// an older host left in legacyDir. An error wrapping os.ErrNotExist means
-// there is none.
-func (j *Journal) LoadAttach(id uint64, legacyDir string, v any) error {
-	if b, ok := j.Get(kindAttach, id); ok {
-		return json.Unmarshal(b, v)
-	}
-	b, err := os.ReadFile(filepath.Join(legacyDir, AttachFile))
-	if err != nil {
-		return err
+// LoadAttach reads job id's attach record into v. An error wrapping
+// os.ErrNotExist means there is none. Only the journal is read: hosts
+// before it kept the record in the job's socket directory, which belongs
+// to the job's user, and nothing the host trusts is read from there.
+func (j *Journal) LoadAttach(id uint64, v any) error {
+	b, ok := j.Get(kindAttach, id)
+	if !ok {
+		return fmt.Errorf("no attach record for job %d: %w", id, os.ErrNotExist)
 	}
 	return json.Unmarshal(b, v)
 }

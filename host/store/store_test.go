@@ -74,8 +74,9 @@ func TestCreatePutDeleteAll(t *testing.T) {
 }
 
 // Attach records live in the journal and survive it being reopened (as a
-// killed host's successor reopens it); one an older host left in a job's
-// socket directory is still found; dropping one forgets it.
+// killed host's successor reopens it); one left in a job's socket
+// directory (where hosts before the journal kept them, and where the job's
+// user may write) is never read; dropping one forgets it.
 func TestAttach(t *testing.T) {
 	dir := t.TempDir()
 	jr, err := OpenJournal(filepath.Join(dir, "journal"))
@@ -84,8 +85,7 @@ func TestAttach(t *testing.T) {
 	}
 	type rec struct{ Pid int }
 	var got rec
-	legacy := filepath.Join(dir, "run", "1")
-	if err := jr.LoadAttach(1, legacy, &got); !errors.Is(err, os.ErrNotExist) {
+	if err := jr.LoadAttach(1, &got); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LoadAttach with none: %v", err)
 	}
 	if err := jr.SaveAttach(1, rec{Pid: 42}); err != nil {
@@ -99,20 +99,21 @@ func TestAttach(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer jr.Close()
-	if err := jr.LoadAttach(1, legacy, &got); err != nil || got.Pid != 42 {
+	if err := jr.LoadAttach(1, &got); err != nil || got.Pid != 42 {
 		t.Errorf("LoadAttach after reopening = %+v, %v", got, err)
 	}
-	if err := jr.LoadAttach(2, filepath.Join(dir, "run", "2"), &got); !errors.Is(err, os.ErrNotExist) {
+	if err := jr.LoadAttach(2, &got); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a dropped record: %v", err)
 	}
 	if ids := jr.Attached(); len(ids) != 1 || ids[0] != 1 {
 		t.Errorf("Attached = %v", ids)
 	}
-	// An older host's record, beside the job's sockets.
+	// A record beside the job's sockets, as hosts before the journal
+	// kept them, is not the host's to trust.
 	os.MkdirAll(filepath.Join(dir, "run", "3"), 0o700)
-	os.WriteFile(filepath.Join(dir, "run", "3", AttachFile), []byte(`{"Pid":44}`), 0o600)
-	if err := jr.LoadAttach(3, filepath.Join(dir, "run", "3"), &got); err != nil || got.Pid != 44 {
-		t.Errorf("a legacy record = %+v, %v", got, err)
+	os.WriteFile(filepath.Join(dir, "run", "3", "attach.json"), []byte(`{"Pid":44}`), 0o600)
+	if err := jr.LoadAttach(3, &got); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a record in the socket directory was read: %+v, %v", got, err)
 	}
 }
 

@@ -14,6 +14,7 @@ type stat struct {
 	state   byte // R, S, D, Z, X, ...
 	pgrp    int
 	session int
+	start   uint64 // clock ticks after boot
 }
 
 // readStat reads /proc/PID/stat; false means there is no such process.
@@ -33,7 +34,7 @@ func parseStat(b []byte) (stat, bool) {
 		return stat{}, false
 	}
 	f := bytes.Fields(b[i+1:])
-	if len(f) < 4 || len(f[0]) != 1 {
+	if len(f) < 20 || len(f[0]) != 1 {
 		return stat{}, false
 	}
 	pg, err := strconv.Atoi(string(f[2]))
@@ -44,7 +45,11 @@ func parseStat(b []byte) (stat, bool) {
 	if err != nil {
 		return stat{}, false
 	}
-	return stat{state: f[0][0], pgrp: pg, session: sid}, true
+	start, err := strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return stat{}, false
+	}
+	return stat{state: f[0][0], pgrp: pg, session: sid, start: start}, true
 }
 
 func living(s stat) bool { return s.state != 'Z' && s.state != 'X' && s.state != 'x' }
@@ -61,6 +66,19 @@ func State(pid int) (byte, bool) {
 func Alive(pid int) bool {
 	s, ok := readStat(strconv.Itoa(pid))
 	return ok && living(s)
+}
+
+// StartTime returns when pid began (clock ticks after boot, as the kernel
+// counts them), and false if there is no such live process. A pid is
+// reused, a pid and its start time are not: together they name one process,
+// which is how a supervisor that recorded both finds its own process again
+// and leaves alone whatever reuses the number.
+func StartTime(pid int) (uint64, bool) {
+	s, ok := readStat(strconv.Itoa(pid))
+	if !ok || !living(s) {
+		return 0, false
+	}
+	return s.start, true
 }
 
 // GroupAlive reports whether process group pgid has a member that is not a

@@ -10,25 +10,55 @@ import (
 )
 
 func TestParseStat(t *testing.T) {
+	// The fields after the session up to the start time (field 22).
+	const mid = " 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 "
 	tests := []struct {
 		in    string
 		ok    bool
 		state byte
 		pgrp  int
+		start uint64
 	}{
-		{"12 (sleep) S 1 12 12 0 -1", true, 'S', 12},
-		{"7 (a) b (c)) Z 1 99 7", true, 'Z', 99},
-		{"7 (x y) R 1 3 3", true, 'R', 3},
-		{"7 (x) R 1 3", false, 0, 0},
-		{"no parens", false, 0, 0},
-		{"7 (x) RR 1 3 3", false, 0, 0},
-		{"7 (x) R 1 notanumber 3", false, 0, 0},
+		{"12 (sleep) S 1 12 12" + mid + "8812 5656576 221", true, 'S', 12, 8812},
+		{"7 (a) b (c)) Z 1 99 7" + mid + "1 0 0", true, 'Z', 99, 1},
+		{"7 (x y) R 1 3 3" + mid + "42 0", true, 'R', 3, 42},
+		{"7 (x) R 1 3 3 0 -1", false, 0, 0, 0},
+		{"7 (x) R 1 3", false, 0, 0, 0},
+		{"no parens", false, 0, 0, 0},
+		{"7 (x) RR 1 3 3" + mid + "42", false, 0, 0, 0},
+		{"7 (x) R 1 notanumber 3" + mid + "42", false, 0, 0, 0},
+		{"7 (x) R 1 3 3" + mid + "-42", false, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		s, ok := parseStat([]byte(tt.in))
-		if ok != tt.ok || s.state != tt.state || s.pgrp != tt.pgrp {
-			t.Errorf("parseStat(%q) = %c %d %v, want %c %d %v", tt.in, s.state, s.pgrp, ok, tt.state, tt.pgrp, tt.ok)
+		if ok != tt.ok || s.state != tt.state || s.pgrp != tt.pgrp || s.start != tt.start {
+			t.Errorf("parseStat(%q) = %c %d %d %v, want %c %d %d %v", tt.in, s.state, s.pgrp, s.start, ok, tt.state, tt.pgrp, tt.start, tt.ok)
 		}
+	}
+}
+
+// TestStartTime: a process's start time is stable while it lives, differs
+// from another process's started later, and is gone with it.
+func TestStartTime(t *testing.T) {
+	a := exec.Command("sleep", "30")
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t1, ok := StartTime(a.Process.Pid)
+	if !ok || t1 == 0 {
+		t.Fatalf("StartTime(%d) = %d, %v", a.Process.Pid, t1, ok)
+	}
+	if again, _ := StartTime(a.Process.Pid); again != t1 {
+		t.Fatalf("start time changed: %d then %d", t1, again)
+	}
+	self, _ := StartTime(os.Getpid())
+	if self > t1 {
+		t.Fatalf("this process (start %d) began after its child (start %d)", self, t1)
+	}
+	a.Process.Kill()
+	a.Wait()
+	if st, ok := StartTime(a.Process.Pid); ok {
+		t.Fatalf("StartTime of an ended process = %d, true", st)
 	}
 }
 

@@ -36,3 +36,6 @@ func SuspendSession(int) (int, error) { return 0, errors.ErrUnsupported }
 
 // ContinueSession cannot find a session's members without /proc.
 func ContinueSession(int) (int, error) { return 0, errors.ErrUnsupported }
+
+// StartTime is not known without /proc.
+func StartTime(int) (uint64, bool) { return 0, false }

@@ -35,3 +35,6 @@ func SuspendSession(int) (int, error) { return 0, errors.ErrUnsupported }
 
 // ContinueSession: Windows has no sessions of this kind.
 func ContinueSession(int) (int, error) { return 0, errors.ErrUnsupported }
+
+// StartTime is not known here.
+func StartTime(int) (uint64, bool) { return 0, false }

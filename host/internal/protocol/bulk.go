@@ -26,9 +26,15 @@ type bulkStream struct {
 	grpc Stream // kept open while the socket is used
 }
 
-func dialBulk(ctx context.Context, first *sdk.Batch, rest Stream) (*bulkStream, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", first.BulkAddress)
+func dialBulk(ctx context.Context, peer *Peer, first *sdk.Batch, rest Stream) (*bulkStream, error) {
+	var conn net.Conn
+	var err error
+	if peer != nil {
+		conn, err = peer.Dial(ctx, first.BulkAddress)
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "unix", first.BulkAddress)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to the runtime's bulk socket: %w", err)
 	}

@@ -13,17 +13,19 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// grpcPlugin is protocol 2's go-plugin glue on the host's side.
+// grpcPlugin is protocol 2's go-plugin glue on the host's side; peer is
+// the process its connections must reach.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
+	peer *Peer
 }
 
 func (*grpcPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
 	return errors.New("the host does not serve plugins")
 }
 
-func (*grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return &grpcConn{c: pb.NewRuntimeClient(c)}, nil
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &grpcConn{c: pb.NewRuntimeClient(c), peer: p.peer}, nil
 }
 
 // grpcDialOptions match the plugin's server options (sdk's limits): large
@@ -39,9 +41,11 @@ func grpcDialOptions() []grpc.DialOption {
 	}
 }
 
-// grpcConn is a Conn over protocol 2.
+// grpcConn is a Conn over protocol 2. The bulk socket a run names is
+// dialled only if it is peer's (nil: not checked, for in-process tests).
 type grpcConn struct {
-	c pb.RuntimeClient
+	c    pb.RuntimeClient
+	peer *Peer
 }
 
 func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
@@ -64,7 +68,7 @@ func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stre
 		return nil, err
 	}
 	if first.BulkAddress != "" {
-		return dialBulk(ctx, first, st)
+		return dialBulk(ctx, g.peer, first, st)
 	}
 	return &prefixed{first: first, rest: st}, nil
 }

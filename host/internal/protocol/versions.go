@@ -5,25 +5,27 @@ import (
 	"os/exec"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 )
 
 // version is one protocol the host speaks: how go-plugin carries it and the
 // plugin set whose Dispense returns a Conn.
 type version struct {
 	transport plugin.Protocol
-	set       func() plugin.PluginSet
+	set       func(*Peer) plugin.PluginSet
 }
 
 // versions is the one list of the protocols this host speaks. A plugin may
 // serve several; go-plugin picks the newest both sides speak.
 var versions = map[int]version{
-	sdk.ProtocolV1: {plugin.ProtocolNetRPC, func() plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: netRPCPlugin{}} }},
-	sdk.ProtocolV2: {plugin.ProtocolGRPC, func() plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: &grpcPlugin{}} }},
+	sdk.ProtocolV1: {plugin.ProtocolNetRPC, func(*Peer) plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: netRPCPlugin{}} }},
+	sdk.ProtocolV2: {plugin.ProtocolGRPC, func(p *Peer) plugin.PluginSet { return plugin.PluginSet{sdk.PluginName: &grpcPlugin{peer: p}} }},
 }
 
 // Versions returns the protocol versions the host speaks, oldest first.
@@ -65,6 +67,13 @@ type ClientOptions struct {
 	Reattach *plugin.ReattachConfig
 	Protocol int
 	Logger   hclog.Logger
+	// Runner starts the process of Cmd instead of go-plugin's own runner:
+	// the launcher's, which checks the address the plugin's handshake
+	// names before go-plugin dials it (see Peer).
+	Runner func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error)
+	// Peer is the process every connection must reach (see Peer); nil
+	// checks nothing, for tests that serve a plugin in process.
+	Peer *Peer
 }
 
 // NewClient configures a go-plugin client for a plugin process. Every client
@@ -94,16 +103,34 @@ func NewClient(o *ClientOptions) (*plugin.Client, error) {
 		rc := *o.Reattach
 		rc.Protocol, rc.ProtocolVersion = v.transport, o.Protocol
 		cfg.Reattach = &rc
-		cfg.Plugins = v.set()
+		cfg.Plugins = v.set(o.Peer)
 		cfg.AllowedProtocols = []plugin.Protocol{v.transport}
 		return plugin.NewClient(cfg), nil
 	}
-	cfg.Cmd = o.Cmd
+	if o.Runner != nil {
+		// go-plugin wants exactly one of Cmd and RunnerFunc; the runner
+		// gets the command as go-plugin completed it.
+		// go-plugin's own socket directory (made as the host's user) is
+		// dropped: the process keeps the one made for it, its user's.
+		// Its standard input is nothing, not the host's.
+		cmd := o.Cmd
+		cfg.RunnerFunc = func(l hclog.Logger, c *exec.Cmd, _ string) (runner.Runner, error) {
+			for _, kv := range c.Env {
+				if !strings.HasPrefix(kv, plugin.EnvUnixSocketDir+"=") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Stdin = nil
+			return o.Runner(l, cmd, "")
+		}
+	} else {
+		cfg.Cmd = o.Cmd
+	}
 	cfg.SkipHostEnv = true
 	cfg.StartTimeout = 30 * time.Second
 	cfg.VersionedPlugins = map[int]plugin.PluginSet{}
 	for n, v := range versions {
-		cfg.VersionedPlugins[n] = v.set()
+		cfg.VersionedPlugins[n] = v.set(o.Peer)
 		if !slices.Contains(cfg.AllowedProtocols, v.transport) {
 			cfg.AllowedProtocols = append(cfg.AllowedProtocols, v.transport)
 		}
