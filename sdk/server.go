@@ -130,7 +130,8 @@ func (s *server) start(job *Job) *serverJob {
 		// A runtime process runs a job at a time, possibly started before
 		// the job was known: its working directory and mask become the
 		// job's here (the mask the process started with, if the job
-		// brings none), and a job never runs anywhere else.
+		// brings none), and a job never runs anywhere else. A process
+		// that runs several at once leaves both to the runtime.
 		if !s.inProcess {
 			m := initialUmask
 			if job.Umask != nil {

@@ -82,15 +82,20 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 	if sy, ok := s.out.(sdk.Syncer); ok {
 		sy.Sync()
 	}
-	cmd := newCmd()
-	err = cmd.Start()
+	// The command keeps the mask it is forked with: the job's.
+	start := func() (*exec.Cmd, error) {
+		cmd := newCmd()
+		var err error
+		withUmask(s.umask.Load(), func() { err = cmd.Start() })
+		return cmd, err
+	}
+	cmd, err := start()
 	// A concurrently forked process may briefly hold the binary open for
 	// writing (https://go.dev/issue/22315); retry for a while, as the
 	// default handler does.
 	for delay := time.Millisecond; isETXTBSY(err) && delay < 300*time.Millisecond; delay *= 2 {
 		time.Sleep(delay)
-		cmd = newCmd()
-		err = cmd.Start()
+		cmd, err = start()
 	}
 	if err != nil {
 		closeWriteEnds()

@@ -26,6 +26,10 @@ type session struct {
 	stdout, stderr *streamWriter
 	procs          *procTracker
 	initDone       atomic.Bool
+	// umask is the job's file mode creation mask (see withUmask); the
+	// umask builtin sets it, the interpreter's and the job's background
+	// statements read it.
+	umask atomic.Uint32
 
 	// gate is held for reading by every use of out; closing it (for
 	// writing) waits for those and makes later ones fail.
@@ -44,6 +48,13 @@ type session struct {
 func newSession(job *sdk.Job, out sdk.Emitter, rt *Runtime) *session {
 	s := &session{job: job, out: out, rt: rt, procs: newProcTracker()}
 	s.cond = sync.NewCond(&s.mu)
+	// The caller's mask, which the host passes on; a host that passes
+	// none leaves the process's.
+	if job.Umask != nil {
+		s.umask.Store(*job.Umask)
+	} else {
+		s.umask.Store(processUmask())
+	}
 	s.stdout = &streamWriter{s: s, w: out.Writer(sdk.Output)}
 	s.stderr = &streamWriter{s: s, w: out.Writer(sdk.Error)}
 	return s
@@ -139,8 +150,9 @@ func (s *session) close() {
 
 // handlers are the session's hooks into the interpreter: the exec
 // handlers (counting, the builtins, and the exec handler for external
-// programs, which replaces the interpreter's default one), and the call
-// handler that routes the shell builtins the interpreter lacks to ours.
+// programs, which replaces the interpreter's default one), the call
+// handler that routes the shell builtins the interpreter lacks to ours,
+// and the open handler that gives the files it creates the job's mask.
 func (s *session) handlers() []interp.RunnerOption {
 	return []interp.RunnerOption{
 		interp.ExecHandlers(
@@ -149,6 +161,7 @@ func (s *session) handlers() []interp.RunnerOption {
 			func(interp.ExecHandlerFunc) interp.ExecHandlerFunc { return s.execProgram },
 		),
 		interp.CallHandler(shellBuiltinCall),
+		interp.OpenHandler(s.open),
 	}
 }
 
