@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"slices"
@@ -67,6 +68,7 @@ func Serve(cfg *ServeConfig) {
 		os.Exit(0)
 	}
 	logger := pluginLogger(cfg.Name)
+	outliveHost()
 	orphan := defaultOrphanTimeout
 	if v := os.Getenv(EnvOrphanTimeout); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
@@ -93,17 +95,33 @@ func Serve(cfg *ServeConfig) {
 }
 
 // pluginLogger logs to the file the host names, so that nothing is written to
-// stdout (the handshake) or to a stderr whose reader may be gone.
+// stdout (the handshake) or to a stderr whose reader may be gone. The
+// standard library's log (go-plugin's net/rpc server logs through it) and
+// the process's standard error itself go there too (see logToFile), so
+// that no message, and no panic, is written to the host's pipe.
 func pluginLogger(name string) hclog.Logger {
 	var out io.Writer = os.Stderr
 	if path := os.Getenv(EnvLogFile); path != "" {
 		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
 			out = f
+			logToFile(f)
 		} else {
 			fmt.Fprintf(os.Stderr, "cannot open plugin log %s: %v\n", path, err)
 		}
 	}
+	log.SetOutput(out)
 	return hclog.New(&hclog.LoggerOptions{Name: name, Output: out, Level: hclog.Info, JSONFormat: false})
+}
+
+// outliveHost keeps the process alive when its host is gone. A runtime
+// outlives its host on purpose (the next host reattaches), but its standard
+// output and error are pipes to the host that started it: a Go program
+// that writes to a broken pipe on descriptor 1 or 2 dies of SIGPIPE unless
+// it handles the signal. Handled (not ignored, which children would
+// inherit), such a write is an error like any other, and the job's own
+// commands still get the default action.
+func outliveHost() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 }
 
 // description is what the plugin cfg configures says about itself, or

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -170,7 +169,7 @@ const spareSuffix = ".spare"
 // through, or write another pid for the next host to kill.
 func (g *GoPlugin) recordSpare(sockDir string, p *child) {
 	path := filepath.Join(g.opts.StateDir, filepath.Base(sockDir)+spareSuffix)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
 	if err != nil {
 		g.opts.Logger.Warn("cannot record a spare runtime", "err", err)
 		return

@@ -91,3 +91,6 @@ func pinSocket(addr, pin string) error {
 	}
 	return nil
 }
+
+// oNoFollow opens a path's last element only if it is not a symbolic link.
+const oNoFollow = syscall.O_NOFOLLOW

@@ -1,0 +1,65 @@
+package integration
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A legacy-line (protocol 1) runtime outlives its host: once the host is
+// killed, the pipes it gave the runtime are broken, and a connection to the
+// runtime's socket that is reset makes go-plugin's net/rpc server log. That
+// log goes to the runtime's log file, never to the dead host's pipe (a Go
+// program writing to a broken pipe on descriptor 2 dies of SIGPIPE), and
+// the next host reattaches and receives the rest.
+func TestLegacyRuntimeOutlivesHost(t *testing.T) {
+	h := newHome(t)
+	work := t.TempDir()
+	h.run("start", "--name", "long", "--runtime-version", "~1", "--workdir", work, "--",
+		`echo first; while [ ! -e go ]; do sleep 0.02; done; echo second`)
+	waitOutput(t, h, "long", "first")
+	pid, ok := hostPid(h.path)
+	if !ok {
+		t.Fatal("no host pid")
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(pid, 5*time.Second)
+	// Connections to the runtime's socket (the host's link to it) that
+	// are cut at once, and one that sends garbage.
+	socks, _ := filepath.Glob(filepath.Join(h.path, "procs", "*.sock"))
+	inRun, _ := filepath.Glob(filepath.Join(h.path, "run", "*", "plugin*"))
+	socks = append(socks, inRun...)
+	if len(socks) == 0 {
+		t.Fatal("no runtime socket in the host's procs directory")
+	}
+	for _, sock := range socks {
+		for i := 0; i < 3; i++ {
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				continue
+			}
+			if i == 2 {
+				c.Write([]byte("not yamux\r\n\x00\x01"))
+			}
+			if uc, ok := c.(*net.UnixConn); ok {
+				uc.CloseWrite()
+			}
+			c.Close()
+		}
+	}
+	// Let the runtime take the connections in before it is needed.
+	time.Sleep(300 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(work, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run("wait", "long")
+	if got := h.run("receive", "long"); got != "first\nsecond\n" {
+		t.Errorf("after the host was killed and its connection reset, the legacy job printed %q", got)
+	}
+	if js := h.jobs("long"); js[0].State != "Completed" {
+		t.Errorf("the legacy job is %s: %s", js[0].State, js[0].StateReason)
+	}
+}

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package sdk
+
+import "os"
+
+// logToFile: standard error stays the host's pipe here.
+func logToFile(*os.File) {}
