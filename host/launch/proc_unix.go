@@ -5,7 +5,6 @@ package launch
 import (
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -54,23 +53,6 @@ func killStray(pid int, binary string) {
 }
 
 func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
-
-// execPath is the path that executes the open file f: on Linux the file
-// itself, through /proc/self/fd (resolved by the kernel at exec, in the
-// child, before the descriptor closes); elsewhere its path.
-func execPath(f *os.File, path string) string {
-	if runtime.GOOS == "linux" {
-		if p := "/proc/self/fd/" + strconv.Itoa(int(f.Fd())); fileExists(p) {
-			return p
-		}
-	}
-	return path
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // ownBy gives f to the process's user.
 func ownBy(f *os.File, id Identity) error {
