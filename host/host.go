@@ -135,6 +135,11 @@ func Open(opts Options) (*Host, error) {
 	if opts.HostBinary == "" {
 		opts.HostBinary, _ = os.Executable()
 	}
+	// The folders above the home first: a home created in a folder
+	// someone else may write could be swapped for theirs at once.
+	if err := api.CheckHomeParents(opts.Home); err != nil {
+		return nil, withKind(ErrBadRequest, err)
+	}
 	if err := os.MkdirAll(opts.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", opts.Home, err)
 	}

@@ -3,10 +3,12 @@ package host
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/bgjob/bgjob/host/internal/safepath"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 	"google.golang.org/protobuf/proto"
@@ -35,7 +37,17 @@ func (h *Host) payloadPath(id uint64) string {
 func (h *Host) writePayload(id uint64, b []byte) error {
 	path := h.payloadPath(id)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// Not through a link at tmp; the rename then replaces whatever is at
+	// path, a link included, without following it.
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|safepath.NoFollow, 0o600)
+	if err == nil {
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("cannot record the job's payload: %w", err)
 	}
@@ -48,7 +60,7 @@ func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
 	job := new(sdk.Job)
 	b, err := h.store.Payload(r.ID)
 	if err == nil && b == nil {
-		b, err = os.ReadFile(h.payloadPath(r.ID))
+		b, err = readNoFollow(h.payloadPath(r.ID))
 	}
 	switch {
 	case err == nil:
@@ -67,4 +79,14 @@ func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
 	job.Id, job.InstanceId, job.Name = r.ID, r.InstanceID, r.Name
 	job.Workdir, job.Command = r.Workdir, r.Command
 	return job, nil
+}
+
+// readNoFollow is os.ReadFile, but not through a final symbolic link.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|safepath.NoFollow, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -208,8 +209,14 @@ func (h *Host) launchSpec(r *store.Row, sha string) *launch.Spec {
 func (h *Host) checkRuntime(r *store.Row) (string, error) {
 	e := &catalog.Entry{Path: r.Spec.Runtime, Manifest: catalog.Manifest{SHA256: r.Spec.SHA256}}
 	e.Name, e.Version, e.OS, e.Arch = r.Runtime.Name, r.Runtime.Version, r.Runtime.OS, r.Runtime.Arch
-	if h.catalog.Verify(e) == nil {
+	verr := h.catalog.Verify(e)
+	if verr == nil {
 		return e.SHA256, nil
+	}
+	// Refused because someone else could change it: that is the reason
+	// to give, not that the runtime seems gone.
+	if errors.Is(verr, catalog.ErrUnsafe) {
+		return "", verr
 	}
 	entries, err := h.catalog.List()
 	if err != nil {

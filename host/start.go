@@ -324,16 +324,21 @@ func (h *Host) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, e
 	}
 	e, err := h.catalog.Resolve(name, constraint, runtime.GOOS, arch)
 	if err != nil {
-		if errors.Is(err, catalog.ErrBadConstraint) {
+		switch {
+		case errors.Is(err, catalog.ErrBadConstraint):
 			return nil, withKind(ErrBadRequest, err)
+		case errors.Is(err, catalog.ErrUnsafe):
+			return nil, withKind(ErrVerification, err)
 		}
 		return nil, withKind(ErrNoRuntime, err)
 	}
-	if err := h.catalog.Verify(e); err != nil {
+	bin, err := h.catalog.OpenVerified(e)
+	if err != nil {
 		return nil, withKind(ErrVerification, err)
 	}
+	defer bin.Close()
 	if runAs32 {
-		if err := h.probe32(e); err != nil {
+		if err := h.probe32(e, bin); err != nil {
 			return nil, err
 		}
 	}
@@ -343,14 +348,19 @@ func (h *Host) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, e
 // probe32 finds out, once, whether the kernel runs 32-bit programs, by
 // running a 32-bit runtime's describe: on a kernel without the 32-bit ABI
 // (IA-32 emulation off, say) --run-as-32 must fail with that reason before
-// a job exists, not as an exec format error when the job starts.
-func (h *Host) probe32(e *catalog.Entry) error {
+// a job exists, not as an exec format error when the job starts. bin is
+// e's binary as catalog.OpenVerified opened and checked it: the probe runs
+// that file (catalog.ExecPath), as the launcher does, never the path,
+// which root would otherwise run after someone swapped it.
+func (h *Host) probe32(e *catalog.Entry, bin *os.File) error {
 	h.mu.Lock()
 	known, ok := h.can32, h.can32Known
 	h.mu.Unlock()
 	if !ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := exec.CommandContext(ctx, e.Path, "describe").Run()
+		cmd := exec.CommandContext(ctx, catalog.ExecPath(bin, e.Path), "describe")
+		cmd.Args[0] = e.Path
+		err := cmd.Run()
 		cancel()
 		var ee *exec.ExitError
 		switch {

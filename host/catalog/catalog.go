@@ -50,6 +50,9 @@ var (
 	// ErrNotPlugin reports a file that cannot be installed because it does
 	// not behave like a bgjob plugin.
 	ErrNotPlugin = errors.New("not a bgjob plugin")
+	// ErrUnsafe reports a catalog file or folder that someone other than
+	// root and the host's user could change (see trust.go).
+	ErrUnsafe = errors.New("unsafe runtime catalog")
 )
 
 // Manifest is what manifest.json holds: the plugin's own description of
@@ -76,6 +79,12 @@ type Entry struct {
 	// that would hide Manifest.Version, and it is left out of JSON because
 	// it would only repeat it.
 	SemVer *semver.Version `json:"-"`
+	// Refused is why the entry may not be used, wrapping ErrUnsafe (see
+	// trust.go), or nil; RefusedReason is its text, for JSON. A refused
+	// entry whose manifest was not trusted has only what its folders say
+	// (name, version, OS and architecture) and no Path.
+	Refused       error  `json:"-"`
+	RefusedReason string `json:"refused,omitempty"`
 }
 
 // String names the entry the way messages refer to it, e.g.
@@ -153,6 +162,17 @@ func DefaultRoot() string {
 // the file: silently skipping it could make Resolve pick an older version
 // than the user expects.
 func (c *Catalog) List() ([]*Entry, error) {
+	// A catalog root others could change holds nothing to trust, not even
+	// the names of its folders.
+	if err := c.checkTrusted(c.root); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if errors.Is(err, ErrUnsafe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("cannot read the runtime catalog %s: %w; check that it is a readable folder, or point BGJOB_RUNTIMES at another one", c.root, err)
+	}
 	names, err := c.subdirs(c.root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -162,6 +182,11 @@ func (c *Catalog) List() ([]*Entry, error) {
 	}
 	var entries []*Entry
 	for _, name := range names {
+		// A folder others could change refuses every entry below it.
+		nameErr := c.checkOne(filepath.Join(c.root, name))
+		if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
+			continue // removed while we were looking
+		}
 		versions, err := c.subdirs(filepath.Join(c.root, name))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -171,6 +196,12 @@ func (c *Catalog) List() ([]*Entry, error) {
 		}
 		for _, version := range versions {
 			vdir := filepath.Join(c.root, name, version)
+			versionErr := nameErr
+			if versionErr == nil {
+				if versionErr = c.checkOne(vdir); versionErr != nil && !errors.Is(versionErr, ErrUnsafe) {
+					continue
+				}
+			}
 			platforms, err := c.subdirs(vdir)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
@@ -179,7 +210,7 @@ func (c *Catalog) List() ([]*Entry, error) {
 				return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", vdir, err)
 			}
 			for _, platform := range platforms {
-				e, err := c.entry(filepath.Join(vdir, platform), name, version, platform)
+				e, err := c.trustedEntry(filepath.Join(vdir, platform), name, version, platform, versionErr)
 				if err != nil {
 					return nil, err
 				}
@@ -275,6 +306,38 @@ func subdirs(dir string) (names []string, links bool, err error) {
 		}
 	}
 	return names, links, nil
+}
+
+// trustedEntry is entry after the checks of trust.go: refused when
+// refused (a folder above was unsafe) or when the platform folder, the
+// manifest or the binary is unsafe. nil, nil for a folder without a
+// manifest, as entry.
+func (c *Catalog) trustedEntry(dir, name, version, platform string, refused error) (*Entry, error) {
+	if refused == nil {
+		refused = c.checkOne(dir)
+	}
+	manifest := filepath.Join(dir, manifestFile)
+	if refused == nil {
+		refused = c.checkOne(manifest)
+	} else if _, err := os.Lstat(manifest); err != nil {
+		refused = err
+	}
+	switch {
+	case errors.Is(refused, fs.ErrNotExist):
+		return nil, nil
+	case refused != nil && !errors.Is(refused, ErrUnsafe):
+		return nil, fmt.Errorf("cannot read runtime manifest %s: %w; check its permissions", manifest, refused)
+	case refused != nil:
+		return refusedEntry(dir, name, version, platform, refused), nil
+	}
+	e, err := c.entry(dir, name, version, platform)
+	if e == nil || err != nil {
+		return e, err
+	}
+	if err := c.checkOne(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.refuse(err) // a missing binary is Verify's to report
+	}
+	return e, nil
 }
 
 // readEntry loads the manifest in dir. It returns nil, nil when there is no

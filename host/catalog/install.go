@@ -58,7 +58,7 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 		return nil, fmt.Errorf("cannot install %s: its %w; rename the file and install it again", binaryPath, err)
 	}
 
-	if err := os.MkdirAll(c.root, 0o755); err != nil {
+	if err := mkdirs(c.root); err != nil {
 		return nil, fmt.Errorf("cannot create the runtime catalog %s: %w; check its permissions, or set BGJOB_RUNTIMES to a writable folder", c.root, err)
 	}
 	staged, sum, err := stage(binaryPath, c.root)
@@ -78,7 +78,7 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 	}
 
 	dir := filepath.Join(c.root, m.Name, m.Version, m.OS+"_"+m.Arch)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirs(dir); err != nil {
 		return nil, fmt.Errorf("cannot install %s: creating %s: %w; check that the runtime catalog is writable", binaryPath, dir, err)
 	}
 	previous := previousBinary(dir)
@@ -96,6 +96,29 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 	}
 	c.forget(path)
 	return &Entry{Manifest: m, Dir: dir, Path: path, SemVer: v}, nil
+}
+
+// mkdirs is os.MkdirAll(dir, 0o755), except that the folders it creates
+// get mode 0755 whatever the umask: under a umask of 002 (usual for users
+// with a group of their own) they would be group-writable, and the catalog
+// refuses folders others could write to (see trust.go).
+func mkdirs(dir string) error {
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stage copies src into a new dot-file in dir, hashing it on the way, and

@@ -78,11 +78,12 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 		if e.OS != goos || e.Arch != goarch {
 			continue
 		}
-		if cons == nil {
-			if e.SemVer.Prerelease() == "" {
-				return e, nil
+		if cons == nil && e.SemVer.Prerelease() == "" || cons != nil && cons.Check(e.SemVer) {
+			// A refused entry is not passed over for an older one: the
+			// user expects this version, and hears why it cannot run.
+			if e.Refused != nil {
+				return nil, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
 			}
-		} else if cons.Check(e.SemVer) {
 			return e, nil
 		}
 	}

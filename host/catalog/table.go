@@ -21,6 +21,12 @@ func FormatTable(w io.Writer, entries []*Entry) {
 	fmt.Fprintln(tw, "Name\tVersion\tOS/Arch\tProtocol\tJobTypes\tPath")
 	fmt.Fprintln(tw, "----\t-------\t-------\t--------\t--------\t----")
 	for _, e := range entries {
+		if e.Refused != nil {
+			// Shown, not left out, so that the user learns why the entry
+			// does not run.
+			fmt.Fprintf(tw, "%s\t%s\t%s/%s\t-\t-\trefused: %v\n", e.Name, e.Version, e.OS, e.Arch, e.Refused)
+			continue
+		}
 		types := "-"
 		if len(e.JobTypes) > 0 {
 			types = strings.Join(e.TypeNames(), ",")

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // verifiedFile remembers that the file identified by id hashed to sum.
@@ -49,9 +51,24 @@ func (c *Catalog) Verify(e *Entry) error {
 // /proc/self/fd/N) runs exactly the bytes that were checked: a binary
 // swapped between the check and the exec is never what runs. The caller
 // closes the file.
+//
+// The binary, and every folder above it, must be such that no one but root
+// and the host's user could have changed it (see trust.go); otherwise the
+// error wraps ErrUnsafe. It is checked on every call, not cached: a chmod of
+// a folder changes nothing the cache looks at.
 func (c *Catalog) OpenVerified(e *Entry) (*os.File, error) {
 	if e == nil {
 		return nil, errors.New("catalog: OpenVerified called with a nil entry")
+	}
+	if e.Refused != nil {
+		return nil, e.Refused
+	}
+	if err := c.checkTrusted(e.Path); err != nil {
+		c.forget(e.Path)
+		if errors.Is(err, ErrUnsafe) {
+			return nil, fmt.Errorf("%s: %w", e, err)
+		}
+		return nil, missingBinary(e, err)
 	}
 	f, err := os.Open(e.Path)
 	if err != nil {
@@ -66,6 +83,13 @@ func (c *Catalog) OpenVerified(e *Entry) (*os.File, error) {
 	if !fi.Mode().IsRegular() {
 		f.Close()
 		return nil, missingBinary(e, fmt.Errorf("it is %s, not a regular file", describeMode(fi.Mode())))
+	}
+	// The file as opened, which is what runs: its folders were checked
+	// above, so no one else could have put another in its place since.
+	if err := c.unsafe(safepath.Check(e.Path, fi, false)); err != nil {
+		f.Close()
+		c.forget(e.Path)
+		return nil, fmt.Errorf("%s: %w", e, err)
 	}
 	id, cacheable := statID(fi)
 	cacheable = cacheable && id.settled()
@@ -101,7 +125,7 @@ func (c *Catalog) VerifyAll() ([]VerifyResult, error) {
 	}
 	results := make([]VerifyResult, len(entries))
 	for i, e := range entries {
-		results[i] = VerifyResult{Entry: e, Err: c.Verify(e)}
+		results[i] = VerifyResult{Entry: e, Err: c.Verify(e)} // a refused entry's refusal
 	}
 	return results, nil
 }

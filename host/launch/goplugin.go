@@ -13,6 +13,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/protocol"
+	"github.com/bgjob/bgjob/host/internal/safepath"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/bgjob/bgjob/sdk/process"
 	"github.com/hashicorp/go-hclog"
@@ -158,7 +159,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 		os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("cannot give the runtime's log to its user: %w", err)
 	}
-	cmd := &exec.Cmd{Path: execPath(bin, spec.Binary), Args: []string{spec.Binary}}
+	cmd := &exec.Cmd{Path: catalog.ExecPath(bin, spec.Binary), Args: []string{spec.Binary}}
 	cmd.Dir = spec.Workdir
 	cmd.Env = append([]string{
 		sdk.EnvLogFile + "=" + logPath,
@@ -334,7 +335,7 @@ func openLog(path string) (hclog.Logger, *os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|safepath.NoFollow, 0o600) // it is then chowned
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot open the runtime's log: %w", err)
 	}

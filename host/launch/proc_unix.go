@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"syscall"
 
@@ -47,23 +46,6 @@ func alive(pid int) bool { return process.Alive(pid) }
 func endSession(pid int) int { return process.KillSession(pid) }
 
 func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
-
-// execPath is the path that executes the open file f: on Linux the file
-// itself, through /proc/self/fd (resolved by the kernel at exec, in the
-// child, before the descriptor closes); elsewhere its path.
-func execPath(f *os.File, path string) string {
-	if runtime.GOOS == "linux" {
-		if p := "/proc/self/fd/" + strconv.Itoa(int(f.Fd())); fileExists(p) {
-			return p
-		}
-	}
-	return path
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // ownBy gives f to the process's user.
 func ownBy(f *os.File, id Identity) error {

@@ -33,8 +33,6 @@ func killPid(pid int) {
 	}
 }
 
-func execPath(_ *os.File, path string) string { return path }
-
 func ownBy(*os.File, Identity) error { return nil }
 
 const oNoFollow = 0

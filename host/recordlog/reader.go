@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/bgjob/bgjob/host/internal/safepath"
 	"github.com/bgjob/bgjob/sdk"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -35,10 +36,16 @@ type End struct {
 // end. A torn tail is left out, not an error; a missing log is empty.
 func Scan(path string) (End, error) { return ScanFrom(path, End{}) }
 
+// openLog opens a log for reading, not through a link (whose target a
+// user could then read back as records).
+func openLog(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|safepath.NoFollow, 0)
+}
+
 // ScanFrom is Scan for a log known to hold whole records up to from.Size,
 // the last of them numbered from.LastSeq: it reads only what follows.
 func ScanFrom(path string, from End) (End, error) {
-	f, err := os.Open(path)
+	f, err := openLog(path)
 	if errors.Is(err, os.ErrNotExist) && from.Size == 0 {
 		return End{}, nil
 	}
@@ -87,7 +94,7 @@ func scanFrom(r io.Reader, from End, limit int64, name string) (End, error) {
 // offset just after it; the record is reused between calls. Everything
 // there must be whole records: a log that ends early is ErrTruncated.
 func Read(path string, from, to int64, fn func(r *sdk.Record, end int64) error) error {
-	f, err := os.Open(path)
+	f, err := openLog(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w: %s is missing", ErrTruncated, path)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // Writer appends batches of framed records to one log.
@@ -20,7 +22,9 @@ type Writer struct {
 // first size bytes; anything after them (a torn tail that Scan left out) is
 // cut.
 func Open(path string, size int64) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a link: cutting the torn tail would cut its target
+	// (the system host writes as root).
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|safepath.NoFollow, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the record log: %w", err)
 	}

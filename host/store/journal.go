@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // Journal keeps small, often rewritten facts about live jobs (where their
@@ -51,7 +52,7 @@ func OpenJournal(path string) (*Journal, error) {
 	if err := j.load(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|safepath.NoFollow, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the journal %s: %w", path, err)
 	}
@@ -67,7 +68,7 @@ func OpenJournal(path string) (*Journal, error) {
 }
 
 func (j *Journal) load() error {
-	f, err := os.Open(j.path)
+	f, err := os.OpenFile(j.path, os.O_RDONLY|safepath.NoFollow, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -188,7 +189,7 @@ func (j *Journal) compactLocked() error {
 	if err := af.Commit(j.path, 0o600); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|safepath.NoFollow, 0o600)
 	if err != nil {
 		return err
 	}

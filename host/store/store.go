@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/safepath"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -116,7 +117,11 @@ func Open(path string) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
+	// Not through a link planted at path (see safepath.NoFollow).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			return os.OpenFile(name, flag|safepath.NoFollow, perm)
+		}})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, ErrLocked

@@ -1,0 +1,82 @@
+//go:build unix
+
+package safepath
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// NoFollow is the open flag that refuses a final symbolic link
+// (O_NOFOLLOW), for files the host keeps in its home: a link planted there
+// would make it write, or cut, whatever the link points to.
+const NoFollow = syscall.O_NOFOLLOW
+
+// Check returns an *Error if the file fi describes (at path) belongs to
+// someone other than root and the process's effective user, or if group or
+// others may write it; sticky allows a root-owned sticky directory that
+// anyone may write (see the package comment). fi must be the file's own
+// (Lstat or Fstat), not a symbolic link's target's through the link.
+func Check(path string, fi fs.FileInfo, sticky bool) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	euid := os.Geteuid()
+	uid := int(st.Uid)
+	badOwner := uid != 0 && uid != euid
+	writable := fi.Mode().Perm()&0o022 != 0
+	if writable && sticky && uid == 0 && fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 {
+		writable = false
+	}
+	if !badOwner && !writable {
+		return nil
+	}
+	return &Error{Path: path, UID: uid, Mode: fi.Mode(), EUID: euid}
+}
+
+// Chain checks path and every folder above it up to /, each with Check;
+// where a symbolic link is on the way (the link's own mode means nothing,
+// the folder holding it is checked), the link's target and the folders
+// above that are checked too, so the chain is safe whichever way the
+// kernel walks it. A folder on the way, path included, gets the sticky
+// exception when sticky(folder) says so (nil: never; a file never gets
+// it). The error is an *Error, or Lstat's or EvalSymlinks' for a path that
+// cannot be walked.
+func Chain(path string, sticky func(dir string) bool) error {
+	path = filepath.Clean(path)
+	for p := path; ; {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			if err := Check(p, fi, sticky != nil && sticky(p)); err != nil {
+				return err
+			}
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	if real == path {
+		return nil
+	}
+	// The target has no links left on its way, so this recursion ends; a
+	// link changed meanwhile could only be changed by root or us.
+	if real2, err := filepath.EvalSymlinks(real); err != nil || real2 != real {
+		if err == nil {
+			err = &os.PathError{Op: "resolve", Path: path, Err: syscall.ELOOP}
+		}
+		return err
+	}
+	return Chain(real, sticky)
+}
