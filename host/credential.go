@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -40,10 +41,13 @@ var authentications = map[string]bool{
 
 // runAs decides whom a job runs as and checks that the caller may have it
 // so: a job runs as its submitter unless --credential names another user,
-// which needs a root caller or that user's password, and a host that can
-// switch users (root). It returns the identity to launch with (nil: the
-// host's own) and the account.
+// which needs the system host, and a root caller or that user's password.
+// It returns the identity to launch with (nil: the host's own) and the
+// account.
 func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *account, error) {
+	if req.Credential != "" && runtime.GOOS == "windows" {
+		return nil, nil, errorf(ErrBadRequest, "--credential is not supported on Windows: a job there runs as the user whose host it is, and there is no system host")
+	}
 	if mech := req.Authentication; mech != "" {
 		supported, known := authentications[strings.ToLower(mech)]
 		switch {
@@ -59,21 +63,46 @@ func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *ac
 	}
 	acct, err := lookupAccount(name)
 	if err != nil {
+		var none noUserError
+		if errors.As(err, &none) && req.Credential != "" && h.canSwitchUsers() && !caller.Root() {
+			return nil, nil, h.refuseUnknown(caller, name, req.Password)
+		}
 		return nil, nil, err
 	}
-	var token uintptr
 	if acct.UID != caller.UID {
 		if !h.canSwitchUsers() {
 			return nil, nil, errorf(ErrBadRequest, "running a job as another user (%s) needs the system host, which runs as root: start it with 'bgjob host --system' (as root, or 'systemctl start bgjob'), and reach it with 'bgjob --system ...' or BGJOB_SOCKET=%s", name, api.SystemSocket)
 		}
-		if token, err = h.authenticate(caller, acct, req.Password); err != nil {
-			return nil, nil, err
+		if !caller.Root() {
+			if err := h.checkPassword(caller, acct.Name, req.Password); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
-	if acct.UID == h.self.UID && token == 0 {
+	if acct.UID == h.self.UID {
 		return nil, acct, nil
 	}
-	return &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups, Token: token}, acct, nil
+	return &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}, acct, nil
+}
+
+// canSwitchUsers: only the system host runs jobs as other users. Root's
+// own host is not it: it serves root alone, keeps its state in root's home
+// (which no other user's runtime can reach), and a job there as another
+// user could only fail; like any user's own host, it names the system host.
+func (h *Host) canSwitchUsers() bool { return h.opts.System }
+
+// refuseUnknown answers a user's --credential of an account that does not
+// exist as a wrong password is answered, after the same check and the same
+// delay, so that the system host tells no one but root (who reads the
+// account files anyway) which user names exist.
+func (h *Host) refuseUnknown(caller Caller, name, password string) error {
+	if err := h.checkPassword(caller, name, password); err != nil {
+		return err
+	}
+	// The check cannot accept a user that does not exist; should a PAM
+	// stack say otherwise, the answer is the same.
+	time.Sleep(authFailDelay)
+	return errorf(ErrDenied, "the password for %s was not accepted", name)
 }
 
 // lookupAccount finds a user by name.
@@ -86,7 +115,7 @@ func readAccount(name string) (*account, error) {
 	if err != nil {
 		var unknown user.UnknownUserError
 		if errors.As(err, &unknown) {
-			return nil, errorf(ErrBadRequest, "there is no user %q on this machine", name)
+			return nil, &Error{Kind: ErrBadRequest, Err: noUserError{name}}
 		}
 		return nil, errorf(ErrBadRequest, "cannot look up user %q: %w", name, err)
 	}
@@ -104,6 +133,13 @@ func readAccount(name string) (*account, error) {
 		}
 	}
 	return a, nil
+}
+
+// noUserError: the account a request names does not exist.
+type noUserError struct{ name string }
+
+func (e noUserError) Error() string {
+	return fmt.Sprintf("there is no user %q on this machine", e.name)
 }
 
 // loginShell is the user's shell from /etc/passwd (os/user does not say);

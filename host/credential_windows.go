@@ -6,8 +6,8 @@ import (
 	"github.com/bgjob/bgjob/host/store"
 )
 
-// enterAs: on Windows a job runs as another user through a logon token
-// (see launch), and the directory's access is checked at launch.
+// enterAs: a job never runs as another user on Windows (runAs refuses
+// --credential there), so this is never asked.
 func enterAs(*store.Identity, string) (bool, error) {
-	return false, errors.New("jobs as another user are started through logon tokens on Windows")
+	return false, errors.New("running a job as another user is not supported on Windows")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -116,6 +117,9 @@ type Host struct {
 func Open(opts Options) (*Host, error) {
 	if opts.Home == "" {
 		return nil, errorf(ErrBadRequest, "host: Options.Home is empty")
+	}
+	if opts.System && runtime.GOOS == "windows" {
+		return nil, errorf(ErrBadRequest, "the system host is not supported on Windows: there each user runs their own host, and every job runs as that user")
 	}
 	if opts.MaxRunning <= 0 {
 		opts.MaxRunning = DefaultMaxRunning

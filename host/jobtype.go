@@ -201,7 +201,7 @@ func (h *Host) withTypePlugin(ctx context.Context, entry *catalog.Entry, id *sto
 	logPath := filepath.Join(h.jobsDir(), "type-"+newUUID()+".runtime.log")
 	var ident launch.Identity
 	if id != nil {
-		ident = launch.Identity{UID: id.UID, GID: id.GID, Groups: id.Groups, Token: id.Token}
+		ident = launch.Identity{UID: id.UID, GID: id.GID, Groups: id.Groups}
 	}
 	proto, _ := protocol.Best(entry.ServedProtocols())
 	spec := &launch.Spec{Identity: ident, Binary: entry.Path, SHA256: entry.SHA256, Protocol: proto,

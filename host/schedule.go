@@ -190,7 +190,7 @@ func (h *Host) run(j *job) {
 func (h *Host) launchSpec(r *store.Row, sha string) *launch.Spec {
 	var id launch.Identity
 	if r.RunAs != nil {
-		id = launch.Identity{UID: r.RunAs.UID, GID: r.RunAs.GID, Groups: r.RunAs.Groups, Token: r.RunAs.Token}
+		id = launch.Identity{UID: r.RunAs.UID, GID: r.RunAs.GID, Groups: r.RunAs.Groups}
 	}
 	return &launch.Spec{
 		Identity: id,

@@ -680,8 +680,12 @@ echo $$ > "$1"; while [ ! -e "$2" ]; do sleep 0.05; done`
 				args: []string{"--credential", userBob, "--password-stdin"}, code: api.ExitDenied, want: "the password for " + userBob + " was not accepted"},
 			{name: "another user's password", pam: true, caller: alice, stdin: alice.password + "\n",
 				args: []string{"--credential", userBob, "--password-stdin"}, code: api.ExitDenied, want: "was not accepted"},
-			{name: "unknown user", caller: alice, stdin: "x\n",
-				args: []string{"--credential", "bgjt-nosuch", "--password-stdin"}, code: api.ExitUsage, want: `there is no user "bgjt-nosuch"`},
+			// A user is not told which names exist: an unknown one is a
+			// wrong password. Root (who reads /etc/passwd) is told.
+			{name: "unknown user", pam: true, caller: alice, stdin: "x\n",
+				args: []string{"--credential", "bgjt-nosuch", "--password-stdin"}, code: api.ExitDenied, want: "the password for bgjt-nosuch was not accepted"},
+			{name: "unknown user as root", caller: nil,
+				args: []string{"--credential", "bgjt-nosuch"}, code: api.ExitUsage, want: `there is no user "bgjt-nosuch"`},
 			{name: "empty password given", caller: alice, stdin: "\n",
 				args: []string{"--credential", userEmpty, "--password-stdin"}, code: api.ExitDenied, want: "needs " + userEmpty + "'s password"},
 			{name: "user without a password", pam: true, caller: alice, stdin: "anything\n",

@@ -162,6 +162,12 @@ func startHost(home string) (<-chan error, error) {
 		return nil, err
 	}
 	defer logf.Close()
+	// The host outlives this command: it must not hold what the caller's
+	// shell handed this one (a lock on fd 9, a pipe on fd 7), nor pass it
+	// to its runtimes and jobs.
+	if err := api.CloseOnExec(); err != nil {
+		return nil, fmt.Errorf("cannot keep this command's open files from the host it starts: %w", err)
+	}
 	cmd := exec.Command(bin, "-home", home)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	detach(cmd)

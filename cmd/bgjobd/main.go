@@ -25,6 +25,14 @@ import (
 )
 
 func main() {
+	// Before anything else opens a file: whatever this process inherited
+	// beyond 0, 1 and 2 (a caller's lock or pipe, when run in the
+	// foreground or by a service manager) is closed, so that neither the
+	// host nor its runtimes and jobs hold it.
+	if err := api.CloseInherited(); err != nil {
+		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
+		os.Exit(api.ExitUnavailable)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "runtime" {
 		os.Exit(runtimeCmd(os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -75,7 +83,9 @@ func run() int {
 	}
 
 	if *system {
-		if os.Geteuid() != 0 {
+		// (On Windows, where there is no euid, host.Open refuses the
+		// system host, saying so.)
+		if os.Geteuid() != 0 && runtime.GOOS != "windows" {
 			fmt.Fprintln(os.Stderr, "bgjobd: the system host (-system) runs as root, to run each user's jobs as that user")
 			return api.ExitUsage
 		}

@@ -94,14 +94,11 @@ type Spec struct {
 type Identity struct {
 	UID, GID uint32
 	Groups   []uint32
-	// Token is a Windows logon token for the user (LogonUser), where
-	// uids do not apply.
-	Token uintptr
 }
 
 // IsHost reports whether id is the host's own user (the zero value).
 func (id Identity) IsHost() bool {
-	return id.UID == 0 && id.GID == 0 && len(id.Groups) == 0 && id.Token == 0
+	return id.UID == 0 && id.GID == 0 && len(id.Groups) == 0
 }
 
 // uidOf is the uid a process of id runs as.
@@ -120,7 +117,6 @@ type key struct {
 	protocol                 int
 	uid, gid                 uint32
 	groups                   string
-	token                    uintptr
 }
 
 func keyOf(s *Spec) key {
@@ -131,7 +127,7 @@ func keyOf(s *Spec) key {
 		groups = append(groups, byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
 	}
 	return key{binary: s.Binary, sha256: s.SHA256, os: s.OS, arch: s.Arch, protocol: s.Protocol,
-		uid: s.Identity.UID, gid: s.Identity.GID, groups: string(groups), token: s.Identity.Token}
+		uid: s.Identity.UID, gid: s.Identity.GID, groups: string(groups)}
 }
 
 // Attach is go-plugin's ReattachConfig in a form that survives JSON, plus

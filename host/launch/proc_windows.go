@@ -3,18 +3,13 @@ package launch
 import (
 	"os"
 	"os/exec"
-	"syscall"
 
 	"github.com/bgjob/bgjob/sdk/process"
 )
 
-// setProcAttr runs the process as another user through the logon token the
-// host got for them (LogonUser); without one, as the host's user.
-func setProcAttr(cmd *exec.Cmd, id Identity) {
-	if id.Token != 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Token: syscall.Token(id.Token)}
-	}
-}
+// setProcAttr: on Windows every process runs as the host's user (there is
+// no system host and no --credential there), so there is nothing to set.
+func setProcAttr(*exec.Cmd, Identity) {}
 
 func makeSockDir(dir string, _ Identity) error { return os.MkdirAll(dir, 0o700) }
 

@@ -95,8 +95,6 @@ type Identity struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
-	// Token is a Windows logon token; it lasts as long as the host.
-	Token uintptr `json:"-"`
 }
 
 // Store is the job table. bbolt's file lock also keeps a second host off
