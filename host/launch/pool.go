@@ -110,7 +110,7 @@ func (g *GoPlugin) keep(p *child) bool {
 		// The job and its log are gone already: the process logs on to
 		// the unlinked file until a job takes it and names it afresh.
 		p.logPath = idleLog
-		if f, err := os.OpenFile(idleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+		if f, err := os.OpenFile(idleLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND|oNoFollow, 0o600); err == nil {
 			f.Close()
 		} else {
 			return false
