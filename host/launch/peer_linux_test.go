@@ -61,7 +61,13 @@ func forge(mode, other string) {
 		if err := cmd.Start(); err != nil {
 			panic(err)
 		}
-		for _, err := os.Stat(addr); err != nil; _, err = os.Stat(addr) {
+		// Listening, not only bound: the socket file exists before its
+		// listener takes connections.
+		for {
+			if c, err := net.Dial("unix", addr); err == nil {
+				c.Close()
+				break
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
