@@ -42,6 +42,10 @@ func (h *Host) recover() error {
 		p     launch.Process
 		after uint64
 	}
+	damage := h.journal.Damaged()
+	for _, d := range damage {
+		h.log.Error("the journal is damaged", "at", d.Offset, "bytes", d.Len)
+	}
 	var (
 		relays  []reattached
 		held    []*job // suspended, their processes alive
@@ -132,6 +136,13 @@ func (h *Host) recover() error {
 			j.row.PSBeginTime = att.Begin
 			j.detached = &att
 			held = append(held, j)
+		case !hasAttach && h.lostAttach(r.ID, r.State, damage):
+			// Its attach record may have been in the damaged bytes: it
+			// may be running, and must not run twice. Its runtime, if
+			// any, is no running job's and is ended (sweep).
+			h.finishLocked(j, api.Failed, fmt.Sprintf("the host's journal (%s) is damaged (%s), where the record of this job's runtime may have been; the job was not run again, and its runtime, if it had one, was stopped; the records it sent before (up to number %d) are kept",
+				filepath.Join(h.opts.Home, "journal"), damage[0], j.row.LastSeq), nil)
+			changed = append(changed, &j.row)
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
@@ -229,6 +240,26 @@ func (h *Host) endStray(id uint64) {
 	if p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(id)); err == nil {
 		p.Release()
 	}
+}
+
+// lostAttach reports whether job id, without an attach record, may have
+// lost it to damage in the journal: there is damage, and it claims to be
+// this job's record, or the job got as far as a runtime (the launcher made
+// its runtime log) or past NotStarted.
+func (h *Host) lostAttach(id uint64, state api.State, damage []store.Damage) bool {
+	if len(damage) == 0 {
+		return false
+	}
+	for _, d := range damage {
+		if d.Attach(id) {
+			return true
+		}
+	}
+	if state != api.NotStarted {
+		return true
+	}
+	_, err := os.Lstat(h.runtimeLogPath(id))
+	return err == nil
 }
 
 // sweep removes what a host that was killed left behind: spares nobody

@@ -3,9 +3,11 @@
 package integration
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +65,62 @@ func TestLegacyRuntimeOutlivesHost(t *testing.T) {
 	}
 	if js := h.jobs("long"); js[0].State != "Completed" {
 		t.Errorf("the legacy job is %s: %s", js[0].State, js[0].StateReason)
+	}
+}
+
+// One damaged byte in the host's journal, inside a running job's attach
+// record (how to find its runtime again), is damage, not a torn tail: the
+// next host does not run the job again while the first copy runs on; it
+// fails the job, naming the damage, and ends the runtime it can no longer
+// talk to, found by the launcher's own records.
+func TestJournalDamageRunsNothingTwice(t *testing.T) {
+	h := newHome(t)
+	work := t.TempDir()
+	runs := filepath.Join(work, "runs")
+	h.run("start", "--name", "long", "--workdir", work, "--",
+		`echo run >> runs; echo first; while [ ! -e go ]; do sleep 0.02; done; echo second`)
+	waitOutput(t, h, "long", "first")
+	pid, ok := hostPid(h.path)
+	if !ok {
+		t.Fatal("no host pid")
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(pid, 5*time.Second)
+	// The runtimes (their socket directories are in the home) and what
+	// the job runs (in its directory).
+	pids := related(work, filepath.Join(h.path, "run"))
+	if len(pids) == 0 {
+		t.Fatal("no runtime or job process is left running")
+	}
+	journal := filepath.Join(h.path, "journal")
+	b, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte(`"sockDir":"`))
+	if i < 0 {
+		t.Fatalf("no attach record in the journal:\n%q", b)
+	}
+	b[i+len(`"sockDir":"`)+1] ^= 0x01
+	if err := os.WriteFile(journal, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	js := h.jobs("long")
+	if js[0].State != "Failed" || !strings.Contains(js[0].StateReason, "journal") || !strings.Contains(js[0].StateReason, "damaged") {
+		t.Errorf("the job whose attach record was damaged is %s: %s", js[0].State, js[0].StateReason)
+	}
+	for _, p := range pids {
+		if !waitGone(p, 10*time.Second) {
+			t.Errorf("process %d (a runtime, or the job's) the killed host left still runs", p)
+		}
+	}
+	os.WriteFile(filepath.Join(work, "go"), nil, 0o644)
+	h.run("wait", "*")
+	if got, _ := os.ReadFile(runs); string(got) != "run\n" {
+		t.Errorf("the job ran %d times", strings.Count(string(got), "run"))
+	}
+	// receive exits 1 for a failed job, after its records.
+	if code, got, _ := h.exec("", "receive", "long"); code != 1 || !strings.HasPrefix(got, "first\n") || strings.Contains(got, "second") {
+		t.Errorf("the failed job's records: exit %d, %q", code, got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -183,6 +182,13 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 			// go-plugin knows the pid only of processes it started itself.
 			p.attach.Pid, p.attach.UID, p.attach.Start = r.peer.Pid, r.peer.UID, r.start
 			p.pin = r.pin
+			// Recorded before it gets a job: a host killed from now on
+			// leaves the next one its pid and start time.
+			if p.record, err = g.recordProc(sockDir, p); err != nil {
+				p.Kill()
+				p.Release()
+				return nil, fmt.Errorf("cannot start the runtime %s: %w", spec.Binary, err)
+			}
 			p.reusable = p.attach.Protocol == sdk.ProtocolV2 && describesReusable(p.conn)
 			return p, nil
 		}
@@ -280,6 +286,7 @@ func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {
 	if a.Network == "unix" && filepath.Dir(a.Addr) == filepath.Clean(g.opts.StateDir) {
 		p.pin = a.Addr
 	}
+	p.record = g.recordPath(a.SockDir)
 	return p, nil
 }
 
@@ -360,9 +367,9 @@ type child struct {
 	sockDir   string
 	logPath   string
 	// pin is the process's socket as linked in the launcher's StateDir
-	// (see procRunner); it and the spare's record there go with the
-	// process.
-	pin string
+	// (see procRunner), and record its record there (recordProc); both go
+	// with the process.
+	pin, record string
 
 	// For reuse: the launcher it goes back to, under which key; whether
 	// its runtime runs further jobs; the jobs it was given.
@@ -443,9 +450,10 @@ func (p *child) Release() {
 		if p.sockDir != "" {
 			_ = os.RemoveAll(p.sockDir)
 		}
-		if p.pin != "" {
-			_ = os.Remove(p.pin)
-			_ = os.Remove(strings.TrimSuffix(p.pin, ".sock") + spareSuffix)
+		for _, f := range []string{p.pin, p.record} {
+			if f != "" {
+				_ = os.Remove(f)
+			}
 		}
 		p.logFile.Close()
 	})

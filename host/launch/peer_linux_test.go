@@ -240,8 +240,9 @@ func TestReattachChecksProcess(t *testing.T) {
 	}
 }
 
-// Sweep ends a spare a killed host left, by the launcher's own record, and
-// never a process a record does not name exactly: a record whose pid is
+// Sweep ends a spare a killed host left, by the launcher's own record (and
+// keeps the process of a job still running), and never a process a record
+// does not name exactly: a record whose pid is
 // now another process (its start time differs) leaves that process alone.
 // Nothing in a socket directory (the runtime's user's) is read.
 func TestSweepByOwnRecords(t *testing.T) {
@@ -255,15 +256,16 @@ func TestSweepByOwnRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	spare := waitSpare(t, g)
+	jobDir := p.Attach().SockDir
 	var spareDir string
-	for deadline := time.Now().Add(10 * time.Second); spareDir == "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		recs, _ := filepath.Glob(filepath.Join(state, "*"+spareSuffix))
-		if len(recs) == 1 {
-			spareDir = filepath.Join(run, strings.TrimSuffix(filepath.Base(recs[0]), spareSuffix))
+	recs, _ := filepath.Glob(filepath.Join(state, "*"+procSuffix))
+	for _, r := range recs {
+		if d := filepath.Join(run, strings.TrimSuffix(filepath.Base(r), procSuffix)); d != jobDir {
+			spareDir = d
 		}
 	}
-	if spareDir == "" {
-		t.Fatal("the spare was not recorded in the state directory")
+	if len(recs) != 2 || spareDir == "" {
+		t.Fatalf("the state directory holds records %v; want the job's process's and the spare's", recs)
 	}
 	// What a user could write in the spare's own directory names a victim.
 	victim := exec.Command("sleep", "60")
@@ -277,13 +279,12 @@ func TestSweepByOwnRecords(t *testing.T) {
 	// start time (the pid was reused).
 	vstart, _ := process.StartTime(victim.Process.Pid)
 	os.MkdirAll(filepath.Join(run, "spare-reused"), 0o700)
-	os.WriteFile(filepath.Join(state, "spare-reused"+spareSuffix), fmt.Appendf(nil, "%d %d\n", victim.Process.Pid, vstart+1), 0o600)
+	os.WriteFile(filepath.Join(state, "spare-reused"+procSuffix), fmt.Appendf(nil, "%d %d\n", victim.Process.Pid, vstart+1), 0o600)
 
 	// The host is "killed": its launcher is dropped without Close, and
 	// the next host's launcher sweeps, with the job's process in use.
 	g2 := NewGoPlugin(Options{RunDir: run, LogDir: dir, StateDir: state, NoSpares: true})
 	defer g2.Close()
-	jobDir := p.Attach().SockDir
 	g2.Sweep(func(d string) bool { return d == jobDir })
 	for deadline := time.Now().Add(10 * time.Second); process.Alive(spare); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

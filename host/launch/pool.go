@@ -70,11 +70,6 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 		p, err = g.start(spec, sockDir, logPath, []string{idle})
 		if err != nil {
 			os.Remove(logPath)
-		} else {
-			// Written off the job's path (a spare starts in the
-			// background), so that the next host can end a spare this
-			// host leaves behind when it is killed (Sweep).
-			g.recordSpare(sockDir, p)
 		}
 	}
 	g.mu.Lock()
@@ -117,8 +112,6 @@ func (g *GoPlugin) keep(p *child) bool {
 		}
 	}
 	g.addLocked(p.key, p)
-	// A host killed now leaves it idle: the next one ends it (Sweep).
-	g.recordSpare(p.sockDir, p)
 	return true
 }
 
@@ -159,23 +152,32 @@ func (g *GoPlugin) drop(p *child) {
 	os.Remove(p.logPath)
 }
 
-// spareSuffix names a spare's record in StateDir: "PID START", the
+// procSuffix names a process's record in StateDir: "PID START", the
 // process as the host recorded it when it started it.
-const spareSuffix = ".spare"
+const procSuffix = ".proc"
 
-// recordSpare records spare p (its socket directory sockDir) in the
-// launcher's own directory. Never in the socket directory: that is the
-// process's user's, who could plant a link there for the host to write
-// through, or write another pid for the next host to kill.
-func (g *GoPlugin) recordSpare(sockDir string, p *child) {
-	path := filepath.Join(g.opts.StateDir, filepath.Base(sockDir)+spareSuffix)
+// recordProc records process p (its socket directory sockDir) in the
+// launcher's own directory, so that a host that is killed leaves the next
+// one a list of what it started (Sweep). Never in the socket directory:
+// that is the process's user's, who could plant a link there for the host
+// to write through, or write another pid for the next host to kill.
+func (g *GoPlugin) recordProc(sockDir string, p *child) (string, error) {
+	path := g.recordPath(sockDir)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
 	if err != nil {
-		g.opts.Logger.Warn("cannot record a spare runtime", "err", err)
-		return
+		return "", fmt.Errorf("cannot record the runtime process: %w", err)
 	}
-	fmt.Fprintf(f, "%d %d\n", p.attach.Pid, p.attach.Start)
-	f.Close()
+	_, err = fmt.Fprintf(f, "%d %d\n", p.attach.Pid, p.attach.Start)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return path, err
+}
+
+// recordPath is where recordProc records the process whose socket
+// directory is sockDir.
+func (g *GoPlugin) recordPath(sockDir string) string {
+	return filepath.Join(g.opts.StateDir, filepath.Base(sockDir)+procSuffix)
 }
 
 // Sweeper is a Launcher that cleans up after a host that was killed.
@@ -188,27 +190,31 @@ type Sweeper interface {
 	Sweep(inUse func(sockDir string) bool)
 }
 
-// Sweep implements Sweeper. Spares are found by the launcher's own records
-// and ended only if their pid still names the process recorded (pid and
-// start time), so a reused pid is safe.
+// Sweep implements Sweeper. Every process a killed host started is in the
+// launcher's own records; those no running job uses (spares, idle reusable
+// runtimes, shared processes whose jobs are over, runtimes of jobs that
+// finished or cannot be reattached) have nothing left to deliver and are
+// ended, with what they started; each only if its pid still names the
+// process recorded (pid and start time), so a reused pid is safe.
 func (g *GoPlugin) Sweep(inUse func(sockDir string) bool) {
 	used := func(name string) bool { return inUse(filepath.Join(g.opts.RunDir, name)) }
 	entries, _ := os.ReadDir(g.opts.StateDir)
 	for _, e := range entries {
-		name, kind := strings.CutSuffix(e.Name(), spareSuffix)
-		if !kind {
+		name, isProc := strings.CutSuffix(e.Name(), procSuffix)
+		if !isProc {
 			name = strings.TrimSuffix(e.Name(), ".sock")
 		}
 		if used(name) {
 			continue
 		}
 		path := filepath.Join(g.opts.StateDir, e.Name())
-		if kind {
+		if isProc {
 			if b, err := os.ReadFile(path); err == nil {
 				var pid int
 				var start uint64
-				if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err == nil {
-					killStray(pid, start)
+				if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err == nil && killStray(pid, start) {
+					waitGone(pid)
+					endSession(pid)
 				}
 			}
 		}

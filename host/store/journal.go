@@ -1,15 +1,14 @@
 package store
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
@@ -26,7 +25,8 @@ import (
 //
 // Each record is framed: uvarint length, then kind, id (8 bytes), value,
 // CRC-32 of those. A torn tail (a power loss mid-append) is dropped on
-// load. The latest value per (kind, id) wins; an empty value deletes. The
+// load; a frame that fails its check with whole frames after it is damage,
+// skipped and reported (Damaged). The latest value per (kind, id) wins; an empty value deletes. The
 // file is rewritten with the live values when it grows past compactAt.
 type Journal struct {
 	path string
@@ -35,6 +35,7 @@ type Journal struct {
 	f      *os.File
 	size   int64
 	latest map[journalKey][]byte
+	damage []Damage
 }
 
 type journalKey struct {
@@ -68,42 +69,118 @@ func OpenJournal(path string) (*Journal, error) {
 }
 
 func (j *Journal) load() error {
-	f, err := os.OpenFile(j.path, os.O_RDONLY|safepath.NoFollow, 0)
+	b, err := os.ReadFile(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("cannot read the journal %s: %w", j.path, err)
 	}
-	defer f.Close()
-	r := bufio.NewReader(f)
-	var off int64
-	for {
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			break // the end, or a torn length
+	var off int
+	for off < len(b) {
+		k, v, n, ok := readFrame(b[off:])
+		if !ok {
+			// A frame that does not check out is a torn tail only if it
+			// is cut short (a host killed mid-append leaves a prefix of
+			// what it wrote, never other bytes) and nothing whole
+			// follows it. Otherwise the bytes up to the next whole frame
+			// (or the end of a whole-length frame) are damage: what they
+			// held is lost, and the host must be told, not left to
+			// think it never was.
+			bad := resync(b[off+1:]) + 1
+			if bad == 0 {
+				n, hdr := binary.Uvarint(b[off:])
+				if hdr <= 0 || n < 1+8+4 || n > 1<<20 || uint64(len(b)-off-hdr) < n {
+					break // torn
+				}
+				bad = hdr + int(n)
+			}
+			d := Damage{Offset: int64(off), Len: int64(bad)}
+			if len(b)-off > binary.MaxVarintLen64+9 {
+				// The key the damaged frame claims, if its header
+				// reads: a hint, not a fact.
+				if _, hdr := binary.Uvarint(b[off:]); hdr > 0 {
+					d.Kind, d.ID = b[off+hdr], binary.LittleEndian.Uint64(b[off+hdr+1:])
+				}
+			}
+			j.damage = append(j.damage, d)
+			off += bad
+			continue
 		}
-		if n < 1+8+4 || n > 1<<20 {
-			break
-		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			break
-		}
-		body, sum := b[:n-4], binary.LittleEndian.Uint32(b[n-4:])
-		if crc32.ChecksumIEEE(body) != sum {
-			break
-		}
-		k := journalKey{kind: body[0], id: binary.LittleEndian.Uint64(body[1:9])}
-		if v := body[9:]; len(v) > 0 {
+		if len(v) > 0 {
 			j.latest[k] = v
 		} else {
 			delete(j.latest, k)
 		}
-		off += int64(uvarintLen(n)) + int64(n)
+		off += n
 	}
-	j.size = off
+	j.size = int64(off)
 	return nil
+}
+
+// readFrame reads the frame at the start of b: its key, its value and its
+// length in b; false if b does not start with a whole, intact frame.
+func readFrame(b []byte) (journalKey, []byte, int, bool) {
+	n, hdr := binary.Uvarint(b)
+	if hdr <= 0 || n < 1+8+4 || n > 1<<20 || uint64(len(b)-hdr) < n {
+		return journalKey{}, nil, 0, false
+	}
+	body := b[hdr : hdr+int(n)-4]
+	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[hdr+int(n)-4:]) {
+		return journalKey{}, nil, 0, false
+	}
+	k := journalKey{kind: body[0], id: binary.LittleEndian.Uint64(body[1:9])}
+	return k, append([]byte(nil), body[9:]...), hdr + int(n), true
+}
+
+// resync returns the offset in b of the first position from which whole
+// frames run to the end of b, or -1 if there is none (what follows a bad
+// frame is a torn tail). Requiring every frame to the end to check out
+// keeps a chance match inside damaged bytes from passing for a frame.
+func resync(b []byte) int {
+	for i := range b {
+		if wholeToEnd(b[i:]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func wholeToEnd(b []byte) bool {
+	for len(b) > 0 {
+		_, _, n, ok := readFrame(b)
+		if !ok {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// Damage is a stretch of the journal that is not whole frames, with whole
+// frames after it: not a torn tail (a host killed mid-append), but bytes
+// changed after they were written. Kind and ID are what the damaged frame's
+// header claims, if it reads; they may be damaged too.
+type Damage struct {
+	Offset, Len int64
+	Kind        byte
+	ID          uint64
+}
+
+// Attach reports whether the damaged frame claims to be job id's attach
+// record.
+func (d Damage) Attach(id uint64) bool { return d.Kind == kindAttach && d.ID == id }
+
+func (d Damage) String() string {
+	return fmt.Sprintf("%d bytes at byte %d", d.Len, d.Offset)
+}
+
+// Damaged returns the damage load found, in order. The damaged bytes stay
+// in the file until it is next compacted.
+func (j *Journal) Damaged() []Damage {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.damage)
 }
 
 func uvarintLen(n uint64) int {

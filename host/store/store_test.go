@@ -162,6 +162,65 @@ func TestJournal(t *testing.T) {
 	}
 }
 
+// A frame damaged in the middle of the journal is damage, not a torn
+// tail: it is reported with the key it claims, and the frames after it
+// still load; the file is not cut there.
+func TestJournalDamage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	var b []byte
+	b = append(b, frame(kindAttach, 1, []byte(`{"pid":11}`))...)
+	mid := len(b)
+	b = append(b, frame(kindAttach, 2, []byte(`{"pid":22}`))...)
+	b = append(b, frame(kindAttach, 3, []byte(`{"pid":33}`))...)
+	b[mid+14] ^= 0x40 // inside job 2's value
+	os.WriteFile(path, b, 0o600)
+	jr, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := jr.All(kindAttach)
+	if len(got) != 2 || string(got[1]) != `{"pid":11}` || string(got[3]) != `{"pid":33}` {
+		t.Errorf("the intact records around the damage: %v", got)
+	}
+	d := jr.Damaged()
+	if len(d) != 1 || d[0].Offset != int64(mid) || !d[0].Attach(2) {
+		t.Errorf("Damaged = %+v; want one, at byte %d, claiming job 2's attach record", d, mid)
+	}
+	jr.Put(kindAttach, 4, []byte(`{"pid":44}`))
+	jr.Close()
+	if fi, _ := os.Stat(path); fi.Size() <= int64(len(b)) {
+		t.Errorf("the journal was cut at the damage: %d bytes of %d", fi.Size(), len(b))
+	}
+
+	// The damaged frame last, whole: damage too (a killed host leaves a
+	// frame cut short, never one with other bytes); cut short: a torn
+	// tail, dropped without a report.
+	b = append(frame(kindAttach, 1, []byte(`{"pid":11}`)), frame(kindAttach, 2, []byte(`{"pid":22}`))...)
+	b[len(b)-3] ^= 0x40
+	os.WriteFile(path, b, 0o600)
+	jr, err = OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := jr.Damaged(); len(d) != 1 || !d[0].Attach(2) {
+		t.Errorf("a damaged last frame: Damaged = %+v", d)
+	}
+	jr.Close()
+	b = append(frame(kindAttach, 1, []byte(`{"pid":11}`)), frame(kindAttach, 2, []byte(`{"pid":22}`))[:9]...)
+	os.WriteFile(path, b, 0o600)
+	jr, err = OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	if d := jr.Damaged(); len(d) != 0 {
+		t.Errorf("a torn tail was reported as damage: %+v", d)
+	}
+	if got := jr.All(kindAttach); len(got) != 1 {
+		t.Errorf("after a torn tail: %v", got)
+	}
+}
+
 func TestCursors(t *testing.T) {
 	dir := t.TempDir()
 	jr, err := OpenJournal(filepath.Join(dir, "journal"))
