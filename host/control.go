@@ -407,9 +407,18 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 	}
 	var running []stopping
 	var queued []*job
+	var unanswering []*launch.Attach
 	for _, j := range js {
 		ids = append(ids, strconv.FormatUint(j.row.ID, 10))
 		switch {
+		case j.row.State == api.Blocked && j.rt == nil && j.detached != nil:
+			// Its runtime was stopped when this host started and cannot
+			// answer: it is killed, with what the job started.
+			unanswering = append(unanswering, &j.detached.Attach)
+			j.detached = nil
+			h.freeSlotLocked(j)
+			h.finishLocked(j, api.Stopped, "stopped while its runtime was stopped (SIGSTOP); the runtime and what the job started were killed", nil)
+			queued = append(queued, j)
 		case j.row.State == api.Suspended && j.row.SuspendedFrom == api.Running:
 			// Suspended again since it was resumed above.
 			h.mu.Unlock()
@@ -431,6 +440,9 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.scheduleLocked()
 	}
 	h.mu.Unlock()
+	for _, a := range unanswering {
+		launch.End(a)
+	}
 	for _, j := range queued {
 		h.persist(j)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -47,11 +48,13 @@ func (h *Host) recover() error {
 		h.log.Error("the journal is damaged", "at", d.Offset, "bytes", d.Len)
 	}
 	var (
-		relays  []reattached
-		held    []*job // suspended, their processes alive
-		changed []*store.Row
-		settled []uint64 // finished jobs whose cursors the rows now cover
-		jobs    = make(map[uint64]*job, len(rows))
+		toAttach []pendingAttach
+		blocked  []*job // their runtimes stopped
+		relays   []reattached
+		held     []*job // suspended, their processes alive
+		changed  []*store.Row
+		settled  []uint64 // finished jobs whose cursors the rows now cover
+		jobs     = make(map[uint64]*job, len(rows))
 	)
 	for _, b := range bad {
 		// A row that cannot be read stays listed, failed, so that the user
@@ -149,20 +152,36 @@ func (h *Host) recover() error {
 		case !hasAttach:
 			h.finishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
 			changed = append(changed, &j.row)
+		case stopped(&att.Attach):
+			// A runtime stopped with SIGSTOP (a job may stop its own)
+			// cannot answer a reattach, and go-plugin would wait 20 s
+			// for it, with every command waiting on this host. It is
+			// not waited on: the job is Blocked, keeps its slot, and
+			// is taken back once its runtime runs again (takeBack).
+			j.row.State, j.row.PSBeginTime = api.Blocked, att.Begin
+			j.row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
+			j.detached = &att
+			held = append(held, j)
+			blocked = append(blocked, j)
 		default:
 			j.row.State = api.Running
 			j.row.PSBeginTime = att.Begin
-			p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(r.ID))
-			if err != nil {
-				h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", err, j.row.LastSeq), nil)
-				changed = append(changed, &j.row)
-				settled = append(settled, r.ID)
-				continue
-			}
-			h.log.Info("reattached to a running job", "job", r.ID, "pid", p.Pid(), "after", j.row.LastSeq)
-			j.rt = p
-			relays = append(relays, reattached{j, p, j.row.LastSeq})
+			toAttach = append(toAttach, pendingAttach{j: j, att: att})
 		}
+	}
+	// Reattached side by side: one runtime slow to answer does not hold
+	// up the others.
+	for _, pa := range h.reattachAll(toAttach) {
+		j := pa.j
+		if pa.err != nil {
+			h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", pa.err, j.row.LastSeq), nil)
+			changed = append(changed, &j.row)
+			settled = append(settled, j.row.ID)
+			continue
+		}
+		h.log.Info("reattached to a running job", "job", j.row.ID, "pid", pa.p.Pid(), "after", j.row.LastSeq)
+		j.rt = pa.p
+		relays = append(relays, reattached{j, pa.p, j.row.LastSeq})
 	}
 	// A job on several nodes: each parent's children, in id order.
 	for _, r := range rows {
@@ -228,8 +247,85 @@ func (h *Host) recover() error {
 		}
 		h.goAsync(func() { h.relay(rl.j, rl.p, payload, rl.after) })
 	}
+	for _, j := range blocked {
+		h.goAsync(func() { h.takeBack(j) })
+	}
 	return nil
 }
+
+// pendingAttach is a job whose runtime recover reattaches, and how that
+// went.
+type pendingAttach struct {
+	j   *job
+	att attachRecord
+	p   launch.Process
+	err error
+}
+
+// reattachAll reattaches the runtimes of jobs, at most maxReattach at once.
+func (h *Host) reattachAll(jobs []pendingAttach) []pendingAttach {
+	sem := make(chan struct{}, maxReattach)
+	var wg sync.WaitGroup
+	for i := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(pa *pendingAttach) {
+			defer func() { <-sem; wg.Done() }()
+			pa.p, pa.err = h.launcher.Reattach(&pa.att.Attach, h.runtimeLogPath(pa.j.row.ID))
+		}(&jobs[i])
+	}
+	wg.Wait()
+	return jobs
+}
+
+// maxReattach bounds the reattaches a starting host runs at once.
+const maxReattach = 8
+
+// stopped reports whether the runtime a records is stopped (SIGSTOP): the
+// process recorded (pid and start time), in state T.
+func stopped(a *launch.Attach) bool {
+	if st, ok := process.StartTime(a.Pid); !ok || (a.Start != 0 && st != a.Start) {
+		return false
+	}
+	st, ok := process.State(a.Pid)
+	return ok && (st == 'T' || st == 't')
+}
+
+// takeBack waits until the stopped runtime of Blocked job j runs again,
+// then reattaches it; it gives up when the job is stopped or removed
+// meanwhile, or the host closes.
+func (h *Host) takeBack(j *job) {
+	tick := time.NewTicker(takeBackPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		att := j.detached
+		if j.row.State != api.Blocked || att == nil {
+			h.mu.Unlock()
+			return
+		}
+		if stopped(&att.Attach) {
+			h.mu.Unlock()
+			continue
+		}
+		j.row.State, j.row.StateReason = api.Running, ""
+		j.detached = nil
+		j.notifyLocked()
+		h.mu.Unlock()
+		h.persist(j)
+		h.log.Info("a stopped runtime runs again; taking its job back", "job", j.row.ID, "pid", att.Pid)
+		h.reattachLater(j, att, "its runtime was stopped when the host started")
+		return
+	}
+}
+
+// takeBackPoll is how often takeBack looks at a stopped runtime.
+const takeBackPoll = 250 * time.Millisecond
 
 // endStray ends the runtime of a job the host cannot take back.
 func (h *Host) endStray(id uint64) {

@@ -214,23 +214,24 @@ func (h *Host) resumeJob(j *job) (bool, error) {
 	if det != nil {
 		// Suspended when the previous host went: reattach now that it
 		// can answer.
-		h.reattachSuspended(j, det)
+		h.reattachLater(j, det, "the job was suspended when the host stopped")
 	}
 	h.persist(j)
 	h.log.Info("resumed a job", "job", j.row.ID, "pid", pid)
 	return true, nil
 }
 
-// reattachSuspended takes back a job the previous host left suspended,
-// once its processes run again.
-func (h *Host) reattachSuspended(j *job, att *attachRecord) {
+// reattachLater takes back a running job the previous host left that could
+// not be reattached then (why says why), once its processes run again.
+func (h *Host) reattachLater(j *job, att *attachRecord, why string) {
 	p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(j.row.ID))
 	h.mu.Lock()
 	if err != nil {
 		h.freeSlotLocked(j)
-		h.finishLocked(j, api.Failed, fmt.Sprintf("the job was suspended when the host stopped, and its runtime could not be reattached when it was resumed (%v); the records it sent before (up to number %d) are kept", err, j.row.LastSeq), nil)
+		h.finishLocked(j, api.Failed, fmt.Sprintf("%s, and its runtime could not be reattached when it ran again (%v); the records it sent before (up to number %d) are kept", why, err, j.row.LastSeq), nil)
 		h.scheduleLocked()
 		h.mu.Unlock()
+		h.persist(j)
 		return
 	}
 	if j.row.State != api.Running {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,5 +123,80 @@ func TestJournalDamageRunsNothingTwice(t *testing.T) {
 	// receive exits 1 for a failed job, after its records.
 	if code, got, _ := h.exec("", "receive", "long"); code != 1 || !strings.HasPrefix(got, "first\n") || strings.Contains(got, "second") {
 		t.Errorf("the failed job's records: exit %d, %q", code, got)
+	}
+}
+
+// Runtimes stopped with SIGSTOP (a job can stop its own) do not hold up a
+// host that starts after a kill -9: it answers at once, shows their jobs
+// Blocked with the reason, reattaches the others, and takes each stopped
+// one back once it runs again; a Blocked job can be stopped.
+func TestFrozenRuntimesDoNotStallRecovery(t *testing.T) {
+	h := newHome(t)
+	work := t.TempDir()
+	rtPid := map[string]int{}
+	for _, name := range []string{"frozen1", "frozen2", "live"} {
+		h.run("start", "--name", name, "--workdir", work, "--",
+			`sh -c 'echo $PPID'; while [ ! -e go ]; do sleep 0.05; done; echo done`)
+	}
+	for _, name := range []string{"frozen1", "frozen2", "live"} {
+		for deadline := time.Now().Add(20 * time.Second); rtPid[name] == 0; time.Sleep(20 * time.Millisecond) {
+			if out := strings.TrimSpace(h.run("receive", "--keep", name)); out != "" {
+				n, err := strconv.Atoi(out)
+				if err != nil {
+					t.Fatalf("%s printed %q", name, out)
+				}
+				rtPid[name] = n
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s printed nothing within 20s", name)
+			}
+		}
+	}
+	pid, ok := hostPid(h.path)
+	if !ok {
+		t.Fatal("no host pid")
+	}
+	syscall.Kill(rtPid["frozen1"], syscall.SIGSTOP)
+	syscall.Kill(rtPid["frozen2"], syscall.SIGSTOP)
+	defer syscall.Kill(rtPid["frozen2"], syscall.SIGCONT)
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitGone(pid, 5*time.Second)
+
+	states := map[string]jobView{}
+	for _, j := range h.jobs() {
+		states[j.Name] = j
+	}
+	for _, name := range []string{"frozen1", "frozen2"} {
+		if j := states[name]; j.State != "Blocked" || !strings.Contains(j.StateReason, "SIGSTOP") {
+			t.Errorf("%s, whose runtime is stopped, is %s: %s", name, j.State, j.StateReason)
+		}
+	}
+	if j := states["live"]; j.State != "Running" {
+		t.Errorf("live is %s: %s", j.State, j.StateReason)
+	}
+	h.run("stop", "frozen1")
+	if js := h.jobs("frozen1"); js[0].State != "Stopped" {
+		t.Errorf("the stopped Blocked job is %s: %s", js[0].State, js[0].StateReason)
+	}
+	if !waitGone(rtPid["frozen1"], 10*time.Second) {
+		t.Errorf("the stopped Blocked job's runtime %d still runs", rtPid["frozen1"])
+	}
+	syscall.Kill(rtPid["frozen2"], syscall.SIGCONT)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if js := h.jobs("frozen2"); js[0].State == "Running" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("frozen2 was not taken back within 20s of running again: %s: %s", js[0].State, js[0].StateReason)
+		}
+	}
+	os.WriteFile(filepath.Join(work, "go"), nil, 0o644)
+	h.run("wait", "frozen2", "live")
+	for _, name := range []string{"frozen2", "live"} {
+		if got := h.run("receive", name); !strings.HasSuffix(got, "\ndone\n") {
+			t.Errorf("%s printed %q", name, got)
+		}
+		if js := h.jobs(name); js[0].State != "Completed" {
+			t.Errorf("%s is %s: %s", name, js[0].State, js[0].StateReason)
+		}
 	}
 }

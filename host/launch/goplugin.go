@@ -224,13 +224,20 @@ func (g *GoPlugin) Reattach(a *Attach, logPath string) (Process, error) {
 	if err != nil {
 		// A runtime we cannot talk to would wait an hour for a host
 		// before giving up; end it now, and what its job left.
-		if killStray(a.Pid, a.Start) {
-			waitGone(a.Pid)
-		}
-		endSession(a.Pid) // only if its leader is gone
+		End(a)
 		return nil, err
 	}
 	return p, nil
+}
+
+// End kills the process a records, if its pid still names that process
+// (pid and start time), and what is left of its session: for a runtime the
+// host cannot take back.
+func End(a *Attach) {
+	if killStray(a.Pid, a.Start) {
+		waitGone(a.Pid)
+	}
+	endSession(a.Pid) // only if its leader is gone
 }
 
 func (g *GoPlugin) reattach(a *Attach, logPath string) (*child, error) {

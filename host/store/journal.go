@@ -183,11 +183,6 @@ func (j *Journal) Damaged() []Damage {
 	return slices.Clone(j.damage)
 }
 
-func uvarintLen(n uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], n)
-}
-
 func frame(kind byte, id uint64, v []byte) []byte {
 	body := make([]byte, 0, 1+8+len(v)+4)
 	body = append(body, kind)
