@@ -62,6 +62,8 @@ type GoPlugin struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // refills and idle timers
 
+	attachShared sync.Mutex // held while a shared process is reattached
+
 	mu          sync.Mutex
 	spares      map[key][]*spare // idle processes, the newest last
 	starting    map[key]bool     // a spare is being started

@@ -114,6 +114,10 @@ func (g *GoPlugin) forgetLocked(sp *sharedProc) {
 // reattachShared is Reattach for a shared process: the jobs an earlier
 // host ran in it get handles to one connection.
 func (g *GoPlugin) reattachShared(a *Attach, logPath string) (Process, error) {
+	// One connection per process, however many of its jobs a host
+	// reattaches at once: the second waits for the first's.
+	g.attachShared.Lock()
+	defer g.attachShared.Unlock()
 	g.mu.Lock()
 	if sp := g.sharedByPid[a.Pid]; sp != nil && !sp.p.Exited() {
 		g.holdLocked(sp)
