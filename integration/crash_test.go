@@ -35,15 +35,16 @@ type crashJob struct {
 	lines    int
 	script   string
 	receiver bool
+	flags    []string // for start: the legacy line, a thread job
 }
 
 func crashJobs(r *rand.Rand, work string) []crashJob {
 	var jobs []crashJob
-	add := func(kind string, lines int, body string, receiver bool) {
+	add := func(kind string, lines int, body string, receiver bool, flags ...string) {
 		name := fmt.Sprintf("%s%d", kind, len(jobs)+1)
 		// Each run of the job leaves a mark: it must run once.
 		script := fmt.Sprintf("echo run >> %s/runs-%s; %s", work, name, body)
-		jobs = append(jobs, crashJob{name: name, lines: lines, script: fmt.Sprintf(script, name), receiver: receiver})
+		jobs = append(jobs, crashJob{name: name, lines: lines, script: fmt.Sprintf(script, name), receiver: receiver, flags: flags})
 	}
 	for i := 0; i < 3; i++ {
 		n := 20000 + r.Intn(30000)
@@ -52,6 +53,18 @@ func crashJobs(r *rand.Rand, work string) []crashJob {
 	for i := 0; i < 4; i++ {
 		n := 100 + r.Intn(200)
 		add("slow", n, fmt.Sprintf("i=1; while [ $i -le %d ]; do echo %%s-$i; i=$((i+1)); sleep 0.01; done", n), i%2 == 0)
+	}
+	// The legacy line (protocol 1) and thread jobs (a shared process)
+	// live through the same kills.
+	slow := func() (int, string) {
+		n := 100 + r.Intn(200)
+		return n, fmt.Sprintf("i=1; while [ $i -le %d ]; do echo %%s-$i; i=$((i+1)); sleep 0.01; done", n)
+	}
+	n, body := slow()
+	add("legacy", n, body, true, "--runtime-version", "~1")
+	for i := 0; i < 2; i++ {
+		n, body := slow()
+		add("thread", n, body, i == 0, "--thread")
 	}
 	for i := 0; i < 3; i++ {
 		bursts, size := 5+r.Intn(5), 500+r.Intn(1500)
@@ -90,7 +103,7 @@ func crashRound(t *testing.T, seed int64) {
 	work := h.dir
 	jobs := crashJobs(r, work)
 	for _, j := range jobs {
-		h.run("start", "--name", j.name, "--", j.script)
+		h.run(append(append([]string{"start", "--name", j.name}, j.flags...), "--", j.script)...)
 	}
 
 	var (

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -371,6 +372,40 @@ func TestConnect(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("Connect to a host coming up: %v", err)
+	}
+	c.Close()
+
+	// Two callers started a host at once: ours lost (exit 6, another host
+	// runs), and the winner listens once it has taken its jobs back.
+	other := t.TempDir()
+	lnc = make(chan net.Listener, 1)
+	c, err = Connect(other, 10*time.Second, func() (<-chan error, error) {
+		exited := make(chan error, 1)
+		lost := exec.Command("sh", "-c", "exit 6")
+		exited <- lost.Run()
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			l, err := net.Listen("unix", SocketPath(other))
+			if err != nil {
+				t.Error(err)
+			}
+			lnc <- l
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				WriteFrame(c, FrameHello, []byte(`{"version":1}`))
+				c.Close()
+			}
+		}()
+		return exited, nil
+	})
+	if l := <-lnc; l != nil {
+		defer l.Close()
+	}
+	if err != nil {
+		t.Fatalf("Connect when another caller's host won the start: %v", err)
 	}
 	c.Close()
 }

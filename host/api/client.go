@@ -195,9 +195,15 @@ func Connect(home string, timeout time.Duration, start Starter) (*Client, error)
 		}
 		select {
 		case werr := <-exited:
-			// Another host may have won the race to start; it answers.
+			// Another host may have won the race to start; it answers,
+			// or will once it has taken its jobs back.
 			if c, derr := Dial(home); derr == nil {
 				return c, nil
+			}
+			var ee interface{ ExitCode() int }
+			if errors.As(werr, &ee) && ee.ExitCode() == ExitConflict {
+				exited = nil // another host runs: wait for it
+				break
 			}
 			return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host exited as it started (%v): %s", werr, logTail(logPath))}
 		default:

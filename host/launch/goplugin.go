@@ -26,7 +26,7 @@ type Options struct {
 	RunDir, LogDir string
 	// StateDir is the launcher's own directory, which only the host may
 	// enter: each process's socket, linked there once checked (see
-	// procRunner), and the record of each spare (pid and start time), so
+	// procRunner), and the record of each process (pid and start time), so
 	// that nothing the host trusts about a process lives where that
 	// process's user could change it.
 	StateDir string
@@ -172,7 +172,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	setProcAttr(cmd, spec.Identity)
 	pin := g.pinPath(sockDir)
-	r, err := newProcRunner(cmd, uidOf(spec.Identity), sockDir, pin)
+	r, err := newProcRunner(cmd, uidOf(spec.Identity), sockDir, pin, g.recordPath(sockDir))
 	var client *plugin.Client
 	if err == nil {
 		client, err = protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Runner: r.runnerFunc, Peer: r.peer, Logger: logger})
@@ -183,14 +183,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 			p.attach.Binary = spec.Binary
 			// go-plugin knows the pid only of processes it started itself.
 			p.attach.Pid, p.attach.UID, p.attach.Start = r.peer.Pid, r.peer.UID, r.start
-			p.pin = r.pin
-			// Recorded before it gets a job: a host killed from now on
-			// leaves the next one its pid and start time.
-			if p.record, err = g.recordProc(sockDir, p); err != nil {
-				p.Kill()
-				p.Release()
-				return nil, fmt.Errorf("cannot start the runtime %s: %w", spec.Binary, err)
-			}
+			p.pin, p.record = r.pin, r.record
 			p.reusable = p.attach.Protocol == sdk.ProtocolV2 && describesReusable(p.conn)
 			return p, nil
 		}
@@ -203,6 +196,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 		}
 	}
 	os.Remove(pin)
+	os.Remove(r.record)
 	logFile.Close()
 	os.RemoveAll(sockDir)
 	return nil, fmt.Errorf("cannot start the runtime %s: %w", spec.Binary, err)

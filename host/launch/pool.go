@@ -156,26 +156,25 @@ func (g *GoPlugin) drop(p *child) {
 // process as the host recorded it when it started it.
 const procSuffix = ".proc"
 
-// recordProc records process p (its socket directory sockDir) in the
+// recordProc records process pid (started at start) at path, in the
 // launcher's own directory, so that a host that is killed leaves the next
 // one a list of what it started (Sweep). Never in the socket directory:
 // that is the process's user's, who could plant a link there for the host
 // to write through, or write another pid for the next host to kill.
-func (g *GoPlugin) recordProc(sockDir string, p *child) (string, error) {
-	path := g.recordPath(sockDir)
+func recordProc(path string, pid int, start uint64) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|oNoFollow, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("cannot record the runtime process: %w", err)
+		return fmt.Errorf("cannot record the runtime process: %w", err)
 	}
-	_, err = fmt.Fprintf(f, "%d %d\n", p.attach.Pid, p.attach.Start)
+	_, err = fmt.Fprintf(f, "%d %d\n", pid, start)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return path, err
+	return err
 }
 
-// recordPath is where recordProc records the process whose socket
-// directory is sockDir.
+// recordPath is where the process whose socket directory is sockDir is
+// recorded (recordProc).
 func (g *GoPlugin) recordPath(sockDir string) string {
 	return filepath.Join(g.opts.StateDir, filepath.Base(sockDir)+procSuffix)
 }

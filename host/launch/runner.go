@@ -32,14 +32,14 @@ import (
 type procRunner struct {
 	cmd            *exec.Cmd
 	stdout, stderr io.ReadCloser
-	pin            string
+	pin, record    string
 	// peer is the process: its pid once started, its uid and socket
 	// directory; start is its start time, which with the pid names it.
 	peer  *protocol.Peer
 	start uint64
 }
 
-func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin string) (*procRunner, error) {
+func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin, record string) (*procRunner, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin string) (*procRunner,
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, pin: pin,
+	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, pin: pin, record: record,
 		peer: &protocol.Peer{UID: uid, Dir: sockDir}}, nil
 }
 
@@ -64,6 +64,12 @@ func (r *procRunner) Start(context.Context) error {
 	}
 	r.peer.Pid = r.cmd.Process.Pid
 	r.start, _ = process.StartTime(r.peer.Pid)
+	// Recorded before anything else: a host killed from now on leaves
+	// the next one the process's pid and start time (Sweep).
+	if err := recordProc(r.record, r.peer.Pid, r.start); err != nil {
+		_ = r.cmd.Process.Kill()
+		return err
+	}
 	return nil
 }
 
