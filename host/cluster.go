@@ -100,6 +100,9 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 		return r
 	}
 	parent := row()
+	if req.InstanceID != "" {
+		parent.InstanceID = req.InstanceID // the caller's (see Start)
+	}
 	dir := filepath.Join(h.opts.SlurmDir, parent.InstanceID)
 	parent.Slurm = &store.SlurmJob{Dir: dir}
 	pv, err := h.create(parent, payload, p.name)

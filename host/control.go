@@ -593,6 +593,7 @@ func (h *Host) removeIf(j *job, onlyFinished bool) error {
 	h.mu.Lock()
 	j.removed = true
 	delete(h.jobs, j.row.ID)
+	h.unindexLocked(j)
 	if j.log != nil {
 		j.log.Close()
 	}

@@ -92,6 +92,10 @@ type Host struct {
 	threads  map[string]int // running thread jobs, by threadKey
 	settings store.Settings // what `bgjob queue` set; changed under settingsMu too
 
+	// instances indexes jobs by instance id (see instance.go), under mu;
+	// nil marks an id whose job is being created.
+	instances map[string]*job
+
 	settingsMu sync.Mutex
 	notices    []string // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
@@ -215,7 +219,7 @@ func Open(opts Options) (*Host, error) {
 		settings = store.Settings{}
 	}
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher,
+		jobs: map[uint64]*job{}, instances: map[string]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher,
 		slurm: &slurm.Client{Bin: opts.SlurmBin}}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(), StateDir: filepath.Join(opts.Home, "procs"),

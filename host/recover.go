@@ -224,6 +224,9 @@ func (h *Host) recover() error {
 	}
 	h.mu.Lock()
 	h.jobs = jobs
+	for _, j := range jobs {
+		h.indexLocked(j)
+	}
 	for _, rl := range relays {
 		held = append(held, rl.j)
 	}

@@ -37,14 +37,21 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	if req.AfterAnyState && req.After == nil {
 		return nil, errorf(ErrBadRequest, "--after-any-state goes with --after")
 	}
+	if req.RequestID != "" && !api.ValidInstanceID(req.RequestID) {
+		return nil, errorf(ErrBadRequest, "the restart's request id %q is not a UUID in lower case", req.RequestID)
+	}
 	h.mu.Lock()
 	js, err := h.selectFiltered(c, sel, opts)
+	var done []string
+	if err == nil {
+		js, done = h.restartedAlreadyLocked(c, js, req.RequestID)
+	}
 	h.mu.Unlock()
-	if err != nil || len(js) == 0 {
+	if err != nil || len(js)+len(done) == 0 {
 		return nil, err
 	}
-	if req.Script != nil && len(js) != 1 {
-		return nil, errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js))
+	if req.Script != nil && len(js)+len(done) != 1 {
+		return nil, errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js)+len(done))
 	}
 	var unfinished []string
 	h.mu.Lock()
@@ -63,7 +70,7 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	if len(unfinished) > 0 {
 		return nil, errorf(ErrNotFinished, "only finished jobs restart: job %s is not; wait for it, or stop it first", strings.Join(unfinished, ", "))
 	}
-	var ids []string
+	ids := done
 	for _, j := range js {
 		id, err := h.restartJob(ctx, c, j, req)
 		if err != nil {
@@ -72,6 +79,44 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 		ids = append(ids, strconv.FormatUint(id, 10))
 	}
 	return h.Jobs(ctx, ids, nil)
+}
+
+// restartedAlreadyLocked splits the selected jobs js into those still to
+// restart and the ids of the jobs that a restart with request id (sent
+// again: its answer was lost with a host) made already. A job that request
+// restarted (in place: the job itself, now running again) or made (a new
+// job of the same name, which the selection finds too) is not restarted a
+// second time.
+func (h *Host) restartedAlreadyLocked(c Caller, js []*job, id string) (todo []*job, done []string) {
+	if id == "" {
+		return js, nil
+	}
+	made := map[uint64]uint64{} // restarted job -> the job it runs as
+	for _, k := range h.jobs {
+		if k.row.RestartID == id && k.row.OwnerUID == c.UID {
+			made[k.row.RestartOf] = k.row.ID
+		}
+	}
+	if len(made) == 0 {
+		return js, nil
+	}
+	seen := map[uint64]bool{}
+	for _, j := range js {
+		target, restarted := made[j.row.ID]
+		switch {
+		case restarted:
+		case j.row.RestartID == id:
+			target = j.row.ID
+		default:
+			todo = append(todo, j)
+			continue
+		}
+		if !seen[target] {
+			seen[target] = true
+			done = append(done, strconv.FormatUint(target, 10))
+		}
+	}
+	return todo, done
 }
 
 // Script returns the script the selected job ran (restart --edit edits it).
@@ -161,6 +206,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 	r := newRow(c, acct.Name, runAs, spec, rt, old.PSJobTypeName, command, old.Workdir)
 	r.ThrottleLimit, r.Constraint = old.ThrottleLimit, old.Constraint
 	r.Definition, r.After, r.AfterAnyState, r.Group = old.Definition, after, anyState, old.Group
+	r.RestartID, r.RestartOf = req.RequestID, old.ID
 	if req.InPlace {
 		// Still the job of whoever started it (root may restart it).
 		r.OwnerUID, r.Owner = old.OwnerUID, old.Owner
@@ -233,7 +279,9 @@ func (h *Host) restartInPlace(j *job, r *store.Row, payload *sdk.Job) error {
 		os.Remove(h.payloadPath(r.ID)) // an older, large payload's file
 	}
 	h.mu.Lock()
+	h.unindexLocked(j)
 	j.row = *r
+	h.indexLocked(j)
 	j.notifyLocked()
 	h.scheduleLocked()
 	h.mu.Unlock()

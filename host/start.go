@@ -29,6 +29,13 @@ const MaxInput = 64 << 20
 // version constraint, runtime) is reported here, before a job exists.
 func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, error) {
 	owner := h.caller(ctx)
+	if req.InstanceID != "" {
+		// A start sent again (its answer was lost with a host): the
+		// job it made, rather than a second one.
+		if view, ok, err := h.startedAlready(owner, req.InstanceID); ok || err != nil {
+			return view, err
+		}
+	}
 	if err := checkDir(req.Workdir); err != nil {
 		return nil, err
 	}
@@ -96,6 +103,9 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	// The protocol the job will speak: the newest both the runtime and
 	// this host do (the catalog admits no runtime without one).
 	r := newRow(owner, acct.Name, runAs, entrySpec(entry), runtimeOf(entry), p.typ, p.cmd, p.workdir)
+	if req.InstanceID != "" {
+		r.InstanceID = req.InstanceID
+	}
 	r.ThrottleLimit, r.Constraint = p.throttle, req.RuntimeVersion
 	r.Definition, r.After, r.AfterAnyState, r.Group = p.definition, after, req.AfterAnyState, group
 	view, err := h.create(r, payload, p.name)
@@ -128,6 +138,11 @@ func (h *Host) create(r *store.Row, payload *sdk.Job, name string) (*api.Job, er
 		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
 	}
 	inline := len(data) <= maxInlinePayload
+	release, err := h.reserveInstance(r.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	err = h.store.Create(r, func(id uint64) []byte {
 		r.ID = id
 		r.Name = name
@@ -153,6 +168,7 @@ func (h *Host) create(r *store.Row, payload *sdk.Job, name string) (*api.Job, er
 	h.mu.Lock()
 	j := newJob(r)
 	h.jobs[r.ID] = j
+	h.indexLocked(j)
 	h.scheduleLocked()
 	view := j.viewLocked()
 	h.mu.Unlock()

@@ -40,6 +40,13 @@ type ServeConfig struct {
 	// file mode creation mask; the runtime must keep the rest of its
 	// state per job (the shell runtime: a fresh interpreter each time).
 	Reusable bool
+	// EndLeftovers makes the plugin's process, on Linux, a child
+	// subreaper that ends what each job leaves running when it ends,
+	// however far it strayed (a new session, a double fork): see
+	// StartChild, through which the runtime must then start every child
+	// process it waits for itself (any other child is taken for a
+	// leftover). Elsewhere it changes nothing.
+	EndLeftovers bool
 }
 
 // processInstance tells one plugin process from another with the same pid.
@@ -80,6 +87,16 @@ func Serve(cfg *ServeConfig) {
 	}
 	srv := newServer(cfg, desc, logger)
 	srv.inProcess = os.Getenv(EnvShared) != ""
+	if cfg.EndLeftovers && subreaperSupported {
+		if err := becomeSubreaper(); err != nil {
+			// Orphans would go to init, out of sight: the process
+			// cannot vouch for what a job leaves, so runs one job.
+			logger.Warn("this process runs one job only", "err", err)
+			srv.retired.Store(true)
+		} else {
+			srv.left.enabled = true
+		}
+	}
 	if d, err := time.ParseDuration(os.Getenv(EnvIdleTimeout)); err == nil {
 		srv.idleTimeout = d
 	}

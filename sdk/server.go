@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
@@ -33,6 +34,12 @@ type server struct {
 	// idleTimeout, if set, ends a plugin that never got a job (a spare a
 	// crashed host left behind) sooner than the orphan timeout.
 	idleTimeout time.Duration
+
+	// left ends what each job leaves running (ServeConfig.EndLeftovers);
+	// retired is set once the process cannot vouch that a job left
+	// nothing, and Describe then says it is not reusable.
+	left    leftovers
+	retired atomic.Bool
 
 	mu      sync.Mutex
 	jobs    map[uint64]*serverJob
@@ -86,7 +93,13 @@ func newServer(cfg *ServeConfig, desc *Description, logger hclog.Logger) *server
 }
 
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
-	return s.desc.proto(), nil
+	d := s.desc.proto()
+	if s.retired.Load() {
+		// A job's leftovers could not all be ended: the host asks
+		// before reusing the process, and retires it.
+		d.Reusable = false
+	}
+	return d, nil
 }
 
 // Run starts the job the first time it is asked for, and attaches to it every
@@ -146,8 +159,21 @@ func (s *server) start(job *Job) *serverJob {
 				return
 			}
 		}
+		s.left.begin()
 		res := s.runSafely(ctx, job, em)
 		em.flush()
+		// Before the end is reported (and the host hands the process to
+		// the next job): what the job left running goes.
+		grace := LeftoverGrace
+		if g, ok := StopGrace(ctx); ok {
+			grace = g
+		}
+		if n, ok := s.left.end(grace); !ok {
+			s.retired.Store(true)
+			s.logger.Warn("the job left processes that could not be ended; this process takes no further job", "job", job.Id)
+		} else if n > 0 {
+			s.logger.Info("ended processes the job left running", "job", job.Id, "count", n)
+		}
 		if res.State == pb.State_STATE_UNSPECIFIED {
 			res.State = Completed
 		}

@@ -33,5 +33,8 @@ func main() {
 		// Each job gets a fresh interpreter; what a job changes of the
 		// process (its directory, its mask) the SDK sets per job.
 		Reusable: true,
+		// And what a job's commands leave running when it ends (a
+		// `setsid daemon &`) is ended then, not handed to the next job.
+		EndLeftovers: true,
 	})
 }

@@ -87,9 +87,12 @@ func callTo(req *api.Request, out io.Writer) error {
 		stopSignals()
 		c.Close()
 		// A host that died just as we connected never saw the request:
-		// connect again (starting a new host) and send it once more.
+		// connect again (starting a new host) and send it once more. One
+		// that died in the middle of the call may have carried it out:
+		// only a request the host recognises when it comes again (see
+		// repeatable) is sent once more.
 		var notSent *api.NotSentError
-		if try == 0 && errors.As(err, &notSent) && !intr.Load() {
+		if try == 0 && !intr.Load() && (errors.As(err, &notSent) || errors.Is(err, api.ErrConnectionLost) && repeatable(req)) {
 			continue
 		}
 		break
@@ -106,6 +109,19 @@ func callTo(req *api.Request, out io.Writer) error {
 		return &silentError{code: e.Code} // said already, on stderr
 	}
 	return err
+}
+
+// repeatable reports whether req may be sent again after the host vanished
+// in the middle of it: a start naming its job's instance id, or a restart
+// naming itself, which the host carries out at most once.
+func repeatable(req *api.Request) bool {
+	switch req.Op {
+	case api.OpStart:
+		return req.Start != nil && req.Start.InstanceID != ""
+	case api.OpRestart:
+		return req.Restart != nil && req.Restart.RequestID != ""
+	}
+	return false
 }
 
 // onInterrupt calls f on the first SIGINT or SIGTERM while on is set, until

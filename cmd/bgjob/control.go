@@ -82,6 +82,9 @@ password again, unless you are root.`,
 			if rr.Password, err = restartPassword(pwStdin); err != nil {
 				return err
 			}
+			// Named, so that a restart cut off by the host's death can be
+			// sent again without restarting anything twice.
+			rr.RequestID = api.NewInstanceID()
 			return call(&api.Request{Op: api.OpRestart, Jobs: args, Restart: &rr, Filter: stateFilter(state), Output: output})
 		},
 	}

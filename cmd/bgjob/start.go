@@ -133,6 +133,10 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 			if req.Password, err = password(req.Credential, pwStdin, inputs); err != nil {
 				return err
 			}
+			// The job's instance id is chosen here, so that a start cut
+			// off by the host's death can be sent again (call does, once)
+			// without making the job twice.
+			req.InstanceID = api.NewInstanceID()
 			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output})
 		},
 	}

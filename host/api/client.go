@@ -266,8 +266,11 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 	for {
 		kind, p, err := ReadFrame(c.r, buf)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the bgjob host closed the connection")
+			switch {
+			case errors.Is(err, io.EOF):
+				err = ErrConnectionLost
+			case !errors.Is(err, net.ErrClosed): // not our own Close
+				err = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 			}
 			return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 		}
@@ -301,6 +304,13 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		}
 	}
 }
+
+// ErrConnectionLost says the host went away in the middle of a call (the
+// connection was closed or reset after the request was sent, before its
+// result came): the call may or may not have been carried out, so only a
+// request that is safe to repeat (a start with its instance id, a restart
+// with its request id) may be sent again.
+var ErrConnectionLost = errors.New("the bgjob host closed the connection")
 
 // NotSentError says a request never reached the host (it went away between
 // connect and send), so sending it again cannot do anything twice.

@@ -17,6 +17,11 @@ type RestartRequest struct {
 	// Password is the password of the user a job ran as, needed when
 	// that is another user and the caller is not root.
 	Password string `json:"password,omitempty"`
+	// RequestID, if set, names this restart (NewInstanceID), so that it
+	// can be sent again: the host remembers it on each job it restarted,
+	// and a restart with the same id returns those jobs instead of
+	// restarting anything twice.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // QueueRequest is `bgjob queue`: nil fields leave a setting as it is.

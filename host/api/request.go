@@ -30,6 +30,12 @@ const (
 // absolute: the daemon's working directory is not the caller's.
 type StartRequest struct {
 	Name string `json:"name,omitempty"`
+	// InstanceID, if set, is the new job's instance id, chosen by the
+	// caller (NewInstanceID) so that the start can be sent again: a host
+	// that already has a job of this caller with this instance id returns
+	// that job instead of making another. The CLI sends the same one when
+	// it retries a start the host vanished from.
+	InstanceID string `json:"instanceId,omitempty"`
 	// Type is the job type (-Type): empty or BackgroundJob for a script in
 	// a runtime, else a custom type a plugin serves. DefinitionName and
 	// DefinitionPath name a stored definition of it (-DefinitionName,

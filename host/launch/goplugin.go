@@ -439,7 +439,9 @@ const closeWait = 3 * time.Second
 
 // Recycle gives the process back for another job, if it can take one.
 func (p *child) Recycle() {
-	if p.g == nil || !p.reusable || p.jobs >= maxJobs || p.Exited() || !p.g.keep(p) {
+	// Reusable is asked again: a process that could not end what its job
+	// left running stops saying so (sdk.ServeConfig.EndLeftovers).
+	if p.g == nil || !p.reusable || p.jobs >= maxJobs || p.Exited() || !describesReusable(p.conn) || !p.g.keep(p) {
 		p.Release()
 	}
 }

@@ -62,6 +62,11 @@ type Row struct {
 	LogSize int64  `json:"logSize"`
 	// ReadOffset is where the next draining receive starts.
 	ReadOffset int64 `json:"readOffset"`
+	// RestartID is the request id of the restart that made this row (a
+	// new job, or this one again in place), and RestartOf the job it
+	// restarted: a restart sent again finds what it did by them.
+	RestartID string `json:"restartId,omitempty"`
+	RestartOf uint64 `json:"restartOf,omitempty"`
 }
 
 // SlurmJob is where a job on the Slurm location is.

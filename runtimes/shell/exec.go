@@ -83,10 +83,15 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 		sy.Sync()
 	}
 	// The command keeps the mask it is forked with: the job's.
+	// Started through the SDK, which then knows the process as the
+	// runtime's own and not a job's leftover (sdk.StartChild).
 	start := func() (*exec.Cmd, error) {
 		cmd := newCmd()
-		var err error
-		withUmask(s.umask.Load(), func() { err = cmd.Start() })
+		_, err := sdk.StartChild(func() (*os.Process, error) {
+			var err error
+			withUmask(s.umask.Load(), func() { err = cmd.Start() })
+			return cmd.Process, err
+		})
 		return cmd, err
 	}
 	cmd, err := start()
@@ -111,6 +116,7 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 	s.procs.add(cmd.Process)
 	closeWriteEnds()
 	err = cmd.Wait()
+	sdk.ChildWaited(cmd.Process)
 	s.procs.reaped(cmd.Process)
 	s.waitCopiers(copiers)
 
