@@ -29,6 +29,15 @@ const MaxInput = api.MaxInput
 // version constraint, runtime) is reported here, before a job exists.
 func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, error) {
 	owner := h.caller(ctx)
+	// The CLI checks these too; a request from elsewhere is not trusted.
+	if err := api.CheckName(req.Name); err != nil {
+		return nil, errorf(ErrBadRequest, "%w", err)
+	}
+	for _, kv := range req.EnvAdd {
+		if err := api.CheckEnvName(kv); err != nil {
+			return nil, errorf(ErrBadRequest, "%w", err)
+		}
+	}
 	if err := checkDir(req.Workdir); err != nil {
 		return nil, err
 	}

@@ -123,9 +123,12 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 			// A job sees the caller's environment, as a command run from
 			// this shell would, plus --env.
 			for _, kv := range env {
-				if !strings.Contains(kv, "=") {
-					return api.Errorf(api.ExitUsage, "--env %q: want KEY=VALUE", kv)
+				if err := api.CheckEnvName(kv); err != nil {
+					return api.WithCode(api.ExitUsage, err)
 				}
+			}
+			if err := api.CheckName(req.Name); err != nil {
+				return api.WithCode(api.ExitUsage, fmt.Errorf("--name: %w", err))
 			}
 			for _, name := range []string{"partition", "nodes", "nodelist", "ntasks", "time", "slurm-arg"} {
 				if cmd.Flags().Changed(name) {

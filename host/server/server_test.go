@@ -4,9 +4,9 @@ package server
 
 import (
 	"bufio"
-	"encoding/binary"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
