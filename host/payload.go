@@ -67,6 +67,7 @@ func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
 		if err := proto.Unmarshal(b, job); err != nil {
 			return nil, fmt.Errorf("the job's payload %s is damaged: %w", h.payloadPath(r.ID), err)
 		}
+		sdk.DecodeJob(job)
 	case errors.Is(err, os.ErrNotExist) && r.Spec != nil && r.Spec.LegacyScript != "":
 		s := r.Spec
 		job = &sdk.Job{Script: s.LegacyScript, Init: s.LegacyInit, Args: s.LegacyArgs, Input: s.LegacyInput, Env: s.LegacyEnv}

@@ -230,7 +230,7 @@ func runtimeOf(e *catalog.Entry) api.Runtime {
 // restartInPlace makes j's row r, a job not started yet: its old records,
 // cursor and runtime log go, its payload is replaced, and it is queued.
 func (h *Host) restartInPlace(j *job, r *store.Row, payload *sdk.Job) error {
-	data, err := proto.Marshal(payload)
+	data, err := proto.Marshal(sdk.EncodeJob(payload))
 	if err != nil {
 		return fmt.Errorf("cannot record the job's payload: %w", err)
 	}

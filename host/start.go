@@ -21,14 +21,23 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// MaxInput bounds a job's input, which travels in one message.
-const MaxInput = 64 << 20
+// MaxInput bounds a job's input: see api.MaxInput for why.
+const MaxInput = api.MaxInput
 
 // Start creates a job and queues it; it returns the job's row. Everything
 // that can be wrong with the request (working directory, script file,
 // version constraint, runtime) is reported here, before a job exists.
 func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, error) {
 	owner := h.caller(ctx)
+	// The CLI checks these too; a request from elsewhere is not trusted.
+	if err := api.CheckName(req.Name); err != nil {
+		return nil, errorf(ErrBadRequest, "%w", err)
+	}
+	for _, kv := range req.EnvAdd {
+		if err := api.CheckEnvName(kv); err != nil {
+			return nil, errorf(ErrBadRequest, "%w", err)
+		}
+	}
 	if req.InstanceID != "" {
 		// A start sent again (its answer was lost with a host): the
 		// job it made, rather than a second one.
@@ -133,7 +142,7 @@ func entrySpec(e *catalog.Entry) store.Spec { return store.Spec{Runtime: e.Path,
 // create stores a new job's row (named name, or Job<Id>) and payload, and
 // queues it.
 func (h *Host) create(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
-	data, err := proto.Marshal(payload)
+	data, err := proto.Marshal(sdk.EncodeJob(payload))
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
 	}
@@ -199,7 +208,7 @@ func checkDir(dir string) error {
 func (h *Host) prepare(req *api.StartRequest) (*sdk.Job, string, error) {
 	var err error
 	if len(req.Input) > MaxInput {
-		return nil, "", errorf(ErrBadRequest, "the job's input is %d bytes; at most %d are accepted", len(req.Input), MaxInput)
+		return nil, "", errorf(ErrBadRequest, "the job's input is %d bytes; at most %d (64 MiB) are accepted: give the job a path to read instead", len(req.Input), MaxInput)
 	}
 	sp := &sdk.Job{Args: req.Args, Input: req.Input, Script: req.Script, Init: req.Init}
 	sources := 0

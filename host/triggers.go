@@ -16,6 +16,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/robfig/cron/v3"
+	"golang.org/x/text/unicode/norm"
 )
 
 // The host fires the triggers of the stored definitions in its user's
@@ -389,10 +390,16 @@ func (h *Host) Definitions(ctx context.Context, req *api.DefinitionRequest) (*ap
 	return out, nil
 }
 
+// matchName says whether a definition's name matches pattern (path.Match
+// syntax), without regard to case and in Unicode normal form C, as job
+// names match.
 func matchName(pattern, name string) bool {
-	ok, err := path.Match(pattern, name)
+	ok, err := path.Match(foldName(pattern), foldName(name))
 	return err == nil && ok
 }
+
+// foldName is name as definition names compare: in NFC, lower case.
+func foldName(name string) string { return strings.ToLower(norm.NFC.String(name)) }
 
 // setEnabled turns the triggers of the definitions pattern matches on or
 // off, kept across restarts. Turned on, a definition's missed runs count

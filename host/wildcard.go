@@ -3,6 +3,8 @@ package host
 import (
 	"regexp"
 	"strings"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // wildcard is a PowerShell-style wildcard pattern: * is any run of
@@ -10,13 +12,17 @@ import (
 // and [a-z] a set, [!abc] its complement. A pattern that does not compile
 // as one (an unclosed [) matches only itself. It works on characters, not
 // bytes, so names in any script match as their users expect; and without
-// regard to case, as PowerShell's -Name and -Command do.
+// regard to case, as PowerShell's -Name and -Command do; and in Unicode
+// normal form C, both the pattern and what it matches, so a name typed
+// decomposed (e and a combining accent, as some keyboards and file
+// systems give it) finds the one written composed, and the reverse.
 type wildcard struct {
 	re      *regexp.Regexp
 	literal string
 }
 
 func compileWildcard(pattern string) wildcard {
+	pattern = norm.NFC.String(pattern)
 	var b strings.Builder
 	b.WriteString("^(?si:")
 	rs := []rune(pattern)
@@ -51,6 +57,7 @@ func compileWildcard(pattern string) wildcard {
 }
 
 func (w wildcard) match(s string) bool {
+	s = norm.NFC.String(s)
 	if w.re == nil {
 		return strings.EqualFold(s, w.literal)
 	}

@@ -40,3 +40,17 @@ func TestWildcard(t *testing.T) {
 		}
 	}
 }
+
+// Names compare in Unicode normal form C: "école" typed with e and a
+// combining accent (NFD) finds the name written with é (NFC), and the
+// reverse, literally, with wildcards and without regard to case.
+func TestWildcardNFC(t *testing.T) {
+	nfc, nfd := "\u00e9cole", "e\u0301cole"
+	for _, c := range []struct{ pattern, name string }{
+		{nfd, nfc}, {nfc, nfd}, {"E\u0301CO*", nfc}, {"?cole", nfd}, {"[\u00e9]cole", nfd},
+	} {
+		if !compileWildcard(c.pattern).match(c.name) {
+			t.Errorf("%q does not match %q", c.pattern, c.name)
+		}
+	}
+}

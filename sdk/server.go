@@ -110,6 +110,7 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 	if job == nil {
 		return fmt.Errorf("run request without a job")
 	}
+	DecodeJob(job)
 	s.mu.Lock()
 	j, ok := s.jobs[job.Id]
 	if !ok {

@@ -49,7 +49,11 @@ in the definition directory).
 
 With --wait, start instead streams the job's output until it ends, then
 removes it, and exits 0 if the job completed or 1 if it failed or was
-stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
+stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).
+
+A job's input (--input, --input-file, --input -) is at most 64 MiB: it
+travels in the start request and is stored with the job. Its name is at
+most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 		Example: `  bgjob start -- 'echo hello; sleep 1'
   bgjob start make -j4 test
   bgjob start --arg one --arg 'two words' -- 'for a in "$@"; do echo "$a"; done'
@@ -119,9 +123,12 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 			// A job sees the caller's environment, as a command run from
 			// this shell would, plus --env.
 			for _, kv := range env {
-				if !strings.Contains(kv, "=") {
-					return api.Errorf(api.ExitUsage, "--env %q: want KEY=VALUE", kv)
+				if err := api.CheckEnvName(kv); err != nil {
+					return api.WithCode(api.ExitUsage, err)
 				}
+			}
+			if err := api.CheckName(req.Name); err != nil {
+				return api.WithCode(api.ExitUsage, fmt.Errorf("--name: %w", err))
 			}
 			for _, name := range []string{"partition", "nodes", "nodelist", "ntasks", "time", "slurm-arg"} {
 				if cmd.Flags().Changed(name) {
@@ -157,8 +164,8 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 	f.BoolVar(&req.Thread, "thread", false, "a thread job (Start-ThreadJob): share one runtime process with the other thread jobs, each in its own interpreter; cheaper, but a crash of the process fails them all")
 	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); the rest wait as NotStarted")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
-	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin")
-	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin")
+	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
+	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
 	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it")
 	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
@@ -179,29 +186,48 @@ stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).`,
 }
 
 // readInput builds the job's stdin from --input values, --input-file, or
-// this command's stdin for --input -.
+// this command's stdin for --input -. It reads at most api.MaxInput and a
+// byte, so an endless source (/dev/zero) is refused at once rather than
+// read into memory.
 func readInput(values []string, file string) ([]byte, error) {
 	if file != "" && len(values) > 0 {
 		return nil, api.Errorf(api.ExitUsage, "give --input or --input-file, not both")
 	}
 	if file != "" {
-		b, err := os.ReadFile(file)
+		f, err := os.Open(file)
 		if err != nil {
 			return nil, api.Errorf(api.ExitUsage, "cannot read --input-file: %w", err)
 		}
-		return b, nil
+		defer f.Close()
+		return readLimited(f, "--input-file "+file)
 	}
 	if len(values) == 1 && values[0] == "-" {
-		b, err := io.ReadAll(os.Stdin)
-		if err != nil {
-			return nil, api.Errorf(api.ExitUsage, "cannot read stdin for --input -: %w", err)
-		}
-		return b, nil
+		return readLimited(os.Stdin, "--input - (stdin)")
 	}
 	if len(values) == 0 {
 		return nil, nil
 	}
-	return []byte(strings.Join(values, "\n") + "\n"), nil
+	b := []byte(strings.Join(values, "\n") + "\n")
+	if len(b) > api.MaxInput {
+		return nil, inputTooLarge("--input")
+	}
+	return b, nil
+}
+
+// readLimited reads r whole if it holds at most api.MaxInput bytes.
+func readLimited(r io.Reader, what string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, api.MaxInput+1))
+	if err != nil {
+		return nil, api.Errorf(api.ExitUsage, "cannot read %s: %w", what, err)
+	}
+	if len(b) > api.MaxInput {
+		return nil, inputTooLarge(what)
+	}
+	return b, nil
+}
+
+func inputTooLarge(what string) error {
+	return api.Errorf(api.ExitUsage, "%s is more than 64 MiB, the most a job's input can be (it travels in the start request and is stored with the job); give the job a path to read instead", what)
 }
 
 func checkOutput(got string, allowed ...string) error {

@@ -260,6 +260,16 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 	var frame bytes.Buffer
 	_ = WriteFrame(&frame, FrameRequest, b)
 	if err := sendRequest(c.conn, frame.Bytes(), stdout, stderr); err != nil {
+		// The host may have refused the request from its header (too
+		// large) and closed: its result says why, better than the
+		// broken pipe.
+		_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
+		if kind, p, rerr := ReadFrame(c.r, nil); rerr == nil && kind == FrameResult {
+			var res Result
+			if json.Unmarshal(p, &res) == nil && res.Error != "" {
+				return res.Code, &Error{Code: res.Code, Err: errors.New(res.Error)}
+			}
+		}
 		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: &NotSentError{Err: fmt.Errorf("cannot talk to the bgjob host: %w", err)}}
 	}
 	var buf []byte

@@ -183,3 +183,21 @@ type Result struct {
 	Code  int    `json:"code"`
 	Error string `json:"error,omitempty"`
 }
+
+// MaxInput bounds a job's input (--input, --input-file, --input -). The
+// input travels whole in the start request, is stored with the job (its
+// payload file) and is handed to the runtime in one message, so each of
+// those holds all of it in memory at once; 64 MiB keeps that affordable
+// for the CLI, the host and the runtime alike. A job that needs more
+// should be given a path to read instead.
+const MaxInput = 64 << 20
+
+// MaxRequest bounds a request frame the host reads: the largest input,
+// base64-encoded in the JSON (4/3 of it), plus room for the rest (the
+// caller's environment, the script, arguments). A larger request is
+// refused from its header, before it is read.
+const MaxRequest = MaxInput/3*4 + 32<<20
+
+// MaxName bounds a job's name, in bytes of its UTF-8: a name is for
+// people to type and read in a table, and every listing carries it.
+const MaxName = 256

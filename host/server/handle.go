@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
@@ -81,7 +80,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if req.Force {
 			opts = append(opts, host.UntilFinished())
 		}
-		jobs, err := h.Wait(ctx, req.Jobs, req.Any, time.Duration(req.Timeout*float64(time.Second)), opts...)
+		jobs, err := h.Wait(ctx, req.Jobs, req.Any, api.WaitTimeout(req.Timeout), opts...)
 		if perr := printJobs(jobs, false); err == nil {
 			err = perr
 		}

@@ -162,12 +162,20 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		defer f.Close()
 	}
 	br := bufio.NewReader(io.MultiReader(bytes.NewReader(first[:n]), conn))
+	rep := newReply(conn)
+	// A request larger than the largest a CLI sends (a job's input is
+	// bounded) is refused from its header, not read into memory first.
+	if hdr, err := br.Peek(4); err == nil {
+		if size := binary.BigEndian.Uint32(hdr); size > api.MaxRequest+1 {
+			rep.result(badRequest("the request is %d bytes, more than the %d the host accepts; a job's input is at most %d bytes (64 MiB): give the job a path to read instead", size-1, api.MaxRequest, api.MaxInput))
+			return
+		}
+	}
 	kind, payload, err := api.ReadFrame(br, nil)
 	if err != nil || kind != api.FrameRequest {
 		return
 	}
 	var req api.Request
-	rep := newReply(conn)
 	if len(files) == 2 {
 		rep.direct = map[byte]*os.File{api.FrameStdout: files[0], api.FrameStderr: files[1]}
 	}

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -719,5 +720,33 @@ func TestServeLargeRequest(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(out.Name()); !bytes.Equal(got, input.Bytes()) {
 		t.Errorf("the job's output is %d bytes, want its %d bytes of input back", len(got), input.Len())
+	}
+}
+
+// A request frame larger than any a CLI sends (a job's input is at most
+// api.MaxInput) is refused from its header with a usage error naming the
+// limit, without the host reading (or the caller sending) the rest.
+func TestServeRefusesOversizedRequest(t *testing.T) {
+	th := fakeHost(t)
+	serve(t, th)
+	conn, err := net.Dial("unix", api.SocketPath(th.Dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if kind, _, err := api.ReadFrame(br, nil); err != nil || kind != api.FrameHello {
+		t.Fatalf("the first frame is %c, %v, want the hello", kind, err)
+	}
+	var hdr [5]byte
+	binary.BigEndian.PutUint32(hdr[:4], api.MaxRequest+2)
+	hdr[4] = api.FrameRequest
+	if _, err := conn.Write(append(hdr[:], `{"op":"start"`...)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	kind, p, err := api.ReadFrame(br, nil)
+	if err != nil || kind != api.FrameResult || !strings.Contains(string(p), `"code":2`) || !strings.Contains(string(p), "64 MiB") {
+		t.Fatalf("an oversized request got %c %s %v, want a usage error naming the limit", kind, p, err)
 	}
 }

@@ -125,7 +125,7 @@ func WriteJob(dir string, spec *Spec, payload *sdk.Job, bgjobd string) error {
 	if err := os.WriteFile(SpecPath(dir), b, 0o600); err != nil {
 		return err
 	}
-	p, err := proto.Marshal(payload)
+	p, err := proto.Marshal(sdk.EncodeJob(payload))
 	if err != nil {
 		return err
 	}
@@ -210,6 +210,7 @@ func RunTask(dir string, launcher launch.Launcher) error {
 	if err := proto.Unmarshal(pb, job); err != nil {
 		return fail(fmt.Sprintf("the job's payload is damaged: %v", err))
 	}
+	sdk.DecodeJob(job)
 	job.Id, job.Name, job.InstanceId = child.ID, child.Name, child.InstanceID
 
 	// A task that ran before (Slurm does not requeue bgjob's jobs, but a

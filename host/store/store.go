@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/safepath"
@@ -67,6 +68,10 @@ type Row struct {
 	// restarted: a restart sent again finds what it did by them.
 	RestartID string `json:"restartId,omitempty"`
 	RestartOf uint64 `json:"restartOf,omitempty"`
+	// WorkdirRaw is the working directory's exact bytes when they are not
+	// UTF-8 (a Unix path is bytes), which JSON would change in Workdir;
+	// set on writing, put back on reading.
+	WorkdirRaw []byte `json:"workdirRaw,omitempty"`
 }
 
 // SlurmJob is where a job on the Slurm location is.
@@ -205,6 +210,12 @@ func (s *Store) Payload(id uint64) ([]byte, error) {
 }
 
 func putRow(tx *bolt.Tx, r *Row) error {
+	if !utf8.ValidString(r.Workdir) {
+		// A copy: the caller's row may be read meanwhile.
+		c := *r
+		c.WorkdirRaw = []byte(r.Workdir)
+		r = &c
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -262,6 +273,9 @@ func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
 			if err := json.Unmarshal(v, r); err != nil {
 				bad = append(bad, BadRow{ID: id, Err: err})
 				return nil
+			}
+			if r.WorkdirRaw != nil {
+				r.Workdir = string(r.WorkdirRaw)
 			}
 			if r.ID != id {
 				bad = append(bad, BadRow{ID: id, Err: fmt.Errorf("the row says it is job %d", r.ID)})

@@ -212,7 +212,9 @@ func checkDuplicates(files []*fileResult) {
 			if e.def.Name == "" {
 				continue
 			}
-			if prev, ok := first[e.def.Name]; ok {
+			// Names match without regard to case (foldName), so
+			// "Backup" and "backup" are one name defined twice.
+			if prev, ok := first[foldName(e.def.Name)]; ok {
 				f.problems = append(f.problems, &problem{
 					file: f.path, subject: &e.at,
 					summary: "Duplicate job name",
@@ -220,7 +222,7 @@ func checkDuplicates(files []*fileResult) {
 				})
 				continue
 			}
-			first[e.def.Name] = e
+			first[foldName(e.def.Name)] = e
 		}
 	}
 }

@@ -52,6 +52,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bgjob/bgjob/sdk"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Name is the job type's name.
@@ -98,7 +99,9 @@ func (*Type) Definitions(ctx context.Context, dir string) ([]*sdk.Definition, []
 
 // Resolve returns the one definition in req.DefinitionPath whose name
 // matches req.DefinitionName, a wildcard pattern in path.Match syntax (a
-// plain name matches itself), with its script_file read into Script.
+// plain name matches itself) compared without regard to case and in
+// Unicode normal form C, as job names are, with its script_file read into
+// Script.
 //
 // req.Workdir is ignored: the definition's workdir, or the host's default,
 // applies. req.Args, when there are any, replace the definition's args, so
@@ -129,7 +132,7 @@ func (*Type) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definit
 	}
 	var matches []*entry
 	for _, e := range entries {
-		if ok, _ := path.Match(pattern, e.def.Name); ok {
+		if ok, _ := path.Match(foldName(pattern), foldName(e.def.Name)); ok {
 			matches = append(matches, e)
 		}
 	}
@@ -190,3 +193,8 @@ func noMatch(pattern, dir string, entries []*entry, problems []error) error {
 	}
 	return errors.New(b.String())
 }
+
+// foldName is a definition name as names compare: in Unicode normal form
+// C (a name typed decomposed is the same name) and lower case (as job
+// names, PowerShell's, match without regard to case).
+func foldName(name string) string { return strings.ToLower(norm.NFC.String(name)) }

@@ -59,7 +59,7 @@ func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
 // Run asks for bulk transfer; a plugin that does not offer it streams its
 // batches over gRPC, and the first one is handed back first.
 func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stream, error) {
-	st, err := g.c.Run(ctx, &pb.RunRequest{Job: job, AfterSeq: afterSeq, Bulk: true})
+	st, err := g.c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job), AfterSeq: afterSeq, Bulk: true})
 	if err != nil {
 		return nil, err
 	}

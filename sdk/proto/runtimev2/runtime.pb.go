@@ -312,7 +312,19 @@ type Job struct {
 	Umask *uint32 `protobuf:"varint,12,opt,name=umask,proto3,oneof" json:"umask,omitempty"`
 	// What a custom job type's definition resolved to beyond a script (see
 	// Definition.payload), for a type that runs its jobs itself.
-	Payload       []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
+	// The exact bytes of the fields above that are not valid UTF-8, which a
+	// proto3 string cannot carry: on Unix a script, an argument, a
+	// variable or a path is bytes, and the job must get them as given. Each
+	// is set only when needed (args_raw and env_raw then hold every item,
+	// in order); the string field keeps the text with U+FFFD for each bad
+	// byte, so a runtime that predates these fields runs the job as before.
+	// sdk.EncodeJob and sdk.DecodeJob pack and unpack them.
+	ScriptRaw     []byte   `protobuf:"bytes,14,opt,name=script_raw,json=scriptRaw,proto3" json:"script_raw,omitempty"`
+	InitRaw       []byte   `protobuf:"bytes,15,opt,name=init_raw,json=initRaw,proto3" json:"init_raw,omitempty"`
+	ArgsRaw       [][]byte `protobuf:"bytes,16,rep,name=args_raw,json=argsRaw,proto3" json:"args_raw,omitempty"`
+	WorkdirRaw    []byte   `protobuf:"bytes,17,opt,name=workdir_raw,json=workdirRaw,proto3" json:"workdir_raw,omitempty"`
+	EnvRaw        [][]byte `protobuf:"bytes,18,rep,name=env_raw,json=envRaw,proto3" json:"env_raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -434,6 +446,41 @@ func (x *Job) GetUmask() uint32 {
 func (x *Job) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
+	}
+	return nil
+}
+
+func (x *Job) GetScriptRaw() []byte {
+	if x != nil {
+		return x.ScriptRaw
+	}
+	return nil
+}
+
+func (x *Job) GetInitRaw() []byte {
+	if x != nil {
+		return x.InitRaw
+	}
+	return nil
+}
+
+func (x *Job) GetArgsRaw() [][]byte {
+	if x != nil {
+		return x.ArgsRaw
+	}
+	return nil
+}
+
+func (x *Job) GetWorkdirRaw() []byte {
+	if x != nil {
+		return x.WorkdirRaw
+	}
+	return nil
+}
+
+func (x *Job) GetEnvRaw() [][]byte {
+	if x != nil {
+		return x.EnvRaw
 	}
 	return nil
 }
@@ -1583,7 +1630,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
 	"instanceId\x12\x1a\n" +
-	"\breusable\x18\t \x01(\bR\breusable\"\xb9\x02\n" +
+	"\breusable\x18\t \x01(\bR\breusable\"\xc8\x03\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1599,7 +1646,14 @@ const file_runtime_proto_rawDesc = "" +
 	" \x03(\tR\x03env\x12\x18\n" +
 	"\acommand\x18\v \x01(\tR\acommand\x12\x19\n" +
 	"\x05umask\x18\f \x01(\rH\x00R\x05umask\x88\x01\x01\x12\x18\n" +
-	"\apayload\x18\r \x01(\fR\apayloadB\b\n" +
+	"\apayload\x18\r \x01(\fR\apayload\x12\x1d\n" +
+	"\n" +
+	"script_raw\x18\x0e \x01(\fR\tscriptRaw\x12\x19\n" +
+	"\binit_raw\x18\x0f \x01(\fR\ainitRaw\x12\x19\n" +
+	"\bargs_raw\x18\x10 \x03(\fR\aargsRaw\x12\x1f\n" +
+	"\vworkdir_raw\x18\x11 \x01(\fR\n" +
+	"workdirRaw\x12\x17\n" +
+	"\aenv_raw\x18\x12 \x03(\fR\x06envRawB\b\n" +
 	"\x06_umask\"\xa4\x01\n" +
 	"\x0eResolveRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12'\n" +
