@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/sdk/process"
 	"github.com/spf13/pflag"
 )
 
@@ -143,15 +144,15 @@ func TestHostStop(t *testing.T) {
 	if code != 0 || out != "" || errs != "" {
 		t.Fatalf("host stop: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("the host exited with %v after host stop; want 0\n%s", err, log.String())
-		}
-	default:
-		t.Fatal("host stop returned while the host still runs")
+	// host stop returns once the host is dead: a zombie, which this test
+	// (its parent) reaps a moment later.
+	if state, _ := process.State(cmd.Process.Pid); state != 0 && state != 'Z' {
+		t.Fatalf("host stop returned while the host still runs (state %c)", state)
 	}
+	if err := <-exited; err != nil {
+		t.Errorf("the host exited with %v after host stop; want 0\n%s", err, log.String())
+	}
+	exited <- nil
 	if _, err := os.Stat(filepath.Join(home, "host.pid")); !os.IsNotExist(err) {
 		t.Errorf("host.pid is left (%v)", err)
 	}
