@@ -252,15 +252,18 @@ func (h *Host) release(j *job, p launch.Process) {
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.
 	clean := j.row.State == api.Completed || (j.row.State == api.Failed && j.row.ExitCode != nil && *j.row.ExitCode >= 0)
+	// Read now: the row may be another run's by the time the goroutine
+	// runs (restart --in-place).
+	thread, id := j.row.ThrottleLimit != 0, j.row.ID
 	h.scheduleLocked()
 	h.mu.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
 	h.goAsync(func() {
-		if r, ok := p.(launch.Recycler); ok && clean && j.row.ThrottleLimit == 0 {
+		if r, ok := p.(launch.Recycler); ok && clean && !thread {
 			r.Recycle()
 		} else {
 			p.Release()
 		}
-		_ = os.RemoveAll(h.sockDir(j.row.ID))
+		_ = os.RemoveAll(h.sockDir(id))
 	})
 }
