@@ -307,10 +307,11 @@ func TestRecoveryCutsTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	torn, err := recordlog.AppendFramed(nil, &sdk.Record{Seq: 2, Stream: sdk.Output, Chunk: []byte("b\n"), Count: 1})
+	framed, err := recordlog.AppendFramed(nil, &sdk.Record{Seq: 2, Stream: sdk.Output, Chunk: []byte("b\n"), Count: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	torn, _ := recordlog.AppendChecked(nil, framed) // as the host writes it
 	appendFile(t, logPath, torn[:len(torn)-1])
 
 	th2 := hosttest.Open(t, home, opts)

@@ -144,10 +144,15 @@ func (s *lockedSink) End(j *api.Job) error {
 }
 
 // receiveBatch is how many bytes of log a receive passes on between
-// flushes: each flush makes the records received, and a draining receive
-// records how far it got, so a host killed mid-receive sends the caller
-// only what it had not delivered.
-const receiveBatch = 1 << 20
+// flushes: each flush makes the records received once the caller has them
+// (a write to its own file succeeded, or it acknowledged the frames), and a
+// draining receive records how far it got (a journal append, no sync), so
+// a host killed mid-receive resends only the batch it was writing: at most
+// this much log and the record that crossed it. Small enough that a slow
+// reader across a kill sees little twice, large enough that the flush and
+// the cursor write cost nothing next to the bytes (64 KiB is also what a
+// pipe holds).
+const receiveBatch = 64 << 10
 
 func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Sink) error {
 	h.mu.Lock()

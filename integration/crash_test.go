@@ -171,7 +171,7 @@ func crashRound(t *testing.T, seed int64) {
 		rest := []byte(h.run("receive", j.name))
 		outs := attempts[j.name]
 		outs = append(outs, attempt{out: rest})
-		checkCrashLines(t, j, outs)
+		checkCrashLines(t, j, outs, maxRepeat)
 		if runs, _ := os.ReadFile(filepath.Join(work, "runs-"+j.name)); strings.Count(string(runs), "run") != 1 {
 			t.Errorf("%s ran %d times", j.name, strings.Count(string(runs), "run"))
 		}
@@ -207,7 +207,7 @@ type attempt struct {
 // the host had not yet recorded as delivered: that batch (a run of the
 // lines just before, at most maxRepeat of them) may come again at the start
 // of the next output, and nothing else may repeat or be missing.
-func checkCrashLines(t *testing.T, j crashJob, outs []attempt) {
+func checkCrashLines(t *testing.T, j crashJob, outs []attempt, maxRepeat int) (repeated int) {
 	t.Helper()
 	next := 1
 	for i, a := range outs {
@@ -243,6 +243,7 @@ func checkCrashLines(t *testing.T, j crashJob, outs []attempt) {
 				}
 			}
 			t.Logf("%s: %d lines came again after a receiver was cut off by a kill", j.name, again)
+			repeated += again
 			nums = nums[again:]
 		}
 		for k, n := range nums {
@@ -256,8 +257,100 @@ func checkCrashLines(t *testing.T, j crashJob, outs []attempt) {
 	if next-1 != j.lines {
 		t.Errorf("%s: received lines 1..%d, want 1..%d", j.name, next-1, j.lines)
 	}
+	return repeated
 }
 
-// maxRepeat bounds what may come again after a cut: one batch of output
-// (a MiB of these short lines).
+// maxRepeat bounds what may come again after a cut: one batch of output.
+// Receivers here are attached while their jobs print, so the batch may be
+// one handed straight over from the runtime (up to a MiB of these short
+// lines).
 const maxRepeat = 1 << 17
+
+// A slow reader (a pipe drained a little at a time) across several host
+// kills while its job prints: every line arrives, and a reconnect resends
+// at most the batch that was being written when the host was killed: at
+// most receiveBatch (64 KiB) of log and one record (a chunk, at most 64
+// KiB) after it, so 128 KiB of these 13-byte lines. (The host used to
+// record how far the caller got only every MiB, and a reconnect resent from
+// there.)
+func TestCrashSlowReader(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("reads /proc")
+	}
+	h := newHome(t)
+	const lines, width = 300000, 13 // "slow-0000001\n"
+	h.run("start", "--name", "slow", "--", fmt.Sprintf(
+		`i=0; while [ $i -lt 30 ]; do seq -f 'slow-%%07g' $((i*10000+1)) $((i*10000+10000)); i=$((i+1)); sleep 0.1; done`))
+	// The reader comes once the job has printed some, so that it reads
+	// from the log, behind the job, as a slow reader does.
+	waitOutput(t, h, "slow", "slow-0010000")
+	time.Sleep(300 * time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var outs []attempt
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c := h.cmd(ctx, "receive", "--wait", "slow")
+			var stderr bytes.Buffer
+			c.Stdout, c.Stderr = pw, &stderr
+			if err := c.Start(); err != nil {
+				t.Error(err)
+				return
+			}
+			pw.Close()
+			// The slow consumer: 4 KiB every 4 ms, about 1 MB/s.
+			var out bytes.Buffer
+			buf := make([]byte, 4096)
+			for {
+				n, err := pr.Read(buf)
+				out.Write(buf[:n])
+				if err != nil {
+					break
+				}
+				time.Sleep(4 * time.Millisecond)
+			}
+			pr.Close()
+			err = c.Wait()
+			outs = append(outs, attempt{out: out.Bytes(), cut: err != nil})
+			if err == nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	kills := 0
+	for k := 0; k < 6; k++ {
+		time.Sleep(time.Duration(350+100*k) * time.Millisecond)
+		select {
+		case <-done:
+		default:
+			if pid, ok := hostPid(h.path); ok {
+				syscall.Kill(pid, syscall.SIGKILL)
+				waitGone(pid, 5*time.Second)
+				kills++
+			}
+		}
+	}
+	<-done
+	cuts := 0
+	for _, a := range outs {
+		if a.cut {
+			cuts++
+		}
+	}
+	rest := []byte(h.run("receive", "slow"))
+	outs = append(outs, attempt{out: rest})
+	repeated := checkCrashLines(t, crashJob{name: "slow", lines: lines}, outs, 128<<10/width)
+	t.Logf("%d kills, %d receives cut off, %d of %d lines repeated", kills, cuts, repeated, lines)
+	if cuts == 0 {
+		t.Errorf("no receive was cut off by the %d kills; the test tested nothing", kills)
+	}
+}

@@ -4,9 +4,11 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -198,5 +200,50 @@ func TestFrozenRuntimesDoNotStallRecovery(t *testing.T) {
 		if js := h.jobs(name); js[0].State != "Completed" {
 			t.Errorf("%s is %s: %s", name, js[0].State, js[0].StateReason)
 		}
+	}
+}
+
+// A finished job's log with 16 bytes overwritten in the middle (a bad disk
+// block, a stray write): receive prints the records before the damage,
+// then exits 8 naming the file and the byte where the damaged record
+// begins, and never prints the damaged bytes as the job's output. (Before
+// records carried checksums, receive printed the damage and exited 0.)
+func TestReceiveDamagedLog(t *testing.T) {
+	h := newHome(t)
+	const lines = 200000 // "line-0000001\n": 2.6 MB, some forty records
+	h.run("start", "--name", "d", "--", "seq -f 'line-%07g' 1 200000")
+	h.run("wait", "d")
+	path := filepath.Join(h.path, "jobs", "1.log")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := len(b) / 2
+	copy(b[at:], "DAMAGED-DAMAGED!")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := h.exec("", "receive", "d")
+	if code != 8 {
+		t.Errorf("receive of a damaged log: exit %d, want 8; stderr %q", code, stderr)
+	}
+	if strings.Contains(stdout, "DAMAGED") {
+		t.Errorf("receive printed the damaged bytes as output")
+	}
+	got := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if stdout == "" || len(got) >= lines {
+		t.Errorf("receive printed %d lines, want those before the damage", len(got))
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("line-%07d", i+1); l != want {
+			t.Fatalf("line %d is %q, want %q", i+1, l, want)
+		}
+	}
+	m := regexp.MustCompile(regexp.QuoteMeta(path) + ` has .* at byte (\d+)`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("stderr does not name the file and the byte: %q", stderr)
+	}
+	if off, _ := strconv.Atoi(m[1]); off > at || off < at-(64<<10)-32 {
+		t.Errorf("the damage is reported at byte %d; the bytes changed at %d, inside the record that begins there", off, at)
 	}
 }

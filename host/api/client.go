@@ -56,6 +56,7 @@ func SocketPath(home string) string { return filepath.Join(home, "host.sock") }
 type Client struct {
 	conn net.Conn
 	r    *bufio.Reader
+	acks bool // the host takes FrameAck
 }
 
 // Dial connects to the host serving home and waits for its hello.
@@ -151,6 +152,7 @@ func (c *Client) hello(home string) error {
 		if h.Version != WireVersion {
 			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host on %s (pid %d) speaks version %d of the CLI protocol and this bgjob speaks %d; stop it (kill %d) so that the next call starts the host that matches", home, h.Pid, h.Version, WireVersion, h.Pid)}
 		}
+		c.acks = h.Acks
 		return nil
 	case FrameResult:
 		// Refused: the result says why.
@@ -253,6 +255,11 @@ func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 // DoProgress is Do, passing each FrameProgress to progress (which may be
 // nil only when the request does not ask for progress).
 func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress func(*Progress)) (int, error) {
+	if c.acks && !req.Acks {
+		r := *req
+		r.Acks = true
+		req = &r
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
@@ -272,7 +279,8 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		}
 		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: &NotSentError{Err: fmt.Errorf("cannot talk to the bgjob host: %w", err)}}
 	}
-	var buf []byte
+	var buf, ack []byte
+	var taken uint64 // bytes of reply frames written out
 	for {
 		kind, p, err := ReadFrame(c.r, buf)
 		if err != nil {
@@ -295,11 +303,20 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 			}
 		case FrameProgress:
-			var pr Progress
-			if progress == nil || json.Unmarshal(p, &pr) != nil {
+			if progress == nil {
 				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected progress frame %q from the host", p)}
 			}
-			progress(&pr)
+			// One record a frame; a host of this version from before
+			// that was fixed merged back-to-back records into one
+			// frame, so take every object in it.
+			dec := json.NewDecoder(bytes.NewReader(p))
+			for dec.More() {
+				var pr Progress
+				if err := dec.Decode(&pr); err != nil {
+					return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected progress frame %q from the host: %w", p, err)}
+				}
+				progress(&pr)
+			}
 		case FrameResult:
 			var res Result
 			if err := json.Unmarshal(p, &res); err != nil {
@@ -311,6 +328,15 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 			return res.Code, nil
 		default:
 			return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected frame %q from the host", kind)}
+		}
+		taken += uint64(5 + len(p))
+		// Acknowledge what was written out once caught up with what has
+		// arrived: one small write per burst of frames, not per frame.
+		if c.acks && c.r.Buffered() == 0 {
+			ack = AppendAck(ack[:0], taken)
+			if _, err := c.conn.Write(ack); err != nil {
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host closed the connection: %w", err)}
+			}
 		}
 	}
 }

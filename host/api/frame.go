@@ -11,7 +11,11 @@ import (
 // FrameRequest from the CLI is answered by any number of FrameStdout,
 // FrameStderr and (when the request's Terminal asks) FrameProgress frames
 // and one FrameResult. A caller the host refuses gets a FrameResult instead
-// of the hello.
+// of the hello. A FrameProgress holds exactly one progress record (Progress
+// as JSON). A CLI whose request sets Acks (it does when the hello offers
+// them) sends FrameAck frames back while the reply streams: each says how
+// many bytes of the reply's frames it has written out, so the host counts
+// records received only once the caller has them.
 const (
 	FrameHello    = 'H'
 	FrameRequest  = 'Q'
@@ -19,6 +23,7 @@ const (
 	FrameStderr   = 'E'
 	FrameProgress = 'P'
 	FrameResult   = 'R'
+	FrameAck      = 'A'
 )
 
 // WireVersion is the version of this framing and its messages. The hello
@@ -30,6 +35,16 @@ const WireVersion = 1
 type Hello struct {
 	Version int `json:"version"`
 	Pid     int `json:"pid"`
+	// Acks: the host takes FrameAck (a host of version 1 before them
+	// reads any byte from the caller as the caller going away).
+	Acks bool `json:"acks,omitempty"`
+}
+
+// AppendAck appends a FrameAck saying n bytes of reply frames were taken.
+func AppendAck(b []byte, n uint64) []byte {
+	b = binary.BigEndian.AppendUint32(b, 9)
+	b = append(b, FrameAck)
+	return binary.BigEndian.AppendUint64(b, n)
 }
 
 // MaxFrame bounds one frame, so a confused peer cannot make the other side

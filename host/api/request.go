@@ -150,6 +150,9 @@ type Request struct {
 	Location string `json:"location,omitempty"`
 	// Term describes the caller's terminal; nil is a pipe or a file.
 	Term *Terminal `json:"term,omitempty"`
+	// Acks: the caller acknowledges the reply's frames (FrameAck) as it
+	// writes them out; a receive counts records received only then.
+	Acks bool `json:"acks,omitempty"`
 }
 
 // Terminal says what the caller's terminal can show, so the host renders

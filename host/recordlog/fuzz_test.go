@@ -36,7 +36,29 @@ func logSeeds(tb testing.TB) [][]byte {
 	first := len(framedLog(tb, sampleRecords()[0]))
 	more := framedLog(tb, chunkRec(7, "seven\n"))
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	// The format with checksums, as the host writes it, and its damage:
+	// a byte changed in the middle or in the last frame, a torn last
+	// frame, a frame without a checksum among checked ones, and an older
+	// host's log going on in checked frames.
+	checked, err := AppendChecked(nil, whole)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	checkedMore, _ := AppendChecked(nil, more)
+	flipped := func(b []byte, at int) []byte {
+		b = bytes.Clone(b)
+		b[at] ^= 0x20
+		return b
+	}
 	return [][]byte{
+		checked,
+		flipped(checked, len(checked)/2),
+		flipped(checked, len(checked)-2),
+		checked[:len(checked)-3],
+		checked[:3],
+		cat(checked, more),
+		cat(whole, checkedMore),
+		cat(checkedMore, whole),
 		{},
 		whole,
 		framedLog(tb, &sdk.Record{}),            // one empty record: a zero length

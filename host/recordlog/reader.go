@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 
@@ -60,22 +61,41 @@ func ScanFrom(path string, from End) (End, error) {
 	if fi.Size() < from.Size {
 		return from, fmt.Errorf("%w: %s has %d bytes, but records up to byte %d were written", ErrTruncated, path, fi.Size(), from.Size)
 	}
+	checked, err := isChecked(f, from.Size)
+	if err != nil {
+		return from, fmt.Errorf("cannot read the record log %s: %w", path, err)
+	}
 	if _, err := f.Seek(from.Size, io.SeekStart); err != nil {
 		return from, err
 	}
-	return scanFrom(f, from, fi.Size(), path)
+	return scanFrom(f, from, fi.Size(), path, checked)
+}
+
+// isChecked reports whether the log in f is one whose frames all carry a
+// checksum: its first byte is a checked frame's mark. Only a reader that
+// starts past byte 0 needs to ask; one that starts there sees it.
+func isChecked(f *os.File, from int64) (bool, error) {
+	if from == 0 {
+		return false, nil
+	}
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return false, err
+	}
+	return b[0] == checkedMark, nil
 }
 
 // scan reads a whole log of size bytes from r.
 func scan(r io.Reader, size int64, name string) (End, error) {
-	return scanFrom(r, End{}, size, name)
+	return scanFrom(r, End{}, size, name, false)
 }
 
 // scanFrom reads frames from r, which starts after the whole records of
 // from, up to byte limit of the log.
-func scanFrom(r io.Reader, from End, limit int64, name string) (End, error) {
+func scanFrom(r io.Reader, from End, limit int64, name string, checked bool) (End, error) {
 	end := from
 	rd := newFrameReader(r, from.Size, limit, name, true)
+	rd.checkedLog = checked
 	var rec sdk.Record
 	for {
 		off, err := rd.next(&rec)
@@ -102,10 +122,15 @@ func Read(path string, from, to int64, fn func(r *sdk.Record, end int64) error) 
 		return fmt.Errorf("cannot read the record log: %w", err)
 	}
 	defer f.Close()
+	checked, err := isChecked(f, from)
+	if err != nil {
+		return fmt.Errorf("cannot read the record log %s: %w", path, err)
+	}
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return err
 	}
 	rd := newFrameReader(f, from, to, path, false)
+	rd.checkedLog = checked
 	var rec sdk.Record
 	for {
 		off, err := rd.next(&rec)
@@ -128,7 +153,11 @@ type frameReader struct {
 	limit    int64
 	name     string
 	tornTail bool // a bad last frame ends the log quietly (Scan), or is ErrTruncated (Read)
-	buf      []byte
+	// checkedLog: the log's first frame is checked, so every frame must
+	// be. A log an older host began may go on in checked frames (a job
+	// that ran across the upgrade), so there either kind is read.
+	checkedLog bool
+	buf        []byte
 }
 
 func newFrameReader(r io.Reader, off, limit int64, name string, tornTail bool) *frameReader {
@@ -136,18 +165,39 @@ func newFrameReader(r io.Reader, off, limit int64, name string, tornTail bool) *
 }
 
 // next decodes the next record into rec and returns the offset after it;
-// io.EOF at the end.
+// io.EOF at the end. A frame is checked (the mark 0, the length, the
+// record's CRC-32C, the record) or, as an older host wrote them, the
+// length and the record.
 func (f *frameReader) next(rec *sdk.Record) (int64, error) {
 	if f.off >= f.limit {
 		return 0, io.EOF
 	}
-	n, k, err := readUvarint(f.br)
+	mark, err := f.br.ReadByte()
 	if err != nil {
 		if isShort(err) {
 			return 0, f.short()
 		}
+		return 0, f.ioError(err)
+	}
+	head := int64(0) // the mark and the checksum
+	if mark == checkedMark {
+		head = 1 + 4
+		if f.off == 0 {
+			f.checkedLog = true
+		}
+	} else {
+		if f.checkedLog {
+			return 0, f.corrupt("a frame without a checksum where every frame has one")
+		}
+		_ = f.br.UnreadByte()
+	}
+	n, k, err := readUvarint(f.br)
+	if err != nil {
+		if isShort(err) || (err == io.EOF && head > 0) {
+			return 0, f.short()
+		}
 		if errors.Is(err, errOverflow) {
-			if f.limit-f.off <= binary.MaxVarintLen64 {
+			if f.limit-f.off <= head+binary.MaxVarintLen64 {
 				return 0, f.short()
 			}
 			return 0, f.corrupt("a record length that is not a number")
@@ -159,9 +209,18 @@ func (f *frameReader) next(rec *sdk.Record) (int64, error) {
 	if n > MaxRecord {
 		return 0, f.corrupt(fmt.Sprintf("a record length of %d bytes", n))
 	}
-	end := f.off + int64(k) + int64(n)
+	end := f.off + head + int64(k) + int64(n)
 	if end > f.limit {
 		return 0, f.short() // the frame runs past the end
+	}
+	var sum [4]byte
+	if head > 0 {
+		if _, err := io.ReadFull(f.br, sum[:]); err != nil {
+			if isShort(err) {
+				return 0, f.short()
+			}
+			return 0, f.ioError(err)
+		}
 	}
 	if uint64(cap(f.buf)) < n {
 		f.buf = make([]byte, n)
@@ -172,6 +231,12 @@ func (f *frameReader) next(rec *sdk.Record) (int64, error) {
 			return 0, f.short()
 		}
 		return 0, f.ioError(err)
+	}
+	// Damaged bytes must never pass for a record: a checked frame whose
+	// bytes do not match its checksum is damage (or, as the last frame
+	// of a log being recovered, a torn tail).
+	if head > 0 && binary.LittleEndian.Uint32(sum[:]) != crc32.Checksum(f.buf, castagnoli) {
+		return 0, f.bad(end, "a record whose bytes do not match its checksum")
 	}
 	if err := Decode(f.buf, rec); err != nil {
 		return 0, f.bad(end, "bytes that are not a record ("+err.Error()+")")

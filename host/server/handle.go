@@ -221,10 +221,10 @@ func (s *jsonSink) failures() []*api.Job { return s.failed }
 // text, coloured, labelled and with progress frames for a terminal.
 func newSink(ctx context.Context, h *host.Host, req *api.Request, rep *reply) (receiveSink, error) {
 	if req.Output == api.FormatJSON {
-		return &jsonSink{out: rep.writer(api.FrameStdout), flush: rep.flush}, nil
+		return &jsonSink{out: rep.writer(api.FrameStdout), flush: rep.sync}, nil
 	}
 	s := &textSink{out: rep.writer(api.FrameStdout), err: rep.writer(api.FrameStderr),
-		verbose: req.Verbose, debug: req.Debug, flush: rep.flush}
+		verbose: req.Verbose, debug: req.Debug, flush: rep.sync}
 	names := map[uint64]string{}
 	if req.Prefix || (req.Term != nil && req.Term.Progress) {
 		// start --wait: all, its own among them; a parent's children

@@ -144,7 +144,7 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		return
 	}
 	ctx = host.WithCaller(ctx, caller)
-	hello, _ := json.Marshal(api.Hello{Version: api.WireVersion, Pid: os.Getpid()})
+	hello, _ := json.Marshal(api.Hello{Version: api.WireVersion, Pid: os.Getpid(), Acks: true})
 	if err := api.WriteFrame(conn, api.FrameHello, hello); err != nil {
 		return
 	}
@@ -183,12 +183,23 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		rep.result(badRequest("bad request: %v", err))
 		return
 	}
-	// The caller going away (Ctrl-C on receive --wait) cancels the call.
+	// The caller going away (Ctrl-C on receive --wait) cancels the call;
+	// anything but an acknowledgement from it is taken as going away too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	rep.acks = req.Acks && rep.direct == nil
+	rep.gone = make(chan struct{})
+	rep.ackCh = make(chan struct{})
 	go func() {
-		_, _ = br.ReadByte()
-		cancel()
+		defer close(rep.gone)
+		defer cancel()
+		for {
+			kind, p, err := api.ReadFrame(br, nil)
+			if err != nil || kind != api.FrameAck || len(p) != 8 || !req.Acks {
+				return
+			}
+			rep.ack(binary.BigEndian.Uint64(p))
+		}
 	}()
 	rep.result(s.handle(ctx, &req, rep))
 }
@@ -205,6 +216,54 @@ type reply struct {
 	kind   byte // kind of the open frame, whose header starts at hdr
 	hdr    int  // -1: no open frame
 	err    error
+
+	// With acks, sync waits until the caller says it has written out
+	// every frame sent (api.FrameAck): a write to the socket succeeding
+	// only means the kernel holds it, and a caller that quits then (a
+	// frame it cannot read, Ctrl-C) never showed it.
+	acks  bool
+	sent  uint64        // bytes of frames written to w
+	gone  chan struct{} // closed when the caller stops sending (no more acks)
+	ackMu sync.Mutex
+	acked uint64        // bytes of frames the caller has written out
+	ackCh chan struct{} // closed and replaced at each ack
+}
+
+// ack records that the caller has written out n bytes of frames.
+func (r *reply) ack(n uint64) {
+	r.ackMu.Lock()
+	if n > r.acked {
+		r.acked = n
+		close(r.ackCh)
+		r.ackCh = make(chan struct{})
+	}
+	r.ackMu.Unlock()
+}
+
+// errCallerGone: the caller went away before it had written out what it
+// was sent.
+var errCallerGone = errors.New("the caller went away before it took all of the output")
+
+// sync flushes, and with acks waits until the caller has written out all
+// that was sent: what a receive counts as received when sync returns nil
+// has reached the caller's stdout.
+func (r *reply) sync() error {
+	if err := r.flush(); err != nil || !r.acks {
+		return err
+	}
+	for {
+		r.ackMu.Lock()
+		done, ch := r.acked >= r.sent, r.ackCh
+		r.ackMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-r.gone:
+			return errCallerGone
+		}
+	}
 }
 
 // frameData is how much a reply gathers before writing it out.
@@ -227,6 +286,11 @@ func (r *reply) write(kind byte, p []byte) (int, error) {
 		r.buf = append(r.buf, 0, 0, 0, 0, kind)
 	}
 	r.buf = append(r.buf, p...)
+	if kind == api.FrameProgress {
+		// One progress record a frame: the caller decodes each frame as
+		// one JSON object.
+		r.closeFrame()
+	}
 	if len(r.buf) >= frameData {
 		r.flush()
 	}
@@ -268,7 +332,9 @@ func (r *reply) flush() error {
 		if f := r.direct[r.kind]; f != nil {
 			_, r.err = f.Write(r.buf)
 		} else {
-			_, r.err = r.w.Write(r.buf)
+			var n int
+			n, r.err = r.w.Write(r.buf)
+			r.sent += uint64(n)
 		}
 	}
 	r.buf = r.buf[:0]

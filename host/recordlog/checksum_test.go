@@ -1,0 +1,119 @@
+package recordlog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// checkedLog writes the sample records as the host does (checked frames)
+// and returns the path and where each frame begins.
+func checkedLog(t *testing.T) (string, []int64) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "1.log")
+	w, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts []int64
+	for _, r := range sampleRecords() {
+		starts = append(starts, w.Size())
+		if err := w.Append(frame(t, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, starts
+}
+
+// flip changes the byte at off.
+func flip(t *testing.T, path string, off int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[off] ^= 0x20
+	writeFile(t, path, b)
+}
+
+// A log the host wrote reads back whole, and its first byte says its
+// frames carry checksums.
+func TestChecksummedLogReads(t *testing.T) {
+	path, starts := checkedLog(t)
+	b, _ := os.ReadFile(path)
+	if b[0] != checkedMark {
+		t.Fatalf("the log begins with %#x, want the checked mark", b[0])
+	}
+	got, _, err := readAll(t, path, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, "a checked log", got, sampleRecords())
+	// From the middle, too (the reader learns the format from byte 0).
+	got, _, err = readAll(t, path, starts[2], -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, "a checked log from its third record", got, sampleRecords()[2:])
+	if end, err := ScanFrom(path, End{Size: starts[2], LastSeq: 4}); err != nil || end.Size != int64(len(b)) || end.LastSeq != 6 {
+		t.Errorf("ScanFrom the third record: %+v, %v", end, err)
+	}
+}
+
+// One byte changed inside a record in the middle of a log: Read passes on
+// the records before it and then reports damage naming the file and the
+// damaged frame's offset; Scan reports it as damage too, not a torn tail.
+// (Before checksums, a changed byte inside a chunk's text was read as good
+// text.)
+func TestChecksumDamageInMiddle(t *testing.T) {
+	path, starts := checkedLog(t)
+	// Inside the second record's text ("two\nthree\nfour\n"), at its end.
+	flip(t, path, starts[2]-3)
+	got, _, err := readAll(t, path, 0, -1)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Read over a damaged record: %v, want ErrCorrupt", err)
+	}
+	if want := fmt.Sprintf("%s has a record whose bytes do not match its checksum at byte %d", path, starts[1]); !strings.Contains(err.Error(), want) {
+		t.Errorf("Read: %v; want it to say %q", err, want)
+	}
+	sameRecords(t, "Read before the damage", got, sampleRecords()[:1])
+	if _, _, err := scanLog(path); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Scan of a log damaged in the middle: %v, want ErrCorrupt", err)
+	}
+}
+
+// One byte changed inside the last record, as a host killed mid-write can
+// leave it: Scan takes it for a torn tail (cut, and the runtime sends the
+// record again); Read, which holds the log to what the job table says it
+// holds, reports it.
+func TestChecksumDamageInLastFrame(t *testing.T) {
+	path, starts := checkedLog(t)
+	b, _ := os.ReadFile(path)
+	flip(t, path, int64(len(b))-2)
+	size, last, err := scanLog(path)
+	if err != nil || size != starts[3] || last != 5 {
+		t.Errorf("Scan = %d, %d, %v; want %d, 5, nil (a torn tail)", size, last, err, starts[3])
+	}
+	if _, _, err := readAll(t, path, 0, -1); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Read over a damaged last record: %v, want ErrCorrupt", err)
+	}
+}
+
+// In a log whose frames carry checksums, a frame without one is damage:
+// a changed mark must not let a record pass unchecked.
+func TestChecksumMarkDamaged(t *testing.T) {
+	path, starts := checkedLog(t)
+	flip(t, path, starts[1])
+	if _, _, err := readAll(t, path, 0, -1); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Read: %v, want ErrCorrupt", err)
+	}
+	if _, _, err := readAll(t, path, starts[1], -1); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Read from the damaged frame: %v, want ErrCorrupt", err)
+	}
+}
