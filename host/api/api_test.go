@@ -349,22 +349,7 @@ func TestConnect(t *testing.T) {
 	// The host comes up a little after start.
 	lnc := make(chan net.Listener, 1)
 	c, err = Connect(empty, 10*time.Second, func() (<-chan error, error) {
-		go func() {
-			time.Sleep(50 * time.Millisecond)
-			l, err := net.Listen("unix", SocketPath(empty))
-			if err != nil {
-				t.Error(err)
-			}
-			lnc <- l
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				WriteFrame(c, FrameHello, []byte(`{"version":1}`))
-				c.Close()
-			}
-		}()
+		go helloLater(t, empty, 50*time.Millisecond, lnc)
 		return nil, nil
 	})
 	if l := <-lnc; l != nil {
@@ -381,24 +366,8 @@ func TestConnect(t *testing.T) {
 	lnc = make(chan net.Listener, 1)
 	c, err = Connect(other, 10*time.Second, func() (<-chan error, error) {
 		exited := make(chan error, 1)
-		lost := exec.Command("sh", "-c", "exit 6")
-		exited <- lost.Run()
-		go func() {
-			time.Sleep(100 * time.Millisecond)
-			l, err := net.Listen("unix", SocketPath(other))
-			if err != nil {
-				t.Error(err)
-			}
-			lnc <- l
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				WriteFrame(c, FrameHello, []byte(`{"version":1}`))
-				c.Close()
-			}
-		}()
+		exited <- exec.Command("sh", "-c", "exit 6").Run()
+		go helloLater(t, other, 100*time.Millisecond, lnc)
 		return exited, nil
 	})
 	if l := <-lnc; l != nil {
@@ -408,6 +377,25 @@ func TestConnect(t *testing.T) {
 		t.Fatalf("Connect when another caller's host won the start: %v", err)
 	}
 	c.Close()
+}
+
+// helloLater is a host that comes up after delay in home: it listens
+// (handing its listener to lnc) and greets every caller.
+func helloLater(t *testing.T, home string, delay time.Duration, lnc chan<- net.Listener) {
+	time.Sleep(delay)
+	l, err := net.Listen("unix", SocketPath(home))
+	if err != nil {
+		t.Error(err)
+	}
+	lnc <- l
+	for l != nil {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		WriteFrame(c, FrameHello, []byte(`{"version":1}`))
+		c.Close()
+	}
 }
 
 func TestRequestJSON(t *testing.T) {
