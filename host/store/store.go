@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 	"unicode/utf8"
 
@@ -125,11 +126,7 @@ func Open(path string) (s *Store, err error) {
 			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
 		}
 	}()
-	// Not through a link planted at path (see safepath.NoFollow).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			return os.OpenFile(name, flag|safepath.NoFollow, perm)
-		}})
+	db, err := bolt.Open(path, 0o600, options(0))
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, ErrLocked
@@ -152,7 +149,84 @@ func Open(path string) (s *Store, err error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot prepare the job table %s: %w", path, err)
 	}
+	if mostlyFree(path, db) {
+		if db, err = compact(path, db); err != nil {
+			return nil, err
+		}
+	}
 	return &Store{db: db}, nil
+}
+
+// options opens a table: not through a link planted at its path (see
+// safepath.NoFollow), with flags added to the open, and giving up soon if
+// another host holds it.
+func options(flags int) *bolt.Options {
+	return &bolt.Options{Timeout: 200 * time.Millisecond,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			return os.OpenFile(name, flag|flags|safepath.NoFollow, perm)
+		}}
+}
+
+// A table that once held many jobs keeps its size when they are removed,
+// and their rows (inputs, environments) stay in its free pages, readable by
+// anyone who reads the file. So at open, a table that is mostly free space
+// is rewritten with its live rows only.
+const (
+	compactFrom = 4 << 20 // smaller tables are left as they are
+	compactTx   = 64 << 20
+)
+
+// mostlyFree reports whether more than half of the table at path is free.
+func mostlyFree(path string, db *bolt.DB) bool {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() < compactFrom {
+		return false
+	}
+	var free int64
+	_ = db.View(func(tx *bolt.Tx) error {
+		st := tx.DB().Stats()
+		free = int64(st.FreePageN+st.PendingPageN) * int64(tx.DB().Info().PageSize)
+		return nil
+	})
+	return free*2 > fi.Size()
+}
+
+// compact rewrites the table at path (open as db) with its live data only,
+// replacing the file whole (a crash leaves the old one or the new one), and
+// returns the new one open.
+func compact(path string, db *bolt.DB) (*bolt.DB, error) {
+	tmp := path + ".compact"
+	os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, options(os.O_EXCL))
+	if err == nil {
+		if err = bolt.Compact(dst, db, compactTx); err == nil {
+			err = dst.Close()
+		} else {
+			dst.Close()
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		// The table as it was serves on; compaction waits for the next
+		// start.
+		os.Remove(tmp)
+		return db, nil
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	db.Close()
+	db, err = bolt.Open(path, 0o600, options(0))
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("cannot open the job table %s after compacting it: %w", path, err)
+	}
+	return db, nil
 }
 
 // SetAside moves a damaged table out of the way, to path.corrupt-TIME, and

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -336,5 +337,55 @@ func TestCorruptTable(t *testing.T) {
 	defer s.Close()
 	if rows, _, err := s.All(); err != nil || len(rows) != 0 {
 		t.Errorf("the fresh table: %d rows, %v", len(rows), err)
+	}
+}
+
+// A table most of whose rows were removed is rewritten when it is next
+// opened: it shrinks, the removed jobs' inputs are no longer in its bytes,
+// and the rows left are all there.
+func TestCompactsMostlyFreeTable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := bytes.Repeat([]byte("removed-input-"), 1500) // 21 KB
+	var keep uint64
+	for i := 0; i < 300; i++ {
+		r := &Row{}
+		if err := s.Create(r, func(id uint64) []byte { r.ID = id; return secret }); err != nil {
+			t.Fatal(err)
+		}
+		keep = r.ID
+	}
+	for id := uint64(1); id < keep; id++ {
+		if err := s.Delete(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	before, _ := os.Stat(path)
+	if before.Size() < compactFrom {
+		t.Fatalf("the table is only %d bytes; the test needs one past %d", before.Size(), compactFrom)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	after, _ := os.Stat(path)
+	if after.Size()*4 > before.Size() {
+		t.Errorf("the table is %d bytes after compaction, %d before", after.Size(), before.Size())
+	}
+	rows, _, err := s.All()
+	if err != nil || len(rows) != 1 || rows[0].ID != keep {
+		t.Errorf("after compaction: %d rows, %v", len(rows), err)
+	}
+	if p, err := s.Payload(keep); err != nil || !bytes.Equal(p, secret) {
+		t.Errorf("the kept job's payload after compaction: %d bytes, %v", len(p), err)
+	}
+	b, _ := os.ReadFile(path)
+	if n := bytes.Count(b, []byte("removed-input-removed-input-")); n > 1500 {
+		t.Errorf("removed jobs' inputs are still in the table's bytes (%d runs)", n)
 	}
 }
