@@ -4,10 +4,12 @@
 //
 // It leans on packages with one job each: catalog (installed runtimes),
 // launch (runtime processes), store (the job table on disk), recordlog (a
-// job's records on disk), and internal/protocol (the plugin protocol behind
-// one interface). The daemon's socket server (package server) sits on top
-// and is the only place that turns the host's errors into exit codes and
-// its records into what a user reads.
+// job's records on disk), internal/protocol (the plugin protocol behind
+// one interface), and internal/triggers (the schedule of stored
+// definitions, given what it needs of the host as functions). The
+// daemon's socket server (package server) sits on top and is the only
+// place that turns the host's errors into exit codes and its records into
+// what a user reads.
 //
 // Life of a job: Start validates everything that can be checked before a job
 // exists (working directory, script file, version constraint, runtime

@@ -2,9 +2,9 @@ package host
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/errkind"
 )
 
 // Kinds of error the host returns; match them with errors.Is. The message
@@ -13,9 +13,9 @@ import (
 var (
 	// ErrBadRequest: the request itself is wrong (a missing working
 	// directory, a bad constraint, conflicting options).
-	ErrBadRequest = errors.New("bad request")
+	ErrBadRequest = errkind.ErrBadRequest
 	// ErrNotFound: no job matches a selector.
-	ErrNotFound = errors.New("no job matches")
+	ErrNotFound = errkind.ErrNotFound
 	// ErrNotFinished: the job must be finished for this (remove without
 	// force).
 	ErrNotFinished = errors.New("the job is not finished")
@@ -32,20 +32,13 @@ var (
 	ErrHostRunning = errors.New("another host runs on this home")
 )
 
-// Error is a host error: what to tell the user, and its kind.
-type Error struct {
-	Kind error
-	Err  error
-}
-
-func (e *Error) Error() string { return e.Err.Error() }
-
-// Unwrap exposes both the kind and the cause to errors.Is and errors.As.
-func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Error is a host error: what to tell the user, and its kind. It is
+// errkind's, so that the host's internal packages return the same errors.
+type Error = errkind.Error
 
 // errorf returns an error of kind with a formatted message (%w works).
 func errorf(kind error, format string, args ...any) error {
-	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+	return errkind.Errorf(kind, format, args...)
 }
 
 // withKind gives err a kind, unless it has one of the host's already.

@@ -15,6 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
@@ -101,7 +102,7 @@ type Host struct {
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
 
-	trig *triggers // nil without Options.Definitions
+	trig *triggers.Triggers // nil without Options.Definitions
 
 	slurm *slurm.Client
 	// slurmActive is Slurm's last answer about the active jobs, at

@@ -19,24 +19,5 @@ func (h *Host) Idle() bool {
 		}
 	}
 	h.mu.Unlock()
-	t := h.trig
-	if t == nil {
-		return true
-	}
-	// Until the definitions are first read, what they hold is unknown.
-	if t.ready != nil {
-		select {
-		case <-t.ready:
-		default:
-			return false
-		}
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, a := range t.armed {
-		if a.firing || a.enabled && len(a.scheds) > 0 {
-			return false
-		}
-	}
-	return true
+	return h.trig == nil || h.trig.Idle()
 }

@@ -1,4 +1,4 @@
-package host
+package triggers
 
 import (
 	"os"
@@ -71,5 +71,50 @@ func TestFingerprint(t *testing.T) {
 	}
 	if fingerprint(dir) == grown {
 		t.Error("a touched file left the fingerprint")
+	}
+}
+
+// Stored definitions keep a host busy while one is enabled and has
+// triggers, or is being fired; disabled ones, and ones without triggers,
+// do not; nor does anything before the definitions were first read, which
+// counts as busy.
+func TestIdle(t *testing.T) {
+	withTriggers, err := arm("ScheduledJob", &sdk.Definition{Name: "Hourly", Triggers: []string{"@hourly"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTriggers, err := arm("ScheduledJob", &sdk.Definition{Name: "ByHand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		armed   []*armed
+		enabled []bool
+		firing  []bool
+		ready   bool
+		want    bool
+	}{
+		{"none", nil, nil, nil, true, true},
+		{"not read yet", nil, nil, nil, false, false},
+		{"enabled with triggers", []*armed{withTriggers}, []bool{true}, []bool{false}, true, false},
+		{"disabled with triggers", []*armed{withTriggers}, []bool{false}, []bool{false}, true, true},
+		{"enabled without triggers", []*armed{noTriggers}, []bool{true}, []bool{false}, true, true},
+		{"disabled, being fired", []*armed{withTriggers}, []bool{false}, []bool{true}, true, false},
+		{"one of two", []*armed{noTriggers, withTriggers}, []bool{true, true}, []bool{false, false}, true, false},
+	}
+	for _, tt := range tests {
+		trig := &Triggers{ready: make(chan struct{}), armed: map[string]*armed{}}
+		if tt.ready {
+			close(trig.ready)
+		}
+		for i, a := range tt.armed {
+			c := *a
+			c.enabled, c.firing = tt.enabled[i], tt.firing[i]
+			trig.armed[c.key] = &c
+		}
+		if got := trig.Idle(); got != tt.want {
+			t.Errorf("%s: Idle() = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
