@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,14 +105,11 @@ func (h *Host) planTyped(ctx context.Context, req *api.StartRequest, id *store.I
 		return nil, errorf(ErrBadRequest, "--definition-path goes with --definition-name")
 	}
 	entry, info, err := h.catalog.ResolveType(typ, runtime.GOOS, runtime.GOARCH)
-	if err != nil {
-		if errors.Is(err, catalog.ErrNoType) {
-			return nil, withKind(ErrNoRuntime, err)
-		}
-		return nil, withKind(ErrNoRuntime, err)
+	if err == nil {
+		err = h.catalog.Verify(entry)
 	}
-	if err := h.catalog.Verify(entry); err != nil {
-		return nil, withKind(ErrVerification, err)
+	if err != nil {
+		return nil, catalogKind(err)
 	}
 	p := &plan{entry: entry, typ: typ, name: req.Name, workdir: req.Workdir,
 		payload: &sdk.Job{Type: typ, Script: req.Script, Args: req.Args, Input: req.Input}}

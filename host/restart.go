@@ -184,7 +184,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 			err = h.catalog.Verify(e)
 		}
 		if err != nil {
-			return 0, withKind(ErrNoRuntime, fmt.Errorf("job %d cannot run again: %w", old.ID, err))
+			return 0, catalogKind(fmt.Errorf("job %d cannot run again: %w", old.ID, err))
 		}
 		spec = entrySpec(e)
 		rt = runtimeOf(e)

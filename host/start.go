@@ -349,13 +349,7 @@ func (h *Host) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, e
 	}
 	e, err := h.catalog.Resolve(name, constraint, runtime.GOOS, arch)
 	if err != nil {
-		switch {
-		case errors.Is(err, catalog.ErrBadConstraint):
-			return nil, withKind(ErrBadRequest, err)
-		case errors.Is(err, catalog.ErrUnsafe):
-			return nil, withKind(ErrVerification, err)
-		}
-		return nil, withKind(ErrNoRuntime, err)
+		return nil, catalogKind(err)
 	}
 	bin, err := h.catalog.OpenVerified(e)
 	if err != nil {

@@ -31,6 +31,9 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return writeJobTable(out, jobs, cols)
 	}
+	if n, ok := actsOnJobs[req.Op]; ok && len(req.Jobs) == 0 && !(n.byState && hasState(req)) {
+		return badRequest("name the jobs to %s", n.verb)
+	}
 	switch req.Op {
 	case api.OpPing:
 		return nil
@@ -58,9 +61,6 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return printJobs(jobs, false)
 	case api.OpReceive:
-		if len(req.Jobs) == 0 {
-			return badRequest("name the jobs to receive from")
-		}
 		sink, err := newSink(ctx, h, req, rep)
 		if err != nil {
 			return err
@@ -73,9 +73,6 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return nil
 	case api.OpWait:
-		if len(req.Jobs) == 0 && !hasState(req) {
-			return badRequest("name the jobs to wait for")
-		}
 		opts := stateOf(req)
 		if req.Force {
 			opts = append(opts, host.UntilFinished())
@@ -86,23 +83,14 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return err
 	case api.OpStop:
-		if len(req.Jobs) == 0 && !hasState(req) {
-			return badRequest("name the jobs to stop")
-		}
 		jobs, err := h.Stop(ctx, req.Jobs, stateOf(req)...)
 		if err != nil || !req.PassThru {
 			return err
 		}
 		return printJobs(jobs, false)
 	case api.OpRemove:
-		if len(req.Jobs) == 0 && !hasState(req) {
-			return badRequest("name the jobs to remove")
-		}
 		return h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
 	case api.OpSuspend, api.OpResume:
-		if len(req.Jobs) == 0 && !hasState(req) {
-			return badRequest("name the jobs to %s", req.Op)
-		}
 		act := h.Suspend
 		if req.Op == api.OpResume {
 			act = h.Resume
@@ -113,9 +101,6 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return printJobs(jobs, false)
 	case api.OpRestart:
-		if len(req.Jobs) == 0 && !hasState(req) {
-			return badRequest("name the jobs to restart")
-		}
 		if req.Restart != nil && req.Restart.Show {
 			script, err := h.Script(ctx, req.Jobs)
 			if err != nil {
@@ -256,4 +241,20 @@ func newSink(ctx context.Context, h *host.Host, req *api.Request, rep *reply) (r
 		}
 	}
 	return s, nil
+}
+
+// actsOnJobs is each command that acts on jobs named by the caller, in its
+// own words for the refusal when none are named; byState says a --state
+// filter names them too.
+var actsOnJobs = map[string]struct {
+	verb    string
+	byState bool
+}{
+	api.OpReceive: {"receive from", false},
+	api.OpWait:    {"wait for", true},
+	api.OpStop:    {"stop", true},
+	api.OpRemove:  {"remove", true},
+	api.OpSuspend: {"suspend", true},
+	api.OpResume:  {"resume", true},
+	api.OpRestart: {"restart", true},
 }

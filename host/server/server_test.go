@@ -330,6 +330,22 @@ func TestServe(t *testing.T) {
 			t.Errorf("%+v: code %d, error %v; want code %d", tt.req, code, err, tt.code)
 		}
 	}
+	// Each command that acts on jobs says, in its words, that none were
+	// named; all but receive take a state filter instead.
+	for op, words := range map[string]string{api.OpReceive: "receive from", api.OpWait: "wait for", api.OpStop: "stop",
+		api.OpRemove: "remove", api.OpSuspend: "suspend", api.OpResume: "resume", api.OpRestart: "restart"} {
+		_, _, _, err := call(&api.Request{Op: op})
+		if api.CodeOf(err) != api.ExitUsage || err.Error() != "name the jobs to "+words {
+			t.Errorf("%s with no jobs named: %v", op, err)
+		}
+		if op == api.OpReceive {
+			continue
+		}
+		_, _, _, err = call(&api.Request{Op: op, Filter: &api.Filter{State: "Suspended"}})
+		if err != nil && strings.Contains(err.Error(), "name the jobs") {
+			t.Errorf("%s --state: %v", op, err)
+		}
+	}
 
 	// start --wait: the output, then the job is gone; a job that fails
 	// with a status of its own exits with it, and the reason is on stderr.
