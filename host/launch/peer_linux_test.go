@@ -96,6 +96,16 @@ func listenForever(path string) {
 	os.Exit(0)
 }
 
+// launchDirs makes a launcher's directories: the test's own, its run
+// directory (sockets) and its state directory (the host's).
+func launchDirs(t *testing.T) (dir, run, state string) {
+	dir = t.TempDir()
+	run, state = filepath.Join(dir, "run"), filepath.Join(dir, "state")
+	os.MkdirAll(run, 0o700)
+	os.MkdirAll(state, 0o700)
+	return dir, run, state
+}
+
 // victim is a socket served by this test process (standing for a root
 // runtime, or another user's): it counts the connections it gets.
 type victim struct {
@@ -131,11 +141,7 @@ func newVictim(t *testing.T, dir string) *victim {
 func TestLaunchRefusesForgedAddress(t *testing.T) {
 	for _, mode := range []string{"other", "link", "sibling"} {
 		t.Run(mode, func(t *testing.T) {
-			dir := t.TempDir()
-			run := filepath.Join(dir, "run")
-			state := filepath.Join(dir, "state")
-			os.MkdirAll(run, 0o700)
-			os.MkdirAll(state, 0o700)
+			dir, run, state := launchDirs(t)
 			v := newVictim(t, dir)
 			g := NewGoPlugin(Options{RunDir: run, LogDir: dir, StateDir: state, NoSpares: true})
 			defer g.Close()
@@ -165,10 +171,7 @@ func TestLaunchRefusesForgedAddress(t *testing.T) {
 // attach record names it with the uid and start time, and both go with the
 // process.
 func TestLaunchPinsSocket(t *testing.T) {
-	dir := t.TempDir()
-	run, state := filepath.Join(dir, "run"), filepath.Join(dir, "state")
-	os.MkdirAll(run, 0o700)
-	os.MkdirAll(state, 0o700)
+	dir, run, state := launchDirs(t)
 	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, StateDir: state, NoSpares: true})
 	defer g.Close()
 	p, err := g.Launch(context.Background(), testSpec(t, dir))
@@ -194,10 +197,7 @@ func TestLaunchPinsSocket(t *testing.T) {
 // whose socket is served by another process is refused; neither process
 // is killed for it.
 func TestReattachChecksProcess(t *testing.T) {
-	dir := t.TempDir()
-	run, state := filepath.Join(dir, "run"), filepath.Join(dir, "state")
-	os.MkdirAll(run, 0o700)
-	os.MkdirAll(state, 0o700)
+	dir, run, state := launchDirs(t)
 	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, StateDir: state, NoSpares: true})
 	defer g.Close()
 	p, err := g.Launch(context.Background(), testSpec(t, dir))
@@ -246,10 +246,7 @@ func TestReattachChecksProcess(t *testing.T) {
 // now another process (its start time differs) leaves that process alone.
 // Nothing in a socket directory (the runtime's user's) is read.
 func TestSweepByOwnRecords(t *testing.T) {
-	dir := t.TempDir()
-	run, state := filepath.Join(dir, "run"), filepath.Join(dir, "state")
-	os.MkdirAll(run, 0o700)
-	os.MkdirAll(state, 0o700)
+	dir, run, state := launchDirs(t)
 	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, StateDir: state})
 	p, err := g.Launch(context.Background(), testSpec(t, dir))
 	if err != nil {
