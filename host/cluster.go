@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
@@ -69,7 +70,7 @@ func checkLocation(req *api.StartRequest) (slurmJob bool, err error) {
 }
 
 // startSlurm creates a job on the Slurm location and submits it.
-func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Caller, runAs *store.Identity, acct *account) (*api.Job, error) {
+func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Caller, runAs *store.Identity, acct *identity.Account) (*api.Job, error) {
 	if h.opts.System || runAs != nil && acct.UID != owner.UID {
 		return nil, errorf(ErrBadRequest, "a job on Slurm runs as whoever submits it: submit it from your own host, without --credential")
 	}
@@ -89,7 +90,7 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 		return nil, withKind(ErrNoLocation, err)
 	}
 	payload := p.payload
-	payload.Env = jobEnv(owner, acct, false, req.Env, req.EnvAdd)
+	payload.Env = identity.JobEnv(owner, acct, false, req.Env, req.EnvAdd)
 	payload.Umask = req.Umask
 	entry := p.entry
 	rt := runtimeOf(entry)

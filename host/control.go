@@ -27,7 +27,7 @@ func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 	if len(sel) == 0 {
 		out := make([]*job, 0, len(h.jobs))
 		for _, j := range h.jobs {
-			if c.may(j) && j.row.Parent == 0 {
+			if j.visibleTo(c) && j.row.Parent == 0 {
 				out = append(out, j)
 			}
 		}
@@ -42,7 +42,7 @@ func (h *Host) selectLocked(c Caller, sel []string) ([]*job, error) {
 		name := compileWildcard(s)
 		pattern := strings.ContainsAny(s, "*?[")
 		for _, j := range h.jobs {
-			if !c.may(j) {
+			if !j.visibleTo(c) {
 				continue
 			}
 			var match bool
@@ -250,7 +250,7 @@ func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Jo
 func (h *Host) newestLocked(c Caller, n int) []*api.Job {
 	top := make([]*job, 0, n+1) // by id, descending
 	for _, j := range h.jobs {
-		if !c.may(j) || j.row.Parent != 0 || (len(top) == n && j.row.ID < top[n-1].row.ID) {
+		if !j.visibleTo(c) || j.row.Parent != 0 || (len(top) == n && j.row.ID < top[n-1].row.ID) {
 			continue
 		}
 		i := sort.Search(len(top), func(i int) bool { return top[i].row.ID < j.row.ID })

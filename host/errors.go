@@ -28,6 +28,9 @@ var (
 	ErrVerification = errors.New("the runtime binary failed verification")
 	// ErrDamaged: a job's records on disk are damaged or missing.
 	ErrDamaged = errors.New("the job's records are damaged")
+	// ErrDenied: the caller may not do this: run a job as the user it
+	// names (a wrong password, say), or change the system host's queue.
+	ErrDenied = errkind.ErrDenied
 	// ErrHostRunning: another host holds this home.
 	ErrHostRunning = errors.New("another host runs on this home")
 )

@@ -15,6 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
@@ -112,8 +113,7 @@ type Host struct {
 	// slurmFollowing: the Slurm poller runs; guarded by mu.
 	slurmFollowing bool
 
-	authMu sync.Mutex
-	auths  map[uint32]*sync.Mutex // one password check at a time per caller
+	ids *identity.Resolver // whom a job runs as, and may it
 }
 
 // Open opens (creating if needed) the host's home and job table. Jobs that
@@ -219,9 +219,11 @@ func Open(opts Options) (*Host, error) {
 		notices = append(notices, fmt.Sprintf("%v; the queue's limits and clean-up policy are the defaults until 'bgjob queue' sets them again", err))
 		settings = store.Settings{}
 	}
+	self := identity.Self()
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, instances: map[string]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self(), launcher: opts.Launcher,
-		slurm: &slurm.Client{Bin: opts.SlurmBin}}
+		jobs: map[uint64]*job{}, instances: map[string]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self, launcher: opts.Launcher,
+		slurm: &slurm.Client{Bin: opts.SlurmBin},
+		ids:   identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})

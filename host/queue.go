@@ -140,7 +140,7 @@ func (h *Host) queueView(c Caller) *api.Queue {
 		group(name)
 	}
 	for _, j := range h.jobs {
-		if !c.may(j) || j.row.State.Finished() {
+		if !j.visibleTo(c) || j.row.State.Finished() {
 			continue
 		}
 		g := group(j.row.GroupOf())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
@@ -155,14 +156,14 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 	if old.User != c.Name {
 		cred = old.User
 	}
-	runAs, acct, err := h.runAs(c, &api.StartRequest{Credential: cred, Password: req.Password})
+	runAs, acct, err := h.ids.RunAs(c, &api.StartRequest{Credential: cred, Password: req.Password})
 	if err != nil {
 		return 0, fmt.Errorf("job %d ran as %s: %w", old.ID, old.User, err)
 	}
 	if err := checkDir(old.Workdir); err != nil {
 		return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
 	}
-	if err := checkWorkdir(acct, runAs, old.Workdir); err != nil {
+	if err := identity.CheckWorkdir(acct, runAs, old.Workdir); err != nil {
 		return 0, err
 	}
 	payload, err := h.payload(&old)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 	"google.golang.org/protobuf/proto"
@@ -50,12 +51,12 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	}
 	// Whom the job runs as, and whether the caller may have that; the
 	// password is checked here and goes no further.
-	runAs, acct, err := h.runAs(owner, req)
+	runAs, acct, err := h.ids.RunAs(owner, req)
 	req.Password = ""
 	if err != nil {
 		return nil, err
 	}
-	if err := checkWorkdir(acct, runAs, req.Workdir); err != nil {
+	if err := identity.CheckWorkdir(acct, runAs, req.Workdir); err != nil {
 		return nil, err
 	}
 	onSlurm, err := checkLocation(req)
@@ -78,7 +79,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 		if err := checkDir(p.workdir); err != nil {
 			return nil, fmt.Errorf("the definition %s: %w", p.definition, err)
 		}
-		if err := checkWorkdir(acct, runAs, p.workdir); err != nil {
+		if err := identity.CheckWorkdir(acct, runAs, p.workdir); err != nil {
 			return nil, err
 		}
 	}
@@ -102,7 +103,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 		}
 	}
 	payload := p.payload
-	payload.Env = jobEnv(owner, acct, h.opts.System, req.Env, append(slices.Clone(p.env), req.EnvAdd...))
+	payload.Env = identity.JobEnv(owner, acct, h.opts.System, req.Env, append(slices.Clone(p.env), req.EnvAdd...))
 	payload.Umask = req.Umask
 	if acct.UID != owner.UID {
 		other := uint32(0o022) // a login's usual mask, not the caller's

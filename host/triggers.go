@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/sdk"
@@ -47,7 +48,7 @@ func (h *Host) startTriggers(dir string) {
 		return err
 	}
 	user := func() (triggers.User, error) {
-		acct, err := lookupAccount(h.self.Name)
+		acct, err := identity.LookupAccount(h.self.Name)
 		if err != nil {
 			return triggers.User{}, err
 		}

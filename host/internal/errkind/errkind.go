@@ -14,6 +14,7 @@ import (
 var (
 	ErrBadRequest = errors.New("bad request")
 	ErrNotFound   = errors.New("no job matches")
+	ErrDenied     = errors.New("not allowed")
 )
 
 // Error is a host error: what to tell the user, and its kind.

@@ -1,6 +1,6 @@
 //go:build unix
 
-package host
+package identity
 
 import (
 	"errors"
@@ -29,10 +29,10 @@ func TestRunAsUnknownUser(t *testing.T) {
 	if err := os.WriteFile(helper, []byte("#!/bin/sh\necho \"$@\" >> "+asked+"\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := &Host{self: self(), log: hclog.NewNullLogger(), opts: Options{System: true, AuthHelper: helper}}
+	h := New(Config{System: true, Self: Self(), Log: hclog.NewNullLogger(), AuthHelper: helper})
 	alice := Caller{UID: 64999, GID: 64999, Name: "bgjob-test-alice"}
 	answer := func(name string) string {
-		_, _, err := h.runAs(alice, &api.StartRequest{Credential: name, Password: "guess"})
+		_, _, err := h.RunAs(alice, &api.StartRequest{Credential: name, Password: "guess"})
 		if !errors.Is(err, ErrDenied) {
 			t.Fatalf("--credential %s with a wrong password: %v, want ErrDenied", name, err)
 		}
@@ -46,7 +46,7 @@ func TestRunAsUnknownUser(t *testing.T) {
 		t.Errorf("the checker was asked %q, want once for each user", b)
 	}
 	root := Caller{UID: 0, GID: 0, Name: "root"}
-	if _, _, err := h.runAs(root, &api.StartRequest{Credential: unknown}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), `there is no user "`+unknown+`"`) {
+	if _, _, err := h.RunAs(root, &api.StartRequest{Credential: unknown}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), `there is no user "`+unknown+`"`) {
 		t.Errorf("root's --credential of an unknown user: %v", err)
 	}
 }

@@ -1,4 +1,14 @@
-package host
+// Package identity is who calls the host and whom a job runs as: the
+// caller a socket names (Caller, WithCaller), the account a job runs as and
+// whether the caller may have it so (Resolver.RunAs: the system-host-only
+// rule, the password check through the bgjob-auth helper), the job's
+// environment (JobEnv) and whether its user can enter its working
+// directory (CheckWorkdir), over a cache of the machine's accounts.
+//
+// It never imports package host, which re-exports Caller and its functions
+// (host.Caller is identity.Caller) and calls a Resolver from Start and
+// Restart; its errors carry errkind's kinds, which host re-exports.
+package identity
 
 import (
 	"context"
@@ -32,14 +42,6 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
-// caller is who makes the call.
-func (h *Host) caller(ctx context.Context) Caller {
-	if c, ok := ctx.Value(callerKey{}).(Caller); ok {
-		return c
-	}
-	return h.self
-}
-
 // LookupCaller names the user uid, for a Caller.
 func LookupCaller(uid, gid uint32) Caller {
 	return users.caller(uid, gid, lookupCaller)
@@ -53,12 +55,7 @@ func lookupCaller(uid, gid uint32) Caller {
 	return c
 }
 
-// self is the host process's own user.
-func self() Caller {
+// Self is the calling process's own user (the host's).
+func Self() Caller {
 	return LookupCaller(uint32(os.Geteuid()), uint32(os.Getegid()))
-}
-
-// visibleLocked reports whether c may see and touch j.
-func (c Caller) may(j *job) bool {
-	return c.Root() || j.row.OwnerUID == c.UID
 }

@@ -1,4 +1,4 @@
-package host
+package identity
 
 import (
 	"errors"
@@ -17,13 +17,13 @@ import (
 // and --env.
 func TestJobEnv(t *testing.T) {
 	alice := Caller{UID: 1001, GID: 1001, Name: "alice"}
-	aliceAcct := &account{Name: "alice", Home: "/home/alice", Shell: "/bin/bash", UID: 1001, GID: 1001}
-	bobAcct := &account{Name: "bob", Home: "/home/bob", Shell: "/bin/sh", UID: 1002, GID: 1002}
+	aliceAcct := &Account{Name: "alice", Home: "/home/alice", Shell: "/bin/bash", UID: 1001, GID: 1001}
+	bobAcct := &Account{Name: "bob", Home: "/home/bob", Shell: "/bin/sh", UID: 1002, GID: 1002}
 	env := []string{"PATH=/opt/x/bin:/usr/bin", "HOME=/somewhere", "USER=alias", "SECRET=1", "LANG=nl_NL.UTF-8", "LC_TIME=C", "TERM=xterm", "TZ=UTC"}
 	add := []string{"EXTRA=2"}
 	tests := []struct {
 		name   string
-		acct   *account
+		acct   *Account
 		system bool
 		want   []string
 	}{
@@ -38,15 +38,15 @@ func TestJobEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := jobEnv(alice, tt.acct, tt.system, slices.Clone(env), add)
+			got := JobEnv(alice, tt.acct, tt.system, slices.Clone(env), add)
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("jobEnv\n got %q\nwant %q", got, tt.want)
+				t.Errorf("JobEnv\n got %q\nwant %q", got, tt.want)
 			}
 		})
 	}
 }
 
-// runAs refuses, with the reason and the kind of error the CLI turns into
+// RunAs refuses, with the reason and the kind of error the CLI turns into
 // its exit code, what it cannot do; and lets root run a job as anyone on
 // the system host, but not on its own.
 func TestRunAs(t *testing.T) {
@@ -54,8 +54,8 @@ func TestRunAs(t *testing.T) {
 	if err != nil {
 		t.Skip("no current user:", err)
 	}
-	h := &Host{self: self(), log: hclog.NewNullLogger()}
-	caller := h.self
+	caller := Self()
+	h := New(Config{Self: caller, Log: hclog.NewNullLogger()})
 	other := "root"
 	if caller.Root() {
 		other = "nobody"
@@ -78,22 +78,22 @@ func TestRunAs(t *testing.T) {
 	tests = append(tests, refusal{name: "a user's host", req: api.StartRequest{Credential: other, Password: "x"}, kind: ErrBadRequest, want: "needs the system host"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := h.runAs(caller, &tt.req)
+			_, _, err := h.RunAs(caller, &tt.req)
 			if !errors.Is(err, tt.kind) || err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("runAs: %v, want %v saying %q", err, tt.kind, tt.want)
+				t.Errorf("RunAs: %v, want %v saying %q", err, tt.kind, tt.want)
 			}
 		})
 	}
 	// Default and Basic are the password check: accepted for oneself.
 	for _, mech := range []string{"", "Default", "basic"} {
-		id, acct, err := h.runAs(caller, &api.StartRequest{Authentication: mech})
+		id, acct, err := h.RunAs(caller, &api.StartRequest{Authentication: mech})
 		if err != nil || id != nil || acct == nil || acct.Name != me.Username {
-			t.Errorf("runAs oneself with %q: %v %v %+v", mech, err, id, acct)
+			t.Errorf("RunAs oneself with %q: %v %v %+v", mech, err, id, acct)
 		}
 	}
 	if caller.Root() {
-		sys := &Host{self: self(), log: hclog.NewNullLogger(), opts: Options{System: true}}
-		id, acct, err := sys.runAs(caller, &api.StartRequest{Credential: other})
+		sys := New(Config{System: true, Self: Self(), Log: hclog.NewNullLogger()})
+		id, acct, err := sys.RunAs(caller, &api.StartRequest{Credential: other})
 		if err != nil || id == nil || acct.Name != other || id.UID != acct.UID || id.GID != acct.GID {
 			t.Errorf("root runs a job as %s: %v %+v %+v", other, err, id, acct)
 		}
@@ -104,11 +104,11 @@ func TestRunAs(t *testing.T) {
 // as not allowed, saying what is missing; no helper is run.
 func TestCheckPasswordRefusals(t *testing.T) {
 	caller := Caller{UID: 1001, Name: "alice"}
-	missing := &Host{log: hclog.NewNullLogger(), opts: Options{AuthHelper: "/nonexistent/bgjob-auth"}}
-	none := &Host{log: hclog.NewNullLogger()}
+	missing := New(Config{Log: hclog.NewNullLogger(), AuthHelper: "/nonexistent/bgjob-auth"})
+	none := New(Config{Log: hclog.NewNullLogger()})
 	tests := []struct {
 		name string
-		h    *Host
+		h    *Resolver
 		pw   string
 		want string
 	}{

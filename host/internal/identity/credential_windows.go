@@ -1,4 +1,4 @@
-package host
+package identity
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"github.com/bgjob/bgjob/host/store"
 )
 
-// enterAs: a job never runs as another user on Windows (runAs refuses
+// enterAs: a job never runs as another user on Windows (RunAs refuses
 // --credential there), so this is never asked.
 func enterAs(*store.Identity, string) (bool, error) {
 	return false, errors.New("running a job as another user is not supported on Windows")

@@ -1,4 +1,4 @@
-package host
+package identity
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ type usersCache struct {
 	mu       sync.Mutex
 	stamp    string // the account files' identity when the entries were made
 	made     time.Time
-	accounts map[string]*account
+	accounts map[string]*Account
 	callers  map[[2]uint32]Caller
 }
 
@@ -41,11 +41,11 @@ func (c *usersCache) freshLocked() {
 	stamp := accountFilesStamp()
 	if stamp != c.stamp || time.Since(c.made) > usersTTL || c.accounts == nil {
 		c.stamp, c.made = stamp, time.Now()
-		c.accounts, c.callers = map[string]*account{}, map[[2]uint32]Caller{}
+		c.accounts, c.callers = map[string]*Account{}, map[[2]uint32]Caller{}
 	}
 }
 
-func (c *usersCache) account(name string, look func(string) (*account, error)) (*account, error) {
+func (c *usersCache) account(name string, look func(string) (*Account, error)) (*Account, error) {
 	c.mu.Lock()
 	c.freshLocked()
 	a, ok := c.accounts[name]

@@ -1,4 +1,4 @@
-package host
+package identity
 
 import (
 	"bufio"
@@ -16,15 +16,56 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/store"
+	"github.com/hashicorp/go-hclog"
 )
 
-// ErrDenied: the caller may not run a job as the user it names (a wrong
-// password, say).
-var ErrDenied = errors.New("not allowed")
+// The kinds of error this package returns: errkind's, which host
+// re-exports (identity.ErrDenied is host.ErrDenied).
+var (
+	ErrBadRequest = errkind.ErrBadRequest
+	ErrDenied     = errkind.ErrDenied
+)
 
-// account is a user a job runs as.
-type account struct {
+func errorf(kind error, format string, args ...any) error {
+	return errkind.Errorf(kind, format, args...)
+}
+
+// Config is what a Resolver needs of the host.
+type Config struct {
+	// System: this is the system host, which alone runs jobs as other
+	// users (host.Options.System).
+	System bool
+	// Self is the host process's own user: a job run as it needs no
+	// identity of its own.
+	Self Caller
+	// AuthHelper is the password checker bgjob-auth ("": none), and
+	// PAMConfDir the PAM configuration directory it is given ("": the
+	// system's) (host.Options.AuthHelper, PAMConfDir).
+	AuthHelper, PAMConfDir string
+	// Log hears of failed password checks (nil: nothing does).
+	Log hclog.Logger
+}
+
+// Resolver decides whom a job runs as (RunAs); it keeps one password check
+// at a time per caller. It is safe for concurrent use.
+type Resolver struct {
+	cfg    Config
+	authMu sync.Mutex
+	auths  map[uint32]*sync.Mutex // one password check at a time per caller
+}
+
+// New returns a Resolver for the host cfg describes.
+func New(cfg Config) *Resolver {
+	if cfg.Log == nil {
+		cfg.Log = hclog.NewNullLogger()
+	}
+	return &Resolver{cfg: cfg}
+}
+
+// Account is a user a job runs as.
+type Account struct {
 	Name, Home, Shell string
 	UID, GID          uint32
 	Groups            []uint32
@@ -39,12 +80,12 @@ var authentications = map[string]bool{
 	"negotiate": false, "negotiatewithimplicitcredential": false, "credssp": false, "digest": false, "kerberos": false,
 }
 
-// runAs decides whom a job runs as and checks that the caller may have it
+// RunAs decides whom a job runs as and checks that the caller may have it
 // so: a job runs as its submitter unless --credential names another user,
 // which needs the system host, and a root caller or that user's password.
 // It returns the identity to launch with (nil: the host's own) and the
 // account.
-func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *account, error) {
+func (r *Resolver) RunAs(caller Caller, req *api.StartRequest) (*store.Identity, *Account, error) {
 	if req.Credential != "" && runtime.GOOS == "windows" {
 		return nil, nil, errorf(ErrBadRequest, "--credential is not supported on Windows: a job there runs as the user whose host it is, and there is no system host")
 	}
@@ -61,25 +102,25 @@ func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *ac
 	if name == "" {
 		name = caller.Name
 	}
-	acct, err := lookupAccount(name)
+	acct, err := LookupAccount(name)
 	if err != nil {
 		var none noUserError
-		if errors.As(err, &none) && req.Credential != "" && h.canSwitchUsers() && !caller.Root() {
-			return nil, nil, h.refuseUnknown(caller, name, req.Password)
+		if errors.As(err, &none) && req.Credential != "" && r.canSwitchUsers() && !caller.Root() {
+			return nil, nil, r.refuseUnknown(caller, name, req.Password)
 		}
 		return nil, nil, err
 	}
 	if acct.UID != caller.UID {
-		if !h.canSwitchUsers() {
+		if !r.canSwitchUsers() {
 			return nil, nil, errorf(ErrBadRequest, "running a job as another user (%s) needs the system host, which runs as root: start it with 'bgjob host --system' (as root, or 'systemctl start bgjob'), and reach it with 'bgjob --system ...' or BGJOB_SOCKET=%s", name, api.SystemSocket)
 		}
 		if !caller.Root() {
-			if err := h.checkPassword(caller, acct.Name, req.Password); err != nil {
+			if err := r.checkPassword(caller, acct.Name, req.Password); err != nil {
 				return nil, nil, err
 			}
 		}
 	}
-	if acct.UID == h.self.UID {
+	if acct.UID == r.cfg.Self.UID {
 		return nil, acct, nil
 	}
 	return &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}, acct, nil
@@ -89,14 +130,14 @@ func (h *Host) runAs(caller Caller, req *api.StartRequest) (*store.Identity, *ac
 // own host is not it: it serves root alone, keeps its state in root's home
 // (which no other user's runtime can reach), and a job there as another
 // user could only fail; like any user's own host, it names the system host.
-func (h *Host) canSwitchUsers() bool { return h.opts.System }
+func (r *Resolver) canSwitchUsers() bool { return r.cfg.System }
 
 // refuseUnknown answers a user's --credential of an account that does not
 // exist as a wrong password is answered, after the same check and the same
 // delay, so that the system host tells no one but root (who reads the
 // account files anyway) which user names exist.
-func (h *Host) refuseUnknown(caller Caller, name, password string) error {
-	if err := h.checkPassword(caller, name, password); err != nil {
+func (r *Resolver) refuseUnknown(caller Caller, name, password string) error {
+	if err := r.checkPassword(caller, name, password); err != nil {
 		return err
 	}
 	// The check cannot accept a user that does not exist; should a PAM
@@ -105,17 +146,17 @@ func (h *Host) refuseUnknown(caller Caller, name, password string) error {
 	return errorf(ErrDenied, "the password for %s was not accepted", name)
 }
 
-// lookupAccount finds a user by name.
-func lookupAccount(name string) (*account, error) {
+// LookupAccount finds a user by name.
+func LookupAccount(name string) (*Account, error) {
 	return users.account(name, readAccount)
 }
 
-func readAccount(name string) (*account, error) {
+func readAccount(name string) (*Account, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		var unknown user.UnknownUserError
 		if errors.As(err, &unknown) {
-			return nil, &Error{Kind: ErrBadRequest, Err: noUserError{name}}
+			return nil, &errkind.Error{Kind: ErrBadRequest, Err: noUserError{name}}
 		}
 		return nil, errorf(ErrBadRequest, "cannot look up user %q: %w", name, err)
 	}
@@ -125,7 +166,7 @@ func readAccount(name string) (*account, error) {
 	if (err1 != nil || err2 != nil) && runtime.GOOS != "windows" {
 		return nil, errorf(ErrBadRequest, "user %q has no numeric uid and gid here", name)
 	}
-	a := &account{Name: u.Username, Home: u.HomeDir, UID: uint32(uid), GID: uint32(gid), Shell: loginShell(u.Username)}
+	a := &Account{Name: u.Username, Home: u.HomeDir, UID: uint32(uid), GID: uint32(gid), Shell: loginShell(u.Username)}
 	gids, _ := u.GroupIds()
 	for _, g := range gids {
 		if n, err := strconv.ParseUint(g, 10, 32); err == nil {
@@ -167,23 +208,23 @@ const authFailDelay = 2 * time.Second
 // checkPassword proves the caller knows name's password, with the helper
 // (PAM in a process of its own). The password goes to the helper's stdin,
 // never to a file, an argument or the job.
-func (h *Host) checkPassword(caller Caller, name, password string) error {
+func (r *Resolver) checkPassword(caller Caller, name, password string) error {
 	if password == "" {
 		return errorf(ErrDenied, "running a job as %s needs %s's password: bgjob asks for it on a terminal, or reads it with --password-stdin", name, name)
 	}
-	helper := h.opts.AuthHelper
+	helper := r.cfg.AuthHelper
 	if helper == "" {
 		return errorf(ErrDenied, "this host cannot check passwords (it was started without the password checker bgjob-auth, which needs PAM); as root, --credential works without one")
 	}
 	if _, err := os.Stat(helper); err != nil {
 		return errorf(ErrDenied, "this host cannot check passwords: %v (bgjob-auth is built where PAM's headers are installed: apt-get install libpam0g-dev, then make build); as root, --credential works without one", err)
 	}
-	lock := h.authLock(caller.UID)
+	lock := r.authLock(caller.UID)
 	lock.Lock()
 	defer lock.Unlock()
 	args := []string{}
-	if h.opts.PAMConfDir != "" {
-		args = append(args, "-confdir", h.opts.PAMConfDir)
+	if r.cfg.PAMConfDir != "" {
+		args = append(args, "-confdir", r.cfg.PAMConfDir)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -198,7 +239,7 @@ func (h *Host) checkPassword(caller Caller, name, password string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ee) && ee.ExitCode() == 1:
-		h.log.Warn("a password check failed", "caller", caller.Name, "user", name)
+		r.cfg.Log.Warn("a password check failed", "caller", caller.Name, "user", name)
 		time.Sleep(authFailDelay)
 		return errorf(ErrDenied, "the password for %s was not accepted", name)
 	default:
@@ -206,25 +247,25 @@ func (h *Host) checkPassword(caller Caller, name, password string) error {
 	}
 }
 
-func (h *Host) authLock(uid uint32) *sync.Mutex {
-	h.authMu.Lock()
-	defer h.authMu.Unlock()
-	if h.auths == nil {
-		h.auths = map[uint32]*sync.Mutex{}
+func (r *Resolver) authLock(uid uint32) *sync.Mutex {
+	r.authMu.Lock()
+	defer r.authMu.Unlock()
+	if r.auths == nil {
+		r.auths = map[uint32]*sync.Mutex{}
 	}
-	if h.auths[uid] == nil {
-		h.auths[uid] = &sync.Mutex{}
+	if r.auths[uid] == nil {
+		r.auths[uid] = &sync.Mutex{}
 	}
-	return h.auths[uid]
+	return r.auths[uid]
 }
 
-// jobEnv is the environment of a job that runs as acct, started by caller
+// JobEnv is the environment of a job that runs as acct, started by caller
 // with the environment env and the additions add. A job of the caller's own
 // gets the caller's environment, as a command run from the caller's shell
 // would, with the account's HOME, USER, LOGNAME and SHELL; a job run as
 // another user gets a fresh one of those, a plain PATH and the caller's
 // locale and terminal, not the rest of the caller's environment.
-func jobEnv(caller Caller, acct *account, system bool, env, add []string) []string {
+func JobEnv(caller Caller, acct *Account, system bool, env, add []string) []string {
 	if acct == nil || (!system && acct.UID == caller.UID) {
 		return append(env, add...)
 	}
@@ -264,9 +305,9 @@ func hasKey(env []string, key string) bool {
 	return false
 }
 
-// checkWorkdir makes sure acct can enter dir, before a job exists: as that
+// CheckWorkdir makes sure acct can enter dir, before a job exists: as that
 // user, a shell changes into it.
-func checkWorkdir(acct *account, id *store.Identity, dir string) error {
+func CheckWorkdir(acct *Account, id *store.Identity, dir string) error {
 	if id == nil {
 		return nil
 	}
