@@ -281,6 +281,7 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 	}
 	var buf, ack []byte
 	var taken uint64 // bytes of reply frames written out
+	acking := c.acks
 	for {
 		kind, p, err := ReadFrame(c.r, buf)
 		if err != nil {
@@ -332,10 +333,14 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		taken += uint64(5 + len(p))
 		// Acknowledge what was written out once caught up with what has
 		// arrived: one small write per burst of frames, not per frame.
-		if c.acks && c.r.Buffered() == 0 {
+		// A host that has sent its result and closed takes no more: the
+		// write fails, and the result is still there to read, so the
+		// call goes on without acks; a host that is really gone shows as
+		// the read's end.
+		if acking && c.r.Buffered() == 0 {
 			ack = AppendAck(ack[:0], taken)
 			if _, err := c.conn.Write(ack); err != nil {
-				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host closed the connection: %w", err)}
+				acking = false
 			}
 		}
 	}
