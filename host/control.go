@@ -608,6 +608,5 @@ func (h *Host) removeIf(j *job, onlyFinished bool) error {
 	os.Remove(h.payloadPath(j.row.ID))
 	os.Remove(h.logPath(j.row.ID))
 	os.Remove(h.runtimeLogPath(j.row.ID))
-	os.RemoveAll(h.sockDir(j.row.ID))
 	return nil
 }

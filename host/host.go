@@ -303,10 +303,6 @@ func (h *Host) runtimeLogPath(id uint64) string {
 	return filepath.Join(h.jobsDir(), strconv.FormatUint(id, 10)+".runtime.log")
 }
 
-func (h *Host) sockDir(id uint64) string {
-	return filepath.Join(h.runDir(), strconv.FormatUint(id, 10))
-}
-
 // goAsync runs f in a goroutine that Close waits for.
 func (h *Host) goAsync(f func()) {
 	h.wg.Add(1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -254,7 +253,7 @@ func (h *Host) release(j *job, p launch.Process) {
 	clean := j.row.State == api.Completed || (j.row.State == api.Failed && j.row.ExitCode != nil && *j.row.ExitCode >= 0)
 	// Read now: the row may be another run's by the time the goroutine
 	// runs (restart --in-place).
-	thread, id := j.row.ThrottleLimit != 0, j.row.ID
+	thread := j.row.ThrottleLimit != 0
 	h.scheduleLocked()
 	h.mu.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
@@ -264,6 +263,5 @@ func (h *Host) release(j *job, p launch.Process) {
 		} else {
 			p.Release()
 		}
-		_ = os.RemoveAll(h.sockDir(id))
 	})
 }

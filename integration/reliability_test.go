@@ -28,12 +28,9 @@ func TestLegacyRuntimeOutlivesHost(t *testing.T) {
 	h.run("start", "--name", "long", "--runtime-version", "~1", "--workdir", work, "--",
 		`echo first; while [ ! -e go ]; do sleep 0.02; done; echo second`)
 	waitOutput(t, h, "long", "first")
-	pid, ok := hostPid(h.path)
-	if !ok {
-		t.Fatal("no host pid")
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	waitGone(pid, 5*time.Second)
 	// Connections to the runtime's socket (the host's link to it) that
 	// are cut at once, and one that sends garbage.
 	socks, _ := filepath.Glob(filepath.Join(h.path, "procs", "*.sock"))
@@ -83,12 +80,9 @@ func TestJournalDamageRunsNothingTwice(t *testing.T) {
 	h.run("start", "--name", "long", "--workdir", work, "--",
 		`echo run >> runs; echo first; while [ ! -e go ]; do sleep 0.02; done; echo second`)
 	waitOutput(t, h, "long", "first")
-	pid, ok := hostPid(h.path)
-	if !ok {
-		t.Fatal("no host pid")
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
 	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	waitGone(pid, 5*time.Second)
 	// The runtimes (their socket directories are in the home) and what
 	// the job runs (in its directory).
 	pids := related(work, filepath.Join(h.path, "run"))
@@ -154,15 +148,12 @@ func TestFrozenRuntimesDoNotStallRecovery(t *testing.T) {
 			}
 		}
 	}
-	pid, ok := hostPid(h.path)
-	if !ok {
-		t.Fatal("no host pid")
-	}
 	syscall.Kill(rtPid["frozen1"], syscall.SIGSTOP)
 	syscall.Kill(rtPid["frozen2"], syscall.SIGSTOP)
 	defer syscall.Kill(rtPid["frozen2"], syscall.SIGCONT)
-	syscall.Kill(pid, syscall.SIGKILL)
-	waitGone(pid, 5*time.Second)
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	states := map[string]jobView{}
 	for _, j := range h.jobs() {
