@@ -558,7 +558,11 @@ func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 		}
 		lg := k.log
 		h.mu.Unlock()
-		return lg.Append(data)
+		batch, err := recordlog.Plain(data)
+		if err != nil {
+			return fmt.Errorf("cannot copy the records of %s: %w", path, err)
+		}
+		return lg.Append(batch)
 	}
 	start := off // of the records not yet copied
 	err = recordlog.Read(path, off, end.Size, func(r *sdk.Record, recEnd int64) error {

@@ -344,3 +344,33 @@ func Fresh(b *sdk.Batch, persisted uint64) ([]byte, error) {
 	}
 	return After(b.Records, persisted)
 }
+
+// Plain turns whole frames as a log holds them (checked, or as an older
+// host wrote them) back into a batch as a runtime sends it, checking each
+// checksum on the way, for a writer that copies one log's records into
+// another: Append takes a batch, and a log's bytes are not one.
+func Plain(frames []byte) ([]byte, error) {
+	out := make([]byte, 0, len(frames))
+	for len(frames) > 0 {
+		checked := frames[0] == checkedMark
+		if checked {
+			frames = frames[1:]
+		}
+		n, k := protowire.ConsumeVarint(frames)
+		head := k
+		if checked {
+			head += 4
+		}
+		if k < 0 || len(frames) < head || uint64(len(frames)-head) < n {
+			return nil, fmt.Errorf("%w: a frame that runs past the bytes given", ErrCorrupt)
+		}
+		rec := frames[head : head+int(n)]
+		if checked && binary.LittleEndian.Uint32(frames[k:]) != crc32.Checksum(rec, castagnoli) {
+			return nil, fmt.Errorf("%w: a record whose bytes do not match its checksum", ErrCorrupt)
+		}
+		out = append(out, frames[:k]...)
+		out = append(out, rec...)
+		frames = frames[head+int(n):]
+	}
+	return out, nil
+}

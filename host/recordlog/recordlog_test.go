@@ -547,3 +547,60 @@ func TestScanFrom(t *testing.T) {
 		t.Errorf("ScanFrom beyond the end: %v, want ErrTruncated", err)
 	}
 }
+
+// A log's bytes copied into another log (the Slurm location copies a task's
+// log into its job's) go through Plain: checked frames, and frames as an
+// older host wrote them, come back as the batch they were written from.
+func TestPlainFromLogBytes(t *testing.T) {
+	recs := sampleRecords()
+	batch := frame(t, recs...)
+	checked, err := AppendChecked(nil, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{
+		"checked":                 checked,
+		"unchecked":               batch,
+		"unchecked, then checked": append(append([]byte{}, batch...), checked...),
+	} {
+		got, err := Plain(in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := batch
+		if name == "unchecked, then checked" {
+			want = append(append([]byte{}, batch...), batch...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: Plain gave %d bytes, want the %d-byte batch", name, len(got), len(want))
+		}
+	}
+	// What Plain gives a writer is stored and read back whole.
+	path := filepath.Join(t.TempDir(), "copy.log")
+	w, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := Plain(checked)
+	if err := w.Append(plain); err != nil {
+		t.Fatalf("Append(Plain(log bytes)): %v", err)
+	}
+	w.Close()
+	got, _, err := readAll(t, path, 0, int64(len(checked)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, "copied log", got, recs)
+
+	damaged := append([]byte{}, checked...)
+	damaged[len(damaged)-1] ^= 0xff
+	for name, in := range map[string][]byte{
+		"damaged record":      damaged,
+		"cut inside a frame":  checked[:len(checked)-1],
+		"cut in the checksum": checked[:3],
+	} {
+		if _, err := Plain(in); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: Plain = %v, want ErrCorrupt", name, err)
+		}
+	}
+}
