@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
@@ -35,7 +37,7 @@ import (
 
 // ErrNoLocation: the location named cannot take jobs (not installed, not
 // reachable, or it refused the request); the message carries its own.
-var ErrNoLocation = errors.New("the location cannot take the job")
+var ErrNoLocation = errkind.ErrNoLocation
 
 // slurmPoll is how often the host reads the Slurm jobs' files and asks
 // Slurm about them.
@@ -106,55 +108,55 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	}
 	dir := filepath.Join(h.opts.SlurmDir, parent.InstanceID)
 	parent.Slurm = &store.SlurmJob{Dir: dir}
-	pv, err := h.create(parent, payload, p.name)
+	pv, err := h.t.Create(parent, payload, p.name)
 	if err != nil {
 		return nil, err
 	}
-	pj := h.jobByID(pv.ID)
-	h.mu.Lock()
-	pj.submitting = true
+	pj := h.t.Get(pv.ID)
+	h.t.Lock()
+	pj.Submitting = true
 	h.followSlurmLocked()
-	h.mu.Unlock()
+	h.t.Unlock()
 	defer func() {
-		h.mu.Lock()
-		pj.submitting = false
-		h.mu.Unlock()
+		h.t.Lock()
+		pj.Submitting = false
+		h.t.Unlock()
 	}()
 	undo := func() {
-		h.mu.Lock()
-		kids := append([]*job(nil), pj.children...)
-		h.mu.Unlock()
+		h.t.Lock()
+		kids := append([]*jobs.Job(nil), pj.Children...)
+		h.t.Unlock()
 		for _, c := range kids {
-			_ = h.removeJob(c)
+			_ = h.t.Remove(c)
 		}
-		_ = h.removeJob(pj)
+		_ = h.t.Remove(pj)
 		os.RemoveAll(dir)
 	}
 	// The process the tasks start, as this host would (each task logs to
 	// a file of its own in the job's directory).
 	spec := &slurm.Spec{Grace: h.opts.StopGrace, Runtime: *h.launchSpec(parent, entry.SHA256)}
 	spec.Runtime.LogFile = ""
-	var kids []*job
+	var kids []*jobs.Job
 	for task := range sreq.TaskCount() {
 		c := row()
 		c.Parent, c.Slurm = pv.ID, &store.SlurmJob{Dir: dir, Task: task}
-		cv, err := h.create(c, &sdk.Job{}, fmt.Sprintf("%s.%d", pv.Name, task))
+		cv, err := h.t.Create(c, &sdk.Job{}, fmt.Sprintf("%s.%d", pv.Name, task))
 		if err != nil {
 			undo()
 			return nil, err
 		}
-		kj := h.jobByID(cv.ID)
+		kj := h.t.Get(cv.ID)
 		kids = append(kids, kj)
-		h.mu.Lock()
-		pj.children = kids // so that undo finds them
-		h.mu.Unlock()
+		h.t.Lock()
+		pj.Children = kids // so that undo finds them
+		h.t.Unlock()
 		spec.Children = append(spec.Children, slurm.Child{Task: task, ID: cv.ID, Name: cv.Name, InstanceID: cv.InstanceID})
 	}
-	h.mu.Lock()
+	h.t.Lock()
 	for _, k := range kids {
-		pj.row.ChildJobs = append(pj.row.ChildJobs, k.row.ID)
+		pj.Row.ChildJobs = append(pj.Row.ChildJobs, k.Row.ID)
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if err := slurm.WriteJob(dir, spec, payload, h.opts.HostBinary); err != nil {
 		undo()
 		return nil, fmt.Errorf("cannot prepare the job for Slurm in %s: %w", dir, err)
@@ -162,18 +164,18 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	// The row says where the job's files are (its directory is named by
 	// its instance id) before Slurm has it: a host that dies now finds the
 	// job by its name (bgjob-INSTANCE) in Slurm.
-	id, err := h.slurm.Submit(ctx, sreq, slurmName(&pj.row), req.Workdir, slurm.OutputPath(dir), slurm.ScriptPath(dir))
+	id, err := h.slurm.Submit(ctx, sreq, slurmName(&pj.Row), req.Workdir, slurm.OutputPath(dir), slurm.ScriptPath(dir))
 	if err != nil {
 		undo()
 		return nil, withKind(ErrNoLocation, err)
 	}
-	h.mu.Lock()
-	pj.row.Slurm.JobID = id
-	pj.row.StateReason = "Slurm job " + id + ": submitted"
-	view := pj.viewLocked()
+	h.t.Lock()
+	pj.Row.Slurm.JobID = id
+	pj.Row.StateReason = "Slurm job " + id + ": submitted"
+	view := pj.ViewLocked()
 	// The parent's row, with its children, is written once, now.
-	h.mu.Unlock()
-	h.persist(pj)
+	h.t.Unlock()
+	h.t.Persist(pj)
 	h.log.Info("submitted a job to Slurm", "job", pv.ID, "slurm", id, "tasks", len(kids))
 	return view, nil
 }
@@ -182,19 +184,13 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 // submitting finds it again.
 func slurmName(r *store.Row) string { return "bgjob-" + r.InstanceID }
 
-func (h *Host) jobByID(id uint64) *job {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.jobs[id]
-}
-
 // followSlurmLocked makes sure the Slurm poller runs. It runs only while
 // there are unfinished jobs on Slurm: a host without any (most) does not
 // walk its job table every poll.
 func (h *Host) followSlurmLocked() {
 	if !h.slurmFollowing {
 		h.slurmFollowing = true
-		h.goAsync(h.slurmLoop)
+		h.t.Go(h.slurmLoop)
 	}
 }
 
@@ -203,9 +199,9 @@ func (h *Host) followSlurmLocked() {
 func (h *Host) slurmLoop() {
 	t := time.NewTicker(slurmPoll)
 	defer t.Stop()
-	for h.pollSlurm(h.ctx) {
+	for h.pollSlurm(h.t.Ctx()) {
 		select {
-		case <-h.ctx.Done():
+		case <-h.t.Ctx().Done():
 			return
 		case <-t.C:
 		}
@@ -215,19 +211,19 @@ func (h *Host) slurmLoop() {
 // pollSlurm brings every unfinished job on Slurm up to date, and reports
 // whether there were any (if not, the poller stops until the next).
 func (h *Host) pollSlurm(ctx context.Context) bool {
-	h.mu.Lock()
-	var parents []*job
+	h.t.Lock()
+	var parents []*jobs.Job
 	var ids []string
 	pending := 0
-	for _, j := range h.jobs {
-		if j.row.Slurm == nil || j.row.Parent != 0 || j.row.State.Finished() {
+	for j := range h.t.AllLocked() {
+		if j.Row.Slurm == nil || j.Row.Parent != 0 || j.Row.State.Finished() {
 			continue
 		}
 		pending++
-		if !j.submitting {
+		if !j.Submitting {
 			parents = append(parents, j)
-			if j.row.Slurm.JobID != "" {
-				ids = append(ids, j.row.Slurm.JobID)
+			if j.Row.Slurm.JobID != "" {
+				ids = append(ids, j.Row.Slurm.JobID)
 			}
 		}
 	}
@@ -235,16 +231,16 @@ func (h *Host) pollSlurm(ctx context.Context) bool {
 	for _, p := range parents {
 		// Just submitted (its fate is news), being stopped, or with every
 		// task ended (Slurm's account settles it): ask Slurm now.
-		ended := len(p.children) > 0
-		for _, k := range p.children {
-			ended = ended && (k.row.State.Finished() || !k.endAt.IsZero())
+		ended := len(p.Children) > 0
+		for _, k := range p.Children {
+			ended = ended && (k.Row.State.Finished() || !k.EndAt.IsZero())
 		}
-		urgent = urgent || ended || p.row.State == api.Stopping || time.Since(p.row.Created) < slurmAskSoon
+		urgent = urgent || ended || p.Row.State == api.Stopping || time.Since(p.Row.Created) < slurmAskSoon
 	}
 	if pending == 0 {
 		h.slurmFollowing = false
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if len(parents) == 0 {
 		return pending > 0
 	}
@@ -278,10 +274,10 @@ const (
 //
 // With fresh false, active is what Slurm said a while ago: a job missing
 // from it is not asked after (it may simply be newer than the answer).
-func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.JobState, fresh bool) {
-	h.mu.Lock()
-	id, kids := p.row.Slurm.JobID, append([]*job(nil), p.children...)
-	h.mu.Unlock()
+func (h *Host) followSlurm(ctx context.Context, p *jobs.Job, active map[string]slurm.JobState, fresh bool) {
+	h.t.Lock()
+	id, kids := p.Row.Slurm.JobID, append([]*jobs.Job(nil), p.Children...)
+	h.t.Unlock()
 	if id == "" {
 		h.adoptSlurm(ctx, p)
 		return
@@ -309,54 +305,54 @@ func (h *Host) followSlurm(ctx context.Context, p *job, active map[string]slurm.
 
 // adoptSlurm finds in Slurm a job whose host died while submitting it, by
 // its name; one Slurm never got fails.
-func (h *Host) adoptSlurm(ctx context.Context, p *job) {
-	h.mu.Lock()
-	name, created := slurmName(&p.row), p.row.Created
-	h.mu.Unlock()
+func (h *Host) adoptSlurm(ctx context.Context, p *jobs.Job) {
+	h.t.Lock()
+	name, created := slurmName(&p.Row), p.Row.Created
+	h.t.Unlock()
 	id, err := h.slurm.FindByName(ctx, name)
 	switch {
 	case err != nil:
 		h.log.Warn("cannot look for a job in Slurm", "name", name, "err", err)
 	case id != "":
-		h.mu.Lock()
-		p.row.Slurm.JobID = id
-		h.mu.Unlock()
-		h.persist(p)
-		h.log.Info("found a job the previous host submitted", "job", p.row.ID, "slurm", id)
+		h.t.Lock()
+		p.Row.Slurm.JobID = id
+		h.t.Unlock()
+		h.t.Persist(p)
+		h.log.Info("found a job the previous host submitted", "job", p.Row.ID, "slurm", id)
 	case h.tasksBegan(p):
 		// Slurm ran it and has let it go: its tasks' files tell the rest.
-		h.mu.Lock()
-		kids := append([]*job(nil), p.children...)
-		h.mu.Unlock()
+		h.t.Lock()
+		kids := append([]*jobs.Job(nil), p.Children...)
+		h.t.Unlock()
 		for _, k := range kids {
 			h.followTask(k, slurm.JobState{}, false)
 		}
 		h.settleParent(p, slurm.JobState{State: "RUNNING"})
 	case time.Since(created) > 10*time.Second:
-		h.mu.Lock()
-		kids := append([]*job(nil), p.children...)
+		h.t.Lock()
+		kids := append([]*jobs.Job(nil), p.Children...)
 		for _, k := range kids {
-			if !k.row.State.Finished() {
-				h.finishLocked(k, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
+			if !k.Row.State.Finished() {
+				h.t.FinishLocked(k, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
 			}
 		}
-		h.finishLocked(p, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
-		h.scheduleLocked()
-		h.mu.Unlock()
+		h.t.FinishLocked(p, api.Failed, "the host stopped while submitting the job to Slurm, which never got it", nil)
+		h.t.ScheduleLocked()
+		h.t.Unlock()
 		for _, k := range kids {
-			h.persist(k)
+			h.t.Persist(k)
 		}
-		h.persist(p)
+		h.t.Persist(p)
 	}
 }
 
 // tasksBegan reports whether any of p's tasks has started, by its files.
-func (h *Host) tasksBegan(p *job) bool {
-	h.mu.Lock()
-	kids := append([]*job(nil), p.children...)
-	h.mu.Unlock()
+func (h *Host) tasksBegan(p *jobs.Job) bool {
+	h.t.Lock()
+	kids := append([]*jobs.Job(nil), p.Children...)
+	h.t.Unlock()
 	for _, k := range kids {
-		if _, ok := slurm.ReadStarted(k.row.Slurm.Dir, k.row.Slurm.Task); ok {
+		if _, ok := slurm.ReadStarted(k.Row.Slurm.Dir, k.Row.Slurm.Task); ok {
 			return true
 		}
 	}
@@ -374,24 +370,24 @@ func slurmFinal(state string) bool {
 }
 
 // followTask brings child k up to date: its records, its start, its end.
-func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
-	h.mu.Lock()
-	if k.row.State.Finished() || k.removed {
-		h.mu.Unlock()
+func (h *Host) followTask(k *jobs.Job, st slurm.JobState, final bool) {
+	h.t.Lock()
+	if k.Row.State.Finished() || k.Removed {
+		h.t.Unlock()
 		return
 	}
-	sj := *k.row.Slurm
-	begun := k.row.State != api.NotStarted
-	h.mu.Unlock()
+	sj := *k.Row.Slurm
+	begun := k.Row.State != api.NotStarted
+	h.t.Unlock()
 	// The end is read before the records: a task writes its end only
 	// after its last record, so reading the log after it gets them all.
 	ended, hasEnd := slurm.ReadEnded(sj.Dir, sj.Task)
 	if err := h.tailTask(k, sj); err != nil {
-		h.log.Error("cannot take a Slurm task's records", "job", k.row.ID, "err", err)
-		h.mu.Lock()
-		h.finishLocked(k, api.Failed, fmt.Sprintf("the host cannot store the records of its task on Slurm (%v)", err), nil)
-		h.mu.Unlock()
-		h.persist(k)
+		h.log.Error("cannot take a Slurm task's records", "job", k.Row.ID, "err", err)
+		h.t.Lock()
+		h.t.FinishLocked(k, api.Failed, fmt.Sprintf("the host cannot store the records of its task on Slurm (%v)", err), nil)
+		h.t.Unlock()
+		h.t.Persist(k)
 		return
 	}
 	var started slurm.Started
@@ -399,21 +395,21 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 	if !begun {
 		started, hasStart = slurm.ReadStarted(sj.Dir, sj.Task)
 	}
-	h.mu.Lock()
+	h.t.Lock()
 	changed := false
-	if hasStart && k.row.State == api.NotStarted {
-		k.row.State, k.row.Location, k.row.StateReason = api.Running, started.Node, ""
+	if hasStart && k.Row.State == api.NotStarted {
+		k.Row.State, k.Row.Location, k.Row.StateReason = api.Running, started.Node, ""
 		t := started.Time
-		k.row.PSBeginTime = &t
+		k.Row.PSBeginTime = &t
 		changed = true
 	}
-	if st.State == "SUSPENDED" && k.row.State == api.Running {
-		k.row.State, changed = api.Suspended, true
-	} else if st.State == "RUNNING" && k.row.State == api.Suspended {
-		k.row.State, changed = api.Running, true
+	if st.State == "SUSPENDED" && k.Row.State == api.Running {
+		k.Row.State, changed = api.Suspended, true
+	} else if st.State == "RUNNING" && k.Row.State == api.Suspended {
+		k.Row.State, changed = api.Running, true
 	}
 	switch {
-	case hasEnd && (ended.State == string(api.Failed) || ended.Signalled) && !final && time.Since(k.endSeen()) < slurmSettle:
+	case hasEnd && (ended.State == string(api.Failed) || ended.Signalled) && !final && time.Since(endSeen(k)) < slurmSettle:
 		// A job that failed may have been killed by Slurm (a time limit,
 		// memory): Slurm says so once the job has left its queue, which
 		// is worth the wait for the reason.
@@ -437,7 +433,7 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 			_, why := slurmEnd(st)
 			reason += "; " + why
 		}
-		h.finishLocked(k, state, reason, ended.ExitCode)
+		h.t.FinishLocked(k, state, reason, ended.ExitCode)
 		changed = true
 	case final:
 		// Slurm ended the job without the task saying how: it was
@@ -446,21 +442,21 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 		if !hasStart {
 			reason += taskNeverRan(sj.Dir)
 		}
-		if k.row.State == api.NotStarted && state == api.Stopped {
+		if k.Row.State == api.NotStarted && state == api.Stopped {
 			reason = "stopped before it started (cancelled in Slurm)"
 		}
-		h.finishLocked(k, state, reason, nil)
+		h.t.FinishLocked(k, state, reason, nil)
 		changed = true
 	}
 	if changed {
-		k.notifyLocked()
-		if k.row.State.Finished() {
-			h.scheduleLocked() // jobs that run after it
+		k.NotifyLocked()
+		if k.Row.State.Finished() {
+			h.t.ScheduleLocked() // jobs that run after it
 		}
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if changed {
-		h.persist(k)
+		h.t.Persist(k)
 	}
 }
 
@@ -468,12 +464,12 @@ func (h *Host) followTask(k *job, st slurm.JobState, final bool) {
 // for Slurm's account of the job's end.
 const slurmSettle = 10 * time.Second
 
-// endSeen is when the poller first saw k's task end (Host.mu held).
-func (k *job) endSeen() time.Time {
-	if k.endAt.IsZero() {
-		k.endAt = time.Now()
+// EndSeen is when the poller first saw k's task end (Host.mu held).
+func endSeen(k *jobs.Job) time.Time {
+	if k.EndAt.IsZero() {
+		k.EndAt = time.Now()
 	}
-	return k.endAt
+	return k.EndAt
 }
 
 // slurmEnd maps how Slurm says a job ended to a state and a reason.
@@ -521,12 +517,12 @@ func taskNeverRan(dir string) string {
 // boundaries: after a host restart a task's log is read again from its
 // start, and its size is the job's output, which must not be held in
 // memory at once.
-func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
+func (h *Host) tailTask(k *jobs.Job, sj store.SlurmJob) error {
 	path := slurm.LogPath(sj.Dir, sj.Task)
-	h.mu.Lock()
-	off, last := k.tailOff, k.row.LastSeq
-	h.mu.Unlock()
-	end, err := recordlog.ScanFrom(path, recordlog.End{Size: off, LastSeq: k.tailSeq})
+	h.t.Lock()
+	off, last := k.TailOff, k.Row.LastSeq
+	h.t.Unlock()
+	end, err := recordlog.ScanFrom(path, recordlog.End{Size: off, LastSeq: k.TailSeq})
 	if err != nil || end.Size == off {
 		if errors.Is(err, recordlog.ErrCorrupt) {
 			return err
@@ -547,17 +543,17 @@ func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 		if _, err := f.ReadAt(data, from); err != nil {
 			return fmt.Errorf("cannot read %s: %w", path, err)
 		}
-		h.mu.Lock()
-		if k.log == nil {
-			lg, lerr := recordlog.Open(h.logPath(k.row.ID), k.row.LogSize)
+		h.t.Lock()
+		if k.Log == nil {
+			lg, lerr := recordlog.Open(h.t.LogPath(k.Row.ID), k.Row.LogSize)
 			if lerr != nil {
-				h.mu.Unlock()
+				h.t.Unlock()
 				return lerr
 			}
-			k.log = lg
+			k.Log = lg
 		}
-		lg := k.log
-		h.mu.Unlock()
+		lg := k.Log
+		h.t.Unlock()
 		batch, err := recordlog.Plain(data)
 		if err != nil {
 			return fmt.Errorf("cannot copy the records of %s: %w", path, err)
@@ -584,14 +580,14 @@ func (h *Host) tailTask(k *job, sj store.SlurmJob) error {
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	k.tailOff, k.tailSeq = end.Size, end.LastSeq
-	if end.LastSeq > k.row.LastSeq {
-		k.row.LastSeq = end.LastSeq
-		k.notifyLocked()
+	h.t.Lock()
+	k.TailOff, k.TailSeq = end.Size, end.LastSeq
+	if end.LastSeq > k.Row.LastSeq {
+		k.Row.LastSeq = end.LastSeq
+		k.NotifyLocked()
 	}
-	h.mu.Unlock()
-	h.checkpoint(k)
+	h.t.Unlock()
+	h.t.Checkpoint(k)
 	return nil
 }
 
@@ -601,24 +597,24 @@ const tailChunk = 1 << 20
 // settleParent sets the parent's state from Slurm's and its children's:
 // finished once they all are (Failed if one failed, else Stopped if one
 // was stopped, else Completed); its Location lists their nodes.
-func (h *Host) settleParent(p *job, st slurm.JobState) {
-	h.mu.Lock()
-	if p.row.State.Finished() {
-		h.mu.Unlock()
+func (h *Host) settleParent(p *jobs.Job, st slurm.JobState) {
+	h.t.Lock()
+	if p.Row.State.Finished() {
+		h.t.Unlock()
 		return
 	}
-	before := p.row
+	before := p.Row
 	var nodes []string
 	seen := map[string]bool{}
 	all, anyRunning := true, false
-	var failed, stopped *job
-	for _, k := range p.children {
-		anyRunning = anyRunning || k.row.State == api.Running
-		if k.row.Location != api.LocationSlurm && !seen[k.row.Location] {
-			seen[k.row.Location] = true
-			nodes = append(nodes, k.row.Location)
+	var failed, stopped *jobs.Job
+	for _, k := range p.Children {
+		anyRunning = anyRunning || k.Row.State == api.Running
+		if k.Row.Location != api.LocationSlurm && !seen[k.Row.Location] {
+			seen[k.Row.Location] = true
+			nodes = append(nodes, k.Row.Location)
 		}
-		switch k.row.State {
+		switch k.Row.State {
 		case api.Failed:
 			if failed == nil {
 				failed = k
@@ -633,74 +629,74 @@ func (h *Host) settleParent(p *job, st slurm.JobState) {
 		}
 	}
 	if len(nodes) > 0 {
-		p.row.Location = strings.Join(nodes, ", ")
+		p.Row.Location = strings.Join(nodes, ", ")
 	}
 	// The parent began when its first task did (it may never have been
 	// seen running between two polls).
-	for _, k := range p.children {
-		if b := k.row.PSBeginTime; b != nil && (p.row.PSBeginTime == nil || b.Before(*p.row.PSBeginTime)) {
+	for _, k := range p.Children {
+		if b := k.Row.PSBeginTime; b != nil && (p.Row.PSBeginTime == nil || b.Before(*p.Row.PSBeginTime)) {
 			t := *b
-			p.row.PSBeginTime = &t
+			p.Row.PSBeginTime = &t
 		}
 	}
 	switch {
 	case all:
 		code := 0
-		for _, k := range p.children {
-			if k.row.ExitCode != nil && *k.row.ExitCode != 0 {
-				code = *k.row.ExitCode
+		for _, k := range p.Children {
+			if k.Row.ExitCode != nil && *k.Row.ExitCode != 0 {
+				code = *k.Row.ExitCode
 				break
 			}
 		}
 		state, reason := api.Completed, ""
 		if failed != nil {
-			state, reason = api.Failed, fmt.Sprintf("child job %d (%s, on %s) failed: %s", failed.row.ID, failed.row.Name, failed.row.Location, failed.row.StateReason)
+			state, reason = api.Failed, fmt.Sprintf("child job %d (%s, on %s) failed: %s", failed.Row.ID, failed.Row.Name, failed.Row.Location, failed.Row.StateReason)
 		} else if stopped != nil {
-			state, reason = api.Stopped, stopped.row.StateReason
+			state, reason = api.Stopped, stopped.Row.StateReason
 		}
-		h.finishLocked(p, state, reason, &code)
-		h.scheduleLocked() // jobs that run after it
-	case p.row.State == api.Stopping:
+		h.t.FinishLocked(p, state, reason, &code)
+		h.t.ScheduleLocked() // jobs that run after it
+	case p.Row.State == api.Stopping:
 	case st.State == "PENDING":
-		p.row.State = api.NotStarted
-		p.row.StateReason = "Slurm job " + st.ID + ": pending"
+		p.Row.State = api.NotStarted
+		p.Row.StateReason = "Slurm job " + st.ID + ": pending"
 		if st.Reason != "" {
-			p.row.StateReason += " (" + st.Reason + ")"
+			p.Row.StateReason += " (" + st.Reason + ")"
 		}
 	case st.State == "SUSPENDED":
-		p.row.State, p.row.StateReason = api.Suspended, "Slurm job "+st.ID+": suspended"
+		p.Row.State, p.Row.StateReason = api.Suspended, "Slurm job "+st.ID+": suspended"
 	case st.State == "" && !anyRunning:
 		// Slurm was not asked this time, and no task has begun.
 	default:
-		if p.row.State != api.Running {
+		if p.Row.State != api.Running {
 			now := time.Now()
-			p.row.PSBeginTime = &now
+			p.Row.PSBeginTime = &now
 		}
-		p.row.State, p.row.StateReason = api.Running, "Slurm job "+st.ID
+		p.Row.State, p.Row.StateReason = api.Running, "Slurm job "+st.ID
 	}
-	changed := p.row.State != before.State || p.row.Location != before.Location || p.row.StateReason != before.StateReason
+	changed := p.Row.State != before.State || p.Row.Location != before.Location || p.Row.StateReason != before.StateReason
 	if changed {
-		p.notifyLocked()
+		p.NotifyLocked()
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if changed {
-		h.persist(p)
+		h.t.Persist(p)
 	}
 }
 
 // stopSlurm stops jobs on Slurm as a local stop does: each task is asked to
 // stop its job with the stop grace (TERM to every step); what has not ended
 // after the grace and a margin is cancelled in Slurm.
-func (h *Host) stopSlurm(ctx context.Context, parents []*job) error {
+func (h *Host) stopSlurm(ctx context.Context, parents []*jobs.Job) error {
 	grace := h.opts.StopGrace
 	for _, p := range parents {
-		h.mu.Lock()
-		id, state := p.row.Slurm.JobID, p.row.State
+		h.t.Lock()
+		id, state := p.Row.Slurm.JobID, p.Row.State
 		if !state.Finished() {
-			p.row.State = api.Stopping
-			p.notifyLocked()
+			p.Row.State = api.Stopping
+			p.NotifyLocked()
 		}
-		h.mu.Unlock()
+		h.t.Unlock()
 		if id == "" || state.Finished() {
 			continue
 		}
@@ -708,7 +704,7 @@ func (h *Host) stopSlurm(ctx context.Context, parents []*job) error {
 		if state == api.NotStarted {
 			err = h.slurm.Cancel(ctx, id)
 		} else {
-			err = slurm.RequestStop(p.row.Slurm.Dir)
+			err = slurm.RequestStop(p.Row.Slurm.Dir)
 		}
 		if err != nil {
 			h.log.Warn("cannot stop a Slurm job gracefully; cancelling it", "slurm", id, "err", err)
@@ -719,9 +715,9 @@ func (h *Host) stopSlurm(ctx context.Context, parents []*job) error {
 	cancelled := false
 	for _, p := range parents {
 		for {
-			h.mu.Lock()
-			done, ch, id := p.row.State.Finished(), p.changed, p.row.Slurm.JobID
-			h.mu.Unlock()
+			h.t.Lock()
+			done, ch, id := p.Row.State.Finished(), p.Changed, p.Row.Slurm.JobID
+			h.t.Unlock()
 			if done {
 				break
 			}
@@ -745,21 +741,21 @@ func (h *Host) stopSlurm(ctx context.Context, parents []*job) error {
 
 // onSlurm splits jobs into those on Slurm (as their parents, each once) and
 // the rest.
-func onSlurm(h *Host, js []*job) (parents, local []*job) {
+func onSlurm(h *Host, js []*jobs.Job) (parents, local []*jobs.Job) {
 	seen := map[uint64]bool{}
 	for _, j := range js {
-		if j.row.Slurm == nil {
+		if j.Row.Slurm == nil {
 			local = append(local, j)
 			continue
 		}
 		p := j
-		if j.row.Parent != 0 {
-			if p = h.jobs[j.row.Parent]; p == nil {
+		if j.Row.Parent != 0 {
+			if p = h.t.GetLocked(j.Row.Parent); p == nil {
 				continue
 			}
 		}
-		if !seen[p.row.ID] {
-			seen[p.row.ID] = true
+		if !seen[p.Row.ID] {
+			seen[p.Row.ID] = true
 			parents = append(parents, p)
 		}
 	}
@@ -790,44 +786,4 @@ func (h *Host) Locations(ctx context.Context) []api.Location {
 		l.Detail = "partitions: " + strings.Join(names, ", ") + "; job files in " + h.opts.SlurmDir + " (shared with the nodes)"
 	}
 	return append(out, l)
-}
-
-// removeEmptied removes the parents among js whose children have all been
-// removed (receive --auto-remove of a parent), and their directories.
-func (h *Host) removeEmptied(js []*job) {
-	for _, p := range js {
-		h.mu.Lock()
-		empty := len(p.children) > 0
-		for _, k := range p.children {
-			empty = empty && k.removed
-		}
-		h.mu.Unlock()
-		if empty {
-			_ = h.removeTree(p, true)
-		}
-	}
-}
-
-// removeTree removes j, and a parent's children and Slurm directory with
-// it; with onlyFinished, only if j is (still) finished.
-func (h *Host) removeTree(j *job, onlyFinished bool) error {
-	h.mu.Lock()
-	kids := append([]*job(nil), j.children...)
-	if onlyFinished && (!j.row.State.Finished() || j.removed) {
-		h.mu.Unlock()
-		return nil
-	}
-	h.mu.Unlock()
-	for _, k := range kids {
-		if err := h.removeJob(k); err != nil {
-			return err
-		}
-	}
-	if err := h.removeIf(j, onlyFinished); err != nil {
-		return err
-	}
-	if j.row.Slurm != nil && j.row.Parent == 0 && j.row.Slurm.Dir != "" {
-		os.RemoveAll(j.row.Slurm.Dir)
-	}
-	return nil
 }

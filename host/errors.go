@@ -18,21 +18,21 @@ var (
 	ErrNotFound = errkind.ErrNotFound
 	// ErrNotFinished: the job must be finished for this (remove without
 	// force).
-	ErrNotFinished = errors.New("the job is not finished")
+	ErrNotFinished = errkind.ErrNotFinished
 	// ErrTimeout: Wait's own timeout ran out.
-	ErrTimeout = errors.New("timed out")
+	ErrTimeout = errkind.ErrTimeout
 	// ErrNoRuntime: no installed runtime matches.
 	ErrNoRuntime = catalog.ErrNoRuntime
 	// ErrVerification: a runtime binary is missing or changed since it
 	// was installed.
-	ErrVerification = errors.New("the runtime binary failed verification")
+	ErrVerification = errkind.ErrVerification
 	// ErrDamaged: a job's records on disk are damaged or missing.
-	ErrDamaged = errors.New("the job's records are damaged")
+	ErrDamaged = errkind.ErrDamaged
 	// ErrDenied: the caller may not do this: run a job as the user it
 	// names (a wrong password, say), or change the system host's queue.
 	ErrDenied = errkind.ErrDenied
 	// ErrHostRunning: another host holds this home.
-	ErrHostRunning = errors.New("another host runs on this home")
+	ErrHostRunning = errkind.ErrHostRunning
 )
 
 // Error is a host error: what to tell the user, and its kind. It is
@@ -45,13 +45,7 @@ func errorf(kind error, format string, args ...any) error {
 }
 
 // withKind gives err a kind, unless it has one of the host's already.
-func withKind(kind error, err error) error {
-	var e *Error
-	if err == nil || errors.As(err, &e) {
-		return err
-	}
-	return &Error{Kind: kind, Err: err}
-}
+func withKind(kind error, err error) error { return errkind.WithKind(kind, err) }
 
 // catalogKind gives an error from the catalog (resolving, verifying,
 // opening a runtime or job type) its kind: one mapping for start, restart

@@ -47,9 +47,10 @@ func TestStalledReceiverDoesNotBlockStop(t *testing.T) {
 	// Once the receiver has caught up and waits for more, the job goes on.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		h.mu.Lock()
-		waiting := h.jobs[1].waiter != nil
-		h.mu.Unlock()
+		j := h.t.Get(1)
+		h.t.Lock()
+		waiting := j.Waiter != nil
+		h.t.Unlock()
 		if waiting {
 			break
 		}

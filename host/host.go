@@ -1,8 +1,6 @@
 package host
 
 import (
-	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
@@ -82,24 +81,12 @@ type Host struct {
 	log      hclog.Logger
 	self     Caller // the host process's own user
 
-	ctx    context.Context // cancelled by Close: relays detach, runtimes go on
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // relays, launches and releases in flight
+	// t is the job table, its lock, the queue and the work in flight.
+	t *jobs.Table
 
-	// mu guards the job table (jobs, each job's row and runtime) and the
-	// queue's count.
-	mu       sync.Mutex
-	jobs     map[uint64]*job
-	running  map[string]int // running jobs, by group
-	threads  map[string]int // running thread jobs, by threadKey
-	settings store.Settings // what `bgjob queue` set; changed under settingsMu too
-
-	// instances indexes jobs by instance id (see instance.go), under mu;
-	// nil marks an id whose job is being created.
-	instances map[string]*job
-
-	settingsMu sync.Mutex
-	notices    []string // what the user must hear about this host's start
+	// mu guards what follows.
+	mu      sync.Mutex
+	notices []string // what the user must hear about this host's start
 	// can32 is whether the kernel runs 32-bit programs, once can32Known.
 	can32, can32Known bool
 
@@ -221,31 +208,31 @@ func Open(opts Options) (*Host, error) {
 	}
 	self := identity.Self()
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
-		jobs: map[uint64]*job{}, instances: map[string]*job{}, running: map[string]int{}, threads: map[string]int{}, settings: settings, self: self, launcher: opts.Launcher,
+		self: self, launcher: opts.Launcher,
 		slurm: &slurm.Client{Bin: opts.SlurmBin},
 		ids:   identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
+	h.t = jobs.New(jobs.Config{Home: opts.Home, Store: st, Journal: journal, Cursors: cursors, Settings: settings,
+		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: h.run})
 	if h.launcher == nil {
-		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.jobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
+		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
 	}
-	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if err := h.recover(); err != nil {
-		h.cancel()
-		h.wg.Wait()
+		h.t.Close()
 		h.launcher.Close()
 		journal.Close()
 		st.Close()
 		os.Remove(pidFile)
 		return nil, err
 	}
-	h.mu.Lock()
-	h.scheduleLocked()
-	h.mu.Unlock()
-	h.cleanup()
-	h.goAsync(h.cleanupLoop)
-	h.mu.Lock()
+	h.t.Lock()
+	h.t.ScheduleLocked()
+	h.t.Unlock()
+	h.t.Cleanup()
+	h.t.Go(h.t.CleanupLoop)
+	h.t.Lock()
 	h.followSlurmLocked() // for jobs on Slurm the previous host left
-	h.mu.Unlock()
+	h.t.Unlock()
 	if opts.Definitions != "" {
 		h.startTriggers(opts.Definitions)
 	}
@@ -255,16 +242,8 @@ func Open(opts Options) (*Host, error) {
 // Close detaches from running jobs and closes the job table. Runtimes keep
 // running their jobs; the next host reattaches to them.
 func (h *Host) Close() error {
-	h.cancel()
-	h.wg.Wait()
+	h.t.Close()
 	h.launcher.Close()
-	h.mu.Lock()
-	for _, j := range h.jobs {
-		if j.log != nil {
-			j.log.Close()
-		}
-	}
-	h.mu.Unlock()
 	h.journal.Close()
 	_ = os.Remove(filepath.Join(h.opts.Home, "host.pid"))
 	return h.store.Close()
@@ -284,30 +263,4 @@ func (h *Host) Home() string { return h.opts.Home }
 // Logger is the host's log.
 func (h *Host) Logger() hclog.Logger { return h.log }
 
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func (h *Host) jobsDir() string { return filepath.Join(h.opts.Home, "jobs") }
-func (h *Host) runDir() string  { return filepath.Join(h.opts.Home, "run") }
-
-func (h *Host) logPath(id uint64) string {
-	return filepath.Join(h.jobsDir(), strconv.FormatUint(id, 10)+".log")
-}
-
-func (h *Host) runtimeLogPath(id uint64) string {
-	return filepath.Join(h.jobsDir(), strconv.FormatUint(id, 10)+".runtime.log")
-}
-
-// goAsync runs f in a goroutine that Close waits for.
-func (h *Host) goAsync(f func()) {
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		f()
-	}()
-}
+func (h *Host) runDir() string { return filepath.Join(h.opts.Home, "run") }

@@ -40,8 +40,3 @@ func (h *Host) caller(ctx context.Context) Caller {
 	}
 	return h.self
 }
-
-// visibleTo reports whether c may see and touch j.
-func (j *job) visibleTo(c Caller) bool {
-	return c.Root() || j.row.OwnerUID == c.UID
-}

@@ -11,13 +11,8 @@ package host
 // --wait, is only in progress while one of its jobs runs or is queued,
 // which Idle sees.
 func (h *Host) Idle() bool {
-	h.mu.Lock()
-	for _, j := range h.jobs {
-		if !j.row.State.Finished() || j.draining > 0 {
-			h.mu.Unlock()
-			return false
-		}
+	if h.t.Busy() {
+		return false
 	}
-	h.mu.Unlock()
 	return h.trig == nil || h.trig.Idle()
 }

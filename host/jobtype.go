@@ -12,6 +12,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/store"
@@ -194,7 +195,7 @@ const typeCallTimeout = 30 * time.Second
 func (h *Host) withTypePlugin(ctx context.Context, entry *catalog.Entry, id *store.Identity, workdir string, f func(protocol.TypeConn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, typeCallTimeout)
 	defer cancel()
-	logPath := filepath.Join(h.jobsDir(), "type-"+newUUID()+".runtime.log")
+	logPath := filepath.Join(h.t.JobsDir(), "type-"+jobs.NewUUID()+".runtime.log")
 	var ident launch.Identity
 	if id != nil {
 		ident = launch.Identity{UID: id.UID, GID: id.GID, Groups: id.Groups}
@@ -228,31 +229,4 @@ func (h *Host) withTypePlugin(ctx context.Context, entry *catalog.Entry, id *sto
 		return withKind(ErrBadRequest, err)
 	}
 	return nil
-}
-
-// prune keeps the newest keep results of a definition (its owner's runs of
-// it): older ones that have finished are removed with their records, as
-// PowerShell keeps a scheduled job's last results. A run still going is
-// left, and goes at a later run.
-func (h *Host) prune(owner uint32, typ, definition string, keep int) {
-	h.mu.Lock()
-	var runs []*job
-	for _, j := range h.jobs {
-		if j.row.OwnerUID == owner && j.row.PSJobTypeName == typ && j.row.Definition == definition {
-			runs = append(runs, j)
-		}
-	}
-	sortJobs(runs)
-	var old []*job
-	for i := 0; i < len(runs)-keep; i++ {
-		if runs[i].row.State.Finished() {
-			old = append(old, runs[i])
-		}
-	}
-	h.mu.Unlock()
-	for _, j := range old {
-		if err := h.removeFinished(j); err != nil {
-			h.log.Warn("cannot remove an old result", "definition", definition, "job", j.row.ID, "err", err)
-		}
-	}
 }

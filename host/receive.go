@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
 )
@@ -52,38 +53,38 @@ func (h *Host) Receive(ctx context.Context, sel []string, o ReceiveOptions, sink
 	if o.AutoRemove && o.Keep {
 		return errorf(ErrBadRequest, "--auto-remove removes what --keep keeps; give one of them")
 	}
-	h.mu.Lock()
-	js, err := h.selectLocked(h.caller(ctx), sel)
+	h.t.Lock()
+	js, err := h.t.SelectLocked(h.caller(ctx), sel)
 	parents := 0
 	for _, j := range js {
-		if len(j.children) > 0 {
+		if len(j.Children) > 0 {
 			parents++
 		}
 	}
 	if parents > 0 {
 		// A parent's records are its children's.
 		all := js
-		js = expandParents(js)
+		js = jobs.ExpandParents(js)
 		if o.AutoRemove {
-			defer h.removeEmptied(all)
+			defer h.t.RemoveEmptied(all)
 		}
 	}
 	if err == nil && o.Location != "" {
-		loc := compileWildcard(o.Location)
+		loc := jobs.CompileWildcard(o.Location)
 		kept := js[:0:0]
 		var at []string
 		for _, j := range js {
-			if loc.match(j.row.Location) {
+			if loc.Match(j.Row.Location) {
 				kept = append(kept, j)
 			}
-			at = append(at, j.row.Location)
+			at = append(at, j.Row.Location)
 		}
 		if len(kept) == 0 {
 			err = errorf(ErrNotFound, "none of the jobs is at %q; they are at %s", o.Location, strings.Join(at, ", "))
 		}
 		js = kept
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if err != nil {
 		return err
 	}
@@ -154,22 +155,22 @@ func (s *lockedSink) End(j *api.Job) error {
 // pipe holds).
 const receiveBatch = 64 << 10
 
-func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Sink) error {
-	h.mu.Lock()
-	cursor := j.row.ReadOffset
+func (h *Host) receiveJob(ctx context.Context, j *jobs.Job, o ReceiveOptions, sink Sink) error {
+	h.t.Lock()
+	cursor := j.Row.ReadOffset
 	if !o.Keep {
-		j.draining++
+		j.Draining++
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	moved := false
 	defer func() {
 		if !o.Keep {
-			h.mu.Lock()
-			j.draining--
-			h.mu.Unlock()
+			h.t.Lock()
+			j.Draining--
+			h.t.Unlock()
 		}
 		if moved {
-			h.persist(j)
+			h.t.Persist(j)
 		}
 	}()
 	// delivered moves the read offset past what the sink has passed on.
@@ -177,35 +178,35 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		if o.Keep {
 			return
 		}
-		h.mu.Lock()
-		j.row.ReadOffset = off
+		h.t.Lock()
+		j.Row.ReadOffset = off
 		moved = true
-		j.notifyLocked()
-		h.mu.Unlock()
-		h.checkpoint(j)
+		j.NotifyLocked()
+		h.t.Unlock()
+		h.t.Checkpoint(j)
 	}
 	for {
-		j.recvMu.Lock()
-		h.mu.Lock()
-		if j.removed {
-			h.mu.Unlock()
-			j.recvMu.Unlock()
+		j.RecvMu.Lock()
+		h.t.Lock()
+		if j.Removed {
+			h.t.Unlock()
+			j.RecvMu.Unlock()
 			return nil // removed meanwhile
 		}
 		if !o.Keep {
-			cursor = j.row.ReadOffset
+			cursor = j.Row.ReadOffset
 		}
-		finished, changed := j.row.State.Finished(), j.changed
-		end := j.logEndLocked()
-		h.mu.Unlock()
+		finished, changed := j.Row.State.Finished(), j.Changed
+		end := j.LogEndLocked()
+		h.t.Unlock()
 		var err error
 		if end > cursor {
 			since := cursor
-			err = recordlog.Read(h.logPath(j.row.ID), cursor, end, func(r *sdk.Record, off int64) error {
+			err = recordlog.Read(h.t.LogPath(j.Row.ID), cursor, end, func(r *sdk.Record, off int64) error {
 				if err := ctx.Err(); err != nil {
 					return err // the caller went away
 				}
-				if err := sink.Record(j.row.ID, r); err != nil {
+				if err := sink.Record(j.Row.ID, r); err != nil {
 					return err
 				}
 				// Records count as received once they are out of the
@@ -227,18 +228,18 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 				delivered(end)
 			}
 		}
-		j.recvMu.Unlock()
+		j.RecvMu.Unlock()
 		if errors.Is(err, recordlog.ErrCorrupt) || errors.Is(err, recordlog.ErrTruncated) {
-			return errorf(ErrDamaged, "job %d (%s): its records cannot all be read (%w); what came before the damage was received", j.row.ID, j.row.Name, err)
+			return errorf(ErrDamaged, "job %d (%s): its records cannot all be read (%w); what came before the damage was received", j.Row.ID, j.Row.Name, err)
 		}
 		if err != nil {
 			return err
 		}
 		if finished {
 			if e, ok := sink.(Ender); ok {
-				h.mu.Lock()
-				v := j.viewLocked()
-				h.mu.Unlock()
+				h.t.Lock()
+				v := j.ViewLocked()
+				h.t.Unlock()
 				if err := e.End(v); err != nil {
 					return err
 				}
@@ -259,7 +260,7 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 		if err := sink.Flush(); err != nil {
 			return err
 		}
-		return h.removeJob(j)
+		return h.t.Remove(j)
 	}
 	return nil
 }
@@ -267,7 +268,7 @@ func (h *Host) receiveJob(ctx context.Context, j *job, o ReceiveOptions, sink Si
 // await blocks until j changes. A draining receiver that has read all of
 // the log offers to take the next batch straight from the relay (see
 // handOff) and writes it out here.
-func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan struct{}, sink Sink) error {
+func (h *Host) await(ctx context.Context, j *jobs.Job, o ReceiveOptions, changed chan struct{}, sink Sink) error {
 	if o.Keep {
 		select {
 		case <-changed:
@@ -276,32 +277,32 @@ func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan
 			return ctx.Err()
 		}
 	}
-	ch := make(chan *handoff, 1)
-	h.mu.Lock()
-	if j.waiter == nil && j.log != nil && j.log.Size() == j.row.ReadOffset {
-		j.waiter = ch
+	ch := make(chan *jobs.Handoff, 1)
+	h.t.Lock()
+	if j.Waiter == nil && j.Log != nil && j.Log.Size() == j.Row.ReadOffset {
+		j.Waiter = ch
 	}
-	h.mu.Unlock()
-	deliver := func(d *handoff) error {
-		err := recordlog.Each(d.data, func(r *sdk.Record, _ []byte) error { return sink.Record(j.row.ID, r) })
+	h.t.Unlock()
+	deliver := func(d *jobs.Handoff) error {
+		err := recordlog.Each(d.Data, func(r *sdk.Record, _ []byte) error { return sink.Record(j.Row.ID, r) })
 		if err == nil {
 			err = sink.Flush()
 		}
-		h.mu.Lock()
+		h.t.Lock()
 		if err == nil {
 			// Delivered: a host that comes back must not ask the
 			// runtime for these records again.
-			j.row.LastSeq = max(j.row.LastSeq, d.lastSeq)
-			if d.abandoned && j.row.ReadOffset == d.start {
+			j.Row.LastSeq = max(j.Row.LastSeq, d.LastSeq)
+			if d.Abandoned && j.Row.ReadOffset == d.Start {
 				// The relay gave up waiting and logged the batch too.
-				j.row.ReadOffset = d.end
-				j.notifyLocked()
+				j.Row.ReadOffset = d.End
+				j.NotifyLocked()
 			}
 		}
-		d.done <- err
-		h.mu.Unlock()
+		d.Done <- err
+		h.t.Unlock()
 		if err == nil {
-			h.checkpoint(j)
+			h.t.Checkpoint(j)
 		}
 		return err
 	}
@@ -314,17 +315,17 @@ func (h *Host) await(ctx context.Context, j *job, o ReceiveOptions, changed chan
 		cause = ctx.Err()
 	}
 	// Withdraw the offer; a handoff may have raced in meanwhile.
-	h.mu.Lock()
-	if j.waiter == ch {
-		j.waiter = nil
+	h.t.Lock()
+	if j.Waiter == ch {
+		j.Waiter = nil
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	select {
 	case d := <-ch:
 		if cause != nil {
-			h.mu.Lock()
-			d.done <- cause
-			h.mu.Unlock()
+			h.t.Lock()
+			d.Done <- cause
+			h.t.Unlock()
 			return cause
 		}
 		return deliver(d)

@@ -8,20 +8,13 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/bgjob/bgjob/sdk/process"
 )
-
-// attachRecord is what the host keeps in its journal for a running job's
-// runtime (store.SaveAttach): how the launcher finds the process again, and
-// the job's begin time, which the job table learns only when the job ends.
-type attachRecord struct {
-	launch.Attach
-	Begin *time.Time `json:"begin,omitempty"`
-}
 
 // recover loads the job table and puts each job back to work.
 //
@@ -39,7 +32,7 @@ func (h *Host) recover() error {
 		return fmt.Errorf("cannot read the job cursors: %w", err)
 	}
 	type reattached struct {
-		j     *job
+		j     *jobs.Job
 		p     launch.Process
 		after uint64
 	}
@@ -49,23 +42,23 @@ func (h *Host) recover() error {
 	}
 	var (
 		toAttach []pendingAttach
-		blocked  []*job // their runtimes stopped
+		blocked  []*jobs.Job // their runtimes stopped
 		relays   []reattached
-		held     []*job // suspended, their processes alive
+		held     []*jobs.Job // suspended, their processes alive
 		changed  []*store.Row
 		settled  []uint64 // finished jobs whose cursors the rows now cover
-		jobs     = make(map[uint64]*job, len(rows))
+		loaded   = make(map[uint64]*jobs.Job, len(rows))
 	)
 	for _, b := range bad {
 		// A row that cannot be read stays listed, failed, so that the user
 		// sees it and can remove it; it is never rewritten.
 		// Whose it was is in the damaged row: root and the host's own
 		// user see it.
-		j := newJob(&store.Row{Job: api.Job{ID: b.ID, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
+		j := jobs.NewJob(&store.Row{Job: api.Job{ID: b.ID, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
 			Location: "localhost", ChildJobs: []uint64{}, Owner: h.self.Name}, OwnerUID: h.self.UID})
-		h.finishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
-		j.unreadable = true
-		jobs[b.ID] = j
+		h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
+		j.Unreadable = true
+		loaded[b.ID] = j
 		h.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
 	}
 	for _, r := range rows {
@@ -73,15 +66,15 @@ func (h *Host) recover() error {
 			// A row from before owners: the host's user's, as it was.
 			r.OwnerUID, r.Owner = h.self.UID, h.self.Name
 		}
-		j := newJob(r)
-		jobs[r.ID] = j
+		j := jobs.NewJob(r)
+		loaded[r.ID] = j
 		cur, hasCursor := cursors[r.ID]
 		delete(cursors, r.ID)
 		if r.State.Finished() {
 			// A receive may have delivered more than the row says.
-			if hasCursor && cur.ReadOffset > j.row.ReadOffset && cur.ReadOffset <= j.row.LogSize {
-				j.row.ReadOffset = cur.ReadOffset
-				changed = append(changed, &j.row)
+			if hasCursor && cur.ReadOffset > j.Row.ReadOffset && cur.ReadOffset <= j.Row.LogSize {
+				j.Row.ReadOffset = cur.ReadOffset
+				changed = append(changed, &j.Row)
 			}
 			if hasCursor {
 				settled = append(settled, r.ID)
@@ -91,42 +84,42 @@ func (h *Host) recover() error {
 		// The log may hold more than the row says, and a torn tail. The
 		// cursor says how far it held whole records lately, so only what
 		// follows is read.
-		from := recordlog.End{Size: j.row.LogSize, LastSeq: j.row.LastSeq}
+		from := recordlog.End{Size: j.Row.LogSize, LastSeq: j.Row.LastSeq}
 		if hasCursor && cur.LogSize >= from.Size {
 			from = recordlog.End{Size: cur.LogSize, LastSeq: cur.LastSeq}
 		}
-		end, err := recordlog.ScanFrom(h.logPath(r.ID), from)
+		end, err := recordlog.ScanFrom(h.t.LogPath(r.ID), from)
 		if err != nil && from.Size > 0 {
 			// The checkpoint does not fit the log: read it all.
-			end, err = recordlog.Scan(h.logPath(r.ID))
+			end, err = recordlog.Scan(h.t.LogPath(r.ID))
 		}
 		if err != nil {
 			// Damage the job cannot recover from: it fails, with what it
 			// has up to the damage, and its runtime is ended; the log is
 			// left as it is, and the other jobs serve on.
 			h.log.Error("a job's record log is damaged", "job", r.ID, "err", err)
-			j.row.LogSize, j.row.LastSeq = end.Size, end.LastSeq
-			h.finishLocked(j, api.Failed, fmt.Sprintf("the job's records are damaged (%v); the records before the damage are kept, and the job's runtime was ended", err), nil)
+			j.Row.LogSize, j.Row.LastSeq = end.Size, end.LastSeq
+			h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job's records are damaged (%v); the records before the damage are kept, and the job's runtime was ended", err), nil)
 			h.endStray(r.ID)
-			changed = append(changed, &j.row)
+			changed = append(changed, &j.Row)
 			settled = append(settled, r.ID)
 			continue
 		}
-		j.row.LogSize = end.Size
+		j.Row.LogSize = end.Size
 		// Records a receive took straight from the relay are numbered but
 		// not logged: the runtime must not send them again.
-		j.row.LastSeq = max(end.LastSeq, cur.LastSeq)
-		if cur.ReadOffset > j.row.ReadOffset && cur.ReadOffset <= end.Size {
-			j.row.ReadOffset = cur.ReadOffset
+		j.Row.LastSeq = max(end.LastSeq, cur.LastSeq)
+		if cur.ReadOffset > j.Row.ReadOffset && cur.ReadOffset <= end.Size {
+			j.Row.ReadOffset = cur.ReadOffset
 		}
-		if j.log, err = recordlog.Open(h.logPath(r.ID), end.Size); err != nil {
+		if j.Log, err = recordlog.Open(h.t.LogPath(r.ID), end.Size); err != nil {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
 		if r.Slurm != nil {
 			// Slurm runs it; the poller takes it from here.
 			continue
 		}
-		var att attachRecord
+		var att jobs.AttachRecord
 		hasAttach := h.journal.LoadAttach(r.ID, &att) == nil
 		suspended := r.State == api.Suspended || r.State == api.Suspending
 		switch {
@@ -135,37 +128,37 @@ func (h *Host) recover() error {
 		case suspended && hasAttach && process.Alive(att.Pid):
 			// Its processes are stopped and cannot answer a reattach;
 			// resume reattaches. It keeps its slot meanwhile.
-			j.row.State, j.row.SuspendedFrom = api.Suspended, api.Running
-			j.row.PSBeginTime = att.Begin
-			j.detached = &att
+			j.Row.State, j.Row.SuspendedFrom = api.Suspended, api.Running
+			j.Row.PSBeginTime = att.Begin
+			j.Detached = &att
 			held = append(held, j)
 		case !hasAttach && h.lostAttach(r.ID, r.State, damage):
 			// Its attach record may have been in the damaged bytes: it
 			// may be running, and must not run twice. Its runtime, if
 			// any, is no running job's and is ended (sweep).
-			h.finishLocked(j, api.Failed, fmt.Sprintf("the host's journal (%s) is damaged (%s), where the record of this job's runtime may have been; the job was not run again, and its runtime, if it had one, was stopped; the records it sent before (up to number %d) are kept",
-				filepath.Join(h.opts.Home, "journal"), damage[0], j.row.LastSeq), nil)
-			changed = append(changed, &j.row)
+			h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the host's journal (%s) is damaged (%s), where the record of this job's runtime may have been; the job was not run again, and its runtime, if it had one, was stopped; the records it sent before (up to number %d) are kept",
+				filepath.Join(h.opts.Home, "journal"), damage[0], j.Row.LastSeq), nil)
+			changed = append(changed, &j.Row)
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
 		case !hasAttach:
-			h.finishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
-			changed = append(changed, &j.row)
+			h.t.FinishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
+			changed = append(changed, &j.Row)
 		case stopped(&att.Attach):
 			// A runtime stopped with SIGSTOP (a job may stop its own)
 			// cannot answer a reattach, and go-plugin would wait 20 s
 			// for it, with every command waiting on this host. It is
 			// not waited on: the job is Blocked, keeps its slot, and
 			// is taken back once its runtime runs again (takeBack).
-			j.row.State, j.row.PSBeginTime = api.Blocked, att.Begin
-			j.row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
-			j.detached = &att
+			j.Row.State, j.Row.PSBeginTime = api.Blocked, att.Begin
+			j.Row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
+			j.Detached = &att
 			held = append(held, j)
 			blocked = append(blocked, j)
 		default:
-			j.row.State = api.Running
-			j.row.PSBeginTime = att.Begin
+			j.Row.State = api.Running
+			j.Row.PSBeginTime = att.Begin
 			toAttach = append(toAttach, pendingAttach{j: j, att: att})
 		}
 	}
@@ -174,33 +167,33 @@ func (h *Host) recover() error {
 	for _, pa := range h.reattachAll(toAttach) {
 		j := pa.j
 		if pa.err != nil {
-			h.finishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", pa.err, j.row.LastSeq), nil)
-			changed = append(changed, &j.row)
-			settled = append(settled, j.row.ID)
+			h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", pa.err, j.Row.LastSeq), nil)
+			changed = append(changed, &j.Row)
+			settled = append(settled, j.Row.ID)
 			continue
 		}
-		h.log.Info("reattached to a running job", "job", j.row.ID, "pid", pa.p.Pid(), "after", j.row.LastSeq)
-		j.rt = pa.p
-		relays = append(relays, reattached{j, pa.p, j.row.LastSeq})
+		h.log.Info("reattached to a running job", "job", j.Row.ID, "pid", pa.p.Pid(), "after", j.Row.LastSeq)
+		j.RT = pa.p
+		relays = append(relays, reattached{j, pa.p, j.Row.LastSeq})
 	}
 	// A job on several nodes: each parent's children, in id order.
 	for _, r := range rows {
-		if p := jobs[r.Parent]; r.Parent != 0 && p != nil {
-			p.children = append(p.children, jobs[r.ID])
+		if p := loaded[r.Parent]; r.Parent != 0 && p != nil {
+			p.Children = append(p.Children, loaded[r.ID])
 		}
 	}
-	for _, j := range jobs {
-		sortJobs(j.children)
-		if len(j.children) > 0 && len(j.row.ChildJobs) != len(j.children) {
+	for _, j := range loaded {
+		jobs.SortJobs(j.Children)
+		if len(j.Children) > 0 && len(j.Row.ChildJobs) != len(j.Children) {
 			// A host that died while submitting wrote the children
 			// before the parent's list of them.
-			j.row.ChildJobs = j.row.ChildJobs[:0]
-			for _, k := range j.children {
-				j.row.ChildJobs = append(j.row.ChildJobs, k.row.ID)
+			j.Row.ChildJobs = j.Row.ChildJobs[:0]
+			for _, k := range j.Children {
+				j.Row.ChildJobs = append(j.Row.ChildJobs, k.Row.ID)
 			}
 		}
 	}
-	h.sweep(jobs)
+	h.sweep(loaded)
 	if len(changed) > 0 {
 		if err := h.store.Put(changed...); err != nil {
 			return fmt.Errorf("cannot update the job table: %w", err)
@@ -213,7 +206,7 @@ func (h *Host) recover() error {
 		h.cursors.Drop(id)
 	}
 	for _, id := range h.journal.Attached() {
-		if j := jobs[id]; j == nil || j.row.State.Finished() {
+		if j := loaded[id]; j == nil || j.Row.State.Finished() {
 			h.journal.DropAttach(id)
 		}
 	}
@@ -222,36 +215,27 @@ func (h *Host) recover() error {
 	if err := h.journal.Compact(); err != nil {
 		h.log.Warn("cannot compact the journal", "err", err)
 	}
-	h.mu.Lock()
-	h.jobs = jobs
-	for _, j := range jobs {
-		h.indexLocked(j)
-	}
+	h.t.Lock()
+	h.t.PublishLocked(loaded)
 	for _, rl := range relays {
 		held = append(held, rl.j)
 	}
 	for _, j := range held {
-		if !h.takeSlotLocked(j) {
-			// More running than the limits allow now: counted anyway.
-			if j.row.ThrottleLimit > 0 {
-				h.threads[threadKey(&j.row)]++
-			} else {
-				h.running[j.row.GroupOf()]++
-			}
-		}
+		// More running than the limits allow now: counted anyway.
+		h.t.HoldSlotLocked(j)
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	for _, rl := range relays {
 		// The runtime has the job already; the payload is only how the
 		// protocol names it, so one that cannot be read does no harm.
-		payload, err := h.payload(&rl.j.row)
+		payload, err := h.t.Payload(&rl.j.Row)
 		if err != nil {
-			payload = &sdk.Job{Id: rl.j.row.ID}
+			payload = &sdk.Job{Id: rl.j.Row.ID}
 		}
-		h.goAsync(func() { h.relay(rl.j, rl.p, payload, rl.after) })
+		h.t.Go(func() { h.relay(rl.j, rl.p, payload, rl.after) })
 	}
 	for _, j := range blocked {
-		h.goAsync(func() { h.takeBack(j) })
+		h.t.Go(func() { h.takeBack(j) })
 	}
 	return nil
 }
@@ -259,26 +243,26 @@ func (h *Host) recover() error {
 // pendingAttach is a job whose runtime recover reattaches, and how that
 // went.
 type pendingAttach struct {
-	j   *job
-	att attachRecord
+	j   *jobs.Job
+	att jobs.AttachRecord
 	p   launch.Process
 	err error
 }
 
 // reattachAll reattaches the runtimes of jobs, at most maxReattach at once.
-func (h *Host) reattachAll(jobs []pendingAttach) []pendingAttach {
+func (h *Host) reattachAll(pending []pendingAttach) []pendingAttach {
 	sem := make(chan struct{}, maxReattach)
 	var wg sync.WaitGroup
-	for i := range jobs {
+	for i := range pending {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(pa *pendingAttach) {
 			defer func() { <-sem; wg.Done() }()
-			pa.p, pa.err = h.launcher.Reattach(&pa.att.Attach, h.runtimeLogPath(pa.j.row.ID))
-		}(&jobs[i])
+			pa.p, pa.err = h.launcher.Reattach(&pa.att.Attach, h.t.RuntimeLogPath(pa.j.Row.ID))
+		}(&pending[i])
 	}
 	wg.Wait()
-	return jobs
+	return pending
 }
 
 // maxReattach bounds the reattaches a starting host runs at once.
@@ -297,31 +281,31 @@ func stopped(a *launch.Attach) bool {
 // takeBack waits until the stopped runtime of Blocked job j runs again,
 // then reattaches it; it gives up when the job is stopped or removed
 // meanwhile, or the host closes.
-func (h *Host) takeBack(j *job) {
+func (h *Host) takeBack(j *jobs.Job) {
 	tick := time.NewTicker(takeBackPoll)
 	defer tick.Stop()
 	for {
 		select {
-		case <-h.ctx.Done():
+		case <-h.t.Ctx().Done():
 			return
 		case <-tick.C:
 		}
-		h.mu.Lock()
-		att := j.detached
-		if j.row.State != api.Blocked || att == nil {
-			h.mu.Unlock()
+		h.t.Lock()
+		att := j.Detached
+		if j.Row.State != api.Blocked || att == nil {
+			h.t.Unlock()
 			return
 		}
 		if stopped(&att.Attach) {
-			h.mu.Unlock()
+			h.t.Unlock()
 			continue
 		}
-		j.row.State, j.row.StateReason = api.Running, ""
-		j.detached = nil
-		j.notifyLocked()
-		h.mu.Unlock()
-		h.persist(j)
-		h.log.Info("a stopped runtime runs again; taking its job back", "job", j.row.ID, "pid", att.Pid)
+		j.Row.State, j.Row.StateReason = api.Running, ""
+		j.Detached = nil
+		j.NotifyLocked()
+		h.t.Unlock()
+		h.t.Persist(j)
+		h.log.Info("a stopped runtime runs again; taking its job back", "job", j.Row.ID, "pid", att.Pid)
 		h.reattachLater(j, att, "its runtime was stopped when the host started")
 		return
 	}
@@ -332,11 +316,11 @@ const takeBackPoll = 250 * time.Millisecond
 
 // endStray ends the runtime of a job the host cannot take back.
 func (h *Host) endStray(id uint64) {
-	var att attachRecord
+	var att jobs.AttachRecord
 	if h.journal.LoadAttach(id, &att) != nil {
 		return
 	}
-	if p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(id)); err == nil {
+	if p, err := h.launcher.Reattach(&att.Attach, h.t.RuntimeLogPath(id)); err == nil {
 		p.Release()
 	}
 }
@@ -357,7 +341,7 @@ func (h *Host) lostAttach(id uint64, state api.State, damage []store.Damage) boo
 	if state != api.NotStarted {
 		return true
 	}
-	_, err := os.Lstat(h.runtimeLogPath(id))
+	_, err := os.Lstat(h.t.RuntimeLogPath(id))
 	return err == nil
 }
 
@@ -365,13 +349,13 @@ func (h *Host) lostAttach(id uint64, state api.State, damage []store.Damage) boo
 // took, their logs, and socket directories of jobs that are finished or
 // gone. What a running job's process uses (its attach record says so)
 // stays.
-func (h *Host) sweep(jobs map[uint64]*job) {
+func (h *Host) sweep(loaded map[uint64]*jobs.Job) {
 	inUse := map[string]bool{}
-	for id, j := range jobs {
-		if j.row.State.Finished() {
+	for id, j := range loaded {
+		if j.Row.State.Finished() {
 			continue
 		}
-		var att attachRecord
+		var att jobs.AttachRecord
 		if h.journal.LoadAttach(id, &att) == nil {
 			inUse[att.SockDir] = true
 		}
@@ -379,7 +363,7 @@ func (h *Host) sweep(jobs map[uint64]*job) {
 	if s, ok := h.launcher.(launch.Sweeper); ok {
 		s.Sweep(func(dir string) bool { return inUse[dir] })
 	}
-	logs, _ := filepath.Glob(filepath.Join(h.jobsDir(), "spare*.runtime.log"))
+	logs, _ := filepath.Glob(filepath.Join(h.t.JobsDir(), "spare*.runtime.log"))
 	for _, l := range logs {
 		os.Remove(l)
 	}

@@ -3,17 +3,16 @@ package host
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
-	"google.golang.org/protobuf/proto"
 )
 
 // Restart runs finished jobs again (pueue's restart), so that a failed job
@@ -41,13 +40,13 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	if req.RequestID != "" && !api.ValidInstanceID(req.RequestID) {
 		return nil, errorf(ErrBadRequest, "the restart's request id %q is not a UUID in lower case", req.RequestID)
 	}
-	h.mu.Lock()
-	js, err := h.selectFiltered(c, sel, opts)
+	h.t.Lock()
+	js, err := h.t.SelectFiltered(c, sel, opts)
 	var done []string
 	if err == nil {
-		js, done = h.restartedAlreadyLocked(c, js, req.RequestID)
+		js, done = h.t.RestartedAlreadyLocked(c, js, req.RequestID)
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if err != nil || len(js)+len(done) == 0 {
 		return nil, err
 	}
@@ -55,19 +54,19 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 		return nil, errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js)+len(done))
 	}
 	var unfinished []string
-	h.mu.Lock()
+	h.t.Lock()
 	for _, j := range js {
-		if j.row.Slurm != nil {
-			h.mu.Unlock()
-			return nil, errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.row.ID, j.row.Name)
+		if j.Row.Slurm != nil {
+			h.t.Unlock()
+			return nil, errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.Row.ID, j.Row.Name)
 		}
-		if !j.row.State.Finished() {
-			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.row.ID, j.row.Name, j.row.State))
-		} else if j.unreadable {
-			unfinished = append(unfinished, fmt.Sprintf("%d (its row is damaged)", j.row.ID))
+		if !j.Row.State.Finished() {
+			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))
+		} else if j.Unreadable {
+			unfinished = append(unfinished, fmt.Sprintf("%d (its row is damaged)", j.Row.ID))
 		}
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if len(unfinished) > 0 {
 		return nil, errorf(ErrNotFinished, "only finished jobs restart: job %s is not; wait for it, or stop it first", strings.Join(unfinished, ", "))
 	}
@@ -82,53 +81,15 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	return h.Jobs(ctx, ids, nil)
 }
 
-// restartedAlreadyLocked splits the selected jobs js into those still to
-// restart and the ids of the jobs that a restart with request id (sent
-// again: its answer was lost with a host) made already. A job that request
-// restarted (in place: the job itself, now running again) or made (a new
-// job of the same name, which the selection finds too) is not restarted a
-// second time.
-func (h *Host) restartedAlreadyLocked(c Caller, js []*job, id string) (todo []*job, done []string) {
-	if id == "" {
-		return js, nil
-	}
-	made := map[uint64]uint64{} // restarted job -> the job it runs as
-	for _, k := range h.jobs {
-		if k.row.RestartID == id && k.row.OwnerUID == c.UID {
-			made[k.row.RestartOf] = k.row.ID
-		}
-	}
-	if len(made) == 0 {
-		return js, nil
-	}
-	seen := map[uint64]bool{}
-	for _, j := range js {
-		target, restarted := made[j.row.ID]
-		switch {
-		case restarted:
-		case j.row.RestartID == id:
-			target = j.row.ID
-		default:
-			todo = append(todo, j)
-			continue
-		}
-		if !seen[target] {
-			seen[target] = true
-			done = append(done, strconv.FormatUint(target, 10))
-		}
-	}
-	return todo, done
-}
-
 // Script returns the script the selected job ran (restart --edit edits it).
 func (h *Host) Script(ctx context.Context, sel []string) (string, error) {
-	h.mu.Lock()
-	js, err := h.selectLocked(h.caller(ctx), sel)
+	h.t.Lock()
+	js, err := h.t.SelectLocked(h.caller(ctx), sel)
 	var r store.Row
 	if err == nil && len(js) == 1 {
-		r = js[0].row
+		r = js[0].Row
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if err != nil {
 		return "", err
 	}
@@ -138,7 +99,7 @@ func (h *Host) Script(ctx context.Context, sel []string) (string, error) {
 	if r.PSJobTypeName != sdk.BackgroundJob && r.PSJobTypeName != ThreadJob {
 		return "", errorf(ErrBadRequest, "job %d is a %s: it has no script to edit; restart it without --edit", r.ID, r.PSJobTypeName)
 	}
-	p, err := h.payload(&r)
+	p, err := h.t.Payload(&r)
 	if err != nil {
 		return "", err
 	}
@@ -146,10 +107,10 @@ func (h *Host) Script(ctx context.Context, sel []string) (string, error) {
 }
 
 // restartJob runs finished job j again and returns the id it runs as.
-func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.RestartRequest) (uint64, error) {
-	h.mu.Lock()
-	old := j.row
-	h.mu.Unlock()
+func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.RestartRequest) (uint64, error) {
+	h.t.Lock()
+	old := j.Row
+	h.t.Unlock()
 	// Whom it runs as: the same user, which takes their password again
 	// unless that is the caller, or the caller is root.
 	cred := ""
@@ -166,7 +127,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 	if err := identity.CheckWorkdir(acct, runAs, old.Workdir); err != nil {
 		return 0, err
 	}
-	payload, err := h.payload(&old)
+	payload, err := h.t.Payload(&old)
 	if err != nil {
 		return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
 	}
@@ -196,9 +157,9 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 	}
 	after, anyState := old.After, old.AfterAnyState
 	if req.After != nil {
-		h.mu.Lock()
-		after, err = h.afterLocked(c, req.After, self)
-		h.mu.Unlock()
+		h.t.Lock()
+		after, err = h.t.AfterLocked(c, req.After, self)
+		h.t.Unlock()
 		if err != nil {
 			return 0, err
 		}
@@ -212,13 +173,13 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 		// Still the job of whoever started it (root may restart it).
 		r.OwnerUID, r.Owner = old.OwnerUID, old.Owner
 	} else {
-		v, err := h.create(r, payload, old.Name)
+		v, err := h.t.Create(r, payload, old.Name)
 		if err != nil {
 			return 0, err
 		}
 		return v.ID, nil
 	}
-	return old.ID, h.restartInPlace(j, r, payload)
+	return old.ID, h.t.RestartInPlace(j, r, payload)
 }
 
 // runtimeOf is how a row names the runtime e, speaking the newest protocol
@@ -226,65 +187,4 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *job, req *api.Restar
 func runtimeOf(e *catalog.Entry) api.Runtime {
 	wire, _ := protocol.Best(e.ServedProtocols())
 	return api.Runtime{Name: e.Name, Version: e.Version, OS: e.OS, Arch: e.Arch, Protocol: wire, Path: e.Path}
-}
-
-// restartInPlace makes j's row r, a job not started yet: its old records,
-// cursor and runtime log go, its payload is replaced, and it is queued.
-func (h *Host) restartInPlace(j *job, r *store.Row, payload *sdk.Job) error {
-	data, err := proto.Marshal(sdk.EncodeJob(payload))
-	if err != nil {
-		return fmt.Errorf("cannot record the job's payload: %w", err)
-	}
-	j.persistMu.Lock()
-	defer j.persistMu.Unlock()
-	h.mu.Lock()
-	switch {
-	case j.removed:
-		h.mu.Unlock()
-		return errorf(ErrNotFound, "job %d was removed meanwhile", j.row.ID)
-	case !j.row.State.Finished():
-		h.mu.Unlock()
-		return errorf(ErrNotFinished, "job %d was restarted meanwhile", j.row.ID)
-	case j.draining > 0:
-		h.mu.Unlock()
-		return errorf(ErrBadRequest, "job %d is being received; restart it once the receive is done", j.row.ID)
-	}
-	r.ID, r.Name = j.row.ID, j.row.Name
-	if j.log != nil {
-		j.log.Close()
-		j.log = nil
-	}
-	h.mu.Unlock()
-	// The new payload first: a large one replaces the old file whole.
-	inline := len(data) <= maxInlinePayload
-	if !inline {
-		if err := h.writePayload(r.ID, data); err != nil {
-			return err
-		}
-		data = nil
-	}
-	// Its old records go before the row says it is new: a host killed in
-	// between leaves the finished job with its records gone (a receive
-	// says they are missing), never a new job holding old records, which
-	// would be taken for its own.
-	for _, p := range []string{h.logPath(r.ID), h.runtimeLogPath(r.ID)} {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("cannot restart job %d in place: %w", r.ID, err)
-		}
-	}
-	h.cursors.Drop(r.ID)
-	if err := h.store.PutWithPayload(r, data); err != nil {
-		return fmt.Errorf("cannot restart job %d in place: %w", r.ID, err)
-	}
-	if inline {
-		os.Remove(h.payloadPath(r.ID)) // an older, large payload's file
-	}
-	h.mu.Lock()
-	h.unindexLocked(j)
-	j.row = *r
-	h.indexLocked(j)
-	j.notifyLocked()
-	h.scheduleLocked()
-	h.mu.Unlock()
-	return nil
 }

@@ -17,9 +17,9 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
-	"google.golang.org/protobuf/proto"
 )
 
 // MaxInput bounds a job's input: see api.MaxInput for why.
@@ -42,7 +42,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if req.InstanceID != "" {
 		// A start sent again (its answer was lost with a host): the
 		// job it made, rather than a second one.
-		if view, ok, err := h.startedAlready(owner, req.InstanceID); ok || err != nil {
+		if view, ok, err := h.t.StartedAlready(owner, req.InstanceID); ok || err != nil {
 			return view, err
 		}
 	}
@@ -83,7 +83,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 			return nil, err
 		}
 	}
-	group, err := checkGroup(req.Group)
+	group, err := jobs.CheckGroup(req.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +95,9 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	}
 	var after []uint64
 	if len(req.After) > 0 {
-		h.mu.Lock()
-		after, err = h.afterLocked(owner, req.After, 0)
-		h.mu.Unlock()
+		h.t.Lock()
+		after, err = h.t.AfterLocked(owner, req.After, 0)
+		h.t.Unlock()
 		if err != nil {
 			return nil, err
 		}
@@ -118,12 +118,12 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	}
 	r.ThrottleLimit, r.Constraint = p.throttle, req.RuntimeVersion
 	r.Definition, r.After, r.AfterAnyState, r.Group = p.definition, after, req.AfterAnyState, group
-	view, err := h.create(r, payload, p.name)
+	view, err := h.t.Create(r, payload, p.name)
 	if err != nil {
 		return nil, err
 	}
 	if p.keep > 0 {
-		h.prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.keep)
+		h.t.Prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.keep)
 	}
 	return view, nil
 }
@@ -132,58 +132,13 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 // the caller adds what its kind of job has besides.
 func newRow(owner Caller, user string, runAs *store.Identity, spec store.Spec, rt api.Runtime, typ, cmd, workdir string) *store.Row {
 	r := &store.Row{Spec: &spec, OwnerUID: owner.UID, RunAs: runAs}
-	r.Job = api.Job{InstanceID: newUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: api.LocationLocal,
+	r.Job = api.Job{InstanceID: jobs.NewUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: api.LocationLocal,
 		Command: cmd, Workdir: workdir, User: user, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(), Runtime: rt}
 	return r
 }
 
 // entrySpec is the binary a job of runtime e runs.
 func entrySpec(e *catalog.Entry) store.Spec { return store.Spec{Runtime: e.Path, SHA256: e.SHA256} }
-
-// create stores a new job's row (named name, or Job<Id>) and payload, and
-// queues it.
-func (h *Host) create(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
-	data, err := proto.Marshal(sdk.EncodeJob(payload))
-	if err != nil {
-		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
-	}
-	inline := len(data) <= maxInlinePayload
-	release, err := h.reserveInstance(r.InstanceID)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	err = h.store.Create(r, func(id uint64) []byte {
-		r.ID = id
-		r.Name = name
-		if r.Name == "" {
-			r.Name = fmt.Sprintf("Job%d", id)
-		}
-		if inline {
-			return data
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot record the job: %w", err)
-	}
-	if !inline {
-		if err := h.writePayload(r.ID, data); err != nil {
-			_ = h.store.Delete(r.ID)
-			return nil, err
-		}
-	}
-	// The record log is made when the job runs: nothing on the way to
-	// answering a start creates a file.
-	h.mu.Lock()
-	j := newJob(r)
-	h.jobs[r.ID] = j
-	h.indexLocked(j)
-	h.scheduleLocked()
-	view := j.viewLocked()
-	h.mu.Unlock()
-	return view, nil
-}
 
 // checkDir checks that dir can be a job's working directory.
 func checkDir(dir string) error {
@@ -373,9 +328,9 @@ func (h *Host) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, e
 // that file (catalog.ExecPath), as the launcher does, never the path,
 // which root would otherwise run after someone swapped it.
 func (h *Host) probe32(e *catalog.Entry, bin *os.File) error {
-	h.mu.Lock()
+	h.t.Lock()
 	known, ok := h.can32, h.can32Known
-	h.mu.Unlock()
+	h.t.Unlock()
 	if !ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		cmd := exec.CommandContext(ctx, catalog.ExecPath(bin, e.Path), "describe")
@@ -393,9 +348,9 @@ func (h *Host) probe32(e *catalog.Entry, bin *os.File) error {
 		default:
 			return withKind(ErrNoRuntime, fmt.Errorf("--run-as-32: cannot run %s to see whether this machine runs 32-bit programs: %w", e, err))
 		}
-		h.mu.Lock()
+		h.t.Lock()
 		h.can32, h.can32Known = known, true
-		h.mu.Unlock()
+		h.t.Unlock()
 	}
 	if !known {
 		return errorf(ErrNoRuntime, "--run-as-32: this machine's kernel does not run 32-bit (%s) programs (it has no %s/%s execution support, e.g. IA-32 emulation); run the job without --run-as-32", e.Arch, e.OS, e.Arch)

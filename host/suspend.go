@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/bgjob/bgjob/sdk/process"
 )
@@ -34,26 +35,26 @@ import (
 // Suspend suspends the selected jobs that have not finished, and returns
 // them. Jobs suspended already stay so.
 func (h *Host) Suspend(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
-	h.mu.Lock()
-	js, err := h.selectFiltered(h.caller(ctx), sel, opts)
+	h.t.Lock()
+	js, err := h.t.SelectFiltered(h.caller(ctx), sel, opts)
 	if err != nil {
-		h.mu.Unlock()
+		h.t.Unlock()
 		return nil, err
 	}
-	var live []*job
+	var live []*jobs.Job
 	var refused []string
 	for _, j := range js {
 		switch {
-		case j.row.State.Finished():
-		case j.row.Slurm != nil:
-			refused = append(refused, fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.row.ID, j.row.Name))
-		case j.row.ThrottleLimit > 0 && j.row.State != api.NotStarted && j.row.State != api.Suspended:
-			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it without --thread", j.row.ID, j.row.Name))
+		case j.Row.State.Finished():
+		case j.Row.Slurm != nil:
+			refused = append(refused, fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.Row.ID, j.Row.Name))
+		case j.Row.ThrottleLimit > 0 && j.Row.State != api.NotStarted && j.Row.State != api.Suspended:
+			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it without --thread", j.Row.ID, j.Row.Name))
 		default:
 			live = append(live, j)
 		}
 	}
-	h.mu.Unlock()
+	h.t.Unlock()
 	if len(refused) > 0 {
 		return nil, errorf(ErrBadRequest, "%s", strings.Join(refused, "; "))
 	}
@@ -65,7 +66,7 @@ func (h *Host) Suspend(ctx context.Context, sel []string, opts ...SelectOption) 
 		if err := h.suspendJob(ctx, j); err != nil {
 			return nil, err
 		}
-		ids = append(ids, fmt.Sprint(j.row.ID))
+		ids = append(ids, fmt.Sprint(j.Row.ID))
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -74,10 +75,10 @@ func (h *Host) Suspend(ctx context.Context, sel []string, opts ...SelectOption) 
 }
 
 // jobList names jobs in a message: "job 3 (A) has", "jobs 3 (A), 4 (B) have".
-func jobList(js []*job) string {
+func jobList(js []*jobs.Job) string {
 	var names []string
 	for _, j := range js {
-		names = append(names, fmt.Sprintf("%d (%s)", j.row.ID, j.row.Name))
+		names = append(names, fmt.Sprintf("%d (%s)", j.Row.ID, j.Row.Name))
 	}
 	if len(names) == 1 {
 		return "job " + names[0] + " has"
@@ -89,62 +90,62 @@ func jobList(js []*job) string {
 // being started to have one.
 const startingWait = 30 * time.Second
 
-func (h *Host) suspendJob(ctx context.Context, j *job) error {
+func (h *Host) suspendJob(ctx context.Context, j *jobs.Job) error {
 	deadline := time.Now().Add(startingWait)
 	for {
-		h.mu.Lock()
+		h.t.Lock()
 		switch {
-		case j.row.State == api.NotStarted:
-			j.row.State, j.row.SuspendedFrom = api.Suspended, api.NotStarted
-			j.notifyLocked()
-			h.mu.Unlock()
-			h.persist(j)
+		case j.Row.State == api.NotStarted:
+			j.Row.State, j.Row.SuspendedFrom = api.Suspended, api.NotStarted
+			j.NotifyLocked()
+			h.t.Unlock()
+			h.t.Persist(j)
 			return nil
-		case j.row.State == api.Running && j.rt != nil:
-			pid := j.rt.Pid()
-			j.row.State = api.Suspending
-			j.notifyLocked()
-			h.mu.Unlock()
+		case j.Row.State == api.Running && j.RT != nil:
+			pid := j.RT.Pid()
+			j.Row.State = api.Suspending
+			j.NotifyLocked()
+			h.t.Unlock()
 			_, err := process.SuspendSession(pid)
-			h.mu.Lock()
+			h.t.Lock()
 			if err != nil {
-				if j.row.State == api.Suspending {
-					j.row.State = api.Running
-					j.notifyLocked()
+				if j.Row.State == api.Suspending {
+					j.Row.State = api.Running
+					j.NotifyLocked()
 				}
-				h.mu.Unlock()
+				h.t.Unlock()
 				if errors.Is(err, errors.ErrUnsupported) {
-					return errorf(ErrBadRequest, "job %d cannot be suspended: this system does not let bgjob find a job's processes (it reads /proc)", j.row.ID)
+					return errorf(ErrBadRequest, "job %d cannot be suspended: this system does not let bgjob find a job's processes (it reads /proc)", j.Row.ID)
 				}
-				return fmt.Errorf("cannot suspend job %d (runtime pid %d): %w", j.row.ID, pid, err)
+				return fmt.Errorf("cannot suspend job %d (runtime pid %d): %w", j.Row.ID, pid, err)
 			}
-			if j.row.State != api.Suspending {
+			if j.Row.State != api.Suspending {
 				// It ended, or was stopped, meanwhile: its process (which
 				// may run the next job) must not stay stopped.
-				h.mu.Unlock()
+				h.t.Unlock()
 				_, _ = process.ContinueSession(pid)
 				return nil
 			}
-			j.row.State, j.row.SuspendedFrom = api.Suspended, api.Running
-			j.notifyLocked()
-			h.mu.Unlock()
-			h.persist(j)
-			h.log.Info("suspended a job", "job", j.row.ID, "pid", pid)
+			j.Row.State, j.Row.SuspendedFrom = api.Suspended, api.Running
+			j.NotifyLocked()
+			h.t.Unlock()
+			h.t.Persist(j)
+			h.log.Info("suspended a job", "job", j.Row.ID, "pid", pid)
 			return nil
-		case j.row.State == api.Running:
+		case j.Row.State == api.Running:
 			// Its runtime is being started: wait until it has one.
-			ch := j.changed
-			h.mu.Unlock()
+			ch := j.Changed
+			h.t.Unlock()
 			select {
 			case <-ch:
 			case <-time.After(time.Until(deadline)):
-				return fmt.Errorf("job %d's runtime did not start within %v; it cannot be suspended yet", j.row.ID, startingWait)
+				return fmt.Errorf("job %d's runtime did not start within %v; it cannot be suspended yet", j.Row.ID, startingWait)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		default:
 			// Suspended already, stopping, or finished meanwhile.
-			h.mu.Unlock()
+			h.t.Unlock()
 			return nil
 		}
 	}
@@ -153,15 +154,15 @@ func (h *Host) suspendJob(ctx context.Context, j *job) error {
 // Resume resumes the selected suspended jobs and returns them; the others
 // are left as they are.
 func (h *Host) Resume(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
-	h.mu.Lock()
-	js, err := h.selectFiltered(h.caller(ctx), sel, opts)
-	h.mu.Unlock()
+	h.t.Lock()
+	js, err := h.t.SelectFiltered(h.caller(ctx), sel, opts)
+	h.t.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	for _, j := range js {
-		if j.row.Slurm != nil && j.row.State == api.Suspended {
-			return nil, errorf(ErrBadRequest, "job %d (%s) was suspended in Slurm; it is resumed there (scontrol resume, an operator's command)", j.row.ID, j.row.Name)
+		if j.Row.Slurm != nil && j.Row.State == api.Suspended {
+			return nil, errorf(ErrBadRequest, "job %d (%s) was suspended in Slurm; it is resumed there (scontrol resume, an operator's command)", j.Row.ID, j.Row.Name)
 		}
 	}
 	var ids []string
@@ -171,7 +172,7 @@ func (h *Host) Resume(ctx context.Context, sel []string, opts ...SelectOption) (
 			return nil, err
 		}
 		if ok {
-			ids = append(ids, fmt.Sprint(j.row.ID))
+			ids = append(ids, fmt.Sprint(j.Row.ID))
 		}
 	}
 	if len(ids) == 0 {
@@ -181,34 +182,34 @@ func (h *Host) Resume(ctx context.Context, sel []string, opts ...SelectOption) (
 }
 
 // resumeJob resumes j if it is suspended, and reports whether it was.
-func (h *Host) resumeJob(j *job) (bool, error) {
-	h.mu.Lock()
-	if j.row.State != api.Suspended {
-		h.mu.Unlock()
+func (h *Host) resumeJob(j *jobs.Job) (bool, error) {
+	h.t.Lock()
+	if j.Row.State != api.Suspended {
+		h.t.Unlock()
 		return false, nil
 	}
-	if j.row.SuspendedFrom != api.Running {
-		j.row.State, j.row.SuspendedFrom = api.NotStarted, ""
-		j.notifyLocked()
-		h.scheduleLocked()
-		h.mu.Unlock()
-		h.persist(j)
+	if j.Row.SuspendedFrom != api.Running {
+		j.Row.State, j.Row.SuspendedFrom = api.NotStarted, ""
+		j.NotifyLocked()
+		h.t.ScheduleLocked()
+		h.t.Unlock()
+		h.t.Persist(j)
 		return true, nil
 	}
-	det := j.detached
+	det := j.Detached
 	pid := 0
-	if j.rt != nil {
-		pid = j.rt.Pid()
+	if j.RT != nil {
+		pid = j.RT.Pid()
 	} else if det != nil {
 		pid = det.Pid
 	}
-	j.row.State, j.row.SuspendedFrom = api.Running, ""
-	j.detached = nil
-	j.notifyLocked()
-	h.mu.Unlock()
+	j.Row.State, j.Row.SuspendedFrom = api.Running, ""
+	j.Detached = nil
+	j.NotifyLocked()
+	h.t.Unlock()
 	if pid != 0 {
 		if _, err := process.ContinueSession(pid); err != nil {
-			h.log.Warn("cannot continue a suspended job's processes", "job", j.row.ID, "pid", pid, "err", err)
+			h.log.Warn("cannot continue a suspended job's processes", "job", j.Row.ID, "pid", pid, "err", err)
 		}
 	}
 	if det != nil {
@@ -216,37 +217,37 @@ func (h *Host) resumeJob(j *job) (bool, error) {
 		// can answer.
 		h.reattachLater(j, det, "the job was suspended when the host stopped")
 	}
-	h.persist(j)
-	h.log.Info("resumed a job", "job", j.row.ID, "pid", pid)
+	h.t.Persist(j)
+	h.log.Info("resumed a job", "job", j.Row.ID, "pid", pid)
 	return true, nil
 }
 
 // reattachLater takes back a running job the previous host left that could
 // not be reattached then (why says why), once its processes run again.
-func (h *Host) reattachLater(j *job, att *attachRecord, why string) {
-	p, err := h.launcher.Reattach(&att.Attach, h.runtimeLogPath(j.row.ID))
-	h.mu.Lock()
+func (h *Host) reattachLater(j *jobs.Job, att *jobs.AttachRecord, why string) {
+	p, err := h.launcher.Reattach(&att.Attach, h.t.RuntimeLogPath(j.Row.ID))
+	h.t.Lock()
 	if err != nil {
-		h.freeSlotLocked(j)
-		h.finishLocked(j, api.Failed, fmt.Sprintf("%s, and its runtime could not be reattached when it ran again (%v); the records it sent before (up to number %d) are kept", why, err, j.row.LastSeq), nil)
-		h.scheduleLocked()
-		h.mu.Unlock()
-		h.persist(j)
+		h.t.FreeSlotLocked(j)
+		h.t.FinishLocked(j, api.Failed, fmt.Sprintf("%s, and its runtime could not be reattached when it ran again (%v); the records it sent before (up to number %d) are kept", why, err, j.Row.LastSeq), nil)
+		h.t.ScheduleLocked()
+		h.t.Unlock()
+		h.t.Persist(j)
 		return
 	}
-	if j.row.State != api.Running {
+	if j.Row.State != api.Running {
 		// Stopped or removed meanwhile, as a job without its runtime.
-		h.mu.Unlock()
+		h.t.Unlock()
 		h.release(j, p)
 		return
 	}
-	j.rt = p
-	after := j.row.LastSeq
-	h.mu.Unlock()
+	j.RT = p
+	after := j.Row.LastSeq
+	h.t.Unlock()
 	// The runtime has the job already; the payload only names it.
-	payload, err := h.payload(&j.row)
+	payload, err := h.t.Payload(&j.Row)
 	if err != nil {
-		payload = &sdk.Job{Id: j.row.ID}
+		payload = &sdk.Job{Id: j.Row.ID}
 	}
-	h.goAsync(func() { h.relay(j, p, payload, after) })
+	h.t.Go(func() { h.relay(j, p, payload, after) })
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/sdk"
@@ -56,26 +57,26 @@ func (h *Host) startTriggers(dir string) {
 	}
 	// lastRun is when the host's user's newest run of a definition started.
 	lastRun := func(typ, name string) *time.Time {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		var newest *job
-		for _, j := range h.jobs {
-			if j.row.OwnerUID == h.self.UID && j.row.PSJobTypeName == typ && j.row.Definition == name &&
-				(newest == nil || j.row.ID > newest.row.ID) {
+		h.t.Lock()
+		defer h.t.Unlock()
+		var newest *jobs.Job
+		for j := range h.t.AllLocked() {
+			if j.Row.OwnerUID == h.self.UID && j.Row.PSJobTypeName == typ && j.Row.Definition == name &&
+				(newest == nil || j.Row.ID > newest.Row.ID) {
 				newest = j
 			}
 		}
 		if newest == nil {
 			return nil
 		}
-		if newest.row.PSBeginTime != nil {
-			t := *newest.row.PSBeginTime
+		if newest.Row.PSBeginTime != nil {
+			t := *newest.Row.PSBeginTime
 			return &t
 		}
-		t := newest.row.Created
+		t := newest.Row.Created
 		return &t
 	}
-	h.trig = triggers.New(triggers.Config{Dir: dir, Ctx: h.ctx, Go: h.goAsync, Log: h.log, State: h.store,
+	h.trig = triggers.New(triggers.Config{Dir: dir, Ctx: h.t.Ctx(), Go: h.t.Go, Log: h.log, State: h.store,
 		Listers: listers, Start: start, User: user, LastRun: lastRun})
 }
 

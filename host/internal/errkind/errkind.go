@@ -15,6 +15,13 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	ErrNotFound   = errors.New("no job matches")
 	ErrDenied     = errors.New("not allowed")
+
+	ErrNotFinished  = errors.New("the job is not finished")
+	ErrTimeout      = errors.New("timed out")
+	ErrVerification = errors.New("the runtime binary failed verification")
+	ErrDamaged      = errors.New("the job's records are damaged")
+	ErrHostRunning  = errors.New("another host runs on this home")
+	ErrNoLocation   = errors.New("the location cannot take the job")
 )
 
 // Error is a host error: what to tell the user, and its kind.
@@ -31,4 +38,13 @@ func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 // Errorf returns an error of kind with a formatted message (%w works).
 func Errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// WithKind gives err a kind, unless it has one already.
+func WithKind(kind error, err error) error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	return &Error{Kind: kind, Err: err}
 }

@@ -1,4 +1,4 @@
-package host
+package jobs
 
 import (
 	"regexp"
@@ -7,7 +7,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// wildcard is a PowerShell-style wildcard pattern: * is any run of
+// Wildcard is a PowerShell-style Wildcard pattern: * is any run of
 // characters (slashes too, unlike path.Match), ? any one character, [abc]
 // and [a-z] a set, [!abc] its complement. A pattern that does not compile
 // as one (an unclosed [) matches only itself. It works on characters, not
@@ -16,12 +16,12 @@ import (
 // normal form C, both the pattern and what it matches, so a name typed
 // decomposed (e and a combining accent, as some keyboards and file
 // systems give it) finds the one written composed, and the reverse.
-type wildcard struct {
+type Wildcard struct {
 	re      *regexp.Regexp
 	literal string
 }
 
-func compileWildcard(pattern string) wildcard {
+func CompileWildcard(pattern string) Wildcard {
 	pattern = norm.NFC.String(pattern)
 	var b strings.Builder
 	b.WriteString("^(?si:")
@@ -51,12 +51,12 @@ func compileWildcard(pattern string) wildcard {
 	b.WriteString(")$")
 	re, err := regexp.Compile(b.String())
 	if err != nil {
-		return wildcard{literal: pattern}
+		return Wildcard{literal: pattern}
 	}
-	return wildcard{re: re}
+	return Wildcard{re: re}
 }
 
-func (w wildcard) match(s string) bool {
+func (w Wildcard) Match(s string) bool {
 	s = norm.NFC.String(s)
 	if w.re == nil {
 		return strings.EqualFold(s, w.literal)

@@ -1,4 +1,4 @@
-package host
+package jobs
 
 import "testing"
 
@@ -35,7 +35,7 @@ func TestWildcard(t *testing.T) {
 		{"[UNCLOSED", "[unclosed", true},
 	}
 	for _, tt := range tests {
-		if got := compileWildcard(tt.pattern).match(tt.s); got != tt.want {
+		if got := CompileWildcard(tt.pattern).Match(tt.s); got != tt.want {
 			t.Errorf("%q matches %q: %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
@@ -49,7 +49,7 @@ func TestWildcardNFC(t *testing.T) {
 	for _, c := range []struct{ pattern, name string }{
 		{nfd, nfc}, {nfc, nfd}, {"E\u0301CO*", nfc}, {"?cole", nfd}, {"[\u00e9]cole", nfd},
 	} {
-		if !compileWildcard(c.pattern).match(c.name) {
+		if !CompileWildcard(c.pattern).Match(c.name) {
 			t.Errorf("%q does not match %q", c.pattern, c.name)
 		}
 	}

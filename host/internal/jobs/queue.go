@@ -1,8 +1,7 @@
-package host
+package jobs
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"maps"
 	"regexp"
@@ -31,9 +30,9 @@ import (
 // without quoting and a table shows in one column.
 var groupName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// checkGroup validates a --group, returning what a row keeps ("" for the
+// CheckGroup validates a --group, returning what a row keeps ("" for the
 // default group).
-func checkGroup(g string) (string, error) {
+func CheckGroup(g string) (string, error) {
 	if g == "" || g == api.DefaultGroup {
 		return "", nil
 	}
@@ -44,12 +43,12 @@ func checkGroup(g string) (string, error) {
 }
 
 // limitLocked is how many of group g's jobs may run at once.
-func (h *Host) limitLocked(g string) int {
-	if n, ok := h.settings.MaxRunning[g]; ok {
+func (t *Table) limitLocked(g string) int {
+	if n, ok := t.settings.MaxRunning[g]; ok {
 		return n
 	}
 	if g == api.DefaultGroup {
-		return h.opts.MaxRunning
+		return t.cfg.MaxRunning
 	}
 	return 1
 }
@@ -57,13 +56,12 @@ func (h *Host) limitLocked(g string) int {
 // Queue shows the queue's groups and clean-up policy, after applying what
 // req changes. Only the host's own user and root change them: on a system
 // host they bind every user.
-func (h *Host) Queue(ctx context.Context, req *api.QueueRequest) (*api.Queue, error) {
-	c := h.caller(ctx)
+func (t *Table) Queue(c Caller, req *api.QueueRequest) (*api.Queue, error) {
 	if req == nil {
 		req = &api.QueueRequest{}
 	}
 	changes := req.MaxRunning != nil || req.KeepFinished != nil || req.KeepFor != nil
-	group, err := checkGroup(req.Group)
+	group, err := CheckGroup(req.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -74,20 +72,20 @@ func (h *Host) Queue(ctx context.Context, req *api.QueueRequest) (*api.Queue, er
 		return nil, errorf(ErrBadRequest, "--group goes with --max-running: the clean-up policy is the host's, not a group's")
 	}
 	if changes {
-		if !c.Root() && c.UID != h.self.UID {
+		if !c.Root() && c.UID != t.self.UID {
 			return nil, errorf(ErrDenied, "only root changes the system host's queue: its limits and clean-up bind every user")
 		}
 		// One change at a time, read to stored: two at once must not
 		// lose one.
-		h.settingsMu.Lock()
-		defer h.settingsMu.Unlock()
-		h.mu.Lock()
-		set := h.settings
-		set.MaxRunning = maps.Clone(h.settings.MaxRunning)
+		t.settingsMu.Lock()
+		defer t.settingsMu.Unlock()
+		t.mu.Lock()
+		set := t.settings
+		set.MaxRunning = maps.Clone(t.settings.MaxRunning)
 		if set.MaxRunning == nil {
 			set.MaxRunning = map[string]int{}
 		}
-		h.mu.Unlock()
+		t.mu.Unlock()
 		if req.MaxRunning != nil {
 			if *req.MaxRunning < 0 {
 				return nil, errorf(ErrBadRequest, "--max-running %d: give 0 (the group's jobs wait) or more", *req.MaxRunning)
@@ -109,42 +107,42 @@ func (h *Host) Queue(ctx context.Context, req *api.QueueRequest) (*api.Queue, er
 		}
 		// Stored first: a limit the user was told is set must outlive
 		// the host.
-		if err := h.store.PutSettings(set); err != nil {
+		if err := t.store.PutSettings(set); err != nil {
 			return nil, err
 		}
-		h.mu.Lock()
-		h.settings = set
-		h.scheduleLocked() // a higher limit starts jobs now
-		h.mu.Unlock()
-		h.cleanup()
+		t.mu.Lock()
+		t.settings = set
+		t.ScheduleLocked() // a higher limit starts jobs now
+		t.mu.Unlock()
+		t.Cleanup()
 	}
-	return h.queueView(c), nil
+	return t.queueView(c), nil
 }
 
 // queueView is the queue as c sees it: every group with a limit or with
 // c's jobs in it, and c's jobs counted.
-func (h *Host) queueView(c Caller) *api.Queue {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (t *Table) queueView(c Caller) *api.Queue {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	groups := map[string]*api.GroupState{}
 	group := func(name string) *api.GroupState {
 		g := groups[name]
 		if g == nil {
-			g = &api.GroupState{Name: name, MaxRunning: h.limitLocked(name)}
+			g = &api.GroupState{Name: name, MaxRunning: t.limitLocked(name)}
 			groups[name] = g
 		}
 		return g
 	}
 	group(api.DefaultGroup)
-	for name := range h.settings.MaxRunning {
+	for name := range t.settings.MaxRunning {
 		group(name)
 	}
-	for _, j := range h.jobs {
-		if !j.visibleTo(c) || j.row.State.Finished() {
+	for _, j := range t.jobs {
+		if !j.VisibleTo(c) || j.Row.State.Finished() {
 			continue
 		}
-		g := group(j.row.GroupOf())
-		switch j.row.State {
+		g := group(j.Row.GroupOf())
+		switch j.Row.State {
 		case api.NotStarted:
 			g.Queued++
 		case api.Suspended, api.Suspending:
@@ -153,7 +151,7 @@ func (h *Host) queueView(c Caller) *api.Queue {
 			g.Running++
 		}
 	}
-	q := &api.Queue{KeepFinished: h.settings.KeepFinished, KeepFor: formatAge(h.settings.KeepFor)}
+	q := &api.Queue{KeepFinished: t.settings.KeepFinished, KeepFor: formatAge(t.settings.KeepFor)}
 	for _, g := range groups {
 		q.Groups = append(q.Groups, *g)
 	}
@@ -201,42 +199,42 @@ func formatAge(d time.Duration) string {
 // last, and those that ended more than KeepFor ago. A job being received is
 // left for the next round. A job on several nodes counts once and goes
 // with its child jobs.
-func (h *Host) cleanup() {
-	h.mu.Lock()
-	set := h.settings
+func (t *Table) Cleanup() {
+	t.mu.Lock()
+	set := t.settings
 	if set.KeepFinished == 0 && set.KeepFor == 0 {
-		h.mu.Unlock()
+		t.mu.Unlock()
 		return
 	}
 	cutoff := time.Now().Add(-set.KeepFor)
-	byOwner := map[uint32][]*job{}
-	for _, j := range h.jobs {
-		if j.row.State.Finished() && !j.unreadable && !j.removed && j.row.Parent == 0 {
-			byOwner[j.row.OwnerUID] = append(byOwner[j.row.OwnerUID], j)
+	byOwner := map[uint32][]*Job{}
+	for _, j := range t.jobs {
+		if j.Row.State.Finished() && !j.Unreadable && !j.Removed && j.Row.Parent == 0 {
+			byOwner[j.Row.OwnerUID] = append(byOwner[j.Row.OwnerUID], j)
 		}
 	}
-	var victims []*job
+	var victims []*Job
 	for _, js := range byOwner {
 		// Newest first, by id: the order jobs were started in, which is
 		// what a user counts by (end times of jobs run side by side
 		// come in any order).
-		slices.SortFunc(js, func(a, b *job) int { return cmp.Compare(b.row.ID, a.row.ID) })
+		slices.SortFunc(js, func(a, b *Job) int { return cmp.Compare(b.Row.ID, a.Row.ID) })
 		for i, j := range js {
-			old := set.KeepFor > 0 && endOf(&j.row).Before(cutoff)
+			old := set.KeepFor > 0 && endOf(&j.Row).Before(cutoff)
 			over := set.KeepFinished > 0 && i >= set.KeepFinished
-			if (old || over) && j.draining == 0 {
+			if (old || over) && j.Draining == 0 {
 				victims = append(victims, j)
 			}
 		}
 	}
-	h.mu.Unlock()
+	t.mu.Unlock()
 	for _, j := range victims {
-		if err := h.removeTree(j, true); err != nil {
-			h.log.Warn("clean-up: cannot remove a finished job", "job", j.row.ID, "err", err)
+		if err := t.RemoveTree(j, true); err != nil {
+			t.log.Warn("clean-up: cannot remove a finished job", "job", j.Row.ID, "err", err)
 		}
 	}
 	if len(victims) > 0 {
-		h.log.Info("clean-up removed finished jobs", "count", len(victims))
+		t.log.Info("clean-up removed finished jobs", "count", len(victims))
 	}
 }
 
@@ -251,16 +249,140 @@ func endOf(r *store.Row) time.Time {
 // that have grown too old (a job's end also triggers a look).
 const cleanupEvery = time.Minute
 
-// cleanupLoop applies the clean-up policy until the host closes.
-func (h *Host) cleanupLoop() {
-	t := time.NewTicker(cleanupEvery)
-	defer t.Stop()
+// CleanupLoop applies the clean-up policy until the table closes.
+func (t *Table) CleanupLoop() {
+	tick := time.NewTicker(cleanupEvery)
+	defer tick.Stop()
 	for {
 		select {
-		case <-h.ctx.Done():
+		case <-t.ctx.Done():
 			return
-		case <-t.C:
-			h.cleanup()
+		case <-tick.C:
+			t.Cleanup()
 		}
+	}
+}
+
+// scheduleLocked starts queued jobs while there is room.
+func (t *Table) ScheduleLocked() {
+	if t.ctx.Err() != nil {
+		return
+	}
+	var queued []*Job
+	for _, j := range t.jobs {
+		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Slurm == nil {
+			queued = append(queued, j)
+		}
+	}
+	sort.Slice(queued, func(a, b int) bool { return queued[a].Row.ID < queued[b].Row.ID })
+	settled := false
+	for _, j := range queued {
+		if len(j.Row.After) > 0 {
+			ready, reason := t.depsLocked(j)
+			if reason != "" {
+				t.FinishLocked(j, api.Failed, reason, nil)
+				t.Go(func() { t.Persist(j) })
+				settled = true
+				continue
+			}
+			if !ready {
+				continue
+			}
+		}
+		if !t.TakeSlotLocked(j) {
+			continue
+		}
+		j.Row.State = api.Running
+		now := time.Now()
+		j.Row.PSBeginTime = &now
+		j.NotifyLocked()
+		t.Go(func() { t.cfg.Run(j) })
+	}
+	if settled {
+		// The jobs that just failed may be what others wait for.
+		t.ScheduleLocked()
+	}
+}
+
+// threadKey names the thread jobs that share a process.
+func threadKey(r *store.Row) string {
+	uid := uint32(0)
+	if r.RunAs != nil {
+		uid = r.RunAs.UID
+	}
+	return fmt.Sprintf("%s|%s|%d", r.Spec.Runtime, r.Spec.SHA256, uid)
+}
+
+// takeSlotLocked takes a slot for j if one is free.
+func (t *Table) TakeSlotLocked(j *Job) bool {
+	if j.Row.ThrottleLimit > 0 {
+		k := threadKey(&j.Row)
+		if t.threads[k] >= j.Row.ThrottleLimit {
+			return false
+		}
+		t.threads[k]++
+		return true
+	}
+	g := j.Row.GroupOf()
+	if t.running[g] >= t.limitLocked(g) {
+		return false
+	}
+	t.running[g]++
+	return true
+}
+
+// freeSlotLocked gives j's slot back.
+func (t *Table) FreeSlotLocked(j *Job) {
+	if j.Row.ThrottleLimit > 0 {
+		k := threadKey(&j.Row)
+		if t.threads[k]--; t.threads[k] <= 0 {
+			delete(t.threads, k)
+		}
+		return
+	}
+	g := j.Row.GroupOf()
+	if t.running[g]--; t.running[g] <= 0 {
+		delete(t.running, g)
+	}
+}
+
+// prune keeps the newest keep results of a definition (its owner's runs of
+// it): older ones that have finished are removed with their records, as
+// PowerShell keeps a scheduled job's last results. A run still going is
+// left, and goes at a later run.
+func (t *Table) Prune(owner uint32, typ, definition string, keep int) {
+	t.mu.Lock()
+	var runs []*Job
+	for _, j := range t.jobs {
+		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == definition {
+			runs = append(runs, j)
+		}
+	}
+	SortJobs(runs)
+	var old []*Job
+	for i := 0; i < len(runs)-keep; i++ {
+		if runs[i].Row.State.Finished() {
+			old = append(old, runs[i])
+		}
+	}
+	t.mu.Unlock()
+	for _, j := range old {
+		if err := t.RemoveFinished(j); err != nil {
+			t.log.Warn("cannot remove an old result", "definition", definition, "job", j.Row.ID, "err", err)
+		}
+	}
+}
+
+// HoldSlotLocked counts j as running in its group (or among its thread
+// jobs) even past the limit: a job the previous host left running holds
+// its slot whatever the limits say now.
+func (t *Table) HoldSlotLocked(j *Job) {
+	if t.TakeSlotLocked(j) {
+		return
+	}
+	if j.Row.ThrottleLimit > 0 {
+		t.threads[threadKey(&j.Row)]++
+	} else {
+		t.running[j.Row.GroupOf()]++
 	}
 }

@@ -1,4 +1,4 @@
-package host
+package jobs
 
 import (
 	"errors"
@@ -23,19 +23,19 @@ import (
 // what jobs were given; the host holds a payload in memory only while it
 // hands it to a runtime. Either is removed with the job.
 
-// maxInlinePayload is the largest payload kept in the table.
-const maxInlinePayload = 256 << 10
+// MaxInlinePayload is the largest payload kept in the table.
+const MaxInlinePayload = 256 << 10
 
-func (h *Host) payloadPath(id uint64) string {
-	return filepath.Join(h.jobsDir(), strconv.FormatUint(id, 10)+".job")
+func (t *Table) PayloadPath(id uint64) string {
+	return filepath.Join(t.JobsDir(), strconv.FormatUint(id, 10)+".job")
 }
 
 // writePayload stores a large payload in its file. It is written before
 // the job is queued and not synced: a host that is killed keeps it (the
 // page cache does), and a job whose payload was lost fails with that
 // reason.
-func (h *Host) writePayload(id uint64, b []byte) error {
-	path := h.payloadPath(id)
+func (t *Table) WritePayload(id uint64, b []byte) error {
+	path := t.PayloadPath(id)
 	tmp := path + ".tmp"
 	// Not through a link at tmp; the rename then replaces whatever is at
 	// path, a link included, without following it.
@@ -56,16 +56,16 @@ func (h *Host) writePayload(id uint64, b []byte) error {
 
 // payload is the job as its runtime receives it: its payload, and what the
 // row says about it.
-func (h *Host) payload(r *store.Row) (*sdk.Job, error) {
+func (t *Table) Payload(r *store.Row) (*sdk.Job, error) {
 	job := new(sdk.Job)
-	b, err := h.store.Payload(r.ID)
+	b, err := t.store.Payload(r.ID)
 	if err == nil && b == nil {
-		b, err = readNoFollow(h.payloadPath(r.ID))
+		b, err = readNoFollow(t.PayloadPath(r.ID))
 	}
 	switch {
 	case err == nil:
 		if err := proto.Unmarshal(b, job); err != nil {
-			return nil, fmt.Errorf("the job's payload %s is damaged: %w", h.payloadPath(r.ID), err)
+			return nil, fmt.Errorf("the job's payload %s is damaged: %w", t.PayloadPath(r.ID), err)
 		}
 		sdk.DecodeJob(job)
 	case errors.Is(err, os.ErrNotExist) && r.Spec != nil && r.Spec.LegacyScript != "":

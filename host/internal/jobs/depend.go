@@ -1,4 +1,4 @@
-package host
+package jobs
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ import (
 // afterLocked resolves --after's selectors, among the jobs c may see, to
 // job ids; self is the job they are for when it exists already (restart
 // --in-place), which may not come to run after itself.
-func (h *Host) afterLocked(c Caller, sel []string, self uint64) ([]uint64, error) {
+func (t *Table) AfterLocked(c Caller, sel []string, self uint64) ([]uint64, error) {
 	if len(sel) == 0 {
 		return nil, nil
 	}
@@ -29,16 +29,16 @@ func (h *Host) afterLocked(c Caller, sel []string, self uint64) ([]uint64, error
 			return nil, errorf(ErrBadRequest, "--after: an empty job name")
 		}
 	}
-	js, err := h.selectLocked(c, sel)
+	js, err := t.SelectLocked(c, sel)
 	if err != nil {
 		return nil, errorf(ErrBadRequest, "--after: %w", err)
 	}
 	ids := make([]uint64, 0, len(js))
 	for _, j := range js {
-		ids = append(ids, j.row.ID)
+		ids = append(ids, j.Row.ID)
 	}
 	if self != 0 {
-		if path := h.cycleLocked(self, ids); path != nil {
+		if path := t.cycleLocked(self, ids); path != nil {
 			return nil, errorf(ErrBadRequest, "--after would make a cycle: %s; a job cannot (even indirectly) wait for itself", describePath(path))
 		}
 	}
@@ -47,7 +47,7 @@ func (h *Host) afterLocked(c Caller, sel []string, self uint64) ([]uint64, error
 
 // cycleLocked returns a chain of dependencies from one of deps back to
 // self (self, dep, ..., self), if there is one.
-func (h *Host) cycleLocked(self uint64, deps []uint64) []uint64 {
+func (t *Table) cycleLocked(self uint64, deps []uint64) []uint64 {
 	seen := map[uint64]bool{}
 	var walk func(id uint64, path []uint64) []uint64
 	walk = func(id uint64, path []uint64) []uint64 {
@@ -59,8 +59,8 @@ func (h *Host) cycleLocked(self uint64, deps []uint64) []uint64 {
 			return nil
 		}
 		seen[id] = true
-		if j := h.jobs[id]; j != nil {
-			for _, d := range j.row.After {
+		if j := t.jobs[id]; j != nil {
+			for _, d := range j.Row.After {
 				if p := walk(d, path); p != nil {
 					return p
 				}
@@ -86,17 +86,17 @@ func describePath(path []uint64) string {
 
 // depsLocked says whether j's dependencies let it run now, and, if one of
 // them ended in a way that means j never will, why.
-func (h *Host) depsLocked(j *job) (ready bool, reason string) {
+func (t *Table) depsLocked(j *Job) (ready bool, reason string) {
 	ready = true
-	for _, id := range j.row.After {
-		d := h.jobs[id]
+	for _, id := range j.Row.After {
+		d := t.jobs[id]
 		if d == nil {
 			continue
 		}
 		switch {
-		case !d.row.State.Finished():
+		case !d.Row.State.Finished():
 			ready = false
-		case d.row.State != api.Completed && !j.row.AfterAnyState:
+		case d.Row.State != api.Completed && !j.Row.AfterAnyState:
 			return false, notRun(d)
 		}
 	}
@@ -105,9 +105,9 @@ func (h *Host) depsLocked(j *job) (ready bool, reason string) {
 
 // notRun is the reason of a job that did not run because d, which it runs
 // after, did not complete.
-func notRun(d *job) string {
+func notRun(d *Job) string {
 	return fmt.Sprintf("not run: job %d (%s), which it runs after, ended %s (with --after-any-state a job runs however those before it end)",
-		d.row.ID, d.row.Name, d.row.State)
+		d.Row.ID, d.Row.Name, d.Row.State)
 }
 
 // settleDependentsLocked fails, now, the unfinished jobs that run after
@@ -115,25 +115,25 @@ func notRun(d *job) string {
 // is gone, nothing would tell a later look that it failed. A job waiting
 // for one that completed needs nothing: a missing dependency counts as
 // done. It returns the jobs it failed, for the caller to persist.
-func (h *Host) settleDependentsLocked(gone *job) []*job {
-	if gone.row.State == api.Completed {
+func (t *Table) settleDependentsLocked(gone *Job) []*Job {
+	if gone.Row.State == api.Completed {
 		return nil
 	}
-	var failed []*job
-	for _, j := range h.jobs {
-		if j.row.State.Finished() || j.row.AfterAnyState || !slices.Contains(j.row.After, gone.row.ID) {
+	var failed []*Job
+	for _, j := range t.jobs {
+		if j.Row.State.Finished() || j.Row.AfterAnyState || !slices.Contains(j.Row.After, gone.Row.ID) {
 			continue
 		}
-		queued := j.row.State == api.NotStarted || j.row.State == api.Suspended && j.row.SuspendedFrom != api.Running
-		if !queued || j.rt != nil {
+		queued := j.Row.State == api.NotStarted || j.Row.State == api.Suspended && j.Row.SuspendedFrom != api.Running
+		if !queued || j.RT != nil {
 			continue // running already
 		}
-		h.finishLocked(j, api.Failed, notRun(gone), nil)
+		t.FinishLocked(j, api.Failed, notRun(gone), nil)
 		failed = append(failed, j)
 	}
 	if len(failed) > 0 {
 		// Their own dependents fail in turn.
-		h.scheduleLocked()
+		t.ScheduleLocked()
 	}
 	return failed
 }

@@ -1,4 +1,4 @@
-package host
+package jobs
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// FuzzWildcard checks the wildcard matcher on any pattern and string. The
+// FuzzWildcard checks the Wildcard matcher on any pattern and string. The
 // checked-in seeds are in testdata/fuzz/FuzzWildcard/.
 func FuzzWildcard(f *testing.F) {
 	for _, c := range [][2]string{
@@ -26,27 +26,27 @@ func FuzzWildcard(f *testing.F) {
 		f.Add(c[0], c[1])
 	}
 	f.Fuzz(func(t *testing.T, pattern, s string) {
-		w := compileWildcard(pattern)
-		got := w.match(s)
+		w := CompileWildcard(pattern)
+		got := w.Match(s)
 		valid := utf8.ValidString(pattern) && utf8.ValidString(s)
 
-		// A pattern with no wildcard characters matches only itself. For
+		// A pattern with no Wildcard characters matches only itself. For
 		// invalid UTF-8 it compares characters, each bad byte being U+FFFD,
 		// so only valid strings are held to this.
 		if valid && !strings.ContainsAny(pattern, "*?[") && got != (pattern == s) {
 			t.Fatalf("literal pattern %q: match(%q) = %v", pattern, s, got)
 		}
 
-		if !compileWildcard("*").match(s) {
+		if !CompileWildcard("*").Match(s) {
 			t.Fatalf(`"*" does not match %q`, s)
 		}
-		if utf8.ValidString(s) && !strings.ContainsAny(s, "*?[") && !compileWildcard("*"+s+"*").match(s) {
+		if utf8.ValidString(s) && !strings.ContainsAny(s, "*?[") && !CompileWildcard("*"+s+"*").Match(s) {
 			t.Fatalf("%q does not match itself between stars", s)
 		}
 
 		// "*p*" for a literal p matches exactly the strings containing p.
 		if p := pattern; valid && !strings.ContainsAny(p, "*?[") {
-			if got, want := compileWildcard("*"+p+"*").match(s), strings.Contains(s, p); got != want {
+			if got, want := CompileWildcard("*"+p+"*").Match(s), strings.Contains(s, p); got != want {
 				t.Fatalf("pattern %q: match(%q) = %v, want %v", "*"+p+"*", s, got, want)
 			}
 		}
@@ -59,7 +59,7 @@ func FuzzWildcard(f *testing.F) {
 				if k < 0 {
 					continue
 				}
-				if got := compileWildcard(strings.Repeat("?", k)).match(s); got != (k == n) {
+				if got := CompileWildcard(strings.Repeat("?", k)).Match(s); got != (k == n) {
 					t.Fatalf("%d ?s: match(%q) = %v", k, s, got)
 				}
 			}

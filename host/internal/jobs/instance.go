@@ -1,4 +1,4 @@
-package host
+package jobs
 
 import (
 	"strings"
@@ -8,8 +8,8 @@ import (
 
 // A start may come twice: the CLI sends it again, with the same instance
 // id, when the host vanished before answering, and the first may have made
-// the job. So the job table is indexed by instance id (h.instances, under
-// h.mu), and a start naming an instance id that a job of the same caller
+// the job. So the job table is indexed by instance id (t.instances, under
+// t.mu), and a start naming an instance id that a job of the same caller
 // has returns that job. Instance ids are unique on a host: another caller
 // naming one is refused, and learns nothing of the job that has it.
 
@@ -18,37 +18,37 @@ import (
 func instanceKey(id string) string { return strings.ToLower(id) }
 
 // indexLocked adds j to the instance index; unreadable rows have no id.
-func (h *Host) indexLocked(j *job) {
-	if j.row.InstanceID != "" {
-		h.instances[instanceKey(j.row.InstanceID)] = j
+func (t *Table) IndexLocked(j *Job) {
+	if j.Row.InstanceID != "" {
+		t.instances[instanceKey(j.Row.InstanceID)] = j
 	}
 }
 
 // unindexLocked drops j from the instance index.
-func (h *Host) unindexLocked(j *job) {
-	k := instanceKey(j.row.InstanceID)
-	if cur, ok := h.instances[k]; ok && cur == j {
-		delete(h.instances, k)
+func (t *Table) UnindexLocked(j *Job) {
+	k := instanceKey(j.Row.InstanceID)
+	if cur, ok := t.instances[k]; ok && cur == j {
+		delete(t.instances, k)
 	}
 }
 
 // startedAlready returns the job that a start with instance id already
 // made, if owner made it (ok); a start with an id that is not well formed,
 // or that another caller's job has, is refused.
-func (h *Host) startedAlready(owner Caller, id string) (view *api.Job, ok bool, err error) {
+func (t *Table) StartedAlready(owner Caller, id string) (view *api.Job, ok bool, err error) {
 	if !api.ValidInstanceID(id) {
 		return nil, false, errorf(ErrBadRequest, "the instance id %q is not a UUID in lower case (as 'uuidgen' prints); leave it out and the host chooses one", id)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	j := h.instances[instanceKey(id)]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	j := t.instances[instanceKey(id)]
 	switch {
 	case j == nil:
 		return nil, false, nil
-	case j.row.OwnerUID != owner.UID:
+	case j.Row.OwnerUID != owner.UID:
 		return nil, false, errInstanceTaken(id)
 	}
-	return j.viewLocked(), true, nil
+	return j.ViewLocked(), true, nil
 }
 
 func errInstanceTaken(id string) error {
@@ -58,19 +58,19 @@ func errInstanceTaken(id string) error {
 // reserveInstance claims r's instance id for the job about to be created,
 // so that two starts naming one id cannot both make a job; release gives
 // it back if the job is not made.
-func (h *Host) reserveInstance(id string) (release func(), err error) {
+func (t *Table) reserveInstance(id string) (release func(), err error) {
 	k := instanceKey(id)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, taken := h.instances[k]; taken {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, taken := t.instances[k]; taken {
 		return nil, errInstanceTaken(id)
 	}
-	h.instances[k] = nil // being created
+	t.instances[k] = nil // being created
 	return func() {
-		h.mu.Lock()
-		if h.instances[k] == nil {
-			delete(h.instances, k)
+		t.mu.Lock()
+		if t.instances[k] == nil {
+			delete(t.instances, k)
 		}
-		h.mu.Unlock()
+		t.mu.Unlock()
 	}, nil
 }

@@ -1,0 +1,64 @@
+package jobs
+
+import (
+	"crypto/rand"
+	"fmt"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/proto"
+)
+
+// create stores a new job's row (named name, or Job<Id>) and payload, and
+// queues it.
+func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
+	data, err := proto.Marshal(sdk.EncodeJob(payload))
+	if err != nil {
+		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	inline := len(data) <= MaxInlinePayload
+	release, err := t.reserveInstance(r.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	err = t.store.Create(r, func(id uint64) []byte {
+		r.ID = id
+		r.Name = name
+		if r.Name == "" {
+			r.Name = fmt.Sprintf("Job%d", id)
+		}
+		if inline {
+			return data
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot record the job: %w", err)
+	}
+	if !inline {
+		if err := t.WritePayload(r.ID, data); err != nil {
+			_ = t.store.Delete(r.ID)
+			return nil, err
+		}
+	}
+	// The record log is made when the job runs: nothing on the way to
+	// answering a start creates a file.
+	t.mu.Lock()
+	j := NewJob(r)
+	t.jobs[r.ID] = j
+	t.IndexLocked(j)
+	t.ScheduleLocked()
+	view := j.ViewLocked()
+	t.mu.Unlock()
+	return view, nil
+}
+
+func NewUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

@@ -1,0 +1,175 @@
+package jobs
+
+import (
+	"sync"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// Job is a row plus what the host holds for it while it lives.
+type Job struct {
+	Row     store.Row     // guarded by Host.mu
+	Changed chan struct{} // closed and replaced on every change; guarded by Host.mu
+	Log     *recordlog.Writer
+	RecvMu  sync.Mutex // one draining receive at a time
+	// PersistMu orders writes of this job's row; taken before Host.mu.
+	PersistMu sync.Mutex
+	RT        launch.Process // the runtime while the job runs; guarded by Host.mu
+	Waiter    chan *Handoff  // a caught-up draining receiver; guarded by Host.mu
+	Removed   bool           // guarded by Host.mu
+	// Detached is how to find the runtime of a job the previous host left
+	// suspended: it is reattached when resumed. Guarded by Host.mu.
+	Detached *AttachRecord
+	// Children are a parent's child jobs (a job on Slurm); guarded by
+	// Host.mu. tailOff and tailSeq are where the host has read a child's
+	// task log to (whole records) and the last number there; the Slurm
+	// poller alone uses them.
+	Children []*Job
+	TailOff  int64
+	TailSeq  uint64
+	// Submitting marks a parent whose submission to Slurm is under way:
+	// the poller leaves it alone. Guarded by Host.mu.
+	Submitting bool
+	// EndAt is when the Slurm poller first saw a child's task end.
+	EndAt    time.Time
+	Draining int // draining receives in progress; guarded by Host.mu
+	// Unreadable marks a job whose row could not be read: it is never
+	// written back, only removed.
+	Unreadable bool
+}
+
+func NewJob(r *store.Row) *Job {
+	return &Job{Row: *r, Changed: make(chan struct{})}
+}
+
+// NotifyLocked wakes everyone waiting on j.
+func (j *Job) NotifyLocked() {
+	close(j.Changed)
+	j.Changed = make(chan struct{})
+}
+
+// LogEndLocked is where the job's record log ends now: the open log knows,
+// and the row remembers it for a job loaded from the table.
+func (j *Job) LogEndLocked() int64 {
+	if j.Log != nil {
+		return j.Log.Size()
+	}
+	return j.Row.LogSize
+}
+
+// ViewLocked returns the job as a user sees it.
+func (j *Job) ViewLocked() *api.Job {
+	v := j.Row.Job
+	v.HasMoreData = !v.State.Finished() || j.LogEndLocked() > j.Row.ReadOffset
+	// A parent's data is its children's, as in PowerShell.
+	for _, k := range j.Children {
+		if kv := k.ViewLocked(); kv.HasMoreData {
+			v.HasMoreData = true
+		}
+	}
+	return &v
+}
+
+// finishLocked moves j to a finished state. code is the exit code, if any.
+func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
+	now := time.Now()
+	j.Row.State = state
+	j.Row.StateReason = reason
+	j.Row.ExitCode = code
+	j.Row.PSEndTime = &now
+	if j.Row.PSBeginTime == nil {
+		j.Row.PSBeginTime = &now
+	}
+	j.Row.LogSize = j.LogEndLocked()
+	if j.Log != nil {
+		_ = j.Log.Close() // a no-op when the relay closed it already
+	}
+	j.NotifyLocked()
+}
+
+// persist writes j's row as it is now. The write (a bbolt transaction,
+// fsynced) happens outside Host.mu, so one job's state change does not hold
+// up every other; j.persistMu keeps writes of one job in the order their
+// copies were taken, so the last write is the newest state. A failure is
+// logged: the table in memory stays right and the next write catches up.
+func (t *Table) Persist(j *Job) {
+	if t.persistRow(j) {
+		// A job that ends may take an older one past the clean-up
+		// policy's limits (this job itself, with a short --keep-for).
+		t.Cleanup()
+	}
+}
+
+// persistRow is persist's write; it reports whether the row written is
+// finished.
+func (t *Table) persistRow(j *Job) (finished bool) {
+	j.PersistMu.Lock()
+	defer j.PersistMu.Unlock()
+	t.mu.Lock()
+	if j.Removed || j.Unreadable {
+		t.mu.Unlock()
+		return false
+	}
+	j.Row.LogSize = j.LogEndLocked()
+	r := j.Row
+	settled := r.State.Finished() && j.Draining == 0
+	t.mu.Unlock()
+	if err := t.store.Put(&r); err != nil {
+		t.log.Error("cannot persist job", "job", r.ID, "err", err)
+		return false
+	}
+	if r.State.Finished() {
+		// Its runtime is no longer to be found again.
+		t.journal.DropAttach(r.ID)
+	}
+	if settled {
+		// The row now says all the cursor did, and nothing moves any more.
+		t.cursors.Drop(r.ID)
+	}
+	return r.State.Finished()
+}
+
+// checkpoint records where j's records stand now (see store.Cursor), cheaply
+// and without a sync, between writes of its row.
+func (t *Table) Checkpoint(j *Job) {
+	t.mu.Lock()
+	if j.Removed {
+		t.mu.Unlock()
+		return
+	}
+	c := store.Cursor{LogSize: j.LogEndLocked(), LastSeq: j.Row.LastSeq, ReadOffset: j.Row.ReadOffset}
+	t.mu.Unlock()
+	if err := t.cursors.Set(j.Row.ID, c); err != nil {
+		t.log.Warn("cannot record where a job's records stand", "job", j.Row.ID, "err", err)
+	}
+}
+
+// AttachRecord is what the host keeps in its journal for a running job's
+// runtime (store.SaveAttach): how the launcher finds the process again, and
+// the job's begin time, which the job table learns only when the job ends.
+type AttachRecord struct {
+	launch.Attach
+	Begin *time.Time `json:"begin,omitempty"`
+}
+
+// Handoff is a batch passed straight to a draining receiver. done says
+// whether it reached the caller. If the receiver takes too long, the relay
+// abandons the wait and writes the batch to the log at [start, end); a
+// receiver that then does deliver it moves the read offset past that range,
+// so it is not received twice.
+type Handoff struct {
+	Data       []byte
+	LastSeq    uint64
+	Done       chan error
+	Abandoned  bool // guarded by Host.mu
+	Start, End int64
+}
+
+// VisibleTo reports whether c may see and touch j.
+func (j *Job) VisibleTo(c Caller) bool {
+	return c.Root() || j.Row.OwnerUID == c.UID
+}

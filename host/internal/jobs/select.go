@@ -1,0 +1,202 @@
+package jobs
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// selectLocked returns the jobs the selectors name, in id order, each once,
+// among those c may see. A selector is an id, an instance id, or a name with
+// wildcards (* ? [...]). With no selectors it returns every job c may see.
+// Another user's job is, to c, a job that does not exist.
+//
+// Child jobs (of a job on several nodes) are selected by id, instance id or
+// their exact name; "every job" and Wildcard patterns mean parent jobs, as
+// in PowerShell, whose parent stands for its children.
+func (t *Table) SelectLocked(c Caller, sel []string) ([]*Job, error) {
+	if len(sel) == 0 {
+		out := make([]*Job, 0, len(t.jobs))
+		for _, j := range t.jobs {
+			if j.VisibleTo(c) && j.Row.Parent == 0 {
+				out = append(out, j)
+			}
+		}
+		SortJobs(out)
+		return out, nil
+	}
+	seen := map[uint64]bool{}
+	var out []*Job
+	for _, s := range sel {
+		n := 0
+		id, idErr := strconv.ParseUint(s, 10, 64)
+		name := CompileWildcard(s)
+		pattern := strings.ContainsAny(s, "*?[")
+		for _, j := range t.jobs {
+			if !j.VisibleTo(c) {
+				continue
+			}
+			var match bool
+			switch {
+			case idErr == nil:
+				match = j.Row.ID == id
+			case strings.EqualFold(j.Row.InstanceID, s):
+				match = true
+			default:
+				match = name.Match(j.Row.Name) && (j.Row.Parent == 0 || !pattern)
+			}
+			if match {
+				n++
+				if !seen[j.Row.ID] {
+					seen[j.Row.ID] = true
+					out = append(out, j)
+				}
+			}
+		}
+		if n == 0 {
+			return nil, errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+		}
+	}
+	SortJobs(out)
+	return out, nil
+}
+
+// WithChildren is js with each parent's child jobs after it.
+func WithChildren(js []*Job) []*Job {
+	seen := map[*Job]bool{}
+	var out []*Job
+	for _, j := range js {
+		if !seen[j] {
+			seen[j] = true
+			out = append(out, j)
+		}
+		for _, k := range j.Children {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// ExpandParents is js with each parent replaced by its child jobs, which
+// hold its records.
+func ExpandParents(js []*Job) []*Job {
+	seen := map[*Job]bool{}
+	var out []*Job
+	for _, j := range js {
+		group := []*Job{j}
+		if len(j.Children) > 0 {
+			group = j.Children
+		}
+		for _, k := range group {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+func SortJobs(js []*Job) {
+	sort.Slice(js, func(a, b int) bool { return js[a].Row.ID < js[b].Row.ID })
+}
+
+// SelectOption narrows the jobs a call selects.
+type SelectOption func(*selectOptions)
+
+type selectOptions struct {
+	state string
+	group string
+	// untilFinished: Wait does not return on a suspended job.
+	untilFinished bool
+}
+
+// InGroup keeps the selected jobs in queue group g; "" keeps all.
+func InGroup(g string) SelectOption {
+	return func(o *selectOptions) { o.group = g }
+}
+
+// UntilFinished makes Wait wait for suspended jobs to finish too (wait
+// --force); without it, as Wait-Job does, a suspended job ends the wait.
+func UntilFinished() SelectOption {
+	return func(o *selectOptions) { o.untilFinished = true }
+}
+
+// InState keeps the selected jobs in state (any case), as PowerShell's
+// -State does; "" keeps all. With it, no selectors means every job, and
+// selecting none is no error.
+func InState(state string) SelectOption {
+	return func(o *selectOptions) { o.state = state }
+}
+
+// ParseState reads a state name without regard to case.
+func ParseState(s string) (api.State, error) {
+	if s == "" {
+		return "", nil
+	}
+	for _, st := range api.AllStates {
+		if strings.EqualFold(string(st), s) {
+			return st, nil
+		}
+	}
+	return "", errorf(ErrBadRequest, "unknown state %q; states are %v", s, api.AllStates)
+}
+
+// selectFiltered is selectLocked narrowed by opts.
+func (t *Table) SelectFiltered(c Caller, sel []string, opts []SelectOption) ([]*Job, error) {
+	var o selectOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	state, err := ParseState(o.state)
+	if err != nil {
+		return nil, err
+	}
+	js, err := t.SelectLocked(c, sel)
+	if err != nil || (state == "" && o.group == "") {
+		return js, err
+	}
+	kept := js[:0]
+	for _, j := range js {
+		if (state == "" || j.Row.State == state) && (o.group == "" || j.Row.GroupOf() == o.group) {
+			kept = append(kept, j)
+		}
+	}
+	return kept, nil
+}
+
+// Filtered says whether opts select by anything but selectors.
+func Filtered(opts []SelectOption) bool {
+	var o selectOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o.state != "" || o.group != ""
+}
+
+// newestLocked is the views of the n newest jobs c may see, oldest first.
+func (t *Table) NewestLocked(c Caller, n int) []*api.Job {
+	top := make([]*Job, 0, n+1) // by id, descending
+	for _, j := range t.jobs {
+		if !j.VisibleTo(c) || j.Row.Parent != 0 || (len(top) == n && j.Row.ID < top[n-1].Row.ID) {
+			continue
+		}
+		i := sort.Search(len(top), func(i int) bool { return top[i].Row.ID < j.Row.ID })
+		top = append(top, nil)
+		copy(top[i+1:], top[i:])
+		top[i] = j
+		if len(top) > n {
+			top = top[:n]
+		}
+	}
+	out := make([]*api.Job, len(top))
+	for i, j := range top {
+		out[len(top)-1-i] = j.ViewLocked()
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+package jobs
+
+import (
+	"context"
+	"iter"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config is what a Table needs of the host around it.
+type Config struct {
+	// Home is the host's home: the jobs' files are in Home/jobs.
+	Home string
+	// Store is the job table on disk, Journal and Cursors where records
+	// stand between writes of a row.
+	Store   *store.Store
+	Journal *store.Journal
+	Cursors *store.Cursors
+	// Settings are the queue's limits and clean-up policy as stored.
+	Settings store.Settings
+	// MaxRunning is the default group's limit until one is set.
+	MaxRunning int
+	// Self is the host process's own user.
+	Self identity.Caller
+	Log  hclog.Logger
+	// Run takes a job the queue has made Running (its slot taken); it
+	// runs in a goroutine of its own, which Close waits for. This is the
+	// seam between the queue and the runners.
+	Run func(*Job)
+}
+
+// Table is the job table: every job the host holds, the one lock that
+// guards them (see Lock), the queue's slots and the instance index. Every
+// change of a job's state goes through it (see MoveLocked). It also owns
+// the work in flight for its jobs: goroutines started with Go, which Close
+// waits for.
+type Table struct {
+	cfg     Config
+	store   *store.Store
+	journal *store.Journal
+	cursors *store.Cursors
+	log     hclog.Logger
+	self    identity.Caller
+
+	ctx    context.Context // cancelled by Close: relays detach, runtimes go on
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// mu guards the jobs (each job's row and runtime), the queue's counts
+	// and the instance index.
+	mu       sync.Mutex
+	jobs     map[uint64]*Job
+	running  map[string]int // running jobs, by group
+	threads  map[string]int // running thread jobs, by threadKey
+	settings store.Settings // what `bgjob queue` set; changed under settingsMu too
+	// instances indexes jobs by instance id (see instance.go); nil marks
+	// an id whose job is being created.
+	instances  map[string]*Job
+	settingsMu sync.Mutex
+}
+
+// New returns an empty table; Load fills it.
+func New(cfg Config) *Table {
+	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
+		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, threads: map[string]int{}, settings: cfg.Settings}
+	if t.log == nil {
+		t.log = hclog.NewNullLogger()
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	return t
+}
+
+// Lock takes the table's lock, which guards every job's row and runtime;
+// methods named ...Locked want it held.
+func (t *Table) Lock() { t.mu.Lock() }
+
+// Unlock releases the table's lock.
+func (t *Table) Unlock() { t.mu.Unlock() }
+
+// Ctx is cancelled when the table closes: the work for its jobs stops
+// (runtimes go on; the next host reattaches).
+func (t *Table) Ctx() context.Context { return t.ctx }
+
+// Close stops the work in flight and waits for it, then closes the jobs'
+// logs. The store is the caller's to close.
+func (t *Table) Close() {
+	t.cancel()
+	t.wg.Wait()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, j := range t.jobs {
+		if j.Log != nil {
+			j.Log.Close()
+		}
+	}
+}
+
+// Go runs f in a goroutine that Close waits for.
+func (t *Table) Go(f func()) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		f()
+	}()
+}
+
+// Get is the job with id, or nil.
+func (t *Table) Get(id uint64) *Job {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.jobs[id]
+}
+
+// GetLocked is Get with the lock held.
+func (t *Table) GetLocked(id uint64) *Job { return t.jobs[id] }
+
+// AllLocked yields every job, in no order.
+func (t *Table) AllLocked() iter.Seq[*Job] {
+	return func(yield func(*Job) bool) {
+		for _, j := range t.jobs {
+			if !yield(j) {
+				return
+			}
+		}
+	}
+}
+
+// JobsDir is where the jobs' files are.
+func (t *Table) JobsDir() string { return filepath.Join(t.cfg.Home, "jobs") }
+
+// LogPath is job id's record log.
+func (t *Table) LogPath(id uint64) string {
+	return filepath.Join(t.JobsDir(), strconv.FormatUint(id, 10)+".log")
+}
+
+// RuntimeLogPath is the log of job id's runtime process.
+func (t *Table) RuntimeLogPath(id uint64) string {
+	return filepath.Join(t.JobsDir(), strconv.FormatUint(id, 10)+".runtime.log")
+}
+
+// PublishLocked makes loaded the table's jobs (see Load).
+func (t *Table) PublishLocked(loaded map[uint64]*Job) {
+	t.jobs = loaded
+	for _, j := range loaded {
+		t.IndexLocked(j)
+	}
+}
+
+// Busy reports whether a job is unfinished or being drained by a receive.
+func (t *Table) Busy() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, j := range t.jobs {
+		if !j.Row.State.Finished() || j.Draining > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,105 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// Wait blocks until every selected job (or, with any, one of them) has
+// finished, or timeout (if positive) passes; it returns the finished jobs.
+//
+// With a state option the jobs are those in that state when the wait
+// begins (Wait-Job -State Running waits for the jobs running now).
+func (t *Table) Wait(ctx context.Context, c Caller, sel []string, anyOne bool, timeout time.Duration, opts ...SelectOption) ([]*api.Job, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errWaitTimeout)
+		defer cancel()
+	}
+	var o selectOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if Filtered(opts) {
+		t.mu.Lock()
+		js, err := t.SelectFiltered(c, sel, opts)
+		t.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if len(js) == 0 {
+			return nil, nil
+		}
+		sel = nil
+		for _, j := range js {
+			sel = append(sel, strconv.FormatUint(j.Row.ID, 10))
+		}
+	}
+	for {
+		t.mu.Lock()
+		js, err := t.SelectLocked(c, sel)
+		if err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+		var done []*api.Job
+		var pending []string
+		var waits []chan struct{}
+		for _, j := range js {
+			if j.Row.State.Finished() || (j.Row.State == api.Suspended && !o.untilFinished) {
+				done = append(done, j.ViewLocked())
+			} else {
+				pending = append(pending, strconv.FormatUint(j.Row.ID, 10))
+				waits = append(waits, j.Changed)
+			}
+		}
+		t.mu.Unlock()
+		if len(pending) == 0 || (anyOne && len(done) > 0) {
+			return done, nil
+		}
+		if err := waitAny(ctx, waits); err != nil {
+			if context.Cause(ctx) == errWaitTimeout {
+				return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(pending, ", "))
+			}
+			return done, err
+		}
+	}
+}
+
+// errWaitTimeout tells Wait's own timeout from the caller's deadline.
+var errWaitTimeout = errors.New("wait timed out")
+
+// waitAny waits for one of chs to close.
+func waitAny(ctx context.Context, chs []chan struct{}) error {
+	if len(chs) == 1 {
+		select {
+		case <-chs[0]:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	woke := make(chan struct{}, len(chs))
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, ch := range chs {
+		go func(ch chan struct{}) {
+			select {
+			case <-ch:
+				woke <- struct{}{}
+			case <-stop:
+			}
+		}(ch)
+	}
+	select {
+	case <-woke:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
