@@ -398,15 +398,16 @@ func (h *Host) followTask(k *jobs.Job, st slurm.JobState, final bool) {
 	h.t.Lock()
 	changed := false
 	if hasStart && k.Row.State == api.NotStarted {
-		k.Row.State, k.Row.Location, k.Row.StateReason = api.Running, started.Node, ""
+		h.t.MoveLocked(k, api.Running)
+		k.Row.Location, k.Row.StateReason = started.Node, ""
 		t := started.Time
 		k.Row.PSBeginTime = &t
 		changed = true
 	}
 	if st.State == "SUSPENDED" && k.Row.State == api.Running {
-		k.Row.State, changed = api.Suspended, true
+		changed = h.t.MoveLocked(k, api.Suspended)
 	} else if st.State == "RUNNING" && k.Row.State == api.Suspended {
-		k.Row.State, changed = api.Running, true
+		changed = h.t.MoveLocked(k, api.Running)
 	}
 	switch {
 	case hasEnd && (ended.State == string(api.Failed) || ended.Signalled) && !final && time.Since(endSeen(k)) < slurmSettle:
@@ -658,13 +659,14 @@ func (h *Host) settleParent(p *jobs.Job, st slurm.JobState) {
 		h.t.ScheduleLocked() // jobs that run after it
 	case p.Row.State == api.Stopping:
 	case st.State == "PENDING":
-		p.Row.State = api.NotStarted
+		h.t.MoveLocked(p, api.NotStarted)
 		p.Row.StateReason = "Slurm job " + st.ID + ": pending"
 		if st.Reason != "" {
 			p.Row.StateReason += " (" + st.Reason + ")"
 		}
 	case st.State == "SUSPENDED":
-		p.Row.State, p.Row.StateReason = api.Suspended, "Slurm job "+st.ID+": suspended"
+		h.t.MoveLocked(p, api.Suspended)
+		p.Row.StateReason = "Slurm job " + st.ID + ": suspended"
 	case st.State == "" && !anyRunning:
 		// Slurm was not asked this time, and no task has begun.
 	default:
@@ -672,7 +674,8 @@ func (h *Host) settleParent(p *jobs.Job, st slurm.JobState) {
 			now := time.Now()
 			p.Row.PSBeginTime = &now
 		}
-		p.Row.State, p.Row.StateReason = api.Running, "Slurm job "+st.ID
+		h.t.MoveLocked(p, api.Running)
+		p.Row.StateReason = "Slurm job " + st.ID
 	}
 	changed := p.Row.State != before.State || p.Row.Location != before.Location || p.Row.StateReason != before.StateReason
 	if changed {
@@ -693,7 +696,7 @@ func (h *Host) stopSlurm(ctx context.Context, parents []*jobs.Job) error {
 		h.t.Lock()
 		id, state := p.Row.Slurm.JobID, p.Row.State
 		if !state.Finished() {
-			p.Row.State = api.Stopping
+			h.t.MoveLocked(p, api.Stopping)
 			p.NotifyLocked()
 		}
 		h.t.Unlock()

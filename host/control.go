@@ -141,7 +141,7 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		case j.Row.State == api.Running || j.Row.State == api.Stopping || j.Row.State == api.Suspending:
 			// A job being suspended is stopped as a running one: if its
 			// runtime is stopped before it answers, it is killed.
-			j.Row.State = api.Stopping
+			h.t.MoveLocked(j, api.Stopping)
 			j.NotifyLocked()
 			running = append(running, stopping{j, j.RT})
 		}

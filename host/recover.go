@@ -54,7 +54,7 @@ func (h *Host) recover() error {
 		// sees it and can remove it; it is never rewritten.
 		// Whose it was is in the damaged row: root and the host's own
 		// user see it.
-		j := jobs.NewJob(&store.Row{Job: api.Job{ID: b.ID, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
+		j := jobs.NewJob(&store.Row{Job: api.Job{ID: b.ID, State: api.NotStarted, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
 			Location: "localhost", ChildJobs: []uint64{}, Owner: h.self.Name}, OwnerUID: h.self.UID})
 		h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
 		j.Unreadable = true
@@ -128,7 +128,8 @@ func (h *Host) recover() error {
 		case suspended && hasAttach && process.Alive(att.Pid):
 			// Its processes are stopped and cannot answer a reattach;
 			// resume reattaches. It keeps its slot meanwhile.
-			j.Row.State, j.Row.SuspendedFrom = api.Suspended, api.Running
+			h.t.MoveLocked(j, api.Suspended)
+			j.Row.SuspendedFrom = api.Running
 			j.Row.PSBeginTime = att.Begin
 			j.Detached = &att
 			held = append(held, j)
@@ -151,13 +152,14 @@ func (h *Host) recover() error {
 			// for it, with every command waiting on this host. It is
 			// not waited on: the job is Blocked, keeps its slot, and
 			// is taken back once its runtime runs again (takeBack).
-			j.Row.State, j.Row.PSBeginTime = api.Blocked, att.Begin
+			h.t.MoveLocked(j, api.Blocked)
+			j.Row.PSBeginTime = att.Begin
 			j.Row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
 			j.Detached = &att
 			held = append(held, j)
 			blocked = append(blocked, j)
 		default:
-			j.Row.State = api.Running
+			h.t.MoveLocked(j, api.Running)
 			j.Row.PSBeginTime = att.Begin
 			toAttach = append(toAttach, pendingAttach{j: j, att: att})
 		}
@@ -300,7 +302,8 @@ func (h *Host) takeBack(j *jobs.Job) {
 			h.t.Unlock()
 			continue
 		}
-		j.Row.State, j.Row.StateReason = api.Running, ""
+		h.t.MoveLocked(j, api.Running)
+		j.Row.StateReason = ""
 		j.Detached = nil
 		j.NotifyLocked()
 		h.t.Unlock()

@@ -96,21 +96,22 @@ func (h *Host) suspendJob(ctx context.Context, j *jobs.Job) error {
 		h.t.Lock()
 		switch {
 		case j.Row.State == api.NotStarted:
-			j.Row.State, j.Row.SuspendedFrom = api.Suspended, api.NotStarted
+			h.t.MoveLocked(j, api.Suspended)
+			j.Row.SuspendedFrom = api.NotStarted
 			j.NotifyLocked()
 			h.t.Unlock()
 			h.t.Persist(j)
 			return nil
 		case j.Row.State == api.Running && j.RT != nil:
 			pid := j.RT.Pid()
-			j.Row.State = api.Suspending
+			h.t.MoveLocked(j, api.Suspending)
 			j.NotifyLocked()
 			h.t.Unlock()
 			_, err := process.SuspendSession(pid)
 			h.t.Lock()
 			if err != nil {
 				if j.Row.State == api.Suspending {
-					j.Row.State = api.Running
+					h.t.MoveLocked(j, api.Running)
 					j.NotifyLocked()
 				}
 				h.t.Unlock()
@@ -126,7 +127,8 @@ func (h *Host) suspendJob(ctx context.Context, j *jobs.Job) error {
 				_, _ = process.ContinueSession(pid)
 				return nil
 			}
-			j.Row.State, j.Row.SuspendedFrom = api.Suspended, api.Running
+			h.t.MoveLocked(j, api.Suspended)
+			j.Row.SuspendedFrom = api.Running
 			j.NotifyLocked()
 			h.t.Unlock()
 			h.t.Persist(j)
@@ -189,7 +191,8 @@ func (h *Host) resumeJob(j *jobs.Job) (bool, error) {
 		return false, nil
 	}
 	if j.Row.SuspendedFrom != api.Running {
-		j.Row.State, j.Row.SuspendedFrom = api.NotStarted, ""
+		h.t.MoveLocked(j, api.NotStarted)
+		j.Row.SuspendedFrom = ""
 		j.NotifyLocked()
 		h.t.ScheduleLocked()
 		h.t.Unlock()
@@ -203,7 +206,8 @@ func (h *Host) resumeJob(j *jobs.Job) (bool, error) {
 	} else if det != nil {
 		pid = det.Pid
 	}
-	j.Row.State, j.Row.SuspendedFrom = api.Running, ""
+	h.t.MoveLocked(j, api.Running)
+	j.Row.SuspendedFrom = ""
 	j.Detached = nil
 	j.NotifyLocked()
 	h.t.Unlock()

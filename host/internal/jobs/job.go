@@ -76,8 +76,10 @@ func (j *Job) ViewLocked() *api.Job {
 
 // finishLocked moves j to a finished state. code is the exit code, if any.
 func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
+	if !t.MoveLocked(j, state) {
+		return
+	}
 	now := time.Now()
-	j.Row.State = state
 	j.Row.StateReason = reason
 	j.Row.ExitCode = code
 	j.Row.PSEndTime = &now

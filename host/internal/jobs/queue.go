@@ -292,7 +292,7 @@ func (t *Table) ScheduleLocked() {
 		if !t.TakeSlotLocked(j) {
 			continue
 		}
-		j.Row.State = api.Running
+		t.MoveLocked(j, api.Running)
 		now := time.Now()
 		j.Row.PSBeginTime = &now
 		j.NotifyLocked()

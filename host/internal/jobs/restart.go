@@ -101,7 +101,11 @@ func (t *Table) RestartInPlace(j *Job, r *store.Row, payload *sdk.Job) error {
 	}
 	t.mu.Lock()
 	t.UnindexLocked(j)
+	// The row is the new run's; its state moves as any does.
+	state := r.State
+	r.State = j.Row.State
 	j.Row = *r
+	t.MoveLocked(j, state)
 	t.IndexLocked(j)
 	j.NotifyLocked()
 	t.ScheduleLocked()

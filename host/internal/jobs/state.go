@@ -1,0 +1,50 @@
+package jobs
+
+import "github.com/bgjob/bgjob/host/api"
+
+// A job's state changes only through MoveLocked, which allows the moves
+// below and no others. They are every change the host makes: the queue,
+// a runner, stop, suspend and resume, a host taking back the jobs its
+// predecessor left (which may find a job's runtime in any state), and the
+// Slurm poller (which follows what Slurm says, requeues included). A
+// finished job moves only when it is restarted in place.
+//
+// A move to the state a job is in is no change and always allowed.
+var moves = map[api.State][]api.State{
+	api.NotStarted: {api.Running, api.Suspended, api.Stopping, api.Completed, api.Failed, api.Stopped},
+	api.Running:    {api.Stopping, api.Suspending, api.Suspended, api.Blocked, api.NotStarted, api.Completed, api.Failed, api.Stopped},
+	api.Stopping:   {api.Running, api.Blocked, api.Completed, api.Failed, api.Stopped},
+	api.Suspending: {api.Running, api.Suspended, api.Stopping, api.Blocked, api.Completed, api.Failed, api.Stopped},
+	api.Suspended:  {api.NotStarted, api.Running, api.Stopping, api.Completed, api.Failed, api.Stopped},
+	api.Blocked:    {api.Running, api.Completed, api.Failed, api.Stopped},
+	api.Completed:  {api.NotStarted},
+	api.Failed:     {api.NotStarted},
+	api.Stopped:    {api.NotStarted},
+}
+
+// Legal reports whether a job may move from one state to another.
+func Legal(from, to api.State) bool {
+	if from == to {
+		return true
+	}
+	for _, s := range moves[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// MoveLocked moves j to state to, wakes whoever waits on j, and reports
+// whether it did. A move the table does not allow is refused and j stays
+// as it is: that is a bug in the host, logged so that it is seen.
+func (t *Table) MoveLocked(j *Job, to api.State) bool {
+	from := j.Row.State
+	if !Legal(from, to) {
+		t.log.Error("refused a change of a job's state that no job makes", "job", j.Row.ID, "from", from, "to", to)
+		return false
+	}
+	j.Row.State = to
+	j.NotifyLocked()
+	return true
+}
