@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
@@ -95,10 +96,10 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	payload.Env = identity.JobEnv(owner, acct, false, req.Env, req.EnvAdd)
 	payload.Umask = req.Umask
 	entry := p.entry
-	rt := runtimeOf(entry)
+	rt := admit.RuntimeOf(entry)
 	// A row of this job on Slurm: the parent, or a child.
 	row := func() *store.Row {
-		r := newRow(owner, acct.Name, nil, entrySpec(entry), rt, p.typ, p.cmd, req.Workdir)
+		r := jobs.NewRow(owner, acct.Name, nil, admit.EntrySpec(entry), rt, p.typ, p.cmd, req.Workdir)
 		r.Location, r.Constraint = api.LocationSlurm, req.RuntimeVersion
 		return r
 	}
@@ -134,7 +135,7 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	}
 	// The process the tasks start, as this host would (each task logs to
 	// a file of its own in the job's directory).
-	spec := &slurm.Spec{Grace: h.opts.StopGrace, Runtime: *h.launchSpec(parent, entry.SHA256)}
+	spec := &slurm.Spec{Grace: h.opts.StopGrace, Runtime: *h.t.LaunchSpec(parent, entry.SHA256)}
 	spec.Runtime.LogFile = ""
 	var kids []*jobs.Job
 	for task := range sreq.TaskCount() {

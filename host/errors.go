@@ -1,8 +1,6 @@
 package host
 
 import (
-	"errors"
-
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 )
@@ -46,21 +44,3 @@ func errorf(kind error, format string, args ...any) error {
 
 // withKind gives err a kind, unless it has one of the host's already.
 func withKind(kind error, err error) error { return errkind.WithKind(kind, err) }
-
-// catalogKind gives an error from the catalog (resolving, verifying,
-// opening a runtime or job type) its kind: one mapping for start, restart
-// and job types, so that the same failure exits the same way everywhere.
-// A bad constraint is the caller's; a binary that fails its hash or a
-// catalog someone else could change is a verification failure; anything
-// else means no runtime matches.
-func catalogKind(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, catalog.ErrBadConstraint):
-		return withKind(ErrBadRequest, err)
-	case errors.Is(err, catalog.ErrUnsafe), errors.Is(err, catalog.ErrTampered):
-		return withKind(ErrVerification, err)
-	}
-	return withKind(ErrNoRuntime, err)
-}

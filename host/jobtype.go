@@ -12,6 +12,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
@@ -110,7 +111,7 @@ func (h *Host) planTyped(ctx context.Context, req *api.StartRequest, id *store.I
 		err = h.catalog.Verify(entry)
 	}
 	if err != nil {
-		return nil, catalogKind(err)
+		return nil, admit.CatalogKind(err)
 	}
 	p := &plan{entry: entry, typ: typ, name: req.Name, workdir: req.Workdir,
 		payload: &sdk.Job{Type: typ, Script: req.Script, Args: req.Args, Input: req.Input}}

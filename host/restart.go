@@ -7,10 +7,9 @@ import (
 	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
-	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
@@ -146,10 +145,10 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 			err = h.catalog.Verify(e)
 		}
 		if err != nil {
-			return 0, catalogKind(fmt.Errorf("job %d cannot run again: %w", old.ID, err))
+			return 0, admit.CatalogKind(fmt.Errorf("job %d cannot run again: %w", old.ID, err))
 		}
-		spec = entrySpec(e)
-		rt = runtimeOf(e)
+		spec = admit.EntrySpec(e)
+		rt = admit.RuntimeOf(e)
 	}
 	self := uint64(0)
 	if req.InPlace {
@@ -165,7 +164,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 		}
 		anyState = req.AfterAnyState
 	}
-	r := newRow(c, acct.Name, runAs, spec, rt, old.PSJobTypeName, command, old.Workdir)
+	r := jobs.NewRow(c, acct.Name, runAs, spec, rt, old.PSJobTypeName, command, old.Workdir)
 	r.ThrottleLimit, r.Constraint = old.ThrottleLimit, old.Constraint
 	r.Definition, r.After, r.AfterAnyState, r.Group = old.Definition, after, anyState, old.Group
 	r.RestartID, r.RestartOf = req.RequestID, old.ID
@@ -180,11 +179,4 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 		return v.ID, nil
 	}
 	return old.ID, h.t.RestartInPlace(j, r, payload)
-}
-
-// runtimeOf is how a row names the runtime e, speaking the newest protocol
-// both it and this host do.
-func runtimeOf(e *catalog.Entry) api.Runtime {
-	wire, _ := protocol.Best(e.ServedProtocols())
-	return api.Runtime{Name: e.Name, Version: e.Version, OS: e.OS, Arch: e.Arch, Protocol: wire, Path: e.Path}
 }

@@ -68,9 +68,9 @@ func (h *Host) run(j *jobs.Job) {
 	}
 	var p launch.Process
 	if sh, ok := h.launcher.(launch.Sharer); ok && r.ThrottleLimit > 0 {
-		p, err = sh.LaunchShared(h.t.Ctx(), h.launchSpec(&r, sha))
+		p, err = sh.LaunchShared(h.t.Ctx(), h.t.LaunchSpec(&r, sha))
 	} else {
-		p, err = h.launcher.Launch(h.t.Ctx(), h.launchSpec(&r, sha))
+		p, err = h.launcher.Launch(h.t.Ctx(), h.t.LaunchSpec(&r, sha))
 	}
 	if err != nil {
 		fail(err.Error())
@@ -100,20 +100,6 @@ func (h *Host) run(j *jobs.Job) {
 		}
 	}
 	h.relay(j, p, payload, 0)
-}
-
-// launchSpec is the process a job's runtime must be.
-func (h *Host) launchSpec(r *store.Row, sha string) *launch.Spec {
-	var id launch.Identity
-	if r.RunAs != nil {
-		id = launch.Identity{UID: r.RunAs.UID, GID: r.RunAs.GID, Groups: r.RunAs.Groups}
-	}
-	return &launch.Spec{
-		Identity: id,
-		Binary:   r.Spec.Runtime, SHA256: sha, Protocol: r.Runtime.Protocol,
-		OS: r.Runtime.OS, Arch: r.Runtime.Arch, Name: r.Runtime.Name, Version: r.Runtime.Version, Workdir: r.Workdir,
-		LogFile: h.t.RuntimeLogPath(r.ID),
-	}
 }
 
 // checkRuntime verifies the job's runtime binary before launch and returns

@@ -16,9 +16,9 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
-	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -112,7 +112,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	entry := p.entry
 	// The protocol the job will speak: the newest both the runtime and
 	// this host do (the catalog admits no runtime without one).
-	r := newRow(owner, acct.Name, runAs, entrySpec(entry), runtimeOf(entry), p.typ, p.cmd, p.workdir)
+	r := jobs.NewRow(owner, acct.Name, runAs, admit.EntrySpec(entry), admit.RuntimeOf(entry), p.typ, p.cmd, p.workdir)
 	if req.InstanceID != "" {
 		r.InstanceID = req.InstanceID
 	}
@@ -127,18 +127,6 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	}
 	return view, nil
 }
-
-// newRow is a new job's row, not started yet, with what every job has;
-// the caller adds what its kind of job has besides.
-func newRow(owner Caller, user string, runAs *store.Identity, spec store.Spec, rt api.Runtime, typ, cmd, workdir string) *store.Row {
-	r := &store.Row{Spec: &spec, OwnerUID: owner.UID, RunAs: runAs}
-	r.Job = api.Job{InstanceID: jobs.NewUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: api.LocationLocal,
-		Command: cmd, Workdir: workdir, User: user, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(), Runtime: rt}
-	return r
-}
-
-// entrySpec is the binary a job of runtime e runs.
-func entrySpec(e *catalog.Entry) store.Spec { return store.Spec{Runtime: e.Path, SHA256: e.SHA256} }
 
 // checkDir checks that dir can be a job's working directory.
 func checkDir(dir string) error {
@@ -305,7 +293,7 @@ func (h *Host) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, e
 	}
 	e, err := h.catalog.Resolve(name, constraint, runtime.GOOS, arch)
 	if err != nil {
-		return nil, catalogKind(err)
+		return nil, admit.CatalogKind(err)
 	}
 	bin, err := h.catalog.OpenVerified(e)
 	if err != nil {
