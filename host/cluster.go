@@ -15,6 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/internal/runner"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
@@ -715,7 +716,7 @@ func (h *Host) stopSlurm(ctx context.Context, parents []*jobs.Job) error {
 			_ = h.slurm.Cancel(ctx, id)
 		}
 	}
-	deadline := time.Now().Add(grace + stopMargin + 2*slurmPoll)
+	deadline := time.Now().Add(grace + runner.StopMargin + 2*slurmPoll)
 	cancelled := false
 	for _, p := range parents {
 		for {

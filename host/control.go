@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
-	"github.com/bgjob/bgjob/host/launch"
 )
 
 // Jobs returns the selected jobs that pass the filter.
@@ -84,142 +82,26 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		return nil, err
 	}
 	slurmJobs, js := onSlurm(h, js)
+	h.t.Unlock()
 	if len(slurmJobs) > 0 {
-		h.t.Unlock()
 		if err := h.stopSlurm(ctx, slurmJobs); err != nil {
 			return nil, err
 		}
-		h.t.Lock()
-	}
-	var frozen []*jobs.Job
-	for _, j := range js {
-		if j.Row.State == api.Suspended && j.Row.SuspendedFrom == api.Running {
-			frozen = append(frozen, j)
-		}
-	}
-	if len(frozen) > 0 {
-		// A stopped process takes no signal but SIGKILL: a suspended job
-		// runs again to be stopped, so it gets its grace.
-		h.t.Unlock()
-		for _, j := range frozen {
-			if _, err := h.resumeJob(j); err != nil {
-				return nil, err
-			}
-		}
-		h.t.Lock()
 	}
 	var ids []string
 	for _, p := range slurmJobs {
 		ids = append(ids, strconv.FormatUint(p.Row.ID, 10))
 	}
-	type stopping struct {
-		j  *jobs.Job
-		rt launch.Process
+	local, err := h.run.Stop(ctx, js)
+	if err != nil {
+		return nil, err
 	}
-	var running []stopping
-	var queued []*jobs.Job
-	var unanswering []*launch.Attach
-	for _, j := range js {
-		ids = append(ids, strconv.FormatUint(j.Row.ID, 10))
-		switch {
-		case j.Row.State == api.Blocked && j.RT == nil && j.Detached != nil:
-			// Its runtime was stopped when this host started and cannot
-			// answer: it is killed, with what the job started.
-			unanswering = append(unanswering, &j.Detached.Attach)
-			j.Detached = nil
-			h.t.FreeSlotLocked(j)
-			h.t.FinishLocked(j, api.Stopped, "stopped while its runtime was stopped (SIGSTOP); the runtime and what the job started were killed", nil)
-			queued = append(queued, j)
-		case j.Row.State == api.Suspended && j.Row.SuspendedFrom == api.Running:
-			// Suspended again since it was resumed above.
-			h.t.Unlock()
-			return nil, errorf(ErrBadRequest, "job %d (%s) was suspended again while being stopped; stop it again", j.Row.ID, j.Row.Name)
-		case j.Row.State == api.NotStarted || j.Row.State == api.Suspended || (j.Row.State == api.Running && j.RT == nil):
-			// Queued, or its runtime is still starting: launch sees this.
-			h.t.FinishLocked(j, api.Stopped, "stopped before it started", nil)
-			queued = append(queued, j)
-		case j.Row.State == api.Running || j.Row.State == api.Stopping || j.Row.State == api.Suspending:
-			// A job being suspended is stopped as a running one: if its
-			// runtime is stopped before it answers, it is killed.
-			h.t.MoveLocked(j, api.Stopping)
-			j.NotifyLocked()
-			running = append(running, stopping{j, j.RT})
-		}
-	}
-	if len(queued) > 0 {
-		// Jobs that run after these fail now.
-		h.t.ScheduleLocked()
-	}
-	h.t.Unlock()
-	for _, a := range unanswering {
-		launch.End(a)
-	}
-	for _, j := range queued {
-		h.t.Persist(j)
-	}
-	grace := h.opts.StopGrace
-	// A live runtime answers a stop at once; one that does not (frozen,
-	// or stuck) is killed, with everything its job started.
-	var asked sync.WaitGroup
-	for _, s := range running {
-		asked.Add(1)
-		go func() {
-			defer asked.Done()
-			actx, cancel := context.WithTimeout(ctx, stopAnswer)
-			defer cancel()
-			if err := s.rt.Conn().Stop(actx, s.j.Row.ID, grace); err != nil {
-				h.log.Warn("the runtime did not take the stop; killing it", "job", s.j.Row.ID, "err", err)
-				s.rt.Kill()
-			}
-		}()
-	}
-	asked.Wait()
+	ids = append(ids, local...)
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// The runtime reports Stopped once the job's processes are gone. If it
-	// does not within the grace and a margin, kill it; the relay then
-	// records the job as Stopped.
-	deadline := time.Now().Add(grace + stopMargin)
-	for _, s := range running {
-		killed := false
-		for {
-			h.t.Lock()
-			done, ch := s.j.Row.State.Finished(), s.j.Changed
-			h.t.Unlock()
-			if done {
-				break
-			}
-			left := time.Until(deadline)
-			if left <= 0 && !killed {
-				h.log.Warn("the runtime did not end its job within the stop grace; killing it", "job", s.j.Row.ID)
-				s.rt.Kill()
-				killed, left = true, 0
-			}
-			if left <= 0 {
-				left = 10 * time.Second // for the relay to notice the kill
-			}
-			select {
-			case <-ch:
-			case <-time.After(left):
-				if killed {
-					return nil, fmt.Errorf("job %d did not end after its runtime was killed", s.j.Row.ID)
-				}
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-	}
 	return h.Jobs(ctx, ids, nil)
 }
-
-// stopAnswer bounds the wait for a runtime to take a stop request, and
-// stopMargin how long after the grace it has to report the job's end:
-// enough to end and reap the job's processes and send what they printed.
-const (
-	stopAnswer = 2 * time.Second
-	stopMargin = 2 * time.Second
-)
 
 // Remove deletes the selected jobs and their records. The finished ones go;
 // an unfinished one is stopped first with force, and otherwise stays and

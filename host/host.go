@@ -15,6 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/internal/runner"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
@@ -83,6 +84,8 @@ type Host struct {
 
 	// t is the job table, its lock, the queue and the work in flight.
 	t *jobs.Table
+	// run runs the jobs the queue hands it.
+	run *runner.Manager
 
 	// mu guards what follows.
 	mu      sync.Mutex
@@ -212,12 +215,14 @@ func Open(opts Options) (*Host, error) {
 		slurm: &slurm.Client{Bin: opts.SlurmBin},
 		ids:   identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
 	h.t = jobs.New(jobs.Config{Home: opts.Home, Store: st, Journal: journal, Cursors: cursors, Settings: settings,
-		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: h.run})
+		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: func(j *jobs.Job) { h.run.Run(j) }})
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
 	}
-	if err := h.recover(); err != nil {
+	h.run = runner.New(runner.Config{Table: h.t, Launcher: h.launcher, Catalog: h.catalog, Store: st, Journal: journal, Cursors: cursors,
+		Home: opts.Home, StopGrace: opts.StopGrace, Self: self, Log: opts.Logger})
+	if err := h.run.Recover(); err != nil {
 		h.t.Close()
 		h.launcher.Close()
 		journal.Close()

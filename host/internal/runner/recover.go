@@ -1,4 +1,4 @@
-package host
+package runner
 
 import (
 	"fmt"
@@ -16,18 +16,18 @@ import (
 	"github.com/bgjob/bgjob/sdk/process"
 )
 
-// recover loads the job table and puts each job back to work.
+// Recover loads the job table and puts each job back to work.
 //
 // Every job is loaded and in its final state before the table is published
 // and before any relay starts: a reattached job that ends at once schedules
 // the queue, which must not find a running job still marked NotStarted (it
 // would run it a second time) or a job whose log is not open yet.
-func (h *Host) recover() error {
-	rows, bad, err := h.store.All()
+func (m *Manager) Recover() error {
+	rows, bad, err := m.store.All()
 	if err != nil {
 		return fmt.Errorf("cannot read the job table: %w", err)
 	}
-	cursors, err := h.cursors.All()
+	cursors, err := m.cursors.All()
 	if err != nil {
 		return fmt.Errorf("cannot read the job cursors: %w", err)
 	}
@@ -36,9 +36,9 @@ func (h *Host) recover() error {
 		p     launch.Process
 		after uint64
 	}
-	damage := h.journal.Damaged()
+	damage := m.journal.Damaged()
 	for _, d := range damage {
-		h.log.Error("the journal is damaged", "at", d.Offset, "bytes", d.Len)
+		m.log.Error("the journal is damaged", "at", d.Offset, "bytes", d.Len)
 	}
 	var (
 		toAttach []pendingAttach
@@ -55,16 +55,16 @@ func (h *Host) recover() error {
 		// Whose it was is in the damaged row: root and the host's own
 		// user see it.
 		j := jobs.NewJob(&store.Row{Job: api.Job{ID: b.ID, State: api.NotStarted, Name: fmt.Sprintf("Job%d", b.ID), PSJobTypeName: "BackgroundJob",
-			Location: "localhost", ChildJobs: []uint64{}, Owner: h.self.Name}, OwnerUID: h.self.UID})
-		h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
+			Location: "localhost", ChildJobs: []uint64{}, Owner: m.cfg.Self.Name}, OwnerUID: m.cfg.Self.UID})
+		m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job table's row for this job is damaged (%v); remove it with 'bgjob remove --force %d'", b.Err, b.ID), nil)
 		j.Unreadable = true
 		loaded[b.ID] = j
-		h.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
+		m.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
 	}
 	for _, r := range rows {
 		if r.Owner == "" {
 			// A row from before owners: the host's user's, as it was.
-			r.OwnerUID, r.Owner = h.self.UID, h.self.Name
+			r.OwnerUID, r.Owner = m.cfg.Self.UID, m.cfg.Self.Name
 		}
 		j := jobs.NewJob(r)
 		loaded[r.ID] = j
@@ -88,19 +88,19 @@ func (h *Host) recover() error {
 		if hasCursor && cur.LogSize >= from.Size {
 			from = recordlog.End{Size: cur.LogSize, LastSeq: cur.LastSeq}
 		}
-		end, err := recordlog.ScanFrom(h.t.LogPath(r.ID), from)
+		end, err := recordlog.ScanFrom(m.t.LogPath(r.ID), from)
 		if err != nil && from.Size > 0 {
 			// The checkpoint does not fit the log: read it all.
-			end, err = recordlog.Scan(h.t.LogPath(r.ID))
+			end, err = recordlog.Scan(m.t.LogPath(r.ID))
 		}
 		if err != nil {
 			// Damage the job cannot recover from: it fails, with what it
 			// has up to the damage, and its runtime is ended; the log is
 			// left as it is, and the other jobs serve on.
-			h.log.Error("a job's record log is damaged", "job", r.ID, "err", err)
+			m.log.Error("a job's record log is damaged", "job", r.ID, "err", err)
 			j.Row.LogSize, j.Row.LastSeq = end.Size, end.LastSeq
-			h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job's records are damaged (%v); the records before the damage are kept, and the job's runtime was ended", err), nil)
-			h.endStray(r.ID)
+			m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job's records are damaged (%v); the records before the damage are kept, and the job's runtime was ended", err), nil)
+			m.endStray(r.ID)
 			changed = append(changed, &j.Row)
 			settled = append(settled, r.ID)
 			continue
@@ -112,7 +112,7 @@ func (h *Host) recover() error {
 		if cur.ReadOffset > j.Row.ReadOffset && cur.ReadOffset <= end.Size {
 			j.Row.ReadOffset = cur.ReadOffset
 		}
-		if j.Log, err = recordlog.Open(h.t.LogPath(r.ID), end.Size); err != nil {
+		if j.Log, err = recordlog.Open(m.t.LogPath(r.ID), end.Size); err != nil {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
 		if r.Slurm != nil {
@@ -120,7 +120,7 @@ func (h *Host) recover() error {
 			continue
 		}
 		var att jobs.AttachRecord
-		hasAttach := h.journal.LoadAttach(r.ID, &att) == nil
+		hasAttach := m.journal.LoadAttach(r.ID, &att) == nil
 		suspended := r.State == api.Suspended || r.State == api.Suspending
 		switch {
 		case suspended && r.SuspendedFrom != api.Running && r.State == api.Suspended:
@@ -128,23 +128,23 @@ func (h *Host) recover() error {
 		case suspended && hasAttach && process.Alive(att.Pid):
 			// Its processes are stopped and cannot answer a reattach;
 			// resume reattaches. It keeps its slot meanwhile.
-			h.t.MoveLocked(j, api.Suspended)
+			m.t.MoveLocked(j, api.Suspended)
 			j.Row.SuspendedFrom = api.Running
 			j.Row.PSBeginTime = att.Begin
 			j.Detached = &att
 			held = append(held, j)
-		case !hasAttach && h.lostAttach(r.ID, r.State, damage):
+		case !hasAttach && m.lostAttach(r.ID, r.State, damage):
 			// Its attach record may have been in the damaged bytes: it
 			// may be running, and must not run twice. Its runtime, if
 			// any, is no running job's and is ended (sweep).
-			h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the host's journal (%s) is damaged (%s), where the record of this job's runtime may have been; the job was not run again, and its runtime, if it had one, was stopped; the records it sent before (up to number %d) are kept",
-				filepath.Join(h.opts.Home, "journal"), damage[0], j.Row.LastSeq), nil)
+			m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the host's journal (%s) is damaged (%s), where the record of this job's runtime may have been; the job was not run again, and its runtime, if it had one, was stopped; the records it sent before (up to number %d) are kept",
+				filepath.Join(m.cfg.Home, "journal"), damage[0], j.Row.LastSeq), nil)
 			changed = append(changed, &j.Row)
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
 		case !hasAttach:
-			h.t.FinishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
+			m.t.FinishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
 			changed = append(changed, &j.Row)
 		case stopped(&att.Attach):
 			// A runtime stopped with SIGSTOP (a job may stop its own)
@@ -152,29 +152,29 @@ func (h *Host) recover() error {
 			// for it, with every command waiting on this host. It is
 			// not waited on: the job is Blocked, keeps its slot, and
 			// is taken back once its runtime runs again (takeBack).
-			h.t.MoveLocked(j, api.Blocked)
+			m.t.MoveLocked(j, api.Blocked)
 			j.Row.PSBeginTime = att.Begin
 			j.Row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
 			j.Detached = &att
 			held = append(held, j)
 			blocked = append(blocked, j)
 		default:
-			h.t.MoveLocked(j, api.Running)
+			m.t.MoveLocked(j, api.Running)
 			j.Row.PSBeginTime = att.Begin
 			toAttach = append(toAttach, pendingAttach{j: j, att: att})
 		}
 	}
 	// Reattached side by side: one runtime slow to answer does not hold
 	// up the others.
-	for _, pa := range h.reattachAll(toAttach) {
+	for _, pa := range m.reattachAll(toAttach) {
 		j := pa.j
 		if pa.err != nil {
-			h.t.FinishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", pa.err, j.Row.LastSeq), nil)
+			m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the host stopped while the job ran, and its runtime could not be reattached (%v); the records it sent before (up to number %d) are kept", pa.err, j.Row.LastSeq), nil)
 			changed = append(changed, &j.Row)
 			settled = append(settled, j.Row.ID)
 			continue
 		}
-		h.log.Info("reattached to a running job", "job", j.Row.ID, "pid", pa.p.Pid(), "after", j.Row.LastSeq)
+		m.log.Info("reattached to a running job", "job", j.Row.ID, "pid", pa.p.Pid(), "after", j.Row.LastSeq)
 		j.RT = pa.p
 		relays = append(relays, reattached{j, pa.p, j.Row.LastSeq})
 	}
@@ -195,49 +195,49 @@ func (h *Host) recover() error {
 			}
 		}
 	}
-	h.sweep(loaded)
+	m.sweep(loaded)
 	if len(changed) > 0 {
-		if err := h.store.Put(changed...); err != nil {
+		if err := m.store.Put(changed...); err != nil {
 			return fmt.Errorf("cannot update the job table: %w", err)
 		}
 	}
 	for _, id := range settled {
-		h.cursors.Drop(id)
+		m.cursors.Drop(id)
 	}
 	for id := range cursors { // of jobs no longer in the table
-		h.cursors.Drop(id)
+		m.cursors.Drop(id)
 	}
-	for _, id := range h.journal.Attached() {
+	for _, id := range m.journal.Attached() {
 		if j := loaded[id]; j == nil || j.Row.State.Finished() {
-			h.journal.DropAttach(id)
+			m.journal.DropAttach(id)
 		}
 	}
 	// What a host killed mid-job left in the journal is settled now: keep
 	// the live values only.
-	if err := h.journal.Compact(); err != nil {
-		h.log.Warn("cannot compact the journal", "err", err)
+	if err := m.journal.Compact(); err != nil {
+		m.log.Warn("cannot compact the journal", "err", err)
 	}
-	h.t.Lock()
-	h.t.PublishLocked(loaded)
+	m.t.Lock()
+	m.t.PublishLocked(loaded)
 	for _, rl := range relays {
 		held = append(held, rl.j)
 	}
 	for _, j := range held {
 		// More running than the limits allow now: counted anyway.
-		h.t.HoldSlotLocked(j)
+		m.t.HoldSlotLocked(j)
 	}
-	h.t.Unlock()
+	m.t.Unlock()
 	for _, rl := range relays {
 		// The runtime has the job already; the payload is only how the
 		// protocol names it, so one that cannot be read does no harm.
-		payload, err := h.t.Payload(&rl.j.Row)
+		payload, err := m.t.Payload(&rl.j.Row)
 		if err != nil {
 			payload = &sdk.Job{Id: rl.j.Row.ID}
 		}
-		h.t.Go(func() { h.relay(rl.j, rl.p, payload, rl.after) })
+		m.t.Go(func() { m.relay(rl.j, rl.p, payload, rl.after) })
 	}
 	for _, j := range blocked {
-		h.t.Go(func() { h.takeBack(j) })
+		m.t.Go(func() { m.takeBack(j) })
 	}
 	return nil
 }
@@ -252,7 +252,7 @@ type pendingAttach struct {
 }
 
 // reattachAll reattaches the runtimes of jobs, at most maxReattach at once.
-func (h *Host) reattachAll(pending []pendingAttach) []pendingAttach {
+func (m *Manager) reattachAll(pending []pendingAttach) []pendingAttach {
 	sem := make(chan struct{}, maxReattach)
 	var wg sync.WaitGroup
 	for i := range pending {
@@ -260,7 +260,7 @@ func (h *Host) reattachAll(pending []pendingAttach) []pendingAttach {
 		sem <- struct{}{}
 		go func(pa *pendingAttach) {
 			defer func() { <-sem; wg.Done() }()
-			pa.p, pa.err = h.launcher.Reattach(&pa.att.Attach, h.t.RuntimeLogPath(pa.j.Row.ID))
+			pa.p, pa.err = m.launcher.Reattach(&pa.att.Attach, m.t.RuntimeLogPath(pa.j.Row.ID))
 		}(&pending[i])
 	}
 	wg.Wait()
@@ -283,33 +283,33 @@ func stopped(a *launch.Attach) bool {
 // takeBack waits until the stopped runtime of Blocked job j runs again,
 // then reattaches it; it gives up when the job is stopped or removed
 // meanwhile, or the host closes.
-func (h *Host) takeBack(j *jobs.Job) {
+func (m *Manager) takeBack(j *jobs.Job) {
 	tick := time.NewTicker(takeBackPoll)
 	defer tick.Stop()
 	for {
 		select {
-		case <-h.t.Ctx().Done():
+		case <-m.t.Ctx().Done():
 			return
 		case <-tick.C:
 		}
-		h.t.Lock()
+		m.t.Lock()
 		att := j.Detached
 		if j.Row.State != api.Blocked || att == nil {
-			h.t.Unlock()
+			m.t.Unlock()
 			return
 		}
 		if stopped(&att.Attach) {
-			h.t.Unlock()
+			m.t.Unlock()
 			continue
 		}
-		h.t.MoveLocked(j, api.Running)
+		m.t.MoveLocked(j, api.Running)
 		j.Row.StateReason = ""
 		j.Detached = nil
 		j.NotifyLocked()
-		h.t.Unlock()
-		h.t.Persist(j)
-		h.log.Info("a stopped runtime runs again; taking its job back", "job", j.Row.ID, "pid", att.Pid)
-		h.reattachLater(j, att, "its runtime was stopped when the host started")
+		m.t.Unlock()
+		m.t.Persist(j)
+		m.log.Info("a stopped runtime runs again; taking its job back", "job", j.Row.ID, "pid", att.Pid)
+		m.reattachLater(j, att, "its runtime was stopped when the host started")
 		return
 	}
 }
@@ -318,12 +318,12 @@ func (h *Host) takeBack(j *jobs.Job) {
 const takeBackPoll = 250 * time.Millisecond
 
 // endStray ends the runtime of a job the host cannot take back.
-func (h *Host) endStray(id uint64) {
+func (m *Manager) endStray(id uint64) {
 	var att jobs.AttachRecord
-	if h.journal.LoadAttach(id, &att) != nil {
+	if m.journal.LoadAttach(id, &att) != nil {
 		return
 	}
-	if p, err := h.launcher.Reattach(&att.Attach, h.t.RuntimeLogPath(id)); err == nil {
+	if p, err := m.launcher.Reattach(&att.Attach, m.t.RuntimeLogPath(id)); err == nil {
 		p.Release()
 	}
 }
@@ -332,7 +332,7 @@ func (h *Host) endStray(id uint64) {
 // lost it to damage in the journal: there is damage, and it claims to be
 // this job's record, or the job got as far as a runtime (the launcher made
 // its runtime log) or past NotStarted.
-func (h *Host) lostAttach(id uint64, state api.State, damage []store.Damage) bool {
+func (m *Manager) lostAttach(id uint64, state api.State, damage []store.Damage) bool {
 	if len(damage) == 0 {
 		return false
 	}
@@ -344,7 +344,7 @@ func (h *Host) lostAttach(id uint64, state api.State, damage []store.Damage) boo
 	if state != api.NotStarted {
 		return true
 	}
-	_, err := os.Lstat(h.t.RuntimeLogPath(id))
+	_, err := os.Lstat(m.t.RuntimeLogPath(id))
 	return err == nil
 }
 
@@ -352,21 +352,21 @@ func (h *Host) lostAttach(id uint64, state api.State, damage []store.Damage) boo
 // took, their logs, and socket directories of jobs that are finished or
 // gone. What a running job's process uses (its attach record says so)
 // stays.
-func (h *Host) sweep(loaded map[uint64]*jobs.Job) {
+func (m *Manager) sweep(loaded map[uint64]*jobs.Job) {
 	inUse := map[string]bool{}
 	for id, j := range loaded {
 		if j.Row.State.Finished() {
 			continue
 		}
 		var att jobs.AttachRecord
-		if h.journal.LoadAttach(id, &att) == nil {
+		if m.journal.LoadAttach(id, &att) == nil {
 			inUse[att.SockDir] = true
 		}
 	}
-	if s, ok := h.launcher.(launch.Sweeper); ok {
+	if s, ok := m.launcher.(launch.Sweeper); ok {
 		s.Sweep(func(dir string) bool { return inUse[dir] })
 	}
-	logs, _ := filepath.Glob(filepath.Join(h.t.JobsDir(), "spare*.runtime.log"))
+	logs, _ := filepath.Glob(filepath.Join(m.t.JobsDir(), "spare*.runtime.log"))
 	for _, l := range logs {
 		os.Remove(l)
 	}

@@ -1,4 +1,4 @@
-package host
+package runner
 
 import (
 	"errors"
@@ -17,28 +17,28 @@ import (
 // instead one of its throttle limit among the thread jobs sharing its
 // runtime and user's process.
 
-// run gets j a runtime process and relays its records.
-func (h *Host) run(j *jobs.Job) {
-	h.t.Lock()
+// Run gets j a runtime process and relays its records.
+func (m *Manager) Run(j *jobs.Job) {
+	m.t.Lock()
 	r := j.Row
-	h.t.Unlock()
+	m.t.Unlock()
 	fail := func(reason string) {
-		h.t.Lock()
-		h.t.FreeSlotLocked(j)
+		m.t.Lock()
+		m.t.FreeSlotLocked(j)
 		failed := j.Row.State == api.Running // not stopped meanwhile
 		if failed {
-			h.t.FinishLocked(j, api.Failed, reason, nil)
+			m.t.FinishLocked(j, api.Failed, reason, nil)
 		}
-		h.t.ScheduleLocked()
-		h.t.Unlock()
+		m.t.ScheduleLocked()
+		m.t.Unlock()
 		if failed {
-			h.t.Persist(j)
+			m.t.Persist(j)
 		}
 	}
 	// The runtime as installed now: a reinstall of the same version since
 	// the job was queued is what runs (the launcher checks it again, as
 	// it opens it).
-	sha, err := h.checkRuntime(&r)
+	sha, err := m.checkRuntime(&r)
 	if err != nil {
 		fail(err.Error())
 		return
@@ -47,40 +47,40 @@ func (h *Host) run(j *jobs.Job) {
 		fail(fmt.Sprintf("the working directory %s is gone", r.Workdir))
 		return
 	}
-	payload, err := h.t.Payload(&r)
+	payload, err := m.t.Payload(&r)
 	if err != nil {
 		fail(err.Error())
 		return
 	}
 	// The record log, made now that the job runs (a start makes no file).
-	h.t.Lock()
+	m.t.Lock()
 	needLog := j.Log == nil
-	h.t.Unlock()
+	m.t.Unlock()
 	if needLog {
-		lg, err := recordlog.Open(h.t.LogPath(r.ID), 0)
+		lg, err := recordlog.Open(m.t.LogPath(r.ID), 0)
 		if err != nil {
 			fail(fmt.Sprintf("cannot create the job's record log: %v", err))
 			return
 		}
-		h.t.Lock()
+		m.t.Lock()
 		j.Log = lg
-		h.t.Unlock()
+		m.t.Unlock()
 	}
 	var p launch.Process
-	if sh, ok := h.launcher.(launch.Sharer); ok && r.ThrottleLimit > 0 {
-		p, err = sh.LaunchShared(h.t.Ctx(), h.t.LaunchSpec(&r, sha))
+	if sh, ok := m.launcher.(launch.Sharer); ok && r.ThrottleLimit > 0 {
+		p, err = sh.LaunchShared(m.t.Ctx(), m.t.LaunchSpec(&r, sha))
 	} else {
-		p, err = h.launcher.Launch(h.t.Ctx(), h.t.LaunchSpec(&r, sha))
+		p, err = m.launcher.Launch(m.t.Ctx(), m.t.LaunchSpec(&r, sha))
 	}
 	if err != nil {
 		fail(err.Error())
 		return
 	}
-	h.t.Lock()
+	m.t.Lock()
 	if j.Row.State != api.Running {
 		// Stopped while the runtime was starting.
-		h.t.Unlock()
-		h.release(j, p)
+		m.t.Unlock()
+		m.release(j, p)
 		return
 	}
 	j.RT = p
@@ -91,15 +91,15 @@ func (h *Host) run(j *jobs.Job) {
 		// The protocol the process negotiated is the one the job runs on.
 		j.Row.Runtime.Protocol = a.Protocol
 	}
-	h.t.Unlock()
+	m.t.Unlock()
 	// Recorded before the runtime gets the job (it starts a job only when
 	// asked to run it), so a job that runs can always be found again.
 	if att != nil {
-		if err := h.journal.SaveAttach(r.ID, att); err != nil {
-			h.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
+		if err := m.journal.SaveAttach(r.ID, att); err != nil {
+			m.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
 		}
 	}
-	h.relay(j, p, payload, 0)
+	m.relay(j, p, payload, 0)
 }
 
 // checkRuntime verifies the job's runtime binary before launch and returns
@@ -108,10 +108,10 @@ func (h *Host) run(j *jobs.Job) {
 // only if that fails (the runtime was reinstalled or removed meanwhile) is
 // the catalog listed again, and the entry now at that path, if it is the
 // same runtime and version, is what the job runs.
-func (h *Host) checkRuntime(r *store.Row) (string, error) {
+func (m *Manager) checkRuntime(r *store.Row) (string, error) {
 	e := &catalog.Entry{Path: r.Spec.Runtime, Manifest: catalog.Manifest{SHA256: r.Spec.SHA256}}
 	e.Name, e.Version, e.OS, e.Arch = r.Runtime.Name, r.Runtime.Version, r.Runtime.OS, r.Runtime.Arch
-	verr := h.catalog.Verify(e)
+	verr := m.catalog.Verify(e)
 	if verr == nil {
 		return e.SHA256, nil
 	}
@@ -120,13 +120,13 @@ func (h *Host) checkRuntime(r *store.Row) (string, error) {
 	if errors.Is(verr, catalog.ErrUnsafe) {
 		return "", verr
 	}
-	entries, err := h.catalog.List()
+	entries, err := m.catalog.List()
 	if err != nil {
 		return "", err
 	}
 	for _, e := range entries {
 		if e.Path == r.Spec.Runtime && e.Name == r.Runtime.Name && e.Version == r.Runtime.Version {
-			return e.SHA256, h.catalog.Verify(e)
+			return e.SHA256, m.catalog.Verify(e)
 		}
 	}
 	return "", fmt.Errorf("the runtime %s %s (%s) is no longer installed", r.Runtime.Name, r.Runtime.Version, r.Spec.Runtime)

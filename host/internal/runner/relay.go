@@ -1,4 +1,4 @@
-package host
+package runner
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
+	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
@@ -23,19 +24,19 @@ import (
 //
 // If the host closes meanwhile, relay just returns: the runtime keeps the
 // unacknowledged batches and the next host asks for them again.
-func (h *Host) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after uint64) {
-	ctx, cancel := context.WithCancel(h.t.Ctx())
+func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after uint64) {
+	ctx, cancel := context.WithCancel(m.t.Ctx())
 	defer cancel()
 
-	h.t.Lock()
+	m.t.Lock()
 	r := j.Row
-	h.t.Unlock()
+	m.t.Unlock()
 	stream, err := p.Conn().Run(ctx, payload, after)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the host is closing; the next one reattaches
 		}
-		h.runtimeLost(j, p, fmt.Errorf("the job could not be handed to it: %w", err))
+		m.runtimeLost(j, p, fmt.Errorf("the job could not be handed to it: %w", err))
 		return
 	}
 
@@ -70,16 +71,16 @@ func (h *Host) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after uint
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the record stream ended without the job's end")
 			}
-			h.runtimeLost(j, p, err)
+			m.runtimeLost(j, p, err)
 			return
 		}
 		data, err := recordlog.Fresh(b, persisted)
 		if err != nil {
-			h.runtimeLost(j, p, fmt.Errorf("the runtime sent a malformed batch: %w", err))
+			m.runtimeLost(j, p, fmt.Errorf("the runtime sent a malformed batch: %w", err))
 			return
 		}
 		if len(data) > 0 {
-			taken, err := h.handOff(ctx, j, data, b.LastSeq)
+			taken, err := records.HandOff(ctx, m.t, j, data, b.LastSeq)
 			if !taken && err == nil {
 				// No receiver took them: into the log. (A receiver that
 				// did has made them received; the log needs them no more
@@ -87,101 +88,50 @@ func (h *Host) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after uint
 				err = j.Log.Append(data)
 			}
 			if err != nil {
-				h.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
-				h.storeFailed(ctx, j, p, err)
+				m.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
+				m.storeFailed(ctx, j, p, err)
 				return
 			}
 			persisted = b.LastSeq
 			persistedSeq.Store(persisted)
-			h.t.Lock()
+			m.t.Lock()
 			j.Row.LastSeq = max(j.Row.LastSeq, persisted)
 			j.NotifyLocked()
-			h.t.Unlock()
-			h.t.Checkpoint(j)
+			m.t.Unlock()
+			m.t.Checkpoint(j)
 			select {
 			case ackCh <- struct{}{}:
 			default:
 			}
 		}
 		if b.Done != nil {
-			h.finishFromRuntime(j, p, b.Done)
+			m.finishFromRuntime(j, p, b.Done)
 			return
 		}
 	}
 }
 
-// handoffWait bounds how long a relay waits for a receiver to write a batch
-// out: a caller that stops reading (output piped into a paused pager) must
-// not stall the job, a stop or the host's shutdown.
-const handoffWait = 2 * time.Second
-
-// handOff gives data to a `receive --wait` that has read everything in the
-// log and is waiting for more, and waits until it has written it out. This
-// keeps the common `start --wait` from writing all output to disk only to
-// read it straight back; the order of records is kept because a handoff
-// happens only when nothing is waiting in the log. It reports whether the
-// batch is taken care of (delivered, or written to the log meanwhile).
-func (h *Host) handOff(ctx context.Context, j *jobs.Job, data []byte, lastSeq uint64) (bool, error) {
-	h.t.Lock()
-	w := j.Waiter
-	if w == nil || j.Log == nil || j.Log.Size() != j.Row.ReadOffset {
-		h.t.Unlock()
-		return false, nil
-	}
-	j.Waiter = nil
-	// Sent under the lock (w has room for one), so a receiver withdrawing
-	// its offer under the lock either finds it here or in its channel.
-	d := &jobs.Handoff{Data: data, LastSeq: lastSeq, Done: make(chan error, 1)}
-	w <- d
-	h.t.Unlock()
-	t := time.NewTimer(handoffWait)
-	defer t.Stop()
-	select {
-	case err := <-d.Done:
-		return err == nil, nil
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	// Too slow, or the host is closing: keep the batch in the log. The
-	// receiver may still deliver it; see handoff.
-	h.t.Lock()
-	defer h.t.Unlock()
-	select {
-	case err := <-d.Done:
-		if err == nil {
-			return true, nil
-		}
-	default:
-	}
-	d.Start = j.Log.Size()
-	if err := j.Log.Append(data); err != nil {
-		return false, err
-	}
-	d.Abandoned, d.End = true, j.Log.Size()
-	return true, nil
-}
-
 // finishFromRuntime records how the runtime says the job ended, then lets
 // the runtime go.
-func (h *Host) finishFromRuntime(j *jobs.Job, p launch.Process, d *sdk.Done) {
+func (m *Manager) finishFromRuntime(j *jobs.Job, p launch.Process, d *sdk.Done) {
 	state, code := protocol.Ended(d)
 	if err := j.Log.Close(); err != nil {
-		h.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
+		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 	}
-	h.t.Lock()
-	h.t.FinishLocked(j, state, d.Reason, &code)
+	m.t.Lock()
+	m.t.FinishLocked(j, state, d.Reason, &code)
 	seq := j.Row.LastSeq
-	h.t.Unlock()
-	h.t.Persist(j) // before the runtime may forget the job
+	m.t.Unlock()
+	m.t.Persist(j) // before the runtime may forget the job
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
 	cancel()
-	h.release(j, p)
+	m.release(j, p)
 }
 
 // runtimeLost fails a job whose runtime went away before saying how the job
 // ended: a crash, a kill, a broken connection.
-func (h *Host) runtimeLost(j *jobs.Job, p launch.Process, cause error) {
+func (m *Manager) runtimeLost(j *jobs.Job, p launch.Process, cause error) {
 	// Give the launcher a moment to notice the process exit, for the reason.
 	for i := 0; i < 20 && !p.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
@@ -194,58 +144,58 @@ func (h *Host) runtimeLost(j *jobs.Job, p launch.Process, cause error) {
 	// could reach.
 	p.Kill()
 	_ = j.Log.Close()
-	h.t.Lock()
+	m.t.Lock()
 	stopping := j.Row.State == api.Stopping
 	reason := fmt.Sprintf("the runtime %s %s (pid %d) %s before the job ended, so it crashed or was killed (%v); the records it sent before (up to number %d) are kept; its log is %s",
-		j.Row.Runtime.Name, j.Row.Runtime.Version, p.Pid(), what, cause, j.Row.LastSeq, h.t.RuntimeLogPath(j.Row.ID))
+		j.Row.Runtime.Name, j.Row.Runtime.Version, p.Pid(), what, cause, j.Row.LastSeq, m.t.RuntimeLogPath(j.Row.ID))
 	state := api.Failed
 	if stopping {
 		state, reason = api.Stopped, "stopped; the runtime was killed"
 	}
-	h.t.FinishLocked(j, state, reason, nil)
-	h.t.Unlock()
-	h.t.Persist(j)
-	h.release(j, p)
+	m.t.FinishLocked(j, state, reason, nil)
+	m.t.Unlock()
+	m.t.Persist(j)
+	m.release(j, p)
 }
 
 // storeFailed ends a job whose records the host cannot store (a full disk,
 // say): the runtime still holds them, but a job that cannot be recorded
 // must not run on unrecorded. It fails with that reason, not as a crash.
-func (h *Host) storeFailed(ctx context.Context, j *jobs.Job, p launch.Process, cause error) {
+func (m *Manager) storeFailed(ctx context.Context, j *jobs.Job, p launch.Process, cause error) {
 	sctx, cancel := context.WithTimeout(ctx, stopAnswer)
 	_ = p.Conn().Stop(sctx, j.Row.ID, 0)
 	cancel()
 	p.Kill()
 	_ = j.Log.Close()
-	h.t.Lock()
+	m.t.Lock()
 	reason := fmt.Sprintf("the host cannot store the job's records (%v), so the job was stopped; the records up to number %d are kept", cause, j.Row.LastSeq)
 	if errors.Is(cause, syscall.ENOSPC) {
 		reason = fmt.Sprintf("the disk holding the job's records is full (%v), so the job was stopped; the records up to number %d are kept; free space and start it again", cause, j.Row.LastSeq)
 	}
-	h.t.FinishLocked(j, api.Failed, reason, nil)
-	h.t.Unlock()
-	h.t.Persist(j)
-	h.release(j, p)
+	m.t.FinishLocked(j, api.Failed, reason, nil)
+	m.t.Unlock()
+	m.t.Persist(j)
+	m.release(j, p)
 }
 
 // release gives the runtime process back and frees the job's slot. A
 // process whose job ended cleanly (completed, or failed by its own exit
 // status) may run the next job of its spec; one whose job was stopped, or
 // that crashed or was lost, is ended.
-func (h *Host) release(j *jobs.Job, p launch.Process) {
-	h.t.Lock()
+func (m *Manager) release(j *jobs.Job, p launch.Process) {
+	m.t.Lock()
 	j.RT = nil
-	h.t.FreeSlotLocked(j)
+	m.t.FreeSlotLocked(j)
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.
 	clean := j.Row.State == api.Completed || (j.Row.State == api.Failed && j.Row.ExitCode != nil && *j.Row.ExitCode >= 0)
 	// Read now: the row may be another run's by the time the goroutine
 	// runs (restart --in-place).
 	thread := j.Row.ThrottleLimit != 0
-	h.t.ScheduleLocked()
-	h.t.Unlock()
+	m.t.ScheduleLocked()
+	m.t.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
-	h.t.Go(func() {
+	m.t.Go(func() {
 		if r, ok := p.(launch.Recycler); ok && clean && !thread {
 			r.Recycle()
 		} else {

@@ -1,0 +1,54 @@
+package runner
+
+import (
+	"time"
+
+	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config is what the runners need of the host around them.
+type Config struct {
+	Table    *jobs.Table
+	Launcher launch.Launcher
+	Catalog  *catalog.Catalog
+	// Store, Journal and Cursors are the job table on disk and where
+	// records and runtimes stand between its writes; Recover reads them.
+	Store   *store.Store
+	Journal *store.Journal
+	Cursors *store.Cursors
+	// Home is the host's home (named in messages about its journal).
+	Home string
+	// StopGrace is how long a stopped job's processes get to end before
+	// they are killed.
+	StopGrace time.Duration
+	// Self is the host process's own user: a row too damaged to say whose
+	// it was is theirs.
+	Self identity.Caller
+	Log  hclog.Logger
+}
+
+// Manager runs the jobs the queue hands it (Run), one task per running
+// job: launch, relay, outcome, release. It stops, suspends and resumes
+// running jobs, and takes back, when a host starts, the jobs its
+// predecessor left running (Recover).
+type Manager struct {
+	t        *jobs.Table
+	launcher launch.Launcher
+	catalog  *catalog.Catalog
+	store    *store.Store
+	journal  *store.Journal
+	cursors  *store.Cursors
+	log      hclog.Logger
+	cfg      Config
+}
+
+// New returns a Manager; the table's Config.Run is its Run.
+func New(cfg Config) *Manager {
+	return &Manager{t: cfg.Table, launcher: cfg.Launcher, catalog: cfg.Catalog, store: cfg.Store, journal: cfg.Journal,
+		cursors: cfg.Cursors, log: cfg.Log, cfg: cfg}
+}
