@@ -52,3 +52,13 @@ func New(cfg Config) *Manager {
 	return &Manager{t: cfg.Table, launcher: cfg.Launcher, catalog: cfg.Catalog, store: cfg.Store, journal: cfg.Journal,
 		cursors: cfg.Cursors, log: cfg.Log, cfg: cfg}
 }
+
+// task is one running job and its runtime process: the relay, the outcome
+// and the release are its methods, each knowing whose they are.
+type task struct {
+	m *Manager
+	j *jobs.Job
+	p launch.Process
+}
+
+func (m *Manager) task(j *jobs.Job, p launch.Process) *task { return &task{m: m, j: j, p: p} }

@@ -234,7 +234,7 @@ func (m *Manager) Recover() error {
 		if err != nil {
 			payload = &sdk.Job{Id: rl.j.Row.ID}
 		}
-		m.t.Go(func() { m.relay(rl.j, rl.p, payload, rl.after) })
+		m.t.Go(func() { m.task(rl.j, rl.p).relay(payload, rl.after) })
 	}
 	for _, j := range blocked {
 		m.t.Go(func() { m.takeBack(j) })

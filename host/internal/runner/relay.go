@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
@@ -24,7 +23,8 @@ import (
 //
 // If the host closes meanwhile, relay just returns: the runtime keeps the
 // unacknowledged batches and the next host asks for them again.
-func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after uint64) {
+func (tk *task) relay(payload *sdk.Job, after uint64) {
+	m, j, p := tk.m, tk.j, tk.p
 	ctx, cancel := context.WithCancel(m.t.Ctx())
 	defer cancel()
 
@@ -36,7 +36,7 @@ func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after u
 		if ctx.Err() != nil {
 			return // the host is closing; the next one reattaches
 		}
-		m.runtimeLost(j, p, fmt.Errorf("the job could not be handed to it: %w", err))
+		tk.runtimeLost(fmt.Errorf("the job could not be handed to it: %w", err))
 		return
 	}
 
@@ -71,12 +71,12 @@ func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after u
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the record stream ended without the job's end")
 			}
-			m.runtimeLost(j, p, err)
+			tk.runtimeLost(err)
 			return
 		}
 		data, err := recordlog.Fresh(b, persisted)
 		if err != nil {
-			m.runtimeLost(j, p, fmt.Errorf("the runtime sent a malformed batch: %w", err))
+			tk.runtimeLost(fmt.Errorf("the runtime sent a malformed batch: %w", err))
 			return
 		}
 		if len(data) > 0 {
@@ -89,7 +89,7 @@ func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after u
 			}
 			if err != nil {
 				m.log.Error("cannot persist records; stopping the job", "job", r.ID, "err", err)
-				m.storeFailed(ctx, j, p, err)
+				tk.storeFailed(ctx, err)
 				return
 			}
 			persisted = b.LastSeq
@@ -105,7 +105,7 @@ func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after u
 			}
 		}
 		if b.Done != nil {
-			m.finishFromRuntime(j, p, b.Done)
+			tk.finishFromRuntime(b.Done)
 			return
 		}
 	}
@@ -113,7 +113,8 @@ func (m *Manager) relay(j *jobs.Job, p launch.Process, payload *sdk.Job, after u
 
 // finishFromRuntime records how the runtime says the job ended, then lets
 // the runtime go.
-func (m *Manager) finishFromRuntime(j *jobs.Job, p launch.Process, d *sdk.Done) {
+func (tk *task) finishFromRuntime(d *sdk.Done) {
+	m, j, p := tk.m, tk.j, tk.p
 	state, code := protocol.Ended(d)
 	if err := j.Log.Close(); err != nil {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
@@ -126,12 +127,13 @@ func (m *Manager) finishFromRuntime(j *jobs.Job, p launch.Process, d *sdk.Done) 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
 	cancel()
-	m.release(j, p)
+	tk.release()
 }
 
 // runtimeLost fails a job whose runtime went away before saying how the job
 // ended: a crash, a kill, a broken connection.
-func (m *Manager) runtimeLost(j *jobs.Job, p launch.Process, cause error) {
+func (tk *task) runtimeLost(cause error) {
+	m, j, p := tk.m, tk.j, tk.p
 	// Give the launcher a moment to notice the process exit, for the reason.
 	for i := 0; i < 20 && !p.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
@@ -155,13 +157,14 @@ func (m *Manager) runtimeLost(j *jobs.Job, p launch.Process, cause error) {
 	m.t.FinishLocked(j, state, reason, nil)
 	m.t.Unlock()
 	m.t.Persist(j)
-	m.release(j, p)
+	tk.release()
 }
 
 // storeFailed ends a job whose records the host cannot store (a full disk,
 // say): the runtime still holds them, but a job that cannot be recorded
 // must not run on unrecorded. It fails with that reason, not as a crash.
-func (m *Manager) storeFailed(ctx context.Context, j *jobs.Job, p launch.Process, cause error) {
+func (tk *task) storeFailed(ctx context.Context, cause error) {
+	m, j, p := tk.m, tk.j, tk.p
 	sctx, cancel := context.WithTimeout(ctx, stopAnswer)
 	_ = p.Conn().Stop(sctx, j.Row.ID, 0)
 	cancel()
@@ -175,14 +178,15 @@ func (m *Manager) storeFailed(ctx context.Context, j *jobs.Job, p launch.Process
 	m.t.FinishLocked(j, api.Failed, reason, nil)
 	m.t.Unlock()
 	m.t.Persist(j)
-	m.release(j, p)
+	tk.release()
 }
 
 // release gives the runtime process back and frees the job's slot. A
 // process whose job ended cleanly (completed, or failed by its own exit
 // status) may run the next job of its spec; one whose job was stopped, or
 // that crashed or was lost, is ended.
-func (m *Manager) release(j *jobs.Job, p launch.Process) {
+func (tk *task) release() {
+	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
 	j.RT = nil
 	m.t.FreeSlotLocked(j)

@@ -80,7 +80,7 @@ func (m *Manager) Run(j *jobs.Job) {
 	if j.Row.State != api.Running {
 		// Stopped while the runtime was starting.
 		m.t.Unlock()
-		m.release(j, p)
+		m.task(j, p).release()
 		return
 	}
 	j.RT = p
@@ -99,7 +99,7 @@ func (m *Manager) Run(j *jobs.Job) {
 			m.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
 		}
 	}
-	m.relay(j, p, payload, 0)
+	m.task(j, p).relay(payload, 0)
 }
 
 // checkRuntime verifies the job's runtime binary before launch and returns

@@ -140,7 +140,7 @@ func (m *Manager) reattachLater(j *jobs.Job, att *jobs.AttachRecord, why string)
 	if j.Row.State != api.Running {
 		// Stopped or removed meanwhile, as a job without its runtime.
 		m.t.Unlock()
-		m.release(j, p)
+		m.task(j, p).release()
 		return
 	}
 	j.RT = p
@@ -151,5 +151,5 @@ func (m *Manager) reattachLater(j *jobs.Job, att *jobs.AttachRecord, why string)
 	if err != nil {
 		payload = &sdk.Job{Id: j.Row.ID}
 	}
-	m.t.Go(func() { m.relay(j, p, payload, after) })
+	m.t.Go(func() { m.task(j, p).relay(payload, after) })
 }
