@@ -8,67 +8,11 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/internal/jobs"
 )
 
 // Jobs returns the selected jobs that pass the filter.
 func (h *Host) Jobs(ctx context.Context, sel []string, f *api.Filter) ([]*api.Job, error) {
-	var state api.State
-	if f != nil {
-		var err error
-		if state, err = jobs.ParseState(f.State); err != nil {
-			return nil, err
-		}
-		if f.Newest < 0 {
-			return nil, errorf(ErrBadRequest, "--newest %d: give a positive number of jobs", f.Newest)
-		}
-	}
-	h.t.Lock()
-	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" && !f.IncludeChildJobs {
-		// get --newest N of a big table: the N newest rows, without
-		// sorting or viewing the rest.
-		out := h.t.NewestLocked(h.caller(ctx), f.Newest)
-		h.t.Unlock()
-		return out, nil
-	}
-	js, err := h.t.SelectLocked(h.caller(ctx), sel)
-	if f != nil && f.IncludeChildJobs {
-		js = jobs.WithChildren(js)
-	}
-	var out []*api.Job
-	for _, j := range js {
-		out = append(out, j.ViewLocked())
-	}
-	h.t.Unlock()
-	if err != nil || f == nil {
-		return out, err
-	}
-	kept := out[:0]
-	command := jobs.CompileWildcard(f.Command)
-	for _, v := range out {
-		if state != "" && v.State != state {
-			continue
-		}
-		if f.Command != "" {
-			if !command.Match(v.Command) {
-				continue
-			}
-		}
-		if f.HasMoreData != nil && v.HasMoreData != *f.HasMoreData {
-			continue
-		}
-		if f.Type != "" && !strings.EqualFold(v.PSJobTypeName, f.Type) {
-			continue
-		}
-		if f.Group != "" && v.GroupOf() != f.Group {
-			continue
-		}
-		kept = append(kept, v)
-	}
-	if f.Newest > 0 && len(kept) > f.Newest {
-		kept = kept[len(kept)-f.Newest:]
-	}
-	return kept, nil
+	return h.t.Query(h.caller(ctx), sel, f)
 }
 
 // Stop stops the selected jobs and waits until they have ended. A queued

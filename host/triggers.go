@@ -7,7 +7,6 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/identity"
-	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/sdk"
@@ -56,26 +55,7 @@ func (h *Host) startTriggers(dir string) {
 		return triggers.User{Name: acct.Name, Home: acct.Home, Shell: acct.Shell}, nil
 	}
 	// lastRun is when the host's user's newest run of a definition started.
-	lastRun := func(typ, name string) *time.Time {
-		h.t.Lock()
-		defer h.t.Unlock()
-		var newest *jobs.Job
-		for j := range h.t.AllLocked() {
-			if j.Row.OwnerUID == h.self.UID && j.Row.PSJobTypeName == typ && j.Row.Definition == name &&
-				(newest == nil || j.Row.ID > newest.Row.ID) {
-				newest = j
-			}
-		}
-		if newest == nil {
-			return nil
-		}
-		if newest.Row.PSBeginTime != nil {
-			t := *newest.Row.PSBeginTime
-			return &t
-		}
-		t := newest.Row.Created
-		return &t
-	}
+	lastRun := func(typ, name string) *time.Time { return h.t.LastRun(h.self.UID, typ, name) }
 	h.trig = triggers.New(triggers.Config{Dir: dir, Ctx: h.t.Ctx(), Go: h.t.Go, Log: h.log, State: h.store,
 		Listers: listers, Start: start, User: user, LastRun: lastRun})
 }

@@ -386,3 +386,27 @@ func (t *Table) HoldSlotLocked(j *Job) {
 		t.running[j.Row.GroupOf()]++
 	}
 }
+
+// LastRun is when owner's newest run of the definition name of type typ
+// started (or was created, if it has not started), for the trigger
+// schedule; nil if there is none.
+func (t *Table) LastRun(owner uint32, typ, name string) *time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var newest *Job
+	for _, j := range t.jobs {
+		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == name &&
+			(newest == nil || j.Row.ID > newest.Row.ID) {
+			newest = j
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	if newest.Row.PSBeginTime != nil {
+		b := *newest.Row.PSBeginTime
+		return &b
+	}
+	c := newest.Row.Created
+	return &c
+}

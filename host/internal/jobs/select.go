@@ -200,3 +200,63 @@ func (t *Table) NewestLocked(c Caller, n int) []*api.Job {
 	}
 	return out
 }
+
+// Query returns the jobs c selects that pass the filter (get).
+func (t *Table) Query(c Caller, sel []string, f *api.Filter) ([]*api.Job, error) {
+	var state api.State
+	if f != nil {
+		var err error
+		if state, err = ParseState(f.State); err != nil {
+			return nil, err
+		}
+		if f.Newest < 0 {
+			return nil, errorf(ErrBadRequest, "--newest %d: give a positive number of jobs", f.Newest)
+		}
+	}
+	t.Lock()
+	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" && !f.IncludeChildJobs {
+		// get --newest N of a big table: the N newest rows, without
+		// sorting or viewing the rest.
+		out := t.NewestLocked(c, f.Newest)
+		t.Unlock()
+		return out, nil
+	}
+	js, err := t.SelectLocked(c, sel)
+	if f != nil && f.IncludeChildJobs {
+		js = WithChildren(js)
+	}
+	var out []*api.Job
+	for _, j := range js {
+		out = append(out, j.ViewLocked())
+	}
+	t.Unlock()
+	if err != nil || f == nil {
+		return out, err
+	}
+	kept := out[:0]
+	command := CompileWildcard(f.Command)
+	for _, v := range out {
+		if state != "" && v.State != state {
+			continue
+		}
+		if f.Command != "" {
+			if !command.Match(v.Command) {
+				continue
+			}
+		}
+		if f.HasMoreData != nil && v.HasMoreData != *f.HasMoreData {
+			continue
+		}
+		if f.Type != "" && !strings.EqualFold(v.PSJobTypeName, f.Type) {
+			continue
+		}
+		if f.Group != "" && v.GroupOf() != f.Group {
+			continue
+		}
+		kept = append(kept, v)
+	}
+	if f.Newest > 0 && len(kept) > f.Newest {
+		kept = kept[len(kept)-f.Newest:]
+	}
+	return kept, nil
+}
