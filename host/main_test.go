@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// A job state change the table does not list panics the host.
+	os.Setenv("BGJOB_STRICT_STATES", "1")
 	tmp, err := os.MkdirTemp("", "bghost")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "host test:", err)

@@ -25,6 +25,8 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// A job state change the table does not list panics the host.
+	os.Setenv("BGJOB_STRICT_STATES", "1")
 	flag.Parse()
 	tmp, err := os.MkdirTemp("", "bgjob-it")
 	if err != nil {

@@ -107,6 +107,8 @@ type buildError struct {
 func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
 
 func TestMain(m *testing.M) {
+	// A job state change the table does not list panics the host.
+	os.Setenv("BGJOB_STRICT_STATES", "1")
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

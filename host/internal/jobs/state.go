@@ -1,17 +1,28 @@
 package jobs
 
-import "github.com/bgjob/bgjob/host/api"
+import (
+	"fmt"
+	"os"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// strict says whether a refused move panics. The tests set
+// BGJOB_STRICT_STATES, so that a move missing from the table fails them;
+// a user's host logs it and goes on.
+func strict() bool { return os.Getenv("BGJOB_STRICT_STATES") != "" }
 
 // A job's state changes only through MoveLocked, which allows the moves
 // below and no others. They are every change the host makes: the queue,
 // a runner, stop, suspend and resume, a host taking back the jobs its
-// predecessor left (which may find a job's runtime in any state), and the
+// predecessor left (which may find a job's runtime in any state: a row is
+// written NotStarted and its job may be found running), and the
 // Slurm poller (which follows what Slurm says, requeues included). A
 // finished job moves only when it is restarted in place.
 //
 // A move to the state a job is in is no change and always allowed.
 var moves = map[api.State][]api.State{
-	api.NotStarted: {api.Running, api.Suspended, api.Stopping, api.Completed, api.Failed, api.Stopped},
+	api.NotStarted: {api.Running, api.Suspended, api.Stopping, api.Blocked, api.Completed, api.Failed, api.Stopped},
 	api.Running:    {api.Stopping, api.Suspending, api.Suspended, api.Blocked, api.NotStarted, api.Completed, api.Failed, api.Stopped},
 	api.Stopping:   {api.Running, api.Blocked, api.Completed, api.Failed, api.Stopped},
 	api.Suspending: {api.Running, api.Suspended, api.Stopping, api.Blocked, api.Completed, api.Failed, api.Stopped},
@@ -42,6 +53,9 @@ func (t *Table) MoveLocked(j *Job, to api.State) bool {
 	from := j.Row.State
 	if !Legal(from, to) {
 		t.log.Error("refused a change of a job's state that no job makes", "job", j.Row.ID, "from", from, "to", to)
+		if strict() {
+			panic(fmt.Sprintf("job %d: a move from %s to %s, which no job makes", j.Row.ID, from, to))
+		}
 		return false
 	}
 	j.Row.State = to

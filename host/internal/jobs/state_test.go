@@ -10,10 +10,11 @@ import (
 // Every legal move, as the host makes them today; every other pair of
 // states is refused. A new move is added here and in moves together.
 func TestStateMoves(t *testing.T) {
+	t.Setenv("BGJOB_STRICT_STATES", "") // refused without a panic, as on a user's host
 	N, R, C, F, S, B := api.NotStarted, api.Running, api.Completed, api.Failed, api.Stopped, api.Blocked
 	Sd, Sg, St := api.Suspended, api.Suspending, api.Stopping
 	legal := map[[2]api.State]string{
-		{N, R}: "the queue runs it", {N, Sd}: "suspended in the queue", {N, St}: "a Slurm job stopped before it runs",
+		{N, R}: "the queue runs it", {N, Sd}: "suspended in the queue", {N, St}: "a Slurm job stopped before it runs", {N, B}: "its row says queued, its runtime is found stopped at recovery",
 		{N, C}: "a Slurm task ended between two polls", {N, F}: "a dependency failed, or its runtime could not start", {N, S}: "stopped in the queue",
 		{R, St}: "stop", {R, Sg}: "suspend", {R, Sd}: "Slurm suspended it", {R, B}: "its runtime is stopped (SIGSTOP) at recovery",
 		{R, N}: "Slurm requeued it", {R, C}: "it ended", {R, F}: "it failed", {R, S}: "stopped while starting",
@@ -57,4 +58,18 @@ func closed(ch chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// Under the tests a refused move panics, so that one missing from the
+// table fails whichever test makes it.
+func TestStrictStates(t *testing.T) {
+	t.Setenv("BGJOB_STRICT_STATES", "1")
+	j := NewJob(&store.Row{})
+	j.Row.State = api.Completed
+	defer func() {
+		if recover() == nil {
+			t.Error("a move from Completed to Running did not panic under BGJOB_STRICT_STATES")
+		}
+	}()
+	New(Config{}).MoveLocked(j, api.Running)
 }
