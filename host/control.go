@@ -83,13 +83,19 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.t.Unlock()
 		return nil, err
 	}
-	slurmJobs, js := onSlurm(h, js)
-	if len(slurmJobs) > 0 {
+	// The jobs at a location are its to stop (as their parents).
+	var elsewhere []*jobs.Job
+	for _, loc := range h.locations {
+		var mine []*jobs.Job
+		if mine, js = loc.ClaimLocked(js); len(mine) == 0 {
+			continue
+		}
 		h.t.Unlock()
-		if err := h.stopSlurm(ctx, slurmJobs); err != nil {
+		if err := loc.Stop(ctx, mine); err != nil {
 			return nil, err
 		}
 		h.t.Lock()
+		elsewhere = append(elsewhere, mine...)
 	}
 	var frozen []*jobs.Job
 	for _, j := range js {
@@ -109,7 +115,7 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.t.Lock()
 	}
 	var ids []string
-	for _, p := range slurmJobs {
+	for _, p := range elsewhere {
 		ids = append(ids, strconv.FormatUint(p.Row.ID, 10))
 	}
 	type stopping struct {
