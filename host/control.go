@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 )
 
 // Jobs returns the selected jobs that pass the filter.
@@ -25,15 +26,23 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.t.Unlock()
 		return nil, err
 	}
-	slurmJobs, js := onSlurm(h, js)
-	h.t.Unlock()
-	if len(slurmJobs) > 0 {
-		if err := h.stopSlurm(ctx, slurmJobs); err != nil {
+	// The jobs at a location are its to stop (as their parents).
+	var elsewhere []*jobs.Job
+	for _, loc := range h.locations {
+		var mine []*jobs.Job
+		if mine, js = loc.ClaimLocked(js); len(mine) == 0 {
+			continue
+		}
+		h.t.Unlock()
+		if err := loc.Stop(ctx, mine); err != nil {
 			return nil, err
 		}
+		h.t.Lock()
+		elsewhere = append(elsewhere, mine...)
 	}
+	h.t.Unlock()
 	var ids []string
-	for _, p := range slurmJobs {
+	for _, p := range elsewhere {
 		ids = append(ids, strconv.FormatUint(p.Row.ID, 10))
 	}
 	local, err := h.run.Stop(ctx, js)

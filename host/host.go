@@ -16,6 +16,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/runner"
+	"github.com/bgjob/bgjob/host/internal/slurmloc"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
@@ -95,13 +96,9 @@ type Host struct {
 
 	trig *triggers.Triggers // nil without Options.Definitions
 
-	slurm *slurm.Client
-	// slurmActive is Slurm's last answer about the active jobs, at
-	// slurmAsked; the Slurm poller alone uses them.
-	slurmActive map[string]slurm.JobState
-	slurmAsked  time.Time
-	// slurmFollowing: the Slurm poller runs; guarded by mu.
-	slurmFollowing bool
+	// locations are where jobs run besides this machine's queue, in the
+	// order `location list` shows them.
+	locations []location
 
 	ids *identity.Resolver // whom a job runs as, and may it
 }
@@ -212,10 +209,11 @@ func Open(opts Options) (*Host, error) {
 	self := identity.Self()
 	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
 		self: self, launcher: opts.Launcher,
-		slurm: &slurm.Client{Bin: opts.SlurmBin},
-		ids:   identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
+		ids: identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
 	h.t = jobs.New(jobs.Config{Home: opts.Home, Store: st, Journal: journal, Cursors: cursors, Settings: settings,
 		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: func(j *jobs.Job) { h.run.Run(j) }})
+	h.locations = []location{slurmloc.New(slurmloc.Config{Table: h.t, Client: &slurm.Client{Bin: opts.SlurmBin},
+		Dir: opts.SlurmDir, HostBinary: opts.HostBinary, StopGrace: opts.StopGrace, Log: opts.Logger})}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
@@ -235,9 +233,9 @@ func Open(opts Options) (*Host, error) {
 	h.t.Unlock()
 	h.t.Cleanup()
 	h.t.Go(h.t.CleanupLoop)
-	h.t.Lock()
-	h.followSlurmLocked() // for jobs on Slurm the previous host left
-	h.t.Unlock()
+	for _, l := range h.locations {
+		l.Follow() // for jobs there the previous host left
+	}
 	if opts.Definitions != "" {
 		h.startTriggers(opts.Definitions)
 	}

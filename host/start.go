@@ -59,12 +59,12 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if err := identity.CheckWorkdir(acct, runAs, req.Workdir); err != nil {
 		return nil, err
 	}
-	onSlurm, err := checkLocation(req)
+	loc, err := h.checkLocation(req)
 	if err != nil {
 		return nil, err
 	}
-	if onSlurm {
-		return h.startSlurm(ctx, req, owner, runAs, acct)
+	if loc != nil {
+		return h.startAt(ctx, loc, req, owner, runAs, acct)
 	}
 	var p *plan
 	if typed(req) {

@@ -25,17 +25,8 @@ type Job struct {
 	// suspended: it is reattached when resumed. Guarded by Host.mu.
 	Detached *AttachRecord
 	// Children are a parent's child jobs (a job on Slurm); guarded by
-	// Host.mu. tailOff and tailSeq are where the host has read a child's
-	// task log to (whole records) and the last number there; the Slurm
-	// poller alone uses them.
+	// Host.mu.
 	Children []*Job
-	TailOff  int64
-	TailSeq  uint64
-	// Submitting marks a parent whose submission to Slurm is under way:
-	// the poller leaves it alone. Guarded by Host.mu.
-	Submitting bool
-	// EndAt is when the Slurm poller first saw a child's task end.
-	EndAt    time.Time
 	Draining int // draining receives in progress; guarded by Host.mu
 	// Unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.

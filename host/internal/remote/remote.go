@@ -1,0 +1,39 @@
+// Package remote is what package host hands a location where jobs run
+// besides this machine's queue (the Slurm location, package slurmloc; an
+// SSH location is planned): a job that Start has admitted, to be created
+// and run there. The host decides whom the job runs as and what it runs;
+// the location decides nothing of that, only how to get it run.
+package remote
+
+import (
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// Submission is an admitted job for a location.
+type Submission struct {
+	// Owner is who starts the job, User the account it runs as (a job
+	// elsewhere runs as whoever submits it: the owner's).
+	Owner identity.Caller
+	User  string
+	// Payload is what the job's runtime receives, its environment and
+	// umask set.
+	Payload *sdk.Job
+	// Entry is the runtime that runs the job, resolved and verified.
+	Entry *catalog.Entry
+	// Name is the job's name (empty: Job<Id>); Type its PSJobTypeName;
+	// Command the command its row shows.
+	Name, Type, Command string
+	// Workdir is where the job runs.
+	Workdir string
+	// Constraint is the runtime version asked for, which the row keeps.
+	Constraint string
+	// InstanceID is the caller's id for the job, if it gave one (see
+	// Host.Start); otherwise the job gets a new one.
+	InstanceID string
+	// Slurm is what the job asks of Slurm (--partition and the rest), if
+	// anything.
+	Slurm *api.SlurmRequest
+}

@@ -1,0 +1,254 @@
+package slurmloc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/slurm"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// followTask brings child k up to date: its records, its start, its end.
+func (l *Location) followTask(k *jobs.Job, st slurm.JobState, final bool) {
+	l.t.Lock()
+	if k.Row.State.Finished() || k.Removed {
+		l.t.Unlock()
+		return
+	}
+	sj := *k.Row.Slurm
+	begun := k.Row.State != api.NotStarted
+	l.t.Unlock()
+	// The end is read before the records: a task writes its end only
+	// after its last record, so reading the log after it gets them all.
+	ended, hasEnd := slurm.ReadEnded(sj.Dir, sj.Task)
+	if err := l.tailTask(k, sj); err != nil {
+		l.log.Error("cannot take a Slurm task's records", "job", k.Row.ID, "err", err)
+		l.t.Lock()
+		l.t.FinishLocked(k, api.Failed, fmt.Sprintf("the host cannot store the records of its task on Slurm (%v)", err), nil)
+		l.t.Unlock()
+		l.t.Persist(k)
+		return
+	}
+	var started slurm.Started
+	hasStart := begun // its start is read until it is seen
+	if !begun {
+		started, hasStart = slurm.ReadStarted(sj.Dir, sj.Task)
+	}
+	l.t.Lock()
+	changed := false
+	if hasStart && k.Row.State == api.NotStarted {
+		l.t.MoveLocked(k, api.Running)
+		k.Row.Location, k.Row.StateReason = started.Node, ""
+		t := started.Time
+		k.Row.PSBeginTime = &t
+		changed = true
+	}
+	if st.State == "SUSPENDED" && k.Row.State == api.Running {
+		changed = l.t.MoveLocked(k, api.Suspended)
+	} else if st.State == "RUNNING" && k.Row.State == api.Suspended {
+		changed = l.t.MoveLocked(k, api.Running)
+	}
+	switch {
+	case hasEnd && (ended.State == string(api.Failed) || ended.Signalled) && !final && time.Since(l.endSeenLocked(k)) < slurmSettle:
+		// A job that failed may have been killed by Slurm (a time limit,
+		// memory): Slurm says so once the job has left its queue, which
+		// is worth the wait for the reason.
+	case hasEnd:
+		state := api.State(ended.State)
+		if !state.Finished() {
+			state = api.Failed
+		}
+		reason := ended.Reason
+		switch {
+		case ended.Signalled:
+			// Slurm ended it: Slurm's account decides (a time limit
+			// fails it, a cancel in Slurm stops it).
+			var why string
+			state, why = slurmEnd(st)
+			if !final {
+				state, why = api.Failed, "ended by Slurm (TERM), which did not say why"
+			}
+			reason = why + "; the job: " + ended.Reason
+		case final && state == api.Failed && st.State != "FAILED" && st.State != "COMPLETED":
+			_, why := slurmEnd(st)
+			reason += "; " + why
+		}
+		l.t.FinishLocked(k, state, reason, ended.ExitCode)
+		changed = true
+	case final:
+		// Slurm ended the job without the task saying how: it was
+		// cancelled, timed out, or its node or task never got going.
+		state, reason := slurmEnd(st)
+		if !hasStart {
+			reason += taskNeverRan(sj.Dir)
+		}
+		if k.Row.State == api.NotStarted && state == api.Stopped {
+			reason = "stopped before it started (cancelled in Slurm)"
+		}
+		l.t.FinishLocked(k, state, reason, nil)
+		changed = true
+	}
+	if changed {
+		k.NotifyLocked()
+		if k.Row.State.Finished() {
+			l.t.ScheduleLocked() // jobs that run after it
+		}
+	}
+	l.t.Unlock()
+	if changed {
+		l.t.Persist(k)
+	}
+}
+
+// slurmSettle bounds how long a child whose task recorded a failure waits
+// for Slurm's account of the job's end.
+const slurmSettle = 10 * time.Second
+
+// endSeenLocked is when the poller first saw k's task end.
+func (l *Location) endSeenLocked(k *jobs.Job) time.Time {
+	ts := l.taskLocked(k)
+	if ts.endAt.IsZero() {
+		ts.endAt = time.Now()
+	}
+	return ts.endAt
+}
+
+// taskLocked is what the poller holds for child k, made when first asked.
+func (l *Location) taskLocked(k *jobs.Job) *task {
+	ts := l.tasks[k.Row.ID]
+	if ts == nil {
+		ts = &task{}
+		l.tasks[k.Row.ID] = ts
+	}
+	return ts
+}
+
+// slurmEnd maps how Slurm says a job ended to a state and a reason.
+func slurmEnd(st slurm.JobState) (api.State, string) {
+	reason := "Slurm job " + st.ID + " ended " + st.State
+	if st.Reason != "" {
+		reason += " (" + st.Reason + ")"
+	}
+	if st.ExitCode != "" && st.ExitCode != "0:0" {
+		reason += ", exit code " + st.ExitCode
+	}
+	switch st.State {
+	case "COMPLETED":
+		// Completed by Slurm's account, but the task did not record
+		// the job's end: something between them failed.
+		return api.Failed, reason + " without the task recording how the job ended"
+	case "CANCELLED":
+		return api.Stopped, reason
+	case "TIMEOUT":
+		return api.Failed, reason + ": it ran past its time limit (--time)"
+	case "OUT_OF_MEMORY":
+		return api.Failed, reason + ": it ran out of memory"
+	case "NODE_FAIL":
+		return api.Failed, reason + ": its node failed"
+	}
+	return api.Failed, reason
+}
+
+// taskNeverRan explains a task that left no trace in the job's directory,
+// with the end of Slurm's own output for the job when there is some.
+func taskNeverRan(dir string) string {
+	msg := "; the task never started: bgjob needs " + dir + ", bgjobd and the runtime catalog on a filesystem the nodes share with the host"
+	if b, err := os.ReadFile(slurm.OutputPath(dir)); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		out := strings.TrimSpace(string(b))
+		if len(out) > 500 {
+			out = "…" + out[len(out)-500:]
+		}
+		msg += "; Slurm's output: " + out
+	}
+	return msg
+}
+
+// tailTask appends to child k's log the whole records its task's log holds
+// beyond those k has, copied in pieces of about tailChunk at record
+// boundaries: after a host restart a task's log is read again from its
+// start, and its size is the job's output, which must not be held in
+// memory at once.
+func (l *Location) tailTask(k *jobs.Job, sj store.SlurmJob) error {
+	path := slurm.LogPath(sj.Dir, sj.Task)
+	l.t.Lock()
+	ts := l.taskLocked(k)
+	off, seq, last := ts.off, ts.seq, k.Row.LastSeq
+	l.t.Unlock()
+	end, err := recordlog.ScanFrom(path, recordlog.End{Size: off, LastSeq: seq})
+	if err != nil || end.Size == off {
+		if errors.Is(err, recordlog.ErrCorrupt) {
+			return err
+		}
+		return nil // nothing new, or a log not there yet
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	// Copies [from, to) of the task's log to k's.
+	copyOut := func(from, to int64) error {
+		if to <= from {
+			return nil
+		}
+		data := make([]byte, to-from)
+		if _, err := f.ReadAt(data, from); err != nil {
+			return fmt.Errorf("cannot read %s: %w", path, err)
+		}
+		l.t.Lock()
+		if k.Log == nil {
+			lg, lerr := recordlog.Open(l.t.LogPath(k.Row.ID), k.Row.LogSize)
+			if lerr != nil {
+				l.t.Unlock()
+				return lerr
+			}
+			k.Log = lg
+		}
+		lg := k.Log
+		l.t.Unlock()
+		batch, err := recordlog.Plain(data)
+		if err != nil {
+			return fmt.Errorf("cannot copy the records of %s: %w", path, err)
+		}
+		return lg.Append(batch)
+	}
+	start := off // of the records not yet copied
+	err = recordlog.Read(path, off, end.Size, func(r *sdk.Record, recEnd int64) error {
+		if r.Seq <= last {
+			start = recEnd // k has it already
+			return nil
+		}
+		if recEnd-start >= tailChunk {
+			if err := copyOut(start, recEnd); err != nil {
+				return err
+			}
+			start = recEnd
+		}
+		return nil
+	})
+	if err == nil {
+		err = copyOut(start, end.Size)
+	}
+	if err != nil {
+		return err
+	}
+	l.t.Lock()
+	ts.off, ts.seq = end.Size, end.LastSeq
+	if end.LastSeq > k.Row.LastSeq {
+		k.Row.LastSeq = end.LastSeq
+		k.NotifyLocked()
+	}
+	l.t.Unlock()
+	l.t.Checkpoint(k)
+	return nil
+}
+
+// tailChunk is about how much of a task's log the host copies at once.
+const tailChunk = 1 << 20
