@@ -1,18 +1,14 @@
 package host
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
-	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/home"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/runner"
@@ -20,7 +16,6 @@ import (
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
-	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -75,9 +70,7 @@ const (
 // Host runs jobs. All its methods are safe for concurrent use.
 type Host struct {
 	opts     Options
-	store    *store.Store
-	journal  *store.Journal // cursors and attach records
-	cursors  *store.Cursors
+	home     *home.Home // the job table on disk, the journal, the cursors
 	catalog  *catalog.Catalog
 	launcher launch.Launcher
 	log      hclog.Logger
@@ -131,83 +124,13 @@ func Open(opts Options) (*Host, error) {
 	if opts.HostBinary == "" {
 		opts.HostBinary, _ = os.Executable()
 	}
-	// The folders above the home first: a home created in a folder
-	// someone else may write could be swapped for theirs at once.
-	if err := api.CheckHomeParents(opts.Home); err != nil {
-		return nil, withKind(ErrBadRequest, err)
-	}
-	if err := os.MkdirAll(opts.Home, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", opts.Home, err)
-	}
-	// The home holds the socket: only its owner may reach it, and a home
-	// someone else prepared is refused before anything is written there.
-	if err := api.CheckHome(opts.Home); err != nil {
-		return nil, withKind(ErrBadRequest, err)
-	}
-	// A system host's jobs run as their users, who must reach their own
-	// socket directories and runtime logs inside (but list nothing).
-	perm := os.FileMode(0o700)
-	if opts.System {
-		perm = 0o711
-	}
-	for _, d := range []string{opts.Home, filepath.Join(opts.Home, "jobs"), filepath.Join(opts.Home, "run")} {
-		if err := os.MkdirAll(d, perm); err != nil {
-			return nil, fmt.Errorf("cannot create %s: %w", d, err)
-		}
-		if err := os.Chmod(d, perm); err != nil {
-			return nil, err
-		}
-	}
-	// The launcher's own directory (see launch.Options.StateDir) is the
-	// host's alone, on every host.
-	if err := os.MkdirAll(filepath.Join(opts.Home, "procs"), 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", filepath.Join(opts.Home, "procs"), err)
-	}
-	if err := os.Chmod(filepath.Join(opts.Home, "procs"), 0o700); err != nil {
-		return nil, err
-	}
-	var notices []string
-	dbPath := filepath.Join(opts.Home, "jobs.db")
-	st, err := store.Open(dbPath)
-	if errors.Is(err, store.ErrLocked) {
-		return nil, errorf(ErrHostRunning, "another bgjob host is already running on %s", opts.Home)
-	}
-	if errors.Is(err, store.ErrCorrupt) {
-		// One damaged table must not keep every job from being served:
-		// it is set aside, never deleted, and the user is told.
-		aside, aerr := store.SetAside(dbPath)
-		if aerr != nil {
-			return nil, fmt.Errorf("%w; %w", err, aerr)
-		}
-		notices = append(notices, fmt.Sprintf("the job table was damaged (%v); it was set aside as %s and a fresh one started, so the jobs it held are not listed", err, aside))
-		opts.Logger.Error("the job table was damaged; set aside", "err", err, "as", aside)
-		st, err = store.Open(dbPath)
-	}
+	hm, err := home.Open(opts.Home, opts.System, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	// Scripts and tests find the host by this file; the store's lock, not
-	// the file, is what keeps a second host out.
-	pidFile := filepath.Join(opts.Home, "host.pid")
-	if err := atomicfile.Write(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		st.Close()
-		return nil, err
-	}
-	journal, err := store.OpenJournal(filepath.Join(opts.Home, "journal"))
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	cursors := store.OpenCursors(journal, filepath.Join(opts.Home, "cursors"))
-	settings, err := st.Settings()
-	if err != nil {
-		// Unreadable settings must not keep the jobs from being served:
-		// the defaults apply, and the user hears of it.
-		notices = append(notices, fmt.Sprintf("%v; the queue's limits and clean-up policy are the defaults until 'bgjob queue' sets them again", err))
-		settings = store.Settings{}
-	}
+	st, journal, cursors, settings, notices := hm.Store, hm.Journal, hm.Cursors, hm.Settings, hm.Notices
 	self := identity.Self()
-	h := &Host{opts: opts, store: st, journal: journal, cursors: cursors, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
+	h := &Host{opts: opts, home: hm, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
 		self: self, launcher: opts.Launcher,
 		ids: identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
 	h.t = jobs.New(jobs.Config{Home: opts.Home, Store: st, Journal: journal, Cursors: cursors, Settings: settings,
@@ -223,9 +146,7 @@ func Open(opts Options) (*Host, error) {
 	if err := h.run.Recover(); err != nil {
 		h.t.Close()
 		h.launcher.Close()
-		journal.Close()
-		st.Close()
-		os.Remove(pidFile)
+		hm.Close()
 		return nil, err
 	}
 	h.t.Lock()
@@ -247,9 +168,7 @@ func Open(opts Options) (*Host, error) {
 func (h *Host) Close() error {
 	h.t.Close()
 	h.launcher.Close()
-	h.journal.Close()
-	_ = os.Remove(filepath.Join(h.opts.Home, "host.pid"))
-	return h.store.Close()
+	return h.home.Close()
 }
 
 // Notices says what went wrong while the host started and was repaired

@@ -56,7 +56,7 @@ func (h *Host) startTriggers(dir string) {
 	}
 	// lastRun is when the host's user's newest run of a definition started.
 	lastRun := func(typ, name string) *time.Time { return h.t.LastRun(h.self.UID, typ, name) }
-	h.trig = triggers.New(triggers.Config{Dir: dir, Ctx: h.t.Ctx(), Go: h.t.Go, Log: h.log, State: h.store,
+	h.trig = triggers.New(triggers.Config{Dir: dir, Ctx: h.t.Ctx(), Go: h.t.Go, Log: h.log, State: h.home.Store,
 		Listers: listers, Start: start, User: user, LastRun: lastRun})
 }
 

@@ -1,0 +1,121 @@
+// Package home prepares a host's home directory and opens what it keeps
+// there: the job table (jobs.db), the journal and the cursors. It checks
+// the folders above the home and the home itself as ssh checks a user's
+// files, so that a home someone else could write is refused before
+// anything is written there.
+package home
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/errkind"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Home is a host's home, checked and prepared, with its job table open.
+type Home struct {
+	Dir     string
+	Store   *store.Store
+	Journal *store.Journal
+	Cursors *store.Cursors
+	// Settings are the queue's stored limits and clean-up policy.
+	Settings store.Settings
+	// Notices say what was wrong and was repaired (a damaged job table
+	// set aside, say), for the user to hear about.
+	Notices []string
+}
+
+// Open checks and prepares the home dir (a system host's lets its users
+// reach their jobs' directories inside) and opens its job table, journal
+// and cursors. A second host on the same home gets ErrHostRunning.
+func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
+	// The folders above the home first: a home created in a folder
+	// someone else may write could be swapped for theirs at once.
+	if err := api.CheckHomeParents(dir); err != nil {
+		return nil, errkind.WithKind(errkind.ErrBadRequest, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	// The home holds the socket: only its owner may reach it, and a home
+	// someone else prepared is refused before anything is written there.
+	if err := api.CheckHome(dir); err != nil {
+		return nil, errkind.WithKind(errkind.ErrBadRequest, err)
+	}
+	// A system host's jobs run as their users, who must reach their own
+	// socket directories and runtime logs inside (but list nothing).
+	perm := os.FileMode(0o700)
+	if system {
+		perm = 0o711
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "jobs"), filepath.Join(dir, "run")} {
+		if err := os.MkdirAll(d, perm); err != nil {
+			return nil, fmt.Errorf("cannot create %s: %w", d, err)
+		}
+		if err := os.Chmod(d, perm); err != nil {
+			return nil, err
+		}
+	}
+	// The launcher's own directory (see launch.Options.StateDir) is the
+	// host's alone, on every host.
+	if err := os.MkdirAll(filepath.Join(dir, "procs"), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", filepath.Join(dir, "procs"), err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "procs"), 0o700); err != nil {
+		return nil, err
+	}
+	var notices []string
+	dbPath := filepath.Join(dir, "jobs.db")
+	st, err := store.Open(dbPath)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, errkind.Errorf(errkind.ErrHostRunning, "another bgjob host is already running on %s", dir)
+	}
+	if errors.Is(err, store.ErrCorrupt) {
+		// One damaged table must not keep every job from being served:
+		// it is set aside, never deleted, and the user is told.
+		aside, aerr := store.SetAside(dbPath)
+		if aerr != nil {
+			return nil, fmt.Errorf("%w; %w", err, aerr)
+		}
+		notices = append(notices, fmt.Sprintf("the job table was damaged (%v); it was set aside as %s and a fresh one started, so the jobs it held are not listed", err, aside))
+		log.Error("the job table was damaged; set aside", "err", err, "as", aside)
+		st, err = store.Open(dbPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Scripts and tests find the host by this file; the store's lock, not
+	// the file, is what keeps a second host out.
+	if err := atomicfile.Write(filepath.Join(dir, "host.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		st.Close()
+		return nil, err
+	}
+	journal, err := store.OpenJournal(filepath.Join(dir, "journal"))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	cursors := store.OpenCursors(journal, filepath.Join(dir, "cursors"))
+	settings, err := st.Settings()
+	if err != nil {
+		// Unreadable settings must not keep the jobs from being served:
+		// the defaults apply, and the user hears of it.
+		notices = append(notices, fmt.Sprintf("%v; the queue's limits and clean-up policy are the defaults until 'bgjob queue' sets them again", err))
+		settings = store.Settings{}
+	}
+	return &Home{Dir: dir, Store: st, Journal: journal, Cursors: cursors, Settings: settings, Notices: notices}, nil
+}
+
+// Close closes the journal and the job table and removes the pid file.
+func (h *Home) Close() error {
+	h.Journal.Close()
+	_ = os.Remove(filepath.Join(h.Dir, "host.pid"))
+	return h.Store.Close()
+}
