@@ -77,7 +77,7 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	if h.opts.System || runAs != nil && acct.UID != owner.UID {
 		return nil, errorf(ErrBadRequest, "a job on Slurm runs as whoever submits it: submit it from your own host, without --credential")
 	}
-	p, err := h.planScript(req)
+	p, err := h.admit.PlanScript(req)
 	if err != nil {
 		return nil, err
 	}
@@ -92,14 +92,14 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	if err := h.slurm.Installed(); err != nil {
 		return nil, withKind(ErrNoLocation, err)
 	}
-	payload := p.payload
+	payload := p.Payload
 	payload.Env = identity.JobEnv(owner, acct, false, req.Env, req.EnvAdd)
 	payload.Umask = req.Umask
-	entry := p.entry
+	entry := p.Entry
 	rt := admit.RuntimeOf(entry)
 	// A row of this job on Slurm: the parent, or a child.
 	row := func() *store.Row {
-		r := jobs.NewRow(owner, acct.Name, nil, admit.EntrySpec(entry), rt, p.typ, p.cmd, req.Workdir)
+		r := jobs.NewRow(owner, acct.Name, nil, admit.EntrySpec(entry), rt, p.Type, p.Command, req.Workdir)
 		r.Location, r.Constraint = api.LocationSlurm, req.RuntimeVersion
 		return r
 	}
@@ -109,7 +109,7 @@ func (h *Host) startSlurm(ctx context.Context, req *api.StartRequest, owner Call
 	}
 	dir := filepath.Join(h.opts.SlurmDir, parent.InstanceID)
 	parent.Slurm = &store.SlurmJob{Dir: dir}
-	pv, err := h.t.Create(parent, payload, p.name)
+	pv, err := h.t.Create(parent, payload, p.Name)
 	if err != nil {
 		return nil, err
 	}

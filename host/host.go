@@ -12,6 +12,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
@@ -83,12 +84,12 @@ type Host struct {
 
 	// t is the job table, its lock, the queue and the work in flight.
 	t *jobs.Table
+	// admit turns start requests into plans.
+	admit *admit.Admitter
 
 	// mu guards what follows.
 	mu      sync.Mutex
 	notices []string // what the user must hear about this host's start
-	// can32 is whether the kernel runs 32-bit programs, once can32Known.
-	can32, can32Known bool
 
 	trig *triggers.Triggers // nil without Options.Definitions
 
@@ -217,6 +218,7 @@ func Open(opts Options) (*Host, error) {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
 	}
+	h.admit = admit.New(admit.Config{Catalog: h.catalog, Launcher: h.launcher, JobsDir: h.t.JobsDir(), Log: opts.Logger})
 	if err := h.recover(); err != nil {
 		h.t.Close()
 		h.launcher.Close()
