@@ -41,6 +41,3 @@ type Error = errkind.Error
 func errorf(kind error, format string, args ...any) error {
 	return errkind.Errorf(kind, format, args...)
 }
-
-// withKind gives err a kind, unless it has one of the host's already.
-func withKind(kind error, err error) error { return errkind.WithKind(kind, err) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/home"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
@@ -80,12 +81,12 @@ type Host struct {
 	t *jobs.Table
 	// run runs the jobs the queue hands it.
 	run *runner.Manager
+	// admit turns start requests into plans.
+	admit *admit.Admitter
 
 	// mu guards what follows.
 	mu      sync.Mutex
 	notices []string // what the user must hear about this host's start
-	// can32 is whether the kernel runs 32-bit programs, once can32Known.
-	can32, can32Known bool
 
 	trig *triggers.Triggers // nil without Options.Definitions
 
@@ -141,6 +142,7 @@ func Open(opts Options) (*Host, error) {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
 	}
+	h.admit = admit.New(admit.Config{Catalog: h.catalog, Launcher: h.launcher, JobsDir: h.t.JobsDir(), Log: opts.Logger})
 	h.run = runner.New(runner.Config{Table: h.t, Launcher: h.launcher, Catalog: h.catalog, Store: st, Journal: journal, Cursors: cursors,
 		Home: opts.Home, StopGrace: opts.StopGrace, Self: self, Log: opts.Logger})
 	if err := h.run.Recover(); err != nil {

@@ -80,17 +80,17 @@ func (h *Host) startAt(ctx context.Context, loc location, req *api.StartRequest,
 	if err := loc.Check(req, ownHost); err != nil {
 		return nil, err
 	}
-	p, err := h.planScript(req)
+	p, err := h.admit.PlanScript(req)
 	if err != nil {
 		return nil, err
 	}
-	payload := p.payload
+	payload := p.Payload
 	payload.Env = identity.JobEnv(owner, acct, false, req.Env, req.EnvAdd)
 	payload.Umask = req.Umask
 	return loc.Submit(ctx, &remote.Submission{
 		Owner: owner, User: acct.Name,
-		Payload: payload, Entry: p.entry,
-		Name: p.name, Type: p.typ, Command: p.cmd,
+		Payload: payload, Entry: p.Entry,
+		Name: p.Name, Type: p.Type, Command: p.Command,
 		Workdir: req.Workdir, Constraint: req.RuntimeVersion, InstanceID: req.InstanceID,
 		Slurm: req.Slurm,
 	})

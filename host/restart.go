@@ -120,7 +120,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 	if err != nil {
 		return 0, fmt.Errorf("job %d ran as %s: %w", old.ID, old.User, err)
 	}
-	if err := checkDir(old.Workdir); err != nil {
+	if err := admit.CheckDir(old.Workdir); err != nil {
 		return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
 	}
 	if err := identity.CheckWorkdir(acct, runAs, old.Workdir); err != nil {
@@ -134,18 +134,15 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 	command := old.Command
 	if req.Script != nil {
 		payload.Script = *req.Script
-		command = boundCommand(*req.Script)
+		command = admit.BoundCommand(*req.Script)
 	}
 	// The runtime: a script job's is resolved again from its constraint;
 	// a custom type's plugin is the one it ran on (verified as it starts).
 	spec, rt := *old.Spec, old.Runtime
 	if old.PSJobTypeName == sdk.BackgroundJob || old.PSJobTypeName == ThreadJob {
-		e, err := h.catalog.Resolve(old.Runtime.Name, old.Constraint, old.Runtime.OS, old.Runtime.Arch)
-		if err == nil {
-			err = h.catalog.Verify(e)
-		}
+		e, err := h.admit.Resolve(old.Runtime.Name, old.Constraint, old.Runtime.OS, old.Runtime.Arch)
 		if err != nil {
-			return 0, admit.CatalogKind(fmt.Errorf("job %d cannot run again: %w", old.ID, err))
+			return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
 		}
 		spec = admit.EntrySpec(e)
 		rt = admit.RuntimeOf(e)

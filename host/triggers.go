@@ -33,7 +33,7 @@ func (h *Host) startTriggers(dir string) {
 				continue
 			}
 			ls = append(ls, triggers.Lister{Type: typ, Definitions: func(ctx context.Context, dir string) (defs []*sdk.Definition, problems []string, err error) {
-				err = h.withTypePlugin(ctx, e, nil, "/", func(c protocol.TypeConn) error {
+				err = h.admit.WithTypePlugin(ctx, e, nil, "/", func(c protocol.TypeConn) error {
 					var err error
 					defs, problems, err = c.Definitions(ctx, typ, dir)
 					return err

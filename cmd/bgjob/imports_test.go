@@ -32,9 +32,11 @@ func TestLightImports(t *testing.T) {
 // -> (protocol) -> runtimes and plugins. The CLI links only the wire API
 // (and safepath, the ownership check the API shares with the catalog,
 // which links nothing of ours);
-// sdk, which plugin authors import, links nothing of the host; runtimes and
-// plugins link nothing of the host either; and only the daemon links the
-// socket server.
+// the host's internal packages (but hosttest, which drives a host in
+// tests) do not link package host, which is made of them; sdk, which
+// plugin authors import, links nothing of the host; runtimes and plugins
+// link nothing of the host either; and only the daemon links the socket
+// server.
 func TestImportGraph(t *testing.T) {
 	const mod = "github.com/bgjob/bgjob/"
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", mod+"...").CombinedOutput()
@@ -63,6 +65,8 @@ func TestImportGraph(t *testing.T) {
 				t.Errorf("safepath links %s; the CLI links it, so it must link nothing of ours", d)
 			case (strings.HasPrefix(p, "sdk") || strings.HasPrefix(p, "runtimes") || strings.HasPrefix(p, "plugins")) && strings.HasPrefix(d, "host"):
 				t.Errorf("%s links %s: plugins and the SDK must not depend on the host", p, d)
+			case strings.HasPrefix(p, "host/internal/") && p != "host/internal/hosttest" && d == "host":
+				t.Errorf("%s links package host; the host's internal packages sit below it", p)
 			case d == "host/server" && p != "cmd/bgjobd" && !strings.HasPrefix(p, "host/server"):
 				t.Errorf("%s links the socket server; only cmd/bgjobd may", p)
 			}

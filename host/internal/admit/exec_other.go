@@ -1,5 +1,5 @@
 //go:build !unix
 
-package host
+package admit
 
 func isExecFormat(error) bool { return false }

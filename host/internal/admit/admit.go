@@ -1,0 +1,72 @@
+package admit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Config is what admission needs of the host.
+type Config struct {
+	// Catalog is where runtimes and job types are resolved and verified.
+	Catalog *catalog.Catalog
+	// Launcher starts the type plugins that resolve definitions.
+	Launcher launch.Launcher
+	// JobsDir is where a type plugin's runtime log goes while it runs.
+	JobsDir string
+	// Log receives what admission finds out about the machine; nil
+	// discards it.
+	Log hclog.Logger
+}
+
+// Admitter turns requests into plans. All its methods are safe for
+// concurrent use.
+type Admitter struct {
+	cfg Config
+
+	// mu guards what follows.
+	mu sync.Mutex
+	// can32 is whether the kernel runs 32-bit programs, once can32Known.
+	can32, can32Known bool
+}
+
+// New returns an Admitter with cfg.
+func New(cfg Config) *Admitter {
+	if cfg.Log == nil {
+		cfg.Log = hclog.NewNullLogger()
+	}
+	return &Admitter{cfg: cfg}
+}
+
+// Plan is a start request's plan on this host, for a job run as runAs
+// (nil: the host's user), account acct: a script's (PlanScript) or a
+// custom type's (PlanTyped). A definition may move the job to a working
+// directory of its own, which must do as the request's did.
+func (a *Admitter) Plan(ctx context.Context, req *api.StartRequest, runAs *store.Identity, acct *identity.Account) (*Plan, error) {
+	var p *Plan
+	var err error
+	if typed(req) {
+		p, err = a.PlanTyped(ctx, req, runAs)
+	} else {
+		p, err = a.PlanScript(req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.Workdir != req.Workdir {
+		if err := CheckDir(p.Workdir); err != nil {
+			return nil, fmt.Errorf("the definition %s: %w", p.Definition, err)
+		}
+		if err := identity.CheckWorkdir(acct, runAs, p.Workdir); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
