@@ -46,14 +46,7 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		ids = append(ids, strconv.FormatUint(p.Row.ID, 10))
 	}
 	local, err := h.run.Stop(ctx, js)
-	if err != nil {
-		return nil, err
-	}
-	ids = append(ids, local...)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return h.Jobs(ctx, ids, nil)
+	return h.jobsOf(ctx, append(ids, local...), err)
 }
 
 // Remove deletes the selected jobs and their records. The finished ones go;

@@ -139,7 +139,7 @@ func Open(opts Options) (*Host, error) {
 	h.locations = []location{slurmloc.New(slurmloc.Config{Table: h.t, Client: &slurm.Client{Bin: opts.SlurmBin},
 		Dir: opts.SlurmDir, HostBinary: opts.HostBinary, StopGrace: opts.StopGrace, Log: opts.Logger})}
 	if h.launcher == nil {
-		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: h.runDir(), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
+		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: filepath.Join(opts.Home, "run"), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
 	}
 	h.admit = admit.New(admit.Config{Catalog: h.catalog, Launcher: h.launcher, JobsDir: h.t.JobsDir(), Log: opts.Logger})
@@ -151,11 +151,7 @@ func Open(opts Options) (*Host, error) {
 		hm.Close()
 		return nil, err
 	}
-	h.t.Lock()
-	h.t.ScheduleLocked()
-	h.t.Unlock()
-	h.t.Cleanup()
-	h.t.Go(h.t.CleanupLoop)
+	h.t.Start()
 	for _, l := range h.locations {
 		l.Follow() // for jobs there the previous host left
 	}
@@ -187,4 +183,3 @@ func (h *Host) Home() string { return h.opts.Home }
 // Logger is the host's log.
 func (h *Host) Logger() hclog.Logger { return h.log }
 
-func (h *Host) runDir() string { return filepath.Join(h.opts.Home, "run") }

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
-	"github.com/bgjob/bgjob/host/internal/admit"
-	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
@@ -120,32 +118,9 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 	if err != nil {
 		return 0, fmt.Errorf("job %d ran as %s: %w", old.ID, old.User, err)
 	}
-	if err := admit.CheckDir(old.Workdir); err != nil {
-		return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
-	}
-	if err := identity.CheckWorkdir(acct, runAs, old.Workdir); err != nil {
-		return 0, err
-	}
-	payload, err := h.t.Payload(&old)
+	again, err := h.admit.Again(&old, acct, runAs, func() (*sdk.Job, error) { return h.t.Payload(&old) }, req.Script)
 	if err != nil {
-		return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
-	}
-	payload.Id, payload.InstanceId, payload.Name, payload.Workdir, payload.Command = 0, "", "", "", ""
-	command := old.Command
-	if req.Script != nil {
-		payload.Script = *req.Script
-		command = admit.BoundCommand(*req.Script)
-	}
-	// The runtime: a script job's is resolved again from its constraint;
-	// a custom type's plugin is the one it ran on (verified as it starts).
-	spec, rt := *old.Spec, old.Runtime
-	if old.PSJobTypeName == sdk.BackgroundJob || old.PSJobTypeName == ThreadJob {
-		e, err := h.admit.Resolve(old.Runtime.Name, old.Constraint, old.Runtime.OS, old.Runtime.Arch)
-		if err != nil {
-			return 0, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
-		}
-		spec = admit.EntrySpec(e)
-		rt = admit.RuntimeOf(e)
+		return 0, err
 	}
 	self := uint64(0)
 	if req.InPlace {
@@ -161,7 +136,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 		}
 		anyState = req.AfterAnyState
 	}
-	r := jobs.NewRow(c, acct.Name, runAs, spec, rt, old.PSJobTypeName, command, old.Workdir)
+	r := jobs.NewRow(c, acct.Name, runAs, again.Spec, again.Runtime, old.PSJobTypeName, again.Command, old.Workdir)
 	r.ThrottleLimit, r.Constraint = old.ThrottleLimit, old.Constraint
 	r.Definition, r.After, r.AfterAnyState, r.Group = old.Definition, after, anyState, old.Group
 	r.RestartID, r.RestartOf = req.RequestID, old.ID
@@ -169,11 +144,11 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 		// Still the job of whoever started it (root may restart it).
 		r.OwnerUID, r.Owner = old.OwnerUID, old.Owner
 	} else {
-		v, err := h.t.Create(r, payload, old.Name)
+		v, err := h.t.Create(r, again.Payload, old.Name)
 		if err != nil {
 			return 0, err
 		}
 		return v.ID, nil
 	}
-	return old.ID, h.t.RestartInPlace(j, r, payload)
+	return old.ID, h.t.RestartInPlace(j, r, again.Payload)
 }

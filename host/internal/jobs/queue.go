@@ -410,3 +410,13 @@ func (t *Table) LastRun(owner uint32, typ, name string) *time.Time {
 	c := newest.Row.Created
 	return &c
 }
+
+// Start begins the table's work once it is loaded: the queue runs what it
+// can, and the clean-up policy applies now and every cleanupEvery.
+func (t *Table) Start() {
+	t.mu.Lock()
+	t.ScheduleLocked()
+	t.mu.Unlock()
+	t.Cleanup()
+	t.Go(t.CleanupLoop)
+}
