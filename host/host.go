@@ -182,4 +182,3 @@ func (h *Host) Home() string { return h.opts.Home }
 
 // Logger is the host's log.
 func (h *Host) Logger() hclog.Logger { return h.log }
-
