@@ -21,28 +21,7 @@ import (
 func BenchmarkTable100k(b *testing.B) {
 	const n = 100_000
 	home := hosttest.Home(b)
-	st, err := store.Open(home + "/jobs.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now()
-	code := 0
-	var rows []*store.Row
-	for i := 1; i <= n; i++ {
-		r := &store.Row{Spec: &store.Spec{Runtime: "/c/shell/2.0.0/linux_amd64/bgjob-shell", SHA256: "00"}}
-		r.Job = api.Job{ID: uint64(i), Name: fmt.Sprintf("Job%d", i), InstanceID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
-			PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "echo hi",
-			PSBeginTime: &now, PSEndTime: &now, ChildJobs: []uint64{}, Workdir: "/tmp", User: "u", Owner: "u",
-			ExitCode: &code, Created: now}
-		rows = append(rows, r)
-		if len(rows) == 10_000 {
-			if err := st.Put(rows...); err != nil {
-				b.Fatal(err)
-			}
-			rows = rows[:0]
-		}
-	}
-	st.Close()
+	fillTable(b, home, n)
 	opts, _ := hosttest.Fake(b)
 	b.ResetTimer()
 	for b.Loop() {
@@ -72,4 +51,76 @@ func BenchmarkTable100k(b *testing.B) {
 		th.Close()
 	}
 	_ = host.DefaultMaxRunning
+}
+
+// fillTable writes n finished jobs straight into the job table at home.
+func fillTable(b *testing.B, home string, n int) {
+	b.Helper()
+	st, err := store.Open(home + "/jobs.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	code := 0
+	var rows []*store.Row
+	for i := 1; i <= n; i++ {
+		r := &store.Row{Spec: &store.Spec{Runtime: "/c/shell/2.0.0/linux_amd64/bgjob-shell", SHA256: "00"}}
+		r.Job = api.Job{ID: uint64(i), Name: fmt.Sprintf("Job%d", i), InstanceID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+			PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "echo hi",
+			PSBeginTime: &now, PSEndTime: &now, ChildJobs: []uint64{}, Workdir: "/tmp", User: "u", Owner: "u",
+			ExitCode: &code, Created: now}
+		rows = append(rows, r)
+		if len(rows) == 10_000 {
+			if err := st.Put(rows...); err != nil {
+				b.Fatal(err)
+			}
+			rows = rows[:0]
+		}
+	}
+	st.Close()
+}
+
+// BenchmarkTableScale is what a submit, a `get --newest 20` and a whole
+// `start --wait echo hi` (submit, run on the fake launcher, receive,
+// remove) cost in the host with 0, 10 000 and 100 000 finished jobs in
+// its table: none of them may grow with the table.
+func BenchmarkTableScale(b *testing.B) {
+	for _, n := range []int{0, 10_000, 100_000} {
+		home := hosttest.Home(b)
+		if n > 0 {
+			fillTable(b, home, n)
+		}
+		opts, _ := hosttest.Fake(b)
+		opts.MaxRunning = 1 << 20
+		th := hosttest.Open(b, home, opts)
+		dir := b.TempDir()
+		ctx := context.Background()
+		b.Run(fmt.Sprintf("jobs=%d/submit", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := th.Host.Start(ctx, &api.StartRequest{Script: "true", Workdir: dir, Env: hosttest.JobEnv}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("jobs=%d/newest20", n), func(b *testing.B) {
+			for b.Loop() {
+				if js, err := th.Jobs(ctx, nil, &api.Filter{Newest: 20}); err != nil || len(js) != min(20, n+1) && n > 0 {
+					b.Fatalf("get --newest 20: %d jobs, %v", len(js), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("jobs=%d/e2e", n), func(b *testing.B) {
+			for b.Loop() {
+				v, err := th.Host.Start(ctx, &api.StartRequest{Script: "echo hi", Workdir: dir, Env: hosttest.JobEnv})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sink := &hosttest.Sink{}
+				if err := th.Host.Receive(ctx, []string{fmt.Sprint(v.ID)}, host.ReceiveOptions{Wait: true, AutoRemove: true}, sink); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		th.Close()
+	}
 }

@@ -49,6 +49,7 @@ func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, e
 	t.mu.Lock()
 	j := NewJob(r)
 	t.jobs[r.ID] = j
+	t.trackLocked(j)
 	t.IndexLocked(j)
 	t.ScheduleLocked()
 	view := j.ViewLocked()

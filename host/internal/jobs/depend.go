@@ -120,7 +120,7 @@ func (t *Table) settleDependentsLocked(gone *Job) []*Job {
 		return nil
 	}
 	var failed []*Job
-	for _, j := range t.jobs {
+	for j := range t.pending {
 		if j.Row.State.Finished() || j.Row.AfterAnyState || !slices.Contains(j.Row.After, gone.Row.ID) {
 			continue
 		}

@@ -269,7 +269,7 @@ func (t *Table) ScheduleLocked() {
 		return
 	}
 	var queued []*Job
-	for _, j := range t.jobs {
+	for j := range t.pending {
 		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Slurm == nil {
 			queued = append(queued, j)
 		}

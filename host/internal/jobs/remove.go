@@ -31,6 +31,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	t.mu.Lock()
 	j.Removed = true
 	delete(t.jobs, j.Row.ID)
+	delete(t.pending, j)
 	t.UnindexLocked(j)
 	if j.Log != nil {
 		j.Log.Close()

@@ -34,6 +34,20 @@ func (t *Table) SelectLocked(c Caller, sel []string) ([]*Job, error) {
 		id, idErr := strconv.ParseUint(s, 10, 64)
 		name := CompileWildcard(s)
 		pattern := strings.ContainsAny(s, "*?[")
+		if idErr == nil {
+			// An id names one job: no need to look at the others.
+			if j := t.jobs[id]; j != nil && j.VisibleTo(c) {
+				n++
+				if !seen[j.Row.ID] {
+					seen[j.Row.ID] = true
+					out = append(out, j)
+				}
+			}
+			if n == 0 {
+				return nil, errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+			}
+			continue
+		}
 		for _, j := range t.jobs {
 			if !j.VisibleTo(c) {
 				continue
@@ -179,8 +193,29 @@ func Filtered(opts []SelectOption) bool {
 	return o.state != "" || o.group != ""
 }
 
-// newestLocked is the views of the n newest jobs c may see, oldest first.
+// NewestLocked is the views of the n newest jobs c may see, oldest first.
+// Ids grow with each job, so the newest are found walking down from the
+// largest id; a table with many ids gone (removed jobs), or few jobs c
+// may see, is scanned whole instead.
 func (t *Table) NewestLocked(c Caller, n int) []*api.Job {
+	var top []*Job // by id, descending
+	for id, budget := t.maxID, len(t.jobs)+n; id > 0 && budget > 0 && len(top) < n; id, budget = id-1, budget-1 {
+		if j := t.jobs[id]; j != nil && j.VisibleTo(c) && j.Row.Parent == 0 {
+			top = append(top, j)
+		}
+	}
+	if len(top) < n && t.maxID > uint64(len(t.jobs)+n) {
+		top = t.newestScanLocked(c, n)
+	}
+	out := make([]*api.Job, len(top))
+	for i, j := range top {
+		out[len(top)-1-i] = j.ViewLocked()
+	}
+	return out
+}
+
+// newestScanLocked is NewestLocked's scan of the whole table.
+func (t *Table) newestScanLocked(c Caller, n int) []*Job {
 	top := make([]*Job, 0, n+1) // by id, descending
 	for _, j := range t.jobs {
 		if !j.VisibleTo(c) || j.Row.Parent != 0 || (len(top) == n && j.Row.ID < top[n-1].Row.ID) {
@@ -194,11 +229,7 @@ func (t *Table) NewestLocked(c Caller, n int) []*api.Job {
 			top = top[:n]
 		}
 	}
-	out := make([]*api.Job, len(top))
-	for i, j := range top {
-		out[len(top)-1-i] = j.ViewLocked()
-	}
-	return out
+	return top
 }
 
 // Query returns the jobs c selects that pass the filter (get).

@@ -59,6 +59,7 @@ func (t *Table) MoveLocked(j *Job, to api.State) bool {
 		return false
 	}
 	j.Row.State = to
+	t.trackLocked(j)
 	j.NotifyLocked()
 	return true
 }

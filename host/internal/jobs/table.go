@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
@@ -62,12 +63,19 @@ type Table struct {
 	// an id whose job is being created.
 	instances  map[string]*Job
 	settingsMu sync.Mutex
+	// pending are the jobs waiting to run (NotStarted, or suspended in
+	// the queue), so that the queue and dependencies look at them and not
+	// at every finished job the table holds; maxID is the largest id.
+	// Both follow the table's jobs (see trackLocked).
+	pending map[*Job]struct{}
+	maxID   uint64
 }
 
 // New returns an empty table; Load fills it.
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
-		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, threads: map[string]int{}, settings: cfg.Settings}
+		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, threads: map[string]int{}, settings: cfg.Settings,
+		pending: map[*Job]struct{}{}}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()
 	}
@@ -146,8 +154,21 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 // PublishLocked makes loaded the table's jobs (see Load).
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
+	t.pending = map[*Job]struct{}{}
 	for _, j := range loaded {
 		t.IndexLocked(j)
+		t.trackLocked(j)
+	}
+}
+
+// trackLocked keeps the pending set and maxID up to date with j, which
+// is in the table (or was just put there, or has just moved).
+func (t *Table) trackLocked(j *Job) {
+	t.maxID = max(t.maxID, j.Row.ID)
+	if s := j.Row.State; (s == api.NotStarted || s == api.Suspended) && !j.Removed {
+		t.pending[j] = struct{}{}
+	} else {
+		delete(t.pending, j)
 	}
 }
 
