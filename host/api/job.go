@@ -74,6 +74,10 @@ type Job struct {
 	// Group is the queue group whose limit the job counts against; empty
 	// is DefaultGroup.
 	Group string `json:"Group,omitempty"`
+	// StateNote is StateReason in a word or two, for the job table: what a
+	// NotStarted job waits for ("after 3", "gpu full"; StateReason says
+	// it in full). It is the host's rendering only, not part of the JSON.
+	StateNote string `json:"-"`
 }
 
 // DefaultGroup is the queue group of a job started without --group.

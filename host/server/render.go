@@ -12,6 +12,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/sdk"
+	"github.com/mattn/go-runewidth"
 )
 
 // textSink renders records the way a terminal user reads them: Output and
@@ -270,48 +271,236 @@ type columns struct {
 	// started: a listing of one type (get --type) shows when each run
 	// started, as a scheduled job's history does.
 	started bool
-	// wide adds begin and end time, duration, exit code and runtime.
+	// wide adds begin and end time, duration, exit code, runtime, group
+	// and the state's reason, and cuts nothing.
 	wide bool
-	// width, if set, is the terminal's: the Command column is cut so
-	// that rows fit.
+	// width, if set, is the terminal's: the table is made to fit it (see
+	// fitSteps).
 	width int
 }
 
+// tableCol is a column of the job table: its heading and a cell per job.
+type tableCol struct {
+	head  string
+	cells []string
+	// plain, for the State column, are its cells without their notes.
+	plain []string
+	// natural is the widest of its heading and cells, in terminal cells
+	// (see measure).
+	natural int
+	// limit is the most cells it may take (0: no limit); cells beyond are
+	// cut with "...".
+	limit   int
+	dropped bool
+}
+
+// measure sets c.natural from its heading and cells, once they are set:
+// a table of many jobs is measured once, not at each step of fitting it.
+func (c *tableCol) measure() {
+	c.natural = cellWidth(c.head)
+	for _, s := range c.cells {
+		c.natural = max(c.natural, cellWidth(s))
+	}
+}
+
+// width is how many terminal cells the column takes.
+func (c *tableCol) width() int {
+	if c.limit > 0 {
+		return min(c.natural, c.limit)
+	}
+	return c.natural
+}
+
+// fitSteps are what a job table gives up, one step after the other, until
+// its rows fit the terminal: a column is cut down to a width (at most: no
+// more than the rows need), or dropped (width 0). The Id, Name and State
+// columns are never dropped; a row is never wrapped. The README lists
+// these steps: keep them in step.
+var fitSteps = []struct {
+	col   string
+	width int
+}{
+	{"Command", 20},
+	{"HasMoreData", 0},
+	{"PSJobTypeName", 0},
+	{"Name", 16},
+	{"Location", 0},
+	{"Started", 0},
+	{"Command", 10},
+	{"Name", 8},
+	{"Owner", 0},
+	{"Command", 0},
+	{stateNote, 0},
+}
+
+// stateNote names, in fitSteps, the notes in the State column
+// ("NotStarted (after 3)").
+const stateNote = "State's note"
+
+// commandRoom is how much of a command a table shows when it has no
+// terminal to fit: PowerShell's table cuts it at 60 characters too.
+const commandRoom = 60
+
 // writeJobTable writes jobs as PowerShell's job table, with the optional
-// columns cols asks for before Command.
+// columns cols asks for. On a terminal (cols.width) it fits the width, as
+// fitSteps says; -o wide (cols.wide) cuts nothing, however wide its rows.
 func writeJobTable(w io.Writer, jobs []*api.Job, cols columns) error {
-	head := []string{"Id", "Name", "PSJobTypeName", "State", "HasMoreData", "Location"}
+	var table []*tableCol
+	add := func(head string, cell func(j *api.Job) string) *tableCol {
+		c := &tableCol{head: head}
+		for _, j := range jobs {
+			c.cells = append(c.cells, cell(j))
+		}
+		c.measure()
+		table = append(table, c)
+		return c
+	}
+	add("Id", func(j *api.Job) string { return fmt.Sprint(j.ID) })
+	add("Name", func(j *api.Job) string { return printable(j.Name) })
+	add("PSJobTypeName", func(j *api.Job) string { return printable(j.PSJobTypeName) })
+	state := add("State", func(j *api.Job) string {
+		if j.StateNote == "" || cols.wide {
+			return string(j.State)
+		}
+		return fmt.Sprintf("%s (%s)", j.State, printable(j.StateNote))
+	})
+	for _, j := range jobs {
+		state.plain = append(state.plain, string(j.State))
+	}
+	add("HasMoreData", func(j *api.Job) string { return titleBool(j.HasMoreData) })
+	add("Location", func(j *api.Job) string { return printable(j.Location) })
 	if cols.owner {
-		head = append(head, "Owner")
+		add("Owner", func(j *api.Job) string { return printable(j.Owner) })
 	}
 	if cols.started {
-		head = append(head, "Started")
+		add("Started", func(j *api.Job) string { return when(j.PSBeginTime) })
 	}
 	if cols.wide {
-		head = append(head, "PSBeginTime", "PSEndTime", "Duration", "ExitCode", "Runtime", "Group")
-	}
-	head = append(head, "Command")
-	rows := [][]string{head, dashes(head)}
-	for _, j := range jobs {
-		row := []string{fmt.Sprint(j.ID), printable(j.Name), printable(j.PSJobTypeName), string(j.State),
-			titleBool(j.HasMoreData), printable(j.Location)}
-		if cols.owner {
-			row = append(row, printable(j.Owner))
-		}
-		if cols.started {
-			row = append(row, when(j.PSBeginTime))
-		}
-		if cols.wide {
-			code := "-"
-			if j.ExitCode != nil {
-				code = fmt.Sprint(*j.ExitCode)
+		add("PSBeginTime", func(j *api.Job) string { return when(j.PSBeginTime) })
+		add("PSEndTime", func(j *api.Job) string { return when(j.PSEndTime) })
+		add("Duration", duration)
+		add("ExitCode", func(j *api.Job) string {
+			if j.ExitCode == nil {
+				return "-"
 			}
-			row = append(row, when(j.PSBeginTime), when(j.PSEndTime), duration(j), code,
-				printable(fmt.Sprintf("%s %s %s", j.Runtime.Name, j.Runtime.Version, j.Runtime.Arch)), printable(j.GroupOf()))
-		}
-		rows = append(rows, append(row, firstLine(j.Command)))
+			return fmt.Sprint(*j.ExitCode)
+		})
+		add("Runtime", func(j *api.Job) string {
+			return printable(fmt.Sprintf("%s %s %s", j.Runtime.Name, j.Runtime.Version, j.Runtime.Arch))
+		})
+		add("Group", func(j *api.Job) string { return printable(j.GroupOf()) })
 	}
-	return writeAligned(w, rows, cols.width)
+	command := add("Command", func(j *api.Job) string { return firstLine(j.Command) })
+	if cols.wide {
+		add("Reason", func(j *api.Job) string {
+			if j.StateReason == "" {
+				return "-"
+			}
+			return printable(j.StateReason)
+		})
+	}
+	switch {
+	case cols.wide:
+	case cols.width > 0:
+		fit(table, command, cols.width)
+	default:
+		command.limit = commandRoom
+	}
+	return writeTable(w, table)
+}
+
+// fit makes table fit in width cells, taking the steps of fitSteps until
+// it does; its rows end a cell short of the edge, as PowerShell's do, so
+// that no terminal wraps them. flex (Command, the last column) is cut to
+// a step's width only as far as the others leave no room; if it remains,
+// it takes all the room there is, else Name does. A table too wide even
+// with every step taken is left so: below about 30 cells, Id, Name and
+// State may not fit.
+func fit(table []*tableCol, flex *tableCol, width int) {
+	room := width - 1
+	floor := flex.width() // the least flex may be cut to, as steps allow
+	need := func() int {
+		n := 0
+		for _, c := range table {
+			if c.dropped {
+				continue
+			}
+			if n > 0 {
+				n += 2
+			}
+			if c == flex {
+				n += min(floor, c.width())
+			} else {
+				n += c.width()
+			}
+		}
+		return n
+	}
+	for _, s := range fitSteps {
+		excess := need() - room
+		if excess <= 0 {
+			break
+		}
+		var c *tableCol
+		for _, t := range table {
+			if t.head == s.col || s.col == stateNote && t.plain != nil {
+				c = t
+			}
+		}
+		switch {
+		case c == nil || c.dropped:
+		case s.col == stateNote:
+			c.cells = c.plain
+			c.measure()
+		case s.width == 0:
+			c.dropped = true
+		case c == flex:
+			floor = min(floor, s.width)
+		default:
+			c.limit = max(s.width, c.width()-excess)
+		}
+	}
+	if flex.dropped {
+		// The room Command leaves goes to Name, if it was cut.
+		name := table[1]
+		name.limit = max(name.width(), room-(need()-name.width()))
+		return
+	}
+	others := need() - min(floor, flex.width())
+	flex.limit = max(floor, room-others)
+}
+
+// writeTable writes the columns that are not dropped, two spaces apart,
+// each cut to its limit; the last is not padded.
+func writeTable(w io.Writer, table []*tableCol) error {
+	var shown []*tableCol
+	for _, c := range table {
+		if !c.dropped {
+			shown = append(shown, c)
+		}
+	}
+	widths := make([]int, len(shown))
+	for i, c := range shown {
+		widths[i] = c.width()
+	}
+	var b strings.Builder
+	row := func(cell func(c *tableCol) string) {
+		for i, c := range shown {
+			s := cut(cell(c), widths[i])
+			b.WriteString(s)
+			if i < len(shown)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-cellWidth(s)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	row(func(c *tableCol) string { return c.head })
+	row(func(c *tableCol) string { return strings.Repeat("-", cellWidth(c.head)) })
+	for r := range shown[0].cells {
+		row(func(c *tableCol) string { return c.cells[r] })
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func dashes(head []string) []string {
@@ -335,36 +524,37 @@ func duration(j *api.Job) string {
 }
 
 // writeAligned writes rows in columns two spaces apart. The last column
-// (Command) is cut, on a character boundary, to fit width if one is
-// given, and to 60 characters otherwise, as PowerShell's table does.
+// is cut to fit width if one is given, and to 60 characters otherwise, as
+// PowerShell's table does.
 func writeAligned(w io.Writer, rows [][]string, width int) error {
-	n := len(rows[0])
-	widths := make([]int, n)
-	for _, r := range rows {
-		for i, c := range r[:n-1] {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+	table := make([]*tableCol, len(rows[0]))
+	for i := range table {
+		table[i] = &tableCol{head: rows[0][i]}
+		for _, r := range rows[2:] {
+			table[i].cells = append(table[i].cells, r[i])
 		}
+		table[i].measure()
 	}
-	room := 60
+	last := table[len(table)-1]
+	last.limit = commandRoom
 	if width > 0 {
 		used := 0
-		for _, x := range widths[:n-1] {
-			used += x + 2
+		for _, c := range table[:len(table)-1] {
+			used += c.width() + 2
 		}
-		room = max(width-used-1, 10)
+		last.limit = max(width-used-1, 10)
 	}
-	var b strings.Builder
-	for _, r := range rows {
-		for i, c := range r[:n-1] {
-			b.WriteString(c)
-			b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
-		}
-		b.WriteString(cut(r[n-1], room))
-		b.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return writeTable(w, table)
 }
+
+// cells measures text as a terminal shows it: a wide character (CJK, most
+// emoji) takes two cells, a combining one none. East Asian ambiguous
+// characters count as one, whatever the host's own locale says: the
+// host's locale is not the terminal's.
+var cells = &runewidth.Condition{EastAsianWidth: false, StrictEmojiNeutral: true}
+
+// cellWidth is how many terminal cells s takes.
+func cellWidth(s string) int { return cells.StringWidth(s) }
 
 // firstLine is a command's first line, its tabs as spaces, its control
 // characters shown escaped.
@@ -376,16 +566,15 @@ func firstLine(c string) string {
 	return printable(strings.ReplaceAll(c, "\t", " "))
 }
 
-// cut shortens s to n characters (never inside one), ending in "...".
+// cut shortens s to n cells (never inside a character), ending in "...".
 func cut(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
+	if cellWidth(s) <= n {
 		return s
 	}
 	if n <= 3 {
-		return string(r[:n])
+		return cells.Truncate(s, n, "")
 	}
-	return string(r[:n-3]) + "..."
+	return cells.Truncate(s, n, "...")
 }
 
 func titleBool(b bool) string {

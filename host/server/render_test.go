@@ -5,6 +5,8 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,6 +292,100 @@ func TestJobTableWidthAndWide(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "1.5s") || !strings.Contains(buf.String(), "shell 2.1.0 amd64") {
 		t.Errorf("-o wide row:\n%s", buf.String())
+	}
+}
+
+// On a terminal the job table fits the width by the steps of fitSteps:
+// the command is cut first, then HasMoreData and PSJobTypeName go, the name
+// is cut, Location goes, ... and Id, Name and State stay, the note on why a
+// job waits the last thing given up. Widths are terminal cells: a CJK
+// character takes two.
+func TestJobTableFits(t *testing.T) {
+	long := "nightly-backup-of-the-production-database"
+	cjk := "データベースのバックアップ" // 13 characters, 26 cells
+	begin := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	jobs := []*api.Job{
+		{ID: 1, Name: long, PSJobTypeName: "BackgroundJob", State: api.Running, HasMoreData: true, Location: "localhost", Owner: "alice",
+			PSBeginTime: &begin, Command: "pg_dump --format=custom --file=/backups/prod.dump production && aws s3 cp /backups s3://bucket/"},
+		{ID: 2, Name: cjk, PSJobTypeName: "BackgroundJob", State: api.NotStarted, StateNote: "after 1", Location: "localhost", Owner: "bob", Command: "echo done"},
+		{ID: 13, Name: "G", PSJobTypeName: "BackgroundJob", State: api.NotStarted, StateNote: "gpu full", Location: "localhost", Owner: "root", Command: "./train.sh"},
+	}
+	tests := []struct {
+		cols columns
+		head []string
+		// note: the State column still says why jobs wait.
+		note bool
+	}{
+		{columns{width: 200}, []string{"Id", "Name", "PSJobTypeName", "State", "HasMoreData", "Location", "Command"}, true},
+		{columns{width: 120}, []string{"Id", "Name", "PSJobTypeName", "State", "Location", "Command"}, true},
+		{columns{width: 80}, []string{"Id", "Name", "State", "Location", "Command"}, true},
+		{columns{width: 80, owner: true, started: true}, []string{"Id", "Name", "State", "Owner", "Command"}, true},
+		{columns{width: 60}, []string{"Id", "Name", "State", "Command"}, true},
+		{columns{width: 40}, []string{"Id", "Name", "State"}, true},
+		{columns{width: 40, owner: true}, []string{"Id", "Name", "State"}, true},
+		{columns{width: 30}, []string{"Id", "Name", "State"}, false},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		if err := writeJobTable(&buf, jobs, tt.cols); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 2+len(jobs) {
+			t.Fatalf("%+v: %d lines, want one a row (no row wraps):\n%s", tt.cols, len(lines), out)
+		}
+		for _, l := range lines {
+			if n := cellWidth(l); n >= tt.cols.width {
+				t.Errorf("%+v: a line %d cells wide on a %d-cell terminal:\n%s", tt.cols, n, tt.cols.width, out)
+			}
+		}
+		if got := strings.Fields(lines[0]); !equalStrings(got, tt.head) {
+			t.Errorf("%+v: columns %q, want %q:\n%s", tt.cols, got, tt.head, out)
+		}
+		if got := strings.Contains(out, "NotStarted (after 1)") && strings.Contains(out, "NotStarted (gpu full)"); got != tt.note {
+			t.Errorf("%+v: the notes on why jobs wait shown: %v, want %v:\n%s", tt.cols, got, tt.note, out)
+		}
+		// Every row's Id, name (whole, or cut with "...") and state.
+		for i, j := range jobs {
+			f := strings.Fields(lines[2+i])
+			if len(f) < 3 || f[0] != fmt.Sprint(j.ID) || !slices.Contains(f[2:], string(j.State)) {
+				t.Errorf("%+v: row %q does not start with its id, name and state", tt.cols, lines[2+i])
+				continue
+			}
+			if f[1] != j.Name && !(strings.HasSuffix(f[1], "...") && strings.HasPrefix(j.Name, strings.TrimSuffix(f[1], "..."))) {
+				t.Errorf("%+v: name %q is neither %q nor cut from it", tt.cols, f[1], j.Name)
+			}
+		}
+		// Columns line up: each heading starts where its cells do.
+		col := strings.Index(lines[0], "State")
+		for _, l := range lines[2:] {
+			if i := strings.Index(l, " NotStarted"); i >= 0 && cellWidth(l[:i+1]) != cellWidth(lines[0][:col]) {
+				t.Errorf("%+v: row %q is not aligned with the heading %q", tt.cols, l, lines[0])
+			}
+		}
+	}
+
+	// -o wide cuts nothing, whatever the width: every name and command
+	// whole, and a Reason column with each job's reason in full.
+	jobs[1].StateReason = "waiting for job 1 (" + long + ")"
+	for _, width := range []int{0, 80} {
+		var buf bytes.Buffer
+		if err := writeJobTable(&buf, jobs, columns{wide: true, width: width}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, want := range []string{long, cjk, jobs[0].Command, jobs[1].StateReason} {
+			if !strings.Contains(out, want) {
+				t.Errorf("-o wide (width %d) cut %q:\n%s", width, want, out)
+			}
+		}
+		if strings.Contains(out, "...") || strings.Contains(out, "(after 1)") {
+			t.Errorf("-o wide (width %d) cut something, or repeats the reason in the State column:\n%s", width, out)
+		}
+		if head := strings.Fields(strings.SplitN(out, "\n", 2)[0]); head[len(head)-1] != "Reason" {
+			t.Errorf("-o wide's last column is %q, want Reason", head[len(head)-1])
+		}
 	}
 }
 

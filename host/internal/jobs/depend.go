@@ -84,9 +84,10 @@ func describePath(path []uint64) string {
 	return strings.Join(parts, " would run after ")
 }
 
-// depsLocked says whether j's dependencies let it run now, and, if one of
-// them ended in a way that means j never will, why.
-func (t *Table) depsLocked(j *Job) (ready bool, reason string) {
+// depsLocked says whether j's dependencies let it run now; if not, what
+// it waits for (the first of them not finished, and how many more); and,
+// if one of them ended in a way that means j never will, why.
+func (t *Table) depsLocked(j *Job) (ready bool, wait hold, reason string) {
 	ready = true
 	for _, id := range j.Row.After {
 		d := t.jobs[id]
@@ -95,12 +96,16 @@ func (t *Table) depsLocked(j *Job) (ready bool, reason string) {
 		}
 		switch {
 		case !d.Row.State.Finished():
-			ready = false
+			if ready {
+				ready, wait = false, hold{kind: holdAfter, dep: d.Row.ID, depName: d.Row.Name}
+			} else {
+				wait.more++
+			}
 		case d.Row.State != api.Completed && !j.Row.AfterAnyState:
-			return false, notRun(d)
+			return false, hold{}, notRun(d)
 		}
 	}
-	return ready, ""
+	return ready, wait, ""
 }
 
 // notRun is the reason of a job that did not run because d, which it runs

@@ -31,6 +31,9 @@ type Job struct {
 	// Unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	Unreadable bool
+	// hold is why the queue left the job NotStarted when it last looked
+	// (see hold.go). Guarded by Host.mu.
+	hold hold
 }
 
 func NewJob(r *store.Row) *Job {
@@ -55,6 +58,12 @@ func (j *Job) LogEndLocked() int64 {
 // ViewLocked returns the job as a user sees it.
 func (j *Job) ViewLocked() *api.Job {
 	v := j.Row.Job
+	if v.State == api.NotStarted {
+		v.StateReason, v.StateNote = j.waiting()
+	}
+	if noExitCode(v.State, v.ExitCode) {
+		v.ExitCode = nil // a row a host wrote before it knew
+	}
 	v.HasMoreData = !v.State.Finished() || j.LogEndLocked() > j.Row.ReadOffset
 	// A parent's data is its children's, as in PowerShell.
 	for _, k := range j.Children {
@@ -71,6 +80,9 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 		return
 	}
 	now := time.Now()
+	if noExitCode(state, code) {
+		code = nil
+	}
 	j.Row.StateReason = reason
 	j.Row.ExitCode = code
 	j.Row.PSEndTime = &now

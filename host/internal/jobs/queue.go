@@ -278,7 +278,7 @@ func (t *Table) ScheduleLocked() {
 	settled := false
 	for _, j := range queued {
 		if len(j.Row.After) > 0 {
-			ready, reason := t.depsLocked(j)
+			ready, wait, reason := t.depsLocked(j)
 			if reason != "" {
 				t.FinishLocked(j, api.Failed, reason, nil)
 				t.Go(func() { t.Persist(j) })
@@ -286,12 +286,15 @@ func (t *Table) ScheduleLocked() {
 				continue
 			}
 			if !ready {
+				j.hold = wait
 				continue
 			}
 		}
 		if !t.TakeSlotLocked(j) {
+			j.hold = t.noSlotLocked(j)
 			continue
 		}
+		j.hold = hold{}
 		t.MoveLocked(j, api.Running)
 		now := time.Now()
 		j.Row.PSBeginTime = &now
@@ -329,6 +332,16 @@ func (t *Table) TakeSlotLocked(j *Job) bool {
 	}
 	t.running[g]++
 	return true
+}
+
+// noSlotLocked is why j, which TakeSlotLocked just refused, waits: its
+// group, or the thread jobs sharing its process, are at their limit.
+func (t *Table) noSlotLocked(j *Job) hold {
+	if j.Row.ThrottleLimit > 0 {
+		return hold{kind: holdThrottle, running: t.threads[threadKey(&j.Row)], limit: j.Row.ThrottleLimit}
+	}
+	g := j.Row.GroupOf()
+	return hold{kind: holdGroup, group: g, running: t.running[g], limit: t.limitLocked(g)}
 }
 
 // freeSlotLocked gives j's slot back.

@@ -1,0 +1,78 @@
+package jobs
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// Why a job waits. A NotStarted job shows what keeps it from starting as
+// its StateReason (in full) and StateNote (a word or two, for the table).
+// The queue finds out each time it looks (ScheduleLocked) and keeps it in
+// memory only: nothing is written for it, and a restarted host works it
+// out again at its first look (Table.Start) before it answers anyone.
+
+// holdKind is what keeps a queued job from starting.
+type holdKind uint8
+
+const (
+	holdNone     holdKind = iota
+	holdAfter             // a job it runs after (start --after) has not finished
+	holdGroup             // its group is at its limit (or held, at 0)
+	holdThrottle          // the thread jobs sharing its process are at their throttle limit
+)
+
+// hold is what the queue found keeps a job waiting. The queue sets it on
+// every look at every queued job, so it is a plain value: no text is made
+// until someone looks at the job.
+type hold struct {
+	kind holdKind
+	// holdAfter: dep is the first job it runs after that has not
+	// finished, more how many others have not.
+	dep     uint64
+	depName string
+	more    int
+	// holdGroup: the group; holdGroup and holdThrottle: how many run and
+	// how many may.
+	group          string
+	running, limit int
+}
+
+// waiting says why j, a NotStarted job, has not started: its reason in
+// full and as a note. A job on Slurm waits in Slurm's queue, whose reason
+// the poller keeps in the row; a job the queue has not looked at yet has
+// neither.
+func (j *Job) waiting() (reason, note string) {
+	if j.Row.Slurm != nil {
+		return j.Row.StateReason, "Slurm"
+	}
+	h := j.hold
+	switch h.kind {
+	case holdAfter:
+		reason = fmt.Sprintf("waiting for job %d (%s)", h.dep, h.depName)
+		note = "after " + strconv.FormatUint(h.dep, 10)
+		if h.more > 0 {
+			reason += fmt.Sprintf(" and %d more", h.more)
+			note += fmt.Sprintf(" +%d", h.more)
+		}
+		return reason, note
+	case holdGroup:
+		if h.limit == 0 {
+			return fmt.Sprintf("group %s is held (max-running 0); bgjob queue --group %s --max-running N lets it run", h.group, h.group), h.group + " held"
+		}
+		return fmt.Sprintf("group %s is full (%d of %d running)", h.group, h.running, h.limit), h.group + " full"
+	case holdThrottle:
+		return fmt.Sprintf("its thread jobs' throttle limit is reached (%d of %d running)", h.running, h.limit), "throttled"
+	}
+	return j.Row.StateReason, ""
+}
+
+// noExitCode reports whether a job that ended in state with code has, in
+// truth, no exit code: a stopped job did not exit by itself, and the 0 a
+// runtime's answer carries then (the protocol's field has no "none") is
+// not a status it exited with. A stopped job whose runtime reports a code
+// of its own (a signal's 128+n, say) keeps it.
+func noExitCode(state api.State, code *int) bool {
+	return state == api.Stopped && code != nil && *code == 0
+}
