@@ -16,6 +16,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// startWaitExit says what start --wait exits with. The help and the man
+// page take it from here, and a test checks that the README says the same,
+// so the three cannot drift apart again.
+const startWaitExit = "start --wait exits with the job's own exit status (0 if it completed, 7 if its script ended with exit 7), 143 if the job was stopped, and 1 if it failed without an exit status of its own (its runtime crashed, say)"
+
 func newStart() *cobra.Command {
 	var (
 		req        api.StartRequest
@@ -47,9 +52,7 @@ list shows them): its words are the type's arguments, or --definition-name
 starts one of the type's stored definitions (ScheduledJob's are HCL files
 in the definition directory).
 
-With --wait, start instead streams the job's output until it ends, then
-removes it, and exits 0 if the job completed or 1 if it failed or was
-stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).
+` + wrap("With --wait, start instead streams the job's output until it ends, then removes it (Start-Job | Receive-Job -Wait -AutoRemoveJob): "+startWaitExit+".", 74) + `
 
 A job's input (--input, --input-file, --input -) is at most 64 MiB: it
 travels in the start request and is stored with the job. Its name is at
@@ -167,7 +170,7 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
-	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it")
+	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it, and exit with the job's exit status (143 if it was stopped)")
 	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read --credential's password from stdin (the first line)")
 	f.StringVar(&req.Authentication, "authentication", "", "how --credential is checked: Default or Basic (a password); Negotiate, Credssp, Digest, Kerberos and NegotiateWithImplicitCredential are refused here")
@@ -228,6 +231,27 @@ func readLimited(r io.Reader, what string) ([]byte, error) {
 
 func inputTooLarge(what string) error {
 	return api.Errorf(api.ExitUsage, "%s is more than 64 MiB, the most a job's input can be (it travels in the start request and is stored with the job); give the job a path to read instead", what)
+}
+
+// wrap breaks a paragraph into lines of at most width columns, as the
+// help texts are laid out by hand.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		switch {
+		case n == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 func checkOutput(got string, allowed ...string) error {
