@@ -168,7 +168,13 @@ func newRemove() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "remove JOB... | remove --state STATE",
 		Short: "Remove jobs and their records (Remove-Job)",
-		Long:  "Remove finished jobs and their records. An unfinished job is left and reported (exit code 6) once the finished ones are gone, unless --force, which stops it first: so remove '*' clears what is done. With --state, the jobs (among those named, or all) in that state.",
+		Long: `Remove finished jobs and their records. With --force, unfinished jobs are
+stopped first and removed too; without it they are left. Leaving a job you
+named exactly (an id, an instance id, a name without wildcards) is an error
+(exit code 6), once the others are removed; leaving one that a wildcard or
+--state picked is not: it is named on stderr and remove exits 0, so
+remove '*' clears what is done. With --state, the jobs (among those named,
+or all) in that state.`,
 		Example: `  bgjob remove Build
   bgjob remove '*'                 # every finished job
   bgjob remove --state Failed

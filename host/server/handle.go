@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
@@ -89,7 +91,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return printJobs(jobs, false)
 	case api.OpRemove:
-		return h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
+		return removeJobs(ctx, h, req, rep.writer(api.FrameStderr))
 	case api.OpSuspend, api.OpResume:
 		act := h.Suspend
 		if req.Op == api.OpResume {
@@ -146,6 +148,64 @@ func stateOf(req *api.Request) []host.SelectOption {
 func hasState(req *api.Request) bool {
 	return req.Filter != nil && (req.Filter.State != "" || req.Filter.Group != "")
 }
+
+// removeJobs is remove. The finished jobs selected go; an unfinished one is
+// stopped and removed with --force, and otherwise left. Left is an error
+// (ExitConflict) for a job the caller named exactly (an id, an instance id,
+// a name without wildcards): they asked for that job to go. A job a
+// wildcard or --state picked is left without failing the call, and named
+// on stderr: `remove '*'` clears what is done and goes on in a `&&` chain.
+func removeJobs(ctx context.Context, h *host.Host, req *api.Request, stderr io.Writer) error {
+	// The jobs named exactly, by id, before the removal: one of them still
+	// there after it was left. (Looked up one by one: a selector that
+	// matches nothing is Remove's error to report.)
+	named := map[uint64]bool{}
+	for _, s := range req.Jobs {
+		if isPattern(s) {
+			continue
+		}
+		js, _ := h.Jobs(ctx, []string{s}, nil)
+		for _, j := range js {
+			named[j.ID] = true
+		}
+	}
+	err := h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
+	if !errors.Is(err, host.ErrNotFinished) {
+		return err
+	}
+	// What was left: the selected jobs still there, unfinished.
+	var left []string
+	leftNamed := false
+	seen := map[uint64]bool{}
+	sels := req.Jobs
+	if len(sels) == 0 {
+		sels = []string{"*"} // --state alone: among every job
+	}
+	for _, s := range sels {
+		js, _ := h.Jobs(ctx, []string{s}, req.Filter)
+		for _, j := range js {
+			if seen[j.ID] || j.State.Finished() {
+				continue
+			}
+			seen[j.ID] = true
+			leftNamed = leftNamed || named[j.ID]
+			left = append(left, fmt.Sprintf("%d (%s, %s)", j.ID, printable(j.Name), j.State))
+		}
+	}
+	if leftNamed || len(left) == 0 {
+		return err
+	}
+	them := "it"
+	if len(left) > 1 {
+		them = "them"
+	}
+	fmt.Fprintf(stderr, "bgjob: left what is not finished: job %s; 'bgjob remove --force' would stop and remove %s\n", strings.Join(left, ", "), them)
+	return nil
+}
+
+// isPattern says whether a selector is a wildcard pattern, as the host
+// reads selectors: one that may pick jobs the caller never looked at.
+func isPattern(sel string) bool { return strings.ContainsAny(sel, "*?[") }
 
 // startWait is `start --wait`: the job's records as they come, then its
 // removal. It ends with the job's own exit status when the job ran to its
