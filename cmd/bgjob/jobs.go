@@ -19,7 +19,7 @@ func newGet() *cobra.Command {
 		Short: "List jobs (Get-Job)",
 		Long:  "List jobs as a table (Id Name PSJobTypeName State HasMoreData Location Command), or with -o json every property.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, api.FormatTable, api.FormatWide, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			if f.Newest < 0 {
@@ -43,7 +43,7 @@ func newGet() *cobra.Command {
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
 	fl.StringVar(&f.Group, "group", "", "only jobs in this queue group")
 	fl.BoolVar(&f.IncludeChildJobs, "include-child-jobs", false, "list child jobs too (a job on several nodes has one per node or task), each after its parent")
-	fl.StringVarP(&output, "output", "o", api.FormatTable, "table, wide (begin and end time, duration, exit code, runtime) or json")
+	outputFlag(fl, &output, "table, wide (begin and end time, duration, exit code, runtime), json, or id (the ids alone, one a line)", api.FormatTable, api.FormatWide, api.FormatJSON, api.FormatID)
 	return cmd
 }
 
@@ -73,7 +73,7 @@ leaves the jobs running.`,
   bgjob receive -o json Build | jq .`,
 		Args: needJobs("receive from"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(req.Output, api.FormatText, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			req.Op, req.Jobs = api.OpReceive, args
@@ -88,7 +88,7 @@ leaves the jobs running.`,
 	f.BoolVar(&req.AutoRemove, "auto-remove", false, "remove each job once it has ended and been received (needs --wait)")
 	f.BoolVar(&req.Verbose, "verbose", false, "print verbose records")
 	f.BoolVar(&req.Debug, "debug", false, "print debug records")
-	f.StringVarP(&req.Output, "output", "o", api.FormatText, "text or json")
+	outputFlag(f, &req.Output, "text or json", api.FormatText, api.FormatJSON)
 	return cmd
 }
 
@@ -106,7 +106,7 @@ func newWait() *cobra.Command {
 			if err := needJobsOrState(cmd, args, "wait for", state); err != nil {
 				return err
 			}
-			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			if req.Timeout < 0 || math.IsNaN(req.Timeout) || math.IsInf(req.Timeout, 0) {
@@ -121,7 +121,7 @@ func newWait() *cobra.Command {
 	f.BoolVar(&req.Force, "force", false, "wait for suspended jobs too (without it, a suspended job counts as done waiting, as Wait-Job -Force)")
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
 	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
-	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }
 
@@ -148,7 +148,7 @@ func newActOn(op, short, long, example, passthru string) *cobra.Command {
 			if err := needJobsOrState(cmd, args, op, state); err != nil {
 				return err
 			}
-			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
@@ -158,7 +158,7 @@ func newActOn(op, short, long, example, passthru string) *cobra.Command {
 	f := cmd.Flags()
 	f.BoolVar(&req.PassThru, "passthru", false, passthru)
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
-	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // startWaitExit says what start --wait exits with. The help and the man
@@ -31,6 +32,7 @@ func newStart() *cobra.Command {
 		wait       bool
 		output     string
 		pwStdin    bool
+		quiet      bool
 		sl         api.SlurmRequest
 	)
 	cmd := &cobra.Command{
@@ -64,6 +66,7 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
   bgjob start --run-as-32 --runtime-version '~1' -- 'echo $BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH'
   echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
   bgjob start --wait -- 'echo hi'
+  id=$(bgjob start -q -- make test)
   bgjob start --thread --throttle-limit 8 -- 'sleep 1; echo done'
   bgjob start --type Copy -- ./photos /mnt/backup/photos
   bgjob start --type ScheduledJob --definition-name Backup
@@ -102,8 +105,17 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 				}
 				req.DefinitionPath = abs
 			}
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if quiet {
+				if cmd.Flags().Changed("output") && output != api.FormatID {
+					return api.Errorf(api.ExitUsage, "-q prints the job's id alone, -o %s its row; give one", output)
+				}
+				output = api.FormatID
+			}
+			if err := checkOutput(cmd); err != nil {
 				return err
+			}
+			if wait && output == api.FormatID {
+				return api.Errorf(api.ExitUsage, "--wait prints the job's output, not its id; leave out -q (or -o id)")
 			}
 			wd := req.Workdir
 			if cmd.Flags().Changed("workdir") && wd == "" {
@@ -184,7 +196,8 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.IntVar(&sl.Tasks, "ntasks", 0, "with --location slurm: run N tasks, a child job for each (they may share nodes)")
 	f.StringVar(&sl.Time, "time", "", "with --location slurm: the time limit, as sbatch --time takes it (30, 1:00:00, 2-0)")
 	f.StringArrayVar(&sl.Args, "slurm-arg", nil, "with --location slurm: a further sbatch option, e.g. --slurm-arg=--mem=4G (repeatable)")
-	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &output, "table, json, or id (the new job's id alone, for scripts)", api.FormatTable, api.FormatJSON, api.FormatID)
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the new job's id (-o id)")
 	return cmd
 }
 
@@ -254,13 +267,36 @@ func wrap(text string, width int) string {
 	return b.String()
 }
 
-func checkOutput(got string, allowed ...string) error {
+// formatsKey is the annotation of an -o flag listing the formats it
+// takes, the first its default: checkOutput and the completion of -o both
+// read them there, so the two agree.
+const formatsKey = "bgjob_formats"
+
+// outputFlag adds -o/--output to f, taking one of formats.
+func outputFlag(f *pflag.FlagSet, p *string, usage string, formats ...string) {
+	f.StringVarP(p, "output", "o", formats[0], usage)
+	_ = f.SetAnnotation("output", formatsKey, formats)
+}
+
+// outputFormats lists what cmd's -o takes; nil if it has none.
+func outputFormats(cmd *cobra.Command) []string {
+	if fl := cmd.Flags().Lookup("output"); fl != nil {
+		return fl.Annotations[formatsKey]
+	}
+	return nil
+}
+
+// checkOutput refuses an -o value cmd does not take.
+func checkOutput(cmd *cobra.Command) error {
+	got := cmd.Flags().Lookup("output").Value.String()
+	allowed := outputFormats(cmd)
 	for _, a := range allowed {
 		if got == a {
 			return nil
 		}
 	}
-	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, strings.Join(allowed, " or "))
+	list := strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, list)
 }
 
 // password is the --credential user's password, when the host will want

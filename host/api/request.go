@@ -24,6 +24,9 @@ const (
 	FormatWide = "wide"
 	FormatJSON = "json"
 	FormatText = "text"
+	// FormatID is the jobs' ids alone, one a line, for scripts
+	// (start -q).
+	FormatID = "id"
 )
 
 // StartRequest is everything `bgjob start` says about a new job. Paths are

@@ -19,6 +19,9 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 	out := rep.writer(api.FrameStdout)
 	jsonOut := req.Output == api.FormatJSON
 	printJobs := func(jobs []*api.Job, single bool) error {
+		if req.Output == api.FormatID {
+			return writeIDs(out, jobs)
+		}
 		if jsonOut {
 			return writeJobsJSON(out, jobs, single)
 		}
@@ -135,6 +138,17 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		return writeDefinitions(out, rep.writer(api.FrameStderr), defs, req.Definition.Action, jsonOut)
 	}
 	return badRequest("unknown operation %q", req.Op)
+}
+
+// writeIDs writes the jobs' ids, one a line: what a script captures
+// (id=$(bgjob start -q ...)).
+func writeIDs(w io.Writer, jobs []*api.Job) error {
+	var b strings.Builder
+	for _, j := range jobs {
+		fmt.Fprintln(&b, j.ID)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // stateOf is the request's --state (and --group) as selection options.

@@ -76,3 +76,36 @@ func TestServeRemoveLeavesUnfinished(t *testing.T) {
 		t.Errorf("remove '*' of finished jobs: exit %d, %v, stderr %q", code, err, errOut)
 	}
 }
+
+// TestServeIDs: -o id prints the ids alone, one a line, for scripts:
+// start's new job's, get's, restart's.
+func TestServeIDs(t *testing.T) {
+	th := fakeHost(t)
+	call := serve(t, th)
+	dir := t.TempDir()
+	start := func() string {
+		t.Helper()
+		code, out, errOut, err := call(&api.Request{Op: api.OpStart, Output: api.FormatID,
+			Start: &api.StartRequest{Script: "echo hi", Workdir: dir, Env: hosttest.JobEnv}})
+		if code != 0 || err != nil || errOut != "" {
+			t.Fatalf("start -o id: %d %v %q", code, err, errOut)
+		}
+		return out
+	}
+	if out := start(); out != "1\n" {
+		t.Errorf("start -o id printed %q, want 1", out)
+	}
+	if out := start(); out != "2\n" {
+		t.Errorf("start -o id printed %q, want 2", out)
+	}
+	th.Await("1", "2")
+	if _, out, _, _ := call(&api.Request{Op: api.OpGet, Output: api.FormatID}); out != "1\n2\n" {
+		t.Errorf("get -o id printed %q", out)
+	}
+	if _, out, _, _ := call(&api.Request{Op: api.OpGet, Output: api.FormatID, Filter: &api.Filter{State: "Running"}}); out != "" {
+		t.Errorf("get -o id of no job printed %q", out)
+	}
+	if _, out, _, _ := call(&api.Request{Op: api.OpRestart, Jobs: []string{"1", "2"}, Output: api.FormatID, Restart: &api.RestartRequest{}}); out != "3\n4\n" {
+		t.Errorf("restart -o id printed %q", out)
+	}
+}
