@@ -49,6 +49,7 @@ func newGet() *cobra.Command {
 
 func newReceive() *cobra.Command {
 	var req api.Request
+	var tail int
 	cmd := &cobra.Command{
 		Use:   "receive JOB...",
 		Short: "Print a job's streams (Receive-Job)",
@@ -66,9 +67,17 @@ A job that failed ends its output with its reason on stderr
 --wait prints until the jobs end, several jobs' records as they arrive
 (--prefix labels each line with its job); with --keep it follows them
 without consuming anything, as tail -f does. Ctrl-C stops receiving and
-leaves the jobs running.`,
+leaves the jobs running.
+
+--tail N prints only the last N records (lines) of each job that the
+output would show, as tail -n does, and consumes nothing: it implies
+--keep, so the records before them are not lost unseen and a later
+receive still gets everything. With --wait it then follows the jobs
+(tail -n N -f).`,
 		Example: `  bgjob receive Build
   bgjob receive --wait --keep Build        # follow, consume nothing
+  bgjob receive --tail 20 Build            # the last 20 lines, consume nothing
+  bgjob receive --tail 5 --wait Build      # tail -n 5 -f
   bgjob receive --wait --prefix 'test-*'   # several jobs, lines labelled
   bgjob receive -o json Build | jq .`,
 		Args: needJobs("receive from"),
@@ -76,11 +85,21 @@ leaves the jobs running.`,
 			if err := checkOutput(cmd); err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("tail") {
+				if tail < 0 {
+					return api.Errorf(api.ExitUsage, "--tail %d: give a number of records, 0 or more", tail)
+				}
+				if req.AutoRemove {
+					return api.Errorf(api.ExitUsage, "--tail reads without consuming, so it does not go with --auto-remove")
+				}
+				req.Tail, req.Keep = &tail, true
+			}
 			req.Op, req.Jobs = api.OpReceive, args
 			return call(&req)
 		},
 	}
 	f := cmd.Flags()
+	f.IntVar(&tail, "tail", 0, "only the last N records (lines) of each job, consuming nothing (implies --keep); with --wait, then what follows")
 	f.BoolVar(&req.Keep, "keep", false, "leave the records to be received again")
 	f.BoolVar(&req.Wait, "wait", false, "keep printing until the jobs end (with --keep: follow them)")
 	f.BoolVar(&req.Prefix, "prefix", false, "label each line with its job's name, [Name]")
@@ -94,16 +113,17 @@ leaves the jobs running.`,
 
 func newWait() *cobra.Command {
 	var req api.Request
-	var state string
+	var state, group string
 	cmd := &cobra.Command{
-		Use:   "wait JOB... | wait --state STATE",
+		Use:   "wait JOB... | wait --state STATE | wait --group GROUP",
 		Short: "Wait until jobs finish (Wait-Job)",
-		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. A suspended job ends the wait too, unless --force. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs).",
+		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. A suspended job ends the wait too, unless --force. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs); with --group, those in that queue group now (among those named, or all).",
 		Example: `  bgjob wait Build
   bgjob wait --any --timeout 60 'test-*'
-  bgjob wait --state Running`,
+  bgjob wait --state Running
+  bgjob wait --group gpu`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needJobsOrState(cmd, args, "wait for", state); err != nil {
+			if err := needJobsOrState(cmd, args, "wait for", state+group); err != nil {
 				return err
 			}
 			if err := checkOutput(cmd); err != nil {
@@ -113,6 +133,9 @@ func newWait() *cobra.Command {
 				return api.Errorf(api.ExitUsage, "--timeout wants a number of seconds, 0 or more (0 waits for ever), not %v", req.Timeout)
 			}
 			req.Op, req.Jobs, req.Filter = api.OpWait, args, stateFilter(state)
+			if group != "" {
+				req.Filter = &api.Filter{State: state, Group: group}
+			}
 			return call(&req)
 		},
 	}
@@ -120,6 +143,7 @@ func newWait() *cobra.Command {
 	f.BoolVar(&req.Any, "any", false, "return as soon as one job has finished")
 	f.BoolVar(&req.Force, "force", false, "wait for suspended jobs too (without it, a suspended job counts as done waiting, as Wait-Job -Force)")
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
+	f.StringVar(&group, "group", "", "the jobs in this queue group ('bgjob queue' lists the groups)")
 	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
 	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd

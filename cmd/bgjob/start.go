@@ -33,6 +33,8 @@ func newStart() *cobra.Command {
 		output     string
 		pwStdin    bool
 		quiet      bool
+		verbose    bool
+		debug      bool
 		sl         api.SlurmRequest
 	)
 	cmd := &cobra.Command{
@@ -159,7 +161,10 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 			// off by the host's death can be sent again (call does, once)
 			// without making the job twice.
 			req.InstanceID = api.NewInstanceID()
-			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output})
+			if (verbose || debug) && !wait {
+				return api.Errorf(api.ExitUsage, "--verbose and --debug show records while --wait streams them; without --wait, give them to 'bgjob receive'")
+			}
+			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output, Verbose: verbose, Debug: debug})
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -183,6 +188,8 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
 	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it, and exit with the job's exit status (143 if it was stopped)")
+	f.BoolVar(&verbose, "verbose", false, "with --wait: print the job's verbose records too, as receive --verbose does")
+	f.BoolVar(&debug, "debug", false, "with --wait: print the job's debug records too, as receive --debug does")
 	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read --credential's password from stdin (the first line)")
 	f.StringVar(&req.Authentication, "authentication", "", "how --credential is checked: Default or Basic (a password); Negotiate, Credssp, Digest, Kerberos and NegotiateWithImplicitCredential are refused here")

@@ -70,7 +70,16 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if err != nil {
 			return err
 		}
-		if err := h.Receive(ctx, req.Jobs, host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove, Location: req.Location}, sink); err != nil {
+		o := host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove, Location: req.Location}
+		if req.Tail != nil {
+			if *req.Tail < 0 || req.AutoRemove {
+				return badRequest("--tail wants a number of records, 0 or more, and reads without removing (not with --auto-remove)")
+			}
+			err = receiveTail(ctx, h, req, o, sink)
+		} else {
+			err = h.Receive(ctx, req.Jobs, o, sink)
+		}
+		if err != nil {
 			return err
 		}
 		if len(sink.failures()) > 0 {
@@ -257,7 +266,7 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	case api.Completed:
 		return nil
 	case api.Stopped:
-		fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: job %d (%s) was stopped: %s\n", fin.ID, printable(fin.Name), fin.StateReason)
+		fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", stoppedText(fin))
 		return exitCodeOnly(api.ExitJobStopped)
 	}
 	// Failed: the sink said why.
@@ -265,6 +274,16 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		return exitCodeOnly(*c)
 	}
 	return exitCodeOnly(api.ExitJobFailed)
+}
+
+// stoppedText says that j was stopped, and why when the reason says more
+// than its state does (a runtime's reason is often just "stopped").
+func stoppedText(j *api.Job) string {
+	msg := fmt.Sprintf("job %d (%s) was stopped", j.ID, printable(j.Name))
+	if r := strings.TrimSpace(j.StateReason); r != "" && !strings.EqualFold(r, string(api.Stopped)) {
+		msg += ": " + printable(r)
+	}
+	return msg
 }
 
 // receiveSink is a host.Sink that knows which jobs it saw fail.
