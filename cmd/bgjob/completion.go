@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -26,15 +28,18 @@ func newCompletion() *cobra.Command {
 		Long: `Print a script that makes the shell complete bgjob's commands and flags,
 and also: the jobs of get, receive, wait, stop and remove (their ids and
 names, asked of your host if one is running: completing never starts one),
-the states of --state, the installed versions of --runtime-version (of
+the states of --state (typed in any case: --state r completes to running),
+the formats of -o, the queue groups of --group (as 'bgjob queue' lists
+them, and your jobs'), the installed versions of --runtime-version (of
 --runtime's runtime, default shell), the runtimes of --runtime, and the job
 types of --type (BackgroundJob and those the installed plugins serve).
 
 Load it in every new shell:
 
   bash  add 'source <(bgjob completion bash)' to ~/.bashrc, or write it to
-        ~/.local/share/bash-completion/completions/bgjob; it needs the
-        bash-completion package (2.x)
+        ~/.local/share/bash-completion/completions/bgjob (where the
+        bash-completion package loads it on demand); it works in a plain
+        bash too, without that package
   zsh   write it to a directory on $fpath as _bgjob (compinit must run), or
         add 'source <(bgjob completion zsh)' to ~/.zshrc after compinit
   fish  write it to ~/.config/fish/completions/bgjob.fish`,
@@ -58,7 +63,16 @@ Load it in every new shell:
 			root, out := cmd.Root(), cmd.OutOrStdout()
 			switch args[0] {
 			case "bash":
-				return root.GenBashCompletionV2(out, true)
+				var b bytes.Buffer
+				if err := root.GenBashCompletionV2(&b, true); err != nil {
+					return err
+				}
+				script, err := plainBash(b.String(), root.Name())
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(out, script)
+				return err
 			case "zsh":
 				return root.GenZshCompletion(out)
 			default:
@@ -66,6 +80,83 @@ Load it in every new shell:
 			}
 		},
 	}
+}
+
+// plainBash makes cobra's bash script work in a bash without the
+// bash-completion package, which it otherwise needs (without it every TAB
+// says "_get_comp_words_by_ref: command not found"): where that package's
+// functions are missing, the script uses small ones of its own. An error
+// means cobra's script changed shape: the tests run it in a plain bash.
+func plainBash(script, name string) (string, error) {
+	words := `    _get_comp_words_by_ref "$@" cur prev words cword` + "\n"
+	if strings.Count(script, words) != 1 || !strings.Contains(script, "_filedir") {
+		return "", fmt.Errorf("cobra's bash completion script is not as expected; cannot make it work without bash-completion")
+	}
+	script = strings.Replace(script, words, `    if declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
+        _get_comp_words_by_ref "$@" cur prev words cword
+    else
+        __NAME_plain_words
+    fi
+`, 1)
+	script = regexp.MustCompile(`\b_filedir\b`).ReplaceAllString(script, "__NAME_filedir")
+	script += `
+# Without the bash-completion package, bgjob completes all the same with
+# these in its place.
+#
+# __NAME_plain_words sets words, cword, cur and prev as
+# "_get_comp_words_by_ref -n =: cur prev words cword" does: the line's words
+# up to the cursor, the current one cut at the cursor, and words that bash
+# split at = or : (--state=Running) joined again.
+__NAME_plain_words()
+{
+    local i w rest=${COMP_LINE:0:COMP_POINT} glued n
+    words=()
+    for ((i = 0; i <= COMP_CWORD && i < ${#COMP_WORDS[@]}; i++)); do
+        w=${COMP_WORDS[i]}
+        glued=1
+        while [[ $rest == [[:space:]]* ]]; do
+            rest=${rest:1}
+            glued=0
+        done
+        if ((i == COMP_CWORD)); then
+            w=$rest
+        elif [[ $rest == "$w"* ]]; then
+            rest=${rest:${#w}}
+        fi
+        n=${#words[@]}
+        if ((n > 0 && glued)) && [[ $w == [=:]* || ${words[n-1]} == *[=:] ]]; then
+            words[n-1]+=$w
+        else
+            words+=("$w")
+        fi
+    done
+    cword=$((${#words[@]} - 1))
+    cur=${words[cword]}
+    prev=
+    if ((cword > 0)); then
+        prev=${words[cword-1]}
+    fi
+}
+
+# __NAME_filedir completes directories (-d) or files, as bash-completion's
+# _filedir does, which it uses when there. (bgjob filters files by no
+# extension, so _filedir's filter argument is not needed.)
+__NAME_filedir()
+{
+    if declare -F _filedir >/dev/null 2>&1; then
+        _filedir "$@"
+        return
+    fi
+    local IFS=$'\n'
+    if [[ ${1-} == -d ]]; then
+        COMPREPLY=($(compgen -d -- "$cur"))
+    else
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+    compopt -o filenames 2>/dev/null
+}
+`
+	return strings.ReplaceAll(script, "__NAME_", "__"+name+"_"), nil
 }
 
 // registerCompletions tells cobra what the arguments and flag values of
@@ -112,11 +203,10 @@ func registerCompletions(root *cobra.Command) {
 		flag("type", completeTypes)
 		flag("workdir", dirsOnly)
 		flag("definition-path", dirsOnly)
-		if c.Name() == "receive" {
-			flag("output", fixed(api.FormatText, api.FormatJSON))
-		} else {
-			flag("output", fixed(api.FormatTable, api.FormatJSON))
+		if formats := outputFormats(c); formats != nil {
+			flag("output", fixed(formats...))
 		}
+		flag("group", completeGroups)
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
@@ -172,9 +262,44 @@ func completeJobs(keep func(*api.Job) bool) cobra.CompletionFunc {
 }
 
 // hostJobs lists the caller's jobs, asking the host that serves them; nil
-// when none answers. It never starts a host: a user's host is only dialled
-// (api.Dial), and the system host is never started from here anyway.
+// when none answers.
 func hostJobs() []*api.Job {
+	var jobs []*api.Job
+	if err := json.Unmarshal(askHost(&api.Request{Op: api.OpGet, Output: api.FormatJSON}), &jobs); err != nil {
+		return nil
+	}
+	return jobs
+}
+
+// completeGroups offers the queue's groups, as 'bgjob queue' lists them,
+// and those of the caller's jobs, asked of the host if one runs.
+func completeGroups(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(g string) {
+		if g != "" && !seen[g] && strings.HasPrefix(g, toComplete) {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	var q api.Queue
+	if json.Unmarshal(askHost(&api.Request{Op: api.OpQueue, Queue: &api.QueueRequest{}, Output: api.FormatJSON}), &q) == nil {
+		for _, g := range q.Groups {
+			add(g.Name)
+		}
+	}
+	for _, j := range hostJobs() {
+		add(j.GroupOf())
+	}
+	sort.Strings(out)
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// askHost sends req to the host that serves the caller and returns what
+// it printed; nil when none answers, or not in time. It never starts a
+// host: a user's host is only dialled (api.Dial), and the system host is
+// never started from here anyway.
+func askHost(req *api.Request) []byte {
 	var c *api.Client
 	var err error
 	if systemSocket() != "" {
@@ -193,7 +318,7 @@ func hostJobs() []*api.Job {
 	var out bytes.Buffer
 	done := make(chan bool, 1)
 	go func() {
-		code, err := c.Do(&api.Request{Op: api.OpGet, Output: api.FormatJSON}, &out, io.Discard)
+		code, err := c.Do(req, &out, io.Discard)
 		done <- err == nil && code == 0
 	}()
 	select {
@@ -204,19 +329,20 @@ func hostJobs() []*api.Job {
 	case <-time.After(completionTimeout):
 		return nil
 	}
-	var jobs []*api.Job
-	if err := json.Unmarshal(out.Bytes(), &jobs); err != nil {
-		return nil
-	}
-	return jobs
+	return out.Bytes()
 }
 
+// completeStates offers the states that begin with what was typed,
+// whatever its case, as the host matches them. The shells keep only the
+// candidates that begin with what was typed, as typed, so a candidate
+// keeps the typed letters and goes on in the state's own: --state r
+// completes to running, which the host takes as Running.
 func completeStates(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 	var out []string
 	for _, s := range api.AllStates {
-		// The host matches states whatever their case.
-		if strings.HasPrefix(strings.ToLower(string(s)), strings.ToLower(toComplete)) {
-			out = append(out, string(s))
+		name := string(s)
+		if len(toComplete) <= len(name) && strings.EqualFold(name[:len(toComplete)], toComplete) {
+			out = append(out, toComplete+name[len(toComplete):])
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp

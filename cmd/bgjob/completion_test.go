@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/spf13/cobra"
 )
 
 func TestCompletionScripts(t *testing.T) {
@@ -83,9 +85,13 @@ func fakeHost(t *testing.T, home string, jobs []api.Job) *atomic.Int64 {
 				calls.Add(1)
 				var req api.Request
 				res := api.Result{}
-				if json.Unmarshal(p, &req) != nil || req.Op != api.OpGet || req.Output != api.FormatJSON || len(req.Jobs) > 0 {
-					res = api.Result{Code: api.ExitUsage, Error: "the fake host answers get -o json only"}
-				} else {
+				switch {
+				case json.Unmarshal(p, &req) == nil && req.Op == api.OpQueue && req.Output == api.FormatJSON && req.Queue != nil && *req.Queue == (api.QueueRequest{}):
+					b, _ := json.Marshal(api.Queue{Groups: []api.GroupState{{Name: "default", MaxRunning: 16}, {Name: "gpu", MaxRunning: 1}}})
+					_ = api.WriteFrame(c, api.FrameStdout, b)
+				case req.Op != api.OpGet || req.Output != api.FormatJSON || len(req.Jobs) > 0:
+					res = api.Result{Code: api.ExitUsage, Error: "the fake host answers get -o json and queue -o json only"}
+				default:
 					b, _ := json.Marshal(jobs)
 					_ = api.WriteFrame(c, api.FrameStdout, b)
 				}
@@ -113,7 +119,7 @@ func TestCompleteJobs(t *testing.T) {
 		{ID: 1, Name: "Backup", State: api.Completed},
 		{ID: 2, Name: "Build", State: api.Running},
 		{ID: 3, Name: "Backup", State: api.Running},
-		{ID: 12, Name: "Copy", State: api.NotStarted},
+		{ID: 12, Name: "Copy", State: api.NotStarted, Group: "batch"},
 	})
 	tests := []struct {
 		args []string
@@ -129,6 +135,11 @@ func TestCompleteJobs(t *testing.T) {
 		{[]string{"receive", "Backup", "B"}, "Build"}, // what is given already is left out
 		{[]string{"wait", "--any", "C"}, "Copy"},
 		{[]string{"get", "x"}, ""},
+		// Groups: the queue's, and those of the jobs.
+		{[]string{"get", "--group", ""}, "batch default gpu"},
+		{[]string{"start", "--group", "g"}, "gpu"},
+		{[]string{"wait", "--group", "b"}, "batch"},
+		{[]string{"queue", "--group", ""}, "batch default gpu"},
 	}
 	for _, tt := range tests {
 		cands, dir := complete(t, tt.args...)
@@ -203,8 +214,15 @@ func TestCompleteFlags(t *testing.T) {
 		dir  string
 	}{
 		{[]string{"get", "--state", ""}, strings.Join(states, " "), ":4"},
-		{[]string{"get", "--state", "run"}, "Running", ":4"},
+		// States match whatever their case, and the candidates begin as
+		// typed (the shells keep only those), going on in the state's own.
+		{[]string{"get", "--state", "Run"}, "Running", ":4"},
+		{[]string{"get", "--state", "run"}, "running", ":4"},
+		{[]string{"get", "--state", "r"}, "running", ":4"},
+		{[]string{"wait", "--state", "RU"}, "RUnning", ":4"},
 		{[]string{"get", "--state", "S"}, "Stopped Suspended Suspending Stopping", ":4"},
+		{[]string{"stop", "--state", "s"}, "stopped suspended suspending stopping", ":4"},
+		{[]string{"get", "--state", "Runningx"}, "", ":4"},
 		{[]string{"start", "--runtime-version", ""}, "10.0.0 3.0.0-beta.1 2.1.0 2.0.0 1.5.0", ":4"},
 		{[]string{"start", "--runtime-version", "2"}, "2.1.0 2.0.0", ":4"},
 		{[]string{"start", "--runtime", "pwsh", "--runtime-version", ""}, "7.4.0", ":4"},
@@ -212,8 +230,14 @@ func TestCompleteFlags(t *testing.T) {
 		{[]string{"start", "--type", ""}, "BackgroundJob Copy ScheduledJob", ":4"},
 		{[]string{"start", "--type", "S"}, "ScheduledJob", ":4"},
 		{[]string{"get", "--type", ""}, "BackgroundJob Copy ScheduledJob", ":4"},
-		{[]string{"get", "-o", ""}, "table json", ":4"},
+		// Each -o offers what it takes.
+		{[]string{"get", "-o", ""}, "table wide json id", ":4"},
+		{[]string{"get", "-o", "w"}, "wide", ":4"},
+		{[]string{"start", "-o", ""}, "table json id", ":4"},
+		{[]string{"restart", "-o", ""}, "table json id", ":4"},
+		{[]string{"wait", "-o", ""}, "table json", ":4"},
 		{[]string{"receive", "-o", ""}, "text json", ":4"},
+		{[]string{"queue", "-o", ""}, "table json", ":4"},
 		{[]string{"start", "--workdir", ""}, "", ":16"}, // directories
 		{[]string{"completion", ""}, "bash zsh fish", ":4"},
 		{[]string{"runtime", ""}, "list install remove verify", ":4"},
@@ -261,4 +285,101 @@ func TestCompareVersions(t *testing.T) {
 	if compareVersions("x", "y") >= 0 || compareVersions("1.0.0.0", "1.0.0") == 0 {
 		t.Error("versions that do not parse are not compared as strings")
 	}
+}
+
+// TestBashCompletionPlain: the bash script completes in a bash without the
+// bash-completion package (it once failed on every TAB with
+// "_get_comp_words_by_ref: command not found"), and with it where it is
+// installed.
+func TestBashCompletionPlain(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	bin := built(t)
+	isolate(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// comp LINE [WORD...]: complete LINE, its words as bash splits them
+	// (by default at blanks), the cursor at its end; print the candidates.
+	const harness = `
+comp() {
+    COMP_LINE=$1
+    COMP_POINT=${#COMP_LINE}
+    shift
+    if (($#)); then
+        COMP_WORDS=("$@")
+    else
+        read -ra COMP_WORDS <<<"$COMP_LINE"
+        [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=('')
+    fi
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMPREPLY=()
+    __start_bgjob
+    local IFS=' '
+    echo "$COMP_LINE => ${COMPREPLY[*]}"
+}
+source <(bgjob completion bash)
+comp 'bgjob get --state r'
+comp 'bgjob get --state S'
+comp 'bgjob get -o '
+comp 'bgjob rem'
+comp 'bgjob start --workdir su'
+comp 'bgjob get --state=Ru' bgjob get --state = Ru
+`
+	want := []string{
+		"bgjob get --state r => running",
+		"bgjob get --state S => Stopped Suspended Suspending Stopping",
+		"bgjob get -o  => table wide json id",
+		"bgjob rem => remove",
+		"bgjob start --workdir su => sub",
+		"bgjob get --state=Ru => Running",
+	}
+	run := func(prelude string) {
+		t.Helper()
+		cmd := exec.Command(bash, "--norc", "--noprofile", "-c", prelude+harness)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "BASH_ENV=")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("bash: %v\n%s", err, stderr.String())
+		}
+		got := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%scompleted:\n%s\nwant:\n%s", prelude, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		// compopt complains outside a real completion; nothing else may.
+		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			if line != "" && !strings.Contains(line, "compopt: not currently executing completion function") {
+				t.Errorf("%sbash said: %s", prelude, line)
+			}
+		}
+	}
+	run("")
+	// The package's script, where installed (or where
+	// $BGJOB_TEST_BASH_COMPLETION says).
+	script := os.Getenv("BGJOB_TEST_BASH_COMPLETION")
+	if script == "" {
+		script = "/usr/share/bash-completion/bash_completion"
+	}
+	if _, err := os.Stat(script); err == nil {
+		run("source " + script + "\n")
+	}
+}
+
+// Every -o lists the formats it takes, for checkOutput and completion.
+func TestOutputFormatsListed(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Flags().Lookup("output") != nil && len(outputFormats(c)) == 0 {
+			t.Errorf("%s: -o lists no formats", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRoot())
 }

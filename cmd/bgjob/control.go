@@ -65,7 +65,7 @@ password again, unless you are root.`,
 			if edit && state != "" {
 				return api.Errorf(api.ExitUsage, "--edit restarts one job; name it rather than --state")
 			}
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("after") {
@@ -95,7 +95,7 @@ password again, unless you are root.`,
 	f.BoolVar(&rr.AfterAnyState, "after-any-state", false, "with --after: run however they end")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read the password of the user the job ran as from stdin")
 	f.StringVar(&state, "state", "", "the jobs (named, or all) in this state: Failed, Stopped, Completed")
-	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &output, "table, json, or id (the new jobs' ids alone, one a line)", api.FormatTable, api.FormatJSON, api.FormatID)
 	return cmd
 }
 
@@ -180,7 +180,7 @@ The settings are kept in the job table: they survive the host's restart.`,
   bgjob queue --keep-finished 500 --keep-for 7d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			fl := cmd.Flags()
@@ -204,7 +204,7 @@ The settings are kept in the job table: they survive the host's restart.`,
 	f.IntVar(&maxRunning, "max-running", 0, "how many of the group's jobs run at once; 0 holds them queued")
 	f.IntVar(&keepFinished, "keep-finished", 0, "keep each user's N newest finished jobs, remove older ones (0: all)")
 	f.StringVar(&keepFor, "keep-for", "", "remove finished jobs that ended longer ago than this: 7d, 36h, 90m (0: never)")
-	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }
 
@@ -225,13 +225,13 @@ cannot be reached (Slurm not installed, slurmctld or munge not answering).`,
 		Short: "List the locations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			return call(&api.Request{Op: api.OpLocation, Output: output})
 		},
 	}
-	list.Flags().StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(list.Flags(), &output, "table or json", api.FormatTable, api.FormatJSON)
 	cmd.AddCommand(list)
 	return cmd
 }

@@ -33,7 +33,7 @@ that cannot be read are reported as warnings with their file:line:column.`,
 			if len(args) == 0 || len(args) > 2 {
 				return api.Errorf(api.ExitUsage, "usage: bgjob definition list | show NAME | enable NAME | disable NAME | reload")
 			}
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			req := &api.DefinitionRequest{Action: args[0]}
@@ -53,6 +53,6 @@ that cannot be read are reported as warnings with their file:line:column.`,
 			return call(&api.Request{Op: api.OpDefinition, Definition: req, Output: output})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(cmd.Flags(), &output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }

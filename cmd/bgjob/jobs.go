@@ -19,7 +19,7 @@ func newGet() *cobra.Command {
 		Short: "List jobs (Get-Job)",
 		Long:  "List jobs as a table (Id Name PSJobTypeName State HasMoreData Location Command), or with -o json every property.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, api.FormatTable, api.FormatWide, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			if f.Newest < 0 {
@@ -43,12 +43,13 @@ func newGet() *cobra.Command {
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
 	fl.StringVar(&f.Group, "group", "", "only jobs in this queue group")
 	fl.BoolVar(&f.IncludeChildJobs, "include-child-jobs", false, "list child jobs too (a job on several nodes has one per node or task), each after its parent")
-	fl.StringVarP(&output, "output", "o", api.FormatTable, "table, wide (begin and end time, duration, exit code, runtime) or json")
+	outputFlag(fl, &output, "table, wide (begin and end time, duration, exit code, runtime), json, or id (the ids alone, one a line)", api.FormatTable, api.FormatWide, api.FormatJSON, api.FormatID)
 	return cmd
 }
 
 func newReceive() *cobra.Command {
 	var req api.Request
+	var tail int
 	cmd := &cobra.Command{
 		Use:   "receive JOB...",
 		Short: "Print a job's streams (Receive-Job)",
@@ -66,21 +67,39 @@ A job that failed ends its output with its reason on stderr
 --wait prints until the jobs end, several jobs' records as they arrive
 (--prefix labels each line with its job); with --keep it follows them
 without consuming anything, as tail -f does. Ctrl-C stops receiving and
-leaves the jobs running.`,
+leaves the jobs running.
+
+--tail N prints only the last N records (lines) of each job that the
+output would show, as tail -n does, and consumes nothing: it implies
+--keep, so the records before them are not lost unseen and a later
+receive still gets everything. With --wait it then follows the jobs
+(tail -n N -f).`,
 		Example: `  bgjob receive Build
   bgjob receive --wait --keep Build        # follow, consume nothing
+  bgjob receive --tail 20 Build            # the last 20 lines, consume nothing
+  bgjob receive --tail 5 --wait Build      # tail -n 5 -f
   bgjob receive --wait --prefix 'test-*'   # several jobs, lines labelled
   bgjob receive -o json Build | jq .`,
 		Args: needJobs("receive from"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(req.Output, api.FormatText, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("tail") {
+				if tail < 0 {
+					return api.Errorf(api.ExitUsage, "--tail %d: give a number of records, 0 or more", tail)
+				}
+				if req.AutoRemove {
+					return api.Errorf(api.ExitUsage, "--tail reads without consuming, so it does not go with --auto-remove")
+				}
+				req.Tail, req.Keep = &tail, true
 			}
 			req.Op, req.Jobs = api.OpReceive, args
 			return call(&req)
 		},
 	}
 	f := cmd.Flags()
+	f.IntVar(&tail, "tail", 0, "only the last N records (lines) of each job, consuming nothing (implies --keep); with --wait, then what follows")
 	f.BoolVar(&req.Keep, "keep", false, "leave the records to be received again")
 	f.BoolVar(&req.Wait, "wait", false, "keep printing until the jobs end (with --keep: follow them)")
 	f.BoolVar(&req.Prefix, "prefix", false, "label each line with its job's name, [Name]")
@@ -88,31 +107,35 @@ leaves the jobs running.`,
 	f.BoolVar(&req.AutoRemove, "auto-remove", false, "remove each job once it has ended and been received (needs --wait)")
 	f.BoolVar(&req.Verbose, "verbose", false, "print verbose records")
 	f.BoolVar(&req.Debug, "debug", false, "print debug records")
-	f.StringVarP(&req.Output, "output", "o", api.FormatText, "text or json")
+	outputFlag(f, &req.Output, "text or json", api.FormatText, api.FormatJSON)
 	return cmd
 }
 
 func newWait() *cobra.Command {
 	var req api.Request
-	var state string
+	var state, group string
 	cmd := &cobra.Command{
-		Use:   "wait JOB... | wait --state STATE",
+		Use:   "wait JOB... | wait --state STATE | wait --group GROUP",
 		Short: "Wait until jobs finish (Wait-Job)",
-		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. A suspended job ends the wait too, unless --force. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs).",
+		Long:  "Wait until all the jobs (or, with --any, one of them) have finished, then print them. A suspended job ends the wait too, unless --force. With --state, the jobs are those in that state now (wait --state Running waits for the running jobs); with --group, those in that queue group now (among those named, or all).",
 		Example: `  bgjob wait Build
   bgjob wait --any --timeout 60 'test-*'
-  bgjob wait --state Running`,
+  bgjob wait --state Running
+  bgjob wait --group gpu`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := needJobsOrState(cmd, args, "wait for", state); err != nil {
+			if err := needJobsOrState(cmd, args, "wait for", state+group); err != nil {
 				return err
 			}
-			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			if req.Timeout < 0 || math.IsNaN(req.Timeout) || math.IsInf(req.Timeout, 0) {
 				return api.Errorf(api.ExitUsage, "--timeout wants a number of seconds, 0 or more (0 waits for ever), not %v", req.Timeout)
 			}
 			req.Op, req.Jobs, req.Filter = api.OpWait, args, stateFilter(state)
+			if group != "" {
+				req.Filter = &api.Filter{State: state, Group: group}
+			}
 			return call(&req)
 		},
 	}
@@ -120,8 +143,9 @@ func newWait() *cobra.Command {
 	f.BoolVar(&req.Any, "any", false, "return as soon as one job has finished")
 	f.BoolVar(&req.Force, "force", false, "wait for suspended jobs too (without it, a suspended job counts as done waiting, as Wait-Job -Force)")
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
+	f.StringVar(&group, "group", "", "the jobs in this queue group ('bgjob queue' lists the groups)")
 	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
-	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }
 
@@ -148,7 +172,7 @@ func newActOn(op, short, long, example, passthru string) *cobra.Command {
 			if err := needJobsOrState(cmd, args, op, state); err != nil {
 				return err
 			}
-			if err := checkOutput(req.Output, api.FormatTable, api.FormatJSON); err != nil {
+			if err := checkOutput(cmd); err != nil {
 				return err
 			}
 			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
@@ -158,7 +182,7 @@ func newActOn(op, short, long, example, passthru string) *cobra.Command {
 	f := cmd.Flags()
 	f.BoolVar(&req.PassThru, "passthru", false, passthru)
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
-	f.StringVarP(&req.Output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }
 
@@ -168,7 +192,13 @@ func newRemove() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "remove JOB... | remove --state STATE",
 		Short: "Remove jobs and their records (Remove-Job)",
-		Long:  "Remove finished jobs and their records. An unfinished job is left and reported (exit code 6) once the finished ones are gone, unless --force, which stops it first: so remove '*' clears what is done. With --state, the jobs (among those named, or all) in that state.",
+		Long: `Remove finished jobs and their records. With --force, unfinished jobs are
+stopped first and removed too; without it they are left. Leaving a job you
+named exactly (an id, an instance id, a name without wildcards) is an error
+(exit code 6), once the others are removed; leaving one that a wildcard or
+--state picked is not: it is named on stderr and remove exits 0, so
+remove '*' clears what is done. With --state, the jobs (among those named,
+or all) in that state.`,
 		Example: `  bgjob remove Build
   bgjob remove '*'                 # every finished job
   bgjob remove --state Failed

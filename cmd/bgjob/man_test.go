@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bgjob/bgjob/host/api"
 
 	"github.com/spf13/cobra"
 )
@@ -144,5 +147,85 @@ func TestRoff(t *testing.T) {
 	}
 	if d := manDate(); time.Since(d) > time.Minute && os.Getenv("SOURCE_DATE_EPOCH") == "" {
 		t.Errorf("manDate without SOURCE_DATE_EPOCH = %v", d)
+	}
+}
+
+// plain is text as a reader sees it, for comparing what the help, a man
+// page and the README say: markdown's code quotes and escaped pipes, and
+// roff's escapes, gone; every run of blanks and line breaks one space.
+func plain(s string) string {
+	s = strings.NewReplacer("`", "", `\|`, "|", `\-`, "-", `\e`, `\`, `\&`, "").Replace(s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestStartWaitExitSaidAlike: what start --wait exits with is said the
+// same way by start --help, its man page and the README (it once said 1
+// for any failure in the help, and the job's own status in the README).
+func TestStartWaitExitSaidAlike(t *testing.T) {
+	want := plain(startWaitExit)
+	for _, must := range []string{"own exit status", "143", "exit 7"} {
+		if !strings.Contains(want, must) {
+			t.Fatalf("startWaitExit does not say %q: %s", must, want)
+		}
+	}
+	code, help, _ := runCLI(t, "start", "--help")
+	if code != 0 {
+		t.Fatalf("start --help: exit %d", code)
+	}
+	var page string
+	for _, c := range newRoot().Commands() {
+		if c.Name() == "start" {
+			page = manPage(c, time.Unix(0, 0))
+		}
+	}
+	for where, text := range map[string]string{"start --help": help, "bgjob-start.1": page, "README.md": readme(t)} {
+		if !strings.Contains(plain(text), want) {
+			t.Errorf("%s does not say: %s", where, want)
+		}
+	}
+	// Nor does the help say it another way elsewhere.
+	if strings.Contains(plain(help), "1 if it failed or was stopped") {
+		t.Error("start --help still says --wait exits 1 for a stopped job")
+	}
+}
+
+// TestExitCodesSaidAlike: the README's table of exit codes is the one
+// bgjob --help and every man page print (api.ExitCodes), row by row.
+func TestExitCodesSaidAlike(t *testing.T) {
+	md := readme(t)
+	_, table, ok := strings.Cut(md, "### Exit codes\n")
+	if !ok {
+		t.Fatal("the README has no Exit codes section")
+	}
+	var rows []string
+	for _, line := range strings.Split(table, "\n")[1:] {
+		if !strings.HasPrefix(line, "|") {
+			if len(rows) > 0 {
+				break
+			}
+			continue
+		}
+		rows = append(rows, line)
+	}
+	rows = rows[2:] // the head and its rule
+	var got, want []string
+	for _, r := range rows {
+		code, text, _ := strings.Cut(strings.Trim(r, "| "), " | ")
+		got = append(got, code+" "+plain(text))
+	}
+	for _, c := range api.ExitCodes {
+		want = append(want, fmt.Sprintf("%d %s", c.Code, plain(c.Text)))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the README's exit codes:\n%s\n\nbgjob's (api.ExitCodes):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

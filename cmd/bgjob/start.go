@@ -14,7 +14,13 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
+
+// startWaitExit says what start --wait exits with. The help and the man
+// page take it from here, and a test checks that the README says the same,
+// so the three cannot drift apart again.
+const startWaitExit = "start --wait exits with the job's own exit status (0 if it completed, 7 if its script ended with exit 7), 143 if the job was stopped, and 1 if it failed without an exit status of its own (its runtime crashed, say)"
 
 func newStart() *cobra.Command {
 	var (
@@ -26,6 +32,9 @@ func newStart() *cobra.Command {
 		wait       bool
 		output     string
 		pwStdin    bool
+		quiet      bool
+		verbose    bool
+		debug      bool
 		sl         api.SlurmRequest
 	)
 	cmd := &cobra.Command{
@@ -47,9 +56,7 @@ list shows them): its words are the type's arguments, or --definition-name
 starts one of the type's stored definitions (ScheduledJob's are HCL files
 in the definition directory).
 
-With --wait, start instead streams the job's output until it ends, then
-removes it, and exits 0 if the job completed or 1 if it failed or was
-stopped (Start-Job | Receive-Job -Wait -AutoRemoveJob).
+` + wrap("With --wait, start instead streams the job's output until it ends, then removes it (Start-Job | Receive-Job -Wait -AutoRemoveJob): "+startWaitExit+".", 74) + `
 
 A job's input (--input, --input-file, --input -) is at most 64 MiB: it
 travels in the start request and is stored with the job. Its name is at
@@ -61,6 +68,7 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
   bgjob start --run-as-32 --runtime-version '~1' -- 'echo $BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH'
   echo /etc/hosts | bgjob start --input - -- 'while read f; do wc -l "$f"; done'
   bgjob start --wait -- 'echo hi'
+  id=$(bgjob start -q -- make test)
   bgjob start --thread --throttle-limit 8 -- 'sleep 1; echo done'
   bgjob start --type Copy -- ./photos /mnt/backup/photos
   bgjob start --type ScheduledJob --definition-name Backup
@@ -99,8 +107,17 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 				}
 				req.DefinitionPath = abs
 			}
-			if err := checkOutput(output, api.FormatTable, api.FormatJSON); err != nil {
+			if quiet {
+				if cmd.Flags().Changed("output") && output != api.FormatID {
+					return api.Errorf(api.ExitUsage, "-q prints the job's id alone, -o %s its row; give one", output)
+				}
+				output = api.FormatID
+			}
+			if err := checkOutput(cmd); err != nil {
 				return err
+			}
+			if wait && output == api.FormatID {
+				return api.Errorf(api.ExitUsage, "--wait prints the job's output, not its id; leave out -q (or -o id)")
 			}
 			wd := req.Workdir
 			if cmd.Flags().Changed("workdir") && wd == "" {
@@ -144,7 +161,10 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 			// off by the host's death can be sent again (call does, once)
 			// without making the job twice.
 			req.InstanceID = api.NewInstanceID()
-			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output})
+			if (verbose || debug) && !wait {
+				return api.Errorf(api.ExitUsage, "--verbose and --debug show records while --wait streams them; without --wait, give them to 'bgjob receive'")
+			}
+			return call(&api.Request{Op: api.OpStart, Start: &req, Wait: wait, Output: output, Verbose: verbose, Debug: debug})
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -167,7 +187,9 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
-	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it")
+	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it, and exit with the job's exit status (143 if it was stopped)")
+	f.BoolVar(&verbose, "verbose", false, "with --wait: print the job's verbose records too, as receive --verbose does")
+	f.BoolVar(&debug, "debug", false, "with --wait: print the job's debug records too, as receive --debug does")
 	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read --credential's password from stdin (the first line)")
 	f.StringVar(&req.Authentication, "authentication", "", "how --credential is checked: Default or Basic (a password); Negotiate, Credssp, Digest, Kerberos and NegotiateWithImplicitCredential are refused here")
@@ -181,7 +203,8 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.IntVar(&sl.Tasks, "ntasks", 0, "with --location slurm: run N tasks, a child job for each (they may share nodes)")
 	f.StringVar(&sl.Time, "time", "", "with --location slurm: the time limit, as sbatch --time takes it (30, 1:00:00, 2-0)")
 	f.StringArrayVar(&sl.Args, "slurm-arg", nil, "with --location slurm: a further sbatch option, e.g. --slurm-arg=--mem=4G (repeatable)")
-	f.StringVarP(&output, "output", "o", api.FormatTable, "table or json")
+	outputFlag(f, &output, "table, json, or id (the new job's id alone, for scripts)", api.FormatTable, api.FormatJSON, api.FormatID)
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the new job's id (-o id)")
 	return cmd
 }
 
@@ -230,13 +253,57 @@ func inputTooLarge(what string) error {
 	return api.Errorf(api.ExitUsage, "%s is more than 64 MiB, the most a job's input can be (it travels in the start request and is stored with the job); give the job a path to read instead", what)
 }
 
-func checkOutput(got string, allowed ...string) error {
+// wrap breaks a paragraph into lines of at most width columns, as the
+// help texts are laid out by hand.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		switch {
+		case n == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}
+
+// formatsKey is the annotation of an -o flag listing the formats it
+// takes, the first its default: checkOutput and the completion of -o both
+// read them there, so the two agree.
+const formatsKey = "bgjob_formats"
+
+// outputFlag adds -o/--output to f, taking one of formats.
+func outputFlag(f *pflag.FlagSet, p *string, usage string, formats ...string) {
+	f.StringVarP(p, "output", "o", formats[0], usage)
+	_ = f.SetAnnotation("output", formatsKey, formats)
+}
+
+// outputFormats lists what cmd's -o takes; nil if it has none.
+func outputFormats(cmd *cobra.Command) []string {
+	if fl := cmd.Flags().Lookup("output"); fl != nil {
+		return fl.Annotations[formatsKey]
+	}
+	return nil
+}
+
+// checkOutput refuses an -o value cmd does not take.
+func checkOutput(cmd *cobra.Command) error {
+	got := cmd.Flags().Lookup("output").Value.String()
+	allowed := outputFormats(cmd)
 	for _, a := range allowed {
 		if got == a {
 			return nil
 		}
 	}
-	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, strings.Join(allowed, " or "))
+	list := strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
+	return api.Errorf(api.ExitUsage, "unknown output format %q; use %s", got, list)
 }
 
 // password is the --credential user's password, when the host will want

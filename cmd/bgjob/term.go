@@ -70,19 +70,33 @@ func interrupted(req *api.Request) {
 	}
 	defer c.Close()
 	var out strings.Builder
-	var ids []string
+	var running []api.Job
 	if code, err := c.Do(&api.Request{Op: api.OpGet, Jobs: req.Jobs, Output: api.FormatJSON}, &out, os.Stderr); err == nil && code == 0 {
 		for _, j := range decodeJobs(out.String()) {
 			if !j.State.Finished() {
-				ids = append(ids, fmt.Sprintf("%d (%s)", j.ID, j.Name))
+				running = append(running, j)
 			}
 		}
 	}
-	if len(ids) == 0 {
-		fmt.Fprintln(os.Stderr, "bgjob: stopped receiving")
-		return
+	fmt.Fprintln(os.Stderr, "bgjob: "+stillRunning(running))
+}
+
+// stillRunning is what a receive --wait cut short says of the jobs that
+// go on: which they are, and the command that goes on receiving them.
+func stillRunning(jobs []api.Job) string {
+	if len(jobs) == 0 {
+		return "stopped receiving"
 	}
-	fmt.Fprintf(os.Stderr, "bgjob: stopped receiving; still running: job %s ('bgjob receive --wait' goes on)\n", strings.Join(ids, ", "))
+	var names, ids []string
+	for _, j := range jobs {
+		names = append(names, fmt.Sprintf("%d (%s)", j.ID, j.Name))
+		ids = append(ids, fmt.Sprint(j.ID))
+	}
+	verb := "job %s is still running"
+	if len(jobs) > 1 {
+		verb = "jobs %s are still running"
+	}
+	return fmt.Sprintf("stopped receiving; "+verb+"; to go on receiving, run: bgjob receive --wait %s", strings.Join(names, ", "), strings.Join(ids, " "))
 }
 
 // decodeJobs reads `get -o json` output; nothing if it cannot.

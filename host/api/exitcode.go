@@ -14,7 +14,7 @@ const (
 	ExitNotFound    = 3  // no job matches a selector
 	ExitTimeout     = 4  // wait --timeout ran out
 	ExitRuntime     = 5  // no runtime matches, or a runtime binary fails verification
-	ExitConflict    = 6  // the job is not finished (remove without --force); a host already runs
+	ExitConflict    = 6  // the job is not finished (remove of a job named exactly, without --force; restart); a host already runs
 	ExitUnavailable = 7  // the host cannot be reached or started, or failed internally
 	ExitDamaged     = 8  // a job's records on disk are damaged or missing
 	ExitDenied      = 9  // --credential: the password was not accepted, or cannot be checked
@@ -40,13 +40,13 @@ var ExitCodes = []struct {
 	{ExitNotFound, "no job matches"},
 	{ExitTimeout, "wait --timeout ran out before the jobs finished"},
 	{ExitRuntime, "no installed runtime matches, or a runtime binary failed verification"},
-	{ExitConflict, "the job is not finished (use --force), or a host already runs on this home"},
+	{ExitConflict, "the job is not finished (remove of a job named by id or exact name, without --force; restart), or a host already runs on this home"},
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
-	{ExitDamaged, "a job's records on disk are damaged or missing (what came before was printed)"},
+	{ExitDamaged, "a job's records on disk are damaged (a record that does not match its checksum, say) or missing; the message names the log file and the byte, and what came before was printed"},
 	{ExitDenied, "start --credential or restart: the password was not accepted, or could not be checked; queue: only root changes the system host's queue"},
 	{ExitLocation, "start --location: the location (Slurm) is not installed, cannot be reached, or refused the job (Slurm's own message is printed)"},
 	{ExitInterrupted, "interrupted (Ctrl-C): start --wait stopped and removed its job; receive --wait left the jobs running"},
-	{ExitBrokenPipe, "the reader of the output went away (as a program killed by SIGPIPE)"},
+	{ExitBrokenPipe, "the reader of the output went away (bgjob receive 1 | head), as for a program killed by SIGPIPE"},
 	{ExitJobStopped, "start --wait: the job was stopped"},
 }
 

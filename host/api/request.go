@@ -24,6 +24,9 @@ const (
 	FormatWide = "wide"
 	FormatJSON = "json"
 	FormatText = "text"
+	// FormatID is the jobs' ids alone, one a line, for scripts
+	// (start -q).
+	FormatID = "id"
 )
 
 // StartRequest is everything `bgjob start` says about a new job. Paths are
@@ -145,6 +148,10 @@ type Request struct {
 	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 waits for ever
 	// Prefix labels each line of received text with its job.
 	Prefix bool `json:"prefix,omitempty"`
+	// Tail, if set, receives only the last Tail records (lines) of each
+	// job that the output shows, without consuming anything; with Wait,
+	// and then what follows (receive --tail).
+	Tail *int `json:"tail,omitempty"`
 	// Location keeps the received jobs at this location (receive
 	// --location).
 	Location string `json:"location,omitempty"`

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
@@ -17,6 +19,9 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 	out := rep.writer(api.FrameStdout)
 	jsonOut := req.Output == api.FormatJSON
 	printJobs := func(jobs []*api.Job, single bool) error {
+		if req.Output == api.FormatID {
+			return writeIDs(out, jobs)
+		}
 		if jsonOut {
 			return writeJobsJSON(out, jobs, single)
 		}
@@ -65,7 +70,16 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if err != nil {
 			return err
 		}
-		if err := h.Receive(ctx, req.Jobs, host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove, Location: req.Location}, sink); err != nil {
+		o := host.ReceiveOptions{Keep: req.Keep, Wait: req.Wait, AutoRemove: req.AutoRemove, Location: req.Location}
+		if req.Tail != nil {
+			if *req.Tail < 0 || req.AutoRemove {
+				return badRequest("--tail wants a number of records, 0 or more, and reads without removing (not with --auto-remove)")
+			}
+			err = receiveTail(ctx, h, req, o, sink)
+		} else {
+			err = h.Receive(ctx, req.Jobs, o, sink)
+		}
+		if err != nil {
 			return err
 		}
 		if len(sink.failures()) > 0 {
@@ -89,7 +103,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return printJobs(jobs, false)
 	case api.OpRemove:
-		return h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
+		return removeJobs(ctx, h, req, rep.writer(api.FrameStderr))
 	case api.OpSuspend, api.OpResume:
 		act := h.Suspend
 		if req.Op == api.OpResume {
@@ -135,6 +149,17 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 	return badRequest("unknown operation %q", req.Op)
 }
 
+// writeIDs writes the jobs' ids, one a line: what a script captures
+// (id=$(bgjob start -q ...)).
+func writeIDs(w io.Writer, jobs []*api.Job) error {
+	var b strings.Builder
+	for _, j := range jobs {
+		fmt.Fprintln(&b, j.ID)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 // stateOf is the request's --state (and --group) as selection options.
 func stateOf(req *api.Request) []host.SelectOption {
 	if req.Filter == nil {
@@ -146,6 +171,64 @@ func stateOf(req *api.Request) []host.SelectOption {
 func hasState(req *api.Request) bool {
 	return req.Filter != nil && (req.Filter.State != "" || req.Filter.Group != "")
 }
+
+// removeJobs is remove. The finished jobs selected go; an unfinished one is
+// stopped and removed with --force, and otherwise left. Left is an error
+// (ExitConflict) for a job the caller named exactly (an id, an instance id,
+// a name without wildcards): they asked for that job to go. A job a
+// wildcard or --state picked is left without failing the call, and named
+// on stderr: `remove '*'` clears what is done and goes on in a `&&` chain.
+func removeJobs(ctx context.Context, h *host.Host, req *api.Request, stderr io.Writer) error {
+	// The jobs named exactly, by id, before the removal: one of them still
+	// there after it was left. (Looked up one by one: a selector that
+	// matches nothing is Remove's error to report.)
+	named := map[uint64]bool{}
+	for _, s := range req.Jobs {
+		if isPattern(s) {
+			continue
+		}
+		js, _ := h.Jobs(ctx, []string{s}, nil)
+		for _, j := range js {
+			named[j.ID] = true
+		}
+	}
+	err := h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
+	if !errors.Is(err, host.ErrNotFinished) {
+		return err
+	}
+	// What was left: the selected jobs still there, unfinished.
+	var left []string
+	leftNamed := false
+	seen := map[uint64]bool{}
+	sels := req.Jobs
+	if len(sels) == 0 {
+		sels = []string{"*"} // --state alone: among every job
+	}
+	for _, s := range sels {
+		js, _ := h.Jobs(ctx, []string{s}, req.Filter)
+		for _, j := range js {
+			if seen[j.ID] || j.State.Finished() {
+				continue
+			}
+			seen[j.ID] = true
+			leftNamed = leftNamed || named[j.ID]
+			left = append(left, fmt.Sprintf("%d (%s, %s)", j.ID, printable(j.Name), j.State))
+		}
+	}
+	if leftNamed || len(left) == 0 {
+		return err
+	}
+	them := "it"
+	if len(left) > 1 {
+		them = "them"
+	}
+	fmt.Fprintf(stderr, "bgjob: left what is not finished: job %s; 'bgjob remove --force' would stop and remove %s\n", strings.Join(left, ", "), them)
+	return nil
+}
+
+// isPattern says whether a selector is a wildcard pattern, as the host
+// reads selectors: one that may pick jobs the caller never looked at.
+func isPattern(sel string) bool { return strings.ContainsAny(sel, "*?[") }
 
 // startWait is `start --wait`: the job's records as they come, then its
 // removal. It ends with the job's own exit status when the job ran to its
@@ -183,7 +266,7 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	case api.Completed:
 		return nil
 	case api.Stopped:
-		fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: job %d (%s) was stopped: %s\n", fin.ID, printable(fin.Name), fin.StateReason)
+		fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", stoppedText(fin))
 		return exitCodeOnly(api.ExitJobStopped)
 	}
 	// Failed: the sink said why.
@@ -191,6 +274,16 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		return exitCodeOnly(*c)
 	}
 	return exitCodeOnly(api.ExitJobFailed)
+}
+
+// stoppedText says that j was stopped, and why when the reason says more
+// than its state does (a runtime's reason is often just "stopped").
+func stoppedText(j *api.Job) string {
+	msg := fmt.Sprintf("job %d (%s) was stopped", j.ID, printable(j.Name))
+	if r := strings.TrimSpace(j.StateReason); r != "" && !strings.EqualFold(r, string(api.Stopped)) {
+		msg += ": " + printable(r)
+	}
+	return msg
 }
 
 // receiveSink is a host.Sink that knows which jobs it saw fail.
