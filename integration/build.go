@@ -108,7 +108,7 @@ func Build(dir string) (*Binaries, error) {
 	for _, v := range ShellVersions {
 		b.Plugins[v] = filepath.Join(dir, "plugins", v, "bgjob-shell")
 	}
-	if a, ok := catalog.Arch32(runtime.GOARCH); ok {
+	if a, ok := catalog.Arch32(runtime.GOOS, runtime.GOARCH); ok {
 		b.Arch32 = a
 		for _, v := range Shell32Versions {
 			b.Plugins[v+"/"+a] = filepath.Join(dir, "plugins", v+"_"+a, "bgjob-shell")
