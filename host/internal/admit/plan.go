@@ -104,14 +104,16 @@ func (a *Admitter) PlanTyped(ctx context.Context, req *api.StartRequest, id *sto
 		typ = DefaultDefinitionType
 	}
 	switch {
-	case req.Runtime != "" || req.RuntimeVersion != "" || req.RunAs32 || req.Thread:
-		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s runs where its type says: --runtime, --runtime-version, --run-as-32 and --thread are for plain script jobs", typ)
+	case req.Runtime != "" || req.RunAs32 || req.Thread:
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s runs where its type says: --runtime, --run-as-32 and --thread are for plain script jobs (--runtime-version picks the version of the type's plugin)", typ)
 	case req.File != "" || req.LiteralPath != "" || req.Init != "" || req.InitFile != "":
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s takes arguments, not --file, --literal-path or --init", typ)
 	case req.DefinitionPath != "" && req.DefinitionName == "":
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "--definition-path goes with --definition-name")
 	}
-	entry, info, err := a.cfg.Catalog.ResolveType(typ, runtime.GOOS, runtime.GOARCH)
+	// --runtime-version pins the type's plugin, as it pins a runtime: a
+	// definition's own runtime_version says which runtime runs it.
+	entry, info, err := a.cfg.Catalog.ResolveType(typ, req.RuntimeVersion, runtime.GOOS, runtime.GOARCH)
 	bin, err := a.verified(entry, err)
 	if err != nil {
 		return nil, err
