@@ -135,8 +135,12 @@ func (a *Admitter) notice32(e *catalog.Entry, constraint string) string {
 	if c := strings.TrimSpace(constraint); c != "" {
 		wanted = "version matching " + c
 	}
-	return fmt.Sprintf("--run-as-32: %s %s runs, the newest %s built for %s; the newest %s built for %s is %s. Install %s %s for %s, or pin one version with --runtime-version, to run the same version either way",
-		e.Name, e.Version, wanted, e.Arch, wanted, n.Arch, n.Version, e.Name, n.Version, e.Arch)
+	newer := n
+	if e.SemVer.GreaterThan(n.SemVer) {
+		newer = e
+	}
+	return fmt.Sprintf("--run-as-32: %s %s runs, the newest %s built for %s; the newest %s built for %s is %s. Install %s %s for both, or pin one version with --runtime-version, to run the same version either way",
+		e.Name, e.Version, wanted, e.Arch, wanted, n.Arch, n.Version, e.Name, newer.Version)
 }
 
 // probe32 finds out, once, whether the kernel runs 32-bit programs, by

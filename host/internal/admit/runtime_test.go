@@ -74,6 +74,7 @@ func TestRunAs32Notice(t *testing.T) {
 		fakert.Entry{Name: "shell", Version: "1.6.0"},
 		fakert.Entry{Name: "shell", Version: "2.1.0"},
 		fakert.Entry{Name: "shell", Version: "2.1.0", Arch: a32},
+		fakert.Entry{Name: "shell", Version: "2.2.0", Arch: a32},
 	)
 	a := New(Config{Catalog: catalog.Open(root)})
 	for _, tt := range []struct {
@@ -81,11 +82,15 @@ func TestRunAs32Notice(t *testing.T) {
 		want       string // the version run
 		notice     string // "" for none; else what it says
 	}{
-		{"", "2.1.0", ""},
-		{"~2", "2.1.0", ""},
+		{"~2.1.0", "2.1.0", ""},
+		{"", "2.2.0", "--run-as-32: shell 2.2.0 runs, the newest stable version built for " + a32 +
+			"; the newest stable version built for " + runtime.GOARCH + " is 2.1.0."},
 		{"~1", "1.5.0", "--run-as-32: shell 1.5.0 runs, the newest version matching ~1 built for " + a32 +
-			"; the newest version matching ~1 built for " + runtime.GOARCH + " is 1.6.0"},
+			"; the newest version matching ~1 built for " + runtime.GOARCH + " is 1.6.0. Install shell 1.6.0 for both, or pin one version with --runtime-version"},
 		{"=1.5.0", "1.5.0", ""},
+		// The 32-bit line may be the newer one.
+		{">=2.1", "2.2.0", "--run-as-32: shell 2.2.0 runs, the newest version matching >=2.1 built for " + a32 +
+			"; the newest version matching >=2.1 built for " + runtime.GOARCH + " is 2.1.0. Install shell 2.2.0 for both"},
 	} {
 		p, err := a.PlanScript(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint, RunAs32: true})
 		if err != nil {
