@@ -40,7 +40,7 @@ build:
 	$(GOBUILD) -ldflags "-X main.version=$(VERSION)" -o $(BIN)/bgjob ./cmd/bgjob
 	$(GOBUILD) -o $(BIN)/bgjobd ./cmd/bgjobd
 	$(MAKE) --no-print-directory auth
-	@set -e; arch32=$$($(BIN)/bgjobd arch32 $(GOARCH) || true); \
+	@set -e; arch32=$$($(BIN)/bgjobd arch32 $(GOOS) $(GOARCH) || true); \
 	for arch in $(GOARCH) $$arch32; do for v in $(SHELL_VERSION) $(LEGACY_VERSION); do \
 		echo "build shell $$v for $(GOOS)/$$arch"; \
 		GOARCH=$$arch $(GOBUILD) -ldflags "-X main.version=$$v" -o $(BIN)/plugins/$(GOOS)_$$arch/$$v/bgjob-shell ./cmd/bgjob-shell; \
@@ -65,9 +65,10 @@ auth:
 	fi
 
 # Installs into $BGJOB_RUNTIMES when set, else the default catalog, which is
-# where bin/bgjob looks too.
+# where bin/bgjob looks too. --force: a rebuild from changed sources keeps
+# its version, and replaces what the last build installed.
 install-runtimes:
-	$(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
+	$(BIN)/bgjob runtime install --force $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
 # For one user: the binaries into PREFIX/bin (~/.local/bin by default, on
 # PATH in most shells' profiles); build put the runtimes and plugins into
@@ -90,7 +91,7 @@ install-system: build
 	sed 's|/usr/local/bin/|$(SYSTEM_PREFIX)/bin/|' docs/system/bgjob.service > $(DESTDIR)/etc/systemd/system/bgjob.service
 	install -m 0644 README.md $(DESTDIR)$(SYSTEM_PREFIX)/share/doc/bgjob/
 	install -d -m 0711 $(DESTDIR)$(SYSTEM_HOME)
-	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
+	BGJOB_RUNTIMES=$(DESTDIR)$(SYSTEM_HOME)/runtimes $(BIN)/bgjob runtime install --force $(BIN)/plugins/*/*/bgjob-shell $(BIN)/plugins/*/*/bgjob-copy $(BIN)/plugins/*/*/bgjob-scheduled
 
 # The man pages, from the commands' help (bgjob's hidden `man` command).
 man: build

@@ -87,13 +87,17 @@ func (h *Host) startAt(ctx context.Context, loc location, req *api.StartRequest,
 	payload := p.Payload
 	payload.Env = identity.JobEnv(owner, acct, false, req.Env, req.EnvAdd)
 	payload.Umask = req.Umask
-	return loc.Submit(ctx, &remote.Submission{
+	j, err := loc.Submit(ctx, &remote.Submission{
 		Owner: owner, User: acct.Name,
 		Payload: payload, Entry: p.Entry,
 		Name: p.Name, Type: p.Type, Command: p.Command,
 		Workdir: req.Workdir, Constraint: req.RuntimeVersion, InstanceID: req.InstanceID,
 		Slurm: req.Slurm,
 	})
+	if err == nil {
+		h.tell(ctx, p.Notices)
+	}
+	return j, err
 }
 
 // Locations lists where jobs can run, and whether each can be reached now.

@@ -233,7 +233,7 @@ func TestCloseLeavesNoSpareBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	if _, err := catalog.Open(root).Install(context.Background(), wrapper); err != nil {
+	if _, err := catalog.Open(root).Install(context.Background(), wrapper, catalog.InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	home := hosttest.Home(t)

@@ -26,6 +26,29 @@ const (
 	DefaultDefinitionType = admit.DefaultDefinitionType
 )
 
+// noticesKey keys the function a call's notices go to (WithNotices).
+type noticesKey struct{}
+
+// WithNotices has what a start made with ctx should tell its caller though
+// it succeeds (the 32-bit build runs another version than the 64-bit one
+// would, say) go to fn, before the start returns. Without it, they go to
+// the host's log (a triggered start has no one to tell).
+func WithNotices(ctx context.Context, fn func(notice string)) context.Context {
+	return context.WithValue(ctx, noticesKey{}, fn)
+}
+
+// tell says a plan's notices to the caller, or logs them.
+func (h *Host) tell(ctx context.Context, notices []string) {
+	fn, _ := ctx.Value(noticesKey{}).(func(string))
+	for _, n := range notices {
+		if fn != nil {
+			fn(n)
+		} else {
+			h.log.Warn(n)
+		}
+	}
+}
+
 // Start creates a job and queues it; it returns the job's row. Everything
 // that can be wrong with the request (working directory, script file,
 // version constraint, runtime) is reported here, before a job exists.
@@ -110,6 +133,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if err != nil {
 		return nil, err
 	}
+	h.tell(ctx, p.Notices)
 	if p.Keep > 0 {
 		h.t.Prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.Keep)
 	}

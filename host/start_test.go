@@ -368,7 +368,7 @@ func TestPayloadOutsideTable(t *testing.T) {
 // --run-as-32: the job's row says which runtime, architecture and protocol
 // it got, and what cannot be had fails before a job exists.
 func TestResolveVersionsArchesProtocols(t *testing.T) {
-	a32, ok := catalog.Arch32(runtime.GOARCH)
+	a32, ok := catalog.Arch32(runtime.GOOS, runtime.GOARCH)
 	if !ok {
 		t.Skip("no 32-bit sibling of " + runtime.GOARCH)
 	}
@@ -440,7 +440,7 @@ func TestResolveVersionsArchesProtocols(t *testing.T) {
 // job exists (here the 32-bit build is bytes no kernel runs, as a 386
 // binary is to a kernel without IA-32 emulation).
 func TestRunAs32Refused(t *testing.T) {
-	a32, ok := catalog.Arch32(runtime.GOARCH)
+	a32, ok := catalog.Arch32(runtime.GOOS, runtime.GOARCH)
 	if !ok {
 		t.Skip("no 32-bit sibling of " + runtime.GOARCH)
 	}

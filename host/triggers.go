@@ -28,7 +28,7 @@ func (h *Host) startTriggers(dir string) {
 		}
 		var ls []triggers.Lister
 		for _, typ := range types {
-			e, info, err := h.catalog.ResolveType(typ, runtime.GOOS, runtime.GOARCH)
+			e, info, err := h.catalog.ResolveType(typ, "", runtime.GOOS, runtime.GOARCH)
 			if err != nil || !info.Lists {
 				continue
 			}

@@ -64,7 +64,15 @@ type Binaries struct {
 	Arch32 string
 	// Types maps each job type plugin (TypePlugins) to its binary.
 	Types map[string]string
+	// CopyNext is the Copy plugin built as CopyNextVersion, not
+	// installed: a second version of a type plugin, for a scenario that
+	// pins one.
+	CopyNext string
 }
+
+// CopyNextVersion is the version of Binaries.CopyNext; the installed Copy
+// plugin is 1.0.0.
+const CopyNextVersion = "1.1.0"
 
 // TypePlugins are the job type plugins Build makes: cmd/bgjob-NAME, serving
 // Copy and ScheduledJob.
@@ -108,7 +116,7 @@ func Build(dir string) (*Binaries, error) {
 	for _, v := range ShellVersions {
 		b.Plugins[v] = filepath.Join(dir, "plugins", v, "bgjob-shell")
 	}
-	if a, ok := catalog.Arch32(runtime.GOARCH); ok {
+	if a, ok := catalog.Arch32(runtime.GOOS, runtime.GOARCH); ok {
 		b.Arch32 = a
 		for _, v := range Shell32Versions {
 			b.Plugins[v+"/"+a] = filepath.Join(dir, "plugins", v+"_"+a, "bgjob-shell")
@@ -122,6 +130,7 @@ func Build(dir string) (*Binaries, error) {
 		b.Types[p] = filepath.Join(typeDir, "bgjob-"+p)
 		typePkgs = append(typePkgs, "./cmd/bgjob-"+p)
 	}
+	b.CopyNext = filepath.Join(typeDir, CopyNextVersion, "bgjob-copy")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -188,11 +197,18 @@ func Build(dir string) (*Binaries, error) {
 			errs[i+1] = plugin(k)
 		}()
 	}
+	// The type plugins' packages are compiled by now: this one links.
+	var copyErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		copyErr = goBuild("", "-ldflags", "-X main.version="+CopyNextVersion, "-o", b.CopyNext, "./cmd/bgjob-copy")
+	}()
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(append(errs, copyErr)...); err != nil {
 		return nil, err
 	}
-	for _, p := range append([]string{b.Bgjob, b.Bgjobd, b.Types["copy"], b.Types["scheduled"]}, pluginPaths(b)...) {
+	for _, p := range append([]string{b.Bgjob, b.Bgjobd, b.Types["copy"], b.Types["scheduled"], b.CopyNext}, pluginPaths(b)...) {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("build did not produce %s: %w", p, err)
 		}

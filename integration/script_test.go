@@ -23,8 +23,9 @@ import (
 // TestScripts runs the scenarios in testdata/*.txtar. Each script gets a
 // fresh host home ($BGJOB_HOME, normally $WORK/h), the shared catalog of
 // every built shell version ($BGJOB_RUNTIMES), bgjob and bgjobd first on
-// PATH, and $SHELL_PLUGIN_<version> naming each built plugin binary (dots
-// as underscores: $SHELL_PLUGIN_2_0_0, $SHELL_PLUGIN_3_0_0_BETA_1). When the
+// PATH, $SHELL_PLUGIN_<version> naming each built plugin binary (dots
+// as underscores: $SHELL_PLUGIN_2_0_0, $SHELL_PLUGIN_3_0_0_BETA_1), and
+// $COPY_PLUGIN_NEXT the Copy plugin built as CopyNextVersion. When the
 // script ends, its jobs are removed, its host is stopped and any process
 // left that belongs to it is killed.
 func TestScripts(t *testing.T) {
@@ -76,6 +77,7 @@ func setupScript(env *testscript.Env) error {
 	for k, path := range bins.Plugins {
 		env.Setenv(pluginVar(k), path)
 	}
+	env.Setenv("COPY_PLUGIN_NEXT", bins.CopyNext)
 	env.Defer(func() {
 		vars := env.Vars
 		// Every home the script used: its own, and any it made under $WORK

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
 )
@@ -15,11 +17,13 @@ func newDefinition() *cobra.Command {
 		Short: "Stored job definitions and their triggers (Get-, Enable-, Disable-ScheduledJob)",
 		Long: `Stored job definitions are files in the definition directory
 ($BGJOB_DEFINITIONS, else $XDG_CONFIG_HOME/bgjob/jobs, else
-~/.config/bgjob/jobs, as the host saw it when it started). The host reads
-them again when the directory changes, and starts each enabled definition
-at its trigger times, as 'bgjob start --type T --definition-name NAME'
-would; while definitions have triggers, keep the host running ('bgjob
-host', or a user service).
+~/.config/bgjob/jobs). The host reads them again when the directory
+changes, and starts each enabled definition at its trigger times, as
+'bgjob start --type T --definition-name NAME' would; while definitions
+have triggers, keep the host running ('bgjob host', or a user service).
+The host keeps the directory it started with: when yours is another
+(BGJOB_DEFINITIONS changed since), these commands are refused, naming
+both, until the host is stopped ('bgjob host stop').
 
   list            every definition: type, enabled, triggers, next and last run
   show NAME       one definition, with what it runs
@@ -50,9 +54,27 @@ that cannot be read are reported as warnings with their file:line:column.`,
 			default:
 				return api.Errorf(api.ExitUsage, "unknown definition command %q; use list, show, enable, disable or reload", args[0])
 			}
+			req.Dir = definitionDir()
 			return call(&api.Request{Op: api.OpDefinition, Definition: req, Output: output})
 		},
 	}
 	outputFlag(cmd.Flags(), &output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
+}
+
+// definitionDir is the definition directory the caller means, for the host
+// to check it schedules that one: $BGJOB_DEFINITIONS or the default, as
+// 'bgjob start --definition-name' reads. For a system host only an
+// explicit $BGJOB_DEFINITIONS counts: the service's directory is set where
+// it is started, and the caller's own default says nothing about it. ""
+// lets the host answer about its own.
+func definitionDir() string {
+	if systemSocket() != "" && os.Getenv("BGJOB_DEFINITIONS") == "" {
+		return ""
+	}
+	dir, err := api.DefaultDefinitions()
+	if err != nil {
+		return ""
+	}
+	return dir
 }

@@ -11,7 +11,7 @@ import (
 // so no running host is needed.
 func newRuntime() *cobra.Command {
 	return &cobra.Command{
-		Use:   "runtime list [-o json] | install PATH... | remove NAME VERSION [--arch ARCH] | verify",
+		Use:   "runtime list [-o json] | install [--force] PATH... | remove NAME VERSION [--arch ARCH] | verify",
 		Short: "List, install, remove and verify runtimes in the catalog",
 		Long: `The catalog ($BGJOB_RUNTIMES, default ~/.local/share/bgjob/runtimes) holds
 runtime and job type plugins as <name>/<version>/<os>_<arch>/<binary>, each
@@ -20,7 +20,9 @@ with the SHA-256 recorded at install. No host is needed.
   list [-o json]        what is installed: name, version, platform,
                         protocols, job types, path
   install PATH...       ask each binary to describe itself, copy it in and
-                        record its hash
+                        record its hash; a different binary for an
+                        installed name, version and platform is refused
+                        unless --force replaces it
   remove NAME VERSION   remove every build of that version, or with
                         --arch ARCH (or OS/ARCH) only that one; jobs
                         already running in it go on

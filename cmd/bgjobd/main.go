@@ -39,9 +39,14 @@ func main() {
 	if len(os.Args) == 3 && os.Args[1] == "slurm-task" {
 		os.Exit(slurmTask(os.Args[2]))
 	}
-	if len(os.Args) == 3 && os.Args[1] == "arch32" {
-		// For the build: which GOARCH --run-as-32 picks on GOARCH arg.
-		a, ok := catalog.Arch32(os.Args[2])
+	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == "arch32" {
+		// For the build: which GOARCH --run-as-32 picks on [GOOS] GOARCH
+		// (GOOS: this one's, if not given).
+		goos, goarch := runtime.GOOS, os.Args[2]
+		if len(os.Args) == 4 {
+			goos, goarch = os.Args[2], os.Args[3]
+		}
+		a, ok := catalog.Arch32(goos, goarch)
 		if !ok {
 			os.Exit(1)
 		}

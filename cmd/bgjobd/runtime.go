@@ -15,14 +15,15 @@ import (
 )
 
 const runtimeUsage = `usage: bgjob runtime list [-o table|json]
-       bgjob runtime install PATH...
+       bgjob runtime install [--force] PATH...
        bgjob runtime remove NAME VERSION [--arch ARCH]
        bgjob runtime verify
 
 The catalog ($BGJOB_RUNTIMES, default ~/.local/share/bgjob/runtimes) holds
 runtime plugins as <name>/<version>/<os>_<arch>/<binary>. install runs
 'PATH describe', checks the answer, copies the binary in and records its
-SHA-256; remove deletes every build of that version (or, with --arch, the
+SHA-256; a different binary for an installed name, version and platform is
+refused unless --force replaces it (saying the old and new SHA-256); remove deletes every build of that version (or, with --arch, the
 one for that architecture, ARCH or OS/ARCH); verify re-hashes every binary
 and reports tampering. Jobs already running in a removed runtime go on.
 
@@ -52,6 +53,7 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 	output := fs.String("o", api.FormatTable, "table or json")
 	fs.StringVar(output, "output", api.FormatTable, "table or json")
 	arch := fs.String("arch", "", "remove: only the build for this architecture (ARCH or OS/ARCH)")
+	force := fs.Bool("force", false, "install: replace a different binary installed for the same name, version and platform")
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -61,6 +63,9 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if *arch != "" && args[0] != "remove" {
 		return fail(api.ExitUsage, fmt.Errorf("--arch goes with runtime remove"))
+	}
+	if *force && args[0] != "install" {
+		return fail(api.ExitUsage, fmt.Errorf("--force goes with runtime install"))
 	}
 	switch args[0] {
 	case "list":
@@ -96,12 +101,19 @@ func runtimeCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		for _, p := range pos {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			e, err := cat.Install(ctx, p)
+			e, err := cat.Install(ctx, p, catalog.InstallOptions{Replace: *force})
 			cancel()
 			if err != nil {
 				return fail(api.ExitRuntime, err)
 			}
-			fmt.Fprintf(stdout, "installed %s at %s\n", e, e.Path)
+			switch {
+			case e.Replaced != "":
+				fmt.Fprintf(stdout, "replaced %s at %s: SHA-256 %s, was %s\n", e.Entry, e.Path, e.SHA256, e.Replaced)
+			case e.Again:
+				fmt.Fprintf(stdout, "installed %s at %s again (the same binary)\n", e.Entry, e.Path)
+			default:
+				fmt.Fprintf(stdout, "installed %s at %s\n", e.Entry, e.Path)
+			}
 		}
 	case "remove":
 		if len(pos) != 2 {

@@ -20,6 +20,11 @@ const (
 type DefinitionRequest struct {
 	Action string `json:"action"`
 	Name   string `json:"name,omitempty"`
+	// Dir is the definition directory the caller means (its
+	// BGJOB_DEFINITIONS or the default, absolute): a host that schedules
+	// another refuses, naming both, rather than answer about its own.
+	// Empty: whichever the host schedules.
+	Dir string `json:"dir,omitempty"`
 }
 
 // Definition is a stored job definition as the host schedules it.

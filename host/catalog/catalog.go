@@ -53,6 +53,10 @@ var (
 	// ErrUnsafe reports a catalog file or folder that someone other than
 	// root and the host's user could change (see trust.go).
 	ErrUnsafe = errors.New("unsafe runtime catalog")
+	// ErrInstalled reports an install of a binary other than the one
+	// installed for the same name, version and platform, without
+	// InstallOptions.Replace.
+	ErrInstalled = errors.New("is already installed from another binary")
 )
 
 // Manifest is what manifest.json holds: the plugin's own description of

@@ -31,9 +31,29 @@ var describeTimeout = 10 * time.Second
 // bound.
 const maxDescribeOutput = 1 << 20
 
+// InstallOptions change what Install does.
+type InstallOptions struct {
+	// Replace lets a binary replace a different one installed for the
+	// same name, version, OS and architecture.
+	Replace bool
+}
+
+// Installed is what Install did: the entry it made, and what was there.
+type Installed struct {
+	*Entry
+	// Replaced is the SHA-256 recorded for the different binary this
+	// install replaced (only with InstallOptions.Replace); "" if none.
+	Replaced string
+	// Again is true when the very binary (by its SHA-256) was installed
+	// already: it is written again, which repairs a copy changed since.
+	Again bool
+}
+
 // Install adds the plugin binary at binaryPath to the catalog and returns
-// its entry. Installing the same name, version, OS and architecture again
-// replaces the previous install.
+// its entry. A version names one build: installing a different binary for
+// the same name, version, OS and architecture is refused, wrapping
+// ErrInstalled, unless opts.Replace says to replace it; the same binary
+// again is installed again.
 //
 // The binary is first copied (and hashed) into a dot-file in the catalog
 // root, and it is that copy which is asked to describe itself and is then
@@ -42,7 +62,7 @@ const maxDescribeOutput = 1 << 20
 // guaranteed to be about the very bytes that get installed, even if the
 // original changes meanwhile; staging in the root keeps the final rename on
 // one file system, so a launch never sees a half-written binary.
-func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error) {
+func (c *Catalog) Install(ctx context.Context, binaryPath string, opts InstallOptions) (*Installed, error) {
 	fi, err := os.Stat(binaryPath)
 	if err != nil {
 		return nil, fmt.Errorf("cannot install %s: %w; check the path of the plugin binary", binaryPath, err)
@@ -81,7 +101,24 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 	if err := mkdirs(dir); err != nil {
 		return nil, fmt.Errorf("cannot install %s: creating %s: %w; check that the runtime catalog is writable", binaryPath, dir, err)
 	}
-	previous := previousBinary(dir)
+	res := &Installed{}
+	previous := ""
+	if old := previousManifest(dir); old != nil {
+		previous = old.Binary
+		switch {
+		case old.SHA256 == m.SHA256:
+			res.Again = true
+		case !opts.Replace:
+			// Jobs, restarts and users expect a version to be one
+			// build; a new one under an installed version's name
+			// would change what they run without a word.
+			installed := &Entry{Manifest: m}
+			return nil, fmt.Errorf("cannot install %s: %s %w (installed SHA-256 %s, this one %s); a version names one build: give this build a version of its own, or replace the installed one with 'bgjob runtime install --force %s'",
+				binaryPath, installed, ErrInstalled, old.SHA256, m.SHA256, binaryPath)
+		default:
+			res.Replaced = old.SHA256
+		}
+	}
 	path := filepath.Join(dir, m.Binary)
 	if err := staged.Commit(path, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot install %s as %s: %w; check that the runtime catalog is writable and that no job is running this runtime version", binaryPath, path, err)
@@ -95,7 +132,8 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string) (*Entry, error
 		os.Remove(filepath.Join(dir, previous))
 	}
 	c.forget(path)
-	return &Entry{Manifest: m, Dir: dir, Path: path, SemVer: v}, nil
+	res.Entry = &Entry{Manifest: m, Dir: dir, Path: path, SemVer: v}
+	return res, nil
 }
 
 // mkdirs is os.MkdirAll(dir, 0o755), except that the folders it creates
@@ -212,18 +250,19 @@ func describe(ctx context.Context, staged, shown string) (Manifest, *semver.Vers
 	return m, v, nil
 }
 
-// previousBinary returns the binary file name recorded by an existing
-// manifest in dir, or "" if there is none usable.
-func previousBinary(dir string) string {
+// previousManifest returns the manifest an earlier install left in dir, or
+// nil if there is none usable (a broken one is simply replaced: the
+// catalog cannot list what it describes anyway).
+func previousManifest(dir string) *Manifest {
 	data, err := os.ReadFile(filepath.Join(dir, manifestFile))
 	if err != nil {
-		return ""
+		return nil
 	}
 	var m Manifest
 	if json.Unmarshal(data, &m) != nil || checkFileName(m.Binary) != nil {
-		return ""
+		return nil
 	}
-	return m.Binary
+	return &m
 }
 
 // writeManifest replaces dir/manifest.json atomically, so readers see either

@@ -25,7 +25,7 @@ func TestInstallListAndManifest(t *testing.T) {
 
 	src := pluginCopy(t, "bgjob-runtime-shell")
 	describeAs(t, shellAnswer("2.1.0"))
-	e, err := c.Install(context.Background(), src)
+	e, err := c.Install(context.Background(), src, InstallOptions{})
 	if err != nil {
 		t.Fatalf("Install: %v", err)
 	}
@@ -77,18 +77,21 @@ func TestInstallListAndManifest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
-	if len(list) != 1 || !reflect.DeepEqual(list[0], e) {
+	if len(list) != 1 || !reflect.DeepEqual(list[0], e.Entry) {
 		t.Fatalf("List = %v; want just %v", list, e)
 	}
-	if err := c.Verify(e); err != nil {
+	if err := c.Verify(e.Entry); err != nil {
 		t.Errorf("Verify right after Install: %v", err)
+	}
+	if e.Again || e.Replaced != "" {
+		t.Errorf("a first install says Again %v, Replaced %q", e.Again, e.Replaced)
 	}
 }
 
 func TestInstallKeepsOriginalVersionSpelling(t *testing.T) {
 	c := Open(t.TempDir())
 	describeAs(t, shellAnswer("v1.4"))
-	e, err := c.Install(context.Background(), pluginCopy(t, "shell"))
+	e, err := c.Install(context.Background(), pluginCopy(t, "shell"), InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,22 +100,33 @@ func TestInstallKeepsOriginalVersionSpelling(t *testing.T) {
 	}
 }
 
-func TestReinstallReplaces(t *testing.T) {
+// A version names one build: a different binary for an installed name,
+// version and platform is refused unless asked to replace it, and then the
+// replaced binary's hash is told; the same binary again is installed
+// again (repairing a changed copy).
+func TestReinstall(t *testing.T) {
 	root := t.TempDir()
 	c := Open(root)
 	describeAs(t, shellAnswer("1.0.0"))
 
-	first, err := c.Install(context.Background(), pluginCopy(t, "shell-a"))
+	src := pluginCopy(t, "shell-a")
+	first, err := c.Install(context.Background(), src, InstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Verify(first); err != nil { // fills the cache
+	if err := c.Verify(first.Entry); err != nil { // fills the cache
 		t.Fatal(err)
 	}
 
+	// The same binary again: installed again, and said to be.
+	again, err := c.Install(context.Background(), src, InstallOptions{})
+	if err != nil || !again.Again || again.Replaced != "" || again.SHA256 != first.SHA256 {
+		t.Fatalf("the same binary again: %+v, %v; want it installed again", again, err)
+	}
+
 	// Same name/version/platform from a different, differently named file.
-	src := pluginCopy(t, "shell-b")
-	f, err := os.OpenFile(src, os.O_APPEND|os.O_WRONLY, 0)
+	other := pluginCopy(t, "shell-b")
+	f, err := os.OpenFile(other, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +135,28 @@ func TestReinstallReplaces(t *testing.T) {
 	}
 	f.Close()
 
-	second, err := c.Install(context.Background(), src)
+	_, err = c.Install(context.Background(), other, InstallOptions{})
+	if !errors.Is(err, ErrInstalled) || !strings.Contains(err.Error(), "runtime shell 1.0.0 (linux/amd64) is already installed from another binary (installed SHA-256 "+first.SHA256+", this one "+fileSHA256(t, other)+")") ||
+		!strings.Contains(err.Error(), "bgjob runtime install --force "+other) {
+		t.Fatalf("a different binary without Replace: %v; want ErrInstalled naming both hashes and --force", err)
+	}
+	if list, _ := c.List(); len(list) != 1 || list[0].SHA256 != first.SHA256 {
+		t.Fatalf("a refused install changed the catalog: %v", list)
+	}
+	noStaging(t, root)
+
+	second, err := c.Install(context.Background(), other, InstallOptions{Replace: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if second.Replaced != first.SHA256 || second.Again {
+		t.Errorf("replacing says Replaced %q, Again %v; want the old hash %s", second.Replaced, second.Again, first.SHA256)
 	}
 	if second.Dir != first.Dir {
 		t.Fatalf("reinstall went to %s; want %s", second.Dir, first.Dir)
 	}
-	if second.SHA256 == first.SHA256 || second.SHA256 != fileSHA256(t, src) {
-		t.Errorf("reinstall recorded %s; want the new file's %s", second.SHA256, fileSHA256(t, src))
+	if second.SHA256 == first.SHA256 || second.SHA256 != fileSHA256(t, other) {
+		t.Errorf("reinstall recorded %s; want the new file's %s", second.SHA256, fileSHA256(t, other))
 	}
 	if _, err := os.Stat(first.Path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("old binary %s still there after reinstall (err %v)", first.Path, err)
@@ -141,11 +168,11 @@ func TestReinstallReplaces(t *testing.T) {
 	if len(list) != 1 || list[0].Binary != "shell-b" || list[0].SHA256 != second.SHA256 {
 		t.Fatalf("after reinstall List = %v; want only the new shell-b", list)
 	}
-	if err := c.Verify(second); err != nil {
+	if err := c.Verify(second.Entry); err != nil {
 		t.Errorf("Verify of the reinstalled binary: %v", err)
 	}
 	// The stale entry must not be vouched for from the cache.
-	if err := c.Verify(first); err == nil {
+	if err := c.Verify(first.Entry); err == nil {
 		t.Errorf("Verify of the replaced entry succeeded; want an error")
 	}
 	noStaging(t, root)
@@ -230,7 +257,7 @@ func TestInstallRefusesNonPlugins(t *testing.T) {
 				t.Setenv(k, v)
 			}
 
-			e, err := c.Install(context.Background(), src)
+			e, err := c.Install(context.Background(), src, InstallOptions{})
 			if err == nil {
 				t.Fatalf("Install = %v, nil; want an error", e)
 			}
@@ -260,7 +287,7 @@ func TestInstallErrorWording(t *testing.T) {
 	src := pluginCopy(t, "plugin")
 	t.Setenv(envDescribe, "")
 	t.Setenv(envExit, "1")
-	_, err := c.Install(context.Background(), src)
+	_, err := c.Install(context.Background(), src, InstallOptions{})
 	want := src + " is not a bgjob plugin: `" + src + " describe` failed: exit status 1 (it said: fake plugin: told to fail); check that it is a plugin built with the bgjob SDK"
 	if err == nil || err.Error() != want {
 		t.Errorf("error =\n%v\nwant\n%s", err, want)
@@ -269,7 +296,7 @@ func TestInstallErrorWording(t *testing.T) {
 
 func TestInstallMissingFile(t *testing.T) {
 	c := Open(t.TempDir())
-	_, err := c.Install(context.Background(), filepath.Join(t.TempDir(), "nope"))
+	_, err := c.Install(context.Background(), filepath.Join(t.TempDir(), "nope"), InstallOptions{})
 	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotPlugin) {
 		t.Errorf("Install of a missing file: %v; want a not-exist error that is not ErrNotPlugin", err)
 	}
@@ -281,7 +308,7 @@ func TestInstallCancelled(t *testing.T) {
 	t.Setenv(envSleep, "1m")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := c.Install(ctx, pluginCopy(t, "plugin"))
+	_, err := c.Install(ctx, pluginCopy(t, "plugin"), InstallOptions{})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrNotPlugin) {
 		t.Errorf("Install with an expiring context: %v; want the context's error, not ErrNotPlugin", err)
 	}

@@ -166,24 +166,30 @@ func archRank(arch string) int {
 var ErrNoType = errors.New("no job type")
 
 // ResolveType picks the plugin that serves job type typ for a platform: the
-// newest stable version of the one plugin (by name) that claims the type.
-// Unknown types wrap ErrNoType with the installed types listed.
-func (c *Catalog) ResolveType(typ, goos, goarch string) (*Entry, sdk.TypeInfo, error) {
+// newest version of the one plugin (by name) that claims the type that
+// satisfies constraint, as Resolve picks a runtime (empty: the newest
+// stable version). Unknown types wrap ErrNoType with the installed types
+// listed; a version picked that does not serve the type wraps it too.
+func (c *Catalog) ResolveType(typ, constraint, goos, goarch string) (*Entry, sdk.TypeInfo, error) {
 	entries, err := c.List()
 	if err != nil {
 		return nil, sdk.TypeInfo{}, err
 	}
 	for _, e := range entries {
 		if info, ok := e.JobType(typ); ok {
-			re, err := c.resolve(e.Name, "", goos, goarch, true)
+			re, err := c.resolve(e.Name, constraint, goos, goarch, true)
 			if err != nil {
 				return nil, info, fmt.Errorf("the job type %s is served by %s, but: %w", typ, e.Name, err)
 			}
-			// The newest version may have dropped the type.
+			// The version picked may have dropped the type.
 			if info, ok := re.JobType(typ); ok {
 				return re, info, nil
 			}
-			return nil, info, fmt.Errorf("%w %s in %s %s, the newest %s; install a version that serves it", ErrNoType, typ, re.Name, re.Version, re.Name)
+			picked := "the newest " + re.Name
+			if cons := strings.TrimSpace(constraint); cons != "" {
+				picked = fmt.Sprintf("the newest %s matching %s", re.Name, cons)
+			}
+			return nil, info, fmt.Errorf("%w %s in %s %s, %s; install a version that serves it", ErrNoType, typ, re.Name, re.Version, picked)
 		}
 	}
 	installed := []string{sdk.BackgroundJob + " (plain scripts)"}

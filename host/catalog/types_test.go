@@ -23,11 +23,11 @@ func TestResolveType(t *testing.T) {
 	addEntry(t, root, "shell", "2.0.0", host)
 	c := Open(root)
 
-	e, info, err := c.ResolveType("Copy", "", "")
+	e, info, err := c.ResolveType("Copy", "", "", "")
 	if err != nil || e.Name != "copy" || e.Version != "1.2.0" || info != copyT {
 		t.Errorf("ResolveType(Copy) = %v %+v %v, want copy 1.2.0 (the newest stable) %+v", e, info, err, copyT)
 	}
-	_, _, err = c.ResolveType("Nope", "", "")
+	_, _, err = c.ResolveType("Nope", "", "", "")
 	if !errors.Is(err, ErrNoType) || !strings.Contains(err.Error(), "BackgroundJob (plain scripts), Copy, ScheduledJob") {
 		t.Errorf("ResolveType(Nope) = %v, want ErrNoType listing the types", err)
 	}
@@ -38,8 +38,48 @@ func TestResolveType(t *testing.T) {
 
 	// The newest copy dropped the type: said so, not an older build.
 	addEntry(t, root, "copy", "1.3.0", host)
-	if _, _, err := c.ResolveType("Copy", "", ""); !errors.Is(err, ErrNoType) || !strings.Contains(err.Error(), "copy 1.3.0") {
+	if _, _, err := c.ResolveType("Copy", "", "", ""); !errors.Is(err, ErrNoType) || !strings.Contains(err.Error(), "copy 1.3.0") {
 		t.Errorf("ResolveType(Copy) with the newest build not serving it = %v", err)
+	}
+}
+
+// A type's plugin is pinned by a version constraint, as a runtime is: the
+// newest version of it that matches serves the type.
+func TestResolveTypeVersion(t *testing.T) {
+	root := t.TempDir()
+	host := plat{runtime.GOOS, runtime.GOARCH}
+	copyT := sdk.TypeInfo{Name: "Copy", Runs: true, Resolves: true}
+	addEntry(t, root, "copy", "1.0.0", host, copyT)
+	addEntry(t, root, "copy", "1.2.0", host, copyT)
+	addEntry(t, root, "copy", "1.3.0", host) // dropped the type
+	addEntry(t, root, "copy", "2.0.0-rc.1", host, copyT)
+	addEntry(t, root, "copy", "2.0.0", plat{"plan9", "amd64"}, copyT)
+	c := Open(root)
+	for _, tt := range []struct {
+		constraint string
+		want       string // the version; "" an error
+		err        error  // what the error wraps
+		says       string // and says
+	}{
+		{"", "", ErrNoType, "Copy in copy 1.3.0, the newest copy; install a version that serves it"},
+		{"1.0.0", "1.0.0", nil, ""},
+		{"~1.2", "1.2.0", nil, ""},
+		{"<1.3", "1.2.0", nil, ""},
+		{"^1", "", ErrNoType, "Copy in copy 1.3.0, the newest copy matching ^1;"},
+		{">=2.0.0-0", "2.0.0-rc.1", nil, ""},
+		{">=2", "", ErrNoRuntime, "the job type Copy is served by copy, but: no runtime 'copy' matches >=2 for " + runtime.GOOS + "/" + runtime.GOARCH},
+		{">>1", "", ErrBadConstraint, `">>1"`},
+	} {
+		e, info, err := c.ResolveType("Copy", tt.constraint, "", "")
+		if tt.want != "" {
+			if err != nil || e.Version != tt.want || info != copyT {
+				t.Errorf("ResolveType(Copy, %q) = %v %+v %v, want copy %s", tt.constraint, e, info, err, tt.want)
+			}
+			continue
+		}
+		if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("ResolveType(Copy, %q) = %v %v, want an error wrapping %v saying %q", tt.constraint, e, err, tt.err, tt.says)
+		}
 	}
 }
 
@@ -105,11 +145,11 @@ func TestListSeesManifestChanges(t *testing.T) {
 	host := plat{runtime.GOOS, runtime.GOARCH}
 	addEntry(t, root, "copy", "1.0.0", host)
 	c := Open(root)
-	if _, _, err := c.ResolveType("Copy", "", ""); !errors.Is(err, ErrNoType) {
+	if _, _, err := c.ResolveType("Copy", "", "", ""); !errors.Is(err, ErrNoType) {
 		t.Fatalf("before: %v", err)
 	}
 	addEntry(t, root, "copy", "1.0.0", host, sdk.TypeInfo{Name: "Copy", Runs: true}) // the manifest rewritten
-	if e, _, err := c.ResolveType("Copy", "", ""); err != nil || e.Version != "1.0.0" {
+	if e, _, err := c.ResolveType("Copy", "", "", ""); err != nil || e.Version != "1.0.0" {
 		t.Errorf("after the manifest changed: %v %v", e, err)
 	}
 }

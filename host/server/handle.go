@@ -46,6 +46,11 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if req.Start == nil {
 			return badRequest("start without a job")
 		}
+		// What the start goes ahead with but the user should know
+		// goes to stderr, before the job's row.
+		ctx := host.WithNotices(ctx, func(n string) {
+			fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", printable(n))
+		})
 		j, err := h.Start(ctx, req.Start)
 		if err != nil {
 			return err

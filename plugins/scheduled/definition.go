@@ -88,18 +88,27 @@ var jobSchema = &hcl.BodySchema{
 type problem struct {
 	file    string     // the file as found in the directory
 	subject *hcl.Range // nil: the file as a whole
+	// job names the job block the problem is in, which it keeps from
+	// being defined; "" for one outside any job (or in a job whose name
+	// is empty).
+	job     string
 	summary string
 	detail  string
 }
 
 // Error is "FILE:LINE:COLUMN: summary: detail", the form editors and
-// terminals turn into a link; "FILE: summary" for the file as a whole.
+// terminals turn into a link, with `job "NAME": ` before the summary for a
+// problem in a job block, so a listing says which job is left out; "FILE:
+// summary" for the file as a whole.
 func (p *problem) Error() string {
 	var b strings.Builder
 	if p.subject != nil {
 		fmt.Fprintf(&b, "%s:%d:%d: ", p.subject.Filename, p.subject.Start.Line, p.subject.Start.Column)
 	} else {
 		fmt.Fprintf(&b, "%s: ", p.file)
+	}
+	if p.job != "" {
+		fmt.Fprintf(&b, "job %q: ", p.job)
 	}
 	b.WriteString(p.summary)
 	if d := strings.TrimSpace(p.detail); d != "" {
@@ -129,41 +138,52 @@ type entry struct {
 	// directory, read only by Resolve (see Type.Resolve); empty for an
 	// inline script.
 	scriptFile string
+	// problems are what is wrong with the block: any keeps the job from
+	// being defined, and only it (the other jobs in its file still are).
+	problems []*problem
 }
 
 // source is where the job is written, "FILE:LINE".
 func (e *entry) source() string { return fmt.Sprintf("%s:%d", e.at.Filename, e.at.Start.Line) }
 
-// fileResult is what one file yields: its jobs, which count only if it has
-// no problems, so that nothing half-valid runs.
+// fileResult is what one file yields: its job blocks, each of which counts
+// only if it has no problems of its own, so that nothing half-valid runs,
+// and what is wrong outside them. A file hcl cannot parse yields no jobs.
 type fileResult struct {
 	path     string
 	entries  []*entry
 	problems []*problem
 }
 
-// load reads every definition file directly in dir: the job blocks of the
-// files that have no problems, in file and block order, and every problem
-// found. A dir that does not exist holds no definitions and no problems:
-// it is what a user who never wrote one has.
-func load(ctx context.Context, dir string) ([]*entry, []error) {
+// loaded is what a definition directory holds: the jobs that can be used
+// (in file and block order), the ones that cannot (each with its
+// problems), and every problem found, in file and position order.
+type loaded struct {
+	valid, bad []*entry
+	problems   []error
+}
+
+// load reads every definition file directly in dir. A dir that does not
+// exist holds no definitions and no problems: it is what a user who never
+// wrote one has.
+func load(ctx context.Context, dir string) loaded {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, nil
+		return loaded{}
 	case err != nil:
-		return nil, []error{&problem{file: dir, summary: "Cannot read the definition directory", detail: errText(err)}}
+		return loaded{problems: []error{&problem{file: dir, summary: "Cannot read the definition directory", detail: errText(err)}}}
 	case !fi.IsDir():
-		return nil, []error{&problem{file: dir, summary: "Not a directory", detail: "definitions are the *.hcl files in a directory"}}
+		return loaded{problems: []error{&problem{file: dir, summary: "Not a directory", detail: "definitions are the *.hcl files in a directory"}}}
 	}
 	names, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, []error{&problem{file: dir, summary: "Cannot read the definition directory", detail: errText(err)}}
+		return loaded{problems: []error{&problem{file: dir, summary: "Cannot read the definition directory", detail: errText(err)}}}
 	}
 	var files []*fileResult
 	for _, d := range names {
 		if err := ctx.Err(); err != nil {
-			return nil, []error{err}
+			return loaded{problems: []error{err}}
 		}
 		name := d.Name()
 		// Hidden files are left alone: editors keep their lock files
@@ -179,32 +199,37 @@ func load(ctx context.Context, dir string) ([]*entry, []error) {
 	}
 	checkDuplicates(files)
 
-	var (
-		entries  []*entry
-		problems []error
-	)
+	var l loaded
 	for _, f := range files {
-		if len(f.problems) == 0 {
-			entries = append(entries, f.entries...)
-			continue
+		// A problem outside the job blocks (an unknown top-level
+		// attribute, say) is reported, but leaves the blocks as they are:
+		// each job is whole in itself.
+		all := slices.Clone(f.problems)
+		for _, e := range f.entries {
+			if len(e.problems) == 0 {
+				l.valid = append(l.valid, e)
+				continue
+			}
+			l.bad = append(l.bad, e)
+			all = append(all, e.problems...)
 		}
-		slices.SortStableFunc(f.problems, func(a, b *problem) int {
+		slices.SortStableFunc(all, func(a, b *problem) int {
 			al, ac := a.position()
 			bl, bc := b.position()
 			return cmp.Or(cmp.Compare(al, bl), cmp.Compare(ac, bc))
 		})
-		for _, p := range f.problems {
-			problems = append(problems, p)
+		for _, p := range all {
+			l.problems = append(l.problems, p)
 		}
 	}
-	return entries, problems
+	return l
 }
 
-// checkDuplicates reports each job name defined a second time, in the file
-// of its second occurrence, naming the first. Names in files with other
-// problems count too: the name is defined twice whether or not either
-// block is otherwise right, and a fix elsewhere should not turn one job
-// into another.
+// checkDuplicates reports each job name defined a second time, as a
+// problem of its second occurrence, naming the first. Names of jobs with
+// other problems count too: the name is defined twice whether or not
+// either block is otherwise right, and a fix elsewhere should not turn one
+// job into another.
 func checkDuplicates(files []*fileResult) {
 	first := map[string]*entry{}
 	for _, f := range files {
@@ -215,8 +240,8 @@ func checkDuplicates(files []*fileResult) {
 			// Names match without regard to case (foldName), so
 			// "Backup" and "backup" are one name defined twice.
 			if prev, ok := first[foldName(e.def.Name)]; ok {
-				f.problems = append(f.problems, &problem{
-					file: f.path, subject: &e.at,
+				e.problems = append(e.problems, &problem{
+					file: f.path, subject: &e.at, job: e.def.Name,
 					summary: "Duplicate job name",
 					detail:  fmt.Sprintf("a job named %q is already defined at %s", e.def.Name, prev.source()),
 				})
@@ -227,8 +252,7 @@ func checkDuplicates(files []*fileResult) {
 	}
 }
 
-// parseFile reads the job blocks of one file. Its entries are returned
-// even when it has problems, for checkDuplicates; load drops them.
+// parseFile reads the job blocks of one file, each with its own problems.
 func parseFile(path string) *fileResult {
 	res := &fileResult{path: path}
 	src, err := os.ReadFile(path)
@@ -249,59 +273,73 @@ func parseFile(path string) *fileResult {
 		dir = abs
 	}
 	for _, block := range content.Blocks {
-		d := &decoder{res: res}
+		d := &decoder{path: path, e: &entry{}}
 		res.entries = append(res.entries, d.job(block, dir))
 	}
 	return res
 }
 
-// addDiags records hcl's own error diagnostics as problems; its warnings
-// are not problems.
+// addDiags records hcl's own error diagnostics as problems of the file as
+// a whole; its warnings are not problems.
 func (r *fileResult) addDiags(diags hcl.Diagnostics) {
+	r.problems = append(r.problems, diagProblems(r.path, "", diags)...)
+}
+
+// diagProblems are hcl's error diagnostics as problems of the job named
+// job ("" for none) in file.
+func diagProblems(file, job string, diags hcl.Diagnostics) []*problem {
+	var out []*problem
 	for _, d := range diags {
 		if d.Severity != hcl.DiagError {
 			continue
 		}
-		r.problems = append(r.problems, &problem{file: r.path, subject: d.Subject, summary: d.Summary, detail: d.Detail})
+		out = append(out, &problem{file: file, subject: d.Subject, job: job, summary: d.Summary, detail: d.Detail})
 	}
+	return out
 }
 
-// decoder turns one job block into an entry, recording in its file's result
-// every problem it meets rather than stopping at the first, so one pass
-// over a file shows all that is wrong with it.
+// decoder turns one job block into an entry, recording in the entry every
+// problem it meets rather than stopping at the first, so one pass over a
+// file shows all that is wrong with it.
 type decoder struct {
-	res *fileResult
+	path string // the file, as found in the directory
+	e    *entry
 }
 
 func (d *decoder) errorf(at hcl.Range, summary, format string, args ...any) {
-	d.res.problems = append(d.res.problems, &problem{file: d.res.path, subject: &at, summary: summary, detail: fmt.Sprintf(format, args...)})
+	d.e.problems = append(d.e.problems, &problem{file: d.path, subject: &at, job: d.e.def.Name, summary: summary, detail: fmt.Sprintf(format, args...)})
+}
+
+// addDiags records hcl's error diagnostics as the job's problems.
+func (d *decoder) addDiags(diags hcl.Diagnostics) {
+	d.e.problems = append(d.e.problems, diagProblems(d.path, d.e.def.Name, diags)...)
 }
 
 // job decodes a job block whose file is in dir (absolute). It returns the
 // entry with whatever could be decoded, problems or not.
 func (d *decoder) job(block *hcl.Block, dir string) *entry {
 	name := block.Labels[0]
+	def := &sdk.Definition{Name: name, Runtime: DefaultRuntime, Keep: DefaultKeep}
+	e := d.e
+	e.def, e.at = def, block.DefRange
+	def.Source = e.source()
 	if msg := checkName(name); msg != "" {
 		d.errorf(block.LabelRanges[0], "Invalid job name", "%s", msg)
 	}
 	content, diags := block.Body.Content(jobSchema)
-	d.res.addDiags(diags)
+	d.addDiags(diags)
 	attrs := content.Attributes
 
-	def := &sdk.Definition{Name: name, Runtime: DefaultRuntime, Keep: DefaultKeep}
-	e := &entry{def: def, at: block.DefRange}
-	def.Source = e.source()
-
 	scriptAttr, fileAttr := attrs["script"], attrs["script_file"]
-	before := len(d.res.problems)
+	before := len(e.problems)
 	script, hasScript := d.str(scriptAttr)
 	file, hasFile := d.str(fileAttr)
 	switch {
 	case scriptAttr != nil && fileAttr != nil:
-		d.errorf(block.DefRange, "Conflicting script", "job %q sets both script and script_file; give one", name)
-	case !hasScript && !hasFile && len(d.res.problems) == before:
+		d.errorf(block.DefRange, "Conflicting script", "it sets both script and script_file; give one")
+	case !hasScript && !hasFile && len(e.problems) == before:
 		// Neither is written (or one is null); a wrong type was reported.
-		d.errorf(block.DefRange, "Missing script", "job %q needs script (the script itself) or script_file (a file holding it)", name)
+		d.errorf(block.DefRange, "Missing script", "it needs script (the script itself) or script_file (a file holding it)")
 	case hasScript:
 		def.Script = script
 		def.Command = firstLine(script)
@@ -361,7 +399,7 @@ func checkName(name string) string {
 // (null is how hcl says "unset"), or one that does not evaluate.
 func (d *decoder) value(expr hcl.Expression) (cty.Value, bool) {
 	v, diags := expr.Value(nil)
-	d.res.addDiags(diags)
+	d.addDiags(diags)
 	if diags.HasErrors() || v.IsNull() || !v.IsWhollyKnown() {
 		return cty.NilVal, false
 	}
@@ -461,7 +499,7 @@ func (d *decoder) list(attr *hcl.Attribute) []item {
 	if tuple, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
 		for _, x := range tuple.Exprs {
 			v, diags := x.Value(nil)
-			d.res.addDiags(diags)
+			d.addDiags(diags)
 			if !diags.HasErrors() {
 				items = append(items, item{v, x.Range()})
 			}
@@ -528,8 +566,8 @@ func (d *decoder) env(attr *hcl.Attribute) []string {
 		for _, it := range obj.Items {
 			k, kd := it.KeyExpr.Value(nil)
 			v, vd := it.ValueExpr.Value(nil)
-			d.res.addDiags(kd)
-			d.res.addDiags(vd)
+			d.addDiags(kd)
+			d.addDiags(vd)
 			if !kd.HasErrors() && !vd.HasErrors() {
 				pairs = append(pairs, pair{k, v, it.KeyExpr.Range(), it.ValueExpr.Range()})
 			}

@@ -35,9 +35,11 @@
 // $${VAR} for a literal ${VAR} and %%{ for %{. No variables or functions are
 // available: a definition is data.
 //
-// A file with any problem contributes none of its jobs, so that nothing
-// half-valid runs; the other files still count. Each problem is reported
-// as "FILE:LINE:COLUMN: summary: detail".
+// A job block with any problem is not defined, so that nothing half-valid
+// runs; the other jobs, in its file and elsewhere, still are. A file hcl
+// cannot parse (a syntax error) defines none of its jobs. Each problem is
+// reported as "FILE:LINE:COLUMN: summary: detail", with `job "NAME": `
+// before the summary when it is in a job block.
 package scheduled
 
 import (
@@ -89,12 +91,12 @@ func (*Type) TypeName() string { return Name }
 // then such a definition's Script is empty and its Command is the
 // script_file as written.
 func (*Type) Definitions(ctx context.Context, dir string) ([]*sdk.Definition, []error) {
-	entries, problems := load(ctx, dir)
-	defs := make([]*sdk.Definition, 0, len(entries))
-	for _, e := range entries {
+	l := load(ctx, dir)
+	defs := make([]*sdk.Definition, 0, len(l.valid))
+	for _, e := range l.valid {
 		defs = append(defs, e.def)
 	}
-	return defs, problems
+	return defs, l.problems
 }
 
 // Resolve returns the one definition in req.DefinitionPath whose name
@@ -109,36 +111,42 @@ func (*Type) Definitions(ctx context.Context, dir string) ([]*sdk.Definition, []
 // way to start it with none when the definition has some.
 func (*Type) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definition, error) {
 	dir, pattern := req.DefinitionPath, req.DefinitionName
+	if pattern == "" {
+		return nil, fmt.Errorf("no definition name given: name one of the %s definitions in %s", Name, dir)
+	}
+	// Every message below names the definition asked for and where it
+	// was looked for: the directory is often a default the user did not
+	// write.
+	asked := fmt.Sprintf("cannot start the %s definition %q", Name, pattern)
 	if dir == "" {
-		return nil, errors.New("no definition path given: name the directory that holds the definition files")
+		return nil, fmt.Errorf("%s: no definition path given: name the directory that holds the definition files", asked)
 	}
 	switch fi, err := os.Stat(dir); {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("the definition path %s does not exist", dir)
+		return nil, fmt.Errorf("%s: the definition path %s does not exist; write it in a *.hcl file there, or give the directory that holds it with --definition-path", asked, dir)
 	case err != nil:
-		return nil, fmt.Errorf("cannot read the definition path %s: %v", dir, errText(err))
+		return nil, fmt.Errorf("%s: cannot read the definition path %s: %v", asked, dir, errText(err))
 	case !fi.IsDir():
-		return nil, fmt.Errorf("the definition path %s is not a directory", dir)
-	}
-	if pattern == "" {
-		return nil, fmt.Errorf("no definition name given: name one of the %s definitions in %s", Name, dir)
+		return nil, fmt.Errorf("%s: the definition path %s is not a directory; give the directory that holds the definition files", asked, dir)
 	}
 	if _, err := path.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("the definition name %q is not a valid wildcard pattern: %v", pattern, err)
 	}
-	entries, problems := load(ctx, dir)
+	l := load(ctx, dir)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var matches []*entry
-	for _, e := range entries {
-		if ok, _ := path.Match(foldName(pattern), foldName(e.def.Name)); ok {
-			matches = append(matches, e)
-		}
+	matches := matching(pattern, l.valid)
+	if len(matches) == 0 {
+		// A job with a problem, asked for, is refused with what is
+		// wrong with it, not as if it were not there. (Only then: a
+		// wildcard that matches a usable job is not made ambiguous by
+		// a broken one.)
+		matches = matching(pattern, l.bad)
 	}
 	switch len(matches) {
 	case 0:
-		return nil, noMatch(pattern, dir, entries, problems)
+		return nil, noMatch(pattern, dir, l)
 	case 1:
 	default:
 		var b strings.Builder
@@ -149,6 +157,14 @@ func (*Type) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definit
 		return nil, errors.New(b.String())
 	}
 	e := matches[0]
+	if len(e.problems) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "the %s definition %q (%s) cannot be used until it is fixed:", Name, e.def.Name, e.source())
+		for _, p := range e.problems {
+			fmt.Fprintf(&b, "\n  %v", p)
+		}
+		return nil, errors.New(b.String())
+	}
 	def := e.def
 	if e.scriptFile != "" {
 		b, err := os.ReadFile(e.scriptFile)
@@ -166,10 +182,22 @@ func (*Type) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definit
 	return def, nil
 }
 
-// noMatch says that no valid definition in dir matches pattern, what the
-// definitions there are, and what is wrong with the files that have
-// problems: a broken file's jobs are not listed, which may be why.
-func noMatch(pattern, dir string, entries []*entry, problems []error) error {
+// matching are the entries whose names match pattern.
+func matching(pattern string, entries []*entry) []*entry {
+	var out []*entry
+	for _, e := range entries {
+		if ok, _ := path.Match(foldName(pattern), foldName(e.def.Name)); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// noMatch says that no definition in dir matches pattern, what the
+// definitions there are, and what is wrong there: the jobs of a file hcl
+// cannot parse are not known, which may be why.
+func noMatch(pattern, dir string, l loaded) error {
+	entries, problems := l.valid, l.problems
 	var b strings.Builder
 	if strings.ContainsAny(pattern, `*?[\`) {
 		fmt.Fprintf(&b, "no %s definition in %s matches %q", Name, dir, pattern)
@@ -186,7 +214,7 @@ func noMatch(pattern, dir string, entries []*entry, problems []error) error {
 		fmt.Fprintf(&b, "; the definitions there are: %s", strings.Join(names, ", "))
 	}
 	if len(problems) > 0 {
-		b.WriteString("\nproblems found there (a file with a problem defines no jobs until it is fixed):")
+		b.WriteString("\nproblems found there (a job with a problem is not defined until it is fixed, nor are the jobs of a file with a syntax error):")
 		for _, p := range problems {
 			fmt.Fprintf(&b, "\n  %v", p)
 		}

@@ -150,8 +150,8 @@ func TestDefinitionsDirectory(t *testing.T) {
 	}
 }
 
-// A job block that is right in itself, which a bad file also holds: it
-// must not be listed while its file has a problem.
+// A job block that is right in itself, which a bad file also holds: it is
+// listed, unless its file cannot be parsed at all.
 const validJob = `job "Valid" {
   script = "echo valid"
 }
@@ -164,26 +164,29 @@ func TestDefinitionsProblems(t *testing.T) {
 		content string
 		at      string // LINE:COLUMN the problem points at
 		want    string // what the message says, after "FILE:LINE:COLUMN: "
+		// unparsed: the file cannot be parsed, so Valid beside the
+		// problem is not listed either.
+		unparsed bool
 	}{
 		{
 			name:    "syntax error",
 			content: validJob + "job \"B\" {\n  script = \n}\n",
-			at:      "5:12", want: "Invalid expression: Expected the start of an expression",
+			at:      "5:12", want: "Invalid expression: Expected the start of an expression", unparsed: true,
 		},
 		{
 			name:    "unclosed block",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n",
-			at:      "4:9", want: "Unclosed configuration block",
+			at:      "4:9", want: "Unclosed configuration block", unparsed: true,
 		},
 		{
 			name:    "unknown attribute",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  colour = \"red\"\n}\n",
-			at:      "6:3", want: `Unsupported argument: An argument named "colour" is not expected here.`,
+			at:      "6:3", want: `job "B": Unsupported argument: An argument named "colour" is not expected here.`,
 		},
 		{
 			name:    "unknown block in a job",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  retry {\n  }\n}\n",
-			at:      "6:3", want: `Unsupported block type: Blocks of type "retry" are not expected here.`,
+			at:      "6:3", want: `job "B": Unsupported block type: Blocks of type "retry" are not expected here.`,
 		},
 		{
 			name:    "unknown top-level attribute",
@@ -203,103 +206,103 @@ func TestDefinitionsProblems(t *testing.T) {
 		{
 			name:    "job name with a wildcard",
 			content: validJob + "job \"Back*\" {\n  script = \"x\"\n}\n",
-			at:      "4:5", want: `Invalid job name: "Back*" holds a wildcard character`,
+			at:      "4:5", want: `job "Back*": Invalid job name: "Back*" holds a wildcard character`,
 		},
 		{
 			name:    "neither script nor script_file",
 			content: validJob + "job \"B\" {\n  args = [\"a\"]\n}\n",
-			at:      "4:1", want: `Missing script: job "B" needs script (the script itself) or script_file (a file holding it)`,
+			at:      "4:1", want: `job "B": Missing script: it needs script (the script itself) or script_file (a file holding it)`,
 		},
 		{
 			name:    "both script and script_file",
 			content: validJob + "job \"B\" {\n  script      = \"x\"\n  script_file = \"x.sh\"\n}\n",
-			at:      "4:1", want: `Conflicting script: job "B" sets both script and script_file; give one`,
+			at:      "4:1", want: `job "B": Conflicting script: it sets both script and script_file; give one`,
 		},
 		{
 			name:    "keep of the wrong type",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  keep = \"x\"\n}\n",
-			at:      "6:10", want: "Incorrect attribute value type: keep must be a number, not a string",
+			at:      "6:10", want: "job \"B\": Incorrect attribute value type: keep must be a number, not a string",
 		},
 		{
 			name:    "enabled of the wrong type",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  enabled = \"yes\"\n}\n",
-			at:      "6:13", want: "Incorrect attribute value type: enabled must be a bool, not a string",
+			at:      "6:13", want: "job \"B\": Incorrect attribute value type: enabled must be a bool, not a string",
 		},
 		{
 			name:    "args not a list",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  args = \"a b\"\n}\n",
-			at:      "6:10", want: "Incorrect attribute value type: args must be a list, not a string",
+			at:      "6:10", want: "job \"B\": Incorrect attribute value type: args must be a list, not a string",
 		},
 		{
 			name:    "args element not a string",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  args = [\"a\", true]\n}\n",
-			at:      "6:16", want: "Incorrect attribute value type: args[1] must be a string, not a bool",
+			at:      "6:16", want: "job \"B\": Incorrect attribute value type: args[1] must be a string, not a bool",
 		},
 		{
 			name:    "null in a list",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  triggers = [null]\n}\n",
-			at:      "6:15", want: "Incorrect attribute value type: triggers[0] must be a string, not null",
+			at:      "6:15", want: "job \"B\": Incorrect attribute value type: triggers[0] must be a string, not null",
 		},
 		{
 			name:    "null script only",
 			content: validJob + "job \"B\" {\n  script = null\n}\n",
-			at:      "4:1", want: `Missing script: job "B" needs script`,
+			at:      "4:1", want: `job "B": Missing script: it needs script`,
 		},
 		{
 			name:    "negative keep",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  keep = -1\n}\n",
-			at:      "6:10", want: "Invalid keep: keep must not be negative (0 keeps every result), but is -1",
+			at:      "6:10", want: "job \"B\": Invalid keep: keep must not be negative (0 keeps every result), but is -1",
 		},
 		{
 			name:    "fractional keep",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  keep = 1.5\n}\n",
-			at:      "6:10", want: "Invalid keep: keep must be a whole number of results, not 1.5",
+			at:      "6:10", want: "job \"B\": Invalid keep: keep must be a whole number of results, not 1.5",
 		},
 		{
 			name:    "bad cron expression",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  triggers = [\"@hourly\", \"61 * * * *\"]\n}\n",
-			at:      "6:26", want: `Invalid trigger: "61 * * * *" is not a cron expression`,
+			at:      "6:26", want: `job "B": Invalid trigger: "61 * * * *" is not a cron expression`,
 		},
 		{
 			name:    "time zone with no schedule (a robfig/cron panic)",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  triggers = [\"TZ=UTC\"]\n}\n",
-			at:      "6:15", want: `Invalid trigger: "TZ=UTC" is not a cron expression`,
+			at:      "6:15", want: `job "B": Invalid trigger: "TZ=UTC" is not a cron expression`,
 		},
 		{
 			name:    "bad runtime_version",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  runtime_version = \"newest please\"\n}\n",
-			at:      "6:21", want: `Invalid runtime_version: "newest please" is not a version constraint`,
+			at:      "6:21", want: `job "B": Invalid runtime_version: "newest please" is not a version constraint`,
 		},
 		{
 			name:    "env value not a string",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  env = { A = \"x\", B = 1 }\n}\n",
-			at:      "6:24", want: "Incorrect attribute value type: env.B must be a string, not a number",
+			at:      "6:24", want: "job \"B\": Incorrect attribute value type: env.B must be a string, not a number",
 		},
 		{
 			name:    "env not an object",
 			content: validJob + "job \"B\" {\n  script = \"x\"\n  env = [\"A=x\"]\n}\n",
-			at:      "6:9", want: "Incorrect attribute value type: env must be an object",
+			at:      "6:9", want: "job \"B\": Incorrect attribute value type: env must be an object",
 		},
 		{
 			name:    "variable in a script",
 			content: validJob + "job \"B\" {\n  script = \"echo ${HOME}\"\n}\n",
-			at:      "5:20", want: "Variables not allowed: Variables may not be used here.",
+			at:      "5:20", want: "job \"B\": Variables not allowed: Variables may not be used here.",
 		},
 		{
 			name:    "empty script_file",
 			content: validJob + "job \"B\" {\n  script_file = \"\"\n}\n",
-			at:      "5:17", want: "Invalid script_file: script_file must name a file",
+			at:      "5:17", want: "job \"B\": Invalid script_file: script_file must name a file",
 		},
 		{
 			name:    "same name twice in a file",
 			content: validJob + "\n" + validJob,
-			at:      "5:1", want: `Duplicate job name: a job named "Valid" is already defined at {{DIR}}/bad.hcl:1`,
+			at:      "5:1", want: `job "Valid": Duplicate job name: a job named "Valid" is already defined at {{DIR}}/bad.hcl:1`,
 		},
 		{
 			name:    "same name as in another file",
 			file:    "zz.hcl",
 			content: validJob + "job \"Good\" {\n  script = \"x\"\n}\n",
-			at:      "4:1", want: `Duplicate job name: a job named "Good" is already defined at {{DIR}}/good.hcl:1`,
+			at:      "4:1", want: `job "Good": Duplicate job name: a job named "Good" is already defined at {{DIR}}/good.hcl:1`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -313,17 +316,26 @@ func TestDefinitionsProblems(t *testing.T) {
 				name:       tc.content,
 			})
 			defs, problems := scheduled.New().Definitions(context.Background(), dir)
-			if got := names(defs); !slices.Equal(got, []string{"Good"}) {
-				t.Errorf("listed %q, want only Good: a file with a problem lists none of its jobs", got)
+			// The job with the problem is left out, and only it: the
+			// valid job beside it is listed, unless its file could not
+			// be parsed at all.
+			want := []string{"Good", "Valid"}
+			if tc.unparsed {
+				want = []string{"Good"}
+			}
+			got := names(defs)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("listed %q, want %q", got, want)
 			}
 			if len(problems) != 1 {
 				t.Fatalf("got %d problems %q, want 1", len(problems), errStrings(problems))
 			}
 			prefix := filepath.Join(dir, name) + ":" + tc.at + ": "
-			want := strings.ReplaceAll(tc.want, "{{DIR}}", dir)
-			got := problems[0].Error()
-			if !strings.HasPrefix(got, prefix) || !strings.HasPrefix(got[len(prefix):], want) {
-				t.Errorf("problem\n  %s\nwant it to start with\n  %s%s", got, prefix, want)
+			wantMsg := strings.ReplaceAll(tc.want, "{{DIR}}", dir)
+			msg := problems[0].Error()
+			if !strings.HasPrefix(msg, prefix) || !strings.HasPrefix(msg[len(prefix):], wantMsg) {
+				t.Errorf("problem\n  %s\nwant it to start with\n  %s%s", msg, prefix, wantMsg)
 			}
 		})
 	}
@@ -342,7 +354,7 @@ job "B" {
 `})
 	_, problems := scheduled.New().Definitions(context.Background(), dir)
 	file := filepath.Join(dir, "bad.hcl")
-	want := []string{file + ":1:1: Missing script", file + ":2:14: Invalid keep", file + ":3:15: Invalid trigger", file + ":6:12: Incorrect attribute value type"}
+	want := []string{file + `:1:1: job "A": Missing script`, file + `:2:14: job "A": Invalid keep`, file + `:3:15: job "A": Invalid trigger`, file + `:6:12: job "B": Incorrect attribute value type`}
 	got := errStrings(problems)
 	if len(got) != len(want) {
 		t.Fatalf("got problems %q, want %d", got, len(want))
@@ -376,6 +388,11 @@ job "Build" {
 		"c.hcl": `job "Broken" {
   script = "x"
   keep   = -1
+}
+
+job "Pruned" {
+  script = "x"
+  keep   = 3
 }
 `,
 		"scripts/build.sh": "make all\n",
@@ -414,15 +431,21 @@ func TestResolve(t *testing.T) {
 			name: "name matching none",
 			req:  &sdk.ResolveRequest{DefinitionName: "Restore"},
 			err: []string{`no ScheduledJob definition in ` + dir + ` is named "Restore"`,
-				"the definitions there are: Backup, Build, Cleanup",
-				filepath.Join(dir, "c.hcl") + ":3:12: Invalid keep"},
+				"the definitions there are: Backup, Build, Cleanup, Pruned",
+				"a job with a problem is not defined until it is fixed",
+				filepath.Join(dir, "c.hcl") + `:3:12: job "Broken": Invalid keep`},
 		},
 		{
-			name: "a job whose file has a problem",
-			req:  &sdk.ResolveRequest{DefinitionName: "Broken"},
-			err: []string{`no ScheduledJob definition in ` + dir + ` is named "Broken"`,
-				"a file with a problem defines no jobs",
-				filepath.Join(dir, "c.hcl") + ":3:12: Invalid keep: keep must not be negative"},
+			name: "a job with a problem",
+			req:  &sdk.ResolveRequest{DefinitionName: "broken"},
+			err: []string{`the ScheduledJob definition "Broken" (` + filepath.Join(dir, "c.hcl") + `:1) cannot be used until it is fixed:`,
+				filepath.Join(dir, "c.hcl") + `:3:12: job "Broken": Invalid keep: keep must not be negative`},
+		},
+		{
+			name: "the job beside one with a problem",
+			req:  &sdk.ResolveRequest{DefinitionName: "Pruned"},
+			want: &sdk.Definition{Name: "Pruned", Source: filepath.Join(dir, "c.hcl") + ":6", Runtime: "shell", Script: "x",
+				Command: "x", Keep: 3},
 		},
 		{
 			name: "wildcard matching none",
@@ -446,13 +469,13 @@ func TestResolve(t *testing.T) {
 		},
 		{
 			name: "definition path missing",
-			req:  &sdk.ResolveRequest{DefinitionName: "Backup", DefinitionPath: filepath.Join(dir, "nowhere")},
-			err:  []string{"the definition path " + filepath.Join(dir, "nowhere") + " does not exist"},
+			req:  &sdk.ResolveRequest{DefinitionName: "nosuchdef", DefinitionPath: filepath.Join(dir, "nowhere")},
+			err:  []string{`cannot start the ScheduledJob definition "nosuchdef": the definition path ` + filepath.Join(dir, "nowhere") + " does not exist"},
 		},
 		{
 			name: "definition path not a directory",
 			req:  &sdk.ResolveRequest{DefinitionName: "Backup", DefinitionPath: a},
-			err:  []string{"the definition path " + a + " is not a directory"},
+			err:  []string{`cannot start the ScheduledJob definition "Backup": the definition path ` + a + " is not a directory"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -495,10 +518,10 @@ func serveConfig() *sdk.ServeConfig {
 func TestDefinitionsOverProtocol(t *testing.T) {
 	dir := resolveDir(t)
 	defs, problems := sdktest.Definitions(t, serveConfig(), scheduled.Name, dir)
-	if got := names(defs); !slices.Equal(got, []string{"Backup", "Build", "Cleanup"}) {
-		t.Errorf("listed %q, want Backup, Build, Cleanup (Cleanup's missing script file is Resolve's to report)", got)
+	if got := names(defs); !slices.Equal(got, []string{"Backup", "Build", "Cleanup", "Pruned"}) {
+		t.Errorf("listed %q, want Backup, Build, Cleanup, Pruned (Cleanup's missing script file is Resolve's to report; Broken beside Pruned is left out)", got)
 	}
-	want := filepath.Join(dir, "c.hcl") + ":3:12: Invalid keep: keep must not be negative (0 keeps every result), but is -1"
+	want := filepath.Join(dir, "c.hcl") + `:3:12: job "Broken": Invalid keep: keep must not be negative (0 keeps every result), but is -1`
 	if len(problems) != 1 || problems[0] != want {
 		t.Errorf("problems %q, want [%q]", problems, want)
 	}

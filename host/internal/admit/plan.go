@@ -49,6 +49,10 @@ type Plan struct {
 	Keep       int
 	// Throttle, for a thread job, is its throttle limit.
 	Throttle int
+	// Notices are what the user should hear about the plan though it
+	// goes ahead (the 32-bit build runs another version than the 64-bit
+	// one would): the start's answer says them.
+	Notices []string
 }
 
 // typed reports whether req starts a custom job type rather than a script.
@@ -65,11 +69,12 @@ func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	entry, err := a.resolve(req.Runtime, req.RuntimeVersion, req.RunAs32)
+	entry, notice, err := a.resolve(req.Runtime, req.RuntimeVersion, req.RunAs32)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Payload: payload, Entry: entry, Type: sdk.BackgroundJob, Name: req.Name, Command: cmd, Workdir: req.Workdir}
+	p.notice(notice)
 	if req.Thread || req.ThrottleLimit != 0 {
 		if !req.Thread {
 			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit goes with --thread")
@@ -99,14 +104,16 @@ func (a *Admitter) PlanTyped(ctx context.Context, req *api.StartRequest, id *sto
 		typ = DefaultDefinitionType
 	}
 	switch {
-	case req.Runtime != "" || req.RuntimeVersion != "" || req.RunAs32 || req.Thread:
-		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s runs where its type says: --runtime, --runtime-version, --run-as-32 and --thread are for plain script jobs", typ)
+	case req.Runtime != "" || req.RunAs32 || req.Thread:
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s runs where its type says: --runtime, --run-as-32 and --thread are for plain script jobs (--runtime-version picks the version of the type's plugin)", typ)
 	case req.File != "" || req.LiteralPath != "" || req.Init != "" || req.InitFile != "":
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s takes arguments, not --file, --literal-path or --init", typ)
 	case req.DefinitionPath != "" && req.DefinitionName == "":
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "--definition-path goes with --definition-name")
 	}
-	entry, info, err := a.cfg.Catalog.ResolveType(typ, runtime.GOOS, runtime.GOARCH)
+	// --runtime-version pins the type's plugin, as it pins a runtime: a
+	// definition's own runtime_version says which runtime runs it.
+	entry, info, err := a.cfg.Catalog.ResolveType(typ, req.RuntimeVersion, runtime.GOOS, runtime.GOARCH)
 	bin, err := a.verified(entry, err)
 	if err != nil {
 		return nil, err
@@ -168,12 +175,22 @@ func (a *Admitter) planDefinition(p *Plan, def *sdk.Definition) (*Plan, error) {
 	// The definition runs as a script in a runtime: the runtime sees a
 	// plain job.
 	p.Payload.Type = ""
-	entry, err := a.resolve(def.Runtime, def.RuntimeVersion, def.RunAs_32)
+	entry, notice, err := a.resolve(def.Runtime, def.RuntimeVersion, def.RunAs_32)
 	if err != nil {
 		return nil, fmt.Errorf("the definition %s (%s): %w", def.Name, def.Source, err)
 	}
 	p.Entry = entry
+	if notice != "" {
+		p.notice(fmt.Sprintf("the definition %s (%s): %s", def.Name, def.Source, notice))
+	}
 	return p, nil
+}
+
+// notice adds n, if it says something, to p's notices.
+func (p *Plan) notice(n string) {
+	if n != "" {
+		p.Notices = append(p.Notices, n)
+	}
 }
 
 func firstLine(s string) string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -91,30 +92,55 @@ func (a *Admitter) open(name, constraint, goos, goarch string) (*catalog.Entry, 
 }
 
 // resolve finds and verifies the runtime a job asks for, built for the
-// host's platform, or for its 32-bit sibling with runAs32.
-func (a *Admitter) resolve(name, constraint string, runAs32 bool) (*catalog.Entry, error) {
+// host's platform, or for its 32-bit sibling with runAs32. The newest
+// version built for the architecture asked for wins, as without
+// --run-as-32; the 32-bit and 64-bit builds installed may differ, so when
+// the version picked is not the one the 64-bit build would be, notice says
+// so (for the user to see: the two are expected to be the same version).
+func (a *Admitter) resolve(name, constraint string, runAs32 bool) (e *catalog.Entry, notice string, err error) {
 	if name == "" {
 		name = "shell"
 	}
 	arch := runtime.GOARCH
 	if runAs32 {
-		a32, ok := catalog.Arch32(arch)
+		a32, ok := catalog.Arch32(runtime.GOOS, arch)
 		if !ok {
-			return nil, errkind.Errorf(errkind.ErrBadRequest, "--run-as-32: this machine (%s/%s) has no 32-bit architecture bgjob knows to run", runtime.GOOS, arch)
+			return nil, "", errkind.Errorf(errkind.ErrBadRequest, "--run-as-32: this machine (%s/%s) has no 32-bit architecture bgjob knows to run", runtime.GOOS, arch)
 		}
 		arch = a32
 	}
 	e, bin, err := a.open(name, constraint, runtime.GOOS, arch)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer bin.Close()
-	if runAs32 {
-		if err := a.probe32(e, bin); err != nil {
-			return nil, err
-		}
+	if !runAs32 {
+		return e, "", nil
 	}
-	return e, nil
+	if err := a.probe32(e, bin); err != nil {
+		return nil, "", err
+	}
+	return e, a.notice32(e, constraint), nil
+}
+
+// notice32 says, for e, the 32-bit build a job runs, which version the
+// 64-bit build would have been when it is another; "" when it is the same
+// (or there is no 64-bit build that matches).
+func (a *Admitter) notice32(e *catalog.Entry, constraint string) string {
+	n, err := a.cfg.Catalog.Resolve(e.Name, constraint, runtime.GOOS, runtime.GOARCH)
+	if err != nil || n.Version == e.Version {
+		return ""
+	}
+	wanted := "stable version"
+	if c := strings.TrimSpace(constraint); c != "" {
+		wanted = "version matching " + c
+	}
+	newer := n
+	if e.SemVer.GreaterThan(n.SemVer) {
+		newer = e
+	}
+	return fmt.Sprintf("--run-as-32: %s %s runs, the newest %s built for %s; the newest %s built for %s is %s. Install %s %s for both, or pin one version with --runtime-version, to run the same version either way",
+		e.Name, e.Version, wanted, e.Arch, wanted, n.Arch, n.Version, e.Name, newer.Version)
 }
 
 // probe32 finds out, once, whether the kernel runs 32-bit programs, by

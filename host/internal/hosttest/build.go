@@ -38,8 +38,10 @@ func BuildShell(dir string) (*Shell, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build bgjob-shell: %w\n%s", err, out)
 	}
-	if s.Entry, err = catalog.Open(s.Catalog).Install(ctx, s.Binary); err != nil {
+	in, err := catalog.Open(s.Catalog).Install(ctx, s.Binary, catalog.InstallOptions{})
+	if err != nil {
 		return nil, fmt.Errorf("install the shell runtime: %w", err)
 	}
+	s.Entry = in.Entry
 	return s, nil
 }

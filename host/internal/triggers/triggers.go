@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -115,6 +116,11 @@ func triggerKey(typ, name string) string { return typ + "/" + name }
 // New reads the definitions in cfg.Dir and runs the trigger loop until
 // cfg.Ctx is done.
 func New(cfg Config) *Triggers {
+	// Absolute, as the CLI sends the directory it means (DefinitionRequest.Dir)
+	// and as a triggered start names it.
+	if abs, err := filepath.Abs(cfg.Dir); err == nil {
+		cfg.Dir = abs
+	}
 	t := &Triggers{cfg: cfg, armed: map[string]*armed{}, ready: make(chan struct{})}
 	cfg.Go(func() {
 		// Read beside the host's start, which need not wait for the
@@ -357,6 +363,13 @@ func escapePattern(name string) string {
 // Definitions answers `bgjob definition ...`; whether the caller may ask
 // is the host's to decide. Its errors have errkind's kinds.
 func (t *Triggers) Definitions(ctx context.Context, req *api.DefinitionRequest) (*api.Definitions, error) {
+	if req.Dir != "" && !sameDir(req.Dir, t.cfg.Dir) {
+		// The host keeps the directory it started with; answering about
+		// it would show a user who changed BGJOB_DEFINITIONS another
+		// directory's definitions as if they were theirs.
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "your definition directory is %s, but this host schedules the definitions in %s, the one it was started with; "+
+			"stop it ('bgjob host stop'; its jobs go on) and the next command starts a host for yours, or set BGJOB_DEFINITIONS=%s to use its", req.Dir, t.cfg.Dir, t.cfg.Dir)
+	}
 	select {
 	case <-t.ready:
 	case <-ctx.Done():
@@ -402,6 +415,20 @@ func (t *Triggers) Definitions(ctx context.Context, req *api.DefinitionRequest) 
 		return x.Type < y.Type || x.Type == y.Type && x.Name < y.Name
 	})
 	return out, nil
+}
+
+// sameDir reports whether a and b name one directory: the same clean path,
+// or, through symbolic links, the same directory on disk.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // matchName says whether a definition's name matches pattern (path.Match

@@ -1,12 +1,16 @@
 package triggers
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -115,6 +119,50 @@ func TestIdle(t *testing.T) {
 		}
 		if got := trig.Idle(); got != tt.want {
 			t.Errorf("%s: Idle() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A definition command for another directory than the host's is refused,
+// naming both; the host's own, however it is spelled (a trailing slash, a
+// symbolic link), is answered.
+func TestDefinitionsOtherDir(t *testing.T) {
+	dir := t.TempDir()
+	own := filepath.Join(dir, "jobs")
+	other := filepath.Join(dir, "other")
+	link := filepath.Join(dir, "link")
+	for _, d := range []string{own, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(own, link); err != nil {
+		t.Fatal(err)
+	}
+	trig := &Triggers{cfg: Config{Dir: own}, ready: make(chan struct{}), armed: map[string]*armed{}}
+	close(trig.ready)
+	for _, tt := range []struct {
+		dir string
+		ok  bool
+	}{
+		{"", true},
+		{own, true},
+		{own + "/", true},
+		{link, true},
+		{other, false},
+		{filepath.Join(dir, "missing"), false},
+	} {
+		got, err := trig.Definitions(context.Background(), &api.DefinitionRequest{Action: api.DefinitionList, Dir: tt.dir})
+		if tt.ok {
+			if err != nil || got.Dir != own {
+				t.Errorf("Dir %q: %v, %v; want the host's own listed", tt.dir, got, err)
+			}
+			continue
+		}
+		var e *errkind.Error
+		if !errors.As(err, &e) || e.Kind != errkind.ErrBadRequest ||
+			!strings.Contains(err.Error(), "your definition directory is "+tt.dir+", but this host schedules the definitions in "+own) {
+			t.Errorf("Dir %q: %v; want a bad request naming both directories", tt.dir, err)
 		}
 	}
 }
