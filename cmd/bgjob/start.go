@@ -180,7 +180,7 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.StringVar(&req.Type, "type", "", "the job's type (-Type): BackgroundJob (a script; the default) or a custom type a plugin serves, e.g. ScheduledJob or Copy; its words are arguments")
 	f.StringVar(&req.DefinitionName, "definition-name", "", "start the stored definition of this name (-DefinitionName; wildcards allowed, must match one); type ScheduledJob unless --type says")
 	f.StringVar(&req.DefinitionPath, "definition-path", "", "the directory of stored definitions (-DefinitionPath; default $BGJOB_DEFINITIONS, $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)")
-	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version, e.g. '~2.0' (default: newest stable)")
+	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version (with --type, the type plugin's), e.g. '~2.0' (default: newest stable)")
 	f.BoolVar(&req.Thread, "thread", false, "a thread job (Start-ThreadJob): share one runtime process with the other thread jobs, each in its own interpreter; cheaper, but a crash of the process fails them all")
 	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); the rest wait as NotStarted")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
