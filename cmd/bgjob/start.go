@@ -167,6 +167,7 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
+	f.BoolVar(&req.MergeError, "merge-error", false, "the job's stderr is output, as 2>&1 makes it: its lines are Output records, not Error records (write-error still writes errors)")
 	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it")
 	f.StringVar(&req.Credential, "credential", "", "run the job as this user (-Credential): root may, others give the user's password (asked for on the terminal); needs the system host")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read --credential's password from stdin (the first line)")
