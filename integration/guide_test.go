@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,10 +71,19 @@ func TestPluginGuide(t *testing.T) {
 		t.Errorf("installing a second plugin serving Copy: %v\n%s", err, b)
 	}
 	for _, want := range []string{`"jobTypes":[{"name":"Copy","runs":true,"resolves":true}]`,
-		"copied 2 files (15 bytes), unchanged 0, skipped 0, failed 0", `"stream":"progress"`, `"completed":true`} {
+		"copied 2 files (15 bytes), unchanged 0, skipped 0, failed 0", `"stream":"progress"`, `"completed":true`,
+		// Hold (step 6): the job's fields as the guide documents them,
+		// written in the job's directory with the submitter's mask.
+		`type Hold, command "Hold maintenance", args [], payload maintenance, umask 027`,
+		"-rw-r----- "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the guide's output lacks %s:\n%s", want, out.String())
 		}
+	}
+	// A job stopped while its Run waits, whose Run then returns a
+	// failure, is Stopped.
+	if !regexp.MustCompile(`(?m)^\d+ +hold +Hold +Stopped `).MatchString(out.String()) {
+		t.Errorf("the stopped Hold job is not Stopped:\n%s", out.String())
 	}
 }
 

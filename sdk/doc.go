@@ -8,6 +8,14 @@
 // batches; the plugin numbers the records and keeps every batch the host has
 // not acknowledged, so a host that goes away and comes back loses nothing.
 //
+// The SDK does the same for every job, whatever runs it: the job runs in its
+// working directory with its file mode creation mask (the rule is on Job's
+// Workdir); its environment ends with the BGJOB_* variables (EnvJobID and
+// the rest); a job the host stopped ends Stopped whatever Run returns (see
+// Runtime); and a job started with --merge-error (Job.MergeError) has the
+// text of its error stream written as output. Job, Definition,
+// ProgressDetail and ErrorDetail list their fields.
+//
 // Every plugin binary also answers `PLUGIN describe` with a JSON description
 // and no handshake, so the host's catalog can check a binary before it
 // installs it.

@@ -8,7 +8,7 @@ import (
 
 func TestEmitterWriters(t *testing.T) {
 	s := testSpool(1<<20, 1<<20)
-	e := newEmitter(s)
+	e := newEmitter(s, false)
 
 	// One writer per stream, whoever asks, concurrently or not.
 	var wg sync.WaitGroup
@@ -74,7 +74,7 @@ func TestEmitterWriters(t *testing.T) {
 // rather than lose records silently.
 func TestEmitterAfterEnd(t *testing.T) {
 	s := testSpool(1<<20, 1<<20)
-	e := newEmitter(s)
+	e := newEmitter(s, false)
 	s.finish(&Done{State: Completed})
 	if err := e.Emit(NewOutput("late", "")); err != errSpoolClosed {
 		t.Errorf("Emit after the end: %v, want errSpoolClosed", err)

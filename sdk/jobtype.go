@@ -12,14 +12,38 @@ import (
 // is built into bgjob; no plugin may claim it.
 const BackgroundJob = "BackgroundJob"
 
-type (
-	// Definition is a stored job of a custom type and what it resolves to:
-	// where it runs (a runtime, or the type's own plugin), what runs, and
-	// its triggers.
-	Definition = pb.Definition
-	// ResolveRequest asks a type for one of its definitions.
-	ResolveRequest = pb.ResolveRequest
-)
+// Definition is a stored job of a custom type and what it resolves to: a
+// Resolver returns one for `bgjob start --definition-name`, a Lister lists
+// them for the host's scheduler and `bgjob definition list`. Its fields:
+//
+//   - Name: the definition's name: the job's name unless --name says
+//     otherwise, and what Keep counts by.
+//   - Source: where it is written (a file, or file:line), for messages.
+//   - Runtime, RuntimeVersion, RunAs_32: where the job runs. Empty Runtime:
+//     the type's own plugin runs it (the type must be a Runtime), as a job
+//     of the type, given Payload. Else the runtime of that name, its
+//     newest version matching RuntimeVersion (a semver constraint; empty:
+//     the newest stable), its 32-bit build if RunAs_32, runs Script as a
+//     plain job, shown as the type's job.
+//   - Script: what that runtime runs.
+//   - Payload: any bytes the type's own Run understands; they arrive as
+//     Job.Payload, untouched.
+//   - Args: the job's arguments (Job.Args).
+//   - Env: KEY=VALUE added to the job's environment (before --env).
+//   - Workdir: the job's working directory; empty: the start request's.
+//   - Command: the command the job table shows, and Job.Command (empty:
+//     the script's first line).
+//   - Triggers: cron expressions (an optional leading seconds field) on
+//     which the host starts the definition, if the type is a Lister.
+//   - Keep: how many of its jobs' results stay (0: every one).
+//   - CatchUp: a run missed while no host ran is made up once.
+//   - Disabled: the triggers are off.
+type Definition = pb.Definition
+
+// ResolveRequest asks a type for one of its definitions: Type, the
+// definition's DefinitionName and DefinitionPath (its directory,
+// absolute), and the Args and Workdir of the start request.
+type ResolveRequest = pb.ResolveRequest
 
 // JobType is a custom job type a plugin serves, as a PowerShell module adds
 // job types (scheduled jobs, workflows) for Start-Job -Type. One plugin may

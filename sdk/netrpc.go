@@ -49,7 +49,8 @@ func (n *netRPCServer) Describe(_ v1.Empty, d *v1.Description) error {
 
 func (n *netRPCServer) Start(job v1.Job, _ *v1.Empty) error {
 	j := &Job{Id: job.ID, InstanceId: job.InstanceID, Name: job.Name, Type: job.Type, Script: job.Script,
-		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command, Umask: job.Umask}
+		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command, Umask: job.Umask,
+		MergeError: job.MergeError}
 	n.s.mu.Lock()
 	sj, ok := n.s.jobs[job.ID]
 	if !ok {

@@ -43,9 +43,9 @@ const (
 	EnvIdleTimeout = "BGJOB_PLUGIN_IDLE_TIMEOUT"
 	// EnvShared marks a process that runs several jobs at once (thread
 	// jobs): the SDK then leaves the process's working directory and mask
-	// alone (they would be every job's), and a job's working directory and
-	// mask (Job.Umask) are the runtime's to honour, per job (the shell
-	// runtime's interpreter does both).
+	// alone (they would be every job's), and a job's Workdir and Umask are
+	// the runtime's to honour, per job (the shell runtime's interpreter
+	// does both). Job's Workdir states the rule.
 	EnvShared = "BGJOB_PLUGIN_SHARED"
 	// EnvIgnoreTerm makes the plugin process ignore SIGTERM. A Slurm task
 	// sets it: Slurm signals every process of a job step (on a time limit

@@ -8,18 +8,111 @@ import (
 )
 
 // The protocol's messages are the SDK's types: a plugin builds records and
-// reads jobs without a second set of structs to keep in step.
+// reads jobs without a second set of structs to keep in step. The fields of
+// those a plugin reads or fills are listed below, as `go doc` shows no
+// fields of an alias (sdk/proto/runtimev2/runtime.proto says the same).
+
+// Job is one job as Run gets it. Its fields:
+//
+//   - Id, InstanceId: the job's id in the host's table (Get-Job's Id), and
+//     the id of this run of it (a restarted job gets a new one).
+//   - Name: the job's name (--name, the definition's name, or Job<Id>).
+//   - Type: empty or BackgroundJob for a script in a runtime, else the
+//     custom type's name (the SDK hands the job to the Run of the type it
+//     names).
+//   - Script, Init: the script to run, and the script run before it in the
+//     same session (--init); a runtime's.
+//   - Args: the script's arguments ("$1"..., --arg), or a custom type's
+//     words (bgjob start --type T -- WORDS) or its definition's Args.
+//   - Input: what the job reads on its standard input (--input), at most
+//     64 MiB.
+//   - Workdir: the job's working directory, absolute (--workdir, the
+//     definition's, or where bgjob start ran). The one rule: in a process
+//     that runs one job at a time, which is every job but a thread job
+//     (bgjob start --thread), the SDK makes Workdir the process's working
+//     directory before it calls Run, and sets Umask; a relative path in Run
+//     is then relative to Workdir. sdktest.Protocol does the same. A
+//     process that runs several jobs at once (a reusable runtime's thread
+//     jobs, EnvShared) cannot be in each job's directory: there the SDK
+//     changes neither, and the runtime gives Workdir and Umask to what it
+//     starts itself (exec.Cmd.Dir), as the shell runtime does.
+//   - Env: the job's whole environment as KEY=VALUE: the caller's (a login
+//     environment for a job run as another user), the definition's, --env,
+//     and last the SDK's $BGJOB_JOB_ID, $BGJOB_JOB_NAME,
+//     $BGJOB_RUNTIME_VERSION (the plugin's version) and $BGJOB_RUNTIME_ARCH
+//     (its GOARCH). It is not the plugin process's environment: give it to
+//     what the job starts (exec.Cmd.Env).
+//   - Command: the command line as the user wrote it, or as the definition
+//     says it, as the job table shows it.
+//   - Umask: the file mode creation mask the job starts with (the
+//     submitter's; nil: the process's own); see Workdir for who applies it.
+//     GetUmask returns it or 0.
+//   - Payload: what the type's Resolve put in the definition's Payload, as
+//     it put it (opaque to the host); empty for a job started from
+//     arguments.
+//   - MergeError: the user asked for the job's standard error as output
+//     (bgjob start --merge-error, like 2>&1). The SDK's Emitter honours it
+//     (Writer(Error) is then Writer(Output)), so Run need do nothing.
+//   - ScriptRaw, InitRaw, ArgsRaw, WorkdirRaw, EnvRaw: the protocol's
+//     carriers of bytes that are not UTF-8; the SDK has already put them
+//     back into the string fields (see EncodeJob).
+type Job = pb.Job
+
+// Record is one entry of one of the job's seven streams; build it with
+// NewOutput, NewError, NewMessage, NewProgress or NewInformation. Seq and
+// TimeUnixNano are set by the Emitter; Chunk and Count carry text written
+// to a Writer (Count lines of it).
+type Record = pb.Record
+
+// Stream is one of a job's seven streams: Output, Error, Progress,
+// Verbose, Debug, Warning, Information.
+type Stream = pb.Stream
+
+// ErrorDetail is what an Error record says beyond its message, as
+// PowerShell's ErrorRecord (bgjob receive -o json shows each field):
+//
+//   - Category: the kind of error, one of PowerShell's ErrorCategory names
+//     (ReadError, WriteError, InvalidArgument, ObjectNotFound,
+//     PermissionDenied, InvalidType, NotSpecified, ...).
+//   - Target: what the error is about: a path, a host, an argument.
+//   - ErrorId: a stable identifier of the error for scripts to match on
+//     (FullyQualifiedErrorId), e.g. "CopyFailed".
+//   - RecommendedAction: what the user can do about it, in words.
+type ErrorDetail = pb.ErrorDetail
+
+// ProgressDetail is a Progress record, as PowerShell's ProgressRecord.
+// bgjob receive --wait and start --wait draw each activity as a live bar,
+// nested under its parent, until a record with Completed clears it:
+//
+//   - ActivityId: the activity this record updates (0 or more); records
+//     with the same id update one bar.
+//   - ParentId: the activity this one is part of, drawn above it; -1 for
+//     none (0, the zero value, is drawn as none too).
+//   - Activity: what is being done ("Copy /src to /dst").
+//   - Status: how far it is ("3 of 10 files").
+//   - CurrentOperation: the step under way (a file name).
+//   - Percent: percent complete, 0 to 100; -1 for unknown (the zero value
+//     shows as 0%).
+//   - SecondsRemaining: the time left in seconds; -1 for unknown (0 shows as
+//     "0s left").
+//   - Completed: the activity has ended; its bar is cleared.
+type ProgressDetail = pb.ProgressDetail
+
+// InformationDetail is an Information record, as PowerShell's
+// InformationRecord: Tags to filter on, the Source (a command or script
+// name), and when (TimeUnixNano), by whom (User), where (Computer) and by
+// which process (Pid) it was made; zero values are not shown.
+type InformationDetail = pb.InformationDetail
+
+// Batch and Done are protocol messages the SDK sends for you: records in
+// batches, and how the job ended.
 type (
-	Job               = pb.Job
-	Record            = pb.Record
-	Stream            = pb.Stream
-	ErrorDetail       = pb.ErrorDetail
-	ProgressDetail    = pb.ProgressDetail
-	InformationDetail = pb.InformationDetail
-	Batch             = pb.Batch
-	Done              = pb.Done
-	State             = pb.State
+	Batch = pb.Batch
+	Done  = pb.Done
 )
+
+// State is how a job ended: Completed, Failed or Stopped.
+type State = pb.State
 
 // The seven streams of a job.
 const (

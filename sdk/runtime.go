@@ -13,6 +13,12 @@ import (
 // StopGrace(ctx) then says how long the job's processes may take to end before
 // the runtime kills them. The job's records go to out; Run must not use out
 // after it returns.
+//
+// What Run returns is how the job ended: Success(), Failure(code, reason),
+// or, for a job that was stopped, anything: once the job was asked to stop
+// (ctx cancelled by a StopRequest), the SDK reports it Stopped whatever Run
+// returns, an error included, with the reason "stopped" unless Run returns
+// StoppedResult(reason) to say more ("stopped; run it again to resume").
 type Runtime interface {
 	Run(ctx context.Context, job *Job, out Emitter) Result
 }
@@ -63,4 +69,26 @@ func StopGrace(ctx context.Context) (time.Duration, bool) {
 		return s.Grace, true
 	}
 	return 0, false
+}
+
+// StoppedResult is the result of a job that ended because it was stopped;
+// reason says more than "stopped" if it is not empty. (The SDK reports a job
+// that was asked to stop as Stopped whatever Run returns: see Runtime.)
+func StoppedResult(reason string) Result {
+	if reason == "" {
+		reason = "stopped"
+	}
+	return Result{State: Stopped, Reason: reason}
+}
+
+// stopRule is how a job that ran ended: res, or Stopped if the job was asked
+// to stop, whatever Run made of it. A stop cancels the job's context, and
+// Run's code that sees the cancellation usually returns the error it got
+// (context.Canceled, a killed child's exit status): that is the stop, not a
+// failure of the job. The reason is Run's if it said Stopped itself.
+func stopRule(ctx context.Context, res Result) Result {
+	if _, stopped := StopGrace(ctx); !stopped || res.State == Stopped && res.Reason != "" {
+		return res
+	}
+	return Result{State: Stopped, Reason: "stopped", ExitCode: res.ExitCode}
 }

@@ -178,9 +178,10 @@ func (cfg *ServeConfig) description() (*Description, error) {
 
 // PluginSets returns the go-plugin plugin sets that serve cfg's plugin, one
 // per protocol it lists, sharing one job table: what Serve serves. A test
-// harness serves them over go-plugin's in-process connections (see
-// sdktest.Protocol). In a process that is not the plugin's own, a job's
-// working directory is not entered: it belongs to the whole process.
+// harness serves them in its own process (see sdktest.Protocol). The server
+// does not own that process, so it leaves its working directory and mask
+// alone: the harness enters the job's directory itself (Job's Workdir
+// states the rule).
 func PluginSets(cfg *ServeConfig) (map[int]plugin.PluginSet, error) {
 	d, err := cfg.description()
 	if err != nil {

@@ -27,9 +27,9 @@ type server struct {
 	logger hclog.Logger
 
 	bulk bulkListener
-	// inProcess: the server runs in a process that is not the plugin's
-	// own (a test harness), which must keep its working directory. A
-	// process that runs several jobs at once (EnvShared) is treated alike.
+	// inProcess: the server does not own the process's working directory
+	// and mask: it runs several jobs at once (EnvShared), or in a test
+	// harness's process, which enters the job's directory itself.
 	inProcess bool
 	// idleTimeout, if set, ends a plugin that never got a job (a spare a
 	// crashed host left behind) sooner than the orphan timeout.
@@ -139,13 +139,15 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 func (s *server) start(job *Job) *serverJob {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	j := &serverJob{spool: newSpool(), cancel: cancel}
-	em := newEmitter(j.spool)
+	em := newEmitter(j.spool, job.MergeError)
 	j.run = func() {
 		// A runtime process runs a job at a time, possibly started before
 		// the job was known: its working directory and mask become the
 		// job's here (the mask the process started with, if the job
 		// brings none), and a job never runs anywhere else. A process
-		// that runs several at once leaves both to the runtime.
+		// that runs several at once leaves both to the runtime (the rule
+		// is stated once, on Job's Workdir); in a test harness's process
+		// (sdktest.Protocol) the harness enters the directory.
 		if !s.inProcess {
 			m := initialUmask
 			if job.Umask != nil {
@@ -160,8 +162,10 @@ func (s *server) start(job *Job) *serverJob {
 				return
 			}
 		}
+		// Every runtime's jobs see the same BGJOB_* variables.
+		job.Env = jobEnv(job.Env, job, s.desc)
 		s.left.begin()
-		res := s.runSafely(ctx, job, em)
+		res := stopRule(ctx, s.runSafely(ctx, job, em))
 		em.flush()
 		// Before the end is reported (and the host hands the process to
 		// the next job): what the job left running goes.

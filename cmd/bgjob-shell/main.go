@@ -19,7 +19,7 @@ import (
 var version = shell.Version
 
 func main() {
-	opts := []shell.Option{shell.WithVersion(version)}
+	var opts []shell.Option
 	protocols := []int{sdk.ProtocolV2}
 	if strings.HasPrefix(version, "1.") {
 		opts = append(opts, shell.WithLegacy())

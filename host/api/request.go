@@ -91,6 +91,10 @@ type StartRequest struct {
 	// on the Slurm cluster Slurm's commands reach, as Slurm says.
 	Location string        `json:"location,omitempty"`
 	Slurm    *SlurmRequest `json:"slurm,omitempty"`
+	// MergeError makes the job's standard error output, as 2>&1 does
+	// (--merge-error): its stderr lines are Output records, not Error
+	// records. Errors the job reports on purpose (write-error) stay errors.
+	MergeError bool `json:"mergeError,omitempty"`
 }
 
 // Locations a job can run at.

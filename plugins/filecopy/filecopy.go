@@ -55,10 +55,11 @@ func (p *params) absolute(dir string) {
 }
 
 // Run copies a directory's tree into DESTINATION, or a file to DESTINATION,
-// from the job's payload (a resolved definition) or its arguments. These are relative to job.Workdir, joined
-// explicitly: the plugin's process need not be in it (sdk.PluginSets runs
-// jobs in a shared process). A stop cancels ctx: the copy ends within a
-// chunk, needing none of the stop's grace, and keeps its part file.
+// from the job's payload (a resolved definition) or its arguments. Relative
+// paths are relative to job.Workdir, which the SDK has entered (see sdk.Job);
+// Run makes them absolute all the same, so that its messages name whole
+// paths. A stop cancels ctx: the copy ends within a chunk, needing none of
+// the stop's grace, keeps its part file, and says how to resume.
 func (c *Copy) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
 	var p params
 	if len(job.Payload) > 0 {
@@ -120,7 +121,7 @@ func (c *Copy) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Resul
 	_ = out.Emit(sdk.NewOutput(fmt.Sprintf("copied %d files (%d bytes), unchanged %d, skipped %d, failed %d",
 		r.count["copied"], r.copiedBytes, r.count["unchanged"], r.count["skipped"], r.count["failed"]), ""))
 	if ctx.Err() != nil {
-		return sdk.Result{State: sdk.Stopped, Reason: "stopped; start the same copy again to resume"}
+		return sdk.StoppedResult("stopped; start the same copy again to resume")
 	} else if r.count["failed"] > 0 {
 		return sdk.Failure(1, fmt.Sprintf("%d of %d files failed; see the error stream", r.count["failed"], r.files))
 	}

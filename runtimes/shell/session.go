@@ -57,6 +57,12 @@ func newSession(job *sdk.Job, out sdk.Emitter, rt *Runtime) *session {
 	}
 	s.stdout = &streamWriter{s: s, w: out.Writer(sdk.Output)}
 	s.stderr = &streamWriter{s: s, w: out.Writer(sdk.Error)}
+	if sameWriter(s.stdout.w, s.stderr.w) {
+		// A job whose stderr is output (--merge-error): one writer, so
+		// that a command's stdout and stderr share one pipe and keep
+		// their order, as 2>&1 does (see outputFiles).
+		s.stderr = s.stdout
+	}
 	return s
 }
 

@@ -18,9 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +30,8 @@ import (
 // Name is the runtime's name in the catalog.
 const Name = "shell"
 
-// Version is the runtime's version. A binary may be built with another one
-// and say so through WithVersion.
+// Version is the runtime's version, unless a binary is built with another
+// (cmd/bgjob-shell's main.version), which it serves as.
 const Version = "2.0.0"
 
 // scriptName is $0 inside a job.
@@ -48,7 +45,6 @@ const DefaultGrace = 2 * time.Second
 // Runtime runs jobs' scripts. Make one with New; it is safe for concurrent
 // use, one Run per job.
 type Runtime struct {
-	version  string
 	grace    time.Duration
 	lang     syntax.LangVariant
 	builtins map[string]builtin
@@ -58,12 +54,6 @@ var _ sdk.Runtime = (*Runtime)(nil)
 
 // Option configures a Runtime.
 type Option func(*Runtime)
-
-// WithVersion sets the version a job sees as $BGJOB_RUNTIME_VERSION; the
-// default is Version. A binary built with another version passes it here.
-func WithVersion(v string) Option {
-	return func(r *Runtime) { r.version = v }
-}
 
 // WithGrace sets the grace period between SIGTERM and SIGKILL used when the
 // job's context is cancelled without a StopRequest (a StopRequest brings its
@@ -87,7 +77,7 @@ func WithLegacy() Option {
 
 // New returns a shell runtime.
 func New(opts ...Option) *Runtime {
-	r := &Runtime{version: Version, grace: DefaultGrace, lang: syntax.LangBash, builtins: streamBuiltins}
+	r := &Runtime{grace: DefaultGrace, lang: syntax.LangBash, builtins: streamBuiltins}
 	for _, o := range opts {
 		o(r)
 	}
@@ -157,7 +147,9 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 		return sdk.Failure(1, "cannot give the script its input: "+err.Error())
 	}
 	opts := append(s.handlers(),
-		interp.Env(expand.ListEnviron(rt.environ(job)...)),
+		// The job's environment, exactly: the host's, with the SDK's
+		// $BGJOB_* variables (the same for every runtime) last.
+		interp.Env(expand.ListEnviron(job.Env...)),
 		interp.StdIO(stdin, s.stdout, s.stderr),
 		interp.Params(append([]string{"--"}, job.Args...)...),
 	)
@@ -198,17 +190,6 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 		_ = s.emit(sdk.NewMessage(sdk.Warning, "the init script called exit; the script did not run"))
 	}
 	return res
-}
-
-// environ is the job's environment: exactly what the host built, plus the
-// BGJOB_* variables, last so that they win.
-func (rt *Runtime) environ(job *sdk.Job) []string {
-	return append(slices.Clone(job.Env),
-		"BGJOB_RUNTIME_VERSION="+rt.version,
-		"BGJOB_RUNTIME_ARCH="+runtime.GOARCH,
-		"BGJOB_JOB_ID="+strconv.FormatUint(job.Id, 10),
-		"BGJOB_JOB_NAME="+job.Name,
-	)
 }
 
 // result maps how the interpreter ended to the job's result.

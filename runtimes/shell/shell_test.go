@@ -2,6 +2,7 @@ package shell_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -152,6 +153,9 @@ func TestWorkdir(t *testing.T) {
 	}
 }
 
+// The job's environment is exactly the host's, plus the SDK's BGJOB_*
+// variables (served as a plugin is: they are the SDK's, not the runtime's);
+// the runtime process's own environment does not leak in.
 func TestEnvironment(t *testing.T) {
 	t.Setenv("BGJOB_SHELL_TEST_LEAK", "leaked")
 	job := &sdk.Job{
@@ -161,23 +165,24 @@ func TestEnvironment(t *testing.T) {
 		Script: `echo "shell=${BGJOB_SHELL_TEST_LEAK-unset}"
 sh -c 'echo "child=${BGJOB_SHELL_TEST_LEAK-unset}"'
 echo "foo=$FOO"
-sh -c 'echo "$BGJOB_RUNTIME_VERSION $BGJOB_JOB_ID $BGJOB_JOB_NAME $FOO"'
+sh -c 'echo "$BGJOB_RUNTIME_VERSION $BGJOB_RUNTIME_ARCH $BGJOB_JOB_ID $BGJOB_JOB_NAME $FOO"'
 LOCAL=1; export EXPORTED=2
 sh -c 'echo "local=${LOCAL-unset} exported=$EXPORTED"'
 env | cut -d= -f1 | sort | tr '\n' ' '; echo`,
 	}
-	e, res := run(t, shell.New(shell.WithVersion("9.9.9")), job)
-	if res != sdk.Success() {
-		t.Fatalf("result %+v, errors %q", res, e.Stream(sdk.Error))
+	cfg := &sdk.ServeConfig{Name: shell.Name, Version: "9.9.9", Runtime: shell.New()}
+	got := sdktest.Protocol(t, sdk.ProtocolV2, cfg, job)
+	if got.Result != sdk.Success() {
+		t.Fatalf("result %+v, errors %q", got.Result, got.Stream(sdk.Error))
 	}
 	want := []string{
 		"shell=unset",
 		"child=unset",
 		"foo=bar",
-		"9.9.9 42 Backup bar",
+		"9.9.9 " + runtime.GOARCH + " 42 Backup bar",
 		"local=unset exported=2",
 	}
-	out := e.Stream(sdk.Output)
+	out := got.Stream(sdk.Output)
 	if len(out) != len(want)+1 || !slices.Equal(out[:len(want)], want) {
 		t.Fatalf("output %q, want %q and the names", out, want)
 	}
@@ -187,12 +192,6 @@ env | cut -d= -f1 | sort | tr '\n' ' '; echo`,
 		if !slices.Contains(allowed, n) {
 			t.Errorf("the external command's environment has %s; all: %v", n, names)
 		}
-	}
-
-	// The default version is the package's.
-	e, _ = run(t, shell.New(), &sdk.Job{Script: `echo "$BGJOB_RUNTIME_VERSION"`})
-	if out := e.Stream(sdk.Output); !slices.Equal(out, []string{shell.Version}) {
-		t.Errorf("default version %q", out)
 	}
 }
 
@@ -257,12 +256,12 @@ func TestScriptWithoutShebang(t *testing.T) {
 // The legacy line parses POSIX only and has four stream builtins; the
 // others are unknown commands there, as on a real older release.
 func TestLegacy(t *testing.T) {
-	legacy := shell.New(shell.WithVersion("1.5.0"), shell.WithLegacy())
-	e, res := run(t, legacy, &sdk.Job{Script: `write-output out; write-warning w; write-verbose v; write-error e; echo "arch=$BGJOB_RUNTIME_ARCH"`})
+	legacy := shell.New(shell.WithLegacy())
+	e, res := run(t, legacy, &sdk.Job{Script: `write-output out; write-warning w; write-verbose v; write-error e`})
 	if res != sdk.Success() {
 		t.Fatalf("four builtins: %+v, errors %q", res, e.Stream(sdk.Error))
 	}
-	if out := e.Stream(sdk.Output); !slices.Equal(out, []string{"out", "arch=" + runtime.GOARCH}) {
+	if out := e.Stream(sdk.Output); !slices.Equal(out, []string{"out"}) {
 		t.Errorf("output %q", out)
 	}
 	e, res = run(t, legacy, &sdk.Job{Script: `write-progress --percent 5 x; echo "status=$?"`})
@@ -276,5 +275,29 @@ func TestLegacy(t *testing.T) {
 	e, res = run(t, shell.New(), &sdk.Job{Script: `[[ 1 == 1 ]] && echo bash; a=(x y); echo ${a[1]}`})
 	if res != sdk.Success() || !slices.Equal(e.Stream(sdk.Output), []string{"bash", "y"}) {
 		t.Errorf("the same under 2.x: %+v %q", res, e.Stream(sdk.Output))
+	}
+}
+
+// --merge-error (Job.MergeError): the SDK gives the error stream the
+// output's writer, and a command's stdout and stderr then share one pipe,
+// in the order it wrote them, as 2>&1 makes it; write-error still writes
+// an error record.
+func TestMergeError(t *testing.T) {
+	cfg := &sdk.ServeConfig{Name: shell.Name, Version: shell.Version, Runtime: shell.New()}
+	got := sdktest.Protocol(t, sdk.ProtocolV2, cfg, &sdk.Job{Id: 1, MergeError: true, Env: env(),
+		Script: `sh -c 'i=0; while [ $i -lt 300 ]; do echo o$i; echo e$i >&2; i=$((i+1)); done'; echo own >&2; write-error meant`})
+	if got.Result != sdk.Success() {
+		t.Fatalf("result %+v", got.Result)
+	}
+	var want []string
+	for i := range 300 {
+		want = append(want, fmt.Sprintf("o%d", i), fmt.Sprintf("e%d", i))
+	}
+	want = append(want, "own")
+	if out := got.Stream(sdk.Output); !slices.Equal(out, want) {
+		t.Errorf("output, %d lines, is not stdout and stderr in the order written: %q", len(out), out)
+	}
+	if errs := got.Stream(sdk.Error); !slices.Equal(errs, []string{"meant"}) {
+		t.Errorf("errors %q, want write-error's only", errs)
 	}
 }

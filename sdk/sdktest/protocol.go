@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/rpc"
+	"os"
 	"testing"
 	"time"
 
@@ -14,7 +16,10 @@ import (
 	v1 "github.com/bgjob/bgjob/sdk/proto/runtimev1"
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protodelim"
 )
 
@@ -43,14 +48,48 @@ func (r *Received) Stream(s sdk.Stream) []string {
 }
 
 // Protocol runs job in the plugin cfg describes through the SDK's own server
-// for protocol version (sdk.ProtocolV1 or sdk.ProtocolV2), over go-plugin's
-// in-process connection, and returns what a host would receive: the same
-// numbering, batching and acknowledgement as a real plugin, without a
-// process. The job's working directory is not entered (see
-// sdk.PluginSets); give it paths, not a Workdir, in such tests.
+// for protocol version (sdk.ProtocolV1 or sdk.ProtocolV2), in process, and
+// returns what a host would receive: the same numbering, batching and
+// acknowledgement as a real plugin, without a plugin process or
+// go-plugin's handshake. Protocol 2 is served on an in-memory gRPC
+// connection, protocol 1 through go-plugin's net/rpc server on a loopback
+// connection; neither logs anything.
+//
+// As the SDK does in a plugin's process, the job runs in its Workdir (see
+// sdk.Job): Protocol enters it, with t.Chdir, for the job and goes back
+// when it returns. So a test that gives a Workdir cannot be parallel (the
+// working directory belongs to the whole test process), and one that
+// cannot enter it fails.
 func Protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job) *Received {
 	t.Helper()
+	return protocol(t, version, cfg, job, nil)
+}
+
+// ProtocolStop runs job as Protocol does, and stops it as `bgjob stop`
+// does (the job's context cancelled by a stop request that gives its
+// processes grace to end) as soon as the job has emitted its first record,
+// so a test sees how the job ends when it is stopped mid-run. The job must
+// emit a record before it waits for the stop; Received.Result is then
+// Stopped whatever Run returned (see sdk.Runtime).
+func ProtocolStop(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job, grace time.Duration) *Received {
+	t.Helper()
+	return protocol(t, version, cfg, job, &grace)
+}
+
+func protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job, stop *time.Duration) *Received {
+	t.Helper()
 	set := pluginSet(t, cfg, version)
+	if job.Workdir != "" {
+		// The plugin's process enters the job's directory before Run
+		// (sdk.Job's Workdir); in process, the test does it for the
+		// server, which leaves a process it does not own alone.
+		back, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(job.Workdir)
+		defer t.Chdir(back)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var (
@@ -59,9 +98,9 @@ func Protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job) *Re
 	)
 	switch version {
 	case sdk.ProtocolV2:
-		client, _ := plugin.TestPluginGRPCConn(t, false, set)
-		defer client.Close()
-		got, err = runV2(ctx, pb.NewRuntimeClient(client.Conn), job)
+		c, closeConn := grpcConn(t, set)
+		defer closeConn()
+		got, err = runV2(ctx, c, job, stop)
 	case sdk.ProtocolV1:
 		cc, sc := plugin.TestConn(t)
 		server := &plugin.RPCServer{Plugins: set, Stdout: new(bytes.Buffer), Stderr: new(bytes.Buffer)}
@@ -75,7 +114,7 @@ func Protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job) *Re
 		if err2 != nil {
 			t.Fatal(err2)
 		}
-		got, err = runV1(ctx, raw.(*rpc.Client), job)
+		got, err = runV1(ctx, raw.(*rpc.Client), job, stop)
 	default:
 		t.Fatalf("no protocol %d", version)
 	}
@@ -83,6 +122,36 @@ func Protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job) *Re
 		t.Fatalf("protocol %d: %v", version, err)
 	}
 	return got
+}
+
+// grpcConn serves set's protocol-2 service on an in-memory connection and
+// dials it as a host does, with the protocol's message size limits. It
+// bypasses go-plugin's own gRPC test server, which logs every connection's
+// end to stderr at debug level.
+func grpcConn(t testing.TB, set plugin.PluginSet) (pb.RuntimeClient, func()) {
+	t.Helper()
+	p, ok := set[sdk.PluginName].(plugin.GRPCPlugin)
+	if !ok {
+		t.Fatalf("the plugin set of protocol 2 has no gRPC plugin %q", sdk.PluginName)
+	}
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(sdk.MaxMessageSize), grpc.MaxSendMsgSize(sdk.MaxMessageSize))
+	if err := p.GRPCServer(nil, srv); err != nil {
+		t.Fatal(err)
+	}
+	l := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(l) }()
+	conn, err := grpc.NewClient("passthrough:///sdktest",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize)))
+	if err != nil {
+		srv.Stop()
+		t.Fatal(err)
+	}
+	return pb.NewRuntimeClient(conn), func() {
+		_ = conn.Close()
+		srv.Stop()
+	}
 }
 
 // pluginSet is what the plugin cfg describes serves for protocol version.
@@ -100,16 +169,16 @@ func pluginSet(t testing.TB, cfg *sdk.ServeConfig, version int) plugin.PluginSet
 }
 
 // Resolve asks the plugin cfg describes for a definition of a custom job
-// type, through the SDK's protocol-2 server over go-plugin's in-process
-// connection, as the host does for `bgjob start --definition-name`. The
-// error is the one the host would show the user.
+// type, through the SDK's protocol-2 server in process, as the host does
+// for `bgjob start --definition-name`. The error is the one the host would
+// show the user.
 func Resolve(t testing.TB, cfg *sdk.ServeConfig, req *sdk.ResolveRequest) (*sdk.Definition, error) {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, pluginSet(t, cfg, sdk.ProtocolV2))
-	defer client.Close()
+	c, closeConn := grpcConn(t, pluginSet(t, cfg, sdk.ProtocolV2))
+	defer closeConn()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	def, err := pb.NewRuntimeClient(client.Conn).Resolve(ctx, req)
+	def, err := c.Resolve(ctx, req)
 	if err != nil {
 		return nil, errors.New(status.Convert(err).Message())
 	}
@@ -120,19 +189,22 @@ func Resolve(t testing.TB, cfg *sdk.ServeConfig, req *sdk.ResolveRequest) (*sdk.
 // scheduler does, with the problems the type reported.
 func Definitions(t testing.TB, cfg *sdk.ServeConfig, typ, dir string) ([]*sdk.Definition, []string) {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, pluginSet(t, cfg, sdk.ProtocolV2))
-	defer client.Close()
+	c, closeConn := grpcConn(t, pluginSet(t, cfg, sdk.ProtocolV2))
+	defer closeConn()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := pb.NewRuntimeClient(client.Conn).Definitions(ctx, &pb.DefinitionsRequest{Type: typ, Path: dir})
+	res, err := c.Definitions(ctx, &pb.DefinitionsRequest{Type: typ, Path: dir})
 	if err != nil {
 		t.Fatalf("Definitions(%s, %s): %v", typ, dir, status.Convert(err).Message())
 	}
 	return res.Definitions, res.Problems
 }
 
-func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job) (*Received, error) {
-	st, err := c.Run(ctx, &pb.RunRequest{Job: job})
+// runV2 runs job over protocol 2 as a host does: it acknowledges each
+// batch, and the job's end. With stop set, it stops the job once a batch
+// has brought records.
+func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job, stop *time.Duration) (*Received, error) {
+	st, err := c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job)})
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +229,12 @@ func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job) (*Received, er
 			_, err := c.Ack(ctx, &pb.AckRequest{JobId: job.Id, Seq: last, Done: true})
 			return got, err
 		}
+		if stop != nil && last > 0 {
+			if _, err := c.Stop(ctx, &pb.StopRequest{JobId: job.Id, GraceMs: stop.Milliseconds()}); err != nil {
+				return nil, err
+			}
+			stop = nil
+		}
 	}
 }
 
@@ -173,9 +251,11 @@ func decode(b []byte, got *Received) error {
 	}
 }
 
-func runV1(ctx context.Context, c *rpc.Client, job *sdk.Job) (*Received, error) {
+// runV1 is runV2 over protocol 1.
+func runV1(ctx context.Context, c *rpc.Client, job *sdk.Job, stop *time.Duration) (*Received, error) {
 	j := v1.Job{ID: job.Id, InstanceID: job.InstanceId, Name: job.Name, Type: job.Type, Script: job.Script,
-		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command}
+		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command,
+		Umask: job.Umask, MergeError: job.MergeError}
 	if err := c.Call(v1.MethodStart, j, &v1.Empty{}); err != nil {
 		return nil, err
 	}
@@ -193,6 +273,12 @@ func runV1(ctx context.Context, c *rpc.Client, job *sdk.Job) (*Received, error) 
 		if reply.Done {
 			got.Result = sdk.Result{State: []sdk.State{sdk.Completed, sdk.Completed, sdk.Failed, sdk.Stopped}[reply.State], Reason: reply.Reason, ExitCode: reply.ExitCode}
 			return got, c.Call(v1.MethodNext, v1.NextArgs{JobID: job.Id, AfterSeq: after, AckDone: true}, &v1.NextReply{})
+		}
+		if stop != nil && after > 0 {
+			if err := c.Call(v1.MethodStop, v1.StopArgs{JobID: job.Id, GraceMillis: stop.Milliseconds()}, &v1.Empty{}); err != nil {
+				return nil, err
+			}
+			stop = nil
 		}
 	}
 	return nil, fmt.Errorf("the job did not end: %w", ctx.Err())

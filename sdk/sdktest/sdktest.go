@@ -1,6 +1,21 @@
-// Package sdktest runs a runtime in process, without go-plugin, so a plugin
-// author can test a Runtime's behaviour with plain Go tests. What crosses the
-// process boundary is tested by bgjob's integration tests instead.
+// Package sdktest runs a plugin's jobs in the test's own process, so a
+// plugin author can test a runtime or a job type with plain Go tests, in
+// two ways:
+//
+//   - Run calls Runtime.Run directly with an Emitter that collects the
+//     records: the runtime's own behaviour, nothing of the SDK's server
+//     (no working directory entered, no BGJOB_* environment, no stop).
+//   - Protocol (and ProtocolStop, Resolve, Definitions) serves the plugin
+//     through the SDK's real server, in process: what a host receives,
+//     numbered and batched, with the job's working directory entered, its
+//     BGJOB_* environment set and the SDK's stop rule applied, as in a
+//     plugin's process. Protocol 2 travels over an in-memory gRPC
+//     connection, protocol 1 over go-plugin's net/rpc server; neither
+//     logs to the test's output.
+//
+// A plugin process of its own (the handshake, the file mode creation mask,
+// what crosses the process boundary) is tested by bgjob's integration
+// tests instead.
 package sdktest
 
 import (
@@ -109,7 +124,10 @@ func SplitChunk(b []byte) []string {
 }
 
 // Run runs job with rt in process and returns the records and result, after
-// flushing the writers as the SDK does.
+// flushing the writers as the SDK does. It is a direct call: the job's
+// Workdir, Env and MergeError are the runtime's alone to honour here, and
+// the SDK's stop rule is not applied; Protocol adds what the SDK's server
+// does.
 func Run(ctx context.Context, rt sdk.Runtime, job *sdk.Job) (*Emitter, sdk.Result) {
 	e := NewEmitter()
 	res := rt.Run(ctx, job, e)

@@ -3,6 +3,9 @@ package sdktest_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -163,4 +166,77 @@ func TestProtocol(t *testing.T) {
 			t.Errorf("protocol 1: progress %d, debug %d, verbose %d; want debug folded into verbose, progress left out", progress, debug, verbose)
 		}
 	}
+}
+
+// The one rule of the working directory (sdk.Job's Workdir): the job runs
+// in it, in a plugin's process and in Protocol alike; the test is back
+// where it was once Protocol returns.
+func TestProtocolWorkdir(t *testing.T) {
+	dir := t.TempDir()
+	before, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &sdk.ServeConfig{Name: "t", Version: "1.0.0", Protocols: []int{sdk.ProtocolV1, sdk.ProtocolV2},
+		Runtime: sdk.RuntimeFunc(func(_ context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
+			wd, err := os.Getwd()
+			if err != nil {
+				return sdk.Failure(1, err.Error())
+			}
+			if err := os.WriteFile("here.txt", []byte("x"), 0o666); err != nil {
+				return sdk.Failure(1, err.Error())
+			}
+			_ = out.Emit(sdk.NewOutput(wd, ""))
+			return sdk.Success()
+		})}
+	for _, v := range []int{sdk.ProtocolV1, sdk.ProtocolV2} {
+		got := sdktest.Protocol(t, v, cfg, &sdk.Job{Id: 1, Workdir: dir})
+		real, _ := filepath.EvalSymlinks(dir)
+		if out := got.Stream(sdk.Output); len(out) != 1 || (out[0] != dir && out[0] != real) {
+			t.Errorf("protocol %d: the job ran in %q, want %s (%+v)", v, out, dir, got.Result)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "here.txt")); err != nil {
+			t.Errorf("protocol %d: a relative path is not in the job's directory: %v", v, err)
+		}
+		if now, _ := os.Getwd(); now != before {
+			t.Errorf("protocol %d: after the job the test is in %s, want %s", v, now, before)
+		}
+	}
+}
+
+// sdktest's harness prints nothing to the test's output: go-plugin's own
+// test connection logs every connection's end ("[DEBUG] stdio EOF") to
+// stderr. The test runs itself in a child process to see its stderr.
+func TestProtocolQuiet(t *testing.T) {
+	if os.Getenv("SDKTEST_QUIET_CHILD") != "" {
+		cfg := &sdk.ServeConfig{Name: "t", Version: "1.0.0", Types: []sdk.JobType{quietType{}},
+			Protocols: []int{sdk.ProtocolV1, sdk.ProtocolV2},
+			Runtime: sdk.RuntimeFunc(func(_ context.Context, _ *sdk.Job, out sdk.Emitter) sdk.Result {
+				_ = out.Emit(sdk.NewOutput("hi", ""))
+				return sdk.Success()
+			})}
+		for _, v := range []int{sdk.ProtocolV1, sdk.ProtocolV2} {
+			sdktest.Protocol(t, v, cfg, &sdk.Job{Id: 1})
+		}
+		sdktest.Protocol(t, sdk.ProtocolV2, cfg, &sdk.Job{Id: 2, Type: "Quiet"})
+		if _, err := sdktest.Resolve(t, cfg, &sdk.ResolveRequest{Type: "Quiet", DefinitionName: "d"}); err == nil {
+			t.Error("Resolve of a type without definitions succeeded")
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProtocolQuiet$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SDKTEST_QUIET_CHILD=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) != "PASS" || stderr.Len() > 0 {
+		t.Errorf("the harness's test: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
+	}
+}
+
+type quietType struct{}
+
+func (quietType) TypeName() string { return "Quiet" }
+func (quietType) Run(context.Context, *sdk.Job, sdk.Emitter) sdk.Result {
+	return sdk.Success()
 }

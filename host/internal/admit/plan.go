@@ -120,7 +120,7 @@ func (a *Admitter) PlanTyped(ctx context.Context, req *api.StartRequest, id *sto
 	}
 	bin.Close()
 	p := &Plan{Entry: entry, Type: typ, Name: req.Name, Workdir: req.Workdir,
-		Payload: &sdk.Job{Type: typ, Script: req.Script, Args: req.Args, Input: req.Input}}
+		Payload: &sdk.Job{Type: typ, Script: req.Script, Args: req.Args, Input: req.Input, MergeError: req.MergeError}}
 	if req.DefinitionName == "" {
 		if !info.Runs {
 			return nil, errkind.Errorf(errkind.ErrBadRequest, "the job type %s runs only from a stored definition: give --definition-name", typ)

@@ -59,7 +59,8 @@ func (n *netRPCConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (St
 		return nil, errors.New("run request without a job")
 	}
 	j := v1.Job{ID: job.Id, InstanceID: job.InstanceId, Name: job.Name, Type: job.Type, Script: job.Script,
-		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command, Umask: job.Umask}
+		Init: job.Init, Args: job.Args, Input: job.Input, Workdir: job.Workdir, Env: job.Env, Command: job.Command, Umask: job.Umask,
+		MergeError: job.MergeError}
 	if err := n.call(ctx, v1.MethodStart, j, &v1.Empty{}); err != nil {
 		return nil, err
 	}

@@ -50,6 +50,9 @@ type Job struct {
 	Env        []string
 	Command    string
 	Umask      *uint32
+	// MergeError: the job's standard error is output (runtimev2's
+	// Job.merge_error). gob leaves it out for a runtime that predates it.
+	MergeError bool
 }
 
 // The four streams of protocol 1.

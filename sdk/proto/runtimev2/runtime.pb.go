@@ -292,26 +292,57 @@ func (x *DescribeResponse) GetReusable() bool {
 	return false
 }
 
+// Job is one job as the host hands it to a plugin's Run: for a runtime, a
+// script to run; for a custom job type, the type's arguments or the payload
+// its definition resolved to. The SDK gives it to Runtime.Run as sdk.Job.
 type Job struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	InstanceId string                 `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
-	Name       string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Type       string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
-	Script     string                 `protobuf:"bytes,5,opt,name=script,proto3" json:"script,omitempty"`
-	Init       string                 `protobuf:"bytes,6,opt,name=init,proto3" json:"init,omitempty"`
-	Args       []string               `protobuf:"bytes,7,rep,name=args,proto3" json:"args,omitempty"`
-	Input      []byte                 `protobuf:"bytes,8,opt,name=input,proto3" json:"input,omitempty"`
-	Workdir    string                 `protobuf:"bytes,9,opt,name=workdir,proto3" json:"workdir,omitempty"`
-	Env        []string               `protobuf:"bytes,10,rep,name=env,proto3" json:"env,omitempty"`
-	// The command line as the user wrote it, for display and for job types.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job's id in the host's table (Get-Job's Id), and the id that tells
+	// this run of it from any other (a restarted job gets a new one).
+	Id         uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	InstanceId string `protobuf:"bytes,2,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	// The job's name (--name, the definition's name, or Job<id>).
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The job's type: empty (or BackgroundJob) for a script in a runtime,
+	// else the custom type's name, which is how a plugin serving several
+	// types tells them apart (the SDK routes each job to the type's Run).
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// The script to run (a runtime's job), and a script run before it in
+	// the same session (--init).
+	Script string `protobuf:"bytes,5,opt,name=script,proto3" json:"script,omitempty"`
+	Init   string `protobuf:"bytes,6,opt,name=init,proto3" json:"init,omitempty"`
+	// The arguments: the script's "$1"... (--arg), or a custom type's words
+	// (bgjob start --type T -- WORDS) or its definition's arguments.
+	Args []string `protobuf:"bytes,7,rep,name=args,proto3" json:"args,omitempty"`
+	// What the job reads on its standard input (--input), at most 64 MiB.
+	Input []byte `protobuf:"bytes,8,opt,name=input,proto3" json:"input,omitempty"`
+	// The job's working directory, an absolute path (--workdir, the
+	// definition's, or where bgjob start ran). In a process that runs one
+	// job at a time (every job but a thread job) the SDK makes it the
+	// process's working directory before Run; a process running several
+	// jobs at once (thread jobs) cannot, and the runtime gives it to what
+	// it starts itself.
+	Workdir string `protobuf:"bytes,9,opt,name=workdir,proto3" json:"workdir,omitempty"`
+	// The job's whole environment as KEY=VALUE: the caller's (or a login
+	// environment, for a job run as another user), then the definition's,
+	// then --env, then the SDK's BGJOB_* variables ($BGJOB_JOB_ID,
+	// $BGJOB_JOB_NAME, $BGJOB_RUNTIME_VERSION, $BGJOB_RUNTIME_ARCH). It is
+	// not the plugin process's own environment: give it to what the job
+	// starts (exec.Cmd.Env).
+	Env []string `protobuf:"bytes,10,rep,name=env,proto3" json:"env,omitempty"`
+	// The command line as the user wrote it, or as a definition says it, as
+	// the job table shows it: for display and for job types.
 	Command string `protobuf:"bytes,11,opt,name=command,proto3" json:"command,omitempty"`
 	// The file mode creation mask the job's processes start with (the
 	// submitter's, so files a job creates get the modes they expect); unset
-	// leaves the runtime's own.
+	// leaves the runtime's own. Like the working directory, the SDK sets it
+	// on the process before Run, except in a process that runs several jobs
+	// at once, where the runtime applies it per job.
 	Umask *uint32 `protobuf:"varint,12,opt,name=umask,proto3,oneof" json:"umask,omitempty"`
 	// What a custom job type's definition resolved to beyond a script (see
-	// Definition.payload), for a type that runs its jobs itself.
+	// Definition.payload), for a type that runs its jobs itself: the bytes
+	// the type's Resolve put there, opaque to the host. Empty for a job
+	// started from arguments.
 	Payload []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
 	// The exact bytes of the fields above that are not valid UTF-8, which a
 	// proto3 string cannot carry: on Unix a script, an argument, a
@@ -320,11 +351,16 @@ type Job struct {
 	// in order); the string field keeps the text with U+FFFD for each bad
 	// byte, so a runtime that predates these fields runs the job as before.
 	// sdk.EncodeJob and sdk.DecodeJob pack and unpack them.
-	ScriptRaw     []byte   `protobuf:"bytes,14,opt,name=script_raw,json=scriptRaw,proto3" json:"script_raw,omitempty"`
-	InitRaw       []byte   `protobuf:"bytes,15,opt,name=init_raw,json=initRaw,proto3" json:"init_raw,omitempty"`
-	ArgsRaw       [][]byte `protobuf:"bytes,16,rep,name=args_raw,json=argsRaw,proto3" json:"args_raw,omitempty"`
-	WorkdirRaw    []byte   `protobuf:"bytes,17,opt,name=workdir_raw,json=workdirRaw,proto3" json:"workdir_raw,omitempty"`
-	EnvRaw        [][]byte `protobuf:"bytes,18,rep,name=env_raw,json=envRaw,proto3" json:"env_raw,omitempty"`
+	ScriptRaw  []byte   `protobuf:"bytes,14,opt,name=script_raw,json=scriptRaw,proto3" json:"script_raw,omitempty"`
+	InitRaw    []byte   `protobuf:"bytes,15,opt,name=init_raw,json=initRaw,proto3" json:"init_raw,omitempty"`
+	ArgsRaw    [][]byte `protobuf:"bytes,16,rep,name=args_raw,json=argsRaw,proto3" json:"args_raw,omitempty"`
+	WorkdirRaw []byte   `protobuf:"bytes,17,opt,name=workdir_raw,json=workdirRaw,proto3" json:"workdir_raw,omitempty"`
+	EnvRaw     [][]byte `protobuf:"bytes,18,rep,name=env_raw,json=envRaw,proto3" json:"env_raw,omitempty"`
+	// Text the job writes to its standard error is output, not error
+	// records (bgjob start --merge-error, as 2>&1 does). The SDK honours it:
+	// the Emitter's Writer(Error) is then the Writer(Output). Error records
+	// a job emits on purpose (sdk.NewError) stay errors.
+	MergeError    bool `protobuf:"varint,19,opt,name=merge_error,json=mergeError,proto3" json:"merge_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +521,13 @@ func (x *Job) GetEnvRaw() [][]byte {
 	return nil
 }
 
+func (x *Job) GetMergeError() bool {
+	if x != nil {
+		return x.MergeError
+	}
+	return false
+}
+
 type ResolveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job type, and the definition's name and directory (absolute).
@@ -563,27 +606,37 @@ func (x *ResolveRequest) GetWorkdir() string {
 	return ""
 }
 
-// Definition is a stored job of a custom type, and what it resolves to.
+// Definition is a stored job of a custom type, and what it resolves to:
+// a type's Resolve returns one for bgjob start --definition-name, its
+// Definitions lists them for the scheduler and bgjob definition list.
 type Definition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The definition's name (the job's default name) and where it is
-	// written (file:line), for messages.
+	// The definition's name (the job's name unless --name says otherwise,
+	// and what --keep counts by) and where it is written (a file, or
+	// file:line), for messages.
 	Name   string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	// Where the job runs: a runtime by name and version constraint (and its
-	// 32-bit build); empty runtime: the type's own plugin runs it.
+	// Where the job runs. Empty runtime: the type's own plugin runs it (the
+	// type must be an sdk.Runtime), as a job of the type, with payload.
+	// Else the runtime of that name, its newest version matching
+	// runtime_version (a semver constraint; empty: the newest stable), its
+	// 32-bit build if run_as_32, runs script as a plain job (shown as the
+	// type's job).
 	Runtime        string `protobuf:"bytes,3,opt,name=runtime,proto3" json:"runtime,omitempty"`
 	RuntimeVersion string `protobuf:"bytes,4,opt,name=runtime_version,json=runtimeVersion,proto3" json:"runtime_version,omitempty"`
 	RunAs_32       bool   `protobuf:"varint,5,opt,name=run_as_32,json=runAs32,proto3" json:"run_as_32,omitempty"`
-	// What runs: a script, or a payload the type's plugin understands, with
-	// arguments, environment additions (KEY=VALUE) and a working directory
-	// (empty: the start request's).
+	// What runs: a script (for a runtime), or a payload (any bytes the
+	// type's own Run understands; it arrives as Job.payload), with
+	// arguments (Job.args), environment additions KEY=VALUE (added to the
+	// job's environment before --env) and a working directory (empty: the
+	// start request's).
 	Script  string   `protobuf:"bytes,6,opt,name=script,proto3" json:"script,omitempty"`
 	Payload []byte   `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
 	Args    []string `protobuf:"bytes,8,rep,name=args,proto3" json:"args,omitempty"`
 	Env     []string `protobuf:"bytes,9,rep,name=env,proto3" json:"env,omitempty"`
 	Workdir string   `protobuf:"bytes,10,opt,name=workdir,proto3" json:"workdir,omitempty"`
-	// The command shown in the job table.
+	// The command shown in the job table and given as Job.command (empty:
+	// the script's first line).
 	Command string `protobuf:"bytes,11,opt,name=command,proto3" json:"command,omitempty"`
 	// Scheduling: cron expressions (an optional leading seconds field), how
 	// many results to keep (0: every one), whether a run missed while no
@@ -1362,12 +1415,21 @@ func (x *Record) GetInformation() *InformationDetail {
 	return nil
 }
 
+// ErrorDetail is what an Error record says beyond its message, as
+// PowerShell's ErrorRecord does; bgjob receive -o json shows each field.
 type ErrorDetail struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	Category          string                 `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
-	Target            string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
-	ErrorId           string                 `protobuf:"bytes,3,opt,name=error_id,json=errorId,proto3" json:"error_id,omitempty"`
-	RecommendedAction string                 `protobuf:"bytes,4,opt,name=recommended_action,json=recommendedAction,proto3" json:"recommended_action,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kind of error, one of PowerShell's ErrorCategory names (ReadError,
+	// WriteError, InvalidArgument, ObjectNotFound, PermissionDenied,
+	// InvalidType, NotSpecified, ...).
+	Category string `protobuf:"bytes,1,opt,name=category,proto3" json:"category,omitempty"`
+	// What the error is about: a path, a host, an argument.
+	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// A stable identifier of the error, for scripts to match on
+	// (FullyQualifiedErrorId), e.g. "CopyFailed".
+	ErrorId string `protobuf:"bytes,3,opt,name=error_id,json=errorId,proto3" json:"error_id,omitempty"`
+	// What the user can do about it, in words.
+	RecommendedAction string `protobuf:"bytes,4,opt,name=recommended_action,json=recommendedAction,proto3" json:"recommended_action,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1430,18 +1492,32 @@ func (x *ErrorDetail) GetRecommendedAction() string {
 	return ""
 }
 
+// ProgressDetail is a Progress record, as PowerShell's ProgressRecord:
+// bgjob receive --wait and start --wait draw each activity as a live bar
+// (its activity, percent, time left, status and operation), nested under
+// its parent, until a record with completed set clears it.
 type ProgressDetail struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	ActivityId       int32                  `protobuf:"varint,1,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
-	ParentId         int32                  `protobuf:"varint,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
-	Activity         string                 `protobuf:"bytes,3,opt,name=activity,proto3" json:"activity,omitempty"`
-	Status           string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
-	CurrentOperation string                 `protobuf:"bytes,5,opt,name=current_operation,json=currentOperation,proto3" json:"current_operation,omitempty"`
-	Percent          int32                  `protobuf:"varint,6,opt,name=percent,proto3" json:"percent,omitempty"`
-	SecondsRemaining int32                  `protobuf:"varint,7,opt,name=seconds_remaining,json=secondsRemaining,proto3" json:"seconds_remaining,omitempty"`
-	Completed        bool                   `protobuf:"varint,8,opt,name=completed,proto3" json:"completed,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The activity this record updates: records with the same id update one
+	// bar. 0 or more.
+	ActivityId int32 `protobuf:"varint,1,opt,name=activity_id,json=activityId,proto3" json:"activity_id,omitempty"`
+	// The activity this one is part of, whose bar it is drawn under; -1 for
+	// none (0, the zero value, is drawn as none too).
+	ParentId int32 `protobuf:"varint,2,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
+	// What is being done ("Copy /src to /dst"), how far it is ("3 of 10
+	// files"), and the step under way now (a file name).
+	Activity         string `protobuf:"bytes,3,opt,name=activity,proto3" json:"activity,omitempty"`
+	Status           string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	CurrentOperation string `protobuf:"bytes,5,opt,name=current_operation,json=currentOperation,proto3" json:"current_operation,omitempty"`
+	// Percent complete, 0 to 100; -1 for unknown (0, the zero value, shows
+	// as 0%).
+	Percent int32 `protobuf:"varint,6,opt,name=percent,proto3" json:"percent,omitempty"`
+	// Seconds the activity has left; -1 for unknown (0 shows as "0s left").
+	SecondsRemaining int32 `protobuf:"varint,7,opt,name=seconds_remaining,json=secondsRemaining,proto3" json:"seconds_remaining,omitempty"`
+	// The activity has ended: its bar is cleared.
+	Completed     bool `protobuf:"varint,8,opt,name=completed,proto3" json:"completed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProgressDetail) Reset() {
@@ -1530,14 +1606,19 @@ func (x *ProgressDetail) GetCompleted() bool {
 	return false
 }
 
+// InformationDetail is an Information record, as PowerShell's
+// InformationRecord (Write-Information).
 type InformationDetail struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tags          []string               `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
-	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	TimeUnixNano  int64                  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
-	User          string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
-	Computer      string                 `protobuf:"bytes,5,opt,name=computer,proto3" json:"computer,omitempty"`
-	Pid           int32                  `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Labels to filter on, the record's source (a command or script name),
+	// and when, by whom, where and by which process it was made (zero
+	// values: not said).
+	Tags          []string `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
+	Source        string   `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	TimeUnixNano  int64    `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	User          string   `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	Computer      string   `protobuf:"bytes,5,opt,name=computer,proto3" json:"computer,omitempty"`
+	Pid           int32    `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1630,7 +1711,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
 	"instanceId\x12\x1a\n" +
-	"\breusable\x18\t \x01(\bR\breusable\"\xc8\x03\n" +
+	"\breusable\x18\t \x01(\bR\breusable\"\xe9\x03\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1653,7 +1734,9 @@ const file_runtime_proto_rawDesc = "" +
 	"\bargs_raw\x18\x10 \x03(\fR\aargsRaw\x12\x1f\n" +
 	"\vworkdir_raw\x18\x11 \x01(\fR\n" +
 	"workdirRaw\x12\x17\n" +
-	"\aenv_raw\x18\x12 \x03(\fR\x06envRawB\b\n" +
+	"\aenv_raw\x18\x12 \x03(\fR\x06envRaw\x12\x1f\n" +
+	"\vmerge_error\x18\x13 \x01(\bR\n" +
+	"mergeErrorB\b\n" +
 	"\x06_umask\"\xa4\x01\n" +
 	"\x0eResolveRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12'\n" +
