@@ -13,7 +13,6 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/errkind"
-	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/store"
@@ -212,7 +211,7 @@ const typeCallTimeout = 30 * time.Second
 func (a *Admitter) WithTypePlugin(ctx context.Context, entry *catalog.Entry, id *store.Identity, workdir string, f func(protocol.TypeConn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, typeCallTimeout)
 	defer cancel()
-	logPath := filepath.Join(a.cfg.JobsDir, "type-"+jobs.NewUUID()+".runtime.log")
+	logPath := filepath.Join(a.cfg.JobsDir, "type-"+api.NewInstanceID()+".runtime.log")
 	var ident launch.Identity
 	if id != nil {
 		ident = launch.Identity{UID: id.UID, GID: id.GID, Groups: id.Groups}

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -57,19 +56,11 @@ func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, e
 	return view, nil
 }
 
-func NewUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 // NewRow is a new job's row, not started yet, with what every job has;
 // the caller adds what its kind of job has besides.
 func NewRow(owner Caller, user string, runAs *store.Identity, spec store.Spec, rt api.Runtime, typ, cmd, workdir string) *store.Row {
 	r := &store.Row{Spec: &spec, OwnerUID: owner.UID, RunAs: runAs}
-	r.Job = api.Job{InstanceID: NewUUID(), PSJobTypeName: typ, State: api.NotStarted, Location: api.LocationLocal,
+	r.Job = api.Job{InstanceID: api.NewInstanceID(), PSJobTypeName: typ, State: api.NotStarted, Location: api.LocationLocal,
 		Command: cmd, Workdir: workdir, User: user, Owner: owner.Name, ChildJobs: []uint64{}, Created: time.Now(), Runtime: rt}
 	return r
 }
