@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
@@ -95,7 +96,7 @@ func (h *Host) startAt(ctx context.Context, loc location, req *api.StartRequest,
 		Slurm: req.Slurm,
 	})
 	if err == nil {
-		h.tell(ctx, p.Notices)
+		admit.Tell(ctx, h.log, p.Notices)
 	}
 	return j, err
 }

@@ -26,27 +26,12 @@ const (
 	DefaultDefinitionType = admit.DefaultDefinitionType
 )
 
-// noticesKey keys the function a call's notices go to (WithNotices).
-type noticesKey struct{}
-
 // WithNotices has what a start made with ctx should tell its caller though
 // it succeeds (the 32-bit build runs another version than the 64-bit one
 // would, say) go to fn, before the start returns. Without it, they go to
 // the host's log (a triggered start has no one to tell).
 func WithNotices(ctx context.Context, fn func(notice string)) context.Context {
-	return context.WithValue(ctx, noticesKey{}, fn)
-}
-
-// tell says a plan's notices to the caller, or logs them.
-func (h *Host) tell(ctx context.Context, notices []string) {
-	fn, _ := ctx.Value(noticesKey{}).(func(string))
-	for _, n := range notices {
-		if fn != nil {
-			fn(n)
-		} else {
-			h.log.Warn(n)
-		}
-	}
+	return admit.WithNotices(ctx, fn)
 }
 
 // Start creates a job and queues it; it returns the job's row. Everything
@@ -54,14 +39,8 @@ func (h *Host) tell(ctx context.Context, notices []string) {
 // version constraint, runtime) is reported here, before a job exists.
 func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, error) {
 	owner := h.caller(ctx)
-	// The CLI checks these too; a request from elsewhere is not trusted.
-	if err := api.CheckName(req.Name); err != nil {
-		return nil, errorf(ErrBadRequest, "%w", err)
-	}
-	for _, kv := range req.EnvAdd {
-		if err := api.CheckEnvName(kv); err != nil {
-			return nil, errorf(ErrBadRequest, "%w", err)
-		}
+	if err := admit.CheckRequest(req); err != nil {
+		return nil, err
 	}
 	if req.InstanceID != "" {
 		// A start sent again (its answer was lost with a host): the
@@ -94,16 +73,6 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if err != nil {
 		return nil, err
 	}
-	group, err := jobs.CheckGroup(req.Group)
-	if err != nil {
-		return nil, err
-	}
-	if group != "" && p.Throttle > 0 {
-		return nil, errorf(ErrBadRequest, "--group goes with process jobs: a thread job's limit is its --throttle-limit")
-	}
-	if req.AfterAnyState && len(req.After) == 0 {
-		return nil, errorf(ErrBadRequest, "--after-any-state goes with --after")
-	}
 	var after []uint64
 	if len(req.After) > 0 {
 		h.t.Lock()
@@ -128,12 +97,12 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 		r.InstanceID = req.InstanceID
 	}
 	r.ThrottleLimit, r.Constraint = p.Throttle, req.RuntimeVersion
-	r.Definition, r.After, r.AfterAnyState, r.Group = p.Definition, after, req.AfterAnyState, group
+	r.Definition, r.After, r.AfterAnyState, r.Group = p.Definition, after, req.AfterAnyState, p.Group
 	view, err := h.t.Create(r, payload, p.Name)
 	if err != nil {
 		return nil, err
 	}
-	h.tell(ctx, p.Notices)
+	admit.Tell(ctx, h.log, p.Notices)
 	if p.Keep > 0 {
 		h.t.Prune(r.OwnerUID, r.PSJobTypeName, r.Definition, p.Keep)
 	}

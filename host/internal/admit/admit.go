@@ -7,7 +7,9 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/identity"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
@@ -68,5 +70,29 @@ func (a *Admitter) Plan(ctx context.Context, req *api.StartRequest, runAs *store
 			return nil, err
 		}
 	}
+	if p.Group, err = jobs.CheckGroup(req.Group); err != nil {
+		return nil, err
+	}
+	if p.Group != "" && p.Throttle > 0 {
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "--group goes with process jobs: a thread job's limit is its --throttle-limit")
+	}
 	return p, nil
+}
+
+// CheckRequest checks what a start request says on its face: its name,
+// the names of the variables it adds, options that need others. The CLI
+// checks these too; a request from elsewhere is not trusted.
+func CheckRequest(req *api.StartRequest) error {
+	if err := api.CheckName(req.Name); err != nil {
+		return errkind.Errorf(errkind.ErrBadRequest, "%w", err)
+	}
+	for _, kv := range req.EnvAdd {
+		if err := api.CheckEnvName(kv); err != nil {
+			return errkind.Errorf(errkind.ErrBadRequest, "%w", err)
+		}
+	}
+	if req.AfterAnyState && len(req.After) == 0 {
+		return errkind.Errorf(errkind.ErrBadRequest, "--after-any-state goes with --after")
+	}
+	return nil
 }

@@ -48,6 +48,8 @@ type Plan struct {
 	Keep       int
 	// Throttle, for a thread job, is its throttle limit.
 	Throttle int
+	// Group is the queue group the job runs in ("" for the default).
+	Group string
 	// Notices are what the user should hear about the plan though it
 	// goes ahead (the 32-bit build runs another version than the 64-bit
 	// one would): the start's answer says them.
