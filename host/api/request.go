@@ -14,6 +14,7 @@ const (
 	OpRestart  = "restart"
 	OpQueue    = "queue"
 	OpLocation = "location"
+	OpEdit     = "edit"
 )
 
 // Output formats.
@@ -87,6 +88,8 @@ type StartRequest struct {
 	AfterAnyState bool     `json:"afterAnyState,omitempty"`
 	// Group is the queue group (default DefaultGroup).
 	Group string `json:"group,omitempty"`
+	// Priority orders the group's queue: higher starts first.
+	Priority int `json:"priority,omitempty"`
 	// Location is where the job runs: empty or "localhost" here, "slurm"
 	// on the Slurm cluster Slurm's commands reach, as Slurm says.
 	Location string        `json:"location,omitempty"`
@@ -139,6 +142,7 @@ type Request struct {
 	Definition *DefinitionRequest `json:"definition,omitempty"`
 	Restart    *RestartRequest    `json:"restart,omitempty"`
 	Queue      *QueueRequest      `json:"queue,omitempty"`
+	Edit       *EditRequest       `json:"edit,omitempty"`
 	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`

@@ -274,7 +274,7 @@ func (t *Table) ScheduleLocked() {
 			queued = append(queued, j)
 		}
 	}
-	sort.Slice(queued, func(a, b int) bool { return queued[a].Row.ID < queued[b].Row.ID })
+	slices.SortFunc(queued, queueOrder)
 	settled := false
 	for _, j := range queued {
 		if len(j.Row.After) > 0 {
@@ -305,6 +305,15 @@ func (t *Table) ScheduleLocked() {
 		// The jobs that just failed may be what others wait for.
 		t.ScheduleLocked()
 	}
+}
+
+// queueOrder is the order the queue starts jobs in: higher priority
+// first (start --priority), then by id, the order they were started in.
+func queueOrder(a, b *Job) int {
+	if c := cmp.Compare(b.Row.Priority, a.Row.Priority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Row.ID, b.Row.ID)
 }
 
 // threadKey names the thread jobs that share a process.
