@@ -340,7 +340,26 @@ func (t *Table) TakeSlotLocked(j *Job) bool {
 		return false
 	}
 	t.running[g]++
+	t.takeGroupSlotLocked(j, g)
 	return true
+}
+
+// takeGroupSlotLocked gives j the lowest slot of group g no running job
+// holds (0..limit-1 while the limit holds), or the one it held already (a
+// job a previous host started).
+func (t *Table) takeGroupSlotLocked(j *Job, g string) {
+	used := t.slots[g]
+	if used == nil {
+		used = map[int]bool{}
+		t.slots[g] = used
+	}
+	if !j.SlotHeld || used[j.Slot] {
+		j.Slot = 0
+		for used[j.Slot] {
+			j.Slot++
+		}
+	}
+	used[j.Slot], j.SlotHeld = true, true
 }
 
 // noSlotLocked is why j, which TakeSlotLocked just refused, waits: its
@@ -365,6 +384,13 @@ func (t *Table) FreeSlotLocked(j *Job) {
 	g := j.Row.GroupOf()
 	if t.running[g]--; t.running[g] <= 0 {
 		delete(t.running, g)
+	}
+	if j.SlotHeld {
+		delete(t.slots[g], j.Slot)
+		if len(t.slots[g]) == 0 {
+			delete(t.slots, g)
+		}
+		j.SlotHeld = false
 	}
 }
 
@@ -406,6 +432,7 @@ func (t *Table) HoldSlotLocked(j *Job) {
 		t.threads[threadKey(&j.Row)]++
 	} else {
 		t.running[j.Row.GroupOf()]++
+		t.takeGroupSlotLocked(j, j.Row.GroupOf())
 	}
 }
 
