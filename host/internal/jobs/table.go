@@ -56,10 +56,10 @@ type Table struct {
 	// and the instance index.
 	mu       sync.Mutex
 	jobs     map[uint64]*Job
-	running  map[string]int // running jobs, by group
+	running  map[string]int          // running jobs, by group
 	slots    map[string]map[int]bool // the slots taken, by group ($BGJOB_SLOT)
-	threads  map[string]int // running thread jobs, by threadKey
-	settings store.Settings // what `bgjob queue` set; changed under settingsMu too
+	threads  map[string]int          // running thread jobs, by threadKey
+	settings store.Settings          // what `bgjob queue` set; changed under settingsMu too
 	// instances indexes jobs by instance id (see instance.go); nil marks
 	// an id whose job is being created.
 	instances  map[string]*Job
