@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // Operations a Request can ask for.
 const (
 	OpPing     = "ping"
@@ -128,6 +130,13 @@ type Filter struct {
 	// IncludeChildJobs lists child jobs too (-IncludeChildJob): a job on
 	// several nodes is a parent with a child job per node or task.
 	IncludeChildJobs bool `json:"includeChildJobs,omitempty"`
+	// Before and After keep the jobs that began (PSBeginTime; one not
+	// begun yet: when it was created) before, and at or after, a time.
+	Before *time.Time `json:"before,omitempty"`
+	After  *time.Time `json:"after,omitempty"`
+	// ChildJobState keeps the jobs with a child job in this state (a job
+	// on Slurm has one per node or task).
+	ChildJobState string `json:"childJobState,omitempty"`
 }
 
 // Request is one CLI call. Jobs selects jobs by id, name (wildcards allowed)

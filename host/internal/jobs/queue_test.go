@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/store"
@@ -59,5 +60,49 @@ func TestQueueOrder(t *testing.T) {
 				t.Errorf("started %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// get --before, --after (by begin time, or creation for a job not begun)
+// and --child-job-state (parents with a child in that state).
+func TestQueryTimesAndChildState(t *testing.T) {
+	at := func(h int) time.Time { return time.Date(2026, 3, 1, h, 0, 0, 0, time.UTC) }
+	begun := func(h int) *time.Time { b := at(h); return &b }
+	row := func(id uint64, st api.State, created int, begin *time.Time, parent uint64) *Job {
+		return NewJob(&store.Row{Job: api.Job{ID: id, Name: fmt.Sprint("J", id), State: st, Created: at(created), PSBeginTime: begin}, Parent: parent})
+	}
+	parent := row(1, api.Running, 1, begun(2), 0)
+	c1, c2 := row(2, api.Completed, 1, begun(2), 1), row(3, api.Failed, 1, begun(2), 1)
+	parent.Children = []*Job{c1, c2}
+	queued := row(4, api.NotStarted, 5, nil, 0)   // created at 5, not begun
+	late := row(5, api.Completed, 3, begun(7), 0) // created at 3, began at 7
+	tab := New(Config{})
+	tab.PublishLocked(map[uint64]*Job{1: parent, 2: c1, 3: c2, 4: queued, 5: late})
+	for _, tc := range []struct {
+		name string
+		f    api.Filter
+		want string
+	}{
+		{"after 4", api.Filter{After: begun(4)}, "[4 5]"},
+		{"before 5", api.Filter{Before: begun(5)}, "[1]"},
+		{"from 5 to 7", api.Filter{After: begun(5), Before: begun(7)}, "[4]"},
+		{"child failed", api.Filter{ChildJobState: "failed"}, "[1]"},
+		{"child failed, with children", api.Filter{ChildJobState: "Failed", IncludeChildJobs: true}, "[1 2 3]"},
+		{"child stopped", api.Filter{ChildJobState: "Stopped"}, "[]"},
+	} {
+		vs, err := tab.Query(Caller{UID: 0, Name: "root"}, nil, &tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var ids []uint64
+		for _, v := range vs {
+			ids = append(ids, v.ID)
+		}
+		if got := fmt.Sprint(ids); got != tc.want && !(tc.want == "[]" && len(ids) == 0) {
+			t.Errorf("%s: got %v, want %s", tc.name, got, tc.want)
+		}
+	}
+	if _, err := tab.Query(Caller{}, nil, &api.Filter{ChildJobState: "Done"}); err == nil {
+		t.Error("an unknown --child-job-state was accepted")
 	}
 }
