@@ -11,20 +11,14 @@ import (
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// Restart runs finished jobs again (pueue's restart), so that a failed job
-// is one command from a retry: each gets what it was given (script,
-// arguments, input, working directory, environment, user, group,
-// dependencies) and its runtime is resolved again from the constraint it
-// was started with, so a fixed runtime installed since is the one that
-// runs. A script job whose script came from a file runs the script as it
-// was read then: the job is repeated, not re-read.
-//
-// By default each restart is a new job (a new id, the same name), leaving
-// the old one and its output as they are; in place (pueue's --in-place)
-// the job's own row runs again and its old records go.
-//
-// With a state option the jobs are those (named, or all) in that state, and
-// selecting none is no error.
+// Restart runs finished jobs again (pueue's restart): each gets what it was
+// given (script, arguments, input, working directory, environment, user,
+// group, priority, dependencies; a script read from a file as it was read
+// then) and its runtime is resolved again from its constraint, so a fixed
+// runtime installed since is the one that runs. Each is a new job (a new
+// id, the same name), or in place (--in-place) its own row runs again and
+// its old records go. With a state option the jobs are those (named, or
+// all) in that state, and selecting none is no error.
 func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartRequest, opts ...SelectOption) ([]*api.Job, error) {
 	c := h.caller(ctx)
 	if req == nil {

@@ -171,12 +171,23 @@ func newWait() *cobra.Command {
 }
 
 func newStop() *cobra.Command {
-	return newActOn(api.OpStop, "Stop jobs (Stop-Job)",
-		"Stop the jobs: their processes get a grace period to end, then are killed. Returns when they have ended. With --state, the jobs (among those named, or all) in that state.",
+	cmd := newActOn(api.OpStop, "Stop jobs (Stop-Job)",
+		`Stop the jobs: their processes get a grace period to end, then are killed.
+Returns when they have ended. With --state, the jobs (among those named, or
+all) in that state.
+
+--signal SIG sends that signal (TERM, INT, HUP, KILL, USR1, ...) to the
+processes each running job started instead, and returns at once, as kill
+does: the job goes on unless the signal ends what it runs. The job's runtime
+itself does not get it: a script its runtime interprets (the shell runtime's
+own loops) sees only its commands' processes take it.`,
 		`  bgjob stop Build
   bgjob stop --state Running
-  bgjob stop --passthru 'test-*'`,
+  bgjob stop --passthru 'test-*'
+  bgjob stop --signal USR1 Train`,
 		"print the stopped jobs")
+	cmd.Flags().String("signal", "", "send this signal (TERM, INT, HUP, KILL, USR1, ...) to the running jobs' processes instead of stopping them")
+	return cmd
 }
 
 // newActOn is a command that does op to the jobs named, or to those in a
@@ -197,6 +208,9 @@ func newActOn(op, short, long, example, passthru string) *cobra.Command {
 				return err
 			}
 			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
+			if f := cmd.Flags().Lookup("signal"); f != nil {
+				req.Signal = f.Value.String()
+			}
 			return call(&req)
 		},
 	}

@@ -163,6 +163,9 @@ type Request struct {
 	Verbose    bool    `json:"verbose,omitempty"`
 	Debug      bool    `json:"debug,omitempty"`
 	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 waits for ever
+	// Signal, for a stop, is a signal's name (TERM, HUP, USR1, ...) to
+	// send to the running jobs' processes instead of stopping them.
+	Signal string `json:"signal,omitempty"`
 	// Prefix labels each line of received text with its job.
 	Prefix bool `json:"prefix,omitempty"`
 	// Tail, if set, receives only the last Tail records (lines) of each

@@ -102,7 +102,13 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return err
 	case api.OpStop:
-		jobs, err := h.Stop(ctx, req.Jobs, stateOf(req)...)
+		stop := h.Stop
+		if req.Signal != "" {
+			stop = func(ctx context.Context, sel []string, opts ...host.SelectOption) ([]*api.Job, error) {
+				return h.Signal(ctx, sel, req.Signal, opts...)
+			}
+		}
+		jobs, err := stop(ctx, req.Jobs, stateOf(req)...)
 		if err != nil || !req.PassThru {
 			return err
 		}
