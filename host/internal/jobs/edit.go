@@ -55,7 +55,8 @@ func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string
 	switch {
 	case j.Removed:
 		return nil, errorf(ErrNotFound, "job %d was removed", r.ID)
-	case r.State != api.NotStarted || j.RT != nil:
+	case (r.State != api.NotStarted && !(r.State == api.Suspended && r.SuspendedFrom == api.NotStarted)) || j.RT != nil:
+		// (A job suspended in the queue has not started either.)
 		return nil, errorf(ErrBadRequest, "job %d is %s: only a job that has not started can be edited; restart it with --edit", r.ID, r.State)
 	case r.Slurm != nil:
 		return nil, errorf(ErrBadRequest, "job %d is on Slurm: it is Slurm's to queue; stop it and start it again instead", r.ID)

@@ -15,7 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/store"
 )
 
-// The queue: jobs run in id order, each group (start --group) at most its
+// The queue: jobs run by priority (higher first), then in id order, each group (start --group) at most its
 // limit at once, the rest waiting as NotStarted rows; thread jobs count
 // against their throttle limit instead. The limits and the clean-up policy
 // are settings `bgjob queue` changes while the host runs; they are kept in
