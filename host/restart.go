@@ -4,28 +4,21 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/jobs"
-	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// Restart runs finished jobs again (pueue's restart), so that a failed job
-// is one command from a retry: each gets what it was given (script,
-// arguments, input, working directory, environment, user, group,
-// dependencies) and its runtime is resolved again from the constraint it
-// was started with, so a fixed runtime installed since is the one that
-// runs. A script job whose script came from a file runs the script as it
-// was read then: the job is repeated, not re-read.
-//
-// By default each restart is a new job (a new id, the same name), leaving
-// the old one and its output as they are; in place (pueue's --in-place)
-// the job's own row runs again and its old records go.
-//
-// With a state option the jobs are those (named, or all) in that state, and
-// selecting none is no error.
+// Restart runs finished jobs again (pueue's restart): each gets what it was
+// given (script, arguments, input, working directory, environment, user,
+// group, priority, dependencies; a script read from a file as it was read
+// then) and its runtime is resolved again from its constraint, so a fixed
+// runtime installed since is the one that runs. Each is a new job (a new
+// id, the same name), or in place (--in-place) its own row runs again and
+// its old records go. With a state option the jobs are those (named, or
+// all) in that state, and selecting none is no error.
 func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartRequest, opts ...SelectOption) ([]*api.Job, error) {
 	c := h.caller(ctx)
 	if req == nil {
@@ -50,22 +43,8 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	if req.Script != nil && len(js)+len(done) != 1 {
 		return nil, errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js)+len(done))
 	}
-	var unfinished []string
-	h.t.Lock()
-	for _, j := range js {
-		if j.Row.Slurm != nil {
-			h.t.Unlock()
-			return nil, errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.Row.ID, j.Row.Name)
-		}
-		if !j.Row.State.Finished() {
-			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))
-		} else if j.Unreadable {
-			unfinished = append(unfinished, fmt.Sprintf("%d (its row is damaged)", j.Row.ID))
-		}
-	}
-	h.t.Unlock()
-	if len(unfinished) > 0 {
-		return nil, errorf(ErrNotFinished, "only finished jobs restart: job %s is not; wait for it, or stop it first", strings.Join(unfinished, ", "))
+	if err := h.t.Restartable(js); err != nil {
+		return nil, err
 	}
 	ids := done
 	for _, j := range js {
@@ -78,29 +57,21 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	return h.Jobs(ctx, ids, nil)
 }
 
-// Script returns the script the selected job ran (restart --edit edits it).
+// Script returns the selected job's script (restart --edit, edit).
 func (h *Host) Script(ctx context.Context, sel []string) (string, error) {
-	h.t.Lock()
-	js, err := h.t.SelectLocked(h.caller(ctx), sel)
-	var r store.Row
-	if err == nil && len(js) == 1 {
-		r = js[0].Row
-	}
-	h.t.Unlock()
+	return h.t.Script(h.caller(ctx), sel)
+}
+
+// Edit changes a job that has not started (pueue's edit): its script,
+// environment, working directory, priority or dependencies. The table
+// makes the change whole and stores it before answering.
+func (h *Host) Edit(ctx context.Context, sel []string, req *api.EditRequest) (*api.Job, error) {
+	c := h.caller(ctx)
+	j, err := h.t.SelectOne(c, sel, "edit")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if len(js) != 1 {
-		return "", errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js))
-	}
-	if r.PSJobTypeName != sdk.BackgroundJob && r.PSJobTypeName != ThreadJob {
-		return "", errorf(ErrBadRequest, "job %d is a %s: it has no script to edit; restart it without --edit", r.ID, r.PSJobTypeName)
-	}
-	p, err := h.t.Payload(&r)
-	if err != nil {
-		return "", err
-	}
-	return p.Script, nil
+	return h.t.Edit(c, j, req, admit.CheckDir, admit.BoundCommand)
 }
 
 // restartJob runs finished job j again and returns the id it runs as.
@@ -138,7 +109,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 	}
 	r := jobs.NewRow(c, acct.Name, runAs, again.Spec, again.Runtime, old.PSJobTypeName, again.Command, old.Workdir)
 	r.ThrottleLimit, r.Constraint = old.ThrottleLimit, old.Constraint
-	r.Definition, r.After, r.AfterAnyState, r.Group = old.Definition, after, anyState, old.Group
+	r.Definition, r.After, r.AfterAnyState, r.Group, r.Priority = old.Definition, after, anyState, old.Group, old.Priority
 	r.RestartID, r.RestartOf = req.RequestID, old.ID
 	if req.InPlace {
 		// Still the job of whoever started it (root may restart it).

@@ -98,6 +98,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	}
 	r.ThrottleLimit, r.Constraint = p.Throttle, req.RuntimeVersion
 	r.Definition, r.After, r.AfterAnyState, r.Group = p.Definition, after, req.AfterAnyState, p.Group
+	r.Priority = req.Priority
 	view, err := h.t.Create(r, payload, p.Name)
 	if err != nil {
 		return nil, err

@@ -4,31 +4,37 @@ import (
 	"context"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 )
 
 // Suspend suspends the selected jobs that have not finished, and returns
 // them (see runner.Manager.SuspendAll). Jobs suspended already stay so.
 func (h *Host) Suspend(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
-	h.t.Lock()
-	js, err := h.t.SelectFiltered(h.caller(ctx), sel, opts)
-	h.t.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	ids, err := h.run.SuspendAll(ctx, js)
-	return h.jobsOf(ctx, ids, err)
+	return h.act(ctx, sel, opts, func(js []*jobs.Job) ([]string, error) { return h.run.SuspendAll(ctx, js) })
 }
 
 // Resume resumes the selected suspended jobs and returns them; the others
 // are left as they are.
 func (h *Host) Resume(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
+	return h.act(ctx, sel, opts, h.run.ResumeAll)
+}
+
+// Signal sends signal sig (TERM, INT, HUP, USR1, ...) to the processes of
+// the selected running jobs (stop --signal; see runner.Manager.Signal).
+func (h *Host) Signal(ctx context.Context, sel []string, sig string, opts ...SelectOption) ([]*api.Job, error) {
+	return h.act(ctx, sel, opts, func(js []*jobs.Job) ([]string, error) { return h.run.Signal(js, sig) })
+}
+
+// act does do to the jobs sel and opts select for the caller, and returns
+// those it names as the caller sees them now.
+func (h *Host) act(ctx context.Context, sel []string, opts []SelectOption, do func([]*jobs.Job) ([]string, error)) ([]*api.Job, error) {
 	h.t.Lock()
 	js, err := h.t.SelectFiltered(h.caller(ctx), sel, opts)
 	h.t.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	ids, err := h.run.ResumeAll(js)
+	ids, err := do(js)
 	return h.jobsOf(ctx, ids, err)
 }
 

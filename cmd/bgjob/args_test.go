@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
@@ -46,5 +47,38 @@ func TestNeedJobsCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(home); !os.IsNotExist(err) {
 		t.Errorf("receive without jobs made the home (%v): it asked a host", err)
+	}
+}
+
+// get --before and --after read dates, times of day and ages in the
+// caller's time zone.
+func TestParseWhen(t *testing.T) {
+	loc := time.FixedZone("X", 3600)
+	now := time.Date(2026, 3, 5, 12, 30, 0, 0, loc)
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		{in: "2026-03-01", want: time.Date(2026, 3, 1, 0, 0, 0, 0, loc)},
+		{in: "2026-03-01 14:05", want: time.Date(2026, 3, 1, 14, 5, 0, 0, loc)},
+		{in: "2026-03-01T14:05:06", want: time.Date(2026, 3, 1, 14, 5, 6, 0, loc)},
+		{in: "2026-03-01T14:05:06Z", want: time.Date(2026, 3, 1, 14, 5, 6, 0, time.UTC)},
+		{in: "09:15", want: time.Date(2026, 3, 5, 9, 15, 0, 0, loc)},
+		{in: "2h", want: now.Add(-2 * time.Hour)},
+		{in: "1.5d", want: now.Add(-36 * time.Hour)},
+		{in: "yesterday", bad: true},
+		{in: "-2h", bad: true},
+		{in: "", bad: true},
+	} {
+		got, err := parseWhen(tc.in, now)
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("parseWhen(%q) = %v, want an error", tc.in, got)
+		case !tc.bad && err != nil:
+			t.Errorf("parseWhen(%q): %v", tc.in, err)
+		case !tc.bad && !got.Equal(tc.want):
+			t.Errorf("parseWhen(%q) = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

@@ -72,7 +72,7 @@ password again, unless you are root.`,
 				rr.After = append([]string{}, after...)
 			}
 			if edit {
-				script, err := editScript(args)
+				script, err := editScript(&api.Request{Op: api.OpRestart, Jobs: args, Restart: &api.RestartRequest{Show: true}}, "restarted")
 				if err != nil {
 					return err
 				}
@@ -109,11 +109,12 @@ func restartPassword(fromStdin bool) (string, error) {
 	return readPasswordLine()
 }
 
-// editScript fetches the job's script, lets the user edit it, and returns
-// the result; an unchanged or emptied script cancels.
-func editScript(jobs []string) (string, error) {
+// editScript fetches the job's script with show, lets the user edit it,
+// and returns the result; an emptied script cancels (what says what was
+// not done then).
+func editScript(show *api.Request, what string) (string, error) {
 	var out bytes.Buffer
-	if err := callTo(&api.Request{Op: api.OpRestart, Jobs: jobs, Restart: &api.RestartRequest{Show: true}}, &out); err != nil {
+	if err := callTo(show, &out); err != nil {
 		return "", err
 	}
 	dir, err := os.MkdirTemp("", "bgjob-edit")
@@ -137,16 +138,85 @@ func editScript(jobs []string) (string, error) {
 	ed := exec.Command("/bin/sh", "-c", editor+` "$@"`, editor, path)
 	ed.Stdin, ed.Stdout, ed.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := ed.Run(); err != nil {
-		return "", api.Errorf(api.ExitUsage, "the editor (%s) failed: %v; nothing was restarted", editor, err)
+		return "", api.Errorf(api.ExitUsage, "the editor (%s) failed: %v; nothing was %s", editor, err, what)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", api.WithCode(api.ExitUsage, err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return "", api.Errorf(api.ExitUsage, "the script is empty; nothing was restarted")
+		return "", api.Errorf(api.ExitUsage, "the script is empty; nothing was %s", what)
 	}
 	return string(b), nil
+}
+
+func newEdit() *cobra.Command {
+	var (
+		er       api.EditRequest
+		script   string
+		workdir  string
+		priority int
+		output   string
+	)
+	cmd := &cobra.Command{
+		Use:   "edit [flags] JOB",
+		Short: "Change a job that has not started yet",
+		Long: `Change a queued job (NotStarted) before it runs: its script (--script),
+environment (--env K=V, setting or replacing K), working directory
+(--workdir), priority (--priority) or the jobs it waits for (--after, which
+replaces them). Without any of these, on a terminal, the script opens in
+$VISUAL or $EDITOR (default vi), as restart --edit does.
+
+The change is made whole and stored before edit answers: the queue never
+starts a job half-edited. A job that has begun cannot be edited: restart it
+with --edit instead.`,
+		Example: `  bgjob edit 12 --priority 10
+  bgjob edit Build --env CC=clang --workdir /src/other
+  bgjob edit Build`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd); err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			if f.Changed("script") {
+				er.Script = &script
+			}
+			if f.Changed("priority") {
+				er.Priority = &priority
+			}
+			if f.Changed("workdir") {
+				abs, err := filepath.Abs(workdir)
+				if err != nil {
+					return api.WithCode(api.ExitUsage, err)
+				}
+				er.Workdir = &abs
+			}
+			if er.AfterAnyState && len(er.After) == 0 {
+				return api.Errorf(api.ExitUsage, "--after-any-state goes with --after")
+			}
+			if er.Script == nil && er.Priority == nil && er.Workdir == nil && len(er.Env) == 0 && len(er.After) == 0 {
+				if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
+					return api.Errorf(api.ExitUsage, "nothing to change: give --script, --env, --workdir, --priority or --after (the script opens in an editor only on a terminal)")
+				}
+				s, err := editScript(&api.Request{Op: api.OpEdit, Jobs: args, Edit: &api.EditRequest{Show: true}}, "edited")
+				if err != nil {
+					return err
+				}
+				er.Script = &s
+			}
+			return call(&api.Request{Op: api.OpEdit, Jobs: args, Edit: &er, Output: output})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&script, "script", "", "the job's new script")
+	f.StringArrayVar(&er.Env, "env", nil, "set K=V in the job's environment (repeatable)")
+	f.StringVar(&workdir, "workdir", "", "the job's new working directory")
+	f.IntVar(&priority, "priority", 0, "the job's new priority: higher starts first within its group")
+	f.StringArrayVar(&er.After, "after", nil, "replace the jobs it waits for (repeatable)")
+	f.BoolVar(&er.AfterAnyState, "after-any-state", false, "with --after: run however they end")
+	outputFlag(f, &output, "table or json", api.FormatTable, api.FormatJSON)
+	return cmd
 }
 
 func newQueue() *cobra.Command {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
@@ -13,6 +16,8 @@ func newGet() *cobra.Command {
 		f       api.Filter
 		hasMore string
 		output  string
+		before  string
+		after   string
 	)
 	cmd := &cobra.Command{
 		Use:   "get [JOB...]",
@@ -32,6 +37,19 @@ func newGet() *cobra.Command {
 				}
 				f.HasMoreData = &b
 			}
+			for _, w := range []struct {
+				flag, s string
+				to      **time.Time
+			}{{"--before", before, &f.Before}, {"--after", after, &f.After}} {
+				if w.s == "" {
+					continue
+				}
+				t, err := parseWhen(w.s, time.Now())
+				if err != nil {
+					return api.Errorf(api.ExitUsage, "%s: %v", w.flag, err)
+				}
+				*w.to = &t
+			}
 			return call(&api.Request{Op: api.OpGet, Jobs: args, Filter: &f, Output: output})
 		},
 	}
@@ -42,6 +60,9 @@ func newGet() *cobra.Command {
 	fl.IntVar(&f.Newest, "newest", 0, "only the N newest jobs")
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
 	fl.StringVar(&f.Group, "group", "", "only jobs in this queue group")
+	fl.StringVar(&before, "before", "", "only jobs that began before TIME (2026-03-01, '2026-03-01 14:00', 14:00 today, or 2h, 3d ago); a queued job counts from when it was created")
+	fl.StringVar(&after, "after", "", "only jobs that began at or after TIME (as --before)")
+	fl.StringVar(&f.ChildJobState, "child-job-state", "", "only jobs with a child job in this state (a job on Slurm has one per node or task)")
 	fl.BoolVar(&f.IncludeChildJobs, "include-child-jobs", false, "list child jobs too (a job on several nodes has one per node or task), each after its parent")
 	outputFlag(fl, &output, "table, wide (begin and end time, duration, exit code, runtime), json, or id (the ids alone, one a line)", api.FormatTable, api.FormatWide, api.FormatJSON, api.FormatID)
 	return cmd
@@ -150,12 +171,23 @@ func newWait() *cobra.Command {
 }
 
 func newStop() *cobra.Command {
-	return newActOn(api.OpStop, "Stop jobs (Stop-Job)",
-		"Stop the jobs: their processes get a grace period to end, then are killed. Returns when they have ended. With --state, the jobs (among those named, or all) in that state.",
+	cmd := newActOn(api.OpStop, "Stop jobs (Stop-Job)",
+		`Stop the jobs: their processes get a grace period to end, then are killed.
+Returns when they have ended. With --state, the jobs (among those named, or
+all) in that state.
+
+--signal SIG sends that signal (TERM, INT, HUP, KILL, USR1, ...) to the
+processes each running job started instead, and returns at once, as kill
+does: the job goes on unless the signal ends what it runs. The job's runtime
+itself does not get it: a script its runtime interprets (the shell runtime's
+own loops) sees only its commands' processes take it.`,
 		`  bgjob stop Build
   bgjob stop --state Running
-  bgjob stop --passthru 'test-*'`,
+  bgjob stop --passthru 'test-*'
+  bgjob stop --signal USR1 Train`,
 		"print the stopped jobs")
+	cmd.Flags().String("signal", "", "send this signal (TERM, INT, HUP, KILL, USR1, ...) to the running jobs' processes instead of stopping them")
+	return cmd
 }
 
 // newActOn is a command that does op to the jobs named, or to those in a
@@ -176,6 +208,9 @@ func newActOn(op, short, long, example, passthru string) *cobra.Command {
 				return err
 			}
 			req.Op, req.Jobs, req.Filter = op, args, stateFilter(state)
+			if f := cmd.Flags().Lookup("signal"); f != nil {
+				req.Signal = f.Value.String()
+			}
 			return call(&req)
 		},
 	}
@@ -230,4 +265,35 @@ func needJobsOrState(cmd *cobra.Command, args []string, verb, state string) erro
 		return nil
 	}
 	return needJobs(verb)(cmd, args)
+}
+
+// parseWhen reads get's --before and --after: a date and time in the
+// caller's time zone (RFC 3339, 2006-01-02, '2006-01-02 15:04[:05]'), a
+// time of day today (15:04[:05]), or an age (90m, 36h, 7d) meaning that
+// long before now. Read here, not by the host: the time zone is the
+// caller's.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
+			return t, nil
+		}
+	}
+	for _, layout := range []string{"15:04:05", "15:04"} {
+		if t, err := time.ParseInLocation(layout, s, now.Location()); err == nil {
+			y, m, d := now.Date()
+			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, now.Location()), nil
+		}
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.ParseFloat(days, 64); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n * 24 * float64(time.Hour))), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: give 2026-03-01, '2026-03-01 14:00', 14:00 (today), or an age such as 90m, 2h or 3d", s)
 }

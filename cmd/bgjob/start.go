@@ -197,6 +197,7 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.StringArrayVar(&req.After, "after", nil, "wait until this job has finished (an id, a name or a wildcard; repeatable); if one fails or is stopped this job fails without running")
 	f.BoolVar(&req.AfterAnyState, "after-any-state", false, "with --after: run however the jobs before it end")
 	f.StringVar(&req.Group, "group", "", "the queue group whose limit the job counts against (default: default); 'bgjob queue' shows and sets the limits")
+	f.IntVar(&req.Priority, "priority", 0, "queue order within the group: a job of higher priority starts first (default 0; ties by id); negative waits behind")
 	f.StringVar(&req.Location, "location", "", "where the job runs: localhost (default) or slurm, the cluster Slurm's commands reach ('bgjob location list')")
 	f.StringVar(&sl.Partition, "partition", "", "with --location slurm: the Slurm partition (default: the cluster's default)")
 	f.IntVar(&sl.Nodes, "nodes", 0, "with --location slurm: run on N nodes, a child job on each")

@@ -24,6 +24,20 @@ type RestartRequest struct {
 	RequestID string `json:"requestId,omitempty"`
 }
 
+// EditRequest is `bgjob edit JOB`: what changes in a job that has not
+// started; nil fields leave that part as it is. Show asks only for the
+// job's script, to edit: nothing changes.
+type EditRequest struct {
+	Script   *string  `json:"script,omitempty"`
+	Show     bool     `json:"show,omitempty"`
+	Env      []string `json:"env,omitempty"` // K=V, set in its environment
+	Workdir  *string  `json:"workdir,omitempty"`
+	Priority *int     `json:"priority,omitempty"`
+	// After, if not empty, replaces the jobs it waits for.
+	After         []string `json:"after,omitempty"`
+	AfterAnyState bool     `json:"afterAnyState,omitempty"`
+}
+
 // QueueRequest is `bgjob queue`: nil fields leave a setting as it is.
 type QueueRequest struct {
 	// Group is the group MaxRunning applies to (default DefaultGroup).

@@ -74,6 +74,9 @@ type Job struct {
 	// Group is the queue group whose limit the job counts against; empty
 	// is DefaultGroup.
 	Group string `json:"Group,omitempty"`
+	// Priority orders the queue within a group: higher starts first, ties
+	// by id (start --priority, edit --priority; default 0).
+	Priority int `json:"Priority,omitempty"`
 	// StateNote is StateReason in a word or two, for the job table: what a
 	// NotStarted job waits for ("after 3", "gpu full"; StateReason says
 	// it in full). It is the host's rendering only, not part of the JSON.

@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // Operations a Request can ask for.
 const (
 	OpPing     = "ping"
@@ -14,6 +16,7 @@ const (
 	OpRestart  = "restart"
 	OpQueue    = "queue"
 	OpLocation = "location"
+	OpEdit     = "edit"
 )
 
 // Output formats.
@@ -87,6 +90,8 @@ type StartRequest struct {
 	AfterAnyState bool     `json:"afterAnyState,omitempty"`
 	// Group is the queue group (default DefaultGroup).
 	Group string `json:"group,omitempty"`
+	// Priority orders the group's queue: higher starts first.
+	Priority int `json:"priority,omitempty"`
 	// Location is where the job runs: empty or "localhost" here, "slurm"
 	// on the Slurm cluster Slurm's commands reach, as Slurm says.
 	Location string        `json:"location,omitempty"`
@@ -125,6 +130,13 @@ type Filter struct {
 	// IncludeChildJobs lists child jobs too (-IncludeChildJob): a job on
 	// several nodes is a parent with a child job per node or task.
 	IncludeChildJobs bool `json:"includeChildJobs,omitempty"`
+	// Before and After keep the jobs that began (PSBeginTime; one not
+	// begun yet: when it was created) before, and at or after, a time.
+	Before *time.Time `json:"before,omitempty"`
+	After  *time.Time `json:"after,omitempty"`
+	// ChildJobState keeps the jobs with a child job in this state (a job
+	// on Slurm has one per node or task).
+	ChildJobState string `json:"childJobState,omitempty"`
 }
 
 // Request is one CLI call. Jobs selects jobs by id, name (wildcards allowed)
@@ -139,6 +151,7 @@ type Request struct {
 	Definition *DefinitionRequest `json:"definition,omitempty"`
 	Restart    *RestartRequest    `json:"restart,omitempty"`
 	Queue      *QueueRequest      `json:"queue,omitempty"`
+	Edit       *EditRequest       `json:"edit,omitempty"`
 	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`
@@ -150,6 +163,9 @@ type Request struct {
 	Verbose    bool    `json:"verbose,omitempty"`
 	Debug      bool    `json:"debug,omitempty"`
 	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 waits for ever
+	// Signal, for a stop, is a signal's name (TERM, HUP, USR1, ...) to
+	// send to the running jobs' processes instead of stopping them.
+	Signal string `json:"signal,omitempty"`
 	// Prefix labels each line of received text with its job.
 	Prefix bool `json:"prefix,omitempty"`
 	// Tail, if set, receives only the last Tail records (lines) of each

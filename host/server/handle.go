@@ -102,7 +102,13 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return err
 	case api.OpStop:
-		jobs, err := h.Stop(ctx, req.Jobs, stateOf(req)...)
+		stop := h.Stop
+		if req.Signal != "" {
+			stop = func(ctx context.Context, sel []string, opts ...host.SelectOption) ([]*api.Job, error) {
+				return h.Signal(ctx, sel, req.Signal, opts...)
+			}
+		}
+		jobs, err := stop(ctx, req.Jobs, stateOf(req)...)
 		if err != nil || !req.PassThru {
 			return err
 		}
@@ -133,6 +139,23 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 			return err
 		}
 		return printJobs(jobs, false)
+	case api.OpEdit:
+		if req.Edit == nil {
+			return badRequest("edit without a change")
+		}
+		if req.Edit.Show {
+			script, err := h.Script(ctx, req.Jobs)
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(out, script)
+			return err
+		}
+		j, err := h.Edit(ctx, req.Jobs, req.Edit)
+		if err != nil {
+			return err
+		}
+		return printJobs([]*api.Job{j}, false)
 	case api.OpLocation:
 		return writeLocations(out, h.Locations(ctx), jsonOut)
 	case api.OpQueue:
@@ -355,4 +378,5 @@ var actsOnJobs = map[string]struct {
 	api.OpSuspend: {"suspend", true},
 	api.OpResume:  {"resume", true},
 	api.OpRestart: {"restart", true},
+	api.OpEdit:    {"edit", false},
 }

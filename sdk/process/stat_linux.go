@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -157,6 +158,22 @@ func SuspendSession(sid int) (int, error) {
 		}
 	}
 	return len(stopped), nil
+}
+
+// SignalSession sends sig to every member of session sid but its leader
+// (a job's runtime, which runs the job and is not the job's to end), and
+// returns how many took it.
+func SignalSession(sid int, sig syscall.Signal) (int, error) {
+	if sid <= 1 {
+		return 0, errors.New("no such session")
+	}
+	n := 0
+	for _, pid := range members(func(s stat) bool { return s.session == sid }) {
+		if pid != sid && unix.Kill(pid, sig) == nil {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ContinueSession continues (SIGCONT) every member of session sid, the

@@ -4,6 +4,7 @@ package process
 
 import (
 	"errors"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,3 +40,6 @@ func ContinueSession(int) (int, error) { return 0, errors.ErrUnsupported }
 
 // StartTime is not known without /proc.
 func StartTime(int) (uint64, bool) { return 0, false }
+
+// SignalSession: cannot find a session's members without /proc.
+func SignalSession(int, syscall.Signal) (int, error) { return 0, errors.ErrUnsupported }

@@ -3,6 +3,7 @@ package process
 import (
 	"errors"
 	"os"
+	"syscall"
 )
 
 // State reports 'R' for a process that can be found.
@@ -38,3 +39,6 @@ func ContinueSession(int) (int, error) { return 0, errors.ErrUnsupported }
 
 // StartTime is not known here.
 func StartTime(int) (uint64, bool) { return 0, false }
+
+// SignalSession: Windows has no sessions of this kind.
+func SignalSession(int, syscall.Signal) (int, error) { return 0, errors.ErrUnsupported }

@@ -31,6 +31,11 @@ type Job struct {
 	// Unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	Unreadable bool
+	// Slot is the job's slot in its group while it holds one (SlotHeld):
+	// the lowest free of 0..limit-1 when it started, which the job sees as
+	// $BGJOB_SLOT. Guarded by Host.mu.
+	Slot     int
+	SlotHeld bool
 	// hold is why the queue left the job NotStarted when it last looked
 	// (see hold.go). Guarded by Host.mu.
 	hold hold
@@ -159,6 +164,9 @@ func (t *Table) Checkpoint(j *Job) {
 type AttachRecord struct {
 	launch.Attach
 	Begin *time.Time `json:"begin,omitempty"`
+	// Slot is the job's slot in its group ($BGJOB_SLOT), which a new
+	// host keeps for it; nil for a thread job.
+	Slot *int `json:"slot,omitempty"`
 }
 
 // Handoff is a batch passed straight to a draining receiver. done says
@@ -172,6 +180,15 @@ type Handoff struct {
 	Done       chan error
 	Abandoned  bool // guarded by Host.mu
 	Start, End int64
+}
+
+// KeepSlotLocked has j take slot again when it is counted in its group (a
+// job a previous host started keeps its $BGJOB_SLOT); nil leaves it to the
+// lowest free.
+func (j *Job) KeepSlotLocked(slot *int) {
+	if slot != nil {
+		j.Slot, j.SlotHeld = *slot, true
+	}
 }
 
 // VisibleTo reports whether c may see and touch j.

@@ -15,7 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/store"
 )
 
-// The queue: jobs run in id order, each group (start --group) at most its
+// The queue: jobs run by priority (higher first), then in id order, each group (start --group) at most its
 // limit at once, the rest waiting as NotStarted rows; thread jobs count
 // against their throttle limit instead. The limits and the clean-up policy
 // are settings `bgjob queue` changes while the host runs; they are kept in
@@ -274,7 +274,7 @@ func (t *Table) ScheduleLocked() {
 			queued = append(queued, j)
 		}
 	}
-	sort.Slice(queued, func(a, b int) bool { return queued[a].Row.ID < queued[b].Row.ID })
+	slices.SortFunc(queued, queueOrder)
 	settled := false
 	for _, j := range queued {
 		if len(j.Row.After) > 0 {
@@ -307,6 +307,15 @@ func (t *Table) ScheduleLocked() {
 	}
 }
 
+// queueOrder is the order the queue starts jobs in: higher priority
+// first (start --priority), then by id, the order they were started in.
+func queueOrder(a, b *Job) int {
+	if c := cmp.Compare(b.Row.Priority, a.Row.Priority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Row.ID, b.Row.ID)
+}
+
 // threadKey names the thread jobs that share a process.
 func threadKey(r *store.Row) string {
 	uid := uint32(0)
@@ -331,7 +340,26 @@ func (t *Table) TakeSlotLocked(j *Job) bool {
 		return false
 	}
 	t.running[g]++
+	t.takeGroupSlotLocked(j, g)
 	return true
+}
+
+// takeGroupSlotLocked gives j the lowest slot of group g no running job
+// holds (0..limit-1 while the limit holds), or the one it held already (a
+// job a previous host started).
+func (t *Table) takeGroupSlotLocked(j *Job, g string) {
+	used := t.slots[g]
+	if used == nil {
+		used = map[int]bool{}
+		t.slots[g] = used
+	}
+	if !j.SlotHeld || used[j.Slot] {
+		j.Slot = 0
+		for used[j.Slot] {
+			j.Slot++
+		}
+	}
+	used[j.Slot], j.SlotHeld = true, true
 }
 
 // noSlotLocked is why j, which TakeSlotLocked just refused, waits: its
@@ -356,6 +384,13 @@ func (t *Table) FreeSlotLocked(j *Job) {
 	g := j.Row.GroupOf()
 	if t.running[g]--; t.running[g] <= 0 {
 		delete(t.running, g)
+	}
+	if j.SlotHeld {
+		delete(t.slots[g], j.Slot)
+		if len(t.slots[g]) == 0 {
+			delete(t.slots, g)
+		}
+		j.SlotHeld = false
 	}
 }
 
@@ -397,6 +432,7 @@ func (t *Table) HoldSlotLocked(j *Job) {
 		t.threads[threadKey(&j.Row)]++
 	} else {
 		t.running[j.Row.GroupOf()]++
+		t.takeGroupSlotLocked(j, j.Row.GroupOf())
 	}
 }
 

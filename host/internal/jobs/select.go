@@ -1,9 +1,11 @@
 package jobs
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 )
@@ -234,7 +236,7 @@ func (t *Table) newestScanLocked(c Caller, n int) []*Job {
 
 // Query returns the jobs c selects that pass the filter (get).
 func (t *Table) Query(c Caller, sel []string, f *api.Filter) ([]*api.Job, error) {
-	var state api.State
+	var state, childState api.State
 	if f != nil {
 		var err error
 		if state, err = ParseState(f.State); err != nil {
@@ -243,9 +245,13 @@ func (t *Table) Query(c Caller, sel []string, f *api.Filter) ([]*api.Job, error)
 		if f.Newest < 0 {
 			return nil, errorf(ErrBadRequest, "--newest %d: give a positive number of jobs", f.Newest)
 		}
+		if childState, err = ParseState(f.ChildJobState); err != nil {
+			return nil, err
+		}
 	}
 	t.Lock()
-	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" && !f.IncludeChildJobs {
+	if f != nil && f.Newest > 0 && len(sel) == 0 && state == "" && f.Command == "" && f.HasMoreData == nil && f.Type == "" && f.Group == "" && !f.IncludeChildJobs &&
+		f.Before == nil && f.After == nil && childState == "" {
 		// get --newest N of a big table: the N newest rows, without
 		// sorting or viewing the rest.
 		out := t.NewestLocked(c, f.Newest)
@@ -253,6 +259,13 @@ func (t *Table) Query(c Caller, sel []string, f *api.Filter) ([]*api.Job, error)
 		return out, nil
 	}
 	js, err := t.SelectLocked(c, sel)
+	if childState != "" {
+		// Parents with a child in that state (with their children, if
+		// asked for, whatever their states).
+		js = slices.DeleteFunc(js, func(j *Job) bool {
+			return !slices.ContainsFunc(j.Children, func(k *Job) bool { return k.Row.State == childState })
+		})
+	}
 	if f != nil && f.IncludeChildJobs {
 		js = WithChildren(js)
 	}
@@ -284,10 +297,23 @@ func (t *Table) Query(c Caller, sel []string, f *api.Filter) ([]*api.Job, error)
 		if f.Group != "" && v.GroupOf() != f.Group {
 			continue
 		}
+		if began := beganAt(v); f.Before != nil && !began.Before(*f.Before) || f.After != nil && began.Before(*f.After) {
+			continue
+		}
 		kept = append(kept, v)
 	}
 	if f.Newest > 0 && len(kept) > f.Newest {
 		kept = kept[len(kept)-f.Newest:]
 	}
 	return kept, nil
+}
+
+// beganAt is when v began, for get --before and --after: its PSBeginTime,
+// or for a job that has not begun, when it was created (it is as new as
+// that).
+func beganAt(v *api.Job) time.Time {
+	if v.PSBeginTime != nil {
+		return *v.PSBeginTime
+	}
+	return v.Created
 }

@@ -56,9 +56,10 @@ type Table struct {
 	// and the instance index.
 	mu       sync.Mutex
 	jobs     map[uint64]*Job
-	running  map[string]int // running jobs, by group
-	threads  map[string]int // running thread jobs, by threadKey
-	settings store.Settings // what `bgjob queue` set; changed under settingsMu too
+	running  map[string]int          // running jobs, by group
+	slots    map[string]map[int]bool // the slots taken, by group ($BGJOB_SLOT)
+	threads  map[string]int          // running thread jobs, by threadKey
+	settings store.Settings          // what `bgjob queue` set; changed under settingsMu too
 	// instances indexes jobs by instance id (see instance.go); nil marks
 	// an id whose job is being created.
 	instances  map[string]*Job
@@ -74,7 +75,7 @@ type Table struct {
 // New returns an empty table; Load fills it.
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
-		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, threads: map[string]int{}, settings: cfg.Settings,
+		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, slots: map[string]map[int]bool{}, threads: map[string]int{}, settings: cfg.Settings,
 		pending: map[*Job]struct{}{}}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()

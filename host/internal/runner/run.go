@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
@@ -55,6 +57,16 @@ func (m *Manager) Run(j *jobs.Job) {
 	// The record log, made now that the job runs (a start makes no file).
 	m.t.Lock()
 	needLog := j.Log == nil
+	var slot *int
+	if j.SlotHeld {
+		// Its slot in its group, so that jobs sharing devices take one
+		// each (CUDA_VISIBLE_DEVICES=$BGJOB_SLOT), as pueue's
+		// PUEUE_WORKER_ID.
+		n := j.Slot
+		slot = &n
+		payload.Env = append(slices.DeleteFunc(payload.Env, func(kv string) bool { return strings.HasPrefix(kv, "BGJOB_SLOT=") }),
+			fmt.Sprintf("BGJOB_SLOT=%d", n))
+	}
 	m.t.Unlock()
 	if needLog {
 		lg, err := recordlog.Open(m.t.LogPath(r.ID), 0)
@@ -87,7 +99,7 @@ func (m *Manager) Run(j *jobs.Job) {
 	j.NotifyLocked() // a suspend waits for the job to have its runtime
 	var att *jobs.AttachRecord
 	if a := p.Attach(); a != nil {
-		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime}
+		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot}
 		// The protocol the process negotiated is the one the job runs on.
 		j.Row.Runtime.Protocol = a.Protocol
 	}

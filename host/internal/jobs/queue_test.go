@@ -1,0 +1,108 @@
+package jobs
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// The queue starts a group's jobs by priority, higher first, and jobs of
+// one priority in id order; groups do not order each other.
+func TestQueueOrder(t *testing.T) {
+	type job struct {
+		id       uint64
+		priority int
+		group    string
+	}
+	for _, tc := range []struct {
+		name string
+		jobs []job
+		want []uint64 // the order they start in (a round's starts by id)
+	}{
+		{"ids alone", []job{{3, 0, ""}, {1, 0, ""}, {2, 0, ""}}, []uint64{1, 2, 3}},
+		{"higher first", []job{{1, 0, ""}, {2, 5, ""}, {3, 1, ""}}, []uint64{2, 3, 1}},
+		{"ties by id", []job{{1, 0, ""}, {4, 5, ""}, {2, 5, ""}}, []uint64{2, 4, 1}},
+		{"negative waits behind", []job{{1, -1, ""}, {2, 0, ""}}, []uint64{2, 1}},
+		{"per group", []job{{1, 0, "a"}, {2, 9, "b"}, {3, 5, "a"}}, []uint64{2, 3, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := New(Config{MaxRunning: 1, Run: func(*Job) {}})
+			defer tab.Close()
+			loaded := map[uint64]*Job{}
+			for _, j := range tc.jobs {
+				loaded[j.id] = NewJob(&store.Row{Job: api.Job{ID: j.id, State: api.NotStarted, Priority: j.priority, Group: j.group}})
+			}
+			tab.PublishLocked(loaded)
+			// One slot per group: each round starts the head of each
+			// group's queue; the round's starts are then finished.
+			var got []uint64
+			tab.mu.Lock()
+			for range tc.jobs {
+				tab.ScheduleLocked()
+				var started []*Job
+				for _, j := range loaded {
+					if j.Row.State == api.Running {
+						started = append(started, j)
+					}
+				}
+				SortJobs(started)
+				for _, j := range started {
+					got = append(got, j.Row.ID)
+					tab.FinishLocked(j, api.Completed, "", nil)
+					tab.FreeSlotLocked(j)
+				}
+			}
+			tab.mu.Unlock()
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("started %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// get --before, --after (by begin time, or creation for a job not begun)
+// and --child-job-state (parents with a child in that state).
+func TestQueryTimesAndChildState(t *testing.T) {
+	at := func(h int) time.Time { return time.Date(2026, 3, 1, h, 0, 0, 0, time.UTC) }
+	begun := func(h int) *time.Time { b := at(h); return &b }
+	row := func(id uint64, st api.State, created int, begin *time.Time, parent uint64) *Job {
+		return NewJob(&store.Row{Job: api.Job{ID: id, Name: fmt.Sprint("J", id), State: st, Created: at(created), PSBeginTime: begin}, Parent: parent})
+	}
+	parent := row(1, api.Running, 1, begun(2), 0)
+	c1, c2 := row(2, api.Completed, 1, begun(2), 1), row(3, api.Failed, 1, begun(2), 1)
+	parent.Children = []*Job{c1, c2}
+	queued := row(4, api.NotStarted, 5, nil, 0)   // created at 5, not begun
+	late := row(5, api.Completed, 3, begun(7), 0) // created at 3, began at 7
+	tab := New(Config{})
+	tab.PublishLocked(map[uint64]*Job{1: parent, 2: c1, 3: c2, 4: queued, 5: late})
+	for _, tc := range []struct {
+		name string
+		f    api.Filter
+		want string
+	}{
+		{"after 4", api.Filter{After: begun(4)}, "[4 5]"},
+		{"before 5", api.Filter{Before: begun(5)}, "[1]"},
+		{"from 5 to 7", api.Filter{After: begun(5), Before: begun(7)}, "[4]"},
+		{"child failed", api.Filter{ChildJobState: "failed"}, "[1]"},
+		{"child failed, with children", api.Filter{ChildJobState: "Failed", IncludeChildJobs: true}, "[1 2 3]"},
+		{"child stopped", api.Filter{ChildJobState: "Stopped"}, "[]"},
+	} {
+		vs, err := tab.Query(Caller{UID: 0, Name: "root"}, nil, &tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var ids []uint64
+		for _, v := range vs {
+			ids = append(ids, v.ID)
+		}
+		if got := fmt.Sprint(ids); got != tc.want && !(tc.want == "[]" && len(ids) == 0) {
+			t.Errorf("%s: got %v, want %s", tc.name, got, tc.want)
+		}
+	}
+	if _, err := tab.Query(Caller{}, nil, &api.Filter{ChildJobState: "Done"}); err == nil {
+		t.Error("an unknown --child-job-state was accepted")
+	}
+}

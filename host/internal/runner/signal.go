@@ -1,0 +1,61 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/errkind"
+	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/sdk/process"
+)
+
+// Signal (stop --signal) sends the signal named name to the processes of
+// each of the running jobs js, and returns their ids. The plugin protocol
+// carries no signal, so the host sends it itself, as suspend does: to every
+// process in the session the job's runtime leads, but not to the runtime,
+// which runs the job and keeps its records (a TERM to it would lose the job
+// rather than end it). A job goes on unless the signal ends what it runs:
+// a script that its runtime interprets (the shell runtime's loops and
+// builtins) sees only its commands' processes end. Nothing is sent unless
+// every job can take it: a queued or finished job has no processes, a thread
+// job shares its process with others, and a job on Slurm is Slurm's.
+func (m *Manager) Signal(js []*jobs.Job, name string) ([]string, error) {
+	sig, err := parseSignal(name)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	var pids []int
+	m.t.Lock()
+	for _, j := range js {
+		r := &j.Row
+		switch {
+		case r.Slurm != nil:
+			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is on Slurm: stop --signal reaches this machine's jobs only", r.ID, r.Name)
+		case r.State != api.Running || j.RT == nil:
+			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is %s: only a running job's processes take a signal", r.ID, r.Name, r.State)
+		case r.ThrottleLimit > 0:
+			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is a thread job: it shares its process with other jobs, so it cannot take a signal alone", r.ID, r.Name)
+		default:
+			ids, pids = append(ids, strconv.FormatUint(r.ID, 10)), append(pids, j.RT.Pid())
+		}
+		if err != nil {
+			m.t.Unlock()
+			return nil, err
+		}
+	}
+	m.t.Unlock()
+	for i, pid := range pids {
+		n, err := process.SignalSession(pid, sig)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return nil, errkind.Errorf(errkind.ErrBadRequest, "this system does not let bgjob find a job's processes (it reads /proc): stop --signal cannot work here")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot signal job %s: %w", ids[i], err)
+		}
+		m.log.Info("signalled a job's processes", "job", ids[i], "signal", name, "processes", n)
+	}
+	return ids, nil
+}
