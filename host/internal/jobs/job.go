@@ -34,6 +34,9 @@ type Job struct {
 	// hold is why the queue left the job NotStarted when it last looked
 	// (see hold.go). Guarded by Host.mu.
 	hold hold
+	// TimedOut marks a job its --timeout is stopping: its stop is a
+	// failure. Guarded by Host.mu.
+	TimedOut bool
 }
 
 func NewJob(r *store.Row) *Job {
@@ -75,7 +78,11 @@ func (j *Job) ViewLocked() *api.Job {
 }
 
 // finishLocked moves j to a finished state. code is the exit code, if any.
+// A failed attempt of a job with retries left is queued again instead
+// (see later.go).
 func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
+	from := j.Row.State
+	state, reason = endingLocked(j, from, state, reason)
 	if !t.MoveLocked(j, state) {
 		return
 	}
@@ -94,6 +101,7 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 		_ = j.Log.Close() // a no-op when the relay closed it already
 	}
 	j.NotifyLocked()
+	t.retryLocked(j, from)
 }
 
 // persist writes j's row as it is now. The write (a bbolt transaction,
@@ -123,6 +131,13 @@ func (t *Table) persistRow(j *Job) (finished bool) {
 	r := j.Row
 	settled := r.State.Finished() && j.Draining == 0
 	t.mu.Unlock()
+	if Retrying(&r) {
+		// Dropped before the row says it waits to run again: a host
+		// killed in between must not take the last attempt's runtime
+		// for this one's.
+		t.journal.DropAttach(r.ID)
+		t.cursors.Drop(r.ID)
+	}
 	if err := t.store.Put(&r); err != nil {
 		t.log.Error("cannot persist job", "job", r.ID, "err", err)
 		return false
@@ -159,6 +174,8 @@ func (t *Table) Checkpoint(j *Job) {
 type AttachRecord struct {
 	launch.Attach
 	Begin *time.Time `json:"begin,omitempty"`
+	// Attempt is the attempt the runtime runs (see later.go).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Handoff is a batch passed straight to a draining receiver. done says

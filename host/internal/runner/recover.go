@@ -131,6 +131,7 @@ func (m *Manager) Recover() error {
 			m.t.MoveLocked(j, api.Suspended)
 			j.Row.SuspendedFrom = api.Running
 			j.Row.PSBeginTime = att.Begin
+			j.Row.Attempt = max(j.Row.Attempt, att.Attempt)
 			j.Detached = &att
 			held = append(held, j)
 		case !hasAttach && m.lostAttach(r.ID, r.State, damage):
@@ -154,6 +155,7 @@ func (m *Manager) Recover() error {
 			// is taken back once its runtime runs again (takeBack).
 			m.t.MoveLocked(j, api.Blocked)
 			j.Row.PSBeginTime = att.Begin
+			j.Row.Attempt = max(j.Row.Attempt, att.Attempt)
 			j.Row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
 			j.Detached = &att
 			held = append(held, j)
@@ -161,6 +163,9 @@ func (m *Manager) Recover() error {
 		default:
 			m.t.MoveLocked(j, api.Running)
 			j.Row.PSBeginTime = att.Begin
+			// The row may not have been written since the attempt
+			// began.
+			j.Row.Attempt = max(j.Row.Attempt, att.Attempt)
 			toAttach = append(toAttach, pendingAttach{j: j, att: att})
 		}
 	}
@@ -208,7 +213,7 @@ func (m *Manager) Recover() error {
 		m.cursors.Drop(id)
 	}
 	for _, id := range m.journal.Attached() {
-		if j := loaded[id]; j == nil || j.Row.State.Finished() {
+		if j := loaded[id]; j == nil || j.Row.State.Finished() || jobs.Retrying(&j.Row) {
 			m.journal.DropAttach(id)
 		}
 	}
