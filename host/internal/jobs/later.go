@@ -35,9 +35,8 @@ func realClock() clock {
 	return clock{now: time.Now, afterFunc: func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }}
 }
 
-// CheckLater validates a start's --at, --delay, --timeout and --retries
-// and puts them in r.
-func CheckLater(req *api.StartRequest, r *store.Row) error {
+// CheckLater validates a start's --at, --delay, --timeout and --retries.
+func CheckLater(req *api.StartRequest) error {
 	if req.Timeout < 0 {
 		return errorf(ErrBadRequest, "--timeout %s: give a positive duration such as 90s or 2h", req.Timeout)
 	}
@@ -50,7 +49,6 @@ func CheckLater(req *api.StartRequest, r *store.Row) error {
 	if req.RetryDelay > 0 && req.Retries == 0 {
 		return errorf(ErrBadRequest, "--retry-delay goes with --retries")
 	}
-	r.StartAt, r.Timeout, r.Retries, r.RetryDelay = req.StartAt, req.Timeout, req.Retries, req.RetryDelay
 	return nil
 }
 

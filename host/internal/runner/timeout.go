@@ -34,9 +34,20 @@ func (tk *task) armTimeout() (disarm func()) {
 func (tk *task) timeOut(attempt int) {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
+	for j.RT == p && j.Row.Attempt == attempt && (j.Row.State == api.Suspended || j.Row.State == api.Suspending) {
+		// A suspended job cannot take a stop (see Stop): its time is up
+		// once it is resumed.
+		ch := j.Changed
+		m.t.Unlock()
+		select {
+		case <-ch:
+		case <-m.t.Ctx().Done():
+			return
+		}
+		m.t.Lock()
+	}
 	if j.RT != p || j.Row.Attempt != attempt || j.Row.State != api.Running {
-		// Ended, stopped or suspended meanwhile: a suspended job's time
-		// is not up while it is suspended.
+		// Ended or stopped meanwhile.
 		m.t.Unlock()
 		return
 	}
