@@ -131,13 +131,6 @@ func (t *Table) persistRow(j *Job) (finished bool) {
 	r := j.Row
 	settled := r.State.Finished() && j.Draining == 0
 	t.mu.Unlock()
-	if Retrying(&r) {
-		// Dropped before the row says it waits to run again: a host
-		// killed in between must not take the last attempt's runtime
-		// for this one's.
-		t.journal.DropAttach(r.ID)
-		t.cursors.Drop(r.ID)
-	}
 	if err := t.store.Put(&r); err != nil {
 		t.log.Error("cannot persist job", "job", r.ID, "err", err)
 		return false

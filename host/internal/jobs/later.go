@@ -133,6 +133,12 @@ func (t *Table) retryLocked(j *Job, from api.State) {
 	// made anew when it runs.
 	j.Log = nil
 	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset = 0, 0, 0
+	if t.cursors != nil {
+		// Where the last attempt's records stood is not where this
+		// one's will. (Its runtime's attach record stays until the next
+		// attempt's replaces it: see StaleAttach.)
+		t.cursors.Drop(j.Row.ID)
+	}
 	j.Row.ExitCode, j.Row.PSBeginTime, j.Row.PSEndTime = nil, nil, nil
 	j.Row.StartAt = nil
 	if j.Row.RetryDelay > 0 {
@@ -144,8 +150,28 @@ func (t *Table) retryLocked(j *Job, from api.State) {
 }
 
 // Retrying reports whether r is a job waiting to run again after a failed
-// attempt: what its last attempt left (its runtime's attach record, its
-// records' cursor) is no longer its.
+// attempt.
 func Retrying(r *store.Row) bool {
 	return r.State == api.NotStarted && r.Attempt > 0
+}
+
+// StaleAttach reports whether an attach record for attempt attempt is
+// left from an attempt that row r, as stored, says has failed: the job
+// waits to run again, and that runtime is not to be taken back. An attach
+// record of a later attempt than the row knows is that attempt, running
+// (or ended, its end not yet stored): it is taken back. So the record is
+// never dropped before the row says the attempt failed, and a host killed
+// in between runs no attempt twice.
+func StaleAttach(r *store.Row, attempt int) bool {
+	return Retrying(r) && attempt <= r.Attempt
+}
+
+// Requeued makes a job that waits to run again, as a restarted host found
+// it, start its next attempt's records afresh (see above).
+func (j *Job) Requeued() {
+	if j.Log != nil {
+		_ = j.Log.Close()
+		j.Log = nil
+	}
+	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset = 0, 0, 0
 }

@@ -178,3 +178,28 @@ func TestRetry(t *testing.T) {
 		})
 	}
 }
+
+// A restarted host takes back the runtime of an attempt the stored row
+// does not know has failed (the host was killed before writing it), and
+// not that of one it does: each attempt runs once.
+func TestStaleAttach(t *testing.T) {
+	tests := []struct {
+		name    string
+		state   api.State
+		row     int // the stored row's attempt
+		attach  int // the attach record's
+		isStale bool
+	}{
+		{"the first attempt, row not written since", api.NotStarted, 0, 1, false},
+		{"attempt 2 running, the row says 1 failed", api.NotStarted, 1, 2, false},
+		{"attempt 1 failed and stored; its record left", api.NotStarted, 1, 1, true},
+		{"attempt 2 could not launch: attempt 1's record left", api.NotStarted, 2, 1, true},
+		{"a running row", api.Running, 2, 2, false},
+	}
+	for _, tt := range tests {
+		r := &store.Row{Job: api.Job{State: tt.state, Attempt: tt.row}}
+		if got := StaleAttach(r, tt.attach); got != tt.isStale {
+			t.Errorf("%s: StaleAttach = %v, want %v", tt.name, got, tt.isStale)
+		}
+	}
+}

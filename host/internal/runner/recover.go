@@ -121,6 +121,9 @@ func (m *Manager) Recover() error {
 		}
 		var att jobs.AttachRecord
 		hasAttach := m.journal.LoadAttach(r.ID, &att) == nil
+		if hasAttach && jobs.StaleAttach(r, att.Attempt) {
+			hasAttach = false // dropped below
+		}
 		suspended := r.State == api.Suspended || r.State == api.Suspending
 		switch {
 		case suspended && r.SuspendedFrom != api.Running && r.State == api.Suspended:
@@ -144,6 +147,9 @@ func (m *Manager) Recover() error {
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
+			if jobs.Retrying(r) {
+				j.Requeued()
+			}
 		case !hasAttach:
 			m.t.FinishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
 			changed = append(changed, &j.Row)
