@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -36,6 +37,8 @@ func newStart() *cobra.Command {
 		verbose    bool
 		debug      bool
 		sl         api.SlurmRequest
+		at         string
+		delay      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "start [flags] [--] COMMAND... | start --file PATH [ARG...] | start --type TYPE [--definition-name NAME] [ARG...]",
@@ -60,7 +63,16 @@ in the definition directory).
 
 A job's input (--input, --input-file, --input -) is at most 64 MiB: it
 travels in the start request and is stored with the job. Its name is at
-most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
+most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.
+
+--at and --delay start the job later, once: it waits NotStarted ("starts
+at ...") until then, and a host that was down then starts it when it
+comes back. --at takes 15:04 (the next one: today or tomorrow),
+"2006-01-02 15:04" (local time) or RFC 3339. --timeout stops an attempt
+that runs longer (with the stop grace) and fails it ("timed out after
+..."); --retries N runs a failed attempt again, up to N more times, as
+the same job, after --retry-delay; a stop is not retried, a timeout is.
+Only the last attempt's records are kept.`,
 		Example: `  bgjob start -- 'echo hello; sleep 1'
   bgjob start make -j4 test
   bgjob start --arg one --arg 'two words' -- 'for a in "$@"; do echo "$a"; done'
@@ -152,6 +164,9 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 					req.Slurm = &sl
 				}
 			}
+			if err := laterFlags(cmd, &req, at, delay); err != nil {
+				return err
+			}
 			req.Env, req.EnvAdd = os.Environ(), env
 			req.Umask = umask()
 			if req.Password, err = password(req.Credential, pwStdin, inputs); err != nil {
@@ -198,6 +213,11 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.`,
 	f.BoolVar(&req.AfterAnyState, "after-any-state", false, "with --after: run however the jobs before it end")
 	f.StringVar(&req.Group, "group", "", "the queue group whose limit the job counts against (default: default); 'bgjob queue' shows and sets the limits")
 	f.IntVar(&req.Priority, "priority", 0, "queue order within the group: a job of higher priority starts first (default 0; ties by id); negative waits behind")
+	f.StringVar(&at, "at", "", "start the job then, once: 15:04 (the next one), '2006-01-02 15:04' (local time) or RFC 3339; it waits NotStarted till then")
+	f.DurationVar(&delay, "delay", 0, "start the job after this long, once (90s, 2h30m)")
+	f.DurationVar(&req.Timeout, "timeout", 0, "stop an attempt that runs longer than this (with the stop grace); it fails, \"timed out after ...\"")
+	f.IntVar(&req.Retries, "retries", 0, "run a failed attempt again, up to N more times, as the same job (a stop is not retried; a timeout is)")
+	f.DurationVar(&req.RetryDelay, "retry-delay", 0, "with --retries: wait this long before the next attempt")
 	f.StringVar(&req.Location, "location", "", "where the job runs: localhost (default) or slurm, the cluster Slurm's commands reach ('bgjob location list')")
 	f.StringVar(&sl.Partition, "partition", "", "with --location slurm: the Slurm partition (default: the cluster's default)")
 	f.IntVar(&sl.Nodes, "nodes", 0, "with --location slurm: run on N nodes, a child job on each")
@@ -352,4 +372,29 @@ func readPasswordLine() (string, error) {
 		return "", api.Errorf(api.ExitUsage, "cannot read the password from stdin: %w", err)
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// laterFlags puts --at or --delay into req, as a time (this command's
+// clock and time zone are the user's; the host's need not be).
+func laterFlags(cmd *cobra.Command, req *api.StartRequest, at string, delay time.Duration) error {
+	switch {
+	case cmd.Flags().Changed("at") && cmd.Flags().Changed("delay"):
+		return api.Errorf(api.ExitUsage, "give --at or --delay, not both")
+	case cmd.Flags().Changed("at"):
+		t, err := api.ParseAt(at, time.Now())
+		if err != nil {
+			return api.WithCode(api.ExitUsage, err)
+		}
+		req.StartAt = &t
+	case cmd.Flags().Changed("delay"):
+		if delay <= 0 {
+			return api.Errorf(api.ExitUsage, "--delay %s: give a positive duration such as 90s or 2h", delay)
+		}
+		t := time.Now().Add(delay)
+		req.StartAt = &t
+	}
+	if cmd.Flags().Changed("timeout") && req.Timeout <= 0 {
+		return api.Errorf(api.ExitUsage, "--timeout %s: give a positive duration such as 90s or 2h", req.Timeout)
+	}
+	return nil
 }

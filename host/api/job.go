@@ -81,6 +81,19 @@ type Job struct {
 	// NotStarted job waits for ("after 3", "gpu full"; StateReason says
 	// it in full). It is the host's rendering only, not part of the JSON.
 	StateNote string `json:"-"`
+	// StartAt is when the job may start (start --at, --delay): until
+	// then it waits NotStarted. A retry waiting out its --retry-delay
+	// has it too.
+	StartAt *time.Time `json:"StartAt,omitempty"`
+	// Timeout (start --timeout) is how long an attempt may run before it
+	// is stopped and fails; 0 is no limit.
+	Timeout time.Duration `json:"Timeout,omitempty"`
+	// Retries (start --retries) is how many times a failed attempt runs
+	// again, RetryDelay how long after it fails; Attempt is the attempt
+	// running or last run, from 1 (0: not started yet).
+	Retries    int           `json:"Retries,omitempty"`
+	RetryDelay time.Duration `json:"RetryDelay,omitempty"`
+	Attempt    int           `json:"Attempt,omitempty"`
 }
 
 // DefaultGroup is the queue group of a job started without --group.

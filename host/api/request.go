@@ -100,6 +100,13 @@ type StartRequest struct {
 	// (--merge-error): its stderr lines are Output records, not Error
 	// records. Errors the job reports on purpose (write-error) stay errors.
 	MergeError bool `json:"mergeError,omitempty"`
+	// StartAt is when the job starts, at the earliest (--at, --delay: the
+	// CLI reads the caller's local time). Timeout, Retries and RetryDelay
+	// are --timeout, --retries and --retry-delay.
+	StartAt    *time.Time    `json:"startAt,omitempty"`
+	Timeout    time.Duration `json:"timeout,omitempty"`
+	Retries    int           `json:"retries,omitempty"`
+	RetryDelay time.Duration `json:"retryDelay,omitempty"`
 }
 
 // Locations a job can run at.

@@ -52,6 +52,9 @@ func New(cfg Config) *Admitter {
 // custom type's (PlanTyped). A definition may move the job to a working
 // directory of its own, which must do as the request's did.
 func (a *Admitter) Plan(ctx context.Context, req *api.StartRequest, runAs *store.Identity, acct *identity.Account) (*Plan, error) {
+	if err := jobs.CheckLater(req); err != nil {
+		return nil, err
+	}
 	var p *Plan
 	var err error
 	if typed(req) {

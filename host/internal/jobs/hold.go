@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 )
@@ -21,6 +22,7 @@ const (
 	holdAfter             // a job it runs after (start --after) has not finished
 	holdGroup             // its group is at its limit (or held, at 0)
 	holdThrottle          // the thread jobs sharing its process are at their throttle limit
+	holdAt                // its start time (start --at, --delay, a retry's delay) has not come
 )
 
 // hold is what the queue found keeps a job waiting. The queue sets it on
@@ -37,6 +39,8 @@ type hold struct {
 	// how many may.
 	group          string
 	running, limit int
+	// holdAt: when it starts.
+	at time.Time
 }
 
 // waiting says why j, a NotStarted job, has not started: its reason in
@@ -62,6 +66,16 @@ func (j *Job) waiting() (reason, note string) {
 			return fmt.Sprintf("group %s is held (max-running 0); bgjob queue --group %s --max-running N lets it run", h.group, h.group), h.group + " held"
 		}
 		return fmt.Sprintf("group %s is full (%d of %d running)", h.group, h.running, h.limit), h.group + " full"
+	case holdAt:
+		reason = "starts at " + h.at.Format("2006-01-02 15:04:05 MST")
+		if j.Row.Attempt > 0 {
+			// A retry: which attempt comes, and why the last one failed.
+			reason = fmt.Sprintf("attempt %d of %d %s", j.Row.Attempt+1, j.Row.Retries+1, reason)
+			if j.Row.StateReason != "" {
+				reason += "; " + j.Row.StateReason
+			}
+		}
+		return reason, "at " + h.at.Format("15:04:05")
 	case holdThrottle:
 		return fmt.Sprintf("its thread jobs' throttle limit is reached (%d of %d running)", h.running, h.limit), "throttled"
 	}

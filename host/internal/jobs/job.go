@@ -39,6 +39,9 @@ type Job struct {
 	// hold is why the queue left the job NotStarted when it last looked
 	// (see hold.go). Guarded by Host.mu.
 	hold hold
+	// TimedOut marks a job its --timeout is stopping: its stop is a
+	// failure. Guarded by Host.mu.
+	TimedOut bool
 }
 
 func NewJob(r *store.Row) *Job {
@@ -80,7 +83,11 @@ func (j *Job) ViewLocked() *api.Job {
 }
 
 // finishLocked moves j to a finished state. code is the exit code, if any.
+// A failed attempt of a job with retries left is queued again instead
+// (see later.go).
 func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
+	from := j.Row.State
+	state, reason = endingLocked(j, from, state, reason)
 	if !t.MoveLocked(j, state) {
 		return
 	}
@@ -99,6 +106,7 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 		_ = j.Log.Close() // a no-op when the relay closed it already
 	}
 	j.NotifyLocked()
+	t.retryLocked(j, from)
 }
 
 // persist writes j's row as it is now. The write (a bbolt transaction,
@@ -167,6 +175,8 @@ type AttachRecord struct {
 	// Slot is the job's slot in its group ($BGJOB_SLOT), which a new
 	// host keeps for it; nil for a thread job.
 	Slot *int `json:"slot,omitempty"`
+	// Attempt is the attempt the runtime runs (see later.go).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Handoff is a batch passed straight to a draining receiver. done says

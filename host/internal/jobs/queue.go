@@ -276,7 +276,16 @@ func (t *Table) ScheduleLocked() {
 	}
 	slices.SortFunc(queued, queueOrder)
 	settled := false
+	now := t.clock.now()
+	var next time.Time // the earliest start time still to come
 	for _, j := range queued {
+		if at := j.Row.StartAt; at != nil && now.Before(*at) {
+			j.hold = hold{kind: holdAt, at: *at}
+			if next.IsZero() || at.Before(next) {
+				next = *at
+			}
+			continue
+		}
 		if len(j.Row.After) > 0 {
 			ready, wait, reason := t.depsLocked(j)
 			if reason != "" {
@@ -296,11 +305,13 @@ func (t *Table) ScheduleLocked() {
 		}
 		j.hold = hold{}
 		t.MoveLocked(j, api.Running)
-		now := time.Now()
-		j.Row.PSBeginTime = &now
+		startingLocked(j)
+		begin := time.Now()
+		j.Row.PSBeginTime = &begin
 		j.NotifyLocked()
 		t.Go(func() { t.cfg.Run(j) })
 	}
+	t.armLocked(next)
 	if settled {
 		// The jobs that just failed may be what others wait for.
 		t.ScheduleLocked()

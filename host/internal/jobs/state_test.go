@@ -25,7 +25,7 @@ func TestStateMoves(t *testing.T) {
 		{Sd, N}: "resumed in the queue", {Sd, R}: "resumed", {Sd, St}: "a Slurm job stopped", {Sd, C}: "a Slurm task ended",
 		{Sd, F}: "its runtime could not be reattached", {Sd, S}: "stopped in the queue",
 		{B, R}: "its runtime runs again", {B, C}: "it ended", {B, F}: "its runtime could not be reattached", {B, S}: "stopped",
-		{C, N}: "restart --in-place", {F, N}: "restart --in-place", {S, N}: "restart --in-place",
+		{C, N}: "restart --in-place", {F, N}: "restart --in-place, or a retry (start --retries)", {S, N}: "restart --in-place",
 	}
 	for _, from := range api.AllStates {
 		for _, to := range api.AllStates {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/identity"
@@ -70,13 +71,18 @@ type Table struct {
 	// Both follow the table's jobs (see trackLocked).
 	pending map[*Job]struct{}
 	maxID   uint64
+	// wake is the queue's timer, set for wakeAt: the earliest time a
+	// queued job waits for (see later.go).
+	wake   interface{ Stop() bool }
+	wakeAt time.Time
+	clock  clock
 }
 
 // New returns an empty table; Load fills it.
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
 		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, slots: map[string]map[int]bool{}, threads: map[string]int{}, settings: cfg.Settings,
-		pending: map[*Job]struct{}{}}
+		pending: map[*Job]struct{}{}, clock: realClock()}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()
 	}
@@ -102,6 +108,7 @@ func (t *Table) Close() {
 	t.wg.Wait()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.armLocked(time.Time{})
 	for _, j := range t.jobs {
 		if j.Log != nil {
 			j.Log.Close()

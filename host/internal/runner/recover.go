@@ -121,6 +121,9 @@ func (m *Manager) Recover() error {
 		}
 		var att jobs.AttachRecord
 		hasAttach := m.journal.LoadAttach(r.ID, &att) == nil
+		if hasAttach && jobs.StaleAttach(r, att.Attempt) {
+			hasAttach = false // dropped below
+		}
 		suspended := r.State == api.Suspended || r.State == api.Suspending
 		switch {
 		case suspended && r.SuspendedFrom != api.Running && r.State == api.Suspended:
@@ -132,6 +135,7 @@ func (m *Manager) Recover() error {
 			j.Row.SuspendedFrom = api.Running
 			j.Row.PSBeginTime = att.Begin
 			j.KeepSlotLocked(att.Slot)
+			j.Row.Attempt = max(j.Row.Attempt, att.Attempt)
 			j.Detached = &att
 			held = append(held, j)
 		case !hasAttach && m.lostAttach(r.ID, r.State, damage):
@@ -144,6 +148,9 @@ func (m *Manager) Recover() error {
 		case !hasAttach && r.State == api.NotStarted:
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
+			if jobs.Retrying(r) {
+				j.Requeued()
+			}
 		case !hasAttach:
 			m.t.FinishLocked(j, api.Failed, "the host stopped before the job's runtime had started", nil)
 			changed = append(changed, &j.Row)
@@ -156,6 +163,7 @@ func (m *Manager) Recover() error {
 			m.t.MoveLocked(j, api.Blocked)
 			j.Row.PSBeginTime = att.Begin
 			j.KeepSlotLocked(att.Slot)
+			j.Row.Attempt = max(j.Row.Attempt, att.Attempt)
 			j.Row.StateReason = fmt.Sprintf("its runtime (process %d) is stopped (SIGSTOP); the host takes the job back once it runs again", att.Pid)
 			j.Detached = &att
 			held = append(held, j)
@@ -164,6 +172,9 @@ func (m *Manager) Recover() error {
 			m.t.MoveLocked(j, api.Running)
 			j.Row.PSBeginTime = att.Begin
 			j.KeepSlotLocked(att.Slot)
+			// The row may not have been written since the attempt
+			// began.
+			j.Row.Attempt = max(j.Row.Attempt, att.Attempt)
 			toAttach = append(toAttach, pendingAttach{j: j, att: att})
 		}
 	}
@@ -211,7 +222,7 @@ func (m *Manager) Recover() error {
 		m.cursors.Drop(id)
 	}
 	for _, id := range m.journal.Attached() {
-		if j := loaded[id]; j == nil || j.Row.State.Finished() {
+		if j := loaded[id]; j == nil || j.Row.State.Finished() || jobs.Retrying(&j.Row) {
 			m.journal.DropAttach(id)
 		}
 	}

@@ -27,6 +27,7 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 	m, j, p := tk.m, tk.j, tk.p
 	ctx, cancel := context.WithCancel(m.t.Ctx())
 	defer cancel()
+	defer tk.armTimeout()()
 
 	m.t.Lock()
 	r := j.Row

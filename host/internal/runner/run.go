@@ -99,7 +99,7 @@ func (m *Manager) Run(j *jobs.Job) {
 	j.NotifyLocked() // a suspend waits for the job to have its runtime
 	var att *jobs.AttachRecord
 	if a := p.Attach(); a != nil {
-		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot}
+		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot, Attempt: j.Row.Attempt}
 		// The protocol the process negotiated is the one the job runs on.
 		j.Row.Runtime.Protocol = a.Protocol
 	}

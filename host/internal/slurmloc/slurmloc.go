@@ -112,6 +112,8 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--after does not go with --location slurm yet; chain Slurm jobs with --slurm-arg=--dependency=afterok:ID")
 	case req.Group != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "--group limits jobs on this host; a job on Slurm is queued by Slurm (--partition)")
+	case jobs.Later(req):
+		return errkind.Errorf(errkind.ErrBadRequest, "--at, --delay, --timeout and --retries are for jobs on this host; on Slurm, give sbatch's --begin, --time or --requeue with --slurm-arg")
 	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "only scripts (BackgroundJob) run on --location slurm")
 	}

@@ -1,0 +1,205 @@
+package jobs
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// fakeClock is the table's clock in these tests: the time is set by hand,
+// and the queue's timer is a record of what it was armed for, fired by
+// hand.
+type fakeClock struct {
+	now    time.Time
+	armed  []time.Time // each arming, in order
+	fire   func()      // the armed timer's function
+	active bool
+}
+
+type fakeTimer struct{ c *fakeClock }
+
+func (f fakeTimer) Stop() bool { was := f.c.active; f.c.active = false; return was }
+
+func (c *fakeClock) install(t *Table) {
+	t.clock = clock{
+		now: func() time.Time { return c.now },
+		afterFunc: func(d time.Duration, f func()) interface{ Stop() bool } {
+			c.armed = append(c.armed, c.now.Add(d))
+			c.fire, c.active = f, true
+			return fakeTimer{c}
+		},
+	}
+}
+
+// A job with a start time waits NotStarted, saying until when; the
+// queue's one timer is armed for the earliest such time, re-armed when an
+// earlier one comes, and disarmed when none is left; when it fires, the
+// job whose time has come starts, once.
+func TestQueueTimer(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)
+	c := &fakeClock{now: t0}
+	tab := New(Config{MaxRunning: 5})
+	tab.cfg.Run = func(j *Job) {}
+	c.install(tab)
+	defer tab.Close()
+	at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
+	a := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted, StartAt: at(time.Hour)}, Spec: &store.Spec{}})
+
+	tab.Lock()
+	defer tab.Unlock()
+	tab.PublishLocked(map[uint64]*Job{1: a})
+	tab.ScheduleLocked()
+	v := a.ViewLocked()
+	if v.State != api.NotStarted || v.StateReason != "starts at 2026-03-10 15:00:00 UTC" || v.StateNote != "at 15:00:00" {
+		t.Fatalf("A: %s, %q, note %q; want NotStarted, starts at 15:00", v.State, v.StateReason, v.StateNote)
+	}
+	if len(c.armed) != 1 || !c.armed[0].Equal(*a.Row.StartAt) {
+		t.Fatalf("the timer was armed for %v, want once for %v", c.armed, a.Row.StartAt)
+	}
+	// Another look, nothing new: the timer stays as it is.
+	tab.ScheduleLocked()
+	if len(c.armed) != 1 {
+		t.Fatalf("an unchanged queue re-armed the timer: %v", c.armed)
+	}
+
+	// An earlier job comes: the timer is for it now.
+	b := NewJob(&store.Row{Job: api.Job{ID: 2, Name: "B", State: api.NotStarted, StartAt: at(10 * time.Minute)}, Spec: &store.Spec{}})
+	tab.jobs[2] = b
+	tab.trackLocked(b)
+	tab.ScheduleLocked()
+	if n := len(c.armed); n != 2 || !c.armed[1].Equal(*b.Row.StartAt) {
+		t.Fatalf("the timer was armed for %v, want B's time last", c.armed)
+	}
+
+	// B's time comes: the timer fires, B starts, the timer is for A.
+	c.now = *b.Row.StartAt
+	fire := c.fire
+	tab.Unlock()
+	fire()
+	tab.Lock()
+	if b.Row.State != api.Running || b.Row.Attempt != 1 {
+		t.Fatalf("B at its time: %s, attempt %d; want Running, attempt 1", b.Row.State, b.Row.Attempt)
+	}
+	if a.Row.State != api.NotStarted || !c.armed[len(c.armed)-1].Equal(*a.Row.StartAt) || !c.active {
+		t.Fatalf("A: %s, timer armed for %v (active %v); want NotStarted, armed for A's time", a.Row.State, c.armed, c.active)
+	}
+
+	// A is stopped before its time: no timer is left.
+	tab.FinishLocked(a, api.Stopped, "stopped before it started", nil)
+	tab.ScheduleLocked()
+	if c.active {
+		t.Errorf("the timer is still armed with no job waiting for a time")
+	}
+	// B, started, is not started again by another look.
+	tab.ScheduleLocked()
+	if b.Row.Attempt != 1 {
+		t.Errorf("B started again: attempt %d", b.Row.Attempt)
+	}
+}
+
+// A host that was down at a job's time starts it at its first look.
+func TestStartTimePassedWhileDown(t *testing.T) {
+	c := &fakeClock{now: time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)}
+	tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+	c.install(tab)
+	defer tab.Close()
+	past := c.now.Add(-time.Hour)
+	a := NewJob(&store.Row{Job: api.Job{ID: 1, State: api.NotStarted, StartAt: &past}, Spec: &store.Spec{}})
+	tab.Lock()
+	defer tab.Unlock()
+	tab.PublishLocked(map[uint64]*Job{1: a})
+	tab.ScheduleLocked()
+	if a.Row.State != api.Running || len(c.armed) != 0 {
+		t.Errorf("a job whose time passed: %s, timer armed %v; want Running, no timer", a.Row.State, c.armed)
+	}
+}
+
+// A failed attempt with retries left is queued again as the same job,
+// after its retry delay, saying which attempt comes and why the last
+// failed; a stop is not retried, a timeout is; the last attempt's failure
+// is final.
+func TestRetry(t *testing.T) {
+	code := func(n int) *int { return &n }
+	tests := []struct {
+		name     string
+		attempt  int
+		timedOut bool
+		state    api.State
+		reason   string
+		retried  bool
+		final    string // the reason, retried or not
+	}{
+		{name: "failed, retries left", attempt: 1, state: api.Failed, reason: "exit status 3", retried: true, final: "attempt 1 of 3: exit status 3"},
+		{name: "timed out", attempt: 2, timedOut: true, state: api.Stopped, reason: "stopped", retried: true, final: "attempt 2 of 3: timed out after 1m0s (stopped with the stop grace)"},
+		{name: "the last attempt", attempt: 3, state: api.Failed, reason: "exit status 3", final: "attempt 3 of 3: exit status 3"},
+		{name: "stopped by the user", attempt: 1, state: api.Stopped, reason: "stopped", final: "attempt 1 of 3: stopped"},
+		{name: "completed", attempt: 1, state: api.Completed, reason: "", final: "attempt 1 of 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &fakeClock{now: time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)}
+			tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+			c.install(tab)
+			defer tab.Close()
+			j := NewJob(&store.Row{Job: api.Job{ID: 1, State: api.Running, Attempt: tt.attempt, Retries: 2, RetryDelay: 30 * time.Second, Timeout: time.Minute}, Spec: &store.Spec{}, LastSeq: 9, LogSize: 100})
+			j.TimedOut = tt.timedOut
+			tab.Lock()
+			defer tab.Unlock()
+			tab.PublishLocked(map[uint64]*Job{1: j})
+			tab.HoldSlotLocked(j)
+			tab.FinishLocked(j, tt.state, tt.reason, code(3))
+			tab.FreeSlotLocked(j)
+			tab.ScheduleLocked()
+			if j.Row.StateReason != tt.final {
+				t.Errorf("reason %q, want %q", j.Row.StateReason, tt.final)
+			}
+			if !tt.retried {
+				if !j.Row.State.Finished() || j.Row.StartAt != nil {
+					t.Errorf("%s, start at %v; want it finished", j.Row.State, j.Row.StartAt)
+				}
+				return
+			}
+			want := c.now.Add(30 * time.Second)
+			if j.Row.State != api.NotStarted || j.Row.StartAt == nil || !j.Row.StartAt.Equal(want) || j.Row.ExitCode != nil || j.Row.LastSeq != 0 || j.Row.LogSize != 0 || j.TimedOut {
+				t.Fatalf("%s, start at %v, code %v, seq %d, log %d, timed out %v; want NotStarted at %v with a fresh log", j.Row.State, j.Row.StartAt, show(j.Row.ExitCode), j.Row.LastSeq, j.Row.LogSize, j.TimedOut, want)
+			}
+			if v := j.ViewLocked(); !strings.HasPrefix(v.StateReason, "attempt "+string(rune('0'+tt.attempt+1))+" of 3 starts at 2026-03-10 14:00:30 UTC; attempt") {
+				t.Errorf("waiting: %q", v.StateReason)
+			}
+			// Its time comes: the next attempt runs.
+			c.now = want
+			tab.ScheduleLocked()
+			if j.Row.State != api.Running || j.Row.Attempt != tt.attempt+1 || j.Row.StateReason != "attempt "+string(rune('0'+tt.attempt+1))+" of 3" {
+				t.Errorf("after the delay: %s, attempt %d, %q", j.Row.State, j.Row.Attempt, j.Row.StateReason)
+			}
+		})
+	}
+}
+
+// A restarted host takes back the runtime of an attempt the stored row
+// does not know has failed (the host was killed before writing it), and
+// not that of one it does: each attempt runs once.
+func TestStaleAttach(t *testing.T) {
+	tests := []struct {
+		name    string
+		state   api.State
+		row     int // the stored row's attempt
+		attach  int // the attach record's
+		isStale bool
+	}{
+		{"the first attempt, row not written since", api.NotStarted, 0, 1, false},
+		{"attempt 2 running, the row says 1 failed", api.NotStarted, 1, 2, false},
+		{"attempt 1 failed and stored; its record left", api.NotStarted, 1, 1, true},
+		{"attempt 2 could not launch: attempt 1's record left", api.NotStarted, 2, 1, true},
+		{"a running row", api.Running, 2, 2, false},
+	}
+	for _, tt := range tests {
+		r := &store.Row{Job: api.Job{State: tt.state, Attempt: tt.row}}
+		if got := StaleAttach(r, tt.attach); got != tt.isStale {
+			t.Errorf("%s: StaleAttach = %v, want %v", tt.name, got, tt.isStale)
+		}
+	}
+}
