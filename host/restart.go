@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
-	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -50,22 +48,8 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 	if req.Script != nil && len(js)+len(done) != 1 {
 		return nil, errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js)+len(done))
 	}
-	var unfinished []string
-	h.t.Lock()
-	for _, j := range js {
-		if j.Row.Slurm != nil {
-			h.t.Unlock()
-			return nil, errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.Row.ID, j.Row.Name)
-		}
-		if !j.Row.State.Finished() {
-			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))
-		} else if j.Unreadable {
-			unfinished = append(unfinished, fmt.Sprintf("%d (its row is damaged)", j.Row.ID))
-		}
-	}
-	h.t.Unlock()
-	if len(unfinished) > 0 {
-		return nil, errorf(ErrNotFinished, "only finished jobs restart: job %s is not; wait for it, or stop it first", strings.Join(unfinished, ", "))
+	if err := h.t.Restartable(js); err != nil {
+		return nil, err
 	}
 	ids := done
 	for _, j := range js {
@@ -80,27 +64,7 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 
 // Script returns the script the selected job ran (restart --edit edits it).
 func (h *Host) Script(ctx context.Context, sel []string) (string, error) {
-	h.t.Lock()
-	js, err := h.t.SelectLocked(h.caller(ctx), sel)
-	var r store.Row
-	if err == nil && len(js) == 1 {
-		r = js[0].Row
-	}
-	h.t.Unlock()
-	if err != nil {
-		return "", err
-	}
-	if len(js) != 1 {
-		return "", errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js))
-	}
-	if r.PSJobTypeName != sdk.BackgroundJob && r.PSJobTypeName != ThreadJob {
-		return "", errorf(ErrBadRequest, "job %d is a %s: it has no script to edit; restart it without --edit", r.ID, r.PSJobTypeName)
-	}
-	p, err := h.t.Payload(&r)
-	if err != nil {
-		return "", err
-	}
-	return p.Script, nil
+	return h.t.Script(h.caller(ctx), sel)
 }
 
 // restartJob runs finished job j again and returns the id it runs as.
@@ -138,7 +102,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 	}
 	r := jobs.NewRow(c, acct.Name, runAs, again.Spec, again.Runtime, old.PSJobTypeName, again.Command, old.Workdir)
 	r.ThrottleLimit, r.Constraint = old.ThrottleLimit, old.Constraint
-	r.Definition, r.After, r.AfterAnyState, r.Group = old.Definition, after, anyState, old.Group
+	r.Definition, r.After, r.AfterAnyState, r.Group, r.OnEnd = old.Definition, after, anyState, old.Group, old.OnEnd
 	r.RestartID, r.RestartOf = req.RequestID, old.ID
 	if req.InPlace {
 		// Still the job of whoever started it (root may restart it).

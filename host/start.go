@@ -128,7 +128,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 		r.InstanceID = req.InstanceID
 	}
 	r.ThrottleLimit, r.Constraint = p.Throttle, req.RuntimeVersion
-	r.Definition, r.After, r.AfterAnyState, r.Group = p.Definition, after, req.AfterAnyState, group
+	r.Definition, r.After, r.AfterAnyState, r.Group, r.OnEnd = p.Definition, after, req.AfterAnyState, group, req.OnEnd
 	view, err := h.t.Create(r, payload, p.Name)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ const (
 	OpRestart  = "restart"
 	OpQueue    = "queue"
 	OpLocation = "location"
+	OpEvents   = "events"
 )
 
 // Output formats.
@@ -95,6 +96,9 @@ type StartRequest struct {
 	// (--merge-error): its stderr lines are Output records, not Error
 	// records. Errors the job reports on purpose (write-error) stay errors.
 	MergeError bool `json:"mergeError,omitempty"`
+	// OnEnd is a command (sh -c) the host runs when the job ends, as the
+	// job's user in its working directory (start --on-end).
+	OnEnd string `json:"onEnd,omitempty"`
 }
 
 // Locations a job can run at.
@@ -139,6 +143,7 @@ type Request struct {
 	Definition *DefinitionRequest `json:"definition,omitempty"`
 	Restart    *RestartRequest    `json:"restart,omitempty"`
 	Queue      *QueueRequest      `json:"queue,omitempty"`
+	Events     *EventsRequest     `json:"events,omitempty"`
 	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`

@@ -76,7 +76,8 @@ func (j *Job) ViewLocked() *api.Job {
 
 // finishLocked moves j to a finished state. code is the exit code, if any.
 func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
-	if !t.MoveLocked(j, state) {
+	from := j.Row.State
+	if !t.moveLocked(j, state) {
 		return
 	}
 	now := time.Now()
@@ -94,6 +95,9 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 		_ = j.Log.Close() // a no-op when the relay closed it already
 	}
 	j.NotifyLocked()
+	if from != state && t.cfg.Moved != nil {
+		t.cfg.Moved(j, from)
+	}
 }
 
 // persist writes j's row as it is now. The write (a bbolt transaction,

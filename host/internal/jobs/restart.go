@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
@@ -111,4 +112,51 @@ func (t *Table) RestartInPlace(j *Job, r *store.Row, payload *sdk.Job) error {
 	t.ScheduleLocked()
 	t.mu.Unlock()
 	return nil
+}
+
+// Restartable refuses, naming them, the jobs of js that cannot restart:
+// those unfinished, on Slurm, or whose row is damaged.
+func (t *Table) Restartable(js []*Job) error {
+	var unfinished []string
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, j := range js {
+		if j.Row.Slurm != nil {
+			return errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.Row.ID, j.Row.Name)
+		}
+		if !j.Row.State.Finished() {
+			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))
+		} else if j.Unreadable {
+			unfinished = append(unfinished, fmt.Sprintf("%d (its row is damaged)", j.Row.ID))
+		}
+	}
+	if len(unfinished) > 0 {
+		return errorf(ErrNotFinished, "only finished jobs restart: job %s is not; wait for it, or stop it first", strings.Join(unfinished, ", "))
+	}
+	return nil
+}
+
+// Script returns the script the selected job ran (restart --edit edits it).
+func (t *Table) Script(c Caller, sel []string) (string, error) {
+	t.mu.Lock()
+	js, err := t.SelectLocked(c, sel)
+	var r store.Row
+	if err == nil && len(js) == 1 {
+		r = js[0].Row
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	if len(js) != 1 {
+		return "", errorf(ErrBadRequest, "--edit restarts one job; %d are selected", len(js))
+	}
+	if r.PSJobTypeName != sdk.BackgroundJob && r.ThrottleLimit == 0 { // a thread job has a limit
+		return "", errorf(ErrBadRequest, "job %d is a %s: it has no script to edit; restart it without --edit", r.ID, r.PSJobTypeName)
+	}
+	p, err := t.Payload(&r)
+	if err != nil {
+		return "", err
+	}
+	return p.Script, nil
 }
