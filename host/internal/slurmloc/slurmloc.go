@@ -114,6 +114,9 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--group limits jobs on this host; a job on Slurm is queued by Slurm (--partition)")
 	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "only scripts (BackgroundJob) run on --location slurm")
+	case req.OnEnd != "":
+		// Not kept with the job yet: refused rather than never run.
+		return errkind.Errorf(errkind.ErrBadRequest, "--on-end does not go with --location slurm yet; the host's 'bgjob queue --on-end' runs for jobs on Slurm too")
 	}
 	if s := req.Slurm; s != nil && (s.Nodes < 0 || s.Tasks < 0) {
 		return errkind.Errorf(errkind.ErrBadRequest, "--nodes and --ntasks want a positive number")
