@@ -37,6 +37,9 @@ func (l *Log) runHooks() {
 				break
 			}
 			l.run(ctx, r)
+			l.mu.Lock()
+			l.running = false
+			l.mu.Unlock()
 			if ctx.Err() != nil {
 				return
 			}
@@ -58,6 +61,7 @@ func (l *Log) next() (Record, bool) {
 		}
 		delete(l.due, seq)
 		l.write(Record{Ran: seq})
+		l.running = true
 		return r, true
 	}
 	return Record{}, false
@@ -87,6 +91,14 @@ func (l *Log) run(ctx context.Context, r Record) {
 			l.log.Debug("ran a job's on-end hook", "job", r.JobID, "command", c)
 		}
 	}
+}
+
+// Busy reports whether a hook runs or is due: a host that exits for
+// being idle would kill the one and leave the other until its next start.
+func (l *Log) Busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.running || len(l.queue) > 0
 }
 
 // hookEnv is what a hook is told about the job that ended.

@@ -85,9 +85,10 @@ type Log struct {
 	changed chan struct{}     // closed and replaced on every event
 	// last is each job's state as the log last told it, while the host
 	// recovers (see Recovered); nil after.
-	last   map[uint64]api.State
-	wake   chan struct{} // the hook runner has work
-	closed bool
+	last    map[uint64]api.State
+	wake    chan struct{} // the hook runner has work
+	closed  bool
+	running bool // a hook runs
 
 	stop chan struct{}
 	done chan struct{}

@@ -104,6 +104,9 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	if !slices.Equal(l2.queue, []uint64{2}) {
 		t.Fatalf("due after reopen = %v, want [2]: job 1's hook was started", l2.queue)
 	}
+	if !l2.Busy() {
+		t.Error("Busy = false with a hook due: an idle host would exit before running it")
+	}
 	l2.mu.Lock()
 	l2.closed = false
 	l2.mu.Unlock()
@@ -112,8 +115,8 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	}
 	l2.f.Close()
 	l2.f = nil
-	if l3 := open(t, path, 100); len(l3.queue) != 0 {
-		t.Errorf("due after another reopen = %v, want none", l3.queue)
+	if l3 := open(t, path, 100); len(l3.queue) != 0 || l3.Busy() {
+		t.Errorf("due after another reopen = %v (busy %v), want none", l3.queue, l3.Busy())
 	}
 }
 
