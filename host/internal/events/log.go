@@ -66,6 +66,8 @@ type Config struct {
 	// Timeout bounds each hook (0: DefaultTimeout).
 	Timeout time.Duration
 	Log     hclog.Logger
+	// manual leaves the due hooks to the caller (next, run): for tests.
+	manual bool
 }
 
 // Log is the event log and the hooks' runner.
@@ -118,6 +120,10 @@ func Open(cfg Config) *Log {
 		l.log.Error("cannot open the event log; events are kept in memory only", "path", cfg.Path, "err", err)
 	} else {
 		l.f = f
+	}
+	if cfg.manual {
+		close(l.done)
+		return l
 	}
 	go l.runHooks()
 	if len(l.queue) > 0 {

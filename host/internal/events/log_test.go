@@ -14,17 +14,11 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 )
 
-// open opens a log in a temporary directory whose hooks never run on their
-// own (the test runs them with next and run), as a host just started.
+// open opens a log whose hooks never run on their own (the test runs them
+// with next and run), as a host just started.
 func open(t *testing.T, path string, keep int) *Log {
 	t.Helper()
-	l := Open(Config{Path: path, Keep: keep, Timeout: 5 * time.Second})
-	// Stop the runner: the test takes the due hooks itself.
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-	close(l.stop)
-	<-l.done
+	l := Open(Config{Path: path, Keep: keep, Timeout: 5 * time.Second, manual: true})
 	t.Cleanup(func() {
 		if l.f != nil {
 			l.f.Close()
@@ -90,9 +84,6 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	l.append(Record{Event: api.Event{JobID: 1, To: api.Completed}, Hook: &Hook{Commands: []string{"true"}, Dir: dir}})
 	l.append(Record{Event: api.Event{JobID: 2, To: api.Failed}, Hook: &Hook{Commands: []string{"true"}, Dir: dir}})
 	// The host starts job 1's hook and is killed.
-	l.mu.Lock()
-	l.closed = false
-	l.mu.Unlock()
 	r, ok := l.next()
 	if !ok || r.JobID != 1 {
 		t.Fatalf("next = %v %v, want job 1's hook", r.JobID, ok)
@@ -107,9 +98,6 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	if !l2.Busy() {
 		t.Error("Busy = false with a hook due: an idle host would exit before running it")
 	}
-	l2.mu.Lock()
-	l2.closed = false
-	l2.mu.Unlock()
 	if r, ok := l2.next(); !ok || r.JobID != 2 {
 		t.Fatalf("next = %v %v, want job 2's hook", r.JobID, ok)
 	}
