@@ -158,7 +158,6 @@ func Open(opts Options) (*Host, error) {
 		hm.Close()
 		return nil, err
 	}
-	h.ev.Recovered()
 	h.t.Start()
 	for _, l := range h.locations {
 		l.Follow() // for jobs there the previous host left

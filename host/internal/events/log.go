@@ -85,8 +85,11 @@ type Log struct {
 	queue   []uint64          // due hooks in the order the jobs ended
 	lines   int               // lines in the file
 	changed chan struct{}     // closed and replaced on every event
-	// last is each job's state as the log last told it, while the host
-	// recovers (see Recovered); nil after.
+	// last is each job's state as the log told it when the host started,
+	// until the job moves. A host killed after an event was logged and
+	// before the job's row was written finds the row older than the log:
+	// the recovery's moves from it (found running, then ended) replay
+	// what the log told, and are not told (nor their hooks run) again.
 	last    map[uint64]api.State
 	wake    chan struct{} // the hook runner has work
 	closed  bool
@@ -185,35 +188,24 @@ func (l *Log) load() error {
 // now; the table's lock is held (jobs.Config.Moved). A job that ended gets
 // its hooks queued.
 func (l *Log) MovedLocked(j *jobs.Job, from api.State) {
+	to := j.Row.State
 	l.mu.Lock()
-	recovering := l.last != nil
+	told, ok := l.last[j.Row.ID]
+	if ok && (from == told || to == told || !told.Finished() || to.Finished()) {
+		delete(l.last, j.Row.ID)
+	}
 	l.mu.Unlock()
-	if recovering {
-		return // told by Recovered, once, from what the log says
+	switch {
+	case !ok || from == told:
+		// The row and the log agree: the usual case.
+	case to == told:
+		return // a replay by a host whose row was older than the log, caught up
+	case told.Finished() && !to.Finished():
+		return // the log told the job's end: this is a replay on the way to it
+	default:
+		from = told // the change is from what the log last told
 	}
 	l.record(j, from)
-}
-
-// Recovered ends the host's recovery. Recovery moves jobs from the state
-// their rows were last written in, which may be older than what the log
-// told (a host killed before writing a row), to the state their runtimes
-// are found in: told as it happens, a job's end would be told twice, and
-// its hooks run twice. Instead each job whose state is not the one the
-// log last told gets one event from that state to its own (with its
-// hooks, if it ended while no host ran).
-func (l *Log) Recovered() {
-	t := l.cfg.Table
-	t.Lock()
-	defer t.Unlock()
-	l.mu.Lock()
-	last := l.last
-	l.last = nil
-	l.mu.Unlock()
-	for j := range t.AllLocked() {
-		if from, ok := last[j.Row.ID]; ok && from != j.Row.State && !j.Removed {
-			l.record(j, from)
-		}
-	}
 }
 
 // record appends the event of j's move from a state to the one its row

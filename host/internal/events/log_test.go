@@ -4,6 +4,7 @@ package events
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/store"
 )
 
 // open opens a log whose hooks never run on their own (the test runs them
@@ -171,5 +174,49 @@ func TestHookEnvOwn(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"BGJOB_JOB_NAME=fresh"}) {
 		t.Errorf("BGJOB_JOB_NAME in the hook's environment: %v", names)
+	}
+}
+
+// A host killed after logging a job's end but before writing its row
+// finds the row older than the log: the recovery's moves that replay what
+// the log told are not told again, and its hooks not queued again; what
+// is new is told.
+func TestReplayNotToldTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	l := open(t, path, 100)
+	l.append(Record{Event: api.Event{JobID: 1, From: api.NotStarted, To: api.Running}})
+	l.append(Record{Event: api.Event{JobID: 1, From: api.Running, To: api.Completed}, Hook: &Hook{Commands: []string{"true"}}})
+	l.append(Record{Event: api.Event{JobID: 2, From: api.NotStarted, To: api.Running}})
+	l.f.Close()
+	l.f = nil
+
+	l2 := open(t, path, 100)
+	l2.cfg.Table = jobs.New(jobs.Config{})
+	move := func(j *jobs.Job, to api.State) {
+		from := j.Row.State
+		j.Row.State = to
+		l2.MovedLocked(j, from)
+	}
+	// Job 1's row still says NotStarted: found running, then ended.
+	j1 := jobs.NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted}})
+	move(j1, api.Running)
+	move(j1, api.Completed)
+	// Job 2's row says NotStarted too; it ended while no host ran.
+	j2 := jobs.NewJob(&store.Row{Job: api.Job{ID: 2, Name: "B", State: api.NotStarted}, OnEnd: "true"})
+	move(j2, api.Running)
+	move(j2, api.Failed)
+	// Job 1 restarted in place afterwards is news.
+	move(j1, api.NotStarted)
+	rs, _ := l2.after(3)
+	var got []string
+	for _, r := range rs {
+		got = append(got, fmt.Sprintf("%d %s->%s hook=%v", r.JobID, r.From, r.To, r.Hook != nil))
+	}
+	want := []string{"2 Running->Failed hook=true", "1 Completed->NotStarted hook=false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events after the restart: %q, want %q", got, want)
+	}
+	if !slices.Equal(l2.queue, []uint64{2, 4}) {
+		t.Errorf("due hooks = %v, want [2 4]: job 1's (not started before) and job 2's, once each", l2.queue)
 	}
 }
