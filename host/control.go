@@ -115,6 +115,11 @@ func (h *Host) Wait(ctx context.Context, sel []string, anyOne bool, timeout time
 	return h.t.Wait(ctx, h.caller(ctx), sel, anyOne, timeout, opts...)
 }
 
+// Events streams the changes of the selected jobs' states (events.Stream).
+func (h *Host) Events(ctx context.Context, sel []string, f *api.Filter, req *api.EventsRequest, emit func(*api.Event) error) error {
+	return h.ev.Stream(ctx, h.caller(ctx), sel, f, req, emit)
+}
+
 // Queue shows the queue's groups and clean-up policy, after applying what
 // req changes. Only the host's own user and root change them: on a system
 // host they bind every user.

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/admit"
+	"github.com/bgjob/bgjob/host/internal/events"
 	"github.com/bgjob/bgjob/host/internal/home"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
@@ -83,6 +85,8 @@ type Host struct {
 	run *runner.Manager
 	// admit turns start requests into plans.
 	admit *admit.Admitter
+	// ev is the event log and the on-end hooks.
+	ev *events.Log
 
 	// mu guards what follows.
 	mu      sync.Mutex
@@ -135,7 +139,9 @@ func Open(opts Options) (*Host, error) {
 		self: self, launcher: opts.Launcher,
 		ids: identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
 	h.t = jobs.New(jobs.Config{Home: opts.Home, Store: st, Journal: journal, Cursors: cursors, Settings: settings,
-		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: func(j *jobs.Job) { h.run.Run(j) }})
+		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: func(j *jobs.Job) { h.run.Run(j) },
+		Moved: func(j *jobs.Job, from api.State) { h.ev.MovedLocked(j, from) }})
+	h.ev = events.Open(events.Config{Path: filepath.Join(opts.Home, "events.log"), Table: h.t, Log: opts.Logger})
 	h.locations = []location{slurmloc.New(slurmloc.Config{Table: h.t, Client: &slurm.Client{Bin: opts.SlurmBin},
 		Dir: opts.SlurmDir, HostBinary: opts.HostBinary, StopGrace: opts.StopGrace, Log: opts.Logger})}
 	if h.launcher == nil {
@@ -146,6 +152,7 @@ func Open(opts Options) (*Host, error) {
 	h.run = runner.New(runner.Config{Table: h.t, Launcher: h.launcher, Catalog: h.catalog, Store: st, Journal: journal, Cursors: cursors,
 		Home: opts.Home, StopGrace: opts.StopGrace, Self: self, Log: opts.Logger})
 	if err := h.run.Recover(); err != nil {
+		h.ev.Close()
 		h.t.Close()
 		h.launcher.Close()
 		hm.Close()
@@ -165,6 +172,7 @@ func Open(opts Options) (*Host, error) {
 // running their jobs; the next host reattaches to them.
 func (h *Host) Close() error {
 	h.t.Close()
+	h.ev.Close()
 	h.launcher.Close()
 	return h.home.Close()
 }

@@ -165,7 +165,7 @@ __NAME_filedir()
 func registerCompletions(root *cobra.Command) {
 	unfinished := func(j *api.Job) bool { return !j.State.Finished() }
 	for name, keep := range map[string]func(*api.Job) bool{
-		"get": nil, "receive": nil, "wait": nil, "remove": nil,
+		"get": nil, "receive": nil, "wait": nil, "remove": nil, "events": nil,
 		"stop":    unfinished, // only what can be stopped
 		"suspend": func(j *api.Job) bool { return !j.State.Finished() && j.State != api.Suspended },
 		"resume":  func(j *api.Job) bool { return j.State == api.Suspended },

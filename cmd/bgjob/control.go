@@ -225,10 +225,11 @@ func newQueue() *cobra.Command {
 		maxRunning   int
 		keepFinished int
 		keepFor      string
+		onEnd        string
 		output       string
 	)
 	cmd := &cobra.Command{
-		Use:   "queue [--group G] [--max-running N] [--keep-finished N] [--keep-for AGE]",
+		Use:   "queue [--group G] [--max-running N] [--keep-finished N] [--keep-for AGE] [--on-end CMD]",
 		Short: "Show or set the queue's limits and clean-up policy",
 		Long: `Show the queue: each group's limit of jobs running at once and its jobs
 running, queued and suspended, and what happens to finished jobs.
@@ -243,11 +244,18 @@ host's --max-running ($BGJOB_MAX_RUNNING, 16) until one is set here.
 older ones with their output; --keep-for AGE (7d, 36h, 90m) removes
 finished jobs that ended longer ago. 0 keeps everything (the default).
 
+--on-end CMD runs CMD (sh -c) whenever any job ends, after the job's own
+start --on-end: as the job's user, in its working directory, with
+BGJOB_JOB_ID, BGJOB_JOB_NAME, BGJOB_JOB_STATE, BGJOB_JOB_EXIT_CODE,
+BGJOB_JOB_REASON and BGJOB_JOB_GROUP set, and BGJOB_GROUP_DONE=1 when the
+job was the last unfinished job of its group. --on-end '' removes it.
+
 The settings are kept in the job table: they survive the host's restart.`,
 		Example: `  bgjob queue
   bgjob queue --max-running 4
   bgjob queue --group gpu --max-running 1
-  bgjob queue --keep-finished 500 --keep-for 7d`,
+  bgjob queue --keep-finished 500 --keep-for 7d
+  bgjob queue --on-end 'notify-send "$BGJOB_JOB_NAME: $BGJOB_JOB_STATE"'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(cmd); err != nil {
@@ -263,6 +271,9 @@ The settings are kept in the job table: they survive the host's restart.`,
 			if fl.Changed("keep-for") {
 				q.KeepFor = &keepFor
 			}
+			if fl.Changed("on-end") {
+				q.OnEnd = &onEnd
+			}
 			if q.Group != "" && q.MaxRunning == nil {
 				return api.Errorf(api.ExitUsage, "--group goes with --max-running (bgjob queue --group %s --max-running N)", q.Group)
 			}
@@ -274,6 +285,7 @@ The settings are kept in the job table: they survive the host's restart.`,
 	f.IntVar(&maxRunning, "max-running", 0, "how many of the group's jobs run at once; 0 holds them queued")
 	f.IntVar(&keepFinished, "keep-finished", 0, "keep each user's N newest finished jobs, remove older ones (0: all)")
 	f.StringVar(&keepFor, "keep-for", "", "remove finished jobs that ended longer ago than this: 7d, 36h, 90m (0: never)")
+	f.StringVar(&onEnd, "on-end", "", "a command (sh -c) run whenever a job ends, as the job's user ('': none)")
 	outputFlag(f, &output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }

@@ -297,3 +297,51 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time: give 2026-03-01, '2026-03-01 14:00', 14:00 (today), or an age such as 90m, 2h or 3d", s)
 }
+
+func newEvents() *cobra.Command {
+	var req api.Request
+	var state, group string
+	var since uint64
+	var ev api.EventsRequest
+	cmd := &cobra.Command{
+		Use:   "events [JOB...] [--state S] [--since SEQ] [--until-done]",
+		Short: "Print jobs' state changes as they happen (Register-ObjectEvent StateChanged)",
+		Long: `Print each change of a job's state as it happens, one a line: its
+number (SEQ), time, job id, name, old -> new state, and for a finished job
+the exit code and reason. With -o json, one JSON object a line.
+
+The host keeps its recent events (the last 10000 at least) in its home:
+--since SEQ prints those after SEQ first, so a script that stopped
+listening (or a host that was restarted) resumes where it left off
+without missing one. Without --since, it begins with the next change.
+
+With JOB... only those jobs' changes (as named now); with --state only
+changes to that state (events --state Failed); with --group, that queue
+group's. It runs until Ctrl-C, or with --until-done until the selected
+jobs (all your jobs, if none are named) have all finished.`,
+		Example: `  bgjob events
+  bgjob events Build --until-done
+  bgjob events --state Failed -o json
+  bgjob events --since 120`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(cmd); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("since") {
+				ev.Since = &since
+			}
+			req.Op, req.Jobs, req.Filter, req.Events = api.OpEvents, args, stateFilter(state), &ev
+			if group != "" {
+				req.Filter = &api.Filter{State: state, Group: group}
+			}
+			return call(&req)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&state, "state", "", "only changes to this state (any case)")
+	f.StringVar(&group, "group", "", "only the changes of jobs in this queue group")
+	f.Uint64Var(&since, "since", 0, "first print the kept events after this number (0: all kept)")
+	f.BoolVar(&ev.UntilDone, "until-done", false, "end once the selected jobs have all finished")
+	outputFlag(f, &req.Output, "text or json", api.FormatText, api.FormatJSON)
+	return cmd
+}

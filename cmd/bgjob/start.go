@@ -203,6 +203,7 @@ Only the last attempt's records are kept.`,
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
 	f.BoolVar(&req.MergeError, "merge-error", false, "the job's stderr is output, as 2>&1 makes it: its lines are Output records, not Error records (write-error still writes errors)")
+	f.StringVar(&req.OnEnd, "on-end", "", "a command (sh -c) run when the job ends, as its user in its working directory, with BGJOB_JOB_ID, _NAME, _STATE, _EXIT_CODE, _REASON, _GROUP set (and BGJOB_GROUP_DONE=1 if it was its group's last)")
 	f.BoolVar(&wait, "wait", false, "stream the job's output until it ends, then remove it, and exit with the job's exit status (143 if it was stopped)")
 	f.BoolVar(&verbose, "verbose", false, "with --wait: print the job's verbose records too, as receive --verbose does")
 	f.BoolVar(&debug, "debug", false, "with --wait: print the job's debug records too, as receive --debug does")

@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // RestartRequest is `bgjob restart JOB...`: each finished job runs again
 // with what it was given (script, arguments, input, working directory,
 // environment, runtime constraint, user, group, dependencies).
@@ -48,6 +50,9 @@ type QueueRequest struct {
 	// (a duration such as 36h or 7d; "0" or "": for ever).
 	KeepFinished *int    `json:"keepFinished,omitempty"`
 	KeepFor      *string `json:"keepFor,omitempty"`
+	// OnEnd is the command the host runs when any job ends ("" stops
+	// running one).
+	OnEnd *string `json:"onEnd,omitempty"`
 }
 
 // Queue is the host's queue as `bgjob queue` shows it.
@@ -55,6 +60,7 @@ type Queue struct {
 	Groups       []GroupState `json:"Groups"`
 	KeepFinished int          `json:"KeepFinished"`
 	KeepFor      string       `json:"KeepFor"`
+	OnEnd        string       `json:"OnEnd,omitempty"`
 }
 
 // GroupState is one queue group: its limit and the caller's jobs in it.
@@ -74,4 +80,26 @@ type Location struct {
 	// Detail says what is there (partitions, the shared directory) or,
 	// when it cannot be reached, why.
 	Detail string `json:"Detail"`
+}
+
+// Event is one change of a job's state, as `bgjob events` shows it. Seq
+// numbers the host's events in order: `events --since SEQ` resumes after it.
+type Event struct {
+	Seq      uint64    `json:"Seq"`
+	Time     time.Time `json:"Time"`
+	JobID    uint64    `json:"JobId"`
+	Name     string    `json:"Name"`
+	Group    string    `json:"Group,omitempty"`
+	From     State     `json:"From"`
+	To       State     `json:"To"`
+	Reason   string    `json:"Reason,omitempty"`
+	ExitCode *int      `json:"ExitCode,omitempty"`
+}
+
+// EventsRequest is `bgjob events`: Since resumes after an event's Seq (nil
+// starts from now); UntilDone ends the stream once the selected jobs have
+// all finished.
+type EventsRequest struct {
+	Since     *uint64 `json:"since,omitempty"`
+	UntilDone bool    `json:"untilDone,omitempty"`
 }

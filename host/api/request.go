@@ -17,6 +17,7 @@ const (
 	OpQueue    = "queue"
 	OpLocation = "location"
 	OpEdit     = "edit"
+	OpEvents   = "events"
 )
 
 // Output formats.
@@ -107,6 +108,9 @@ type StartRequest struct {
 	Timeout    time.Duration `json:"timeout,omitempty"`
 	Retries    int           `json:"retries,omitempty"`
 	RetryDelay time.Duration `json:"retryDelay,omitempty"`
+	// OnEnd is a command (sh -c) the host runs when the job ends, as the
+	// job's user in its working directory (start --on-end).
+	OnEnd string `json:"onEnd,omitempty"`
 }
 
 // Locations a job can run at.
@@ -159,6 +163,7 @@ type Request struct {
 	Restart    *RestartRequest    `json:"restart,omitempty"`
 	Queue      *QueueRequest      `json:"queue,omitempty"`
 	Edit       *EditRequest       `json:"edit,omitempty"`
+	Events     *EventsRequest     `json:"events,omitempty"`
 	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`

@@ -158,6 +158,13 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		return printJobs([]*api.Job{j}, false)
 	case api.OpLocation:
 		return writeLocations(out, h.Locations(ctx), jsonOut)
+	case api.OpEvents:
+		return h.Events(ctx, req.Jobs, req.Filter, req.Events, func(e *api.Event) error {
+			if err := writeEvent(out, e, jsonOut); err != nil {
+				return err
+			}
+			return rep.sync() // each event as it happens
+		})
 	case api.OpQueue:
 		q, err := h.Queue(ctx, req.Queue)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
 )
@@ -23,7 +24,30 @@ func writeQueue(w io.Writer, q *api.Queue, jsonOut bool) error {
 	if err := writeAligned(w, rows, 0); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nFinished jobs: %s\n", cleanupText(q))
+	if _, err := fmt.Fprintf(w, "\nFinished jobs: %s\n", cleanupText(q)); err != nil || q.OnEnd == "" {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "When a job ends: %s\n", printable(q.OnEnd))
+	return err
+}
+
+// writeEvent writes one event of `bgjob events`: a JSON object on a line of
+// its own, or a line to read: seq, time, id, name, old -> new state, exit
+// code and reason.
+func writeEvent(w io.Writer, e *api.Event, jsonOut bool) error {
+	if jsonOut {
+		return json.NewEncoder(w).Encode(e)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s %d %s %s -> %s", e.Seq, e.Time.Local().Format("2006-01-02T15:04:05.000"), e.JobID, printable(e.Name), e.From, e.To)
+	if e.ExitCode != nil {
+		fmt.Fprintf(&b, " exit %d", *e.ExitCode)
+	}
+	if e.Reason != "" {
+		fmt.Fprintf(&b, ": %s", printable(e.Reason))
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 

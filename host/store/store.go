@@ -73,6 +73,8 @@ type Row struct {
 	// UTF-8 (a Unix path is bytes), which JSON would change in Workdir;
 	// set on writing, put back on reading.
 	WorkdirRaw []byte `json:"workdirRaw,omitempty"`
+	// OnEnd is the command run when the job ends (start --on-end).
+	OnEnd string `json:"onEnd,omitempty"`
 }
 
 // SlurmJob is where a job on the Slurm location is.
@@ -369,6 +371,8 @@ type Settings struct {
 	// KeepFinished and KeepFor are the clean-up policy (0: keep all).
 	KeepFinished int           `json:"keepFinished,omitempty"`
 	KeepFor      time.Duration `json:"keepFor,omitempty"`
+	// OnEnd is the command run when any job ends (queue --on-end).
+	OnEnd string `json:"onEnd,omitempty"`
 }
 
 // Settings returns the stored settings; the zero value if none are.

@@ -31,6 +31,9 @@ type Job struct {
 	// Unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	Unreadable bool
+	// Retrying is set while the end of an attempt that runs again is
+	// told (see FinishLocked).
+	Retrying bool
 	// Slot is the job's slot in its group while it holds one (SlotHeld):
 	// the lowest free of 0..limit-1 when it started, which the job sees as
 	// $BGJOB_SLOT. Guarded by Host.mu.
@@ -88,7 +91,7 @@ func (j *Job) ViewLocked() *api.Job {
 func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
 	from := j.Row.State
 	state, reason = endingLocked(j, from, state, reason)
-	if !t.MoveLocked(j, state) {
+	if !t.moveLocked(j, state) {
 		return
 	}
 	now := time.Now()
@@ -106,6 +109,13 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 		_ = j.Log.Close() // a no-op when the relay closed it already
 	}
 	j.NotifyLocked()
+	// A failed attempt that runs again is an end like any other to
+	// those following the job's events, but its hooks wait for its last.
+	j.Retrying = t.willRetryLocked(j, from)
+	if from != state && t.cfg.Moved != nil {
+		t.cfg.Moved(j, from)
+	}
+	j.Retrying = false
 	t.retryLocked(j, from)
 }
 

@@ -122,7 +122,7 @@ func ran(j *Job, from api.State) bool {
 // left: it is queued as it was, to start after its retry delay. Its reason
 // (the failure) stays, for the user to see why it runs again.
 func (t *Table) retryLocked(j *Job, from api.State) {
-	if j.Row.State != api.Failed || j.Row.Attempt == 0 || j.Row.Attempt > j.Row.Retries || !ran(j, from) || j.Removed {
+	if !t.willRetryLocked(j, from) {
 		return
 	}
 	if !t.MoveLocked(j, api.NotStarted) {
@@ -147,6 +147,12 @@ func (t *Table) retryLocked(j *Job, from api.State) {
 	}
 	t.log.Info("a job's attempt failed; running it again", "job", j.Row.ID, "attempt", j.Row.Attempt+1, "of", j.Row.Retries+1)
 	j.NotifyLocked()
+}
+
+// willRetryLocked reports whether j, which has just ended coming from
+// state from, runs again: it failed an attempt and has retries left.
+func (t *Table) willRetryLocked(j *Job, from api.State) bool {
+	return j.Row.State == api.Failed && j.Row.Attempt > 0 && j.Row.Attempt <= j.Row.Retries && ran(j, from) && !j.Removed
 }
 
 // Retrying reports whether r is a job waiting to run again after a failed

@@ -60,7 +60,7 @@ func (t *Table) Queue(c Caller, req *api.QueueRequest) (*api.Queue, error) {
 	if req == nil {
 		req = &api.QueueRequest{}
 	}
-	changes := req.MaxRunning != nil || req.KeepFinished != nil || req.KeepFor != nil
+	changes := req.MaxRunning != nil || req.KeepFinished != nil || req.KeepFor != nil || req.OnEnd != nil
 	group, err := CheckGroup(req.Group)
 	if err != nil {
 		return nil, err
@@ -104,6 +104,9 @@ func (t *Table) Queue(c Caller, req *api.QueueRequest) (*api.Queue, error) {
 				return nil, err
 			}
 			set.KeepFor = d
+		}
+		if req.OnEnd != nil {
+			set.OnEnd = *req.OnEnd
 		}
 		// Stored first: a limit the user was told is set must outlive
 		// the host.
@@ -151,7 +154,7 @@ func (t *Table) queueView(c Caller) *api.Queue {
 			g.Running++
 		}
 	}
-	q := &api.Queue{KeepFinished: t.settings.KeepFinished, KeepFor: formatAge(t.settings.KeepFor)}
+	q := &api.Queue{KeepFinished: t.settings.KeepFinished, KeepFor: formatAge(t.settings.KeepFor), OnEnd: t.settings.OnEnd}
 	for _, g := range groups {
 		q.Groups = append(q.Groups, *g)
 	}

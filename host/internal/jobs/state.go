@@ -51,6 +51,19 @@ func Legal(from, to api.State) bool {
 // as it is: that is a bug in the host, logged so that it is seen.
 func (t *Table) MoveLocked(j *Job, to api.State) bool {
 	from := j.Row.State
+	if !t.moveLocked(j, to) {
+		return false
+	}
+	// A move to a finished state is told by FinishLocked, which sets the
+	// reason and exit code first.
+	if from != to && !to.Finished() && t.cfg.Moved != nil {
+		t.cfg.Moved(j, from)
+	}
+	return true
+}
+
+func (t *Table) moveLocked(j *Job, to api.State) bool {
+	from := j.Row.State
 	if !Legal(from, to) {
 		t.log.Error("refused a change of a job's state that no job makes", "job", j.Row.ID, "from", from, "to", to)
 		if strict() {

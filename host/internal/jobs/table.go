@@ -34,6 +34,10 @@ type Config struct {
 	// runs in a goroutine of its own, which Close waits for. This is the
 	// seam between the queue and the runners.
 	Run func(*Job)
+	// Moved, if set, hears of every change of a job's state, with the
+	// table's lock held, once the row says the new state (a finished
+	// job's reason and exit code included): the events and on-end hooks.
+	Moved func(j *Job, from api.State)
 }
 
 // Table is the job table: every job the host holds, the one lock that
@@ -190,4 +194,19 @@ func (t *Table) Busy() bool {
 		}
 	}
 	return false
+}
+
+// OnEndLocked is the command run when any job ends (queue --on-end).
+func (t *Table) OnEndLocked() string { return t.settings.OnEnd }
+
+// GroupDoneLocked reports whether no job of j's group but j is
+// unfinished (j being the last of its group to end).
+func (t *Table) GroupDoneLocked(j *Job) bool {
+	g := j.Row.GroupOf()
+	for _, k := range t.jobs {
+		if k != j && !k.Removed && !k.Row.State.Finished() && k.Row.GroupOf() == g {
+			return false
+		}
+	}
+	return true
 }

@@ -116,6 +116,9 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--at, --delay, --timeout and --retries are for jobs on this host; on Slurm, give sbatch's --begin, --time or --requeue with --slurm-arg")
 	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "only scripts (BackgroundJob) run on --location slurm")
+	case req.OnEnd != "":
+		// Not kept with the job yet: refused rather than never run.
+		return errkind.Errorf(errkind.ErrBadRequest, "--on-end does not go with --location slurm yet; the host's 'bgjob queue --on-end' runs for jobs on Slurm too")
 	}
 	if s := req.Slurm; s != nil && (s.Nodes < 0 || s.Tasks < 0) {
 		return errkind.Errorf(errkind.ErrBadRequest, "--nodes and --ntasks want a positive number")
