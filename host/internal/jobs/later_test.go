@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +142,12 @@ func TestRetry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &fakeClock{now: time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)}
-			tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+			// What those following the job's events hear of its end: an
+			// attempt that runs again is marked so (its hooks wait).
+			var told []string
+			tab := New(Config{MaxRunning: 5, Run: func(*Job) {}, Moved: func(j *Job, from api.State) {
+				told = append(told, fmt.Sprintf("%s->%s retrying=%v", from, j.Row.State, j.Retrying))
+			}})
 			c.install(tab)
 			defer tab.Close()
 			j := NewJob(&store.Row{Job: api.Job{ID: 1, State: api.Running, Attempt: tt.attempt, Retries: 2, RetryDelay: 30 * time.Second, Timeout: time.Minute}, Spec: &store.Spec{}, LastSeq: 9, LogSize: 100})
@@ -155,6 +161,10 @@ func TestRetry(t *testing.T) {
 			tab.ScheduleLocked()
 			if j.Row.StateReason != tt.final {
 				t.Errorf("reason %q, want %q", j.Row.StateReason, tt.final)
+			}
+			end := fmt.Sprintf("Running->%s retrying=%v", map[bool]api.State{true: api.Failed, false: tt.state}[tt.retried || tt.timedOut], tt.retried)
+			if len(told) == 0 || told[0] != end {
+				t.Errorf("told %q, want first %q", told, end)
 			}
 			if !tt.retried {
 				if !j.Row.State.Finished() || j.Row.StartAt != nil {
