@@ -32,47 +32,29 @@ func (t *Table) SelectLocked(c Caller, sel []string) ([]*Job, error) {
 	seen := map[uint64]bool{}
 	var out []*Job
 	for _, s := range sel {
-		n := 0
-		id, idErr := strconv.ParseUint(s, 10, 64)
-		name := CompileWildcard(s)
-		pattern := strings.ContainsAny(s, "*?[")
-		if idErr == nil {
+		var matches []*Job
+		if id, err := strconv.ParseUint(s, 10, 64); err == nil {
 			// An id names one job: no need to look at the others.
 			if j := t.jobs[id]; j != nil && j.VisibleTo(c) {
-				n++
-				if !seen[j.Row.ID] {
-					seen[j.Row.ID] = true
-					out = append(out, j)
-				}
+				matches = append(matches, j)
 			}
-			if n == 0 {
-				return nil, errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
-			}
-			continue
-		}
-		for _, j := range t.jobs {
-			if !j.VisibleTo(c) {
-				continue
-			}
-			var match bool
-			switch {
-			case idErr == nil:
-				match = j.Row.ID == id
-			case strings.EqualFold(j.Row.InstanceID, s):
-				match = true
-			default:
-				match = name.Match(j.Row.Name) && (j.Row.Parent == 0 || !pattern)
-			}
-			if match {
-				n++
-				if !seen[j.Row.ID] {
-					seen[j.Row.ID] = true
-					out = append(out, j)
+		} else {
+			name := CompileWildcard(s)
+			pattern := strings.ContainsAny(s, "*?[")
+			for _, j := range t.jobs {
+				if j.VisibleTo(c) && (strings.EqualFold(j.Row.InstanceID, s) || name.Match(j.Row.Name) && (j.Row.Parent == 0 || !pattern)) {
+					matches = append(matches, j)
 				}
 			}
 		}
-		if n == 0 {
+		if len(matches) == 0 {
 			return nil, errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+		}
+		for _, j := range matches {
+			if !seen[j.Row.ID] {
+				seen[j.Row.ID] = true
+				out = append(out, j)
+			}
 		}
 	}
 	SortJobs(out)
