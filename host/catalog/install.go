@@ -19,6 +19,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // describeTimeout bounds "<binary> describe". A plugin answers from static
@@ -68,7 +69,7 @@ func (c *Catalog) Install(ctx context.Context, binaryPath string, opts InstallOp
 		return nil, fmt.Errorf("cannot install %s: %w; check the path of the plugin binary", binaryPath, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is %w: it is %s, not an executable file; give the path of the plugin binary itself", binaryPath, ErrNotPlugin, describeMode(fi.Mode()))
+		return nil, fmt.Errorf("%s is %w: it is %s, not an executable file; give the path of the plugin binary itself", binaryPath, ErrNotPlugin, safepath.Kind(fi.Mode()))
 	}
 	if !isExecutable(fi.Mode()) {
 		return nil, fmt.Errorf("%s is %w: it is not executable (mode %v); make it executable with 'chmod +x %s' and install it again", binaryPath, ErrNotPlugin, fi.Mode().Perm(), binaryPath)
@@ -276,22 +277,6 @@ func writeManifest(dir string, m Manifest) error {
 		return fmt.Errorf("writing the manifest in %s: %w", dir, err)
 	}
 	return nil
-}
-
-// describeMode names a non-regular file type for messages.
-func describeMode(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a folder"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return "a special file"
-	}
 }
 
 // cappedBuffer keeps at most maxDescribeOutput bytes but accepts everything,

@@ -82,7 +82,7 @@ func (c *Catalog) OpenVerified(e *Entry) (*os.File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, missingBinary(e, fmt.Errorf("it is %s, not a regular file", describeMode(fi.Mode())))
+		return nil, missingBinary(e, fmt.Errorf("it is %s, not a regular file", safepath.Kind(fi.Mode())))
 	}
 	// The file as opened, which is what runs: its folders were checked
 	// above, so no one else could have put another in its place since.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/errkind"
+	"github.com/bgjob/bgjob/host/internal/safepath"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -150,7 +151,7 @@ func readScript(path string) (string, error) {
 	case fi.IsDir():
 		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s is a directory", path)
 	case !fi.Mode().IsRegular():
-		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s is %s, not a regular file; give a file, or pass the script inline", path, fileKind(fi.Mode()))
+		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s is %s, not a regular file; give a file, or pass the script inline", path, safepath.Kind(fi.Mode()))
 	case fi.Size() > MaxScript:
 		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s has %d bytes; at most %d are accepted", path, fi.Size(), MaxScript)
 	}
@@ -163,16 +164,3 @@ func readScript(path string) (string, error) {
 
 // MaxScript bounds a script file.
 const MaxScript = 16 << 20
-
-// fileKind names a file type for messages.
-func fileKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
-}
