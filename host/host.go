@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -88,10 +87,6 @@ type Host struct {
 	// ev is the event log and the on-end hooks.
 	ev *events.Log
 
-	// mu guards what follows.
-	mu      sync.Mutex
-	notices []string // what the user must hear about this host's start
-
 	trig *triggers.Triggers // nil without Options.Definitions
 
 	// locations are where jobs run besides this machine's queue, in the
@@ -133,9 +128,9 @@ func Open(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, journal, cursors, settings, notices := hm.Store, hm.Journal, hm.Cursors, hm.Settings, hm.Notices
+	st, journal, cursors, settings := hm.Store, hm.Journal, hm.Cursors, hm.Settings
 	self := identity.Self()
-	h := &Host{opts: opts, home: hm, notices: notices, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
+	h := &Host{opts: opts, home: hm, catalog: catalog.Open(opts.Runtimes), log: opts.Logger,
 		self: self, launcher: opts.Launcher,
 		ids: identity.New(identity.Config{System: opts.System, Self: self, AuthHelper: opts.AuthHelper, PAMConfDir: opts.PAMConfDir, Log: opts.Logger})}
 	h.t = jobs.New(jobs.Config{Home: opts.Home, Store: st, Journal: journal, Cursors: cursors, Settings: settings,
@@ -180,9 +175,7 @@ func (h *Host) Close() error {
 // Notices says what went wrong while the host started and was repaired
 // (a damaged job table set aside, say), for the user to hear about.
 func (h *Host) Notices() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.notices...)
+	return append([]string(nil), h.home.Notices...) // set once, by home.Open
 }
 
 // Home is the host's home directory.
