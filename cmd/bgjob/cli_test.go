@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"slices"
+
 	"io"
 	"os"
 	"os/exec"
@@ -8,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // runCLI runs bgjob in this process with args and returns its exit code
@@ -162,5 +167,46 @@ func TestRootHelp(t *testing.T) {
 	}
 	if strings.Contains(out, "\n  man ") {
 		t.Error("--help lists the hidden man command")
+	}
+}
+
+// TestOneCommandTreeAsWhole: a call naming a subcommand builds that
+// command alone (newRootFor); its help, flags and errors must be what the
+// whole tree gives, and the table of commands must hold every command the
+// whole tree has.
+func TestOneCommandTreeAsWhole(t *testing.T) {
+	whole := newRoot()
+	var names []string
+	for _, c := range whole.Commands() {
+		if c.Name() != "help" {
+			names = append(names, c.Name())
+		}
+	}
+	var table []string
+	for _, c := range commands {
+		table = append(table, c.name)
+	}
+	sorted := slices.Sorted(slices.Values(table))
+	if strings.Join(names, " ") != strings.Join(sorted, " ") {
+		t.Fatalf("commands table %v, whole tree %v", table, names)
+	}
+	out := func(root *cobra.Command, args ...string) string {
+		var b strings.Builder
+		root.SetOut(&b)
+		root.SetErr(&b)
+		root.SetArgs(args)
+		err := root.Execute()
+		return fmt.Sprintf("%s\nerr: %v", b.String(), err)
+	}
+	for _, name := range table {
+		for _, args := range [][]string{{name, "--help"}, {name, "--no-such-flag"}} {
+			one := newRootFor(args)
+			if n := len(one.Commands()); n != 1 {
+				t.Errorf("%v: the tree holds %d commands, want the one named", args, n)
+			}
+			if got, want := out(one, args...), out(newRoot(), args...); got != want {
+				t.Errorf("%v: one command's tree says\n%s\nthe whole tree\n%s", args, got, want)
+			}
+		}
 	}
 }

@@ -25,7 +25,7 @@ func main() {
 }
 
 func run(args []string) int {
-	root := newRoot()
+	root := newRootFor(args)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -105,7 +105,39 @@ func envHelp() string {
 	return b.String()
 }
 
-func newRoot() *cobra.Command {
+// commands are bgjob's subcommands, in the order help lists them. Each is
+// built only when a call needs it: building all eighteen, with their flags,
+// help texts and completions, is a sixth of the CLI's own start.
+var commands = []struct {
+	name  string
+	build func() *cobra.Command
+}{
+	{"start", newStart}, {"get", newGet}, {"receive", newReceive}, {"wait", newWait},
+	{"stop", newStop}, {"remove", newRemove}, {"suspend", newSuspend}, {"resume", newResume},
+	{"restart", newRestart}, {"edit", newEdit}, {"events", newEvents}, {"queue", newQueue},
+	{"location", newLocation}, {"definition", newDefinition}, {"host", newHost},
+	{"runtime", newRuntime}, {"completion", newCompletion}, {"man", newMan},
+}
+
+// newRoot is the whole command tree: help, completion and the man pages
+// need every command.
+func newRoot() *cobra.Command { return newRootFor(nil) }
+
+// newRootFor is the command tree a call with args needs. When the first
+// argument names a subcommand, the tree holds that one alone and no
+// completions (a job's start pays only for what it uses): help for it,
+// its flags, errors and exit codes are the same as in the whole tree. Any
+// other call (the root's help or version, "__complete", a flag first) gets
+// the whole tree; "--version" alone needs none.
+func newRootFor(args []string) *cobra.Command {
+	only := -1
+	if len(args) > 0 {
+		for i, c := range commands {
+			if c.name == args[0] {
+				only = i
+			}
+		}
+	}
 	root := &cobra.Command{
 		Use:   "bgjob",
 		Short: "Background jobs in isolated, versioned runtimes",
@@ -121,7 +153,7 @@ Runtimes live in the catalog under $BGJOB_RUNTIMES.
 
 JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 
-` + envHelp() + "\n" + exitCodesHelp(),
+`,
 		Example: `  bgjob start --name Backup -- 'rsync -a ~/docs /backup/docs'
   bgjob get
   bgjob wait Backup && bgjob receive Backup
@@ -138,9 +170,17 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	})
 	root.PersistentFlags().BoolVar(&useSystem, "system", false, "use the system host ("+api.SystemSocket+"; or $BGJOB_SOCKET) instead of your own")
 	root.PersistentFlags().StringVar(&colorMode, "color", "auto", "colour what is printed: auto (on a terminal, unless NO_COLOR is set), always or never")
-	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(),
-		newSuspend(), newResume(), newRestart(), newEdit(), newEvents(), newQueue(), newLocation(), newDefinition(), newHost(), newRuntime(),
-		newCompletion(), newMan())
+	switch {
+	case only >= 0:
+		root.AddCommand(commands[only].build())
+		return root
+	case len(args) == 1 && args[0] == "--version":
+		return root
+	}
+	root.Long += envHelp() + "\n" + exitCodesHelp()
+	for _, c := range commands {
+		root.AddCommand(c.build())
+	}
 	registerCompletions(root)
 	return root
 }
