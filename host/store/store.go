@@ -113,7 +113,8 @@ type Identity struct {
 // Store is the job table. bbolt's file lock also keeps a second host off
 // the same home.
 type Store struct {
-	db *bolt.DB
+	db     *bolt.DB
+	commit committer
 }
 
 // ErrLocked says another host holds the store.
@@ -255,7 +256,7 @@ func idKey(id uint64) []byte {
 // what depends on it and say the job's payload to keep with the row (nil:
 // none here), and stores both under the id, in one transaction.
 func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		var id uint64 = 1
 		if v := meta.Get(keyNextID); v != nil {
@@ -301,7 +302,7 @@ func putRow(tx *bolt.Tx, r *Row) error {
 
 // Put writes rows, in one transaction.
 func (s *Store) Put(rows ...*Row) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		for _, r := range rows {
 			if err := putRow(tx, r); err != nil {
 				return err
@@ -313,7 +314,7 @@ func (s *Store) Put(rows ...*Row) error {
 
 // Delete removes job id's row and payload.
 func (s *Store) Delete(id uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketPayloads).Delete(idKey(id)); err != nil {
 			return err
 		}
@@ -396,7 +397,7 @@ func (s *Store) PutSettings(set Settings) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySettings, b)
 	})
 }
@@ -405,7 +406,7 @@ func (s *Store) PutSettings(set Settings) error {
 // here) in one transaction (restart --in-place): the row never pairs with
 // another job's payload.
 func (s *Store) PutWithPayload(r *Row, payload []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		var err error
 		if payload == nil {
 			err = tx.Bucket(bucketPayloads).Delete(idKey(r.ID))

@@ -40,7 +40,7 @@ func (s *Store) PutTrigger(key string, t Trigger) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTriggers).Put([]byte(key), b)
 	})
 }
