@@ -166,6 +166,25 @@ func DefaultRoot() string {
 // the file: silently skipping it could make Resolve pick an older version
 // than the user expects.
 func (c *Catalog) List() ([]*Entry, error) {
+	names, err := c.names()
+	if err != nil {
+		return nil, err
+	}
+	var entries []*Entry
+	for _, name := range names {
+		es, err := c.listName(name)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, es...)
+	}
+	sortEntries(entries)
+	return entries, nil
+}
+
+// names is the runtime names in the catalog: its root's folders, once the
+// root is trusted. No root is no names.
+func (c *Catalog) names() ([]string, error) {
 	// A catalog root others could change holds nothing to trust, not even
 	// the names of its folders.
 	if err := c.checkTrusted(c.root); err != nil {
@@ -184,47 +203,50 @@ func (c *Catalog) List() ([]*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the runtime catalog %s: %w; check that it is a readable folder, or point BGJOB_RUNTIMES at another one", c.root, err)
 	}
+	return names, nil
+}
+
+// listName is List's entries of one runtime name, a folder of the root
+// (checked by the caller), unsorted.
+func (c *Catalog) listName(name string) ([]*Entry, error) {
 	var entries []*Entry
-	for _, name := range names {
-		// A folder others could change refuses every entry below it.
-		nameErr := c.checkOne(filepath.Join(c.root, name))
-		if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
-			continue // removed while we were looking
+	// A folder others could change refuses every entry below it.
+	nameErr := c.checkOne(filepath.Join(c.root, name))
+	if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
+		return nil, nil // removed while we were looking
+	}
+	versions, err := c.subdirs(filepath.Join(c.root, name))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // removed while we were looking
 		}
-		versions, err := c.subdirs(filepath.Join(c.root, name))
+		return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", filepath.Join(c.root, name), err)
+	}
+	for _, version := range versions {
+		vdir := filepath.Join(c.root, name, version)
+		versionErr := nameErr
+		if versionErr == nil {
+			if versionErr = c.checkOne(vdir); versionErr != nil && !errors.Is(versionErr, ErrUnsafe) {
+				continue
+			}
+		}
+		platforms, err := c.subdirs(vdir)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed while we were looking
+				continue
 			}
-			return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", filepath.Join(c.root, name), err)
+			return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", vdir, err)
 		}
-		for _, version := range versions {
-			vdir := filepath.Join(c.root, name, version)
-			versionErr := nameErr
-			if versionErr == nil {
-				if versionErr = c.checkOne(vdir); versionErr != nil && !errors.Is(versionErr, ErrUnsafe) {
-					continue
-				}
-			}
-			platforms, err := c.subdirs(vdir)
+		for _, platform := range platforms {
+			e, err := c.trustedEntry(filepath.Join(vdir, platform), name, version, platform, versionErr)
 			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return nil, fmt.Errorf("cannot read the runtime catalog folder %s: %w; check its permissions", vdir, err)
+				return nil, err
 			}
-			for _, platform := range platforms {
-				e, err := c.trustedEntry(filepath.Join(vdir, platform), name, version, platform, versionErr)
-				if err != nil {
-					return nil, err
-				}
-				if e != nil {
-					entries = append(entries, e)
-				}
+			if e != nil {
+				entries = append(entries, e)
 			}
 		}
 	}
-	sortEntries(entries)
 	return entries, nil
 }
 

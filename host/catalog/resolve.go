@@ -49,9 +49,24 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 		}
 	}
 
-	entries, err := c.List()
+	// Only the named runtime's folder is read: a start pays for the
+	// runtime it runs, not for every one installed. The others are listed
+	// only to say what is installed when nothing matches.
+	names, err := c.names()
 	if err != nil {
 		return nil, err
+	}
+	var entries []*Entry
+	if slices.Contains(names, name) {
+		if entries, err = c.listName(name); err != nil {
+			return nil, err
+		}
+		sortEntries(entries)
+	}
+	if !slices.ContainsFunc(entries, func(e *Entry) bool { return anyKind || e.Kind != sdk.KindJobType }) {
+		if entries, err = c.List(); err != nil {
+			return nil, err
+		}
 	}
 	var named []*Entry
 	var others []string
