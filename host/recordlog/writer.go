@@ -121,6 +121,33 @@ func (w *Writer) Close() error {
 	return err
 }
 
+// CloseUnsynced closes the log without making it durable: for a log about
+// to be removed with its job, whose sync would be wasted. Syncing it later,
+// if it stays after all, is SyncFile's.
+func (w *Writer) CloseUnsynced() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+// SyncFile makes the log at path durable after CloseUnsynced.
+func SyncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|safepath.NoFollow, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Sync makes what was appended durable (a Slurm task syncs each batch
 // before the runtime may forget it: the host's page cache is not there to
 // keep it).

@@ -277,7 +277,14 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	if err != nil {
 		return err
 	}
-	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true}, sink); err != nil {
+	// A job of this machine is removed by the receive itself once it has
+	// passed on all of it: the job's end is then never written, only the
+	// row's deletion (see runner's finishFromRuntime), and the final row
+	// comes to the sink's End. A parent (a job at a location) is received
+	// child by child, so its own final row is asked for after.
+	local := len(j.ChildJobs) == 0
+	end := &endSeen{receiveSink: sink}
+	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local}, end); err != nil {
 		if ctx.Err() != nil {
 			caller, _ := host.CallerFrom(ctx)
 			go func() {
@@ -289,13 +296,20 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		}
 		return err
 	}
-	jobs, err := h.Jobs(ctx, sel, nil)
-	if err != nil || len(jobs) != 1 {
-		return err
+	fin := end.fin
+	if !local {
+		jobs, err := h.Jobs(ctx, sel, nil)
+		if err != nil || len(jobs) != 1 {
+			return err
+		}
+		fin = jobs[0]
+		if err := h.Remove(ctx, sel, false); err != nil {
+			return err
+		}
 	}
-	fin := jobs[0]
-	if err := h.Remove(ctx, sel, false); err != nil {
-		return err
+	if fin == nil {
+		// Removed by someone else before its end was seen.
+		return fmt.Errorf("job %d was removed before it ended: %w", j.ID, host.ErrNotFound)
 	}
 	switch fin.State {
 	case api.Completed:
@@ -311,6 +325,17 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	return exitCodeOnly(api.ExitJobFailed)
 }
 
+// endSeen keeps the final row of the job a receive ends with.
+type endSeen struct {
+	receiveSink
+	fin *api.Job
+}
+
+func (s *endSeen) End(j *api.Job) error {
+	s.fin = j
+	return s.receiveSink.End(j)
+}
+
 // stoppedText says that j was stopped, and why when the reason says more
 // than its state does (a runtime's reason is often just "stopped").
 func stoppedText(j *api.Job) string {
@@ -324,6 +349,7 @@ func stoppedText(j *api.Job) string {
 // receiveSink is a host.Sink that knows which jobs it saw fail.
 type receiveSink interface {
 	host.Sink
+	End(*api.Job) error
 	failures() []*api.Job
 }
 

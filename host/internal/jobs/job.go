@@ -28,6 +28,11 @@ type Job struct {
 	// Host.mu.
 	Children []*Job
 	Draining int // draining receives in progress; guarded by Host.mu
+	// Collectors are the draining receives that remove the job once it
+	// has ended and they have passed on all of it (start --wait, receive
+	// --wait --auto-remove); guarded by Host.mu. The job's end need not
+	// be made durable for a row about to be deleted (see AwaitRemoved).
+	Collectors int
 	// Unreadable marks a job whose row could not be read: it is never
 	// written back, only removed.
 	Unreadable bool
@@ -215,3 +220,32 @@ func (j *Job) KeepSlotLocked(slot *int) {
 func (j *Job) VisibleTo(c Caller) bool {
 	return c.Root() || j.Row.OwnerUID == c.UID
 }
+
+// AwaitRemoved waits up to d for a collector (see Job.Collectors) to remove
+// j, which has ended; it reports whether it did. It gives up at once when
+// no collector is left (one that failed or went away): then the end must
+// be written as for any job.
+func (t *Table) AwaitRemoved(j *Job, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		removed, collectors, changed := j.Removed, j.Collectors, j.Changed
+		t.mu.Unlock()
+		switch {
+		case removed:
+			return true
+		case collectors == 0:
+			return false
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// Commits is how many transactions the job table's store has committed
+// since it opened (see store.Store.Commits).
+func (t *Table) Commits() uint64 { return t.store.Commits() }

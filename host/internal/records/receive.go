@@ -163,12 +163,21 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 	if !o.Keep {
 		j.Draining++
 	}
+	if o.AutoRemove {
+		j.Collectors++
+	}
 	t.Unlock()
 	moved := false
 	defer func() {
 		if !o.Keep {
 			t.Lock()
 			j.Draining--
+			if o.AutoRemove {
+				// The job's end may be waiting for this receive to
+				// remove it (see jobs.Table.AwaitRemoved).
+				j.Collectors--
+				j.NotifyLocked()
+			}
 			t.Unlock()
 		}
 		if moved {
