@@ -16,42 +16,48 @@ import (
 // at the end, and draining the records before it, unseen, would lose them;
 // a later receive still gets everything.
 //
-// It reads each job's records twice with the host's own receive: once to
-// the end to keep the last N, then, with --wait, following from the start
-// again and passing on only the records past those already read (records
-// are numbered, in order, per job).
+// The log is read once: the tail sink keeps each job's last N records
+// until the receive has read all of that job's log (CaughtUp, or the job's
+// end), passes them on, and from then on passes on what comes.
 func receiveTail(ctx context.Context, h *host.Host, req *api.Request, o host.ReceiveOptions, sink receiveSink) error {
 	o.Keep, o.AutoRemove = true, false
-	follow := o.Wait
-	o.Wait = false
 	t := newTailSink(*req.Tail, req.Output == api.FormatJSON, req.Verbose, req.Debug)
+	t.out, t.follow = sink, o.Wait
 	if err := h.Receive(ctx, req.Jobs, o, t); err != nil {
 		return err
 	}
-	if err := t.passOn(sink); err != nil {
-		return err
+	// Without --wait, the tails go out now, job by job in the order they
+	// were read, each with its end if it has ended.
+	for _, id := range t.order {
+		if err := t.passOn(id); err != nil {
+			return err
+		}
+		if j := t.ended[id]; j != nil {
+			if err := sink.End(j); err != nil {
+				return err
+			}
+		}
 	}
-	if !follow {
-		return sink.Flush()
-	}
-	o.Wait = true
-	return h.Receive(ctx, req.Jobs, o, &afterSink{sink: sink, tail: t})
+	return sink.Flush()
 }
 
 // tailSink keeps the last n records of each job that the output shows,
-// text chunks split into their lines, and the ends of the jobs that ended.
+// text chunks split into their lines, and passes them on to out once the
+// receive has read the job's log: then what follows goes straight on.
 type tailSink struct {
 	n                   int
 	all, verbose, debug bool // all: every stream (JSON)
+	out                 receiveSink
+	follow              bool // --wait: tails go out as the receive catches up
 	order               []uint64
+	ended               map[uint64]*api.Job // without follow: ends, passed on last
 	kept                map[uint64][]*sdk.Record
-	last                map[uint64]uint64 // the highest sequence number read, of any stream
-	ended               map[uint64]*api.Job
+	passed              map[uint64]bool // the tail is out; records go straight on
 }
 
 func newTailSink(n int, all, verbose, debug bool) *tailSink {
 	return &tailSink{n: max(n, 0), all: all, verbose: verbose, debug: debug,
-		kept: map[uint64][]*sdk.Record{}, last: map[uint64]uint64{}, ended: map[uint64]*api.Job{}}
+		kept: map[uint64][]*sdk.Record{}, passed: map[uint64]bool{}, ended: map[uint64]*api.Job{}}
 }
 
 // shown says whether the receive prints records of stream s: in text,
@@ -70,17 +76,20 @@ func (t *tailSink) shown(s sdk.Stream) bool {
 }
 
 func (t *tailSink) see(jobID uint64) {
-	if _, ok := t.last[jobID]; !ok {
+	if _, ok := t.kept[jobID]; !ok && !t.passed[jobID] {
 		t.order = append(t.order, jobID)
-		t.last[jobID] = 0
+		t.kept[jobID] = nil
 	}
 }
 
 // Record keeps r (a copy: r is only valid during the call), or its last
-// lines, dropping what falls out of the last n.
+// lines, dropping what falls out of the last n; once the job's tail is
+// out, it passes r on.
 func (t *tailSink) Record(jobID uint64, r *sdk.Record) error {
+	if t.passed[jobID] {
+		return t.out.Record(jobID, r)
+	}
 	t.see(jobID)
-	t.last[jobID] = max(t.last[jobID], r.Seq+uint64(max(r.Count, 1))-1)
 	if !t.shown(r.Stream) || t.n == 0 {
 		return nil
 	}
@@ -108,57 +117,43 @@ func (t *tailSink) Record(jobID uint64, r *sdk.Record) error {
 	return nil
 }
 
-// End keeps a finished job's end, to pass on after its last records.
+// CaughtUp: the receive has read all of the job's log; its tail goes out.
+func (t *tailSink) CaughtUp(jobID uint64) error { return t.passOn(jobID) }
+
+// End passes on a finished job's tail, then its end; without follow, both
+// wait for the receive to end.
 func (t *tailSink) End(j *api.Job) error {
-	t.see(j.ID)
-	t.ended[j.ID] = j
-	return nil
-}
-
-func (t *tailSink) Flush() error { return nil }
-
-// passOn gives sink each job's last n records, then its end.
-func (t *tailSink) passOn(sink receiveSink) error {
-	for _, id := range t.order {
-		k := t.kept[id]
-		for _, r := range k[max(len(k)-t.n, 0):] {
-			if err := sink.Record(id, r); err != nil {
-				return err
-			}
-		}
-		if j := t.ended[id]; j != nil {
-			if e, ok := sink.(host.Ender); ok {
-				if err := e.End(j); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// afterSink passes on what follows a tail: the records past those the
-// tail read, and the ends it has not passed on already.
-type afterSink struct {
-	sink receiveSink
-	tail *tailSink
-}
-
-func (a *afterSink) Record(jobID uint64, r *sdk.Record) error {
-	if last, ok := a.tail.last[jobID]; ok && r.Seq <= last {
+	if !t.follow {
+		t.see(j.ID)
+		t.ended[j.ID] = j
 		return nil
 	}
-	return a.sink.Record(jobID, r)
+	if err := t.passOn(j.ID); err != nil {
+		return err
+	}
+	return t.out.End(j)
 }
 
-func (a *afterSink) End(j *api.Job) error {
-	if a.tail.ended[j.ID] != nil {
+// Flush flushes what went out; kept records wait for their job's tail.
+func (t *tailSink) Flush() error {
+	if !t.follow {
 		return nil
 	}
-	if e, ok := a.sink.(host.Ender); ok {
-		return e.End(j)
+	return t.out.Flush()
+}
+
+// passOn gives out the job's last n records, once.
+func (t *tailSink) passOn(jobID uint64) error {
+	if t.passed[jobID] {
+		return nil
+	}
+	k := t.kept[jobID]
+	t.passed[jobID] = true
+	delete(t.kept, jobID)
+	for _, r := range k[max(len(k)-t.n, 0):] {
+		if err := t.out.Record(jobID, r); err != nil {
+			return err
+		}
 	}
 	return nil
 }
-
-func (a *afterSink) Flush() error { return a.sink.Flush() }

@@ -45,6 +45,13 @@ type Ender interface {
 	End(j *api.Job) error
 }
 
+// CatchUpper is a Sink that is told when a waiting receive has passed on
+// all of a job's log and waits for what comes next: where receive --tail
+// --wait has the tail it prints before following.
+type CatchUpper interface {
+	CaughtUp(jobID uint64) error
+}
+
 // Receive passes the selected jobs' unreceived records to sink: job by
 // job, or, with Wait and several jobs, as they arrive from each (the sink
 // gets one call at a time either way).
@@ -137,6 +144,15 @@ func (s *lockedSink) Flush() error {
 	return s.sink.Flush()
 }
 
+func (s *lockedSink) CaughtUp(jobID uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.sink.(CatchUpper); ok {
+		return c.CaughtUp(jobID)
+	}
+	return nil
+}
+
 func (s *lockedSink) End(j *api.Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -167,7 +183,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 		j.Collectors++
 	}
 	t.Unlock()
-	moved := false
+	moved, caughtUp := false, false
 	defer func() {
 		if !o.Keep {
 			t.Lock()
@@ -259,6 +275,12 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 		}
 		if !o.Wait {
 			break
+		}
+		if c, ok := sink.(CatchUpper); ok && !caughtUp {
+			caughtUp = true
+			if err := c.CaughtUp(j.Row.ID); err != nil {
+				return err
+			}
 		}
 		if err := sink.Flush(); err != nil {
 			return err
