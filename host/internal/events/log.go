@@ -18,10 +18,13 @@ package events
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,10 +93,17 @@ type Log struct {
 	// before the job's row was written finds the row older than the log:
 	// the recovery's moves from it (found running, then ended) replay
 	// what the log told, and are not told (nor their hooks run) again.
-	last    map[uint64]api.State
-	wake    chan struct{} // the hook runner has work
-	closed  bool
-	running bool // a hook runs
+	last   map[uint64]api.State
+	wake   chan struct{} // the hook runner has work
+	closed bool
+	// compacting says a rewrite of the file runs (see startCompactLocked);
+	// compactDone is closed when it has ended.
+	compacting  bool
+	compactDone chan struct{}
+	// beforeSwap, if set (tests), runs in a rewrite once its file is
+	// written and synced, before it takes what was appended meanwhile.
+	beforeSwap func()
+	running     bool // a hook runs
 
 	stop chan struct{}
 	done chan struct{}
@@ -249,8 +259,8 @@ func (l *Log) append(r Record) {
 	if len(l.recent) > 2*l.cfg.Keep {
 		l.recent = append([]Record(nil), l.recent[len(l.recent)-l.cfg.Keep:]...)
 	}
-	if l.lines > 2*l.cfg.Keep+len(l.due) {
-		l.compact()
+	if l.lines > 2*l.cfg.Keep+len(l.due) && !l.compacting && l.f != nil && !l.closed {
+		l.startCompactLocked()
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -272,62 +282,111 @@ func (l *Log) write(r Record) {
 	l.lines++
 }
 
-// compact rewrites the file with the newest Keep events and those whose
-// hooks are due; l.mu is held.
-func (l *Log) compact() {
-	keep := l.recent[max(0, len(l.recent)-l.cfg.Keep):]
-	var buf bytes.Buffer
-	n := 0
-	put := func(r Record) {
-		b, _ := json.Marshal(r)
-		buf.Write(append(b, '\n'))
-		n++
-	}
+// startCompactLocked starts rewriting the file with the newest Keep
+// events and those whose hooks are due, in a goroutine: the rewrite and
+// its sync took the table's lock with them (l.mu is taken under it) for
+// every job's change meanwhile. l.mu is held.
+func (l *Log) startCompactLocked() {
+	keep := append([]Record(nil), l.recent[max(0, len(l.recent)-l.cfg.Keep):]...)
+	var older []Record
 	for _, r := range l.due {
 		if len(keep) == 0 || r.Seq < keep[0].Seq {
-			put(r)
+			older = append(older, r)
 		}
 	}
-	for _, r := range keep {
-		put(r)
+	slices.SortFunc(older, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	off, err := l.f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		l.log.Error("cannot shorten the event log", "err", err)
+		return
 	}
+	l.compacting = true
+	l.compactDone = make(chan struct{})
+	go l.compact(append(older, keep...), off)
+}
+
+// compact writes recs to a new file and syncs it, then, l.mu held, adds
+// what was appended to the old file after off (the events since; written,
+// as every append, without a sync) and puts the new file in its place.
+func (l *Log) compact(recs []Record, off int64) {
+	defer close(l.compactDone)
 	tmp := l.cfg.Path + ".tmp"
-	err := writeSynced(tmp, buf.Bytes())
+	fail := func(err error) {
+		os.Remove(tmp)
+		l.log.Error("cannot shorten the event log", "err", err)
+		l.mu.Lock()
+		l.compacting = false
+		l.mu.Unlock()
+	}
+	var buf bytes.Buffer
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		buf.Write(append(b, '\n'))
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if _, err = f.Write(buf.Bytes()); err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		fail(err)
+		return
+	}
+	if l.beforeSwap != nil {
+		l.beforeSwap()
+	}
+	l.mu.Lock()
+	tail, err := readFrom(l.cfg.Path, off)
+	if err == nil {
+		_, err = f.Write(tail)
+	}
 	if err == nil {
 		err = os.Rename(tmp, l.cfg.Path)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		l.log.Error("cannot shorten the event log", "err", err)
+		l.mu.Unlock()
+		f.Close()
+		fail(err)
 		return
 	}
-	f, err := os.OpenFile(l.cfg.Path, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		l.log.Error("cannot open the event log; events are kept in memory only", "err", err)
-		f = nil
-	}
 	l.f.Close()
-	l.f, l.lines = f, n
+	l.f, l.lines = f, len(recs)+bytes.Count(tail, []byte("\n"))
+	l.compacting = false
+	l.mu.Unlock()
 	if d, err := os.Open(filepath.Dir(l.cfg.Path)); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
 }
 
-func writeSynced(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
+// awaitCompactionLocked waits for a rewrite of the file under way to end;
+// l.mu is held, and let go meanwhile.
+func (l *Log) awaitCompactionLocked() {
+	for l.compacting {
+		done := l.compactDone
+		l.mu.Unlock()
+		<-done
+		l.mu.Lock()
 	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
+
+// readFrom is the file at path from off to its end.
+func readFrom(path string, off int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(f)
+}
+
 
 // Seq is the newest event's number (0: none yet).
 func (l *Log) Seq() uint64 {
@@ -362,6 +421,7 @@ func (l *Log) Close() {
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.awaitCompactionLocked() // it puts its file in the log's place
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil

@@ -55,6 +55,9 @@ func TestLogBoundedAndResumed(t *testing.T) {
 	if got := seqs(rs); len(got) > 6 || got[len(got)-1] != 9 {
 		t.Fatalf("kept %v, want at most 6 ending with 9", got)
 	}
+	l.mu.Lock()
+	l.awaitCompactionLocked() // the rewrite runs beside the appends
+	l.mu.Unlock()
 	l.f.Close()
 	l.f = nil
 
@@ -218,5 +221,52 @@ func TestReplayNotToldTwice(t *testing.T) {
 	}
 	if !slices.Equal(l2.queue, []uint64{2, 4}) {
 		t.Errorf("due hooks = %v, want [2 4]: job 1's (not started before) and job 2's, once each", l2.queue)
+	}
+}
+
+// Events appended while the file is rewritten (in the background, off the
+// table's lock) are in the new file, after those it kept, and a hook
+// marked started meanwhile stays started.
+func TestCompactKeepsWhatCameMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.log")
+	l := open(t, path, 2)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	l.beforeSwap = func() { close(started); <-release }
+	l.append(Record{Event: api.Event{JobID: 1, To: api.Completed}, Hook: &Hook{Commands: []string{"true"}, Dir: dir}})
+	for i := range 5 {
+		l.append(Record{Event: api.Event{JobID: uint64(i + 2), From: api.NotStarted, To: api.Running}})
+	}
+	select { // the rewrite has taken events 1 (due), 5 and 6
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no rewrite started past 2*Keep events")
+	}
+	l.append(Record{Event: api.Event{JobID: 10, From: api.NotStarted, To: api.Running}})
+	l.append(Record{Event: api.Event{JobID: 11, From: api.NotStarted, To: api.Running}})
+	if r, ok := l.next(); !ok || r.JobID != 1 { // job 1's hook starts now
+		t.Fatalf("next = %v %v, want job 1's hook", r.JobID, ok)
+	}
+	close(release)
+	l.mu.Lock()
+	l.awaitCompactionLocked()
+	l.mu.Unlock()
+	l.f.Close()
+	l.f = nil
+
+	l2 := open(t, path, 2)
+	if l2.Seq() != 8 {
+		t.Fatalf("reopened Seq = %d, want 8", l2.Seq())
+	}
+	if len(l2.queue) != 0 {
+		t.Errorf("due hooks after reopen = %v, want none: job 1's was started during the rewrite", l2.queue)
+	}
+	rs, _ := l2.after(6)
+	if got := seqs(rs); !slices.Equal(got, []uint64{7, 8}) {
+		t.Errorf("after(6) = %v, want [7 8]: the events appended during the rewrite", got)
+	}
+	if l2.lines > 6 {
+		t.Errorf("the file has %d lines, want it shortened", l2.lines)
 	}
 }
