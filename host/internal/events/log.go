@@ -103,7 +103,7 @@ type Log struct {
 	// beforeSwap, if set (tests), runs in a rewrite once its file is
 	// written and synced, before it takes what was appended meanwhile.
 	beforeSwap func()
-	running     bool // a hook runs
+	running    bool // a hook runs
 
 	stop chan struct{}
 	done chan struct{}
@@ -386,7 +386,6 @@ func readFrom(path string, off int64) ([]byte, error) {
 	}
 	return io.ReadAll(f)
 }
-
 
 // Seq is the newest event's number (0: none yet).
 func (l *Log) Seq() uint64 {
