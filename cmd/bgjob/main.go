@@ -106,7 +106,7 @@ func envHelp() string {
 }
 
 // commands are bgjob's subcommands, in the order help lists them. Each is
-// built only when a call needs it: building all eighteen, with their flags,
+// built only when a call needs it (build nil: it needs the whole tree): building all eighteen, with their flags,
 // help texts and completions, is a sixth of the CLI's own start.
 var commands = []struct {
 	name  string
@@ -116,8 +116,12 @@ var commands = []struct {
 	{"stop", newStop}, {"remove", newRemove}, {"suspend", newSuspend}, {"resume", newResume},
 	{"restart", newRestart}, {"edit", newEdit}, {"events", newEvents}, {"queue", newQueue},
 	{"location", newLocation}, {"definition", newDefinition}, {"host", newHost},
-	{"runtime", newRuntime}, {"completion", newCompletion}, {"man", newMan},
+	{"runtime", newRuntime}, {"completion", nil}, {"man", nil},
 }
+
+// wholeTree are the commands that work on the whole tree (the completion
+// scripts and the man pages describe every command), built with it.
+var wholeTree = map[string]func() *cobra.Command{"completion": newCompletion, "man": newMan}
 
 // newRoot is the whole command tree: help, completion and the man pages
 // need every command.
@@ -133,7 +137,7 @@ func newRootFor(args []string) *cobra.Command {
 	only := -1
 	if len(args) > 0 {
 		for i, c := range commands {
-			if c.name == args[0] {
+			if c.name == args[0] && c.build != nil {
 				only = i
 			}
 		}
@@ -179,7 +183,11 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	}
 	root.Long += envHelp() + "\n" + exitCodesHelp()
 	for _, c := range commands {
-		root.AddCommand(c.build())
+		build := c.build
+		if build == nil {
+			build = wholeTree[c.name]
+		}
+		root.AddCommand(build())
 	}
 	registerCompletions(root)
 	return root
