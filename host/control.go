@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,7 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 	}
 	var unfinished []string
 	var unfinishedIDs []string
+	left := &NotFinishedError{}
 	done := js[:0:0]
 	picked := map[uint64]bool{}
 	for _, j := range js {
@@ -81,6 +83,12 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 		}
 		unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))
 		unfinishedIDs = append(unfinishedIDs, strconv.FormatUint(j.Row.ID, 10))
+		left.Left = append(left.Left, j.ViewLocked())
+		for _, s := range sel {
+			if named, _ := h.t.SelectLocked(h.caller(ctx), []string{s}); !jobs.IsPattern(s) && slices.Contains(named, j) {
+				left.Named = true
+			}
+		}
 	}
 	h.t.Unlock()
 	if len(unfinished) > 0 && force {
@@ -101,7 +109,8 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 		}
 	}
 	if len(unfinished) > 0 {
-		return errorf(ErrNotFinished, "job %s is not finished and was left; stop it first, or remove it with --force", strings.Join(unfinished, ", "))
+		left.err = errorf(ErrNotFinished, "job %s is not finished and was left; stop it first, or remove it with --force", strings.Join(unfinished, ", "))
+		return left
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 )
@@ -41,3 +42,17 @@ type Error = errkind.Error
 func errorf(kind error, format string, args ...any) error {
 	return errkind.Errorf(kind, format, args...)
 }
+
+// NotFinishedError is Remove's ErrNotFinished: the unfinished jobs it left,
+// and whether the caller named one of them exactly (an id, an instance id,
+// a name without wildcards), which asked for that job to go. Jobs only a
+// wildcard or a state picked were left as `remove '*'` leaves what still
+// runs.
+type NotFinishedError struct {
+	Left  []*api.Job
+	Named bool
+	err   error
+}
+
+func (e *NotFinishedError) Error() string { return e.err.Error() }
+func (e *NotFinishedError) Unwrap() error { return e.err }

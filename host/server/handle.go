@@ -214,44 +214,14 @@ func hasState(req *api.Request) bool {
 // wildcard or --state picked is left without failing the call, and named
 // on stderr: `remove '*'` clears what is done and goes on in a `&&` chain.
 func removeJobs(ctx context.Context, h *host.Host, req *api.Request, stderr io.Writer) error {
-	// The jobs named exactly, by id, before the removal: one of them still
-	// there after it was left. (Looked up one by one: a selector that
-	// matches nothing is Remove's error to report.)
-	named := map[uint64]bool{}
-	for _, s := range req.Jobs {
-		if isPattern(s) {
-			continue
-		}
-		js, _ := h.Jobs(ctx, []string{s}, nil)
-		for _, j := range js {
-			named[j.ID] = true
-		}
-	}
 	err := h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
-	if !errors.Is(err, host.ErrNotFinished) {
+	var nf *host.NotFinishedError
+	if !errors.As(err, &nf) || nf.Named {
 		return err
 	}
-	// What was left: the selected jobs still there, unfinished.
 	var left []string
-	leftNamed := false
-	seen := map[uint64]bool{}
-	sels := req.Jobs
-	if len(sels) == 0 {
-		sels = []string{"*"} // --state alone: among every job
-	}
-	for _, s := range sels {
-		js, _ := h.Jobs(ctx, []string{s}, req.Filter)
-		for _, j := range js {
-			if seen[j.ID] || j.State.Finished() {
-				continue
-			}
-			seen[j.ID] = true
-			leftNamed = leftNamed || named[j.ID]
-			left = append(left, fmt.Sprintf("%d (%s, %s)", j.ID, printable(j.Name), j.State))
-		}
-	}
-	if leftNamed || len(left) == 0 {
-		return err
+	for _, j := range nf.Left {
+		left = append(left, fmt.Sprintf("%d (%s, %s)", j.ID, printable(j.Name), j.State))
 	}
 	them := "it"
 	if len(left) > 1 {
@@ -260,10 +230,6 @@ func removeJobs(ctx context.Context, h *host.Host, req *api.Request, stderr io.W
 	fmt.Fprintf(stderr, "bgjob: left what is not finished: job %s; 'bgjob remove --force' would stop and remove %s\n", strings.Join(left, ", "), them)
 	return nil
 }
-
-// isPattern says whether a selector is a wildcard pattern, as the host
-// reads selectors: one that may pick jobs the caller never looked at.
-func isPattern(sel string) bool { return strings.ContainsAny(sel, "*?[") }
 
 // startWait is `start --wait`: the job's records as they come, then its
 // removal. It ends with the job's own exit status when the job ran to its

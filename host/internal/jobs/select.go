@@ -40,7 +40,7 @@ func (t *Table) SelectLocked(c Caller, sel []string) ([]*Job, error) {
 			}
 		} else {
 			name := CompileWildcard(s)
-			pattern := strings.ContainsAny(s, "*?[")
+			pattern := IsPattern(s)
 			for _, j := range t.jobs {
 				if j.VisibleTo(c) && (strings.EqualFold(j.Row.InstanceID, s) || name.Match(j.Row.Name) && (j.Row.Parent == 0 || !pattern)) {
 					matches = append(matches, j)
@@ -299,3 +299,7 @@ func beganAt(v *api.Job) time.Time {
 	}
 	return v.Created
 }
+
+// IsPattern says whether a selector is a wildcard pattern: one that may
+// pick jobs the caller never looked at (a child job, say, it leaves out).
+func IsPattern(sel string) bool { return strings.ContainsAny(sel, "*?[") }
