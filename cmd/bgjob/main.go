@@ -139,7 +139,7 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	root.PersistentFlags().BoolVar(&useSystem, "system", false, "use the system host ("+api.SystemSocket+"; or $BGJOB_SOCKET) instead of your own")
 	root.PersistentFlags().StringVar(&colorMode, "color", "auto", "colour what is printed: auto (on a terminal, unless NO_COLOR is set), always or never")
 	root.AddCommand(newStart(), newGet(), newReceive(), newWait(), newStop(), newRemove(),
-		newSuspend(), newResume(), newRestart(), newEdit(), newEvents(), newQueue(), newLocation(), newDefinition(), newHost(), newRuntime(),
+		newSuspend(), newResume(), newRestart(), newEdit(), newSend(), newEvents(), newQueue(), newLocation(), newDefinition(), newHost(), newRuntime(),
 		newCompletion(), newMan())
 	registerCompletions(root)
 	return root
