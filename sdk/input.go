@@ -134,10 +134,10 @@ func (in *jobInput) write(ctx context.Context, data []byte, eof bool) error {
 	}
 	defer func() { <-in.sem }()
 	switch {
-	case in.ended:
-		return status.Error(codes.FailedPrecondition, "the job has ended")
 	case in.eof:
 		return status.Error(codes.FailedPrecondition, "the job's input is closed already (it was sent --eof)")
+	case in.ended:
+		return status.Error(codes.FailedPrecondition, "the job has ended")
 	}
 	if len(data) > 0 {
 		// A write waits while the pipe is full (the job reads slower
