@@ -110,6 +110,9 @@ func (in *jobInput) end() {
 		return
 	}
 	_ = in.r.Close()
+	// A process the job left running may still hold the read end, so a
+	// blocked write need not fail by itself: the deadline ends it.
+	_ = in.w.SetWriteDeadline(time.Now())
 	in.sem <- struct{}{}
 	in.ended = true
 	if !in.eof {
@@ -160,6 +163,8 @@ func (in *jobInput) write(ctx context.Context, data []byte, eof bool) error {
 			return status.Error(codes.FailedPrecondition, "the job no longer reads its input (nothing holds its standard input open)")
 		case ctx.Err() != nil:
 			return status.FromContextError(ctx.Err()).Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return status.Error(codes.FailedPrecondition, "the job ended before it read this input")
 		default:
 			return status.Errorf(codes.Internal, "cannot write to the job's input: %v", err)
 		}

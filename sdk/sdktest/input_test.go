@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,11 +30,17 @@ func lineEcho(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
 	return sdk.Success()
 }
 
-// inputRuntime is lineEcho as a runtime that takes input, or refuses it
-// with refusal.
-type inputRuntime struct{ refusal error }
+// inputRuntime runs jobs with run (lineEcho if nil) as a runtime that
+// takes input, or refuses it with refusal.
+type inputRuntime struct {
+	refusal error
+	run     sdk.RuntimeFunc
+}
 
 func (r inputRuntime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
+	if r.run != nil {
+		return r.run(ctx, job, out)
+	}
 	return lineEcho(ctx, job, out)
 }
 
@@ -111,5 +118,42 @@ func TestProtocolSend(t *testing.T) {
 				t.Errorf("result %+v", got.Result)
 			}
 		})
+	}
+}
+
+// firstLine emits the first line of the job's input and ends without
+// reading the rest.
+func firstLine(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
+	f, _ := sdk.Stdin(ctx)
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		if n, err := f.Read(b); n == 0 || err != nil || b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	_ = out.Emit(sdk.NewOutput("got "+string(line), ""))
+	return sdk.Success()
+}
+
+// A send waiting on a full pipe is not left waiting when the job ends
+// without reading it: it fails, and the job's end is not held up.
+func TestProtocolSendUnread(t *testing.T) {
+	cfg := &sdk.ServeConfig{Name: "t", Version: "1.0.0", Runtime: inputRuntime{run: firstLine}}
+	big := []byte(strings.Repeat("x", 4<<20) + "\n")
+	got, errs := sdktest.ProtocolSend(t, cfg, &sdk.Job{Id: 1, StdinOpen: true},
+		sdktest.Send{Data: []byte("a\n")}, sdktest.Send{Data: big})
+	if out := fmt.Sprint(got.Stream(sdk.Output)); out != "[got a]" {
+		t.Errorf("output %s", out)
+	}
+	if errs[0] != nil {
+		t.Errorf("first send: %v", errs[0])
+	}
+	// Refused in words that depend on when the send came: before the
+	// job ended (blocked, then ended), or after.
+	want := []string{"the job ended before it read this input", "the job no longer reads its input (nothing holds its standard input open)", "the job has ended"}
+	if errs[1] == nil || !slices.Contains(want, errs[1].Error()) {
+		t.Errorf("send into a pipe the job no longer reads: %v, want one of %q", errs[1], want)
 	}
 }
