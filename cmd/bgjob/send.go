@@ -20,8 +20,9 @@ reads it as it would read a line typed at a terminal.
 
 With - instead of TEXT, send what this command reads on its standard input,
 as it comes, until end of file, and then close the job's input: the job
-reads end of file. --eof closes the job's input after TEXT, or at once
-without TEXT.
+reads end of file (interrupted with Ctrl-C, it stops sending and leaves the
+input open). --eof closes the job's input after TEXT, or at once without
+TEXT. A send waits while the job's input pipe is full.
 
 Only a running job takes input: a job not started with --stdin-open, one
 that has not started yet or has finished, and a job of the legacy 1.x
