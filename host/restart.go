@@ -110,7 +110,7 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 	r := jobs.NewRow(c, acct.Name, runAs, again.Spec, again.Runtime, old.PSJobTypeName, again.Command, old.Workdir)
 	r.ThrottleLimit, r.Constraint, r.Timeout, r.Retries, r.RetryDelay = old.ThrottleLimit, old.Constraint, old.Timeout, old.Retries, old.RetryDelay
 	r.Definition, r.After, r.AfterAnyState, r.Group, r.Priority, r.OnEnd = old.Definition, after, anyState, old.Group, old.Priority, old.OnEnd
-	r.RestartID, r.RestartOf = req.RequestID, old.ID
+	r.RestartID, r.RestartOf, r.StdinOpen = req.RequestID, old.ID, old.StdinOpen
 	if req.InPlace {
 		// Still the job of whoever started it (root may restart it).
 		r.OwnerUID, r.Owner = old.OwnerUID, old.Owner

@@ -100,7 +100,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	r.Definition, r.After, r.AfterAnyState, r.Group = p.Definition, after, req.AfterAnyState, p.Group
 	r.Priority = req.Priority
 	r.StartAt, r.Timeout, r.Retries, r.RetryDelay = req.StartAt, req.Timeout, req.Retries, req.RetryDelay
-	r.OnEnd = req.OnEnd
+	r.OnEnd, r.StdinOpen = req.OnEnd, req.StdinOpen
 	view, err := h.t.Create(r, payload, p.Name)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,17 @@ func (h *Host) Signal(ctx context.Context, sel []string, sig string, opts ...Sel
 	return h.act(ctx, sel, opts, func(js []*jobs.Job) ([]string, error) { return h.run.Signal(js, sig) })
 }
 
+// Send writes data to the standard input of the one running job sel
+// names, started with --stdin-open, and with eof closes it (bgjob send; see
+// runner.Manager.Send). Only the job's owner, or root, sees it to send.
+func (h *Host) Send(ctx context.Context, sel []string, data []byte, eof bool) error {
+	j, err := h.t.SelectOne(h.caller(ctx), sel, "send")
+	if err != nil {
+		return err
+	}
+	return h.run.Send(ctx, j, data, eof)
+}
+
 // act does do to the jobs sel and opts select for the caller, and returns
 // those it names as the caller sees them now.
 func (h *Host) act(ctx context.Context, sel []string, opts []SelectOption, do func([]*jobs.Job) ([]string, error)) ([]*api.Job, error) {

@@ -850,7 +850,7 @@ func testIsolation(t *testing.T, s *systemHost, alice, bob *testUser) {
 			// code, same words.
 			never := s.as(sd.me, 0o022, "", "get", "999999")
 			for _, sel := range []string{strconv.FormatUint(sd.theirs[0], 10), sd.theirNam, instance[sd.theirs[0]], sd.theirNam[:1] + "*"} {
-				for _, cmd := range [][]string{{"get"}, {"receive"}, {"wait", "--timeout", "5"}, {"stop"}, {"remove", "--force"}} {
+				for _, cmd := range [][]string{{"get"}, {"receive"}, {"wait", "--timeout", "5"}, {"stop"}, {"send", "--eof"}, {"remove", "--force"}} {
 					r := s.as(sd.me, 0o022, "", append(cmd, sel)...)
 					if r.code != api.ExitNotFound || r.code != never.code ||
 						strings.ReplaceAll(r.stderr, strconv.Quote(sel), `"X"`) != strings.ReplaceAll(never.stderr, `"999999"`, `"X"`) {

@@ -13,7 +13,10 @@
 // Workdir); its environment ends with the BGJOB_* variables (EnvJobID and
 // the rest); a job the host stopped ends Stopped whatever Run returns (see
 // Runtime); and a job started with --merge-error (Job.MergeError) has the
-// text of its error stream written as output. Job, Definition,
+// text of its error stream written as output; a job started with
+// --stdin-open (Job.StdinOpen) gets an input pipe the SDK holds, which
+// `bgjob send` writes to and a runtime that implements InputTaker reads
+// (Stdin). Job, Definition,
 // ProgressDetail and ErrorDetail list their fields.
 //
 // Every plugin binary also answers `PLUGIN describe` with a JSON description

@@ -75,8 +75,10 @@ func (c connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
 type serverJob struct {
 	spool  *spool
 	cancel context.CancelCauseFunc
-	once   sync.Once
-	run    func()
+	// input is the job's input pipe (nil unless Job.StdinOpen).
+	input *jobInput
+	once  sync.Once
+	run   func()
 }
 
 // begin starts the job, once. The job starts only when a host is attached
@@ -139,6 +141,13 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 func (s *server) start(job *Job) *serverJob {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	j := &serverJob{spool: newSpool(), cancel: cancel}
+	if job.StdinOpen {
+		// Made now, before the job begins, so input sent at any time
+		// after the host asked to run it has a pipe to go to.
+		rt, err := s.runner(job.Type)
+		j.input = openInput(rt, err, s.desc, job)
+		ctx = j.input.context(ctx)
+	}
 	em := newEmitter(j.spool, job.MergeError)
 	j.run = func() {
 		// A runtime process runs a job at a time, possibly started before
@@ -157,6 +166,7 @@ func (s *server) start(job *Job) *serverJob {
 		}
 		if job.Workdir != "" && !s.inProcess {
 			if err := os.Chdir(job.Workdir); err != nil {
+				j.input.end()
 				j.spool.finish(&Done{State: Failed, ExitCode: -1,
 					Reason: fmt.Sprintf("cannot enter the working directory %s: %v", job.Workdir, err)})
 				return
@@ -164,8 +174,12 @@ func (s *server) start(job *Job) *serverJob {
 		}
 		// Every runtime's jobs see the same BGJOB_* variables.
 		job.Env = jobEnv(job.Env, job, s.desc)
+		if j.input != nil && j.input.refusal != nil {
+			_ = em.Emit(NewMessage(Warning, fmt.Sprintf("--stdin-open: %v; the job's input ends after --input", j.input.refusal)))
+		}
 		s.left.begin()
 		res := stopRule(ctx, s.runSafely(ctx, job, em))
+		j.input.end()
 		em.flush()
 		// Before the end is reported (and the host hands the process to
 		// the next job): what the job left running goes.

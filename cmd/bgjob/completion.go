@@ -175,6 +175,16 @@ func registerCompletions(root *cobra.Command) {
 			c.ValidArgsFunction = completeJobs(keep)
 		}
 	}
+	if c := subcommand(root, "send"); c != nil {
+		// One job, then text of the user's own.
+		open := completeJobs(func(j *api.Job) bool { return j.State == api.Running && j.StdinOpen })
+		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return open(cmd, args, toComplete)
+		}
+	}
 	if c := subcommand(root, "runtime"); c != nil {
 		c.ValidArgsFunction = completeRuntimeCmd
 	}

@@ -114,7 +114,7 @@ var commands = []struct {
 }{
 	{"start", newStart}, {"get", newGet}, {"receive", newReceive}, {"wait", newWait},
 	{"stop", newStop}, {"remove", newRemove}, {"suspend", newSuspend}, {"resume", newResume},
-	{"restart", newRestart}, {"edit", newEdit}, {"events", newEvents}, {"queue", newQueue},
+	{"restart", newRestart}, {"edit", newEdit}, {"send", newSend}, {"events", newEvents}, {"queue", newQueue},
 	{"location", newLocation}, {"definition", newDefinition}, {"host", newHost},
 	{"runtime", newRuntime}, {"completion", nil}, {"man", nil},
 }

@@ -200,6 +200,7 @@ Only the last attempt's records are kept.`,
 	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); the rest wait as NotStarted")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
+	f.BoolVar(&req.StdinOpen, "stdin-open", false, "keep the job's stdin open while it runs, for 'bgjob send' (it reads --input first); without it the job's input ends after --input")
 	f.StringVar(&inputFile, "input-file", "", "a file whose content is the job's stdin (at most 64 MiB)")
 	f.StringArrayVar(&env, "env", nil, "KEY=VALUE added to the job's environment (repeatable)")
 	f.BoolVar(&req.MergeError, "merge-error", false, "the job's stderr is output, as 2>&1 makes it: its lines are Output records, not Error records (write-error still writes errors)")

@@ -94,6 +94,9 @@ type Job struct {
 	Retries    int           `json:"Retries,omitempty"`
 	RetryDelay time.Duration `json:"RetryDelay,omitempty"`
 	Attempt    int           `json:"Attempt,omitempty"`
+	// StdinOpen: the job's standard input stays open while it runs, for
+	// `bgjob send` (start --stdin-open).
+	StdinOpen bool `json:"StdinOpen,omitempty"`
 }
 
 // DefaultGroup is the queue group of a job started without --group.

@@ -18,6 +18,7 @@ const (
 	OpLocation = "location"
 	OpEdit     = "edit"
 	OpEvents   = "events"
+	OpSend     = "send"
 )
 
 // Output formats.
@@ -111,7 +112,26 @@ type StartRequest struct {
 	// OnEnd is a command (sh -c) the host runs when the job ends, as the
 	// job's user in its working directory (start --on-end).
 	OnEnd string `json:"onEnd,omitempty"`
+	// StdinOpen keeps the job's standard input open while it runs, for
+	// `bgjob send` (start --stdin-open): it reads Input first, then what
+	// is sent, until it is sent end of file. Without it the input ends
+	// after Input.
+	StdinOpen bool `json:"stdinOpen,omitempty"`
 }
+
+// SendRequest is OpSend's: what to write to the standard input of one
+// running job started with StdinOpen (bgjob send).
+type SendRequest struct {
+	// Data is written as it is (the CLI adds the newline); EOF then
+	// closes the job's input.
+	Data []byte `json:"data,omitempty"`
+	EOF  bool   `json:"eof,omitempty"`
+}
+
+// MaxSend bounds the data of one SendRequest: `bgjob send -` sends what
+// it reads in pieces of at most this much, each written before the next
+// is read, so a job that reads slowly slows the sender down.
+const MaxSend = 1 << 20
 
 // Locations a job can run at.
 const (
@@ -164,6 +184,7 @@ type Request struct {
 	Queue      *QueueRequest      `json:"queue,omitempty"`
 	Edit       *EditRequest       `json:"edit,omitempty"`
 	Events     *EventsRequest     `json:"events,omitempty"`
+	Send       *SendRequest       `json:"send,omitempty"`
 	Output     string             `json:"output,omitempty"`
 
 	Keep       bool    `json:"keep,omitempty"`

@@ -156,6 +156,14 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 			return err
 		}
 		return printJobs([]*api.Job{j}, false)
+	case api.OpSend:
+		if req.Send == nil {
+			return badRequest("send without input")
+		}
+		if len(req.Send.Data) > api.MaxSend {
+			return badRequest("a send carries at most %d bytes; 'bgjob send JOB -' sends more in pieces", api.MaxSend)
+		}
+		return h.Send(ctx, req.Jobs, req.Send.Data, req.Send.EOF)
 	case api.OpLocation:
 		return writeLocations(out, h.Locations(ctx), jsonOut)
 	case api.OpEvents:
@@ -378,4 +386,5 @@ var actsOnJobs = map[string]struct {
 	api.OpResume:  {"resume", true},
 	api.OpRestart: {"restart", true},
 	api.OpEdit:    {"edit", false},
+	api.OpSend:    {"send input to", false},
 }

@@ -50,7 +50,10 @@ type Runtime struct {
 	builtins map[string]builtin
 }
 
-var _ sdk.Runtime = (*Runtime)(nil)
+var (
+	_ sdk.Runtime    = (*Runtime)(nil)
+	_ sdk.InputTaker = (*Runtime)(nil)
+)
 
 // Option configures a Runtime.
 type Option func(*Runtime)
@@ -83,6 +86,12 @@ func New(opts ...Option) *Runtime {
 	}
 	return r
 }
+
+// TakesInput says the runtime's jobs take input while they run (bgjob
+// send): process jobs and thread jobs alike, since each job has a session
+// of its own whose standard input is the job's pipe, which the programs it
+// starts read too.
+func (rt *Runtime) TakesInput(*sdk.Job) error { return nil }
 
 // parse parses a script in the runtime's dialect. 2.x uses Bash's: it is a
 // superset for the scripts people write, and users reach for [[ ]], arrays,
@@ -142,9 +151,15 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 
 	s := newSession(job, out, rt)
 	defer s.close()
-	stdin, err := s.openInput(job.Input)
-	if err != nil {
-		return sdk.Failure(1, "cannot give the script its input: "+err.Error())
+	// A job started with --stdin-open reads the SDK's pipe, which brings
+	// --input and then what `bgjob send` writes; any other job reads its
+	// --input and then end of file.
+	stdin, open := sdk.Stdin(ctx)
+	if !open {
+		stdin, err = s.openInput(job.Input)
+		if err != nil {
+			return sdk.Failure(1, "cannot give the script its input: "+err.Error())
+		}
 	}
 	opts := append(s.handlers(),
 		// The job's environment, exactly: the host's, with the SDK's

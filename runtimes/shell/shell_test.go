@@ -301,3 +301,25 @@ func TestMergeError(t *testing.T) {
 		t.Errorf("errors %q, want write-error's only", errs)
 	}
 }
+
+// A job started with --stdin-open reads what is sent to it (bgjob send):
+// the interpreter's read builtin and the programs the job starts share the
+// one input, --input first, until it is sent end of file.
+func TestSendInput(t *testing.T) {
+	cfg := &sdk.ServeConfig{Name: shell.Name, Version: shell.Version, Runtime: shell.New()}
+	job := &sdk.Job{Id: 1, StdinOpen: true, Env: env(), Input: []byte("given\n"),
+		Script: `read a; echo "read $a"; read b; echo "read $b"; cat; echo end`}
+	got, errs := sdktest.ProtocolSend(t, cfg, job,
+		sdktest.Send{Data: []byte("sent\n")}, sdktest.Send{Data: []byte("to cat\nand more\n")}, sdktest.Send{EOF: true})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("send %d: %v", i+1, err)
+		}
+	}
+	if got.Result != sdk.Success() {
+		t.Fatalf("result %+v, errors %q", got.Result, got.Stream(sdk.Error))
+	}
+	if out, want := fmt.Sprint(got.Stream(sdk.Output)), "[read given read sent to cat and more end]"; out != want {
+		t.Errorf("output %s, want %s", out, want)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -76,7 +77,36 @@ func ProtocolStop(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job,
 	return protocol(t, version, cfg, job, &grace)
 }
 
+// Send is one input to a running job, as `bgjob send` makes it of its
+// arguments: data to write to the job's standard input, and whether its
+// input then ends.
+type Send struct {
+	Data []byte
+	EOF  bool
+}
+
+// ProtocolSend runs job as Protocol does over protocol 2 and, while it
+// runs, sends it each of sends, in order, as the host does for `bgjob
+// send` (the job should have StdinOpen set, as `bgjob start --stdin-open`
+// sets it). It returns what the host would receive and each send's error
+// (nil if the job's runtime took it), worded as the user would see it.
+// The job's end is acknowledged only after every send, so a send to a job
+// that has ended meets it still held by the runtime.
+func ProtocolSend(t testing.TB, cfg *sdk.ServeConfig, job *sdk.Job, sends ...Send) (*Received, []error) {
+	t.Helper()
+	errs := make([]error, len(sends))
+	if sends == nil {
+		sends = []Send{}
+	}
+	return protocolIO(t, sdk.ProtocolV2, cfg, job, nil, sends, errs), errs
+}
+
 func protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job, stop *time.Duration) *Received {
+	t.Helper()
+	return protocolIO(t, version, cfg, job, stop, nil, nil)
+}
+
+func protocolIO(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job, stop *time.Duration, sends []Send, errs []error) *Received {
 	t.Helper()
 	set := pluginSet(t, cfg, version)
 	if job.Workdir != "" {
@@ -100,7 +130,7 @@ func protocol(t testing.TB, version int, cfg *sdk.ServeConfig, job *sdk.Job, sto
 	case sdk.ProtocolV2:
 		c, closeConn := grpcConn(t, set)
 		defer closeConn()
-		got, err = runV2(ctx, c, job, stop)
+		got, err = runV2(ctx, c, job, stop, sends, errs)
 	case sdk.ProtocolV1:
 		cc, sc := plugin.TestConn(t)
 		server := &plugin.RPCServer{Plugins: set, Stdout: new(bytes.Buffer), Stderr: new(bytes.Buffer)}
@@ -203,10 +233,21 @@ func Definitions(t testing.TB, cfg *sdk.ServeConfig, typ, dir string) ([]*sdk.De
 // runV2 runs job over protocol 2 as a host does: it acknowledges each
 // batch, and the job's end. With stop set, it stops the job once a batch
 // has brought records.
-func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job, stop *time.Duration) (*Received, error) {
+func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job, stop *time.Duration, sends []Send, errs []error) (*Received, error) {
 	st, err := c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job)})
 	if err != nil {
 		return nil, err
+	}
+	sent := make(chan struct{})
+	if sends == nil {
+		close(sent)
+	} else {
+		go func() {
+			defer close(sent)
+			for i, s := range sends {
+				errs[i] = input(ctx, c, job.Id, s)
+			}
+		}()
 	}
 	got := &Received{}
 	var last uint64
@@ -226,6 +267,7 @@ func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job, stop *time.Dur
 		}
 		if d := b.Done; d != nil {
 			got.Result = sdk.Result{State: d.State, Reason: d.Reason, ExitCode: int(d.ExitCode)}
+			<-sent
 			_, err := c.Ack(ctx, &pb.AckRequest{JobId: job.Id, Seq: last, Done: true})
 			return got, err
 		}
@@ -234,6 +276,25 @@ func runV2(ctx context.Context, c pb.RuntimeClient, job *sdk.Job, stop *time.Dur
 				return nil, err
 			}
 			stop = nil
+		}
+	}
+}
+
+// input makes one send, as the host does: to a job the runtime has taken
+// (the Run request above may still be on its way to the plugin, which
+// knows no job of that id until it arrives).
+func input(ctx context.Context, c pb.RuntimeClient, id uint64, s Send) error {
+	for {
+		_, err := c.Input(ctx, &pb.InputRequest{JobId: id, Data: s.Data, Eof: s.EOF})
+		if status.Code(err) != codes.NotFound || ctx.Err() != nil {
+			if err != nil {
+				return errors.New(status.Convert(err).Message())
+			}
+			return nil
+		}
+		select {
+		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
 		}
 	}
 }

@@ -2,8 +2,10 @@ package admit
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
@@ -49,6 +51,9 @@ func (a *Admitter) Again(old *store.Row, acct *identity.Account, runAs *store.Id
 		e, err := a.Resolve(old.Runtime.Name, old.Constraint, old.Runtime.OS, old.Runtime.Arch)
 		if err != nil {
 			return nil, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
+		}
+		if p.StdinOpen && !slices.Contains(e.ServedProtocols(), sdk.ProtocolV2) {
+			return nil, errkind.Errorf(errkind.ErrBadRequest, "job %d cannot run again: it was started with --stdin-open, and the %s its constraint picks now speaks only protocol 1, which has no input", old.ID, e)
 		}
 		ag.Spec, ag.Runtime = EntrySpec(e), RuntimeOf(e)
 	}

@@ -74,6 +74,10 @@ func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.StdinOpen && !slices.Contains(entry.ServedProtocols(), sdk.ProtocolV2) {
+		// Refused before the job exists: its input could never be sent.
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "the %s speaks only protocol 1, which has no input while a job runs: --stdin-open needs a runtime speaking protocol 2 (the shell runtime's 2.x line: --runtime-version '~2')", entry)
+	}
 	p := &Plan{Payload: payload, Entry: entry, Type: sdk.BackgroundJob, Name: req.Name, Command: cmd, Workdir: req.Workdir}
 	p.notice(notice)
 	if req.Thread || req.ThrottleLimit != 0 {
@@ -107,6 +111,8 @@ func (a *Admitter) PlanTyped(ctx context.Context, req *api.StartRequest, id *sto
 	switch {
 	case req.Runtime != "" || req.RunAs32 || req.Thread:
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s runs where its type says: --runtime, --run-as-32 and --thread are for plain script jobs (--runtime-version picks the version of the type's plugin)", typ)
+	case req.StdinOpen:
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "--stdin-open is for plain script jobs: a job of type %s takes no input while it runs", typ)
 	case req.File != "" || req.LiteralPath != "" || req.Init != "" || req.InitFile != "":
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "a job of type %s takes arguments, not --file, --literal-path or --init", typ)
 	case req.DefinitionPath != "" && req.DefinitionName == "":

@@ -40,7 +40,7 @@ func prepare(req *api.StartRequest) (*sdk.Job, string, error) {
 	if len(req.Input) > api.MaxInput {
 		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "the job's input is %d bytes; at most %d (64 MiB) are accepted: give the job a path to read instead", len(req.Input), api.MaxInput)
 	}
-	sp := &sdk.Job{Args: req.Args, Input: req.Input, Script: req.Script, Init: req.Init, MergeError: req.MergeError}
+	sp := &sdk.Job{Args: req.Args, Input: req.Input, Script: req.Script, Init: req.Init, MergeError: req.MergeError, StdinOpen: req.StdinOpen}
 	sources := 0
 	for _, s := range []string{req.Script, req.File, req.LiteralPath} {
 		if s != "" {

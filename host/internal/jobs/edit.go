@@ -131,7 +131,7 @@ func (t *Table) SelectOne(c Caller, sel []string, verb string) (*Job, error) {
 		return nil, err
 	}
 	if len(js) != 1 {
-		return nil, errorf(ErrBadRequest, "%s changes one job; %d are selected", verb, len(js))
+		return nil, errorf(ErrBadRequest, "%s acts on one job; %d are selected", verb, len(js))
 	}
 	return js[0], nil
 }

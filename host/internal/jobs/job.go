@@ -19,8 +19,11 @@ type Job struct {
 	// PersistMu orders writes of this job's row; taken before Host.mu.
 	PersistMu sync.Mutex
 	RT        launch.Process // the runtime while the job runs; guarded by Host.mu
-	Waiter    chan *Handoff  // a caught-up draining receiver; guarded by Host.mu
-	Removed   bool           // guarded by Host.mu
+	// Handed is RT once RT has the job (its Run was answered): input for
+	// the job (bgjob send) can go to it then. Guarded by Host.mu.
+	Handed  launch.Process
+	Waiter  chan *Handoff // a caught-up draining receiver; guarded by Host.mu
+	Removed bool          // guarded by Host.mu
 	// Detached is how to find the runtime of a job the previous host left
 	// suspended: it is reattached when resumed. Guarded by Host.mu.
 	Detached *AttachRecord

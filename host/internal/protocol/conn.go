@@ -9,6 +9,7 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -46,6 +47,19 @@ type TypeConn interface {
 	// found in what could not be read.
 	Definitions(ctx context.Context, typ, dir string) ([]*sdk.Definition, []string, error)
 }
+
+// InputConn is what a plugin answers beyond Conn when it takes input
+// while a job runs (bgjob send): protocol 2 has it, protocol 1 does not.
+type InputConn interface {
+	// Input writes data to the job's standard input and, with eof,
+	// closes it. ErrNoInput: the plugin predates the call. Any other
+	// error of the plugin's is its own words, for the user.
+	Input(ctx context.Context, jobID uint64, data []byte, eof bool) error
+}
+
+// ErrNoInput is Input's answer from a plugin built before protocol 2 had
+// input: it does not know the call.
+var ErrNoInput = errors.New("the runtime does not know input while a job runs (it was built with an SDK older than bgjob send)")
 
 // Ended is how a job ended as the host shows it: the state of a runtime's
 // Done, and its exit code.

@@ -97,6 +97,17 @@ func (g *grpcConn) Stop(ctx context.Context, jobID uint64, grace time.Duration) 
 	return err
 }
 
+func (g *grpcConn) Input(ctx context.Context, jobID uint64, data []byte, eof bool) error {
+	_, err := g.c.Input(ctx, &pb.InputRequest{JobId: jobID, Data: data, Eof: eof})
+	if status.Code(err) == codes.Unimplemented {
+		return ErrNoInput
+	}
+	if err != nil {
+		return pluginError(err)
+	}
+	return nil
+}
+
 func (g *grpcConn) Resolve(ctx context.Context, req *sdk.ResolveRequest) (*sdk.Definition, error) {
 	def, err := g.c.Resolve(ctx, req)
 	if err != nil {

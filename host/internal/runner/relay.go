@@ -41,6 +41,12 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 		tk.runtimeLost(fmt.Errorf("the job could not be handed to it: %w", err))
 		return
 	}
+	// The runtime has the job now (a plugin answers Run once it has
+	// taken the job): a send waiting for it may go ahead.
+	m.t.Lock()
+	j.Handed = p
+	j.NotifyLocked()
+	m.t.Unlock()
 
 	// One acknowledgement in flight at a time, always for the newest
 	// persisted record: a fast job gets few acks, a slow one gets each.
@@ -219,7 +225,7 @@ func (tk *task) storeFailed(ctx context.Context, cause error) {
 func (tk *task) release() {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
-	j.RT = nil
+	j.RT, j.Handed = nil, nil
 	m.t.FreeSlotLocked(j)
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.

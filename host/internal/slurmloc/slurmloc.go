@@ -116,6 +116,8 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--at, --delay, --timeout and --retries are for jobs on this host; on Slurm, give sbatch's --begin, --time or --requeue with --slurm-arg")
 	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "only scripts (BackgroundJob) run on --location slurm")
+	case req.StdinOpen:
+		return errkind.Errorf(errkind.ErrBadRequest, "--stdin-open keeps a job's input open in a runtime on this host; a job on Slurm takes no input while it runs")
 	case req.OnEnd != "":
 		// Not kept with the job yet: refused rather than never run.
 		return errkind.Errorf(errkind.ErrBadRequest, "--on-end does not go with --location slurm yet; the host's 'bgjob queue --on-end' runs for jobs on Slurm too")

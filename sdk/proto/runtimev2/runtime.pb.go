@@ -360,7 +360,13 @@ type Job struct {
 	// records (bgjob start --merge-error, as 2>&1 does). The SDK honours it:
 	// the Emitter's Writer(Error) is then the Writer(Output). Error records
 	// a job emits on purpose (sdk.NewError) stay errors.
-	MergeError    bool `protobuf:"varint,19,opt,name=merge_error,json=mergeError,proto3" json:"merge_error,omitempty"`
+	MergeError bool `protobuf:"varint,19,opt,name=merge_error,json=mergeError,proto3" json:"merge_error,omitempty"`
+	// The job's standard input stays open while it runs (bgjob start
+	// --stdin-open): the job reads input first, then what Input sends,
+	// until an Input with eof. Without it the input ends after input. The
+	// SDK holds the pipe (sdk.Stdin) for a runtime that takes input
+	// (sdk.InputTaker).
+	StdinOpen     bool `protobuf:"varint,20,opt,name=stdin_open,json=stdinOpen,proto3" json:"stdin_open,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +530,13 @@ func (x *Job) GetEnvRaw() [][]byte {
 func (x *Job) GetMergeError() bool {
 	if x != nil {
 		return x.MergeError
+	}
+	return false
+}
+
+func (x *Job) GetStdinOpen() bool {
+	if x != nil {
+		return x.StdinOpen
 	}
 	return false
 }
@@ -1292,6 +1305,104 @@ func (*StopResponse) Descriptor() ([]byte, []int) {
 	return file_runtime_proto_rawDescGZIP(), []int{13}
 }
 
+type InputRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// What to write to the job's standard input; may be empty.
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// After data, close the job's input: it reads end of file.
+	Eof           bool `protobuf:"varint,3,opt,name=eof,proto3" json:"eof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputRequest) Reset() {
+	*x = InputRequest{}
+	mi := &file_runtime_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputRequest) ProtoMessage() {}
+
+func (x *InputRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputRequest.ProtoReflect.Descriptor instead.
+func (*InputRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *InputRequest) GetJobId() uint64 {
+	if x != nil {
+		return x.JobId
+	}
+	return 0
+}
+
+func (x *InputRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *InputRequest) GetEof() bool {
+	if x != nil {
+		return x.Eof
+	}
+	return false
+}
+
+type InputResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputResponse) Reset() {
+	*x = InputResponse{}
+	mi := &file_runtime_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputResponse) ProtoMessage() {}
+
+func (x *InputResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputResponse.ProtoReflect.Descriptor instead.
+func (*InputResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{15}
+}
+
 // Record is one entry of one of the job's seven streams.
 //
 // Text a job writes to stdout or stderr travels as chunk: raw bytes standing
@@ -1317,7 +1428,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_runtime_proto_msgTypes[14]
+	mi := &file_runtime_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1440,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[14]
+	mi := &file_runtime_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1453,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{14}
+	return file_runtime_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Record) GetSeq() uint64 {
@@ -1436,7 +1547,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_runtime_proto_msgTypes[15]
+	mi := &file_runtime_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1559,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[15]
+	mi := &file_runtime_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1572,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{15}
+	return file_runtime_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ErrorDetail) GetCategory() string {
@@ -1522,7 +1633,7 @@ type ProgressDetail struct {
 
 func (x *ProgressDetail) Reset() {
 	*x = ProgressDetail{}
-	mi := &file_runtime_proto_msgTypes[16]
+	mi := &file_runtime_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1645,7 @@ func (x *ProgressDetail) String() string {
 func (*ProgressDetail) ProtoMessage() {}
 
 func (x *ProgressDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[16]
+	mi := &file_runtime_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1658,7 @@ func (x *ProgressDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressDetail.ProtoReflect.Descriptor instead.
 func (*ProgressDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{16}
+	return file_runtime_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProgressDetail) GetActivityId() int32 {
@@ -1625,7 +1736,7 @@ type InformationDetail struct {
 
 func (x *InformationDetail) Reset() {
 	*x = InformationDetail{}
-	mi := &file_runtime_proto_msgTypes[17]
+	mi := &file_runtime_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1748,7 @@ func (x *InformationDetail) String() string {
 func (*InformationDetail) ProtoMessage() {}
 
 func (x *InformationDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[17]
+	mi := &file_runtime_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1761,7 @@ func (x *InformationDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InformationDetail.ProtoReflect.Descriptor instead.
 func (*InformationDetail) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{17}
+	return file_runtime_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *InformationDetail) GetTags() []string {
@@ -1711,7 +1822,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
 	"instanceId\x12\x1a\n" +
-	"\breusable\x18\t \x01(\bR\breusable\"\xe9\x03\n" +
+	"\breusable\x18\t \x01(\bR\breusable\"\x88\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1736,7 +1847,9 @@ const file_runtime_proto_rawDesc = "" +
 	"workdirRaw\x12\x17\n" +
 	"\aenv_raw\x18\x12 \x03(\fR\x06envRaw\x12\x1f\n" +
 	"\vmerge_error\x18\x13 \x01(\bR\n" +
-	"mergeErrorB\b\n" +
+	"mergeError\x12\x1d\n" +
+	"\n" +
+	"stdin_open\x18\x14 \x01(\bR\tstdinOpenB\b\n" +
 	"\x06_umask\"\xa4\x01\n" +
 	"\x0eResolveRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12'\n" +
@@ -1794,7 +1907,12 @@ const file_runtime_proto_rawDesc = "" +
 	"\vStopRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x19\n" +
 	"\bgrace_ms\x18\x02 \x01(\x03R\agraceMs\"\x0e\n" +
-	"\fStopResponse\"\x8f\x03\n" +
+	"\fStopResponse\"K\n" +
+	"\fInputRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
+	"\x03eof\x18\x03 \x01(\bR\x03eof\"\x0f\n" +
+	"\rInputResponse\"\x8f\x03\n" +
 	"\x06Record\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x120\n" +
@@ -1842,14 +1960,15 @@ const file_runtime_proto_rawDesc = "" +
 	"\x0eSTREAM_VERBOSE\x10\x04\x12\x10\n" +
 	"\fSTREAM_DEBUG\x10\x05\x12\x12\n" +
 	"\x0eSTREAM_WARNING\x10\x06\x12\x16\n" +
-	"\x12STREAM_INFORMATION\x10\a2\xce\x03\n" +
+	"\x12STREAM_INFORMATION\x10\a2\x98\x04\n" +
 	"\aRuntime\x12Q\n" +
 	"\bDescribe\x12!.bgjob.runtime.v2.DescribeRequest\x1a\".bgjob.runtime.v2.DescribeResponse\x12>\n" +
 	"\x03Run\x12\x1c.bgjob.runtime.v2.RunRequest\x1a\x17.bgjob.runtime.v2.Batch0\x01\x12B\n" +
 	"\x03Ack\x12\x1c.bgjob.runtime.v2.AckRequest\x1a\x1d.bgjob.runtime.v2.AckResponse\x12E\n" +
 	"\x04Stop\x12\x1d.bgjob.runtime.v2.StopRequest\x1a\x1e.bgjob.runtime.v2.StopResponse\x12I\n" +
 	"\aResolve\x12 .bgjob.runtime.v2.ResolveRequest\x1a\x1c.bgjob.runtime.v2.Definition\x12Z\n" +
-	"\vDefinitions\x12$.bgjob.runtime.v2.DefinitionsRequest\x1a%.bgjob.runtime.v2.DefinitionsResponseB,Z*github.com/bgjob/bgjob/sdk/proto/runtimev2b\x06proto3"
+	"\vDefinitions\x12$.bgjob.runtime.v2.DefinitionsRequest\x1a%.bgjob.runtime.v2.DefinitionsResponse\x12H\n" +
+	"\x05Input\x12\x1e.bgjob.runtime.v2.InputRequest\x1a\x1f.bgjob.runtime.v2.InputResponseB,Z*github.com/bgjob/bgjob/sdk/proto/runtimev2b\x06proto3"
 
 var (
 	file_runtime_proto_rawDescOnce sync.Once
@@ -1864,7 +1983,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_runtime_proto_goTypes = []any{
 	(State)(0),                  // 0: bgjob.runtime.v2.State
 	(Stream)(0),                 // 1: bgjob.runtime.v2.Stream
@@ -1882,10 +2001,12 @@ var file_runtime_proto_goTypes = []any{
 	(*AckResponse)(nil),         // 13: bgjob.runtime.v2.AckResponse
 	(*StopRequest)(nil),         // 14: bgjob.runtime.v2.StopRequest
 	(*StopResponse)(nil),        // 15: bgjob.runtime.v2.StopResponse
-	(*Record)(nil),              // 16: bgjob.runtime.v2.Record
-	(*ErrorDetail)(nil),         // 17: bgjob.runtime.v2.ErrorDetail
-	(*ProgressDetail)(nil),      // 18: bgjob.runtime.v2.ProgressDetail
-	(*InformationDetail)(nil),   // 19: bgjob.runtime.v2.InformationDetail
+	(*InputRequest)(nil),        // 16: bgjob.runtime.v2.InputRequest
+	(*InputResponse)(nil),       // 17: bgjob.runtime.v2.InputResponse
+	(*Record)(nil),              // 18: bgjob.runtime.v2.Record
+	(*ErrorDetail)(nil),         // 19: bgjob.runtime.v2.ErrorDetail
+	(*ProgressDetail)(nil),      // 20: bgjob.runtime.v2.ProgressDetail
+	(*InformationDetail)(nil),   // 21: bgjob.runtime.v2.InformationDetail
 }
 var file_runtime_proto_depIdxs = []int32{
 	6,  // 0: bgjob.runtime.v2.DefinitionsResponse.definitions:type_name -> bgjob.runtime.v2.Definition
@@ -1893,23 +2014,25 @@ var file_runtime_proto_depIdxs = []int32{
 	11, // 2: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
 	0,  // 3: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
 	1,  // 4: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
-	17, // 5: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
-	18, // 6: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
-	19, // 7: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
+	19, // 5: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
+	20, // 6: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
+	21, // 7: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
 	2,  // 8: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
 	9,  // 9: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
 	12, // 10: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
 	14, // 11: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
 	5,  // 12: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
 	7,  // 13: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
-	3,  // 14: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
-	10, // 15: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
-	13, // 16: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
-	15, // 17: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
-	6,  // 18: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
-	8,  // 19: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
+	16, // 14: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
+	3,  // 15: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
+	10, // 16: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
+	13, // 17: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
+	15, // 18: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
+	6,  // 19: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
+	8,  // 20: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
+	17, // 21: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1927,7 +2050,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

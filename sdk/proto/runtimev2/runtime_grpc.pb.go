@@ -32,6 +32,7 @@ const (
 	Runtime_Stop_FullMethodName        = "/bgjob.runtime.v2.Runtime/Stop"
 	Runtime_Resolve_FullMethodName     = "/bgjob.runtime.v2.Runtime/Resolve"
 	Runtime_Definitions_FullMethodName = "/bgjob.runtime.v2.Runtime/Definitions"
+	Runtime_Input_FullMethodName       = "/bgjob.runtime.v2.Runtime/Input"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -55,6 +56,11 @@ type RuntimeClient interface {
 	// Definitions lists the definitions of a type stored in a directory, with
 	// their triggers, for the host's scheduler and `bgjob definition list`.
 	Definitions(ctx context.Context, in *DefinitionsRequest, opts ...grpc.CallOption) (*DefinitionsResponse, error)
+	// Input writes to the standard input of a running job that was started
+	// with stdin_open (bgjob send), or, with eof, closes it. Writes reach the
+	// job in the order the host makes them; the call returns once the data
+	// is in the job's input pipe, so it waits while the pipe is full.
+	Input(ctx context.Context, in *InputRequest, opts ...grpc.CallOption) (*InputResponse, error)
 }
 
 type runtimeClient struct {
@@ -134,6 +140,16 @@ func (c *runtimeClient) Definitions(ctx context.Context, in *DefinitionsRequest,
 	return out, nil
 }
 
+func (c *runtimeClient) Input(ctx context.Context, in *InputRequest, opts ...grpc.CallOption) (*InputResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InputResponse)
+	err := c.cc.Invoke(ctx, Runtime_Input_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -155,6 +171,11 @@ type RuntimeServer interface {
 	// Definitions lists the definitions of a type stored in a directory, with
 	// their triggers, for the host's scheduler and `bgjob definition list`.
 	Definitions(context.Context, *DefinitionsRequest) (*DefinitionsResponse, error)
+	// Input writes to the standard input of a running job that was started
+	// with stdin_open (bgjob send), or, with eof, closes it. Writes reach the
+	// job in the order the host makes them; the call returns once the data
+	// is in the job's input pipe, so it waits while the pipe is full.
+	Input(context.Context, *InputRequest) (*InputResponse, error)
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -182,6 +203,9 @@ func (UnimplementedRuntimeServer) Resolve(context.Context, *ResolveRequest) (*De
 }
 func (UnimplementedRuntimeServer) Definitions(context.Context, *DefinitionsRequest) (*DefinitionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Definitions not implemented")
+}
+func (UnimplementedRuntimeServer) Input(context.Context, *InputRequest) (*InputResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Input not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -305,6 +329,24 @@ func _Runtime_Definitions_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_Input_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InputRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).Input(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_Input_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).Input(ctx, req.(*InputRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -331,6 +373,10 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Definitions",
 			Handler:    _Runtime_Definitions_Handler,
+		},
+		{
+			MethodName: "Input",
+			Handler:    _Runtime_Input_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
