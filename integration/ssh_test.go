@@ -432,3 +432,30 @@ func TestSSHStop(t *testing.T) {
 		}
 	}
 }
+
+// Without an ssh client, the SSH location says so: location list marks it
+// unreachable with the reason, and a start is refused (exit 10) before a
+// job exists. (Runs everywhere: it needs no server.)
+func TestSSHMissing(t *testing.T) {
+	h := newHome(t)
+	h.env = append(h.env, "BGJOB_SSH="+filepath.Join(t.TempDir(), "no-ssh"))
+	out := h.run("location", "list", "-o", "json")
+	var ls []struct {
+		Name      string
+		Reachable bool
+		Detail    string
+	}
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 3 {
+		t.Fatalf("location list: %v\n%s", err, out)
+	}
+	if ls[2].Name != "ssh" || ls[2].Reachable || !strings.Contains(ls[2].Detail, "needs the OpenSSH client") {
+		t.Errorf("location list without ssh: %+v", ls)
+	}
+	code, _, errOut := h.exec("", "start", "--computer-name", "web1", "--", "echo x")
+	if code != 10 || !strings.Contains(errOut, "needs the OpenSSH client") {
+		t.Errorf("start --computer-name without ssh: exit %d, %s", code, errOut)
+	}
+	if js := h.jobs(); len(js) != 0 {
+		t.Errorf("a refused start made jobs: %+v", js)
+	}
+}
