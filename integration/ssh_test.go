@@ -459,3 +459,19 @@ func TestSSHMissing(t *testing.T) {
 		t.Errorf("a refused start made jobs: %+v", js)
 	}
 }
+
+// The runtime the job resolved here runs there: its version, and with
+// --run-as-32 its 32-bit build; --env reaches the job.
+func TestSSHRunAs32(t *testing.T) {
+	t.Parallel()
+	h := sshHome(t)
+	if bins.Arch32 == "" {
+		t.Skip("no 32-bit architecture on this machine's")
+	}
+	h.run("start", "--computer-name", "bgjt-b", "--run-as-32", "--runtime-version", "~"+Shell32Versions[len(Shell32Versions)-1], "--env", "GREETING=hi there",
+		"--name", "R32", "--", `echo "$BGJOB_RUNTIME_ARCH $BGJOB_RUNTIME_VERSION $GREETING"`)
+	out := h.run("receive", "--wait", "R32")
+	if want := bins.Arch32 + " " + Shell32Versions[len(Shell32Versions)-1] + " hi there\n"; out != want {
+		t.Errorf("receive R32: %q, want %q", out, want)
+	}
+}

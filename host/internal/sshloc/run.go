@@ -73,7 +73,7 @@ func (l *Location) drive(p, k *jobs.Job) {
 		// The launch is recorded before it happens: a host that dies
 		// from here on follows the task rather than launching another.
 		l.t.Lock()
-		if l.kids[k.Row.ID].stop || k.Row.State.Finished() {
+		if l.kids[k.Row.ID].stop || p.Row.State == api.Stopping || k.Row.State.Finished() {
 			if !k.Row.State.Finished() {
 				l.t.FinishLocked(k, api.Stopped, "stopped before it started", nil)
 			}
