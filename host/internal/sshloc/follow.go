@@ -150,6 +150,15 @@ func (l *Location) followOnce(ctx context.Context, c *sshCmd, p, k *jobs.Job, ch
 			}
 			return progressed, c.failed(ctx, "lost the job", werr, errOut.String(), 0)
 		}
+		if !progressed {
+			// Connected again: the reason said it was not.
+			l.t.Lock()
+			if k.Row.State == api.Running && k.Row.StateReason != "" {
+				k.Row.StateReason = ""
+				k.NotifyLocked()
+			}
+			l.t.Unlock()
+		}
 		progressed = true
 		switch kind {
 		case task.FrameStarted:
