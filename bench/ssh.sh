@@ -5,7 +5,8 @@
 #   first   the first job on each (copies bgjobd and the runtime into the
 #           computers' caches, unless they hold them already)
 #   bgjob   N jobs of `true`, each on both computers (a child job per
-#           computer), started one by one, all completed
+#           computer), started one by one, all completed (the ssh commands
+#           to a computer share one connection, ControlMaster)
 #   ssh     `ssh COMPUTER true` run directly in a loop, N times on each
 # Usage: bench/ssh.sh [BIN_DIR] [N] [COMPUTER,COMPUTER]
 #        (default bin/, 10, bgjt-a,bgjt-b)

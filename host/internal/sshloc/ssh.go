@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -72,9 +74,10 @@ func checkPort(c, p string) error {
 	return nil
 }
 
-// args are ssh's arguments to run script (sh syntax, one line) there.
-func (d dest) args(script string) []string {
-	a := append([]string(nil), sshOptions...)
+// args are ssh's arguments to run script (sh syntax, one line) there,
+// with further options opts.
+func (d dest) args(opts []string, script string) []string {
+	a := append(append([]string(nil), sshOptions...), opts...)
 	if d.port != "" {
 		a = append(a, "-p", d.port)
 	}
@@ -131,7 +134,7 @@ func (c *sshCmd) run(ctx context.Context, doing, script string, stdin io.Reader,
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, c.l.cfg.SSH, c.d.args(script)...)
+	cmd := exec.CommandContext(ctx, c.l.cfg.SSH, c.d.args(c.l.muxOptions(), script)...)
 	cmd.Stdin = stdin
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -202,4 +205,22 @@ func goPlatform(uname string) (goos, goarch string, ok bool) {
 		return "", "", false
 	}
 	return goos, goarch, true
+}
+
+// muxOptions share one connection to a computer among the ssh commands to
+// it (OpenSSH's ControlMaster; kept a minute after the last): a child job
+// makes several, and a job's children to one computer as many again, each
+// of which would otherwise pay for a handshake. None where the socket's
+// path would be too long for a unix socket (ssh adds a suffix while it
+// binds it).
+func (l *Location) muxOptions() []string {
+	dir := filepath.Join(l.cfg.Dir, "mux")
+	if l.cfg.NoMux || len(dir)+1+40+18 > 100 {
+		return nil
+	}
+	l.muxOnce.Do(func() { l.muxErr = os.MkdirAll(dir, 0o700) })
+	if l.muxErr != nil {
+		return nil
+	}
+	return []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + filepath.Join(dir, "%C"), "-o", "ControlPersist=60"}
 }

@@ -48,14 +48,14 @@ func TestParseComputer(t *testing.T) {
 // key, the port when the computer gave one, and the destination after --.
 func TestSSHArgs(t *testing.T) {
 	d, _ := parseComputer("alice@web1:2222")
-	a := strings.Join(d.args("echo 'hi'"), " ")
+	a := strings.Join(d.args(nil, "echo 'hi'"), " ")
 	for _, want := range []string{"-o BatchMode=yes", "-o StrictHostKeyChecking=yes", "-p 2222 -- alice@web1 sh -c 'echo '\\''hi'\\'''"} {
 		if !strings.Contains(a, want) {
 			t.Errorf("ssh %s: lacks %q", a, want)
 		}
 	}
 	d, _ = parseComputer("web1")
-	if a := strings.Join(d.args("true"), " "); strings.Contains(a, "-p ") {
+	if a := strings.Join(d.args(nil, "true"), " "); strings.Contains(a, "-p ") {
 		t.Errorf("ssh %s: a port where the computer gave none (ssh_config's applies)", a)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -53,7 +54,10 @@ type Config struct {
 	// StopGrace is how long a stopped job's processes get to end before
 	// they are killed, as on this machine.
 	StopGrace time.Duration
-	Log       hclog.Logger
+	// NoMux turns off sharing one connection to a computer among the ssh
+	// commands to it (ControlMaster).
+	NoMux bool
+	Log   hclog.Logger
 }
 
 // Location is the SSH location. Its methods are safe for concurrent use.
@@ -70,6 +74,9 @@ type Location struct {
 	busy map[uint64]int
 
 	shaCache // bgjobd's hash
+
+	muxOnce sync.Once // makes the directory of shared connections
+	muxErr  error
 }
 
 // child is what the location holds for a child job while it drives it.
