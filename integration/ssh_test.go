@@ -475,3 +475,20 @@ func TestSSHRunAs32(t *testing.T) {
 		t.Errorf("receive R32: %q, want %q", out, want)
 	}
 }
+
+// The system host refuses jobs over SSH, as it does jobs on Slurm: ssh
+// would run there with the keys of the host's user (root) for another.
+// (Needs root, not the servers.)
+func TestSSHRefusedOnSystemHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it runs the system host (CI runs as root)")
+	}
+	s := startSystemHost(t, "/nonexistent/bgjob-auth", "")
+	r := s.as(nil, 0o022, "", "start", "--computer-name", "bgjt-a", "--", "id")
+	if r.code != 2 || !strings.Contains(r.stderr, "runs as whoever submits it") {
+		t.Errorf("start --computer-name on the system host: %v; want exit 2, refused", r)
+	}
+	if js := s.jobs(nil); len(js) != 0 {
+		t.Errorf("a refused start made jobs: %+v", js)
+	}
+}

@@ -76,10 +76,19 @@ func (l *Location) follow(ctx context.Context, c *sshCmd, p, k *jobs.Job) bool {
 		k.Row.StateReason = "connecting again to " + c.computer + " (" + msg + ")"
 		k.NotifyLocked()
 		l.t.Unlock()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
+		// A stop meanwhile goes out at once.
+		for until := time.Now().Add(backoff); time.Now().Before(until); {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(min(200*time.Millisecond, time.Until(until))):
+			}
+			l.t.Lock()
+			restop := ch.stop && !stop
+			l.t.Unlock()
+			if restop {
+				break
+			}
 		}
 		backoff = min(2*backoff, reconnectMax)
 	}
