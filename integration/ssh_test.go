@@ -492,3 +492,25 @@ func TestSSHRefusedOnSystemHost(t *testing.T) {
 		t.Errorf("a refused start made jobs: %+v", js)
 	}
 }
+
+// A child still waiting for a connection (--throttle-limit) when its job
+// is stopped ends Stopped at once, never launched; the one running there
+// stops with the grace.
+func TestSSHStopThrottled(t *testing.T) {
+	t.Parallel()
+	h := sshHome(t)
+	runs := filepath.Join(h.dir, "runs")
+	p := h.startSSH("--computer-name", "bgjt-a,bgjt-b", "--throttle-limit", "1", "--name", "One", "--", fmt.Sprintf(`echo x >> %q; echo started; sleep 3600`, runs))
+	waitOutput(t, h, strconv.FormatUint(p.ChildJobs[0], 10), "started")
+	h.run("stop", "One")
+	js := h.jobs("--include-child-jobs", "One")
+	if len(js) != 3 || js[0].State != "Stopped" || js[1].State != "Stopped" {
+		t.Fatalf("after stop: %+v", js)
+	}
+	if waiting := js[2]; waiting.State != "Stopped" || waiting.StateReason != "stopped before it started" {
+		t.Errorf("the child waiting for a connection: %+v, want Stopped before it started", waiting)
+	}
+	if b, _ := os.ReadFile(runs); string(b) != "x\n" {
+		t.Errorf("the job ran %d times, want once (on the first computer only)", strings.Count(string(b), "\n"))
+	}
+}
