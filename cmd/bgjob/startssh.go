@@ -50,6 +50,9 @@ func sshFlags(cmd *cobra.Command, req *api.StartRequest, computers []string, fil
 	if len(names) == 0 {
 		return api.Errorf(api.ExitUsage, "--location ssh runs the job on the computers --computer-name (a,b) or --computer-name-file names; give some")
 	}
+	if cmd.Flags().Changed("workdir") {
+		return api.Errorf(api.ExitUsage, "--workdir is a directory of this machine; a job over ssh starts in the home directory there (cd in the script)")
+	}
 	req.SSH = &api.SSHRequest{Computers: names, ThrottleLimit: req.ThrottleLimit}
 	if cmd.Flags().Changed("throttle-limit") && req.ThrottleLimit <= 0 {
 		return api.Errorf(api.ExitUsage, "--throttle-limit %d: give a positive number", req.ThrottleLimit)
