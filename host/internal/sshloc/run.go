@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,10 @@ func (l *Location) drive(p, k *jobs.Job) {
 		if err := l.prepare(ctx, c, p, k); err != nil {
 			if ctx.Err() == nil {
 				l.fail(p, k, err.Error())
+				// What it wrote there goes, if it could be reached.
+				if se := (*sshError)(nil); !errors.As(err, &se) || !se.conn {
+					l.cleanup(c, k)
+				}
 			}
 			return
 		}

@@ -133,3 +133,25 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// The follow command launches the task only if its directory says it was
+// not (mkdir succeeds once), detached, then follows from the offset given;
+// a stop rides along.
+func TestFollowScript(t *testing.T) {
+	s := followScript(".cache/bgjob/jobs/x'y", "abc", 42, false)
+	for _, want := range []string{
+		`d='.cache/bgjob/jobs/x'\''y'`,
+		`if mkdir "$d/launched" 2>/dev/null; then nohup "$b" remote-task -sha256 abc "$d" </dev/null >"$d/task-0.out" 2>&1 & echo $! >"$d/task-0.pid"; fi`,
+		`exec "$b" remote-task -follow 42 "$d"`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("followScript:\n%s\nlacks\n%s", s, want)
+		}
+	}
+	if strings.Contains(s, "\n") || strings.Contains(s, "-stop") {
+		t.Errorf("followScript: %s; want one line, no stop", s)
+	}
+	if s := followScript("d", "abc", 0, true); !strings.Contains(s, `-follow 0 -stop "$d"`) {
+		t.Errorf("followScript with stop: %s", s)
+	}
+}
