@@ -15,6 +15,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/runner"
 	"github.com/bgjob/bgjob/host/internal/slurmloc"
+	"github.com/bgjob/bgjob/host/internal/sshloc"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/slurm"
@@ -61,6 +62,9 @@ type Options struct {
 	// Home/slurm). HostBinary is bgjobd, which such jobs run on the nodes
 	// (default: this executable), so it must be shared too.
 	SlurmBin, SlurmDir, HostBinary string
+	// SSH is the ssh client jobs on the SSH location run through (empty:
+	// ssh on PATH).
+	SSH string
 }
 
 // Defaults for Options.
@@ -138,7 +142,9 @@ func Open(opts Options) (*Host, error) {
 		Moved: func(j *jobs.Job, from api.State) { h.ev.MovedLocked(j, from) }})
 	h.ev = events.Open(events.Config{Path: filepath.Join(opts.Home, "events.log"), Table: h.t, Log: opts.Logger})
 	h.locations = []location{slurmloc.New(slurmloc.Config{Table: h.t, Client: &slurm.Client{Bin: opts.SlurmBin},
-		Dir: opts.SlurmDir, HostBinary: opts.HostBinary, StopGrace: opts.StopGrace, Log: opts.Logger})}
+		Dir: opts.SlurmDir, HostBinary: opts.HostBinary, StopGrace: opts.StopGrace, Log: opts.Logger}),
+		sshloc.New(sshloc.Config{Table: h.t, SSH: opts.SSH, Dir: filepath.Join(opts.Home, "ssh"), HostBinary: opts.HostBinary,
+			StopGrace: opts.StopGrace, Log: opts.Logger})}
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: filepath.Join(opts.Home, "run"), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})

@@ -13,12 +13,14 @@ import (
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/remote"
 	"github.com/bgjob/bgjob/host/internal/slurmloc"
+	"github.com/bgjob/bgjob/host/internal/sshloc"
 	"github.com/bgjob/bgjob/host/store"
 )
 
 // Jobs run on this machine, in the host's queue, or at a location: the
 // Slurm location (start --location slurm, package slurmloc) submits them
-// to Slurm and follows them there. The host admits a job for a location as
+// to Slurm and follows them there; the SSH location (start --location ssh,
+// package sshloc) runs them on other computers over ssh. The host admits a job for a location as
 // for its own queue (whom it runs as, its script and runtime) and hands it
 // over; the location creates its rows, runs it and stops it.
 
@@ -52,7 +54,10 @@ type location interface {
 	Describe(ctx context.Context) api.Location
 }
 
-var _ location = (*slurmloc.Location)(nil)
+var (
+	_ location = (*slurmloc.Location)(nil)
+	_ location = (*sshloc.Location)(nil)
+)
 
 // checkLocation says which location req names: nil for this machine.
 func (h *Host) checkLocation(req *api.StartRequest) (location, error) {
@@ -60,6 +65,9 @@ func (h *Host) checkLocation(req *api.StartRequest) (location, error) {
 	if name == "" || name == api.LocationLocal {
 		if req.Slurm != nil {
 			return nil, errorf(ErrBadRequest, "--partition, --nodes, --nodelist, --ntasks, --time and --slurm-arg go with --location slurm")
+		}
+		if req.SSH != nil {
+			return nil, errorf(ErrBadRequest, "--computer-name goes with --location ssh")
 		}
 		return nil, nil
 	}
@@ -93,7 +101,7 @@ func (h *Host) startAt(ctx context.Context, loc location, req *api.StartRequest,
 		Payload: payload, Entry: p.Entry,
 		Name: p.Name, Type: p.Type, Command: p.Command,
 		Workdir: req.Workdir, Constraint: req.RuntimeVersion, InstanceID: req.InstanceID,
-		Slurm: req.Slurm,
+		Slurm: req.Slurm, SSH: req.SSH, EnvAdd: req.EnvAdd,
 	})
 	if err == nil {
 		admit.Tell(ctx, h.log, p.Notices)

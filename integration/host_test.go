@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,6 +29,9 @@ type home struct {
 	dir  string // the directory MkdirTemp made; the home is dir/h
 	path string
 	env  []string
+	// cred, if set, is the user the CLI runs as (a real user's host: the
+	// SSH location's tests).
+	cred *syscall.Credential
 }
 
 func newHome(t *testing.T) *home {
@@ -57,6 +61,9 @@ func (h *home) cmd(ctx context.Context, args ...string) *exec.Cmd {
 	c.Env = h.env
 	c.Dir = h.dir
 	c.WaitDelay = 5 * time.Second
+	if h.cred != nil {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: h.cred, Setsid: true}
+	}
 	return c
 }
 

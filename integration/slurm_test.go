@@ -311,7 +311,7 @@ func TestSlurmMissing(t *testing.T) {
 		Reachable bool
 		Detail    string
 	}
-	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 2 {
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 3 {
 		t.Fatalf("location list: %v\n%s", err, out)
 	}
 	if ls[0].Name != "localhost" || !ls[0].Reachable || ls[1].Name != "slurm" || ls[1].Reachable || !strings.Contains(ls[1].Detail, "sinfo is not in BGJOB_SLURM_BIN") {

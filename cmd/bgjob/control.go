@@ -295,9 +295,11 @@ func newLocation() *cobra.Command {
 		Use:   "location list",
 		Short: "List where jobs can run, and whether each can be reached",
 		Long: `List the locations jobs can run at (start --location): localhost, this
-machine, always; and slurm, the Slurm cluster that Slurm's commands
+machine, always; slurm, the Slurm cluster that Slurm's commands
 (sbatch, squeue, ...) on this machine reach, with its partitions, or why it
-cannot be reached (Slurm not installed, slurmctld or munge not answering).`,
+cannot be reached (Slurm not installed, slurmctld or munge not answering);
+and ssh, the computers start --computer-name names, reached through this
+machine's ssh client, with what a computer needs, or why ssh cannot run.`,
 		Example: `  bgjob location list
   bgjob location list -o json`,
 	}

@@ -37,6 +37,8 @@ func newStart() *cobra.Command {
 		verbose    bool
 		debug      bool
 		sl         api.SlurmRequest
+		computers  []string
+		compFile   string
 		at         string
 		delay      time.Duration
 	)
@@ -86,7 +88,8 @@ Only the last attempt's records are kept.`,
   bgjob start --type ScheduledJob --definition-name Backup
   bgjob start --name Test --after Build -- make test
   bgjob start --group gpu -- ./train.sh
-  bgjob start --location slurm --partition debug --nodes 2 -- 'hostname'`,
+  bgjob start --location slurm --partition debug --nodes 2 -- 'hostname'
+  bgjob start --location ssh --computer-name-file Servers.txt --name WinRM --throttle-limit 16 -- 'uname -n'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The command line runs as written, as with ssh or pueue:
 			// inline, the words are the script, joined with spaces, and
@@ -164,6 +167,9 @@ Only the last attempt's records are kept.`,
 					req.Slurm = &sl
 				}
 			}
+			if err := sshFlags(cmd, &req, computers, compFile); err != nil {
+				return err
+			}
 			if err := laterFlags(cmd, &req, at, delay); err != nil {
 				return err
 			}
@@ -197,7 +203,7 @@ Only the last attempt's records are kept.`,
 	f.StringVar(&req.DefinitionPath, "definition-path", "", "the directory of stored definitions (-DefinitionPath; default $BGJOB_DEFINITIONS, $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)")
 	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version (with --type, the type plugin's), e.g. '~2.0' (default: newest stable)")
 	f.BoolVar(&req.Thread, "thread", false, "a thread job (Start-ThreadJob): share one runtime process with the other thread jobs, each in its own interpreter; cheaper, but a crash of the process fails them all")
-	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); the rest wait as NotStarted")
+	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); with --location ssh: how many computers are connected at once (default 32); the rest wait as NotStarted")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
 	f.BoolVar(&req.StdinOpen, "stdin-open", false, "keep the job's stdin open while it runs, for 'bgjob send' (it reads --input first); without it the job's input ends after --input")
@@ -220,7 +226,10 @@ Only the last attempt's records are kept.`,
 	f.DurationVar(&req.Timeout, "timeout", 0, "stop an attempt that runs longer than this (with the stop grace); it fails, \"timed out after ...\"")
 	f.IntVar(&req.Retries, "retries", 0, "run a failed attempt again, up to N more times, as the same job (a stop is not retried; a timeout is)")
 	f.DurationVar(&req.RetryDelay, "retry-delay", 0, "with --retries: wait this long before the next attempt")
-	f.StringVar(&req.Location, "location", "", "where the job runs: localhost (default) or slurm, the cluster Slurm's commands reach ('bgjob location list')")
+	f.StringVar(&req.Location, "location", "", "where the job runs: localhost (default), slurm, the cluster Slurm's commands reach, or ssh, the computers --computer-name names ('bgjob location list')")
+	f.StringSliceVar(&computers, "computer-name", nil, "run the job on these computers over ssh, a child job on each (a,b; repeatable; -ComputerName): host names, user@host:port or ssh_config aliases; implies --location ssh")
+	f.StringSliceVar(&computers, "host-name", nil, "the same as --computer-name (-HostName)")
+	f.StringVar(&compFile, "computer-name-file", "", "read the computers for --location ssh from this file, one a line (blank lines and # comments skipped)")
 	f.StringVar(&sl.Partition, "partition", "", "with --location slurm: the Slurm partition (default: the cluster's default)")
 	f.IntVar(&sl.Nodes, "nodes", 0, "with --location slurm: run on N nodes, a child job on each")
 	f.StringVar(&sl.NodeList, "nodelist", "", "with --location slurm: run on these nodes (a,b), a child job on each")

@@ -39,6 +39,9 @@ func main() {
 	if len(os.Args) == 3 && os.Args[1] == "slurm-task" {
 		os.Exit(slurmTask(os.Args[2]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "remote-task" {
+		os.Exit(remoteTask(os.Args[2:]))
+	}
 	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == "arch32" {
 		// For the build: which GOARCH --run-as-32 picks on [GOOS] GOARCH
 		// (GOOS: this one's, if not given).
@@ -107,7 +110,7 @@ func run() int {
 	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: hclog.LevelFromString(*logLevel)})
 	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger,
 		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir, Definitions: *definitions,
-		SlurmBin: os.Getenv("BGJOB_SLURM_BIN"), SlurmDir: os.Getenv("BGJOB_SLURM_DIR")})
+		SlurmBin: os.Getenv("BGJOB_SLURM_BIN"), SlurmDir: os.Getenv("BGJOB_SLURM_DIR"), SSH: os.Getenv("BGJOB_SSH")})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
 		return server.ExitCode(err)

@@ -44,7 +44,7 @@ var ExitCodes = []struct {
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
 	{ExitDamaged, "a job's records on disk are damaged (a record that does not match its checksum, say) or missing; the message names the log file and the byte, and what came before was printed"},
 	{ExitDenied, "start --credential or restart: the password was not accepted, or could not be checked; queue: only root changes the system host's queue"},
-	{ExitLocation, "start --location: the location (Slurm) is not installed, cannot be reached, or refused the job (Slurm's own message is printed)"},
+	{ExitLocation, "start --location: the location (Slurm, ssh) is not installed, cannot be reached, or refused the job (Slurm's own message is printed)"},
 	{ExitInterrupted, "interrupted (Ctrl-C): start --wait stopped and removed its job; receive --wait left the jobs running"},
 	{ExitBrokenPipe, "the reader of the output went away (bgjob receive 1 | head), as for a program killed by SIGPIPE"},
 	{ExitJobStopped, "start --wait: the job was stopped"},

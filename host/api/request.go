@@ -95,9 +95,11 @@ type StartRequest struct {
 	// Priority orders the group's queue: higher starts first.
 	Priority int `json:"priority,omitempty"`
 	// Location is where the job runs: empty or "localhost" here, "slurm"
-	// on the Slurm cluster Slurm's commands reach, as Slurm says.
+	// on the Slurm cluster Slurm's commands reach, as Slurm says, "ssh"
+	// on the computers SSH names.
 	Location string        `json:"location,omitempty"`
 	Slurm    *SlurmRequest `json:"slurm,omitempty"`
+	SSH      *SSHRequest   `json:"ssh,omitempty"`
 	// MergeError makes the job's standard error output, as 2>&1 does
 	// (--merge-error): its stderr lines are Output records, not Error
 	// records. Errors the job reports on purpose (write-error) stay errors.
@@ -137,7 +139,20 @@ const MaxSend = 1 << 20
 const (
 	LocationLocal = "localhost"
 	LocationSlurm = "slurm"
+	LocationSSH   = "ssh"
 )
+
+// SSHRequest is what a job on the SSH location asks: one child job per
+// computer (Invoke-Command -ComputerName), at most ThrottleLimit of them
+// connected at once (default DefaultSSHThrottle).
+type SSHRequest struct {
+	// Computers are names, user@host:port or ssh_config aliases.
+	Computers     []string `json:"computers"`
+	ThrottleLimit int      `json:"throttleLimit,omitempty"`
+}
+
+// DefaultSSHThrottle is Invoke-Command's default -ThrottleLimit.
+const DefaultSSHThrottle = 32
 
 // SlurmRequest is what a job on the Slurm location asks of Slurm: one
 // child job per task (Tasks), else per node (Nodes, NodeList).

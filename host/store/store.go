@@ -58,6 +58,9 @@ type Row struct {
 	// parent job.
 	Slurm  *SlurmJob `json:"slurm,omitempty"`
 	Parent uint64    `json:"parent,omitempty"`
+	// SSH, for a job on the SSH location (the parent and each child),
+	// says where it runs and where its files are.
+	SSH *SSHJob `json:"ssh,omitempty"`
 	// LastSeq and LogSize describe the record log as persisted; while the
 	// job runs they are kept in memory and recovered from the log itself.
 	LastSeq uint64 `json:"lastSeq"`
@@ -75,6 +78,38 @@ type Row struct {
 	WorkdirRaw []byte `json:"workdirRaw,omitempty"`
 	// OnEnd is the command run when the job ends (start --on-end).
 	OnEnd string `json:"onEnd,omitempty"`
+}
+
+// SSHJob is where a job on the SSH location is.
+type SSHJob struct {
+	// Dir (the parent's) is the host's directory of the job: its copies
+	// of the tasks' record logs.
+	Dir string `json:"dir,omitempty"`
+	// Throttle (the parent's) is how many of its children may be
+	// connected at once (--throttle-limit).
+	Throttle int `json:"throttle,omitempty"`
+	// Computer (a child's) is its computer as given: a name,
+	// user@host:port or an ssh_config alias.
+	Computer string `json:"computer,omitempty"`
+	// RemoteDir (a child's) is the job's directory on the computer,
+	// relative to the home there.
+	RemoteDir string `json:"remoteDir,omitempty"`
+	// Launched (a child's): the host has launched its task there, or was
+	// about to; it is never launched again (the task's directory says
+	// whether it was).
+	Launched bool `json:"launched,omitempty"`
+}
+
+// Elsewhere names where the job runs when not in this host's queue:
+// "Slurm", "SSH", or "" for this machine.
+func (r *Row) Elsewhere() string {
+	switch {
+	case r.Slurm != nil:
+		return "Slurm"
+	case r.SSH != nil:
+		return "SSH"
+	}
+	return ""
 }
 
 // SlurmJob is where a job on the Slurm location is.

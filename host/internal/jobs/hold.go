@@ -45,11 +45,11 @@ type hold struct {
 
 // waiting says why j, a NotStarted job, has not started: its reason in
 // full and as a note. A job on Slurm waits in Slurm's queue, whose reason
-// the poller keeps in the row; a job the queue has not looked at yet has
+// the poller keeps in the row (a job on SSH for a connection, likewise); a job the queue has not looked at yet has
 // neither.
 func (j *Job) waiting() (reason, note string) {
-	if j.Row.Slurm != nil {
-		return j.Row.StateReason, "Slurm"
+	if w := j.Row.Elsewhere(); w != "" {
+		return j.Row.StateReason, w
 	}
 	h := j.hold
 	switch h.kind {

@@ -273,7 +273,7 @@ func (t *Table) ScheduleLocked() {
 	}
 	var queued []*Job
 	for j := range t.pending {
-		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Slurm == nil {
+		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Elsewhere() == "" {
 			queued = append(queued, j)
 		}
 	}

@@ -66,7 +66,7 @@ func (t *Table) RemoveEmptied(js []*Job) {
 	}
 }
 
-// removeTree removes j, and a parent's children and Slurm directory with
+// removeTree removes j, and a parent's children and its directory (Slurm, SSH) with
 // it; with onlyFinished, only if j is (still) finished.
 func (t *Table) RemoveTree(j *Job, onlyFinished bool) error {
 	t.mu.Lock()
@@ -86,6 +86,9 @@ func (t *Table) RemoveTree(j *Job, onlyFinished bool) error {
 	}
 	if j.Row.Slurm != nil && j.Row.Parent == 0 && j.Row.Slurm.Dir != "" {
 		os.RemoveAll(j.Row.Slurm.Dir)
+	}
+	if j.Row.SSH != nil && j.Row.Parent == 0 && j.Row.SSH.Dir != "" {
+		os.RemoveAll(j.Row.SSH.Dir)
 	}
 	return nil
 }

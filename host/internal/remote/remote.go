@@ -1,6 +1,6 @@
 // Package remote is what package host hands a location where jobs run
-// besides this machine's queue (the Slurm location, package slurmloc; an
-// SSH location is planned): a job that Start has admitted, to be created
+// besides this machine's queue (the Slurm location, package slurmloc; the
+// SSH location, package sshloc): a job that Start has admitted, to be created
 // and run there. The host decides whom the job runs as and what it runs;
 // the location decides nothing of that, only how to get it run.
 package remote
@@ -34,6 +34,10 @@ type Submission struct {
 	// Host.Start); otherwise the job gets a new one.
 	InstanceID string
 	// Slurm is what the job asks of Slurm (--partition and the rest), if
-	// anything.
+	// anything; SSH the computers of a job over SSH.
 	Slurm *api.SlurmRequest
+	SSH   *api.SSHRequest
+	// EnvAdd is what the job adds to its environment (--env): on another
+	// computer the job's environment is a login's there, plus this.
+	EnvAdd []string
 }

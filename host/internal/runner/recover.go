@@ -115,8 +115,9 @@ func (m *Manager) Recover() error {
 		if j.Log, err = recordlog.Open(m.t.LogPath(r.ID), end.Size); err != nil {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
-		if r.Slurm != nil {
-			// Slurm runs it; the poller takes it from here.
+		if r.Elsewhere() != "" {
+			// Slurm or a computer over SSH runs it; its location takes
+			// it from here.
 			continue
 		}
 		var att jobs.AttachRecord

@@ -32,8 +32,8 @@ func (m *Manager) Signal(js []*jobs.Job, name string) ([]string, error) {
 	for _, j := range js {
 		r := &j.Row
 		switch {
-		case r.Slurm != nil:
-			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is on Slurm: stop --signal reaches this machine's jobs only", r.ID, r.Name)
+		case r.Elsewhere() != "":
+			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is on %s: stop --signal reaches this machine's jobs only", r.ID, r.Name, r.Elsewhere())
 		case r.State != api.Running || j.RT == nil:
 			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is %s: only a running job's processes take a signal", r.ID, r.Name, r.State)
 		case r.ThrottleLimit > 0:

@@ -186,6 +186,8 @@ func (m *Manager) SuspendAll(ctx context.Context, js []*jobs.Job) ([]string, err
 		case j.Row.State.Finished():
 		case j.Row.Slurm != nil:
 			refused = append(refused, fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.Row.ID, j.Row.Name))
+		case j.Row.SSH != nil:
+			refused = append(refused, fmt.Sprintf("job %d (%s) runs on another computer over SSH; suspend reaches this machine's jobs only", j.Row.ID, j.Row.Name))
 		case j.Row.ThrottleLimit > 0 && j.Row.State != api.NotStarted && j.Row.State != api.Suspended:
 			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it without --thread", j.Row.ID, j.Row.Name))
 		default:

@@ -28,6 +28,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/internal/remote"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/hashicorp/go-hclog"
@@ -72,10 +73,8 @@ type Location struct {
 
 // task is what the poller holds for a child job while it follows it.
 type task struct {
-	// off and seq are where the host has read the child's task log to
-	// (whole records) and the last number there.
-	off int64
-	seq uint64
+	// cur is where the host has read the child's task log to.
+	cur remote.Cursor
 	// endAt is when the poller first saw the task end.
 	endAt time.Time
 }

@@ -1,7 +1,6 @@
 package slurmloc
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -9,10 +8,9 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
-	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/internal/remote"
 	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/bgjob/bgjob/host/store"
-	"github.com/bgjob/bgjob/sdk"
 )
 
 // followTask brings child k up to date: its records, its start, its end.
@@ -170,85 +168,11 @@ func taskNeverRan(dir string) string {
 	return msg
 }
 
-// tailTask appends to child k's log the whole records its task's log holds
-// beyond those k has, copied in pieces of about tailChunk at record
-// boundaries: after a host restart a task's log is read again from its
-// start, and its size is the job's output, which must not be held in
-// memory at once.
+// tailTask appends to child k's log what its task's log holds beyond
+// what k has.
 func (l *Location) tailTask(k *jobs.Job, sj store.SlurmJob) error {
-	path := slurm.LogPath(sj.Dir, sj.Task)
 	l.t.Lock()
 	ts := l.taskLocked(k)
-	off, seq, last := ts.off, ts.seq, k.Row.LastSeq
 	l.t.Unlock()
-	end, err := recordlog.ScanFrom(path, recordlog.End{Size: off, LastSeq: seq})
-	if err != nil || end.Size == off {
-		if errors.Is(err, recordlog.ErrCorrupt) {
-			return err
-		}
-		return nil // nothing new, or a log not there yet
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	// Copies [from, to) of the task's log to k's.
-	copyOut := func(from, to int64) error {
-		if to <= from {
-			return nil
-		}
-		data := make([]byte, to-from)
-		if _, err := f.ReadAt(data, from); err != nil {
-			return fmt.Errorf("cannot read %s: %w", path, err)
-		}
-		l.t.Lock()
-		if k.Log == nil {
-			lg, lerr := recordlog.Open(l.t.LogPath(k.Row.ID), k.Row.LogSize)
-			if lerr != nil {
-				l.t.Unlock()
-				return lerr
-			}
-			k.Log = lg
-		}
-		lg := k.Log
-		l.t.Unlock()
-		batch, err := recordlog.Plain(data)
-		if err != nil {
-			return fmt.Errorf("cannot copy the records of %s: %w", path, err)
-		}
-		return lg.Append(batch)
-	}
-	start := off // of the records not yet copied
-	err = recordlog.Read(path, off, end.Size, func(r *sdk.Record, recEnd int64) error {
-		if r.Seq <= last {
-			start = recEnd // k has it already
-			return nil
-		}
-		if recEnd-start >= tailChunk {
-			if err := copyOut(start, recEnd); err != nil {
-				return err
-			}
-			start = recEnd
-		}
-		return nil
-	})
-	if err == nil {
-		err = copyOut(start, end.Size)
-	}
-	if err != nil {
-		return err
-	}
-	l.t.Lock()
-	ts.off, ts.seq = end.Size, end.LastSeq
-	if end.LastSeq > k.Row.LastSeq {
-		k.Row.LastSeq = end.LastSeq
-		k.NotifyLocked()
-	}
-	l.t.Unlock()
-	l.t.Checkpoint(k)
-	return nil
+	return remote.Tail(l.t, k, slurm.LogPath(sj.Dir, sj.Task), &ts.cur)
 }
-
-// tailChunk is about how much of a task's log the host copies at once.
-const tailChunk = 1 << 20

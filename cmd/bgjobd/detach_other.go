@@ -1,0 +1,6 @@
+//go:build !unix
+
+package main
+
+// detach: remote tasks run on Unix computers only.
+func detach() {}
