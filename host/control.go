@@ -28,20 +28,11 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		return nil, err
 	}
 	// The jobs at a location are its to stop (as their parents).
-	var elsewhere []*jobs.Job
-	for _, loc := range h.locations {
-		var mine []*jobs.Job
-		if mine, js = loc.ClaimLocked(js); len(mine) == 0 {
-			continue
-		}
-		h.t.Unlock()
-		if err := loc.Stop(ctx, mine); err != nil {
-			return nil, err
-		}
-		h.t.Lock()
-		elsewhere = append(elsewhere, mine...)
-	}
+	js, elsewhere, err := h.locations.StopLocked(ctx, h.t, js)
 	h.t.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	var ids []string
 	for _, p := range elsewhere {
 		ids = append(ids, strconv.FormatUint(p.Row.ID, 10))

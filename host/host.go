@@ -13,12 +13,10 @@ import (
 	"github.com/bgjob/bgjob/host/internal/home"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/internal/locations"
 	"github.com/bgjob/bgjob/host/internal/runner"
-	"github.com/bgjob/bgjob/host/internal/slurmloc"
-	"github.com/bgjob/bgjob/host/internal/sshloc"
 	"github.com/bgjob/bgjob/host/internal/triggers"
 	"github.com/bgjob/bgjob/host/launch"
-	"github.com/bgjob/bgjob/host/slurm"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -93,9 +91,8 @@ type Host struct {
 
 	trig *triggers.Triggers // nil without Options.Definitions
 
-	// locations are where jobs run besides this machine's queue, in the
-	// order `location list` shows them.
-	locations []location
+	// locations are where jobs run besides this machine's queue.
+	locations locations.Set
 
 	ids *identity.Resolver // whom a job runs as, and may it
 }
@@ -141,10 +138,8 @@ func Open(opts Options) (*Host, error) {
 		MaxRunning: opts.MaxRunning, Self: self, Log: opts.Logger, Run: func(j *jobs.Job) { h.run.Run(j) },
 		Moved: func(j *jobs.Job, from api.State) { h.ev.MovedLocked(j, from) }})
 	h.ev = events.Open(events.Config{Path: filepath.Join(opts.Home, "events.log"), Table: h.t, Log: opts.Logger})
-	h.locations = []location{slurmloc.New(slurmloc.Config{Table: h.t, Client: &slurm.Client{Bin: opts.SlurmBin},
-		Dir: opts.SlurmDir, HostBinary: opts.HostBinary, StopGrace: opts.StopGrace, Log: opts.Logger}),
-		sshloc.New(sshloc.Config{Table: h.t, SSH: opts.SSH, Dir: filepath.Join(opts.Home, "ssh"), HostBinary: opts.HostBinary,
-			StopGrace: opts.StopGrace, Log: opts.Logger})}
+	h.locations = locations.New(locations.Config{Table: h.t, SlurmBin: opts.SlurmBin, SlurmDir: opts.SlurmDir, HostBinary: opts.HostBinary,
+		SSH: opts.SSH, SSHDir: filepath.Join(opts.Home, "ssh"), StopGrace: opts.StopGrace, Log: opts.Logger})
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: filepath.Join(opts.Home, "run"), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
 			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
@@ -160,9 +155,7 @@ func Open(opts Options) (*Host, error) {
 		return nil, err
 	}
 	h.t.Start()
-	for _, l := range h.locations {
-		l.Follow() // for jobs there the previous host left
-	}
+	h.locations.Follow() // for jobs there the previous host left
 	if opts.Definitions != "" {
 		h.startTriggers(opts.Definitions)
 	}

@@ -62,7 +62,7 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if err := identity.CheckWorkdir(acct, runAs, req.Workdir); err != nil {
 		return nil, err
 	}
-	loc, err := h.checkLocation(req)
+	loc, err := h.locations.Lookup(req)
 	if err != nil {
 		return nil, err
 	}
