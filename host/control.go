@@ -40,6 +40,9 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 		h.t.Lock()
 		elsewhere = append(elsewhere, mine...)
 	}
+	// A batch's parent runs nothing: stopping it stops its children.
+	js, batches := jobs.SplitBatchesLocked(js)
+	elsewhere = append(elsewhere, batches...)
 	h.t.Unlock()
 	var ids []string
 	for _, p := range elsewhere {

@@ -94,6 +94,9 @@ type Job struct {
 	Retries    int           `json:"Retries,omitempty"`
 	RetryDelay time.Duration `json:"RetryDelay,omitempty"`
 	Attempt    int           `json:"Attempt,omitempty"`
+	// Item is a child job's input line (start --foreach), its "$1" and
+	// $BGJOB_ITEM.
+	Item string `json:"Item,omitempty"`
 }
 
 // DefaultGroup is the queue group of a job started without --group.

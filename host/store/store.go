@@ -75,6 +75,11 @@ type Row struct {
 	WorkdirRaw []byte `json:"workdirRaw,omitempty"`
 	// OnEnd is the command run when the job ends (start --on-end).
 	OnEnd string `json:"onEnd,omitempty"`
+	// Batch, for a job started with --foreach (the parent and each of
+	// its children), is how many of the parent's children run at once
+	// (--throttle-limit). A child's payload is its parent's, with its
+	// Item added.
+	Batch int `json:"batch,omitempty"`
 }
 
 // SlurmJob is where a job on the Slurm location is.
@@ -273,6 +278,40 @@ func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
 	})
 }
 
+// CreateBatch stores a parent and its children in one transaction, one
+// sync for them all (start --foreach): the parent takes the next id and
+// the children the ids after it, in order. prepare fills in what depends
+// on the ids and says the parent's payload to keep with its row (nil:
+// none here); the children have none of their own.
+func (s *Store) CreateBatch(parent *Row, children []*Row, prepare func(first uint64) []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		var id uint64 = 1
+		if v := meta.Get(keyNextID); v != nil {
+			id = binary.BigEndian.Uint64(v)
+		}
+		if err := meta.Put(keyNextID, idKey(id+1+uint64(len(children)))); err != nil {
+			return err
+		}
+		if payload := prepare(id); payload != nil {
+			if err := tx.Bucket(bucketPayloads).Put(idKey(id), payload); err != nil {
+				return err
+			}
+		}
+		// Ids only grow: appending is what bbolt fills pages best for.
+		tx.Bucket(bucketJobs).FillPercent = 0.9
+		if err := putRow(tx, parent); err != nil {
+			return err
+		}
+		for _, r := range children {
+			if err := putRow(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // Payload returns the payload kept with job id's row; nil if none is.
 func (s *Store) Payload(id uint64) ([]byte, error) {
 	var out []byte
@@ -302,6 +341,20 @@ func putRow(tx *bolt.Tx, r *Row) error {
 // Put writes rows, in one transaction.
 func (s *Store) Put(rows ...*Row) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range rows {
+			if err := putRow(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PutGrouped is Put in a transaction it may share with other PutGrouped
+// calls made about now (bbolt's Batch: it waits up to 10 ms for them),
+// so that many rows written at once cost one sync.
+func (s *Store) PutGrouped(rows ...*Row) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
 		for _, r := range rows {
 			if err := putRow(tx, r); err != nil {
 				return err

@@ -60,6 +60,8 @@ func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string
 		return nil, errorf(ErrBadRequest, "job %d is %s: only a job that has not started can be edited; restart it with --edit", r.ID, r.State)
 	case r.Slurm != nil:
 		return nil, errorf(ErrBadRequest, "job %d is on Slurm: it is Slurm's to queue; stop it and start it again instead", r.ID)
+	case r.Batch > 0:
+		return nil, errorf(ErrBadRequest, "job %d is part of a batch (start --foreach), whose child jobs share one script; stop the batch and start it again instead", r.ID)
 	case j.Unreadable:
 		return nil, errorf(ErrBadRequest, "job %d's row is damaged; remove it", r.ID)
 	}
@@ -172,6 +174,9 @@ func (t *Table) Restartable(js []*Job) error {
 	for _, j := range js {
 		if j.Row.Slurm != nil {
 			return errorf(ErrBadRequest, "job %d (%s) ran on Slurm; restart does not resubmit jobs to Slurm yet: start it again with --location slurm", j.Row.ID, j.Row.Name)
+		}
+		if j.Row.Batch > 0 {
+			return errorf(ErrBadRequest, "job %d (%s) is part of a batch (start --foreach); restart does not rerun batches yet: start it again with --foreach", j.Row.ID, j.Row.Name)
 		}
 		if !j.Row.State.Finished() {
 			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))

@@ -117,6 +117,8 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 	}
 	j.Retrying = false
 	t.retryLocked(j, from)
+	// After the retry: a child that runs again keeps its batch going.
+	t.followParentLocked(j)
 }
 
 // persist writes j's row as it is now. The write (a bbolt transaction,
@@ -125,16 +127,25 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 // copies were taken, so the last write is the newest state. A failure is
 // logged: the table in memory stays right and the next write catches up.
 func (t *Table) Persist(j *Job) {
-	if t.persistRow(j) {
+	if t.persistRow(j, false) {
 		// A job that ends may take an older one past the clean-up
 		// policy's limits (this job itself, with a short --keep-for).
 		t.Cleanup()
 	}
 }
 
+// PersistGrouped is Persist for a row whose write may wait a moment to
+// share its transaction, and sync, with others written about now (the
+// ends of a batch's children: one sync for many instead of one each).
+func (t *Table) PersistGrouped(j *Job) {
+	if t.persistRow(j, true) {
+		t.Cleanup()
+	}
+}
+
 // persistRow is persist's write; it reports whether the row written is
 // finished.
-func (t *Table) persistRow(j *Job) (finished bool) {
+func (t *Table) persistRow(j *Job, grouped bool) (finished bool) {
 	j.PersistMu.Lock()
 	defer j.PersistMu.Unlock()
 	t.mu.Lock()
@@ -146,7 +157,11 @@ func (t *Table) persistRow(j *Job) (finished bool) {
 	r := j.Row
 	settled := r.State.Finished() && j.Draining == 0
 	t.mu.Unlock()
-	if err := t.store.Put(&r); err != nil {
+	put := t.store.Put
+	if grouped {
+		put = t.store.PutGrouped
+	}
+	if err := put(&r); err != nil {
 		t.log.Error("cannot persist job", "job", r.ID, "err", err)
 		return false
 	}

@@ -339,9 +339,20 @@ func threadKey(r *store.Row) string {
 	return fmt.Sprintf("%s|%s|%d", r.Spec.Runtime, r.Spec.SHA256, uid)
 }
 
+// slotGroup is what j counts against in the running and slot maps, and
+// how many of it may run: a batch's child its batch (start --foreach
+// --throttle-limit), any other job its group.
+func (t *Table) slotGroup(j *Job) (string, int) {
+	if IsBatchChild(&j.Row) {
+		return batchKey(&j.Row), j.Row.Batch
+	}
+	g := j.Row.GroupOf()
+	return g, t.limitLocked(g)
+}
+
 // takeSlotLocked takes a slot for j if one is free.
 func (t *Table) TakeSlotLocked(j *Job) bool {
-	if j.Row.ThrottleLimit > 0 {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
 		k := threadKey(&j.Row)
 		if t.threads[k] >= j.Row.ThrottleLimit {
 			return false
@@ -349,8 +360,8 @@ func (t *Table) TakeSlotLocked(j *Job) bool {
 		t.threads[k]++
 		return true
 	}
-	g := j.Row.GroupOf()
-	if t.running[g] >= t.limitLocked(g) {
+	g, limit := t.slotGroup(j)
+	if t.running[g] >= limit {
 		return false
 	}
 	t.running[g]++
@@ -379,6 +390,10 @@ func (t *Table) takeGroupSlotLocked(j *Job, g string) {
 // noSlotLocked is why j, which TakeSlotLocked just refused, waits: its
 // group, or the thread jobs sharing its process, are at their limit.
 func (t *Table) noSlotLocked(j *Job) hold {
+	if IsBatchChild(&j.Row) {
+		g, limit := t.slotGroup(j)
+		return hold{kind: holdBatch, running: t.running[g], limit: limit}
+	}
 	if j.Row.ThrottleLimit > 0 {
 		return hold{kind: holdThrottle, running: t.threads[threadKey(&j.Row)], limit: j.Row.ThrottleLimit}
 	}
@@ -388,14 +403,14 @@ func (t *Table) noSlotLocked(j *Job) hold {
 
 // freeSlotLocked gives j's slot back.
 func (t *Table) FreeSlotLocked(j *Job) {
-	if j.Row.ThrottleLimit > 0 {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
 		k := threadKey(&j.Row)
 		if t.threads[k]--; t.threads[k] <= 0 {
 			delete(t.threads, k)
 		}
 		return
 	}
-	g := j.Row.GroupOf()
+	g, _ := t.slotGroup(j)
 	if t.running[g]--; t.running[g] <= 0 {
 		delete(t.running, g)
 	}
@@ -442,11 +457,12 @@ func (t *Table) HoldSlotLocked(j *Job) {
 	if t.TakeSlotLocked(j) {
 		return
 	}
-	if j.Row.ThrottleLimit > 0 {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
 		t.threads[threadKey(&j.Row)]++
 	} else {
-		t.running[j.Row.GroupOf()]++
-		t.takeGroupSlotLocked(j, j.Row.GroupOf())
+		g, _ := t.slotGroup(j)
+		t.running[g]++
+		t.takeGroupSlotLocked(j, g)
 	}
 }
 

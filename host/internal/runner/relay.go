@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
@@ -117,6 +118,9 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 func (tk *task) finishFromRuntime(d *sdk.Done) {
 	m, j, p := tk.m, tk.j, tk.p
 	state, code := protocol.Ended(d)
+	if tk.finishBatchChild(state, d.Reason, code) {
+		return
+	}
 	if err := j.Log.Close(); err != nil {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 	}
@@ -187,17 +191,29 @@ func (tk *task) storeFailed(ctx context.Context, cause error) {
 // status) may run the next job of its spec; one whose job was stopped, or
 // that crashed or was lost, is ended.
 func (tk *task) release() {
+	tk.m.t.Lock()
+	tk.freeLocked()
+	tk.m.t.Unlock()
+	tk.let()
+}
+
+// freeLocked frees the job's slot and lets the queue start the next.
+func (tk *task) freeLocked() {
+	tk.j.RT = nil
+	tk.m.t.FreeSlotLocked(tk.j)
+	tk.m.t.ScheduleLocked()
+}
+
+// let gives the runtime process back, for the next job or to end.
+func (tk *task) let() {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
-	j.RT = nil
-	m.t.FreeSlotLocked(j)
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.
 	clean := j.Row.State == api.Completed || (j.Row.State == api.Failed && j.Row.ExitCode != nil && *j.Row.ExitCode >= 0)
 	// Read now: the row may be another run's by the time the goroutine
 	// runs (restart --in-place).
 	thread := j.Row.ThrottleLimit != 0
-	m.t.ScheduleLocked()
 	m.t.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
 	m.t.Go(func() {
@@ -207,4 +223,33 @@ func (tk *task) release() {
 			p.Release()
 		}
 	})
+}
+
+// finishBatchChild ends a batch's child job (start --foreach) the way
+// finishFromRuntime does, in another order, and reports whether j is one.
+// Its end is shown and its slot freed first, so the next child starts at
+// once; then its log is synced and its row written together with the
+// other children ending about now (one transaction and sync for them
+// all), and only then may the runtime forget it. A host killed in between
+// finds the job's runtime still holding its end, as for any job.
+func (tk *task) finishBatchChild(state api.State, reason string, code int) bool {
+	m, j, p := tk.m, tk.j, tk.p
+	m.t.Lock()
+	if !jobs.IsBatchChild(&j.Row) {
+		m.t.Unlock()
+		return false
+	}
+	m.t.FinishLocked(j, state, reason, &code)
+	seq := j.Row.LastSeq
+	tk.freeLocked()
+	m.t.Unlock()
+	if err := j.Log.Close(); err != nil {
+		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
+	}
+	m.t.PersistGrouped(j)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
+	cancel()
+	tk.let()
+	return true
 }
