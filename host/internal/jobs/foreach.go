@@ -2,7 +2,7 @@ package jobs
 
 import (
 	"fmt"
-		"slices"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
