@@ -131,6 +131,7 @@ bench: build
 	bash bench/versions.sh $(BIN)
 	bash bench/peers.sh $(BIN)
 	bash bench/crowd.sh $(BIN)
+	bash bench/foreach.sh $(BIN)
 	bash bench/slurm.sh $(BIN) || echo 'bench/slurm.sh: skipped (no Slurm cluster here; integration/slurm-setup.sh makes one)'
 	$(GO) test -run '^$$' -bench 'Table100k|Start' -benchtime 1x ./host/
 	$(GO) test -run '^$$' -bench 'TableScale' -benchtime 100x ./host/

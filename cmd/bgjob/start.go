@@ -66,6 +66,12 @@ A job's input (--input, --input-file, --input -) is at most 64 MiB: it
 travels in the start request and is stored with the job. Its name is at
 most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.
 
+With --foreach FILE (- : stdin) start makes a batch, as ForEach-Object
+-Parallel -AsJob does: one parent job with a child job per non-blank line,
+each running the script with its line as "$1" and $BGJOB_ITEM, at most
+--throttle-limit (default 5) at once. The parent stands for its children
+in get, receive, wait, stop and remove.
+
 --at and --delay start the job later, once: it waits NotStarted ("starts
 at ...") until then, and a host that was down then starts it when it
 comes back. --at takes 15:04 (the next one: today or tomorrow),
