@@ -253,3 +253,36 @@ func SplitBatchesLocked(js []*Job) (rest, parents []*Job) {
 	}
 	return rest, parents
 }
+
+// scheduleBatchLocked starts the queued children kids of one batch (in
+// no order) while the batch has room, lowest id (the items' order) first,
+// and marks the rest as waiting for it. The queue looks at every batch
+// each time a job ends, so this costs a pass over the children and no
+// sort: a slot freed is one child to find.
+func (t *Table) scheduleBatchLocked(kids []*Job, s *scheduling) {
+	key, limit := t.slotGroup(kids[0])
+	tried := 0
+	for t.running[key] < limit && tried < len(kids) {
+		// The lowest id not tried yet, moved to kids[tried].
+		low := tried
+		for i := tried + 1; i < len(kids); i++ {
+			if kids[i].Row.ID < kids[low].Row.ID {
+				low = i
+			}
+		}
+		kids[tried], kids[low] = kids[low], kids[tried]
+		t.tryStartLocked(kids[tried], s)
+		tried++
+	}
+	running := t.running[key]
+	for _, j := range kids[tried:] {
+		if at := j.Row.StartAt; at != nil && s.now.Before(*at) {
+			j.hold = hold{kind: holdAt, at: *at}
+			if s.next.IsZero() || at.Before(s.next) {
+				s.next = *at
+			}
+			continue
+		}
+		j.hold = hold{kind: holdBatch, running: running, limit: limit}
+	}
+}

@@ -45,6 +45,9 @@ type Job struct {
 	// TimedOut marks a job its --timeout is stopping: its stop is a
 	// failure. Guarded by Host.mu.
 	TimedOut bool
+	// slotKey is a batch child's key in the queue's running and slot
+	// maps (see slotGroup). Guarded by Host.mu.
+	slotKey string
 }
 
 func NewJob(r *store.Row) *Job {
