@@ -18,7 +18,7 @@ import (
 // (\n or \r\n); blank lines (only spaces and tabs, or nothing) are
 // skipped. No items at all is an error, so that an empty input starts no
 // job.
-func readItems(source string, inputs []string, inputFile string) ([]string, error) {
+func readItems(source string, inputs []string) ([]string, error) {
 	var r io.Reader
 	name := source
 	if source == "-" {
@@ -29,9 +29,6 @@ func readItems(source string, inputs []string, inputFile string) ([]string, erro
 	} else {
 		if source == "" {
 			return nil, api.Errorf(api.ExitUsage, "--foreach is empty; give a file of items, one a line, or - for stdin")
-		}
-		if source == inputFile {
-			return nil, api.Errorf(api.ExitUsage, "--foreach and --input-file name the same file; the items are the children's $1, the input their stdin")
 		}
 		f, err := os.Open(source)
 		if err != nil {

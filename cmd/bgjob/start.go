@@ -161,7 +161,7 @@ Only the last attempt's records are kept.`,
 				if wait {
 					return api.Errorf(api.ExitUsage, "--foreach starts a batch in the background; receive it with 'bgjob receive --wait ID' instead of --wait")
 				}
-				if req.ForEach, err = readItems(forEach, inputs, inputFile); err != nil {
+				if req.ForEach, err = readItems(forEach, inputs); err != nil {
 					return err
 				}
 			}
