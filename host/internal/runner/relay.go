@@ -239,11 +239,16 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 		m.t.Unlock()
 		return false
 	}
+	// The log is synced below, outside the table's lock (FinishLocked
+	// would sync it under it): a finished job's row says where its log
+	// ends, as for a job loaded from the table.
+	lg := j.Log
+	j.Row.LogSize, j.Log = lg.Size(), nil
 	m.t.FinishLocked(j, state, reason, &code)
 	seq := j.Row.LastSeq
 	tk.freeLocked()
 	m.t.Unlock()
-	if err := j.Log.Close(); err != nil {
+	if err := lg.Close(); err != nil {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 	}
 	m.t.PersistGrouped(j)
