@@ -227,11 +227,12 @@ func (tk *task) let() {
 
 // finishBatchChild ends a batch's child job (start --foreach) the way
 // finishFromRuntime does, in another order, and reports whether j is one.
-// Its end is shown and its slot freed first, so the next child starts at
-// once; then its log is synced and its row written together with the
-// other children ending about now (one transaction and sync for them
-// all), and only then may the runtime forget it. A host killed in between
-// finds the job's runtime still holding its end, as for any job.
+// Its end is shown first (and a thread child's slot freed, so the next
+// child starts at once); then its log is synced and its row written
+// together with the other children ending about now (one transaction and
+// sync for them all), and only then may the runtime forget it. A host
+// killed in between finds the job's runtime still holding its end, as for
+// any job.
 func (tk *task) finishBatchChild(state api.State, reason string, code int) bool {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
@@ -246,7 +247,13 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	j.Row.LogSize, j.Log = lg.Size(), nil
 	m.t.FinishLocked(j, state, reason, &code)
 	seq := j.Row.LastSeq
-	tk.freeLocked()
+	// A thread child's slot is free at once. A process child keeps its
+	// slot until its runtime is back for the next job: the next child
+	// then reuses it instead of starting a process of its own.
+	early := j.Row.ThrottleLimit != 0
+	if early {
+		tk.freeLocked()
+	}
 	m.t.Unlock()
 	if err := lg.Close(); err != nil {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
@@ -255,6 +262,10 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
 	cancel()
-	tk.let()
+	if early {
+		tk.let()
+	} else {
+		tk.release()
+	}
 	return true
 }
