@@ -131,6 +131,7 @@ bench: build
 	bash bench/versions.sh $(BIN)
 	bash bench/peers.sh $(BIN)
 	bash bench/crowd.sh $(BIN)
+	bash bench/foreach.sh $(BIN)
 	bash bench/slurm.sh $(BIN) || echo 'bench/slurm.sh: skipped (no Slurm cluster here; integration/slurm-setup.sh makes one)'
 	bash bench/ssh.sh $(BIN) || echo 'bench/ssh.sh: skipped (no computers to reach; integration/ssh-setup.sh makes two for the user bgjt-ssh: sudo -u bgjt-ssh bench/ssh.sh)'
 	$(GO) test -run '^$$' -bench 'Table100k|Start' -benchtime 1x ./host/

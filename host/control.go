@@ -29,6 +29,12 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 	}
 	// The jobs at a location are its to stop (as their parents).
 	js, elsewhere, err := h.locations.StopLocked(ctx, h.t, js)
+	if err == nil {
+		// A batch's parent runs nothing: stopping it stops its children.
+		var batches []*jobs.Job
+		js, batches = jobs.SplitBatchesLocked(js)
+		elsewhere = append(elsewhere, batches...)
+	}
 	h.t.Unlock()
 	if err != nil {
 		return nil, err

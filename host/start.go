@@ -101,7 +101,12 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	r.Priority = req.Priority
 	r.StartAt, r.Timeout, r.Retries, r.RetryDelay = req.StartAt, req.Timeout, req.Retries, req.RetryDelay
 	r.OnEnd, r.StdinOpen = req.OnEnd, req.StdinOpen
-	view, err := h.t.Create(r, payload, p.Name)
+	var view *api.Job
+	if r.Batch = p.Batch; r.Batch > 0 {
+		view, err = h.t.CreateBatch(r, payload, p.Name, req.ForEach)
+	} else {
+		view, err = h.t.Create(r, payload, p.Name)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ func TestScripts(t *testing.T) {
 			"nofiles":     cmdNofiles,
 			"killpid":     cmdKillpid,
 			"tmpfs":       cmdTmpfs,
+			"overlap":     cmdOverlap,
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "root" {

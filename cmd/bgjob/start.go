@@ -41,6 +41,7 @@ func newStart() *cobra.Command {
 		compFile   string
 		at         string
 		delay      time.Duration
+		forEach    string
 	)
 	cmd := &cobra.Command{
 		Use:   "start [flags] [--] COMMAND... | start --file PATH [ARG...] | start --type TYPE [--definition-name NAME] [ARG...]",
@@ -67,6 +68,12 @@ A job's input (--input, --input-file, --input -) is at most 64 MiB: it
 travels in the start request and is stored with the job. Its name is at
 most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.
 
+With --foreach FILE (- : stdin) start makes a batch, as ForEach-Object
+-Parallel -AsJob does: one parent job with a child job per non-blank line,
+each running the script with its line as "$1" and $BGJOB_ITEM, at most
+--throttle-limit (default 5) at once. The parent stands for its children
+in get, receive, wait, stop and remove.
+
 --at and --delay start the job later, once: it waits NotStarted ("starts
 at ...") until then, and a host that was down then starts it when it
 comes back. --at takes 15:04 (the next one: today or tomorrow),
@@ -84,6 +91,7 @@ Only the last attempt's records are kept.`,
   bgjob start --wait -- 'echo hi'
   id=$(bgjob start -q -- make test)
   bgjob start --thread --throttle-limit 8 -- 'sleep 1; echo done'
+  ls *.png | bgjob start --foreach - --throttle-limit 4 -- 'convert "$1" "${1%.png}.jpg"'
   bgjob start --type Copy -- ./photos /mnt/backup/photos
   bgjob start --type ScheduledJob --definition-name Backup
   bgjob start --name Test --after Build -- make test
@@ -149,6 +157,17 @@ Only the last attempt's records are kept.`,
 				return api.WithCode(api.ExitUsage, err)
 			}
 			req.Workdir = abs
+			if cmd.Flags().Changed("throttle-limit") && req.ThrottleLimit <= 0 {
+				return api.Errorf(api.ExitUsage, "--throttle-limit %d: give how many may run at once, 1 or more", req.ThrottleLimit)
+			}
+			if cmd.Flags().Changed("foreach") {
+				if wait {
+					return api.Errorf(api.ExitUsage, "--foreach starts a batch in the background; receive it with 'bgjob receive --wait ID' instead of --wait")
+				}
+				if req.ForEach, err = readItems(forEach, inputs); err != nil {
+					return err
+				}
+			}
 			if req.Input, err = readInput(inputs, inputFile); err != nil {
 				return err
 			}
@@ -203,7 +222,8 @@ Only the last attempt's records are kept.`,
 	f.StringVar(&req.DefinitionPath, "definition-path", "", "the directory of stored definitions (-DefinitionPath; default $BGJOB_DEFINITIONS, $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)")
 	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version (with --type, the type plugin's), e.g. '~2.0' (default: newest stable)")
 	f.BoolVar(&req.Thread, "thread", false, "a thread job (Start-ThreadJob): share one runtime process with the other thread jobs, each in its own interpreter; cheaper, but a crash of the process fails them all")
-	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); with --location ssh: how many computers are connected at once (default 32); the rest wait as NotStarted")
+	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); with --foreach: how many of the batch's child jobs (default 5); with --location ssh: how many computers are connected at once (default 32); the rest wait as NotStarted")
+	f.StringVar(&forEach, "foreach", "", "start a batch (ForEach-Object -Parallel -AsJob): a parent job with a child job per line of this file (- : stdin), the line as \"$1\" and $BGJOB_ITEM; blank lines are skipped")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
 	f.BoolVar(&req.StdinOpen, "stdin-open", false, "keep the job's stdin open while it runs, for 'bgjob send' (it reads --input first); without it the job's input ends after --input")

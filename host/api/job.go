@@ -97,6 +97,9 @@ type Job struct {
 	// StdinOpen: the job's standard input stays open while it runs, for
 	// `bgjob send` (start --stdin-open).
 	StdinOpen bool `json:"StdinOpen,omitempty"`
+	// Item is a child job's input line (start --foreach), its "$1" and
+	// $BGJOB_ITEM.
+	Item string `json:"Item,omitempty"`
 }
 
 // DefaultGroup is the queue group of a job started without --group.

@@ -76,6 +76,11 @@ type StartRequest struct {
 	// running at once.
 	Thread        bool `json:"thread,omitempty"`
 	ThrottleLimit int  `json:"throttleLimit,omitempty"`
+	// ForEach makes a batch (start --foreach, ForEach-Object -Parallel
+	// -AsJob): one parent job with a child job per item, each running
+	// the script with the item as "$1" and $BGJOB_ITEM, at most
+	// ThrottleLimit (default 5) children at once. Items are not empty.
+	ForEach []string `json:"forEach,omitempty"`
 	// Credential names the user the job runs as (-Credential); Password is
 	// theirs, needed unless the caller is root. It is checked and dropped:
 	// never stored, never passed to the job. Authentication is

@@ -78,6 +78,11 @@ type Row struct {
 	WorkdirRaw []byte `json:"workdirRaw,omitempty"`
 	// OnEnd is the command run when the job ends (start --on-end).
 	OnEnd string `json:"onEnd,omitempty"`
+	// Batch, for a job started with --foreach (the parent and each of
+	// its children), is how many of the parent's children run at once
+	// (--throttle-limit). A child's payload is its parent's, with its
+	// Item added.
+	Batch int `json:"batch,omitempty"`
 }
 
 // SSHJob is where a job on the SSH location is.
@@ -306,6 +311,40 @@ func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
 			}
 		}
 		return putRow(tx, r)
+	})
+}
+
+// CreateBatch stores a parent and its children in one transaction, one
+// sync for them all (start --foreach): the parent takes the next id and
+// the children the ids after it, in order. prepare fills in what depends
+// on the ids and says the parent's payload to keep with its row (nil:
+// none here); the children have none of their own.
+func (s *Store) CreateBatch(parent *Row, children []*Row, prepare func(first uint64) []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		var id uint64 = 1
+		if v := meta.Get(keyNextID); v != nil {
+			id = binary.BigEndian.Uint64(v)
+		}
+		if err := meta.Put(keyNextID, idKey(id+1+uint64(len(children)))); err != nil {
+			return err
+		}
+		if payload := prepare(id); payload != nil {
+			if err := tx.Bucket(bucketPayloads).Put(idKey(id), payload); err != nil {
+				return err
+			}
+		}
+		// Ids only grow: appending is what bbolt fills pages best for.
+		tx.Bucket(bucketJobs).FillPercent = 0.9
+		if err := putRow(tx, parent); err != nil {
+			return err
+		}
+		for _, r := range children {
+			if err := putRow(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package admit
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -96,6 +97,24 @@ func CheckRequest(req *api.StartRequest) error {
 	}
 	if req.AfterAnyState && len(req.After) == 0 {
 		return errkind.Errorf(errkind.ErrBadRequest, "--after-any-state goes with --after")
+	}
+	if len(req.ForEach) > 0 {
+		return checkForEach(req)
+	}
+	return nil
+}
+
+// checkForEach refuses what does not go with a batch (start --foreach):
+// its children are scripts run on this machine, limited by the batch's own
+// --throttle-limit.
+func checkForEach(req *api.StartRequest) error {
+	switch loc := strings.ToLower(req.Location); {
+	case loc != "" && loc != api.LocationLocal:
+		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs its child jobs on this machine; it does not go with --location %s (on Slurm, a job array: --slurm-arg=--array=1-N)", req.Location)
+	case typed(req):
+		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs a script once per item; it does not go with --type or --definition-name")
+	case req.Group != "":
+		return errkind.Errorf(errkind.ErrBadRequest, "--foreach limits its child jobs with --throttle-limit, not a queue group; --group does not go with it")
 	}
 	return nil
 }

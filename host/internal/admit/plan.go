@@ -1,6 +1,7 @@
 package admit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -46,8 +47,9 @@ type Plan struct {
 	// Keep how many of its results stay (0: all).
 	Definition string
 	Keep       int
-	// Throttle, for a thread job, is its throttle limit.
-	Throttle int
+	// Throttle, for a thread job, is its throttle limit; Batch, for a
+	// batch (start --foreach), how many of its children run at once.
+	Throttle, Batch int
 	// Group is the queue group the job runs in ("" for the default).
 	Group string
 	// Notices are what the user should hear about the plan though it
@@ -80,6 +82,20 @@ func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
 	}
 	p := &Plan{Payload: payload, Entry: entry, Type: sdk.BackgroundJob, Name: req.Name, Command: cmd, Workdir: req.Workdir}
 	p.notice(notice)
+	if len(req.ForEach) > 0 {
+		// A batch: --throttle-limit is its own, thread children or not.
+		if req.ThrottleLimit < 0 {
+			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit %d: give how many child jobs may run at once, 1 or more", req.ThrottleLimit)
+		}
+		p.Batch = cmp.Or(req.ThrottleLimit, DefaultThrottleLimit)
+		if req.Thread {
+			if err := threadable(entry); err != nil {
+				return nil, err
+			}
+			p.Type, p.Throttle = ThreadJob, p.Batch
+		}
+		return p, nil
+	}
 	if req.Thread || req.ThrottleLimit != 0 {
 		if !req.Thread {
 			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit goes with --thread")
@@ -87,8 +103,8 @@ func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
 		if req.ThrottleLimit < 0 {
 			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit %d: give a positive number", req.ThrottleLimit)
 		}
-		if !entry.Reusable || !slices.Contains(entry.ServedProtocols(), 2) {
-			return nil, errkind.Errorf(errkind.ErrBadRequest, "%s cannot run thread jobs: it does not run several jobs in one process (it must be reusable and speak protocol 2); start the job without --thread", entry)
+		if err := threadable(entry); err != nil {
+			return nil, err
 		}
 		p.Type, p.Throttle = ThreadJob, req.ThrottleLimit
 		if p.Throttle == 0 {
@@ -96,6 +112,14 @@ func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// threadable refuses a runtime that cannot run thread jobs.
+func threadable(entry *catalog.Entry) error {
+	if !entry.Reusable || !slices.Contains(entry.ServedProtocols(), 2) {
+		return errkind.Errorf(errkind.ErrBadRequest, "%s cannot run thread jobs: it does not run several jobs in one process (it must be reusable and speak protocol 2); start the job without --thread", entry)
+	}
+	return nil
 }
 
 // PlanTyped is a custom type's plan. The type's plugin runs the job

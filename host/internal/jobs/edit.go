@@ -62,6 +62,8 @@ func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string
 		return nil, errorf(ErrBadRequest, "job %d is on Slurm: it is Slurm's to queue; stop it and start it again instead", r.ID)
 	case r.SSH != nil:
 		return nil, errorf(ErrBadRequest, "job %d runs over SSH: stop it and start it again instead", r.ID)
+	case r.Batch > 0:
+		return nil, errorf(ErrBadRequest, "job %d is part of a batch (start --foreach), whose child jobs share one script; stop the batch and start it again instead", r.ID)
 	case j.Unreadable:
 		return nil, errorf(ErrBadRequest, "job %d's row is damaged; remove it", r.ID)
 	}
@@ -177,6 +179,9 @@ func (t *Table) Restartable(js []*Job) error {
 		}
 		if j.Row.SSH != nil {
 			return errorf(ErrBadRequest, "job %d (%s) ran over SSH; restart does not run jobs on other computers again yet: start it again with --location ssh", j.Row.ID, j.Row.Name)
+		}
+		if j.Row.Batch > 0 {
+			return errorf(ErrBadRequest, "job %d (%s) is part of a batch (start --foreach); restart does not rerun batches yet: start it again with --foreach", j.Row.ID, j.Row.Name)
 		}
 		if !j.Row.State.Finished() {
 			unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))

@@ -23,6 +23,7 @@ const (
 	holdGroup             // its group is at its limit (or held, at 0)
 	holdThrottle          // the thread jobs sharing its process are at their throttle limit
 	holdAt                // its start time (start --at, --delay, a retry's delay) has not come
+	holdBatch             // its batch (start --foreach) runs its throttle limit of children
 )
 
 // hold is what the queue found keeps a job waiting. The queue sets it on
@@ -51,6 +52,9 @@ func (j *Job) waiting() (reason, note string) {
 	if w := j.Row.Elsewhere(); w != "" {
 		return j.Row.StateReason, w
 	}
+	if IsBatchParent(&j.Row) {
+		return "none of its child jobs has started", ""
+	}
 	h := j.hold
 	switch h.kind {
 	case holdAfter:
@@ -76,6 +80,8 @@ func (j *Job) waiting() (reason, note string) {
 			}
 		}
 		return reason, "at " + h.at.Format("15:04:05")
+	case holdBatch:
+		return fmt.Sprintf("its batch's throttle limit is reached (%d of %d child jobs running)", h.running, h.limit), "throttled"
 	case holdThrottle:
 		return fmt.Sprintf("its thread jobs' throttle limit is reached (%d of %d running)", h.running, h.limit), "throttled"
 	}

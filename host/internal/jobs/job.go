@@ -53,6 +53,9 @@ type Job struct {
 	// TimedOut marks a job its --timeout is stopping: its stop is a
 	// failure. Guarded by Host.mu.
 	TimedOut bool
+	// slotKey is a batch child's key in the queue's running and slot
+	// maps (see slotGroup). Guarded by Host.mu.
+	slotKey string
 }
 
 func NewJob(r *store.Row) *Job {
@@ -125,6 +128,8 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 	}
 	j.Retrying = false
 	t.retryLocked(j, from)
+	// After the retry: a child that runs again keeps its batch going.
+	t.followParentLocked(j)
 }
 
 // persist writes j's row as it is now. The write (a bbolt transaction,

@@ -58,16 +58,23 @@ func (t *Table) WritePayload(id uint64, b []byte) error {
 // row says about it.
 func (t *Table) Payload(r *store.Row) (*sdk.Job, error) {
 	job := new(sdk.Job)
-	b, err := t.store.Payload(r.ID)
+	id := r.ID
+	if IsBatchChild(r) {
+		id = r.Parent // a batch's children share its parent's
+	}
+	b, err := t.store.Payload(id)
 	if err == nil && b == nil {
-		b, err = readNoFollow(t.PayloadPath(r.ID))
+		b, err = readNoFollow(t.PayloadPath(id))
 	}
 	switch {
 	case err == nil:
 		if err := proto.Unmarshal(b, job); err != nil {
-			return nil, fmt.Errorf("the job's payload %s is damaged: %w", t.PayloadPath(r.ID), err)
+			return nil, fmt.Errorf("the job's payload %s is damaged: %w", t.PayloadPath(id), err)
 		}
 		sdk.DecodeJob(job)
+		if IsBatchChild(r) {
+			batchPayload(job, r)
+		}
 	case errors.Is(err, os.ErrNotExist) && r.Spec != nil && r.Spec.LegacyScript != "":
 		s := r.Spec
 		job = &sdk.Job{Script: s.LegacyScript, Init: s.LegacyInit, Args: s.LegacyArgs, Input: s.LegacyInput, Env: s.LegacyEnv}

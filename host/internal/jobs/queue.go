@@ -272,53 +272,77 @@ func (t *Table) ScheduleLocked() {
 		return
 	}
 	var queued []*Job
+	var batches map[uint64][]*Job // batches' children, by parent (see foreach.go)
 	for j := range t.pending {
 		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Elsewhere() == "" {
+			if IsBatchChild(&j.Row) {
+				if batches == nil {
+					batches = map[uint64][]*Job{}
+				}
+				batches[j.Row.Parent] = append(batches[j.Row.Parent], j)
+				continue
+			}
 			queued = append(queued, j)
 		}
 	}
 	slices.SortFunc(queued, queueOrder)
-	settled := false
-	now := t.clock.now()
-	var next time.Time // the earliest start time still to come
+	s := scheduling{now: t.clock.now()}
 	for _, j := range queued {
-		if at := j.Row.StartAt; at != nil && now.Before(*at) {
-			j.hold = hold{kind: holdAt, at: *at}
-			if next.IsZero() || at.Before(next) {
-				next = *at
-			}
-			continue
-		}
-		if len(j.Row.After) > 0 {
-			ready, wait, reason := t.depsLocked(j)
-			if reason != "" {
-				t.FinishLocked(j, api.Failed, reason, nil)
-				t.Go(func() { t.Persist(j) })
-				settled = true
-				continue
-			}
-			if !ready {
-				j.hold = wait
-				continue
-			}
-		}
-		if !t.TakeSlotLocked(j) {
-			j.hold = t.noSlotLocked(j)
-			continue
-		}
-		j.hold = hold{}
-		t.MoveLocked(j, api.Running)
-		startingLocked(j)
-		begin := time.Now()
-		j.Row.PSBeginTime = &begin
-		j.NotifyLocked()
-		t.Go(func() { t.cfg.Run(j) })
+		t.tryStartLocked(j, &s)
 	}
-	t.armLocked(next)
-	if settled {
+	for _, kids := range batches {
+		t.scheduleBatchLocked(kids, &s)
+	}
+	t.armLocked(s.next)
+	if s.settled {
 		// The jobs that just failed may be what others wait for.
 		t.ScheduleLocked()
 	}
+}
+
+// scheduling is what one look of the queue (ScheduleLocked) gathers: its
+// time, the earliest start time still to come, and whether a job failed
+// without running (its dependents may now be settled too).
+type scheduling struct {
+	now, next time.Time
+	settled   bool
+}
+
+// tryStartLocked starts queued job j if nothing keeps it waiting, and
+// otherwise records why it waits; it reports whether j started.
+func (t *Table) tryStartLocked(j *Job, s *scheduling) bool {
+	if at := j.Row.StartAt; at != nil && s.now.Before(*at) {
+		j.hold = hold{kind: holdAt, at: *at}
+		if s.next.IsZero() || at.Before(s.next) {
+			s.next = *at
+		}
+		return false
+	}
+	if len(j.Row.After) > 0 {
+		ready, wait, reason := t.depsLocked(j)
+		if reason != "" {
+			t.FinishLocked(j, api.Failed, reason, nil)
+			t.Go(func() { t.Persist(j) })
+			s.settled = true
+			return false
+		}
+		if !ready {
+			j.hold = wait
+			return false
+		}
+	}
+	if !t.TakeSlotLocked(j) {
+		j.hold = t.noSlotLocked(j)
+		return false
+	}
+	j.hold = hold{}
+	t.MoveLocked(j, api.Running)
+	startingLocked(j)
+	begin := time.Now()
+	j.Row.PSBeginTime = &begin
+	j.NotifyLocked()
+	t.Go(func() { t.cfg.Run(j) })
+	return true
 }
 
 // queueOrder is the order the queue starts jobs in: higher priority
@@ -339,9 +363,23 @@ func threadKey(r *store.Row) string {
 	return fmt.Sprintf("%s|%s|%d", r.Spec.Runtime, r.Spec.SHA256, uid)
 }
 
+// slotGroup is what j counts against in the running and slot maps, and
+// how many of it may run: a batch's child its batch (start --foreach
+// --throttle-limit), any other job its group.
+func (t *Table) slotGroup(j *Job) (string, int) {
+	if IsBatchChild(&j.Row) {
+		if j.slotKey == "" {
+			j.slotKey = batchKey(&j.Row) // made once: the queue asks often
+		}
+		return j.slotKey, j.Row.Batch
+	}
+	g := j.Row.GroupOf()
+	return g, t.limitLocked(g)
+}
+
 // takeSlotLocked takes a slot for j if one is free.
 func (t *Table) TakeSlotLocked(j *Job) bool {
-	if j.Row.ThrottleLimit > 0 {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
 		k := threadKey(&j.Row)
 		if t.threads[k] >= j.Row.ThrottleLimit {
 			return false
@@ -349,8 +387,8 @@ func (t *Table) TakeSlotLocked(j *Job) bool {
 		t.threads[k]++
 		return true
 	}
-	g := j.Row.GroupOf()
-	if t.running[g] >= t.limitLocked(g) {
+	g, limit := t.slotGroup(j)
+	if t.running[g] >= limit {
 		return false
 	}
 	t.running[g]++
@@ -379,6 +417,10 @@ func (t *Table) takeGroupSlotLocked(j *Job, g string) {
 // noSlotLocked is why j, which TakeSlotLocked just refused, waits: its
 // group, or the thread jobs sharing its process, are at their limit.
 func (t *Table) noSlotLocked(j *Job) hold {
+	if IsBatchChild(&j.Row) {
+		g, limit := t.slotGroup(j)
+		return hold{kind: holdBatch, running: t.running[g], limit: limit}
+	}
 	if j.Row.ThrottleLimit > 0 {
 		return hold{kind: holdThrottle, running: t.threads[threadKey(&j.Row)], limit: j.Row.ThrottleLimit}
 	}
@@ -388,14 +430,14 @@ func (t *Table) noSlotLocked(j *Job) hold {
 
 // freeSlotLocked gives j's slot back.
 func (t *Table) FreeSlotLocked(j *Job) {
-	if j.Row.ThrottleLimit > 0 {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
 		k := threadKey(&j.Row)
 		if t.threads[k]--; t.threads[k] <= 0 {
 			delete(t.threads, k)
 		}
 		return
 	}
-	g := j.Row.GroupOf()
+	g, _ := t.slotGroup(j)
 	if t.running[g]--; t.running[g] <= 0 {
 		delete(t.running, g)
 	}
@@ -442,11 +484,12 @@ func (t *Table) HoldSlotLocked(j *Job) {
 	if t.TakeSlotLocked(j) {
 		return
 	}
-	if j.Row.ThrottleLimit > 0 {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
 		t.threads[threadKey(&j.Row)]++
 	} else {
-		t.running[j.Row.GroupOf()]++
-		t.takeGroupSlotLocked(j, j.Row.GroupOf())
+		g, _ := t.slotGroup(j)
+		t.running[g]++
+		t.takeGroupSlotLocked(j, g)
 	}
 }
 

@@ -59,6 +59,7 @@ func (t *Table) MoveLocked(j *Job, to api.State) bool {
 	if from != to && !to.Finished() && t.cfg.Moved != nil {
 		t.cfg.Moved(j, from)
 	}
+	t.followParentLocked(j)
 	return true
 }
 

@@ -171,13 +171,15 @@ func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 		t.IndexLocked(j)
 		t.trackLocked(j)
 	}
+	t.settleBatchesLocked(loaded)
 }
 
 // trackLocked keeps the pending set and maxID up to date with j, which
 // is in the table (or was just put there, or has just moved).
 func (t *Table) trackLocked(j *Job) {
 	t.maxID = max(t.maxID, j.Row.ID)
-	if s := j.Row.State; (s == api.NotStarted || s == api.Suspended) && !j.Removed {
+	// A batch's parent runs nothing: its children wait in its stead.
+	if s := j.Row.State; (s == api.NotStarted || s == api.Suspended) && !j.Removed && !IsBatchParent(&j.Row) {
 		t.pending[j] = struct{}{}
 	} else {
 		delete(t.pending, j)

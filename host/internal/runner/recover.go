@@ -81,6 +81,11 @@ func (m *Manager) Recover() error {
 			}
 			continue
 		}
+		if jobs.IsBatchParent(r) {
+			// It runs nothing and has no records: its state follows its
+			// children's once they are loaded (Table.PublishLocked).
+			continue
+		}
 		// The log may hold more than the row says, and a torn tail. The
 		// cursor says how far it held whole records lately, so only what
 		// follows is read.

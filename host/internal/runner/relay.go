@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
@@ -131,6 +132,9 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 func (tk *task) finishFromRuntime(d *sdk.Done) {
 	m, j, p := tk.m, tk.j, tk.p
 	state, code := protocol.Ended(d)
+	if tk.finishBatchChild(state, d.Reason, code) {
+		return
+	}
 	m.t.Lock()
 	collect := j.Collectors > 0 && j.Row.ReadOffset >= j.LogEndLocked()
 	m.t.Unlock()
@@ -223,17 +227,29 @@ func (tk *task) storeFailed(ctx context.Context, cause error) {
 // status) may run the next job of its spec; one whose job was stopped, or
 // that crashed or was lost, is ended.
 func (tk *task) release() {
+	tk.m.t.Lock()
+	tk.freeLocked()
+	tk.m.t.Unlock()
+	tk.let()
+}
+
+// freeLocked frees the job's slot and lets the queue start the next.
+func (tk *task) freeLocked() {
+	tk.j.RT, tk.j.Handed = nil, nil
+	tk.m.t.FreeSlotLocked(tk.j)
+	tk.m.t.ScheduleLocked()
+}
+
+// let gives the runtime process back, for the next job or to end.
+func (tk *task) let() {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
-	j.RT, j.Handed = nil, nil
-	m.t.FreeSlotLocked(j)
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.
 	clean := j.Row.State == api.Completed || (j.Row.State == api.Failed && j.Row.ExitCode != nil && *j.Row.ExitCode >= 0)
 	// Read now: the row may be another run's by the time the goroutine
 	// runs (restart --in-place).
 	thread := j.Row.ThrottleLimit != 0
-	m.t.ScheduleLocked()
 	m.t.Unlock()
 	// The job is over; its runtime's exit need not hold up the next one.
 	m.t.Go(func() {
@@ -243,4 +259,49 @@ func (tk *task) release() {
 			p.Release()
 		}
 	})
+}
+
+// finishBatchChild ends a batch's child job (start --foreach) the way
+// finishFromRuntime does, in another order, and reports whether j is one.
+// Its end is shown first (and a thread child's slot freed, so the next
+// child starts at once); then its log is synced and its row written
+// together with the other children ending about now (one transaction and
+// sync for them all), and only then may the runtime forget it. A host
+// killed in between finds the job's runtime still holding its end, as for
+// any job.
+func (tk *task) finishBatchChild(state api.State, reason string, code int) bool {
+	m, j, p := tk.m, tk.j, tk.p
+	m.t.Lock()
+	if !jobs.IsBatchChild(&j.Row) {
+		m.t.Unlock()
+		return false
+	}
+	// The log is synced below, outside the table's lock (FinishLocked
+	// would sync it under it): a finished job's row says where its log
+	// ends, as for a job loaded from the table.
+	lg := j.Log
+	j.Row.LogSize, j.Log = lg.Size(), nil
+	m.t.FinishLocked(j, state, reason, &code)
+	seq := j.Row.LastSeq
+	// A thread child's slot is free at once. A process child keeps its
+	// slot until its runtime is back for the next job: the next child
+	// then reuses it instead of starting a process of its own.
+	early := j.Row.ThrottleLimit != 0
+	if early {
+		tk.freeLocked()
+	}
+	m.t.Unlock()
+	if err := lg.Close(); err != nil {
+		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
+	}
+	m.t.Persist(j) // shares its commit with the children ending meanwhile (group commit)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
+	cancel()
+	if early {
+		tk.let()
+	} else {
+		tk.release()
+	}
+	return true
 }

@@ -184,6 +184,8 @@ func (m *Manager) SuspendAll(ctx context.Context, js []*jobs.Job) ([]string, err
 	for _, j := range js {
 		switch {
 		case j.Row.State.Finished():
+		case jobs.IsBatchParent(&j.Row):
+			refused = append(refused, fmt.Sprintf("job %d (%s) is a batch (start --foreach), which runs nothing itself; suspend its child jobs ('bgjob get --include-child-jobs %d' lists them)", j.Row.ID, j.Row.Name, j.Row.ID))
 		case j.Row.Slurm != nil:
 			refused = append(refused, fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.Row.ID, j.Row.Name))
 		case j.Row.SSH != nil:

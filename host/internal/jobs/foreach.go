@@ -1,0 +1,288 @@
+package jobs
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+	"google.golang.org/protobuf/proto"
+)
+
+// A batch (start --foreach, PowerShell's ForEach-Object -Parallel -AsJob)
+// is a parent job with a child job per input item. The children are
+// ordinary rows the queue starts, each with the parent's payload and its
+// item as "$1" and $BGJOB_ITEM; at most the batch's throttle limit of them
+// run at once, counted per parent (not against a queue group). The parent
+// runs nothing: its state follows its children's (settleBatchLocked), as a
+// PowerShell parent job's does.
+//
+// The whole batch is created in one transaction of the job table, one sync
+// for the parent and every child, so a start of 500 items costs about what
+// a start of one does; and since the children are rows, a host killed
+// mid-batch starts those not begun when it comes back, and takes back those
+// running (each runs once).
+
+// BatchType is a batch parent's PSJobTypeName, as PowerShell names the job
+// ForEach-Object -Parallel -AsJob returns; its children have their own
+// type (BackgroundJob, or ThreadJob with --thread).
+const BatchType = "PSTaskJob"
+
+// MaxBatchItems bounds the children of one batch: each is a row in the
+// table and in memory.
+const MaxBatchItems = 100000
+
+// IsBatchParent reports whether r is a batch's parent; IsBatchChild one of
+// its children.
+func IsBatchParent(r *store.Row) bool { return r.Batch > 0 && r.Parent == 0 }
+func IsBatchChild(r *store.Row) bool  { return r.Batch > 0 && r.Parent != 0 }
+
+// batchKey is what a batch's running children are counted under, in the
+// queue's running and slot maps: no group's name has a '/'.
+func batchKey(r *store.Row) string { return "foreach/" + strconv.FormatUint(r.Parent, 10) }
+
+// CheckItems refuses items a batch cannot take: none, too many, an empty
+// one, or one a row cannot keep exactly.
+func CheckItems(items []string) error {
+	switch {
+	case len(items) == 0:
+		return errorf(ErrBadRequest, "--foreach: the input has no items (only blank lines, or nothing); no job was started")
+	case len(items) > MaxBatchItems:
+		return errorf(ErrBadRequest, "--foreach: %d items; at most %d go in one batch: split the input", len(items), MaxBatchItems)
+	}
+	size := 0
+	for i, it := range items {
+		size += len(it)
+		if strings.TrimSpace(it) == "" || strings.ContainsAny(it, "\n\x00") {
+			return errorf(ErrBadRequest, "--foreach: item %d is blank or holds a newline or NUL; each item is one non-blank line", i+1)
+		}
+		if !utf8.ValidString(it) {
+			return errorf(ErrBadRequest, "--foreach: item %d (%q) is not UTF-8, which a job's row keeps", i+1, it)
+		}
+	}
+	if size > api.MaxInput {
+		return errorf(ErrBadRequest, "--foreach: the items are %d bytes; at most %d (64 MiB) are accepted", size, api.MaxInput)
+	}
+	return nil
+}
+
+// CreateBatch stores a batch, made from r (a job's row as a start makes it,
+// with Batch set) and its payload: a parent named name (or Job<Id>) and a
+// child per item, named NAME.1, NAME.2, ... in the items' order, all in
+// one transaction; then it queues the children. It returns the parent.
+func (t *Table) CreateBatch(r *store.Row, payload *sdk.Job, name string, items []string) (*api.Job, error) {
+	if err := CheckItems(items); err != nil {
+		return nil, err
+	}
+	data, err := proto.Marshal(sdk.EncodeJob(payload))
+	if err != nil {
+		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	inline := len(data) <= MaxInlinePayload
+	release, err := t.reserveInstance(r.InstanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	// The parent runs nothing: what makes a job wait or retry is each
+	// child's, and its type is the batch's.
+	parent := *r
+	parent.PSJobTypeName, parent.ThrottleLimit = BatchType, 0
+	parent.After, parent.AfterAnyState, parent.StartAt, parent.Timeout, parent.Retries, parent.RetryDelay = nil, false, nil, 0, 0, 0
+	kids := make([]*store.Row, len(items))
+	for i, it := range items {
+		c := *r
+		c.InstanceID, c.Item, c.OnEnd = api.NewInstanceID(), it, ""
+		c.After = slices.Clone(r.After)
+		kids[i] = &c
+	}
+	err = t.store.CreateBatch(&parent, kids, func(first uint64) []byte {
+		parent.ID, parent.Name = first, name
+		if name == "" {
+			parent.Name = fmt.Sprintf("Job%d", first)
+		}
+		parent.ChildJobs = make([]uint64, len(kids))
+		for i, c := range kids {
+			c.ID, c.Parent, c.Name = first+1+uint64(i), first, fmt.Sprintf("%s.%d", parent.Name, i+1)
+			parent.ChildJobs[i] = c.ID
+		}
+		if inline {
+			return data
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot record the job: %w", err)
+	}
+	if !inline {
+		if err := t.WritePayload(parent.ID, data); err != nil {
+			for _, c := range kids {
+				_ = t.store.Delete(c.ID)
+			}
+			_ = t.store.Delete(parent.ID)
+			return nil, err
+		}
+	}
+	t.mu.Lock()
+	pj := NewJob(&parent)
+	pj.Children = make([]*Job, len(kids))
+	t.jobs[parent.ID] = pj
+	t.trackLocked(pj)
+	t.IndexLocked(pj)
+	for i, c := range kids {
+		kj := NewJob(c)
+		pj.Children[i] = kj
+		t.jobs[c.ID] = kj
+		t.trackLocked(kj)
+		t.IndexLocked(kj)
+	}
+	t.ScheduleLocked()
+	view := pj.ViewLocked()
+	t.mu.Unlock()
+	return view, nil
+}
+
+// batchPayload is a child's payload: its parent's, with its item as the
+// first argument and as $BGJOB_ITEM.
+func batchPayload(job *sdk.Job, r *store.Row) {
+	job.Args = append([]string{r.Item}, job.Args...)
+	job.Env = append(slices.DeleteFunc(job.Env, func(kv string) bool { return strings.HasPrefix(kv, "BGJOB_ITEM=") }), "BGJOB_ITEM="+r.Item)
+}
+
+// followParentLocked brings the state of j's parent, if j is a batch's
+// child, in line with its children's, now that j has moved.
+func (t *Table) followParentLocked(j *Job) {
+	if !IsBatchChild(&j.Row) {
+		return
+	}
+	if p := t.jobs[j.Row.Parent]; p != nil && !p.Removed {
+		t.settleBatchLocked(p)
+	}
+}
+
+// settleBatchLocked sets batch parent p's state from its children's, as
+// PowerShell does for a parent job: NotStarted until a child begins, then
+// Running until every child has finished; then Failed if one failed, else
+// Stopped if one was stopped, else Completed. A change is written.
+func (t *Table) settleBatchLocked(p *Job) {
+	if p.Row.State.Finished() || len(p.Children) == 0 {
+		return // a finished parent stays so: its children do not restart
+	}
+	var begun, done, failed, stopped int
+	var firstFailed *Job
+	for _, k := range p.Children {
+		switch s := k.Row.State; {
+		case s == api.Completed:
+			done++
+		case s == api.Failed:
+			done++
+			failed++
+			if firstFailed == nil {
+				firstFailed = k
+			}
+		case s == api.Stopped:
+			done++
+			stopped++
+		case s == api.NotStarted, s == api.Suspended && k.Row.SuspendedFrom != api.Running:
+		default:
+			begun++
+		}
+	}
+	n := len(p.Children)
+	switch {
+	case done == n && failed > 0:
+		reason := fmt.Sprintf("%d of %d child jobs failed; the first, job %d (%s): %s", failed, n, firstFailed.Row.ID, firstFailed.Row.Name, firstFailed.Row.StateReason)
+		t.FinishLocked(p, api.Failed, reason, nil)
+	case done == n && stopped > 0:
+		t.FinishLocked(p, api.Stopped, fmt.Sprintf("%d of %d child jobs were stopped", stopped, n), nil)
+	case done == n:
+		t.FinishLocked(p, api.Completed, "", nil)
+	case begun+done > 0:
+		if p.Row.State == api.Running {
+			return
+		}
+		t.MoveLocked(p, api.Running)
+		if p.Row.PSBeginTime == nil {
+			now := time.Now()
+			p.Row.PSBeginTime = &now
+		}
+	default:
+		if p.Row.State == api.NotStarted {
+			return
+		}
+		t.MoveLocked(p, api.NotStarted)
+	}
+	t.Go(func() { t.Persist(p) })
+}
+
+// settleBatchesLocked settles every batch parent among js (a host that
+// starts may find children that moved after their parent was written).
+func (t *Table) settleBatchesLocked(js map[uint64]*Job) {
+	for _, j := range js {
+		if IsBatchParent(&j.Row) {
+			t.settleBatchLocked(j)
+		}
+	}
+}
+
+// SplitBatchesLocked takes the batch parents out of js, putting their
+// unfinished children in their place (each once): what acts on a parent
+// acts on its children (stop).
+func SplitBatchesLocked(js []*Job) (rest, parents []*Job) {
+	seen := map[*Job]bool{}
+	for _, j := range js {
+		if !IsBatchParent(&j.Row) {
+			if !seen[j] {
+				seen[j] = true
+				rest = append(rest, j)
+			}
+			continue
+		}
+		parents = append(parents, j)
+		for _, k := range j.Children {
+			if !seen[k] && !k.Row.State.Finished() {
+				seen[k] = true
+				rest = append(rest, k)
+			}
+		}
+	}
+	return rest, parents
+}
+
+// scheduleBatchLocked starts the queued children kids of one batch (in
+// no order) while the batch has room, lowest id (the items' order) first,
+// and marks the rest as waiting for it. The queue looks at every batch
+// each time a job ends, so this costs a pass over the children and no
+// sort: a slot freed is one child to find.
+func (t *Table) scheduleBatchLocked(kids []*Job, s *scheduling) {
+	key, limit := t.slotGroup(kids[0])
+	tried := 0
+	for t.running[key] < limit && tried < len(kids) {
+		// The lowest id not tried yet, moved to kids[tried].
+		low := tried
+		for i := tried + 1; i < len(kids); i++ {
+			if kids[i].Row.ID < kids[low].Row.ID {
+				low = i
+			}
+		}
+		kids[tried], kids[low] = kids[low], kids[tried]
+		t.tryStartLocked(kids[tried], s)
+		tried++
+	}
+	running := t.running[key]
+	for _, j := range kids[tried:] {
+		if at := j.Row.StartAt; at != nil && s.now.Before(*at) {
+			j.hold = hold{kind: holdAt, at: *at}
+			if s.next.IsZero() || at.Before(s.next) {
+				s.next = *at
+			}
+			continue
+		}
+		j.hold = hold{kind: holdBatch, running: running, limit: limit}
+	}
+}

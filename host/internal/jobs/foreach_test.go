@@ -1,0 +1,163 @@
+package jobs
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
+)
+
+// newStoredTable is a table over a job table on disk, whose jobs' runs
+// are given to run.
+func newStoredTable(t *testing.T, run func(*Job)) *Table {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "jobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jl, err := store.OpenJournal(filepath.Join(dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := New(Config{Home: dir, Store: st, Journal: jl, Cursors: store.OpenCursors(jl, ""), MaxRunning: 1, Run: run})
+	t.Cleanup(func() {
+		tab.Close()
+		jl.Close()
+		st.Close()
+	})
+	return tab
+}
+
+// A batch's parent follows its children, as a PowerShell parent job does.
+func TestBatchParentState(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		kids   []api.State
+		want   api.State
+		reason string
+	}{
+		{"none begun", []api.State{api.NotStarted, api.NotStarted}, api.NotStarted, ""},
+		{"one running", []api.State{api.Running, api.NotStarted}, api.Running, ""},
+		{"one done, one waiting", []api.State{api.Completed, api.NotStarted}, api.Running, ""},
+		{"one stopping", []api.State{api.Stopping, api.Completed}, api.Running, ""},
+		{"all completed", []api.State{api.Completed, api.Completed}, api.Completed, ""},
+		{"one failed", []api.State{api.Completed, api.Failed, api.Stopped}, api.Failed, "1 of 3 child jobs failed; the first, job 3 (B.2): why"},
+		{"one stopped", []api.State{api.Completed, api.Stopped}, api.Stopped, "1 of 2 child jobs were stopped"},
+		{"all stopped before they began", []api.State{api.Stopped, api.Stopped}, api.Stopped, "2 of 2 child jobs were stopped"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newStoredTable(t, func(*Job) {})
+			p := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "B", State: api.NotStarted}, Batch: 2})
+			loaded := map[uint64]*Job{1: p}
+			for i, s := range tc.kids {
+				id := uint64(i + 2)
+				k := NewJob(&store.Row{Job: api.Job{ID: id, Name: fmt.Sprintf("B.%d", i+1), State: s, StateReason: "why"}, Parent: 1, Batch: 2})
+				p.Children = append(p.Children, k)
+				loaded[id] = k
+			}
+			tab.mu.Lock()
+			tab.PublishLocked(loaded) // settles the parent, as a host that loads the table does
+			got, reason := p.Row.State, p.Row.StateReason
+			tab.mu.Unlock()
+			if got != tc.want || reason != tc.reason {
+				t.Errorf("the parent is %s (%q); want %s (%q)", got, reason, tc.want, tc.reason)
+			}
+		})
+	}
+}
+
+// A batch is one parent and a child per item, written at once; the queue
+// runs at most its throttle limit of them, in the items' order, and the
+// parent is never run.
+func TestCreateBatchThrottle(t *testing.T) {
+	var mu sync.Mutex
+	var ran []uint64
+	tab := newStoredTable(t, func(j *Job) {
+		mu.Lock()
+		ran = append(ran, j.Row.ID) // the row's id never changes
+		mu.Unlock()
+	})
+	r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "echo", "/")
+	r.Batch = 2
+	items := []string{"a", "b", "c", "d", "e"}
+	v, err := tab.CreateBatch(r, &sdk.Job{Script: "echo", Args: []string{"x"}}, "", items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.PSJobTypeName != BatchType || v.Name != "Job1" || fmt.Sprint(v.ChildJobs) != "[2 3 4 5 6]" {
+		t.Fatalf("the parent: %+v", v)
+	}
+	tab.mu.Lock()
+	running := func() (ids []uint64) {
+		for _, k := range tab.jobs[1].Children {
+			if k.Row.State == api.Running {
+				ids = append(ids, k.Row.ID)
+			}
+		}
+		return ids
+	}
+	if got := fmt.Sprint(running()); got != "[2 3]" {
+		t.Fatalf("running %s, want the first two children", got)
+	}
+	if p := tab.jobs[1]; p.Row.State != api.Running {
+		t.Errorf("the parent is %s with children running", p.Row.State)
+	}
+	if reason, note := tab.jobs[4].waiting(); note != "throttled" || !strings.Contains(reason, "2 of 2") {
+		t.Errorf("a waiting child says %q (%q)", reason, note)
+	}
+	// Each end makes room for the next child, in order.
+	for _, want := range []string{"[3 4]", "[4 5]", "[5 6]", "[6]", "[]"} {
+		k := tab.jobs[running()[0]]
+		tab.FinishLocked(k, api.Completed, "", nil)
+		tab.FreeSlotLocked(k)
+		tab.ScheduleLocked()
+		if got := fmt.Sprint(running()); got != want {
+			t.Fatalf("running %s, want %s", got, want)
+		}
+	}
+	if p := tab.jobs[1]; p.Row.State != api.Completed {
+		t.Errorf("the parent is %s with every child completed", p.Row.State)
+	}
+	k := tab.jobs[4]
+	tab.mu.Unlock()
+	tab.wg.Wait()
+	mu.Lock()
+	if len(ran) != 5 || slices.Contains(ran, 1) {
+		t.Errorf("ran %v: the children, never the parent", ran)
+	}
+	mu.Unlock()
+	// A child's payload is the parent's, with its item first and as
+	// $BGJOB_ITEM.
+	job, err := tab.Payload(&k.Row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(job.Args) != "[c x]" || !strings.Contains(strings.Join(job.Env, " "), "BGJOB_ITEM=c") {
+		t.Errorf("child 3's payload: args %v, env %v", job.Args, job.Env)
+	}
+}
+
+func TestCheckItems(t *testing.T) {
+	for _, tc := range []struct {
+		items []string
+		err   string
+	}{
+		{[]string{"a", "b c"}, ""},
+		{nil, "has no items"},
+		{[]string{"a", "  "}, "item 2 is blank"},
+		{[]string{"a\nb"}, "holds a newline"},
+		{[]string{"\xff"}, "not UTF-8"},
+	} {
+		err := CheckItems(tc.items)
+		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("CheckItems(%q) = %v, want %q", tc.items, err, tc.err)
+		}
+	}
+}
