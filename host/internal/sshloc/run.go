@@ -323,21 +323,7 @@ func (l *Location) settle(p *jobs.Job) {
 	}
 	switch {
 	case allFinishedLocked(p):
-		code := 0
-		for _, k := range p.Children {
-			if k.Row.ExitCode != nil && *k.Row.ExitCode != 0 {
-				code = *k.Row.ExitCode
-				break
-			}
-		}
-		state, reason := api.Completed, ""
-		if failed != nil {
-			state, reason = api.Failed, fmt.Sprintf("child job %d (%s, on %s) failed: %s", failed.Row.ID, failed.Row.Name, failed.Row.Location, failed.Row.StateReason)
-		} else if stopped != nil {
-			state, reason = api.Stopped, stopped.Row.StateReason
-		}
-		l.t.FinishLocked(p, state, reason, &code)
-		l.t.ScheduleLocked() // jobs that run after it
+		l.t.FinishParentLocked(p, failed, stopped)
 	case anyRunning && p.Row.State == api.NotStarted:
 		l.t.MoveLocked(p, api.Running)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/runner"
+	"github.com/bgjob/bgjob/host/store"
 )
 
 // stopMargin is how long past the grace a stop waits for the computers to
@@ -74,22 +75,5 @@ func (l *Location) Stop(ctx context.Context, parents []*jobs.Job) error {
 // ClaimLocked splits jobs into those over SSH (as their parents, each
 // once) and the rest.
 func (l *Location) ClaimLocked(js []*jobs.Job) (parents, rest []*jobs.Job) {
-	seen := map[uint64]bool{}
-	for _, j := range js {
-		if j.Row.SSH == nil {
-			rest = append(rest, j)
-			continue
-		}
-		p := j
-		if j.Row.Parent != 0 {
-			if p = l.t.GetLocked(j.Row.Parent); p == nil {
-				continue
-			}
-		}
-		if !seen[p.Row.ID] {
-			seen[p.Row.ID] = true
-			parents = append(parents, p)
-		}
-	}
-	return parents, rest
+	return l.t.ClaimParentsLocked(js, func(r *store.Row) bool { return r.SSH != nil })
 }
