@@ -13,12 +13,7 @@ import (
 // create stores a new job's row (named name, or Job<Id>) and payload, and
 // queues it.
 func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
-	data, err := proto.Marshal(sdk.EncodeJob(payload))
-	if err != nil {
-		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
-	}
-	inline := len(data) <= MaxInlinePayload
-	release, err := t.reserveInstance(r.InstanceID)
+	data, inline, release, err := t.prepareCreate(r, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +49,21 @@ func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, e
 	view := j.ViewLocked()
 	t.mu.Unlock()
 	return view, nil
+}
+
+// prepareCreate is what a new job's creation needs first: its payload
+// encoded, whether that is small enough to keep in its row, and its
+// instance id reserved (release lets it go).
+func (t *Table) prepareCreate(r *store.Row, payload *sdk.Job) (data []byte, inline bool, release func(), err error) {
+	data, err = proto.Marshal(sdk.EncodeJob(payload))
+	if err != nil {
+		return nil, false, nil, fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	release, err = t.reserveInstance(r.InstanceID)
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return data, len(data) <= MaxInlinePayload, release, nil
 }
 
 // NewRow is a new job's row, not started yet, with what every job has;

@@ -11,7 +11,6 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
-	"google.golang.org/protobuf/proto"
 )
 
 // A batch (start --foreach, PowerShell's ForEach-Object -Parallel -AsJob)
@@ -79,12 +78,7 @@ func (t *Table) CreateBatch(r *store.Row, payload *sdk.Job, name string, items [
 	if err := CheckItems(items); err != nil {
 		return nil, err
 	}
-	data, err := proto.Marshal(sdk.EncodeJob(payload))
-	if err != nil {
-		return nil, fmt.Errorf("cannot record the job's payload: %w", err)
-	}
-	inline := len(data) <= MaxInlinePayload
-	release, err := t.reserveInstance(r.InstanceID)
+	data, inline, release, err := t.prepareCreate(r, payload)
 	if err != nil {
 		return nil, err
 	}
