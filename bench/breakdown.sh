@@ -31,7 +31,7 @@ hf() { local out=$1; shift; hyperfine -N --warmup 10 --runs "${RUNS:-100}" --exp
 # The floors.
 mkdir -p "$T/hello"
 printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$T/hello/main.go"
-(cd "$T/hello" && printf 'module hello\n\ngo 1.21\n' >go.mod && CGO_ENABLED=0 go build -o hello-go . )
+(cd "$T/hello" && printf 'module hello\n\ngo 1.21\n' >go.mod && CGO_ENABLED=0 go build -o hello-go.linked . && cp hello-go.linked hello-go)
 gohello=$(hf gohello "$T/hello/hello-go")
 chello=-1
 if command -v cc >/dev/null; then
