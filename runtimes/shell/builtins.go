@@ -181,7 +181,9 @@ func copyStdin(ctx context.Context, hc interp.HandlerContext, w io.Writer) error
 		stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
 		defer stop()
 	}
-	buf := make([]byte, copyBuf)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	last := byte('\n')
 	for {
 		n, err := hc.Stdin.Read(buf)
