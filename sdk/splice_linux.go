@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"syscall"
 
@@ -21,8 +23,10 @@ const splicePipeSize = 1 << 20
 // gone).
 type splicer struct {
 	r, w int // the pipe, non-blocking at both ends
+	conn net.Conn
 	raw  syscall.RawConn
-	used int // bytes in the pipe
+	used int  // bytes in the pipe
+	off  bool // the system refused a splice: write instead
 }
 
 // newSplicer returns nil when conn cannot take spliced pages; the caller
@@ -41,7 +45,7 @@ func newSplicer(conn net.Conn) *splicer {
 		return nil
 	}
 	_, _ = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, splicePipeSize)
-	s := &splicer{r: p[0], w: p[1], raw: raw}
+	s := &splicer{r: p[0], w: p[1], conn: conn, raw: raw}
 	// A system that refuses vmsplice (a seccomp filter, say) says so
 	// here, before any batch is half sent.
 	probe := []byte{0}
@@ -64,6 +68,11 @@ func (s *splicer) close() {
 // send writes hdr (copied into the pipe, as the caller reuses it) and then
 // the pages of recs. A nil error means all of it is in the socket.
 func (s *splicer) send(hdr, recs []byte) error {
+	if s.off {
+		bufs := net.Buffers{hdr, recs}
+		_, err := bufs.WriteTo(s.conn)
+		return err
+	}
 	if _, err := unix.Write(s.w, hdr); err != nil {
 		return err
 	}
@@ -74,16 +83,43 @@ func (s *splicer) send(hdr, recs []byte) error {
 		case err == unix.EAGAIN || (err == nil && n == 0):
 			// The pipe is full: empty it into the socket.
 			if err := s.drain(); err != nil {
-				return err
+				return s.fallBack(err, recs)
 			}
 			continue
 		case err != nil:
-			return err
+			return s.fallBack(err, recs)
 		}
 		s.used += n
 		recs = recs[n:]
 	}
-	return s.drain()
+	return s.fallBack(s.drain(), nil)
+}
+
+// fallBack passes on err, unless it says the system will not splice here
+// (a filter, a socket that takes no pages) rather than that the socket
+// broke: then what is still in the pipe, and rest, are written instead,
+// in order, and so is every later batch.
+func (s *splicer) fallBack(err error, rest []byte) error {
+	if err == nil || !(errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) ||
+		errors.Is(err, unix.EPERM) || errors.Is(err, unix.EOPNOTSUPP)) {
+		return err
+	}
+	s.off = true
+	inPipe := make([]byte, s.used)
+	for got := 0; got < len(inPipe); {
+		n, err := unix.Read(s.r, inPipe[got:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return fmt.Errorf("cannot take a batch back from its pipe: %v", err)
+		}
+		got += n
+	}
+	s.used = 0
+	bufs := net.Buffers{inPipe, rest}
+	_, err = bufs.WriteTo(s.conn)
+	return err
 }
 
 // drain splices what is in the pipe into the socket, waiting for room in
@@ -92,7 +128,7 @@ func (s *splicer) drain() error {
 	var serr error
 	err := s.raw.Write(func(fd uintptr) bool {
 		for s.used > 0 {
-			n, err := unix.Splice(s.r, nil, int(fd), nil, s.used, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n, err := spliceTo(s.r, int(fd), s.used)
 			if err == unix.EINTR {
 				continue
 			}
@@ -111,6 +147,12 @@ func (s *splicer) drain() error {
 		err = serr
 	}
 	return err
+}
+
+// spliceTo moves n bytes from the pipe r into the socket fd; tests replace
+// it to see a refusal handled.
+var spliceTo = func(r, fd, n int) (int64, error) {
+	return unix.Splice(r, nil, fd, nil, n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 }
 
 func iovec(b []byte) unix.Iovec {
