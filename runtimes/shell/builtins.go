@@ -181,9 +181,7 @@ func copyStdin(ctx context.Context, hc interp.HandlerContext, w io.Writer) error
 		stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Now()) })
 		defer stop()
 	}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
+	buf := make([]byte, copyBuf)
 	last := byte('\n')
 	for {
 		n, err := hc.Stdin.Read(buf)

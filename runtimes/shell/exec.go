@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -22,14 +21,9 @@ import (
 // the runtime stops reading it.
 const pipeGiveUp = 250 * time.Millisecond
 
-// copyBuf is the size of reads from a command's output pipe: a full pipe
-// (see growPipe), so a fast writer costs one read per pipe's worth and one
-// record per 64 KiB of text.
-const copyBuf = pipeSize
-
-// copyBufs keeps copy buffers between commands: a script running many short
-// commands would otherwise allocate, and clear, one per command.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBuf); return &b }}
+// copyBuf is the size of reads from a command's output pipe: a full Linux
+// pipe buffer, so a fast writer costs one record per 64 KiB.
+const copyBuf = 64 << 10
 
 // counting lets Run wait for every exec handler before it returns.
 func (s *session) counting(next interp.ExecHandlerFunc) interp.ExecHandlerFunc {
@@ -167,7 +161,6 @@ func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copi
 		if err != nil {
 			return nil, err
 		}
-		growPipe(pw)
 		c := &copier{r: r, w: pw, done: make(chan struct{})}
 		go c.copy(w)
 		copiers = append(copiers, c)
@@ -192,9 +185,7 @@ func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copi
 func (c *copier) copy(dst io.Writer) {
 	defer close(c.done)
 	defer c.r.Close()
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	buf := *bp
+	buf := make([]byte, copyBuf)
 	for {
 		n, err := c.r.Read(buf)
 		if n > 0 {
