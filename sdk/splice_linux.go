@@ -139,7 +139,7 @@ func (s *splicer) drain() error {
 				serr = err
 				return true
 			}
-			s.used -= int(n)
+			s.used -= n
 		}
 		return true
 	})
@@ -151,8 +151,11 @@ func (s *splicer) drain() error {
 
 // spliceTo moves n bytes from the pipe r into the socket fd; tests replace
 // it to see a refusal handled.
-var spliceTo = func(r, fd, n int) (int64, error) {
-	return unix.Splice(r, nil, fd, nil, n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+var spliceTo = func(r, fd, n int) (int, error) {
+	// (unix.Splice's count is an int64 on some platforms, an int on
+	// others.)
+	moved, err := unix.Splice(r, nil, fd, nil, n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	return int(moved), err
 }
 
 func iovec(b []byte) unix.Iovec {

@@ -29,7 +29,7 @@ func TestSplicer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.refuseAt > 0 {
 				real, calls := spliceTo, 0
-				spliceTo = func(r, fd, n int) (int64, error) {
+				spliceTo = func(r, fd, n int) (int, error) {
 					if calls++; calls == tt.refuseAt {
 						return 0, unix.EINVAL
 					}
