@@ -170,9 +170,12 @@ func (s *spool) ack(seq uint64, done bool) {
 		b := s.batches[n]
 		s.held -= len(b.Records)
 		// Acknowledged means the host has read the batch, so nothing
-		// refers to its buffer any more: keep a few for new batches
-		// rather than have the allocator clear fresh ones.
-		if len(s.free) < 4 && cap(b.Records) >= s.batchSize {
+		// refers to its buffer any more (not even the kernel, see
+		// splicer): keep it for a new batch rather than have the
+		// allocator clear a fresh one. As many as the limit lets a job
+		// hold, as a host that falls behind acknowledges many at once;
+		// they go with the job's end.
+		if len(s.free) < s.limit/max(s.batchSize, 1) && cap(b.Records) >= s.batchSize {
 			s.free = append(s.free, b.Records)
 		}
 		b.Records = nil
@@ -183,6 +186,7 @@ func (s *spool) ack(seq uint64, done bool) {
 	}
 	if done && s.done != nil && s.acked >= s.seq {
 		s.doneAcked = true
+		s.free = nil
 	}
 	s.changed.Broadcast()
 }

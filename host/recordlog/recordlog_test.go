@@ -604,3 +604,90 @@ func TestPlainFromLogBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendWritesCheckedFrames appends batches of records below, at and
+// above the size from which a record is written from where it is, and
+// batches of more records than one writev takes: the log holds exactly the
+// checked frames AppendChecked makes, batch after batch, also once the
+// writer starts writeback behind itself, and the writer keeps no reference
+// to a batch once Append returns.
+func TestAppendWritesCheckedFrames(t *testing.T) {
+	var seq uint64
+	batch := func(sizes ...int) []byte {
+		var recs []*sdk.Record
+		for _, n := range sizes {
+			seq++
+			recs = append(recs, chunkRec(seq, string(bytes.Repeat([]byte{byte('a' + seq%26)}, n))))
+		}
+		return frame(t, recs...)
+	}
+	many := make([]int, 3000)
+	for i := range many {
+		many[i] = []int{1, smallRecord + 1, 40}[i%3]
+	}
+	tests := []struct {
+		name  string
+		sizes []int
+	}{
+		{"one small", []int{10}},
+		{"around the cut", []int{smallRecord - 20, smallRecord - 10, smallRecord, smallRecord + 1}},
+		{"large", []int{64 << 10, 5, 64 << 10, 64<<10 - 1}},
+		{"more vectors than one writev", many},
+	}
+	path := filepath.Join(t.TempDir(), "log")
+	w, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for _, tt := range tests {
+		b := batch(tt.sizes...)
+		checked, err := AppendChecked(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, checked...)
+		if err := w.Append(b); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		for _, v := range w.iov[:cap(w.iov)] {
+			if v != nil {
+				t.Fatalf("%s: the writer still refers to the batch", tt.name)
+			}
+		}
+		clear(b) // the runtime's buffer is reused once the batch is persisted
+		if w.Size() != int64(len(want)) {
+			t.Errorf("%s: size %d, want %d", tt.name, w.Size(), len(want))
+		}
+	}
+	// Past writebackStep, the writer starts writeback behind itself; the
+	// log's bytes are the same.
+	for range 2 * writebackStep / (1 << 20) {
+		sizes := make([]int, 16)
+		for i := range sizes {
+			sizes[i] = 64<<10 - 30
+		}
+		b := batch(sizes...)
+		checked, _ := AppendChecked(nil, b)
+		want = append(want, checked...)
+		if err := w.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.behind == nil {
+		t.Errorf("no writeback after %d bytes", w.Size())
+	}
+	if err := w.Append([]byte{5, 1}); err == nil {
+		t.Error("a malformed batch was appended")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("log has %d bytes, want %d; they differ", len(got), len(want))
+	}
+}

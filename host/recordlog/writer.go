@@ -15,12 +15,23 @@ import (
 
 // Writer appends batches of framed records to one log.
 type Writer struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
-	size int64  // bytes of whole records
-	buf  []byte // the checked frames of the batch being appended
+	path  string
+	mu    sync.Mutex
+	f     *os.File
+	size  int64  // bytes of whole records
+	buf   []byte // the checked frames of the batch being appended, or their heads
+	parts []part // the pieces of those frames (see checkedParts)
+	iov   [][]byte
+
+	// Writeback behind the writer (see writeBehind): kicked is where the
+	// last range handed to it ends, behind takes the next end.
+	kicked     int64
+	behind     chan int64
+	behindDone chan struct{}
 }
+
+// writebackStep is how much a log grows between two starts of writeback.
+const writebackStep = 8 << 20
 
 // Open opens (creating if needed) the log at path for appending after its
 // first size bytes; anything after them (a torn tail that Scan left out) is
@@ -45,28 +56,78 @@ func Open(path string, size int64) (*Writer, error) {
 
 // Append writes b, whole framed records as a runtime sends them (a
 // uvarint length, the record), each as a checked frame (see AppendChecked),
-// in one write.
+// in one write: where the system has writev, the records themselves are
+// written from b, and only the frames' heads (and records too small to be
+// worth a vector of their own) are gathered first.
 func (w *Writer) Append(b []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
 		return errors.New("the record log is closed")
 	}
-	var err error
-	if w.buf, err = AppendChecked(w.buf[:0], b); err != nil {
-		return fmt.Errorf("cannot write the record log %s: %w", w.path, err)
-	}
-	if _, err := w.f.Write(w.buf); err != nil {
+	n, err := w.appendChecked(b)
+	if err != nil {
 		// Keep the file and size in step: cut what was partly written.
 		_ = w.f.Truncate(w.size)
 		_, _ = w.f.Seek(w.size, io.SeekStart)
 		return fmt.Errorf("cannot write the record log %s: %w", w.path, err)
 	}
-	w.size += int64(len(w.buf))
+	w.size += n
+	if w.size-w.kicked >= writebackStep {
+		w.writeBehind()
+	}
 	if cap(w.buf) > 4<<20 {
 		w.buf = nil // a rare huge batch is not kept for ever
 	}
 	return nil
+}
+
+// part is a piece of a batch's checked frames: a range of the writer's
+// scratch buffer (inScratch) or of the batch.
+type part struct {
+	inScratch  bool
+	start, end int
+}
+
+// smallRecord is the size below which a record is copied next to its head
+// rather than written from where it is: a vector costs more than a copy of
+// a few hundred bytes.
+const smallRecord = 512
+
+// checkedParts cuts batch into the pieces of its checked frames, in order:
+// the heads go into *scratch (as do records shorter than smallRecord,
+// beside their heads), larger records stay where they are in batch.
+func checkedParts(scratch *[]byte, parts []part, batch []byte) ([]part, error) {
+	buf := (*scratch)[:0]
+	add := func(p part) {
+		if n := len(parts); n > 0 && parts[n-1].inScratch == p.inScratch && parts[n-1].end == p.start {
+			parts[n-1].end = p.end
+			return
+		}
+		parts = append(parts, p)
+	}
+	for off := 0; off < len(batch); {
+		n, k := protowire.ConsumeVarint(batch[off:])
+		if k < 0 || uint64(len(batch)-off-k) < n {
+			*scratch = buf
+			return parts, errors.New("malformed batch")
+		}
+		rec := batch[off+k : off+k+int(n)]
+		start := len(buf)
+		buf = append(buf, checkedMark)
+		buf = append(buf, batch[off:off+k]...)
+		buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(rec, castagnoli))
+		if len(rec) < smallRecord {
+			buf = append(buf, rec...)
+			add(part{true, start, len(buf)})
+		} else {
+			add(part{true, start, len(buf)})
+			add(part{false, off + k, off + k + int(n)})
+		}
+		off += k + int(n)
+	}
+	*scratch = buf
+	return parts, nil
 }
 
 // checkedMark begins a checked frame. An unchecked frame (the format
@@ -113,6 +174,11 @@ func (w *Writer) Close() error {
 	if w.f == nil {
 		return nil
 	}
+	if w.behind != nil {
+		close(w.behind)
+		<-w.behindDone
+		w.behind = nil
+	}
 	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -158,4 +224,28 @@ func (w *Writer) Sync() error {
 		return errors.New("the record log is closed")
 	}
 	return w.f.Sync()
+}
+
+// writeBehind has the system start writing what was appended so far to
+// disk, without waiting for it, in a goroutine of the writer's own: a job
+// that prints gigabytes would otherwise leave them all for the sync when
+// it ends (seconds for a gigabyte), which its end, and every `wait` for
+// it, waits for. The sync stays what makes the log durable.
+func (w *Writer) writeBehind() {
+	if w.behind == nil {
+		w.behind, w.behindDone = make(chan int64, 1), make(chan struct{})
+		go func(f *os.File, from int64) {
+			defer close(w.behindDone)
+			for end := range w.behind {
+				startWriteback(f, from, end-from)
+				from = end
+			}
+		}(w.f, w.kicked)
+	}
+	select {
+	case w.behind <- w.size:
+		w.kicked = w.size
+	default:
+		// Still at the last range: the next kick covers this one too.
+	}
 }

@@ -288,6 +288,10 @@ func (r *reply) sync() error {
 // frameData is how much a reply gathers before writing it out.
 const frameData = 1 << 20
 
+// directWrite is the size from which a piece of output for the caller's own
+// file is written without being gathered first.
+const directWrite = 32 << 10
+
 func newReply(w io.Writer) *reply {
 	return &reply{w: w, hdr: -1, buf: getBuf()[:0]}
 }
@@ -333,11 +337,19 @@ func (r *reply) write(kind byte, p []byte) (int, error) {
 
 // writeDirect gathers output for the caller's own file f, in the same
 // buffer frames use (the two are never mixed: a direct reply only frames
-// its result).
+// its result). A large piece (a chunk of a fast job's text) goes out as it
+// is, after what was gathered before it: copying it into the buffer would
+// cost more than the write it saves.
 func (r *reply) writeDirect(kind byte, f *os.File, p []byte) (int, error) {
 	if kind != r.kind {
 		r.flush()
 		r.kind = kind
+	}
+	if len(p) >= directWrite {
+		if r.flush() == nil {
+			_, r.err = f.Write(p)
+		}
+		return len(p), r.err
 	}
 	r.buf = append(r.buf, p...)
 	if len(r.buf) >= frameData {

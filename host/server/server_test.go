@@ -194,6 +194,67 @@ func TestReplyLargeInterleaved(t *testing.T) {
 	}
 }
 
+// TestReplyDirectInterleaved writes to the caller's own files pieces
+// below and above directWrite, to stdout and stderr sharing one file (2>&1)
+// and to two files: a large piece written as it is still comes after the
+// small ones gathered before it, on both streams.
+func TestReplyDirectInterleaved(t *testing.T) {
+	dir := t.TempDir()
+	open := func(name string) *os.File {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	write := func(outF, errF *os.File) (wantOut, wantErr string) {
+		var conn countingWriter
+		rep := newReply(&conn)
+		rep.direct = map[byte]*os.File{api.FrameStdout: outF, api.FrameStderr: errF}
+		out, errw := rep.writer(api.FrameStdout), rep.writer(api.FrameStderr)
+		var wo, we strings.Builder
+		for i := range 30 {
+			size := []int{3, directWrite - 1, directWrite, 64 << 10, 2 << 20}[i%5]
+			s := fmt.Sprintf("out %d %s\n", i, strings.Repeat(string(rune('a'+i%26)), size))
+			out.Write([]byte(s))
+			wo.WriteString(s)
+			if i%4 == 0 {
+				e := fmt.Sprintf("err %d %s\n", i, strings.Repeat("e", []int{5, directWrite}[i%8/4]))
+				errw.Write([]byte(e))
+				if outF == errF {
+					wo.WriteString(e)
+				} else {
+					we.WriteString(e)
+				}
+			}
+		}
+		rep.result(nil)
+		return wo.String(), we.String()
+	}
+	check := func(f *os.File, want string) {
+		t.Helper()
+		got, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			i := 0
+			for i < min(len(got), len(want)) && got[i] == want[i] {
+				i++
+			}
+			t.Errorf("%s: %d bytes, want %d; first difference at byte %d", filepath.Base(f.Name()), len(got), len(want), i)
+		}
+	}
+	both := open("both")
+	wantBoth, _ := write(both, both)
+	check(both, wantBoth)
+	outF, errF := open("out"), open("err")
+	wantOut, wantErr := write(outF, errF)
+	check(outF, wantOut)
+	check(errF, wantErr)
+}
+
 // failingWriter fails every write.
 type failingWriter struct{ n int }
 

@@ -21,8 +21,9 @@ import (
 // the runtime stops reading it.
 const pipeGiveUp = 250 * time.Millisecond
 
-// copyBuf is the size of reads from a command's output pipe: a full Linux
-// pipe buffer, so a fast writer costs one record per 64 KiB.
+// copyBuf is the size of reads from a command's output pipe: a fast writer
+// costs one record per 64 KiB. (Reads of 1 MiB, a whole grown pipe, were
+// measured no faster.)
 const copyBuf = 64 << 10
 
 // counting lets Run wait for every exec handler before it returns.
@@ -161,6 +162,7 @@ func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copi
 		if err != nil {
 			return nil, err
 		}
+		growPipe(pw)
 		c := &copier{r: r, w: pw, done: make(chan struct{})}
 		go c.copy(w)
 		copiers = append(copiers, c)
