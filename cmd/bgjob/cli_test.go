@@ -214,3 +214,15 @@ func TestOneCommandTreeAsWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpIntoQuittingReader: `bgjob start --help | grep -q X` succeeds
+// even though grep quits at the line it wanted: help goes out in one write,
+// so bgjob is not killed by SIGPIPE writing the rest (under pipefail that
+// failed the check about four times in five).
+func TestHelpIntoQuittingReader(t *testing.T) {
+	bin := filepath.Join(built(t), "bgjob")
+	sh := `set -o pipefail; i=0; while [ $i -lt 40 ]; do "$0" start --help | grep -q -- --runtime-version || exit 1; i=$((i+1)); done`
+	if out, err := exec.Command("bash", "-c", sh, bin).CombinedOutput(); err != nil {
+		t.Fatalf("bgjob start --help | grep -q failed: %v %s", err, out)
+	}
+}

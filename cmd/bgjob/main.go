@@ -10,6 +10,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,13 @@ func main() {
 
 func run(args []string) int {
 	root := newRootFor(args)
+	// What cobra prints (help, version, completion scripts) goes out in
+	// one write at the end: `bgjob start --help | grep -q X` must not die
+	// of SIGPIPE, with grep gone after the line it wanted, midway through
+	// help written a line at a time.
+	out := bufio.NewWriterSize(os.Stdout, 256<<10)
+	defer out.Flush()
+	root.SetOut(out)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
