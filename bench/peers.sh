@@ -6,7 +6,7 @@
 #   e2e     run `echo hi` in the background, wait for it, read its output
 #           (tsp and nq need three calls; bgjob one, start --wait)
 #   many    N trivial jobs submitted one by one, all completed (bgjob also
-#           with --thread)
+#           with --thread, and as one batch: start --foreach)
 #   relay   a job prints SZ MiB of 64-byte lines; wait; read it all back
 # Usage: bench/peers.sh [BIN_DIR] [submit|e2e|many|relay|all]
 # Env: N (default 1000), SZ (default 256). Installs task-spooler, nq and
@@ -58,11 +58,13 @@ if has many; then
   run_tsp() { for ((i = 0; i < N; i++)); do tsp -n true >/dev/null; done; tsp -w >/dev/null 2>&1 || true; }
   run_nq() { for ((i = 0; i < N; i++)); do nq -q true; done; nq -w; }
   run_bg() { for ((i = 0; i < N; i++)); do "$B" start "$@" --name many -- true >/dev/null; done; "$B" wait many >/dev/null; "$B" remove many; }
-  tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread)
+  # The same N as one call: a batch (ForEach-Object -Parallel -AsJob).
+  run_batch() { seq 1 "$N" | "$B" start --foreach - --name manyf -- true >/dev/null; "$B" wait manyf >/dev/null; "$B" remove manyf; }
+  tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread); bft=$(timeit run_batch)
   python3 -c 'import sys
-t, n, b, bt = map(float, sys.argv[1:])
-for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt)]:
-    print("  %-14s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt"
+t, n, b, bt, bf = map(float, sys.argv[1:])
+for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt), ("bgjob --foreach", bf)]:
+    print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt" "$bft"
 fi
 
 if has relay; then
