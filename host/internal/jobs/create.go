@@ -32,19 +32,13 @@ func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, e
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job: %w", err)
 	}
-	if !inline {
-		if err := t.WritePayload(r.ID, data); err != nil {
-			_ = t.store.Delete(r.ID)
-			return nil, err
-		}
+	if err := t.payloadFile(r.ID, data, inline, r.ID); err != nil {
+		return nil, err
 	}
 	// The record log is made when the job runs: nothing on the way to
 	// answering a start creates a file.
 	t.mu.Lock()
-	j := NewJob(r)
-	t.jobs[r.ID] = j
-	t.trackLocked(j)
-	t.IndexLocked(j)
+	j := t.addLocked(r)
 	t.ScheduleLocked()
 	view := j.ViewLocked()
 	t.mu.Unlock()
@@ -64,6 +58,31 @@ func (t *Table) prepareCreate(r *store.Row, payload *sdk.Job) (data []byte, inli
 		return nil, false, nil, err
 	}
 	return data, len(data) <= MaxInlinePayload, release, nil
+}
+
+// payloadFile writes job id's payload to its file when it is too large for
+// its row (not inline); if that fails, the rows just stored (undo) are
+// deleted, so that no job is left without its payload.
+func (t *Table) payloadFile(id uint64, data []byte, inline bool, undo ...uint64) error {
+	if inline {
+		return nil
+	}
+	err := t.WritePayload(id, data)
+	if err != nil {
+		for _, u := range undo {
+			_ = t.store.Delete(u)
+		}
+	}
+	return err
+}
+
+// addLocked puts a newly stored row's job into the table and its indexes.
+func (t *Table) addLocked(r *store.Row) *Job {
+	j := NewJob(r)
+	t.jobs[r.ID] = j
+	t.trackLocked(j)
+	t.IndexLocked(j)
+	return j
 }
 
 // NewRow is a new job's row, not started yet, with what every job has;

@@ -113,27 +113,14 @@ func (t *Table) CreateBatch(r *store.Row, payload *sdk.Job, name string, items [
 	if err != nil {
 		return nil, fmt.Errorf("cannot record the job: %w", err)
 	}
-	if !inline {
-		if err := t.WritePayload(parent.ID, data); err != nil {
-			for _, c := range kids {
-				_ = t.store.Delete(c.ID)
-			}
-			_ = t.store.Delete(parent.ID)
-			return nil, err
-		}
+	if err := t.payloadFile(parent.ID, data, inline, append([]uint64{parent.ID}, parent.ChildJobs...)...); err != nil {
+		return nil, err
 	}
 	t.mu.Lock()
-	pj := NewJob(&parent)
+	pj := t.addLocked(&parent)
 	pj.Children = make([]*Job, len(kids))
-	t.jobs[parent.ID] = pj
-	t.trackLocked(pj)
-	t.IndexLocked(pj)
 	for i, c := range kids {
-		kj := NewJob(c)
-		pj.Children[i] = kj
-		t.jobs[c.ID] = kj
-		t.trackLocked(kj)
-		t.IndexLocked(kj)
+		pj.Children[i] = t.addLocked(c)
 	}
 	t.ScheduleLocked()
 	view := pj.ViewLocked()
