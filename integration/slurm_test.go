@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,34 +109,7 @@ write-information --tags a fyi; write-progress --id 1 --percent 50 Working; writ
 		t.Errorf("get lists %+v, want the parent alone", all)
 	}
 	out := h.run("receive", "--verbose", "--debug", "-o", "json", "Seven")
-	var streams []string
-	var seqs []uint64
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		var r struct {
-			JobID  uint64 `json:"jobId"`
-			Seq    uint64 `json:"seq"`
-			Stream string `json:"stream"`
-		}
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("receive -o json line %q: %v", line, err)
-		}
-		if r.JobID != child.ID {
-			t.Errorf("a record of job %d, want the child %d: %s", r.JobID, child.ID, line)
-		}
-		streams = append(streams, r.Stream)
-		seqs = append(seqs, r.Seq)
-	}
-	for _, s := range []string{"output", "error", "warning", "verbose", "debug", "information", "progress"} {
-		if !slices.Contains(streams, s) {
-			t.Errorf("no %s record came back: %q", s, streams)
-		}
-	}
-	for i := 1; i < len(seqs); i++ {
-		if seqs[i] != seqs[i-1]+1 {
-			t.Errorf("records out of order or repeated: %v", seqs)
-			break
-		}
-	}
+	sevenStreams(t, "Slurm", out, child.ID)
 	if text := h.run("receive", "--keep", "Seven.0"); text != "" {
 		t.Errorf("records came back twice: %q", text)
 	}

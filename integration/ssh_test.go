@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,36 +161,7 @@ write-information --tags a fyi; write-progress --id 1 --percent 50 Working; writ
 	for i, c := range []string{"bgjt-a", "bgjt-b"} {
 		kid := js[1+i]
 		out := h.run("receive", "--keep", "--location", c, "--verbose", "--debug", "-o", "json", "Seven")
-		var streams, texts []string
-		var seqs []uint64
-		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			var r struct {
-				JobID  uint64 `json:"jobId"`
-				Seq    uint64 `json:"seq"`
-				Stream string `json:"stream"`
-				Text   string `json:"text"`
-				Value  any    `json:"value"`
-			}
-			if err := json.Unmarshal([]byte(line), &r); err != nil {
-				t.Fatalf("receive -o json line %q: %v", line, err)
-			}
-			if r.JobID != kid.ID {
-				t.Errorf("receive --location %s: a record of job %d, want %d's: %s", c, r.JobID, kid.ID, line)
-			}
-			streams, seqs = append(streams, r.Stream), append(seqs, r.Seq)
-			texts = append(texts, line)
-		}
-		for _, s := range []string{"output", "error", "warning", "verbose", "debug", "information", "progress"} {
-			if !slices.Contains(streams, s) {
-				t.Errorf("%s: no %s record came back: %q", c, s, streams)
-			}
-		}
-		for i := 1; i < len(seqs); i++ {
-			if seqs[i] != seqs[i-1]+1 {
-				t.Errorf("%s: records out of order or repeated: %v", c, seqs)
-				break
-			}
-		}
+		texts := sevenStreams(t, c, out, kid.ID)
 		all := strings.Join(texts, "\n")
 		// A login's environment there, in the home there.
 		for _, want := range []string{"out " + kid.Name, "user " + sshTestUser, u.HomeDir} {
@@ -325,6 +295,23 @@ while [ ! -e %q ]; do sleep 0.05; done
 while [ $i -le %d ]; do echo $i; i=$((i+1)); done`, runs, n, release, 2*n)
 }
 
+// finishCounted lets the countingScript job name go on (release), waits for
+// it, and checks it printed 1..n once each and ran once, and completed.
+func finishCounted(t *testing.T, h *home, name, release, runs string, n int) {
+	t.Helper()
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run("wait", name)
+	wantCount(t, h.run("receive", name), n)
+	if b, _ := os.ReadFile(runs); string(b) != "x\n" {
+		t.Errorf("the job ran %d times, want once", strings.Count(string(b), "\n"))
+	}
+	if js := h.jobs(name); js[0].State != "Completed" {
+		t.Errorf("%s: %+v", name, js)
+	}
+}
+
 func wantCount(t *testing.T, out string, n int) {
 	t.Helper()
 	var want strings.Builder
@@ -362,17 +349,7 @@ func TestSSHConnectionCut(t *testing.T) {
 			t.Fatal("the host did not connect again within 30s")
 		}
 	}
-	if err := os.WriteFile(release, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.run("wait", "Cut")
-	wantCount(t, h.run("receive", "Cut"), 400)
-	if b, _ := os.ReadFile(runs); string(b) != "x\n" {
-		t.Errorf("the job ran %d times, want once", strings.Count(string(b), "\n"))
-	}
-	if js := h.jobs("Cut"); js[0].State != "Completed" {
-		t.Errorf("Cut: %+v", js)
-	}
+	finishCounted(t, h, "Cut", release, runs, 400)
 }
 
 // A host killed with -9 while a job runs over SSH: the job goes on there,
@@ -388,17 +365,7 @@ func TestSSHHostKilled(t *testing.T) {
 	if err := killHost(h.path, syscall.SIGKILL, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(release, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	h.run("wait", "Count")
-	wantCount(t, h.run("receive", "Count"), 600)
-	if b, _ := os.ReadFile(runs); string(b) != "x\n" {
-		t.Errorf("the job ran %d times, want once", strings.Count(string(b), "\n"))
-	}
-	if js := h.jobs("Count"); js[0].State != "Completed" {
-		t.Errorf("Count: %+v", js)
-	}
+	finishCounted(t, h, "Count", release, runs, 600)
 }
 
 // stop stops the job there with the grace, also when the connection that
