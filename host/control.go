@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +65,17 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 	for _, j := range js {
 		picked[j.Row.ID] = true
 	}
+	// The jobs the caller named exactly (an id, an instance id, a name
+	// without wildcards): one of them left unfinished fails the call.
+	exact := map[*jobs.Job]bool{}
+	for _, s := range sel {
+		if !jobs.IsPattern(s) {
+			named, _ := h.t.SelectLocked(h.caller(ctx), []string{s})
+			for _, j := range named {
+				exact[j] = true
+			}
+		}
+	}
 	for _, j := range js {
 		if p := h.t.GetLocked(j.Row.Parent); j.Row.Parent != 0 && p != nil && !picked[p.Row.ID] {
 			h.t.Unlock()
@@ -81,11 +91,7 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 		unfinished = append(unfinished, fmt.Sprintf("%d (%s, %s)", j.Row.ID, j.Row.Name, j.Row.State))
 		unfinishedIDs = append(unfinishedIDs, strconv.FormatUint(j.Row.ID, 10))
 		left.Left = append(left.Left, j.ViewLocked())
-		for _, s := range sel {
-			if named, _ := h.t.SelectLocked(h.caller(ctx), []string{s}); !jobs.IsPattern(s) && slices.Contains(named, j) {
-				left.Named = true
-			}
-		}
+		left.Named = left.Named || exact[j]
 	}
 	h.t.Unlock()
 	if len(unfinished) > 0 && force {
