@@ -198,11 +198,12 @@ func TestOneCommandTreeAsWhole(t *testing.T) {
 		err := root.Execute()
 		return fmt.Sprintf("%s\nerr: %v", b.String(), err)
 	}
-	for _, name := range table {
+	for _, c := range commands {
+		name := c.name
 		for _, args := range [][]string{{name, "--help"}, {name, "--no-such-flag"}} {
 			one := newRootFor(args)
 			want := 1
-			if wholeTree[name] != nil {
+			if c.whole {
 				want = len(whole.Commands()) // it describes every command
 			}
 			if n := len(one.Commands()); n != want {

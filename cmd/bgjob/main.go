@@ -113,23 +113,22 @@ func envHelp() string {
 	return b.String()
 }
 
-// commands are bgjob's subcommands, in the order help lists them. Each is
-// built only when a call needs it (build nil: it needs the whole tree): building all eighteen, with their flags,
-// help texts and completions, is a sixth of the CLI's own start.
+// commands are bgjob's subcommands. Each is built only when a call needs
+// it: building all of them, with their flags, help texts and completions,
+// is a sixth of the CLI's own start. The ones marked whole work on the
+// whole tree (the completion scripts and the man pages describe every
+// command), so they are built with it.
 var commands = []struct {
 	name  string
 	build func() *cobra.Command
+	whole bool
 }{
-	{"start", newStart}, {"get", newGet}, {"receive", newReceive}, {"wait", newWait},
-	{"stop", newStop}, {"remove", newRemove}, {"suspend", newSuspend}, {"resume", newResume},
-	{"restart", newRestart}, {"edit", newEdit}, {"send", newSend}, {"events", newEvents}, {"queue", newQueue},
-	{"location", newLocation}, {"definition", newDefinition}, {"host", newHost},
-	{"runtime", newRuntime}, {"completion", nil}, {"man", nil},
+	{"start", newStart, false}, {"get", newGet, false}, {"receive", newReceive, false}, {"wait", newWait, false},
+	{"stop", newStop, false}, {"remove", newRemove, false}, {"suspend", newSuspend, false}, {"resume", newResume, false},
+	{"restart", newRestart, false}, {"edit", newEdit, false}, {"send", newSend, false}, {"events", newEvents, false},
+	{"queue", newQueue, false}, {"location", newLocation, false}, {"definition", newDefinition, false},
+	{"host", newHost, false}, {"runtime", newRuntime, false}, {"completion", newCompletion, true}, {"man", newMan, true},
 }
-
-// wholeTree are the commands that work on the whole tree (the completion
-// scripts and the man pages describe every command), built with it.
-var wholeTree = map[string]func() *cobra.Command{"completion": newCompletion, "man": newMan}
 
 // newRoot is the whole command tree: help, completion and the man pages
 // need every command.
@@ -145,7 +144,7 @@ func newRootFor(args []string) *cobra.Command {
 	only := -1
 	if len(args) > 0 {
 		for i, c := range commands {
-			if c.name == args[0] && c.build != nil {
+			if c.name == args[0] && !c.whole {
 				only = i
 			}
 		}
@@ -191,11 +190,7 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	}
 	root.Long += envHelp() + "\n" + exitCodesHelp()
 	for _, c := range commands {
-		build := c.build
-		if build == nil {
-			build = wholeTree[c.name]
-		}
-		root.AddCommand(build())
+		root.AddCommand(c.build())
 	}
 	registerCompletions(root)
 	return root
