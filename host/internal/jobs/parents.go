@@ -11,16 +11,22 @@ import (
 )
 
 // FinishParentLocked ends parent p of a location's job, whose children have
-// all finished, as PowerShell's parent job ends: Failed if one failed
-// (failed, the first, named with where it ran), else Stopped if one was
-// stopped (stopped), else Completed; its exit code is the first of its
-// children's that is not 0. Jobs that run after it may start.
-func (t *Table) FinishParentLocked(p, failed, stopped *Job) {
+// all finished, as PowerShell's parent job ends: Failed if one failed (the
+// first, named with where it ran), else Stopped if one was stopped, else
+// Completed; its exit code is the first of its children's that is not 0.
+// Jobs that run after it may start.
+func (t *Table) FinishParentLocked(p *Job) {
 	code := 0
+	var failed, stopped *Job
 	for _, k := range p.Children {
-		if k.Row.ExitCode != nil && *k.Row.ExitCode != 0 {
+		if k.Row.ExitCode != nil && *k.Row.ExitCode != 0 && code == 0 {
 			code = *k.Row.ExitCode
-			break
+		}
+		switch {
+		case k.Row.State == api.Failed && failed == nil:
+			failed = k
+		case k.Row.State == api.Stopped && stopped == nil:
+			stopped = k
 		}
 	}
 	state, reason := api.Completed, ""

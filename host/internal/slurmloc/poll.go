@@ -219,26 +219,13 @@ func (l *Location) settleParent(p *jobs.Job, st slurm.JobState) {
 	var nodes []string
 	seen := map[string]bool{}
 	all, anyRunning := true, false
-	var failed, stopped *jobs.Job
 	for _, k := range p.Children {
 		anyRunning = anyRunning || k.Row.State == api.Running
 		if k.Row.Location != api.LocationSlurm && !seen[k.Row.Location] {
 			seen[k.Row.Location] = true
 			nodes = append(nodes, k.Row.Location)
 		}
-		switch k.Row.State {
-		case api.Failed:
-			if failed == nil {
-				failed = k
-			}
-		case api.Stopped:
-			if stopped == nil {
-				stopped = k
-			}
-		case api.Completed:
-		default:
-			all = false
-		}
+		all = all && k.Row.State.Finished()
 	}
 	if len(nodes) > 0 {
 		p.Row.Location = strings.Join(nodes, ", ")
@@ -253,7 +240,7 @@ func (l *Location) settleParent(p *jobs.Job, st slurm.JobState) {
 	}
 	switch {
 	case all:
-		l.t.FinishParentLocked(p, failed, stopped)
+		l.t.FinishParentLocked(p)
 	case p.Row.State == api.Stopping:
 	case st.State == "PENDING":
 		l.t.MoveLocked(p, api.NotStarted)

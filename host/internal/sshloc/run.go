@@ -301,21 +301,9 @@ func (l *Location) settle(p *jobs.Job) {
 		return
 	}
 	before := p.Row.State
-	var failed, stopped *jobs.Job
 	anyRunning := false
 	for _, k := range p.Children {
-		switch k.Row.State {
-		case api.Failed:
-			if failed == nil {
-				failed = k
-			}
-		case api.Stopped:
-			if stopped == nil {
-				stopped = k
-			}
-		case api.Running, api.Stopping:
-			anyRunning = true
-		}
+		anyRunning = anyRunning || k.Row.State == api.Running || k.Row.State == api.Stopping
 		if b := k.Row.PSBeginTime; b != nil && (p.Row.PSBeginTime == nil || b.Before(*p.Row.PSBeginTime)) {
 			t := *b
 			p.Row.PSBeginTime = &t
@@ -323,7 +311,7 @@ func (l *Location) settle(p *jobs.Job) {
 	}
 	switch {
 	case allFinishedLocked(p):
-		l.t.FinishParentLocked(p, failed, stopped)
+		l.t.FinishParentLocked(p)
 	case anyRunning && p.Row.State == api.NotStarted:
 		l.t.MoveLocked(p, api.Running)
 	}
