@@ -260,7 +260,7 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		r.Acks = true
 		req = &r
 	}
-	b, err := json.Marshal(req)
+	b, err := encodeRequest(req)
 	if err != nil {
 		return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
 	}
