@@ -1,31 +1,29 @@
 package store
 
 import (
+	"encoding/binary"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // Group commit.
 //
-// Every write to the table is a bbolt transaction, and a bbolt commit costs
-// two fdatasyncs (the pages, then the meta page that makes them current):
-// most of a submit's time on a disk like this one. Writes that arrive while
-// a commit is under way cannot be in it; they wait for it anyway, so they
-// are made one transaction and committed together when it is done: eight
-// submits at once cost about two commits, not eight. A write alone is
-// committed at once, as before: nothing waits for company.
+// Every write to the table is one record in its log (see wal.go) and one
+// fdatasync: most of a submit's time on a disk like this one. Writes that
+// arrive while a record is being made durable cannot be in it; they wait
+// for it anyway, so they are made one record and synced together when it
+// is done: eight submits at once cost about two syncs, not eight. A write
+// alone is synced at once: nothing waits for company.
 //
 // This is bbolt's DB.Batch without its timer. Batch holds every write for
 // up to MaxBatchDelay in the hope of others; a lone submit, the common
 // case, would pay the whole delay.
 //
-// A write's function may run more than once: when one write in a shared
-// transaction fails, the transaction is rolled back and each write is run
-// again in a transaction of its own, so that a failure is reported to its
-// write alone and takes none of the others with it. The functions given to
-// update are written to be safe to repeat (they derive everything they
-// store from the transaction and their arguments).
+// Each write's function runs once, in order, and says what it changes
+// (puts and deletes: a wtx); one that fails changes nothing, and takes
+// none of the others with it.
 
 // committer gathers the writes that wait for a commit.
 type committer struct {
@@ -33,34 +31,55 @@ type committer struct {
 	queue   []*write
 	leading bool // a goroutine is committing; the queue waits for it
 
-	// commits counts transactions committed, for tests and benchmarks.
+	// commits counts records made durable, for tests and benchmarks.
 	commits uint64
 	// beforeCommit, if set (tests only), runs before each shared commit.
 	beforeCommit func()
-	// alone (benchmarks only) commits each write by itself, as bbolt's
-	// Update does: the figure group commit is measured against.
+	// alone (benchmarks only) commits each write by itself: the figure
+	// group commit is measured against.
 	alone bool
 }
 
-// write is one caller's transaction function and its outcome.
+// write is one caller's function and its outcome.
 type write struct {
-	fn   func(*bolt.Tx) error
+	fn func(*wtx) error // nil: close the log (Close), after the others
+
 	err  error
 	done chan struct{} // closed when err is set, or when it is to lead
 	lead bool          // set before done is closed: commit the queue
 }
 
-// update runs fn in a read-write transaction and returns once it is
-// durable: committed, alone or with the writes that queued meanwhile.
-func (s *Store) update(fn func(*bolt.Tx) error) error {
+// wtx is what a write sees: the table as the log has it (the overlay over
+// bbolt), the next job id, and the changes it makes.
+type wtx struct {
+	s      *Store
+	ops    []op
+	nextID uint64
+}
+
+func (t *wtx) put(bucket byte, key, val []byte) {
+	t.ops = append(t.ops, op{bucket: bucket, key: key, val: val})
+}
+
+func (t *wtx) del(bucket byte, key []byte) {
+	t.ops = append(t.ops, op{bucket: bucket | opDelete, key: key})
+}
+
+// takeIDs takes n new job ids and returns the first. Ids are never reused:
+// a write that fails leaves a gap.
+func (t *wtx) takeIDs(n uint64) uint64 {
+	id := t.nextID
+	t.nextID += n
+	t.put(bMeta, keyNextID, idKey(t.nextID))
+	return id
+}
+
+// update runs fn and returns once what it changed is durable: in the log,
+// alone or with the writes that queued meanwhile.
+func (s *Store) update(fn func(*wtx) error) error {
 	c := &s.commit
 	w := &write{fn: fn, done: make(chan struct{})}
 	c.mu.Lock()
-	if c.alone {
-		c.commits++
-		c.mu.Unlock()
-		return s.db.Update(fn)
-	}
 	c.queue = append(c.queue, w)
 	if c.leading {
 		c.mu.Unlock()
@@ -81,7 +100,14 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	if hook != nil {
 		hook()
 	}
-	n := s.commitBatch(batch)
+	var n uint64
+	if c.alone {
+		for _, o := range batch {
+			n += s.commitBatch([]*write{o})
+		}
+	} else {
+		n = s.commitBatch(batch)
+	}
 	c.mu.Lock()
 	c.commits += n
 	if len(c.queue) > 0 {
@@ -100,36 +126,225 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	return w.err
 }
 
-// commitBatch commits the writes of batch, in one transaction when all of
-// them succeed, else each in its own; it sets each write's err and returns
-// the number of transactions committed.
+// commitBatch runs the writes of batch, appends what they change to the
+// log as one record, and puts it in the overlay; it sets each write's err
+// and returns the number of records made durable (0 or 1).
 func (s *Store) commitBatch(batch []*write) uint64 {
-	if len(batch) > 1 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, w := range batch {
-				if err := w.fn(tx); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			return 1
+	s.mu.Lock()
+	closed := s.wal == nil
+	t := &wtx{s: s, nextID: s.nextID}
+	s.mu.Unlock()
+	if closed {
+		for _, w := range batch {
+			w.err = errClosed
 		}
-		// One failed, or the commit did: each again, alone, for its own
-		// answer.
+		return 0
 	}
-	var n uint64
+	var ops []op
+	closing := false
 	for _, w := range batch {
-		w.err = s.db.Update(w.fn)
-		if w.err == nil {
-			n++
+		if w.fn == nil {
+			closing = true
+			continue
 		}
+		t.ops = t.ops[:0]
+		before := t.nextID
+		if w.err = w.fn(t); w.err != nil {
+			t.nextID = max(t.nextID, before) // ids taken stay taken
+			continue
+		}
+		ops = append(ops, t.ops...)
 	}
-	return n
+	if len(ops) == 0 {
+		s.mu.Lock()
+		s.nextID = max(s.nextID, t.nextID)
+		s.mu.Unlock()
+		if closing {
+			s.closeLog()
+		}
+		return 0
+	}
+	s.mu.Lock()
+	seq := s.seq + 1
+	s.mu.Unlock()
+	if err := s.wal.appendOps(seq, s.tableID, ops); err != nil {
+		for _, w := range batch {
+			if w.err == nil && w.fn != nil {
+				w.err = err
+			}
+		}
+		if closing {
+			s.closeLog()
+		}
+		return 0
+	}
+	s.mu.Lock()
+	s.seq = seq
+	s.nextID = max(s.nextID, t.nextID)
+	for _, o := range ops {
+		s.overlay[overlayKey(o.bucket&^opDelete, o.key)] = pending{val: o.val, del: o.bucket&opDelete != 0, seq: seq}
+		s.overlayBytes += len(o.key) + len(o.val)
+	}
+	big := len(s.overlay) >= checkpointRows || s.overlayBytes >= checkpointBytes || s.wal.off >= checkpointLog
+	s.mu.Unlock()
+	switch {
+	case closing:
+		s.closeLog()
+	case big:
+		// A large backlog is applied now, while this write leads: the
+		// log can start over when it is done.
+		_ = s.checkpoint(true)
+	default:
+		s.armCheckpoint()
+	}
+	return 1
 }
 
-// Commits is how many transactions the store has committed since it was
+// closeLog applies the overlay to the table and closes the log; writes
+// after it fail. The caller leads the committer.
+func (s *Store) closeLog() {
+	s.mu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.mu.Unlock()
+	s.closeErr = s.checkpoint(true)
+	s.ckMu.Lock() // no checkpoint from the timer is under way
+	s.mu.Lock()
+	if s.wal != nil {
+		if err := s.wal.close(); s.closeErr == nil {
+			s.closeErr = err
+		}
+		s.wal = nil
+	}
+	s.mu.Unlock()
+	s.ckMu.Unlock()
+}
+
+// The overlay.
+
+// pending is a change in the log that the table does not have yet.
+type pending struct {
+	val []byte
+	del bool
+	seq uint64
+}
+
+func overlayKey(bucket byte, key []byte) string { return string(rune(bucket)) + string(key) }
+
+// lookup returns what the overlay says of key: found is false when the
+// table (bbolt) has the answer.
+func (s *Store) lookup(bucket byte, key []byte) (val []byte, found bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.overlay[overlayKey(bucket, key)]
+	if !ok {
+		return nil, false
+	}
+	if p.del {
+		return nil, true
+	}
+	return p.val, true
+}
+
+// When the overlay is applied to the table: after checkpointDelay without
+// a checkpoint, or at once when it holds this much.
+var checkpointDelay = 200 * time.Millisecond // a var: tests hold checkpoints off
+
+const (
+	checkpointRows  = 4096
+	checkpointBytes = 16 << 20
+	checkpointLog   = 32 << 20
+)
+
+// armCheckpoint makes sure a checkpoint comes within checkpointDelay.
+func (s *Store) armCheckpoint() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer == nil && s.wal != nil {
+		s.timer = time.AfterFunc(checkpointDelay, func() {
+			s.mu.Lock()
+			s.timer = nil
+			s.mu.Unlock()
+			_ = s.checkpoint(false)
+		})
+	}
+}
+
+// checkpoint applies the overlay to the table in one bbolt commit (two
+// fdatasyncs, for any number of writes), with the log's sequence number it
+// reaches, and then forgets what it applied; when nothing newer came
+// meanwhile, the log starts over. leader says the caller leads the
+// committer (no record can be under way but its own, which is done).
+func (s *Store) checkpoint(leader bool) error {
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+	s.mu.Lock()
+	if len(s.overlay) == 0 || s.wal == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	seq := s.seq
+	snap := make(map[string]pending, len(s.overlay))
+	for k, p := range s.overlay {
+		snap[k] = p
+	}
+	s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for k, p := range snap {
+			b := tx.Bucket(buckets[k[0]])
+			var err error
+			if p.del {
+				err = b.Delete([]byte(k[1:]))
+			} else {
+				err = b.Put([]byte(k[1:]), p.val)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		// The log still has it all; the next checkpoint tries again.
+		s.armCheckpoint()
+		return err
+	}
+	s.mu.Lock()
+	for k, p := range snap {
+		if cur, ok := s.overlay[k]; ok && cur.seq == p.seq {
+			delete(s.overlay, k)
+			s.overlayBytes -= len(k) - 1 + len(p.val)
+		}
+	}
+	s.applied = seq
+	s.mu.Unlock()
+	s.restartLog(leader)
+	return nil
+}
+
+// restartLog starts the log over when the table has everything in it and
+// no record is being written. A record under way (another leader) means
+// the overlay is not empty for long: its checkpoint comes, and checks
+// again.
+func (s *Store) restartLog(leader bool) {
+	c := &s.commit
+	if !leader {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.leading {
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wal != nil && s.applied == s.seq {
+		s.wal.reset()
+	}
+}
+
+// Commits is how many records the store has made durable since it was
 // opened: fewer than its writes when writes shared commits.
 func (s *Store) Commits() uint64 {
 	s.commit.mu.Lock()

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestGroupCommit: writes that queue while a commit is under way share the
@@ -104,10 +103,8 @@ func TestGroupCommit(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		failErr = s.update(func(tx *bolt.Tx) error {
-			if err := tx.Bucket(bucketJobs).Put(idKey(200), []byte("{}")); err != nil {
-				return err
-			}
+		failErr = s.update(func(tx *wtx) error {
+			tx.put(bJobs, idKey(200), []byte("{}"))
 			return boom
 		})
 	}()

@@ -5,12 +5,14 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -31,6 +33,8 @@ var (
 	bucketPayloads = []byte("payloads")
 	keyNextID      = []byte("nextID")
 	keySettings    = []byte("settings")
+	// keyTableID is the table's random id, which its log's records carry.
+	keyTableID = []byte("tableID")
 )
 
 // Row is what the store keeps per job: the visible job and what the host
@@ -155,6 +159,20 @@ type Identity struct {
 type Store struct {
 	db     *bolt.DB
 	commit committer
+
+	ckMu sync.Mutex // one checkpoint at a time
+
+	mu           sync.Mutex
+	wal          *wal // nil once closed
+	tableID      uint64
+	seq          uint64 // the last record in the log
+	applied      uint64 // the last record the table (bbolt) has
+	nextID       uint64
+	overlay      map[string]pending // what the log has and the table not yet
+	overlayBytes int
+	timer        *time.Timer // the next checkpoint
+	closeErr     error
+	notice       string
 }
 
 // ErrLocked says another host holds the store.
@@ -192,13 +210,60 @@ func Open(path string) (s *Store, err error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot prepare the job table %s: %w", path, err)
 	}
-	if mostlyFree(path, db) {
-		if db, err = compact(path, db); err != nil {
+	s = &Store{db: db, overlay: map[string]pending{}}
+	if s.wal, err = openWAL(path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.load(path); err != nil {
+		s.wal.close()
+		db.Close()
+		return nil, err
+	}
+	if mostlyFree(path, s.db) {
+		if s.db, err = compact(path, s.db); err != nil {
+			s.wal.close()
 			return nil, err
 		}
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
+
+// load takes the table's id (making one for a new table), applies its log
+// (replay), and reads where ids stand.
+func (s *Store) load(path string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyTableID); len(v) == 8 {
+			s.tableID = binary.BigEndian.Uint64(v)
+			return nil
+		}
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		s.tableID = binary.BigEndian.Uint64(b[:])
+		return meta.Put(keyTableID, b[:])
+	})
+	if err != nil {
+		return fmt.Errorf("cannot prepare the job table %s: %w", path, err)
+	}
+	if s.seq, s.notice, err = replay(s.db, s.wal, path, s.tableID); err != nil {
+		return err
+	}
+	s.applied = s.seq
+	s.nextID = 1
+	return s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyNextID); len(v) == 8 {
+			s.nextID = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+}
+
+// Notice is what opening the table has to tell the user (a damaged log),
+// or "".
+func (s *Store) Notice() string { return s.notice }
 
 // options opens a table: not through a link planted at its path (see
 // safepath.NoFollow), with flags added to the open, and giving up soon if
@@ -276,15 +341,31 @@ func compact(path string, db *bolt.DB) (*bolt.DB, error) {
 // returns that name; the caller then opens a fresh one. Nothing is deleted:
 // the damaged file stays for whoever wants to recover from it.
 func SetAside(path string) (string, error) {
-	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+	stamp := ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+	aside := path + stamp
 	if err := os.Rename(path, aside); err != nil {
 		return "", fmt.Errorf("cannot set the damaged job table %s aside: %w", path, err)
+	}
+	// Its log goes with it (a fresh table would not read it anyway: its
+	// records name the old table).
+	if err := os.Rename(walPath(path), walPath(path)+stamp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return aside, fmt.Errorf("cannot set the damaged job table's log %s aside: %w", walPath(path), err)
 	}
 	return aside, nil
 }
 
-// Close closes the table.
-func (s *Store) Close() error { return s.db.Close() }
+// Close applies the log to the table and closes both; writes after it
+// fail.
+func (s *Store) Close() error {
+	if err := s.update(nil); err != nil && err != errClosed {
+		s.db.Close()
+		return err
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return s.closeErr
+}
 
 func idKey(id uint64) []byte {
 	var k [8]byte
@@ -296,19 +377,10 @@ func idKey(id uint64) []byte {
 // what depends on it and say the job's payload to keep with the row (nil:
 // none here), and stores both under the id, in one transaction.
 func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
-	return s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		var id uint64 = 1
-		if v := meta.Get(keyNextID); v != nil {
-			id = binary.BigEndian.Uint64(v)
-		}
-		if err := meta.Put(keyNextID, idKey(id+1)); err != nil {
-			return err
-		}
+	return s.update(func(tx *wtx) error {
+		id := tx.takeIDs(1)
 		if payload := prepare(id); payload != nil {
-			if err := tx.Bucket(bucketPayloads).Put(idKey(id), payload); err != nil {
-				return err
-			}
+			tx.put(bPayloads, idKey(id), payload)
 		}
 		return putRow(tx, r)
 	})
@@ -320,22 +392,11 @@ func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
 // on the ids and says the parent's payload to keep with its row (nil:
 // none here); the children have none of their own.
 func (s *Store) CreateBatch(parent *Row, children []*Row, prepare func(first uint64) []byte) error {
-	return s.update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		var id uint64 = 1
-		if v := meta.Get(keyNextID); v != nil {
-			id = binary.BigEndian.Uint64(v)
-		}
-		if err := meta.Put(keyNextID, idKey(id+1+uint64(len(children)))); err != nil {
-			return err
-		}
+	return s.update(func(tx *wtx) error {
+		id := tx.takeIDs(1 + uint64(len(children)))
 		if payload := prepare(id); payload != nil {
-			if err := tx.Bucket(bucketPayloads).Put(idKey(id), payload); err != nil {
-				return err
-			}
+			tx.put(bPayloads, idKey(id), payload)
 		}
-		// Ids only grow: appending is what bbolt fills pages best for.
-		tx.Bucket(bucketJobs).FillPercent = 0.9
 		if err := putRow(tx, parent); err != nil {
 			return err
 		}
@@ -350,6 +411,9 @@ func (s *Store) CreateBatch(parent *Row, children []*Row, prepare func(first uin
 
 // Payload returns the payload kept with job id's row; nil if none is.
 func (s *Store) Payload(id uint64) ([]byte, error) {
+	if v, ok := s.lookup(bPayloads, idKey(id)); ok {
+		return append([]byte(nil), v...), nil
+	}
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketPayloads).Get(idKey(id)); v != nil {
@@ -360,7 +424,7 @@ func (s *Store) Payload(id uint64) ([]byte, error) {
 	return out, err
 }
 
-func putRow(tx *bolt.Tx, r *Row) error {
+func putRow(tx *wtx, r *Row) error {
 	if !utf8.ValidString(r.Workdir) {
 		// A copy: the caller's row may be read meanwhile.
 		c := *r
@@ -371,12 +435,13 @@ func putRow(tx *bolt.Tx, r *Row) error {
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketJobs).Put(idKey(r.ID), b)
+	tx.put(bJobs, idKey(r.ID), b)
+	return nil
 }
 
 // Put writes rows, in one transaction.
 func (s *Store) Put(rows ...*Row) error {
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *wtx) error {
 		for _, r := range rows {
 			if err := putRow(tx, r); err != nil {
 				return err
@@ -388,11 +453,10 @@ func (s *Store) Put(rows ...*Row) error {
 
 // Delete removes job id's row and payload.
 func (s *Store) Delete(id uint64) error {
-	return s.update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketPayloads).Delete(idKey(id)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketJobs).Delete(idKey(id))
+	return s.update(func(tx *wtx) error {
+		tx.del(bPayloads, idKey(id))
+		tx.del(bJobs, idKey(id))
+		return nil
 	})
 }
 
@@ -409,6 +473,10 @@ var ErrCorrupt = errors.New("the job table is corrupt")
 // decoded (they stay in the table, so that they can be removed). Damage to
 // the file itself, which bbolt may report by panicking, is ErrCorrupt.
 func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
+	// The table itself is read: it first takes in what only the log has.
+	if err := s.checkpoint(false); err != nil {
+		return nil, nil, err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			rows, bad, err = nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
@@ -454,7 +522,11 @@ type Settings struct {
 func (s *Store) Settings() (Settings, error) {
 	var out Settings
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keySettings); v != nil {
+		v, ok := s.lookup(bMeta, keySettings)
+		if !ok {
+			v = tx.Bucket(bucketMeta).Get(keySettings)
+		}
+		if v != nil {
 			return json.Unmarshal(v, &out)
 		}
 		return nil
@@ -471,8 +543,9 @@ func (s *Store) PutSettings(set Settings) error {
 	if err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySettings, b)
+	return s.update(func(tx *wtx) error {
+		tx.put(bMeta, keySettings, b)
+		return nil
 	})
 }
 
@@ -480,15 +553,11 @@ func (s *Store) PutSettings(set Settings) error {
 // here) in one transaction (restart --in-place): the row never pairs with
 // another job's payload.
 func (s *Store) PutWithPayload(r *Row, payload []byte) error {
-	return s.update(func(tx *bolt.Tx) error {
-		var err error
+	return s.update(func(tx *wtx) error {
 		if payload == nil {
-			err = tx.Bucket(bucketPayloads).Delete(idKey(r.ID))
+			tx.del(bPayloads, idKey(r.ID))
 		} else {
-			err = tx.Bucket(bucketPayloads).Put(idKey(r.ID), payload)
-		}
-		if err != nil {
-			return err
+			tx.put(bPayloads, idKey(r.ID), payload)
 		}
 		return putRow(tx, r)
 	})

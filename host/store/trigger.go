@@ -24,7 +24,10 @@ func (s *Store) Trigger(key string) (Trigger, bool, error) {
 	var t Trigger
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketTriggers).Get([]byte(key))
+		v, ok := s.lookup(bTriggers, []byte(key))
+		if !ok {
+			v = tx.Bucket(bucketTriggers).Get([]byte(key))
+		}
 		if v == nil {
 			return nil
 		}
@@ -40,7 +43,8 @@ func (s *Store) PutTrigger(key string, t Trigger) error {
 	if err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTriggers).Put([]byte(key), b)
+	return s.update(func(tx *wtx) error {
+		tx.put(bTriggers, []byte(key), b)
+		return nil
 	})
 }

@@ -91,6 +91,10 @@ func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := st.Notice(); n != "" {
+		notices = append(notices, n)
+		log.Error("the job table's log was damaged", "notice", n)
+	}
 	// Scripts and tests find the host by this file; the store's lock, not
 	// the file, is what keeps a second host out.
 	if err := atomicfile.Write(filepath.Join(dir, "host.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {

@@ -1,0 +1,345 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/safepath"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The write-ahead log.
+//
+// A bbolt commit costs two fdatasyncs (the pages, then the meta page that
+// makes them current) and writes every page on the path from the root to
+// the row, the freelist too: on a submit, more than the admission and
+// everything else the host does. So a write is made durable by one
+// record appended to a log beside the table (jobs.db.wal) and one
+// fdatasync, and the table itself is brought up to date later, many writes
+// in one bbolt commit (a checkpoint: see Store.checkpoint). Until then the
+// writes are kept in memory (the overlay), where reads find them first.
+//
+// The log is written over from its start once everything in it is in the
+// table, so it stays small and its blocks stay allocated: an fdatasync of
+// blocks that are already the file's changes no metadata, which is what
+// makes it cheap (a write that grows a file costs a journal commit).
+//
+// A record is: length of the body (4 bytes), CRC-32C of the body (4), the
+// body: the record's sequence number (8), the table's id (8: a log left
+// beside another table, one set aside as damaged, is not this one's), then
+// its operations, each a
+// bucket byte (high bit: a delete), the key and the value, each with its
+// uvarint length. Sequence numbers only grow, across the log's reuse: the
+// table keeps the last one it holds (walSeq), so records at or below it
+// are already applied, and a record that does not follow the one before it
+// is an older one the log was written over from, where the log ends.
+
+var (
+	keyWALSeq  = []byte("walSeq")
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+)
+
+// buckets are the table's buckets by the number an operation names them
+// with in the log.
+var buckets = [...][]byte{bucketJobs, bucketMeta, bucketTriggers, bucketPayloads}
+
+const (
+	bJobs byte = iota
+	bMeta
+	bTriggers
+	bPayloads
+	opDelete byte = 0x80
+)
+
+// walChunk is how much the log grows by, written as zeros and synced once,
+// so that appends overwrite blocks the file already has.
+const walChunk = 1 << 20
+
+// op is one change a write makes.
+type op struct {
+	bucket byte // with opDelete for a delete
+	key    []byte
+	val    []byte
+}
+
+// wal is the log file. Appends are the committer's leader's alone; reset
+// happens only when no append is under way.
+type wal struct {
+	f    *os.File
+	off  int64 // where the next record goes
+	size int64 // the file's size: zeros from off to here
+	buf  []byte
+}
+
+func walPath(table string) string { return table + ".wal" }
+
+// openWAL opens the log beside the table at path, creating it if needed.
+func openWAL(path string) (*wal, error) {
+	f, err := os.OpenFile(walPath(path), os.O_RDWR|os.O_CREATE|safepath.NoFollow, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the job table's log %s: %w", walPath(path), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &wal{f: f, size: fi.Size()}, nil
+}
+
+// appendOps writes one record of ops with sequence number seq and makes it
+// durable.
+func (w *wal) appendOps(seq, table uint64, ops []op) error {
+	b := append(w.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint64(b, table)
+	for _, o := range ops {
+		b = append(b, o.bucket)
+		b = binary.AppendUvarint(b, uint64(len(o.key)))
+		b = append(b, o.key...)
+		b = binary.AppendUvarint(b, uint64(len(o.val)))
+		b = append(b, o.val...)
+	}
+	body := b[8:]
+	binary.BigEndian.PutUint32(b[0:4], uint32(len(body)))
+	binary.BigEndian.PutUint32(b[4:8], crc32.Checksum(body, castagnoli))
+	w.buf = b
+	if end := w.off + int64(len(b)); end > w.size {
+		if err := w.grow(end); err != nil {
+			return err
+		}
+	}
+	if _, err := w.f.WriteAt(b, w.off); err != nil {
+		return fmt.Errorf("cannot write the job table's log: %w", err)
+	}
+	if err := fdatasync(w.f); err != nil {
+		return fmt.Errorf("cannot sync the job table's log: %w", err)
+	}
+	w.off += int64(len(b))
+	return nil
+}
+
+// grow extends the file with zeros to at least end, in whole chunks, and
+// syncs it: the size change is paid once here, not on every append.
+func (w *wal) grow(end int64) error {
+	n := (end - w.size + walChunk - 1) / walChunk * walChunk
+	zeros := make([]byte, n)
+	if _, err := w.f.WriteAt(zeros, w.size); err != nil {
+		return fmt.Errorf("cannot grow the job table's log: %w", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync the job table's log: %w", err)
+	}
+	w.size += n
+	return nil
+}
+
+// reset makes the log empty: the next record goes at its start. Nothing is
+// written; the records left behind are older than the table's walSeq.
+func (w *wal) reset() { w.off = 0 }
+
+func (w *wal) close() error { return w.f.Close() }
+
+// walRecord is a record read back.
+type walRecord struct {
+	seq, table uint64
+	ops        []op
+}
+
+// readWAL reads the records of the log in f from its start, up to where it
+// ends: zeros, a torn or damaged record, or a record that does not follow
+// the one before it. damaged, unless -1, is where the log ended at a record that fails its
+// check with a whole record following it that is newer than both the one
+// before it and applied (the table's walSeq): a crash does not leave that.
+func readWAL(f *os.File, table, applied uint64) (recs []walRecord, damaged int64, err error) {
+	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return nil, -1, fmt.Errorf("cannot read the job table's log: %w", err)
+	}
+	prev := applied
+	for off := 0; ; {
+		rec, n, ok := parseRecord(data[off:])
+		if ok && rec.table != table {
+			return recs, -1, nil
+		}
+		if !ok {
+			if n > 0 && off+n < len(data) {
+				// A record's length was readable: does a whole record
+				// with a later number follow the bad one?
+				if next, _, ok := parseRecord(data[off+n:]); ok && next.table == table && next.seq > max(prev, applied) {
+					return recs, int64(off), nil
+				}
+			}
+			return recs, -1, nil
+		}
+		if len(recs) > 0 && rec.seq != prev+1 {
+			return recs, -1, nil
+		}
+		recs = append(recs, rec)
+		prev = rec.seq
+		off += n
+	}
+}
+
+// parseRecord reads the record at the start of b; n is its whole length
+// when the header was readable, ok whether it checks.
+func parseRecord(b []byte) (rec walRecord, n int, ok bool) {
+	if len(b) < 24 {
+		return rec, 0, false
+	}
+	size := int(binary.BigEndian.Uint32(b[0:4]))
+	if size < 16 || size > len(b)-8 {
+		return rec, 0, false
+	}
+	n = 8 + size
+	body := b[8:n]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[4:8]) {
+		return rec, n, false
+	}
+	rec.seq = binary.BigEndian.Uint64(body)
+	rec.table = binary.BigEndian.Uint64(body[8:])
+	for p := body[16:]; len(p) > 0; {
+		var o op
+		o.bucket = p[0]
+		if int(o.bucket&^opDelete) >= len(buckets) {
+			return rec, n, false
+		}
+		p = p[1:]
+		for _, dst := range []*[]byte{&o.key, &o.val} {
+			l, k := binary.Uvarint(p)
+			if k <= 0 || l > uint64(len(p)-k) {
+				return rec, n, false
+			}
+			*dst = p[k : k+int(l)]
+			p = p[k+int(l):]
+		}
+		rec.ops = append(rec.ops, o)
+	}
+	return rec, n, true
+}
+
+// applyOps applies ops to the table in tx.
+func applyOps(tx *bolt.Tx, ops []op) error {
+	for _, o := range ops {
+		b := tx.Bucket(buckets[o.bucket&^opDelete])
+		var err error
+		if o.bucket&opDelete != 0 {
+			err = b.Delete(o.key)
+		} else {
+			err = b.Put(o.key, o.val)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replay applies what the log holds beyond the table's walSeq to the
+// table, in one commit, and returns the sequence number the table is at.
+// A damaged log (see readWAL) is applied up to the damage and kept aside,
+// as path.wal.damaged-TIME, for whoever wants to look at it; the notice
+// says so. What the damaged record and those after it said is lost, and
+// one of them may have been a queued job's start: so every job the table
+// still has as NotStarted is failed, with a reason saying why, rather than
+// risk running it twice (the user restarts the ones that did not run).
+func replay(db *bolt.DB, w *wal, path string, table uint64) (seq uint64, notice string, err error) {
+	err = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyWALSeq); len(v) == 8 {
+			seq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	recs, damaged, err := readWAL(w.f, table, seq)
+	if err != nil {
+		return 0, "", err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		applied := false
+		for _, r := range recs {
+			if r.seq <= seq {
+				continue
+			}
+			if err := applyOps(tx, r.ops); err != nil {
+				return err
+			}
+			seq, applied = r.seq, true
+		}
+		if damaged >= 0 {
+			if err := failQueued(tx, fmt.Sprintf("the job table's log %s was damaged at byte %d, and this job may have started before the host stopped; it is not run again, so that it does not run twice: restart it if it did not run", walPath(path), damaged)); err != nil {
+				return err
+			}
+		}
+		if !applied {
+			return nil
+		}
+		return meta.Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("cannot apply the job table's log %s: %w", walPath(path), err)
+	}
+	if damaged >= 0 {
+		aside := walPath(path) + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+		if data, rerr := io.ReadAll(io.NewSectionReader(w.f, 0, 1<<62)); rerr == nil {
+			_ = os.WriteFile(aside, data, 0o600)
+		}
+		notice = fmt.Sprintf("the job table's log %s was damaged at byte %d: what it held before the damage was kept, what came after it may be missing, and queued jobs were failed rather than risk running one twice (a copy of the log is at %s)", walPath(path), damaged, filepath.Base(aside))
+	}
+	// Everything is in the table now: the log starts over, and its old
+	// records, numbered at or below seq, are never read as new.
+	w.reset()
+	if w.size < walChunk {
+		if err := w.grow(walChunk); err != nil {
+			return 0, "", err
+		}
+	}
+	if _, err := w.f.WriteAt(make([]byte, 24), 0); err != nil {
+		return 0, "", fmt.Errorf("cannot clear the job table's log: %w", err)
+	}
+	if err := fdatasync(w.f); err != nil {
+		return 0, "", err
+	}
+	return seq, notice, nil
+}
+
+// failQueued fails every NotStarted job in tx's table, for reason.
+func failQueued(tx *bolt.Tx, reason string) error {
+	b := tx.Bucket(bucketJobs)
+	now := time.Now()
+	var rows []*Row
+	err := b.ForEach(func(k, v []byte) error {
+		r := new(Row)
+		if json.Unmarshal(v, r) == nil && r.State == api.NotStarted {
+			rows = append(rows, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		r.State, r.StateReason, r.PSEndTime = api.Failed, reason, &now
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(idKey(r.ID), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errClosed = errors.New("the job table is closed")
