@@ -142,9 +142,16 @@ func (w *wal) grow(end int64) error {
 	return nil
 }
 
-// reset makes the log empty: the next record goes at its start. Nothing is
-// written; the records left behind are older than the table's walSeq.
-func (w *wal) reset() { w.off = 0 }
+// reset makes the log empty: the next record goes at its start. What it
+// held is written over with zeros (not synced: the table has it all, and a
+// record left behind is older than the table's walSeq, never applied), so
+// that a removed job's input and environment do not stay in the file.
+func (w *wal) reset() {
+	if w.off > 0 {
+		_, _ = w.f.WriteAt(make([]byte, w.off), 0)
+	}
+	w.off = 0
+}
 
 func (w *wal) close() error { return w.f.Close() }
 

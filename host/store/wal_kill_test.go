@@ -1,0 +1,77 @@
+//go:build unix
+
+package store
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// TestWALSurvivesKill: writes that returned are there after the host's
+// process is killed (SIGKILL) before any checkpoint: they come back from
+// the log, in the order they were made, and ids go on after them.
+func TestWALSurvivesKill(t *testing.T) {
+	if path := os.Getenv("BGJOB_STORE_HELPER"); path != "" {
+		holdCheckpoints(t)
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := createRows(t, s, "a", "b", "c", "d")
+		if err := s.Delete(ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		r := &Row{Job: api.Job{ID: ids[2], Name: "c2"}}
+		if err := s.PutWithPayload(r, []byte("new payload")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutSettings(Settings{KeepFinished: 7}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutTrigger("T/x", Trigger{Since: time.Unix(5, 0).UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWALSurvivesKill$")
+	cmd.Env = append(os.Environ(), "BGJOB_STORE_HELPER="+path)
+	out, err := cmd.CombinedOutput()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
+		t.Fatalf("the helper was not killed: %v\n%s", err, out)
+	}
+	if n := tableRows(t, path); n != 0 {
+		t.Fatalf("the table itself holds %d rows: the test would not show the log at work", n)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := names(t, s), []string{"1:a", "3:c2", "4:d"}; !slices.Equal(got, want) {
+		t.Errorf("after the kill: rows %v, want %v", got, want)
+	}
+	if p, _ := s.Payload(3); string(p) != "new payload" {
+		t.Errorf("payload of 3: %q", p)
+	}
+	if p, _ := s.Payload(2); p != nil {
+		t.Errorf("the removed job's payload is back: %q", p)
+	}
+	if set, _ := s.Settings(); set.KeepFinished != 7 {
+		t.Errorf("settings %+v", set)
+	}
+	if tr, ok, _ := s.Trigger("T/x"); !ok || !tr.Since.Equal(time.Unix(5, 0)) {
+		t.Errorf("trigger %+v %v", tr, ok)
+	}
+	if ids := createRows(t, s, "e"); ids[0] != 5 {
+		t.Errorf("the next id is %d, want 5 (ids are never reused)", ids[0])
+	}
+}
