@@ -197,13 +197,17 @@ func TestCleanupPolicy(t *testing.T) {
 func TestAfterRemovedDependency(t *testing.T) {
 	th, l := fakeWithLauncher(t)
 	ctx := context.Background()
-	one := 1
-	if _, err := th.Queue(ctx, &api.QueueRequest{KeepFinished: &one}); err != nil {
+	// Two finished jobs are kept: A, the oldest, goes the moment it ends
+	// (X and Y are newer), and B and S, failing then, are the two newest,
+	// kept to be looked at however soon the clean-up runs.
+	two := 2
+	if _, err := th.Queue(ctx, &api.QueueRequest{KeepFinished: &two}); err != nil {
 		t.Fatal(err)
 	}
 	th.Start("wait a; exit 2", named("A"))
 	th.Start("echo x", named("X"))
-	th.Await("X")
+	th.Start("echo y", named("Y"))
+	th.Await("X", "Y")
 	th.Start("echo b", named("B"), after("A"))
 	th.Start("echo s", named("S"), after("A"))
 	if _, err := th.Suspend(ctx, []string{"S"}); err != nil {
