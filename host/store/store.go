@@ -5,6 +5,7 @@
 package store
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -198,14 +200,25 @@ func Open(path string) (s *Store, err error) {
 		}
 		return nil, fmt.Errorf("cannot open the job table %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketJobs, bucketMeta, bucketTriggers, bucketPayloads} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	// A table that has its buckets is not written to at open: a host
+	// comes back on a full disk.
+	missing := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			missing = missing || tx.Bucket(b) == nil
 		}
 		return nil
 	})
+	if missing {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range buckets {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot prepare the job table %s: %w", path, err)
@@ -229,30 +242,36 @@ func Open(path string) (s *Store, err error) {
 	return s, nil
 }
 
-// load takes the table's id (making one for a new table), applies its log
-// (replay), and reads where ids stand.
+// load takes the table's id (making one for a new table), takes the log
+// back (replay), and reads where ids stand.
 func (s *Store) load(path string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keyTableID); len(v) == 8 {
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyTableID); len(v) == 8 {
 			s.tableID = binary.BigEndian.Uint64(v)
-			return nil
 		}
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return err
-		}
-		s.tableID = binary.BigEndian.Uint64(b[:])
-		return meta.Put(keyTableID, b[:])
+		return nil
 	})
+	if err == nil && s.tableID == 0 {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			var b [8]byte
+			if _, err := rand.Read(b[:]); err != nil {
+				return err
+			}
+			s.tableID = binary.BigEndian.Uint64(b[:])
+			return tx.Bucket(bucketMeta).Put(keyTableID, b[:])
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("cannot prepare the job table %s: %w", path, err)
 	}
-	if s.seq, s.notice, err = replay(s.db, s.wal, path, s.tableID); err != nil {
+	if err := s.replay(path); err != nil {
 		return err
 	}
-	s.applied = s.seq
 	s.nextID = 1
+	if v, ok := s.lookup(bMeta, keyNextID); ok && len(v) == 8 {
+		s.nextID = binary.BigEndian.Uint64(v)
+		return nil
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keyNextID); len(v) == 8 {
 			s.nextID = binary.BigEndian.Uint64(v)
@@ -473,38 +492,58 @@ var ErrCorrupt = errors.New("the job table is corrupt")
 // decoded (they stay in the table, so that they can be removed). Damage to
 // the file itself, which bbolt may report by panicking, is ErrCorrupt.
 func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
-	// The table itself is read: it first takes in what only the log has.
-	if err := s.checkpoint(false); err != nil {
-		return nil, nil, err
-	}
 	defer func() {
 		if r := recover(); r != nil {
 			rows, bad, err = nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
+	// The table's rows, each as the log has it if the log has it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pend := map[uint64]pending{}
+	for k, p := range s.overlay {
+		if k[0] == bJobs && len(k) == 9 {
+			pend[binary.BigEndian.Uint64([]byte(k[1:]))] = p
+		}
+	}
+	add := func(id uint64, v []byte) {
+		r := new(Row)
+		if err := json.Unmarshal(v, r); err != nil {
+			bad = append(bad, BadRow{ID: id, Err: err})
+			return
+		}
+		if r.WorkdirRaw != nil {
+			r.Workdir = string(r.WorkdirRaw)
+		}
+		if r.ID != id {
+			bad = append(bad, BadRow{ID: id, Err: fmt.Errorf("the row says it is job %d", r.ID)})
+			return
+		}
+		rows = append(rows, r)
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("%w: a key of %d bytes", ErrCorrupt, len(k))
 			}
 			id := binary.BigEndian.Uint64(k)
-			r := new(Row)
-			if err := json.Unmarshal(v, r); err != nil {
-				bad = append(bad, BadRow{ID: id, Err: err})
-				return nil
+			if _, ok := pend[id]; !ok {
+				add(id, v)
 			}
-			if r.WorkdirRaw != nil {
-				r.Workdir = string(r.WorkdirRaw)
-			}
-			if r.ID != id {
-				bad = append(bad, BadRow{ID: id, Err: fmt.Errorf("the row says it is job %d", r.ID)})
-				return nil
-			}
-			rows = append(rows, r)
 			return nil
 		})
 	})
-	return rows, bad, err
+	if err != nil {
+		return nil, nil, err
+	}
+	for id, p := range pend {
+		if !p.del {
+			add(id, p.val)
+		}
+	}
+	slices.SortFunc(rows, func(a, b *Row) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(bad, func(a, b BadRow) int { return cmp.Compare(a.ID, b.ID) })
+	return rows, bad, nil
 }
 
 // Settings is what `bgjob queue` sets: it outlives the host.

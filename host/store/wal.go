@@ -166,29 +166,30 @@ type walRecord struct {
 // the one before it. damaged, unless -1, is where the log ended at a record that fails its
 // check with a whole record following it that is newer than both the one
 // before it and applied (the table's walSeq): a crash does not leave that.
-func readWAL(f *os.File, table, applied uint64) (recs []walRecord, damaged int64, err error) {
+// end is where the records read end.
+func readWAL(f *os.File, table, applied uint64) (recs []walRecord, end, damaged int64, err error) {
 	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
-		return nil, -1, fmt.Errorf("cannot read the job table's log: %w", err)
+		return nil, 0, -1, fmt.Errorf("cannot read the job table's log: %w", err)
 	}
 	prev := applied
 	for off := 0; ; {
 		rec, n, ok := parseRecord(data[off:])
 		if ok && rec.table != table {
-			return recs, -1, nil
+			return recs, int64(off), -1, nil
 		}
 		if !ok {
 			if n > 0 && off+n < len(data) {
 				// A record's length was readable: does a whole record
 				// with a later number follow the bad one?
 				if next, _, ok := parseRecord(data[off+n:]); ok && next.table == table && next.seq > max(prev, applied) {
-					return recs, int64(off), nil
+					return recs, int64(off), int64(off), nil
 				}
 			}
-			return recs, -1, nil
+			return recs, int64(off), -1, nil
 		}
 		if len(recs) > 0 && rec.seq != prev+1 {
-			return recs, -1, nil
+			return recs, int64(off), -1, nil
 		}
 		recs = append(recs, rec)
 		prev = rec.seq
@@ -250,31 +251,65 @@ func applyOps(tx *bolt.Tx, ops []op) error {
 	return nil
 }
 
-// replay applies what the log holds beyond the table's walSeq to the
-// table, in one commit, and returns the sequence number the table is at.
-// A damaged log (see readWAL) is applied up to the damage and kept aside,
-// as path.wal.damaged-TIME, for whoever wants to look at it; the notice
-// says so. What the damaged record and those after it said is lost, and
-// one of them may have been a queued job's start: so every job the table
-// still has as NotStarted is failed, with a reason saying why, rather than
-// risk running it twice (the user restarts the ones that did not run).
-func replay(db *bolt.DB, w *wal, path string, table uint64) (seq uint64, notice string, err error) {
-	err = db.View(func(tx *bolt.Tx) error {
+// replay takes what the log holds beyond the table's walSeq back into the
+// overlay, as it was before the host stopped, and appends go on after it:
+// nothing is written at open, so a host comes back on a full disk, and the
+// next checkpoint brings the table up to date.
+//
+// A damaged log (see readWAL) is applied to the table up to the damage,
+// there and then, and copied aside, as path.wal.damaged-TIME, for whoever
+// wants to look at it; the notice says so. What the damaged record and
+// those after it said is lost, and one of them may have been a queued
+// job's start: so every job the table still has as NotStarted is failed,
+// with a reason saying why, rather than risk running it twice (the user
+// restarts the ones that did not run).
+func (s *Store) replay(path string) error {
+	var walSeq uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keyWALSeq); len(v) == 8 {
-			seq = binary.BigEndian.Uint64(v)
+			walSeq = binary.BigEndian.Uint64(v)
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, "", err
+		return err
 	}
-	recs, damaged, err := readWAL(w.f, table, seq)
+	recs, end, damaged, err := readWAL(s.wal.f, s.tableID, walSeq)
 	if err != nil {
-		return 0, "", err
+		return err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		applied := false
+	s.seq, s.applied = walSeq, walSeq
+	if damaged >= 0 {
+		return s.replayDamaged(path, recs, damaged)
+	}
+	for _, r := range recs {
+		if r.seq <= walSeq {
+			continue
+		}
+		for _, o := range r.ops {
+			s.overlay[overlayKey(o.bucket&^opDelete, o.key)] = pending{val: o.val, del: o.bucket&opDelete != 0, seq: r.seq}
+			s.overlayBytes += len(o.key) + len(o.val)
+		}
+		s.seq = r.seq
+	}
+	s.wal.off = end
+	if s.seq == s.applied {
+		// Nothing new: the table has it all (a host stopped between a
+		// checkpoint and the log's new start).
+		s.wal.reset()
+	}
+	if s.wal.size < walChunk {
+		return s.wal.grow(walChunk)
+	}
+	return nil
+}
+
+// replayDamaged applies the records before the damage at byte damaged to
+// the table, fails the queued jobs, keeps a copy of the log and starts it
+// over (see replay).
+func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64) error {
+	seq := s.applied
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range recs {
 			if r.seq <= seq {
 				continue
@@ -282,43 +317,27 @@ func replay(db *bolt.DB, w *wal, path string, table uint64) (seq uint64, notice 
 			if err := applyOps(tx, r.ops); err != nil {
 				return err
 			}
-			seq, applied = r.seq, true
+			seq = r.seq
 		}
-		if damaged >= 0 {
-			if err := failQueued(tx, fmt.Sprintf("the job table's log %s was damaged at byte %d, and this job may have started before the host stopped; it is not run again, so that it does not run twice: restart it if it did not run", walPath(path), damaged)); err != nil {
-				return err
-			}
+		if err := failQueued(tx, fmt.Sprintf("the job table's log %s was damaged at byte %d, and this job may have started before the host stopped; it is not run again, so that it does not run twice: restart it if it did not run", walPath(path), damaged)); err != nil {
+			return err
 		}
-		if !applied {
-			return nil
-		}
-		return meta.Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
+		return tx.Bucket(bucketMeta).Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
 	if err != nil {
-		return 0, "", fmt.Errorf("cannot apply the job table's log %s: %w", walPath(path), err)
+		return fmt.Errorf("cannot apply the job table's log %s: %w", walPath(path), err)
 	}
-	if damaged >= 0 {
-		aside := walPath(path) + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
-		if data, rerr := io.ReadAll(io.NewSectionReader(w.f, 0, 1<<62)); rerr == nil {
-			_ = os.WriteFile(aside, data, 0o600)
-		}
-		notice = fmt.Sprintf("the job table's log %s was damaged at byte %d: what it held before the damage was kept, what came after it may be missing, and queued jobs were failed rather than risk running one twice (a copy of the log is at %s)", walPath(path), damaged, filepath.Base(aside))
+	s.seq, s.applied = seq, seq
+	aside := walPath(path) + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+	if data, rerr := io.ReadAll(io.NewSectionReader(s.wal.f, 0, 1<<62)); rerr == nil {
+		_ = os.WriteFile(aside, data, 0o600)
 	}
-	// Everything is in the table now: the log starts over, and its old
-	// records, numbered at or below seq, are never read as new.
-	w.reset()
-	if w.size < walChunk {
-		if err := w.grow(walChunk); err != nil {
-			return 0, "", err
-		}
-	}
-	if _, err := w.f.WriteAt(make([]byte, 24), 0); err != nil {
-		return 0, "", fmt.Errorf("cannot clear the job table's log: %w", err)
-	}
-	if err := fdatasync(w.f); err != nil {
-		return 0, "", err
-	}
-	return seq, notice, nil
+	s.notice = fmt.Sprintf("the job table's log %s was damaged at byte %d: what it held before the damage was kept, what came after it may be missing, and queued jobs were failed rather than risk running one twice (a copy of the log is at %s)", walPath(path), damaged, filepath.Base(aside))
+	// The table has everything before the damage: the log starts over,
+	// written over with zeros, the damage with it.
+	s.wal.off = damaged
+	s.wal.reset()
+	return fdatasync(s.wal.f)
 }
 
 // failQueued fails every NotStarted job in tx's table, for reason.

@@ -120,6 +120,9 @@ func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
 // Close closes the journal and the job table and removes the pid file.
 func (h *Home) Close() error {
 	h.Journal.Close()
+	// The table's last checkpoint first: on a full disk it must not take
+	// the room the pid file leaves, which the next host needs for its own.
+	err := h.Store.Close()
 	_ = os.Remove(filepath.Join(h.Dir, "host.pid"))
-	return h.Store.Close()
+	return err
 }
