@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"slices"
 	"sync"
 	"time"
 
@@ -291,8 +292,16 @@ func (s *Store) checkpoint(leader bool) error {
 		snap[k] = p
 	}
 	s.mu.Unlock()
+	// In key order: bbolt fills pages best with keys that come in order
+	// (job ids only grow).
+	keys := make([]string, 0, len(snap))
+	for k := range snap {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for k, p := range snap {
+		for _, k := range keys {
+			p := snap[k]
 			b := tx.Bucket(buckets[k[0]])
 			var err error
 			if p.del {

@@ -233,6 +233,9 @@ func Open(path string) (s *Store, err error) {
 		db.Close()
 		return nil, err
 	}
+	if len(s.overlay) > 0 {
+		s.armCheckpoint() // what the log held goes to the table soon
+	}
 	if mostlyFree(path, s.db) {
 		if s.db, err = compact(path, s.db); err != nil {
 			s.wal.close()
