@@ -183,8 +183,7 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 	s.seq = seq
 	s.nextID = max(s.nextID, t.nextID)
 	for _, o := range ops {
-		s.overlay[overlayKey(o.bucket&^opDelete, o.key)] = pending{val: o.val, del: o.bucket&opDelete != 0, seq: seq}
-		s.overlayBytes += len(o.key) + len(o.val)
+		s.setPending(o, seq)
 	}
 	big := len(s.overlay) >= checkpointRows || s.overlayBytes >= checkpointBytes || s.wal.off >= checkpointLog
 	s.mu.Unlock()
@@ -233,6 +232,17 @@ type pending struct {
 }
 
 func overlayKey(bucket byte, key []byte) string { return string(rune(bucket)) + string(key) }
+
+// setPending puts o, of record seq, in the overlay, in place of what it
+// held for the key. s.mu is held.
+func (s *Store) setPending(o op, seq uint64) {
+	k := overlayKey(o.bucket&^opDelete, o.key)
+	if old, ok := s.overlay[k]; ok {
+		s.overlayBytes -= len(k) - 1 + len(old.val)
+	}
+	s.overlay[k] = pending{val: o.val, del: o.bucket&opDelete != 0, seq: seq}
+	s.overlayBytes += len(o.key) + len(o.val)
+}
 
 // lookup returns what the overlay says of key: found is false when the
 // table (bbolt) has the answer.

@@ -233,14 +233,16 @@ func Open(path string) (s *Store, err error) {
 		db.Close()
 		return nil, err
 	}
-	if len(s.overlay) > 0 {
-		s.armCheckpoint() // what the log held goes to the table soon
-	}
 	if mostlyFree(path, s.db) {
 		if s.db, err = compact(path, s.db); err != nil {
 			s.wal.close()
 			return nil, err
 		}
+	}
+	// Only now, with the table that stays (a checkpoint into the file
+	// compact replaces would be lost with it).
+	if len(s.overlay) > 0 {
+		s.armCheckpoint() // what the log held goes to the table soon
 	}
 	return s, nil
 }
@@ -433,12 +435,24 @@ func (s *Store) CreateBatch(parent *Row, children []*Row, prepare func(first uin
 
 // Payload returns the payload kept with job id's row; nil if none is.
 func (s *Store) Payload(id uint64) ([]byte, error) {
-	if v, ok := s.lookup(bPayloads, idKey(id)); ok {
-		return append([]byte(nil), v...), nil
+	v, err := s.get(bPayloads, idKey(id))
+	if v != nil {
+		v = append([]byte(nil), v...)
+	}
+	return v, err
+}
+
+// get reads key from the overlay, else from the table: in that order, so
+// that a write a checkpoint moves from one to the other meanwhile is found
+// (the overlay forgets it only once the table has it). The value is not to
+// be changed; nil: none.
+func (s *Store) get(bucket byte, key []byte) ([]byte, error) {
+	if v, ok := s.lookup(bucket, key); ok {
+		return v, nil
 	}
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketPayloads).Get(idKey(id)); v != nil {
+		if v := tx.Bucket(buckets[bucket]).Get(key); v != nil {
 			out = append([]byte(nil), v...)
 		}
 		return nil
@@ -500,15 +514,17 @@ func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
 			rows, bad, err = nil, nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
 		}
 	}()
-	// The table's rows, each as the log has it if the log has it.
+	// The table's rows, each as the log has it if the log has it. The
+	// overlay is read first, as get does: a row a checkpoint moves to the
+	// table meanwhile is then in both, the same.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	pend := map[uint64]pending{}
 	for k, p := range s.overlay {
 		if k[0] == bJobs && len(k) == 9 {
 			pend[binary.BigEndian.Uint64([]byte(k[1:]))] = p
 		}
 	}
+	s.mu.Unlock()
 	add := func(id uint64, v []byte) {
 		r := new(Row)
 		if err := json.Unmarshal(v, r); err != nil {
@@ -563,16 +579,10 @@ type Settings struct {
 // Settings returns the stored settings; the zero value if none are.
 func (s *Store) Settings() (Settings, error) {
 	var out Settings
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v, ok := s.lookup(bMeta, keySettings)
-		if !ok {
-			v = tx.Bucket(bucketMeta).Get(keySettings)
-		}
-		if v != nil {
-			return json.Unmarshal(v, &out)
-		}
-		return nil
-	})
+	v, err := s.get(bMeta, keySettings)
+	if err == nil && v != nil {
+		err = json.Unmarshal(v, &out)
+	}
 	if err != nil {
 		return Settings{}, fmt.Errorf("cannot read the queue settings: %w", err)
 	}

@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Trigger is what the host keeps about one stored definition's schedule,
@@ -23,17 +21,11 @@ type Trigger struct {
 func (s *Store) Trigger(key string) (Trigger, bool, error) {
 	var t Trigger
 	found := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v, ok := s.lookup(bTriggers, []byte(key))
-		if !ok {
-			v = tx.Bucket(bucketTriggers).Get([]byte(key))
-		}
-		if v == nil {
-			return nil
-		}
+	v, err := s.get(bTriggers, []byte(key))
+	if err == nil && v != nil {
 		found = true
-		return json.Unmarshal(v, &t)
-	})
+		err = json.Unmarshal(v, &t)
+	}
 	return t, found, err
 }
 

@@ -166,35 +166,41 @@ type walRecord struct {
 // the one before it. damaged, unless -1, is where the log ended at a record that fails its
 // check with a whole record following it that is newer than both the one
 // before it and applied (the table's walSeq): a crash does not leave that.
-// end is where the records read end.
-func readWAL(f *os.File, table, applied uint64) (recs []walRecord, end, damaged int64, err error) {
+// end is where the records read end; after, when the log is damaged, are
+// the sound newer records found beyond the damage (lost, but what they
+// said of ids counts).
+func readWAL(f *os.File, table, applied uint64) (recs []walRecord, end, damaged int64, after []walRecord, err error) {
 	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
 	if err != nil {
-		return nil, 0, -1, fmt.Errorf("cannot read the job table's log: %w", err)
+		return nil, 0, -1, nil, fmt.Errorf("cannot read the job table's log: %w", err)
 	}
 	prev := applied
-	for off := 0; ; {
+	off := 0
+	for {
 		rec, n, ok := parseRecord(data[off:])
-		if ok && rec.table != table {
-			return recs, int64(off), -1, nil
-		}
-		if !ok {
-			if n > 0 && off+n < len(data) {
-				// A record's length was readable: does a whole record
-				// with a later number follow the bad one?
-				if next, _, ok := parseRecord(data[off+n:]); ok && next.table == table && next.seq > max(prev, applied) {
-					return recs, int64(off), int64(off), nil
-				}
-			}
-			return recs, int64(off), -1, nil
-		}
-		if len(recs) > 0 && rec.seq != prev+1 {
-			return recs, int64(off), -1, nil
+		if !ok || rec.table != table || len(recs) > 0 && rec.seq != prev+1 {
+			break
 		}
 		recs = append(recs, rec)
 		prev = rec.seq
 		off += n
 	}
+	// The end of the log: zeros, a torn record, or one older than those
+	// before it. A crash leaves nothing newer beyond it (the log is
+	// written in order, and zeroed when it starts over); a record of this
+	// table numbered beyond both what was read and what the table has,
+	// anywhere after, means the bytes in between were damaged.
+	newest := max(prev, applied)
+	for i := off + 1; i+24 <= len(data); i++ {
+		if rec, n, ok := parseRecord(data[i:]); ok && rec.table == table && rec.seq > newest {
+			after = append(after, rec)
+			i += n - 1
+		}
+	}
+	if len(after) > 0 {
+		return recs, int64(off), int64(off), after, nil
+	}
+	return recs, int64(off), -1, nil, nil
 }
 
 // parseRecord reads the record at the start of b; n is its whole length
@@ -274,21 +280,20 @@ func (s *Store) replay(path string) error {
 	if err != nil {
 		return err
 	}
-	recs, end, damaged, err := readWAL(s.wal.f, s.tableID, walSeq)
+	recs, end, damaged, after, err := readWAL(s.wal.f, s.tableID, walSeq)
 	if err != nil {
 		return err
 	}
 	s.seq, s.applied = walSeq, walSeq
 	if damaged >= 0 {
-		return s.replayDamaged(path, recs, damaged)
+		return s.replayDamaged(path, recs, damaged, after)
 	}
 	for _, r := range recs {
 		if r.seq <= walSeq {
 			continue
 		}
 		for _, o := range r.ops {
-			s.overlay[overlayKey(o.bucket&^opDelete, o.key)] = pending{val: o.val, del: o.bucket&opDelete != 0, seq: r.seq}
-			s.overlayBytes += len(o.key) + len(o.val)
+			s.setPending(o, r.seq)
 		}
 		s.seq = r.seq
 	}
@@ -307,9 +312,21 @@ func (s *Store) replay(path string) error {
 // replayDamaged applies the records before the damage at byte damaged to
 // the table, fails the queued jobs, keeps a copy of the log and starts it
 // over (see replay).
-func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64) error {
+//
+// The ids the records beyond the damage took are not given again: their
+// jobs may be running.
+func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64, after []walRecord) error {
 	seq := s.applied
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		next := uint64(0)
+		for _, r := range after {
+			for _, o := range r.ops {
+				if o.bucket == bMeta && string(o.key) == string(keyNextID) && len(o.val) == 8 {
+					next = max(next, binary.BigEndian.Uint64(o.val))
+				}
+			}
+		}
 		for _, r := range recs {
 			if r.seq <= seq {
 				continue
@@ -322,7 +339,15 @@ func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64) erro
 		if err := failQueued(tx, fmt.Sprintf("the job table's log %s was damaged at byte %d, and this job may have started before the host stopped; it is not run again, so that it does not run twice: restart it if it did not run", walPath(path), damaged)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
+		if v := meta.Get(keyNextID); len(v) == 8 && binary.BigEndian.Uint64(v) >= next {
+			next = 0
+		}
+		if next > 0 {
+			if err := meta.Put(keyNextID, idKey(next)); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
 	if err != nil {
 		return fmt.Errorf("cannot apply the job table's log %s: %w", walPath(path), err)
@@ -334,20 +359,22 @@ func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64) erro
 	}
 	s.notice = fmt.Sprintf("the job table's log %s was damaged at byte %d: what it held before the damage was kept, what came after it may be missing, and queued jobs were failed rather than risk running one twice (a copy of the log is at %s)", walPath(path), damaged, filepath.Base(aside))
 	// The table has everything before the damage: the log starts over,
-	// written over with zeros, the damage with it.
-	s.wal.off = damaged
+	// all of it written over with zeros and synced, so that nothing beyond
+	// the damage is ever read as new.
+	s.wal.off = s.wal.size
 	s.wal.reset()
 	return fdatasync(s.wal.f)
 }
 
-// failQueued fails every NotStarted job in tx's table, for reason.
+// failQueued fails every queued job in tx's table (NotStarted, or
+// suspended while NotStarted), for reason.
 func failQueued(tx *bolt.Tx, reason string) error {
 	b := tx.Bucket(bucketJobs)
 	now := time.Now()
 	var rows []*Row
 	err := b.ForEach(func(k, v []byte) error {
 		r := new(Row)
-		if json.Unmarshal(v, r) == nil && r.State == api.NotStarted {
+		if json.Unmarshal(v, r) == nil && (r.State == api.NotStarted || r.State == api.Suspended && r.SuspendedFrom == api.NotStarted) {
 			rows = append(rows, r)
 		}
 		return nil
