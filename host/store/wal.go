@@ -304,7 +304,18 @@ func (s *Store) replay(path string) error {
 		s.wal.reset()
 	}
 	if s.wal.size < walChunk {
-		return s.wal.grow(walChunk)
+		// A new log: its size and its name in the folder are made
+		// durable once, here.
+		if err := s.wal.grow(walChunk); err != nil {
+			return err
+		}
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				return fmt.Errorf("cannot sync the folder of the job table's log: %w", err)
+			}
+		}
 	}
 	return nil
 }
