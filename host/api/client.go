@@ -146,7 +146,7 @@ func (c *Client) hello(home string) error {
 	switch kind {
 	case FrameHello:
 		var h Hello
-		if err := json.Unmarshal(p, &h); err != nil {
+		if err := decodeHello(p, &h); err != nil {
 			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("bad hello from the host on %s: %w", home, err)}
 		}
 		if h.Version != WireVersion {
@@ -157,7 +157,7 @@ func (c *Client) hello(home string) error {
 	case FrameResult:
 		// Refused: the result says why.
 		var res Result
-		if err := json.Unmarshal(p, &res); err != nil || res.Error == "" {
+		if err := decodeResult(p, &res); err != nil || res.Error == "" {
 			return &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host on %s refused the connection", home)}
 		}
 		return &Error{Code: res.Code, Err: errors.New(res.Error)}
@@ -273,7 +273,7 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
 		if kind, p, rerr := ReadFrame(c.r, nil); rerr == nil && kind == FrameResult {
 			var res Result
-			if json.Unmarshal(p, &res) == nil && res.Error != "" {
+			if decodeResult(p, &res) == nil && res.Error != "" {
 				return res.Code, &Error{Code: res.Code, Err: errors.New(res.Error)}
 			}
 		}
@@ -320,7 +320,7 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 			}
 		case FrameResult:
 			var res Result
-			if err := json.Unmarshal(p, &res); err != nil {
+			if err := decodeResult(p, &res); err != nil {
 				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("bad result from the host: %w", err)}
 			}
 			if res.Error != "" {

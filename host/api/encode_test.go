@@ -185,3 +185,43 @@ func FuzzAppendRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeHelloResult: the hand-written decoding of the hello and the
+// result gives what encoding/json gives, for any bytes, errors included.
+func FuzzDecodeHelloResult(f *testing.F) {
+	for _, s := range []string{`{"version":1,"pid":42,"acks":true}`, `{"code":0}`, `{"code":7,"error":"no job matches \"x\""}`,
+		`{"code":-1,"error":"é"}`, ` { "pid" : 01 } `, `{"Version":2}`, `{"acks":false,"acks":true}`, `{"error":null}`, `{}`, `{"code":1e2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h, hj Hello
+		err, errj := decodeHello(b, &h), json.Unmarshal(b, &hj)
+		if (err == nil) != (errj == nil) || err == nil && h != hj {
+			t.Errorf("hello %q: %+v, %v; encoding/json: %+v, %v", b, h, err, hj, errj)
+		}
+		var r, rj Result
+		err, errj = decodeResult(b, &r), json.Unmarshal(b, &rj)
+		if (err == nil) != (errj == nil) || err == nil && r != rj {
+			t.Errorf("result %q: %+v, %v; encoding/json: %+v, %v", b, r, err, rj, errj)
+		}
+	})
+}
+
+// TestDecodeFlatFast: the answers a host sends are decoded without
+// encoding/json (the point of it), and what it cannot take is left to it.
+func TestDecodeFlatFast(t *testing.T) {
+	var h Hello
+	if !decodeFlatFast([]byte(`{"version":1,"pid":42,"acks":true}`), map[string]flatField{"version": {num: &h.Version}, "pid": {num: &h.Pid}, "acks": {flag: &h.Acks}}) || h != (Hello{1, 42, true}) {
+		t.Errorf("hello: %+v", h)
+	}
+	var r Result
+	fields := map[string]flatField{"code": {num: &r.Code}, "error": {str: &r.Error}}
+	if !decodeFlatFast([]byte(`{"code":3,"error":"no job matches x"}`), fields) || r != (Result{3, "no job matches x"}) {
+		t.Errorf("result: %+v", r)
+	}
+	for _, s := range []string{`{"code":3,"error":"say \"x\""}`, `{"code":3.5}`, `{"other":1}`, `{"code":3`} {
+		if decodeFlatFast([]byte(s), fields) {
+			t.Errorf("%s: taken, not left to encoding/json", s)
+		}
+	}
+}
