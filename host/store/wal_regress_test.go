@@ -18,13 +18,7 @@ import (
 // The overlay's size does not drift up when a key is written again before
 // a checkpoint (past 16 MiB every write would checkpoint).
 func TestWALOverlaySize(t *testing.T) {
-	holdCheckpoints(t)
-	path := filepath.Join(t.TempDir(), "jobs.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := openHeld(t)
 	r := &Row{Job: api.Job{ID: 1, Name: "x", State: api.Running}}
 	for i := 0; i < 1000; i++ {
 		if err := s.Put(r); err != nil {
@@ -43,13 +37,7 @@ func TestWALOverlaySize(t *testing.T) {
 // After a damaged log, nothing of what lay beyond the damage is read as new
 // when records written over the log's start line up with it.
 func TestWALDamageLeavesNothingBehind(t *testing.T) {
-	holdCheckpoints(t)
-	path := filepath.Join(t.TempDir(), "jobs.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openHeld(t)
 	put := func(s *Store, name string) {
 		r := &Row{Job: api.Job{ID: 1, Name: name, State: api.Running}}
 		if err := s.Put(r); err != nil {

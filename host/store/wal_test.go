@@ -61,6 +61,20 @@ func tableRows(t *testing.T, path string) int {
 	return n
 }
 
+// openHeld opens a new table with checkpoints held off (holdCheckpoints),
+// closed when the test ends, and returns it and its path.
+func openHeld(t *testing.T) (*Store, string) {
+	t.Helper()
+	holdCheckpoints(t)
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
 // crashCopy copies the table and its log as a crash would leave them (no
 // write is under way), to a new directory, and returns the copy's path.
 func crashCopy(t *testing.T, path string) string {
@@ -83,13 +97,7 @@ func crashCopy(t *testing.T, path string) string {
 // ones (a removed job does not come back), and a crash after more writes
 // finds them.
 func TestWALStartsOver(t *testing.T) {
-	holdCheckpoints(t)
-	path := filepath.Join(t.TempDir(), "jobs.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openHeld(t)
 	createRows(t, s, "a", "b", "c")
 	if err := s.checkpoint(false); err != nil {
 		t.Fatal(err)
@@ -126,13 +134,7 @@ func TestWALStartsOver(t *testing.T) {
 // the log is copied aside, queued jobs are failed (one of them may have
 // started in what was lost), and Notice says so.
 func TestWALTornAndDamaged(t *testing.T) {
-	holdCheckpoints(t)
-	path := filepath.Join(t.TempDir(), "jobs.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := openHeld(t)
 	createRows(t, s, "a", "b", "c")
 	end := s.wal.off
 	data, err := os.ReadFile(walPath(path))
