@@ -366,7 +366,11 @@ func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64, afte
 	s.seq, s.applied = seq, seq
 	aside := walPath(path) + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
 	if data, rerr := io.ReadAll(io.NewSectionReader(s.wal.f, 0, 1<<62)); rerr == nil {
-		_ = os.WriteFile(aside, data, 0o600)
+		// A new file, not through a link planted at its name.
+		if f, err := os.OpenFile(aside, os.O_WRONLY|os.O_CREATE|os.O_EXCL|safepath.NoFollow, 0o600); err == nil {
+			_, _ = f.Write(data)
+			f.Close()
+		}
 	}
 	s.notice = fmt.Sprintf("the job table's log %s was damaged at byte %d: what it held before the damage was kept, what came after it may be missing, and queued jobs were failed rather than risk running one twice (a copy of the log is at %s)", walPath(path), damaged, filepath.Base(aside))
 	// The table has everything before the damage: the log starts over,
