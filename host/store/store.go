@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -525,44 +526,87 @@ func (s *Store) All() (rows []*Row, bad []BadRow, err error) {
 		}
 	}
 	s.mu.Unlock()
-	add := func(id uint64, v []byte) {
-		r := new(Row)
-		if err := json.Unmarshal(v, r); err != nil {
-			bad = append(bad, BadRow{ID: id, Err: err})
-			return
-		}
-		if r.WorkdirRaw != nil {
-			r.Workdir = string(r.WorkdirRaw)
-		}
-		if r.ID != id {
-			bad = append(bad, BadRow{ID: id, Err: fmt.Errorf("the row says it is job %d", r.ID)})
-			return
-		}
-		rows = append(rows, r)
-	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		var raws []rawRow
+		err := tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("%w: a key of %d bytes", ErrCorrupt, len(k))
 			}
 			id := binary.BigEndian.Uint64(k)
 			if _, ok := pend[id]; !ok {
-				add(id, v)
+				raws = append(raws, rawRow{id, v})
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		for id, p := range pend {
+			if !p.del {
+				raws = append(raws, rawRow{id, p.val})
+			}
+		}
+		slices.SortFunc(raws, func(a, b rawRow) int { return cmp.Compare(a.id, b.id) })
+		// Decoded while the transaction holds the table's bytes (no copy
+		// of them), on every core: decoding is most of a host's start
+		// with a big table.
+		rows, bad = decodeRows(raws)
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	for id, p := range pend {
-		if !p.del {
-			add(id, p.val)
-		}
-	}
-	slices.SortFunc(rows, func(a, b *Row) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortFunc(bad, func(a, b BadRow) int { return cmp.Compare(a.ID, b.ID) })
 	return rows, bad, nil
+}
+
+// rawRow is a row's id and its encoded bytes.
+type rawRow struct {
+	id uint64
+	v  []byte
+}
+
+// decodeRows decodes raws, in order, split among the processors; rows that
+// cannot be read are bad.
+func decodeRows(raws []rawRow) (rows []*Row, bad []BadRow) {
+	out := make([]*Row, len(raws))
+	errs := make([]error, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(raws)/256))
+	per := (len(raws) + workers - 1) / max(workers, 1)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min((w+1)*per, len(raws))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				out[i], errs[i] = decodeRow(raws[i].id, raws[i].v)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, r := range out {
+		if errs[i] != nil {
+			bad = append(bad, BadRow{ID: raws[i].id, Err: errs[i]})
+			continue
+		}
+		rows = append(rows, r)
+	}
+	return rows, bad
+}
+
+// decodeRow decodes the row stored under id.
+func decodeRow(id uint64, v []byte) (*Row, error) {
+	r := new(Row)
+	if err := json.Unmarshal(v, r); err != nil {
+		return nil, err
+	}
+	if r.WorkdirRaw != nil {
+		r.Workdir = string(r.WorkdirRaw)
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("the row says it is job %d", r.ID)
+	}
+	return r, nil
 }
 
 // Settings is what `bgjob queue` sets: it outlives the host.
