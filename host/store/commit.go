@@ -149,17 +149,17 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 			continue
 		}
 		t.ops = t.ops[:0]
-		before := t.nextID
 		if w.err = w.fn(t); w.err != nil {
-			t.nextID = max(t.nextID, before) // ids taken stay taken
 			continue
 		}
 		ops = append(ops, t.ops...)
 	}
+	// Ids taken stay taken, whatever becomes of the writes that took
+	// them: a record whose sync failed may still be read back one day.
+	s.mu.Lock()
+	s.nextID = max(s.nextID, t.nextID)
+	s.mu.Unlock()
 	if len(ops) == 0 {
-		s.mu.Lock()
-		s.nextID = max(s.nextID, t.nextID)
-		s.mu.Unlock()
 		if closing {
 			s.closeLog()
 		}
@@ -181,7 +181,6 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 	}
 	s.mu.Lock()
 	s.seq = seq
-	s.nextID = max(s.nextID, t.nextID)
 	for _, o := range ops {
 		s.setPending(o, seq)
 	}
@@ -238,10 +237,23 @@ func overlayKey(bucket byte, key []byte) string { return string(rune(bucket)) + 
 func (s *Store) setPending(o op, seq uint64) {
 	k := overlayKey(o.bucket&^opDelete, o.key)
 	if old, ok := s.overlay[k]; ok {
-		s.overlayBytes -= len(k) - 1 + len(old.val)
+		s.overlayBytes -= old.size(k)
 	}
-	s.overlay[k] = pending{val: o.val, del: o.bucket&opDelete != 0, seq: seq}
-	s.overlayBytes += len(o.key) + len(o.val)
+	p := pending{val: o.val, del: o.bucket&opDelete != 0, seq: seq}
+	s.overlay[k] = p
+	s.overlayBytes += p.size(k)
+}
+
+// size is what p, under overlay key k, counts for in overlayBytes.
+func (p pending) size(k string) int { return len(k) - 1 + len(p.val) }
+
+// op is p, under overlay key k, as the change it is.
+func (p pending) op(k string) op {
+	o := op{bucket: k[0], key: []byte(k[1:]), val: p.val}
+	if p.del {
+		o.bucket |= opDelete
+	}
+	return o
 }
 
 // lookup returns what the overlay says of key: found is false when the
@@ -309,19 +321,13 @@ func (s *Store) checkpoint(leader bool) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	ops := make([]op, len(keys))
+	for i, k := range keys {
+		ops[i] = snap[k].op(k)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, k := range keys {
-			p := snap[k]
-			b := tx.Bucket(buckets[k[0]])
-			var err error
-			if p.del {
-				err = b.Delete([]byte(k[1:]))
-			} else {
-				err = b.Put([]byte(k[1:]), p.val)
-			}
-			if err != nil {
-				return err
-			}
+		if err := applyOps(tx, ops); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketMeta).Put(keyWALSeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
@@ -334,7 +340,7 @@ func (s *Store) checkpoint(leader bool) error {
 	for k, p := range snap {
 		if cur, ok := s.overlay[k]; ok && cur.seq == p.seq {
 			delete(s.overlay, k)
-			s.overlayBytes -= len(k) - 1 + len(p.val)
+			s.overlayBytes -= p.size(k)
 		}
 	}
 	s.applied = seq

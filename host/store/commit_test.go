@@ -52,15 +52,7 @@ func TestGroupCommit(t *testing.T) {
 		}
 	}
 	waitQueued(0) // the first leads (its write taken off the queue)
-	for {
-		s.commit.mu.Lock()
-		leading := s.commit.leading
-		s.commit.mu.Unlock()
-		if leading {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLeading(s)
 	for i := 1; i <= followers; i++ {
 		wg.Add(1)
 		go create(i)
@@ -90,15 +82,7 @@ func TestGroupCommit(t *testing.T) {
 	s.commit.beforeCommit = func() { hold.Do(func() { <-release }) }
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = s.Put(&Row{Job: api.Job{ID: 100, Name: "first"}}) }()
-	for {
-		s.commit.mu.Lock()
-		leading := s.commit.leading
-		s.commit.mu.Unlock()
-		if leading {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitLeading(s)
 	var failErr, okErr error
 	wg.Add(2)
 	go func() {
@@ -131,6 +115,19 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 100, 101}; !slices.Equal(got, want) {
 		t.Errorf("after reopening, rows %v, want %v (nothing of the failed write)", got, want)
+	}
+}
+
+// waitLeading waits until a write leads s's committer (it is committing).
+func waitLeading(s *Store) {
+	for {
+		s.commit.mu.Lock()
+		leading := s.commit.leading
+		s.commit.mu.Unlock()
+		if leading {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -273,17 +273,12 @@ func (s *Store) load(path string) error {
 	if err := s.replay(path); err != nil {
 		return err
 	}
+	v, err := s.get(bMeta, keyNextID)
 	s.nextID = 1
-	if v, ok := s.lookup(bMeta, keyNextID); ok && len(v) == 8 {
+	if len(v) == 8 {
 		s.nextID = binary.BigEndian.Uint64(v)
-		return nil
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyNextID); len(v) == 8 {
-			s.nextID = binary.BigEndian.Uint64(v)
-		}
-		return nil
-	})
+	return err
 }
 
 // Notice is what opening the table has to tell the user (a damaged log),

@@ -161,7 +161,7 @@ type walRecord struct {
 	ops        []op
 }
 
-// readWAL reads the records of the log in f from its start, up to where it
+// readWAL reads the records of the log's bytes data from its start, up to where it
 // ends: zeros, a torn or damaged record, or a record that does not follow
 // the one before it. damaged, unless -1, is where the log ended at a record that fails its
 // check with a whole record following it that is newer than both the one
@@ -169,11 +169,7 @@ type walRecord struct {
 // end is where the records read end; after, when the log is damaged, are
 // the sound newer records found beyond the damage (lost, but what they
 // said of ids counts).
-func readWAL(f *os.File, table, applied uint64) (recs []walRecord, end, damaged int64, after []walRecord, err error) {
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
-	if err != nil {
-		return nil, 0, -1, nil, fmt.Errorf("cannot read the job table's log: %w", err)
-	}
+func readWAL(data []byte, table, applied uint64) (recs []walRecord, end, damaged int64, after []walRecord) {
 	prev := applied
 	off := 0
 	for {
@@ -198,9 +194,9 @@ func readWAL(f *os.File, table, applied uint64) (recs []walRecord, end, damaged 
 		}
 	}
 	if len(after) > 0 {
-		return recs, int64(off), int64(off), after, nil
+		return recs, int64(off), int64(off), after
 	}
-	return recs, int64(off), -1, nil, nil
+	return recs, int64(off), -1, nil
 }
 
 // parseRecord reads the record at the start of b; n is its whole length
@@ -280,13 +276,14 @@ func (s *Store) replay(path string) error {
 	if err != nil {
 		return err
 	}
-	recs, end, damaged, after, err := readWAL(s.wal.f, s.tableID, walSeq)
+	data, err := io.ReadAll(io.NewSectionReader(s.wal.f, 0, 1<<62))
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot read the job table's log: %w", err)
 	}
+	recs, end, damaged, after := readWAL(data, s.tableID, walSeq)
 	s.seq, s.applied = walSeq, walSeq
 	if damaged >= 0 {
-		return s.replayDamaged(path, recs, damaged, after)
+		return s.replayDamaged(path, data, recs, damaged, after)
 	}
 	for _, r := range recs {
 		if r.seq <= walSeq {
@@ -326,7 +323,7 @@ func (s *Store) replay(path string) error {
 //
 // The ids the records beyond the damage took are not given again: their
 // jobs may be running.
-func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64, after []walRecord) error {
+func (s *Store) replayDamaged(path string, data []byte, recs []walRecord, damaged int64, after []walRecord) error {
 	seq := s.applied
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
@@ -350,10 +347,7 @@ func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64, afte
 		if err := failQueued(tx, fmt.Sprintf("the job table's log %s was damaged at byte %d, and this job may have started before the host stopped; it is not run again, so that it does not run twice: restart it if it did not run", walPath(path), damaged)); err != nil {
 			return err
 		}
-		if v := meta.Get(keyNextID); len(v) == 8 && binary.BigEndian.Uint64(v) >= next {
-			next = 0
-		}
-		if next > 0 {
+		if v := meta.Get(keyNextID); next > 0 && (len(v) != 8 || binary.BigEndian.Uint64(v) < next) {
 			if err := meta.Put(keyNextID, idKey(next)); err != nil {
 				return err
 			}
@@ -365,12 +359,10 @@ func (s *Store) replayDamaged(path string, recs []walRecord, damaged int64, afte
 	}
 	s.seq, s.applied = seq, seq
 	aside := walPath(path) + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
-	if data, rerr := io.ReadAll(io.NewSectionReader(s.wal.f, 0, 1<<62)); rerr == nil {
-		// A new file, not through a link planted at its name.
-		if f, err := os.OpenFile(aside, os.O_WRONLY|os.O_CREATE|os.O_EXCL|safepath.NoFollow, 0o600); err == nil {
-			_, _ = f.Write(data)
-			f.Close()
-		}
+	// A new file, not through a link planted at its name.
+	if f, err := os.OpenFile(aside, os.O_WRONLY|os.O_CREATE|os.O_EXCL|safepath.NoFollow, 0o600); err == nil {
+		_, _ = f.Write(data)
+		f.Close()
 	}
 	s.notice = fmt.Sprintf("the job table's log %s was damaged at byte %d: what it held before the damage was kept, what came after it may be missing, and queued jobs were failed rather than risk running one twice (a copy of the log is at %s)", walPath(path), damaged, filepath.Base(aside))
 	// The table has everything before the damage: the log starts over,

@@ -132,7 +132,8 @@ func TestWALStartsOver(t *testing.T) {
 // acknowledged) is where the log ends, silently; a record that fails its
 // check with sound ones after it is damage: what came before it is kept,
 // the log is copied aside, queued jobs are failed (one of them may have
-// started in what was lost), and Notice says so.
+// started in what was lost), ids taken beyond the damage are not given
+// again, and Notice says so.
 func TestWALTornAndDamaged(t *testing.T) {
 	s, path := openHeld(t)
 	createRows(t, s, "a", "b", "c")
@@ -181,6 +182,11 @@ func TestWALTornAndDamaged(t *testing.T) {
 	asides, _ := filepath.Glob(walPath(damaged) + ".damaged-*")
 	if len(asides) != 1 {
 		t.Errorf("copies of the damaged log: %v", asides)
+	}
+	// Job 3 was lost with the damage, but its id is not given again: it
+	// may be running.
+	if ids := createRows(t, c, "d"); ids[0] != 4 {
+		t.Errorf("the next id after the damage is %d, want 4", ids[0])
 	}
 }
 
