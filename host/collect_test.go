@@ -27,12 +27,18 @@ func TestCollectedJobEnd(t *testing.T) {
 	var got []string
 	sink := recordFunc(func(_ uint64, r *sdk.Record) { got = append(got, strings.TrimSpace(string(r.Chunk))) })
 
-	j, err := h.Start(ctx, &api.StartRequest{Script: "echo hi", Workdir: t.TempDir()})
+	// The job waits for its collector: one that ended before the
+	// collector came would rightly have its end written.
+	j, err := h.Start(ctx, &api.StartRequest{Script: "wait first; echo hi", Workdir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := h.t.Commits()
-	if err := h.Receive(ctx, []string{"1"}, ReceiveOptions{Wait: true, AutoRemove: true}, sink); err != nil {
+	received := make(chan error, 1)
+	go func() { received <- h.Receive(ctx, []string{"1"}, ReceiveOptions{Wait: true, AutoRemove: true}, sink) }()
+	awaitCollector(t, h, j.ID)
+	l.Open("first")
+	if err := <-received; err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(got, ",") != "hi" {
@@ -58,19 +64,7 @@ func TestCollectedJobEnd(t *testing.T) {
 	go func() {
 		done <- h.Receive(rctx, []string{"2"}, ReceiveOptions{Wait: true, AutoRemove: true}, recordFunc(func(uint64, *sdk.Record) {}))
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		jj := h.t.Get(j2.ID)
-		h.t.Lock()
-		c := jj.Collectors
-		h.t.Unlock()
-		if c > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the collector did not start within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitCollector(t, h, j2.ID)
 	cancel()
 	<-done
 	l.Open("go")
@@ -93,6 +87,24 @@ func TestCollectedJobEnd(t *testing.T) {
 	}
 	if strings.Join(later, ",") != "later" {
 		t.Errorf("job 2's records after a restart: %q, want later", later)
+	}
+}
+
+// awaitCollector waits for job id to have a collector.
+func awaitCollector(t *testing.T, h *Host, id uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		j := h.t.Get(id)
+		h.t.Lock()
+		c := j.Collectors
+		h.t.Unlock()
+		if c > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %d had no collector within 10s", id)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
