@@ -126,6 +126,11 @@ func (s *server) serveBulk(ctx context.Context, j *serverJob, after uint64, send
 		return fmt.Errorf("cannot open the bulk socket: %w", err)
 	}
 	tok, ch := s.bulk.expect()
+	// The job runs while the host connects: what it prints waits in the
+	// spool, which keeps every record until the host acknowledges it, so
+	// nothing depends on the connection being there first. A trivial job
+	// is over by the time it is (a round trip saved from every job).
+	j.begin()
 	if err := send(&Batch{BulkAddress: s.bulk.addr, BulkToken: tok}); err != nil {
 		s.bulk.forget(tok)
 		return err
@@ -141,7 +146,6 @@ func (s *server) serveBulk(ctx context.Context, j *serverJob, after uint64, send
 		return errors.New("the host did not connect to the bulk socket")
 	}
 	defer conn.Close()
-	j.begin()
 	// A deep socket buffer lets the job run on while the host writes out
 	// the previous batch, instead of the two taking turns.
 	if uc, ok := conn.(*net.UnixConn); ok {

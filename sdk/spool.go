@@ -232,6 +232,11 @@ func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) erro
 					break
 				}
 			}
+			if next != nil && s.done != nil && next.LastSeq == s.seq {
+				// The last records and the end in one batch: one
+				// message, one wake-up of the host, fewer than two.
+				next = &Batch{FirstSeq: next.FirstSeq, LastSeq: next.LastSeq, Records: next.Records, Done: s.done}
+			}
 			if next != nil {
 				break
 			}

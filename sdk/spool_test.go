@@ -103,7 +103,67 @@ func collect(t testing.TB, s *spool, after uint64) []*Batch {
 	if len(got) == 0 || got[len(got)-1].Done == nil {
 		t.Fatalf("stream(after %d) ended without Done", after)
 	}
-	return got
+	return splitEnd(got)
+}
+
+// splitEnd returns batches with a last batch that carries records and the
+// end both (see spool.stream) as two: the records, then the end alone. The
+// tests that look at a job's records and at its end apart take them so;
+// TestSpoolEndWithLastRecords looks at the batch as sent.
+func splitEnd(bs []*Batch) []*Batch {
+	last := bs[len(bs)-1]
+	if last.Done == nil || len(last.Records) == 0 {
+		return bs
+	}
+	records := &Batch{FirstSeq: last.FirstSeq, LastSeq: last.LastSeq, Records: last.Records}
+	end := &Batch{LastSeq: last.LastSeq, Done: last.Done}
+	return append(bs[:len(bs)-1:len(bs)-1], records, end)
+}
+
+// TestSpoolEndWithLastRecords: a job that ends before its last records are
+// sent has them sent with its end, in one batch (one message to the host,
+// not two); one whose records were all sent has its end sent alone.
+func TestSpoolEndWithLastRecords(t *testing.T) {
+	s := testSpool(1<<20, 1<<30)
+	for range 3 {
+		emit(t, s, NewOutput("x", ""))
+	}
+	s.finish(&Done{State: Completed})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var got []*Batch
+	if err := s.stream(ctx, 0, func(b *Batch) error { got = append(got, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Done == nil || got[0].FirstSeq != 1 || got[0].LastSeq != 3 || len(checkBatch(t, got[0])) != 3 {
+		t.Fatalf("sent %v, want one batch: records 1..3 and the end", got)
+	}
+
+	// The records went to a host before the end: the end comes alone,
+	// and a host that asks again from 0 gets the records with it.
+	s = testSpool(1<<20, 1<<30)
+	emit(t, s, NewOutput("x", ""))
+	s.flush()
+	sent := make(chan *Batch, 4)
+	errc := make(chan error, 1)
+	go func() { errc <- s.stream(ctx, 0, func(b *Batch) error { sent <- b; return nil }) }()
+	if b := within(t, sent, "the records"); b.Done != nil || b.LastSeq != 1 {
+		t.Fatalf("first batch %v, want record 1 without the end", b)
+	}
+	s.finish(&Done{State: Failed, ExitCode: 3})
+	if b := within(t, sent, "the end"); b.Done == nil || b.Done.ExitCode != 3 || b.LastSeq != 1 || len(b.Records) != 0 {
+		t.Fatalf("second batch %v, want the end alone at 1", b)
+	}
+	if err := within(t, errc, "stream"); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if err := s.stream(ctx, 0, func(b *Batch) error { got = append(got, b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Done == nil || got[0].LastSeq != 1 || len(checkBatch(t, got[0])) != 1 {
+		t.Fatalf("sent again from 0: %v, want record 1 with the end", got)
+	}
 }
 
 func (s *spool) sealedBatches() []*Batch {
@@ -694,7 +754,7 @@ func TestSpoolConcurrent(t *testing.T) {
 		defer scancel()
 		n := 0
 		errc <- s.stream(sctx, after, func(b *Batch) error {
-			if b.Done != nil {
+			if b.Done != nil && len(b.Records) == 0 {
 				return nil
 			}
 			mu.Lock()
