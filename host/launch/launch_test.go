@@ -134,6 +134,33 @@ func TestGoPluginSpares(t *testing.T) {
 	}
 }
 
+// A runtime process leaves nothing in the system's temporary directory,
+// not even while it runs: a host can be killed at any moment, and what it
+// would have removed at the process's end stays. (go-plugin makes a socket
+// directory there for each process and removes it only when it kills the
+// process.)
+func TestGoPluginLeavesNothingInTmp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "run"), 0o700)
+	g := NewGoPlugin(Options{RunDir: filepath.Join(dir, "run"), LogDir: dir})
+	defer g.Close()
+	p, err := g.Launch(context.Background(), testSpec(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	waitSpare(t, g) // a second process, started behind the first
+	left, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("a running runtime left %s in the temporary directory", e.Name())
+	}
+}
+
 func waitSpare(t *testing.T, g *GoPlugin) int {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {

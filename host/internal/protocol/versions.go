@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"sort"
@@ -112,9 +113,18 @@ func NewClient(o *ClientOptions) (*plugin.Client, error) {
 		// gets the command as go-plugin completed it.
 		// go-plugin's own socket directory (made as the host's user) is
 		// dropped: the process keeps the one made for it, its user's.
+		// go-plugin made it in the system's temporary directory and
+		// removes it only when the client kills the process, so a host
+		// that was killed, or a runtime that ended by itself, left one
+		// there for every runtime process (18,000 on a test machine,
+		// slowing every file created beside them); nothing uses it (no
+		// broker sockets, see above), so it goes at once.
 		// Its standard input is nothing, not the host's.
 		cmd := o.Cmd
-		cfg.RunnerFunc = func(l hclog.Logger, c *exec.Cmd, _ string) (runner.Runner, error) {
+		cfg.RunnerFunc = func(l hclog.Logger, c *exec.Cmd, pluginDir string) (runner.Runner, error) {
+			if pluginDir != "" {
+				_ = os.Remove(pluginDir)
+			}
 			for _, kv := range c.Env {
 				if !strings.HasPrefix(kv, plugin.EnvUnixSocketDir+"=") {
 					cmd.Env = append(cmd.Env, kv)
