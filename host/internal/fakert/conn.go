@@ -43,6 +43,9 @@ func (c conn) Run(ctx context.Context, job *sdk.Job, _ uint64) (protocol.Stream,
 }
 
 func (c conn) Ack(_ context.Context, jobID, seq uint64, done bool) error {
+	c.p.l.mu.Lock()
+	c.p.l.acks[jobID]++
+	c.p.l.mu.Unlock()
 	return c.withJob(jobID, func(r *run) {
 		r.acked = max(r.acked, seq)
 		r.doneAcked = r.doneAcked || done
@@ -97,6 +100,10 @@ func (s *stream) Recv() (*sdk.Batch, error) {
 		if r.proc().exited {
 			return nil, fmt.Errorf("%w: %w", errExited, io.ErrUnexpectedEOF)
 		}
+		if l.holdStreams && r.done == nil {
+			l.changed.Wait()
+			continue
+		}
 		for _, rec := range r.records {
 			if rec.Seq+uint64(max(rec.Count, 1))-1 > s.sent {
 				var err error
@@ -107,7 +114,13 @@ func (s *stream) Recv() (*sdk.Batch, error) {
 				s.sent = last
 				r.sent = max(r.sent, last)
 				l.changed.Broadcast()
-				return &sdk.Batch{FirstSeq: rec.Seq, LastSeq: last, Records: s.buf}, nil
+				b := &sdk.Batch{FirstSeq: rec.Seq, LastSeq: last, Records: s.buf}
+				if r.done != nil && last == r.seq {
+					// The end with the last records, as the SDK's spool
+					// sends it when the job ended before they went out.
+					b.Done, s.sent = r.done, ^uint64(0)
+				}
+				return b, nil
 			}
 		}
 		if r.done != nil {

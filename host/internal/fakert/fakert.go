@@ -39,19 +39,23 @@ import (
 // Launcher is a launch.Launcher whose processes live in this process. Keep
 // one across host restarts: its processes outlive a host, as runtimes do.
 type Launcher struct {
-	mu        sync.Mutex
-	changed   *sync.Cond
-	procs     map[int]*Process
-	nextPid   int
-	gates     map[string]chan struct{}
-	runs      map[uint64]int // job id: how many times it started
-	launches  int
-	launchErr error
+	mu      sync.Mutex
+	changed *sync.Cond
+	procs   map[int]*Process
+	nextPid int
+	gates   map[string]chan struct{}
+	runs    map[uint64]int // job id: how many times it started
+	acks    map[uint64]int // job id: how many acknowledgements it got
+	// holdStreams has a job's stream send nothing until the job ended
+	// (HoldStreams).
+	holdStreams bool
+	launches    int
+	launchErr   error
 }
 
 // New returns a launcher with no processes.
 func New() *Launcher {
-	l := &Launcher{procs: map[int]*Process{}, nextPid: 100000, gates: map[string]chan struct{}{}, runs: map[uint64]int{}}
+	l := &Launcher{procs: map[int]*Process{}, nextPid: 100000, gates: map[string]chan struct{}{}, runs: map[uint64]int{}, acks: map[uint64]int{}}
 	l.changed = sync.NewCond(&l.mu)
 	return l
 }
@@ -106,6 +110,22 @@ func (l *Launcher) Runs(id uint64) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.runs[id]
+}
+
+// HoldStreams has every job's stream send nothing until the job ended, so
+// that its last records and its end go out in one batch, as the SDK sends
+// them for a job that ended before they went out.
+func (l *Launcher) HoldStreams() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holdStreams = true
+}
+
+// Acks is how many acknowledgements job id's runtime got from hosts.
+func (l *Launcher) Acks(id uint64) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acks[id]
 }
 
 func (l *Launcher) gate(name string) chan struct{} {

@@ -1,0 +1,61 @@
+package host_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host"
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/fakert"
+	"github.com/bgjob/bgjob/host/internal/hosttest"
+)
+
+// A job's records are acknowledged to its runtime as they are stored, so
+// that it can free them; a batch that brings the job's end too is
+// acknowledged once, by the end's acknowledgement, which covers its
+// records: one call to the runtime a job, not two.
+func TestAcknowledgements(t *testing.T) {
+	t.Run("records then the end", func(t *testing.T) {
+		opts, l := hosttest.Fake(t)
+		th := hosttest.Open(t, "", opts)
+		th.Start("echo one; wait go")
+		for deadline := time.Now().Add(10 * time.Second); l.Acks(1) == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the record was not acknowledged within 10s while the job ran")
+			}
+		}
+		l.Open("go")
+		th.Await("1")
+		if j := th.Job("1"); j.State != api.Completed {
+			t.Fatalf("job is %s", j.State)
+		}
+		if n := awaitAcks(t, l, 1, 2); n != 2 {
+			t.Errorf("%d acknowledgements, want 2 (the record as it ran, then the end)", n)
+		}
+	})
+	t.Run("the end with the records", func(t *testing.T) {
+		opts, l := hosttest.Fake(t)
+		l.HoldStreams()
+		th := hosttest.Open(t, "", opts)
+		th.Start("echo one") // one record: the fake sends a record a batch
+		th.Await("1")
+		if got := th.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); len(got) != 1 || got[0] != "one" {
+			t.Fatalf("received %q, want one", got)
+		}
+		if n := awaitAcks(t, l, 1, 1); n != 1 {
+			t.Errorf("%d acknowledgements, want 1 (the end's, covering the records)", n)
+		}
+	})
+}
+
+// awaitAcks waits for job id's runtime to have n acknowledgements (the
+// end's comes after the job is seen to end), and a moment more for any
+// beyond them, and returns how many it got.
+func awaitAcks(t *testing.T, l *fakert.Launcher, id uint64, n int) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); l.Acks(id) < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	return l.Acks(id)
+}
