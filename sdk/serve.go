@@ -74,6 +74,7 @@ func Serve(cfg *ServeConfig) {
 		}
 		os.Exit(0)
 	}
+	nullStdin()
 	logger := pluginLogger(cfg.Name)
 	outliveHost()
 	orphan := defaultOrphanTimeout

@@ -16,3 +16,18 @@ import (
 func logToFile(f *os.File) {
 	_ = unix.Dup2(int(f.Fd()), 2)
 }
+
+// nullStdin gives the process /dev/null as its standard input when it
+// came with a regular file there: a host runs a runtime from the binary it
+// checked, passed as the runtime's standard input (the host's
+// catalog.Command), and the runtime reads nothing from it.
+func nullStdin() {
+	var st unix.Stat_t
+	if unix.Fstat(0, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return
+	}
+	if f, err := os.Open(os.DevNull); err == nil {
+		_ = unix.Dup2(int(f.Fd()), 0)
+		f.Close()
+	}
+}

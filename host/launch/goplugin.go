@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"time"
@@ -160,7 +159,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 		os.RemoveAll(sockDir)
 		return nil, fmt.Errorf("cannot give the runtime's log to its user: %w", err)
 	}
-	cmd := &exec.Cmd{Path: catalog.ExecPath(bin, spec.Binary), Args: []string{spec.Binary}}
+	cmd := catalog.Command(context.Background(), bin, spec.Binary)
 	cmd.Dir = spec.Workdir
 	cmd.Env = append([]string{
 		sdk.EnvLogFile + "=" + logPath,

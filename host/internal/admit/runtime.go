@@ -148,7 +148,7 @@ func (a *Admitter) notice32(e *catalog.Entry, constraint string) string {
 // (IA-32 emulation off, say) --run-as-32 must fail with that reason before
 // a job exists, not as an exec format error when the job starts. bin is
 // e's binary as catalog.OpenVerified opened and checked it: the probe runs
-// that file (catalog.ExecPath), as the launcher does, never the path,
+// that file (catalog.Command), as the launcher does, never the path,
 // which root would otherwise run after someone swapped it.
 func (a *Admitter) probe32(e *catalog.Entry, bin *os.File) error {
 	a.mu.Lock()
@@ -156,8 +156,7 @@ func (a *Admitter) probe32(e *catalog.Entry, bin *os.File) error {
 	a.mu.Unlock()
 	if !ok {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		cmd := exec.CommandContext(ctx, catalog.ExecPath(bin, e.Path), "describe")
-		cmd.Args[0] = e.Path
+		cmd := catalog.Command(ctx, bin, e.Path, "describe")
 		err := cmd.Run()
 		cancel()
 		var ee *exec.ExitError

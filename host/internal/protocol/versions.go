@@ -119,7 +119,9 @@ func NewClient(o *ClientOptions) (*plugin.Client, error) {
 		// there for every runtime process (18,000 on a test machine,
 		// slowing every file created beside them); nothing uses it (no
 		// broker sockets, see above), so it goes at once.
-		// Its standard input is nothing, not the host's.
+		// Its standard input is what the launcher gave it (the binary
+		// it runs, see catalog.Command), never the host's: go-plugin
+		// sets the host's on its own command, not on this one.
 		cmd := o.Cmd
 		cfg.RunnerFunc = func(l hclog.Logger, c *exec.Cmd, pluginDir string) (runner.Runner, error) {
 			if pluginDir != "" {
@@ -130,7 +132,6 @@ func NewClient(o *ClientOptions) (*plugin.Client, error) {
 					cmd.Env = append(cmd.Env, kv)
 				}
 			}
-			cmd.Stdin = nil
 			return o.Runner(l, cmd, "")
 		}
 	} else {
