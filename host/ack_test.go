@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,6 +45,25 @@ func TestAcknowledgements(t *testing.T) {
 		}
 		if n := awaitAcks(t, l, 1, 1); n != 1 {
 			t.Errorf("%d acknowledgements, want 1 (the end's, covering the records)", n)
+		}
+		if got := l.AckLog(1); len(got) != 1 || got[0] != "1 done" {
+			t.Errorf("acknowledgements %q, want [1 done]", got)
+		}
+	})
+	// An attempt that fails and runs again (--retries): its end's
+	// acknowledgement covers that attempt's records too, though the job
+	// starts numbering afresh for the next attempt.
+	t.Run("the end of an attempt that runs again", func(t *testing.T) {
+		opts, l := hosttest.Fake(t)
+		l.HoldStreams()
+		th := hosttest.Open(t, "", opts)
+		th.Start("echo one; exit 3", func(r *api.StartRequest) { r.Retries = 1 })
+		if j := th.Await("1")[0]; j.State != api.Failed {
+			t.Fatalf("job is %s, want Failed after its retry", j.State)
+		}
+		awaitAcks(t, l, 1, 2)
+		if got := l.AckLog(1); fmt.Sprint(got) != "[1 done 1 done]" {
+			t.Errorf("acknowledgements %q, want each attempt's end covering its record 1: [1 done 1 done]", got)
 		}
 	})
 }

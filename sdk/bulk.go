@@ -129,7 +129,12 @@ func (s *server) serveBulk(ctx context.Context, j *serverJob, after uint64, send
 	// The job runs while the host connects: what it prints waits in the
 	// spool, which keeps every record until the host acknowledges it, so
 	// nothing depends on the connection being there first. A trivial job
-	// is over by the time it is (a round trip saved from every job).
+	// is over by the time it is (a round trip saved from every job). The
+	// stream counts as attached meanwhile, so that the job's Sync (before
+	// a command that may take the process down) waits for the host to
+	// have its records rather than return at once.
+	coming := j.spool.expect()
+	defer coming()
 	j.begin()
 	if err := send(&Batch{BulkAddress: s.bulk.addr, BulkToken: tok}); err != nil {
 		s.bulk.forget(tok)

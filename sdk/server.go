@@ -81,9 +81,9 @@ type serverJob struct {
 	run   func()
 }
 
-// begin starts the job, once. The job starts only when a host is attached
-// and able to take its records, so that what it prints first cannot be lost
-// with a runtime that dies before the host connects.
+// begin starts the job, once: when a host asks to run it, before the host
+// has connected to the bulk socket (see serveBulk), as its records wait in
+// the spool until acknowledged.
 func (j *serverJob) begin() { j.once.Do(func() { go j.run() }) }
 
 func newServer(cfg *ServeConfig, desc *Description, logger hclog.Logger) *server {

@@ -446,3 +446,62 @@ func (b *testBulk) Recv() (*Batch, error) {
 	}
 	return batch, nil
 }
+
+// A job that runs before its host has connected to the bulk socket and
+// syncs (as the shell runtime does before each command, which might take
+// the process down) waits for the host to have its records, as it would
+// with the host there: Sync does not return while the host is on its way.
+func TestServerBulkSyncWaitsForHost(t *testing.T) {
+	// Not parallel: the socket goes in a directory of its own.
+	t.Setenv("PLUGIN_UNIX_SOCKET_DIR", t.TempDir())
+	synced := make(chan uint64, 1)
+	srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+		_ = out.Emit(NewOutput("before", ""))
+		// Sync's own bound (100 ms) with a longer one, so that a slow
+		// machine does not make it expire before the test connects.
+		sp := out.(*emitter).spool
+		sp.sync(waitLimit)
+		sp.mu.Lock()
+		synced <- sp.sent
+		sp.mu.Unlock()
+		return Success()
+	})
+	t.Cleanup(func() {
+		if srv.bulk.ln != nil {
+			srv.bulk.ln.Close()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	offers := make(chan *Batch, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- srv.Run(&pb.RunRequest{Job: &Job{Id: 1}, Bulk: true}, &fakeRunStream{ctx: ctx, send: func(b *Batch) error {
+			offers <- b
+			return nil
+		}})
+	}()
+	offer := within(t, offers, "the bulk offer")
+	time.Sleep(20 * time.Millisecond) // the job is in its Sync by now
+	select {
+	case sent := <-synced:
+		t.Fatalf("Sync returned (record %d sent) before the host connected", sent)
+	default:
+	}
+	bs := dialTestBulk(t, offer)
+	if sent := within(t, synced, "the job's Sync"); sent < 1 {
+		t.Errorf("Sync returned with %d records sent, want the record written to the host first", sent)
+	}
+	for {
+		b, err := bs.Recv()
+		if err != nil {
+			t.Fatalf("Recv: %v", err)
+		}
+		if b.Done != nil {
+			break
+		}
+	}
+	if err := within(t, errc, "Run"); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}

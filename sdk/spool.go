@@ -263,8 +263,27 @@ func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) erro
 	}
 }
 
+// expect counts a stream that is on its way (a host connecting to the bulk
+// socket while the job already runs) as attached, until the returned func
+// is called: a sync meanwhile waits for it, as for a stream that is there.
+func (s *spool) expect() (done func()) {
+	s.mu.Lock()
+	s.streams++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.streams--
+			s.changed.Broadcast()
+			s.mu.Unlock()
+		})
+	}
+}
+
 // sync seals the open batch and waits, at most timeout, until a stream has
-// written it to its host. Without a host attached it only seals.
+// written it to its host. Without a host attached or on its way (expect)
+// it only seals.
 func (s *spool) sync(timeout time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

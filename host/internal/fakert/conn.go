@@ -43,8 +43,12 @@ func (c conn) Run(ctx context.Context, job *sdk.Job, _ uint64) (protocol.Stream,
 }
 
 func (c conn) Ack(_ context.Context, jobID, seq uint64, done bool) error {
+	a := fmt.Sprint(seq)
+	if done {
+		a += " done"
+	}
 	c.p.l.mu.Lock()
-	c.p.l.acks[jobID]++
+	c.p.l.acks[jobID] = append(c.p.l.acks[jobID], a)
 	c.p.l.mu.Unlock()
 	return c.withJob(jobID, func(r *run) {
 		r.acked = max(r.acked, seq)

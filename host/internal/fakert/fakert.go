@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,8 +45,8 @@ type Launcher struct {
 	procs   map[int]*Process
 	nextPid int
 	gates   map[string]chan struct{}
-	runs    map[uint64]int // job id: how many times it started
-	acks    map[uint64]int // job id: how many acknowledgements it got
+	runs    map[uint64]int      // job id: how many times it started
+	acks    map[uint64][]string // job id: its acknowledgements, "seq" or "seq done"
 	// holdStreams has a job's stream send nothing until the job ended
 	// (HoldStreams).
 	holdStreams bool
@@ -55,7 +56,7 @@ type Launcher struct {
 
 // New returns a launcher with no processes.
 func New() *Launcher {
-	l := &Launcher{procs: map[int]*Process{}, nextPid: 100000, gates: map[string]chan struct{}{}, runs: map[uint64]int{}, acks: map[uint64]int{}}
+	l := &Launcher{procs: map[int]*Process{}, nextPid: 100000, gates: map[string]chan struct{}{}, runs: map[uint64]int{}, acks: map[uint64][]string{}}
 	l.changed = sync.NewCond(&l.mu)
 	return l
 }
@@ -125,7 +126,15 @@ func (l *Launcher) HoldStreams() {
 func (l *Launcher) Acks(id uint64) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.acks[id]
+	return len(l.acks[id])
+}
+
+// AckLog is the acknowledgements job id's runtime got, in order: "SEQ" for
+// records up to SEQ, "SEQ done" for those and the end.
+func (l *Launcher) AckLog(id uint64) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.acks[id])
 }
 
 func (l *Launcher) gate(name string) chan struct{} {

@@ -153,8 +153,11 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 	}
 	m.t.Lock()
-	m.t.FinishLocked(j, state, d.Reason, &code)
+	// The last record this attempt relayed, which the end's
+	// acknowledgement covers: read before FinishLocked, which starts a job
+	// that runs again (--retries) from 0.
 	seq := j.Row.LastSeq
+	m.t.FinishLocked(j, state, d.Reason, &code)
 	ended := j.Row.State.Finished() // not when it runs again (--retries)
 	m.t.Unlock()
 	if !collect || !ended || !m.t.AwaitRemoved(j, collectWait) {
@@ -286,8 +289,8 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	// ends, as for a job loaded from the table.
 	lg := j.Log
 	j.Row.LogSize, j.Log = lg.Size(), nil
+	seq := j.Row.LastSeq // before FinishLocked, as in finishFromRuntime
 	m.t.FinishLocked(j, state, reason, &code)
-	seq := j.Row.LastSeq
 	// A thread child's slot is free at once. A process child keeps its
 	// slot until its runtime is back for the next job: the next child
 	// then reuses it instead of starting a process of its own.
