@@ -20,10 +20,8 @@ func TestAcknowledgements(t *testing.T) {
 		opts, l := hosttest.Fake(t)
 		th := hosttest.Open(t, "", opts)
 		th.Start("echo one; wait go")
-		for deadline := time.Now().Add(10 * time.Second); l.Acks(1) == 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the record was not acknowledged within 10s while the job ran")
-			}
+		if awaitAcks(t, l, 1, 1) == 0 {
+			t.Fatal("the record was not acknowledged within 10s while the job ran")
 		}
 		l.Open("go")
 		th.Await("1")

@@ -8,9 +8,10 @@ import (
 )
 
 // Command returns a command that runs the open file f, which OpenVerified
-// returned, with args after its name (argv[0] is path), so that what runs is the file that was checked even if path now names
-// another. Every place that runs a catalog binary (the launcher, the
-// host's 32-bit probe) builds its command here.
+// returned, with args after its name (argv[0] is path), so that what runs
+// is the file that was checked even if path now names another. Every
+// place that runs a catalog binary (the launcher, the host's 32-bit probe)
+// builds its command here.
 //
 // On Linux the file is the child's standard input and the command runs
 // /proc/self/fd/0, which the kernel resolves in the child at exec: the
@@ -26,7 +27,7 @@ import (
 // the command runs path.
 func Command(ctx context.Context, f *os.File, path string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path, args...)
-	if runtime.GOOS == "linux" && fileExists("/proc/self/fd/0") {
+	if runtime.GOOS == "linux" && fileExists("/proc/self/fd") {
 		cmd.Path = "/proc/self/fd/0"
 		cmd.Err = nil // a lookup of path, which is not what runs
 		cmd.Stdin = f

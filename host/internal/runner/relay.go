@@ -108,15 +108,15 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 			j.NotifyLocked()
 			m.t.Unlock()
 			m.t.Checkpoint(j)
+			// With the end in the same batch, the end's acknowledgement
+			// (finishFromRuntime) covers these records too: one call to
+			// the runtime a job, not two.
 			if b.Done == nil {
 				select {
 				case ackCh <- struct{}{}:
 				default:
 				}
 			}
-			// With the end in the same batch, the end's acknowledgement
-			// (finishFromRuntime) covers these records too: one call to
-			// the runtime a job, not two.
 		}
 		if b.Done != nil {
 			tk.finishFromRuntime(b.Done)
