@@ -69,6 +69,36 @@ func TestRealReuseServesConsecutiveJobs(t *testing.T) {
 	}
 }
 
+// A batch's children, five at a time, are served by the processes that
+// ran the children before them: each child's process is back in the pool
+// before the next child starts. (When the next child started first, it
+// found no process ready and started its own, and the one coming back was
+// ended for want of room: 1000 children started 256 processes.)
+func TestRealReuseBatchChildren(t *testing.T) {
+	th := realHost(t)
+	items := make([]string, 60)
+	for i := range items {
+		items[i] = strconv.Itoa(i + 1)
+	}
+	j := th.Start(`echo $$`, func(r *api.StartRequest) { r.ForEach = items })
+	id := strconv.FormatUint(j.ID, 10)
+	th.Await(id)
+	out := th.Take([]string{id}, host.ReceiveOptions{}).Texts()
+	if len(out) != len(items) {
+		t.Fatalf("%d children said %d lines, want one each", len(items), len(out))
+	}
+	pids := map[string]bool{}
+	for _, pid := range out {
+		pids[pid] = true
+	}
+	// Five run at once; the first child's spare may serve one too, and a
+	// process that cannot be offered back in time is replaced now and
+	// then, but not child after child.
+	if len(pids) > 8 {
+		t.Errorf("60 children, 5 at a time, ran in %d processes; their processes should serve the next children", len(pids))
+	}
+}
+
 // A process whose job was stopped, or that failed with the runtime's own
 // error, is never given another job.
 func TestRealNoReuseAfterStop(t *testing.T) {

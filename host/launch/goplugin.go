@@ -54,6 +54,14 @@ const DefaultSpareIdle = time.Minute
 // a clean end comes back (Recycle) for the next job of the same Spec. A
 // process runs one job at a time, and at most maxJobs jobs; one not used
 // for SpareIdle is ended.
+//
+// Jobs that run side by side (a batch's children, a queue group of 4) each
+// hold a process, and each comes back as its job ends. So no spare is
+// started while another process of the Spec is running a job (it will be
+// back), and the idle processes kept are maxIdle more than the most that
+// ran at once since one last sat idle for SpareIdle: kept to maxIdle
+// alone, the processes coming back from five children that ended together
+// were ended while the next children started processes of their own.
 type GoPlugin struct {
 	opts Options
 
@@ -66,6 +74,8 @@ type GoPlugin struct {
 	mu          sync.Mutex
 	spares      map[key][]*spare // idle processes, the newest last
 	starting    map[key]bool     // a spare is being started
+	busy        map[key]int      // reusable processes running a job
+	peak        map[key]int      // the most busy at once (see GoPlugin)
 	shared      map[key]*sharedProc
 	sharedByPid map[int]*sharedProc // reattached ones
 }
@@ -95,7 +105,7 @@ func NewGoPlugin(opts Options) *GoPlugin {
 		cat := catalog.Open(opts.RunDir)
 		opts.Open = func(s *Spec) (*os.File, error) { return cat.OpenVerified(entryOf(s)) }
 	}
-	g := &GoPlugin{opts: opts, spares: map[key][]*spare{}, starting: map[key]bool{},
+	g := &GoPlugin{opts: opts, spares: map[key][]*spare{}, starting: map[key]bool{}, busy: map[key]int{}, peak: map[key]int{},
 		shared: map[key]*sharedProc{}, sharedByPid: map[int]*sharedProc{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	return g
@@ -124,6 +134,13 @@ func (g *GoPlugin) Launch(ctx context.Context, spec *Spec) (Process, error) {
 	}
 	p.g, p.key = g, k
 	p.jobs++
+	if p.reusable {
+		g.mu.Lock()
+		g.busy[k]++
+		g.peak[k] = max(g.peak[k], g.busy[k])
+		p.busy = true
+		g.mu.Unlock()
+	}
 	g.refill(spec, k)
 	return p, nil
 }
@@ -374,11 +391,13 @@ type child struct {
 	pin, record string
 
 	// For reuse: the launcher it goes back to, under which key; whether
-	// its runtime runs further jobs; the jobs it was given.
+	// its runtime runs further jobs; the jobs it was given; whether it is
+	// counted among its key's busy processes.
 	g        *GoPlugin
 	key      key
 	reusable bool
 	jobs     int
+	busy     bool
 
 	once    sync.Once
 	logFile *os.File
@@ -437,18 +456,33 @@ func (p *child) closeClient() {
 const closeWait = 3 * time.Second
 
 // Recycle gives the process back for another job, if it can take one.
-func (p *child) Recycle() {
+func (p *child) Recycle() bool {
 	// Reusable is asked again: a process that could not end what its job
 	// left running stops saying so (sdk.ServeConfig.EndLeftovers).
-	if p.g == nil || !p.reusable || p.jobs >= maxJobs || p.Exited() || !describesReusable(p.conn) || !p.g.keep(p) {
-		p.Release()
+	p.idle()
+	return p.g != nil && p.reusable && p.jobs < maxJobs && !p.Exited() && describesReusable(p.conn) && p.g.keep(p)
+}
+
+// idle stops counting p among its key's busy processes: its job is over.
+func (p *child) idle() {
+	if p.g == nil {
+		return
 	}
+	p.g.mu.Lock()
+	if p.busy {
+		p.busy = false
+		if p.g.busy[p.key]--; p.g.busy[p.key] <= 0 {
+			delete(p.g.busy, p.key)
+		}
+	}
+	p.g.mu.Unlock()
 }
 
 // Release ends the process and removes its socket directory and open log
 // (the log file stays: it is the job's). The job is over, and the runtime
 // ended its processes itself.
 func (p *child) Release() {
+	p.idle()
 	p.once.Do(func() {
 		p.closeClient()
 		if p.sockDir != "" {

@@ -46,14 +46,18 @@ type Process interface {
 	Release()
 }
 
-// Recycler is a Process that may run another job: Recycle gives it back
+// Recycler is a Process that may run another job: Recycle offers it back
 // after a job that ended cleanly (it completed, or failed by its own exit
 // status), and the launcher keeps it for the next job of the same Spec if
-// the runtime is reusable, or ends it as Release does. A job that was
-// stopped, or whose runtime crashed or was lost, is Released, never
-// recycled.
+// the runtime is reusable and the process has room for more jobs. It
+// reports whether it was kept; one that was not is still the caller's to
+// Release. Keeping is quick (a question to the runtime and a rename) and
+// ending is not (a graceful close), so a caller can offer the process back
+// before it lets the next job start, and end one that was refused in the
+// background. A job that was stopped, or whose runtime crashed or was
+// lost, is Released, never recycled.
 type Recycler interface {
-	Recycle()
+	Recycle() bool
 }
 
 // Sharer is a Launcher that runs several jobs at once in one process of a

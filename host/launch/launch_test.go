@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,6 +132,75 @@ func TestGoPluginSpares(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "run", "spare*")); len(left) != 0 {
 		t.Errorf("Close left spare directories %v", left)
+	}
+}
+
+// Jobs side by side (a batch's children, 5 at a time) each hold a process
+// of the same spec. One whose job ends while the others run is kept even
+// when more than maxIdle are idle, so that the next children find them,
+// and no spare is started while another process of the spec is running a
+// job: it comes back. (Before, a batch of 1000 children started 256
+// processes: the ones coming back were ended for want of room while the
+// next children started their own.)
+func TestGoPluginReuseSideBySide(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.MkdirAll(run, 0o700)
+	g := NewGoPlugin(Options{RunDir: run, LogDir: dir})
+	defer g.Close()
+	ctx := context.Background()
+	n := 0
+	spec := func() *Spec {
+		n++
+		s := testSpec(t, dir)
+		s.LogFile = filepath.Join(dir, fmt.Sprintf("%d.log", n))
+		s.Env = append(s.Env, envReusable+"=1")
+		return s
+	}
+	// The first job's process gets a spare behind it, as any job's does.
+	p1, err := g.Launch(ctx, spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spare := waitSpare(t, g)
+	running := []Process{p1}
+	for len(running) < 5 {
+		p, err := g.Launch(ctx, spec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		running = append(running, p)
+		g.mu.Lock()
+		idle, starting := len(g.spares[keyOf(spec())]), g.starting[keyOf(spec())]
+		g.mu.Unlock()
+		if idle != 0 || starting {
+			t.Fatalf("job %d: %d spares idle, starting another: %v; want none while other jobs' processes run", len(running), idle, starting)
+		}
+	}
+	if running[1].Pid() != spare {
+		t.Errorf("the second job got process %d; the spare %d was ready", running[1].Pid(), spare)
+	}
+	// Three jobs end while two still run: all three processes are kept.
+	back := map[int]bool{}
+	for _, p := range running[:3] {
+		if !p.(Recycler).Recycle() {
+			t.Fatalf("process %d was not kept with %d idle", p.Pid(), len(back))
+		}
+		back[p.Pid()] = true
+	}
+	for i := 0; i < 3; i++ {
+		p, err := g.Launch(ctx, spec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !back[p.Pid()] {
+			t.Errorf("job %d got process %d, not one of those that came back %v", 6+i, p.Pid(), back)
+		}
+		delete(back, p.Pid())
+		defer p.Release()
+	}
+	for _, p := range running[3:] {
+		p.Release()
 	}
 }
 
@@ -289,9 +359,8 @@ func TestGoPluginRecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := p1.Pid()
-	p1.(Recycler).Recycle()
-	if p1.Exited() {
-		t.Fatal("a reusable process was ended by Recycle")
+	if !p1.(Recycler).Recycle() || p1.Exited() {
+		t.Fatal("a reusable process was not kept by Recycle")
 	}
 	p2, err := g.Launch(ctx, spec(true, "2.log"))
 	if err != nil {
@@ -307,7 +376,9 @@ func TestGoPluginRecycle(t *testing.T) {
 	// in its identity) never gets it.
 	other := spec(true, "3.log")
 	other.Arch = "386"
-	p2.(Recycler).Recycle()
+	if !p2.(Recycler).Recycle() {
+		t.Fatal("a reusable process was not kept by Recycle")
+	}
 	p3, err := g.Launch(ctx, other)
 	if err == nil {
 		if p3.Pid() == pid {
@@ -327,13 +398,22 @@ func TestGoPluginRecycle(t *testing.T) {
 	if !p4.Exited() {
 		t.Error("a released process still runs")
 	}
-	// Not reusable: Recycle ends it.
+	// Not reusable: Recycle refuses it, and it is the caller's to end.
 	p5, err := g.Launch(ctx, spec(false, "5.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p5.(Recycler).Recycle()
+	if p5.(Recycler).Recycle() {
+		t.Error("a process of a runtime that is not reusable was kept")
+	}
+	p5.Release()
 	if !p5.Exited() {
-		t.Error("a process of a runtime that is not reusable outlived Recycle")
+		t.Error("a released process still runs")
+	}
+	if p6, err := g.Launch(ctx, spec(false, "6.log")); err == nil {
+		if p6.Pid() == p5.Pid() {
+			t.Error("a refused process was handed out again")
+		}
+		p6.Release()
 	}
 }

@@ -40,10 +40,10 @@ func (g *GoPlugin) takeSpare(k key) *child {
 }
 
 // refill starts a spare for spec in the background, unless one is ready or
-// starting.
+// starting, or another process of k runs a job and comes back after it.
 func (g *GoPlugin) refill(spec *Spec, k key) {
 	g.mu.Lock()
-	if len(g.spares[k]) > 0 || g.starting[k] || g.ctx.Err() != nil || g.opts.NoSpares {
+	if len(g.spares[k]) > 0 || g.starting[k] || g.busy[k] > 1 || g.ctx.Err() != nil || g.opts.NoSpares {
 		g.mu.Unlock()
 		return
 	}
@@ -89,11 +89,12 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 }
 
 // keep takes back a process whose job ended cleanly, if there is room
-// for it: its log gets a name of its own again (the job's is the job's).
+// for it (see GoPlugin): its log gets a name of its own again (the job's
+// is the job's).
 func (g *GoPlugin) keep(p *child) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ctx.Err() != nil || len(g.spares[p.key]) >= maxIdle {
+	if g.ctx.Err() != nil || len(g.spares[p.key]) >= maxIdle+g.peak[p.key] {
 		return false
 	}
 	idleLog := filepath.Join(g.opts.LogDir, filepath.Base(p.sockDir)+".runtime.log")
@@ -129,6 +130,12 @@ func (g *GoPlugin) addLocked(k key, p *child) {
 				g.spares[k] = append(g.spares[k][:i:i], g.spares[k][i+1:]...)
 				idle = true
 				break
+			}
+		}
+		if idle {
+			// Fewer jobs come now: keep fewer idle from here on.
+			if g.peak[k] = g.busy[k]; g.peak[k] == 0 {
+				delete(g.peak, k)
 			}
 		}
 		g.mu.Unlock()

@@ -259,9 +259,7 @@ func (a *Admitter) WithTypePlugin(ctx context.Context, entry *catalog.Entry, id 
 	}
 	defer func() {
 		// Kept for the next call, if the plugin is reusable.
-		if r, ok := p.(launch.Recycler); ok {
-			r.Recycle()
-		} else {
+		if r, ok := p.(launch.Recycler); !ok || !r.Recycle() {
 			p.Release()
 		}
 		os.Remove(logPath)

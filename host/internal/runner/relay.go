@@ -234,11 +234,20 @@ func (tk *task) storeFailed(ctx context.Context, cause error) {
 // process whose job ended cleanly (completed, or failed by its own exit
 // status) may run the next job of its spec; one whose job was stopped, or
 // that crashed or was lost, is ended.
+//
+// The process is offered back before the slot is freed: the job the slot
+// lets start then finds it ready. Offered after, the next job (a batch's
+// next child, say) found no process, started one of its own, and the one
+// coming back was ended for want of room: a batch of 1000 children started
+// 256 processes instead of a handful.
 func (tk *task) release() {
+	kept := tk.recycle()
 	tk.m.t.Lock()
 	tk.freeLocked()
 	tk.m.t.Unlock()
-	tk.let()
+	if !kept {
+		tk.m.t.Go(tk.p.Release) // its exit need not hold up the next job
+	}
 }
 
 // freeLocked frees the job's slot and lets the queue start the next.
@@ -248,25 +257,20 @@ func (tk *task) freeLocked() {
 	tk.m.t.ScheduleLocked()
 }
 
-// let gives the runtime process back, for the next job or to end.
-func (tk *task) let() {
+// recycle offers the job's runtime process back for the next job, if the
+// job ended cleanly and had the process to itself, and reports whether the
+// launcher kept it.
+func (tk *task) recycle() bool {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
 	// A negative status is the runtime's own failure (a panic, a working
 	// directory it could not enter), not the script's.
 	clean := j.Row.State == api.Completed || (j.Row.State == api.Failed && j.Row.ExitCode != nil && *j.Row.ExitCode >= 0)
-	// Read now: the row may be another run's by the time the goroutine
-	// runs (restart --in-place).
+	// Read now: the row may be another run's later (restart --in-place).
 	thread := j.Row.ThrottleLimit != 0
 	m.t.Unlock()
-	// The job is over; its runtime's exit need not hold up the next one.
-	m.t.Go(func() {
-		if r, ok := p.(launch.Recycler); ok && clean && !thread {
-			r.Recycle()
-		} else {
-			p.Release()
-		}
-	})
+	r, ok := p.(launch.Recycler)
+	return ok && clean && !thread && r.Recycle()
 }
 
 // finishBatchChild ends a batch's child job (start --foreach) the way
@@ -307,7 +311,7 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
 	cancel()
 	if early {
-		tk.let()
+		m.t.Go(p.Release) // a thread child's handle on its shared process
 	} else {
 		tk.release()
 	}
