@@ -125,7 +125,7 @@ func (t *Table) settleDependentsLocked(gone *Job) []*Job {
 		return nil
 	}
 	var failed []*Job
-	for j := range t.pending {
+	for j := range t.queuedLocked() {
 		if j.Row.State.Finished() || j.Row.AfterAnyState || !slices.Contains(j.Row.After, gone.Row.ID) {
 			continue
 		}

@@ -135,21 +135,99 @@ func batchPayload(job *sdk.Job, r *store.Row) {
 	job.Env = append(slices.DeleteFunc(job.Env, func(kv string) bool { return strings.HasPrefix(kv, "BGJOB_ITEM=") }), "BGJOB_ITEM="+r.Item)
 }
 
+// kidQueue is what the queue keeps of a batch, so that a child's start
+// or end costs the same in a batch of 100,000 children as in one of 5.
+// (When each look at the queue went over every waiting child, and each
+// child's move over all its siblings, a batch of 20,000 took 5 ms a child
+// against 2 ms for one of 1,000.)
+type kidQueue struct {
+	// queued counts the children waiting to run (trackLocked); none
+	// before Children[next] is.
+	queued, next int
+	// done counts the finished children, once counted (countKidsLocked).
+	done    int
+	counted bool
+	// hold is why the waiting children wait when they have no reason of
+	// their own: the batch runs its throttle limit, or what the first
+	// waiting child waits for (they share their start time and the jobs
+	// they run after).
+	hold hold
+}
+
+// kidQueue returns batch parent p's queue, made on first use.
+func (p *Job) kidQueue() *kidQueue {
+	if p.kids == nil {
+		p.kids = &kidQueue{}
+	}
+	return p.kids
+}
+
+// batchOfLocked returns j's batch parent, if j is a batch's child whose
+// parent is in the table, and remembers it in j.
+func (t *Table) batchOfLocked(j *Job) *Job {
+	if j.batch == nil && IsBatchChild(&j.Row) {
+		if p := t.jobs[j.Row.Parent]; p != nil && IsBatchParent(&p.Row) {
+			j.batch = p
+		}
+	}
+	return j.batch
+}
+
+// kidIndex is child j's place in p.Children: the children's ids follow
+// their parent's in order. 0 (the start) if j is not where its id says,
+// as while the batch is being put together.
+func kidIndex(p *Job, j *Job) int {
+	i := int(j.Row.ID) - int(p.Row.ID) - 1
+	if i >= 0 && i < len(p.Children) && p.Children[i] == j {
+		return i
+	}
+	return 0
+}
+
 // followParentLocked brings the state of j's parent, if j is a batch's
-// child, in line with its children's, now that j has moved.
+// child, in line with its children's, now that j has moved. It looks at
+// all the children only when the parent's state may change with j's move
+// (its first child begins, its last ends, one goes back to waiting when
+// none has finished), not on every move.
 func (t *Table) followParentLocked(j *Job) {
-	if !IsBatchChild(&j.Row) {
+	p := t.batchOfLocked(j)
+	if p == nil || p.Removed || p.Row.State.Finished() {
 		return
 	}
-	if p := t.jobs[j.Row.Parent]; p != nil && !p.Removed {
+	q := p.kidQueue()
+	if !q.counted {
+		t.settleBatchLocked(p)
+		return
+	}
+	if fin := j.Row.State.Finished(); fin != j.kidDone {
+		j.kidDone = fin
+		if fin {
+			q.done++
+		} else {
+			q.done--
+		}
+	}
+	waiting := kidWaiting(j)
+	switch {
+	case q.done == len(p.Children),
+		p.Row.State == api.NotStarted && !waiting,
+		p.Row.State != api.NotStarted && waiting && q.done == 0:
 		t.settleBatchLocked(p)
 	}
+}
+
+// kidWaiting reports whether child k has not begun: queued, or suspended
+// in the queue.
+func kidWaiting(k *Job) bool {
+	s := k.Row.State
+	return s == api.NotStarted || s == api.Suspended && k.Row.SuspendedFrom != api.Running
 }
 
 // settleBatchLocked sets batch parent p's state from its children's, as
 // PowerShell does for a parent job: NotStarted until a child begins, then
 // Running until every child has finished; then Failed if one failed, else
-// Stopped if one was stopped, else Completed. A change is written.
+// Stopped if one was stopped, else Completed. A change is written. It
+// counts the finished children afresh for followParentLocked.
 func (t *Table) settleBatchLocked(p *Job) {
 	if p.Row.State.Finished() || len(p.Children) == 0 {
 		return // a finished parent stays so: its children do not restart
@@ -157,6 +235,7 @@ func (t *Table) settleBatchLocked(p *Job) {
 	var begun, done, failed, stopped int
 	var firstFailed *Job
 	for _, k := range p.Children {
+		k.kidDone = k.Row.State.Finished()
 		switch s := k.Row.State; {
 		case s == api.Completed:
 			done++
@@ -169,11 +248,13 @@ func (t *Table) settleBatchLocked(p *Job) {
 		case s == api.Stopped:
 			done++
 			stopped++
-		case s == api.NotStarted, s == api.Suspended && k.Row.SuspendedFrom != api.Running:
+		case kidWaiting(k):
 		default:
 			begun++
 		}
 	}
+	q := p.kidQueue()
+	q.done, q.counted = done, true
 	n := len(p.Children)
 	switch {
 	case done == n && failed > 0:
@@ -235,35 +316,37 @@ func SplitBatchesLocked(js []*Job) (rest, parents []*Job) {
 	return rest, parents
 }
 
-// scheduleBatchLocked starts the queued children kids of one batch (in
-// no order) while the batch has room, lowest id (the items' order) first,
-// and marks the rest as waiting for it. The queue looks at every batch
-// each time a job ends, so this costs a pass over the children and no
-// sort: a slot freed is one child to find.
-func (t *Table) scheduleBatchLocked(kids []*Job, s *scheduling) {
-	key, limit := t.slotGroup(kids[0])
-	tried := 0
-	for t.running[key] < limit && tried < len(kids) {
-		// The lowest id not tried yet, moved to kids[tried].
-		low := tried
-		for i := tried + 1; i < len(kids); i++ {
-			if kids[i].Row.ID < kids[low].Row.ID {
-				low = i
-			}
-		}
-		kids[tried], kids[low] = kids[low], kids[tried]
-		t.tryStartLocked(kids[tried], s)
-		tried++
+// scheduleBatchLocked starts batch p's waiting children while the batch
+// has room, lowest id (the items' order) first. It starts from the first
+// child still waiting and stops at the limit, so a look costs the
+// children it starts, not the batch's size; the children left waiting
+// show the batch's reason (kidQueue.hold) unless they have their own.
+func (t *Table) scheduleBatchLocked(p *Job, s *scheduling) {
+	q := p.kids
+	if q == nil || q.queued == 0 {
+		return
 	}
-	running := t.running[key]
-	for _, j := range kids[tried:] {
-		if at := j.Row.StartAt; at != nil && s.now.Before(*at) {
-			j.hold = hold{kind: holdAt, at: *at}
-			if s.next.IsZero() || at.Before(s.next) {
-				s.next = *at
-			}
+	for q.next < len(p.Children) && !p.Children[q.next].queued {
+		q.next++
+	}
+	q.hold = hold{}
+	for _, k := range p.Children[q.next:] {
+		if !k.queued || k.Row.State != api.NotStarted || k.RT != nil || k.Row.Elsewhere() != "" {
+			continue // suspended in the queue, or on its way to run
+		}
+		key, limit := t.slotGroup(k)
+		if t.running[key] >= limit {
+			q.hold = hold{kind: holdBatch, running: t.running[key], limit: limit}
+			return
+		}
+		if t.tryStartLocked(k, s) {
 			continue
 		}
-		j.hold = hold{kind: holdBatch, running: running, limit: limit}
+		// What one child waits for, the rest do too, but for a retry's
+		// own delay.
+		if h := k.hold; h.kind == holdAfter || h.kind == holdAt && k.Row.Attempt == 0 {
+			q.hold = h
+			return
+		}
 	}
 }

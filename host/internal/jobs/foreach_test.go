@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // newStoredTable is a table over a job table on disk, whose jobs' runs
 // are given to run.
-func newStoredTable(t *testing.T, run func(*Job)) *Table {
+func newStoredTable(t testing.TB, run func(*Job)) *Table {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "jobs.db"))
@@ -159,5 +160,156 @@ func TestCheckItems(t *testing.T) {
 		if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("CheckItems(%q) = %v, want %q", tc.items, err, tc.err)
 		}
+	}
+}
+
+// The queue keeps a batch's waiting children and its count of finished
+// ones as the children move, instead of looking at all of them on every
+// move (kidQueue). Whatever moves the children make, in whatever order,
+// what it keeps must be what a look at every child would find: the
+// waiting children, the parent's state, and a full batch (never a free
+// slot while a child waits to start).
+func TestBatchQueueFollowsMoves(t *testing.T) {
+	const n, limit = 24, 3
+	tab := newStoredTable(t, func(*Job) {})
+	r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
+	r.Batch = limit
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprint(i)
+	}
+	v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	p := tab.jobs[v.ID]
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for step := 0; step < 2000 && !p.Row.State.Finished(); step++ {
+		k := p.Children[rnd.IntN(n)]
+		var what string
+		switch s := k.Row.State; {
+		case s == api.Running && rnd.IntN(4) == 0:
+			what = "sent back to wait (a retry)"
+			tab.MoveLocked(k, api.NotStarted)
+			tab.FreeSlotLocked(k)
+		case s == api.Running:
+			what = "ended"
+			tab.FinishLocked(k, []api.State{api.Completed, api.Completed, api.Failed, api.Stopped}[rnd.IntN(4)], "", nil)
+			tab.FreeSlotLocked(k)
+		case s == api.NotStarted && rnd.IntN(3) == 0:
+			what = "suspended in the queue"
+			tab.MoveLocked(k, api.Suspended)
+			k.Row.SuspendedFrom = api.NotStarted
+		case s == api.Suspended:
+			what = "resumed"
+			tab.MoveLocked(k, api.NotStarted)
+			k.Row.SuspendedFrom = ""
+		default:
+			continue
+		}
+		tab.ScheduleLocked()
+		// What a look at every child finds.
+		var running, waiting, done int
+		queued := 0
+		for _, c := range p.Children {
+			switch s := c.Row.State; {
+			case s == api.Running:
+				running++
+			case s == api.NotStarted:
+				waiting++
+			case s.Finished():
+				done++
+			}
+			if (c.Row.State == api.NotStarted || c.Row.State == api.Suspended) != c.queued {
+				t.Fatalf("step %d (job %d %s): job %d is %s, queued %v", step, k.Row.ID, what, c.Row.ID, c.Row.State, c.queued)
+			}
+			if c.queued {
+				queued++
+			}
+		}
+		if q := p.kids; q.queued != queued || q.done != done {
+			t.Fatalf("step %d (job %d %s): the batch counts %d waiting and %d done; there are %d and %d", step, k.Row.ID, what, q.queued, q.done, queued, done)
+		}
+		if running > limit || running < limit && waiting > 0 {
+			t.Fatalf("step %d (job %d %s): %d running and %d waiting to start, limit %d", step, k.Row.ID, what, running, waiting, limit)
+		}
+		want := api.Running
+		if done == n {
+			want = p.Row.State // settled: checked below
+		} else if running == 0 && done == 0 {
+			want = api.NotStarted
+		}
+		if p.Row.State != want {
+			t.Fatalf("step %d (job %d %s): the parent is %s, want %s", step, k.Row.ID, what, p.Row.State, want)
+		}
+	}
+	if !p.Row.State.Finished() {
+		t.Fatalf("the batch did not finish: %s", p.Row.State)
+	}
+}
+
+// A batch whose children have all gone back to waiting (retries, say)
+// before any finished is NotStarted again, as a look at every child says.
+func TestBatchParentBackToWaiting(t *testing.T) {
+	tab := newStoredTable(t, func(*Job) {})
+	r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
+	r.Batch = 2
+	v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	p := tab.jobs[v.ID]
+	if p.Row.State != api.Running {
+		t.Fatalf("the parent is %s with both children started", p.Row.State)
+	}
+	for _, k := range p.Children {
+		tab.MoveLocked(k, api.Suspended) // suspended, then put back in the queue
+		k.Row.SuspendedFrom = api.NotStarted
+	}
+	if p.Row.State != api.NotStarted {
+		t.Errorf("the parent is %s with both children waiting", p.Row.State)
+	}
+}
+
+// What a batch's child costs the queue (its end, its slot freed, the next
+// child started), in batches of growing size: it should not grow with
+// the batch (go test -bench BatchChild ./host/internal/jobs/).
+func BenchmarkBatchChild(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			tab := newStoredTable(b, func(*Job) {})
+			r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
+			r.Batch = 5
+			items := make([]string, n)
+			for i := range items {
+				items[i] = fmt.Sprint(i)
+			}
+			v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", items)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			p := tab.jobs[v.ID]
+			next := 0 // the oldest child that may be running
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for next < n && p.Children[next].Row.State != api.Running {
+					next++
+				}
+				if next == n {
+					b.StopTimer()
+					break
+				}
+				k := p.Children[next]
+				tab.FinishLocked(k, api.Completed, "", nil)
+				tab.FreeSlotLocked(k)
+				tab.ScheduleLocked()
+			}
+		})
 	}
 }

@@ -56,6 +56,9 @@ func (j *Job) waiting() (reason, note string) {
 		return "none of its child jobs has started", ""
 	}
 	h := j.hold
+	if h.kind == holdNone && j.batch != nil && j.batch.kids != nil {
+		h = j.batch.kids.hold // its batch's reason (see scheduleBatchLocked)
+	}
 	switch h.kind {
 	case holdAfter:
 		reason = fmt.Sprintf("waiting for job %d (%s)", h.dep, h.depName)

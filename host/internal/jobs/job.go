@@ -56,6 +56,15 @@ type Job struct {
 	// slotKey is a batch child's key in the queue's running and slot
 	// maps (see slotGroup). Guarded by Host.mu.
 	slotKey string
+	// queued marks a job waiting to run, in the table's pending set or
+	// its batch's queue (see trackLocked). For a batch (foreach.go): a
+	// parent's kids, a child's batch (its parent, once queued), and
+	// whether the child is counted among its batch's finished children.
+	// Guarded by Host.mu.
+	queued  bool
+	kids    *kidQueue
+	batch   *Job
+	kidDone bool
 }
 
 func NewJob(r *store.Row) *Job {

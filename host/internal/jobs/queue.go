@@ -272,16 +272,8 @@ func (t *Table) ScheduleLocked() {
 		return
 	}
 	var queued []*Job
-	var batches map[uint64][]*Job // batches' children, by parent (see foreach.go)
 	for j := range t.pending {
 		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Elsewhere() == "" {
-			if IsBatchChild(&j.Row) {
-				if batches == nil {
-					batches = map[uint64][]*Job{}
-				}
-				batches[j.Row.Parent] = append(batches[j.Row.Parent], j)
-				continue
-			}
 			queued = append(queued, j)
 		}
 	}
@@ -290,8 +282,8 @@ func (t *Table) ScheduleLocked() {
 	for _, j := range queued {
 		t.tryStartLocked(j, &s)
 	}
-	for _, kids := range batches {
-		t.scheduleBatchLocked(kids, &s)
+	for p := range t.batches {
+		t.scheduleBatchLocked(p, &s)
 	}
 	t.armLocked(s.next)
 	if s.settled {

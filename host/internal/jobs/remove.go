@@ -31,7 +31,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	t.mu.Lock()
 	j.Removed = true
 	delete(t.jobs, j.Row.ID)
-	delete(t.pending, j)
+	t.trackLocked(j) // out of the queue
 	t.UnindexLocked(j)
 	if j.Log != nil {
 		j.Log.Close()

@@ -75,6 +75,11 @@ type Table struct {
 	// Both follow the table's jobs (see trackLocked).
 	pending map[*Job]struct{}
 	maxID   uint64
+	// batches are the batch parents with children waiting to run: a
+	// batch's waiting children are kept by their parent (kidQueue), not
+	// in pending, so that the queue's look costs the same whatever the
+	// batch's size (see foreach.go).
+	batches map[*Job]struct{}
 	// wake is the queue's timer, set for wakeAt: the earliest time a
 	// queued job waits for (see later.go).
 	wake   interface{ Stop() bool }
@@ -86,7 +91,7 @@ type Table struct {
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
 		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, slots: map[string]map[int]bool{}, threads: map[string]int{}, settings: cfg.Settings,
-		pending: map[*Job]struct{}{}, clock: realClock()}
+		pending: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()
 	}
@@ -166,7 +171,7 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 // PublishLocked makes loaded the table's jobs (see Load).
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
-	t.pending = map[*Job]struct{}{}
+	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
 	for _, j := range loaded {
 		t.IndexLocked(j)
 		t.trackLocked(j)
@@ -174,15 +179,57 @@ func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.settleBatchesLocked(loaded)
 }
 
-// trackLocked keeps the pending set and maxID up to date with j, which
-// is in the table (or was just put there, or has just moved).
+// trackLocked keeps the pending set (or, for a batch's child, its
+// batch's queue) and maxID up to date with j, which is in the table (or
+// was just put there, or has just moved, or was removed).
 func (t *Table) trackLocked(j *Job) {
 	t.maxID = max(t.maxID, j.Row.ID)
 	// A batch's parent runs nothing: its children wait in its stead.
-	if s := j.Row.State; (s == api.NotStarted || s == api.Suspended) && !j.Removed && !IsBatchParent(&j.Row) {
-		t.pending[j] = struct{}{}
-	} else {
-		delete(t.pending, j)
+	s := j.Row.State
+	waits := (s == api.NotStarted || s == api.Suspended) && !j.Removed && !IsBatchParent(&j.Row)
+	if waits == j.queued {
+		return
+	}
+	j.queued = waits
+	p := j.batch
+	if waits && p == nil {
+		p = t.batchOfLocked(j)
+	}
+	if p == nil {
+		if waits {
+			t.pending[j] = struct{}{}
+		} else {
+			delete(t.pending, j)
+		}
+		return
+	}
+	q := p.kidQueue()
+	if waits {
+		q.queued++
+		q.next = min(q.next, kidIndex(p, j))
+		t.batches[p] = struct{}{}
+	} else if q.queued--; q.queued <= 0 {
+		q.queued = 0
+		delete(t.batches, p)
+	}
+}
+
+// queuedLocked yields the jobs waiting to run: the pending set's and the
+// batches' waiting children.
+func (t *Table) queuedLocked() iter.Seq[*Job] {
+	return func(yield func(*Job) bool) {
+		for j := range t.pending {
+			if !yield(j) {
+				return
+			}
+		}
+		for p := range t.batches {
+			for _, k := range p.Children {
+				if k.queued && !yield(k) {
+					return
+				}
+			}
+		}
 	}
 }
 
