@@ -59,9 +59,10 @@ const DefaultSpareIdle = time.Minute
 // hold a process, and each comes back as its job ends. So no spare is
 // started while another process of the Spec is running a job (it will be
 // back), and the idle processes kept are maxIdle more than the most that
-// ran at once since one last sat idle for SpareIdle: kept to maxIdle
-// alone, the processes coming back from five children that ended together
-// were ended while the next children started processes of their own.
+// ran at once since one last sat idle for SpareIdle (counting at most
+// idleCap of those): kept to maxIdle alone, the processes coming back from
+// five children that ended together were ended while the next children
+// started processes of their own.
 type GoPlugin struct {
 	opts Options
 
@@ -82,10 +83,14 @@ type GoPlugin struct {
 
 // Bounds of process reuse: the jobs one process runs before it is retired
 // (so that whatever a runtime leaks stays bounded), and the idle processes
-// kept per Spec.
+// kept per Spec: maxIdle more than the most that ran at once, of which at
+// most idleCap count. More side by side than idleCap keep the processors
+// busy with their jobs, not with starting processes, and a burst of 100
+// leaves 18 idle processes (about 3 MiB each) for a minute, not 102.
 const (
 	maxJobs = 100
 	maxIdle = 2
+	idleCap = 16
 )
 
 // NewGoPlugin returns a launcher.

@@ -94,7 +94,7 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 func (g *GoPlugin) keep(p *child) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ctx.Err() != nil || len(g.spares[p.key]) >= maxIdle+g.peak[p.key] {
+	if g.ctx.Err() != nil || len(g.spares[p.key]) >= maxIdle+min(g.peak[p.key], idleCap) {
 		return false
 	}
 	idleLog := filepath.Join(g.opts.LogDir, filepath.Base(p.sockDir)+".runtime.log")
