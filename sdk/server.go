@@ -322,7 +322,10 @@ func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, er
 		return nil, err
 	}
 	j.spool.ack(req.Seq, req.Done)
-	if req.Done && s.desc.Reusable {
+	if !req.Done {
+		return &pb.AckResponse{}, nil
+	}
+	if s.desc.Reusable {
 		// Nothing of the job is left to send: a reused process forgets
 		// it, so its job table does not grow with the jobs it served.
 		s.mu.Lock()
@@ -330,7 +333,14 @@ func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, er
 		s.served++
 		s.mu.Unlock()
 	}
-	return &pb.AckResponse{}, nil
+	// Whether the host may give this process the next job, as Describe
+	// would say: the job's leftovers were dealt with before its end was
+	// sent, so the answer is final.
+	reuse := pb.Reuse_REUSE_NO
+	if s.desc.Reusable && !s.retired.Load() {
+		reuse = pb.Reuse_REUSE_YES
+	}
+	return &pb.AckResponse{Reuse: reuse}, nil
 }
 
 func (s *server) Stop(_ context.Context, req *pb.StopRequest) (*pb.StopResponse, error) {

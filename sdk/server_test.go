@@ -505,3 +505,42 @@ func TestServerBulkSyncWaitsForHost(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// The acknowledgement of a job's end answers whether the process takes
+// another job, as Describe would, so that the host need not ask: yes for
+// a reusable runtime, no once a job's leftovers retired the process, no
+// for a runtime that is not reusable. Other acknowledgements say nothing.
+func TestServerEndAckSaysReuse(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		reusable, retired bool
+		want              pb.Reuse
+	}{
+		{"reusable", true, false, pb.Reuse_REUSE_YES},
+		{"retired by its leftovers", true, true, pb.Reuse_REUSE_NO},
+		{"not reusable", false, false, pb.Reuse_REUSE_NO},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+				fmt.Fprintln(out.Writer(Output), "hi")
+				return Success()
+			})
+			srv.desc.Reusable = tc.reusable
+			srv.retired.Store(tc.retired)
+			runToEnd(t, srv, &Job{Id: 1}, 0)
+			ctx := context.Background()
+			r, err := srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: 1})
+			if err != nil || r.GetReuse() != pb.Reuse_REUSE_UNSPECIFIED {
+				t.Errorf("a record's acknowledgement answered %v, %v; want nothing", r.GetReuse(), err)
+			}
+			r, err = srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: 2, Done: true})
+			if err != nil || r.GetReuse() != tc.want {
+				t.Errorf("the end's acknowledgement answered %v, %v; want %v", r.GetReuse(), err, tc.want)
+			}
+			d, _ := srv.Describe(ctx, &pb.DescribeRequest{})
+			if d.Reusable != (tc.want == pb.Reuse_REUSE_YES) {
+				t.Errorf("Describe says reusable %v, the end's acknowledgement %v", d.Reusable, tc.want)
+			}
+		})
+	}
+}

@@ -465,7 +465,19 @@ func (p *child) Recycle() bool {
 	// Reusable is asked again: a process that could not end what its job
 	// left running stops saying so (sdk.ServeConfig.EndLeftovers).
 	p.idle()
-	return p.g != nil && p.reusable && p.jobs < maxJobs && !p.Exited() && describesReusable(p.conn) && p.g.keep(p)
+	return p.g != nil && p.reusable && p.jobs < maxJobs && !p.Exited() && takesAnother(p.conn) && p.g.keep(p)
+}
+
+// takesAnother asks whether a process whose job ended takes another: the
+// runtime's answer to the end's acknowledgement if it gave one, else
+// Describe's.
+func takesAnother(c protocol.Conn) bool {
+	if r, ok := c.(protocol.Reuser); ok {
+		if yes, known := r.TakesAnother(); known {
+			return yes
+		}
+	}
+	return describesReusable(c)
 }
 
 // idle stops counting p among its key's busy processes: its job is over.

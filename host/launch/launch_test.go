@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/sdk"
 	"github.com/bgjob/bgjob/sdk/process"
 )
@@ -202,6 +203,100 @@ func TestGoPluginReuseSideBySide(t *testing.T) {
 	for _, p := range running[3:] {
 		p.Release()
 	}
+}
+
+// The runtime's answer to the end of a job decides whether its process
+// is kept for the next job, without a Describe to ask again; the answer
+// is the last job's only: a new job's Run forgets it.
+func TestGoPluginRecycleOnTheEndsAnswer(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.MkdirAll(run, 0o700)
+	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, NoSpares: true})
+	defer g.Close()
+	ctx := context.Background()
+	spec := testSpec(t, dir)
+	spec.Env = append(spec.Env, envReusable+"=1")
+	p, err := g.Launch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	r, ok := p.Conn().(protocol.Reuser)
+	if !ok {
+		t.Fatalf("a protocol 2 connection (%T) does not carry the end's answer", p.Conn())
+	}
+	runJob := func(id uint64) uint64 {
+		t.Helper()
+		st, err := p.Conn().Run(ctx, &sdk.Job{Id: id, Script: "true"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, known := r.TakesAnother(); known {
+			t.Errorf("job %d: an answer is known before its end", id)
+		}
+		var last uint64
+		for {
+			b, err := st.Recv()
+			if err != nil {
+				t.Fatalf("job %d: %v", id, err)
+			}
+			last = max(last, b.GetLastSeq())
+			if b.GetDone() != nil {
+				return last
+			}
+		}
+	}
+	seq := runJob(1)
+	if err := p.Conn().Ack(ctx, 1, seq, true); err != nil {
+		t.Fatal(err)
+	}
+	if yes, known := r.TakesAnother(); !yes || !known {
+		t.Fatalf("after the end's acknowledgement: takes another %v, known %v; want both", yes, known)
+	}
+	if !p.(Recycler).Recycle() {
+		t.Fatal("a process whose runtime said it takes another job was not kept")
+	}
+	p2, err := g.Launch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Pid() != p.Pid() {
+		t.Errorf("the next job got process %d, want the kept %d", p2.Pid(), p.Pid())
+	}
+	runJob(2) // forgets job 1's answer
+}
+
+// takesAnother uses the end's answer when there is one, and asks Describe
+// when there is none (a runtime built before the answer existed).
+func TestTakesAnother(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		yes, known      bool
+		describes, want bool
+	}{
+		{"the end said yes", true, true, false, true},
+		{"the end said no", false, true, true, false},
+		{"no answer: Describe says yes", false, false, true, true},
+		{"no answer: Describe says no", false, false, false, false},
+	} {
+		c := answerConn{yes: tc.yes, known: tc.known, describes: tc.describes}
+		if got := takesAnother(c); got != tc.want {
+			t.Errorf("%s: takesAnother = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// answerConn is a connection whose answers are set: the end's, and
+// Describe's.
+type answerConn struct {
+	protocol.Conn
+	yes, known, describes bool
+}
+
+func (c answerConn) TakesAnother() (bool, bool) { return c.yes, c.known }
+func (c answerConn) Describe(context.Context) (*sdk.Description, error) {
+	return &sdk.Description{Reusable: c.describes}, nil
 }
 
 // A runtime process leaves nothing in the system's temporary directory,

@@ -3,6 +3,7 @@ package protocol
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -46,6 +47,8 @@ func grpcDialOptions() []grpc.DialOption {
 type grpcConn struct {
 	c    pb.RuntimeClient
 	peer *Peer
+	// reuse is the runtime's answer to the last job's end (see Reuser).
+	reuse atomic.Int32
 }
 
 func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
@@ -59,6 +62,7 @@ func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
 // Run asks for bulk transfer; a plugin that does not offer it streams its
 // batches over gRPC, and the first one is handed back first.
 func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stream, error) {
+	g.reuse.Store(int32(pb.Reuse_REUSE_UNSPECIFIED)) // a new job: its end will say
 	st, err := g.c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job), AfterSeq: afterSeq, Bulk: true})
 	if err != nil {
 		return nil, err
@@ -88,8 +92,21 @@ func (p *prefixed) Recv() (*sdk.Batch, error) {
 }
 
 func (g *grpcConn) Ack(ctx context.Context, jobID, seq uint64, done bool) error {
-	_, err := g.c.Ack(ctx, &pb.AckRequest{JobId: jobID, Seq: seq, Done: done})
+	r, err := g.c.Ack(ctx, &pb.AckRequest{JobId: jobID, Seq: seq, Done: done})
+	if err == nil && done {
+		g.reuse.Store(int32(r.GetReuse()))
+	}
 	return err
+}
+
+func (g *grpcConn) TakesAnother() (yes, known bool) {
+	switch pb.Reuse(g.reuse.Load()) {
+	case pb.Reuse_REUSE_YES:
+		return true, true
+	case pb.Reuse_REUSE_NO:
+		return false, true
+	}
+	return false, false
 }
 
 func (g *grpcConn) Stop(ctx context.Context, jobID uint64, grace time.Duration) error {

@@ -80,6 +80,55 @@ func (State) EnumDescriptor() ([]byte, []int) {
 	return file_runtime_proto_rawDescGZIP(), []int{0}
 }
 
+type Reuse int32
+
+const (
+	Reuse_REUSE_UNSPECIFIED Reuse = 0
+	Reuse_REUSE_YES         Reuse = 1
+	Reuse_REUSE_NO          Reuse = 2
+)
+
+// Enum value maps for Reuse.
+var (
+	Reuse_name = map[int32]string{
+		0: "REUSE_UNSPECIFIED",
+		1: "REUSE_YES",
+		2: "REUSE_NO",
+	}
+	Reuse_value = map[string]int32{
+		"REUSE_UNSPECIFIED": 0,
+		"REUSE_YES":         1,
+		"REUSE_NO":          2,
+	}
+)
+
+func (x Reuse) Enum() *Reuse {
+	p := new(Reuse)
+	*p = x
+	return p
+}
+
+func (x Reuse) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Reuse) Descriptor() protoreflect.EnumDescriptor {
+	return file_runtime_proto_enumTypes[1].Descriptor()
+}
+
+func (Reuse) Type() protoreflect.EnumType {
+	return &file_runtime_proto_enumTypes[1]
+}
+
+func (x Reuse) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Reuse.Descriptor instead.
+func (Reuse) EnumDescriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{1}
+}
+
 type Stream int32
 
 const (
@@ -128,11 +177,11 @@ func (x Stream) String() string {
 }
 
 func (Stream) Descriptor() protoreflect.EnumDescriptor {
-	return file_runtime_proto_enumTypes[1].Descriptor()
+	return file_runtime_proto_enumTypes[2].Descriptor()
 }
 
 func (Stream) Type() protoreflect.EnumType {
-	return &file_runtime_proto_enumTypes[1]
+	return &file_runtime_proto_enumTypes[2]
 }
 
 func (x Stream) Number() protoreflect.EnumNumber {
@@ -141,7 +190,7 @@ func (x Stream) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Stream.Descriptor instead.
 func (Stream) EnumDescriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{1}
+	return file_runtime_proto_rawDescGZIP(), []int{2}
 }
 
 type DescribeRequest struct {
@@ -1182,7 +1231,14 @@ func (x *AckRequest) GetDone() bool {
 }
 
 type AckResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set on the acknowledgement of a job's end (done): whether this
+	// process takes another job, as Describe's reusable would say now (a
+	// job whose leftovers could not be ended retires it). The host then
+	// need not ask Describe before it gives the process the next job.
+	// Runtimes built before this field leave it unspecified, and the host
+	// asks Describe as before.
+	Reuse         Reuse `protobuf:"varint,1,opt,name=reuse,proto3,enum=bgjob.runtime.v2.Reuse" json:"reuse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1215,6 +1271,13 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
 	return file_runtime_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AckResponse) GetReuse() Reuse {
+	if x != nil {
+		return x.Reuse
+	}
+	return Reuse_REUSE_UNSPECIFIED
 }
 
 type StopRequest struct {
@@ -1902,8 +1965,9 @@ const file_runtime_proto_rawDesc = "" +
 	"AckRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done\"\r\n" +
-	"\vAckResponse\"?\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"<\n" +
+	"\vAckResponse\x12-\n" +
+	"\x05reuse\x18\x01 \x01(\x0e2\x17.bgjob.runtime.v2.ReuseR\x05reuse\"?\n" +
 	"\vStopRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x19\n" +
 	"\bgrace_ms\x18\x02 \x01(\x03R\agraceMs\"\x0e\n" +
@@ -1951,7 +2015,11 @@ const file_runtime_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_COMPLETED\x10\x01\x12\x10\n" +
 	"\fSTATE_FAILED\x10\x02\x12\x11\n" +
-	"\rSTATE_STOPPED\x10\x03*\xac\x01\n" +
+	"\rSTATE_STOPPED\x10\x03*;\n" +
+	"\x05Reuse\x12\x15\n" +
+	"\x11REUSE_UNSPECIFIED\x10\x00\x12\r\n" +
+	"\tREUSE_YES\x10\x01\x12\f\n" +
+	"\bREUSE_NO\x10\x02*\xac\x01\n" +
 	"\x06Stream\x12\x16\n" +
 	"\x12STREAM_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTREAM_OUTPUT\x10\x01\x12\x10\n" +
@@ -1982,60 +2050,62 @@ func file_runtime_proto_rawDescGZIP() []byte {
 	return file_runtime_proto_rawDescData
 }
 
-var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_runtime_proto_goTypes = []any{
 	(State)(0),                  // 0: bgjob.runtime.v2.State
-	(Stream)(0),                 // 1: bgjob.runtime.v2.Stream
-	(*DescribeRequest)(nil),     // 2: bgjob.runtime.v2.DescribeRequest
-	(*DescribeResponse)(nil),    // 3: bgjob.runtime.v2.DescribeResponse
-	(*Job)(nil),                 // 4: bgjob.runtime.v2.Job
-	(*ResolveRequest)(nil),      // 5: bgjob.runtime.v2.ResolveRequest
-	(*Definition)(nil),          // 6: bgjob.runtime.v2.Definition
-	(*DefinitionsRequest)(nil),  // 7: bgjob.runtime.v2.DefinitionsRequest
-	(*DefinitionsResponse)(nil), // 8: bgjob.runtime.v2.DefinitionsResponse
-	(*RunRequest)(nil),          // 9: bgjob.runtime.v2.RunRequest
-	(*Batch)(nil),               // 10: bgjob.runtime.v2.Batch
-	(*Done)(nil),                // 11: bgjob.runtime.v2.Done
-	(*AckRequest)(nil),          // 12: bgjob.runtime.v2.AckRequest
-	(*AckResponse)(nil),         // 13: bgjob.runtime.v2.AckResponse
-	(*StopRequest)(nil),         // 14: bgjob.runtime.v2.StopRequest
-	(*StopResponse)(nil),        // 15: bgjob.runtime.v2.StopResponse
-	(*InputRequest)(nil),        // 16: bgjob.runtime.v2.InputRequest
-	(*InputResponse)(nil),       // 17: bgjob.runtime.v2.InputResponse
-	(*Record)(nil),              // 18: bgjob.runtime.v2.Record
-	(*ErrorDetail)(nil),         // 19: bgjob.runtime.v2.ErrorDetail
-	(*ProgressDetail)(nil),      // 20: bgjob.runtime.v2.ProgressDetail
-	(*InformationDetail)(nil),   // 21: bgjob.runtime.v2.InformationDetail
+	(Reuse)(0),                  // 1: bgjob.runtime.v2.Reuse
+	(Stream)(0),                 // 2: bgjob.runtime.v2.Stream
+	(*DescribeRequest)(nil),     // 3: bgjob.runtime.v2.DescribeRequest
+	(*DescribeResponse)(nil),    // 4: bgjob.runtime.v2.DescribeResponse
+	(*Job)(nil),                 // 5: bgjob.runtime.v2.Job
+	(*ResolveRequest)(nil),      // 6: bgjob.runtime.v2.ResolveRequest
+	(*Definition)(nil),          // 7: bgjob.runtime.v2.Definition
+	(*DefinitionsRequest)(nil),  // 8: bgjob.runtime.v2.DefinitionsRequest
+	(*DefinitionsResponse)(nil), // 9: bgjob.runtime.v2.DefinitionsResponse
+	(*RunRequest)(nil),          // 10: bgjob.runtime.v2.RunRequest
+	(*Batch)(nil),               // 11: bgjob.runtime.v2.Batch
+	(*Done)(nil),                // 12: bgjob.runtime.v2.Done
+	(*AckRequest)(nil),          // 13: bgjob.runtime.v2.AckRequest
+	(*AckResponse)(nil),         // 14: bgjob.runtime.v2.AckResponse
+	(*StopRequest)(nil),         // 15: bgjob.runtime.v2.StopRequest
+	(*StopResponse)(nil),        // 16: bgjob.runtime.v2.StopResponse
+	(*InputRequest)(nil),        // 17: bgjob.runtime.v2.InputRequest
+	(*InputResponse)(nil),       // 18: bgjob.runtime.v2.InputResponse
+	(*Record)(nil),              // 19: bgjob.runtime.v2.Record
+	(*ErrorDetail)(nil),         // 20: bgjob.runtime.v2.ErrorDetail
+	(*ProgressDetail)(nil),      // 21: bgjob.runtime.v2.ProgressDetail
+	(*InformationDetail)(nil),   // 22: bgjob.runtime.v2.InformationDetail
 }
 var file_runtime_proto_depIdxs = []int32{
-	6,  // 0: bgjob.runtime.v2.DefinitionsResponse.definitions:type_name -> bgjob.runtime.v2.Definition
-	4,  // 1: bgjob.runtime.v2.RunRequest.job:type_name -> bgjob.runtime.v2.Job
-	11, // 2: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
+	7,  // 0: bgjob.runtime.v2.DefinitionsResponse.definitions:type_name -> bgjob.runtime.v2.Definition
+	5,  // 1: bgjob.runtime.v2.RunRequest.job:type_name -> bgjob.runtime.v2.Job
+	12, // 2: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
 	0,  // 3: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
-	1,  // 4: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
-	19, // 5: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
-	20, // 6: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
-	21, // 7: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
-	2,  // 8: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
-	9,  // 9: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
-	12, // 10: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
-	14, // 11: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
-	5,  // 12: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
-	7,  // 13: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
-	16, // 14: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
-	3,  // 15: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
-	10, // 16: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
-	13, // 17: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
-	15, // 18: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
-	6,  // 19: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
-	8,  // 20: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
-	17, // 21: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	1,  // 4: bgjob.runtime.v2.AckResponse.reuse:type_name -> bgjob.runtime.v2.Reuse
+	2,  // 5: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
+	20, // 6: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
+	21, // 7: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
+	22, // 8: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
+	3,  // 9: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
+	10, // 10: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
+	13, // 11: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
+	15, // 12: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
+	6,  // 13: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
+	8,  // 14: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
+	17, // 15: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
+	4,  // 16: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
+	11, // 17: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
+	14, // 18: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
+	16, // 19: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
+	7,  // 20: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
+	9,  // 21: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
+	18, // 22: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -2049,7 +2119,7 @@ func file_runtime_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
