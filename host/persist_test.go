@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +254,52 @@ func TestRuntimeDiesWhileHostAway(t *testing.T) {
 	}
 	if got := th2.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a"}) {
 		t.Errorf("received %q, want [a]", got)
+	}
+}
+
+// A job with a retry left whose runtime died while the host was away: the
+// next host fails that attempt while it takes back its predecessor's jobs,
+// before its table is published, and queues the next attempt, which must
+// run; for a batch's child too, whose parent then completes. (The queue
+// once kept the jobs it tracked before publishing in maps it then
+// replaced, and never started the retry.)
+func TestRetryAfterRuntimeDiedWhileHostAway(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		batch    bool
+		child    string
+		awaitFor string
+	}{
+		{"a job", false, "1", "1"},
+		{"a batch's child", true, "2", "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home, opts, l := restartable(t)
+			th := hosttest.Open(t, home, opts)
+			th.Start("echo a; wait go", func(r *api.StartRequest) {
+				r.Retries = 1
+				if tc.batch {
+					r.ForEach = []string{"x"}
+				}
+			})
+			th.WaitOutput(tc.child, "a")
+			th.Close()
+			id, _ := strconv.ParseUint(tc.child, 10, 64)
+			l.Crash(id)
+
+			th2 := hosttest.Open(t, home, opts)
+			l.Open("go")
+			if _, err := th2.Wait(context.Background(), []string{tc.awaitFor}, false, 10*time.Second); err != nil {
+				j := th2.Job(tc.child)
+				t.Fatalf("the retry did not run: %v; job %s is %s, attempt %d (%s)", err, tc.child, j.State, j.Attempt, j.StateReason)
+			}
+			if j := th2.Job(tc.awaitFor); j.State != api.Completed {
+				t.Errorf("job %s ended %s (%s), want Completed on its retry", tc.awaitFor, j.State, j.StateReason)
+			}
+			if j := th2.Job(tc.child); j.Attempt != 2 {
+				t.Errorf("job %s ended on attempt %d, want its retry (2)", tc.child, j.Attempt)
+			}
+		})
 	}
 }
 

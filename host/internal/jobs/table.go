@@ -172,6 +172,12 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
+	// A job may have moved before the table was published (a host taking
+	// back its predecessor's jobs fails some, and a retry queues them
+	// again), tracked then in maps now replaced: track every job afresh.
+	for _, j := range loaded {
+		j.queued, j.batch, j.kids = false, nil, nil
+	}
 	for _, j := range loaded {
 		t.IndexLocked(j)
 		t.trackLocked(j)
