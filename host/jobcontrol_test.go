@@ -223,3 +223,67 @@ func TestAfterRemovedDependency(t *testing.T) {
 		t.Errorf("S, suspended in the queue after A: %s (%q)", s.State, s.StateReason)
 	}
 }
+
+// A job that completes just as it is stopped: the runtime, having
+// forgotten the job, does not take the stop, and the host kills the
+// process that ran it. That process must not have been given another job
+// meanwhile: the other job would die with it. A process a stop was asked
+// of is therefore never reused, even when its job completed.
+func TestStopOfACompletingJobKillsNoOtherJob(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	l.Reuse()
+	l.HoldStops("stops")
+	a := th.Start("wait go", named("A"))
+	for deadline := time.Now().Add(10 * time.Second); l.Runs(a.ID) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("job A did not start in its runtime")
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		_, err := th.Stop(context.Background(), []string{"A"})
+		stopped <- err
+	}()
+	waitJobState(t, th, "A", api.Stopping)
+	l.Open("go") // A completes before its stop reaches the runtime
+	waitJobState(t, th, "A", api.Completed)
+	// A's process is back for the next job, or ended.
+	for deadline := time.Now().Add(10 * time.Second); l.Kept() == 0 && l.Alive() > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("job A's process was neither kept nor ended")
+		}
+	}
+	b := th.Start("wait never", named("B"))
+	for deadline := time.Now().Add(10 * time.Second); l.Runs(b.ID) == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("job B did not start in its runtime")
+		}
+	}
+	l.Open("stops")
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // a kill's end would reach B's relay
+	if j := th.Job("B"); j.State != api.Running {
+		t.Errorf("job B is %s (%s) after a late stop of job A; want Running", j.State, j.StateReason)
+	}
+	if _, err := th.Stop(context.Background(), []string{"B"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitJobState waits until job sel is in state want.
+func waitJobState(t *testing.T, th *hosttest.Host, sel string, want api.State) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j := th.Job(sel)
+		if j.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s (%s), want %s", sel, j.State, j.StateReason, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -56,7 +56,21 @@ func (c conn) Ack(_ context.Context, jobID, seq uint64, done bool) error {
 	})
 }
 
-func (c conn) Stop(_ context.Context, jobID uint64, grace time.Duration) error {
+func (c conn) Stop(ctx context.Context, jobID uint64, grace time.Duration) error {
+	l := c.p.l
+	l.mu.Lock()
+	var g chan struct{}
+	if l.holdStops != "" {
+		g = l.gate(l.holdStops)
+	}
+	l.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return c.withJob(jobID, func(r *run) {
 		r.stopGrace = grace
 		r.cancel(errStopped)

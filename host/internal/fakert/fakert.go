@@ -52,6 +52,12 @@ type Launcher struct {
 	holdStreams bool
 	launches    int
 	launchErr   error
+	// reuse has processes taken back by Recycle and handed out again by
+	// Launch (Reuse); holdStops has every Stop wait for the gate of that
+	// name first (HoldStops).
+	reuse     bool
+	kept      []*Process
+	holdStops string
 }
 
 // New returns a launcher with no processes.
@@ -71,11 +77,42 @@ func (l *Launcher) Launch(_ context.Context, spec *launch.Spec) (launch.Process,
 		l.launchErr = nil
 		return nil, err
 	}
+	for len(l.kept) > 0 {
+		p := l.kept[len(l.kept)-1]
+		l.kept = l.kept[:len(l.kept)-1]
+		if !p.exited {
+			return p, nil
+		}
+	}
 	l.launches++
 	l.nextPid++
 	p := &Process{l: l, pid: l.nextPid, spec: *spec, jobs: map[uint64]*run{}}
 	l.procs[p.pid] = p
 	return p, nil
+}
+
+// Reuse has the launcher keep a process Recycle offers back and hand it
+// to the next Launch, as a reusable runtime's: the process forgets the
+// jobs whose end was acknowledged, as the SDK's does.
+func (l *Launcher) Reuse() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reuse = true
+}
+
+// Kept is how many processes Recycle kept that no Launch took yet.
+func (l *Launcher) Kept() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.kept)
+}
+
+// HoldStops has every Stop wait until the gate of that name opens (Open)
+// before it reaches the job, as a stop a busy host sends late would.
+func (l *Launcher) HoldStops(gate string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holdStops = gate
 }
 
 // Reattach finds a fake process by its pid.
@@ -239,6 +276,23 @@ func (p *Process) Kill() {
 }
 
 func (p *Process) Release() { p.Kill() }
+
+// Recycle keeps the process for the next Launch if the launcher reuses
+// processes (Reuse).
+func (p *Process) Recycle() bool {
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	if !p.l.reuse || p.exited {
+		return false
+	}
+	for id, r := range p.jobs {
+		if r.doneAcked {
+			delete(p.jobs, id)
+		}
+	}
+	p.l.kept = append(p.l.kept, p)
+	return true
+}
 
 // exitLocked ends the process: its jobs stop where they are and its
 // streams break.

@@ -53,6 +53,12 @@ type Job struct {
 	// TimedOut marks a job its --timeout is stopping: its stop is a
 	// failure. Guarded by Host.mu.
 	TimedOut bool
+	// StopAsked marks a job whose runtime was asked to stop it (stop,
+	// --timeout) in this attempt: that runtime process is never given
+	// another job, even if the job completed before the stop arrived,
+	// since the stop may still kill the process when the runtime does not
+	// take it. Guarded by Host.mu.
+	StopAsked bool
 	// slotKey is a batch child's key in the queue's running and slot
 	// maps (see slotGroup). Guarded by Host.mu.
 	slotKey string

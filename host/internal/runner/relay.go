@@ -264,8 +264,11 @@ func (tk *task) recycle() bool {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
 	// A negative status is the runtime's own failure (a panic, a working
-	// directory it could not enter), not the script's.
-	clean := j.Row.State == api.Completed || (j.Row.State == api.Failed && j.Row.ExitCode != nil && *j.Row.ExitCode >= 0)
+	// directory it could not enter), not the script's. A job a stop was
+	// asked of may have completed just before the stop arrived: the stop,
+	// not taken by a runtime that has forgotten the job, then kills the
+	// process, which must not be running another job by then.
+	clean := !j.StopAsked && (j.Row.State == api.Completed || (j.Row.State == api.Failed && j.Row.ExitCode != nil && *j.Row.ExitCode >= 0))
 	// Read now: the row may be another run's later (restart --in-place).
 	thread := j.Row.ThrottleLimit != 0
 	m.t.Unlock()

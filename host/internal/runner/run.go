@@ -95,8 +95,8 @@ func (m *Manager) Run(j *jobs.Job) {
 		m.task(j, p).release()
 		return
 	}
-	j.RT = p
-	j.NotifyLocked() // a suspend waits for the job to have its runtime
+	j.RT, j.StopAsked = p, false // a new attempt's runtime
+	j.NotifyLocked()             // a suspend waits for the job to have its runtime
 	var att *jobs.AttachRecord
 	if a := p.Attach(); a != nil {
 		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot, Attempt: j.Row.Attempt}

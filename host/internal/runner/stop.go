@@ -66,6 +66,7 @@ func (m *Manager) Stop(ctx context.Context, js []*jobs.Job) ([]string, error) {
 			// A job being suspended is stopped as a running one: if its
 			// runtime is stopped before it answers, it is killed.
 			m.t.MoveLocked(j, api.Stopping)
+			j.StopAsked = true
 			j.NotifyLocked()
 			running = append(running, stopping{j, j.RT})
 		}

@@ -51,7 +51,7 @@ func (tk *task) timeOut(attempt int) {
 		m.t.Unlock()
 		return
 	}
-	j.TimedOut = true
+	j.TimedOut, j.StopAsked = true, true
 	m.t.MoveLocked(j, api.Stopping)
 	m.t.Unlock()
 	m.log.Info("a job ran past its --timeout; stopping it", "job", j.Row.ID, "timeout", j.Row.Timeout)
