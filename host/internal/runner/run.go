@@ -95,8 +95,10 @@ func (m *Manager) Run(j *jobs.Job) {
 		m.task(j, p).release()
 		return
 	}
-	j.RT, j.StopAsked = p, false // a new attempt's runtime
-	j.NotifyLocked()             // a suspend waits for the job to have its runtime
+	// A new attempt's runtime, no stop asked of it yet; a suspend waits
+	// for the job to have its runtime.
+	j.RT, j.StopAsked = p, false
+	j.NotifyLocked()
 	var att *jobs.AttachRecord
 	if a := p.Attach(); a != nil {
 		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot, Attempt: j.Row.Attempt}
