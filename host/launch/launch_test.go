@@ -144,11 +144,7 @@ func TestGoPluginSpares(t *testing.T) {
 // processes: the ones coming back were ended for want of room while the
 // next children started their own.)
 func TestGoPluginReuseSideBySide(t *testing.T) {
-	dir := t.TempDir()
-	run := filepath.Join(dir, "run")
-	os.MkdirAll(run, 0o700)
-	g := NewGoPlugin(Options{RunDir: run, LogDir: dir})
-	defer g.Close()
+	g, dir := newReuseLauncher(t, false)
 	ctx := context.Background()
 	n := 0
 	spec := func() *Spec {
@@ -205,15 +201,23 @@ func TestGoPluginReuseSideBySide(t *testing.T) {
 	}
 }
 
+// newReuseLauncher is a launcher with its directories in a test's
+// temporary directory, which it returns; noSpares starts none. It is
+// closed when the test ends.
+func newReuseLauncher(t *testing.T, noSpares bool) (*GoPlugin, string) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	os.MkdirAll(run, 0o700)
+	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, NoSpares: noSpares})
+	t.Cleanup(func() { g.Close() })
+	return g, dir
+}
+
 // The runtime's answer to the end of a job decides whether its process
 // is kept for the next job, without a Describe to ask again; the answer
 // is the last job's only: a new job's Run forgets it.
 func TestGoPluginRecycleOnTheEndsAnswer(t *testing.T) {
-	dir := t.TempDir()
-	run := filepath.Join(dir, "run")
-	os.MkdirAll(run, 0o700)
-	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, NoSpares: true})
-	defer g.Close()
+	g, dir := newReuseLauncher(t, true)
 	ctx := context.Background()
 	spec := testSpec(t, dir)
 	spec.Env = append(spec.Env, envReusable+"=1")
@@ -435,11 +439,7 @@ func TestGoPluginRunsOnlyVerifiedBinaries(t *testing.T) {
 // reusable, or that was Released, is ended. Processes are never shared
 // between specs.
 func TestGoPluginRecycle(t *testing.T) {
-	dir := t.TempDir()
-	run := filepath.Join(dir, "run")
-	os.MkdirAll(run, 0o700)
-	g := NewGoPlugin(Options{RunDir: run, LogDir: dir, NoSpares: true})
-	defer g.Close()
+	g, dir := newReuseLauncher(t, true)
 	ctx := context.Background()
 	spec := func(reusable bool, log string) *Spec {
 		s := testSpec(t, dir)

@@ -36,6 +36,30 @@ func newStoredTable(t testing.TB, run func(*Job)) *Table {
 	return tab
 }
 
+// newBatch is a table holding one batch of items, at most limit children
+// running at once, whose runs do nothing; it returns the table and the
+// batch's parent.
+func newBatch(t testing.TB, limit int, items []string) (*Table, *Job) {
+	t.Helper()
+	tab := newStoredTable(t, func(*Job) {})
+	r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
+	r.Batch = limit
+	v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab, tab.jobs[v.ID]
+}
+
+// numbered is n items, "0" to n-1.
+func numbered(n int) []string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprint(i)
+	}
+	return items
+}
+
 // A batch's parent follows its children, as a PowerShell parent job does.
 func TestBatchParentState(t *testing.T) {
 	for _, tc := range []struct {
@@ -171,20 +195,9 @@ func TestCheckItems(t *testing.T) {
 // slot while a child waits to start).
 func TestBatchQueueFollowsMoves(t *testing.T) {
 	const n, limit = 24, 3
-	tab := newStoredTable(t, func(*Job) {})
-	r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
-	r.Batch = limit
-	items := make([]string, n)
-	for i := range items {
-		items[i] = fmt.Sprint(i)
-	}
-	v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", items)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tab, p := newBatch(t, limit, numbered(n))
 	tab.mu.Lock()
 	defer tab.mu.Unlock()
-	p := tab.jobs[v.ID]
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for step := 0; step < 2000 && !p.Row.State.Finished(); step++ {
 		k := p.Children[rnd.IntN(n)]
@@ -253,16 +266,9 @@ func TestBatchQueueFollowsMoves(t *testing.T) {
 // A batch whose children have all gone back to waiting (retries, say)
 // before any finished is NotStarted again, as a look at every child says.
 func TestBatchParentBackToWaiting(t *testing.T) {
-	tab := newStoredTable(t, func(*Job) {})
-	r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
-	r.Batch = 2
-	v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", []string{"a", "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tab, p := newBatch(t, 2, []string{"a", "b"})
 	tab.mu.Lock()
 	defer tab.mu.Unlock()
-	p := tab.jobs[v.ID]
 	if p.Row.State != api.Running {
 		t.Fatalf("the parent is %s with both children started", p.Row.State)
 	}
@@ -281,20 +287,9 @@ func TestBatchParentBackToWaiting(t *testing.T) {
 func BenchmarkBatchChild(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			tab := newStoredTable(b, func(*Job) {})
-			r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
-			r.Batch = 5
-			items := make([]string, n)
-			for i := range items {
-				items[i] = fmt.Sprint(i)
-			}
-			v, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "", items)
-			if err != nil {
-				b.Fatal(err)
-			}
+			tab, p := newBatch(b, 5, numbered(n))
 			tab.mu.Lock()
 			defer tab.mu.Unlock()
-			p := tab.jobs[v.ID]
 			next := 0 // the oldest child that may be running
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
