@@ -438,3 +438,19 @@ func TestDialHello(t *testing.T) {
 		t.Errorf("Connect to a host of another version: %v, started a host: %v", err, started)
 	}
 }
+
+// Instance ids are version 4 UUIDs in the form a caller may choose, and
+// do not repeat.
+func TestNewInstanceID(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 10000; i++ {
+		id := NewInstanceID()
+		if !ValidInstanceID(id) || id[14] != '4' || !strings.ContainsRune("89ab", rune(id[19])) {
+			t.Fatalf("%q is not a version 4 UUID in lower-case form", id)
+		}
+		if seen[id] {
+			t.Fatalf("%q came twice in %d ids", id, i+1)
+		}
+		seen[id] = true
+	}
+}
