@@ -152,8 +152,13 @@ func TestScanAndReadLog(t *testing.T) {
 	if size != 0 || last != 0 || err != nil {
 		t.Errorf("scanLog(missing) = %d, %d, %v", size, last, err)
 	}
-	if _, _, err := readAll(t, filepath.Join(dir, "none.log"), 0, -1); !errors.Is(err, ErrTruncated) {
-		t.Errorf("Read(missing) = %v", err)
+	// Reading nothing from it is nothing (a job that printed nothing has
+	// no log file: Create); reading records from it finds them missing.
+	if recs, _, err := readAll(t, filepath.Join(dir, "none.log"), 0, 0); len(recs) != 0 || err != nil {
+		t.Errorf("Read(missing, 0, 0) = %d records, %v; want none", len(recs), err)
+	}
+	if _, _, err := readAll(t, filepath.Join(dir, "none.log"), 0, 10); !errors.Is(err, ErrTruncated) {
+		t.Errorf("Read(missing, 0, 10) = %v", err)
 	}
 }
 
@@ -689,5 +694,67 @@ func TestAppendWritesCheckedFrames(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("log has %d bytes, want %d; they differ", len(got), len(want))
+	}
+}
+
+// A log Create made has no file until its first records: closed (or
+// synced) without any, it never has one. Its first records make it, and a
+// file left at its path by an earlier attempt is gone from the start.
+func TestCreateMakesTheFileOnFirstRecords(t *testing.T) {
+	dir := t.TempDir()
+	silent := filepath.Join(dir, "silent.log")
+	writeFile(t, silent, frame(t, &sdk.Record{Seq: 1, Message: "an earlier attempt's"}))
+	w, err := Create(silent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Errorf("Sync before any record: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if _, err := os.Lstat(silent); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a log with no records has a file (%v), or kept the earlier attempt's", err)
+	}
+	if err := w.Append(frame(t, &sdk.Record{Seq: 1, Message: "late"})); err == nil {
+		t.Error("Append after Close was taken")
+	}
+
+	loud := filepath.Join(dir, "loud.log")
+	w, err = Create(loud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(loud); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Create made the file before any record: %v", err)
+	}
+	if err := w.Append(frame(t, &sdk.Record{Seq: 1, Message: "hi"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, err := readAll(t, loud, 0, -1)
+	if err != nil || len(recs) != 1 || recs[0].Message != "hi" {
+		t.Errorf("read %v, %v; want the one record", recs, err)
+	}
+
+	// A link planted where the file is to be made is not written through.
+	target := filepath.Join(dir, "target")
+	writeFile(t, target, nil)
+	planted := filepath.Join(dir, "planted.log")
+	w, err = Create(planted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, planted); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(frame(t, &sdk.Record{Seq: 1, Message: "x"})); err == nil {
+		t.Error("the first records went through a link planted at the log's path")
+	}
+	if fi, _ := os.Stat(target); fi.Size() != 0 {
+		t.Errorf("the link's target was written: %d bytes", fi.Size())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 
@@ -15,13 +16,16 @@ import (
 
 // Writer appends batches of framed records to one log.
 type Writer struct {
-	path  string
-	mu    sync.Mutex
-	f     *os.File
-	size  int64  // bytes of whole records
-	buf   []byte // the checked frames of the batch being appended, or their heads
-	parts []part // the pieces of those frames (see checkedParts)
-	iov   [][]byte
+	path string
+	mu   sync.Mutex
+	// pending marks a log Create made whose file is not made yet: no
+	// record came. f is nil then, and after Close.
+	pending bool
+	f       *os.File
+	size    int64  // bytes of whole records
+	buf     []byte // the checked frames of the batch being appended, or their heads
+	parts   []part // the pieces of those frames (see checkedParts)
+	iov     [][]byte
 
 	// Writeback behind the writer (see writeBehind): kicked is where the
 	// last range handed to it ends, behind takes the next end.
@@ -54,6 +58,32 @@ func Open(path string, size int64) (*Writer, error) {
 	return &Writer{path: path, f: f, size: size}, nil
 }
 
+// Create returns a writer for a new, empty log at path whose file is made
+// when the first records come: a job that prints nothing then costs no
+// file and no sync, which were most of what its log cost (creating a file
+// and syncing it, to make its entry durable, take a journal commit). A
+// file left at path (by an earlier attempt of the job) is removed now, so
+// that nothing there can pass for this log's records.
+func Create(path string) (*Writer, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cannot replace the record log %s: %w", path, err)
+	}
+	return &Writer{path: path, pending: true}, nil
+}
+
+// make makes a pending log's file, on its first records.
+func (w *Writer) make() error {
+	// Never through a link (the system host writes as root), and never
+	// one that is there already: Create removed it, so one there now was
+	// put there by someone else.
+	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE|os.O_EXCL|safepath.NoFollow, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot create the record log: %w", err)
+	}
+	w.f, w.pending = f, false
+	return nil
+}
+
 // Append writes b, whole framed records as a runtime sends them (a
 // uvarint length, the record), each as a checked frame (see AppendChecked),
 // in one write: where the system has writev, the records themselves are
@@ -62,6 +92,11 @@ func Open(path string, size int64) (*Writer, error) {
 func (w *Writer) Append(b []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.pending {
+		if err := w.make(); err != nil {
+			return err
+		}
+	}
 	if w.f == nil {
 		return errors.New("the record log is closed")
 	}
@@ -171,6 +206,7 @@ func (w *Writer) Size() int64 {
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.pending = false // no file, nothing to sync
 	if w.f == nil {
 		return nil
 	}
@@ -193,6 +229,7 @@ func (w *Writer) Close() error {
 func (w *Writer) CloseUnsynced() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.pending = false
 	if w.f == nil {
 		return nil
 	}
@@ -220,6 +257,9 @@ func SyncFile(path string) error {
 func (w *Writer) Sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.pending {
+		return nil // nothing written, nothing to make durable
+	}
 	if w.f == nil {
 		return errors.New("the record log is closed")
 	}

@@ -69,7 +69,7 @@ func (m *Manager) Run(j *jobs.Job) {
 	}
 	m.t.Unlock()
 	if needLog {
-		lg, err := recordlog.Open(m.t.LogPath(r.ID), 0)
+		lg, err := recordlog.Create(m.t.LogPath(r.ID))
 		if err != nil {
 			fail(fmt.Sprintf("cannot create the job's record log: %v", err))
 			return
