@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -205,8 +206,15 @@ func TestQueuedJobsRunAfterRestart(t *testing.T) {
 	th.Start("echo later", named("q"))
 	th.Close()
 	th2 := hosttest.Open(t, home, opts)
-	if q := th2.Job("q"); q.State != api.NotStarted {
+	q := th2.Job("q")
+	if q.State != api.NotStarted {
 		t.Fatalf("a job queued across a restart is %s", q.State)
+	}
+	// Taken back, a queued job gets no record log yet: it is made with
+	// its first records, as a new job's is (100,000 queued children would
+	// otherwise each cost a file and a descriptor at every host start).
+	if _, err := os.Lstat(filepath.Join(home, "jobs", fmt.Sprintf("%d.log", q.ID))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the queued job has a record log after the restart (%v)", err)
 	}
 	l.Open("b1")
 	if j := th2.Await("q")[0]; j.State != api.Completed {

@@ -48,7 +48,9 @@ func openLog(path string) (*os.File, error) {
 func ScanFrom(path string, from End) (End, error) {
 	f, err := openLog(path)
 	if errors.Is(err, os.ErrNotExist) && from.Size == 0 {
-		return End{}, nil
+		// No file: no records in it, but records handed to a receiver
+		// straight from the relay are numbered all the same.
+		return End{LastSeq: from.LastSeq}, nil
 	}
 	if err != nil {
 		return from, fmt.Errorf("cannot read the record log: %w", err)

@@ -152,6 +152,11 @@ func TestScanAndReadLog(t *testing.T) {
 	if size != 0 || last != 0 || err != nil {
 		t.Errorf("scanLog(missing) = %d, %d, %v", size, last, err)
 	}
+	// Records numbered before (handed to a receiver straight from the
+	// relay, never logged) stay numbered.
+	if end, err := ScanFrom(filepath.Join(dir, "none.log"), End{LastSeq: 7}); err != nil || end != (End{LastSeq: 7}) {
+		t.Errorf("ScanFrom(missing, LastSeq 7) = %+v, %v; want LastSeq 7", end, err)
+	}
 	// Reading nothing from it is nothing (a job that printed nothing has
 	// no log file: Create); reading records from it finds them missing.
 	if recs, _, err := readAll(t, filepath.Join(dir, "none.log"), 0, 0); len(recs) != 0 || err != nil {

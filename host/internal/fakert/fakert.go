@@ -58,6 +58,10 @@ type Launcher struct {
 	reuse     bool
 	kept      []*Process
 	holdStops string
+	// holdLaunches has every Launch wait for the gate of that name
+	// (HoldLaunches); held counts those waiting.
+	holdLaunches string
+	held         int
 }
 
 // New returns a launcher with no processes.
@@ -70,9 +74,21 @@ func New() *Launcher {
 var _ launch.Launcher = (*Launcher)(nil)
 
 // Launch starts a fake process for spec.
-func (l *Launcher) Launch(_ context.Context, spec *launch.Spec) (launch.Process, error) {
+func (l *Launcher) Launch(ctx context.Context, spec *launch.Spec) (launch.Process, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.holdLaunches != "" {
+		g := l.gate(l.holdLaunches)
+		l.held++
+		l.changed.Broadcast()
+		l.mu.Unlock()
+		select {
+		case <-g:
+		case <-ctx.Done():
+		}
+		l.mu.Lock()
+		l.held--
+	}
 	if err := l.launchErr; err != nil {
 		l.launchErr = nil
 		return nil, err
@@ -98,6 +114,30 @@ func (l *Launcher) Reuse() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reuse = true
+}
+
+// HoldLaunches has every Launch wait until the gate of that name opens
+// (Open), as a runtime that takes long to start would.
+func (l *Launcher) HoldLaunches(gate string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holdLaunches = gate
+}
+
+// AwaitHeld waits until n Launches wait at HoldLaunches' gate.
+func (l *Launcher) AwaitHeld(n int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	t := time.AfterFunc(10*time.Second, func() { l.mu.Lock(); l.changed.Broadcast(); l.mu.Unlock() })
+	defer t.Stop()
+	for l.held < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d launches waiting, want %d", l.held, n)
+		}
+		l.changed.Wait()
+	}
+	return nil
 }
 
 // Kept is how many processes Recycle kept that no Launch took yet.

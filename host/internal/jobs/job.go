@@ -53,6 +53,12 @@ type Job struct {
 	// TimedOut marks a job its --timeout is stopping: its stop is a
 	// failure. Guarded by Host.mu.
 	TimedOut bool
+	// Launching marks a job the queue started whose runner has not yet
+	// taken its runtime or given up (runner.Manager.Run): a stop then
+	// finds no runtime and ends the job at once, and a restart in place
+	// waits for the runner to see that (AwaitLaunched), so that the old
+	// start never runs alongside the new. Guarded by Host.mu.
+	Launching bool
 	// StopAsked marks a job whose runtime was asked to stop it (stop,
 	// --timeout) in this attempt: that runtime process is never given
 	// another job, even if the job completed before the stop arrived,

@@ -332,6 +332,7 @@ func (t *Table) tryStartLocked(j *Job, s *scheduling) bool {
 	startingLocked(j)
 	begin := time.Now()
 	j.Row.PSBeginTime = &begin
+	j.Launching = true
 	j.NotifyLocked()
 	t.Go(func() { t.cfg.Run(j) })
 	return true

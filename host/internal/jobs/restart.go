@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
@@ -54,6 +55,9 @@ func (t *Table) RestartInPlace(j *Job, r *store.Row, payload *sdk.Job) error {
 	data, err := proto.Marshal(sdk.EncodeJob(payload))
 	if err != nil {
 		return fmt.Errorf("cannot record the job's payload: %w", err)
+	}
+	if err := t.awaitLaunched(j); err != nil {
+		return err
 	}
 	j.PersistMu.Lock()
 	defer j.PersistMu.Unlock()
@@ -112,3 +116,33 @@ func (t *Table) RestartInPlace(j *Job, r *store.Row, payload *sdk.Job) error {
 	t.mu.Unlock()
 	return nil
 }
+
+// awaitLaunched waits until no runner is starting a runtime for j: a job
+// stopped while its runtime was starting ends at once, and its runner
+// learns of it only when the runtime has started. Restarted before that,
+// the old start would go on with the new run's job.
+func (t *Table) awaitLaunched(j *Job) error {
+	deadline := time.After(launchWait)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for j.Launching {
+		ch := j.Changed
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.mu.Lock()
+			return errorf(ErrBadRequest, "job %d's last runtime is still starting; restart it again in a moment", j.Row.ID)
+		case <-t.ctx.Done():
+			t.mu.Lock()
+			return t.ctx.Err()
+		}
+		t.mu.Lock()
+	}
+	return nil
+}
+
+// launchWait bounds how long a restart waits for a runtime that is
+// starting: starting one takes milliseconds, a stuck one the launcher's
+// own bound.
+const launchWait = 30 * time.Second

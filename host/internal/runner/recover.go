@@ -117,7 +117,16 @@ func (m *Manager) Recover() error {
 		if cur.ReadOffset > j.Row.ReadOffset && cur.ReadOffset <= end.Size {
 			j.Row.ReadOffset = cur.ReadOffset
 		}
-		if j.Log, err = recordlog.Open(m.t.LogPath(r.ID), end.Size); err != nil {
+		// A log with no whole records (a queued job's, a silent one's) is
+		// made when records come, as a new one is: a restart with 100,000
+		// queued batch children makes no file and holds no descriptor
+		// for them.
+		if end.Size == 0 {
+			j.Log, err = recordlog.Create(m.t.LogPath(r.ID))
+		} else {
+			j.Log, err = recordlog.Open(m.t.LogPath(r.ID), end.Size)
+		}
+		if err != nil {
 			return fmt.Errorf("job %d: %w", r.ID, err)
 		}
 		if r.Elsewhere() != "" {

@@ -26,6 +26,7 @@ func (m *Manager) Run(j *jobs.Job) {
 	m.t.Unlock()
 	fail := func(reason string) {
 		m.t.Lock()
+		launched(j)
 		m.t.FreeSlotLocked(j)
 		failed := j.Row.State == api.Running // not stopped meanwhile
 		if failed {
@@ -90,11 +91,16 @@ func (m *Manager) Run(j *jobs.Job) {
 	}
 	m.t.Lock()
 	if j.Row.State != api.Running {
-		// Stopped while the runtime was starting.
+		// Stopped while the runtime was starting: its slot is freed
+		// before a restart waiting for this may start the job again.
 		m.t.Unlock()
 		m.task(j, p).release()
+		m.t.Lock()
+		launched(j)
+		m.t.Unlock()
 		return
 	}
+	launched(j)
 	// A new attempt's runtime, no stop asked of it yet; a suspend waits
 	// for the job to have its runtime.
 	j.RT, j.StopAsked = p, false
@@ -144,4 +150,11 @@ func (m *Manager) checkRuntime(r *store.Row) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("the runtime %s %s (%s) is no longer installed", r.Runtime.Name, r.Runtime.Version, r.Spec.Runtime)
+}
+
+// launched says j's runner is done starting its runtime, one way or the
+// other (see jobs.Job.Launching), and wakes a restart waiting for that.
+func launched(j *jobs.Job) {
+	j.Launching = false
+	j.NotifyLocked()
 }
