@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -382,3 +383,42 @@ func TestStateFilters(t *testing.T) {
 	_, err = th.Stop(ctx, nil, host.InState("sleepy"))
 	wantKind(t, "an unknown state", err, host.ErrBadRequest)
 }
+
+// A receive reading a job's records while the job fails and runs again
+// (--retries): the new attempt's records start afresh at 0, and the
+// receive, done with the earlier attempt's, must not move the new
+// attempt's read offset past them (a later receive then missed them).
+func TestReceiveAcrossARetry(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	th.Start("echo a; wait go; echo b; exit 1", func(r *api.StartRequest) { r.Retries = 1 })
+	th.WaitOutput("1", "a")
+	s := &pausedSink{entered: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- th.Receive(context.Background(), []string{"1"}, host.ReceiveOptions{}, s) }()
+	<-s.entered // reading the first attempt's log
+	l.Open("go")
+	for deadline := time.Now().Add(10 * time.Second); th.Job("1").State != api.Failed; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job is %s, want Failed on its last attempt", th.Job("1").State)
+		}
+	}
+	close(s.release)
+	if err := <-done; err != nil {
+		t.Fatalf("the receive across the retry: %v", err)
+	}
+	if got := th.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a", "b"}) {
+		t.Errorf("the last attempt's records received after: %q, want [a b]", got)
+	}
+}
+
+// pausedSink holds its first record until released.
+type pausedSink struct {
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (s *pausedSink) Record(uint64, *sdk.Record) error {
+	s.once.Do(func() { close(s.entered); <-s.release })
+	return nil
+}
+func (s *pausedSink) Flush() error { return nil }

@@ -53,6 +53,11 @@ type Job struct {
 	// TimedOut marks a job its --timeout is stopping: its stop is a
 	// failure. Guarded by Host.mu.
 	TimedOut bool
+	// Records counts the times the job's records started afresh (a
+	// retry's attempt replaces the last one's): a receive that read an
+	// earlier attempt's log does not move the new attempt's read offset.
+	// Guarded by Host.mu.
+	Records uint64
 	// Launching marks a job the queue started whose runner has not yet
 	// taken its runtime or given up (runner.Manager.Run): a stop then
 	// finds no runtime and ends the job at once, and a restart in place

@@ -132,6 +132,7 @@ func (t *Table) retryLocked(j *Job, from api.State) {
 	// The next attempt's records replace these (see above): the log is
 	// made anew when it runs.
 	j.Log = nil
+	j.Records++
 	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset = 0, 0, 0
 	if t.cursors != nil {
 		// Where the last attempt's records stood is not where this
@@ -179,5 +180,6 @@ func (j *Job) Requeued() {
 		_ = j.Log.Close()
 		j.Log = nil
 	}
+	j.Records++
 	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset = 0, 0, 0
 }

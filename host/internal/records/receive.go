@@ -175,7 +175,7 @@ const receiveBatch = 64 << 10
 
 func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink Sink) error {
 	t.Lock()
-	cursor := j.Row.ReadOffset
+	cursor, records := j.Row.ReadOffset, j.Records
 	if !o.Keep {
 		j.Draining++
 	}
@@ -200,12 +200,18 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 			t.Persist(j)
 		}
 	}()
-	// delivered moves the read offset past what the sink has passed on.
+	// delivered moves the read offset past what the sink has passed on,
+	// unless the records read were an earlier attempt's: the job failed
+	// and runs again meanwhile, and the new attempt's records start at 0.
 	delivered := func(off int64) {
 		if o.Keep {
 			return
 		}
 		t.Lock()
+		if j.Records != records {
+			t.Unlock()
+			return
+		}
 		j.Row.ReadOffset = off
 		moved = true
 		j.NotifyLocked()
@@ -222,7 +228,10 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 		}
 		if !o.Keep {
 			cursor = j.Row.ReadOffset
+		} else if j.Records != records {
+			cursor = 0 // the new attempt's records, from the start
 		}
+		records = j.Records
 		finished, changed := j.Row.State.Finished(), j.Changed
 		end := j.LogEndLocked()
 		t.Unlock()
