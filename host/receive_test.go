@@ -411,14 +411,48 @@ func TestReceiveAcrossARetry(t *testing.T) {
 	}
 }
 
+// A receive that keeps the records and follows the job (--keep --wait)
+// across a retry reads the new attempt's records from their start: it
+// gets the first attempt's "a" it was reading, then the retry's "a" and
+// "b". (Kept at the first attempt's offset, it read the retry's log from
+// there, and missed its "a".)
+func TestReceiveKeepFollowsARetry(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	th.Start("echo a; wait go; echo b; exit 1", func(r *api.StartRequest) { r.Retries = 1 })
+	th.WaitOutput("1", "a")
+	s := &pausedSink{entered: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- th.Receive(context.Background(), []string{"1"}, host.ReceiveOptions{Keep: true, Wait: true}, s)
+	}()
+	<-s.entered
+	l.Open("go")
+	for deadline := time.Now().Add(10 * time.Second); th.Job("1").State != api.Failed; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job is %s, want Failed on its last attempt", th.Job("1").State)
+		}
+	}
+	close(s.release)
+	if err := <-done; err != nil && !strings.Contains(err.Error(), "exit status 1") {
+		t.Fatalf("the receive across the retry: %v", err)
+	}
+	if got := s.texts; !equalStrings(got, []string{"a", "a", "b"}) {
+		t.Errorf("followed across the retry: %q, want [a a b] (the first attempt's a, then the retry's)", got)
+	}
+}
+
 // pausedSink holds its first record until released.
 type pausedSink struct {
 	once             sync.Once
 	entered, release chan struct{}
+	texts            []string // the output records' texts
 }
 
-func (s *pausedSink) Record(uint64, *sdk.Record) error {
+func (s *pausedSink) Record(_ uint64, r *sdk.Record) error {
 	s.once.Do(func() { close(s.entered); <-s.release })
+	if r.Stream == sdk.Output {
+		s.texts = append(s.texts, strings.TrimSuffix(string(r.Chunk), "\n"))
+	}
 	return nil
 }
 func (s *pausedSink) Flush() error { return nil }
