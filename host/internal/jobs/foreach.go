@@ -144,7 +144,8 @@ type kidQueue struct {
 	// queued counts the children waiting to run (trackLocked); none
 	// before Children[next] is.
 	queued, next int
-	// done counts the finished children, once counted (countKidsLocked).
+	// done counts the finished children, once counted (settleBatchLocked
+	// counts them all; followParentLocked follows each move).
 	done    int
 	counted bool
 	// hold is why the waiting children wait when they have no reason of

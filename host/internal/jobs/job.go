@@ -260,21 +260,32 @@ func (j *Job) VisibleTo(c Caller) bool {
 // no collector is left (one that failed or went away): then the end must
 // be written as for any job.
 func (t *Table) AwaitRemoved(j *Job, d time.Duration) bool {
+	var removed bool
+	t.await(j, d, func() bool {
+		removed = j.Removed
+		return removed || j.Collectors == 0
+	})
+	return removed
+}
+
+// await waits, at most d, until settled (called under the table's lock
+// each time j changes) says so, and reports whether it did; a table
+// that closes meanwhile ends the wait.
+func (t *Table) await(j *Job, d time.Duration, settled func() bool) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		t.mu.Lock()
-		removed, collectors, changed := j.Removed, j.Collectors, j.Changed
+		ok, changed := settled(), j.Changed
 		t.mu.Unlock()
-		switch {
-		case removed:
+		if ok {
 			return true
-		case collectors == 0:
-			return false
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
+			return false
+		case <-t.ctx.Done():
 			return false
 		}
 	}

@@ -122,24 +122,13 @@ func (t *Table) RestartInPlace(j *Job, r *store.Row, payload *sdk.Job) error {
 // learns of it only when the runtime has started. Restarted before that,
 // the old start would go on with the new run's job.
 func (t *Table) awaitLaunched(j *Job) error {
-	deadline := time.After(launchWait)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for j.Launching {
-		ch := j.Changed
-		t.mu.Unlock()
-		select {
-		case <-ch:
-		case <-deadline:
-			t.mu.Lock()
-			return errorf(ErrBadRequest, "job %d's last runtime is still starting; restart it again in a moment", j.Row.ID)
-		case <-t.ctx.Done():
-			t.mu.Lock()
-			return t.ctx.Err()
-		}
-		t.mu.Lock()
+	if t.await(j, launchWait, func() bool { return !j.Launching }) {
+		return nil
 	}
-	return nil
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
+	return errorf(ErrBadRequest, "job %d's last runtime is still starting; restart it again in a moment", j.Row.ID)
 }
 
 // launchWait bounds how long a restart waits for a runtime that is

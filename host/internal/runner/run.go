@@ -100,10 +100,9 @@ func (m *Manager) Run(j *jobs.Job) {
 		m.t.Unlock()
 		return
 	}
-	launched(j)
-	// A new attempt's runtime, no stop asked of it yet; a suspend waits
-	// for the job to have its runtime.
-	j.RT, j.StopAsked = p, false
+	// A new attempt's runtime, no stop asked of it yet; a suspend, and a
+	// restart in place (see launched), wait for the job to have it.
+	j.Launching, j.RT, j.StopAsked = false, p, false
 	j.NotifyLocked()
 	var att *jobs.AttachRecord
 	if a := p.Attach(); a != nil {
