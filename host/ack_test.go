@@ -71,9 +71,9 @@ func TestAcknowledgements(t *testing.T) {
 // beyond them, and returns how many it got.
 func awaitAcks(t *testing.T, l *fakert.Launcher, id uint64, n int) int {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); l.Acks(id) < n && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); len(l.AckLog(id)) < n && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
-	return l.Acks(id)
+	return len(l.AckLog(id))
 }

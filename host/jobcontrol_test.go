@@ -234,10 +234,8 @@ func TestStopOfACompletingJobKillsNoOtherJob(t *testing.T) {
 	l.Reuse()
 	l.HoldStops("stops")
 	a := th.Start("wait go", named("A"))
-	for deadline := time.Now().Add(10 * time.Second); l.Runs(a.ID) == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("job A did not start in its runtime")
-		}
+	if err := l.WaitBlocked(a.ID); err != nil { // running in its runtime
+		t.Fatal(err)
 	}
 	stopped := make(chan error, 1)
 	go func() {
@@ -254,10 +252,8 @@ func TestStopOfACompletingJobKillsNoOtherJob(t *testing.T) {
 		}
 	}
 	b := th.Start("wait never", named("B"))
-	for deadline := time.Now().Add(10 * time.Second); l.Runs(b.ID) == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("job B did not start in its runtime")
-		}
+	if err := l.WaitBlocked(b.ID); err != nil {
+		t.Fatal(err)
 	}
 	l.Open("stops")
 	if err := <-stopped; err != nil {
@@ -268,60 +264,6 @@ func TestStopOfACompletingJobKillsNoOtherJob(t *testing.T) {
 		t.Errorf("job B is %s (%s) after a late stop of job A; want Running", j.State, j.StateReason)
 	}
 	if _, err := th.Stop(context.Background(), []string{"B"}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitJobState waits until job sel is in state want.
-func waitJobState(t *testing.T, th *hosttest.Host, sel string, want api.State) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j := th.Job(sel)
-		if j.State == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s is %s (%s), want %s", sel, j.State, j.StateReason, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// A job stopped while its runtime is still starting ends at once; its
-// runner learns of the stop only when the runtime has started. A restart
-// in place in between waits for that, so that the old start does not go
-// on with the restarted job: the job runs once, in one runtime.
-func TestRestartInPlaceWhileTheStoppedStartLaunches(t *testing.T) {
-	th, l := fakeWithLauncher(t)
-	ctx := context.Background()
-	l.HoldLaunches("launch")
-	j := th.Start("echo hi; sleep", named("A"))
-	if err := l.AwaitHeld(1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := th.Stop(ctx, []string{"A"}); err != nil {
-		t.Fatal(err)
-	}
-	restarted := make(chan error, 1)
-	go func() {
-		_, err := th.Restart(ctx, []string{"A"}, &api.RestartRequest{InPlace: true})
-		restarted <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // the restart waits for the old start
-	l.Open("launch")
-	if err := <-restarted; err != nil {
-		t.Fatalf("restart --in-place: %v", err)
-	}
-	th.WaitOutput("A", "hi")
-	time.Sleep(100 * time.Millisecond) // a second start would be on its way
-	if n := l.Runs(j.ID); n != 1 {
-		t.Errorf("the restarted job was started %d times in its runtimes, want once", n)
-	}
-	if n := l.Alive(); n != 1 {
-		t.Errorf("%d runtime processes alive, want the restarted job's only", n)
-	}
-	if _, err := th.Stop(ctx, []string{"A"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,10 +1,12 @@
 package host_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
@@ -74,4 +76,58 @@ func fakeWithLauncher(t *testing.T, mods ...func(*host.Options)) (*hosttest.Host
 		m(&opts)
 	}
 	return hosttest.Open(t, "", opts), l
+}
+
+// waitJobState waits until job sel is in state want.
+func waitJobState(t *testing.T, th *hosttest.Host, sel string, want api.State) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j := th.Job(sel)
+		if j.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s is %s (%s), want %s", sel, j.State, j.StateReason, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A job stopped while its runtime is still starting ends at once; its
+// runner learns of the stop only when the runtime has started. A restart
+// in place in between waits for that, so that the old start does not go
+// on with the restarted job: the job runs once, in one runtime.
+func TestRestartInPlaceWhileTheStoppedStartLaunches(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	ctx := context.Background()
+	l.HoldLaunches("launch")
+	j := th.Start("echo hi; sleep", named("A"))
+	if err := l.AwaitHeld(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := th.Stop(ctx, []string{"A"}); err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan error, 1)
+	go func() {
+		_, err := th.Restart(ctx, []string{"A"}, &api.RestartRequest{InPlace: true})
+		restarted <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the restart waits for the old start
+	l.Open("launch")
+	if err := <-restarted; err != nil {
+		t.Fatalf("restart --in-place: %v", err)
+	}
+	th.WaitOutput("A", "hi")
+	time.Sleep(100 * time.Millisecond) // a second start would be on its way
+	if n := l.Runs(j.ID); n != 1 {
+		t.Errorf("the restarted job was started %d times in its runtimes, want once", n)
+	}
+	if n := l.Alive(); n != 1 {
+		t.Errorf("%d runtime processes alive, want the restarted job's only", n)
+	}
+	if _, err := th.Stop(ctx, []string{"A"}); err != nil {
+		t.Fatal(err)
+	}
 }

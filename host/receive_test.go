@@ -389,23 +389,7 @@ func TestStateFilters(t *testing.T) {
 // receive, done with the earlier attempt's, must not move the new
 // attempt's read offset past them (a later receive then missed them).
 func TestReceiveAcrossARetry(t *testing.T) {
-	th, l := fakeWithLauncher(t)
-	th.Start("echo a; wait go; echo b; exit 1", func(r *api.StartRequest) { r.Retries = 1 })
-	th.WaitOutput("1", "a")
-	s := &pausedSink{entered: make(chan struct{}), release: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() { done <- th.Receive(context.Background(), []string{"1"}, host.ReceiveOptions{}, s) }()
-	<-s.entered // reading the first attempt's log
-	l.Open("go")
-	for deadline := time.Now().Add(10 * time.Second); th.Job("1").State != api.Failed; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the job is %s, want Failed on its last attempt", th.Job("1").State)
-		}
-	}
-	close(s.release)
-	if err := <-done; err != nil {
-		t.Fatalf("the receive across the retry: %v", err)
-	}
+	th, _ := receiveAcrossARetry(t, host.ReceiveOptions{})
 	if got := th.Take([]string{"1"}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"a", "b"}) {
 		t.Errorf("the last attempt's records received after: %q, want [a b]", got)
 	}
@@ -417,28 +401,33 @@ func TestReceiveAcrossARetry(t *testing.T) {
 // "b". (Kept at the first attempt's offset, it read the retry's log from
 // there, and missed its "a".)
 func TestReceiveKeepFollowsARetry(t *testing.T) {
+	_, s := receiveAcrossARetry(t, host.ReceiveOptions{Keep: true, Wait: true})
+	if got := s.texts; !equalStrings(got, []string{"a", "a", "b"}) {
+		t.Errorf("followed across the retry: %q, want [a a b] (the first attempt's a, then the retry's)", got)
+	}
+}
+
+// receiveAcrossARetry starts a job that prints a, waits, prints b and
+// fails, with one retry, and receives it with o, the receive held at its
+// first record until the job has failed its last attempt. It returns the
+// host and what the receive got.
+func receiveAcrossARetry(t *testing.T, o host.ReceiveOptions) (*hosttest.Host, *pausedSink) {
+	t.Helper()
 	th, l := fakeWithLauncher(t)
 	th.Start("echo a; wait go; echo b; exit 1", func(r *api.StartRequest) { r.Retries = 1 })
 	th.WaitOutput("1", "a")
 	s := &pausedSink{entered: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() {
-		done <- th.Receive(context.Background(), []string{"1"}, host.ReceiveOptions{Keep: true, Wait: true}, s)
-	}()
-	<-s.entered
+	go func() { done <- th.Receive(context.Background(), []string{"1"}, o, s) }()
+	<-s.entered // reading the first attempt's log
 	l.Open("go")
-	for deadline := time.Now().Add(10 * time.Second); th.Job("1").State != api.Failed; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the job is %s, want Failed on its last attempt", th.Job("1").State)
-		}
-	}
+	waitJobState(t, th, "1", api.Failed)
 	close(s.release)
+	// A receive that follows the job to its end says it failed.
 	if err := <-done; err != nil && !strings.Contains(err.Error(), "exit status 1") {
 		t.Fatalf("the receive across the retry: %v", err)
 	}
-	if got := s.texts; !equalStrings(got, []string{"a", "a", "b"}) {
-		t.Errorf("followed across the retry: %q, want [a a b] (the first attempt's a, then the retry's)", got)
-	}
+	return th, s
 }
 
 // pausedSink holds its first record until released.

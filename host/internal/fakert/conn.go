@@ -59,17 +59,13 @@ func (c conn) Ack(_ context.Context, jobID, seq uint64, done bool) error {
 func (c conn) Stop(ctx context.Context, jobID uint64, grace time.Duration) error {
 	l := c.p.l
 	l.mu.Lock()
-	var g chan struct{}
+	var err error
 	if l.holdStops != "" {
-		g = l.gate(l.holdStops)
+		err = l.passLocked(ctx, l.holdStops)
 	}
 	l.mu.Unlock()
-	if g != nil {
-		select {
-		case <-g:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err != nil {
+		return err
 	}
 	return c.withJob(jobID, func(r *run) {
 		r.stopGrace = grace

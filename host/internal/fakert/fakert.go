@@ -78,15 +78,9 @@ func (l *Launcher) Launch(ctx context.Context, spec *launch.Spec) (launch.Proces
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.holdLaunches != "" {
-		g := l.gate(l.holdLaunches)
 		l.held++
 		l.changed.Broadcast()
-		l.mu.Unlock()
-		select {
-		case <-g:
-		case <-ctx.Done():
-		}
-		l.mu.Lock()
+		_ = l.passLocked(ctx, l.holdLaunches)
 		l.held--
 	}
 	if err := l.launchErr; err != nil {
@@ -126,16 +120,8 @@ func (l *Launcher) HoldLaunches(gate string) {
 
 // AwaitHeld waits until n Launches wait at HoldLaunches' gate.
 func (l *Launcher) AwaitHeld(n int) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	t := time.AfterFunc(10*time.Second, func() { l.mu.Lock(); l.changed.Broadcast(); l.mu.Unlock() })
-	defer t.Stop()
-	for l.held < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d launches waiting, want %d", l.held, n)
-		}
-		l.changed.Wait()
+	if !l.await(10*time.Second, func() bool { return l.held >= n }) {
+		return fmt.Errorf("fewer than %d launches waiting after 10s", n)
 	}
 	return nil
 }
@@ -199,13 +185,6 @@ func (l *Launcher) HoldStreams() {
 	l.holdStreams = true
 }
 
-// Acks is how many acknowledgements job id's runtime got from hosts.
-func (l *Launcher) Acks(id uint64) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.acks[id])
-}
-
 // AckLog is the acknowledgements job id's runtime got, in order: "SEQ" for
 // records up to SEQ, "SEQ done" for those and the end.
 func (l *Launcher) AckLog(id uint64) []string {
@@ -249,8 +228,25 @@ func (l *Launcher) Crash(id uint64) {
 // WaitBlocked waits until job id is blocked in wait, sleep or hang, for
 // at most a minute (then it fails).
 func (l *Launcher) WaitBlocked(id uint64) error {
-	deadline := time.Now().Add(time.Minute)
-	t := time.AfterFunc(time.Minute, func() {
+	blocked := func() bool {
+		for _, p := range l.procs {
+			if r := p.jobs[id]; r != nil && r.blocked {
+				return true
+			}
+		}
+		return false
+	}
+	if !l.await(time.Minute, blocked) {
+		return fmt.Errorf("job %d did not block within a minute", id)
+	}
+	return nil
+}
+
+// await waits, at most d, until ok (called under the launcher's lock
+// each time something changes) says so, and reports whether it did.
+func (l *Launcher) await(d time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(d)
+	t := time.AfterFunc(d, func() {
 		l.mu.Lock()
 		l.changed.Broadcast()
 		l.mu.Unlock()
@@ -258,16 +254,26 @@ func (l *Launcher) WaitBlocked(id uint64) error {
 	defer t.Stop()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for {
-		for _, p := range l.procs {
-			if r := p.jobs[id]; r != nil && r.blocked {
-				return nil
-			}
-		}
+	for !ok() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("job %d did not block within a minute", id)
+			return false
 		}
 		l.changed.Wait()
+	}
+	return true
+}
+
+// passLocked waits, with the launcher's lock let go, until the gate of
+// that name opens or ctx ends, and says which (nil: the gate opened).
+func (l *Launcher) passLocked(ctx context.Context, name string) error {
+	g := l.gate(name)
+	l.mu.Unlock()
+	defer l.mu.Lock()
+	select {
+	case <-g:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
