@@ -24,6 +24,13 @@ import (
 
 const tokenLen = 16
 
+// A job that has ended within smallWait of its Run, holding at most
+// smallEnd bytes of records, is sent over gRPC (see serveBulk).
+const (
+	smallWait = 2 * time.Millisecond
+	smallEnd  = 64 << 10
+)
+
 // socketBuffer is the bulk socket's send buffer (the kernel caps it at
 // net.core.wmem_max).
 const socketBuffer = 4 << 20
@@ -125,7 +132,6 @@ func (s *server) serveBulk(ctx context.Context, j *serverJob, after uint64, send
 	if err := s.bulk.listen(); err != nil {
 		return fmt.Errorf("cannot open the bulk socket: %w", err)
 	}
-	tok, ch := s.bulk.expect()
 	// The job runs while the host connects: what it prints waits in the
 	// spool, which keeps every record until the host acknowledges it, so
 	// nothing depends on the connection being there first. A trivial job
@@ -136,6 +142,15 @@ func (s *server) serveBulk(ctx context.Context, j *serverJob, after uint64, send
 	coming := j.spool.expect()
 	defer coming()
 	j.begin()
+	// A job that ends at once with little to say, as most a batch or a
+	// start --wait runs do, sends it all on the gRPC stream instead: the
+	// host does not connect here, a connection and two wake-ups fewer a
+	// job. A longer job's host connects at most smallWait later than it
+	// would, and its records wait in the spool meanwhile as they do anyway.
+	if j.spool.endedSmall(ctx, smallWait, smallEnd) {
+		return j.spool.stream(ctx, after, send)
+	}
+	tok, ch := s.bulk.expect()
 	if err := send(&Batch{BulkAddress: s.bulk.addr, BulkToken: tok}); err != nil {
 		s.bulk.forget(tok)
 		return err

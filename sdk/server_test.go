@@ -295,9 +295,12 @@ func TestServerWatch(t *testing.T) {
 func TestServerBulk(t *testing.T) {
 	// Not parallel: the socket goes in a directory of its own.
 	t.Setenv("PLUGIN_UNIX_SOCKET_DIR", t.TempDir())
-	ran := make(chan struct{})
+	ran, release := make(chan struct{}), make(chan struct{})
 	srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
 		close(ran) // runs once: a second Run attaches to the same job
+		// Held until the test has its offer: a job over within
+		// smallWait is sent on the gRPC stream (TestServerSmallEnd).
+		<-release
 		for i := range 3 {
 			_ = out.Emit(NewOutput(fmt.Sprint(i), ""))
 		}
@@ -368,6 +371,7 @@ func TestServerBulk(t *testing.T) {
 	ctx2, cancel2 := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel2()
 	errc, offer = run(ctx2, 1)
+	close(release)
 	bs := dialTestBulk(t, offer)
 	var seqs []uint64
 	for {
@@ -397,6 +401,81 @@ func TestServerBulk(t *testing.T) {
 	}
 	if err := within(t, errc, "Run"); err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// A job that ends within smallWait of its Run holding little is sent whole
+// on the gRPC stream, and no bulk connection is offered or awaited; one that
+// ends holding more than smallEnd is offered the bulk socket.
+func TestServerSmallEnd(t *testing.T) {
+	// Not parallel: the socket goes in a directory of its own.
+	t.Setenv("PLUGIN_UNIX_SOCKET_DIR", t.TempDir())
+	for _, tc := range []struct {
+		name  string
+		bytes int
+		bulk  bool
+	}{
+		{"small", 10, false},
+		{"big", smallEnd + 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+				_ = out.Emit(NewOutput(strings.Repeat("x", tc.bytes), ""))
+				return Success()
+			})
+			t.Cleanup(func() {
+				if srv.bulk.ln != nil {
+					srv.bulk.ln.Close()
+				}
+			})
+			// The job ends before Run looks (it is already running),
+			// however slow the machine.
+			job := &Job{Id: 1}
+			srv.mu.Lock()
+			j := srv.start(job)
+			srv.jobs[1] = j
+			srv.mu.Unlock()
+			j.begin()
+			for ended, _ := j.spool.state(); !ended; ended, _ = j.spool.state() {
+				time.Sleep(time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			msgs := make(chan *Batch, 10)
+			errc := make(chan error, 1)
+			go func() {
+				errc <- srv.Run(&pb.RunRequest{Job: job, Bulk: true}, &fakeRunStream{ctx: ctx, send: func(b *Batch) error {
+					msgs <- proto.Clone(b).(*Batch)
+					return nil
+				}})
+			}()
+			first := within(t, msgs, "Run's first message")
+			if tc.bulk {
+				if first.BulkAddress == "" || first.Done != nil {
+					t.Fatalf("%d bytes: first message %v, want a bulk offer only", tc.bytes, first)
+				}
+				if b, err := dialTestBulk(t, first).Recv(); err != nil || b.Done == nil {
+					t.Errorf("bulk socket: %v, %v; want the record and the end", b, err)
+				}
+			}
+			if err := within(t, errc, "Run"); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if n := len(msgs); n != 0 {
+				t.Errorf("%d more messages on the gRPC stream, want none", n)
+			}
+			if tc.bulk {
+				return
+			}
+			if first.BulkAddress != "" || first.Done == nil || first.LastSeq != 1 || len(checkBatch(t, first)) != 1 {
+				t.Errorf("%d bytes: first message %v, want the record and the end", tc.bytes, first)
+			}
+			srv.bulk.mu.Lock()
+			defer srv.bulk.mu.Unlock()
+			if len(srv.bulk.pending) != 0 {
+				t.Errorf("%d bulk connections awaited, want none", len(srv.bulk.pending))
+			}
+		})
 	}
 }
 

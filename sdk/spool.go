@@ -263,6 +263,33 @@ func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) erro
 	}
 }
 
+// endedSmall waits until the job ends, at most wait, and reports whether it
+// has ended holding no more than limit bytes of records.
+func (s *spool) endedSmall(ctx context.Context, wait time.Duration, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		expired := false
+		t := time.AfterFunc(wait, func() {
+			s.mu.Lock()
+			expired = true
+			s.changed.Broadcast()
+			s.mu.Unlock()
+		})
+		defer t.Stop()
+		stop := context.AfterFunc(ctx, func() {
+			s.mu.Lock()
+			s.changed.Broadcast()
+			s.mu.Unlock()
+		})
+		defer stop()
+		for s.done == nil && !expired && ctx.Err() == nil {
+			s.changed.Wait()
+		}
+	}
+	return s.done != nil && s.held <= limit
+}
+
 // expect counts a stream that is on its way (a host connecting to the bulk
 // socket while the job already runs) as attached, until the returned func
 // is called: a sync meanwhile waits for it, as for a stream that is there.

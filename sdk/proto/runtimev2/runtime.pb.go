@@ -1024,8 +1024,10 @@ type Batch struct {
 	// Set on the last batch of a job.
 	Done *Done `protobuf:"bytes,4,opt,name=done,proto3" json:"done,omitempty"`
 	// Bulk transfer: when the host asked for it, the plugin's first and only
-	// message on the gRPC stream names a unix socket and a token instead of
-	// carrying records. The host connects, writes the token, and reads the
+	// message on the gRPC stream may name a unix socket and a token instead of
+	// carrying records. (It need not: a plugin whose job has ended already,
+	// with little to send, sends it on the stream, and the host reads the
+	// stream as when it did not ask.) The host connects, writes the token, and reads the
 	// batches from the socket, each framed as: uvarint length, Batch without
 	// records, uvarint length, the records. The gRPC stream stays open while
 	// the socket is in use and ends after it. A plain socket moves bulk output
