@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/bgjob/bgjob/host/internal/safepath"
@@ -38,12 +39,16 @@ import (
 // folder above it, and what any symbolic link on the way points to. The
 // error wraps ErrUnsafe, or is Lstat's for a path that is not there.
 func (c *Catalog) checkTrusted(path string) error {
-	realRoot, err := filepath.EvalSymlinks(c.root)
-	if err != nil {
-		realRoot = c.root
-	}
-	err = safepath.Chain(path, func(dir string) bool {
-		return !safepath.Within(dir, c.root) && !safepath.Within(dir, realRoot)
+	// The catalog's real place is looked up only if a sticky folder is on
+	// the way (/tmp, in tests): it costs a walk of its own.
+	realRoot := sync.OnceValue(func() string {
+		if r, err := filepath.EvalSymlinks(c.root); err == nil {
+			return r
+		}
+		return c.root
+	})
+	err := safepath.Chain(path, func(dir string) bool {
+		return !safepath.Within(dir, c.root) && !safepath.Within(dir, realRoot())
 	})
 	return c.unsafe(err)
 }

@@ -37,6 +37,13 @@ func Check(path string, fi fs.FileInfo, sticky bool) error {
 	return &Error{Path: path, UID: uid, Mode: fi.Mode(), EUID: euid}
 }
 
+// stickyDir reports whether the sticky exception could apply to fi: a
+// folder others may write, with the sticky bit. Only then is the caller's
+// sticky asked (it may cost a walk of its own).
+func stickyDir(fi fs.FileInfo) bool {
+	return fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 && fi.Mode().Perm()&0o022 != 0
+}
+
 // Chain checks path and every folder above it up to /, each with Check;
 // where a symbolic link is on the way (the link's own mode means nothing,
 // the folder holding it is checked), the link's target and the folders
@@ -47,21 +54,29 @@ func Check(path string, fi fs.FileInfo, sticky bool) error {
 // cannot be walked.
 func Chain(path string, sticky func(dir string) bool) error {
 	path = filepath.Clean(path)
+	links := false
 	for p := path; ; {
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return err
 		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			if err := Check(p, fi, sticky != nil && sticky(p)); err != nil {
-				return err
-			}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			links = true
+		} else if err := Check(p, fi, sticky != nil && stickyDir(fi) && sticky(p)); err != nil {
+			return err
 		}
 		parent := filepath.Dir(p)
 		if parent == p {
 			break
 		}
 		p = parent
+	}
+	if !links {
+		// Nothing on the way is a link, so the path is where it leads:
+		// walking it again to resolve links (as many lstats as above)
+		// would find none. One made since could only be made by root or
+		// us, whom every folder on the way was just checked to belong to.
+		return nil
 	}
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
