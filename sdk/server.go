@@ -84,7 +84,7 @@ type serverJob struct {
 // begin starts the job, once: when a host asks to run it, before the host
 // has connected to the bulk socket (see serveBulk), as its records wait in
 // the spool until acknowledged.
-func (j *serverJob) begin() { j.once.Do(func() { go j.run() }) }
+func (j *serverJob) begin() { j.once.Do(func() { goWorker(j.run) }) }
 
 func newServer(cfg *ServeConfig, desc *Description, logger hclog.Logger) *server {
 	s := &server{impl: cfg.Runtime, types: map[string]JobType{}, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now()}
