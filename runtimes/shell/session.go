@@ -95,8 +95,15 @@ func (s *session) emit(r *sdk.Record) error {
 // openInput returns the script's stdin: a pipe fed with the job's input.
 // An *os.File, because the interpreter would otherwise make its own pipe
 // and a goroutine that never ends if the script does not read everything;
-// this one is closed by close.
+// this one is closed by close. A job without input reads the null device,
+// which the process opens once for all its jobs: a pipe made and closed for
+// each job was a fifth of what the runtime spent running a trivial one.
 func (s *session) openInput(input []byte) (*os.File, error) {
+	if len(input) == 0 {
+		if f, err := devNull(); err == nil {
+			return f, nil
+		}
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -112,6 +119,10 @@ func (s *session) openInput(input []byte) (*os.File, error) {
 	}()
 	return r, nil
 }
+
+// devNull is the null device, open for reading, shared by the process's
+// jobs and never closed.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
 
 // enter counts an exec handler in; it reports false once Run is ending.
 func (s *session) enter() bool {
