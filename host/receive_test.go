@@ -326,7 +326,8 @@ func (s *funcSinkErr) Flush() error                     { return nil }
 func TestReceiveDamagedLog(t *testing.T) {
 	th := fake(t)
 	th.Start("echo a; echo b; echo c")
-	th.Start("echo x")
+	// More than a row keeps (TestRealFewRecordsKeptInTheRow): a file.
+	th.Start("echo " + strings.Repeat("x", 2000))
 	th.Await("*")
 	logPath := filepath.Join(th.Dir, "jobs", "1.log")
 	fi, err := os.Stat(logPath)

@@ -2,6 +2,7 @@ package recordlog
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -134,7 +135,24 @@ func Read(path string, from, to int64, fn func(r *sdk.Record, end int64) error) 
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return err
 	}
-	rd := newFrameReader(f, from, to, path, false)
+	return readFrames(f, path, checked, from, to, fn)
+}
+
+// ReadKept is Read over a log Keep kept in memory.
+func ReadKept(log []byte, from, to int64, fn func(r *sdk.Record, end int64) error) error {
+	if to > int64(len(log)) {
+		return fmt.Errorf("%w: the records kept with the job end at %d, not %d", ErrTruncated, len(log), to)
+	}
+	if from >= to {
+		return nil
+	}
+	return readFrames(bytes.NewReader(log[from:to]), "the records kept with the job", true, from, to, fn)
+}
+
+// readFrames calls fn for each record r holds, from offset from (where r
+// is) up to to; checked says the log's frames are checked ones.
+func readFrames(r io.Reader, name string, checked bool, from, to int64, fn func(r *sdk.Record, end int64) error) error {
+	rd := newFrameReader(r, from, to, name, false)
 	rd.checkedLog = checked
 	var rec sdk.Record
 	for {
@@ -166,7 +184,13 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader, off, limit int64, name string, tornTail bool) *frameReader {
-	return &frameReader{br: bufio.NewReaderSize(r, 256<<10), off: off, limit: limit, name: name, tornTail: tornTail}
+	// No bigger a buffer than what is to be read: a log of a few records
+	// (Keep's) is read often, and whole.
+	size := 256 << 10
+	if n := limit - off; n >= 0 && n < int64(size) {
+		size = int(n)
+	}
+	return &frameReader{br: bufio.NewReaderSize(r, size), off: off, limit: limit, name: name, tornTail: tornTail}
 }
 
 // next decodes the next record into rec and returns the offset after it;

@@ -763,3 +763,79 @@ func TestCreateMakesTheFileOnFirstRecords(t *testing.T) {
 		t.Errorf("the link's target was written: %d bytes", fi.Size())
 	}
 }
+
+// Keep takes the whole of a log that has no file yet, within its limit, as
+// the bytes a file would hold: ReadKept reads the same records at the same
+// offsets as Read of the file. It takes nothing from a log that has a file,
+// nor more than the limit, and the log takes nothing after it.
+func TestKeep(t *testing.T) {
+	dir := t.TempDir()
+	batch := frame(t, sampleRecords()...)
+
+	file := filepath.Join(dir, "file.log")
+	w, err := Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := w.Keep(frame(t, chunkRec(7, "seven\n")), 1<<20); ok || err != nil {
+		t.Errorf("Keep on a log with a file: %v, %v; want nothing done", ok, err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want, wantEnds, err := readAll(t, file, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(dir, "kept.log")
+	w, err = Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := w.Keep(batch, len(batch)); ok {
+		t.Errorf("Keep took the records' checked frames with a limit of %d, their bare size", len(batch))
+	}
+	kept, ok, err := w.Keep(batch, 1<<10)
+	if !ok || err != nil {
+		t.Fatalf("Keep: %v, %v", ok, err)
+	}
+	if fi, _ := os.Stat(file); int64(len(kept)) != fi.Size() {
+		t.Errorf("kept %d bytes; the file of the same records has %d", len(kept), fi.Size())
+	}
+	if err := w.Append(frame(t, chunkRec(7, "seven\n"))); err == nil {
+		t.Error("Append after Keep was taken")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a kept log has a file: %v", err)
+	}
+	for from := 0; from < len(wantEnds); from++ {
+		start := int64(0)
+		if from > 0 {
+			start = wantEnds[from-1]
+		}
+		var got []*sdk.Record
+		var ends []int64
+		err := ReadKept(kept, start, int64(len(kept)), func(r *sdk.Record, end int64) error {
+			got = append(got, proto.Clone(r).(*sdk.Record))
+			ends = append(ends, end)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadKept from %d: %v", start, err)
+		}
+		sameRecords(t, fmt.Sprintf("kept, from %d", start), got, want[from:])
+		if fmt.Sprint(ends) != fmt.Sprint(wantEnds[from:]) {
+			t.Errorf("kept, from %d: ends %v, want %v", start, ends, wantEnds[from:])
+		}
+	}
+	if err := ReadKept(kept, 0, int64(len(kept))+1, func(*sdk.Record, int64) error { return nil }); !errors.Is(err, ErrTruncated) {
+		t.Errorf("ReadKept past the end: %v, want ErrTruncated", err)
+	}
+}

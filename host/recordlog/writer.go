@@ -117,6 +117,30 @@ func (w *Writer) Append(b []byte) error {
 	return nil
 }
 
+// Keep takes b, framed records as for Append, as the whole of a log that
+// has no file yet (no records came before them), if as checked frames they
+// come to at most max bytes: it returns those frames, which the caller
+// keeps instead of a file (ReadKept reads them, and the caller knows where
+// they end), and the writer takes nothing more. ok is false, and nothing
+// done, otherwise.
+//
+// A job whose few records all come with its end (most a batch runs) then
+// costs no file: making one, syncing it at the end and removing it with
+// the job cost more than the rest of what the host does for such a job.
+func (w *Writer) Keep(b []byte, max int) (kept []byte, ok bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.pending || len(b) > max {
+		return nil, false, nil
+	}
+	kept, err = AppendChecked(nil, b)
+	if err != nil || len(kept) > max {
+		return nil, false, err
+	}
+	w.pending = false
+	return kept, true, nil
+}
+
 // part is a piece of a batch's checked frames: a range of the writer's
 // scratch buffer (inScratch) or of the batch.
 type part struct {

@@ -72,6 +72,11 @@ type Row struct {
 	// job runs they are kept in memory and recovered from the log itself.
 	LastSeq uint64 `json:"lastSeq"`
 	LogSize int64  `json:"logSize"`
+	// KeptRecords is the whole record log of a job whose few records all
+	// came with its end, kept here instead of in a file (see
+	// recordlog.Writer.Keep): the row's commit makes them durable with
+	// the end, and the job has no log file.
+	KeptRecords []byte `json:"keptRecords,omitempty"`
 	// ReadOffset is where the next draining receive starts.
 	ReadOffset int64 `json:"readOffset"`
 	// RestartID is the request id of the restart that made this row (a

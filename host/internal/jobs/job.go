@@ -94,9 +94,13 @@ func (j *Job) NotifyLocked() {
 	j.Changed = make(chan struct{})
 }
 
-// LogEndLocked is where the job's record log ends now: the open log knows,
-// and the row remembers it for a job loaded from the table.
+// LogEndLocked is where the job's record log ends now: the records kept in
+// its row, or the open log, know, and the row remembers it for a job loaded
+// from the table.
 func (j *Job) LogEndLocked() int64 {
+	if j.Row.KeptRecords != nil {
+		return int64(len(j.Row.KeptRecords))
+	}
 	if j.Log != nil {
 		return j.Log.Size()
 	}

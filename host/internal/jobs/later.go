@@ -133,7 +133,7 @@ func (t *Table) retryLocked(j *Job, from api.State) {
 	// made anew when it runs.
 	j.Log = nil
 	j.Records++
-	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset = 0, 0, 0
+	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset, j.Row.KeptRecords = 0, 0, 0, nil
 	if t.cursors != nil {
 		// Where the last attempt's records stood is not where this
 		// one's will. (Its runtime's attach record stays until the next
@@ -181,5 +181,5 @@ func (j *Job) Requeued() {
 		j.Log = nil
 	}
 	j.Records++
-	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset = 0, 0, 0
+	j.Row.LastSeq, j.Row.LogSize, j.Row.ReadOffset, j.Row.KeptRecords = 0, 0, 0, nil
 }

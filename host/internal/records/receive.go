@@ -233,12 +233,20 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 		}
 		records = j.Records
 		finished, changed := j.Row.State.Finished(), j.Changed
-		end := j.LogEndLocked()
+		end, kept := j.LogEndLocked(), j.Row.KeptRecords
 		t.Unlock()
 		var err error
 		if end > cursor {
 			since := cursor
-			err = recordlog.Read(t.LogPath(j.Row.ID), cursor, end, func(r *sdk.Record, off int64) error {
+			read := func(from, to int64, fn func(*sdk.Record, int64) error) error {
+				return recordlog.Read(t.LogPath(j.Row.ID), from, to, fn)
+			}
+			if kept != nil {
+				read = func(from, to int64, fn func(*sdk.Record, int64) error) error {
+					return recordlog.ReadKept(kept, from, to, fn)
+				}
+			}
+			err = read(cursor, end, func(r *sdk.Record, off int64) error {
 				if err := ctx.Err(); err != nil {
 					return err // the caller went away
 				}

@@ -59,6 +59,10 @@ type task struct {
 	m *Manager
 	j *jobs.Job
 	p launch.Process
+	// kept is the job's records, kept for its row with its end, and
+	// keptLast the last sequence number they cover (see relay, keptLocked).
+	kept     []byte
+	keptLast uint64
 }
 
 func (m *Manager) task(j *jobs.Job, p launch.Process) *task { return &task{m: m, j: j, p: p} }

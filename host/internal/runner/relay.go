@@ -90,6 +90,21 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 		}
 		if len(data) > 0 {
 			taken, err := records.HandOff(ctx, m.t, j, data, b.LastSeq)
+			if !taken && err == nil && b.Done != nil {
+				// All the job's records, with its end, and few: kept in
+				// its row rather than in a file of their own. They go
+				// there with the end (keptLocked), so the row's commit
+				// makes both durable at once, and nothing sees them
+				// before: a host killed meanwhile knows nothing of them,
+				// and the runtime, which has them until the end's
+				// acknowledgement, sends them again.
+				var kept bool
+				if tk.kept, kept, err = j.Log.Keep(data, maxKept); kept {
+					tk.keptLast = b.LastSeq
+					tk.finishFromRuntime(b.Done)
+					return
+				}
+			}
 			if !taken && err == nil {
 				// No receiver took them: into the log. (A receiver that
 				// did has made them received; the log needs them no more
@@ -125,6 +140,14 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 	}
 }
 
+// maxKept is the most a job's records may come to, as the log would hold
+// them, to be kept in its row rather than in a file (recordlog.Writer.Keep):
+// a few lines (a record of a short line takes about 40 bytes), no more
+// than the row's own size. The table holds its rows in memory: a batch of
+// 100,000 children keeps at most 100 MB there, its output in files would be
+// as large on disk.
+const maxKept = 1 << 10
+
 // finishFromRuntime records how the runtime says the job ended, then lets
 // the runtime go.
 //
@@ -141,6 +164,7 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 		return
 	}
 	m.t.Lock()
+	tk.keptLocked()
 	collect := j.Collectors > 0 && j.Row.ReadOffset >= j.LogEndLocked()
 	m.t.Unlock()
 	var err error
@@ -172,6 +196,18 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
 	cancel()
 	tk.release()
+}
+
+// keptLocked puts the records relay kept for the job's row there, with the
+// job's end, which is about to be written.
+func (tk *task) keptLocked() {
+	if tk.kept == nil {
+		return
+	}
+	j := tk.j
+	j.Row.KeptRecords, j.Row.LastSeq = tk.kept, max(j.Row.LastSeq, tk.keptLast)
+	tk.kept = nil
+	j.NotifyLocked()
 }
 
 // collectWait is how long a job's end waits for its collector to remove it
@@ -294,8 +330,9 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	// The log is synced below, outside the table's lock (FinishLocked
 	// would sync it under it): a finished job's row says where its log
 	// ends, as for a job loaded from the table.
+	tk.keptLocked()
 	lg := j.Log
-	j.Row.LogSize, j.Log = lg.Size(), nil
+	j.Row.LogSize, j.Log = j.LogEndLocked(), nil
 	seq := j.Row.LastSeq // before FinishLocked, as in finishFromRuntime
 	m.t.FinishLocked(j, state, reason, &code)
 	// A thread child's slot is free at once. A process child keeps its
