@@ -167,23 +167,28 @@ func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) 
 // up every other; j.persistMu keeps writes of one job in the order their
 // copies were taken, so the last write is the newest state. A failure is
 // logged: the table in memory stays right and the next write catches up.
-func (t *Table) Persist(j *Job) {
-	if t.persistRow(j) {
+// It is returned too, for a job's end: an end not written must not be
+// acknowledged to its runtime, which then keeps it (and the records that
+// came with it) for a later host.
+func (t *Table) Persist(j *Job) error {
+	finished, err := t.persistRow(j)
+	if finished {
 		// A job that ends may take an older one past the clean-up
 		// policy's limits (this job itself, with a short --keep-for).
 		t.Cleanup()
 	}
+	return err
 }
 
 // persistRow is persist's write; it reports whether the row written is
 // finished.
-func (t *Table) persistRow(j *Job) (finished bool) {
+func (t *Table) persistRow(j *Job) (finished bool, err error) {
 	j.PersistMu.Lock()
 	defer j.PersistMu.Unlock()
 	t.mu.Lock()
 	if j.Removed || j.Unreadable {
 		t.mu.Unlock()
-		return false
+		return false, nil
 	}
 	j.Row.LogSize = j.LogEndLocked()
 	r := j.Row
@@ -191,7 +196,7 @@ func (t *Table) persistRow(j *Job) (finished bool) {
 	t.mu.Unlock()
 	if err := t.store.Put(&r); err != nil {
 		t.log.Error("cannot persist job", "job", r.ID, "err", err)
-		return false
+		return false, err
 	}
 	if r.State.Finished() {
 		// Its runtime is no longer to be found again.
@@ -201,7 +206,7 @@ func (t *Table) persistRow(j *Job) (finished bool) {
 		// The row now says all the cursor did, and nothing moves any more.
 		t.cursors.Drop(r.ID)
 	}
-	return r.State.Finished()
+	return r.State.Finished(), nil
 }
 
 // checkpoint records where j's records stand now (see store.Cursor), cheaply

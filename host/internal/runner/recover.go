@@ -81,6 +81,10 @@ func (m *Manager) Recover() error {
 			}
 			continue
 		}
+		// Records are kept in a row only with its end (see relay): an
+		// unfinished row's are not its records' durable copy, its runtime
+		// has them.
+		j.Row.KeptRecords = nil
 		if jobs.IsBatchParent(r) {
 			// It runs nothing and has no records: its state follows its
 			// children's once they are loaded (Table.PublishLocked).

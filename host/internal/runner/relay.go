@@ -164,8 +164,9 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 		return
 	}
 	m.t.Lock()
-	tk.keptLocked()
-	collect := j.Collectors > 0 && j.Row.ReadOffset >= j.LogEndLocked()
+	// Records kept for the row (see relay) are the collector's to read
+	// still: they were not handed to it.
+	collect := tk.kept == nil && j.Collectors > 0 && j.Row.ReadOffset >= j.LogEndLocked()
 	m.t.Unlock()
 	var err error
 	if collect {
@@ -177,6 +178,9 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 	}
 	m.t.Lock()
+	// The kept records join the row with the end, in one locked step: no
+	// write of the row has them without it.
+	tk.keptLocked()
 	// The last record this attempt relayed, which the end's
 	// acknowledgement covers: read before FinishLocked, which starts a job
 	// that runs again (--retries) from 0.
@@ -190,7 +194,12 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 				m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 			}
 		}
-		m.t.Persist(j) // before the runtime may forget the job
+		if err := m.t.Persist(j); err != nil {
+			// Not written: the runtime keeps the end, and its records,
+			// for the next host, which asks for them again.
+			tk.release()
+			return
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
@@ -346,10 +355,14 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	if err := lg.Close(); err != nil {
 		m.log.Error("cannot sync the record log", "job", j.Row.ID, "err", err)
 	}
-	m.t.Persist(j) // shares its commit with the children ending meanwhile (group commit)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
-	cancel()
+	// Its commit is shared with the children ending meanwhile (group
+	// commit). An end not written is not acknowledged (see
+	// finishFromRuntime).
+	if err := m.t.Persist(j); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
+		cancel()
+	}
 	if early {
 		m.t.Go(p.Release) // a thread child's handle on its shared process
 	} else {
