@@ -36,6 +36,9 @@ type crashJob struct {
 	script   string
 	receiver bool
 	flags    []string // for start: the legacy line, a thread job
+	// items, for a batch (start --foreach), is how many children it has:
+	// each prints its item, as line number, and runs once.
+	items int
 }
 
 func crashJobs(r *rand.Rand, work string) []crashJob {
@@ -65,6 +68,27 @@ func crashJobs(r *rand.Rand, work string) []crashJob {
 	for i := 0; i < 2; i++ {
 		n, body := slow()
 		add("thread", n, body, i == 0, "--thread")
+	}
+	// Batches of children that each print a line: their records come
+	// with their ends and are kept in their rows, not in files. Received
+	// through the parent, child by child in the items' order, once all
+	// have run.
+	for i := 0; i < 2; i++ {
+		n := 100 + r.Intn(200)
+		items := filepath.Join(work, fmt.Sprintf("items-%d", i))
+		var b strings.Builder
+		for k := 1; k <= n; k++ {
+			fmt.Fprintln(&b, k)
+		}
+		if err := os.WriteFile(items, []byte(b.String()), 0o644); err != nil {
+			panic(err)
+		}
+		flags := []string{"--foreach", items}
+		if i == 0 {
+			flags = append(flags, "--thread")
+		}
+		add("batch", n, `echo "%s-$1"`, false, flags...)
+		jobs[len(jobs)-1].items = n
 	}
 	for i := 0; i < 3; i++ {
 		bursts, size := 5+r.Intn(5), 500+r.Intn(1500)
@@ -172,8 +196,8 @@ func crashRound(t *testing.T, seed int64) {
 		outs := attempts[j.name]
 		outs = append(outs, attempt{out: rest})
 		checkCrashLines(t, j, outs, maxRepeat)
-		if runs, _ := os.ReadFile(filepath.Join(work, "runs-"+j.name)); strings.Count(string(runs), "run") != 1 {
-			t.Errorf("%s ran %d times", j.name, strings.Count(string(runs), "run"))
+		if runs, _ := os.ReadFile(filepath.Join(work, "runs-"+j.name)); strings.Count(string(runs), "run") != max(1, j.items) {
+			t.Errorf("%s ran %d times, want %d", j.name, strings.Count(string(runs), "run"), max(1, j.items))
 		}
 	}
 	for _, v := range h.jobs() {

@@ -101,6 +101,9 @@ func Serve(cfg *ServeConfig) {
 	if d, err := time.ParseDuration(os.Getenv(EnvIdleTimeout)); err == nil {
 		srv.idleTimeout = d
 	}
+	// The host reads the process's standard output (go-plugin's
+	// handshake) for as long as it lives.
+	srv.launcherGone = func() bool { return pipeClosed(1) }
 	go srv.watch(orphan, os.Exit)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,

@@ -34,6 +34,9 @@ type server struct {
 	// idleTimeout, if set, ends a plugin that never got a job (a spare a
 	// crashed host left behind) sooner than the orphan timeout.
 	idleTimeout time.Duration
+	// launcherGone reports that the host that started the process is
+	// gone (nil: never known); see watch.
+	launcherGone func() bool
 
 	// left ends what each job leaves running (ServeConfig.EndLeftovers);
 	// retired is set once the process cannot vouch that a job left
@@ -362,8 +365,15 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		s.mu.Lock()
 		streams, idleFor, n := s.streams, time.Since(s.idle), len(s.jobs)+s.served
 		// A plugin that never got a job and whose host is gone (a spare
-		// of a host that was killed) has nothing to wait for.
+		// of a host that was killed) has nothing to wait for. Nor has one
+		// whose host was killed before it ever connected (while it
+		// started): no host has it in its records to come back for it,
+		// as it records a process only once it is started, so it would
+		// wait out the orphan timeout.
 		hostGone := s.hadConn && s.conns == 0 && time.Since(s.connsAt) > linger
+		if !s.hadConn && s.launcherGone != nil && s.launcherGone() {
+			hostGone = true
+		}
 		// A reusable plugin whose host is attached waits for its next job:
 		// the host ends it when it keeps it no longer.
 		keptByHost := s.desc.Reusable && s.conns > 0

@@ -206,6 +206,16 @@ func TestServerWatch(t *testing.T) {
 		cc.HandleConn(context.Background(), &stats.ConnEnd{})
 		expectExit(t, exited)
 	})
+	t.Run("host gone before it connected", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
+		var gone atomic.Bool
+		srv.launcherGone = gone.Load
+		exited := watchExits(srv, time.Hour)
+		expectNoExit(t, exited, "while the host that started it lived")
+		gone.Store(true)
+		expectExit(t, exited)
+	})
 	t.Run("done acknowledged", func(t *testing.T) {
 		t.Parallel()
 		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {

@@ -31,3 +31,16 @@ func nullStdin() {
 		f.Close()
 	}
 }
+
+// pipeClosed reports whether fd is a pipe whose reading end is closed: the
+// host that started the process, reading its standard output (go-plugin's
+// handshake), is gone.
+func pipeClosed(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return false
+	}
+	p := []unix.PollFd{{Fd: int32(fd)}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n > 0 && p[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+}

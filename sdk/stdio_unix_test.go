@@ -48,3 +48,28 @@ func TestNullStdin(t *testing.T) {
 		t.Errorf("with a pipe as stdin the runtime read %q, want piped", got)
 	}
 }
+
+// pipeClosed tells a pipe whose reader is gone from one still read, and
+// from what is no pipe.
+func TestPipeClosed(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if pipeClosed(int(w.Fd())) {
+		t.Error("a pipe with its reader open counts as closed")
+	}
+	r.Close()
+	if !pipeClosed(int(w.Fd())) {
+		t.Error("a pipe whose reader is closed does not count as closed")
+	}
+	f, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if pipeClosed(int(f.Fd())) {
+		t.Error("a regular file counts as a closed pipe")
+	}
+}
