@@ -123,7 +123,7 @@ func (g *GoPlugin) Launch(ctx context.Context, spec *Spec) (Process, error) {
 	p := g.takeSpare(k)
 	if p != nil {
 		// The process's log becomes the job's.
-		if err := os.Rename(p.logPath, spec.LogFile); err != nil {
+		if err := renameLog(p.logPath, spec.LogFile); err != nil {
 			g.opts.Logger.Warn("cannot move the runtime's log", "err", err)
 		} else {
 			p.logPath = spec.LogFile

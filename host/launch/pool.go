@@ -98,7 +98,7 @@ func (g *GoPlugin) keep(p *child) bool {
 		return false
 	}
 	idleLog := filepath.Join(g.opts.LogDir, filepath.Base(p.sockDir)+".runtime.log")
-	if err := os.Rename(p.logPath, idleLog); err == nil {
+	if err := renameLog(p.logPath, idleLog); err == nil {
 		p.logPath = idleLog
 	} else if !os.IsNotExist(err) {
 		return false

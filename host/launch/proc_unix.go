@@ -75,3 +75,14 @@ func pinSocket(addr, pin string) error {
 
 // oNoFollow opens a path's last element only if it is not a symbolic link.
 const oNoFollow = syscall.O_NOFOLLOW
+
+// renameLog renames a runtime's log file: rename(2) alone. os.Rename looks
+// at the new name first (to refuse a folder there, which rename(2) refuses
+// too), a path walk more on every job a reused process takes (its log
+// becomes the job's, then its own again).
+func renameLog(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}
