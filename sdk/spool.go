@@ -268,26 +268,32 @@ func (s *spool) stream(ctx context.Context, after uint64, send func(*Batch) erro
 func (s *spool) endedSmall(ctx context.Context, wait time.Duration, limit int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.done == nil {
-		expired := false
-		t := time.AfterFunc(wait, func() {
+	s.waitLocked(ctx, wait, func() bool { return s.done != nil })
+	return s.done != nil && s.held <= limit
+}
+
+// waitLocked waits, s.mu held, until ready reports true, at most d, or until
+// ctx ends (nil: it does not).
+func (s *spool) waitLocked(ctx context.Context, d time.Duration, ready func() bool) {
+	if ready() {
+		return
+	}
+	expired := false
+	wake := func(expire bool) func() {
+		return func() {
 			s.mu.Lock()
-			expired = true
+			expired = expired || expire
 			s.changed.Broadcast()
 			s.mu.Unlock()
-		})
-		defer t.Stop()
-		stop := context.AfterFunc(ctx, func() {
-			s.mu.Lock()
-			s.changed.Broadcast()
-			s.mu.Unlock()
-		})
-		defer stop()
-		for s.done == nil && !expired && ctx.Err() == nil {
-			s.changed.Wait()
 		}
 	}
-	return s.done != nil && s.held <= limit
+	defer time.AfterFunc(d, wake(true)).Stop()
+	if ctx != nil {
+		defer context.AfterFunc(ctx, wake(false))()
+	}
+	for !ready() && !expired && (ctx == nil || ctx.Err() == nil) {
+		s.changed.Wait()
+	}
 }
 
 // expect counts a stream that is on its way (a host connecting to the bulk
@@ -319,17 +325,7 @@ func (s *spool) sync(timeout time.Duration) {
 	if s.sent >= target || s.streams == 0 {
 		return
 	}
-	expired := false
-	t := time.AfterFunc(timeout, func() {
-		s.mu.Lock()
-		expired = true
-		s.changed.Broadcast()
-		s.mu.Unlock()
-	})
-	defer t.Stop()
-	for s.sent < target && s.streams > 0 && !expired {
-		s.changed.Wait()
-	}
+	s.waitLocked(nil, timeout, func() bool { return s.sent >= target || s.streams == 0 })
 }
 
 // pull is protocol 1's long poll: it acknowledges every record up to after
