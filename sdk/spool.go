@@ -273,7 +273,7 @@ func (s *spool) endedSmall(ctx context.Context, wait time.Duration, limit int) b
 }
 
 // waitLocked waits, s.mu held, until ready reports true, at most d, or until
-// ctx ends (nil: it does not).
+// ctx ends.
 func (s *spool) waitLocked(ctx context.Context, d time.Duration, ready func() bool) {
 	if ready() {
 		return
@@ -288,10 +288,8 @@ func (s *spool) waitLocked(ctx context.Context, d time.Duration, ready func() bo
 		}
 	}
 	defer time.AfterFunc(d, wake(true)).Stop()
-	if ctx != nil {
-		defer context.AfterFunc(ctx, wake(false))()
-	}
-	for !ready() && !expired && (ctx == nil || ctx.Err() == nil) {
+	defer context.AfterFunc(ctx, wake(false))()
+	for !ready() && !expired && ctx.Err() == nil {
 		s.changed.Wait()
 	}
 }
@@ -325,7 +323,7 @@ func (s *spool) sync(timeout time.Duration) {
 	if s.sent >= target || s.streams == 0 {
 		return
 	}
-	s.waitLocked(nil, timeout, func() bool { return s.sent >= target || s.streams == 0 })
+	s.waitLocked(context.Background(), timeout, func() bool { return s.sent >= target || s.streams == 0 })
 }
 
 // pull is protocol 1's long poll: it acknowledges every record up to after
