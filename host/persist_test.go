@@ -515,3 +515,42 @@ func TestCloseReleasesFinishedRuntimes(t *testing.T) {
 		t.Errorf("%d runtimes of finished jobs still run after Close returned", n)
 	}
 }
+
+// After a restart, the runtime of a job's failed attempt (the job waits to
+// run again) is ended with the other runtimes no running job uses: the
+// attempt's attach record, which stays until the next attempt's replaces
+// it, does not keep the process. (It did: a process its host was killed
+// before ending, holding that attempt's end, then waited an hour for a
+// host that never came.) A running job's runtime is kept.
+func TestRestartEndsTheRuntimeOfAFailedAttempt(t *testing.T) {
+	home, opts, l := restartable(t)
+	opts.Launcher = fakert.Sweeping{Launcher: l}
+	l.LoseReleases() // the host is "killed" before the failed attempt's runtime ends
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo b; wait go", named("Runs"))
+	th.WaitOutput("Runs", "b")
+	th.Start("echo a; exit 3", named("Retry"), func(r *api.StartRequest) { r.Retries, r.RetryDelay = 1, time.Hour })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if j := th.Job("Retry"); j.State == api.NotStarted && j.Attempt == 1 {
+			break // its first attempt failed; it waits an hour to run again
+		}
+		if time.Now().After(deadline) {
+			j := th.Job("Retry")
+			t.Fatalf("Retry is %s on attempt %d, want NotStarted after attempt 1", j.State, j.Attempt)
+		}
+	}
+	th.Close()
+	alive := l.Alive()
+	if alive != 2 {
+		t.Fatalf("%d fake processes alive after the host closed, want 2 (the failed attempt's and Runs')", alive)
+	}
+	th2 := hosttest.Open(t, home, opts)
+	if n := l.Alive(); n != 1 {
+		t.Errorf("%d processes alive after the restart, want 1: the failed attempt's should have been ended", n)
+	}
+	l.Open("go")
+	th2.Await("Runs")
+	if got := th2.Take([]string{"Runs"}, host.ReceiveOptions{}).Texts(); fmt.Sprint(got) != "[b]" {
+		t.Errorf("Runs received %q, want [b]: its runtime was kept and taken back", got)
+	}
+}

@@ -37,8 +37,9 @@ type crashJob struct {
 	receiver bool
 	flags    []string // for start: the legacy line, a thread job
 	// items, for a batch (start --foreach), is how many children it has:
-	// each prints its item, as line number, and runs once.
-	items int
+	// each prints its item, as line number, and runs attempts times
+	// (0: once).
+	items, attempts int
 }
 
 func crashJobs(r *rand.Rand, work string) []crashJob {
@@ -89,6 +90,23 @@ func crashJobs(r *rand.Rand, work string) []crashJob {
 		}
 		add("batch", n, `echo "%s-$1"`, false, flags...)
 		jobs[len(jobs)-1].items = n
+	}
+	// A batch whose every child fails its first attempt and runs again
+	// (--retries): each attempt once, the second's line kept.
+	{
+		n := 50 + r.Intn(50)
+		items := filepath.Join(work, "items-retry")
+		var b strings.Builder
+		for k := 1; k <= n; k++ {
+			fmt.Fprintln(&b, k)
+		}
+		if err := os.WriteFile(items, []byte(b.String()), 0o644); err != nil {
+			panic(err)
+		}
+		add("retry", n, fmt.Sprintf(`if [ -e %s/tried-"$1" ]; then echo "%%s-$1"; else touch %s/tried-"$1"; exit 1; fi`, work, work), false,
+			"--foreach", items, "--retries", "1")
+		jobs[len(jobs)-1].items = n
+		jobs[len(jobs)-1].attempts = 2
 	}
 	for i := 0; i < 3; i++ {
 		bursts, size := 5+r.Intn(5), 500+r.Intn(1500)
@@ -196,8 +214,9 @@ func crashRound(t *testing.T, seed int64) {
 		outs := attempts[j.name]
 		outs = append(outs, attempt{out: rest})
 		checkCrashLines(t, j, outs, maxRepeat)
-		if runs, _ := os.ReadFile(filepath.Join(work, "runs-"+j.name)); strings.Count(string(runs), "run") != max(1, j.items) {
-			t.Errorf("%s ran %d times, want %d", j.name, strings.Count(string(runs), "run"), max(1, j.items))
+		want := max(1, j.items) * max(1, j.attempts)
+		if runs, _ := os.ReadFile(filepath.Join(work, "runs-"+j.name)); strings.Count(string(runs), "run") != want {
+			t.Errorf("%s ran %d times, want %d", j.name, strings.Count(string(runs), "run"), want)
 		}
 	}
 	for _, v := range h.jobs() {

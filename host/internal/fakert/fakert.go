@@ -62,6 +62,8 @@ type Launcher struct {
 	// (HoldLaunches); held counts those waiting.
 	holdLaunches string
 	held         int
+	// loseReleases: Release leaves the process running (LoseReleases).
+	loseReleases bool
 }
 
 // New returns a launcher with no processes.
@@ -304,7 +306,29 @@ var _ launch.Process = (*Process)(nil)
 func (p *Process) Conn() protocol.Conn { return conn{p} }
 
 func (p *Process) Attach() *launch.Attach {
-	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: p.spec.Protocol, Binary: p.spec.Binary}
+	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: p.spec.Protocol, Binary: p.spec.Binary, SockDir: sockDir(p.pid)}
+}
+
+// sockDir is a fake process's socket directory, which its attach record
+// names (see Sweeping).
+func sockDir(pid int) string { return fmt.Sprintf("fake-%d", pid) }
+
+// Sweeping is l as a launch.Sweeper: a host opened with it ends, after a
+// restart, every live fake process no running job's attach record names,
+// as the real launcher does with what a killed host left.
+type Sweeping struct{ *Launcher }
+
+var _ launch.Sweeper = Sweeping{}
+
+// Sweep ends the live processes whose socket directory is not in use.
+func (s Sweeping) Sweep(inUse func(sockDir string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid, p := range s.procs {
+		if !p.exited && !inUse(sockDir(pid)) {
+			p.exitLocked()
+		}
+	}
 }
 
 func (p *Process) Pid() int { return p.pid }
@@ -321,7 +345,21 @@ func (p *Process) Kill() {
 	p.exitLocked()
 }
 
-func (p *Process) Release() { p.Kill() }
+func (p *Process) Release() {
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	if !p.l.loseReleases {
+		p.exitLocked()
+	}
+}
+
+// LoseReleases has Release leave processes running, as a host killed
+// before its end of a runtime landed does.
+func (l *Launcher) LoseReleases() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.loseReleases = true
+}
 
 // Recycle keeps the process for the next Launch if the launcher reuses
 // processes (Reuse).

@@ -391,8 +391,12 @@ func (m *Manager) sweep(loaded map[uint64]*jobs.Job) {
 		if j.Row.State.Finished() {
 			continue
 		}
+		// A failed attempt's record (the job waits to run again) names a
+		// runtime no one reattaches (see Recover): its process is not in
+		// use. Kept, it lived on holding that attempt's end if its
+		// host was killed before acknowledging it.
 		var att jobs.AttachRecord
-		if m.journal.LoadAttach(id, &att) == nil {
+		if m.journal.LoadAttach(id, &att) == nil && !jobs.StaleAttach(&j.Row, att.Attempt) {
 			inUse[att.SockDir] = true
 		}
 	}
