@@ -70,44 +70,31 @@ func crashJobs(r *rand.Rand, work string) []crashJob {
 		n, body := slow()
 		add("thread", n, body, i == 0, "--thread")
 	}
+	// batch adds a batch (start --foreach) of n children, items 1..n;
+	// each child runs attempts times (0: once).
+	batch := func(kind string, n, attempts int, body string, flags ...string) {
+		items := filepath.Join(work, fmt.Sprintf("items-%d", len(jobs)+1))
+		var b strings.Builder
+		for k := 1; k <= n; k++ {
+			fmt.Fprintln(&b, k)
+		}
+		if err := os.WriteFile(items, []byte(b.String()), 0o644); err != nil {
+			panic(err)
+		}
+		add(kind, n, body, false, append([]string{"--foreach", items}, flags...)...)
+		jobs[len(jobs)-1].items, jobs[len(jobs)-1].attempts = n, attempts
+	}
 	// Batches of children that each print a line: their records come
 	// with their ends and are kept in their rows, not in files. Received
 	// through the parent, child by child in the items' order, once all
 	// have run.
-	for i := 0; i < 2; i++ {
-		n := 100 + r.Intn(200)
-		items := filepath.Join(work, fmt.Sprintf("items-%d", i))
-		var b strings.Builder
-		for k := 1; k <= n; k++ {
-			fmt.Fprintln(&b, k)
-		}
-		if err := os.WriteFile(items, []byte(b.String()), 0o644); err != nil {
-			panic(err)
-		}
-		flags := []string{"--foreach", items}
-		if i == 0 {
-			flags = append(flags, "--thread")
-		}
-		add("batch", n, `echo "%s-$1"`, false, flags...)
-		jobs[len(jobs)-1].items = n
-	}
+	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`, "--thread")
+	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`)
 	// A batch whose every child fails its first attempt and runs again
 	// (--retries): each attempt once, the second's line kept.
-	{
-		n := 50 + r.Intn(50)
-		items := filepath.Join(work, "items-retry")
-		var b strings.Builder
-		for k := 1; k <= n; k++ {
-			fmt.Fprintln(&b, k)
-		}
-		if err := os.WriteFile(items, []byte(b.String()), 0o644); err != nil {
-			panic(err)
-		}
-		add("retry", n, fmt.Sprintf(`if [ -e %s/tried-"$1" ]; then echo "%%s-$1"; else touch %s/tried-"$1"; exit 1; fi`, work, work), false,
-			"--foreach", items, "--retries", "1")
-		jobs[len(jobs)-1].items = n
-		jobs[len(jobs)-1].attempts = 2
-	}
+	batch("retry", 50+r.Intn(50), 2,
+		fmt.Sprintf(`if [ -e %s/tried-"$1" ]; then echo "%%s-$1"; else touch %s/tried-"$1"; exit 1; fi`, work, work),
+		"--retries", "1")
 	for i := 0; i < 3; i++ {
 		bursts, size := 5+r.Intn(5), 500+r.Intn(1500)
 		add("burst", bursts*size, fmt.Sprintf("b=0; while [ $b -lt %d ]; do seq -f '%%s-%%%%g' $((b*%d+1)) $((b*%d+%d)); b=$((b+1)); sleep 0.1; done", bursts, size, size, size), i != 1)
