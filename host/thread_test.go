@@ -14,6 +14,7 @@ import (
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/hosttest"
 )
 
@@ -133,5 +134,40 @@ func TestRealThreadJobsAcrossRestart(t *testing.T) {
 		if got := th2.Take([]string{id}, host.ReceiveOptions{}).Texts(); !equalStrings(got, []string{"before", "after"}) {
 			t.Errorf("thread job %s said %q across a restart", id, got)
 		}
+	}
+}
+
+// A job queued before its runtime's folder became writable by others is
+// refused when it needs a new process for it: the runner's check before a
+// job (catalog.Unchanged) may take the file's stat for the check it passed,
+// since nothing is run on that, but the launcher walks the folders again
+// before it starts a process, and never starts one from such a folder.
+func TestRealQueuedJobsRuntimeMadeUnsafe(t *testing.T) {
+	root := t.TempDir()
+	e, err := catalog.Open(root).Install(context.Background(), shell.Binary, catalog.InstallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The catalog takes a file's stat for its content only once it has
+	// been left alone a second (catalog.settledFor); before that the
+	// runner would walk the folders itself, and this test is of the
+	// launcher's walk.
+	time.Sleep(1100 * time.Millisecond)
+	th := hosttest.Open(t, "", host.Options{Runtimes: root, MaxRunning: 1})
+	dir := t.TempDir()
+	th.Start(`echo up; while [ ! -e go ]; do sleep 0.02; done`, named("blocker"), inDir(dir))
+	th.WaitOutput("blocker", "up")
+	marker := filepath.Join(dir, "ran")
+	th.Start("echo ran > "+marker, named("queued"), inDir(dir), threaded(1))
+	if err := os.Chmod(e.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	hosttest.Touch(t, dir, "go")
+	j := th.Await("queued")[0]
+	if j.State != api.Failed || !strings.Contains(j.StateReason, "chmod go-w") {
+		t.Errorf("a thread job whose runtime's folder became writable by others while it was queued ended %s: %q; want Failed, naming the fix", j.State, j.StateReason)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the job ran in a runtime started from a folder others can write to")
 	}
 }

@@ -46,6 +46,29 @@ func (c *Catalog) Verify(e *Entry) error {
 	return f.Close()
 }
 
+// Unchanged is Verify for a caller that runs nothing on its strength: the
+// host's job runner, before it hands a job to a runtime process. When the
+// file at e's path is the very one (device, inode, size, times) that a full
+// verification last passed with e's hash, one stat answers, and the folders
+// above it are not walked again; otherwise it is Verify.
+//
+// That is safe because nothing is executed on this answer. A process
+// already running was started from a checked file, and what is at the path
+// now cannot change what it runs; a process started for the job is started
+// from OpenVerified, which walks the folders every time. What it saves is
+// a walk up the path for every job a reused process runs: a fifth of the
+// host's CPU for a batch's thread children.
+func (c *Catalog) Unchanged(e *Entry) error {
+	if e != nil && e.Refused == nil {
+		if fi, err := os.Stat(e.Path); err == nil && fi.Mode().IsRegular() {
+			if id, ok := statID(fi); ok && id.settled() && c.cached(e.Path, id, e.SHA256) {
+				return nil
+			}
+		}
+	}
+	return c.Verify(e)
+}
+
 // OpenVerified opens the entry's binary and checks it, as opened, against
 // the SHA-256 recorded at install. Running the returned file (on Linux as
 // /proc/self/fd/N) runs exactly the bytes that were checked: a binary

@@ -231,3 +231,72 @@ func mustStat(t *testing.T, path string) os.FileInfo {
 	}
 	return fi
 }
+
+// Unchanged answers from one stat only for the very file a full check
+// passed: a folder made writable by others since is not seen while that
+// file stays (nothing is run on the answer; the launcher's OpenVerified
+// walks the folders), but a new file at the path, or nothing verified
+// yet, gets the whole check and its refusal.
+func TestUnchangedWalksOnlyForAnotherFile(t *testing.T) {
+	noSettling(t)
+	c, e := oneEntry(t)
+	if err := os.Chmod(e.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unchanged(e); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Unchanged with nothing verified and a folder others can write = %v; want ErrUnsafe", err)
+	}
+	if err := os.Chmod(e.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(e); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Verify with a folder others can write = %v; want ErrUnsafe", err)
+	}
+	// Verify's refusal forgot the file: walked again, refused again.
+	if err := c.Unchanged(e); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("Unchanged after a refusal = %v; want ErrUnsafe", err)
+	}
+	if err := os.Chmod(e.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unchanged(e); err != nil {
+		t.Errorf("Unchanged for the file verified last = %v; want nil (one stat)", err)
+	}
+	// Someone who can write the folder puts the same bytes back as a new
+	// file: another inode, so the folders are walked, and refused.
+	data, err := os.ReadFile(e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(e.Dir, ".new")
+	if err := os.WriteFile(tmp, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unchanged(e); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("Unchanged for a new file at the path = %v; want ErrUnsafe", err)
+	}
+	// And a changed byte is a hash mismatch, whatever the folders.
+	if err := os.Chmod(e.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	appendByte(t, e.Path)
+	wantTampered(t, c.Unchanged(e), e)
+}

@@ -123,14 +123,15 @@ func (m *Manager) Run(j *jobs.Job) {
 
 // checkRuntime verifies the job's runtime binary before launch and returns
 // the SHA-256 it must have. The entry Start resolved is checked first, which
-// costs an open and a stat while the catalog's verification cache holds;
+// costs a stat while it is the file last verified (catalog.Unchanged: the
+// launcher checks the whole path again whenever it starts a process);
 // only if that fails (the runtime was reinstalled or removed meanwhile) is
 // the catalog listed again, and the entry now at that path, if it is the
 // same runtime and version, is what the job runs.
 func (m *Manager) checkRuntime(r *store.Row) (string, error) {
 	e := &catalog.Entry{Path: r.Spec.Runtime, Manifest: catalog.Manifest{SHA256: r.Spec.SHA256}}
 	e.Name, e.Version, e.OS, e.Arch = r.Runtime.Name, r.Runtime.Version, r.Runtime.OS, r.Runtime.Arch
-	verr := m.catalog.Verify(e)
+	verr := m.catalog.Unchanged(e)
 	if verr == nil {
 		return e.SHA256, nil
 	}
