@@ -46,6 +46,7 @@ func (d *Description) proto() *pb.DescribeResponse {
 		Name: d.Name, Version: d.Version, Os: d.OS, Arch: d.Arch,
 		Protocol: int32(d.Protocol), JobTypes: d.TypeNames(), Reusable: d.Reusable,
 		Pid: int32(os.Getpid()), InstanceId: processInstance,
+		AcksOnRun: true, // server.Run takes them
 	}
 }
 

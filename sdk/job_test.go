@@ -56,9 +56,9 @@ func TestJobEnvironment(t *testing.T) {
 	})
 	for _, w := range ways {
 		t.Run(w.name, func(t *testing.T) {
-			job := &sdk.Job{Id: 7, Name: "Nightly", Type: w.typ, Env: []string{"FOO=bar", "BGJOB_RUNTIME_VERSION=0.0.1", "BGJOB_JOB_ID=1"}}
+			job := &sdk.Job{Id: 7, Name: "Nightly", Type: w.typ, Env: []string{"FOO=bar", "BGJOB_RUNTIME_VERSION=0.0.1", "BGJOB_JOB_ID=1", "BGJOB_JOB_IDS=1,2"}}
 			got := sdktest.Protocol(t, w.version, cfg, job).Stream(sdk.Output)
-			want := []string{"FOO=bar", "BGJOB_JOB_ID=7", "BGJOB_JOB_NAME=Nightly",
+			want := []string{"FOO=bar", "BGJOB_JOB_IDS=1,2", "BGJOB_JOB_ID=7", "BGJOB_JOB_NAME=Nightly",
 				"BGJOB_RUNTIME_VERSION=3.1.4", "BGJOB_RUNTIME_ARCH=" + runtime.GOARCH}
 			if !slices.Equal(got, want) {
 				t.Errorf("the job's environment\n %q\nwant\n %q", got, want)

@@ -27,9 +27,22 @@ func jobEnv(env []string, job *Job, desc *Description) []string {
 		EnvRuntimeVersion + "=" + desc.Version,
 		EnvRuntimeArch + "=" + desc.Arch,
 	}
-	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		name, _, _ := strings.Cut(kv, "=")
-		return slices.ContainsFunc(ours, func(o string) bool { return strings.HasPrefix(o, name+"=") })
-	})
+	out := make([]string, 0, len(env)+len(ours))
+	for _, kv := range env {
+		// Every name of ours begins BGJOB_: most entries are let through
+		// on that alone, without building name+"=" for each of ours.
+		if strings.HasPrefix(kv, "BGJOB_") {
+			name, _, _ := strings.Cut(kv, "=")
+			if slices.ContainsFunc(ours, func(o string) bool { return isVar(o, name) }) {
+				continue
+			}
+		}
+		out = append(out, kv)
+	}
 	return append(out, ours...)
+}
+
+// isVar reports whether kv ("NAME=value") sets name.
+func isVar(kv, name string) bool {
+	return len(kv) > len(name) && kv[len(name)] == '=' && kv[:len(name)] == name
 }

@@ -116,6 +116,11 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 		return fmt.Errorf("run request without a job")
 	}
 	DecodeJob(job)
+	// Ends the host acknowledges with this job rather than by Ack; one
+	// for a job this process no longer has is a repeat, and harmless.
+	for _, a := range req.GetAcks() {
+		_, _ = s.ack(a)
+	}
 	s.mu.Lock()
 	j, ok := s.jobs[job.Id]
 	if !ok {
@@ -320,6 +325,11 @@ func (s *server) stop(id uint64, grace time.Duration) error {
 }
 
 func (s *server) Ack(_ context.Context, req *pb.AckRequest) (*pb.AckResponse, error) {
+	return s.ack(req)
+}
+
+// ack is an acknowledgement, by Ack or carried by a Run (RunRequest.acks).
+func (s *server) ack(req *pb.AckRequest) (*pb.AckResponse, error) {
 	j, err := s.job(req.JobId)
 	if err != nil {
 		return nil, err

@@ -633,3 +633,32 @@ func TestServerEndAckSaysReuse(t *testing.T) {
 		})
 	}
 }
+
+// A Run request may carry acknowledgements (Describe says the process
+// takes them): each is taken as an Ack call would be, before the job
+// starts, and one for a job the process no longer has is ignored.
+func TestServerRunTakesAcks(t *testing.T) {
+	srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+		fmt.Fprintln(out.Writer(Output), "hi")
+		return Success()
+	})
+	srv.desc.Reusable = true
+	ctx := context.Background()
+	if d, _ := srv.Describe(ctx, &pb.DescribeRequest{}); !d.AcksOnRun {
+		t.Fatal("Describe does not say the process takes acknowledgements on Run")
+	}
+	got := runToEnd(t, srv, &Job{Id: 1}, 0)
+	seq := got[len(got)-1].LastSeq
+	acks := []*pb.AckRequest{{JobId: 1, Seq: seq, Done: true}, {JobId: 99, Seq: 3, Done: true}}
+	err := srv.Run(&pb.RunRequest{Job: &Job{Id: 2}, Acks: acks}, &fakeRunStream{ctx: ctx, send: func(*Batch) error { return nil }})
+	if err != nil {
+		t.Fatalf("Run carrying acknowledgements (one of a job unknown here): %v", err)
+	}
+	// The acknowledged end was taken: the reused process forgot job 1.
+	if _, err := srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: seq, Done: true}); err == nil {
+		t.Error("job 1 is still kept after its end was acknowledged on the next Run")
+	}
+	if _, err := srv.Ack(ctx, &pb.AckRequest{JobId: 2, Seq: 1}); err != nil {
+		t.Errorf("job 2, not acknowledged, is gone: %v", err)
+	}
+}

@@ -84,3 +84,14 @@ func Ended(d *sdk.Done) (api.State, int) {
 	}
 	return api.Completed, int(d.ExitCode)
 }
+
+// EndAcker is what a Conn of protocol 2 answers beyond Conn: an
+// acknowledgement of a job's end that nobody waits on (a thread job's: its
+// process is shared, and no answer about reuse is wanted).
+type EndAcker interface {
+	// AckEnd acknowledges job jobID's end and its records up to seq. A
+	// runtime that takes acknowledgements on Run gets it with the next
+	// job its process is given, or by Ack after lateAckDelay if none comes
+	// first; any other gets it by Ack before AckEnd returns.
+	AckEnd(jobID, seq uint64)
+}

@@ -49,6 +49,10 @@ type grpcConn struct {
 	peer *Peer
 	// reuse is the runtime's answer to the last job's end (see Reuser).
 	reuse atomic.Int32
+	// acksOnRun: the runtime said it takes acknowledgements in a Run
+	// request, and late holds those waiting for one (lateack.go).
+	acksOnRun atomic.Bool
+	late      lateAcks
 }
 
 func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
@@ -56,6 +60,7 @@ func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
 	if err != nil {
 		return nil, err
 	}
+	g.acksOnRun.Store(r.AcksOnRun)
 	return sdk.DescriptionOf(r), nil
 }
 
@@ -63,8 +68,10 @@ func (g *grpcConn) Describe(ctx context.Context) (*sdk.Description, error) {
 // batches over gRPC, and the first one is handed back first.
 func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stream, error) {
 	g.reuse.Store(int32(pb.Reuse_REUSE_UNSPECIFIED)) // a new job: its end will say
-	st, err := g.c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job), AfterSeq: afterSeq, Bulk: true})
+	acks := g.takeAcks()
+	st, err := g.c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job), AfterSeq: afterSeq, Bulk: true, Acks: acks})
 	if err != nil {
+		g.putBackAcks(acks)
 		return nil, err
 	}
 	first, err := st.Recv()

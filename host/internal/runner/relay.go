@@ -16,6 +16,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -201,10 +202,22 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
-	cancel()
+	ackEnd(p, &j.Row, seq)
 	tk.release()
+}
+
+// ackEnd acknowledges a job's end, which has been written, to its runtime.
+// A thread job's process is shared and nobody waits for its answer about
+// reuse, so the acknowledgement may ride on the next job the process is
+// given (protocol.EndAcker): a call fewer per job.
+func ackEnd(p launch.Process, r *store.Row, seq uint64) {
+	if ea, ok := p.Conn().(protocol.EndAcker); ok && r.ThrottleLimit > 0 {
+		ea.AckEnd(r.ID, seq)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = p.Conn().Ack(ctx, r.ID, seq, true)
+	cancel()
 }
 
 // keptLocked puts the records relay kept for the job's row there, with the
@@ -359,9 +372,7 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	// commit). An end not written is not acknowledged (see
 	// finishFromRuntime).
 	if err := m.t.Persist(j); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = p.Conn().Ack(ctx, j.Row.ID, seq, true)
-		cancel()
+		ackEnd(p, &j.Row, seq)
 	}
 	if early {
 		m.t.Go(p.Release) // a thread child's handle on its shared process

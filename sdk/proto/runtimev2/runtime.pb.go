@@ -243,7 +243,12 @@ type DescribeResponse struct {
 	// The plugin runs further jobs, one at a time, after a job has ended
 	// (each in a fresh interpreter with its own environment, working
 	// directory and mask), so the host may keep the process for the next.
-	Reusable      bool `protobuf:"varint,9,opt,name=reusable,proto3" json:"reusable,omitempty"`
+	Reusable bool `protobuf:"varint,9,opt,name=reusable,proto3" json:"reusable,omitempty"`
+	// The plugin takes acknowledgements in RunRequest.acks, so the host
+	// may send a job's end's acknowledgement with the next job it gives the
+	// process instead of a call of its own. Plugins built before this field
+	// leave it false and get every acknowledgement by Ack.
+	AcksOnRun     bool `protobuf:"varint,10,opt,name=acks_on_run,json=acksOnRun,proto3" json:"acks_on_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -337,6 +342,13 @@ func (x *DescribeResponse) GetInstanceId() string {
 func (x *DescribeResponse) GetReusable() bool {
 	if x != nil {
 		return x.Reusable
+	}
+	return false
+}
+
+func (x *DescribeResponse) GetAcksOnRun() bool {
+	if x != nil {
+		return x.AcksOnRun
 	}
 	return false
 }
@@ -956,7 +968,12 @@ type RunRequest struct {
 	Job      *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
 	AfterSeq uint64                 `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
 	// The host can read batches from a plain stream socket (see Batch.bulk_address).
-	Bulk          bool `protobuf:"varint,3,opt,name=bulk,proto3" json:"bulk,omitempty"`
+	Bulk bool `protobuf:"varint,3,opt,name=bulk,proto3" json:"bulk,omitempty"`
+	// Acknowledgements the host has not sent by Ack, each as that call's
+	// request, taken before the job starts (only for a plugin whose Describe
+	// says acks_on_run). A thread job's end is acknowledged so when its
+	// process is given another job soon after: a call fewer per job.
+	Acks          []*AckRequest `protobuf:"bytes,4,rep,name=acks,proto3" json:"acks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1010,6 +1027,13 @@ func (x *RunRequest) GetBulk() bool {
 		return x.Bulk
 	}
 	return false
+}
+
+func (x *RunRequest) GetAcks() []*AckRequest {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
 }
 
 // Batch carries records and, last, the job's end.
@@ -1876,7 +1900,7 @@ var File_runtime_proto protoreflect.FileDescriptor
 const file_runtime_proto_rawDesc = "" +
 	"\n" +
 	"\rruntime.proto\x12\x10bgjob.runtime.v2\"\x11\n" +
-	"\x0fDescribeRequest\"\xec\x01\n" +
+	"\x0fDescribeRequest\"\x8c\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x0e\n" +
@@ -1887,7 +1911,9 @@ const file_runtime_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1f\n" +
 	"\vinstance_id\x18\b \x01(\tR\n" +
 	"instanceId\x12\x1a\n" +
-	"\breusable\x18\t \x01(\bR\breusable\"\x88\x04\n" +
+	"\breusable\x18\t \x01(\bR\breusable\x12\x1e\n" +
+	"\vacks_on_run\x18\n" +
+	" \x01(\bR\tacksOnRun\"\x88\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1945,12 +1971,13 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"q\n" +
 	"\x13DefinitionsResponse\x12>\n" +
 	"\vdefinitions\x18\x01 \x03(\v2\x1c.bgjob.runtime.v2.DefinitionR\vdefinitions\x12\x1a\n" +
-	"\bproblems\x18\x02 \x03(\tR\bproblems\"f\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\"\x98\x01\n" +
 	"\n" +
 	"RunRequest\x12'\n" +
 	"\x03job\x18\x01 \x01(\v2\x15.bgjob.runtime.v2.JobR\x03job\x12\x1b\n" +
 	"\tafter_seq\x18\x02 \x01(\x04R\bafterSeq\x12\x12\n" +
-	"\x04bulk\x18\x03 \x01(\bR\x04bulk\"\xc7\x01\n" +
+	"\x04bulk\x18\x03 \x01(\bR\x04bulk\x120\n" +
+	"\x04acks\x18\x04 \x03(\v2\x1c.bgjob.runtime.v2.AckRequestR\x04acks\"\xc7\x01\n" +
 	"\x05Batch\x12\x1b\n" +
 	"\tfirst_seq\x18\x01 \x01(\x04R\bfirstSeq\x12\x19\n" +
 	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12\x18\n" +
@@ -2082,32 +2109,33 @@ var file_runtime_proto_goTypes = []any{
 var file_runtime_proto_depIdxs = []int32{
 	7,  // 0: bgjob.runtime.v2.DefinitionsResponse.definitions:type_name -> bgjob.runtime.v2.Definition
 	5,  // 1: bgjob.runtime.v2.RunRequest.job:type_name -> bgjob.runtime.v2.Job
-	12, // 2: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
-	0,  // 3: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
-	1,  // 4: bgjob.runtime.v2.AckResponse.reuse:type_name -> bgjob.runtime.v2.Reuse
-	2,  // 5: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
-	20, // 6: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
-	21, // 7: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
-	22, // 8: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
-	3,  // 9: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
-	10, // 10: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
-	13, // 11: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
-	15, // 12: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
-	6,  // 13: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
-	8,  // 14: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
-	17, // 15: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
-	4,  // 16: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
-	11, // 17: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
-	14, // 18: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
-	16, // 19: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
-	7,  // 20: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
-	9,  // 21: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
-	18, // 22: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	13, // 2: bgjob.runtime.v2.RunRequest.acks:type_name -> bgjob.runtime.v2.AckRequest
+	12, // 3: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
+	0,  // 4: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
+	1,  // 5: bgjob.runtime.v2.AckResponse.reuse:type_name -> bgjob.runtime.v2.Reuse
+	2,  // 6: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
+	20, // 7: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
+	21, // 8: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
+	22, // 9: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
+	3,  // 10: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
+	10, // 11: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
+	13, // 12: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
+	15, // 13: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
+	6,  // 14: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
+	8,  // 15: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
+	17, // 16: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
+	4,  // 17: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
+	11, // 18: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
+	14, // 19: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
+	16, // 20: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
+	7,  // 21: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
+	9,  // 22: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
+	18, // 23: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }

@@ -1,0 +1,89 @@
+package protocol
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+)
+
+// Acknowledgements that ride on the next Run.
+//
+// A batch's thread children end and start one after another on one shared
+// process: each end's acknowledgement was a call of its own (an HTTP/2
+// stream, a wake-up of the runtime and of the host), about a fifteenth of
+// both processes' CPU on a batch of trivial jobs. A runtime that says so
+// (Describe's acks_on_run) takes them in the next Run request instead. One
+// that waits longer than lateAckDelay for the next job is sent them by Ack:
+// until then it keeps the job's end and records, as it does for any
+// acknowledgement not yet come, and a host killed meanwhile leaves them to
+// the next host, as a kill between a persist and its Ack always has.
+
+// lateAckDelay bounds how long an acknowledgement waits for a Run to ride
+// on.
+var lateAckDelay = 5 * time.Millisecond // a variable for tests
+
+// lateAcks is a connection's acknowledgements waiting for a Run.
+type lateAcks struct {
+	mu      sync.Mutex
+	pending []*pb.AckRequest
+	timer   *time.Timer
+}
+
+// AckEnd implements EndAcker.
+func (g *grpcConn) AckEnd(jobID, seq uint64) {
+	a := &pb.AckRequest{JobId: jobID, Seq: seq, Done: true}
+	if !g.acksOnRun.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = g.c.Ack(ctx, a)
+		return
+	}
+	l := &g.late
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, a)
+	if l.timer == nil {
+		l.timer = time.AfterFunc(lateAckDelay, g.flushAcks)
+	}
+}
+
+// takeAcks returns the acknowledgements waiting, for a Run to carry.
+func (g *grpcConn) takeAcks() []*pb.AckRequest {
+	l := &g.late
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	acks := l.pending
+	l.pending = nil
+	return acks
+}
+
+// flushAcks sends what waited lateAckDelay for a Run by Ack, one call each.
+func (g *grpcConn) flushAcks() {
+	for _, a := range g.takeAcks() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = g.c.Ack(ctx, a)
+		cancel()
+	}
+}
+
+// putBackAcks queues acks again when the Run that was to carry them
+// failed: the runtime may not have them. One it had already is taken
+// twice, which it ignores.
+func (g *grpcConn) putBackAcks(acks []*pb.AckRequest) {
+	if len(acks) == 0 {
+		return
+	}
+	l := &g.late
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(acks, l.pending...)
+	if l.timer == nil {
+		l.timer = time.AfterFunc(lateAckDelay, g.flushAcks)
+	}
+}

@@ -1,0 +1,157 @@
+package protocol
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk"
+	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// ackRecorder is a runtime that writes down every acknowledgement it gets,
+// by Ack and on Run, and says in Describe whether it takes them on Run.
+type ackRecorder struct {
+	pb.UnimplementedRuntimeServer
+	onRun bool
+
+	mu     sync.Mutex
+	byAck  []*pb.AckRequest
+	byRun  []*pb.AckRequest
+	ackGot chan struct{}
+}
+
+func (r *ackRecorder) Describe(context.Context, *pb.DescribeRequest) (*pb.DescribeResponse, error) {
+	return &pb.DescribeResponse{Name: "rec", Protocol: 2, AcksOnRun: r.onRun}, nil
+}
+
+func (r *ackRecorder) Ack(_ context.Context, a *pb.AckRequest) (*pb.AckResponse, error) {
+	r.mu.Lock()
+	r.byAck = append(r.byAck, a)
+	r.mu.Unlock()
+	r.ackGot <- struct{}{}
+	return &pb.AckResponse{}, nil
+}
+
+func (r *ackRecorder) Run(req *pb.RunRequest, st pb.Runtime_RunServer) error {
+	r.mu.Lock()
+	r.byRun = append(r.byRun, req.GetAcks()...)
+	r.mu.Unlock()
+	return st.Send(&pb.Batch{Done: &pb.Done{State: pb.State_STATE_COMPLETED}})
+}
+
+func (r *ackRecorder) got() (byAck, byRun []*pb.AckRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*pb.AckRequest(nil), r.byAck...), append([]*pb.AckRequest(nil), r.byRun...)
+}
+
+// recorderConn serves rec in this process and returns a Conn to it that
+// has asked Describe, as the launcher does of every process it starts.
+func recorderConn(t *testing.T, rec *ackRecorder) *grpcConn {
+	t.Helper()
+	rec.ackGot = make(chan struct{}, 16)
+	srv := grpc.NewServer()
+	pb.RegisterRuntimeServer(srv, rec)
+	l := bufconn.Listen(1 << 16)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	cc, err := grpc.NewClient("passthrough:///acks",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	c := &grpcConn{c: pb.NewRuntimeClient(cc)}
+	if _, err := c.Describe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func setLateAckDelay(t *testing.T, d time.Duration) {
+	old := lateAckDelay
+	lateAckDelay = d
+	t.Cleanup(func() { lateAckDelay = old })
+}
+
+func runOne(t *testing.T, c *grpcConn, id uint64) {
+	t.Helper()
+	st, err := c.Run(context.Background(), &sdk.Job{Id: id, Script: "true"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Recv(); err != nil || b.Done == nil {
+		t.Fatalf("Run: %v, %v; want the end", b, err)
+	}
+}
+
+func sameAcks(got []*pb.AckRequest, want ...*pb.AckRequest) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i].JobId != want[i].JobId || got[i].Seq != want[i].Seq || got[i].Done != want[i].Done {
+			return false
+		}
+	}
+	return true
+}
+
+// An end acknowledged with AckEnd rides on the next Run the process is
+// given, if its runtime takes acknowledgements there: no Ack call.
+func TestAckEndRidesOnTheNextRun(t *testing.T) {
+	setLateAckDelay(t, time.Hour)
+	rec := &ackRecorder{onRun: true}
+	c := recorderConn(t, rec)
+	c.AckEnd(1, 5)
+	c.AckEnd(2, 3)
+	runOne(t, c, 3)
+	byAck, byRun := rec.got()
+	if len(byAck) != 0 || !sameAcks(byRun, &pb.AckRequest{JobId: 1, Seq: 5, Done: true}, &pb.AckRequest{JobId: 2, Seq: 3, Done: true}) {
+		t.Errorf("by Ack %v, on Run %v; want both ends on the Run, none by Ack", byAck, byRun)
+	}
+	runOne(t, c, 4) // carries nothing more
+	if _, byRun := rec.got(); len(byRun) != 2 {
+		t.Errorf("the next Run carried the acknowledgements again: %v", byRun)
+	}
+}
+
+// With no Run to ride on, the acknowledgement goes by Ack after a while:
+// a runtime is never left holding an acknowledged end for long.
+func TestAckEndSentWhenNoRunComes(t *testing.T) {
+	setLateAckDelay(t, time.Millisecond)
+	rec := &ackRecorder{onRun: true}
+	c := recorderConn(t, rec)
+	c.AckEnd(7, 9)
+	select {
+	case <-rec.ackGot:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acknowledgement was never sent")
+	}
+	if byAck, byRun := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 7, Seq: 9, Done: true}) || len(byRun) != 0 {
+		t.Errorf("by Ack %v, on Run %v; want the end by Ack", byAck, byRun)
+	}
+}
+
+// A runtime that does not say it takes acknowledgements on Run (built
+// before they could ride there) gets each by Ack, before AckEnd returns.
+func TestAckEndToAnOlderRuntime(t *testing.T) {
+	setLateAckDelay(t, time.Hour)
+	rec := &ackRecorder{onRun: false}
+	c := recorderConn(t, rec)
+	c.AckEnd(1, 5)
+	if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 1, Seq: 5, Done: true}) {
+		t.Errorf("by Ack %v; want the end acknowledged by the time AckEnd returned", byAck)
+	}
+	runOne(t, c, 2)
+	if _, byRun := rec.got(); len(byRun) != 0 {
+		t.Errorf("a Run to a runtime that did not ask for them carried %v", byRun)
+	}
+}
