@@ -51,3 +51,24 @@ func BenchmarkEcho(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBatchChild runs what a batch's child is: the batch's script
+// with the caller's environment (here 40 variables) and the child's own
+// $BGJOB_ variables and argument.
+func BenchmarkBatchChild(b *testing.B) {
+	rt := shell.New()
+	base := env()
+	for i := range 38 {
+		base = append(base, fmt.Sprintf("VAR_%02d=some value of a typical length, /usr/local/bin:/usr/bin", 37-i))
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		item := fmt.Sprint(i)
+		job := &sdk.Job{Id: uint64(i), Script: `echo "$1"`, Args: []string{item},
+			Env: append(append([]string(nil), base...), "BGJOB_ITEM="+item, "BGJOB_JOB_ID="+item, "BGJOB_JOB_NAME=Job"+item)}
+		if res := rt.Run(context.Background(), job, &countingEmitter{}); res != sdk.Success() {
+			b.Fatal(res)
+		}
+	}
+}

@@ -18,11 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
-	"mvdan.cc/sh/v3/expand"
 	"mvdan.cc/sh/v3/interp"
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -48,6 +49,8 @@ type Runtime struct {
 	grace    time.Duration
 	lang     syntax.LangVariant
 	builtins map[string]builtin
+	env      envCache
+	parsed   parseCache
 }
 
 var (
@@ -102,6 +105,44 @@ func parse(lang syntax.LangVariant, src string) (*syntax.File, error) {
 	return syntax.NewParser(syntax.Variant(lang)).Parse(strings.NewReader(src), "")
 }
 
+// parseCache keeps the last few scripts parsed, as a batch's children all
+// run the same one: parsing it was a tenth of what the runtime spent on a
+// batch of trivial thread jobs. The interpreter only reads a parsed script,
+// so jobs running at once share one.
+type parseCache struct {
+	mu   sync.Mutex
+	last [4]parsedScript
+	next int
+}
+
+type parsedScript struct {
+	lang syntax.LangVariant
+	src  string
+	file *syntax.File
+}
+
+// parse is the package's parse, from the cache when src was parsed lately.
+// A script that does not parse is not kept.
+func (c *parseCache) parse(lang syntax.LangVariant, src string) (*syntax.File, error) {
+	c.mu.Lock()
+	for _, p := range c.last {
+		if p.file != nil && p.lang == lang && p.src == src {
+			c.mu.Unlock()
+			return p.file, nil
+		}
+	}
+	c.mu.Unlock()
+	f, err := parse(lang, src)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.last[c.next] = parsedScript{lang: lang, src: src, file: f}
+	c.next = (c.next + 1) % len(c.last)
+	c.mu.Unlock()
+	return f, nil
+}
+
 // initDone is the command run between the init script and the script: it
 // sees the init script's exit status and records that it got that far. The
 // name cannot collide with anything a user would write.
@@ -122,14 +163,16 @@ const initDone = "__bgjob_init_done__"
 // CI runner or a systemd unit does, so that nothing the job started outlives
 // it unnoticed and no output arrives after the job has ended.
 func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.Result {
-	script, err := parse(rt.lang, job.Script)
+	script, err := rt.parsed.parse(rt.lang, job.Script)
 	if err != nil {
 		return sdk.Failure(2, "syntax error in the script: "+err.Error())
 	}
+	// The parsed scripts may be shared with other jobs (parseCache): the
+	// program is a list of their statements, and they are never changed.
 	prog := &syntax.File{Name: scriptName}
 	hasInit := strings.TrimSpace(job.Init) != ""
 	if hasInit {
-		initScript, err := parse(rt.lang, job.Init)
+		initScript, err := rt.parsed.parse(rt.lang, job.Init)
 		if err != nil {
 			return sdk.Failure(2, "syntax error in the init script: "+err.Error())
 		}
@@ -137,9 +180,9 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 		if err != nil {
 			panic(err)
 		}
-		prog.Stmts = append(initScript.Stmts, marker.Stmts...)
+		prog.Stmts = slices.Concat(initScript.Stmts, marker.Stmts)
 	}
-	prog.Stmts = append(prog.Stmts, script.Stmts...)
+	prog.Stmts = slices.Concat(prog.Stmts, script.Stmts)
 
 	if job.Workdir != "" {
 		if fi, err := os.Stat(job.Workdir); err != nil {
@@ -164,7 +207,7 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 	opts := append(s.handlers(),
 		// The job's environment, exactly: the host's, with the SDK's
 		// $BGJOB_* variables (the same for every runtime) last.
-		interp.Env(expand.ListEnviron(job.Env...)),
+		interp.Env(rt.env.jobEnviron(job.Env)),
 		interp.StdIO(stdin, s.stdout, s.stderr),
 		interp.Params(append([]string{"--"}, job.Args...)...),
 	)

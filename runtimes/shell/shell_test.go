@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -322,4 +324,40 @@ func TestSendInput(t *testing.T) {
 	if out, want := fmt.Sprint(got.Stream(sdk.Output)), "[read given read sent to cat and more end]"; out != want {
 		t.Errorf("output %s, want %s", out, want)
 	}
+}
+
+// Jobs of one runtime running the same script at once, as a batch's thread
+// children do, share its parse and the sorted part of their environment
+// they have in common; each still sees only its own arguments, variables,
+// functions and $BGJOB_ variables, and a job whose environment differs
+// gets its own.
+func TestSameScriptAtOnce(t *testing.T) {
+	rt := shell.New()
+	script := `f() { echo "$1:$BGJOB_ITEM:${FOO-}:$X"; }; X=$1; for i in {1..2}; do f "$1"; done; sh -c 'echo "child:$BGJOB_ITEM"'`
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			item := strconv.Itoa(i)
+			foo := "same"
+			if i%4 == 3 {
+				foo = "other" + item
+			}
+			e, res := run(t, rt, &sdk.Job{Id: uint64(i + 1), Script: script, Args: []string{item}, Env: env("FOO="+foo, "BGJOB_ITEM="+item)})
+			if res != sdk.Success() {
+				t.Errorf("job %d: %+v", i, res)
+				return
+			}
+			var got []string
+			for _, r := range records(e, sdk.Output) {
+				got = append(got, r.Message)
+			}
+			line := item + ":" + item + ":" + foo + ":" + item
+			if want := []string{line, line, "child:" + item}; !slices.Equal(got, want) {
+				t.Errorf("job %d printed %q, want %q", i, got, want)
+			}
+		}()
+	}
+	wg.Wait()
 }
