@@ -150,7 +150,6 @@ func TestCreateBatchThrottle(t *testing.T) {
 	if p := tab.jobs[1]; p.Row.State != api.Completed {
 		t.Errorf("the parent is %s with every child completed", p.Row.State)
 	}
-	k := tab.jobs[4]
 	tab.mu.Unlock()
 	tab.wg.Wait()
 	mu.Lock()
@@ -159,13 +158,37 @@ func TestCreateBatchThrottle(t *testing.T) {
 	}
 	mu.Unlock()
 	// A child's payload is the parent's, with its item first and as
-	// $BGJOB_ITEM.
-	job, err := tab.Payload(&k.Row)
+	// $BGJOB_ITEM, and its own id and name. The parent's is read once
+	// and kept for the children: each gets a copy, so asking again, in
+	// any order, gives the same.
+	for _, id := range []uint64{4, 2, 6, 4} {
+		r := tab.jobs[id].Row
+		job, err := tab.Payload(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		item := items[id-2]
+		if fmt.Sprint(job.Args) != "["+item+" x]" || !slices.Equal(job.Env, []string{"BGJOB_ITEM=" + item}) || job.Id != id || job.Name != r.Name || job.Script != "echo" {
+			t.Errorf("child %d's payload: id %d, name %q, script %q, args %v, env %v", id, job.Id, job.Name, job.Script, job.Args, job.Env)
+		}
+		job.Args[0], job.Env[0] = "changed", "changed" // the runner's own copy
+	}
+	// Another batch's children get its payload, not the one kept.
+	r2 := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "echo", "/")
+	r2.Batch = 1
+	v2, err := tab.CreateBatch(r2, &sdk.Job{Script: "printf"}, "", []string{"z"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(job.Args) != "[c x]" || !strings.Contains(strings.Join(job.Env, " "), "BGJOB_ITEM=c") {
-		t.Errorf("child 3's payload: args %v, env %v", job.Args, job.Env)
+	tab.mu.Lock()
+	kr := tab.jobs[v2.ChildJobs[0]].Row
+	tab.mu.Unlock()
+	job, err := tab.Payload(&kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Script != "printf" || fmt.Sprint(job.Args) != "[z]" {
+		t.Errorf("the second batch's child got script %q, args %v", job.Script, job.Args)
 	}
 }
 

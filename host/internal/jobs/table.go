@@ -85,6 +85,8 @@ type Table struct {
 	wake   interface{ Stop() bool }
 	wakeAt time.Time
 	clock  clock
+
+	batchPayloads payloadCache // the last batch's payload (payload.go)
 }
 
 // New returns an empty table; Load fills it.
