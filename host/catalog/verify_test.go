@@ -240,21 +240,28 @@ func mustStat(t *testing.T, path string) os.FileInfo {
 func TestUnchangedWalksOnlyForAnotherFile(t *testing.T) {
 	noSettling(t)
 	c, e := oneEntry(t)
-	if err := os.Chmod(e.Dir, 0o777); err != nil {
-		t.Fatal(err)
+	// open makes the entry's folder writable by others; shut puts it
+	// back and verifies the entry in full.
+	chmod := func(mode os.FileMode) {
+		t.Helper()
+		if err := os.Chmod(e.Dir, mode); err != nil {
+			t.Fatal(err)
+		}
 	}
+	open := func() { t.Helper(); chmod(0o777) }
+	shut := func() {
+		t.Helper()
+		chmod(0o755)
+		if err := c.Verify(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open()
 	if err := c.Unchanged(e); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("Unchanged with nothing verified and a folder others can write = %v; want ErrUnsafe", err)
 	}
-	if err := os.Chmod(e.Dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Verify(e); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(e.Dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	shut()
+	open()
 	if err := c.Verify(e); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("Verify with a folder others can write = %v; want ErrUnsafe", err)
 	}
@@ -262,15 +269,8 @@ func TestUnchangedWalksOnlyForAnotherFile(t *testing.T) {
 	if err := c.Unchanged(e); !errors.Is(err, ErrUnsafe) {
 		t.Fatalf("Unchanged after a refusal = %v; want ErrUnsafe", err)
 	}
-	if err := os.Chmod(e.Dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Verify(e); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(e.Dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	shut()
+	open()
 	if err := c.Unchanged(e); err != nil {
 		t.Errorf("Unchanged for the file verified last = %v; want nil (one stat)", err)
 	}
@@ -291,12 +291,7 @@ func TestUnchangedWalksOnlyForAnotherFile(t *testing.T) {
 		t.Errorf("Unchanged for a new file at the path = %v; want ErrUnsafe", err)
 	}
 	// And a changed byte is a hash mismatch, whatever the folders.
-	if err := os.Chmod(e.Dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Verify(e); err != nil {
-		t.Fatal(err)
-	}
+	shut()
 	appendByte(t, e.Path)
 	wantTampered(t, c.Unchanged(e), e)
 }
