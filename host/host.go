@@ -142,7 +142,7 @@ func Open(opts Options) (*Host, error) {
 		SSH: opts.SSH, SSHDir: filepath.Join(opts.Home, "ssh"), StopGrace: opts.StopGrace, Log: opts.Logger})
 	if h.launcher == nil {
 		h.launcher = launch.NewGoPlugin(launch.Options{RunDir: filepath.Join(opts.Home, "run"), LogDir: h.t.JobsDir(), StateDir: filepath.Join(opts.Home, "procs"),
-			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch")})
+			NoSpares: opts.NoSpares, Logger: opts.Logger.Named("launch"), Catalog: h.catalog})
 	}
 	h.admit = admit.New(admit.Config{Catalog: h.catalog, Launcher: h.launcher, JobsDir: h.t.JobsDir(), Log: opts.Logger})
 	h.run = runner.New(runner.Config{Table: h.t, Launcher: h.launcher, Catalog: h.catalog, Store: st, Journal: journal, Cursors: cursors,

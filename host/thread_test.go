@@ -143,6 +143,15 @@ func TestRealThreadJobsAcrossRestart(t *testing.T) {
 // since nothing is run on that, but the launcher walks the folders again
 // before it starts a process, and never starts one from such a folder.
 func TestRealQueuedJobsRuntimeMadeUnsafe(t *testing.T) {
+	// Writable by others; and so but sticky, which the catalog accepts
+	// above its root (as /tmp) but not within it: the launcher must
+	// check with the catalog's own root.
+	for _, mode := range []os.FileMode{0o777, 0o777 | os.ModeSticky} {
+		t.Run(mode.String(), func(t *testing.T) { queuedJobsRuntimeMadeUnsafe(t, mode) })
+	}
+}
+
+func queuedJobsRuntimeMadeUnsafe(t *testing.T, mode os.FileMode) {
 	root := t.TempDir()
 	e, err := catalog.Open(root).Install(context.Background(), shell.Binary, catalog.InstallOptions{})
 	if err != nil {
@@ -159,7 +168,7 @@ func TestRealQueuedJobsRuntimeMadeUnsafe(t *testing.T) {
 	th.WaitOutput("blocker", "up")
 	marker := filepath.Join(dir, "ran")
 	th.Start("echo ran > "+marker, named("queued"), inDir(dir), threaded(1))
-	if err := os.Chmod(e.Dir, 0o777); err != nil {
+	if err := os.Chmod(e.Dir, mode); err != nil {
 		t.Fatal(err)
 	}
 	hosttest.Touch(t, dir, "go")

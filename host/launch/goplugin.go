@@ -37,9 +37,15 @@ type Options struct {
 	// Logger gets the launcher's own messages.
 	Logger hclog.Logger
 	// Open opens a spec's binary and checks it against the spec's SHA-256;
-	// the process runs the file it returns. Nil means the catalog's check
+	// the process runs the file it returns. Nil means Catalog's check
 	// (catalog.OpenVerified).
 	Open func(*Spec) (*os.File, error)
+	// Catalog is where the binaries are installed: its check of a binary's
+	// folders gives them no more leeway than the catalog does (above its
+	// root, a sticky folder such as /tmp is accepted; within it, nothing
+	// others may write to). Nil: a catalog rooted at RunDir, for a
+	// launcher of one user's own processes (a Slurm or SSH task).
+	Catalog *catalog.Catalog
 }
 
 // DefaultSpareIdle is how long an unused spare lives.
@@ -107,7 +113,10 @@ func NewGoPlugin(opts Options) *GoPlugin {
 		opts.StateDir = opts.RunDir
 	}
 	if opts.Open == nil {
-		cat := catalog.Open(opts.RunDir)
+		cat := opts.Catalog
+		if cat == nil {
+			cat = catalog.Open(opts.RunDir)
+		}
 		opts.Open = func(s *Spec) (*os.File, error) { return cat.OpenVerified(entryOf(s)) }
 	}
 	g := &GoPlugin{opts: opts, spares: map[key][]*spare{}, starting: map[key]bool{}, busy: map[key]int{}, peak: map[key]int{},
