@@ -180,3 +180,59 @@ func queuedJobsRuntimeMadeUnsafe(t *testing.T, mode os.FileMode) {
 		t.Errorf("the job ran in a runtime started from a folder others can write to")
 	}
 }
+
+// A thread job that fails and has retries left runs again, with the same
+// id, in the same shared process, often before that process has heard its
+// first attempt's end acknowledged: the next attempt must run the script,
+// not be handed the first attempt's end. (Batch children, their slots
+// freed at their ends, met this a few times in a hundred.)
+func TestRealRetriedThreadJobsRunAgain(t *testing.T) {
+	for _, batch := range []bool{true, false} {
+		t.Run(map[bool]string{true: "batch children", false: "thread jobs"}[batch], func(t *testing.T) {
+			th := realHost(t, maxRunning(8))
+			dir := t.TempDir()
+			// Each run adds a line to runs.ID; the first run fails.
+			script := `f=runs.$BGJOB_JOB_ID; echo x >> $f; read -r n < <(wc -l < $f); [ "$n" -ge 2 ] || exit 1`
+			const n = 100
+			retried := func(r *api.StartRequest) {
+				r.Thread, r.ThrottleLimit = true, 4
+				r.Retries = 3
+				r.Workdir = dir
+			}
+			var ids []string
+			if batch {
+				items := make([]string, n)
+				for i := range items {
+					items[i] = strconv.Itoa(i)
+				}
+				p := th.Start(script, retried, func(r *api.StartRequest) { r.ForEach = items })
+				ids = append(ids, strconv.FormatUint(p.ID, 10))
+			} else {
+				for range n {
+					ids = append(ids, strconv.FormatUint(th.Start(script, retried).ID, 10))
+				}
+			}
+			th.Await(ids...)
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ents) != n {
+				t.Fatalf("%d jobs ran, want %d", len(ents), n)
+			}
+			bad := 0
+			for _, e := range ents {
+				id := strings.TrimPrefix(e.Name(), "runs.")
+				b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+				if j := th.Job(id); j.State != api.Completed || strings.Count(string(b), "x") != 2 {
+					if bad++; bad <= 3 {
+						t.Errorf("job %s ended %s (%q) after %d runs of its script, want Completed after 2", id, j.State, j.StateReason, strings.Count(string(b), "x"))
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d jobs lost an attempt", bad, n)
+			}
+		})
+	}
+}

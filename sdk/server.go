@@ -78,10 +78,24 @@ func (c connCounter) HandleConn(_ context.Context, st stats.ConnStats) {
 type serverJob struct {
 	spool  *spool
 	cancel context.CancelCauseFunc
+	// instance and attempt are the run of the job this is (Job's
+	// instance_id and attempt): a Run of another is a new run.
+	instance string
+	attempt  uint32
 	// input is the job's input pipe (nil unless Job.StdinOpen).
 	input *jobInput
 	once  sync.Once
 	run   func()
+}
+
+// replacedBy reports whether job is a new run of the job j ran, which has
+// ended: a later attempt, or another instance. A host that attaches again
+// asks for the same run.
+func (j *serverJob) replacedBy(job *Job) bool {
+	if ended, _ := j.spool.state(); !ended {
+		return false
+	}
+	return job.Attempt > j.attempt || job.InstanceId != j.instance
 }
 
 // begin starts the job, once: when a host asks to run it, before the host
@@ -123,6 +137,15 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 	}
 	s.mu.Lock()
 	j, ok := s.jobs[job.Id]
+	if ok && j.replacedBy(job) {
+		// The host runs the job again (a retry, a restart) and is done
+		// with the run held here, which has ended: it holds its end only
+		// until an acknowledgement that may still be on its way. Attached
+		// to, it would hand the new run the old one's end.
+		delete(s.jobs, job.Id)
+		s.served++
+		ok = false
+	}
 	if !ok {
 		j = s.start(job)
 		s.jobs[job.Id] = j
@@ -148,7 +171,7 @@ func (s *server) Run(req *pb.RunRequest, stream pb.Runtime_RunServer) error {
 // not the stream's: a job outlives the host that started it.
 func (s *server) start(job *Job) *serverJob {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	j := &serverJob{spool: newSpool(), cancel: cancel}
+	j := &serverJob{spool: newSpool(), cancel: cancel, instance: job.InstanceId, attempt: job.Attempt}
 	if job.StdinOpen {
 		// Made now, before the job begins, so input sent at any time
 		// after the host asked to run it has a pipe to go to.

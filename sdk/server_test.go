@@ -662,3 +662,44 @@ func TestServerRunTakesAcks(t *testing.T) {
 		t.Errorf("job 2, not acknowledged, is gone: %v", err)
 	}
 }
+
+// A Run of a job the process holds ended, but of a later attempt (the
+// host retries it) or another instance (a restart), runs it anew: the
+// end held, whose acknowledgement may still be on its way, belongs to the
+// run before. A Run of the same attempt and instance attaches, as a host
+// that comes back does.
+func TestServerNewRunOfAnEndedJob(t *testing.T) {
+	var runs atomic.Int32
+	srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+		n := runs.Add(1)
+		fmt.Fprintf(out.Writer(Output), "run %d attempt %d\n", n, job.Attempt)
+		return Failure(1, "exit status 1")
+	})
+	srv.desc.Reusable = true
+	text := func(got []*Batch) string {
+		var s string
+		for _, b := range got[:len(got)-1] {
+			for _, r := range checkBatch(t, b) {
+				s += string(r.Chunk)
+			}
+		}
+		return s
+	}
+	for _, step := range []struct {
+		name     string
+		job      *Job
+		wantRuns int32
+		want     string
+	}{
+		{"first attempt", &Job{Id: 1, InstanceId: "a", Attempt: 1}, 1, "run 1 attempt 1\n"},
+		{"the same attempt again: attached", &Job{Id: 1, InstanceId: "a", Attempt: 1}, 1, "run 1 attempt 1\n"},
+		{"the next attempt", &Job{Id: 1, InstanceId: "a", Attempt: 2}, 2, "run 2 attempt 2\n"},
+		{"a restart: another instance", &Job{Id: 1, InstanceId: "b", Attempt: 1}, 3, "run 3 attempt 1\n"},
+		{"a host from before attempts: attached", &Job{Id: 1, InstanceId: "b"}, 3, "run 3 attempt 1\n"},
+	} {
+		got := runToEnd(t, srv, step.job, 0)
+		if n := runs.Load(); n != step.wantRuns || text(got) != step.want {
+			t.Errorf("%s: %d runs, output %q; want %d, %q", step.name, n, text(got), step.wantRuns, step.want)
+		}
+	}
+}

@@ -79,6 +79,7 @@ func (t *Table) Payload(r *store.Row) (*sdk.Job, error) {
 	// there, though the row shows its type.
 	job.Id, job.InstanceId, job.Name = r.ID, r.InstanceID, r.Name
 	job.Workdir, job.Command = r.Workdir, r.Command
+	job.Attempt = uint32(r.Attempt)
 	return job, nil
 }
 

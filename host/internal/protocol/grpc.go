@@ -76,6 +76,8 @@ func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stre
 	}
 	first, err := st.Recv()
 	if err != nil {
+		// The call may have ended before the runtime read the request.
+		g.putBackAcks(acks)
 		return nil, err
 	}
 	if first.BulkAddress != "" {

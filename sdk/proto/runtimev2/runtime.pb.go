@@ -427,7 +427,13 @@ type Job struct {
 	// until an Input with eof. Without it the input ends after input. The
 	// SDK holds the pipe (sdk.Stdin) for a runtime that takes input
 	// (sdk.InputTaker).
-	StdinOpen     bool `protobuf:"varint,20,opt,name=stdin_open,json=stdinOpen,proto3" json:"stdin_open,omitempty"`
+	StdinOpen bool `protobuf:"varint,20,opt,name=stdin_open,json=stdinOpen,proto3" json:"stdin_open,omitempty"`
+	// Which attempt of the job this is: 1 the first, more when the host
+	// runs it again after a failure (--retries). A process that still holds
+	// an earlier attempt, ended (its end not yet acknowledged), starts this
+	// one anew instead of attaching to it, as it does for a run with another
+	// instance_id (a restart). 0 from hosts built before it.
+	Attempt       uint32 `protobuf:"varint,21,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -600,6 +606,13 @@ func (x *Job) GetStdinOpen() bool {
 		return x.StdinOpen
 	}
 	return false
+}
+
+func (x *Job) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 type ResolveRequest struct {
@@ -1913,7 +1926,7 @@ const file_runtime_proto_rawDesc = "" +
 	"instanceId\x12\x1a\n" +
 	"\breusable\x18\t \x01(\bR\breusable\x12\x1e\n" +
 	"\vacks_on_run\x18\n" +
-	" \x01(\bR\tacksOnRun\"\x88\x04\n" +
+	" \x01(\bR\tacksOnRun\"\xa2\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
 	"\vinstance_id\x18\x02 \x01(\tR\n" +
@@ -1940,7 +1953,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\vmerge_error\x18\x13 \x01(\bR\n" +
 	"mergeError\x12\x1d\n" +
 	"\n" +
-	"stdin_open\x18\x14 \x01(\bR\tstdinOpenB\b\n" +
+	"stdin_open\x18\x14 \x01(\bR\tstdinOpen\x12\x18\n" +
+	"\aattempt\x18\x15 \x01(\rR\aattemptB\b\n" +
 	"\x06_umask\"\xa4\x01\n" +
 	"\x0eResolveRequest\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12'\n" +
