@@ -332,9 +332,15 @@ func (g *GoPlugin) Close() error {
 		all = append(all, sps...)
 		delete(g.spares, k)
 	}
-	// Shared processes nobody holds end; held ones run jobs, which go on.
-	var idleShared []*child
+	// Shared processes nobody holds end; held ones run jobs, which go on,
+	// and are told now of the ends acknowledged so far that waited to
+	// ride on a Run: with no host they would keep them, and themselves,
+	// until their orphan timeout.
+	var idleShared, heldShared []*child
 	for k, sp := range g.shared {
+		if sp.refs > 0 {
+			heldShared = append(heldShared, sp.p)
+		}
 		if sp.refs == 0 {
 			if sp.timer != nil && sp.timer.Stop() {
 				g.wg.Done()
@@ -344,6 +350,11 @@ func (g *GoPlugin) Close() error {
 		delete(g.shared, k)
 	}
 	g.mu.Unlock()
+	for _, p := range heldShared {
+		if ea, ok := p.Conn().(protocol.EndAcker); ok {
+			ea.FlushAcks()
+		}
+	}
 	for _, p := range idleShared {
 		g.drop(p)
 	}

@@ -94,4 +94,7 @@ type EndAcker interface {
 	// job its process is given, or by Ack after lateAckDelay if none comes
 	// first; any other gets it by Ack before AckEnd returns.
 	AckEnd(jobID, seq uint64)
+	// FlushAcks sends by Ack, now, what waits for a Run: for a host that
+	// lets go of a process that runs on.
+	FlushAcks()
 }

@@ -63,6 +63,9 @@ func (g *grpcConn) takeAcks() []*pb.AckRequest {
 	return acks
 }
 
+// FlushAcks implements EndAcker.
+func (g *grpcConn) FlushAcks() { g.flushAcks() }
+
 // flushAcks sends what waited lateAckDelay for a Run by Ack, one call each.
 func (g *grpcConn) flushAcks() {
 	for _, a := range g.takeAcks() {

@@ -155,3 +155,20 @@ func TestAckEndToAnOlderRuntime(t *testing.T) {
 		t.Errorf("a Run to a runtime that did not ask for them carried %v", byRun)
 	}
 }
+
+// FlushAcks sends what waits for a Run at once, by Ack: a host that lets
+// go of a process that runs on (it is closing) leaves it nothing held.
+func TestFlushAcks(t *testing.T) {
+	setLateAckDelay(t, time.Hour)
+	rec := &ackRecorder{onRun: true}
+	c := recorderConn(t, rec)
+	c.AckEnd(4, 2)
+	c.FlushAcks()
+	if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 4, Seq: 2, Done: true}) {
+		t.Errorf("by Ack %v; want the end sent by the time FlushAcks returned", byAck)
+	}
+	runOne(t, c, 5)
+	if _, byRun := rec.got(); len(byRun) != 0 {
+		t.Errorf("the next Run carried %v again", byRun)
+	}
+}
