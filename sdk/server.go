@@ -98,6 +98,12 @@ func (j *serverJob) replacedBy(job *Job) bool {
 	return job.Attempt > j.attempt || job.InstanceId != j.instance
 }
 
+// is reports whether attempt and instance name j's run; a host from before
+// they were sent names none, and means the run held.
+func (j *serverJob) is(attempt uint32, instance string) bool {
+	return attempt == 0 && instance == "" || attempt == j.attempt && instance == j.instance
+}
+
 // begin starts the job, once: when a host asks to run it, before the host
 // has connected to the bulk socket (see serveBulk), as its records wait in
 // the spool until acknowledged.
@@ -356,6 +362,11 @@ func (s *server) ack(req *pb.AckRequest) (*pb.AckResponse, error) {
 	j, err := s.job(req.JobId)
 	if err != nil {
 		return nil, err
+	}
+	if !j.is(req.Attempt, req.InstanceId) {
+		// For a run of the job before the one held (see replacedBy): it
+		// says nothing of this one's records.
+		return &pb.AckResponse{}, nil
 	}
 	j.spool.ack(req.Seq, req.Done)
 	if !req.Done {

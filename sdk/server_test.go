@@ -702,4 +702,26 @@ func TestServerNewRunOfAnEndedJob(t *testing.T) {
 			t.Errorf("%s: %d runs, output %q; want %d, %q", step.name, n, text(got), step.wantRuns, step.want)
 		}
 	}
+	// An acknowledgement of a run before the one held (still on its way
+	// when the job ran again) is not for this one: the held run keeps its
+	// end, and a host that comes back for it attaches.
+	ctx := context.Background()
+	for _, stale := range []*pb.AckRequest{
+		{JobId: 1, Seq: 1, Done: true, InstanceId: "a", Attempt: 2},
+		{JobId: 1, Seq: 1, Done: true, InstanceId: "b", Attempt: 7},
+	} {
+		if _, err := srv.Ack(ctx, stale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := runToEnd(t, srv, &Job{Id: 1, InstanceId: "b", Attempt: 1}, 0); runs.Load() != 3 || text(got) != "run 3 attempt 1\n" {
+		t.Errorf("after acknowledgements of other runs, the held run: %d runs, output %q; want it attached", runs.Load(), text(got))
+	}
+	// Its own acknowledgement is taken: the reused process forgets it.
+	if _, err := srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: 1, Done: true, InstanceId: "b", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: 1}); err == nil {
+		t.Error("the run is still held after its own end was acknowledged")
+	}
 }

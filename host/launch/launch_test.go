@@ -252,7 +252,7 @@ func TestGoPluginRecycleOnTheEndsAnswer(t *testing.T) {
 		}
 	}
 	seq := runJob(1)
-	if err := p.Conn().Ack(ctx, 1, seq, true); err != nil {
+	if err := p.Conn().Ack(ctx, protocol.RunID{Job: 1}, seq, true); err != nil {
 		t.Fatal(err)
 	}
 	if yes, known := r.TakesAnother(); !yes || !known {

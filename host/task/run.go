@@ -196,7 +196,7 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 			}
 			persisted = b.LastSeq
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = p.Conn().Ack(actx, job.Id, persisted, false)
+			_ = p.Conn().Ack(actx, protocol.RunOf(job), persisted, false)
 			acancel()
 		}
 		if d := b.Done; d != nil {
@@ -205,7 +205,7 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 				return err
 			}
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-			_ = p.Conn().Ack(actx, job.Id, persisted, true)
+			_ = p.Conn().Ack(actx, protocol.RunOf(job), persisted, true)
 			acancel()
 			if state != api.Completed {
 				// The task's own status says the job failed, as it did.

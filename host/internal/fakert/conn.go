@@ -42,7 +42,8 @@ func (c conn) Run(ctx context.Context, job *sdk.Job, _ uint64) (protocol.Stream,
 	return &stream{ctx: ctx, r: r, sent: r.acked}, nil
 }
 
-func (c conn) Ack(_ context.Context, jobID, seq uint64, done bool) error {
+func (c conn) Ack(_ context.Context, id protocol.RunID, seq uint64, done bool) error {
+	jobID := id.Job
 	a := fmt.Sprint(seq)
 	if done {
 		a += " done"

@@ -24,11 +24,26 @@ type Conn interface {
 	// and returns its batches after afterSeq. The last batch carries Done;
 	// after it Recv returns io.EOF.
 	Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stream, error)
-	// Ack says every record up to seq is persisted (and, with done, the
-	// job's end too), so the plugin may drop them.
-	Ack(ctx context.Context, jobID, seq uint64, done bool) error
+	// Ack says every record up to seq of the job's run is persisted (and,
+	// with done, its end too), so the plugin may drop them.
+	Ack(ctx context.Context, run RunID, seq uint64, done bool) error
 	// Stop asks the job to end: its processes get grace, then are killed.
 	Stop(ctx context.Context, jobID uint64, grace time.Duration) error
+}
+
+// RunID names one run of a job: its id, its instance (new at a restart)
+// and its attempt (more after --retries; see sdk.Job). An acknowledgement
+// names the run it is for, so that one still on its way when the job runs
+// again does not count for the new run.
+type RunID struct {
+	Job      uint64
+	Instance string
+	Attempt  uint32
+}
+
+// RunOf is the run job is.
+func RunOf(job *sdk.Job) RunID {
+	return RunID{Job: job.Id, Instance: job.InstanceId, Attempt: job.Attempt}
 }
 
 // Reuser is what a Conn of protocol 2 answers beyond Conn: whether its
@@ -93,7 +108,7 @@ type EndAcker interface {
 	// runtime that takes acknowledgements on Run gets it with the next
 	// job its process is given, or by Ack after lateAckDelay if none comes
 	// first; any other gets it by Ack before AckEnd returns.
-	AckEnd(jobID, seq uint64)
+	AckEnd(run RunID, seq uint64)
 	// FlushAcks sends by Ack, now, what waits for a Run: for a host that
 	// lets go of a process that runs on.
 	FlushAcks()

@@ -86,6 +86,11 @@ func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stre
 	return &prefixed{first: first, rest: st}, nil
 }
 
+// ackRequest is the acknowledgement of run's records up to seq.
+func ackRequest(run RunID, seq uint64, done bool) *pb.AckRequest {
+	return &pb.AckRequest{JobId: run.Job, Seq: seq, Done: done, Attempt: run.Attempt, InstanceId: run.Instance}
+}
+
 // prefixed is a stream whose first batch was read already.
 type prefixed struct {
 	first *sdk.Batch
@@ -100,8 +105,8 @@ func (p *prefixed) Recv() (*sdk.Batch, error) {
 	return p.rest.Recv()
 }
 
-func (g *grpcConn) Ack(ctx context.Context, jobID, seq uint64, done bool) error {
-	r, err := g.c.Ack(ctx, &pb.AckRequest{JobId: jobID, Seq: seq, Done: done})
+func (g *grpcConn) Ack(ctx context.Context, run RunID, seq uint64, done bool) error {
+	r, err := g.c.Ack(ctx, ackRequest(run, seq, done))
 	if err == nil && done {
 		g.reuse.Store(int32(r.GetReuse()))
 	}

@@ -32,8 +32,8 @@ type lateAcks struct {
 }
 
 // AckEnd implements EndAcker.
-func (g *grpcConn) AckEnd(jobID, seq uint64) {
-	a := &pb.AckRequest{JobId: jobID, Seq: seq, Done: true}
+func (g *grpcConn) AckEnd(run RunID, seq uint64) {
+	a := ackRequest(run, seq, true)
 	if !g.acksOnRun.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -97,7 +97,8 @@ func sameAcks(got []*pb.AckRequest, want ...*pb.AckRequest) bool {
 		return false
 	}
 	for i := range got {
-		if got[i].JobId != want[i].JobId || got[i].Seq != want[i].Seq || got[i].Done != want[i].Done {
+		if got[i].JobId != want[i].JobId || got[i].Seq != want[i].Seq || got[i].Done != want[i].Done ||
+			got[i].Attempt != want[i].Attempt || got[i].InstanceId != want[i].InstanceId {
 			return false
 		}
 	}
@@ -110,11 +111,11 @@ func TestAckEndRidesOnTheNextRun(t *testing.T) {
 	setLateAckDelay(t, time.Hour)
 	rec := &ackRecorder{onRun: true}
 	c := recorderConn(t, rec)
-	c.AckEnd(1, 5)
-	c.AckEnd(2, 3)
+	c.AckEnd(RunID{Job: 1, Instance: "one", Attempt: 2}, 5)
+	c.AckEnd(RunID{Job: 2}, 3)
 	runOne(t, c, 3)
 	byAck, byRun := rec.got()
-	if len(byAck) != 0 || !sameAcks(byRun, &pb.AckRequest{JobId: 1, Seq: 5, Done: true}, &pb.AckRequest{JobId: 2, Seq: 3, Done: true}) {
+	if len(byAck) != 0 || !sameAcks(byRun, &pb.AckRequest{JobId: 1, Seq: 5, Done: true, InstanceId: "one", Attempt: 2}, &pb.AckRequest{JobId: 2, Seq: 3, Done: true}) {
 		t.Errorf("by Ack %v, on Run %v; want both ends on the Run, none by Ack", byAck, byRun)
 	}
 	runOne(t, c, 4) // carries nothing more
@@ -129,7 +130,7 @@ func TestAckEndSentWhenNoRunComes(t *testing.T) {
 	setLateAckDelay(t, time.Millisecond)
 	rec := &ackRecorder{onRun: true}
 	c := recorderConn(t, rec)
-	c.AckEnd(7, 9)
+	c.AckEnd(RunID{Job: 7}, 9)
 	select {
 	case <-rec.ackGot:
 	case <-time.After(10 * time.Second):
@@ -146,7 +147,7 @@ func TestAckEndToAnOlderRuntime(t *testing.T) {
 	setLateAckDelay(t, time.Hour)
 	rec := &ackRecorder{onRun: false}
 	c := recorderConn(t, rec)
-	c.AckEnd(1, 5)
+	c.AckEnd(RunID{Job: 1}, 5)
 	if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 1, Seq: 5, Done: true}) {
 		t.Errorf("by Ack %v; want the end acknowledged by the time AckEnd returned", byAck)
 	}
@@ -162,7 +163,7 @@ func TestFlushAcks(t *testing.T) {
 	setLateAckDelay(t, time.Hour)
 	rec := &ackRecorder{onRun: true}
 	c := recorderConn(t, rec)
-	c.AckEnd(4, 2)
+	c.AckEnd(RunID{Job: 4}, 2)
 	c.FlushAcks()
 	if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 4, Seq: 2, Done: true}) {
 		t.Errorf("by Ack %v; want the end sent by the time FlushAcks returned", byAck)

@@ -69,11 +69,12 @@ func (n *netRPCConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (St
 
 // Ack: records are acknowledged by the next poll; only the job's end needs
 // a call of its own.
-func (n *netRPCConn) Ack(ctx context.Context, jobID, seq uint64, done bool) error {
+// Ack: protocol 1 has no attempts; its runtimes run a job once per process.
+func (n *netRPCConn) Ack(ctx context.Context, run RunID, seq uint64, done bool) error {
 	if !done {
 		return nil
 	}
-	return n.call(ctx, v1.MethodNext, v1.NextArgs{JobID: jobID, AfterSeq: seq, Max: 1, AckDone: true}, &v1.NextReply{})
+	return n.call(ctx, v1.MethodNext, v1.NextArgs{JobID: run.Job, AfterSeq: seq, Max: 1, AckDone: true}, &v1.NextReply{})
 }
 
 func (n *netRPCConn) Stop(ctx context.Context, jobID uint64, grace time.Duration) error {

@@ -119,7 +119,7 @@ func TestProtocol1(t *testing.T) {
 	if done.State != sdk.Completed {
 		t.Errorf("Done %+v", done)
 	}
-	if err := conn.Ack(ctx, job.Id, last, true); err != nil {
+	if err := conn.Ack(ctx, protocol.RunOf(job), last, true); err != nil {
 		t.Fatal(err)
 	}
 	waitExited(t, c)
@@ -177,7 +177,7 @@ func TestProtocol1Reattach(t *testing.T) {
 	if lines[len(lines)-1] != "output tail without newline" {
 		t.Errorf("last line %q", lines[len(lines)-1])
 	}
-	if err := conn2.Ack(ctx, job.Id, last, true); err != nil {
+	if err := conn2.Ack(ctx, protocol.RunOf(job), last, true); err != nil {
 		t.Fatal(err)
 	}
 	waitExited(t, c)

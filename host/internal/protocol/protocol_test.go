@@ -407,7 +407,7 @@ func TestPluginLines(t *testing.T) {
 		t.Errorf("second Describe: %v, %v; want the same instance", d2, err)
 	}
 
-	if err := p.cl.Ack(ctx, 99, 1, false); err == nil {
+	if err := p.cl.Ack(ctx, protocol.RunID{Job: 99}, 1, false); err == nil {
 		t.Error("Ack of an unknown job succeeded")
 	}
 	if err := p.cl.Stop(ctx, 99, time.Second); err == nil {
@@ -449,7 +449,7 @@ func TestPluginLines(t *testing.T) {
 					if err := p.cl.Stop(ctx, j.job.Id, 0); err != nil {
 						t.Errorf("Stop of an ended job: %v", err)
 					}
-					if err := p.cl.Ack(ctx, j.job.Id, r.last, true); err != nil {
+					if err := p.cl.Ack(ctx, protocol.RunID{Job: j.job.Id}, r.last, true); err != nil {
 						t.Errorf("Ack: %v", err)
 					}
 				})
@@ -681,7 +681,7 @@ func TestPluginReattach(t *testing.T) {
 				r.take(b, after)
 				if r.last-acked > 1<<16 {
 					acked = r.last
-					if err := p.cl.Ack(ctx, job.Id, acked, false); err != nil {
+					if err := p.cl.Ack(ctx, protocol.RunID{Job: job.Id}, acked, false); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -693,7 +693,7 @@ func TestPluginReattach(t *testing.T) {
 			if p.c.Exited() {
 				t.Fatal("the plugin exited before the host acknowledged the end")
 			}
-			if err := p.cl.Ack(ctx, job.Id, r.last, true); err != nil {
+			if err := p.cl.Ack(ctx, protocol.RunID{Job: job.Id}, r.last, true); err != nil {
 				t.Fatal(err)
 			}
 			waitExited(t, p.c) // no Kill: the plugin ends itself
@@ -724,7 +724,7 @@ func TestPluginOrphaned(t *testing.T) {
 	p := startPlugin(t, "lines", sdk.EnvOrphanTimeout+"=500ms")
 	ctx, r := runFive(t, p)
 	// The records are acknowledged, the end is not.
-	if err := p.cl.Ack(ctx, 1, r.last, false); err != nil {
+	if err := p.cl.Ack(ctx, protocol.RunID{Job: 1}, r.last, false); err != nil {
 		t.Fatal(err)
 	}
 	waitExited(t, p.c)
@@ -737,7 +737,7 @@ func TestPluginBulkSocketCleanedUp(t *testing.T) {
 	t.Parallel()
 	p := startPlugin(t, "lines")
 	ctx, r := runFive(t, p)
-	if err := p.cl.Ack(ctx, 1, r.last, true); err != nil {
+	if err := p.cl.Ack(ctx, protocol.RunID{Job: 1}, r.last, true); err != nil {
 		t.Fatal(err)
 	}
 	waitExited(t, p.c)

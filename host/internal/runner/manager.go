@@ -6,6 +6,7 @@ import (
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/internal/protocol"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
@@ -63,6 +64,9 @@ type task struct {
 	// keptLast the last sequence number they cover (see relay, keptLocked).
 	kept     []byte
 	keptLast uint64
+	// run is the run of the job relay asked for (its acknowledgements
+	// name it).
+	run protocol.RunID
 }
 
 func (m *Manager) task(j *jobs.Job, p launch.Process) *task { return &task{m: m, j: j, p: p} }

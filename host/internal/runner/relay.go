@@ -16,7 +16,6 @@ import (
 	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
-	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -35,6 +34,9 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 	m.t.Lock()
 	r := j.Row
 	m.t.Unlock()
+	// The run this is: its acknowledgements name it, so that one still on
+	// its way when the job runs again (a retry) is not taken for the next.
+	tk.run = protocol.RunOf(payload)
 	stream, err := p.Conn().Run(ctx, payload, after)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -61,7 +63,7 @@ func (tk *task) relay(payload *sdk.Job, after uint64) {
 		for range ackCh {
 			// A failed ack is retried with the next one; the relay ends
 			// anyway if the runtime is gone.
-			if err := p.Conn().Ack(ctx, r.ID, persistedSeq.Load(), false); err != nil && ctx.Err() != nil {
+			if err := p.Conn().Ack(ctx, tk.run, persistedSeq.Load(), false); err != nil && ctx.Err() != nil {
 				return
 			}
 		}
@@ -159,7 +161,7 @@ const maxKept = 1 << 10
 // still holds the end until the row is gone, so a host killed before that
 // learns the end again from it, as for any job.
 func (tk *task) finishFromRuntime(d *sdk.Done) {
-	m, j, p := tk.m, tk.j, tk.p
+	m, j := tk.m, tk.j
 	state, code := protocol.Ended(d)
 	if tk.finishBatchChild(state, d.Reason, code) {
 		return
@@ -202,21 +204,21 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 			return
 		}
 	}
-	ackEnd(p, &j.Row, seq)
+	tk.ackEnd(seq)
 	tk.release()
 }
 
-// ackEnd acknowledges a job's end, which has been written, to its runtime.
-// A thread job's process is shared and nobody waits for its answer about
-// reuse, so the acknowledgement may ride on the next job the process is
-// given (protocol.EndAcker): a call fewer per job.
-func ackEnd(p launch.Process, r *store.Row, seq uint64) {
-	if ea, ok := p.Conn().(protocol.EndAcker); ok && r.ThrottleLimit > 0 {
-		ea.AckEnd(r.ID, seq)
+// ackEnd acknowledges the run's end, which has been written, to its
+// runtime. A thread job's process is shared and nobody waits for its answer
+// about reuse, so the acknowledgement may ride on the next job the process
+// is given (protocol.EndAcker): a call fewer per job.
+func (tk *task) ackEnd(seq uint64) {
+	if ea, ok := tk.p.Conn().(protocol.EndAcker); ok && tk.j.Row.ThrottleLimit > 0 {
+		ea.AckEnd(tk.run, seq)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = p.Conn().Ack(ctx, r.ID, seq, true)
+	_ = tk.p.Conn().Ack(ctx, tk.run, seq, true)
 	cancel()
 }
 
@@ -372,7 +374,7 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	// commit). An end not written is not acknowledged (see
 	// finishFromRuntime).
 	if err := m.t.Persist(j); err == nil {
-		ackEnd(p, &j.Row, seq)
+		tk.ackEnd(seq)
 	}
 	if early {
 		m.t.Go(p.Release) // a thread child's handle on its shared process

@@ -1213,7 +1213,13 @@ type AckRequest struct {
 	JobId uint64                 `protobuf:"varint,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	Seq   uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
 	// The host has also persisted the job's end (the batch carrying Done).
-	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Done bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	// The run acknowledged (its Job's attempt and instance_id): a process
+	// that holds another run of the job ignores it, as one still on its way
+	// when the job runs again (a retry) is not for the new run. Zero and
+	// empty from hosts before them: the run held.
+	Attempt       uint32 `protobuf:"varint,4,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	InstanceId    string `protobuf:"bytes,5,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1267,6 +1273,20 @@ func (x *AckRequest) GetDone() bool {
 		return x.Done
 	}
 	return false
+}
+
+func (x *AckRequest) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *AckRequest) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
 }
 
 type AckResponse struct {
@@ -2003,12 +2023,15 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04Done\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.bgjob.runtime.v2.StateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
-	"\texit_code\x18\x03 \x01(\x05R\bexitCode\"I\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\"\x84\x01\n" +
 	"\n" +
 	"AckRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done\"<\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x18\n" +
+	"\aattempt\x18\x04 \x01(\rR\aattempt\x12\x1f\n" +
+	"\vinstance_id\x18\x05 \x01(\tR\n" +
+	"instanceId\"<\n" +
 	"\vAckResponse\x12-\n" +
 	"\x05reuse\x18\x01 \x01(\x0e2\x17.bgjob.runtime.v2.ReuseR\x05reuse\"?\n" +
 	"\vStopRequest\x12\x15\n" +
