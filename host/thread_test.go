@@ -167,7 +167,12 @@ func queuedJobsRuntimeMadeUnsafe(t *testing.T, mode os.FileMode) {
 	th.Start(`echo up; while [ ! -e go ]; do sleep 0.02; done`, named("blocker"), inDir(dir))
 	th.WaitOutput("blocker", "up")
 	marker := filepath.Join(dir, "ran")
-	th.Start("echo ran > "+marker, named("queued"), inDir(dir), threaded(1))
+	// After the blocker (a thread job does not count against MaxRunning):
+	// it must not start before the folder changes.
+	th.Start("echo ran > "+marker, named("queued"), inDir(dir), threaded(1), after("blocker"))
+	if j := th.Job("queued"); j.State != api.NotStarted {
+		t.Fatalf("the thread job is %s, not waiting for the blocker", j.State)
+	}
 	if err := os.Chmod(e.Dir, mode); err != nil {
 		t.Fatal(err)
 	}
