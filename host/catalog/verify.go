@@ -56,8 +56,8 @@ func (c *Catalog) Verify(e *Entry) error {
 // already running was started from a checked file, and what is at the path
 // now cannot change what it runs; a process started for the job is started
 // from OpenVerified, which walks the folders every time. What it saves is
-// a walk up the path for every job a reused process runs: a fifth of the
-// host's CPU for a batch's thread children.
+// a walk up the path for every job a reused process runs: a seventh of the
+// host's CPU (perf) for a batch's thread children.
 func (c *Catalog) Unchanged(e *Entry) error {
 	if e != nil && e.Refused == nil {
 		if fi, err := os.Stat(e.Path); err == nil && fi.Mode().IsRegular() {

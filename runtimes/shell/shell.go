@@ -106,7 +106,7 @@ func parse(lang syntax.LangVariant, src string) (*syntax.File, error) {
 }
 
 // parseCache keeps the last few scripts parsed, as a batch's children all
-// run the same one: parsing it was a tenth of what the runtime spent on a
+// run the same one: parsing it was 4% of what the runtime spent on a
 // batch of trivial thread jobs. The interpreter only reads a parsed script,
 // so jobs running at once share one.
 type parseCache struct {

@@ -106,13 +106,13 @@ func (t *Table) loadPayload(id uint64, spec *store.Spec) (*sdk.Job, int, error) 
 	return nil, 0, fmt.Errorf("the job's payload cannot be read: %w", err)
 }
 
-// batchPayloads keeps the last batch's payload, decoded, for its children:
-// reading and decoding it again for each child was a sixteenth of the
-// host's CPU on a batch of trivial thread jobs, and a child's copy costs a
-// fraction of that. A batch's payload never changes once written (edit and
+// payloadCache (the table's batchPayloads) keeps the last batch's payload,
+// decoded, for its children: reading and decoding it again for each child
+// was 5-6% of the host's CPU on a batch of trivial thread jobs, and a
+// child's copy costs a fraction of that. A batch's payload never changes once written (edit and
 // restart do not take batches), and ids are not reused, so the parent's id
-// names it. Only one kept in the table (MaxInlinePayload at most) is kept,
-// so what this holds stays small.
+// names it. Only a payload small enough for the table (MaxInlinePayload)
+// is kept, so what this holds stays small.
 type payloadCache struct {
 	mu     sync.Mutex
 	parent uint64

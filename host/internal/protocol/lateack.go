@@ -12,8 +12,8 @@ import (
 //
 // A batch's thread children end and start one after another on one shared
 // process: each end's acknowledgement was a call of its own (an HTTP/2
-// stream, a wake-up of the runtime and of the host), about a fifteenth of
-// both processes' CPU on a batch of trivial jobs. A runtime that says so
+// stream, a wake-up of the runtime and of the host): 6% of the host's CPU
+// on a batch of trivial jobs, and a call more for the runtime to serve. A runtime that says so
 // (Describe's acks_on_run) takes them in the next Run request instead. One
 // that waits longer than lateAckDelay for the next job is sent them by Ack:
 // until then it keeps the job's end and records, as it does for any
@@ -35,15 +35,19 @@ type lateAcks struct {
 func (g *grpcConn) AckEnd(run RunID, seq uint64) {
 	a := ackRequest(run, seq, true)
 	if !g.acksOnRun.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, _ = g.c.Ack(ctx, a)
+		g.sendAck(a)
 		return
 	}
+	g.queueAcks(a)
+}
+
+// queueAcks adds acks to those waiting for a Run, after any that wait
+// already, and arms the timer that sends them by Ack if none comes.
+func (g *grpcConn) queueAcks(acks ...*pb.AckRequest) {
 	l := &g.late
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pending = append(l.pending, a)
+	l.pending = append(l.pending, acks...)
 	if l.timer == nil {
 		l.timer = time.AfterFunc(lateAckDelay, g.flushAcks)
 	}
@@ -69,24 +73,24 @@ func (g *grpcConn) FlushAcks() { g.flushAcks() }
 // flushAcks sends what waited lateAckDelay for a Run by Ack, one call each.
 func (g *grpcConn) flushAcks() {
 	for _, a := range g.takeAcks() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = g.c.Ack(ctx, a)
-		cancel()
+		g.sendAck(a)
 	}
+}
+
+// sendAck sends a by Ack; a failure leaves the end with the runtime, as
+// for any acknowledgement not come.
+func (g *grpcConn) sendAck(a *pb.AckRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = g.c.Ack(ctx, a)
 }
 
 // putBackAcks queues acks again when the Run that was to carry them
 // failed: the runtime may not have them. One it had already is taken
-// twice, which it ignores.
+// twice, which it ignores. (Their order among those queued meanwhile does
+// not matter: each names its own run.)
 func (g *grpcConn) putBackAcks(acks []*pb.AckRequest) {
-	if len(acks) == 0 {
-		return
-	}
-	l := &g.late
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.pending = append(acks, l.pending...)
-	if l.timer == nil {
-		l.timer = time.AfterFunc(lateAckDelay, g.flushAcks)
+	if len(acks) > 0 {
+		g.queueAcks(acks...)
 	}
 }

@@ -141,35 +141,34 @@ func TestAckEndSentWhenNoRunComes(t *testing.T) {
 	}
 }
 
-// A runtime that does not say it takes acknowledgements on Run (built
-// before they could ride there) gets each by Ack, before AckEnd returns.
-func TestAckEndToAnOlderRuntime(t *testing.T) {
-	setLateAckDelay(t, time.Hour)
-	rec := &ackRecorder{onRun: false}
-	c := recorderConn(t, rec)
-	c.AckEnd(RunID{Job: 1}, 5)
-	if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 1, Seq: 5, Done: true}) {
-		t.Errorf("by Ack %v; want the end acknowledged by the time AckEnd returned", byAck)
-	}
-	runOne(t, c, 2)
-	if _, byRun := rec.got(); len(byRun) != 0 {
-		t.Errorf("a Run to a runtime that did not ask for them carried %v", byRun)
-	}
-}
-
-// FlushAcks sends what waits for a Run at once, by Ack: a host that lets
-// go of a process that runs on (it is closing) leaves it nothing held.
-func TestFlushAcks(t *testing.T) {
-	setLateAckDelay(t, time.Hour)
-	rec := &ackRecorder{onRun: true}
-	c := recorderConn(t, rec)
-	c.AckEnd(RunID{Job: 4}, 2)
-	c.FlushAcks()
-	if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 4, Seq: 2, Done: true}) {
-		t.Errorf("by Ack %v; want the end sent by the time FlushAcks returned", byAck)
-	}
-	runOne(t, c, 5)
-	if _, byRun := rec.got(); len(byRun) != 0 {
-		t.Errorf("the next Run carried %v again", byRun)
+// An end acknowledged with AckEnd goes by Ack, before the call that
+// returns, to a runtime that does not say it takes acknowledgements on Run
+// (built before they could ride there), and at FlushAcks to one that does
+// (a host that lets go of a process that runs on leaves it nothing held).
+// Either way no Run carries it after.
+func TestAckEndByAck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		onRun bool
+	}{
+		{"a runtime from before acks on Run", false},
+		{"flushed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setLateAckDelay(t, time.Hour)
+			rec := &ackRecorder{onRun: tc.onRun}
+			c := recorderConn(t, rec)
+			c.AckEnd(RunID{Job: 1, Instance: "i", Attempt: 1}, 5)
+			if tc.onRun {
+				c.FlushAcks()
+			}
+			if byAck, _ := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 1, Seq: 5, Done: true, InstanceId: "i", Attempt: 1}) {
+				t.Errorf("by Ack %v; want the end acknowledged by the time the call returned", byAck)
+			}
+			runOne(t, c, 2)
+			if _, byRun := rec.got(); len(byRun) != 0 {
+				t.Errorf("the next Run carried %v", byRun)
+			}
+		})
 	}
 }
