@@ -4,7 +4,8 @@
 # at once (PowerShell's default ThrottleLimit; tsp -S 5):
 #   submit    start --foreach of N lines, until it returns (one call)
 #   all done  from before the submit until every item has run (wait)
-# for bgjob's children as processes and as threads (--thread), RUNS runs
+# for bgjob's children as thread jobs (the default) and as processes
+# (--processes), RUNS runs
 # each (median, with the range). Each item is `echo ITEM`.
 # Usage: bench/foreach.sh [BIN_DIR]. Env: N (default 500), RUNS (default 5).
 # Installs task-spooler with apt-get when missing (as root).
@@ -39,7 +40,7 @@ done
 stats "  tsp, $N one-by-one calls:  all done" "${tsp_all[@]}"
 ref=$(python3 -c 'import sys, statistics as s; print(s.median(map(float, sys.argv[1:])))' "${tsp_all[@]}")
 
-for mode in "" --thread; do
+for mode in "" --processes; do
   sub=() all=()
   for ((r = 0; r < RUNS; r++)); do
     t0=$(now)

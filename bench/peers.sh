@@ -6,7 +6,8 @@
 #   e2e     run `echo hi` in the background, wait for it, read its output
 #           (tsp and nq need three calls; bgjob one, start --wait)
 #   many    N trivial jobs submitted one by one, all completed (bgjob also
-#           with --thread, and as one batch: start --foreach)
+#           with --thread, and as one batch: start --foreach, thread
+#           children and --processes)
 #   relay   a job prints SZ MiB of 64-byte lines; wait; read it all back
 # Usage: bench/peers.sh [BIN_DIR] [submit|e2e|many|relay|all]
 # Env: N (default 1000), SZ (default 256). Installs task-spooler, nq and
@@ -59,12 +60,15 @@ if has many; then
   run_nq() { for ((i = 0; i < N; i++)); do nq -q true; done; nq -w; }
   run_bg() { for ((i = 0; i < N; i++)); do "$B" start "$@" --name many -- true >/dev/null; done; "$B" wait many >/dev/null; "$B" remove many; }
   # The same N as one call: a batch (ForEach-Object -Parallel -AsJob).
-  run_batch() { seq 1 "$N" | "$B" start --foreach - --name manyf -- true >/dev/null; "$B" wait manyf >/dev/null; "$B" remove manyf; }
-  tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread); bft=$(timeit run_batch)
+  # Its children are thread jobs; with --processes, a process each.
+  run_batch() { seq 1 "$N" | "$B" start --foreach - "$@" --name manyf -- true >/dev/null; "$B" wait manyf >/dev/null; "$B" remove manyf; }
+  tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread)
+  bft=$(timeit run_batch); bfp=$(timeit run_batch --processes)
   python3 -c 'import sys
-t, n, b, bt, bf = map(float, sys.argv[1:])
-for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt), ("bgjob --foreach", bf)]:
-    print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt" "$bft"
+t, n, b, bt, bf, bp = map(float, sys.argv[1:])
+for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt), ("bgjob --foreach", bf),
+                ("  --processes", bp)]:
+    print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt" "$bft" "$bfp"
 fi
 
 if has relay; then

@@ -69,7 +69,7 @@ func TestRealReuseServesConsecutiveJobs(t *testing.T) {
 	}
 }
 
-// A batch's children, five at a time, are served by the processes that
+// A batch's process children (--processes), five at a time, are served by the processes that
 // ran the children before them: each child's process is back in the pool
 // before the next child starts. (When the next child started first, it
 // found no process ready and started its own, and the one coming back was
@@ -80,7 +80,7 @@ func TestRealReuseBatchChildren(t *testing.T) {
 	for i := range items {
 		items[i] = strconv.Itoa(i + 1)
 	}
-	j := th.Start(`echo $$`, func(r *api.StartRequest) { r.ForEach = items })
+	j := th.Start(`echo $$`, func(r *api.StartRequest) { r.ForEach, r.Processes = items, true })
 	id := strconv.FormatUint(j.ID, 10)
 	th.Await(id)
 	out := th.Take([]string{id}, host.ReceiveOptions{}).Texts()

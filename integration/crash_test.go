@@ -88,13 +88,18 @@ func crashJobs(r *rand.Rand, work string) []crashJob {
 	// with their ends and are kept in their rows, not in files. Received
 	// through the parent, child by child in the items' order, once all
 	// have run.
-	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`, "--thread")
-	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`)
+	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`) // thread children
+	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`, "--processes")
 	// A batch whose every child fails its first attempt and runs again
-	// (--retries): each attempt once, the second's line kept.
+	// (--retries): each attempt once, the second's line kept. Thread
+	// children or processes, a round each.
+	retry := []string{"--retries", "1"}
+	if r.Intn(2) == 0 {
+		retry = append(retry, "--processes")
+	}
 	batch("retry", 50+r.Intn(50), 2,
 		fmt.Sprintf(`if [ -e %s/tried-"$1" ]; then echo "%%s-$1"; else touch %s/tried-"$1"; exit 1; fi`, work, work),
-		"--retries", "1")
+		retry...)
 	for i := 0; i < 3; i++ {
 		bursts, size := 5+r.Intn(5), 500+r.Intn(1500)
 		add("burst", bursts*size, fmt.Sprintf("b=0; while [ $b -lt %d ]; do seq -f '%%s-%%%%g' $((b*%d+1)) $((b*%d+%d)); b=$((b+1)); sleep 0.1; done", bursts, size, size, size), i != 1)

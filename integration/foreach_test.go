@@ -33,8 +33,8 @@ func TestForEachKilledMidBatch(t *testing.T) {
 			}
 			ran := filepath.Join(h.dir, "ran")
 			args := []string{"start", "-q", "--foreach", "-", "--throttle-limit", "4", "--name", "B"}
-			if mode == "thread" {
-				args = append(args, "--thread")
+			if mode == "process" {
+				args = append(args, "--processes")
 			}
 			// A short sleep, so the kills land mid-batch.
 			args = append(args, "--", fmt.Sprintf(`/bin/echo "$1" >> %s; sleep 0.02`, ran))

@@ -71,8 +71,11 @@ most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.
 With --foreach FILE (- : stdin) start makes a batch, as ForEach-Object
 -Parallel -AsJob does: one parent job with a child job per non-blank line,
 each running the script with its line as "$1" and $BGJOB_ITEM, at most
---throttle-limit (default 5) at once. The parent stands for its children
-in get, receive, wait, stop and remove.
+--throttle-limit (default 5) at once. The children are thread jobs, as
+ForEach-Object -Parallel's runspaces share one process, when the runtime
+can share a process (else processes); --processes makes each a job of its
+own process, which can be suspended or signalled alone. The parent stands
+for its children in get, receive, wait, stop and remove.
 
 --at and --delay start the job later, once: it waits NotStarted ("starts
 at ...") until then, and a host that was down then starts it when it
@@ -223,7 +226,8 @@ Only the last attempt's records are kept.`,
 	f.StringVar(&req.RuntimeVersion, "runtime-version", "", "a semver constraint on the runtime's version (with --type, the type plugin's), e.g. '~2.0' (default: newest stable)")
 	f.BoolVar(&req.Thread, "thread", false, "a thread job (Start-ThreadJob): share one runtime process with the other thread jobs, each in its own interpreter; cheaper, but a crash of the process fails them all")
 	f.IntVar(&req.ThrottleLimit, "throttle-limit", 0, "with --thread: how many thread jobs run at once (default 5); with --foreach: how many of the batch's child jobs (default 5); with --location ssh: how many computers are connected at once (default 32); the rest wait as NotStarted")
-	f.StringVar(&forEach, "foreach", "", "start a batch (ForEach-Object -Parallel -AsJob): a parent job with a child job per line of this file (- : stdin), the line as \"$1\" and $BGJOB_ITEM; blank lines are skipped")
+	f.StringVar(&forEach, "foreach", "", "start a batch (ForEach-Object -Parallel -AsJob): a parent job with a child job per line of this file (- : stdin), the line as \"$1\" and $BGJOB_ITEM; blank lines are skipped; the children are thread jobs when the runtime can share a process")
+	f.BoolVar(&req.Processes, "processes", false, "with --foreach: run each child job in a runtime process of its own (BackgroundJob), not as a thread job, so that it can be suspended or signalled alone and a crash fails it alone")
 	f.BoolVar(&req.RunAs32, "run-as-32", false, "run the job in the 32-bit build of the runtime (386 on amd64, arm on arm64), as -RunAs32 does")
 	f.StringArrayVar(&inputs, "input", nil, "a line of input for the job's stdin (repeatable); '-' reads this command's stdin; at most 64 MiB in all")
 	f.BoolVar(&req.StdinOpen, "stdin-open", false, "keep the job's stdin open while it runs, for 'bgjob send' (it reads --input first); without it the job's input ends after --input")

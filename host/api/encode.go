@@ -138,6 +138,7 @@ func (w *wire) start(s *StartRequest) {
 	w.flag("thread", s.Thread)
 	w.int("throttleLimit", int64(s.ThrottleLimit))
 	w.strs("forEach", s.ForEach)
+	w.flag("processes", s.Processes)
 	w.str("credential", s.Credential, true)
 	w.str("password", s.Password, true)
 	w.str("authentication", s.Authentication, true)

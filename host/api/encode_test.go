@@ -120,7 +120,7 @@ func TestAppendRequestCLI(t *testing.T) {
 			Script: "echo \"$1\"\n", File: "/f", LiteralPath: "/l", Init: "i", InitFile: "/i", Args: []string{"a b", ""},
 			Input: []byte("in\x00put"), Workdir: "/w", Env: []string{"A=1", "B=\t"}, EnvAdd: []string{"C=3"}, Umask: &umask,
 			Runtime: "shell", RuntimeVersion: "^2", RunAs32: true, Thread: true, ThrottleLimit: 4, ForEach: []string{"x", "y"},
-			Credential: "bob", Password: "pw", Authentication: "Default", Command: "echo", After: []string{"1"}, AfterAnyState: true,
+			Processes: true, Credential: "bob", Password: "pw", Authentication: "Default", Command: "echo", After: []string{"1"}, AfterAnyState: true,
 			Group: "g", Priority: -2, Location: "localhost", MergeError: true, Timeout: time.Minute, Retries: 2,
 			RetryDelay: time.Second, OnEnd: "true", StdinOpen: true}}
 	cases := map[string]*Request{

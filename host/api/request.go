@@ -80,7 +80,14 @@ type StartRequest struct {
 	// -AsJob): one parent job with a child job per item, each running
 	// the script with the item as "$1" and $BGJOB_ITEM, at most
 	// ThrottleLimit (default 5) children at once. Items are not empty.
+	// The children are thread jobs, as ForEach-Object -Parallel's
+	// runspaces share one process, when the runtime can share a process;
+	// else, or with Processes, BackgroundJobs.
 	ForEach []string `json:"forEach,omitempty"`
+	// Processes makes a batch's children BackgroundJobs, each in a
+	// runtime process of its own while it runs, which can be suspended
+	// and signalled alone and do not share a crash.
+	Processes bool `json:"processes,omitempty"`
 	// Credential names the user the job runs as (-Credential); Password is
 	// theirs, needed unless the caller is root. It is checked and dropped:
 	// never stored, never passed to the job. Authentication is

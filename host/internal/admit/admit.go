@@ -101,6 +101,9 @@ func CheckRequest(req *api.StartRequest) error {
 	if len(req.ForEach) > 0 {
 		return checkForEach(req)
 	}
+	if req.Processes {
+		return errkind.Errorf(errkind.ErrBadRequest, "--processes says how a batch's children run; it goes with --foreach (a job without --thread runs in a process already)")
+	}
 	return nil
 }
 

@@ -88,11 +88,18 @@ func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
 			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit %d: give how many child jobs may run at once, 1 or more", req.ThrottleLimit)
 		}
 		p.Batch = cmp.Or(req.ThrottleLimit, DefaultThrottleLimit)
-		if req.Thread {
-			if err := threadable(entry); err != nil {
-				return nil, err
-			}
+		// Thread children unless asked otherwise: ForEach-Object
+		// -Parallel runs its script blocks in runspaces of one process.
+		// A runtime that cannot share a process runs them as processes,
+		// as it would any job; only an explicit --thread is refused.
+		switch err := threadable(entry); {
+		case req.Thread && req.Processes:
+			return nil, errkind.Errorf(errkind.ErrBadRequest, "--thread and --processes: a batch's children are one or the other; give one")
+		case req.Processes:
+		case err == nil:
 			p.Type, p.Throttle = ThreadJob, p.Batch
+		case req.Thread:
+			return nil, err
 		}
 		return p, nil
 	}

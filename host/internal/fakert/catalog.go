@@ -18,6 +18,7 @@ import (
 type Entry struct {
 	Name, Version, Arch string // Arch "" is this machine's
 	Protocols           []int  // nil is protocol 2
+	Reusable            bool   // its Description says it runs jobs after one ended
 	// Content is the binary's bytes; nil is a script that exits 1 (the
 	// fake launcher never runs it; a 32-bit probe sees it run).
 	Content []byte
@@ -51,7 +52,7 @@ func Catalog(t testing.TB, entries ...Entry) string {
 		sum := sha256.Sum256(e.Content)
 		m := catalog.Manifest{Binary: "bgjob-" + e.Name, SHA256: hex.EncodeToString(sum[:])}
 		m.Description = sdk.Description{Name: e.Name, Version: e.Version, OS: runtime.GOOS, Arch: e.Arch,
-			Protocol: slices.Max(e.Protocols), Protocols: e.Protocols, Kind: sdk.KindRuntime}
+			Protocol: slices.Max(e.Protocols), Protocols: e.Protocols, Kind: sdk.KindRuntime, Reusable: e.Reusable}
 		b, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)

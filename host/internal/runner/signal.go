@@ -8,6 +8,7 @@ import (
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk/process"
 )
 
@@ -37,7 +38,7 @@ func (m *Manager) Signal(js []*jobs.Job, name string) ([]string, error) {
 		case r.State != api.Running || j.RT == nil:
 			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is %s: only a running job's processes take a signal", r.ID, r.Name, r.State)
 		case r.ThrottleLimit > 0:
-			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is a thread job: it shares its process with other jobs, so it cannot take a signal alone", r.ID, r.Name)
+			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is a thread job: it shares its process with other jobs, so it cannot take a signal alone; start it %s", r.ID, r.Name, asProcess(r))
 		default:
 			ids, pids = append(ids, strconv.FormatUint(r.ID, 10)), append(pids, j.RT.Pid())
 		}
@@ -58,4 +59,13 @@ func (m *Manager) Signal(js []*jobs.Job, name string) ([]string, error) {
 		m.log.Info("signalled a job's processes", "job", ids[i], "signal", name, "processes", n)
 	}
 	return ids, nil
+}
+
+// asProcess says how to start r as a job of its own process: a batch's
+// children are thread jobs unless the batch says --processes.
+func asProcess(r *store.Row) string {
+	if jobs.IsBatchChild(r) {
+		return "in a batch with --processes"
+	}
+	return "without --thread"
 }

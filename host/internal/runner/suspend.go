@@ -191,7 +191,7 @@ func (m *Manager) SuspendAll(ctx context.Context, js []*jobs.Job) ([]string, err
 		case j.Row.SSH != nil:
 			refused = append(refused, fmt.Sprintf("job %d (%s) runs on another computer over SSH; suspend reaches this machine's jobs only", j.Row.ID, j.Row.Name))
 		case j.Row.ThrottleLimit > 0 && j.Row.State != api.NotStarted && j.Row.State != api.Suspended:
-			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it without --thread", j.Row.ID, j.Row.Name))
+			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it %s", j.Row.ID, j.Row.Name, asProcess(&j.Row)))
 		default:
 			live = append(live, j)
 		}
