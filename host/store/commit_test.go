@@ -162,3 +162,88 @@ func BenchmarkCreateParallel(b *testing.B) {
 		})
 	}
 }
+
+// A foreground job's row (start --wait) is written to the log without a
+// sync of its own; the next write that is synced, its removal as a rule,
+// syncs it too. Writes that share a commit are synced if one of them
+// wants it.
+func TestCreateForegroundSyncsLater(t *testing.T) {
+	s, path := openHeld(t)
+	syncs := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.wal.syncs
+	}
+	createRows(t, s, "a")
+	before := syncs()
+	fg := &Row{Job: api.Job{Name: "fg", State: api.NotStarted}}
+	if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := syncs() - before; got != 0 {
+		t.Fatalf("a foreground job's creation synced the log %d times, want 0", got)
+	}
+	// Read back as any row: from the overlay, and from the log.
+	if got, want := names(t, s), []string{"1:a", "2:fg"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	c, err := Open(crashCopy(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(t, c), []string{"1:a", "2:fg"}; !slices.Equal(got, want) {
+		t.Errorf("rows read back from the log: %v, want %v", got, want)
+	}
+	c.Close()
+	if err := s.Delete(fg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := syncs() - before; got != 1 {
+		t.Errorf("the removal synced the log %d times, want 1", got)
+	}
+
+	// Two writes queued behind a held commit go in one: synced unless
+	// both are foreground creations.
+	var release chan struct{}
+	s.commit.beforeCommit = func() {
+		if release != nil {
+			<-release
+			release = nil
+		}
+	}
+	for _, tc := range []struct {
+		lazy  [2]bool
+		syncs int // of the shared commit
+	}{{[2]bool{true, true}, 0}, {[2]bool{true, false}, 1}} {
+		release = make(chan struct{})
+		done := make(chan error, 3)
+		go func() { done <- s.Create(&Row{Job: api.Job{Name: "held"}}, func(uint64) []byte { return nil }) }()
+		waitLeading(s)
+		for _, lazy := range tc.lazy {
+			create := s.Create
+			if lazy {
+				create = s.CreateForeground
+			}
+			go func() { done <- create(&Row{Job: api.Job{Name: "x"}}, func(uint64) []byte { return nil }) }()
+		}
+		for {
+			s.commit.mu.Lock()
+			n := len(s.commit.queue)
+			s.commit.mu.Unlock()
+			if n == 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		before := syncs()
+		close(release)
+		for range 3 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := syncs() - before; got != 1+tc.syncs {
+			t.Errorf("lazy %v: %d syncs for the held commit and the shared one, want %d", tc.lazy, got, 1+tc.syncs)
+		}
+	}
+}
