@@ -92,7 +92,7 @@ func crashJobs(r *rand.Rand, work string) []crashJob {
 	batch("batch", 100+r.Intn(200), 0, `echo "%s-$1"`, "--processes")
 	// A batch whose every child fails its first attempt and runs again
 	// (--retries): each attempt once, the second's line kept. Thread
-	// children or processes, a round each.
+	// children or processes, chosen at random each round.
 	retry := []string{"--retries", "1"}
 	if r.Intn(2) == 0 {
 		retry = append(retry, "--processes")

@@ -29,7 +29,7 @@ import (
 //   - Workdir: the job's working directory, absolute (--workdir, the
 //     definition's, or where bgjob start ran). The one rule: in a process
 //     that runs one job at a time, which is every job but a thread job
-//     (bgjob start --thread), the SDK makes Workdir the process's working
+//     (bgjob start --thread, and a batch's children unless --processes), the SDK makes Workdir the process's working
 //     directory before it calls Run, and sets Umask; a relative path in Run
 //     is then relative to Workdir. sdktest.Protocol does the same. A
 //     process that runs several jobs at once (a reusable runtime's thread

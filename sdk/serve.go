@@ -36,7 +36,9 @@ type ServeConfig struct {
 	// Reusable says the plugin's jobs leave nothing behind in the process
 	// that the next job would see, so the host may run further jobs, one
 	// at a time, in the same process (over protocol 2) instead of starting
-	// one per job. The SDK gives each job its own working directory and
+	// one per job; and thread jobs (start --thread, a batch's children
+	// unless --processes), several at once in a shared process, where
+	// each job's Workdir and Umask are the runtime's to apply. The SDK gives each job its own working directory and
 	// file mode creation mask; the runtime must keep the rest of its
 	// state per job (the shell runtime: a fresh interpreter each time).
 	Reusable bool

@@ -37,3 +37,6 @@ func terminate(pid int) error {
 	defer p.Release()
 	return p.Kill()
 }
+
+// raise ends this process as the interrupt sig would have.
+func raise(os.Signal) { os.Exit(130) }

@@ -41,3 +41,12 @@ func processAlive(pid int) bool {
 func terminate(pid int) error {
 	return syscall.Kill(pid, syscall.SIGTERM)
 }
+
+// raise ends this process by sig, as if nothing had caught it: the caller
+// has stopped catching it (signal.Stop), so its default action applies.
+func raise(sig os.Signal) {
+	if s, ok := sig.(syscall.Signal); ok {
+		_ = syscall.Kill(os.Getpid(), s)
+	}
+	os.Exit(128 + 2) // not reached for SIGINT and SIGTERM
+}

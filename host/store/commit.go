@@ -44,10 +44,6 @@ type committer struct {
 // write is one caller's function and its outcome.
 type write struct {
 	fn func(*wtx) error // nil: close the log (Close), after the others
-	// lazy: the write is in the log (written, not synced) when update
-	// returns, and durable with the next write that is synced (see
-	// CreateForeground). A batch of lazy writes alone is not synced.
-	lazy bool
 
 	err  error
 	done chan struct{} // closed when err is set, or when it is to lead
@@ -82,13 +78,8 @@ func (t *wtx) takeIDs(n uint64) uint64 {
 // update runs fn and returns once what it changed is durable: in the log,
 // alone or with the writes that queued meanwhile.
 func (s *Store) update(fn func(*wtx) error) error {
-	return s.commitWrite(&write{fn: fn, done: make(chan struct{})})
-}
-
-// commitWrite queues w and returns once it is committed: in the log, and
-// durable unless w is lazy.
-func (s *Store) commitWrite(w *write) error {
 	c := &s.commit
+	w := &write{fn: fn, done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
 	if c.leading {
@@ -151,13 +142,12 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 		return 0
 	}
 	var ops []op
-	closing, sync := false, false
+	closing := false
 	for _, w := range batch {
 		if w.fn == nil {
 			closing = true
 			continue
 		}
-		sync = sync || !w.lazy
 		t.ops = t.ops[:0]
 		if w.err = w.fn(t); w.err != nil {
 			continue
@@ -178,7 +168,7 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 	s.mu.Lock()
 	seq := s.seq + 1
 	s.mu.Unlock()
-	if err := s.wal.appendOps(seq, s.tableID, ops, sync); err != nil {
+	if err := s.wal.appendOps(seq, s.tableID, ops); err != nil {
 		for _, w := range batch {
 			if w.err == nil && w.fn != nil {
 				w.err = err

@@ -402,28 +402,13 @@ func idKey(id uint64) []byte {
 // what depends on it and say the job's payload to keep with the row (nil:
 // none here), and stores both under the id, in one transaction.
 func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
-	return s.update(createRow(r, prepare))
-}
-
-// CreateForeground is Create for a job its caller waits for and takes
-// away when it ends (start --wait): the row is in the log when it
-// returns, where a host killed at any point finds it, but it is not
-// synced; the write that ends the job, its removal, is, and makes it
-// durable too. Only the machine's crash can lose it, and with it the
-// caller, which, gone, would have stopped and removed the job: the
-// job's end is the same. One fdatasync fewer for start --wait.
-func (s *Store) CreateForeground(r *Row, prepare func(id uint64) []byte) error {
-	return s.commitWrite(&write{fn: createRow(r, prepare), lazy: true, done: make(chan struct{})})
-}
-
-func createRow(r *Row, prepare func(id uint64) []byte) func(*wtx) error {
-	return func(tx *wtx) error {
+	return s.update(func(tx *wtx) error {
 		id := tx.takeIDs(1)
 		if payload := prepare(id); payload != nil {
 			tx.put(bPayloads, idKey(id), payload)
 		}
 		return putRow(tx, r)
-	}
+	})
 }
 
 // CreateBatch stores a parent and its children in one transaction, one

@@ -77,8 +77,6 @@ type wal struct {
 	off  int64 // where the next record goes
 	size int64 // the file's size: zeros from off to here
 	buf  []byte
-	// syncs counts the records appended with a sync, for tests.
-	syncs int
 }
 
 func walPath(table string) string { return table + ".wal" }
@@ -97,9 +95,9 @@ func openWAL(path string) (*wal, error) {
 	return &wal{f: f, size: fi.Size()}, nil
 }
 
-// appendOps writes one record of ops with sequence number seq and, with
-// sync, makes it durable, and every record written before it.
-func (w *wal) appendOps(seq, table uint64, ops []op, sync bool) error {
+// appendOps writes one record of ops with sequence number seq and makes it
+// durable.
+func (w *wal) appendOps(seq, table uint64, ops []op) error {
 	b := append(w.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.BigEndian.AppendUint64(b, table)
@@ -122,11 +120,8 @@ func (w *wal) appendOps(seq, table uint64, ops []op, sync bool) error {
 	if _, err := w.f.WriteAt(b, w.off); err != nil {
 		return fmt.Errorf("cannot write the job table's log: %w", err)
 	}
-	if sync {
-		if err := fdatasync(w.f); err != nil {
-			return fmt.Errorf("cannot sync the job table's log: %w", err)
-		}
-		w.syncs++
+	if err := fdatasync(w.f); err != nil {
+		return fmt.Errorf("cannot sync the job table's log: %w", err)
 	}
 	w.off += int64(len(b))
 	return nil

@@ -29,7 +29,8 @@ import (
 
 // BatchType is a batch parent's PSJobTypeName, as PowerShell names the job
 // ForEach-Object -Parallel -AsJob returns; its children have their own
-// type (BackgroundJob, or ThreadJob with --thread).
+// type (ThreadJob when the runtime can share a process, else or with
+// --processes BackgroundJob).
 const BatchType = "PSTaskJob"
 
 // MaxBatchItems bounds the children of one batch: each is a row in the
