@@ -160,7 +160,7 @@ func onInterrupt(on bool, f func() bool) (armed, stop func()) {
 		select {
 		case sig := <-ch:
 			if !f() {
-				signal.Stop(ch)
+				signal.Stop(ch) // its default action again
 				raise(sig)
 			}
 		case <-done:

@@ -5,6 +5,8 @@ package main
 import (
 	"os"
 	"os/exec"
+
+	"github.com/bgjob/bgjob/host/api"
 )
 
 func detach(*exec.Cmd) {}
@@ -39,4 +41,4 @@ func terminate(pid int) error {
 }
 
 // raise ends this process as the interrupt sig would have.
-func raise(os.Signal) { os.Exit(130) }
+func raise(os.Signal) { os.Exit(api.ExitInterrupted) }

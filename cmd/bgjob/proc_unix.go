@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/bgjob/bgjob/host/api"
 )
 
 // detach puts the host in a session of its own, so it outlives the
@@ -48,5 +50,5 @@ func raise(sig os.Signal) {
 	if s, ok := sig.(syscall.Signal); ok {
 		_ = syscall.Kill(os.Getpid(), s)
 	}
-	os.Exit(128 + 2) // not reached for SIGINT and SIGTERM
+	os.Exit(api.ExitInterrupted) // not reached for SIGINT and SIGTERM
 }
