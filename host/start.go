@@ -34,6 +34,18 @@ func WithNotices(ctx context.Context, fn func(notice string)) context.Context {
 	return admit.WithNotices(ctx, fn)
 }
 
+// foregroundKey marks a start whose caller waits for the job (WithForeground).
+type foregroundKey struct{}
+
+// WithForeground says that the caller of a start made with ctx waits for
+// its job and removes it when it ends, and stops and removes it if the
+// caller goes away first (start --wait): the job is the caller's
+// foreground. Its start then goes on while its row is being synced (see
+// store.CreateForeground).
+func WithForeground(ctx context.Context) context.Context {
+	return context.WithValue(ctx, foregroundKey{}, true)
+}
+
 // Start creates a job and queues it; it returns the job's row. Everything
 // that can be wrong with the request (working directory, script file,
 // version constraint, runtime) is reported here, before a job exists.
@@ -104,6 +116,8 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	var view *api.Job
 	if r.Batch = p.Batch; r.Batch > 0 {
 		view, err = h.t.CreateBatch(r, payload, p.Name, req.ForEach)
+	} else if fg, _ := ctx.Value(foregroundKey{}).(bool); fg {
+		view, err = h.t.CreateForeground(r, payload, p.Name)
 	} else {
 		view, err = h.t.Create(r, payload, p.Name)
 	}

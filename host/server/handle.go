@@ -51,6 +51,9 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		ctx := host.WithNotices(ctx, func(n string) {
 			fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", printable(n))
 		})
+		if req.Wait {
+			ctx = host.WithForeground(ctx)
+		}
 		j, err := h.Start(ctx, req.Start)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -36,6 +37,8 @@ type committer struct {
 	commits uint64
 	// beforeCommit, if set (tests only), runs before each shared commit.
 	beforeCommit func()
+	// beforeSync, if set (tests only), runs before each record's sync.
+	beforeSync func()
 	// alone (benchmarks only) commits each write by itself: the figure
 	// group commit is measured against.
 	alone bool
@@ -44,6 +47,11 @@ type committer struct {
 // write is one caller's function and its outcome.
 type write struct {
 	fn func(*wtx) error // nil: close the log (Close), after the others
+	// early: the caller goes on once the record is written and readable,
+	// while its sync is under way (see Store.CreateForeground). Only a
+	// batch of early writes alone is released so; in a batch with any
+	// other write, every write waits for the sync.
+	early bool
 
 	err  error
 	done chan struct{} // closed when err is set, or when it is to lead
@@ -78,8 +86,13 @@ func (t *wtx) takeIDs(n uint64) uint64 {
 // update runs fn and returns once what it changed is durable: in the log,
 // alone or with the writes that queued meanwhile.
 func (s *Store) update(fn func(*wtx) error) error {
+	return s.commitWrite(&write{fn: fn, done: make(chan struct{})})
+}
+
+// commitWrite queues w and returns once it is committed: durable, or, if
+// w is early and alone with other early writes, written and being synced.
+func (s *Store) commitWrite(w *write) error {
 	c := &s.commit
-	w := &write{fn: fn, done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
 	if c.leading {
@@ -102,14 +115,52 @@ func (s *Store) update(fn func(*wtx) error) error {
 		hook()
 	}
 	var n uint64
-	if c.alone {
+	switch {
+	case c.alone:
 		for _, o := range batch {
 			n += s.commitBatch([]*write{o})
 		}
-	} else {
+	case allEarly(batch):
+		if finish := s.commitEarly(batch); finish != nil {
+			// The sync goes on, leading, in the background: no record
+			// is written before this one is durable, which is what
+			// tells a torn end from damage (readWAL).
+			release(batch, w)
+			go func() { s.handOff(finish()) }()
+			return w.err
+		}
+	default:
 		n = s.commitBatch(batch)
 	}
+	s.handOff(n)
+	release(batch, w)
+	return w.err
+}
+
+func allEarly(batch []*write) bool {
+	for _, w := range batch {
+		if !w.early {
+			return false
+		}
+	}
+	return true
+}
+
+// release lets the writes of batch other than the leader's own return.
+func release(batch []*write, leader *write) {
+	for _, o := range batch {
+		if o != leader {
+			close(o.done)
+		}
+	}
+}
+
+// handOff counts n records made durable and hands the lead to the first
+// write that queued meanwhile, if any.
+func (s *Store) handOff(n uint64) {
+	c := &s.commit
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.commits += n
 	if len(c.queue) > 0 {
 		next := c.queue[0]
@@ -118,31 +169,80 @@ func (s *Store) update(fn func(*wtx) error) error {
 	} else {
 		c.leading = false
 	}
-	c.mu.Unlock()
-	for _, o := range batch {
-		if o != w {
-			close(o.done)
-		}
-	}
-	return w.err
 }
 
 // commitBatch runs the writes of batch, appends what they change to the
 // log as one record, and puts it in the overlay; it sets each write's err
 // and returns the number of records made durable (0 or 1).
 func (s *Store) commitBatch(batch []*write) uint64 {
-	s.mu.Lock()
-	closed := s.wal == nil
-	t := &wtx{s: s, nextID: s.nextID}
-	s.mu.Unlock()
-	if closed {
-		for _, w := range batch {
-			w.err = errClosed
+	ops, seq, closing, ok := s.writeBatch(batch)
+	if !ok {
+		return 0
+	}
+	if err := s.syncRecord(); err != nil {
+		failed(batch, err)
+		if closing {
+			s.closeLog()
 		}
 		return 0
 	}
-	var ops []op
-	closing := false
+	s.publish(seq, ops)
+	s.afterCommit(closing)
+	return 1
+}
+
+// commitEarly is commitBatch for a batch of early writes: the record is
+// written and put in the overlay, so that the writes read back, and
+// finish, which the caller runs while it still leads, makes it durable. A
+// record written and not synced survives the host killed, not the machine
+// losing power; and once a sync fails nothing after it can be trusted
+// (the kernel may have dropped the pages it could not write and report
+// the next sync clean), so the store takes no more writes. finish is nil
+// when nothing was written.
+func (s *Store) commitEarly(batch []*write) (finish func() uint64) {
+	ops, seq, _, ok := s.writeBatch(batch)
+	if !ok {
+		return nil
+	}
+	s.publish(seq, ops)
+	return func() uint64 {
+		if err := s.syncRecord(); err != nil {
+			s.mu.Lock()
+			s.syncErr = fmt.Errorf("a write to the job table's log could not be made durable, so the host takes no more writes (restart it once the disk is sound): %w", err)
+			s.mu.Unlock()
+			return 0
+		}
+		s.afterCommit(false)
+		return 1
+	}
+}
+
+// syncRecord makes the record written last durable.
+func (s *Store) syncRecord() error {
+	if hook := s.commit.beforeSync; hook != nil {
+		hook()
+	}
+	return s.wal.sync()
+}
+
+// writeBatch runs the writes of batch and writes what they change to the
+// log as one record, not synced; ok says it was written. A write that
+// fails, or all of them when the record cannot be written, has its err
+// set.
+func (s *Store) writeBatch(batch []*write) (ops []op, seq uint64, closing, ok bool) {
+	s.mu.Lock()
+	closed, broken := s.wal == nil, s.syncErr
+	t := &wtx{s: s, nextID: s.nextID}
+	s.mu.Unlock()
+	if closed || broken != nil {
+		if broken == nil {
+			broken = errClosed
+		}
+		for _, w := range batch {
+			w.err = broken
+		}
+		return nil, 0, false, false
+	}
 	for _, w := range batch {
 		if w.fn == nil {
 			closing = true
@@ -158,32 +258,50 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 	// them: a record whose sync failed may still be read back one day.
 	s.mu.Lock()
 	s.nextID = max(s.nextID, t.nextID)
+	seq = s.seq + 1
 	s.mu.Unlock()
 	if len(ops) == 0 {
 		if closing {
 			s.closeLog()
 		}
-		return 0
+		return nil, 0, closing, false
 	}
-	s.mu.Lock()
-	seq := s.seq + 1
-	s.mu.Unlock()
-	if err := s.wal.appendOps(seq, s.tableID, ops); err != nil {
-		for _, w := range batch {
-			if w.err == nil && w.fn != nil {
-				w.err = err
-			}
-		}
+	if err := s.wal.writeOps(seq, s.tableID, ops); err != nil {
+		failed(batch, err)
 		if closing {
 			s.closeLog()
 		}
-		return 0
+		return nil, 0, closing, false
 	}
+	return ops, seq, closing, true
+}
+
+// failed sets err on the writes of batch that had none.
+func failed(batch []*write, err error) {
+	for _, w := range batch {
+		if w.err == nil && w.fn != nil {
+			w.err = err
+		}
+	}
+}
+
+// publish makes record seq, written, where the next record goes after,
+// and its changes readable (the overlay).
+func (s *Store) publish(seq uint64, ops []op) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wal.off = s.wal.next
 	s.seq = seq
 	for _, o := range ops {
 		s.setPending(o, seq)
 	}
+}
+
+// afterCommit closes the log after a Close's write, applies a large
+// backlog to the table now, or makes sure a checkpoint comes. The caller
+// leads the committer.
+func (s *Store) afterCommit(closing bool) {
+	s.mu.Lock()
 	big := len(s.overlay) >= checkpointRows || s.overlayBytes >= checkpointBytes || s.wal.off >= checkpointLog
 	s.mu.Unlock()
 	switch {
@@ -196,7 +314,6 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 	default:
 		s.armCheckpoint()
 	}
-	return 1
 }
 
 // closeLog applies the overlay to the table and closes the log; writes

@@ -2,9 +2,12 @@ package store
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,27 +40,13 @@ func TestGroupCommit(t *testing.T) {
 	}
 	wg.Add(1)
 	go create(0)
-	waitQueued := func(n int) {
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			s.commit.mu.Lock()
-			q := len(s.commit.queue)
-			s.commit.mu.Unlock()
-			if q == n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d writes queued, want %d", q, n)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitQueued(0) // the first leads (its write taken off the queue)
+	waitQueued(t, s, 0) // the first leads (its write taken off the queue)
 	waitLeading(s)
 	for i := 1; i <= followers; i++ {
 		wg.Add(1)
 		go create(i)
 	}
-	waitQueued(followers)
+	waitQueued(t, s, followers)
 	close(release)
 	wg.Wait()
 	for i, err := range errs {
@@ -93,7 +82,7 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}()
 	go func() { defer wg.Done(); okErr = s.Put(&Row{Job: api.Job{ID: 101, Name: "second"}}) }()
-	waitQueued(2)
+	waitQueued(t, s, 2)
 	close(release)
 	wg.Wait()
 	if !errors.Is(failErr, boom) || okErr != nil {
@@ -115,6 +104,23 @@ func TestGroupCommit(t *testing.T) {
 	}
 	if want := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 100, 101}; !slices.Equal(got, want) {
 		t.Errorf("after reopening, rows %v, want %v (nothing of the failed write)", got, want)
+	}
+}
+
+// waitQueued waits until n writes wait in s's committer's queue.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.commit.mu.Lock()
+		q := len(s.commit.queue)
+		s.commit.mu.Unlock()
+		if q == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", q, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -160,5 +166,134 @@ func BenchmarkCreateParallel(b *testing.B) {
 			})
 			b.ReportMetric(float64(s.Commits())/float64(b.N), "commits/op")
 		})
+	}
+}
+
+// waitIdle waits until no write leads s's committer: every record
+// written is synced, or its sync failed.
+func waitIdle(s *Store) {
+	for {
+		s.commit.mu.Lock()
+		leading := s.commit.leading
+		s.commit.mu.Unlock()
+		if !leading {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCreateForeground: a foreground job's row (start --wait) is readable,
+// and in the log's file, when CreateForeground returns, while its sync is
+// still under way. The next write waits for that sync before its record is
+// written, so no record follows one that is not durable yet (which is
+// what tells a torn end from damage: readWAL).
+func TestCreateForeground(t *testing.T) {
+	s, path := openHeld(t)
+	createRows(t, s, "a")
+	syncing, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	s.commit.beforeSync = func() {
+		if held.CompareAndSwap(false, true) {
+			close(syncing)
+			<-release
+		}
+	}
+	fg := &Row{Job: api.Job{Name: "fg", State: api.NotStarted}}
+	if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("fg payload") }); err != nil {
+		t.Fatal(err)
+	}
+	<-syncing // returned, and the sync is held
+	if got, want := names(t, s), []string{"1:a", "2:fg"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	// The next write queues behind the sync: its record is not written.
+	done := make(chan error, 1)
+	b := &Row{Job: api.Job{Name: "b"}}
+	go func() { done <- s.Create(b, func(id uint64) []byte { b.ID = id; return nil }) }()
+	waitQueued(t, s, 1)
+	c, err := Open(crashCopy(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(t, c), []string{"1:a", "2:fg"}; !slices.Equal(got, want) {
+		t.Errorf("the log's file, read as a host killed now would: rows %v, want %v", got, want)
+	}
+	c.Close()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(s)
+	if got, want := names(t, s), []string{"1:a", "2:fg", "3:b"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	if got := s.Commits(); got != 3 {
+		t.Errorf("%d records made durable, want 3", got)
+	}
+}
+
+// TestCreateForegroundSyncFails: a write that shares its record with a
+// foreground job's row waits for the sync, and a failed sync fails both,
+// as it fails any write; a foreground row alone has been released when its
+// sync fails, and the store then takes no more writes (the kernel may
+// have dropped what it could not write and report the next sync clean).
+// The sync fails for real: the log's file is swapped for a closed one.
+func TestCreateForegroundSyncFails(t *testing.T) {
+	s, path := openHeld(t)
+	createRows(t, s, "a")
+	closed, err := os.Open(walPath(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	real := s.wal.f
+	// failSync makes the sync after the next skip ones fail.
+	failSync := func(skip int) {
+		s.commit.beforeSync = func() {
+			if skip--; skip == -1 {
+				s.wal.f = closed
+			}
+		}
+	}
+	foreground := func(name string) error {
+		r := &Row{Job: api.Job{Name: name}}
+		return s.CreateForeground(r, func(id uint64) []byte { r.ID = id; return nil })
+	}
+
+	// Shared: a normal write held, then a foreground and a normal one
+	// queued behind it, committed together.
+	release := make(chan struct{})
+	var hold sync.Once
+	s.commit.beforeCommit = func() { hold.Do(func() { <-release }) }
+	go func() { _ = s.Put(&Row{Job: api.Job{ID: 100, Name: "held"}}) }()
+	waitLeading(s)
+	errs := make(chan error, 2)
+	go func() { errs <- foreground("fg") }()
+	go func() { errs <- s.Put(&Row{Job: api.Job{ID: 101, Name: "other"}}) }()
+	waitQueued(t, s, 2)
+	failSync(1) // the held write's sync, then theirs
+	close(release)
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Error("a write whose record's sync failed returned no error")
+		}
+	}
+	waitIdle(s)
+	s.wal.f = real
+	if got, want := names(t, s), []string{"1:a", "100:held"}; !slices.Equal(got, want) {
+		t.Errorf("after the failed shared sync: rows %v, want %v", got, want)
+	}
+
+	// Alone: released before its sync, which fails; later writes fail.
+	failSync(0)
+	if err := foreground("fg2"); err != nil {
+		t.Fatalf("a foreground row alone: %v, want it released before its sync", err)
+	}
+	waitIdle(s)
+	s.wal.f = real
+	err = s.Put(&Row{Job: api.Job{ID: 102, Name: "after"}})
+	if err == nil || !strings.Contains(err.Error(), "takes no more writes") {
+		t.Errorf("a write after a foreground row's failed sync: %v, want it refused", err)
 	}
 }

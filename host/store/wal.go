@@ -73,10 +73,12 @@ type op struct {
 // wal is the log file. Appends are the committer's leader's alone; reset
 // happens only when no append is under way.
 type wal struct {
-	f    *os.File
-	off  int64 // where the next record goes
-	size int64 // the file's size: zeros from off to here
-	buf  []byte
+	f     *os.File
+	off   int64 // where the next record goes
+	next  int64 // where the one after the record written last would go
+	size  int64 // the file's size: zeros from off to here
+	buf   []byte
+	syncs int // fdatasyncs of records, for tests
 }
 
 func walPath(table string) string { return table + ".wal" }
@@ -95,9 +97,12 @@ func openWAL(path string) (*wal, error) {
 	return &wal{f: f, size: fi.Size()}, nil
 }
 
-// appendOps writes one record of ops with sequence number seq and makes it
-// durable.
-func (w *wal) appendOps(seq, table uint64, ops []op) error {
+// writeOps writes one record of ops with sequence number seq after the
+// last one, without making it durable: the file has it (a process killed
+// now does not lose it), the disk may not. The next record goes after it
+// only once off is moved to next: a record whose sync failed is written
+// over.
+func (w *wal) writeOps(seq, table uint64, ops []op) error {
 	b := append(w.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.BigEndian.AppendUint64(b, table)
@@ -120,10 +125,16 @@ func (w *wal) appendOps(seq, table uint64, ops []op) error {
 	if _, err := w.f.WriteAt(b, w.off); err != nil {
 		return fmt.Errorf("cannot write the job table's log: %w", err)
 	}
+	w.next = w.off + int64(len(b))
+	return nil
+}
+
+// sync makes what was written durable.
+func (w *wal) sync() error {
+	w.syncs++
 	if err := fdatasync(w.f); err != nil {
 		return fmt.Errorf("cannot sync the job table's log: %w", err)
 	}
-	w.off += int64(len(b))
 	return nil
 }
 

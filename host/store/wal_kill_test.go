@@ -38,6 +38,12 @@ func TestWALSurvivesKill(t *testing.T) {
 		if err := s.PutTrigger("T/x", Trigger{Since: time.Unix(5, 0).UTC()}); err != nil {
 			t.Fatal(err)
 		}
+		// A foreground job's row, written and not synced: the kill of a
+		// process does not lose it.
+		fg := &Row{Job: api.Job{Name: "fg", State: api.NotStarted}}
+		if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("fg payload") }); err != nil {
+			t.Fatal(err)
+		}
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
@@ -61,7 +67,7 @@ func TestWALSurvivesKill(t *testing.T) {
 	if s.applied == s.seq {
 		t.Errorf("at open the log's writes went to the table (it is at %d of %d)", s.applied, s.seq)
 	}
-	if got, want := names(t, s), []string{"1:a", "3:c2", "4:d"}; !slices.Equal(got, want) {
+	if got, want := names(t, s), []string{"1:a", "3:c2", "4:d", "5:fg"}; !slices.Equal(got, want) {
 		t.Errorf("after the kill: rows %v, want %v", got, want)
 	}
 	if p, _ := s.Payload(3); string(p) != "new payload" {
@@ -76,7 +82,10 @@ func TestWALSurvivesKill(t *testing.T) {
 	if tr, ok, _ := s.Trigger("T/x"); !ok || !tr.Since.Equal(time.Unix(5, 0)) {
 		t.Errorf("trigger %+v %v", tr, ok)
 	}
-	if ids := createRows(t, s, "e"); ids[0] != 5 {
-		t.Errorf("the next id is %d, want 5 (ids are never reused)", ids[0])
+	if p, _ := s.Payload(5); string(p) != "fg payload" {
+		t.Errorf("payload of the foreground job: %q", p)
+	}
+	if ids := createRows(t, s, "e"); ids[0] != 6 {
+		t.Errorf("the next id is %d, want 6 (ids are never reused)", ids[0])
 	}
 }

@@ -10,15 +10,27 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// create stores a new job's row (named name, or Job<Id>) and payload, and
+// Create stores a new job's row (named name, or Job<Id>) and payload, and
 // queues it.
 func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
+	return t.create(r, payload, name, t.store.Create)
+}
+
+// CreateForeground is Create for a job whose caller waits for it and
+// removes it when it ends (start --wait): it returns before the row's sync,
+// which goes on beside the job's start (store.CreateForeground says why
+// that loses nothing).
+func (t *Table) CreateForeground(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
+	return t.create(r, payload, name, t.store.CreateForeground)
+}
+
+func (t *Table) create(r *store.Row, payload *sdk.Job, name string, storeCreate func(*store.Row, func(uint64) []byte) error) (*api.Job, error) {
 	data, inline, release, err := t.prepareCreate(r, payload)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	err = t.store.Create(r, func(id uint64) []byte {
+	err = storeCreate(r, func(id uint64) []byte {
 		r.ID = id
 		r.Name = name
 		if r.Name == "" {
