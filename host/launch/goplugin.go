@@ -131,8 +131,16 @@ func (g *GoPlugin) Launch(ctx context.Context, spec *Spec) (Process, error) {
 	k := keyOf(spec)
 	p := g.takeSpare(k)
 	if p != nil {
-		// The process's log becomes the job's.
-		if err := renameLog(p.logPath, spec.LogFile); err != nil {
+		// The process's log becomes the job's too: a second name, which
+		// goes when the process is taken back (keep). The file keeps the
+		// process's own name, so that taking it back makes no file, even
+		// when the job and its name are gone already (start --wait): on
+		// some disks making a file costs more than the rest of a job's
+		// start. Where a link cannot be made (a file of an earlier
+		// attempt there), the log is renamed, as before.
+		if err := linkLog(p.logPath, spec.LogFile); err == nil {
+			p.jobLog = spec.LogFile
+		} else if err := renameLog(p.logPath, spec.LogFile); err != nil {
 			g.opts.Logger.Warn("cannot move the runtime's log", "err", err)
 		} else {
 			p.logPath = spec.LogFile
@@ -410,6 +418,9 @@ type child struct {
 	canAttach bool
 	sockDir   string
 	logPath   string
+	// jobLog is the job's name for the log, linked to logPath while the
+	// process runs a job it was given as a spare ("" otherwise).
+	jobLog string
 	// pin is the process's socket as linked in the launcher's StateDir
 	// (see procRunner), and record its record there (recordProc); both go
 	// with the process.
@@ -516,11 +527,14 @@ func (p *child) idle() {
 }
 
 // Release ends the process and removes its socket directory and open log
-// (the log file stays: it is the job's). The job is over, and the runtime
-// ended its processes itself.
+// (the log file stays: it is the job's; the process's own name for it
+// goes). The job is over, and the runtime ended its processes itself.
 func (p *child) Release() {
 	p.idle()
 	p.once.Do(func() {
+		if p.jobLog != "" {
+			_ = safepath.RemoveFile(p.logPath)
+		}
 		p.closeClient()
 		if p.sockDir != "" {
 			_ = os.RemoveAll(p.sockDir)

@@ -512,3 +512,90 @@ func TestGoPluginRecycle(t *testing.T) {
 		p6.Release()
 	}
 }
+
+// A reused process's log is the job's while it runs the job (a second
+// name for the file), and only the process's own when it is taken back:
+// taking it back makes no file, whether the job's name is still there or
+// was removed with the job (start --wait), and leaves alone a job's name
+// that has become another file's (a restarted job's next attempt).
+func TestGoPluginRecycleLogNames(t *testing.T) {
+	g, dir := newReuseLauncher(t, true)
+	ctx := context.Background()
+	launch := func(log string) Process {
+		t.Helper()
+		s := testSpec(t, dir)
+		s.LogFile = filepath.Join(dir, log)
+		s.Env = append(s.Env, envReusable+"=1")
+		p, err := g.Launch(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	recycle := func(p Process) {
+		t.Helper()
+		if !p.(Recycler).Recycle() {
+			t.Fatal("a reusable process was not kept by Recycle")
+		}
+	}
+	var file os.FileInfo // the process's log file
+	// is says whether log names the process's log file; gone, whether
+	// it names nothing.
+	is := func(log string) bool {
+		fi, err := os.Lstat(filepath.Join(dir, log))
+		return err == nil && os.SameFile(fi, file)
+	}
+	gone := func(log string) bool {
+		_, err := os.Lstat(filepath.Join(dir, log))
+		return os.IsNotExist(err)
+	}
+	spareLogs := func() []string {
+		l, _ := filepath.Glob(filepath.Join(dir, "spare*.runtime.log"))
+		return l
+	}
+
+	p := launch("1.log")
+	recycle(p) // started for job 1: its log takes the process's own name
+	logs := spareLogs()
+	if len(logs) != 1 {
+		t.Fatalf("after the first job, the process's logs %v, want one", logs)
+	}
+	own := filepath.Base(logs[0])
+	file, _ = os.Lstat(logs[0])
+	if !gone("1.log") {
+		t.Error("job 1's name for the log stayed after its process was taken back")
+	}
+
+	launch("2.log")
+	if !is("2.log") || !is(own) {
+		t.Fatal("job 2's log is not the process's log file under both names")
+	}
+	os.Remove(filepath.Join(dir, "2.log")) // the job removed with its row
+	recycle(p)
+	if !is(own) || len(spareLogs()) != 1 {
+		t.Errorf("after a removed job the process's logs are %v, want its own file alone", spareLogs())
+	}
+
+	launch("3.log")
+	recycle(p) // the job stays: its name for the log goes
+	if !gone("3.log") || !is(own) {
+		t.Error("after job 3 was taken back, its name for the log stayed, or the process's own did not")
+	}
+
+	launch("4.log")
+	// The job is restarted meanwhile: its name is the next attempt's.
+	os.Remove(filepath.Join(dir, "4.log"))
+	if err := os.WriteFile(filepath.Join(dir, "4.log"), []byte("next attempt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	recycle(p)
+	if b, err := os.ReadFile(filepath.Join(dir, "4.log")); err != nil || string(b) != "next attempt\n" {
+		t.Errorf("a process taken back took the next attempt's log: %q, %v", b, err)
+	}
+
+	launch("5.log")
+	p.Release() // not taken back: the log is the job's alone
+	if !is("5.log") || len(spareLogs()) != 0 {
+		t.Errorf("after a release: job 5's log is the process's file: %v (want true), the process's names %v (want none)", is("5.log"), spareLogs())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bgjob/bgjob/host/internal/safepath"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -89,13 +90,23 @@ func (g *GoPlugin) startSpare(spec *Spec, k key) {
 }
 
 // keep takes back a process whose job ended cleanly, if there is room
-// for it (see GoPlugin): its log gets a name of its own again (the job's
-// is the job's).
+// for it (see GoPlugin): its log is known by its own name alone again.
 func (g *GoPlugin) keep(p *child) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.ctx.Err() != nil || len(g.spares[p.key]) >= maxIdle+min(g.peak[p.key], idleCap) {
 		return false
+	}
+	if p.jobLog != "" {
+		// The log has its own name still: the job's goes, if it is still
+		// this log's (its removal may have taken it already, and a
+		// restart given it to the next attempt's process).
+		if sameFile(p.jobLog, p.logPath) {
+			_ = safepath.RemoveFile(p.jobLog)
+		}
+		p.jobLog = ""
+		g.addLocked(p.key, p)
+		return true
 	}
 	idleLog := filepath.Join(g.opts.LogDir, filepath.Base(p.sockDir)+".runtime.log")
 	if err := renameLog(p.logPath, idleLog); err == nil {
@@ -114,6 +125,16 @@ func (g *GoPlugin) keep(p *child) bool {
 	}
 	g.addLocked(p.key, p)
 	return true
+}
+
+// sameFile reports whether a and b name the same file.
+func sameFile(a, b string) bool {
+	fa, err := os.Lstat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Lstat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // addLocked makes p a spare for k, ended after SpareIdle unused.
