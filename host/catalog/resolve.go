@@ -3,6 +3,7 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -27,12 +28,38 @@ import (
 // wraps ErrNoRuntime, with a message listing what is installed so the user
 // can fix either the constraint or the install.
 func (c *Catalog) Resolve(name, constraint, goos, goarch string) (*Entry, error) {
-	return c.resolve(name, constraint, goos, goarch, false)
+	e, _, err := c.resolve(name, constraint, goos, goarch, false)
+	return e, err
 }
 
+// ResolveOpen is Resolve, then OpenVerified of the entry found, as a start
+// does: the folders Resolve has just found safe are not walked again
+// (what it found holds until root or the host's user changes them, as no
+// one else can). An error of the open, the entry's binary failing
+// verification, is an *OpenError.
+func (c *Catalog) ResolveOpen(name, constraint, goos, goarch string) (*Entry, *os.File, error) {
+	e, checked, err := c.resolve(name, constraint, goos, goarch, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := c.openVerified(e, checked)
+	if err != nil {
+		return nil, nil, &OpenError{Err: err}
+	}
+	return e, f, nil
+}
+
+// OpenError is ResolveOpen's error for an entry found whose binary failed
+// verification (see OpenVerified).
+type OpenError struct{ Err error }
+
+func (e *OpenError) Error() string { return e.Err.Error() }
+func (e *OpenError) Unwrap() error { return e.Err }
+
 // resolve is Resolve among the runtimes, or among every plugin with
-// anyKind (a job type's plugin is picked by name too).
-func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (*Entry, error) {
+// anyKind (a job type's plugin is picked by name too); checked says the
+// entry's binary and every folder above it were found safe on the way.
+func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (_ *Entry, checked bool, _ error) {
 	if goos == "" {
 		goos = runtime.GOOS
 	}
@@ -45,7 +72,7 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 		var err error
 		cons, err = semver.NewConstraint(constraint)
 		if err != nil {
-			return nil, fmt.Errorf("%w %q: %w; use a semver constraint such as '~1.4', '>=2.0, <3' or '2.1.0'", ErrBadConstraint, constraint, err)
+			return nil, false, fmt.Errorf("%w %q: %w; use a semver constraint such as '~1.4', '>=2.0, <3' or '2.1.0'", ErrBadConstraint, constraint, err)
 		}
 	}
 
@@ -54,18 +81,23 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 	// only to say what is installed when nothing matches.
 	names, err := c.names()
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if slices.Contains(names, name) {
+		if e, found, err := c.resolveIn(name, cons, goos+"_"+goarch, anyKind); found {
+			return e, err == nil, err
+		}
 	}
 	var entries []*Entry
 	if slices.Contains(names, name) {
 		if entries, err = c.listName(name); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		sortEntries(entries)
 	}
 	if !slices.ContainsFunc(entries, func(e *Entry) bool { return anyKind || e.Kind != sdk.KindJobType }) {
 		if entries, err = c.List(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	var named []*Entry
@@ -85,7 +117,7 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 		if len(others) > 0 {
 			also = fmt.Sprintf(" (installed: %s)", strings.Join(others, ", "))
 		}
-		return nil, fmt.Errorf("%w '%s' is installed in %s%s; install one with 'bgjob runtime install PATH'", ErrNoRuntime, name, c.root, also)
+		return nil, false, fmt.Errorf("%w '%s' is installed in %s%s; install one with 'bgjob runtime install PATH'", ErrNoRuntime, name, c.root, also)
 	}
 
 	// named is sorted newest first, so the first match is the answer.
@@ -97,9 +129,9 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 			// A refused entry is not passed over for an older one: the
 			// user expects this version, and hears why it cannot run.
 			if e.Refused != nil {
-				return nil, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
+				return nil, false, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
 			}
-			return e, nil
+			return e, false, nil
 		}
 	}
 
@@ -107,7 +139,7 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 	if cons != nil {
 		wanted = constraint
 	}
-	return nil, fmt.Errorf("%w '%s' matches %s for %s/%s; installed: %s", ErrNoRuntime, name, wanted, goos, goarch, installedSummary(named, goos))
+	return nil, false, fmt.Errorf("%w '%s' matches %s for %s/%s; installed: %s", ErrNoRuntime, name, wanted, goos, goarch, installedSummary(named, goos))
 }
 
 // installedSummary lists the versions of one runtime, newest first, each
@@ -192,7 +224,7 @@ func (c *Catalog) ResolveType(typ, constraint, goos, goarch string) (*Entry, sdk
 	}
 	for _, e := range entries {
 		if info, ok := e.JobType(typ); ok {
-			re, err := c.resolve(e.Name, constraint, goos, goarch, true)
+			re, _, err := c.resolve(e.Name, constraint, goos, goarch, true)
 			if err != nil {
 				return nil, info, fmt.Errorf("the job type %s is served by %s, but: %w", typ, e.Name, err)
 			}
@@ -256,4 +288,75 @@ func (c *Catalog) checkTypesFree(m *Manifest) error {
 		}
 	}
 	return nil
+}
+
+// resolveIn is resolve's answer read from the named runtime's folder
+// alone, its versions newest first and in each only the platform asked
+// for, until one matches: a start checks the folders and files of the
+// entry it runs, not of every version and platform installed (each a few
+// stats, on every start). found is false when it has no answer (nothing
+// matches, or a folder is not named as a version): resolve then lists the
+// whole folder, for the answer and for the message. An entry found is
+// checked up to /, which the ResolveOpen that follows need not do again.
+//
+// Unlike the whole listing it does not fail on a damaged manifest of
+// another version or platform than the one it runs.
+func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform string, anyKind bool) (e *Entry, found bool, err error) {
+	dir := filepath.Join(c.root, name)
+	nameErr := c.checkOne(dir)
+	if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
+		return nil, false, nil
+	}
+	folders, err := c.subdirs(dir)
+	if err != nil {
+		return nil, false, nil
+	}
+	type version struct {
+		folder string
+		v      *semver.Version
+	}
+	versions := make([]version, 0, len(folders))
+	for _, f := range folders {
+		v, err := semver.NewVersion(f)
+		if err != nil {
+			return nil, false, nil
+		}
+		versions = append(versions, version{f, v})
+	}
+	// As sortEntries orders them.
+	slices.SortFunc(versions, func(a, b version) int {
+		if c := b.v.Compare(a.v); c != 0 {
+			return c
+		}
+		return strings.Compare(a.folder, b.folder)
+	})
+	for _, ver := range versions {
+		if cons == nil && ver.v.Prerelease() != "" || cons != nil && !cons.Check(ver.v) {
+			continue
+		}
+		vdir := filepath.Join(dir, ver.folder)
+		versionErr := nameErr
+		if versionErr == nil {
+			if versionErr = c.checkOne(vdir); versionErr != nil && !errors.Is(versionErr, ErrUnsafe) {
+				continue
+			}
+		}
+		platforms, err := c.subdirs(vdir)
+		if err != nil || !slices.Contains(platforms, platform) {
+			continue
+		}
+		e, err := c.trustedEntry(filepath.Join(vdir, platform), name, ver.folder, platform, versionErr)
+		switch {
+		case err != nil:
+			return nil, true, err
+		case e == nil || e.Kind == sdk.KindJobType && !anyKind:
+			continue
+		case e.Refused != nil:
+			// A refused entry is not passed over for an older one: the
+			// user expects this version, and hears why it cannot run.
+			return nil, true, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
+		}
+		return e, true, nil
+	}
+	return nil, false, nil
 }

@@ -2,8 +2,6 @@
 
 package recordlog
 
-import "os"
-
 // appendChecked writes batch's checked frames at the end of the log in one
 // write, gathered first, and returns how many bytes it wrote.
 func (w *Writer) appendChecked(batch []byte) (int64, error) {
@@ -16,6 +14,3 @@ func (w *Writer) appendChecked(batch []byte) (int64, error) {
 	}
 	return int64(len(w.buf)), nil
 }
-
-// removeFile removes the file at path.
-func removeFile(path string) error { return os.Remove(path) }

@@ -2,12 +2,7 @@
 
 package recordlog
 
-import (
-	"os"
-	"syscall"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // iovMax is the most vectors one writev takes (IOV_MAX on Linux and the
 // BSDs).
@@ -73,15 +68,4 @@ func (w *Writer) appendChecked(batch []byte) (int64, error) {
 		return 0, err
 	}
 	return total, nil
-}
-
-// removeFile removes the file at path, not a folder there. os.Remove, not
-// knowing which it is, tries the other when unlink fails, and a log that is
-// not there (the usual case: a job's first attempt) made it pay for both.
-func removeFile(path string) error {
-	err := syscall.Unlink(path)
-	if err != nil {
-		return &os.PathError{Op: "remove", Path: path, Err: err}
-	}
-	return nil
 }

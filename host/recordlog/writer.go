@@ -65,7 +65,7 @@ func Open(path string, size int64) (*Writer, error) {
 // file left at path (by an earlier attempt of the job) is removed now, so
 // that nothing there can pass for this log's records.
 func Create(path string) (*Writer, error) {
-	if err := removeFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := safepath.RemoveFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("cannot replace the record log %s: %w", path, err)
 	}
 	return &Writer{path: path, pending: true}, nil

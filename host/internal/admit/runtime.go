@@ -83,10 +83,12 @@ func (a *Admitter) Resolve(name, constraint, goos, goarch string) (*catalog.Entr
 // open is Resolve, keeping the verified binary open for the caller (who
 // closes it) to run.
 func (a *Admitter) open(name, constraint, goos, goarch string) (*catalog.Entry, *os.File, error) {
-	e, err := a.cfg.Catalog.Resolve(name, constraint, goos, goarch)
-	bin, err := a.verified(e, err)
+	e, bin, err := a.cfg.Catalog.ResolveOpen(name, constraint, goos, goarch)
+	if oe := (*catalog.OpenError)(nil); errors.As(err, &oe) {
+		err = unverified{oe.Err}
+	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, CatalogKind(err)
 	}
 	return e, bin, nil
 }

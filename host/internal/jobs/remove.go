@@ -3,6 +3,8 @@ package jobs
 import (
 	"fmt"
 	"os"
+
+	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // removeJob deletes j's row, then forgets it and its files. It does not
@@ -44,9 +46,9 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	}
 	t.cursors.Drop(j.Row.ID)
 	t.journal.DropAttach(j.Row.ID)
-	os.Remove(t.PayloadPath(j.Row.ID))
-	os.Remove(t.LogPath(j.Row.ID))
-	os.Remove(t.RuntimeLogPath(j.Row.ID))
+	for _, f := range []string{t.PayloadPath(j.Row.ID), t.LogPath(j.Row.ID), t.RuntimeLogPath(j.Row.ID)} {
+		_ = safepath.RemoveFile(f) // mostly not there: a small payload and few records live in the row
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 )
 
@@ -24,7 +25,7 @@ func Check(path string, fi fs.FileInfo, sticky bool) error {
 	if !ok {
 		return nil
 	}
-	euid := os.Geteuid()
+	euid := effectiveUID()
 	uid := int(st.Uid)
 	badOwner := uid != 0 && uid != euid
 	writable := fi.Mode().Perm()&0o022 != 0
@@ -36,6 +37,11 @@ func Check(path string, fi fs.FileInfo, sticky bool) error {
 	}
 	return &Error{Path: path, UID: uid, Mode: fi.Mode(), EUID: euid}
 }
+
+// effectiveUID is the process's effective uid, asked once: Check runs for
+// every folder of every path walked (a few dozen a job's start), and no
+// process that uses it changes its own.
+var effectiveUID = sync.OnceValue(os.Geteuid)
 
 // stickyDir reports whether the sticky exception could apply to fi: a
 // folder others may write, with the sticky bit. Only then is the caller's
@@ -94,4 +100,15 @@ func Chain(path string, sticky func(dir string) bool) error {
 		return err
 	}
 	return Chain(real, sticky)
+}
+
+// RemoveFile removes the file at path, not a folder there: unlink(2) alone.
+// os.Remove, not knowing which it is, tries rmdir when unlink fails, and
+// the files a job's start and end remove are mostly not there (a log of an
+// earlier attempt, a job that printed nothing), which made it pay for both.
+func RemoveFile(path string) error {
+	if err := syscall.Unlink(path); err != nil {
+		return &os.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
 }
