@@ -155,3 +155,12 @@ func TestCallsOpen(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// The host runs on half the processors, at least one.
+func TestHostProcs(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 8: 4, 64: 32} {
+		if got := hostProcs(n); got != want {
+			t.Errorf("hostProcs(%d) = %d, want %d", n, got, want)
+		}
+	}
+}

@@ -115,12 +115,18 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "bgjobd: %v\n", err)
 		return server.ExitCode(err)
 	}
+	// The table is loaded (its rows decoded on every processor): from here
+	// the host coordinates while its jobs' runtimes do the work.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(hostProcs(runtime.GOMAXPROCS(0)))
+	}
+	procs := runtime.GOMAXPROCS(0)
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// Cancelled by a signal, or when the host has been idle long enough.
 	ctx, quit := context.WithCancel(sigCtx)
 	defer quit()
-	logger.Info("serving", "home", *home, "socket", *socket, "system", *system, "pid", os.Getpid())
+	logger.Info("serving", "home", *home, "socket", *socket, "system", *system, "pid", os.Getpid(), "procs", procs)
 	// A user's host that has had nothing to do for a while goes away; the
 	// next command starts one again. The system host is a service, and a
 	// host on a socket of its own is not one the CLI would start again.
@@ -144,6 +150,20 @@ func run() int {
 	}
 	return 0
 }
+
+// hostProcs is how many processors the host's own goroutines run on, of
+// n: half, at least one ($GOMAXPROCS, when set, decides instead). The
+// host's work is short turns between its callers and its runtimes, and a
+// second processor of its own costs more than it gains on a small
+// machine: an idle one is woken for each turn, and looks for work while
+// the job's processes want the core. On 2 processors, paired against both
+// (farm-bench, medians): 512 MiB relayed to a start --wait x0.66 / 0.84 /
+// 0.80 (three sets of pairs), start --wait echo hi x0.98, a queued start
+// x0.96, 300 jobs one by one x0.96, a 1000-child batch x1.10-1.14 (the one
+// figure the host's own CPU bounds; still well within its goal); the
+// host's CPU for a start --wait a third less (perf: 39% fewer context
+// switches).
+func hostProcs(n int) int { return max(1, n/2) }
 
 // defaultIdleExit is how long a user's host waits with nothing to do
 // before it exits.
