@@ -554,3 +554,32 @@ func TestRestartEndsTheRuntimeOfAFailedAttempt(t *testing.T) {
 		t.Errorf("Runs received %q, want [b]: its runtime was kept and taken back", got)
 	}
 }
+
+// A host coming back removes the runtime logs of spares and of jobs its
+// table does not have (a start --wait row a power loss took before its
+// sync, whose id may be given again), and keeps its jobs' own.
+func TestRecoverySweepsRuntimeLogs(t *testing.T) {
+	home, opts, _ := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	th.Start("echo kept", named("Kept"))
+	th.Await("*")
+	id := th.Job("Kept").ID
+	th.Close()
+	dir := filepath.Join(home, "jobs")
+	kept := filepath.Join(dir, fmt.Sprintf("%d.runtime.log", id))
+	gone := []string{filepath.Join(dir, fmt.Sprintf("%d.runtime.log", id+1)), filepath.Join(dir, "spare42.runtime.log")}
+	for _, f := range append(gone, kept) {
+		if err := os.WriteFile(f, []byte("log\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hosttest.Open(t, home, opts).Close()
+	for _, f := range gone {
+		if _, err := os.Lstat(f); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after a restart (%v)", f, err)
+		}
+	}
+	if _, err := os.Lstat(kept); err != nil {
+		t.Errorf("the runtime log of a job in the table: %v", err)
+	}
+}

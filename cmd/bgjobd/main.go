@@ -162,7 +162,8 @@ func run() int {
 // x0.96, 300 jobs one by one x0.96, a 1000-child batch x1.10-1.14 (the one
 // figure the host's own CPU bounds; still well within its goal); the
 // host's CPU for a start --wait a third less (perf: 39% fewer context
-// switches).
+// switches). Set so, it no longer follows a later change of the cgroup's
+// CPU limit, as Go's default would.
 func hostProcs(n int) int { return max(1, n/2) }
 
 // defaultIdleExit is how long a user's host waits with nothing to do

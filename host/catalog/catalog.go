@@ -339,6 +339,13 @@ func subdirs(dir string) (names []string, links bool, err error) {
 // manifest or the binary is unsafe. nil, nil for a folder without a
 // manifest, as entry.
 func (c *Catalog) trustedEntry(dir, name, version, platform string, refused error) (*Entry, error) {
+	e, _, err := c.checkedEntry(dir, name, version, platform, refused)
+	return e, err
+}
+
+// checkedEntry is trustedEntry; checked says the binary was there and
+// found safe (with its folders up to dir), which a missing one is not.
+func (c *Catalog) checkedEntry(dir, name, version, platform string, refused error) (_ *Entry, checked bool, _ error) {
 	if refused == nil {
 		refused = c.checkOne(dir)
 	}
@@ -350,20 +357,21 @@ func (c *Catalog) trustedEntry(dir, name, version, platform string, refused erro
 	}
 	switch {
 	case errors.Is(refused, fs.ErrNotExist):
-		return nil, nil
+		return nil, false, nil
 	case refused != nil && !errors.Is(refused, ErrUnsafe):
-		return nil, fmt.Errorf("cannot read runtime manifest %s: %w; check its permissions", manifest, refused)
+		return nil, false, fmt.Errorf("cannot read runtime manifest %s: %w; check its permissions", manifest, refused)
 	case refused != nil:
-		return refusedEntry(dir, name, version, platform, refused), nil
+		return refusedEntry(dir, name, version, platform, refused), false, nil
 	}
 	e, err := c.entry(dir, name, version, platform)
 	if e == nil || err != nil {
-		return e, err
+		return e, false, err
 	}
-	if err := c.checkOne(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err = c.checkOne(e.Path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		e.refuse(err) // a missing binary is Verify's to report
 	}
-	return e, nil
+	return e, err == nil, nil
 }
 
 // readEntry loads the manifest in dir. It returns nil, nil when there is no

@@ -3,6 +3,7 @@ package catalog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -84,8 +85,8 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 		return nil, false, err
 	}
 	if slices.Contains(names, name) {
-		if e, found, err := c.resolveIn(name, cons, goos+"_"+goarch, anyKind); found {
-			return e, err == nil, err
+		if e, found, checked, err := c.resolveIn(name, cons, goos+"_"+goarch, anyKind); found {
+			return e, checked, err
 		}
 	}
 	var entries []*Entry
@@ -295,21 +296,22 @@ func (c *Catalog) checkTypesFree(m *Manifest) error {
 // for, until one matches: a start checks the folders and files of the
 // entry it runs, not of every version and platform installed (each a few
 // stats, on every start). found is false when it has no answer (nothing
-// matches, or a folder is not named as a version): resolve then lists the
-// whole folder, for the answer and for the message. An entry found is
-// checked up to /, which the ResolveOpen that follows need not do again.
+// matches, a folder is not named as a version or cannot be read): resolve
+// then lists the whole folder, for the answer and for the message. checked
+// says the entry's binary was there and found safe, with every folder up
+// to /, which the ResolveOpen that follows need not walk again.
 //
 // Unlike the whole listing it does not fail on a damaged manifest of
 // another version or platform than the one it runs.
-func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform string, anyKind bool) (e *Entry, found bool, err error) {
+func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform string, anyKind bool) (e *Entry, found, checked bool, err error) {
 	dir := filepath.Join(c.root, name)
 	nameErr := c.checkOne(dir)
 	if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	folders, err := c.subdirs(dir)
 	if err != nil {
-		return nil, false, nil
+		return nil, false, false, nil
 	}
 	type version struct {
 		folder string
@@ -319,7 +321,7 @@ func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform stri
 	for _, f := range folders {
 		v, err := semver.NewVersion(f)
 		if err != nil {
-			return nil, false, nil
+			return nil, false, false, nil
 		}
 		versions = append(versions, version{f, v})
 	}
@@ -342,21 +344,24 @@ func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform stri
 			}
 		}
 		platforms, err := c.subdirs(vdir)
-		if err != nil || !slices.Contains(platforms, platform) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, false, nil // the whole listing says what is wrong
+		}
+		if !slices.Contains(platforms, platform) {
 			continue
 		}
-		e, err := c.trustedEntry(filepath.Join(vdir, platform), name, ver.folder, platform, versionErr)
+		e, checked, err := c.checkedEntry(filepath.Join(vdir, platform), name, ver.folder, platform, versionErr)
 		switch {
 		case err != nil:
-			return nil, true, err
+			return nil, true, false, err
 		case e == nil || e.Kind == sdk.KindJobType && !anyKind:
 			continue
 		case e.Refused != nil:
 			// A refused entry is not passed over for an older one: the
 			// user expects this version, and hears why it cannot run.
-			return nil, true, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
+			return nil, true, false, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
 		}
-		return e, true, nil
+		return e, true, checked, nil
 	}
-	return nil, false, nil
+	return nil, false, false, nil
 }

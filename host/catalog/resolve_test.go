@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -196,53 +195,5 @@ func TestResolveBadConstraint(t *testing.T) {
 				t.Errorf("error =\n%s\nwant\n%s", err, want)
 			}
 		})
-	}
-}
-
-// Resolve reads the versions it could run, newest first, and in each only
-// the platform asked for: another version's damaged manifest or another
-// platform's unsafe one does not stop a start that runs neither (each is
-// still refused when it is the one to run).
-func TestResolveReadsWhatItRuns(t *testing.T) {
-	root := t.TempDir()
-	addEntry(t, root, "shell", "2.1.0", linuxAMD64)
-	old := addEntry(t, root, "shell", "1.4.2", linuxAMD64)
-	if err := os.WriteFile(filepath.Join(filepath.Dir(old), manifestFile), []byte("{not json"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b32 := addEntry(t, root, "shell", "2.1.0", linux386)
-	chmod(t, filepath.Join(filepath.Dir(b32), manifestFile), 0o664)
-	c := Open(root)
-
-	e, err := c.Resolve("shell", "", "linux", "amd64")
-	if err != nil || e.Version != "2.1.0" {
-		t.Fatalf("Resolve = %v, %v; want shell 2.1.0 beside the others' damage", e, err)
-	}
-	if _, err := c.Resolve("shell", "~1.4", "linux", "amd64"); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
-		t.Errorf("Resolve of the damaged version: %v, want its manifest's error", err)
-	}
-	if _, err := c.Resolve("shell", "", "linux", "386"); !errors.Is(err, ErrUnsafe) {
-		t.Errorf("Resolve of the unsafe platform: %v, want ErrUnsafe", err)
-	}
-
-	// ResolveOpen: the entry and its binary, opened as OpenVerified
-	// opens it; a binary that fails verification is an *OpenError.
-	e, f, err := c.ResolveOpen("shell", "", "linux", "amd64")
-	if err != nil || e.Version != "2.1.0" {
-		t.Fatalf("ResolveOpen = %v, %v", e, err)
-	}
-	if fi, err := f.Stat(); err != nil || fi.Name() != filepath.Base(e.Path) {
-		t.Errorf("ResolveOpen opened %v, %v; want %s", fi, err, e.Path)
-	}
-	f.Close()
-	if err := os.WriteFile(e.Path, []byte("#!/bin/sh\n# swapped\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var oe *OpenError
-	if _, _, err := c.ResolveOpen("shell", "", "linux", "amd64"); !errors.As(err, &oe) || !errors.Is(err, ErrTampered) {
-		t.Errorf("ResolveOpen of a swapped binary: %v, want an *OpenError wrapping ErrTampered", err)
-	}
-	if _, _, err := c.ResolveOpen("shell", "", "linux", "arm64"); err == nil || errors.As(err, &oe) {
-		t.Errorf("ResolveOpen of a platform not installed: %v, want the lookup's error, not an *OpenError", err)
 	}
 }

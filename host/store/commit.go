@@ -75,7 +75,8 @@ func (t *wtx) del(bucket byte, key []byte) {
 }
 
 // takeIDs takes n new job ids and returns the first. Ids are never reused:
-// a write that fails leaves a gap.
+// a write that fails leaves a gap. (One exception: a start --wait row
+// that a power loss took before its sync, see CreateForeground.)
 func (t *wtx) takeIDs(n uint64) uint64 {
 	id := t.nextID
 	t.nextID += n
@@ -240,6 +241,12 @@ func (s *Store) writeBatch(batch []*write) (ops []op, seq uint64, closing, ok bo
 		}
 		for _, w := range batch {
 			w.err = broken
+			closing = closing || w.fn == nil
+		}
+		if closing && !closed {
+			// Close after a failed sync: what the overlay holds goes to
+			// the table, and the log is closed, as on any Close.
+			s.closeLog()
 		}
 		return nil, 0, false, false
 	}
@@ -422,7 +429,14 @@ func (s *Store) checkpoint(leader bool) error {
 	defer s.ckMu.Unlock()
 	s.mu.Lock()
 	if len(s.overlay) == 0 || s.wal == nil {
+		open := s.wal != nil
 		s.mu.Unlock()
+		if open {
+			// An earlier checkpoint may have applied everything while a
+			// record's sync was still under way (CreateForeground), and
+			// left the log as it was: it starts over now.
+			s.restartLog(leader)
+		}
 		return nil
 	}
 	seq := s.seq

@@ -296,4 +296,53 @@ func TestCreateForegroundSyncFails(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "takes no more writes") {
 		t.Errorf("a write after a foreground row's failed sync: %v, want it refused", err)
 	}
+	// Closed as always (the table takes what the overlay has, the log is
+	// closed), saying what went wrong.
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "takes no more writes") {
+		t.Errorf("Close after a failed sync: %v, want the failure", err)
+	}
+	s.mu.Lock()
+	open := s.wal != nil
+	s.mu.Unlock()
+	if open {
+		t.Error("Close after a failed sync left the log open")
+	}
+}
+
+// A checkpoint that applies a foreground row while its sync is still under
+// way cannot start the log over (the record is being synced); the next one
+// does, though it has nothing left to apply: the log does not keep a
+// removed job's input.
+func TestCreateForegroundCheckpointDuringSync(t *testing.T) {
+	s, _ := openHeld(t)
+	syncing, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	s.commit.beforeSync = func() {
+		if held.CompareAndSwap(false, true) {
+			close(syncing)
+			<-release
+		}
+	}
+	fg := &Row{Job: api.Job{Name: "fg"}}
+	if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("secret input") }); err != nil {
+		t.Fatal(err)
+	}
+	<-syncing
+	if err := s.checkpoint(false); err != nil { // the timer's, meanwhile
+		t.Fatal(err)
+	}
+	close(release)
+	waitIdle(s)
+	if err := s.checkpoint(false); err != nil { // the next
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	off := s.wal.off
+	s.mu.Unlock()
+	if off != 0 {
+		t.Errorf("after a checkpoint with everything applied the log goes on at %d, want 0 (started over)", off)
+	}
+	if got, want := names(t, s), []string{"1:fg"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -403,8 +405,15 @@ func (m *Manager) sweep(loaded map[uint64]*jobs.Job) {
 	if s, ok := m.launcher.(launch.Sweeper); ok {
 		s.Sweep(func(dir string) bool { return inUse[dir] })
 	}
-	logs, _ := filepath.Glob(filepath.Join(m.t.JobsDir(), "spare*.runtime.log"))
+	// Runtime logs of spares nobody took, and of jobs the table does not
+	// have: a start --wait row a power loss took before its sync, whose
+	// id may be given again, must not leave its log to the next job of
+	// that id.
+	logs, _ := filepath.Glob(filepath.Join(m.t.JobsDir(), "*.runtime.log"))
 	for _, l := range logs {
-		os.Remove(l)
+		base := strings.TrimSuffix(filepath.Base(l), ".runtime.log")
+		if id, err := strconv.ParseUint(base, 10, 64); strings.HasPrefix(base, "spare") || err == nil && loaded[id] == nil {
+			os.Remove(l)
+		}
 	}
 }
