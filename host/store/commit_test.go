@@ -183,6 +183,21 @@ func waitIdle(s *Store) {
 	}
 }
 
+// holdFirstSync holds the next record's sync: syncing is closed when it
+// is reached, and it goes on once release is closed. Later syncs are not
+// held.
+func holdFirstSync(s *Store) (syncing, release chan struct{}) {
+	syncing, release = make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	s.commit.beforeSync = func() {
+		if held.CompareAndSwap(false, true) {
+			close(syncing)
+			<-release
+		}
+	}
+	return syncing, release
+}
+
 // TestCreateForeground: a foreground job's row (start --wait) is readable,
 // and in the log's file, when CreateForeground returns, while its sync is
 // still under way. The next write waits for that sync before its record is
@@ -191,14 +206,7 @@ func waitIdle(s *Store) {
 func TestCreateForeground(t *testing.T) {
 	s, path := openHeld(t)
 	createRows(t, s, "a")
-	syncing, release := make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
-	s.commit.beforeSync = func() {
-		if held.CompareAndSwap(false, true) {
-			close(syncing)
-			<-release
-		}
-	}
+	syncing, release := holdFirstSync(s)
 	fg := &Row{Job: api.Job{Name: "fg", State: api.NotStarted}}
 	if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("fg payload") }); err != nil {
 		t.Fatal(err)
@@ -315,14 +323,7 @@ func TestCreateForegroundSyncFails(t *testing.T) {
 // removed job's input.
 func TestCreateForegroundCheckpointDuringSync(t *testing.T) {
 	s, _ := openHeld(t)
-	syncing, release := make(chan struct{}), make(chan struct{})
-	var held atomic.Bool
-	s.commit.beforeSync = func() {
-		if held.CompareAndSwap(false, true) {
-			close(syncing)
-			<-release
-		}
-	}
+	syncing, release := holdFirstSync(s)
 	fg := &Row{Job: api.Job{Name: "fg"}}
 	if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("secret input") }); err != nil {
 		t.Fatal(err)
