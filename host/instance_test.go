@@ -116,3 +116,36 @@ func TestRestartSameRequestOnce(t *testing.T) {
 		t.Fatalf("job A ran %d times, want 3", n)
 	}
 }
+
+// A job received whole and removed (what start --wait does) just before its
+// host is killed: the start sent again by its caller gets that job's last
+// row, from the tomb the removal left in the journal, and nothing runs a
+// second time; someone else naming the id is refused.
+func TestStartSameInstanceIDAfterRemoval(t *testing.T) {
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	id := api.NewInstanceID()
+	first := th.Start("echo once", named("Once"), withInstance(id))
+	th.Await("*")
+	th.Take([]string{"Once"}, host.ReceiveOptions{Wait: true, AutoRemove: true})
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
+		t.Fatalf("after receive --auto-remove the table holds %d jobs", len(js))
+	}
+	th.Close()
+
+	th = hosttest.Open(t, home, opts)
+	again := th.Start("echo once", named("Once"), withInstance(id))
+	if again.ID != first.ID || again.State != api.Completed {
+		t.Fatalf("after the removal and a host restart the same start returned job %d (%s), want job %d as it ended", again.ID, again.State, first.ID)
+	}
+	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {
+		t.Fatalf("the start sent again made a job: the table holds %d", len(js))
+	}
+	if n := l.Runs(first.ID); n != 1 {
+		t.Fatalf("the job ran %d times, want once", n)
+	}
+	other := host.WithCaller(context.Background(), host.Caller{UID: 4242, GID: 4242, Name: "other"})
+	if j, err := th.Host.Start(other, &api.StartRequest{Script: "echo theirs", Workdir: t.TempDir(), Env: hosttest.JobEnv, InstanceID: id}); err == nil {
+		t.Fatalf("another caller's start with a removed job's instance id returned job %d", j.ID)
+	}
+}

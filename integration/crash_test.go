@@ -179,6 +179,37 @@ func crashRound(t *testing.T, seed int64) {
 		}()
 	}
 
+	// A caller in the foreground meanwhile: start --wait after start
+	// --wait, each job's row synced beside its run. Each runs at most
+	// once; one that returned printed its lines once and was removed.
+	type fgCall struct {
+		name, out string
+		err       error
+	}
+	var fgCalls []fgCall
+	stopFg, fgDone := make(chan struct{}), make(chan struct{})
+	fgPause := make([]time.Duration, 200) // drawn here: r is not for two goroutines
+	for i := range fgPause {
+		fgPause[i] = time.Duration(5+r.Intn(40)) * time.Millisecond
+	}
+	go func() {
+		defer close(fgDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopFg:
+				return
+			case <-time.After(fgPause[i%len(fgPause)]):
+			}
+			name := fmt.Sprintf("fg%d", i+1)
+			c := h.cmd(ctx, "start", "--wait", "--name", name, "--",
+				fmt.Sprintf("echo run >> %s/runs-%s; echo %s-1; echo %s-2; echo %s-3", work, name, name, name, name))
+			var stdout bytes.Buffer
+			c.Stdout = &stdout
+			err := c.Run()
+			fgCalls = append(fgCalls, fgCall{name, stdout.String(), err})
+		}
+	}()
+
 	// The killer.
 	kills := 3 + r.Intn(3)
 	for k := 0; k < kills; k++ {
@@ -196,9 +227,36 @@ func crashRound(t *testing.T, seed int64) {
 		}
 	}
 	t.Logf("killed the host %d times", kills)
+	close(stopFg)
+	<-fgDone
 	h.run("wait", "*")
 	wg.Wait()
 	cancel()
+
+	returned := 0
+	for _, c := range fgCalls {
+		runs, _ := os.ReadFile(filepath.Join(work, "runs-"+c.name))
+		if n := strings.Count(string(runs), "run"); n > 1 || c.err == nil && n != 1 {
+			t.Errorf("start --wait %s ran %d times (the call: %v)", c.name, n, c.err)
+		}
+		want := fmt.Sprintf("%s-1\n%s-2\n%s-3\n", c.name, c.name, c.name)
+		if c.err == nil {
+			returned++
+			if c.out != want {
+				t.Errorf("start --wait %s printed %q, want %q", c.name, c.out, want)
+			}
+		} else if !strings.HasPrefix(want, c.out) {
+			t.Errorf("start --wait %s, cut off (%v), printed %q, not a start of %q", c.name, c.err, c.out, want)
+		}
+	}
+	if returned == 0 {
+		t.Errorf("none of %d start --wait calls returned", len(fgCalls))
+	}
+	t.Logf("%d start --wait calls, %d returned across the kills", len(fgCalls), returned)
+	gone := map[string]bool{}
+	for _, c := range fgCalls {
+		gone[c.name] = c.err == nil
+	}
 
 	for _, j := range jobs {
 		// What the receivers did not take.
@@ -212,6 +270,14 @@ func crashRound(t *testing.T, seed int64) {
 		}
 	}
 	for _, v := range h.jobs() {
+		if _, fg := gone[v.Name]; fg {
+			// A foreground job whose caller a kill cut off stays, as
+			// any job whose caller went away while its host was down.
+			if gone[v.Name] {
+				t.Errorf("start --wait %s returned, and its job is still there (%s)", v.Name, v.State)
+			}
+			continue
+		}
 		if v.State != "Completed" {
 			t.Errorf("job %s is %s: %s", v.Name, v.State, v.StateReason)
 		}

@@ -261,6 +261,16 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	// child by child, so its own final row is asked for after.
 	local := len(j.ChildJobs) == 0
 	end := &endSeen{receiveSink: sink}
+	if j.State.Finished() && local {
+		// A start sent again whose job ran, was received whole and
+		// removed just before the host was killed: a new job has not
+		// begun, so this is the one that ran (its tomb's row); its
+		// output went to the caller the first time.
+		if _, err := h.Jobs(ctx, sel, nil); errors.Is(err, host.ErrNotFound) {
+			end.fin = j
+			return finished(end.fin, rep)
+		}
+	}
 	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local}, end); err != nil {
 		if ctx.Err() != nil {
 			caller, _ := host.CallerFrom(ctx)
@@ -288,6 +298,11 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		// Removed by someone else before its end was seen.
 		return fmt.Errorf("job %d was removed before it ended: %w", j.ID, host.ErrNotFound)
 	}
+	return finished(fin, rep)
+}
+
+// finished is start --wait's answer for its job's last row fin.
+func finished(fin *api.Job, rep *reply) error {
 	switch fin.State {
 	case api.Completed:
 		return nil

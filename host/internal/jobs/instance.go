@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"strings"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 )
@@ -44,6 +45,15 @@ func (t *Table) StartedAlready(owner Caller, id string) (view *api.Job, ok bool,
 	j := t.instances[instanceKey(id)]
 	switch {
 	case j == nil:
+		// Made and removed already (a start --wait whose caller took
+		// it away just before the host was killed): its last row.
+		if tb, ok := t.tombs.find(instanceKey(id), time.Now()); ok {
+			if tb.Owner != owner.UID {
+				return nil, false, errInstanceTaken(id)
+			}
+			view := tb.Job
+			return &view, true, nil
+		}
 		return nil, false, nil
 	case j.Row.OwnerUID != owner.UID:
 		return nil, false, errInstanceTaken(id)

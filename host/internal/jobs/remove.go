@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"time"
 	"os"
 
 	"github.com/bgjob/bgjob/host/internal/safepath"
@@ -23,9 +24,15 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	defer j.PersistMu.Unlock()
 	t.mu.Lock()
 	gone := j.Removed || onlyFinished && !j.Row.State.Finished()
+	tb, bury := t.buryLocked(j, time.Now())
 	t.mu.Unlock()
 	if gone {
 		return nil
+	}
+	if bury {
+		// Before the row goes: a host killed right after the delete
+		// leaves the tomb (see tomb.go).
+		t.bury(tb)
 	}
 	if err := t.store.Delete(j.Row.ID); err != nil {
 		return fmt.Errorf("cannot remove job %d: %w", j.Row.ID, err)

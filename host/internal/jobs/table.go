@@ -68,6 +68,7 @@ type Table struct {
 	// instances indexes jobs by instance id (see instance.go); nil marks
 	// an id whose job is being created.
 	instances  map[string]*Job
+	tombs      tombs // jobs removed soon after they were made (see tomb.go)
 	settingsMu sync.Mutex
 	// pending are the jobs waiting to run (NotStarted, or suspended in
 	// the queue), so that the queue and dependencies look at them and not

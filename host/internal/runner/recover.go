@@ -247,6 +247,7 @@ func (m *Manager) Recover() error {
 			m.journal.DropAttach(id)
 		}
 	}
+	m.t.LoadTombs()
 	// What a host killed mid-job left in the journal is settled now: keep
 	// the live values only.
 	if err := m.journal.Compact(); err != nil {
