@@ -2,8 +2,8 @@ package jobs
 
 import (
 	"fmt"
-	"time"
 	"os"
+	"time"
 
 	"github.com/bgjob/bgjob/host/internal/safepath"
 )
