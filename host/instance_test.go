@@ -125,7 +125,12 @@ func TestStartSameInstanceIDAfterRemoval(t *testing.T) {
 	home, opts, l := restartable(t)
 	th := hosttest.Open(t, home, opts)
 	id := api.NewInstanceID()
-	first := th.Start("echo once", named("Once"), withInstance(id))
+	// As start --wait makes it: its caller's foreground.
+	first, err := th.Host.Start(host.WithForeground(context.Background()),
+		&api.StartRequest{Script: "echo once", Name: "Once", Workdir: t.TempDir(), Env: hosttest.JobEnv, InstanceID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
 	th.Await("*")
 	th.Take([]string{"Once"}, host.ReceiveOptions{Wait: true, AutoRemove: true})
 	if js, _ := th.Jobs(context.Background(), nil, nil); len(js) != 0 {

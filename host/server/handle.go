@@ -261,7 +261,7 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	// child by child, so its own final row is asked for after.
 	local := len(j.ChildJobs) == 0
 	end := &endSeen{receiveSink: sink}
-	if j.State.Finished() && local {
+	if j.State.Finished() {
 		// A start sent again whose job ran, was received whole and
 		// removed just before the host was killed: a new job has not
 		// begun, so this is the one that ran (its tomb's row); its

@@ -48,6 +48,9 @@ type Row struct {
 	// OwnerUID is the user who started the job: only they, and root, see
 	// it. (Job.Owner is their name.)
 	OwnerUID uint32 `json:"ownerUid"`
+	// Foreground marks the job of a start --wait: its caller removes it
+	// when it ends, and leaves a tomb then (see jobs' tomb.go).
+	Foreground bool `json:"foreground,omitempty"`
 	// RunAs is who the job's runtime runs as; nil is the host's own user.
 	RunAs *Identity `json:"runAs,omitempty"`
 	// ThrottleLimit, for a thread job, is how many thread jobs of its

@@ -10,15 +10,18 @@ import (
 // has all of it, and the caller's answer (the exit status) comes after.
 // A host killed in between leaves a caller that sends the start again with
 // its instance id, and a table with no job of that id: without more, the
-// job would run a second time. So a job removed within tombTTL of its
-// making leaves a tomb (its instance id, owner and last row) in the
-// journal, where a killed host's successor finds it, and a start naming
-// that instance id gets the removed job's last row instead of a new job.
-// Tombs go after tombTTL: a caller sends a start again within seconds.
+// job would run a second time. So such a job (Row.Foreground), removed
+// once it has ended, leaves a tomb (its instance id, owner and last row)
+// in the journal, where a killed host's successor finds it, and a start
+// naming that instance id gets the removed job's last row instead of a
+// new job. A caller sends a start again within seconds, so a tomb is kept
+// tombTTL, and only the newest maxTombs are: a loop of start --wait calls
+// keeps the journal small.
 
-// tombTTL is how long a tomb is kept, and how young a job must be when it
-// is removed to leave one: a user's `remove` of older jobs costs nothing.
-const tombTTL = 2 * time.Minute
+const (
+	tombTTL  = 2 * time.Minute
+	maxTombs = 256
+)
 
 type tomb struct {
 	id uint64
@@ -38,15 +41,15 @@ func (ts *tombs) find(k string, now time.Time) (tomb, bool) {
 	return tb, ok && now.Sub(tb.At) < tombTTL
 }
 
-// add keeps tb, and drops the tombs older than tombTTL (returned, to be
-// dropped from the journal too).
+// add keeps tb, and drops the tombs older than tombTTL and the oldest past
+// maxTombs (returned, to be dropped from the journal too).
 func (ts *tombs) add(k string, tb tomb, now time.Time) (stale []uint64) {
 	if ts.byKey == nil {
 		ts.byKey = map[string]tomb{}
 	}
 	for len(ts.order) > 0 {
 		old, ok := ts.byKey[ts.order[0]]
-		if ok && now.Sub(old.At) < tombTTL {
+		if ok && now.Sub(old.At) < tombTTL && len(ts.byKey) < maxTombs {
 			break
 		}
 		if ok {
@@ -64,11 +67,12 @@ func (ts *tombs) add(k string, tb tomb, now time.Time) (stale []uint64) {
 	return stale
 }
 
-// buryLocked leaves a tomb for j, being removed, if it was made within
-// tombTTL and is a job a caller starts (not a batch's child).
+// buryLocked leaves a tomb for j, being removed, if it is a start --wait's
+// job and has ended (one removed before it ran, say an undone submission,
+// leaves none: the start sent again makes it).
 func (t *Table) buryLocked(j *Job, now time.Time) (tb tomb, ok bool) {
 	r := &j.Row
-	if r.InstanceID == "" || r.Parent != 0 || now.Sub(r.Created) >= tombTTL {
+	if !r.Foreground || r.InstanceID == "" || !r.State.Finished() {
 		return tomb{}, false
 	}
 	return tomb{id: r.ID, Tomb: store.Tomb{Instance: r.InstanceID, Owner: r.OwnerUID, At: now, Job: *j.ViewLocked()}}, true
