@@ -84,13 +84,11 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 	if err != nil {
 		return nil, false, err
 	}
+	var entries []*Entry
 	if slices.Contains(names, name) {
 		if e, found, checked, err := c.resolveIn(name, cons, goos+"_"+goarch, anyKind); found {
 			return e, checked, err
 		}
-	}
-	var entries []*Entry
-	if slices.Contains(names, name) {
 		if entries, err = c.listName(name); err != nil {
 			return nil, false, err
 		}

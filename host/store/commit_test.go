@@ -125,12 +125,18 @@ func waitQueued(t *testing.T, s *Store, n int) {
 }
 
 // waitLeading waits until a write leads s's committer (it is committing).
-func waitLeading(s *Store) {
+func waitLeading(s *Store) { waitLead(s, true) }
+
+// waitIdle waits until no write leads s's committer: every record
+// written is synced, or its sync failed.
+func waitIdle(s *Store) { waitLead(s, false) }
+
+func waitLead(s *Store, want bool) {
 	for {
 		s.commit.mu.Lock()
 		leading := s.commit.leading
 		s.commit.mu.Unlock()
-		if leading {
+		if leading == want {
 			return
 		}
 		time.Sleep(time.Millisecond)
@@ -166,20 +172,6 @@ func BenchmarkCreateParallel(b *testing.B) {
 			})
 			b.ReportMetric(float64(s.Commits())/float64(b.N), "commits/op")
 		})
-	}
-}
-
-// waitIdle waits until no write leads s's committer: every record
-// written is synced, or its sync failed.
-func waitIdle(s *Store) {
-	for {
-		s.commit.mu.Lock()
-		leading := s.commit.leading
-		s.commit.mu.Unlock()
-		if !leading {
-			return
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 
