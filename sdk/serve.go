@@ -60,6 +60,12 @@ var processInstance = func() string {
 
 const defaultOrphanTimeout = time.Hour
 
+// defaultAbandonWait is how long a process that may have been given a job
+// waits for its host to come back after the host's connection dropped: as
+// long as a killed host takes to be started again by the next command, or
+// by its service manager, with room to spare.
+const defaultAbandonWait = time.Minute
+
 // Serve runs the plugin until the host shuts it down. Run by hand with the single
 // argument `describe`, the binary prints its Description as JSON and exits,
 // which is how `bgjob runtime install` checks a binary without a handshake.

@@ -34,6 +34,9 @@ type server struct {
 	// idleTimeout, if set, ends a plugin that never got a job (a spare a
 	// crashed host left behind) sooner than the orphan timeout.
 	idleTimeout time.Duration
+	// abandonWait: how long a process that may have been given a job
+	// waits for a host once its host's connection dropped (see watch).
+	abandonWait time.Duration
 	// launcherGone reports that the host that started the process is
 	// gone (nil: never known); see watch.
 	launcherGone func() bool
@@ -110,7 +113,7 @@ func (j *serverJob) is(attempt uint32, instance string) bool {
 func (j *serverJob) begin() { j.once.Do(func() { goWorker(j.run) }) }
 
 func newServer(cfg *ServeConfig, desc *Description, logger hclog.Logger) *server {
-	s := &server{impl: cfg.Runtime, types: map[string]JobType{}, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now()}
+	s := &server{impl: cfg.Runtime, types: map[string]JobType{}, desc: desc, logger: logger, jobs: map[uint64]*serverJob{}, idle: time.Now(), abandonWait: defaultAbandonWait}
 	for _, t := range cfg.Types {
 		s.types[t.TypeName()] = t
 	}
@@ -418,9 +421,19 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		if !s.hadConn && s.launcherGone != nil && s.launcherGone() {
 			hostGone = true
 		}
+		// A host records the process it gives a job before it sends the
+		// job (so that a job that runs can always be found again). Killed
+		// between the two, it comes back to a job this process never got,
+		// and only this process can run it: gone, the job must fail, as
+		// nothing says it did not run. So a process that may have been
+		// given a job (a spare, or a reusable one between jobs) waits a
+		// while for a host after its host's connection dropped. A host
+		// that closes ends such processes itself; a new one sweeps those
+		// it has no record of; what is left waits only this long.
+		awaitingHost := s.hadConn && s.conns == 0 && time.Since(s.connsAt) <= s.abandonWait
 		// A reusable plugin whose host is attached waits for its next job:
 		// the host ends it when it keeps it no longer.
-		keptByHost := s.desc.Reusable && s.conns > 0
+		keptByHost := s.desc.Reusable && (s.conns > 0 || awaitingHost)
 		allEnded, allAcked := true, true
 		for _, j := range s.jobs {
 			ended, acked := j.spool.state()
@@ -431,7 +444,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		if streams > 0 || !allEnded {
 			continue
 		}
-		neverUsed := n == 0 && (hostGone || s.idleTimeout > 0 && idleFor > s.idleTimeout)
+		neverUsed := n == 0 && !awaitingHost && (hostGone || s.idleTimeout > 0 && idleFor > s.idleTimeout)
 		if (allAcked && n > 0 && idleFor > linger && !keptByHost) || idleFor > orphanTimeout || neverUsed {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
 			s.bulk.close()

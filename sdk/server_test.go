@@ -188,22 +188,62 @@ func expectExit(t *testing.T, c <-chan int) {
 // It cannot fail spuriously: a slow machine only looks less closely.
 func expectNoExit(t *testing.T, c <-chan int, why string) {
 	t.Helper()
+	expectNoExitFor(t, c, time.Second, why)
+}
+
+func expectNoExitFor(t *testing.T, c <-chan int, d time.Duration, why string) {
+	t.Helper()
 	select {
 	case <-c:
 		t.Fatalf("the plugin exited %s", why)
-	case <-time.After(time.Second):
+	case <-time.After(d):
 	}
 }
 
 func TestServerWatch(t *testing.T) {
+	// A host killed after recording a process for a job, before sending
+	// the job, comes back for it: the process waits abandonWait for that.
 	t.Run("spare whose host went away", func(t *testing.T) {
 		t.Parallel()
 		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
+		srv.abandonWait = 4 * time.Second // past watch's linger (2 s)
 		cc := connCounter{srv}
 		cc.HandleConn(context.Background(), &stats.ConnBegin{})
 		exited := watchExits(srv, time.Hour)
 		expectNoExit(t, exited, "while its host was connected")
 		cc.HandleConn(context.Background(), &stats.ConnEnd{})
+		expectNoExitFor(t, exited, 3*time.Second, "soon after its host went away: a host killed after giving it a job comes back for it")
+		expectExit(t, exited)
+	})
+	t.Run("spare whose host came back", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
+		srv.abandonWait = 500 * time.Millisecond
+		cc := connCounter{srv}
+		cc.HandleConn(context.Background(), &stats.ConnBegin{})
+		exited := watchExits(srv, time.Hour)
+		cc.HandleConn(context.Background(), &stats.ConnEnd{})
+		cc.HandleConn(context.Background(), &stats.ConnBegin{}) // the next host reattaches
+		expectNoExitFor(t, exited, 2*time.Second, "while the host that came back was connected")
+	})
+	t.Run("reusable, between jobs, host went away", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
+			_ = out.Emit(NewOutput("x", ""))
+			return Success()
+		})
+		srv.desc.Reusable = true
+		srv.abandonWait = 4 * time.Second
+		cc := connCounter{srv}
+		cc.HandleConn(context.Background(), &stats.ConnBegin{})
+		got := runToEnd(t, srv, &Job{Id: 1}, 0)
+		if _, err := srv.Ack(context.Background(), &pb.AckRequest{JobId: 1, Seq: got[len(got)-1].LastSeq, Done: true}); err != nil {
+			t.Fatal(err)
+		}
+		exited := watchExits(srv, time.Hour)
+		expectNoExit(t, exited, "between jobs while its host was connected")
+		cc.HandleConn(context.Background(), &stats.ConnEnd{})
+		expectNoExitFor(t, exited, 3*time.Second, "soon after its host went away: it may have been given the next job")
 		expectExit(t, exited)
 	})
 	t.Run("host gone before it connected", func(t *testing.T) {
