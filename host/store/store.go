@@ -511,28 +511,12 @@ func (s *Store) Put(rows ...*Row) error {
 }
 
 // Delete removes job id's row and payload.
-func (s *Store) Delete(id uint64) error { return s.update(deleteRow(id)) }
-
-// DeleteForeground is Delete for a row made by CreateForeground, which its
-// caller removes once it has had all of the job (start --wait): it returns
-// once the delete is written and readable, and its sync goes on meanwhile,
-// while the caller prints the job's end and exits. A host killed at any
-// point finds the delete (it is in the file). A machine that loses power
-// within the sync may come back with the row, in the state its last
-// durable write left, as it would have had the power gone a moment
-// earlier, while the job ran: nobody could have seen the difference, as
-// the caller was on the same machine. One fdatasync fewer on the path of
-// a start --wait.
-func (s *Store) DeleteForeground(id uint64) error {
-	return s.commitWrite(&write{fn: deleteRow(id), early: true, done: make(chan struct{})})
-}
-
-func deleteRow(id uint64) func(*wtx) error {
-	return func(tx *wtx) error {
+func (s *Store) Delete(id uint64) error {
+	return s.update(func(tx *wtx) error {
 		tx.del(bPayloads, idKey(id))
 		tx.del(bJobs, idKey(id))
 		return nil
-	}
+	})
 }
 
 // BadRow is a row that is there but cannot be read.

@@ -34,13 +34,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 		// leaves the tomb (see tomb.go).
 		t.bury(tb)
 	}
-	del := t.store.Delete
-	if j.Row.Foreground {
-		// Its caller waits for the removal to print the end: see
-		// store.DeleteForeground for why the sync need not be waited for.
-		del = t.store.DeleteForeground
-	}
-	if err := del(j.Row.ID); err != nil {
+	if err := t.store.Delete(j.Row.ID); err != nil {
 		return fmt.Errorf("cannot remove job %d: %w", j.Row.ID, err)
 	}
 	t.mu.Lock()
