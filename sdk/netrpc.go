@@ -21,7 +21,13 @@ type netRPCPlugin struct {
 	srv *server
 }
 
+// Server is called each time a host takes the process (dispenses the
+// plugin): protocol 1's only sign of a host, as it counts no connections
+// (see server.watch).
 func (p *netRPCPlugin) Server(*plugin.MuxBroker) (interface{}, error) {
+	p.srv.mu.Lock()
+	p.srv.dispensed, p.srv.dispensedAt = true, time.Now()
+	p.srv.mu.Unlock()
 	return &netRPCServer{s: p.srv}, nil
 }
 

@@ -37,6 +37,10 @@ type server struct {
 	// abandonWait: how long a process that may have been given a job
 	// waits for a host once its host's connection dropped (see watch).
 	abandonWait time.Duration
+	// dispensed: a host took this process over protocol 1, last at
+	// dispensedAt; launcherGoneAt: when watch first saw its launcher gone.
+	dispensed                   bool
+	dispensedAt, launcherGoneAt time.Time
 	// launcherGone reports that the host that started the process is
 	// gone (nil: never known); see watch.
 	launcherGone func() bool
@@ -418,9 +422,6 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		// as it records a process only once it is started, so it would
 		// wait out the orphan timeout.
 		hostGone := s.hadConn && s.conns == 0 && time.Since(s.connsAt) > linger
-		if !s.hadConn && s.launcherGone != nil && s.launcherGone() {
-			hostGone = true
-		}
 		// A host records the process it gives a job before it sends the
 		// job (so that a job that runs can always be found again). Killed
 		// between the two, it comes back to a job this process never got,
@@ -431,6 +432,21 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		// that closes ends such processes itself; a new one sweeps those
 		// it has no record of; what is left waits only this long.
 		awaitingHost := s.hadConn && s.conns == 0 && time.Since(s.connsAt) <= s.abandonWait
+		if !s.hadConn && s.launcherGone != nil && s.launcherGone() {
+			// Protocol 2: never connected, so never given a job. Protocol
+			// 1 (net/rpc) counts no connections: a process a host took
+			// (dispensed) waits as above, from when it saw its launcher
+			// gone or a host last took it, whichever came last.
+			if s.launcherGoneAt.IsZero() {
+				s.launcherGoneAt = time.Now()
+			}
+			since := s.launcherGoneAt
+			if s.dispensedAt.After(since) {
+				since = s.dispensedAt
+			}
+			hostGone = !s.dispensed || time.Since(since) > s.abandonWait
+			awaitingHost = !hostGone
+		}
 		// A reusable plugin whose host is attached waits for its next job:
 		// the host ends it when it keeps it no longer.
 		keptByHost := s.desc.Reusable && (s.conns > 0 || awaitingHost)
@@ -444,7 +460,10 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		if streams > 0 || !allEnded {
 			continue
 		}
-		neverUsed := n == 0 && !awaitingHost && (hostGone || s.idleTimeout > 0 && idleFor > s.idleTimeout)
+		// The idle timeout is for a spare no host holds: one that a
+		// host came back to (connected) waits for the job it records.
+		idleOut := s.idleTimeout > 0 && idleFor > s.idleTimeout && s.conns == 0
+		neverUsed := n == 0 && !awaitingHost && (hostGone || idleOut)
 		if (allAcked && n > 0 && idleFor > linger && !keptByHost) || idleFor > orphanTimeout || neverUsed {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
 			s.bulk.close()

@@ -186,6 +186,8 @@ func expectExit(t *testing.T, c <-chan int) {
 
 // expectNoExit checks, for a few of watch's ticks, that it does not exit.
 // It cannot fail spuriously: a slow machine only looks less closely.
+// (expectNoExitFor, checking a wait of watch's, can, if the machine stalls
+// the test for longer than the margin its caller leaves: 3 s.)
 func expectNoExit(t *testing.T, c <-chan int, why string) {
 	t.Helper()
 	expectNoExitFor(t, c, time.Second, why)
@@ -206,7 +208,7 @@ func TestServerWatch(t *testing.T) {
 	t.Run("spare whose host went away", func(t *testing.T) {
 		t.Parallel()
 		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
-		srv.abandonWait = 4 * time.Second // past watch's linger (2 s)
+		srv.abandonWait = 6 * time.Second // past watch's linger (2 s)
 		cc := connCounter{srv}
 		cc.HandleConn(context.Background(), &stats.ConnBegin{})
 		exited := watchExits(srv, time.Hour)
@@ -215,16 +217,32 @@ func TestServerWatch(t *testing.T) {
 		expectNoExitFor(t, exited, 3*time.Second, "soon after its host went away: a host killed after giving it a job comes back for it")
 		expectExit(t, exited)
 	})
-	t.Run("spare whose host came back", func(t *testing.T) {
+	t.Run("spare whose host came back after its idle timeout", func(t *testing.T) {
 		t.Parallel()
 		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
-		srv.abandonWait = 500 * time.Millisecond
+		srv.idleTimeout, srv.abandonWait = 500*time.Millisecond, time.Hour
 		cc := connCounter{srv}
 		cc.HandleConn(context.Background(), &stats.ConnBegin{})
 		exited := watchExits(srv, time.Hour)
 		cc.HandleConn(context.Background(), &stats.ConnEnd{})
+		expectNoExit(t, exited, "while it waited for its host, past its idle timeout")
 		cc.HandleConn(context.Background(), &stats.ConnBegin{}) // the next host reattaches
-		expectNoExitFor(t, exited, 2*time.Second, "while the host that came back was connected")
+		expectNoExitFor(t, exited, 2*time.Second, "while the host that came back for it was connected")
+	})
+	t.Run("protocol 1, taken by a host that went away", func(t *testing.T) {
+		t.Parallel()
+		srv := testServer(func(context.Context, *Job, Emitter) Result { return Success() })
+		srv.abandonWait = 6 * time.Second
+		var gone atomic.Bool
+		srv.launcherGone = gone.Load
+		if _, err := (&netRPCPlugin{srv: srv}).Server(nil); err != nil { // a host takes it
+			t.Fatal(err)
+		}
+		exited := watchExits(srv, time.Hour)
+		expectNoExit(t, exited, "while the host that started it lived")
+		gone.Store(true)
+		expectNoExitFor(t, exited, 3*time.Second, "soon after its host went away: protocol 1 counts no connections, and a host that took it may come back with a job")
+		expectExit(t, exited)
 	})
 	t.Run("reusable, between jobs, host went away", func(t *testing.T) {
 		t.Parallel()
@@ -233,7 +251,7 @@ func TestServerWatch(t *testing.T) {
 			return Success()
 		})
 		srv.desc.Reusable = true
-		srv.abandonWait = 4 * time.Second
+		srv.abandonWait = 6 * time.Second
 		cc := connCounter{srv}
 		cc.HandleConn(context.Background(), &stats.ConnBegin{})
 		got := runToEnd(t, srv, &Job{Id: 1}, 0)
