@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +119,37 @@ func awaitJobs(t *testing.T, h *Host, sel ...string) []*api.Job {
 		t.Fatal(err)
 	}
 	return js
+}
+
+// A call that acted on jobs answers with those still there: a job its own
+// caller removed meanwhile (a stopped start --wait job) is left out, not
+// an error, as the stop that raced that removal was done.
+func TestJobsOfSkipsRemoved(t *testing.T) {
+	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: fakert.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ctx := context.Background()
+	var ids []string
+	for range 2 {
+		j, err := h.Start(ctx, &api.StartRequest{Script: "echo hi", Workdir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, strconv.FormatUint(j.ID, 10))
+	}
+	if _, err := h.Wait(ctx, ids, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Remove(ctx, ids[:1], false); err != nil {
+		t.Fatal(err)
+	}
+	js, err := h.jobsOf(ctx, ids, nil)
+	if err != nil || len(js) != 1 || strconv.FormatUint(js[0].ID, 10) != ids[1] {
+		t.Fatalf("jobsOf(%v) with %s removed = %v, %v; want job %s alone", ids, ids[0], js, err, ids[1])
+	}
+	if js, err := h.jobsOf(ctx, ids[:1], nil); err != nil || len(js) != 0 {
+		t.Errorf("jobsOf of a removed job alone = %v, %v; want none, no error", js, err)
+	}
 }

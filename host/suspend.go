@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
@@ -50,10 +51,28 @@ func (h *Host) act(ctx context.Context, sel []string, opts []SelectOption, do fu
 }
 
 // jobsOf is the jobs ids as the caller sees them now, for a call that
-// acted on them; none is nil.
+// acted on them; none is nil. A job removed since is left out: the call
+// did what it was asked, and a job's own caller may remove it at once (a
+// start --wait, its job stopped, removes it as soon as it has its end,
+// which raced the stop's answer).
 func (h *Host) jobsOf(ctx context.Context, ids []string, err error) ([]*api.Job, error) {
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	return h.Jobs(ctx, ids, nil)
+	js, err := h.Jobs(ctx, ids, nil)
+	if !errors.Is(err, ErrNotFound) {
+		return js, err
+	}
+	js = nil
+	for _, id := range ids {
+		one, err := h.Jobs(ctx, []string{id}, nil)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		js = append(js, one...)
+	}
+	return js, nil
 }
