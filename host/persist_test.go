@@ -17,6 +17,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/fakert"
 	"github.com/bgjob/bgjob/host/internal/hosttest"
 	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 	bolt "go.etcd.io/bbolt"
 )
@@ -581,5 +582,78 @@ func TestRecoverySweepsRuntimeLogs(t *testing.T) {
 	}
 	if _, err := os.Lstat(kept); err != nil {
 		t.Errorf("the runtime log of a job in the table: %v", err)
+	}
+}
+
+// TestForegroundJobOfAnEarlierBoot: a start --wait job made before the
+// machine last started belongs to a caller that is gone: the next host
+// removes it, run or not, and never runs it. Any other job stays. (The
+// reboot is made by rewriting the rows' boot in the table.)
+func TestForegroundJobOfAnEarlierBoot(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/kernel/random/boot_id"); err != nil {
+		t.Skip("this system names no boot (no /proc/sys/kernel/random/boot_id)")
+	}
+	home, opts, l := restartable(t)
+	th := hosttest.Open(t, home, opts)
+	blocker := th.Start("wait gate", named("Blocker"))
+	fg := host.WithForeground(context.Background())
+	start := func(name, script string, after ...string) *api.Job {
+		j, err := th.Host.Start(fg, &api.StartRequest{Script: script, Name: name, After: after, Workdir: t.TempDir(), Env: hosttest.JobEnv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	queued := start("EarlierQueued", "echo queued", "Blocker")
+	done := start("EarlierDone", "echo done")
+	now := start("Now", "echo now")
+	th.Await("EarlierDone", "Now") // no collector: their ends are written
+	th.Close()
+
+	st, err := store.Open(filepath.Join(home, "jobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := st.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var earlier []*store.Row
+	for _, r := range rows {
+		if r.ID == queued.ID || r.ID == done.ID || r.ID == blocker.ID {
+			if r.ID != blocker.ID && (!r.Foreground || r.Boot == "") {
+				t.Fatalf("job %d (%s), made by a start --wait, is not marked with its boot: foreground %v, boot %q", r.ID, r.Name, r.Foreground, r.Boot)
+			}
+			r.Boot = "an-earlier-boot"
+			earlier = append(earlier, r)
+		}
+	}
+	if err := st.Put(earlier...); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	runtimeLog := filepath.Join(home, "jobs", fmt.Sprintf("%d.runtime.log", done.ID))
+	if err := os.WriteFile(runtimeLog, []byte("log\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	th = hosttest.Open(t, home, opts)
+	for _, id := range []uint64{queued.ID, done.ID} {
+		if _, err := th.Jobs(context.Background(), []string{strconv.FormatUint(id, 10)}, nil); !errors.Is(err, host.ErrNotFound) {
+			t.Errorf("job %d, a start --wait job of an earlier boot, is still in the table (%v)", id, err)
+		}
+	}
+	if _, err := os.Lstat(runtimeLog); !os.IsNotExist(err) {
+		t.Errorf("the removed job's runtime log is still there (%v)", err)
+	}
+	for _, id := range []uint64{now.ID, blocker.ID} {
+		if _, err := th.Jobs(context.Background(), []string{strconv.FormatUint(id, 10)}, nil); err != nil {
+			t.Errorf("job %d is gone after the restart: %v", id, err)
+		}
+	}
+	l.Open("gate") // the job the queued one waited for completes
+	th.Await("*")
+	if n := l.Runs(queued.ID); n != 0 {
+		t.Errorf("the queued start --wait job of an earlier boot ran %d times, want never", n)
 	}
 }

@@ -233,6 +233,56 @@ func TestCreateForeground(t *testing.T) {
 	}
 }
 
+// TestDeleteForeground: a start --wait job's removal is gone from the rows,
+// and from the log's file, when DeleteForeground returns, while its sync is
+// still under way; the next write waits for that sync.
+func TestDeleteForeground(t *testing.T) {
+	s, path := openHeld(t)
+	ids := createRows(t, s, "a", "fg")
+	syncing, release := holdFirstSync(s)
+	returned := make(chan error, 1)
+	go func() { returned <- s.DeleteForeground(ids[1]) }()
+	<-syncing
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("DeleteForeground did not return while its sync was held")
+	}
+	if got, want := names(t, s), []string{"1:a"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	if p, err := s.Payload(ids[1]); err != nil || p != nil {
+		t.Errorf("the removed job's payload: %q, %v; want none", p, err)
+	}
+	done := make(chan error, 1)
+	b := &Row{Job: api.Job{Name: "b"}}
+	go func() { done <- s.Create(b, func(id uint64) []byte { b.ID = id; return nil }) }()
+	waitQueued(t, s, 1)
+	c, err := Open(crashCopy(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(t, c), []string{"1:a"}; !slices.Equal(got, want) {
+		t.Errorf("the log's file, read as a host killed now would: rows %v, want %v", got, want)
+	}
+	c.Close()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(s)
+	if got, want := names(t, s), []string{"1:a", "3:b"}; !slices.Equal(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	if got := s.Commits(); got != 4 {
+		t.Errorf("%d records made durable, want 4", got)
+	}
+}
+
 // TestCreateForegroundSyncFails: a write that shares its record with a
 // foreground job's row waits for the sync, and a failed sync fails both,
 // as it fails any write; a foreground row alone has been released when its

@@ -51,6 +51,9 @@ type Row struct {
 	// Foreground marks the job of a start --wait: its caller removes it
 	// when it ends, and leaves a tomb then (see jobs' tomb.go).
 	Foreground bool `json:"foreground,omitempty"`
+	// Boot, for a Foreground job, is the machine's boot it was made in:
+	// a later boot's host removes it, its caller gone (jobs' boot.go).
+	Boot string `json:"boot,omitempty"`
 	// RunAs is who the job's runtime runs as; nil is the host's own user.
 	RunAs *Identity `json:"runAs,omitempty"`
 	// ThrottleLimit, for a thread job, is how many thread jobs of its
@@ -511,12 +514,27 @@ func (s *Store) Put(rows ...*Row) error {
 }
 
 // Delete removes job id's row and payload.
-func (s *Store) Delete(id uint64) error {
-	return s.update(func(tx *wtx) error {
+func (s *Store) Delete(id uint64) error { return s.update(deleteRow(id)) }
+
+// DeleteForeground is Delete for a row made by CreateForeground, which its
+// caller removes once it has had all of the job (start --wait): it returns
+// once the delete is written and readable, and its sync goes on meanwhile,
+// while the caller prints the job's end and exits. A host killed at any
+// point finds the delete (it is in the file). A power loss within the
+// sync may bring the row back as its last durable write left it, which
+// for such a job is the row as created; the next host removes it as a job
+// of an earlier boot (jobs' FromEarlierBoot) rather than run it. One
+// fdatasync fewer on the path of a start --wait.
+func (s *Store) DeleteForeground(id uint64) error {
+	return s.commitWrite(&write{fn: deleteRow(id), early: true, done: make(chan struct{})})
+}
+
+func deleteRow(id uint64) func(*wtx) error {
+	return func(tx *wtx) error {
 		tx.del(bPayloads, idKey(id))
 		tx.del(bJobs, idKey(id))
 		return nil
-	})
+	}
 }
 
 // BadRow is a row that is there but cannot be read.

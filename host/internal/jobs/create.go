@@ -21,7 +21,7 @@ func (t *Table) Create(r *store.Row, payload *sdk.Job, name string) (*api.Job, e
 // which goes on beside the job's start (store.CreateForeground says why
 // that loses nothing).
 func (t *Table) CreateForeground(r *store.Row, payload *sdk.Job, name string) (*api.Job, error) {
-	r.Foreground = true
+	r.Foreground, r.Boot = true, bootID()
 	return t.create(r, payload, name, t.store.CreateForeground)
 }
 

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // removeJob deletes j's row, then forgets it and its files. It does not
@@ -25,6 +23,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	t.mu.Lock()
 	gone := j.Removed || onlyFinished && !j.Row.State.Finished()
 	tb, bury := t.buryLocked(j, time.Now())
+	early := bootBound(&j.Row)
 	t.mu.Unlock()
 	if gone {
 		return nil
@@ -34,7 +33,15 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 		// leaves the tomb (see tomb.go).
 		t.bury(tb)
 	}
-	if err := t.store.Delete(j.Row.ID); err != nil {
+	del := t.store.Delete
+	if early {
+		// Its caller waits for the removal to print the job's end; the
+		// sync goes on meanwhile. A power loss that takes the sync brings
+		// back a row of an earlier boot, which the next host removes
+		// (FromEarlierBoot), so the job does not run again.
+		del = t.store.DeleteForeground
+	}
+	if err := del(j.Row.ID); err != nil {
 		return fmt.Errorf("cannot remove job %d: %w", j.Row.ID, err)
 	}
 	t.mu.Lock()
@@ -53,9 +60,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	}
 	t.cursors.Drop(j.Row.ID)
 	t.journal.DropAttach(j.Row.ID)
-	for _, f := range []string{t.PayloadPath(j.Row.ID), t.LogPath(j.Row.ID), t.RuntimeLogPath(j.Row.ID)} {
-		_ = safepath.RemoveFile(f) // mostly not there: a small payload and few records live in the row
-	}
+	t.RemoveFiles(j.Row.ID)
 	return nil
 }
 

@@ -63,10 +63,19 @@ func (m *Manager) Recover() error {
 		loaded[b.ID] = j
 		m.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
 	}
+	var earlier []uint64 // start --wait jobs of an earlier boot
 	for _, r := range rows {
 		if r.Owner == "" {
 			// A row from before owners: the host's user's, as it was.
 			r.OwnerUID, r.Owner = m.cfg.Self.UID, m.cfg.Self.Name
+		}
+		if jobs.FromEarlierBoot(r) {
+			// Its caller went with the machine's last boot, as a caller
+			// that goes away has its job stopped and removed: it is not
+			// run, or kept, for nobody. Its cursor, attach record and
+			// runtime log go below, as those of any job not loaded.
+			earlier = append(earlier, r.ID)
+			continue
 		}
 		j := jobs.NewJob(r)
 		loaded[r.ID] = j
@@ -229,6 +238,13 @@ func (m *Manager) Recover() error {
 				j.Row.ChildJobs = append(j.Row.ChildJobs, k.Row.ID)
 			}
 		}
+	}
+	for _, id := range earlier {
+		if err := m.store.Delete(id); err != nil {
+			return fmt.Errorf("cannot remove job %d, a start --wait job from before the machine restarted: %w", id, err)
+		}
+		m.t.RemoveFiles(id)
+		m.log.Info("removed a start --wait job from before the machine restarted: its caller is gone", "job", id)
 	}
 	m.sweep(loaded)
 	if len(changed) > 0 {
