@@ -607,7 +607,11 @@ func TestForegroundJobOfAnEarlierBoot(t *testing.T) {
 	queued := start("EarlierQueued", "echo queued", "Blocker")
 	done := start("EarlierDone", "echo done")
 	now := start("Now", "echo now")
-	th.Await("EarlierDone", "Now") // no collector: their ends are written
+	noBoot := start("NoBoot", "echo none") // a row from before boots were kept
+	// A job that runs after the queued one: that one is stopped and
+	// removed, so this one fails, as after any stopped job.
+	dependent := th.Start("echo dependent", named("Dependent"), func(r *api.StartRequest) { r.After = []string{"EarlierQueued"} })
+	th.Await("EarlierDone", "Now", "NoBoot") // no collector: their ends are written
 	th.Close()
 
 	st, err := store.Open(filepath.Join(home, "jobs.db"))
@@ -620,6 +624,10 @@ func TestForegroundJobOfAnEarlierBoot(t *testing.T) {
 	}
 	var earlier []*store.Row
 	for _, r := range rows {
+		if r.ID == noBoot.ID {
+			r.Boot = ""
+			earlier = append(earlier, r)
+		}
 		if r.ID == queued.ID || r.ID == done.ID || r.ID == blocker.ID {
 			if r.ID != blocker.ID && (!r.Foreground || r.Boot == "") {
 				t.Fatalf("job %d (%s), made by a start --wait, is not marked with its boot: foreground %v, boot %q", r.ID, r.Name, r.Foreground, r.Boot)
@@ -632,9 +640,13 @@ func TestForegroundJobOfAnEarlierBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	runtimeLog := filepath.Join(home, "jobs", fmt.Sprintf("%d.runtime.log", done.ID))
-	if err := os.WriteFile(runtimeLog, []byte("log\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// Its files: a record log (its few records are in its row; one with
+	// more has a file) and its runtime's log.
+	files := []string{filepath.Join(home, "jobs", fmt.Sprintf("%d.log", done.ID)), filepath.Join(home, "jobs", fmt.Sprintf("%d.runtime.log", done.ID))}
+	for _, f := range files {
+		if err := os.WriteFile(f, []byte("log\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	th = hosttest.Open(t, home, opts)
@@ -643,10 +655,12 @@ func TestForegroundJobOfAnEarlierBoot(t *testing.T) {
 			t.Errorf("job %d, a start --wait job of an earlier boot, is still in the table (%v)", id, err)
 		}
 	}
-	if _, err := os.Lstat(runtimeLog); !os.IsNotExist(err) {
-		t.Errorf("the removed job's runtime log is still there (%v)", err)
+	for _, f := range files {
+		if _, err := os.Lstat(f); !os.IsNotExist(err) {
+			t.Errorf("the removed job's %s is still there (%v)", f, err)
+		}
 	}
-	for _, id := range []uint64{now.ID, blocker.ID} {
+	for _, id := range []uint64{now.ID, blocker.ID, noBoot.ID} {
 		if _, err := th.Jobs(context.Background(), []string{strconv.FormatUint(id, 10)}, nil); err != nil {
 			t.Errorf("job %d is gone after the restart: %v", id, err)
 		}
@@ -655,5 +669,9 @@ func TestForegroundJobOfAnEarlierBoot(t *testing.T) {
 	th.Await("*")
 	if n := l.Runs(queued.ID); n != 0 {
 		t.Errorf("the queued start --wait job of an earlier boot ran %d times, want never", n)
+	}
+	d := th.Job("Dependent")
+	if d.State != api.Failed || !strings.Contains(d.StateReason, fmt.Sprintf("job %d", queued.ID)) || l.Runs(dependent.ID) != 0 {
+		t.Errorf("the job that runs after the removed one: %s (%s), ran %d times; want Failed, not run, naming job %d", d.State, d.StateReason, l.Runs(dependent.ID), queued.ID)
 	}
 }

@@ -63,24 +63,29 @@ func (m *Manager) Recover() error {
 		loaded[b.ID] = j
 		m.log.Error("a job's row is damaged", "job", b.ID, "err", b.Err)
 	}
-	var earlier []uint64 // start --wait jobs of an earlier boot
+	var earlier []*jobs.Job // start --wait jobs of an earlier boot
 	for _, r := range rows {
 		if r.Owner == "" {
 			// A row from before owners: the host's user's, as it was.
 			r.OwnerUID, r.Owner = m.cfg.Self.UID, m.cfg.Self.Name
 		}
-		if jobs.FromEarlierBoot(r) {
-			// Its caller went with the machine's last boot, as a caller
-			// that goes away has its job stopped and removed: it is not
-			// run, or kept, for nobody. Its cursor, attach record and
-			// runtime log go below, as those of any job not loaded.
-			earlier = append(earlier, r.ID)
-			continue
-		}
 		j := jobs.NewJob(r)
 		loaded[r.ID] = j
 		cur, hasCursor := cursors[r.ID]
 		delete(cursors, r.ID)
+		if jobs.FromEarlierBoot(r) {
+			// Its caller went with the machine's last boot, and a caller
+			// that goes away has its job stopped and removed: so it is,
+			// rather than run, or kept, for nobody. Stopped first, so
+			// that the jobs that run after it fail as after any stopped
+			// job; removed once the table is published (below).
+			if !r.State.Finished() {
+				j.Row.KeptRecords = nil // see below: its runtime had them
+				m.t.FinishLocked(j, api.Stopped, "stopped and removed: a start --wait job from before the machine restarted, whose caller is gone", nil)
+			}
+			earlier = append(earlier, j)
+			continue
+		}
 		if r.State.Finished() {
 			// A receive may have delivered more than the row says.
 			if hasCursor && cur.ReadOffset > j.Row.ReadOffset && cur.ReadOffset <= j.Row.LogSize {
@@ -239,13 +244,6 @@ func (m *Manager) Recover() error {
 			}
 		}
 	}
-	for _, id := range earlier {
-		if err := m.store.Delete(id); err != nil {
-			return fmt.Errorf("cannot remove job %d, a start --wait job from before the machine restarted: %w", id, err)
-		}
-		m.t.RemoveFiles(id)
-		m.log.Info("removed a start --wait job from before the machine restarted: its caller is gone", "job", id)
-	}
 	m.sweep(loaded)
 	if len(changed) > 0 {
 		if err := m.store.Put(changed...); err != nil {
@@ -279,6 +277,15 @@ func (m *Manager) Recover() error {
 		m.t.HoldSlotLocked(j)
 	}
 	m.t.Unlock()
+	for _, j := range earlier {
+		// As any removal: its files, cursor and attach record go, and
+		// the jobs that run after it are settled.
+		if err := m.t.Remove(j); err != nil {
+			m.log.Warn("cannot remove a start --wait job from before the machine restarted", "job", j.Row.ID, "err", err)
+			continue
+		}
+		m.log.Info("removed a start --wait job from before the machine restarted: its caller is gone", "job", j.Row.ID)
+	}
 	for _, rl := range relays {
 		// The runtime has the job already; the payload is only how the
 		// protocol names it, so one that cannot be read does no harm.
