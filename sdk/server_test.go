@@ -160,6 +160,16 @@ func TestServerErrors(t *testing.T) {
 	}
 }
 
+// runAcked runs job id on srv to its end and acknowledges all of it, as a
+// host that has stored it does.
+func runAcked(t *testing.T, srv *server, id uint64) {
+	t.Helper()
+	got := runToEnd(t, srv, &Job{Id: id}, 0)
+	if _, err := srv.Ack(context.Background(), &pb.AckRequest{JobId: id, Seq: got[len(got)-1].LastSeq, Done: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // watchExits runs srv.watch and reports its exit.
 func watchExits(srv *server, orphan time.Duration) <-chan int {
 	c := make(chan int, 1)
@@ -203,6 +213,10 @@ func expectNoExitFor(t *testing.T, c <-chan int, d time.Duration, why string) {
 }
 
 func TestServerWatch(t *testing.T) {
+	printsX := func(_ context.Context, _ *Job, out Emitter) Result {
+		_ = out.Emit(NewOutput("x", ""))
+		return Success()
+	}
 	// A host killed after recording a process for a job, before sending
 	// the job, comes back for it: the process waits abandonWait for that.
 	t.Run("spare whose host went away", func(t *testing.T) {
@@ -246,18 +260,12 @@ func TestServerWatch(t *testing.T) {
 	})
 	t.Run("reusable, between jobs, host went away", func(t *testing.T) {
 		t.Parallel()
-		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
-			_ = out.Emit(NewOutput("x", ""))
-			return Success()
-		})
+		srv := testServer(printsX)
 		srv.desc.Reusable = true
 		srv.abandonWait = 6 * time.Second
 		cc := connCounter{srv}
 		cc.HandleConn(context.Background(), &stats.ConnBegin{})
-		got := runToEnd(t, srv, &Job{Id: 1}, 0)
-		if _, err := srv.Ack(context.Background(), &pb.AckRequest{JobId: 1, Seq: got[len(got)-1].LastSeq, Done: true}); err != nil {
-			t.Fatal(err)
-		}
+		runAcked(t, srv, 1)
 		exited := watchExits(srv, time.Hour)
 		expectNoExit(t, exited, "between jobs while its host was connected")
 		cc.HandleConn(context.Background(), &stats.ConnEnd{})
@@ -276,23 +284,14 @@ func TestServerWatch(t *testing.T) {
 	})
 	t.Run("done acknowledged", func(t *testing.T) {
 		t.Parallel()
-		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
-			_ = out.Emit(NewOutput("x", ""))
-			return Success()
-		})
-		got := runToEnd(t, srv, &Job{Id: 1}, 0)
+		srv := testServer(printsX)
 		exited := watchExits(srv, time.Hour)
-		if _, err := srv.Ack(context.Background(), &pb.AckRequest{JobId: 1, Seq: got[len(got)-1].LastSeq, Done: true}); err != nil {
-			t.Fatal(err)
-		}
+		runAcked(t, srv, 1)
 		expectExit(t, exited)
 	})
 	t.Run("orphaned", func(t *testing.T) {
 		t.Parallel()
-		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
-			_ = out.Emit(NewOutput("x", ""))
-			return Success()
-		})
+		srv := testServer(printsX)
 		runToEnd(t, srv, &Job{Id: 1}, 0) // never acknowledged
 		expectExit(t, watchExits(srv, 100*time.Millisecond))
 	})
@@ -321,10 +320,7 @@ func TestServerWatch(t *testing.T) {
 	})
 	t.Run("host attached", func(t *testing.T) {
 		t.Parallel()
-		srv := testServer(func(_ context.Context, _ *Job, out Emitter) Result {
-			_ = out.Emit(NewOutput("x", ""))
-			return Success()
-		})
+		srv := testServer(printsX)
 		release := make(chan struct{})
 		sending := make(chan struct{}, 1)
 		go func() {

@@ -190,96 +190,73 @@ func holdFirstSync(s *Store) (syncing, release chan struct{}) {
 	return syncing, release
 }
 
-// TestCreateForeground: a foreground job's row (start --wait) is readable,
-// and in the log's file, when CreateForeground returns, while its sync is
-// still under way. The next write waits for that sync before its record is
-// written, so no record follows one that is not durable yet (which is
-// what tells a torn end from damage: readWAL).
-func TestCreateForeground(t *testing.T) {
-	s, path := openHeld(t)
-	createRows(t, s, "a")
-	syncing, release := holdFirstSync(s)
-	fg := &Row{Job: api.Job{Name: "fg", State: api.NotStarted}}
-	if err := s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("fg payload") }); err != nil {
-		t.Fatal(err)
-	}
-	<-syncing // returned, and the sync is held
-	if got, want := names(t, s), []string{"1:a", "2:fg"}; !slices.Equal(got, want) {
-		t.Errorf("rows %v, want %v", got, want)
-	}
-	// The next write queues behind the sync: its record is not written.
-	done := make(chan error, 1)
-	b := &Row{Job: api.Job{Name: "b"}}
-	go func() { done <- s.Create(b, func(id uint64) []byte { b.ID = id; return nil }) }()
-	waitQueued(t, s, 1)
-	c, err := Open(crashCopy(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := names(t, c), []string{"1:a", "2:fg"}; !slices.Equal(got, want) {
-		t.Errorf("the log's file, read as a host killed now would: rows %v, want %v", got, want)
-	}
-	c.Close()
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	waitIdle(s)
-	if got, want := names(t, s), []string{"1:a", "2:fg", "3:b"}; !slices.Equal(got, want) {
-		t.Errorf("rows %v, want %v", got, want)
-	}
-	if got := s.Commits(); got != 3 {
-		t.Errorf("%d records made durable, want 3", got)
-	}
-}
-
-// TestDeleteForeground: a start --wait job's removal is gone from the rows,
-// and from the log's file, when DeleteForeground returns, while its sync is
-// still under way; the next write waits for that sync.
-func TestDeleteForeground(t *testing.T) {
-	s, path := openHeld(t)
-	ids := createRows(t, s, "a", "fg")
-	syncing, release := holdFirstSync(s)
-	returned := make(chan error, 1)
-	go func() { returned <- s.DeleteForeground(ids[1]) }()
-	<-syncing
-	select {
-	case err := <-returned:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		close(release)
-		t.Fatal("DeleteForeground did not return while its sync was held")
-	}
-	if got, want := names(t, s), []string{"1:a"}; !slices.Equal(got, want) {
-		t.Errorf("rows %v, want %v", got, want)
-	}
-	if p, err := s.Payload(ids[1]); err != nil || p != nil {
-		t.Errorf("the removed job's payload: %q, %v; want none", p, err)
-	}
-	done := make(chan error, 1)
-	b := &Row{Job: api.Job{Name: "b"}}
-	go func() { done <- s.Create(b, func(id uint64) []byte { b.ID = id; return nil }) }()
-	waitQueued(t, s, 1)
-	c, err := Open(crashCopy(t, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := names(t, c), []string{"1:a"}; !slices.Equal(got, want) {
-		t.Errorf("the log's file, read as a host killed now would: rows %v, want %v", got, want)
-	}
-	c.Close()
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	waitIdle(s)
-	if got, want := names(t, s), []string{"1:a", "3:b"}; !slices.Equal(got, want) {
-		t.Errorf("rows %v, want %v", got, want)
-	}
-	if got := s.Commits(); got != 4 {
-		t.Errorf("%d records made durable, want 4", got)
+// TestForegroundWrites: a start --wait job's row, and its removal, are
+// readable, and in the log's file, when CreateForeground and
+// DeleteForeground return, while their syncs are still under way. The
+// next write waits for that sync before its record is written, so no
+// record follows one that is not durable yet (which is what tells a torn
+// end from damage: readWAL).
+func TestForegroundWrites(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		rows  []string // made before, synced
+		write func(s *Store, ids []uint64) error
+		after []string // the rows once it returned
+	}{
+		{"CreateForeground", []string{"a"}, func(s *Store, _ []uint64) error {
+			fg := &Row{Job: api.Job{Name: "fg", State: api.NotStarted}}
+			return s.CreateForeground(fg, func(id uint64) []byte { fg.ID = id; return []byte("fg payload") })
+		}, []string{"1:a", "2:fg"}},
+		{"DeleteForeground", []string{"a", "fg"}, func(s *Store, ids []uint64) error {
+			return s.DeleteForeground(ids[1])
+		}, []string{"1:a"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, path := openHeld(t)
+			ids := createRows(t, s, c.rows...)
+			syncing, release := holdFirstSync(s)
+			returned := make(chan error, 1)
+			go func() { returned <- c.write(s, ids) }()
+			<-syncing
+			select {
+			case err := <-returned:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				close(release)
+				t.Fatalf("%s did not return while its sync was held", c.name)
+			}
+			if got := names(t, s); !slices.Equal(got, c.after) {
+				t.Errorf("rows %v, want %v", got, c.after)
+			}
+			// The next write queues behind the sync: its record is not
+			// written.
+			done := make(chan error, 1)
+			b := &Row{Job: api.Job{Name: "b"}}
+			go func() { done <- s.Create(b, func(id uint64) []byte { b.ID = id; return nil }) }()
+			waitQueued(t, s, 1)
+			cp, err := Open(crashCopy(t, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(t, cp); !slices.Equal(got, c.after) {
+				t.Errorf("the log's file, read as a host killed now would: rows %v, want %v", got, c.after)
+			}
+			cp.Close()
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			waitIdle(s)
+			want := append(slices.Clone(c.after), "3:b") // ids 1 and 2 taken before
+			if got := names(t, s); !slices.Equal(got, want) {
+				t.Errorf("rows %v, want %v", got, want)
+			}
+			if got, want := s.Commits(), uint64(len(c.rows)+2); got != want {
+				t.Errorf("%d records made durable, want %d", got, want)
+			}
+		})
 	}
 }
 
