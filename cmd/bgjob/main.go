@@ -1,3 +1,12 @@
+// A call lasts milliseconds: the CLI neither asks the cgroup for its
+// processor limit as it starts (Go's containermaxprocs: /proc/self/cgroup
+// and mountinfo read on every call) nor checks it again later
+// (updatemaxprocs). Paired on 2 cores: --version x0.97, a queued start
+// x0.94-0.98.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command bgjob is PowerShell's background jobs for any shell: start a
 // script in a versioned runtime, list jobs, receive their streams, wait for,
 // stop and remove them.
