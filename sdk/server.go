@@ -414,7 +414,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 	const linger = 2 * time.Second // let an attached host finish its Kill
 	for range time.Tick(250 * time.Millisecond) {
 		s.mu.Lock()
-		streams, idleFor, n := s.streams, time.Since(s.idle), len(s.jobs)+s.served
+		streams, idleFor, n, conns := s.streams, time.Since(s.idle), len(s.jobs)+s.served, s.conns
 		// A plugin that never got a job and whose host is gone (a spare
 		// of a host that was killed) has nothing to wait for. Nor has one
 		// whose host was killed before it ever connected (while it
@@ -462,7 +462,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 		}
 		// The idle timeout is for a spare no host holds: one that a
 		// host came back to (connected) waits for the job it records.
-		idleOut := s.idleTimeout > 0 && idleFor > s.idleTimeout && s.conns == 0
+		idleOut := s.idleTimeout > 0 && idleFor > s.idleTimeout && conns == 0
 		neverUsed := n == 0 && !awaitingHost && (hostGone || idleOut)
 		if (allAcked && n > 0 && idleFor > linger && !keptByHost) || idleFor > orphanTimeout || neverUsed {
 			s.logger.Info("no host needs this plugin any more; exiting", "jobs", n, "acknowledged", allAcked)
