@@ -37,8 +37,9 @@ type committer struct {
 	commits uint64
 	// beforeCommit, if set (tests only), runs before each shared commit.
 	beforeCommit func()
-	// beforeSync, if set (tests only), runs before each record's sync.
-	beforeSync func()
+	// beforeSync, if set (tests only), runs before each record's sync; an
+	// error it returns is the sync's.
+	beforeSync func() error
 	// alone (benchmarks only) commits each write by itself: the figure
 	// group commit is measured against.
 	alone bool
@@ -181,6 +182,14 @@ func (s *Store) commitBatch(batch []*write) uint64 {
 		return 0
 	}
 	if err := s.syncRecord(); err != nil {
+		// Its writers are told it failed: it must not be applied after
+		// all by the next host, were this one killed before the next
+		// record is written over it.
+		s.mu.Lock()
+		if uerr := s.wal.unwrite(); uerr != nil {
+			err = fmt.Errorf("%w (and cannot be taken back from the log: %v)", err, uerr)
+		}
+		s.mu.Unlock()
 		failed(batch, err)
 		if closing {
 			s.closeLog()
@@ -221,7 +230,9 @@ func (s *Store) commitEarly(batch []*write) (finish func() uint64) {
 // syncRecord makes the record written last durable.
 func (s *Store) syncRecord() error {
 	if hook := s.commit.beforeSync; hook != nil {
-		hook()
+		if err := hook(); err != nil {
+			return err
+		}
 	}
 	return s.wal.sync()
 }

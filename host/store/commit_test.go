@@ -181,11 +181,12 @@ func BenchmarkCreateParallel(b *testing.B) {
 func holdFirstSync(s *Store) (syncing, release chan struct{}) {
 	syncing, release = make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
-	s.commit.beforeSync = func() {
+	s.commit.beforeSync = func() error {
 		if held.CompareAndSwap(false, true) {
 			close(syncing)
 			<-release
 		}
+		return nil
 	}
 	return syncing, release
 }
@@ -260,6 +261,54 @@ func TestForegroundWrites(t *testing.T) {
 	}
 }
 
+// TestFailedSyncIsNotApplied: a write whose record's sync failed was
+// reported failed, so a host killed before the next record is written over
+// it must not apply it when it starts again: the record is zeroed, and the
+// log goes on from where it was, undamaged.
+func TestFailedSyncIsNotApplied(t *testing.T) {
+	s, path := openHeld(t)
+	createRows(t, s, "a")
+	var fail atomic.Bool
+	fail.Store(true)
+	s.commit.beforeSync = func() error {
+		if fail.CompareAndSwap(true, false) {
+			return errors.New("an I/O error")
+		}
+		return nil
+	}
+	b := &Row{Job: api.Job{Name: "b"}}
+	if err := s.Create(b, func(id uint64) []byte { b.ID = id; return nil }); err == nil {
+		t.Fatal("a write whose sync failed returned no error")
+	}
+	for _, c := range []struct {
+		what string
+		s    *Store
+	}{{"the store", s}, {"the log's file, read as a host killed now would", openCopy(t, path)}} {
+		if got, want := names(t, c.s), []string{"1:a"}; !slices.Equal(got, want) {
+			t.Errorf("%s: rows %v, want %v", c.what, got, want)
+		}
+	}
+	createRows(t, s, "c")
+	c := openCopy(t, path)
+	if got, want := names(t, c), []string{"1:a", "3:c"}; !slices.Equal(got, want) {
+		t.Errorf("after the next write, the log's file: rows %v, want %v (the failed write's id is not given again)", got, want)
+	}
+	if n := c.Notice(); n != "" {
+		t.Errorf("the log's file, opened: %s", n)
+	}
+}
+
+// openCopy opens a crash copy of the store at path, closed with the test.
+func openCopy(t *testing.T, path string) *Store {
+	t.Helper()
+	c, err := Open(crashCopy(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestCreateForegroundSyncFails: a write that shares its record with a
 // foreground job's row waits for the sync, and a failed sync fails both,
 // as it fails any write; a foreground row alone has been released when its
@@ -277,10 +326,11 @@ func TestCreateForegroundSyncFails(t *testing.T) {
 	real := s.wal.f
 	// failSync makes the sync after the next skip ones fail.
 	failSync := func(skip int) {
-		s.commit.beforeSync = func() {
+		s.commit.beforeSync = func() error {
 			if skip--; skip == -1 {
 				s.wal.f = closed
 			}
+			return nil
 		}
 	}
 	foreground := func(name string) error {

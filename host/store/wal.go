@@ -128,6 +128,21 @@ func (w *wal) writeOps(seq, table uint64, ops []op) error {
 	return nil
 }
 
+// unwrite writes zeros over the record written last, whose sync failed,
+// so that the log ends at off again (past off it holds zeros: see size):
+// a host killed now does not apply, when it starts again, a write whose
+// callers were told it failed.
+func (w *wal) unwrite() error {
+	if w.next <= w.off {
+		return nil
+	}
+	if _, err := w.f.WriteAt(make([]byte, w.next-w.off), w.off); err != nil {
+		return err
+	}
+	w.next = w.off
+	return nil
+}
+
 // sync makes what was written durable.
 func (w *wal) sync() error {
 	if err := fdatasync(w.f); err != nil {
