@@ -113,8 +113,11 @@ func (l *Location) acquire(ctx context.Context, p, k *jobs.Job, launched bool) b
 			return false
 		}
 		limit := max(p.Row.SSH.Throttle, 1)
-		if launched || l.busy[p.Row.ID] < limit {
+		if launched || l.busy[p.Row.ID] < limit && !l.earlierWaitingLocked(p, k) {
 			l.busy[p.Row.ID]++
+			if c := l.kids[k.Row.ID]; c != nil {
+				c.connected = true
+			}
 			if waited || k.Row.StateReason != "" {
 				k.Row.StateReason = "connecting to " + k.Row.SSH.Computer
 				k.NotifyLocked()
@@ -133,6 +136,22 @@ func (l *Location) acquire(ctx context.Context, p, k *jobs.Job, launched bool) b
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// earlierWaitingLocked reports whether a child of p before k (in the
+// order of --computer-name) is still waiting for a connection: the
+// children take them in that order, as Invoke-Command -ThrottleLimit works
+// through its computers, rather than whichever goroutine comes first.
+func (l *Location) earlierWaitingLocked(p, k *jobs.Job) bool {
+	for _, s := range p.Children {
+		if s == k {
+			return false
+		}
+		if c := l.kids[s.Row.ID]; c != nil && !c.connected && !s.Row.State.Finished() {
+			return true
+		}
+	}
+	return false
 }
 
 // release gives back a connection acquire took.

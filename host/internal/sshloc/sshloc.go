@@ -87,6 +87,8 @@ type child struct {
 	// follows it, so that the next one carries the stop.
 	stop   bool
 	cancel context.CancelFunc
+	// connected: it holds one of its parent's connections (acquire).
+	connected bool
 }
 
 // New returns the SSH location. It drives nothing until Follow (or a
