@@ -267,8 +267,7 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		// begun, so this is the one that ran (its tomb's row); its
 		// output went to the caller the first time.
 		if _, err := h.Jobs(ctx, sel, nil); errors.Is(err, host.ErrNotFound) {
-			end.fin = j
-			return finished(end.fin, rep)
+			return finished(j, rep)
 		}
 	}
 	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local}, end); err != nil {

@@ -13,12 +13,15 @@ const kindAttach = 'a'
 // the job table: it must be there before the runtime gets the job, and it
 // must survive the host being killed, which the page cache does without
 // the table's syncs on every job's start.
-func (j *Journal) SaveAttach(id uint64, v any) error {
+func (j *Journal) SaveAttach(id uint64, v any) error { return j.putJSON(kindAttach, id, v) }
+
+// putJSON records v, as JSON, as the value of (kind, id).
+func (j *Journal) putJSON(kind byte, id uint64, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return j.Put(kindAttach, id, b)
+	return j.Put(kind, id, b)
 }
 
 // LoadAttach reads job id's attach record into v. An error wrapping

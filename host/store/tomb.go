@@ -25,13 +25,7 @@ type Tomb struct {
 }
 
 // SaveTomb records the tomb of job id.
-func (j *Journal) SaveTomb(id uint64, t Tomb) error {
-	b, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	return j.Put(kindTomb, id, b)
-}
+func (j *Journal) SaveTomb(id uint64, t Tomb) error { return j.putJSON(kindTomb, id, t) }
 
 // DropTomb forgets job id's tomb.
 func (j *Journal) DropTomb(id uint64) { _ = j.Put(kindTomb, id, nil) }
