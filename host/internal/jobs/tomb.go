@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"slices"
 	"time"
 
 	"github.com/bgjob/bgjob/host/store"
@@ -94,10 +95,16 @@ func (t *Table) bury(tb tomb) {
 // the index, and drops those too old to matter.
 func (t *Table) LoadTombs() {
 	now := time.Now()
+	var all []tomb
+	for id, st := range t.journal.Tombs() {
+		all = append(all, tomb{id: id, Tomb: st})
+	}
+	// Oldest first, as they came: add keeps the newest maxTombs.
+	slices.SortFunc(all, func(a, b tomb) int { return a.At.Compare(b.At) })
 	var stale []uint64
 	t.mu.Lock()
-	for id, st := range t.journal.Tombs() {
-		stale = append(stale, t.tombs.add(instanceKey(st.Instance), tomb{id: id, Tomb: st}, now)...)
+	for _, tb := range all {
+		stale = append(stale, t.tombs.add(instanceKey(tb.Instance), tb, now)...)
 	}
 	t.mu.Unlock()
 	for _, id := range stale {

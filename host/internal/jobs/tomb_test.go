@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -47,5 +48,34 @@ func TestTombs(t *testing.T) {
 	}
 	if _, ok := ts.find(fmt.Sprint(maxTombs+11), now); !ok {
 		t.Error("the newest tomb is not found")
+	}
+}
+
+// A host that starts takes the tombs back from the journal, which holds
+// them in no order, and keeps the newest maxTombs.
+func TestLoadTombsKeepsTheNewest(t *testing.T) {
+	j, err := store.OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	now := time.Now()
+	n := maxTombs + 5
+	for i := range n {
+		// Tomb i is i ms old: ids and ages in opposite orders.
+		if err := j.SaveTomb(uint64(i), store.Tomb{Instance: fmt.Sprint(i), At: now.Add(-time.Duration(i) * time.Millisecond)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := &Table{journal: j}
+	tb.LoadTombs()
+	for i := range n {
+		_, found := tb.tombs.find(instanceKey(fmt.Sprint(i)), time.Now())
+		if want := i < maxTombs; found != want {
+			t.Errorf("tomb %d (%d ms old): found %v, want %v (the newest %d kept)", i, i, found, want, maxTombs)
+		}
+	}
+	if got := len(j.Tombs()); got != maxTombs {
+		t.Errorf("the journal holds %d tombs, want %d", got, maxTombs)
 	}
 }
