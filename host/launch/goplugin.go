@@ -138,7 +138,7 @@ func (g *GoPlugin) Launch(ctx context.Context, spec *Spec) (Process, error) {
 		// some disks making a file costs more than the rest of a job's
 		// start. Where a link cannot be made (a file of an earlier
 		// attempt there), the log is renamed, as before.
-		if err := linkLog(p.logPath, spec.LogFile); err == nil {
+		if err := os.Link(p.logPath, spec.LogFile); err == nil {
 			p.jobLog = spec.LogFile
 		} else if err := renameLog(p.logPath, spec.LogFile); err != nil {
 			g.opts.Logger.Warn("cannot move the runtime's log", "err", err)

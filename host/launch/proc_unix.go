@@ -86,12 +86,3 @@ func renameLog(from, to string) error {
 	}
 	return nil
 }
-
-// linkLog gives a runtime's log file a second name: link(2), which, unlike
-// rename, never replaces a file already there.
-func linkLog(from, to string) error {
-	if err := syscall.Link(from, to); err != nil {
-		return &os.LinkError{Op: "link", Old: from, New: to, Err: err}
-	}
-	return nil
-}

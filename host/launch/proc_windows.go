@@ -34,6 +34,3 @@ const oNoFollow = 0
 
 // renameLog renames a runtime's log file.
 func renameLog(from, to string) error { return os.Rename(from, to) }
-
-// linkLog gives a runtime's log file a second name.
-func linkLog(from, to string) error { return os.Link(from, to) }
