@@ -50,8 +50,9 @@ func (c *Catalog) ResolveOpen(name, constraint, goos, goarch string) (*Entry, *o
 	return e, f, nil
 }
 
-// OpenError is ResolveOpen's error for an entry found whose binary failed
-// verification (see OpenVerified).
+// OpenError is an error from verifying an entry's binary (ResolveOpen's,
+// and OpenVerified's as admission wraps it): whatever the cause, the
+// binary failed verification.
 type OpenError struct{ Err error }
 
 func (e *OpenError) Error() string { return e.Err.Error() }

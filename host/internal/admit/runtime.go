@@ -39,18 +39,11 @@ func CatalogKind(err error) error {
 		return nil
 	case errors.Is(err, catalog.ErrBadConstraint):
 		return errkind.WithKind(errkind.ErrBadRequest, err)
-	case errors.Is(err, catalog.ErrUnsafe), errors.Is(err, catalog.ErrTampered), errors.As(err, new(unverified)):
+	case errors.Is(err, catalog.ErrUnsafe), errors.Is(err, catalog.ErrTampered), errors.As(err, new(*catalog.OpenError)):
 		return errkind.WithKind(errkind.ErrVerification, err)
 	}
 	return errkind.WithKind(catalog.ErrNoRuntime, err)
 }
-
-// unverified marks an error from verifying a runtime's binary
-// (catalog.OpenVerified): whatever the cause (changed, missing, unreadable,
-// unsafe), the binary failed verification, and CatalogKind says so.
-type unverified struct{ error }
-
-func (u unverified) Unwrap() error { return u.error }
 
 // verified opens e's binary, checked as catalog.OpenVerified opens it. e is
 // what a lookup in the catalog found, or err why it found nothing. Start,
@@ -62,7 +55,9 @@ func (a *Admitter) verified(e *catalog.Entry, err error) (*os.File, error) {
 	}
 	bin, err := a.cfg.Catalog.OpenVerified(e)
 	if err != nil {
-		return nil, CatalogKind(unverified{err})
+		// Whatever the cause (changed, missing, unreadable, unsafe), the
+		// binary failed verification, and CatalogKind says so.
+		return nil, CatalogKind(&catalog.OpenError{Err: err})
 	}
 	return bin, nil
 }
@@ -84,9 +79,6 @@ func (a *Admitter) Resolve(name, constraint, goos, goarch string) (*catalog.Entr
 // closes it) to run.
 func (a *Admitter) open(name, constraint, goos, goarch string) (*catalog.Entry, *os.File, error) {
 	e, bin, err := a.cfg.Catalog.ResolveOpen(name, constraint, goos, goarch)
-	if oe := (*catalog.OpenError)(nil); errors.As(err, &oe) {
-		err = unverified{oe.Err}
-	}
 	if err != nil {
 		return nil, nil, CatalogKind(err)
 	}
