@@ -210,9 +210,8 @@ func (c *Catalog) names() ([]string, error) {
 // (checked by the caller), unsorted.
 func (c *Catalog) listName(name string) ([]*Entry, error) {
 	var entries []*Entry
-	// A folder others could change refuses every entry below it.
-	nameErr := c.checkOne(filepath.Join(c.root, name))
-	if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
+	nameErr, ok := c.checkBelow(filepath.Join(c.root, name), nil)
+	if !ok {
 		return nil, nil // removed while we were looking
 	}
 	versions, err := c.subdirs(filepath.Join(c.root, name))
@@ -224,11 +223,9 @@ func (c *Catalog) listName(name string) ([]*Entry, error) {
 	}
 	for _, version := range versions {
 		vdir := filepath.Join(c.root, name, version)
-		versionErr := nameErr
-		if versionErr == nil {
-			if versionErr = c.checkOne(vdir); versionErr != nil && !errors.Is(versionErr, ErrUnsafe) {
-				continue
-			}
+		versionErr, ok := c.checkBelow(vdir, nameErr)
+		if !ok {
+			continue
 		}
 		platforms, err := c.subdirs(vdir)
 		if err != nil {

@@ -125,11 +125,9 @@ func (c *Catalog) resolve(name, constraint, goos, goarch string, anyKind bool) (
 		if e.OS != goos || e.Arch != goarch {
 			continue
 		}
-		if cons == nil && e.SemVer.Prerelease() == "" || cons != nil && cons.Check(e.SemVer) {
-			// A refused entry is not passed over for an older one: the
-			// user expects this version, and hears why it cannot run.
+		if matches(cons, e.SemVer) {
 			if e.Refused != nil {
-				return nil, false, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
+				return nil, false, refused(e)
 			}
 			return e, false, nil
 		}
@@ -290,6 +288,20 @@ func (c *Catalog) checkTypesFree(m *Manifest) error {
 	return nil
 }
 
+// matches reports whether version v answers cons; without one, any stable
+// version does.
+func matches(cons *semver.Constraints, v *semver.Version) bool {
+	if cons == nil {
+		return v.Prerelease() == ""
+	}
+	return cons.Check(v)
+}
+
+// refused is the error for e, the version a start picked, which cannot
+// be used: a refused entry is not passed over for an older one, as the
+// user expects this version, and hears why it cannot run.
+func refused(e *Entry) error { return fmt.Errorf("%s cannot be used: %w", e, e.Refused) }
+
 // resolveIn is resolve's answer read from the named runtime's folder
 // alone, its versions newest first and in each only the platform asked
 // for, until one matches: a start checks the folders and files of the
@@ -304,8 +316,8 @@ func (c *Catalog) checkTypesFree(m *Manifest) error {
 // another version or platform than the one it runs.
 func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform string, anyKind bool) (e *Entry, found, checked bool, err error) {
 	dir := filepath.Join(c.root, name)
-	nameErr := c.checkOne(dir)
-	if nameErr != nil && !errors.Is(nameErr, ErrUnsafe) {
+	nameErr, ok := c.checkBelow(dir, nil)
+	if !ok {
 		return nil, false, false, nil
 	}
 	folders, err := c.subdirs(dir)
@@ -332,15 +344,13 @@ func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform stri
 		return strings.Compare(a.folder, b.folder)
 	})
 	for _, ver := range versions {
-		if cons == nil && ver.v.Prerelease() != "" || cons != nil && !cons.Check(ver.v) {
+		if !matches(cons, ver.v) {
 			continue
 		}
 		vdir := filepath.Join(dir, ver.folder)
-		versionErr := nameErr
-		if versionErr == nil {
-			if versionErr = c.checkOne(vdir); versionErr != nil && !errors.Is(versionErr, ErrUnsafe) {
-				continue
-			}
+		versionErr, ok := c.checkBelow(vdir, nameErr)
+		if !ok {
+			continue
 		}
 		platforms, err := c.subdirs(vdir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -356,9 +366,7 @@ func (c *Catalog) resolveIn(name string, cons *semver.Constraints, platform stri
 		case e == nil || e.Kind == sdk.KindJobType && !anyKind:
 			continue
 		case e.Refused != nil:
-			// A refused entry is not passed over for an older one: the
-			// user expects this version, and hears why it cannot run.
-			return nil, true, false, fmt.Errorf("%s cannot be used: %w", e, e.Refused)
+			return nil, true, false, refused(e)
 		}
 		return e, true, checked, nil
 	}

@@ -53,6 +53,18 @@ func (c *Catalog) checkTrusted(path string) error {
 	return c.unsafe(err)
 }
 
+// checkBelow checks folder dir of the catalog, below one whose check gave
+// parentErr: a folder others could change refuses every entry below it,
+// so dir's own check is not needed then. ok is false when dir is gone (or
+// cannot be checked for another reason than being unsafe): skip it.
+func (c *Catalog) checkBelow(dir string, parentErr error) (err error, ok bool) {
+	if parentErr != nil {
+		return parentErr, true
+	}
+	err = c.checkOne(dir)
+	return err, err == nil || errors.Is(err, ErrUnsafe)
+}
+
 // checkOne checks one file or folder of the catalog whose parent was
 // checked already: only a symbolic link needs its whole chain checked
 // (its target may be anywhere).
