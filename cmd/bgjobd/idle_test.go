@@ -158,9 +158,13 @@ func TestCallsOpen(t *testing.T) {
 
 // The host runs on half the processors, at least one.
 func TestHostProcs(t *testing.T) {
-	for n, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 8: 4, 64: 32} {
-		if got := hostProcs(n); got != want {
-			t.Errorf("hostProcs(%d) = %d, want %d", n, got, want)
+	for _, c := range []struct {
+		n    int
+		env  string
+		want int
+	}{{1, "", 1}, {2, "", 1}, {3, "", 1}, {4, "", 2}, {64, "", 32}, {2, "2", 2}, {8, "8", 8}} {
+		if got := hostProcs(c.n, c.env); got != c.want {
+			t.Errorf("hostProcs(%d, $GOMAXPROCS=%q) = %d, want %d", c.n, c.env, got, c.want)
 		}
 	}
 }

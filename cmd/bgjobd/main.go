@@ -117,10 +117,10 @@ func run() int {
 	}
 	// The table is loaded (its rows decoded on every processor): from here
 	// the host coordinates while its jobs' runtimes do the work.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(hostProcs(runtime.GOMAXPROCS(0)))
+	procs := hostProcs(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS"))
+	if procs != runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(procs)
 	}
-	procs := runtime.GOMAXPROCS(0)
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// Cancelled by a signal, or when the host has been idle long enough.
@@ -152,7 +152,8 @@ func run() int {
 }
 
 // hostProcs is how many processors the host's own goroutines run on, of
-// n: half, at least one ($GOMAXPROCS, when set, decides instead). The
+// the n Go gave it: half, at least one; n when $GOMAXPROCS (env) is set,
+// which decides instead. The
 // host's work is short turns between its callers and its runtimes, and a
 // second processor of its own costs more than it gains on a small
 // machine: an idle one is woken for each turn, and looks for work while
@@ -164,7 +165,12 @@ func run() int {
 // host's CPU for a start --wait a third less (perf: 39% fewer context
 // switches). Set so, it no longer follows a later change of the cgroup's
 // CPU limit, as Go's default would.
-func hostProcs(n int) int { return max(1, n/2) }
+func hostProcs(n int, env string) int {
+	if env != "" {
+		return n
+	}
+	return max(1, n/2)
+}
 
 // defaultIdleExit is how long a user's host waits with nothing to do
 // before it exits.
