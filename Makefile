@@ -132,10 +132,12 @@ bench: build
 	bash bench/peers.sh $(BIN)
 	bash bench/crowd.sh $(BIN)
 	bash bench/foreach.sh $(BIN)
+	bash bench/drain.sh $(BIN)
 	bash bench/slurm.sh $(BIN) || echo 'bench/slurm.sh: skipped (no Slurm cluster here; integration/slurm-setup.sh makes one)'
 	bash bench/ssh.sh $(BIN) || echo 'bench/ssh.sh: skipped (no computers to reach; integration/ssh-setup.sh makes two for the user bgjt-ssh: sudo -u bgjt-ssh bench/ssh.sh)'
 	$(GO) test -run '^$$' -bench 'Table100k|Start' -benchtime 1x ./host/
 	$(GO) test -run '^$$' -bench 'TableScale' -benchtime 100x ./host/
+	$(GO) test -run '^$$' -bench 'Queue|BatchChild' -benchtime 2000x ./host/internal/jobs/
 
 SOAK ?= 2h
 soak:

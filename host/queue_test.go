@@ -133,6 +133,48 @@ func TestWaitAnyAndTimeout(t *testing.T) {
 	}
 }
 
+// A wait for several jobs returns once every one has ended, in whatever
+// order they end (it follows one job at a time, then selects again), and
+// a job that matches its selection started while it waits is waited for
+// too, as before.
+func TestWaitForMany(t *testing.T) {
+	th := fake(t)
+	for _, n := range []string{"A", "B", "C"} {
+		th.Start("sleep", named(n))
+	}
+	ctx := context.Background()
+	type result struct {
+		js  []*api.Job
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		js, err := th.Wait(ctx, []string{"*"}, false, 30*time.Second)
+		got <- result{js, err}
+	}()
+	time.Sleep(50 * time.Millisecond) // the wait is on job 1 by now, most likely
+	th.Start("echo quick", named("D"))
+	for _, n := range []string{"C", "A", "B"} {
+		select {
+		case r := <-got:
+			t.Fatalf("the wait returned %v (%v) before job %s ended", ids(r.js), r.err, n)
+		default:
+		}
+		if _, err := th.Stop(ctx, []string{n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := <-got
+	if r.err != nil || !idsEqual(ids(r.js), 1, 2, 3, 4) {
+		t.Fatalf("the wait returned %v, %v; want jobs 1 to 4", ids(r.js), r.err)
+	}
+	for _, j := range r.js {
+		if !j.State.Finished() {
+			t.Errorf("job %d is %s in the wait's answer", j.ID, j.State)
+		}
+	}
+}
+
 // Wait's timeout is its own: a caller's context that reaches its deadline
 // is not "wait --timeout ran out", and the message must not claim a
 // timeout that was never given.

@@ -56,6 +56,30 @@ func BenchmarkTable100k(b *testing.B) {
 // fillTable writes n finished jobs straight into the job table at home.
 func fillTable(b *testing.B, home string, n int) {
 	b.Helper()
+	writeRows(b, home, n, func(*store.Row) {})
+}
+
+// fillQueue writes n jobs waiting to run straight into the job table at
+// home, in a group held at 0.
+func fillQueue(b *testing.B, home string, n int) {
+	b.Helper()
+	writeRows(b, home, n, func(r *store.Row) {
+		r.State, r.Group, r.PSBeginTime, r.PSEndTime, r.ExitCode = api.NotStarted, "held", nil, nil, nil
+	})
+	st, err := store.Open(home + "/jobs.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutSettings(store.Settings{MaxRunning: map[string]int{"held": 0}}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// writeRows writes n jobs straight into the job table at home: finished
+// ones, as edit changes them.
+func writeRows(b *testing.B, home string, n int, edit func(*store.Row)) {
+	b.Helper()
 	st, err := store.Open(home + "/jobs.db")
 	if err != nil {
 		b.Fatal(err)
@@ -69,6 +93,7 @@ func fillTable(b *testing.B, home string, n int) {
 			PSJobTypeName: "BackgroundJob", State: api.Completed, Location: "localhost", Command: "echo hi",
 			PSBeginTime: &now, PSEndTime: &now, ChildJobs: []uint64{}, Workdir: "/tmp", User: "u", Owner: "u",
 			ExitCode: &code, Created: now}
+		edit(r)
 		rows = append(rows, r)
 		if len(rows) == 10_000 {
 			if err := st.Put(rows...); err != nil {
@@ -83,26 +108,38 @@ func fillTable(b *testing.B, home string, n int) {
 // BenchmarkTableScale is what a submit, a `get --newest 20` and a whole
 // `start --wait echo hi` (submit, run on the fake launcher, receive,
 // remove) cost in the host with 0, 10 000 and 100 000 finished jobs in
-// its table: none of them may grow with the table.
+// its table (jobs=N), and with as many jobs queued in a held group
+// (queued=N): none of them may grow with the table or the queue.
 func BenchmarkTableScale(b *testing.B) {
-	for _, n := range []int{0, 10_000, 100_000} {
+	// The queue's self-check (lanes.go) would cost every look the queue's
+	// size; it is for the tests.
+	b.Setenv("BGJOB_STRICT_STATES", "")
+	for _, tc := range []struct {
+		kind string
+		n    int
+		fill func(*testing.B, string, int)
+	}{
+		{"jobs", 0, nil}, {"jobs", 10_000, fillTable}, {"jobs", 100_000, fillTable},
+		{"queued", 10_000, fillQueue}, {"queued", 100_000, fillQueue},
+	} {
+		n := tc.n
 		home := hosttest.Home(b)
-		if n > 0 {
-			fillTable(b, home, n)
+		if tc.fill != nil {
+			tc.fill(b, home, n)
 		}
 		opts, _ := hosttest.Fake(b)
 		opts.MaxRunning = 1 << 20
 		th := hosttest.Open(b, home, opts)
 		dir := b.TempDir()
 		ctx := context.Background()
-		b.Run(fmt.Sprintf("jobs=%d/submit", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s=%d/submit", tc.kind, n), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := th.Host.Start(ctx, &api.StartRequest{Script: "true", Workdir: dir, Env: hosttest.JobEnv}); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("jobs=%d/newest20", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s=%d/newest20", tc.kind, n), func(b *testing.B) {
 			all, err := th.Jobs(ctx, nil, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -114,7 +151,7 @@ func BenchmarkTableScale(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("jobs=%d/e2e", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s=%d/e2e", tc.kind, n), func(b *testing.B) {
 			for b.Loop() {
 				v, err := th.Host.Start(ctx, &api.StartRequest{Script: "echo hi", Workdir: dir, Env: hosttest.JobEnv})
 				if err != nil {

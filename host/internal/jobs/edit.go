@@ -113,8 +113,9 @@ func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string
 		os.Remove(t.PayloadPath(r.ID)) // an older, large payload's file
 	}
 	j.Row = r
+	t.retrackLocked(j) // its dependencies or priority may have changed
 	j.NotifyLocked()
-	t.ScheduleLocked() // its dependencies or priority may have changed
+	t.ScheduleLocked()
 	return j.ViewLocked(), nil
 }
 

@@ -18,6 +18,17 @@ import (
 // are given to run.
 func newStoredTable(t testing.TB, run func(*Job)) *Table {
 	t.Helper()
+	cfg := storedConfig(t)
+	cfg.MaxRunning, cfg.Run = 1, run
+	tab := New(cfg)
+	t.Cleanup(tab.Close) // before the store's clean-up: it runs first
+	return tab
+}
+
+// storedConfig is a table's configuration with a store, a journal and a
+// home of their own in a directory of t's, closed when t ends.
+func storedConfig(t testing.TB) Config {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "jobs.db"))
 	if err != nil {
@@ -27,13 +38,11 @@ func newStoredTable(t testing.TB, run func(*Job)) *Table {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab := New(Config{Home: dir, Store: st, Journal: jl, Cursors: store.OpenCursors(jl, ""), MaxRunning: 1, Run: run})
 	t.Cleanup(func() {
-		tab.Close()
 		jl.Close()
 		st.Close()
 	})
-	return tab
+	return Config{Home: dir, Store: st, Journal: jl, Cursors: store.OpenCursors(jl, "")}
 }
 
 // newBatch is a table holding one batch of items, at most limit children

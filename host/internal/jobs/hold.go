@@ -27,8 +27,10 @@ const (
 )
 
 // hold is what the queue found keeps a job waiting. The queue sets it on
-// every look at every queued job, so it is a plain value: no text is made
-// until someone looks at the job.
+// every look, for a job waiting for a time or other jobs in the job's own
+// hold and for one waiting for a slot in its lane's or batch's (a full
+// lane's jobs are not looked at one by one), so it is a plain value: no
+// text is made until someone looks at the job.
 type hold struct {
 	kind holdKind
 	// holdAfter: dep is the first job it runs after that has not
@@ -58,6 +60,8 @@ func (j *Job) waiting() (reason, note string) {
 	h := j.hold
 	if h.kind == holdNone && j.batch != nil && j.batch.kids != nil {
 		h = j.batch.kids.hold // its batch's reason (see scheduleBatchLocked)
+	} else if h.kind == holdNone && j.lane != nil {
+		h = j.lane.hold // its lane's (see lanes.go)
 	}
 	switch h.kind {
 	case holdAfter:

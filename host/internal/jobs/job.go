@@ -47,8 +47,9 @@ type Job struct {
 	// $BGJOB_SLOT. Guarded by Host.mu.
 	Slot     int
 	SlotHeld bool
-	// hold is why the queue left the job NotStarted when it last looked
-	// (see hold.go). Guarded by Host.mu.
+	// hold is why the queue left the job NotStarted when it last looked,
+	// unless it waits for a slot: its lane or batch says so then (see
+	// hold.go). Guarded by Host.mu.
 	hold hold
 	// TimedOut marks a job its --timeout is stopping: its stop is a
 	// failure. Guarded by Host.mu.
@@ -82,6 +83,12 @@ type Job struct {
 	kids    *kidQueue
 	batch   *Job
 	kidDone bool
+	// lane is the queue's lane a queued job waits in, lanePriority its
+	// priority when it joined it, and gated whether its start waits for
+	// a time or other jobs too (see lanes.go). Guarded by Host.mu.
+	lane         *lane
+	lanePriority int
+	gated        bool
 }
 
 func NewJob(r *store.Row) *Job {

@@ -146,6 +146,7 @@ func (t *Table) retryLocked(j *Job, from api.State) {
 		at := t.clock.now().Add(j.Row.RetryDelay)
 		j.Row.StartAt = &at
 	}
+	t.retrackLocked(j)
 	t.log.Info("a job's attempt failed; running it again", "job", j.Row.ID, "attempt", j.Row.Attempt+1, "of", j.Row.Retries+1)
 	j.NotifyLocked()
 }

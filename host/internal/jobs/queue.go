@@ -266,26 +266,30 @@ func (t *Table) CleanupLoop() {
 	}
 }
 
-// scheduleLocked starts queued jobs while there is room.
+// ScheduleLocked starts queued jobs while there is room: the gated jobs'
+// times and dependencies checked first, then each lane's first jobs, as
+// many as it has room for (see lanes.go), then the batches' children.
 func (t *Table) ScheduleLocked() {
 	if t.ctx.Err() != nil {
 		return
 	}
-	var queued []*Job
-	for j := range t.pending {
-		if j.Row.State == api.NotStarted && j.RT == nil && j.Row.Elsewhere() == "" {
-			queued = append(queued, j)
+	s := scheduling{now: t.clock.now()}
+	for j := range t.gated {
+		if startable(j) {
+			t.gateLocked(j, &s)
 		}
 	}
-	slices.SortFunc(queued, queueOrder)
-	s := scheduling{now: t.clock.now()}
-	for _, j := range queued {
+	for _, j := range t.takeFromLanesLocked() {
 		t.tryStartLocked(j, &s)
 	}
+	t.holdLanesLocked()
 	for p := range t.batches {
 		t.scheduleBatchLocked(p, &s)
 	}
 	t.armLocked(s.next)
+	if strict() {
+		t.checkLanesLocked()
+	}
 	if s.settled {
 		// The jobs that just failed may be what others wait for.
 		t.ScheduleLocked()
@@ -303,6 +307,33 @@ type scheduling struct {
 // tryStartLocked starts queued job j if nothing keeps it waiting, and
 // otherwise records why it waits; it reports whether j started.
 func (t *Table) tryStartLocked(j *Job, s *scheduling) bool {
+	if !t.gateLocked(j, s) {
+		return false
+	}
+	if !t.TakeSlotLocked(j) {
+		if j.lane != nil {
+			j.hold = hold{} // its lane's reason (holdLanesLocked)
+		} else {
+			j.hold = t.noSlotLocked(j)
+		}
+		return false
+	}
+	j.hold = hold{}
+	t.MoveLocked(j, api.Running)
+	startingLocked(j)
+	begin := time.Now()
+	j.Row.PSBeginTime = &begin
+	j.Launching = true
+	j.NotifyLocked()
+	t.Go(func() { t.cfg.Run(j) })
+	return true
+}
+
+// gateLocked reports whether queued job j's time has come and its
+// dependencies let it run; if not, it records why j waits, or fails j if
+// a dependency ended in a way that means it never will.
+func (t *Table) gateLocked(j *Job, s *scheduling) bool {
+	j.hold = hold{}
 	if at := j.Row.StartAt; at != nil && s.now.Before(*at) {
 		j.hold = hold{kind: holdAt, at: *at}
 		if s.next.IsZero() || at.Before(s.next) {
@@ -323,18 +354,6 @@ func (t *Table) tryStartLocked(j *Job, s *scheduling) bool {
 			return false
 		}
 	}
-	if !t.TakeSlotLocked(j) {
-		j.hold = t.noSlotLocked(j)
-		return false
-	}
-	j.hold = hold{}
-	t.MoveLocked(j, api.Running)
-	startingLocked(j)
-	begin := time.Now()
-	j.Row.PSBeginTime = &begin
-	j.Launching = true
-	j.NotifyLocked()
-	t.Go(func() { t.cfg.Run(j) })
 	return true
 }
 

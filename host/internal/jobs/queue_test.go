@@ -106,3 +106,67 @@ func TestQueryTimesAndChildState(t *testing.T) {
 		t.Error("an unknown --child-job-state was accepted")
 	}
 }
+
+// queuedTable is a table whose default group runs limit jobs at once,
+// with n plain jobs queued (ids 1 to n), after its first look: limit of
+// them run. Its jobs' runs do nothing; their rows go to a store of its
+// own.
+func queuedTable(tb testing.TB, n, limit int) *Table {
+	cfg := storedConfig(tb)
+	cfg.MaxRunning, cfg.Run = limit, func(*Job) {}
+	tab := New(cfg)
+	loaded := map[uint64]*Job{}
+	for i := 1; i <= n; i++ {
+		loaded[uint64(i)] = NewJob(&store.Row{Job: api.Job{ID: uint64(i), State: api.NotStarted}})
+	}
+	tab.mu.Lock()
+	tab.PublishLocked(loaded)
+	tab.ScheduleLocked()
+	tab.mu.Unlock()
+	return tab
+}
+
+// What a queue of plain jobs costs per job, with n jobs waiting in one
+// group (5 at a time): a job's end, its slot freed and the next one
+// started (next); a job added behind them, its look included (add).
+// Neither may grow with the queue (go test -bench Queue ./host/internal/jobs/).
+func BenchmarkQueue(b *testing.B) {
+	for _, n := range []int{1000, 10_000, 100_000} {
+		b.Run(fmt.Sprintf("queued=%d/next", n), func(b *testing.B) {
+			tab := queuedTable(b, n, 5)
+			defer tab.Close()
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			next := uint64(1) // the oldest job that may be running
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for next <= uint64(n) && tab.jobs[next].Row.State != api.Running {
+					next++
+				}
+				if next > uint64(n) {
+					b.StopTimer()
+					break
+				}
+				j := tab.jobs[next]
+				tab.FinishLocked(j, api.Completed, "", nil)
+				tab.FreeSlotLocked(j)
+				tab.ScheduleLocked()
+			}
+		})
+		b.Run(fmt.Sprintf("queued=%d/add", n), func(b *testing.B) {
+			tab := queuedTable(b, n, 5)
+			defer tab.Close()
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			id := uint64(n)
+			b.ResetTimer()
+			for b.Loop() {
+				id++
+				j := NewJob(&store.Row{Job: api.Job{ID: id, State: api.NotStarted}})
+				tab.jobs[id] = j
+				tab.trackLocked(j)
+				tab.ScheduleLocked()
+			}
+		})
+	}
+}

@@ -76,6 +76,11 @@ type Table struct {
 	// Both follow the table's jobs (see trackLocked).
 	pending map[*Job]struct{}
 	maxID   uint64
+	// lanes and gated order the pending jobs for the queue's look (see
+	// lanes.go); they follow the pending set.
+	lanes   map[string]*lane
+	gated   map[*Job]struct{}
+	loading bool // PublishLocked is filling the lanes: they are sorted after
 	// batches are the batch parents with children waiting to run: a
 	// batch's waiting children are kept by their parent (kidQueue), not
 	// in pending, so that the queue's look costs the same whatever the
@@ -94,7 +99,7 @@ type Table struct {
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
 		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, slots: map[string]map[int]bool{}, threads: map[string]int{}, settings: cfg.Settings,
-		pending: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
+		pending: map[*Job]struct{}{}, lanes: map[string]*lane{}, gated: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()
 	}
@@ -175,16 +180,23 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
+	t.lanes, t.gated = map[string]*lane{}, map[*Job]struct{}{}
 	// A job may have moved before the table was published (a host taking
 	// back its predecessor's jobs fails some, and a retry queues them
 	// again), tracked then in maps now replaced: track every job afresh.
 	for _, j := range loaded {
-		j.queued, j.batch, j.kids = false, nil, nil
+		j.queued, j.batch, j.kids, j.lane, j.gated = false, nil, nil, nil, false
 	}
+	// The lanes are put in order once, at the end: inserting a big
+	// queue's jobs one by one, in the map's order, would cost the square
+	// of its size.
+	t.loading = true
 	for _, j := range loaded {
 		t.IndexLocked(j)
 		t.trackLocked(j)
 	}
+	t.loading = false
+	t.sortLanesLocked()
 	t.settleBatchesLocked(loaded)
 }
 
@@ -207,8 +219,10 @@ func (t *Table) trackLocked(j *Job) {
 	if p == nil {
 		if waits {
 			t.pending[j] = struct{}{}
+			t.enlaneLocked(j)
 		} else {
 			delete(t.pending, j)
+			t.delaneLocked(j)
 		}
 		return
 	}

@@ -48,13 +48,13 @@ func (t *Table) Wait(ctx context.Context, c Caller, sel []string, anyOne bool, t
 			return nil, err
 		}
 		var done []*api.Job
-		var pending []string
+		var pending []*Job
 		var waits []chan struct{}
 		for _, j := range js {
-			if j.Row.State.Finished() || (j.Row.State == api.Suspended && !o.untilFinished) {
+			if waitOver(j, o.untilFinished) {
 				done = append(done, j.ViewLocked())
 			} else {
-				pending = append(pending, strconv.FormatUint(j.Row.ID, 10))
+				pending = append(pending, j)
 				waits = append(waits, j.Changed)
 			}
 		}
@@ -62,13 +62,61 @@ func (t *Table) Wait(ctx context.Context, c Caller, sel []string, anyOne bool, t
 		if len(pending) == 0 || (anyOne && len(done) > 0) {
 			return done, nil
 		}
-		if err := waitAny(ctx, waits); err != nil {
+		if anyOne {
+			err = waitAny(ctx, waits)
+		} else {
+			err = t.waitEach(ctx, pending, o.untilFinished)
+		}
+		if err != nil {
 			if context.Cause(ctx) == errWaitTimeout {
-				return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(pending, ", "))
+				return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, t.stillRunning(pending, o.untilFinished))
 			}
 			return done, err
 		}
 	}
+}
+
+// waitOver reports whether a wait for j is over: j has finished, or is
+// suspended and the wait is not until it finishes.
+func waitOver(j *Job, untilFinished bool) bool {
+	return j.Row.State.Finished() || (j.Row.State == api.Suspended && !untilFinished)
+}
+
+// waitEach waits until the wait for each of js is over, one job after the
+// other, looking at that job alone on each of its changes; Wait selects
+// again after. Selecting again on every change of any job, as a wait for
+// one of several must, would cost the square of the jobs' number: each of
+// 10,000 jobs changes state three times.
+func (t *Table) waitEach(ctx context.Context, js []*Job, untilFinished bool) error {
+	for _, j := range js {
+		for {
+			t.mu.Lock()
+			over, ch := waitOver(j, untilFinished) || j.Removed, j.Changed
+			t.mu.Unlock()
+			if over {
+				break
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// stillRunning lists the ids of those of js whose wait is not over.
+func (t *Table) stillRunning(js []*Job, untilFinished bool) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ids []string
+	for _, j := range js {
+		if !waitOver(j, untilFinished) && !j.Removed {
+			ids = append(ids, strconv.FormatUint(j.Row.ID, 10))
+		}
+	}
+	return strings.Join(ids, ", ")
 }
 
 // errWaitTimeout tells Wait's own timeout from the caller's deadline.

@@ -1,0 +1,224 @@
+package jobs
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// The queue's lanes. A look of the queue (ScheduleLocked) comes with every
+// submit and every job's end, so it must cost what it starts, not what
+// waits: sorting and trying every queued job on each look cost 2 ms with
+// 10 000 jobs queued behind a group's limit and 45 ms with 100 000, which
+// made a long queue slow to add to and quadratic to drain.
+//
+// So the jobs waiting to run are kept by the slot they wait for, a lane:
+// a group's jobs (or a batch's, for a child whose batch is not loaded),
+// or the thread jobs that share a process and a throttle limit. Each lane
+// holds its jobs in the order the queue starts them (queueOrder), and a
+// look takes from each lane only as many as it has free slots; a full
+// lane costs the look nothing. Slots are counted per lane (thread jobs
+// with different limits share a process's count, and each is held to its
+// own limit, as before), so lanes do not compete and taking from each in
+// turn starts what one walk of the whole queue in order would.
+//
+// A job whose start also waits for a time (start --at, --delay, a retry's
+// delay) or for other jobs (--after) is gated: each look checks every
+// gated job, wherever it stands in its lane, since its time may be what
+// the queue's timer is to be set for and a dependency that failed fails
+// it at once, not when its turn comes. A job waiting for a slot shows its
+// lane's reason (lane.hold, set on each look), as a batch's waiting
+// children show their batch's.
+//
+// The lanes follow the pending set (trackLocked); a change to a queued
+// job's priority, time or dependencies is told with retrackLocked. Under
+// BGJOB_STRICT_STATES (the tests) every look checks the lanes against the
+// pending set.
+
+// lane is the queued jobs that wait for one kind of slot.
+type lane struct {
+	key  string
+	jobs []*Job // in laneOrder: the order the queue starts them
+	hold hold   // why they wait when it is for a slot, as of the last look
+}
+
+// laneKeyLocked is the lane j waits in: what TakeSlotLocked counts it
+// against, and for thread jobs their limit too.
+func (t *Table) laneKeyLocked(j *Job) string {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
+		return "thread|" + threadKey(&j.Row) + "|" + strconv.Itoa(j.Row.ThrottleLimit)
+	}
+	g, _ := t.slotGroup(j)
+	return "group|" + g
+}
+
+// roomLocked is how many more of the jobs in j's lane may start now.
+func (t *Table) roomLocked(j *Job) int {
+	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
+		return j.Row.ThrottleLimit - t.threads[threadKey(&j.Row)]
+	}
+	g, limit := t.slotGroup(j)
+	return limit - t.running[g]
+}
+
+// laneOrder is queueOrder by the priority a job had when it joined its
+// lane (an edit moves it: see retrackLocked).
+func laneOrder(a, b *Job) int {
+	if c := cmp.Compare(b.lanePriority, a.lanePriority); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Row.ID, b.Row.ID)
+}
+
+// isGated reports whether r's start waits for a time or for other jobs.
+func isGated(r *store.Row) bool { return len(r.After) > 0 || r.StartAt != nil }
+
+// enlaneLocked puts j, which has just joined the pending set, in its
+// lane, and among the gated jobs if it is one. A job on Slurm or SSH
+// waits in their queue, not this one.
+func (t *Table) enlaneLocked(j *Job) {
+	if j.Row.Elsewhere() != "" {
+		return
+	}
+	k := t.laneKeyLocked(j)
+	l := t.lanes[k]
+	if l == nil {
+		l = &lane{key: k}
+		t.lanes[k] = l
+	}
+	j.lane, j.lanePriority = l, j.Row.Priority
+	if t.loading {
+		l.jobs = append(l.jobs, j) // sorted once all are in (sortLanesLocked)
+	} else {
+		i, _ := slices.BinarySearchFunc(l.jobs, j, laneOrder)
+		l.jobs = slices.Insert(l.jobs, i, j)
+	}
+	if j.gated = isGated(&j.Row); j.gated {
+		t.gated[j] = struct{}{}
+	}
+}
+
+// delaneLocked takes j out of its lane and the gated jobs.
+func (t *Table) delaneLocked(j *Job) {
+	j.hold = hold{}
+	if j.gated {
+		delete(t.gated, j)
+		j.gated = false
+	}
+	l := j.lane
+	if l == nil {
+		return
+	}
+	j.lane = nil
+	i, found := slices.BinarySearchFunc(l.jobs, j, laneOrder)
+	if !found {
+		i = slices.Index(l.jobs, j) // not reached: ids are unique
+	}
+	if i == 0 {
+		// The head, as a started job is: the rest stay where they are.
+		l.jobs[0] = nil
+		l.jobs = l.jobs[1:]
+	} else if i > 0 {
+		l.jobs = slices.Delete(l.jobs, i, i+1)
+	}
+	if len(l.jobs) == 0 {
+		delete(t.lanes, l.key)
+	}
+}
+
+// sortLanesLocked puts every lane in order (after PublishLocked filled
+// them).
+func (t *Table) sortLanesLocked() {
+	for _, l := range t.lanes {
+		slices.SortFunc(l.jobs, laneOrder)
+	}
+}
+
+// retrackLocked moves j, if it is queued, to where its row now puts it:
+// its place in its lane (priority) and whether it is gated (a time, or
+// dependencies). Whoever changes those of a queued job calls it.
+func (t *Table) retrackLocked(j *Job) {
+	if j.lane == nil && !j.gated {
+		return
+	}
+	t.delaneLocked(j)
+	t.enlaneLocked(j)
+}
+
+// takeFromLanesLocked is what a look may start from the lanes: each
+// lane's first jobs that nothing else holds (their gates were checked
+// just before), as many as it has free slots, in queueOrder.
+func (t *Table) takeFromLanesLocked() []*Job {
+	var starts []*Job
+	for _, l := range t.lanes {
+		room := t.roomLocked(l.jobs[0])
+		for _, j := range l.jobs {
+			if room <= 0 {
+				break
+			}
+			if startable(j) && (!j.gated || j.hold.kind == holdNone) {
+				starts = append(starts, j)
+				room--
+			}
+		}
+	}
+	slices.SortFunc(starts, queueOrder)
+	return starts
+}
+
+// holdLanesLocked sets each lane's reason for the jobs it holds: its limit
+// if it is full.
+func (t *Table) holdLanesLocked() {
+	for _, l := range t.lanes {
+		l.hold = hold{}
+		if t.roomLocked(l.jobs[0]) <= 0 {
+			l.hold = t.noSlotLocked(l.jobs[0])
+		}
+	}
+}
+
+// startable reports whether j is a queued job the queue may start: one
+// not suspended in the queue, not on its way to a runtime, not elsewhere.
+func startable(j *Job) bool {
+	return j.Row.State == api.NotStarted && j.RT == nil && j.Row.Elsewhere() == ""
+}
+
+// checkLanesLocked panics if the lanes and gated jobs are not what the
+// pending set makes them: a change to a queued job that was not told
+// (retrackLocked). Only under BGJOB_STRICT_STATES: it costs the queue.
+func (t *Table) checkLanesLocked() {
+	laned := 0
+	for j := range t.pending {
+		if j.Row.Elsewhere() != "" {
+			if j.lane != nil || j.gated {
+				panic(fmt.Sprintf("job %d, elsewhere, is in the queue's lanes", j.Row.ID))
+			}
+			continue
+		}
+		laned++
+		switch {
+		case j.lane == nil || t.lanes[j.lane.key] != j.lane:
+			panic(fmt.Sprintf("queued job %d is in no lane", j.Row.ID))
+		case j.lane.key != t.laneKeyLocked(j):
+			panic(fmt.Sprintf("queued job %d is in lane %q, not %q", j.Row.ID, j.lane.key, t.laneKeyLocked(j)))
+		case j.lanePriority != j.Row.Priority:
+			panic(fmt.Sprintf("queued job %d's priority changed to %d without retrackLocked", j.Row.ID, j.Row.Priority))
+		case j.gated != isGated(&j.Row):
+			panic(fmt.Sprintf("queued job %d's time or dependencies changed without retrackLocked", j.Row.ID))
+		}
+	}
+	n := 0
+	for _, l := range t.lanes {
+		n += len(l.jobs)
+		if !slices.IsSortedFunc(l.jobs, laneOrder) {
+			panic(fmt.Sprintf("lane %q is out of order", l.key))
+		}
+	}
+	if n != laned || len(t.gated) > laned {
+		panic(fmt.Sprintf("the lanes hold %d jobs (%d gated) for %d queued", n, len(t.gated), laned))
+	}
+}

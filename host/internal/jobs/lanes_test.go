@@ -1,0 +1,235 @@
+package jobs
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// walkQueue is what a look of the queue must do, worked out the plain way
+// (the way the queue did it before its lanes): every startable queued job
+// in queueOrder, each started if its time has come, its dependencies let
+// it and its group (or its thread jobs) have room. It changes nothing; it
+// returns the ids it would start and the ids it would fail.
+func walkQueue(tab *Table, now time.Time) (started, failed []uint64) {
+	var queued []*Job
+	for j := range tab.pending {
+		if startable(j) {
+			queued = append(queued, j)
+		}
+	}
+	slices.SortFunc(queued, queueOrder)
+	running, threads := map[string]int{}, map[string]int{}
+	for k, v := range tab.running {
+		running[k] = v
+	}
+	for k, v := range tab.threads {
+		threads[k] = v
+	}
+	for _, j := range queued {
+		if j.Row.StartAt != nil && now.Before(*j.Row.StartAt) {
+			continue
+		}
+		if ready, _, reason := tab.depsLocked(j); reason != "" {
+			failed = append(failed, j.Row.ID)
+			continue
+		} else if !ready {
+			continue
+		}
+		if j.Row.ThrottleLimit > 0 {
+			k := threadKey(&j.Row)
+			if threads[k] < j.Row.ThrottleLimit {
+				threads[k]++
+				started = append(started, j.Row.ID)
+			}
+			continue
+		}
+		g := j.Row.GroupOf()
+		if running[g] < tab.limitLocked(g) {
+			running[g]++
+			started = append(started, j.Row.ID)
+		}
+	}
+	slices.Sort(started)
+	slices.Sort(failed)
+	return started, failed
+}
+
+// The lanes start, and fail, exactly the jobs one walk of the whole queue
+// in order would, over random queues: two groups with limits of 0 to 3,
+// priorities, thread jobs sharing a process with throttle limits of 1 to
+// 3, start times past and to come, and dependencies on jobs that ended or
+// run; round after round, some running jobs ending in between. And each
+// job left waiting says why, as the walk would have found it.
+func TestLanesStartWhatAWalkWould(t *testing.T) {
+	t.Setenv("BGJOB_STRICT_STATES", "1") // the lanes checked on every look
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 11))
+	cfg := storedConfig(t) // where the failed jobs' rows go
+	cfg.Run = func(*Job) {}
+	for table := 0; table < 300; table++ {
+		limits := map[string]int{"default": rng.IntN(4), "a": rng.IntN(4)}
+		cfg.Settings = store.Settings{MaxRunning: limits}
+		tab := New(cfg)
+		tab.clock.now = func() time.Time { return now }
+		tab.clock.afterFunc = func(time.Duration, func()) interface{ Stop() bool } { return time.NewTimer(time.Hour) }
+		loaded := map[uint64]*Job{}
+		// Jobs 1-3 are what others run after: one running, one
+		// completed, one failed.
+		for id, st := range map[uint64]api.State{1: api.Running, 2: api.Completed, 3: api.Failed} {
+			loaded[id] = NewJob(&store.Row{Job: api.Job{ID: id, Name: fmt.Sprint("D", id), State: st}, Spec: &store.Spec{}})
+		}
+		n := 4 + rng.IntN(40)
+		for id := uint64(4); id < uint64(4+n); id++ {
+			r := &store.Row{Job: api.Job{ID: id, State: api.NotStarted, Priority: rng.IntN(3) - 1}, Spec: &store.Spec{Runtime: "shell"}}
+			if rng.IntN(2) == 0 {
+				r.Group = "a"
+			}
+			if rng.IntN(4) == 0 {
+				r.ThrottleLimit = 1 + rng.IntN(3)
+			}
+			switch rng.IntN(6) {
+			case 0:
+				at := now.Add(time.Duration(rng.IntN(3)-1) * time.Hour) // past, now or to come
+				r.StartAt = &at
+			case 1:
+				r.After = []uint64{1 + uint64(rng.IntN(3))}
+				r.AfterAnyState = rng.IntN(3) == 0
+			}
+			loaded[id] = NewJob(r)
+		}
+		tab.Lock()
+		tab.PublishLocked(loaded)
+		tab.HoldSlotLocked(loaded[1])
+		for round := 0; round < 6; round++ {
+			wantStarted, wantFailed := walkQueue(tab, now)
+			before := map[uint64]api.State{}
+			for id, j := range loaded {
+				before[id] = j.Row.State
+			}
+			tab.ScheduleLocked()
+			var started, failed []uint64
+			for id, j := range loaded {
+				if before[id] == api.NotStarted && j.Row.State == api.Running {
+					started = append(started, id)
+				}
+				if before[id] == api.NotStarted && j.Row.State == api.Failed {
+					failed = append(failed, id)
+				}
+			}
+			slices.Sort(started)
+			slices.Sort(failed)
+			if fmt.Sprint(started, failed) != fmt.Sprint(wantStarted, wantFailed) {
+				t.Fatalf("table %d round %d (limits %v): started %v, failed %v; a walk of the queue starts %v, fails %v",
+					table, round, limits, started, failed, wantStarted, wantFailed)
+			}
+			for _, j := range loaded {
+				if j.Row.State == api.NotStarted {
+					checkWaiting(t, tab, j, now)
+				}
+			}
+			// Some running jobs end (never job 1, which others wait for).
+			for id, j := range loaded {
+				if id > 3 && j.Row.State == api.Running && rng.IntN(2) == 0 {
+					tab.FinishLocked(j, api.Completed, "", nil)
+					tab.FreeSlotLocked(j)
+				}
+			}
+		}
+		tab.Unlock()
+		tab.Close()
+	}
+}
+
+// checkWaiting fails t unless queued job j says why it waits as a walk of
+// the queue finds it: its time, then its dependencies, then its slot.
+func checkWaiting(t *testing.T, tab *Table, j *Job, now time.Time) {
+	t.Helper()
+	_, note := j.waiting()
+	var want string
+	switch ready, wait, _ := tab.depsLocked(j); {
+	case j.Row.StartAt != nil && now.Before(*j.Row.StartAt):
+		want = "at " + j.Row.StartAt.Format("15:04:05")
+	case !ready:
+		want = fmt.Sprint("after ", wait.dep)
+	case j.Row.ThrottleLimit > 0:
+		want = "throttled"
+	default:
+		g := j.Row.GroupOf()
+		want = g + " full"
+		if tab.limitLocked(g) == 0 {
+			want = g + " held"
+		}
+		if tab.running[g] < tab.limitLocked(g) {
+			t.Fatalf("job %d waits in group %s, which has room (%d of %d)", j.Row.ID, g, tab.running[g], tab.limitLocked(g))
+		}
+	}
+	if note != want {
+		t.Fatalf("job %d (priority %d, group %q, throttle %d) says %q, want %q", j.Row.ID, j.Row.Priority, j.Row.Group, j.Row.ThrottleLimit, note, want)
+	}
+}
+
+// A job that waits for a time or for other jobs is looked at wherever it
+// stands in a full queue: the queue's timer is set for its time, and a
+// dependency that failed fails it at once, not when its turn comes.
+func TestGatedJobsDeepInAFullQueue(t *testing.T) {
+	tab := queuedTable(t, 1000, 1)
+	defer tab.Close()
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	at := time.Now().Add(time.Hour).Truncate(time.Second)
+	failed := NewJob(&store.Row{Job: api.Job{ID: 2000, Name: "Broke", State: api.Failed}})
+	timed := NewJob(&store.Row{Job: api.Job{ID: 2001, State: api.NotStarted, StartAt: &at}})
+	after := NewJob(&store.Row{Job: api.Job{ID: 2002, State: api.NotStarted, After: []uint64{2000}}})
+	for _, j := range []*Job{failed, timed, after} {
+		tab.jobs[j.Row.ID] = j
+		tab.trackLocked(j)
+	}
+	tab.ScheduleLocked()
+	if !tab.wakeAt.Equal(at) {
+		t.Errorf("the queue's timer is set for %v, want %v (the time of the job behind 1000 others)", tab.wakeAt, at)
+	}
+	if _, note := timed.waiting(); note != "at "+at.Format("15:04:05") {
+		t.Errorf("the timed job says %q", note)
+	}
+	if after.Row.State != api.Failed || !strings.Contains(after.Row.StateReason, "job 2000 (Broke)") {
+		t.Errorf("the job after a failed one is %s (%q), want Failed at once", after.Row.State, after.Row.StateReason)
+	}
+	if _, note := tab.jobs[500].waiting(); note != "default full" {
+		t.Errorf("job 500 of 1000 says %q, want default full", note)
+	}
+}
+
+// A queued job whose priority changes moves in its lane when the change is
+// told (retrackLocked, as edit does), and the queue's check catches a
+// change that was not.
+func TestRetrackMovesAJob(t *testing.T) {
+	tab := queuedTable(t, 10, 1)
+	defer tab.Close()
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	j := tab.jobs[8]
+	j.Row.Priority = 5
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a priority changed without retrackLocked passed the lanes' check")
+			}
+		}()
+		tab.checkLanesLocked()
+	}()
+	tab.retrackLocked(j)
+	tab.checkLanesLocked()
+	tab.FinishLocked(tab.jobs[1], api.Completed, "", nil)
+	tab.FreeSlotLocked(tab.jobs[1])
+	tab.ScheduleLocked()
+	if j.Row.State != api.Running || tab.jobs[2].Row.State != api.NotStarted {
+		t.Errorf("after job 1: job 8 (priority 5) is %s and job 2 %s; want job 8 first", j.Row.State, tab.jobs[2].Row.State)
+	}
+}
