@@ -175,6 +175,25 @@ func TestWaitForMany(t *testing.T) {
 	}
 }
 
+// A wait that times out answers the jobs that ended while it waited, not
+// only those that had ended before (the CLI prints them with the error),
+// and names the one still running.
+func TestWaitTimeoutAnswersWhatEndedMeanwhile(t *testing.T) {
+	th := fake(t)
+	th.Start("sleep", named("A"))
+	th.Start("sleep", named("B"))
+	ctx := context.Background()
+	time.AfterFunc(100*time.Millisecond, func() { th.Stop(ctx, []string{"A"}) })
+	js, err := th.Wait(ctx, []string{"*"}, false, 500*time.Millisecond)
+	wantKind(t, "Wait(*, 500ms)", err, host.ErrTimeout)
+	if !idsEqual(ids(js), 1) {
+		t.Errorf("a timed-out wait returned %v, want job 1, which ended while it waited", ids(js))
+	}
+	if err != nil && !strings.HasSuffix(err.Error(), "still running: job 2") {
+		t.Errorf("the timeout says %q; want it to name job 2 alone", err)
+	}
+}
+
 // Wait's timeout is its own: a caller's context that reaches its deadline
 // is not "wait --timeout ran out", and the message must not claim a
 // timeout that was never given.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/store"
@@ -30,7 +31,9 @@ import (
 // delay) or for other jobs (--after) is gated: each look checks every
 // gated job, wherever it stands in its lane, since its time may be what
 // the queue's timer is to be set for and a dependency that failed fails
-// it at once, not when its turn comes. A job waiting for a slot shows its
+// it at once, not when its turn comes. A job that waited for a time alone
+// leaves the gated jobs once it has come. (One that runs after others
+// stays: a dependency restarted in place makes it wait again.) A job waiting for a slot shows its
 // lane's reason (lane.hold, set on each look), as a batch's waiting
 // children show their batch's.
 //
@@ -75,7 +78,15 @@ func laneOrder(a, b *Job) int {
 }
 
 // isGated reports whether r's start waits for a time or for other jobs.
+// (A job whose time has come and that runs after no job leaves the gated
+// jobs at the next look: see ScheduleLocked.)
 func isGated(r *store.Row) bool { return len(r.After) > 0 || r.StartAt != nil }
+
+// timeCame reports whether j waits for nothing but a slot now: its time has
+// come and it runs after no job.
+func timeCame(j *Job, now time.Time) bool {
+	return len(j.Row.After) == 0 && j.Row.StartAt != nil && !now.Before(*j.Row.StartAt)
+}
 
 // enlaneLocked puts j, which has just joined the pending set, in its
 // lane, and among the gated jobs if it is one. A job on Slurm or SSH
@@ -207,7 +218,7 @@ func (t *Table) checkLanesLocked() {
 			panic(fmt.Sprintf("queued job %d is in lane %q, not %q", j.Row.ID, j.lane.key, t.laneKeyLocked(j)))
 		case j.lanePriority != j.Row.Priority:
 			panic(fmt.Sprintf("queued job %d's priority changed to %d without retrackLocked", j.Row.ID, j.Row.Priority))
-		case j.gated != isGated(&j.Row):
+		case j.gated != isGated(&j.Row) && !(isGated(&j.Row) && timeCame(j, t.clock.now())):
 			panic(fmt.Sprintf("queued job %d's time or dependencies changed without retrackLocked", j.Row.ID))
 		}
 	}

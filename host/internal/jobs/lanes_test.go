@@ -177,7 +177,8 @@ func checkWaiting(t *testing.T, tab *Table, j *Job, now time.Time) {
 
 // A job that waits for a time or for other jobs is looked at wherever it
 // stands in a full queue: the queue's timer is set for its time, and a
-// dependency that failed fails it at once, not when its turn comes.
+// dependency that failed fails it at once, not when its turn comes. Once
+// its time has come it waits for its turn like any other.
 func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 	tab := queuedTable(t, 1000, 1)
 	defer tab.Close()
@@ -187,7 +188,9 @@ func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 	failed := NewJob(&store.Row{Job: api.Job{ID: 2000, Name: "Broke", State: api.Failed}})
 	timed := NewJob(&store.Row{Job: api.Job{ID: 2001, State: api.NotStarted, StartAt: &at}})
 	after := NewJob(&store.Row{Job: api.Job{ID: 2002, State: api.NotStarted, After: []uint64{2000}}})
-	for _, j := range []*Job{failed, timed, after} {
+	past := at.Add(-2 * time.Hour)
+	came := NewJob(&store.Row{Job: api.Job{ID: 2003, State: api.NotStarted, StartAt: &past}})
+	for _, j := range []*Job{failed, timed, after, came} {
 		tab.jobs[j.Row.ID] = j
 		tab.trackLocked(j)
 	}
@@ -200,6 +203,12 @@ func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 	}
 	if after.Row.State != api.Failed || !strings.Contains(after.Row.StateReason, "job 2000 (Broke)") {
 		t.Errorf("the job after a failed one is %s (%q), want Failed at once", after.Row.State, after.Row.StateReason)
+	}
+	if _, gated := tab.gated[came]; gated || came.gated {
+		t.Error("a job whose time has come is still looked at on every look")
+	}
+	if _, note := came.waiting(); note != "default full" {
+		t.Errorf("the job whose time has come says %q, want default full", note)
 	}
 	if _, note := tab.jobs[500].waiting(); note != "default full" {
 		t.Errorf("job 500 of 1000 says %q, want default full", note)

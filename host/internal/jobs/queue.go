@@ -275,8 +275,11 @@ func (t *Table) ScheduleLocked() {
 	}
 	s := scheduling{now: t.clock.now()}
 	for j := range t.gated {
-		if startable(j) {
-			t.gateLocked(j, &s)
+		if startable(j) && t.gateLocked(j, &s) && len(j.Row.After) == 0 {
+			// Its time has come: only a slot holds it now, and it
+			// need not be looked at again until its lane's turn.
+			delete(t.gated, j)
+			j.gated = false
 		}
 	}
 	for _, j := range t.takeFromLanesLocked() {

@@ -47,16 +47,10 @@ func (t *Table) Wait(ctx context.Context, c Caller, sel []string, anyOne bool, t
 			t.mu.Unlock()
 			return nil, err
 		}
-		var done []*api.Job
-		var pending []*Job
+		done, pending := splitWaitLocked(js, o.untilFinished)
 		var waits []chan struct{}
-		for _, j := range js {
-			if waitOver(j, o.untilFinished) {
-				done = append(done, j.ViewLocked())
-			} else {
-				pending = append(pending, j)
-				waits = append(waits, j.Changed)
-			}
+		for _, j := range pending {
+			waits = append(waits, j.Changed)
 		}
 		t.mu.Unlock()
 		if len(pending) == 0 || (anyOne && len(done) > 0) {
@@ -68,12 +62,39 @@ func (t *Table) Wait(ctx context.Context, c Caller, sel []string, anyOne bool, t
 			err = t.waitEach(ctx, pending, o.untilFinished)
 		}
 		if err != nil {
-			if context.Cause(ctx) == errWaitTimeout {
-				return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, t.stillRunning(pending, o.untilFinished))
+			// What has ended meanwhile is answered too (the CLI prints
+			// it with the error).
+			t.mu.Lock()
+			done, pending = splitWaitLocked(js, o.untilFinished)
+			t.mu.Unlock()
+			if context.Cause(ctx) != errWaitTimeout {
+				return done, err
 			}
-			return done, err
+			if len(pending) == 0 {
+				return done, nil // the last one ended as the time ran out
+			}
+			ids := make([]string, len(pending))
+			for i, j := range pending {
+				ids[i] = strconv.FormatUint(j.Row.ID, 10)
+			}
+			return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(ids, ", "))
 		}
 	}
+}
+
+// splitWaitLocked splits js, leaving out the jobs removed, into those
+// whose wait is over (as the user sees them) and those still waited for.
+func splitWaitLocked(js []*Job, untilFinished bool) (done []*api.Job, pending []*Job) {
+	for _, j := range js {
+		switch {
+		case j.Removed:
+		case waitOver(j, untilFinished):
+			done = append(done, j.ViewLocked())
+		default:
+			pending = append(pending, j)
+		}
+	}
+	return done, pending
 }
 
 // waitOver reports whether a wait for j is over: j has finished, or is
@@ -104,19 +125,6 @@ func (t *Table) waitEach(ctx context.Context, js []*Job, untilFinished bool) err
 		}
 	}
 	return nil
-}
-
-// stillRunning lists the ids of those of js whose wait is not over.
-func (t *Table) stillRunning(js []*Job, untilFinished bool) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var ids []string
-	for _, j := range js {
-		if !waitOver(j, untilFinished) && !j.Removed {
-			ids = append(ids, strconv.FormatUint(j.Row.ID, 10))
-		}
-	}
-	return strings.Join(ids, ", ")
 }
 
 // errWaitTimeout tells Wait's own timeout from the caller's deadline.
