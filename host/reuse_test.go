@@ -4,6 +4,7 @@ package host_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -128,20 +129,27 @@ func TestRealNoReuseAfterStop(t *testing.T) {
 func TestRealReuseOneJobAtATime(t *testing.T) {
 	th := realHost(t)
 	dir := t.TempDir()
+	// Each job writes its process's id to a file of its own: appends to
+	// one file from three jobs at once could interleave the shell's
+	// writes of a number and its newline.
 	for i := 0; i < 3; i++ {
-		th.Start(`echo $$ >> pids; while [ ! -e go ]; do sleep 0.02; done`, inDir(dir))
+		th.Start(`echo $$ > pid.$BGJOB_JOB_ID.tmp && mv pid.$BGJOB_JOB_ID.tmp pid.$BGJOB_JOB_ID; while [ ! -e go ]; do sleep 0.02; done`, inDir(dir))
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(filepath.Join(dir, "pids"))
-		if strings.Count(string(b), "\n") == 3 {
-			lines := strings.Fields(string(b))
-			if lines[0] == lines[1] || lines[1] == lines[2] || lines[0] == lines[2] {
-				t.Errorf("running jobs shared a process: %q", lines)
+		var pids []string
+		for id := 1; id <= 3; id++ {
+			if b, err := os.ReadFile(filepath.Join(dir, fmt.Sprint("pid.", id))); err == nil {
+				pids = append(pids, strings.TrimSpace(string(b)))
+			}
+		}
+		if len(pids) == 3 {
+			if pids[0] == pids[1] || pids[1] == pids[2] || pids[0] == pids[2] {
+				t.Errorf("running jobs shared a process: %q", pids)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("three jobs did not start: %q", b)
+			t.Fatalf("three jobs did not start: %q", pids)
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
