@@ -84,11 +84,13 @@ type Job struct {
 	batch   *Job
 	kidDone bool
 	// lane is the queue's lane a queued job waits in, lanePriority its
-	// priority when it joined it, and gated whether its start waits for
-	// a time or other jobs too (see lanes.go). Guarded by Host.mu.
+	// priority when it joined it, gated whether its start waits for a
+	// time or other jobs too, and deps the jobs it is indexed as waiting
+	// for (see lanes.go). Guarded by Host.mu.
 	lane         *lane
 	lanePriority int
 	gated        bool
+	deps         []uint64
 }
 
 func NewJob(r *store.Row) *Job {

@@ -28,12 +28,16 @@ import (
 // turn starts what one walk of the whole queue in order would.
 //
 // A job whose start also waits for a time (start --at, --delay, a retry's
-// delay) or for other jobs (--after) is gated: each look checks every
-// gated job, wherever it stands in its lane, since its time may be what
-// the queue's timer is to be set for and a dependency that failed fails
-// it at once, not when its turn comes. A job that waited for a time alone
-// leaves the gated jobs once it has come. (One that runs after others
-// stays: a dependency restarted in place makes it wait again.) A job waiting for a slot shows its
+// delay) or for other jobs (--after) is gated, and is looked at wherever
+// it stands in its lane: its time may be what the queue's timer is to be
+// set for, and a dependency that failed fails it at once, not when its
+// turn comes. A look checks every job whose time has not come (timed),
+// and a job that waits for others when it joins the queue and then only
+// when one of them moves or goes (recheck, found through dependents): its
+// reason and whether it may run change then and only then. A job whose
+// time has come and that waits for no other job waits for its turn like
+// any other; one that waits for others stays gated (a dependency
+// restarted in place makes it wait again). A job waiting for a slot shows its
 // lane's reason (lane.hold, set on each look), as a batch's waiting
 // children show their batch's.
 //
@@ -79,7 +83,7 @@ func laneOrder(a, b *Job) int {
 
 // isGated reports whether r's start waits for a time or for other jobs.
 // (A job whose time has come and that runs after no job leaves the gated
-// jobs at the next look: see ScheduleLocked.)
+// jobs at the next look: see checkGatesLocked.)
 func isGated(r *store.Row) bool { return len(r.After) > 0 || r.StartAt != nil }
 
 // timeCame reports whether j waits for nothing but a slot now: its time has
@@ -108,18 +112,35 @@ func (t *Table) enlaneLocked(j *Job) {
 		i, _ := slices.BinarySearchFunc(l.jobs, j, laneOrder)
 		l.jobs = slices.Insert(l.jobs, i, j)
 	}
-	if j.gated = isGated(&j.Row); j.gated {
-		t.gated[j] = struct{}{}
+	if j.gated = isGated(&j.Row); !j.gated {
+		return
+	}
+	if j.Row.StartAt != nil {
+		t.timed[j] = struct{}{}
+	}
+	if len(j.Row.After) > 0 {
+		j.deps = slices.Clone(j.Row.After)
+		for _, d := range j.deps {
+			if t.dependents[d] == nil {
+				t.dependents[d] = map[*Job]struct{}{}
+			}
+			t.dependents[d][j] = struct{}{}
+		}
+		t.recheck[j] = struct{}{}
 	}
 }
 
 // delaneLocked takes j out of its lane and the gated jobs.
 func (t *Table) delaneLocked(j *Job) {
 	j.hold = hold{}
-	if j.gated {
-		delete(t.gated, j)
-		j.gated = false
+	delete(t.timed, j)
+	delete(t.recheck, j)
+	for _, d := range j.deps {
+		if delete(t.dependents[d], j); len(t.dependents[d]) == 0 {
+			delete(t.dependents, d)
+		}
 	}
+	j.gated, j.deps = false, nil
 	l := j.lane
 	if l == nil {
 		return
@@ -158,6 +179,40 @@ func (t *Table) retrackLocked(j *Job) {
 	}
 	t.delaneLocked(j)
 	t.enlaneLocked(j)
+}
+
+// moveTellsLocked marks for the next look the gated jobs that j's move (or
+// its removal) may concern: those waiting for j, and j itself (resumed in
+// the queue, say).
+func (t *Table) moveTellsLocked(j *Job) {
+	for d := range t.dependents[j.Row.ID] {
+		t.recheck[d] = struct{}{}
+	}
+	if j.gated && len(j.deps) > 0 {
+		t.recheck[j] = struct{}{}
+	}
+}
+
+// checkGatesLocked is a look's first part: the gated jobs whose time has
+// not come, and those that wait for others that moved, are checked (their
+// reasons set; those whose dependency failed, failed). A job whose time has
+// come leaves the timed jobs, and, if it waits for no other job, the gated.
+func (t *Table) checkGatesLocked(s *scheduling) {
+	for j := range t.timed {
+		if startable(j) {
+			t.gateLocked(j, s)
+		}
+		if at := j.Row.StartAt; at == nil || !s.now.Before(*at) {
+			delete(t.timed, j)
+			j.gated = len(j.Row.After) > 0
+		}
+	}
+	for j := range t.recheck {
+		delete(t.recheck, j)
+		if startable(j) {
+			t.gateLocked(j, s)
+		}
+	}
 }
 
 // takeFromLanesLocked is what a look may start from the lanes: each
@@ -218,9 +273,11 @@ func (t *Table) checkLanesLocked() {
 			panic(fmt.Sprintf("queued job %d is in lane %q, not %q", j.Row.ID, j.lane.key, t.laneKeyLocked(j)))
 		case j.lanePriority != j.Row.Priority:
 			panic(fmt.Sprintf("queued job %d's priority changed to %d without retrackLocked", j.Row.ID, j.Row.Priority))
-		case j.gated != isGated(&j.Row) && !(isGated(&j.Row) && timeCame(j, t.clock.now())):
+		case j.gated != isGated(&j.Row) && !(isGated(&j.Row) && timeCame(j, t.clock.now())),
+			!slices.Equal(j.deps, j.Row.After) && j.gated:
 			panic(fmt.Sprintf("queued job %d's time or dependencies changed without retrackLocked", j.Row.ID))
 		}
+		t.checkHoldLocked(j)
 	}
 	n := 0
 	for _, l := range t.lanes {
@@ -229,7 +286,29 @@ func (t *Table) checkLanesLocked() {
 			panic(fmt.Sprintf("lane %q is out of order", l.key))
 		}
 	}
-	if n != laned || len(t.gated) > laned {
-		panic(fmt.Sprintf("the lanes hold %d jobs (%d gated) for %d queued", n, len(t.gated), laned))
+	if n != laned || len(t.timed) > laned {
+		panic(fmt.Sprintf("the lanes hold %d jobs (%d timed) for %d queued", n, len(t.timed), laned))
+	}
+}
+
+// checkHoldLocked panics if queued job j, which waits for other jobs and
+// not (or no longer) for a time, is not waiting as its dependencies say
+// (a move of one of them that did not mark it for a look), nor marked for
+// the next look.
+func (t *Table) checkHoldLocked(j *Job) {
+	if _, marked := t.recheck[j]; marked || !j.gated || len(j.deps) == 0 || !startable(j) {
+		return
+	}
+	if at := j.Row.StartAt; at != nil && t.clock.now().Before(*at) {
+		return
+	}
+	ready, wait, reason := t.depsLocked(j)
+	switch {
+	case reason != "":
+		panic(fmt.Sprintf("queued job %d should have failed: %s", j.Row.ID, reason))
+	case !ready && j.hold != wait:
+		panic(fmt.Sprintf("queued job %d waits as %+v; its dependencies say %+v", j.Row.ID, j.hold, wait))
+	case ready && j.hold.kind == holdAfter:
+		panic(fmt.Sprintf("queued job %d still waits for job %d, which has finished", j.Row.ID, j.hold.dep))
 	}
 }

@@ -65,8 +65,9 @@ func walkQueue(tab *Table, now time.Time) (started, failed []uint64) {
 // in order would, over random queues: two groups with limits of 0 to 3,
 // priorities, thread jobs sharing a process with throttle limits of 1 to
 // 3, start times past and to come, and dependencies on jobs that ended or
-// run; round after round, some running jobs ending in between. And each
-// job left waiting says why, as the walk would have found it.
+// run; round after round, some running jobs ending in between (what
+// others wait for too) and the clock moving. And each job left waiting
+// says why, as the walk would have found it.
 func TestLanesStartWhatAWalkWould(t *testing.T) {
 	t.Setenv("BGJOB_STRICT_STATES", "1") // the lanes checked on every look
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
@@ -94,12 +95,15 @@ func TestLanesStartWhatAWalkWould(t *testing.T) {
 			if rng.IntN(4) == 0 {
 				r.ThrottleLimit = 1 + rng.IntN(3)
 			}
-			switch rng.IntN(6) {
-			case 0:
+			if rng.IntN(5) == 0 {
 				at := now.Add(time.Duration(rng.IntN(3)-1) * time.Hour) // past, now or to come
 				r.StartAt = &at
-			case 1:
+			}
+			if rng.IntN(4) == 0 {
 				r.After = []uint64{1 + uint64(rng.IntN(3))}
+				if rng.IntN(2) == 0 {
+					r.After = append(r.After, 1+r.After[0]%3) // another
+				}
 				r.AfterAnyState = rng.IntN(3) == 0
 			}
 			loaded[id] = NewJob(r)
@@ -134,12 +138,16 @@ func TestLanesStartWhatAWalkWould(t *testing.T) {
 					checkWaiting(t, tab, j, now)
 				}
 			}
-			// Some running jobs end (never job 1, which others wait for).
+			// Some running jobs end, job 1 among them at some round
+			// (what others wait for), and an hour passes now and then.
 			for id, j := range loaded {
-				if id > 3 && j.Row.State == api.Running && rng.IntN(2) == 0 {
-					tab.FinishLocked(j, api.Completed, "", nil)
+				if j.Row.State == api.Running && rng.IntN(2) == 0 && (id > 3 || rng.IntN(3) == 0) {
+					tab.FinishLocked(j, []api.State{api.Completed, api.Failed}[rng.IntN(2)], "", nil)
 					tab.FreeSlotLocked(j)
 				}
+			}
+			if rng.IntN(3) == 0 {
+				now = now.Add(time.Hour)
 			}
 		}
 		tab.Unlock()
@@ -158,6 +166,9 @@ func checkWaiting(t *testing.T, tab *Table, j *Job, now time.Time) {
 		want = "at " + j.Row.StartAt.Format("15:04:05")
 	case !ready:
 		want = fmt.Sprint("after ", wait.dep)
+		if wait.more > 0 {
+			want += fmt.Sprint(" +", wait.more)
+		}
 	case j.Row.ThrottleLimit > 0:
 		want = "throttled"
 	default:
@@ -204,7 +215,7 @@ func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 	if after.Row.State != api.Failed || !strings.Contains(after.Row.StateReason, "job 2000 (Broke)") {
 		t.Errorf("the job after a failed one is %s (%q), want Failed at once", after.Row.State, after.Row.StateReason)
 	}
-	if _, gated := tab.gated[came]; gated || came.gated {
+	if _, timed := tab.timed[came]; timed || came.gated {
 		t.Error("a job whose time has come is still looked at on every look")
 	}
 	if _, note := came.waiting(); note != "default full" {

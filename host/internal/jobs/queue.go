@@ -274,14 +274,7 @@ func (t *Table) ScheduleLocked() {
 		return
 	}
 	s := scheduling{now: t.clock.now()}
-	for j := range t.gated {
-		if startable(j) && t.gateLocked(j, &s) && len(j.Row.After) == 0 {
-			// Its time has come: only a slot holds it now, and it
-			// need not be looked at again until its lane's turn.
-			delete(t.gated, j)
-			j.gated = false
-		}
-	}
+	t.checkGatesLocked(&s)
 	for _, j := range t.takeFromLanesLocked() {
 		t.tryStartLocked(j, &s)
 	}
@@ -290,12 +283,11 @@ func (t *Table) ScheduleLocked() {
 		t.scheduleBatchLocked(p, &s)
 	}
 	t.armLocked(s.next)
-	if strict() {
-		t.checkLanesLocked()
-	}
 	if s.settled {
 		// The jobs that just failed may be what others wait for.
 		t.ScheduleLocked()
+	} else if strict() {
+		t.checkLanesLocked()
 	}
 }
 

@@ -128,8 +128,9 @@ func queuedTable(tb testing.TB, n, limit int) *Table {
 
 // What a queue of plain jobs costs per job, with n jobs waiting in one
 // group (5 at a time): a job's end, its slot freed and the next one
-// started (next); a job added behind them, its look included (add).
-// Neither may grow with the queue (go test -bench Queue ./host/internal/jobs/).
+// started (next); the same beside n jobs waiting for another job
+// (after); a job added behind them, its look included (add). None may
+// grow with the queue (go test -bench Queue ./host/internal/jobs/).
 func BenchmarkQueue(b *testing.B) {
 	for _, n := range []int{1000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("queued=%d/next", n), func(b *testing.B) {
@@ -144,6 +145,37 @@ func BenchmarkQueue(b *testing.B) {
 					next++
 				}
 				if next > uint64(n) {
+					b.StopTimer()
+					break
+				}
+				j := tab.jobs[next]
+				tab.FinishLocked(j, api.Completed, "", nil)
+				tab.FreeSlotLocked(j)
+				tab.ScheduleLocked()
+			}
+		})
+		b.Run(fmt.Sprintf("after=%d/next", n), func(b *testing.B) {
+			// 1,000 plain jobs, and n more that run after a job that
+			// runs on: what a job's end costs the queue beside them.
+			tab := queuedTable(b, 1000, 5)
+			defer tab.Close()
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			blocker := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Running, Group: "other"}})
+			tab.jobs[blocker.Row.ID] = blocker
+			for i := 1; i <= n; i++ {
+				j := NewJob(&store.Row{Job: api.Job{ID: 1<<40 + uint64(i), State: api.NotStarted, After: []uint64{blocker.Row.ID}}})
+				tab.jobs[j.Row.ID] = j
+				tab.trackLocked(j)
+			}
+			tab.ScheduleLocked()
+			next := uint64(1)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for next <= 1000 && tab.jobs[next].Row.State != api.Running {
+					next++
+				}
+				if next > 1000 {
 					b.StopTimer()
 					break
 				}

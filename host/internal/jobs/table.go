@@ -76,11 +76,14 @@ type Table struct {
 	// Both follow the table's jobs (see trackLocked).
 	pending map[*Job]struct{}
 	maxID   uint64
-	// lanes and gated order the pending jobs for the queue's look (see
-	// lanes.go); they follow the pending set.
-	lanes   map[string]*lane
-	gated   map[*Job]struct{}
-	loading bool // PublishLocked is filling the lanes: they are sorted after
+	// lanes order the pending jobs for the queue's look; timed,
+	// dependents and recheck are the gated ones it looks at (see
+	// lanes.go). They follow the pending set.
+	lanes      map[string]*lane
+	timed      map[*Job]struct{}
+	dependents map[uint64]map[*Job]struct{}
+	recheck    map[*Job]struct{}
+	loading    bool // PublishLocked is filling the lanes: they are sorted after
 	// batches are the batch parents with children waiting to run: a
 	// batch's waiting children are kept by their parent (kidQueue), not
 	// in pending, so that the queue's look costs the same whatever the
@@ -99,7 +102,7 @@ type Table struct {
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
 		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, slots: map[string]map[int]bool{}, threads: map[string]int{}, settings: cfg.Settings,
-		pending: map[*Job]struct{}{}, lanes: map[string]*lane{}, gated: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
+		pending: map[*Job]struct{}{}, lanes: map[string]*lane{}, timed: map[*Job]struct{}{}, dependents: map[uint64]map[*Job]struct{}{}, recheck: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()
 	}
@@ -180,12 +183,12 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
-	t.lanes, t.gated = map[string]*lane{}, map[*Job]struct{}{}
+	t.lanes, t.timed, t.dependents, t.recheck = map[string]*lane{}, map[*Job]struct{}{}, map[uint64]map[*Job]struct{}{}, map[*Job]struct{}{}
 	// A job may have moved before the table was published (a host taking
 	// back its predecessor's jobs fails some, and a retry queues them
 	// again), tracked then in maps now replaced: track every job afresh.
 	for _, j := range loaded {
-		j.queued, j.batch, j.kids, j.lane, j.gated = false, nil, nil, nil, false
+		j.queued, j.batch, j.kids, j.lane, j.gated, j.deps = false, nil, nil, nil, false, nil
 	}
 	// The lanes are put in order once, at the end: inserting a big
 	// queue's jobs one by one, in the map's order, would cost the square
@@ -205,6 +208,7 @@ func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 // was just put there, or has just moved, or was removed).
 func (t *Table) trackLocked(j *Job) {
 	t.maxID = max(t.maxID, j.Row.ID)
+	t.moveTellsLocked(j)
 	// A batch's parent runs nothing: its children wait in its stead.
 	s := j.Row.State
 	waits := (s == api.NotStarted || s == api.Suspended) && !j.Removed && !IsBatchParent(&j.Row)
