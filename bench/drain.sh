@@ -16,10 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 . bench/lib.sh
-bench_cleanup() { tsp -K >/dev/null 2>&1; }
 bench_setup drain "${1:-bin}" tsp:task-spooler
-export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=1000000
-mkdir -p "$TMPDIR"
+tsp_setup
 now() { date +%s.%N; }
 hf() { hyperfine -N --warmup 10 --runs 100 --export-json "$T/$1.json" "$B start -- true" >/dev/null 2>&1; median_ms "$T/$1.json" 2; }
 

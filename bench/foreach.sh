@@ -14,10 +14,8 @@ cd "$(dirname "$0")/.."
 N=${N:-500}
 RUNS=${RUNS:-5}
 . bench/lib.sh
-bench_cleanup() { tsp -K >/dev/null 2>&1; }
 bench_setup foreach "${1:-bin}" tsp:task-spooler
-export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=100000
-mkdir -p "$TMPDIR"
+tsp_setup
 tsp -S 5 >/dev/null
 seq "$N" > "$T/items"
 

@@ -47,3 +47,12 @@ bench_teardown() {
 median_ms() {
   python3 -c 'import json,sys; print("%.*f" % (int(sys.argv[2]), 1000*json.load(open(sys.argv[1]))["results"][0]["median"]))' "$1" "${2:-1}"
 }
+
+# tsp_setup starts nothing but gives task-spooler a server of the run's own
+# under $T (its socket, its output files), keeping every finished job, and
+# kills that server at the end. Call it after bench_setup.
+tsp_setup() {
+  export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=1000000
+  mkdir -p "$TMPDIR"
+  bench_cleanup() { tsp -K >/dev/null 2>&1; }
+}

@@ -19,10 +19,10 @@ WHAT=${2:-all}
 N=${N:-1000}
 SZ=${SZ:-256}
 . bench/lib.sh
-bench_cleanup() { tsp -K >/dev/null 2>&1; }
 bench_setup peers "${1:-bin}" tsp:task-spooler nq:nq
-export TS_SOCKET=$T/tsp.sock TMPDIR=$T/tsp TS_MAXFINISHED=100000 TS_SLOTS=2 NQDIR=$T/nq
-mkdir -p "$TMPDIR" "$NQDIR"
+tsp_setup
+export TS_SLOTS=2 NQDIR=$T/nq
+mkdir -p "$NQDIR"
 tsp -S 2 >/dev/null
 
 # ratios FILE: each command's median and its ratio to the first (tsp).

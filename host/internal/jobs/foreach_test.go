@@ -322,21 +322,7 @@ func BenchmarkBatchChild(b *testing.B) {
 			tab, p := newBatch(b, 5, numbered(n))
 			tab.mu.Lock()
 			defer tab.mu.Unlock()
-			next := 0 // the oldest child that may be running
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for next < n && p.Children[next].Row.State != api.Running {
-					next++
-				}
-				if next == n {
-					b.StopTimer()
-					break
-				}
-				k := p.Children[next]
-				tab.FinishLocked(k, api.Completed, "", nil)
-				tab.FreeSlotLocked(k)
-				tab.ScheduleLocked()
-			}
+			endInTurn(b, tab, p.Children)
 		})
 	}
 }

@@ -138,21 +138,7 @@ func BenchmarkQueue(b *testing.B) {
 			defer tab.Close()
 			tab.mu.Lock()
 			defer tab.mu.Unlock()
-			next := uint64(1) // the oldest job that may be running
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for next <= uint64(n) && tab.jobs[next].Row.State != api.Running {
-					next++
-				}
-				if next > uint64(n) {
-					b.StopTimer()
-					break
-				}
-				j := tab.jobs[next]
-				tab.FinishLocked(j, api.Completed, "", nil)
-				tab.FreeSlotLocked(j)
-				tab.ScheduleLocked()
-			}
+			endInTurn(b, tab, tab.jobsFrom(1, n))
 		})
 		b.Run(fmt.Sprintf("after=%d/next", n), func(b *testing.B) {
 			// 1,000 plain jobs, and n more that run after a job that
@@ -169,21 +155,7 @@ func BenchmarkQueue(b *testing.B) {
 				tab.trackLocked(j)
 			}
 			tab.ScheduleLocked()
-			next := uint64(1)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for next <= 1000 && tab.jobs[next].Row.State != api.Running {
-					next++
-				}
-				if next > 1000 {
-					b.StopTimer()
-					break
-				}
-				j := tab.jobs[next]
-				tab.FinishLocked(j, api.Completed, "", nil)
-				tab.FreeSlotLocked(j)
-				tab.ScheduleLocked()
-			}
+			endInTurn(b, tab, tab.jobsFrom(1, 1000))
 		})
 		b.Run(fmt.Sprintf("queued=%d/add", n), func(b *testing.B) {
 			tab := queuedTable(b, n, 5)
@@ -200,5 +172,36 @@ func BenchmarkQueue(b *testing.B) {
 				tab.ScheduleLocked()
 			}
 		})
+	}
+}
+
+// jobsFrom is tab's jobs with ids first to first+n-1.
+func (t *Table) jobsFrom(first uint64, n int) []*Job {
+	js := make([]*Job, n)
+	for i := range js {
+		js[i] = t.jobs[first+uint64(i)]
+	}
+	return js
+}
+
+// endInTurn times b.N ends of js's running jobs, oldest first, each with
+// its slot freed and a look of the queue, as a runner's end makes: js are
+// started in their order, and the timer stops when none is left. The
+// table's lock is held.
+func endInTurn(b *testing.B, t *Table, js []*Job) {
+	next := 0 // the oldest that may be running
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for next < len(js) && js[next].Row.State != api.Running {
+			next++
+		}
+		if next == len(js) {
+			b.StopTimer()
+			break
+		}
+		j := js[next]
+		t.FinishLocked(j, api.Completed, "", nil)
+		t.FreeSlotLocked(j)
+		t.ScheduleLocked()
 	}
 }
