@@ -197,19 +197,25 @@ func (t *Table) moveTellsLocked(j *Job) {
 // not come, and those that wait for others that moved, are checked (their
 // reasons set; those whose dependency failed, failed). A job whose time has
 // come leaves the timed jobs, and, if it waits for no other job, the gated.
+//
+// A job that cannot be looked at now (suspended in the queue, or a retry
+// whose last runtime is still being released) keeps its place among them
+// until it can: nothing marks it again when its runtime goes, and a job
+// that left the timed jobs unlooked at would keep its old reason.
 func (t *Table) checkGatesLocked(s *scheduling) {
 	for j := range t.timed {
-		if startable(j) {
-			t.gateLocked(j, s)
+		if !startable(j) {
+			continue
 		}
+		t.gateLocked(j, s)
 		if at := j.Row.StartAt; at == nil || !s.now.Before(*at) {
 			delete(t.timed, j)
 			j.gated = len(j.Row.After) > 0
 		}
 	}
 	for j := range t.recheck {
-		delete(t.recheck, j)
 		if startable(j) {
+			delete(t.recheck, j)
 			t.gateLocked(j, s)
 		}
 	}

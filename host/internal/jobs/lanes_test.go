@@ -64,54 +64,115 @@ func walkQueue(tab *Table, now time.Time) (started, failed []uint64) {
 // The lanes start, and fail, exactly the jobs one walk of the whole queue
 // in order would, over random queues: two groups with limits of 0 to 3,
 // priorities, thread jobs sharing a process with throttle limits of 1 to
-// 3, start times past and to come, and dependencies on jobs that ended or
-// run; round after round, some running jobs ending in between (what
-// others wait for too) and the clock moving. And each job left waiting
-// says why, as the walk would have found it.
+// 3, start times past and to come, dependencies (one or two) on
+// jobs that run, ended or will be restarted, retries; step after step,
+// what a host does between looks: an attempt ends, its runtime is released
+// a step or more later, a queued job is suspended or resumed, a finished
+// one (what others wait for among them) is restarted in place, an hour
+// passes. And each job left waiting says why, as the walk finds it.
 func TestLanesStartWhatAWalkWould(t *testing.T) {
-	t.Setenv("BGJOB_STRICT_STATES", "1") // the lanes checked on every look
+	t.Setenv("BGJOB_STRICT_STATES", "1")
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	rng := rand.New(rand.NewPCG(7, 11))
-	cfg := storedConfig(t) // where the failed jobs' rows go
+	rng := rand.New(rand.NewPCG(3, 5))
+	cfg := storedConfig(t)
 	cfg.Run = func(*Job) {}
-	for table := 0; table < 300; table++ {
+	for table := 0; table < 400; table++ {
 		limits := map[string]int{"default": rng.IntN(4), "a": rng.IntN(4)}
 		cfg.Settings = store.Settings{MaxRunning: limits}
 		tab := New(cfg)
 		tab.clock.now = func() time.Time { return now }
 		tab.clock.afterFunc = func(time.Duration, func()) interface{ Stop() bool } { return time.NewTimer(time.Hour) }
 		loaded := map[uint64]*Job{}
-		// Jobs 1-3 are what others run after: one running, one
-		// completed, one failed.
 		for id, st := range map[uint64]api.State{1: api.Running, 2: api.Completed, 3: api.Failed} {
-			loaded[id] = NewJob(&store.Row{Job: api.Job{ID: id, Name: fmt.Sprint("D", id), State: st}, Spec: &store.Spec{}})
+			loaded[id] = NewJob(&store.Row{Job: api.Job{ID: id, Name: fmt.Sprint("D", id), State: st, Group: "z"}, Spec: &store.Spec{}})
 		}
-		n := 4 + rng.IntN(40)
+		n := 4 + rng.IntN(30)
 		for id := uint64(4); id < uint64(4+n); id++ {
 			r := &store.Row{Job: api.Job{ID: id, State: api.NotStarted, Priority: rng.IntN(3) - 1}, Spec: &store.Spec{Runtime: "shell"}}
 			if rng.IntN(2) == 0 {
 				r.Group = "a"
 			}
 			if rng.IntN(4) == 0 {
-				r.ThrottleLimit = 1 + rng.IntN(3)
+				r.ThrottleLimit = 1 + rng.IntN(3) // thread jobs sharing a process
 			}
 			if rng.IntN(5) == 0 {
 				at := now.Add(time.Duration(rng.IntN(3)-1) * time.Hour) // past, now or to come
 				r.StartAt = &at
 			}
-			if rng.IntN(4) == 0 {
+			if rng.IntN(3) == 0 {
 				r.After = []uint64{1 + uint64(rng.IntN(3))}
 				if rng.IntN(2) == 0 {
-					r.After = append(r.After, 1+r.After[0]%3) // another
+					r.After = append(r.After, 1+r.After[0]%3)
 				}
 				r.AfterAnyState = rng.IntN(3) == 0
+			}
+			if rng.IntN(3) == 0 {
+				r.Retries = 1 + rng.IntN(2)
+				if rng.IntN(2) == 0 {
+					r.RetryDelay = time.Hour
+				}
 			}
 			loaded[id] = NewJob(r)
 		}
 		tab.Lock()
 		tab.PublishLocked(loaded)
 		tab.HoldSlotLocked(loaded[1])
-		for round := 0; round < 6; round++ {
+		loaded[1].RT = onItsWay{}
+		var releasing []*Job
+		var history []string
+		pick := func(ok func(*Job) bool) *Job {
+			var js []*Job
+			for id := uint64(1); id < uint64(4+n); id++ {
+				if ok(loaded[id]) {
+					js = append(js, loaded[id])
+				}
+			}
+			if len(js) == 0 {
+				return nil
+			}
+			return js[rng.IntN(len(js))]
+		}
+		for step := 0; step < 40; step++ {
+			what := ""
+			switch rng.IntN(7) {
+			case 0, 1: // a running job's attempt ends
+				if j := pick(func(j *Job) bool { return j.Row.State == api.Running && !slices.Contains(releasing, j) }); j != nil {
+					tab.FinishLocked(j, []api.State{api.Completed, api.Failed}[rng.IntN(2)], "", nil)
+					releasing = append(releasing, j)
+					what = fmt.Sprint("end ", j.Row.ID)
+				}
+			case 2: // its runtime released, its slot freed
+				if len(releasing) > 0 {
+					i := rng.IntN(len(releasing))
+					j := releasing[i]
+					releasing = slices.Delete(releasing, i, i+1)
+					j.RT = nil
+					tab.FreeSlotLocked(j)
+					what = fmt.Sprint("release ", j.Row.ID)
+				}
+			case 3: // suspended in the queue
+				if j := pick(func(j *Job) bool { return startable(j) }); j != nil {
+					tab.MoveLocked(j, api.Suspended)
+					j.Row.SuspendedFrom = api.NotStarted
+					what = fmt.Sprint("suspend ", j.Row.ID)
+				}
+			case 4: // resumed
+				if j := pick(func(j *Job) bool { return j.Row.State == api.Suspended }); j != nil {
+					tab.MoveLocked(j, api.NotStarted)
+					j.Row.SuspendedFrom = ""
+					what = fmt.Sprint("resume ", j.Row.ID)
+				}
+			case 5: // restarted in place
+				if j := pick(func(j *Job) bool { return j.Row.State.Finished() && j.RT == nil }); j != nil {
+					j.Row.Attempt, j.Row.StartAt = 0, nil
+					tab.MoveLocked(j, api.NotStarted)
+					what = fmt.Sprint("restart ", j.Row.ID)
+				}
+			case 6:
+				now = now.Add(time.Hour)
+				what = "an hour"
+			}
+			history = append(history, what)
 			wantStarted, wantFailed := walkQueue(tab, now)
 			before := map[uint64]api.State{}
 			for id, j := range loaded {
@@ -122,6 +183,7 @@ func TestLanesStartWhatAWalkWould(t *testing.T) {
 			for id, j := range loaded {
 				if before[id] == api.NotStarted && j.Row.State == api.Running {
 					started = append(started, id)
+					j.RT = onItsWay{}
 				}
 				if before[id] == api.NotStarted && j.Row.State == api.Failed {
 					failed = append(failed, id)
@@ -130,24 +192,20 @@ func TestLanesStartWhatAWalkWould(t *testing.T) {
 			slices.Sort(started)
 			slices.Sort(failed)
 			if fmt.Sprint(started, failed) != fmt.Sprint(wantStarted, wantFailed) {
-				t.Fatalf("table %d round %d (limits %v): started %v, failed %v; a walk of the queue starts %v, fails %v",
-					table, round, limits, started, failed, wantStarted, wantFailed)
+				t.Fatalf("table %d step %d (limits %v; steps %v): started %v, failed %v; a walk of the queue starts %v, fails %v",
+					table, step, limits, history, started, failed, wantStarted, wantFailed)
 			}
 			for _, j := range loaded {
-				if j.Row.State == api.NotStarted {
-					checkWaiting(t, tab, j, now)
+				if startable(j) && j.queued {
+					func() {
+						defer func() {
+							if r := recover(); r != nil {
+								t.Fatalf("table %d step %d (steps %v): %v", table, step, history, r)
+							}
+						}()
+						checkWaiting(t, tab, j, now)
+					}()
 				}
-			}
-			// Some running jobs end, job 1 among them at some round
-			// (what others wait for), and an hour passes now and then.
-			for id, j := range loaded {
-				if j.Row.State == api.Running && rng.IntN(2) == 0 && (id > 3 || rng.IntN(3) == 0) {
-					tab.FinishLocked(j, []api.State{api.Completed, api.Failed}[rng.IntN(2)], "", nil)
-					tab.FreeSlotLocked(j)
-				}
-			}
-			if rng.IntN(3) == 0 {
-				now = now.Add(time.Hour)
 			}
 		}
 		tab.Unlock()

@@ -1,0 +1,128 @@
+package jobs
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/launch"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// A job suspended in the queue before its start time, whose time comes
+// while it is suspended (a look happening meanwhile), and which is then
+// resumed into a full queue, says it waits for its group, not for a time
+// that has passed.
+func TestTimeCameWhileSuspended(t *testing.T) {
+	tab := queuedTable(t, 3, 1) // job 1 runs, 2 and 3 wait: default full
+	defer tab.Close()
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	now := time.Now().Truncate(time.Second)
+	tab.clock.now = func() time.Time { return now }
+	at := now.Add(time.Hour)
+	j := NewJob(&store.Row{Job: api.Job{ID: 10, State: api.NotStarted, StartAt: &at}})
+	tab.jobs[j.Row.ID] = j
+	tab.trackLocked(j)
+	tab.ScheduleLocked()
+	if _, note := j.waiting(); note != "at "+at.Format("15:04:05") {
+		t.Fatalf("before its time: %q", note)
+	}
+	// Suspended in the queue (runner.Manager.Suspend).
+	tab.MoveLocked(j, api.Suspended)
+	j.Row.SuspendedFrom = api.NotStarted
+	now = now.Add(2 * time.Hour)
+	tab.ScheduleLocked() // any look: another job's start or end
+	// Resumed (runner.Manager.Resume).
+	tab.MoveLocked(j, api.NotStarted)
+	j.Row.SuspendedFrom = ""
+	tab.ScheduleLocked()
+	if _, note := j.waiting(); note != "default full" {
+		t.Errorf("resumed after its time came, in a full queue: says %q, want %q", note, "default full")
+	}
+}
+
+// onItsWay stands for a runtime a job holds (j.RT): only whether it has
+// one matters here.
+type onItsWay struct{ launch.Process }
+
+// A job that waits for another (--after) and whose attempt failed with a
+// retry left is queued again while its runtime is still being released
+// (j.RT set, as in runner.task between FinishLocked and freeLocked). If
+// the job it runs after was restarted in place meanwhile, the retry waits
+// for it again; and the job queued behind it starts in the slot it frees.
+func TestRetryWhileRuntimeReleased(t *testing.T) {
+	for _, look := range []bool{false, true} {
+		name := map[bool]string{false: "no look in between", true: "a look in between"}[look]
+		t.Run(name, func(t *testing.T) {
+			cfg := storedConfig(t)
+			cfg.MaxRunning, cfg.Run = 1, func(*Job) {}
+			cfg.Settings = store.Settings{MaxRunning: map[string]int{"held": 0}}
+			tab := New(cfg)
+			defer tab.Close()
+			d := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "D", State: api.Completed, Group: "held"}, Spec: &store.Spec{}})
+			j := NewJob(&store.Row{Job: api.Job{ID: 2, Name: "J", State: api.Running, After: []uint64{1}, Retries: 1, Attempt: 1}, Spec: &store.Spec{}})
+			k := NewJob(&store.Row{Job: api.Job{ID: 3, Name: "K", State: api.NotStarted}, Spec: &store.Spec{}})
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			tab.PublishLocked(map[uint64]*Job{1: d, 2: j, 3: k})
+			tab.HoldSlotLocked(j)
+			j.RT = onItsWay{}
+			tab.ScheduleLocked()
+			// D is restarted in place while J runs (its group is held:
+			// it stays queued).
+			tab.MoveLocked(d, api.NotStarted)
+			tab.ScheduleLocked()
+			// J's attempt fails; it is queued again, its runtime not yet
+			// released.
+			code := 1
+			tab.FinishLocked(j, api.Failed, "exit status 1", &code)
+			if j.Row.State != api.NotStarted {
+				t.Fatalf("J is %s, want NotStarted (a retry)", j.Row.State)
+			}
+			if look {
+				tab.ScheduleLocked() // another job's end or a submit, say
+			}
+			// Its runtime is released (runner.task.freeLocked).
+			j.RT = nil
+			tab.FreeSlotLocked(j)
+			tab.ScheduleLocked()
+			if _, note := j.waiting(); j.Row.State != api.NotStarted || note != "after 1" {
+				t.Errorf("J is %s (%q), want NotStarted after 1", j.Row.State, note)
+			}
+			if k.Row.State != api.Running {
+				_, note := k.waiting()
+				t.Errorf("K is %s (%q) with the default group's slot free; want it Running", k.Row.State, note)
+			}
+		})
+	}
+}
+
+// A job after a batch starts when the batch's last child ends, and fails
+// when one of them failed: the parent's state moves with settleBatchLocked.
+func TestAfterABatch(t *testing.T) {
+	t.Setenv("BGJOB_STRICT_STATES", "1")
+	for _, end := range []api.State{api.Completed, api.Failed} {
+		tab, p := newBatch(t, 1, numbered(3))
+		tab.mu.Lock()
+		j := tab.addLocked(&store.Row{Job: api.Job{ID: 100, State: api.NotStarted, Group: "x", After: []uint64{p.Row.ID}}, Spec: &store.Spec{}})
+		tab.ScheduleLocked()
+		if _, note := j.waiting(); note != fmt.Sprint("after ", p.Row.ID) {
+			t.Fatalf("says %q", note)
+		}
+		for _, k := range p.Children {
+			for k.Row.State == api.NotStarted {
+				tab.ScheduleLocked()
+			}
+			tab.FinishLocked(k, end, "", nil)
+			tab.FreeSlotLocked(k)
+			tab.ScheduleLocked()
+		}
+		want := map[api.State]api.State{api.Completed: api.Running, api.Failed: api.Failed}[end]
+		if p.Row.State != end || j.Row.State != want {
+			t.Errorf("children %s: parent %s, the job after it %s (%q); want %s", end, p.Row.State, j.Row.State, j.Row.StateReason, want)
+		}
+		tab.mu.Unlock()
+	}
+}
