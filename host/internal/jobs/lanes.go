@@ -183,10 +183,17 @@ func (t *Table) retrackLocked(j *Job) {
 
 // moveTellsLocked marks for the next look the gated jobs that j's move (or
 // its removal) may concern: those waiting for j, and j itself (resumed in
-// the queue, say).
+// the queue, say). A move outside a look brings one soon: some are
+// followed by none (a Slurm or SSH child's end), and the jobs waiting for
+// it would wait for an unrelated one.
 func (t *Table) moveTellsLocked(j *Job) {
-	for d := range t.dependents[j.Row.ID] {
-		t.recheck[d] = struct{}{}
+	if ds := t.dependents[j.Row.ID]; len(ds) > 0 {
+		for d := range ds {
+			t.recheck[d] = struct{}{}
+		}
+		if t.begun && !t.looking && !t.loading {
+			t.armLocked(t.clock.now())
+		}
 	}
 	if j.gated && len(j.deps) > 0 {
 		t.recheck[j] = struct{}{}

@@ -126,3 +126,37 @@ func TestAfterABatch(t *testing.T) {
 		tab.mu.Unlock()
 	}
 }
+
+// A job waiting for another starts when that one ends even if nothing
+// looks at the queue after the end (a Slurm or SSH child's end makes
+// none): the end itself brings a look.
+func TestAnEndNoLookFollows(t *testing.T) {
+	cfg := storedConfig(t)
+	cfg.MaxRunning, cfg.Run = 1, func(*Job) {}
+	tab := New(cfg)
+	defer tab.Close()
+	d := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "D", State: api.Running, Group: "elsewhere"}, Spec: &store.Spec{}})
+	j := NewJob(&store.Row{Job: api.Job{ID: 2, Name: "J", State: api.NotStarted, After: []uint64{1}}, Spec: &store.Spec{}})
+	tab.mu.Lock()
+	tab.PublishLocked(map[uint64]*Job{1: d, 2: j})
+	tab.HoldSlotLocked(d)
+	tab.mu.Unlock()
+	tab.Start()
+	tab.mu.Lock()
+	if _, note := j.waiting(); note != "after 1" {
+		t.Fatalf("J says %q, want after 1", note)
+	}
+	tab.FinishLocked(d, api.Completed, "", nil) // and no look
+	tab.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		tab.mu.Lock()
+		st := j.Row.State
+		tab.mu.Unlock()
+		if st == api.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("J is %s 10 s after the job it runs after completed", st)
+		}
+	}
+}

@@ -273,6 +273,8 @@ func (t *Table) ScheduleLocked() {
 	if t.ctx.Err() != nil {
 		return
 	}
+	defer func(was bool) { t.looking = was }(t.looking)
+	t.looking = true
 	s := scheduling{now: t.clock.now()}
 	t.checkGatesLocked(&s)
 	for _, j := range t.takeFromLanesLocked() {
@@ -528,6 +530,7 @@ func (t *Table) LastRun(owner uint32, typ, name string) *time.Time {
 // can, and the clean-up policy applies now and every cleanupEvery.
 func (t *Table) Start() {
 	t.mu.Lock()
+	t.begun = true
 	t.ScheduleLocked()
 	t.mu.Unlock()
 	t.Cleanup()

@@ -84,6 +84,9 @@ type Table struct {
 	dependents map[uint64]map[*Job]struct{}
 	recheck    map[*Job]struct{}
 	loading    bool // PublishLocked is filling the lanes: they are sorted after
+	// begun is set once the table's work has begun (Start); looking
+	// while a look of the queue (ScheduleLocked) is under way.
+	begun, looking bool
 	// batches are the batch parents with children waiting to run: a
 	// batch's waiting children are kept by their parent (kidQueue), not
 	// in pending, so that the queue's look costs the same whatever the
