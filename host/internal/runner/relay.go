@@ -361,8 +361,13 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	m.t.FinishLocked(j, state, reason, &code)
 	// A thread child's slot is free at once. A process child keeps its
 	// slot until its runtime is back for the next job: the next child
-	// then reuses it instead of starting a process of its own.
-	early := j.Row.ThrottleLimit != 0
+	// then reuses it instead of starting a process of its own. A child
+	// whose attempt runs again keeps it until its row is written too:
+	// freed, its next attempt could start at once, and the row written
+	// below would then say it runs, before that attempt's runtime is
+	// recorded (Run records it); a host killed in between found the last
+	// attempt's record, its process gone, and failed the child.
+	early := j.Row.ThrottleLimit != 0 && j.Row.State.Finished()
 	if early {
 		tk.freeLocked()
 	}
