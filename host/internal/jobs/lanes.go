@@ -63,13 +63,11 @@ func (t *Table) laneKeyLocked(j *Job) string {
 	return "group|" + g
 }
 
-// roomLocked is how many more of the jobs in j's lane may start now.
-func (t *Table) roomLocked(j *Job) int {
-	if j.Row.ThrottleLimit > 0 && !IsBatchChild(&j.Row) {
-		return j.Row.ThrottleLimit - t.threads[threadKey(&j.Row)]
-	}
-	g, limit := t.slotGroup(j)
-	return limit - t.running[g]
+// roomLocked is how many more of the jobs in j's lane may start now, and
+// why the rest wait once there is none: what noSlotLocked counts.
+func (t *Table) roomLocked(j *Job) (int, hold) {
+	h := t.noSlotLocked(j)
+	return h.limit - h.running, h
 }
 
 // laneOrder is queueOrder by the priority a job had when it joined its
@@ -234,7 +232,7 @@ func (t *Table) checkGatesLocked(s *scheduling) {
 func (t *Table) takeFromLanesLocked() []*Job {
 	var starts []*Job
 	for _, l := range t.lanes {
-		room := t.roomLocked(l.jobs[0])
+		room, _ := t.roomLocked(l.jobs[0])
 		for _, j := range l.jobs {
 			if room <= 0 {
 				break
@@ -254,8 +252,8 @@ func (t *Table) takeFromLanesLocked() []*Job {
 func (t *Table) holdLanesLocked() {
 	for _, l := range t.lanes {
 		l.hold = hold{}
-		if t.roomLocked(l.jobs[0]) <= 0 {
-			l.hold = t.noSlotLocked(l.jobs[0])
+		if room, h := t.roomLocked(l.jobs[0]); room <= 0 {
+			l.hold = h
 		}
 	}
 }

@@ -424,7 +424,9 @@ func (t *Table) takeGroupSlotLocked(j *Job, g string) {
 }
 
 // noSlotLocked is why j, which TakeSlotLocked just refused, waits: its
-// group, or the thread jobs sharing its process, are at their limit.
+// group, or the thread jobs sharing its process, are at their limit. Its
+// counts are what TakeSlotLocked compares, whether or not it refused
+// (roomLocked).
 func (t *Table) noSlotLocked(j *Job) hold {
 	if IsBatchChild(&j.Row) {
 		g, limit := t.slotGroup(j)
