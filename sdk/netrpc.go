@@ -26,7 +26,7 @@ type netRPCPlugin struct {
 // (see server.watch).
 func (p *netRPCPlugin) Server(*plugin.MuxBroker) (interface{}, error) {
 	p.srv.mu.Lock()
-	p.srv.dispensed, p.srv.dispensedAt = true, time.Now()
+	p.srv.dispensedAt = time.Now()
 	p.srv.mu.Unlock()
 	return &netRPCServer{s: p.srv}, nil
 }

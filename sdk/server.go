@@ -37,9 +37,9 @@ type server struct {
 	// abandonWait: how long a process that may have been given a job
 	// waits for a host once its host's connection dropped (see watch).
 	abandonWait time.Duration
-	// dispensed: a host took this process over protocol 1, last at
-	// dispensedAt; launcherGoneAt: when watch first saw its launcher gone.
-	dispensed                   bool
+	// dispensedAt: when a host last took this process over protocol 1
+	// (zero: never); launcherGoneAt: when watch first saw its launcher
+	// gone.
 	dispensedAt, launcherGoneAt time.Time
 	// launcherGone reports that the host that started the process is
 	// gone (nil: never known); see watch.
@@ -444,7 +444,7 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 			if s.dispensedAt.After(since) {
 				since = s.dispensedAt
 			}
-			hostGone = !s.dispensed || time.Since(since) > s.abandonWait
+			hostGone = s.dispensedAt.IsZero() || time.Since(since) > s.abandonWait
 			awaitingHost = !hostGone
 		}
 		// A reusable plugin whose host is attached waits for its next job:

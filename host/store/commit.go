@@ -91,6 +91,12 @@ func (s *Store) update(fn func(*wtx) error) error {
 	return s.commitWrite(&write{fn: fn, done: make(chan struct{})})
 }
 
+// updateEarly is update for a write that may answer once written, its
+// sync under way, when no other write shares its commit (see early).
+func (s *Store) updateEarly(fn func(*wtx) error) error {
+	return s.commitWrite(&write{fn: fn, early: true, done: make(chan struct{})})
+}
+
 // commitWrite queues w and returns once it is committed: durable, or, if
 // w is early and alone with other early writes, written and being synced.
 func (s *Store) commitWrite(w *write) error {

@@ -423,7 +423,7 @@ func (s *Store) Create(r *Row, prepare func(id uint64) []byte) error {
 // job. (Its id may then be given again.) One fdatasync fewer on the path
 // of a start --wait.
 func (s *Store) CreateForeground(r *Row, prepare func(id uint64) []byte) error {
-	return s.commitWrite(&write{fn: createRow(r, prepare), early: true, done: make(chan struct{})})
+	return s.updateEarly(createRow(r, prepare))
 }
 
 func createRow(r *Row, prepare func(id uint64) []byte) func(*wtx) error {
@@ -526,7 +526,7 @@ func (s *Store) Delete(id uint64) error { return s.update(deleteRow(id)) }
 // of an earlier boot (jobs' FromEarlierBoot) rather than run it. One
 // fdatasync fewer on the path of a start --wait.
 func (s *Store) DeleteForeground(id uint64) error {
-	return s.commitWrite(&write{fn: deleteRow(id), early: true, done: make(chan struct{})})
+	return s.updateEarly(deleteRow(id))
 }
 
 func deleteRow(id uint64) func(*wtx) error {

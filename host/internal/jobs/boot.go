@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bgjob/bgjob/host/internal/safepath"
 	"github.com/bgjob/bgjob/host/store"
 )
 
@@ -40,13 +39,4 @@ func FromEarlierBoot(r *store.Row) bool {
 // knows its boot: one FromEarlierBoot can judge.
 func bootBound(r *store.Row) bool {
 	return r.Foreground && r.Boot != "" && r.Parent == 0 && len(r.ChildJobs) == 0 && r.Elsewhere() == ""
-}
-
-// RemoveFiles removes what job id keeps beside its row: its payload, its
-// record log and its runtime's log. Most are not there (a small payload
-// and few records live in the row).
-func (t *Table) RemoveFiles(id uint64) {
-	for _, f := range []string{t.PayloadPath(id), t.LogPath(id), t.RuntimeLogPath(id)} {
-		_ = safepath.RemoveFile(f)
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
 // removeJob deletes j's row, then forgets it and its files. It does not
@@ -60,7 +62,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	}
 	t.cursors.Drop(j.Row.ID)
 	t.journal.DropAttach(j.Row.ID)
-	t.RemoveFiles(j.Row.ID)
+	t.removeFiles(j.Row.ID)
 	return nil
 }
 
@@ -105,4 +107,13 @@ func (t *Table) RemoveTree(j *Job, onlyFinished bool) error {
 		os.RemoveAll(j.Row.SSH.Dir)
 	}
 	return nil
+}
+
+// removeFiles removes what job id keeps beside its row: its payload, its
+// record log and its runtime's log. Most are not there (a small payload
+// and few records live in the row).
+func (t *Table) removeFiles(id uint64) {
+	for _, f := range []string{t.PayloadPath(id), t.LogPath(id), t.RuntimeLogPath(id)} {
+		_ = safepath.RemoveFile(f)
+	}
 }
