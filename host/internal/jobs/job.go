@@ -86,11 +86,15 @@ type Job struct {
 	// lane is the queue's lane a queued job waits in, lanePriority its
 	// priority when it joined it, gated whether its start waits for a
 	// time or other jobs too, and deps the jobs it is indexed as waiting
-	// for (see lanes.go). Guarded by Host.mu.
+	// for (see lanes.go); timedAt is the time it is held among the timed
+	// jobs for, and timedIdx its place there, plus one (0: not there).
+	// Guarded by Host.mu.
 	lane         *lane
 	lanePriority int
 	gated        bool
 	deps         []uint64
+	timedAt      time.Time
+	timedIdx     int
 }
 
 func NewJob(r *store.Row) *Job {

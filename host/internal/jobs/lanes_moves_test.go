@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -158,5 +159,81 @@ func TestAnEndNoLookFollows(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("J is %s 10 s after the job it runs after completed", st)
 		}
+	}
+}
+
+// Jobs held until times to come (start --at) start as each time comes, in
+// that order, whatever order they were queued in, a look reaching only
+// those whose time came; those still to come say when, and the queue's
+// timer is set for the first of them. Jobs moved to another time, or
+// removed, on the way, are held to what they say now.
+func TestTimedJobsStartAsTheirTimesCome(t *testing.T) {
+	tab := queuedTable(t, 0, 100)
+	defer tab.Close()
+	tab.mu.Lock()
+	defer tab.mu.Unlock()
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	tab.clock.now = func() time.Time { return now }
+	var armed time.Time
+	tab.clock.afterFunc = func(d time.Duration, _ func()) interface{ Stop() bool } {
+		armed = now.Add(d)
+		return time.NewTimer(time.Hour)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	var js []*Job
+	for id := uint64(1); id <= 60; id++ {
+		at := now.Add(time.Duration(1+rng.IntN(45)) * time.Minute)
+		j := NewJob(&store.Row{Job: api.Job{ID: id, State: api.NotStarted, StartAt: &at}})
+		tab.jobs[id] = j
+		tab.trackLocked(j)
+		js = append(js, j)
+	}
+	tab.ScheduleLocked()
+	for minute := 1; minute <= 50; minute++ {
+		now = now.Add(time.Minute)
+		switch minute {
+		case 10: // one of those still to come is moved to later (edit --at)
+			for _, j := range js {
+				if j.Row.State == api.NotStarted {
+					later := now.Add(30 * time.Minute)
+					j.Row.StartAt = &later
+					tab.retrackLocked(j)
+					break
+				}
+			}
+		case 20: // one is removed (stopped before it ran)
+			for _, j := range js {
+				if j.Row.State == api.NotStarted {
+					tab.FinishLocked(j, api.Stopped, "", nil)
+					break
+				}
+			}
+		}
+		tab.ScheduleLocked() // the timer's look, or any other
+		var first time.Time
+		for _, j := range js {
+			at := *j.Row.StartAt
+			switch {
+			case j.Row.State == api.Stopped:
+			case at.After(now):
+				if j.Row.State != api.NotStarted {
+					t.Fatalf("minute %d: job %d, due at %v, is %s", minute, j.Row.ID, at.Format("15:04"), j.Row.State)
+				}
+				if _, note := j.waiting(); note != "at "+at.Format("15:04:05") {
+					t.Fatalf("minute %d: job %d, due at %v, says %q", minute, j.Row.ID, at.Format("15:04"), note)
+				}
+				if first.IsZero() || at.Before(first) {
+					first = at
+				}
+			case j.Row.State != api.Running:
+				t.Fatalf("minute %d: job %d, due at %v, is %s", minute, j.Row.ID, at.Format("15:04"), j.Row.State)
+			}
+		}
+		if !first.IsZero() && !armed.Equal(first) {
+			t.Fatalf("minute %d: the timer is set for %v, the first time to come is %v", minute, armed.Format("15:04"), first.Format("15:04"))
+		}
+	}
+	if len(tab.timed) != 0 {
+		t.Errorf("%d jobs are still held for a time, all times have come", len(tab.timed))
 	}
 }

@@ -273,7 +273,7 @@ func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 	if after.Row.State != api.Failed || !strings.Contains(after.Row.StateReason, "job 2000 (Broke)") {
 		t.Errorf("the job after a failed one is %s (%q), want Failed at once", after.Row.State, after.Row.StateReason)
 	}
-	if _, timed := tab.timed[came]; timed || came.gated {
+	if came.timedIdx != 0 || came.gated {
 		t.Error("a job whose time has come is still looked at on every look")
 	}
 	if _, note := came.waiting(); note != "default full" {

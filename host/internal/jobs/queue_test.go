@@ -129,7 +129,8 @@ func queuedTable(tb testing.TB, n, limit int) *Table {
 // What a queue of plain jobs costs per job, with n jobs waiting in one
 // group (5 at a time): a job's end, its slot freed and the next one
 // started (next); the same beside n jobs waiting for another job
-// (after); a job added behind them, its look included (add). None may
+// (after), or for a time to come (timed); a job added behind them, its
+// look included (add). None may
 // grow with the queue (go test -bench Queue ./host/internal/jobs/).
 func BenchmarkQueue(b *testing.B) {
 	for _, n := range []int{1000, 10_000, 100_000} {
@@ -151,6 +152,22 @@ func BenchmarkQueue(b *testing.B) {
 			tab.jobs[blocker.Row.ID] = blocker
 			for i := 1; i <= n; i++ {
 				j := NewJob(&store.Row{Job: api.Job{ID: 1<<40 + uint64(i), State: api.NotStarted, After: []uint64{blocker.Row.ID}}})
+				tab.jobs[j.Row.ID] = j
+				tab.trackLocked(j)
+			}
+			tab.ScheduleLocked()
+			endInTurn(b, tab, tab.jobsFrom(1, 1000))
+		})
+		b.Run(fmt.Sprintf("timed=%d/next", n), func(b *testing.B) {
+			// 1,000 plain jobs, and n more held back until tomorrow
+			// (start --at): what a job's end costs the queue beside them.
+			tab := queuedTable(b, 1000, 5)
+			defer tab.Close()
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			at := tab.clock.now().Add(24 * time.Hour)
+			for i := 1; i <= n; i++ {
+				j := NewJob(&store.Row{Job: api.Job{ID: 1<<40 + uint64(i), State: api.NotStarted, StartAt: &at}})
 				tab.jobs[j.Row.ID] = j
 				tab.trackLocked(j)
 			}

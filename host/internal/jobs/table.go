@@ -80,7 +80,7 @@ type Table struct {
 	// dependents and recheck are the gated ones it looks at (see
 	// lanes.go). They follow the pending set.
 	lanes      map[string]*lane
-	timed      map[*Job]struct{}
+	timed      timedJobs
 	dependents map[uint64]map[*Job]struct{}
 	recheck    map[*Job]struct{}
 	loading    bool // PublishLocked is filling the lanes: they are sorted after
@@ -105,7 +105,7 @@ type Table struct {
 func New(cfg Config) *Table {
 	t := &Table{cfg: cfg, store: cfg.Store, journal: cfg.Journal, cursors: cfg.Cursors, log: cfg.Log, self: cfg.Self,
 		jobs: map[uint64]*Job{}, instances: map[string]*Job{}, running: map[string]int{}, slots: map[string]map[int]bool{}, threads: map[string]int{}, settings: cfg.Settings,
-		pending: map[*Job]struct{}{}, lanes: map[string]*lane{}, timed: map[*Job]struct{}{}, dependents: map[uint64]map[*Job]struct{}{}, recheck: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
+		pending: map[*Job]struct{}{}, lanes: map[string]*lane{}, dependents: map[uint64]map[*Job]struct{}{}, recheck: map[*Job]struct{}{}, batches: map[*Job]struct{}{}, clock: realClock()}
 	if t.log == nil {
 		t.log = hclog.NewNullLogger()
 	}
@@ -186,12 +186,12 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
-	t.lanes, t.timed, t.dependents, t.recheck = map[string]*lane{}, map[*Job]struct{}{}, map[uint64]map[*Job]struct{}{}, map[*Job]struct{}{}
+	t.lanes, t.timed, t.dependents, t.recheck = map[string]*lane{}, nil, map[uint64]map[*Job]struct{}{}, map[*Job]struct{}{}
 	// A job may have moved before the table was published (a host taking
 	// back its predecessor's jobs fails some, and a retry queues them
 	// again), tracked then in maps now replaced: track every job afresh.
 	for _, j := range loaded {
-		j.queued, j.batch, j.kids, j.lane, j.gated, j.deps = false, nil, nil, nil, false, nil
+		j.queued, j.batch, j.kids, j.lane, j.gated, j.deps, j.timedIdx = false, nil, nil, nil, false, nil, 0
 	}
 	// The lanes are put in order once, at the end: inserting a big
 	// queue's jobs one by one, in the map's order, would cost the square
