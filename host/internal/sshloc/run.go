@@ -43,6 +43,8 @@ func (l *Location) driveLocked(p, k *jobs.Job) {
 		l.drive(p, k)
 		l.t.Lock()
 		delete(l.kids, k.Row.ID)
+		// One that ended without a connection held back those after it.
+		l.passLocked(p)
 		l.t.Unlock()
 	})
 }
@@ -105,36 +107,68 @@ func (l *Location) drive(p, k *jobs.Job) {
 // takes one at once: it runs there whatever the limit), and reports
 // whether k should go on (false: it was stopped meanwhile, or the host
 // closes).
+//
+// A waiting child sleeps until the connection it waits for may be free:
+// a release, or an earlier child leaving without one, wakes the first
+// child waiting (passLocked), and a child that takes one wakes the next if
+// there is room still. (It used to look again every 100 ms, each looking
+// through all its siblings: a freed connection stood idle up to 100 ms,
+// and a fan-out to 1,000 computers cost a million checks a tick.)
 func (l *Location) acquire(ctx context.Context, p, k *jobs.Job, launched bool) bool {
+	l.t.Lock()
+	defer l.t.Unlock()
+	c := l.kids[k.Row.ID]
+	if c == nil {
+		c = &child{} // not driven (tests): waits all the same
+	}
 	for waited := false; ; waited = true {
-		l.t.Lock()
 		if k.Row.State.Finished() || ctx.Err() != nil {
-			l.t.Unlock()
 			return false
 		}
 		limit := max(p.Row.SSH.Throttle, 1)
 		if launched || l.busy[p.Row.ID] < limit && !l.earlierWaitingLocked(p, k) {
 			l.busy[p.Row.ID]++
-			if c := l.kids[k.Row.ID]; c != nil {
-				c.connected = true
-			}
+			c.connected = true
 			if waited || k.Row.StateReason != "" {
 				k.Row.StateReason = "connecting to " + k.Row.SSH.Computer
 				k.NotifyLocked()
 			}
-			l.t.Unlock()
+			l.passLocked(p)
 			return true
 		}
 		if !waited {
 			k.Row.StateReason = fmt.Sprintf("waiting for a connection: %d of %d computers are connected (--throttle-limit)", l.busy[p.Row.ID], limit)
 			k.NotifyLocked()
 		}
+		wake, changed := make(chan struct{}), k.Changed
+		c.wake = wake
 		l.t.Unlock()
 		select {
 		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
+		case <-wake:
+		case <-changed: // stopped, say
 		}
+		l.t.Lock()
+		c.wake = nil
+	}
+}
+
+// passLocked wakes the first of p's children still without a connection,
+// if one may be free for it: it takes it, or waits again.
+func (l *Location) passLocked(p *jobs.Job) {
+	if l.busy[p.Row.ID] >= max(p.Row.SSH.Throttle, 1) {
+		return
+	}
+	for _, s := range p.Children {
+		c := l.kids[s.Row.ID]
+		if c == nil || c.connected || s.Row.State.Finished() {
+			continue
+		}
+		if c.wake != nil {
+			close(c.wake)
+			c.wake = nil
+		}
+		return // the first: the others wait for it (earlierWaitingLocked)
 	}
 }
 
@@ -160,6 +194,7 @@ func (l *Location) release(p *jobs.Job) {
 	if l.busy[p.Row.ID]--; l.busy[p.Row.ID] <= 0 {
 		delete(l.busy, p.Row.ID)
 	}
+	l.passLocked(p)
 	l.t.Unlock()
 }
 

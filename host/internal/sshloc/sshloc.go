@@ -89,6 +89,9 @@ type child struct {
 	cancel context.CancelFunc
 	// connected: it holds one of its parent's connections (acquire).
 	connected bool
+	// wake, while it waits for a connection, is closed when it may have
+	// its turn (passLocked).
+	wake chan struct{}
 }
 
 // New returns the SSH location. It drives nothing until Follow (or a
