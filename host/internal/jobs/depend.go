@@ -124,8 +124,22 @@ func (t *Table) settleDependentsLocked(gone *Job) []*Job {
 	if gone.Row.State == api.Completed {
 		return nil
 	}
+	// The queued jobs waiting for it: those in the lanes through the
+	// index (walking a queue of 100,000 cost a removal 7 ms), and the
+	// batches' waiting children, which are not in it.
+	var waiting []*Job
+	for j := range t.dependents[gone.Row.ID] {
+		waiting = append(waiting, j)
+	}
+	for p := range t.batches {
+		for _, k := range p.Children {
+			if k.queued {
+				waiting = append(waiting, k)
+			}
+		}
+	}
 	var failed []*Job
-	for j := range t.queuedLocked() {
+	for _, j := range waiting {
 		if j.Row.State.Finished() || j.Row.AfterAnyState || !slices.Contains(j.Row.After, gone.Row.ID) {
 			continue
 		}

@@ -326,3 +326,48 @@ func BenchmarkBatchChild(b *testing.B) {
 		})
 	}
 }
+
+// A batch whose children run after a job that fails while they are
+// suspended in the queue (not looked at), and is then removed before they
+// are resumed, fails them at the removal: once it is gone nothing would
+// say that it failed, and a missing dependency counts as done.
+func TestBatchAfterARemovedFailure(t *testing.T) {
+	tab := newStoredTable(t, func(*Job) {})
+	mk := func() *store.Row {
+		return NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, sdk.BackgroundJob, "true", "/")
+	}
+	av, err := tab.Create(mk(), &sdk.Job{Script: "true"}, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mk()
+	r.Batch, r.After = 2, []uint64{av.ID}
+	bv, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "B", numbered(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Lock()
+	a, b := tab.jobs[av.ID], tab.jobs[bv.ID]
+	for _, k := range b.Children {
+		tab.MoveLocked(k, api.Suspended)
+		k.Row.SuspendedFrom = api.NotStarted
+	}
+	tab.FinishLocked(a, api.Failed, "", nil)
+	tab.ScheduleLocked()
+	for _, k := range b.Children {
+		if k.Row.State != api.Suspended {
+			t.Fatalf("child %d, suspended, is %s before its dependency is removed", k.Row.ID, k.Row.State)
+		}
+	}
+	tab.Unlock()
+	if err := tab.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	tab.Lock()
+	defer tab.Unlock()
+	for _, k := range b.Children {
+		if k.Row.State != api.Failed || !strings.Contains(k.Row.StateReason, "not run: job") {
+			t.Errorf("child %d, after job %d which failed and was removed: %s (%q)", k.Row.ID, av.ID, k.Row.State, k.Row.StateReason)
+		}
+	}
+}

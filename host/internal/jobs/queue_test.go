@@ -129,8 +129,8 @@ func queuedTable(tb testing.TB, n, limit int) *Table {
 // What a queue of plain jobs costs per job, with n jobs waiting in one
 // group (5 at a time): a job's end, its slot freed and the next one
 // started (next); the same beside n jobs waiting for another job
-// (after), or for a time to come (timed); a job added behind them, its
-// look included (add). None may
+// (after), or for a time to come (timed); a failed job's removal
+// (settle); a job added behind them, its look included (add). None may
 // grow with the queue (go test -bench Queue ./host/internal/jobs/).
 func BenchmarkQueue(b *testing.B) {
 	for _, n := range []int{1000, 10_000, 100_000} {
@@ -173,6 +173,20 @@ func BenchmarkQueue(b *testing.B) {
 			}
 			tab.ScheduleLocked()
 			endInTurn(b, tab, tab.jobsFrom(1, 1000))
+		})
+		b.Run(fmt.Sprintf("queued=%d/settle", n), func(b *testing.B) {
+			// A failed job removed (its waiters failed with it, here
+			// none) beside n queued jobs.
+			tab := queuedTable(b, n, 5)
+			defer tab.Close()
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			gone := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Failed}})
+			for b.Loop() {
+				if failed := tab.settleDependentsLocked(gone); len(failed) != 0 {
+					b.Fatalf("%d jobs failed, none waits for job %d", len(failed), gone.Row.ID)
+				}
+			}
 		})
 		b.Run(fmt.Sprintf("queued=%d/add", n), func(b *testing.B) {
 			tab := queuedTable(b, n, 5)
