@@ -244,25 +244,6 @@ func (t *Table) trackLocked(j *Job) {
 	}
 }
 
-// queuedLocked yields the jobs waiting to run: the pending set's and the
-// batches' waiting children.
-func (t *Table) queuedLocked() iter.Seq[*Job] {
-	return func(yield func(*Job) bool) {
-		for j := range t.pending {
-			if !yield(j) {
-				return
-			}
-		}
-		for p := range t.batches {
-			for _, k := range p.Children {
-				if k.queued && !yield(k) {
-					return
-				}
-			}
-		}
-	}
-}
-
 // Busy reports whether a job is unfinished or being drained by a receive.
 func (t *Table) Busy() bool {
 	t.mu.Lock()
