@@ -218,14 +218,29 @@ func (t *Table) checkGatesLocked(s *scheduling) {
 	for len(t.timed) > 0 && !s.now.Before(t.timed[0].timedAt) {
 		t.recheck[heap.Pop(&t.timed).(*Job)] = struct{}{}
 	}
-	for j := range t.recheck {
-		if !startable(j) {
-			continue
+	// A job failed here marks the jobs waiting for it, which must be
+	// looked at in this look too (one that runs after it whatever its end
+	// may start now, in its turn): round again until none is left. A
+	// range over the map would reach them only by chance.
+	for {
+		var marked []*Job
+		for j := range t.recheck {
+			if startable(j) {
+				marked = append(marked, j)
+			}
 		}
-		delete(t.recheck, j)
-		t.gateLocked(j, s)
-		if j.timedIdx == 0 && len(j.Row.After) == 0 {
-			j.gated = false
+		if len(marked) == 0 {
+			break
+		}
+		for _, j := range marked {
+			if _, still := t.recheck[j]; !still || !startable(j) {
+				continue
+			}
+			delete(t.recheck, j)
+			t.gateLocked(j, s)
+			if j.timedIdx == 0 && len(j.Row.After) == 0 {
+				j.gated = false
+			}
 		}
 	}
 	if len(t.timed) > 0 {

@@ -237,3 +237,41 @@ func TestTimedJobsStartAsTheirTimesCome(t *testing.T) {
 		t.Errorf("%d jobs are still held for a time, all times have come", len(tab.timed))
 	}
 }
+
+// Group g runs one job at a time and runs none now. J (3) runs after T
+// (2) whatever its end (--after-any-state); T starts at 09:01 after D (1),
+// which failed, so T fails when its time comes. K (4) starts at 09:01 too.
+// At 09:01 one look finds T failed and both J and K free to run: J comes
+// first in queue order (same priority, lower id) and must take g's slot.
+func TestAnyStateDependentOfATimedFailureKeepsItsTurn(t *testing.T) {
+	for run := 0; run < 50; run++ {
+		cfg := storedConfig(t)
+		cfg.MaxRunning, cfg.Run = 1, func(*Job) {}
+		cfg.Settings = store.Settings{MaxRunning: map[string]int{"g": 1}}
+		tab := New(cfg)
+		tab.mu.Lock()
+		now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+		tab.clock.now = func() time.Time { return now }
+		tab.clock.afterFunc = func(time.Duration, func()) interface{ Stop() bool } { return time.NewTimer(time.Hour) }
+		at := now.Add(time.Minute)
+		d := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "D", State: api.Failed}, Spec: &store.Spec{}})
+		tj := NewJob(&store.Row{Job: api.Job{ID: 2, Name: "T", State: api.NotStarted, Group: "t", StartAt: &at, After: []uint64{1}}, Spec: &store.Spec{}})
+		j := NewJob(&store.Row{Job: api.Job{ID: 3, Name: "J", State: api.NotStarted, Group: "g", After: []uint64{2}, AfterAnyState: true}, Spec: &store.Spec{}})
+		k := NewJob(&store.Row{Job: api.Job{ID: 4, Name: "K", State: api.NotStarted, Group: "g", StartAt: &at}, Spec: &store.Spec{}})
+		tab.PublishLocked(map[uint64]*Job{1: d, 2: tj, 3: j, 4: k})
+		tab.ScheduleLocked()
+		if _, note := j.waiting(); note != "after 2" {
+			t.Fatalf("before 09:01, J says %q", note)
+		}
+		now = at
+		tab.ScheduleLocked() // the timer's look
+		_, jn := j.waiting()
+		_, kn := k.waiting()
+		tj2, js, ks := tj.Row.State, j.Row.State, k.Row.State
+		tab.mu.Unlock()
+		tab.Close()
+		if tj2 != api.Failed || js != api.Running || ks != api.NotStarted {
+			t.Fatalf("run %d: at 09:01 T is %s, J %s (%q), K %s (%q); want T Failed, J Running (first in queue order), K waiting", run, tj2, js, jn, ks, kn)
+		}
+	}
+}

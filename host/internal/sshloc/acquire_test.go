@@ -3,6 +3,7 @@ package sshloc
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"testing"
@@ -138,5 +139,123 @@ func BenchmarkAcquire(b *testing.B) {
 				tab.Close()
 			}
 		})
+	}
+}
+
+// Random fan-outs: children arriving in any order, some launched by an
+// earlier host (they take a connection whatever the limit), some whose
+// computer is refused before they wait, some stopped at any moment. None
+// is left asleep with a connection free, none goes out of the order of
+// --computer-name (at a limit of 1, where the order shows), and every
+// connection taken is given back.
+func TestAcquireRandomFanOuts(t *testing.T) {
+	for seed := uint64(1); seed <= 200; seed++ {
+		randomFanOut(t, seed)
+	}
+}
+
+func randomFanOut(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	tab := jobs.New(jobs.Config{MaxRunning: 1, Run: func(*jobs.Job) {}})
+	defer tab.Close()
+	l := &Location{t: tab, kids: map[uint64]*child{}, busy: map[uint64]int{}}
+	n, limit := 2+rng.IntN(25), 1+rng.IntN(4)
+	p := jobs.NewJob(&store.Row{Job: api.Job{ID: 1, State: api.Running}, SSH: &store.SSHJob{Throttle: limit}})
+	kind := make([]int, n) // 0 plain, 1 launched, 2 parse error, 3 stopped at some point
+	for i := range n {
+		k := jobs.NewJob(&store.Row{Job: api.Job{ID: uint64(2 + i), State: api.NotStarted}, SSH: &store.SSHJob{Computer: fmt.Sprint("c", i)}})
+		p.Children = append(p.Children, k)
+		l.kids[k.Row.ID] = &child{}
+		kind[i] = rng.IntN(4)
+		if kind[i] == 1 && rng.IntN(2) == 0 {
+			kind[i] = 0
+		}
+	}
+	var mu sync.Mutex
+	var order []int
+	held := 0
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	perm := rng.Perm(n)
+	delays := make([]time.Duration, n)
+	for i := range delays {
+		delays[i] = time.Duration(rng.IntN(300)) * time.Microsecond
+	}
+	for _, i := range perm {
+		k := p.Children[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				tab.Lock()
+				delete(l.kids, k.Row.ID)
+				l.passLocked(p)
+				tab.Unlock()
+			}()
+			time.Sleep(delays[i])
+			if kind[i] == 2 {
+				tab.Lock()
+				tab.FinishLocked(k, api.Failed, "bad computer", nil)
+				tab.Unlock()
+				time.Sleep(delays[i])
+				return
+			}
+			if !l.acquire(ctx, p, k, kind[i] == 1) {
+				return
+			}
+			mu.Lock()
+			if kind[i] != 1 {
+				order = append(order, i)
+				held++
+			}
+			mu.Unlock()
+			time.Sleep(delays[i])
+			mu.Lock()
+			if kind[i] != 1 {
+				held--
+			}
+			mu.Unlock()
+			l.release(p)
+		}()
+	}
+	// Stops: children of kind 3 are stopped at random moments.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			if kind[i] != 3 {
+				continue
+			}
+			time.Sleep(time.Duration(rng.IntN(200)) * time.Microsecond)
+			tab.Lock()
+			if k := p.Children[i]; !k.Row.State.Finished() {
+				tab.FinishLocked(k, api.Stopped, "stopped", nil)
+			}
+			tab.Unlock()
+		}
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		tab.Lock()
+		var st []string
+		for i, k := range p.Children {
+			c := l.kids[k.Row.ID]
+			st = append(st, fmt.Sprintf("%d:k%d:%s:%v", i, kind[i], k.Row.State, c != nil && c.wake != nil))
+		}
+		busy := fmt.Sprint(l.busy)
+		tab.Unlock()
+		t.Fatalf("seed %d: stuck (n %d limit %d busy %v); ran %v; %v", seed, n, limit, busy, order, st)
+	}
+	for a := 1; limit == 1 && a < len(order); a++ {
+		if order[a] < order[a-1] {
+			t.Errorf("seed %d: out of order %v kinds %v limit %d", seed, order, kind, limit)
+			break
+		}
+	}
+	if len(l.busy) != 0 {
+		t.Errorf("seed %d: busy %v", seed, l.busy)
 	}
 }
