@@ -350,6 +350,35 @@ func TestSSHConnectionCut(t *testing.T) {
 		}
 	}
 	finishCounted(t, h, "Cut", release, runs, 400)
+	noFollowerLeft(t, h, child)
+}
+
+// noFollowerLeft fails t unless every follower of job id on its computer
+// (bgjobd remote-task -follow, one per connection the host made) has
+// ended soon after the job did: one whose connection was cut must not
+// poll the job's removed directory for ever.
+func noFollowerLeft(t *testing.T, h *home, id string) {
+	t.Helper()
+	dir := h.jobs(id)[0].InstanceID
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var left []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err != nil {
+				continue
+			}
+			if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, "remote-task") && strings.Contains(cmd, "-follow") && strings.Contains(cmd, dir) {
+				left = append(left, e.Name())
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("followers of job %s still running 10 s after it ended: pids %v", id, left)
+		}
+	}
 }
 
 // A host killed with -9 while a job runs over SSH: the job goes on there,
@@ -366,6 +395,7 @@ func TestSSHHostKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	finishCounted(t, h, "Count", release, runs, 600)
+	noFollowerLeft(t, h, child)
 }
 
 // stop stops the job there with the grace, also when the connection that

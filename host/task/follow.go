@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -132,6 +133,14 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 			lostSince = time.Time{}
 		}
 		if n == 0 {
+			// The host removes the directory once it has the job's end.
+			// A follower whose connection was cut before that (a host
+			// killed, a network dropped) writes nothing while the task
+			// has no news, so it would never learn that no one reads it:
+			// with the directory gone there is nothing left to follow.
+			if _, err := os.Lstat(SpecPath(dir)); errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("the job's directory %s is gone: its host has the job's end and removed it", dir)
+			}
 			time.Sleep(followPoll)
 		}
 	}

@@ -92,3 +92,34 @@ func TestFollowNoDir(t *testing.T) {
 		t.Errorf("Follow of a missing directory: %v", err)
 	}
 }
+
+// A follower left behind by a connection that was cut (the task still
+// running, no pid file to find it by) ends once the host, which followed
+// the task to its end over another connection, removes the job's
+// directory: it does not poll a directory that is gone for ever.
+func TestFollowEndsWhenTheDirectoryGoes(t *testing.T) {
+	dir := t.TempDir() + "/job"
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, SpecPath(dir), "{}")
+	writeFile(t, LogPath(dir, 0), "abc")
+	done := make(chan error, 1)
+	go func() { done <- Follow(dir, 0, 0, false, &bytes.Buffer{}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Follow ended with the task still there: %v", err)
+	case <-time.After(3 * followPoll):
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "is gone") {
+			t.Errorf("Follow once the directory went: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Follow still polls a directory that is gone")
+	}
+}
