@@ -139,7 +139,7 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 			// has no news, so it would never learn that no one reads it:
 			// with the directory gone there is nothing left to follow.
 			if _, err := os.Lstat(SpecPath(dir)); errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("the job's directory %s is gone: its host has the job's end and removed it", dir)
+				return fmt.Errorf("the job's directory %s is gone (its host removes it once it has the job's end)", dir)
 			}
 			time.Sleep(followPoll)
 		}

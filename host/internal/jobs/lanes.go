@@ -116,7 +116,7 @@ func (t *Table) enlaneLocked(j *Job) {
 	if j.gated = isGated(&j.Row); !j.gated {
 		return
 	}
-	t.recheck[j] = struct{}{}
+	t.markLocked(j)
 	if at := j.Row.StartAt; at != nil && t.clock.now().Before(*at) {
 		j.timedAt = *at
 		heap.Push(&t.timed, j)
@@ -193,14 +193,23 @@ func (t *Table) retrackLocked(j *Job) {
 func (t *Table) moveTellsLocked(j *Job) {
 	if ds := t.dependents[j.Row.ID]; len(ds) > 0 {
 		for d := range ds {
-			t.recheck[d] = struct{}{}
+			t.markLocked(d)
 		}
 		if t.begun && !t.looking && !t.loading {
 			t.armLocked(t.clock.now())
 		}
 	}
 	if j.gated && len(j.deps) > 0 {
-		t.recheck[j] = struct{}{}
+		t.markLocked(j)
+	}
+}
+
+// markLocked marks gated job j for a look (recheck); one marked during a
+// look's gate checks is looked at in that look too (fresh).
+func (t *Table) markLocked(j *Job) {
+	t.recheck[j] = struct{}{}
+	if t.looking {
+		t.fresh = append(t.fresh, j)
 	}
 }
 
@@ -220,19 +229,20 @@ func (t *Table) checkGatesLocked(s *scheduling) {
 	}
 	// A job failed here marks the jobs waiting for it, which must be
 	// looked at in this look too (one that runs after it whatever its end
-	// may start now, in its turn): round again until none is left. A
-	// range over the map would reach them only by chance.
-	for {
-		var marked []*Job
-		for j := range t.recheck {
-			if startable(j) {
-				marked = append(marked, j)
-			}
+	// may start now, in its turn): a range over the map would reach them
+	// only by chance. So the marked jobs are taken once, and then those
+	// each round marks (fresh), until a round marks none: a chain of
+	// failures costs its length, not its length times the marked jobs
+	// that cannot be looked at now (suspended ones).
+	work := t.fresh[:0]
+	for j := range t.recheck {
+		if startable(j) {
+			work = append(work, j)
 		}
-		if len(marked) == 0 {
-			break
-		}
-		for _, j := range marked {
+	}
+	t.fresh = nil
+	for len(work) > 0 {
+		for _, j := range work {
 			if _, still := t.recheck[j]; !still || !startable(j) {
 				continue
 			}
@@ -242,7 +252,9 @@ func (t *Table) checkGatesLocked(s *scheduling) {
 				j.gated = false
 			}
 		}
+		work, t.fresh = t.fresh, work[:0]
 	}
+	t.fresh = work[:0]
 	if len(t.timed) > 0 {
 		if at := t.timed[0].timedAt; s.next.IsZero() || at.Before(s.next) {
 			s.next = at

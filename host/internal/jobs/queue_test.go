@@ -236,3 +236,37 @@ func endInTurn(b *testing.B, t *Table, js []*Job) {
 		t.ScheduleLocked()
 	}
 }
+
+// What the look after a job's failure costs when a chain of 2,000 jobs
+// waits for it, each after the one before (--after), beside 20,000 jobs
+// suspended in the queue that wait for it too: the whole chain fails in
+// that look (go test -bench ChainFails ./host/internal/jobs/).
+func BenchmarkChainFails(b *testing.B) {
+	const chain, suspended = 2000, 20_000
+	for b.Loop() {
+		b.StopTimer()
+		cfg := storedConfig(b)
+		cfg.MaxRunning, cfg.Run = 100, func(*Job) {}
+		tab := New(cfg)
+		tab.mu.Lock()
+		loaded := map[uint64]*Job{1: NewJob(&store.Row{Job: api.Job{ID: 1, State: api.Running}})}
+		for id := uint64(2); id < 2+chain; id++ {
+			loaded[id] = NewJob(&store.Row{Job: api.Job{ID: id, State: api.NotStarted, After: []uint64{id - 1}}})
+		}
+		for id := uint64(1 << 20); id < 1<<20+suspended; id++ {
+			loaded[id] = NewJob(&store.Row{Job: api.Job{ID: id, State: api.Suspended, After: []uint64{1}}, SuspendedFrom: api.NotStarted})
+		}
+		tab.PublishLocked(loaded)
+		tab.ScheduleLocked()
+		b.StartTimer()
+		tab.FinishLocked(loaded[1], api.Failed, "", nil)
+		tab.ScheduleLocked()
+		b.StopTimer()
+		if last := loaded[1+chain]; last.Row.State != api.Failed {
+			b.Fatalf("the chain's last job is %s after the look, want Failed", last.Row.State)
+		}
+		tab.mu.Unlock()
+		tab.Close()
+		b.StartTimer()
+	}
+}

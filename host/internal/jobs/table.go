@@ -83,7 +83,8 @@ type Table struct {
 	timed      timedJobs
 	dependents map[uint64]map[*Job]struct{}
 	recheck    map[*Job]struct{}
-	loading    bool // PublishLocked is filling the lanes: they are sorted after
+	fresh      []*Job // marked during the look under way (see markLocked)
+	loading    bool   // PublishLocked is filling the lanes: they are sorted after
 	// begun is set once the table's work has begun (Start); looking
 	// while a look of the queue (ScheduleLocked) is under way.
 	begun, looking bool
