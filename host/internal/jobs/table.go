@@ -188,6 +188,7 @@ func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
 	t.lanes, t.timed, t.dependents, t.recheck = map[string]*lane{}, nil, map[uint64]map[*Job]struct{}{}, map[*Job]struct{}{}
+	t.fresh = nil
 	// A job may have moved before the table was published (a host taking
 	// back its predecessor's jobs fails some, and a retry queues them
 	// again), tracked then in maps now replaced: track every job afresh.
