@@ -346,9 +346,20 @@ func TestBatchAfterARemovedFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And a batch that waits for another job, which stays.
+	cv, err := tab.Create(mk(), &sdk.Job{Script: "true"}, "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = mk()
+	r.Batch, r.After = 2, []uint64{cv.ID}
+	ov, err := tab.CreateBatch(r, &sdk.Job{Script: "true"}, "O", numbered(2))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tab.Lock()
-	a, b := tab.jobs[av.ID], tab.jobs[bv.ID]
-	for _, k := range b.Children {
+	a, b, o := tab.jobs[av.ID], tab.jobs[bv.ID], tab.jobs[ov.ID]
+	for _, k := range append(slices.Clone(b.Children), o.Children...) {
 		tab.MoveLocked(k, api.Suspended)
 		k.Row.SuspendedFrom = api.NotStarted
 	}
@@ -368,6 +379,11 @@ func TestBatchAfterARemovedFailure(t *testing.T) {
 	for _, k := range b.Children {
 		if k.Row.State != api.Failed || !strings.Contains(k.Row.StateReason, "not run: job") {
 			t.Errorf("child %d, after job %d which failed and was removed: %s (%q)", k.Row.ID, av.ID, k.Row.State, k.Row.StateReason)
+		}
+	}
+	for _, k := range o.Children {
+		if k.Row.State != api.Suspended {
+			t.Errorf("child %d, after job %d which is still there: %s (%q)", k.Row.ID, cv.ID, k.Row.State, k.Row.StateReason)
 		}
 	}
 }

@@ -188,6 +188,18 @@ func BenchmarkQueue(b *testing.B) {
 				}
 			}
 		})
+		b.Run(fmt.Sprintf("batch=%d/settle", n), func(b *testing.B) {
+			// The same beside a batch of n children, all but 5 waiting.
+			tab, _ := newBatch(b, 5, numbered(n))
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
+			gone := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Failed}})
+			for b.Loop() {
+				if failed := tab.settleDependentsLocked(gone); len(failed) != 0 {
+					b.Fatalf("%d jobs failed, none waits for job %d", len(failed), gone.Row.ID)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("queued=%d/add", n), func(b *testing.B) {
 			tab := queuedTable(b, n, 5)
 			defer tab.Close()
