@@ -179,26 +179,12 @@ func BenchmarkQueue(b *testing.B) {
 			// none) beside n queued jobs.
 			tab := queuedTable(b, n, 5)
 			defer tab.Close()
-			tab.mu.Lock()
-			defer tab.mu.Unlock()
-			gone := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Failed}})
-			for b.Loop() {
-				if failed := tab.settleDependentsLocked(gone); len(failed) != 0 {
-					b.Fatalf("%d jobs failed, none waits for job %d", len(failed), gone.Row.ID)
-				}
-			}
+			settleUnwaited(b, tab)
 		})
 		b.Run(fmt.Sprintf("batch=%d/settle", n), func(b *testing.B) {
 			// The same beside a batch of n children, all but 5 waiting.
 			tab, _ := newBatch(b, 5, numbered(n))
-			tab.mu.Lock()
-			defer tab.mu.Unlock()
-			gone := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Failed}})
-			for b.Loop() {
-				if failed := tab.settleDependentsLocked(gone); len(failed) != 0 {
-					b.Fatalf("%d jobs failed, none waits for job %d", len(failed), gone.Row.ID)
-				}
-			}
+			settleUnwaited(b, tab)
 		})
 		b.Run(fmt.Sprintf("queued=%d/add", n), func(b *testing.B) {
 			tab := queuedTable(b, n, 5)
@@ -215,6 +201,19 @@ func BenchmarkQueue(b *testing.B) {
 				tab.ScheduleLocked()
 			}
 		})
+	}
+}
+
+// settleUnwaited times the removal's settling of a failed job that no job
+// waits for, in t.
+func settleUnwaited(b *testing.B, t *Table) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	gone := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Failed}})
+	for b.Loop() {
+		if failed := t.settleDependentsLocked(gone); len(failed) != 0 {
+			b.Fatalf("%d jobs failed, none waits for job %d", len(failed), gone.Row.ID)
+		}
 	}
 }
 
