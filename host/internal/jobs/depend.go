@@ -159,13 +159,12 @@ func waitsFor(j, gone *Job) bool {
 	return !j.Row.AfterAnyState && slices.Contains(j.Row.After, gone.Row.ID)
 }
 
-// batchWaitingFor is batch p's waiting children if they wait for gone
-// (under BGJOB_STRICT_STATES, whether they do or not).
-// A batch's children share the --after they were started with (edit and
+// batchWaitingFor is batch p's waiting children if they wait for gone. A
+// batch's children share the --after they were started with (edit and
 // restart refuse them), so the first waiting child tells for all: a
 // removal costs a batch that does not wait for the job nothing, where
 // walking its children cost 100,000 of them. Under BGJOB_STRICT_STATES
-// (the tests) every child is checked against the first.
+// (the tests) it returns them all, each checked against the first.
 func batchWaitingFor(p, gone *Job) []*Job {
 	var kids []*Job
 	start := 0
