@@ -17,9 +17,6 @@ import (
 // that has passed.
 func TestTimeCameWhileSuspended(t *testing.T) {
 	tab := queuedTable(t, 3, 1) // job 1 runs, 2 and 3 wait: default full
-	defer tab.Close()
-	tab.mu.Lock()
-	defer tab.mu.Unlock()
 	now := time.Now().Truncate(time.Second)
 	tab.clock.now = func() time.Time { return now }
 	at := now.Add(time.Hour)
@@ -169,9 +166,6 @@ func TestAnEndNoLookFollows(t *testing.T) {
 // removed, on the way, are held to what they say now.
 func TestTimedJobsStartAsTheirTimesCome(t *testing.T) {
 	tab := queuedTable(t, 0, 100)
-	defer tab.Close()
-	tab.mu.Lock()
-	defer tab.mu.Unlock()
 	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	tab.clock.now = func() time.Time { return now }
 	var armed time.Time

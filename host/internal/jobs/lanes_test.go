@@ -250,9 +250,6 @@ func checkWaiting(t *testing.T, tab *Table, j *Job, now time.Time) {
 // its time has come it waits for its turn like any other.
 func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 	tab := queuedTable(t, 1000, 1)
-	defer tab.Close()
-	tab.mu.Lock()
-	defer tab.mu.Unlock()
 	at := time.Now().Add(time.Hour).Truncate(time.Second)
 	failed := NewJob(&store.Row{Job: api.Job{ID: 2000, Name: "Broke", State: api.Failed}})
 	timed := NewJob(&store.Row{Job: api.Job{ID: 2001, State: api.NotStarted, StartAt: &at}})
@@ -289,9 +286,6 @@ func TestGatedJobsDeepInAFullQueue(t *testing.T) {
 // change that was not.
 func TestRetrackMovesAJob(t *testing.T) {
 	tab := queuedTable(t, 10, 1)
-	defer tab.Close()
-	tab.mu.Lock()
-	defer tab.mu.Unlock()
 	j := tab.jobs[8]
 	j.Row.Priority = 5
 	func() {

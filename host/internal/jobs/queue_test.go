@@ -110,7 +110,7 @@ func TestQueryTimesAndChildState(t *testing.T) {
 // queuedTable is a table whose default group runs limit jobs at once,
 // with n plain jobs queued (ids 1 to n), after its first look: limit of
 // them run. Its jobs' runs do nothing; their rows go to a store of its
-// own.
+// own. It is returned locked, and is unlocked and closed when tb ends.
 func queuedTable(tb testing.TB, n, limit int) *Table {
 	cfg := storedConfig(tb)
 	cfg.MaxRunning, cfg.Run = limit, func(*Job) {}
@@ -120,9 +120,12 @@ func queuedTable(tb testing.TB, n, limit int) *Table {
 		loaded[uint64(i)] = NewJob(&store.Row{Job: api.Job{ID: uint64(i), State: api.NotStarted}})
 	}
 	tab.mu.Lock()
+	tb.Cleanup(func() { // before the store's clean-up: it runs first
+		tab.mu.Unlock()
+		tab.Close()
+	})
 	tab.PublishLocked(loaded)
 	tab.ScheduleLocked()
-	tab.mu.Unlock()
 	return tab
 }
 
@@ -136,18 +139,12 @@ func BenchmarkQueue(b *testing.B) {
 	for _, n := range []int{1000, 10_000, 100_000} {
 		b.Run(fmt.Sprintf("queued=%d/next", n), func(b *testing.B) {
 			tab := queuedTable(b, n, 5)
-			defer tab.Close()
-			tab.mu.Lock()
-			defer tab.mu.Unlock()
 			endInTurn(b, tab, tab.jobsFrom(1, n))
 		})
 		b.Run(fmt.Sprintf("after=%d/next", n), func(b *testing.B) {
 			// 1,000 plain jobs, and n more that run after a job that
 			// runs on: what a job's end costs the queue beside them.
 			tab := queuedTable(b, 1000, 5)
-			defer tab.Close()
-			tab.mu.Lock()
-			defer tab.mu.Unlock()
 			blocker := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Running, Group: "other"}})
 			tab.jobs[blocker.Row.ID] = blocker
 			for i := 1; i <= n; i++ {
@@ -162,9 +159,6 @@ func BenchmarkQueue(b *testing.B) {
 			// 1,000 plain jobs, and n more held back until tomorrow
 			// (start --at): what a job's end costs the queue beside them.
 			tab := queuedTable(b, 1000, 5)
-			defer tab.Close()
-			tab.mu.Lock()
-			defer tab.mu.Unlock()
 			at := tab.clock.now().Add(24 * time.Hour)
 			for i := 1; i <= n; i++ {
 				j := NewJob(&store.Row{Job: api.Job{ID: 1<<40 + uint64(i), State: api.NotStarted, StartAt: &at}})
@@ -178,19 +172,17 @@ func BenchmarkQueue(b *testing.B) {
 			// A failed job removed (its waiters failed with it, here
 			// none) beside n queued jobs.
 			tab := queuedTable(b, n, 5)
-			defer tab.Close()
 			settleUnwaited(b, tab)
 		})
 		b.Run(fmt.Sprintf("batch=%d/settle", n), func(b *testing.B) {
 			// The same beside a batch of n children, all but 5 waiting.
 			tab, _ := newBatch(b, 5, numbered(n))
+			tab.mu.Lock()
+			defer tab.mu.Unlock()
 			settleUnwaited(b, tab)
 		})
 		b.Run(fmt.Sprintf("queued=%d/add", n), func(b *testing.B) {
 			tab := queuedTable(b, n, 5)
-			defer tab.Close()
-			tab.mu.Lock()
-			defer tab.mu.Unlock()
 			id := uint64(n)
 			b.ResetTimer()
 			for b.Loop() {
@@ -205,10 +197,8 @@ func BenchmarkQueue(b *testing.B) {
 }
 
 // settleUnwaited times the removal's settling of a failed job that no job
-// waits for, in t.
+// waits for, in t, whose lock is held.
 func settleUnwaited(b *testing.B, t *Table) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	gone := NewJob(&store.Row{Job: api.Job{ID: 1 << 40, State: api.Failed}})
 	for b.Loop() {
 		if failed := t.settleDependentsLocked(gone); len(failed) != 0 {
