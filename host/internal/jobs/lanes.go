@@ -208,7 +208,7 @@ func (t *Table) moveTellsLocked(j *Job) {
 // look's gate checks is looked at in that look too (fresh).
 func (t *Table) markLocked(j *Job) {
 	t.recheck[j] = struct{}{}
-	if t.looking {
+	if t.gating {
 		t.fresh = append(t.fresh, j)
 	}
 }
@@ -234,14 +234,15 @@ func (t *Table) checkGatesLocked(s *scheduling) {
 	// each round marks (fresh), until a round marks none: a chain of
 	// failures costs its length, not its length times the marked jobs
 	// that cannot be looked at now (suspended ones).
-	work := t.fresh[:0]
+	var work []*Job
 	for j := range t.recheck {
 		if startable(j) {
 			work = append(work, j)
 		}
 	}
-	t.fresh = nil
+	t.gating = true
 	for len(work) > 0 {
+		t.fresh = nil
 		for _, j := range work {
 			if _, still := t.recheck[j]; !still || !startable(j) {
 				continue
@@ -252,9 +253,9 @@ func (t *Table) checkGatesLocked(s *scheduling) {
 				j.gated = false
 			}
 		}
-		work, t.fresh = t.fresh, work[:0]
+		work = t.fresh
 	}
-	t.fresh = work[:0]
+	t.gating, t.fresh = false, nil
 	if len(t.timed) > 0 {
 		if at := t.timed[0].timedAt; s.next.IsZero() || at.Before(s.next) {
 			s.next = at

@@ -83,11 +83,12 @@ type Table struct {
 	timed      timedJobs
 	dependents map[uint64]map[*Job]struct{}
 	recheck    map[*Job]struct{}
-	fresh      []*Job // marked during the look under way (see markLocked)
+	fresh      []*Job // marked during the gate checks under way (gating; see markLocked)
 	loading    bool   // PublishLocked is filling the lanes: they are sorted after
 	// begun is set once the table's work has begun (Start); looking
-	// while a look of the queue (ScheduleLocked) is under way.
-	begun, looking bool
+	// while a look of the queue (ScheduleLocked) is under way, gating
+	// while its gate checks are (checkGatesLocked).
+	begun, looking, gating bool
 	// batches are the batch parents with children waiting to run: a
 	// batch's waiting children are kept by their parent (kidQueue), not
 	// in pending, so that the queue's look costs the same whatever the
@@ -188,7 +189,6 @@ func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
 	t.lanes, t.timed, t.dependents, t.recheck = map[string]*lane{}, nil, map[uint64]map[*Job]struct{}{}, map[*Job]struct{}{}
-	t.fresh = nil
 	// A job may have moved before the table was published (a host taking
 	// back its predecessor's jobs fails some, and a retry queues them
 	// again), tracked then in maps now replaced: track every job afresh.
