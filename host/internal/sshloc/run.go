@@ -160,8 +160,8 @@ func (l *Location) passLocked(p *jobs.Job) {
 		return
 	}
 	for _, s := range p.Children {
-		c := l.kids[s.Row.ID]
-		if c == nil || c.connected || s.Row.State.Finished() {
+		c := l.waitingLocked(s)
+		if c == nil {
 			continue
 		}
 		if c.wake != nil {
@@ -170,6 +170,15 @@ func (l *Location) passLocked(p *jobs.Job) {
 		}
 		return // the first: the others wait for it (earlierWaitingLocked)
 	}
+}
+
+// waitingLocked is what the location holds for child s if s is driven and
+// still waits for a connection (nil otherwise).
+func (l *Location) waitingLocked(s *jobs.Job) *child {
+	if c := l.kids[s.Row.ID]; c != nil && !c.connected && !s.Row.State.Finished() {
+		return c
+	}
+	return nil
 }
 
 // earlierWaitingLocked reports whether a child of p before k (in the
@@ -181,7 +190,7 @@ func (l *Location) earlierWaitingLocked(p, k *jobs.Job) bool {
 		if s == k {
 			return false
 		}
-		if c := l.kids[s.Row.ID]; c != nil && !c.connected && !s.Row.State.Finished() {
+		if l.waitingLocked(s) != nil {
 			return true
 		}
 	}
