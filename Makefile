@@ -138,6 +138,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'Table100k|Start' -benchtime 1x ./host/
 	$(GO) test -run '^$$' -bench 'TableScale' -benchtime 100x ./host/
 	$(GO) test -run '^$$' -bench 'Queue|BatchChild' -benchtime 2000x ./host/internal/jobs/
+	$(GO) test -run '^$$' -bench 'ChainFails' -benchtime 10x ./host/internal/jobs/
 	$(GO) test -run '^$$' -bench 'Acquire' -benchtime 20x ./host/internal/sshloc/
 
 SOAK ?= 2h
