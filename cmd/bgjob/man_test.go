@@ -229,3 +229,37 @@ func TestExitCodesSaidAlike(t *testing.T) {
 		t.Errorf("the README's exit codes:\n%s\n\nbgjob's (api.ExitCodes):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestStartWaitHelp: start's help on --wait is startWaitExit laid out at
+// 74 columns, as it was when the help wrapped it itself.
+func TestStartWaitHelp(t *testing.T) {
+	want := wrap("With --wait, start instead streams the job's output until it ends, then removes it (Start-Job | Receive-Job -Wait -AutoRemoveJob): "+startWaitExit+".", 74)
+	if startWaitHelp != want {
+		t.Errorf("startWaitHelp is not startWaitExit laid out at 74 columns; make it:\n%s", want)
+	}
+	code, help, _ := runCLI(t, "start", "--help")
+	if code != 0 || !strings.Contains(help, startWaitHelp) {
+		t.Errorf("start --help (exit %d) does not hold the paragraph on --wait:\n%s", code, help)
+	}
+}
+
+// wrap breaks a paragraph into lines of at most width columns, as the
+// help texts are laid out by hand.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		switch {
+		case n == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}

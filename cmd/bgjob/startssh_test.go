@@ -1,0 +1,42 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+// TestComputerList: --computer-name and --host-name fill one list, each
+// use adding its comma-separated names to those before, whichever flag.
+func TestComputerList(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, nil},
+		{[]string{"--computer-name", "a"}, []string{"a"}},
+		{[]string{"--computer-name", "a,b"}, []string{"a", "b"}},
+		{[]string{"--computer-name", "a", "--computer-name", "b,c"}, []string{"a", "b", "c"}},
+		{[]string{"--computer-name", "a", "--host-name", "b", "--computer-name", "c"}, []string{"a", "b", "c"}},
+		{[]string{"--host-name=u@h:2222,alias"}, []string{"u@h:2222", "alias"}},
+	} {
+		var got []string
+		f := pflag.NewFlagSet("start", pflag.ContinueOnError)
+		f.Var((*computerList)(&got), "computer-name", "")
+		f.Var((*computerList)(&got), "host-name", "")
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%q: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	l := computerList{"a", "b"}
+	if s, typ := l.String(), l.Type(); s != "[a,b]" || typ != "strings" {
+		t.Errorf("String %q, Type %q; want [a,b] and strings, as StringSlice showed them", s, typ)
+	}
+	if s := (&computerList{}).String(); s != "" {
+		t.Errorf("String of none is %q; want empty, so that the help shows no default", s)
+	}
+}
