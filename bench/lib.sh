@@ -56,3 +56,20 @@ tsp_setup() {
   mkdir -p "$TMPDIR"
   bench_cleanup() { tsp -K >/dev/null 2>&1; }
 }
+
+# floor_client builds bench/floorclient (the least Go client making
+# `bgjob start -- true`'s call) into $T and prints its path, or nothing
+# when there is no Go toolchain here; copied as the binaries are (see
+# bench_setup).
+floor_client() {
+  command -v go >/dev/null || return 0
+  CGO_ENABLED=0 go build -o "$T/floorclient.linked" ./bench/floorclient >/dev/null 2>&1 || return 0
+  cp "$T/floorclient.linked" "$T/floorclient" || return 0
+  # One call first: a client the host refuses (the protocol moved on) is
+  # said, and left out of the figures rather than timed failing.
+  if ! "$T/floorclient" >/dev/null 2>"$T/floorclient.err"; then
+    echo "bench/floorclient failed, left out: $(cat "$T/floorclient.err")" >&2
+    return 0
+  fi
+  echo "$T/floorclient"
+}

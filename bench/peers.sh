@@ -38,8 +38,11 @@ has() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 if has submit; then
   echo "== submit: queue a trivial job and return"
+  # go-floor: bench/floorclient, a Go program making bgjob's call and
+  # nothing else: a Go process and the host's answer, without the CLI.
+  floor=(); fc=$(floor_client); [ -n "$fc" ] && floor=(-n go-floor "$fc")
   hyperfine -N --warmup 5 --runs 60 --export-json "$T/submit.json" \
-    -n tsp "tsp true" -n nq "nq -q true" -n bgjob "$B start -- true" >/dev/null 2>&1
+    -n tsp "tsp true" -n nq "nq -q true" -n bgjob "$B start -- true" "${floor[@]}" >/dev/null 2>&1
   ratios "$T/submit.json"
   tsp -C >/dev/null
 fi

@@ -1,0 +1,133 @@
+//go:build linux
+
+// Command floorclient makes the call `bgjob start -- true` makes, and
+// nothing else: it connects to the host of $BGJOB_HOME, reads the hello,
+// sends the same start request (a fresh instance id, the script, the
+// working directory, the environment, the umask; stdout and stderr
+// attached) and reads the answer. It has none of the CLI's own work: no
+// command tree, no flags, no checks of the home, no fallback to starting a
+// host.
+//
+// It is the floor the CLI's submit is held to in bench/peers.sh and
+// bench/breakdown.sh: what a Go process started afresh and the host's
+// answer cost on this machine. What bgjob's submit costs above it is the
+// CLI's; what it costs above a Go hello is the call and the host.
+//
+// The request is written here as JSON by hand rather than with host/api,
+// whose packages' initialisation is part of what the floor leaves out; if
+// the protocol moves on, the host refuses it and this exits non-zero with
+// the host's message, which the bench scripts report.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+type startRequest struct {
+	InstanceID string   `json:"instanceId"`
+	Script     string   `json:"script"`
+	Workdir    string   `json:"workdir"`
+	Env        []string `json:"env"`
+	Umask      int      `json:"umask"`
+}
+
+type request struct {
+	Op     string        `json:"op"`
+	Start  *startRequest `json:"start"`
+	Output string        `json:"output"`
+	Acks   bool          `json:"acks"`
+}
+
+func main() {
+	if err := submit(); err != nil {
+		fmt.Fprintln(os.Stderr, "floorclient:", err)
+		os.Exit(1)
+	}
+}
+
+func submit() error {
+	home := os.Getenv("BGJOB_HOME")
+	if home == "" {
+		return fmt.Errorf("set BGJOB_HOME to the home of a running host")
+	}
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: filepath.Join(home, "host.sock")}); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	conn := os.NewFile(uintptr(fd), "host.sock")
+	r := bufio.NewReader(conn)
+	if kind, _, err := readFrame(r); err != nil || kind != 'H' {
+		return fmt.Errorf("no hello from the host (%q, %v)", kind, err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	body, err := json.Marshal(request{
+		Op:     "start",
+		Start:  &startRequest{InstanceID: uuid(), Script: "true", Workdir: wd, Env: os.Environ(), Umask: umask},
+		Output: "table",
+		Acks:   true,
+	})
+	if err != nil {
+		return err
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(body)+1))
+	frame = append(append(frame, 'Q'), body...)
+	if err := syscall.Sendmsg(fd, frame, syscall.UnixRights(1, 2), nil, 0); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	for {
+		kind, p, err := readFrame(r)
+		if err != nil {
+			return fmt.Errorf("reading the answer: %w", err)
+		}
+		if kind == 'R' {
+			var res struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(p, &res); err != nil || res.Error != "" {
+				return fmt.Errorf("the host answered %s", p)
+			}
+			return nil
+		}
+	}
+}
+
+// readFrame reads one frame: a 4-byte big-endian length of kind and
+// payload, the kind, the payload.
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	p := make([]byte, binary.BigEndian.Uint32(hdr[:4])-1)
+	_, err := io.ReadFull(r, p)
+	return hdr[4], p, err
+}
+
+// uuid is a version 4 UUID from getrandom(2), as the CLI makes one.
+func uuid() string {
+	var b [16]byte
+	if _, _, e := syscall.Syscall(unix.SYS_GETRANDOM, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0); e != 0 {
+		panic(e)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
