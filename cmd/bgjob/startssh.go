@@ -34,6 +34,10 @@ func (l *computerList) String() string {
 // Type is what the help shows after the flag, as it did for StringSlice.
 func (l *computerList) Type() string { return "strings" }
 
+// GetSlice tells completion that the flag may be given again (cobra's
+// SliceValue), as it knew from StringSlice's type.
+func (l *computerList) GetSlice() []string { return *l }
+
 // sshFlags fills req.SSH from --computer-name and --computer-name-file (read
 // here: the file is the caller's), which imply --location ssh, and takes
 // --throttle-limit for the computers rather than for thread jobs.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -38,5 +39,16 @@ func TestComputerList(t *testing.T) {
 	}
 	if s := (&computerList{}).String(); s != "" {
 		t.Errorf("String of none is %q; want empty, so that the help shows no default", s)
+	}
+}
+
+// TestComputerNameCompletedAgain: completion offers --computer-name and
+// --host-name again after one use, since each adds to the list.
+func TestComputerNameCompletedAgain(t *testing.T) {
+	for _, flag := range []string{"--computer-name", "--host-name"} {
+		cands, _ := complete(t, "start", flag, "a", flag[:len(flag)-2])
+		if !slices.ContainsFunc(cands, func(c string) bool { return strings.HasPrefix(c, flag) }) {
+			t.Errorf("after %s a, completion does not offer %s again: %q", flag, flag, cands)
+		}
 	}
 }
