@@ -58,12 +58,19 @@ tsp_setup() {
 }
 
 # floor_client builds bench/floorclient (the least Go client making
-# `bgjob start -- true`'s call) into $T and prints its path, or nothing
-# when there is no Go toolchain here; copied as the binaries are (see
-# bench_setup).
+# `bgjob start -- true`'s call) into $T and prints its path; copied as the
+# binaries are (see bench_setup). When it cannot (no Go toolchain, a build
+# error, a host that refuses its call) it says why on stderr and prints
+# nothing, and the scripts leave its figure out.
 floor_client() {
-  command -v go >/dev/null || return 0
-  CGO_ENABLED=0 go build -o "$T/floorclient.linked" ./bench/floorclient >/dev/null 2>&1 || return 0
+  if ! command -v go >/dev/null; then
+    echo "bench/floorclient left out: no Go toolchain here to build it" >&2
+    return 0
+  fi
+  if ! CGO_ENABLED=0 go build -o "$T/floorclient.linked" ./bench/floorclient >"$T/floorclient.err" 2>&1; then
+    echo "bench/floorclient left out: it does not build: $(cat "$T/floorclient.err")" >&2
+    return 0
+  fi
   cp "$T/floorclient.linked" "$T/floorclient" || return 0
   # One call first: a client the host refuses (the protocol moved on) is
   # said, and left out of the figures rather than timed failing.

@@ -42,7 +42,7 @@ if has submit; then
   # nothing else: a Go process and the host's answer, without the CLI.
   floor=(); fc=$(floor_client); [ -n "$fc" ] && floor=(-n go-floor "$fc")
   hyperfine -N --warmup 5 --runs 60 --export-json "$T/submit.json" \
-    -n tsp "tsp true" -n nq "nq -q true" -n bgjob "$B start -- true" "${floor[@]}" >/dev/null 2>&1
+    -n tsp "tsp true" -n nq "nq -q true" -n bgjob "$B start -- true" ${floor[@]+"${floor[@]}"} >/dev/null 2>&1
   ratios "$T/submit.json"
   tsp -C >/dev/null
 fi

@@ -15,8 +15,9 @@
 //
 // The request is written here as JSON by hand rather than with host/api,
 // whose packages' initialisation is part of what the floor leaves out; if
-// the protocol moves on, the host refuses it and this exits non-zero with
-// the host's message, which the bench scripts report.
+// the protocol moves on, the hello says another version or the host
+// refuses the request, and this exits non-zero saying so, which the bench
+// scripts report.
 package main
 
 import (
@@ -32,6 +33,10 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// wireVersion is the version of the host's protocol this client speaks
+// (host/api's WireVersion), which the hello carries.
+const wireVersion = 1
 
 type startRequest struct {
 	InstanceID string   `json:"instanceId"`
@@ -69,8 +74,18 @@ func submit() error {
 	}
 	conn := os.NewFile(uintptr(fd), "host.sock")
 	r := bufio.NewReader(conn)
-	if kind, _, err := readFrame(r); err != nil || kind != 'H' {
-		return fmt.Errorf("no hello from the host (%q, %v)", kind, err)
+	kind, p, err := readFrame(r)
+	if err != nil {
+		return fmt.Errorf("no hello from the host: %w", err)
+	}
+	if kind != 'H' {
+		return fmt.Errorf("the host answered %q in place of its hello: %s", kind, p)
+	}
+	var hello struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(p, &hello); err != nil || hello.Version != wireVersion {
+		return fmt.Errorf("the host's hello %s is not version %d of the protocol, which this client speaks", p, wireVersion)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -116,7 +131,11 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
-	p := make([]byte, binary.BigEndian.Uint32(hdr[:4])-1)
+	n := binary.BigEndian.Uint32(hdr[:4])
+	if n == 0 || n > 1<<20 {
+		return 0, nil, fmt.Errorf("bad frame length %d", n)
+	}
+	p := make([]byte, n-1)
 	_, err := io.ReadFull(r, p)
 	return hdr[4], p, err
 }
