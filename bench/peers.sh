@@ -65,13 +65,18 @@ if has many; then
   # The same N as one call: a batch (ForEach-Object -Parallel -AsJob).
   # Its children are thread jobs; with --processes, a process each.
   run_batch() { seq 1 "$N" | "$B" start --foreach - "$@" --name manyf -- true >/dev/null; "$B" wait manyf >/dev/null; "$B" remove manyf; }
+  # go-floor: the same loop with bench/floorclient's call in place of
+  # bgjob's CLI, the host running the jobs as it does for bgjob's.
+  run_floor() { for ((i = 0; i < N; i++)); do "$fc" >/dev/null; done; "$B" wait '*' >/dev/null; "$B" remove '*'; }
   tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread)
   bft=$(timeit run_batch); bfp=$(timeit run_batch --processes)
+  ft=-1; fc=${fc-$(floor_client)}; [ -n "$fc" ] && ft=$(timeit run_floor)
   python3 -c 'import sys
-t, n, b, bt, bf, bp = map(float, sys.argv[1:])
+t, n, b, bt, bf, bp, f = map(float, sys.argv[1:])
 for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt), ("bgjob --foreach", bf),
-                ("  --processes", bp)]:
-    print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt" "$bft" "$bfp"
+                ("  --processes", bp), ("go-floor", f)]:
+    if v >= 0:
+        print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt" "$bft" "$bfp" "$ft"
 fi
 
 if has relay; then
