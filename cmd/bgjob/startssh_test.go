@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/spf13/pflag"
 )
 
 // TestComputerList: --computer-name and --host-name fill one list, each
@@ -22,12 +20,15 @@ func TestComputerList(t *testing.T) {
 		{[]string{"--computer-name", "a", "--host-name", "b", "--computer-name", "c"}, []string{"a", "b", "c"}},
 		{[]string{"--host-name=u@h:2222,alias"}, []string{"u@h:2222", "alias"}},
 	} {
-		var got []string
-		f := pflag.NewFlagSet("start", pflag.ContinueOnError)
-		f.Var((*computerList)(&got), "computer-name", "")
-		f.Var((*computerList)(&got), "host-name", "")
+		// The start command's own flags, so that the test sees how
+		// they are declared: both filling one list.
+		f := newStart().Flags()
 		if err := f.Parse(tc.args); err != nil {
 			t.Fatalf("%q: %v", tc.args, err)
+		}
+		got := []string(*f.Lookup("computer-name").Value.(*computerList))
+		if other := f.Lookup("host-name").Value.(*computerList); !slices.Equal(*other, got) {
+			t.Errorf("%q: --host-name holds %q, --computer-name %q: not one list", tc.args, *other, got)
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%q: %q, want %q", tc.args, got, tc.want)
