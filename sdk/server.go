@@ -211,7 +211,7 @@ func (s *server) start(job *Job) *serverJob {
 		if job.Workdir != "" && !s.inProcess {
 			if err := os.Chdir(job.Workdir); err != nil {
 				j.input.end()
-				j.spool.finish(&Done{State: Failed, ExitCode: -1,
+				j.spool.finish(&Done{State: Failed, ExitCode: -1, Reuse: s.reuse(),
 					Reason: fmt.Sprintf("cannot enter the working directory %s: %v", job.Workdir, err)})
 				return
 			}
@@ -240,7 +240,7 @@ func (s *server) start(job *Job) *serverJob {
 		if res.State == pb.State_STATE_UNSPECIFIED {
 			res.State = Completed
 		}
-		j.spool.finish(&Done{State: res.State, Reason: res.Reason, ExitCode: int32(res.ExitCode)})
+		j.spool.finish(&Done{State: res.State, Reason: res.Reason, ExitCode: int32(res.ExitCode), Reuse: s.reuse()})
 		s.logger.Debug("job ended", "job", job.Id, "state", res.State, "reason", res.Reason)
 	}
 	return j
@@ -387,14 +387,18 @@ func (s *server) ack(req *pb.AckRequest) (*pb.AckResponse, error) {
 		s.served++
 		s.mu.Unlock()
 	}
-	// Whether the host may give this process the next job, as Describe
-	// would say: the job's leftovers were dealt with before its end was
-	// sent, so the answer is final.
-	reuse := pb.Reuse_REUSE_NO
+	return &pb.AckResponse{Reuse: s.reuse()}, nil
+}
+
+// reuse is whether the host may give this process the next job, as
+// Describe would say. A job's leftovers are dealt with before its end is
+// sent, so the answer is final from then on: the end carries it
+// (Done.reuse), and its acknowledgement says it again.
+func (s *server) reuse() pb.Reuse {
 	if s.desc.Reusable && !s.retired.Load() {
-		reuse = pb.Reuse_REUSE_YES
+		return pb.Reuse_REUSE_YES
 	}
-	return &pb.AckResponse{Reuse: reuse}, nil
+	return pb.Reuse_REUSE_NO
 }
 
 func (s *server) Stop(_ context.Context, req *pb.StopRequest) (*pb.StopResponse, error) {

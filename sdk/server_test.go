@@ -649,28 +649,37 @@ func TestServerBulkSyncWaitsForHost(t *testing.T) {
 	}
 }
 
-// The acknowledgement of a job's end answers whether the process takes
-// another job, as Describe would, so that the host need not ask: yes for
-// a reusable runtime, no once a job's leftovers retired the process, no
-// for a runtime that is not reusable. Other acknowledgements say nothing.
-func TestServerEndAckSaysReuse(t *testing.T) {
+// The job's end, and the acknowledgement of it, answer whether the
+// process takes another job, as Describe would, so that the host need not
+// ask: yes for a reusable runtime, no once a job's leftovers retired the
+// process (before this job, or by this job's own), no for a runtime that
+// is not reusable. Other acknowledgements say nothing.
+func TestServerEndSaysReuse(t *testing.T) {
 	for _, tc := range []struct {
-		name              string
-		reusable, retired bool
-		want              pb.Reuse
+		name                      string
+		reusable, retired, retire bool
+		want                      pb.Reuse
 	}{
-		{"reusable", true, false, pb.Reuse_REUSE_YES},
-		{"retired by its leftovers", true, true, pb.Reuse_REUSE_NO},
-		{"not reusable", false, false, pb.Reuse_REUSE_NO},
+		{"reusable", true, false, false, pb.Reuse_REUSE_YES},
+		{"retired by earlier leftovers", true, true, false, pb.Reuse_REUSE_NO},
+		{"retired by this job's leftovers", true, false, true, pb.Reuse_REUSE_NO},
+		{"not reusable", false, false, false, pb.Reuse_REUSE_NO},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := testServer(func(ctx context.Context, job *Job, out Emitter) Result {
+			var srv *server
+			srv = testServer(func(ctx context.Context, job *Job, out Emitter) Result {
 				fmt.Fprintln(out.Writer(Output), "hi")
+				if tc.retire {
+					srv.retired.Store(true) // as leftovers that could not be ended do
+				}
 				return Success()
 			})
 			srv.desc.Reusable = tc.reusable
 			srv.retired.Store(tc.retired)
-			runToEnd(t, srv, &Job{Id: 1}, 0)
+			got := runToEnd(t, srv, &Job{Id: 1}, 0)
+			if d := got[len(got)-1].GetDone(); d.GetReuse() != tc.want {
+				t.Errorf("the end says reuse %v, want %v", d.GetReuse(), tc.want)
+			}
 			ctx := context.Background()
 			r, err := srv.Ack(ctx, &pb.AckRequest{JobId: 1, Seq: 1})
 			if err != nil || r.GetReuse() != pb.Reuse_REUSE_UNSPECIFIED {

@@ -213,9 +213,11 @@ func newReuseLauncher(t *testing.T, noSpares bool) (*GoPlugin, string) {
 	return g, dir
 }
 
-// The runtime's answer to the end of a job decides whether its process
-// is kept for the next job, without a Describe to ask again; the answer
-// is the last job's only: a new job's Run forgets it.
+// The runtime's answer about reuse, which a job's end carries, decides
+// whether its process is kept for the next job, without a Describe to ask
+// again and before the end is acknowledged (the acknowledgement may then
+// ride on the next Run); the answer is the last job's only: a new job's
+// Run forgets it.
 func TestGoPluginRecycleOnTheEndsAnswer(t *testing.T) {
 	g, dir := newReuseLauncher(t, true)
 	ctx := context.Background()
@@ -252,6 +254,9 @@ func TestGoPluginRecycleOnTheEndsAnswer(t *testing.T) {
 		}
 	}
 	seq := runJob(1)
+	if yes, known := r.TakesAnother(); !yes || !known {
+		t.Fatalf("after the end: takes another %v, known %v; want both", yes, known)
+	}
 	if err := p.Conn().Ack(ctx, protocol.RunID{Job: 1}, seq, true); err != nil {
 		t.Fatal(err)
 	}

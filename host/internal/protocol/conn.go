@@ -47,8 +47,9 @@ func RunOf(job *sdk.Job) RunID {
 }
 
 // Reuser is what a Conn of protocol 2 answers beyond Conn: whether its
-// process takes another job, as the runtime said when the end of its last
-// job was acknowledged (Ack with done). A reusable runtime's process is
+// process takes another job, as the runtime said with its last job's end
+// (Done.reuse) or when that end was acknowledged (Ack with done), whichever
+// came first. A reusable runtime's process is
 // given the next job on that answer, without a Describe to ask again: one
 // call fewer between two jobs, and the next job starts that much sooner.
 type Reuser interface {
@@ -101,8 +102,9 @@ func Ended(d *sdk.Done) (api.State, int) {
 }
 
 // EndAcker is what a Conn of protocol 2 answers beyond Conn: an
-// acknowledgement of a job's end that nobody waits on (a thread job's: its
-// process is shared, and no answer about reuse is wanted).
+// acknowledgement of a job's end that nobody waits on. That is a thread
+// job's (its process is shared, and no answer about reuse is wanted), and
+// any job's whose end carried the answer already (Reuser).
 type EndAcker interface {
 	// AckEnd acknowledges job jobID's end and its records up to seq. A
 	// runtime that takes acknowledgements on Run gets it with the next

@@ -81,9 +81,30 @@ func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stre
 		return nil, err
 	}
 	if first.BulkAddress != "" {
-		return dialBulk(ctx, g.peer, first, st)
+		bs, err := dialBulk(ctx, g.peer, first, st)
+		if err != nil {
+			return nil, err
+		}
+		return endAnswer{bs, g}, nil
 	}
-	return &prefixed{first: first, rest: st}, nil
+	return endAnswer{&prefixed{first: first, rest: st}, g}, nil
+}
+
+// endAnswer notes the runtime's answer about reuse that a job's end
+// carries (Done.reuse): the host then knows it without waiting for the
+// end's acknowledgement, which may ride on the next Run (see ackEnd in
+// the runner).
+type endAnswer struct {
+	Stream
+	g *grpcConn
+}
+
+func (e endAnswer) Recv() (*sdk.Batch, error) {
+	b, err := e.Stream.Recv()
+	if d := b.GetDone(); err == nil && d.GetReuse() != pb.Reuse_REUSE_UNSPECIFIED {
+		e.g.reuse.Store(int32(d.GetReuse()))
+	}
+	return b, err
 }
 
 // ackRequest is the acknowledgement of run's records up to seq.
@@ -107,7 +128,7 @@ func (p *prefixed) Recv() (*sdk.Batch, error) {
 
 func (g *grpcConn) Ack(ctx context.Context, run RunID, seq uint64, done bool) error {
 	r, err := g.c.Ack(ctx, ackRequest(run, seq, done))
-	if err == nil && done {
+	if err == nil && done && r.GetReuse() != pb.Reuse_REUSE_UNSPECIFIED {
 		g.reuse.Store(int32(r.GetReuse()))
 	}
 	return err

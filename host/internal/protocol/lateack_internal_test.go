@@ -19,6 +19,8 @@ import (
 type ackRecorder struct {
 	pb.UnimplementedRuntimeServer
 	onRun bool
+	// reuse is what the ends it sends say of the process (Done.reuse).
+	reuse pb.Reuse
 
 	mu     sync.Mutex
 	byAck  []*pb.AckRequest
@@ -42,7 +44,7 @@ func (r *ackRecorder) Run(req *pb.RunRequest, st pb.Runtime_RunServer) error {
 	r.mu.Lock()
 	r.byRun = append(r.byRun, req.GetAcks()...)
 	r.mu.Unlock()
-	return st.Send(&pb.Batch{Done: &pb.Done{State: pb.State_STATE_COMPLETED}})
+	return st.Send(&pb.Batch{Done: &pb.Done{State: pb.State_STATE_COMPLETED, Reuse: r.reuse}})
 }
 
 func (r *ackRecorder) got() (byAck, byRun []*pb.AckRequest) {
@@ -168,6 +170,46 @@ func TestAckEndByAck(t *testing.T) {
 			runOne(t, c, 2)
 			if _, byRun := rec.got(); len(byRun) != 0 {
 				t.Errorf("the next Run carried %v", byRun)
+			}
+		})
+	}
+}
+
+// The runtime's answer about reuse that a job's end carries is known as
+// soon as the end is read, before any acknowledgement (which may then ride
+// on the next Run); an Ack that answers nothing (a runtime built before
+// the answer) leaves it, and the next Run forgets it.
+func TestEndCarriesReuse(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		reuse      pb.Reuse
+		yes, known bool
+	}{
+		{"yes", pb.Reuse_REUSE_YES, true, true},
+		{"no", pb.Reuse_REUSE_NO, false, true},
+		{"a runtime built before the answer", pb.Reuse_REUSE_UNSPECIFIED, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &ackRecorder{onRun: true, reuse: tc.reuse}
+			c := recorderConn(t, rec)
+			runOne(t, c, 1)
+			if yes, known := c.TakesAnother(); yes != tc.yes || known != tc.known {
+				t.Errorf("after the end: takes another %v, known %v; want %v, %v", yes, known, tc.yes, tc.known)
+			}
+			if err := c.Ack(context.Background(), RunID{Job: 1}, 1, true); err != nil {
+				t.Fatal(err)
+			}
+			<-rec.ackGot
+			if yes, known := c.TakesAnother(); yes != tc.yes || known != tc.known {
+				t.Errorf("after an Ack that answers nothing: takes another %v, known %v; want %v, %v", yes, known, tc.yes, tc.known)
+			}
+			// The next job's Run forgets the answer until that job's own
+			// end is read.
+			if _, err := c.Run(context.Background(), &sdk.Job{Id: 2}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, known := c.TakesAnother(); known {
+				t.Error("an answer is known for a job whose end has not been read")
 			}
 		})
 	}

@@ -1149,10 +1149,19 @@ func (x *Batch) GetBulkToken() []byte {
 }
 
 type Done struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         State                  `protobuf:"varint,1,opt,name=state,proto3,enum=bgjob.runtime.v2.State" json:"state,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	ExitCode      int32                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	State    State                  `protobuf:"varint,1,opt,name=state,proto3,enum=bgjob.runtime.v2.State" json:"state,omitempty"`
+	Reason   string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	ExitCode int32                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// Whether this process takes another job, as the end's acknowledgement
+	// (AckResponse.reuse) will say: a runtime deals with what its job left
+	// running before it sends the end, so the answer is known here already.
+	// With it the host need not wait for the acknowledgement's answer before
+	// it hands the process the next job, and may send the acknowledgement
+	// on that job's Run (DescribeResponse.acks_on_run): a call fewer a job.
+	// Runtimes built before this field leave it unspecified, and the host
+	// acknowledges the end by Ack and uses the answer as before.
+	Reuse         Reuse `protobuf:"varint,4,opt,name=reuse,proto3,enum=bgjob.runtime.v2.Reuse" json:"reuse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1206,6 +1215,13 @@ func (x *Done) GetExitCode() int32 {
 		return x.ExitCode
 	}
 	return 0
+}
+
+func (x *Done) GetReuse() Reuse {
+	if x != nil {
+		return x.Reuse
+	}
+	return Reuse_REUSE_UNSPECIFIED
 }
 
 type AckRequest struct {
@@ -2019,11 +2035,12 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04done\x18\x04 \x01(\v2\x16.bgjob.runtime.v2.DoneR\x04done\x12!\n" +
 	"\fbulk_address\x18\x05 \x01(\tR\vbulkAddress\x12\x1d\n" +
 	"\n" +
-	"bulk_token\x18\x06 \x01(\fR\tbulkToken\"j\n" +
+	"bulk_token\x18\x06 \x01(\fR\tbulkToken\"\x99\x01\n" +
 	"\x04Done\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.bgjob.runtime.v2.StateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
-	"\texit_code\x18\x03 \x01(\x05R\bexitCode\"\x84\x01\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12-\n" +
+	"\x05reuse\x18\x04 \x01(\x0e2\x17.bgjob.runtime.v2.ReuseR\x05reuse\"\x84\x01\n" +
 	"\n" +
 	"AckRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x10\n" +
@@ -2149,30 +2166,31 @@ var file_runtime_proto_depIdxs = []int32{
 	13, // 2: bgjob.runtime.v2.RunRequest.acks:type_name -> bgjob.runtime.v2.AckRequest
 	12, // 3: bgjob.runtime.v2.Batch.done:type_name -> bgjob.runtime.v2.Done
 	0,  // 4: bgjob.runtime.v2.Done.state:type_name -> bgjob.runtime.v2.State
-	1,  // 5: bgjob.runtime.v2.AckResponse.reuse:type_name -> bgjob.runtime.v2.Reuse
-	2,  // 6: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
-	20, // 7: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
-	21, // 8: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
-	22, // 9: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
-	3,  // 10: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
-	10, // 11: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
-	13, // 12: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
-	15, // 13: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
-	6,  // 14: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
-	8,  // 15: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
-	17, // 16: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
-	4,  // 17: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
-	11, // 18: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
-	14, // 19: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
-	16, // 20: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
-	7,  // 21: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
-	9,  // 22: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
-	18, // 23: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	1,  // 5: bgjob.runtime.v2.Done.reuse:type_name -> bgjob.runtime.v2.Reuse
+	1,  // 6: bgjob.runtime.v2.AckResponse.reuse:type_name -> bgjob.runtime.v2.Reuse
+	2,  // 7: bgjob.runtime.v2.Record.stream:type_name -> bgjob.runtime.v2.Stream
+	20, // 8: bgjob.runtime.v2.Record.error:type_name -> bgjob.runtime.v2.ErrorDetail
+	21, // 9: bgjob.runtime.v2.Record.progress:type_name -> bgjob.runtime.v2.ProgressDetail
+	22, // 10: bgjob.runtime.v2.Record.information:type_name -> bgjob.runtime.v2.InformationDetail
+	3,  // 11: bgjob.runtime.v2.Runtime.Describe:input_type -> bgjob.runtime.v2.DescribeRequest
+	10, // 12: bgjob.runtime.v2.Runtime.Run:input_type -> bgjob.runtime.v2.RunRequest
+	13, // 13: bgjob.runtime.v2.Runtime.Ack:input_type -> bgjob.runtime.v2.AckRequest
+	15, // 14: bgjob.runtime.v2.Runtime.Stop:input_type -> bgjob.runtime.v2.StopRequest
+	6,  // 15: bgjob.runtime.v2.Runtime.Resolve:input_type -> bgjob.runtime.v2.ResolveRequest
+	8,  // 16: bgjob.runtime.v2.Runtime.Definitions:input_type -> bgjob.runtime.v2.DefinitionsRequest
+	17, // 17: bgjob.runtime.v2.Runtime.Input:input_type -> bgjob.runtime.v2.InputRequest
+	4,  // 18: bgjob.runtime.v2.Runtime.Describe:output_type -> bgjob.runtime.v2.DescribeResponse
+	11, // 19: bgjob.runtime.v2.Runtime.Run:output_type -> bgjob.runtime.v2.Batch
+	14, // 20: bgjob.runtime.v2.Runtime.Ack:output_type -> bgjob.runtime.v2.AckResponse
+	16, // 21: bgjob.runtime.v2.Runtime.Stop:output_type -> bgjob.runtime.v2.StopResponse
+	7,  // 22: bgjob.runtime.v2.Runtime.Resolve:output_type -> bgjob.runtime.v2.Definition
+	9,  // 23: bgjob.runtime.v2.Runtime.Definitions:output_type -> bgjob.runtime.v2.DefinitionsResponse
+	18, // 24: bgjob.runtime.v2.Runtime.Input:output_type -> bgjob.runtime.v2.InputResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
