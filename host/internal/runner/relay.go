@@ -214,7 +214,7 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 // answer already (protocol.Reuser), so the acknowledgement may ride on the
 // next job the process is given (protocol.EndAcker): a call fewer per job.
 // Paired over 300 trivial jobs one by one, six rounds: the machine's CPU
-// a job 3.26 ms before, 3.04 ms after.
+// a job 3.11 ms before, 2.98 ms after.
 func (tk *task) ackEnd(seq uint64) {
 	if ea, ok := tk.p.Conn().(protocol.EndAcker); ok && (tk.j.Row.ThrottleLimit > 0 || endAnswered(tk.p.Conn())) {
 		ea.AckEnd(tk.run, seq)
