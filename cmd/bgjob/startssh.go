@@ -10,34 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// computerList is the value of --computer-name and --host-name: the
-// computers given, comma-separated, each use adding to the ones before
-// (both flags fill one list). pflag's StringSlice did this through
-// encoding/csv, whose writer formatted the empty default on every start
-// (perf: 30 µs of a start's CPU) and whose quoting a host name never needs;
-// and its first use of a flag dropped what the other flag had given.
-type computerList []string
-
-func (l *computerList) Set(v string) error {
-	*l = append(*l, strings.Split(v, ",")...)
-	return nil
-}
-
-// String is empty for none, so that the help shows no default.
-func (l *computerList) String() string {
-	if len(*l) == 0 {
-		return ""
-	}
-	return "[" + strings.Join(*l, ",") + "]"
-}
-
-// Type is what the help shows after the flag, as it did for StringSlice.
-func (l *computerList) Type() string { return "strings" }
-
-// GetSlice tells completion that the flag may be given again (cobra's
-// SliceValue), as it knew from StringSlice's type.
-func (l *computerList) GetSlice() []string { return *l }
-
 // sshFlags fills req.SSH from --computer-name and --computer-name-file (read
 // here: the file is the caller's), which imply --location ssh, and takes
 // --throttle-limit for the computers rather than for thread jobs.
