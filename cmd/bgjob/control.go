@@ -91,7 +91,7 @@ password again, unless you are root.`,
 	f := cmd.Flags()
 	f.BoolVar(&rr.InPlace, "in-place", false, "run each job again under its own id, dropping its old output")
 	f.BoolVar(&edit, "edit", false, "edit the script in $VISUAL or $EDITOR first (one job)")
-	f.Var((*stringList)(&after), "after", "replace the jobs it waits for (repeatable)")
+	f.Var(stringList(&after), "after", "replace the jobs it waits for (repeatable)")
 	f.BoolVar(&rr.AfterAnyState, "after-any-state", false, "with --after: run however they end")
 	f.BoolVar(&pwStdin, "password-stdin", false, "read the password of the user the job ran as from stdin")
 	f.StringVar(&state, "state", "", "the jobs (named, or all) in this state: Failed, Stopped, Completed")
@@ -210,10 +210,10 @@ with --edit instead.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&script, "script", "", "the job's new script")
-	f.Var((*stringList)(&er.Env), "env", "set K=V in the job's environment (repeatable)")
+	f.Var(stringList(&er.Env), "env", "set K=V in the job's environment (repeatable)")
 	f.StringVar(&workdir, "workdir", "", "the job's new working directory")
 	f.IntVar(&priority, "priority", 0, "the job's new priority: higher starts first within its group")
-	f.Var((*stringList)(&er.After), "after", "replace the jobs it waits for (repeatable)")
+	f.Var(stringList(&er.After), "after", "replace the jobs it waits for (repeatable)")
 	f.BoolVar(&er.AfterAnyState, "after-any-state", false, "with --after: run however they end")
 	outputFlag(f, &output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd

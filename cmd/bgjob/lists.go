@@ -1,57 +1,60 @@
 package main
 
-import "strings"
+import (
+	"strings"
 
-// Repeatable flags' values. pflag's StringArray and StringSlice format
-// their default through encoding/csv as each flag is declared, on every
-// call whatever its flags (perf: 20-30 µs of a start's CPU for each kind
-// used), for a default that is always empty here.
+	"github.com/spf13/pflag"
+)
 
-// stringList is a repeatable flag's value: each use adds its value as
-// given, commas and all, as pflag's StringArray does.
-type stringList []string
+// listValue is a repeatable flag's value: each use adds to the list. pflag's
+// StringArray and StringSlice format their default through encoding/csv as
+// each flag is declared, on every call whatever its flags (perf: 20-30 µs
+// of a start's CPU for each kind declared), for a default that is always
+// empty here; and a StringSlice's first use drops what another flag sharing
+// its list had given.
+type listValue struct {
+	l *[]string
+	// comma: each use is a comma-separated list, as for StringSlice
+	// (--computer-name a,b); else the value as given, commas and all, as
+	// for StringArray (--arg, --env).
+	comma bool
+}
 
-func (l *stringList) Set(v string) error {
-	*l = append(*l, v)
+// stringList is the value of a flag that adds each use's value to *l as
+// given.
+func stringList(l *[]string) pflag.Value { return listValue{l: l} }
+
+// computerList is the value of --computer-name and --host-name: each use
+// adds its comma-separated computers to *l, which both flags fill.
+func computerList(l *[]string) pflag.Value { return listValue{l: l, comma: true} }
+
+func (v listValue) Set(s string) error {
+	if v.comma {
+		*v.l = append(*v.l, strings.Split(s, ",")...)
+	} else {
+		*v.l = append(*v.l, s)
+	}
 	return nil
 }
 
-func (l *stringList) String() string { return listString(*l) }
+// String is the list as pflag's lists show it, and empty for none, so that
+// the help shows no default.
+func (v listValue) String() string {
+	if len(*v.l) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(*v.l, ",") + "]"
+}
 
-// Type is what the help shows after the flag, as it did for StringArray.
-func (l *stringList) Type() string { return "stringArray" }
+// Type is what the help shows after the flag, as it did for StringSlice
+// and StringArray.
+func (v listValue) Type() string {
+	if v.comma {
+		return "strings"
+	}
+	return "stringArray"
+}
 
 // GetSlice tells completion that the flag may be given again (cobra's
 // SliceValue).
-func (l *stringList) GetSlice() []string { return *l }
-
-// computerList is the value of --computer-name and --host-name: the
-// computers given, comma-separated, each use adding to the ones before
-// (both flags fill one list). pflag's StringSlice did this through
-// encoding/csv, whose writer formatted the empty default on every start
-// (perf: 30 µs of a start's CPU) and whose quoting a host name never needs;
-// and its first use of a flag dropped what the other flag had given.
-type computerList []string
-
-func (l *computerList) Set(v string) error {
-	*l = append(*l, strings.Split(v, ",")...)
-	return nil
-}
-
-func (l *computerList) String() string { return listString(*l) }
-
-// Type is what the help shows after the flag, as it did for StringSlice.
-func (l *computerList) Type() string { return "strings" }
-
-// GetSlice tells completion that the flag may be given again (cobra's
-// SliceValue), as it knew from StringSlice's type.
-func (l *computerList) GetSlice() []string { return *l }
-
-// listString is a list flag's value as pflag's lists show it, and empty
-// for none, so that the help shows no default.
-func listString(l []string) string {
-	if len(l) == 0 {
-		return ""
-	}
-	return "[" + strings.Join(l, ",") + "]"
-}
+func (v listValue) GetSlice() []string { return *v.l }

@@ -26,13 +26,13 @@ func TestStringList(t *testing.T) {
 			t.Fatalf("%q: %v", tc.args, err)
 		}
 		v := f.Lookup(tc.flag).Value
-		got := v.(*stringList).GetSlice()
+		got := v.(listValue).GetSlice()
 		if !slices.Equal(got, tc.want) || v.String() != tc.wantString || v.Type() != "stringArray" {
 			t.Errorf("%q: --%s holds %q, shows %q, type %q; want %q, %q, stringArray", tc.args, tc.flag, got, v.String(), v.Type(), tc.want, tc.wantString)
 		}
 	}
 	for _, name := range []string{"env", "after"} {
-		if _, ok := newEdit().Flags().Lookup(name).Value.(*stringList); !ok {
+		if v, ok := newEdit().Flags().Lookup(name).Value.(listValue); !ok || v.comma {
 			t.Errorf("edit --%s is not a list", name)
 		}
 	}

@@ -26,19 +26,19 @@ func TestComputerList(t *testing.T) {
 		if err := f.Parse(tc.args); err != nil {
 			t.Fatalf("%q: %v", tc.args, err)
 		}
-		got := []string(*f.Lookup("computer-name").Value.(*computerList))
-		if other := f.Lookup("host-name").Value.(*computerList); !slices.Equal(*other, got) {
-			t.Errorf("%q: --host-name holds %q, --computer-name %q: not one list", tc.args, *other, got)
+		got := f.Lookup("computer-name").Value.(listValue).GetSlice()
+		if other := f.Lookup("host-name").Value.(listValue).GetSlice(); !slices.Equal(other, got) {
+			t.Errorf("%q: --host-name holds %q, --computer-name %q: not one list", tc.args, other, got)
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("%q: %q, want %q", tc.args, got, tc.want)
 		}
 	}
-	l := computerList{"a", "b"}
+	l := computerList(&[]string{"a", "b"})
 	if s, typ := l.String(), l.Type(); s != "[a,b]" || typ != "strings" {
 		t.Errorf("String %q, Type %q; want [a,b] and strings, as StringSlice showed them", s, typ)
 	}
-	if s := (&computerList{}).String(); s != "" {
+	if s := computerList(new([]string)).String(); s != "" {
 		t.Errorf("String of none is %q; want empty, so that the help shows no default", s)
 	}
 }
