@@ -66,6 +66,37 @@ func TestAcknowledgements(t *testing.T) {
 	})
 }
 
+// A job's end whose runtime said with it that the process takes another
+// job is acknowledged late, with the next job the process is given (or
+// after a moment): nobody waits for the acknowledgement's answer. One
+// whose process takes no other job is acknowledged by a call, as before.
+func TestEndAcknowledgedLate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reuse bool
+		want  string
+	}{
+		{"the process takes another", true, "[1 done late]"},
+		{"the process takes no other", false, "[1 done]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, l := hosttest.Fake(t)
+			l.HoldStreams()
+			l.AnswerReuse()
+			if tc.reuse {
+				l.Reuse()
+			}
+			th := hosttest.Open(t, "", opts)
+			th.Start("echo one")
+			th.Await("1")
+			awaitAcks(t, l, 1, 1)
+			if got := fmt.Sprint(l.AckLog(1)); got != tc.want {
+				t.Errorf("acknowledgements %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
 // awaitAcks waits for job id's runtime to have n acknowledgements (the
 // end's comes after the job is seen to end), and a moment more for any
 // beyond them, and returns how many it got.

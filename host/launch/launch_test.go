@@ -273,7 +273,30 @@ func TestGoPluginRecycleOnTheEndsAnswer(t *testing.T) {
 	if p2.Pid() != p.Pid() {
 		t.Errorf("the next job got process %d, want the kept %d", p2.Pid(), p.Pid())
 	}
-	runJob(2) // forgets job 1's answer
+	seq = runJob(2) // forgets job 1's answer
+	// The way the runner takes an end that said yes: the acknowledgement
+	// waits for the next job (protocol.EndAcker), the process is kept
+	// meanwhile, and the acknowledgement reaches it.
+	ea, ok := p2.Conn().(protocol.EndAcker)
+	if !ok {
+		t.Fatalf("a protocol 2 connection (%T) does not take late acknowledgements", p2.Conn())
+	}
+	ea.AckEnd(protocol.RunID{Job: 2}, seq)
+	if !p2.(Recycler).Recycle() {
+		t.Fatal("a process whose end's acknowledgement waits was not kept")
+	}
+	p3, err := g.Launch(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p3.Release()
+	if p3.Pid() != p.Pid() {
+		t.Errorf("the third job got process %d, want the kept %d", p3.Pid(), p.Pid())
+	}
+	runJob(3)
+	if err := p3.Conn().Ack(ctx, protocol.RunID{Job: 2}, seq, true); err == nil {
+		t.Error("the runtime still holds job 2: its late acknowledgement never reached it")
+	}
 }
 
 // takesAnother uses the end's answer when there is one, and asks Describe

@@ -43,11 +43,17 @@ func (c conn) Run(ctx context.Context, job *sdk.Job, _ uint64) (protocol.Stream,
 }
 
 func (c conn) Ack(_ context.Context, id protocol.RunID, seq uint64, done bool) error {
+	return c.ack(id, seq, done, "")
+}
+
+// ack takes an acknowledgement, logged with how it came (note).
+func (c conn) ack(id protocol.RunID, seq uint64, done bool, note string) error {
 	jobID := id.Job
 	a := fmt.Sprint(seq)
 	if done {
 		a += " done"
 	}
+	a += note
 	c.p.l.mu.Lock()
 	c.p.l.acks[jobID] = append(c.p.l.acks[jobID], a)
 	c.p.l.mu.Unlock()
@@ -148,3 +154,20 @@ func (s *stream) Recv() (*sdk.Batch, error) {
 		l.changed.Wait()
 	}
 }
+
+// answeringConn is a process's connection with AnswerReuse: its job's end
+// says whether the process takes another (protocol.Reuser), and the end's
+// acknowledgement may come late (protocol.EndAcker), as with the next job.
+type answeringConn struct{ conn }
+
+func (c answeringConn) TakesAnother() (yes, known bool) {
+	c.p.l.mu.Lock()
+	defer c.p.l.mu.Unlock()
+	return c.p.l.reuse, true
+}
+
+func (c answeringConn) AckEnd(run protocol.RunID, seq uint64) {
+	_ = c.ack(run, seq, true, " late")
+}
+
+func (c answeringConn) FlushAcks() {}

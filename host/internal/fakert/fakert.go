@@ -64,6 +64,9 @@ type Launcher struct {
 	held         int
 	// loseReleases: Release leaves the process running (LoseReleases).
 	loseReleases bool
+	// answers: the processes say with each job's end whether they take
+	// another, and take its acknowledgement late (AnswerReuse).
+	answers bool
 }
 
 // New returns a launcher with no processes.
@@ -110,6 +113,16 @@ func (l *Launcher) Reuse() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reuse = true
+}
+
+// AnswerReuse has the processes answer as a protocol 2 runtime built with
+// the SDK does: each job's end says whether the process takes another (yes
+// with Reuse, else no), and the end's acknowledgement may come late
+// (protocol.EndAcker): the log shows it as "SEQ done late".
+func (l *Launcher) AnswerReuse() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.answers = true
 }
 
 // HoldLaunches has every Launch wait until the gate of that name opens
@@ -303,7 +316,14 @@ type Process struct {
 
 var _ launch.Process = (*Process)(nil)
 
-func (p *Process) Conn() protocol.Conn { return conn{p} }
+func (p *Process) Conn() protocol.Conn {
+	p.l.mu.Lock()
+	defer p.l.mu.Unlock()
+	if p.l.answers {
+		return answeringConn{conn{p}}
+	}
+	return conn{p}
+}
 
 func (p *Process) Attach() *launch.Attach {
 	return &launch.Attach{Network: "fake", Pid: p.pid, Protocol: p.spec.Protocol, Binary: p.spec.Binary, SockDir: sockDir(p.pid)}

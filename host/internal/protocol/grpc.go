@@ -71,13 +71,13 @@ func (g *grpcConn) Run(ctx context.Context, job *sdk.Job, afterSeq uint64) (Stre
 	acks := g.takeAcks()
 	st, err := g.c.Run(ctx, &pb.RunRequest{Job: sdk.EncodeJob(job), AfterSeq: afterSeq, Bulk: true, Acks: acks})
 	if err != nil {
-		g.putBackAcks(acks)
+		g.putBackAcks(ctx, acks)
 		return nil, err
 	}
 	first, err := st.Recv()
 	if err != nil {
 		// The call may have ended before the runtime read the request.
-		g.putBackAcks(acks)
+		g.putBackAcks(ctx, acks)
 		return nil, err
 	}
 	if first.BulkAddress != "" {

@@ -88,9 +88,19 @@ func (g *grpcConn) sendAck(a *pb.AckRequest) {
 // putBackAcks queues acks again when the Run that was to carry them
 // failed: the runtime may not have them. One it had already is taken
 // twice, which it ignores. (Their order among those queued meanwhile does
-// not matter: each names its own run.)
-func (g *grpcConn) putBackAcks(acks []*pb.AckRequest) {
-	if len(acks) > 0 {
-		g.queueAcks(acks...)
+// not matter: each names its own run.) A Run cut off by its context (the
+// host closing) sends them by Ack now: the host may be gone before
+// lateAckDelay, and a process left holding an acknowledged end waits for
+// a host to come back for it.
+func (g *grpcConn) putBackAcks(ctx context.Context, acks []*pb.AckRequest) {
+	if len(acks) == 0 {
+		return
 	}
+	if ctx.Err() != nil {
+		for _, a := range acks {
+			g.sendAck(a)
+		}
+		return
+	}
+	g.queueAcks(acks...)
 }

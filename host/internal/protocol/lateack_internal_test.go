@@ -214,3 +214,26 @@ func TestEndCarriesReuse(t *testing.T) {
 		})
 	}
 }
+
+// A Run cut off by its context (the host closing) sends the
+// acknowledgements it was to carry by Ack at once, rather than leaving them
+// for a timer the closing host may not live to see.
+func TestAcksOfACancelledRunSentAtOnce(t *testing.T) {
+	setLateAckDelay(t, time.Hour)
+	rec := &ackRecorder{onRun: true}
+	c := recorderConn(t, rec)
+	c.AckEnd(RunID{Job: 1}, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Run(ctx, &sdk.Job{Id: 2}, 0); err == nil {
+		t.Fatal("a Run with its context cancelled succeeded")
+	}
+	select {
+	case <-rec.ackGot:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the acknowledgement the cancelled Run was to carry was not sent")
+	}
+	if byAck, byRun := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 1, Seq: 4, Done: true}) || len(byRun) != 0 {
+		t.Errorf("by Ack %v, on Run %v; want the end by Ack", byAck, byRun)
+	}
+}
