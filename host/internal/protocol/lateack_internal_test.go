@@ -47,6 +47,17 @@ func (r *ackRecorder) Run(req *pb.RunRequest, st pb.Runtime_RunServer) error {
 	return st.Send(&pb.Batch{Done: &pb.Done{State: pb.State_STATE_COMPLETED, Reuse: r.reuse}})
 }
 
+// awaitAck waits for an Ack call to reach r; what names the
+// acknowledgement that is missing if none comes.
+func (r *ackRecorder) awaitAck(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-r.ackGot:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s was never sent by Ack", what)
+	}
+}
+
 func (r *ackRecorder) got() (byAck, byRun []*pb.AckRequest) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -133,11 +144,7 @@ func TestAckEndSentWhenNoRunComes(t *testing.T) {
 	rec := &ackRecorder{onRun: true}
 	c := recorderConn(t, rec)
 	c.AckEnd(RunID{Job: 7}, 9)
-	select {
-	case <-rec.ackGot:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the acknowledgement was never sent")
-	}
+	rec.awaitAck(t, "the acknowledgement")
 	if byAck, byRun := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 7, Seq: 9, Done: true}) || len(byRun) != 0 {
 		t.Errorf("by Ack %v, on Run %v; want the end by Ack", byAck, byRun)
 	}
@@ -199,7 +206,6 @@ func TestEndCarriesReuse(t *testing.T) {
 			if err := c.Ack(context.Background(), RunID{Job: 1}, 1, true); err != nil {
 				t.Fatal(err)
 			}
-			<-rec.ackGot
 			if yes, known := c.TakesAnother(); yes != tc.yes || known != tc.known {
 				t.Errorf("after an Ack that answers nothing: takes another %v, known %v; want %v, %v", yes, known, tc.yes, tc.known)
 			}
@@ -228,11 +234,7 @@ func TestAcksOfACancelledRunSentAtOnce(t *testing.T) {
 	if _, err := c.Run(ctx, &sdk.Job{Id: 2}, 0); err == nil {
 		t.Fatal("a Run with its context cancelled succeeded")
 	}
-	select {
-	case <-rec.ackGot:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the acknowledgement the cancelled Run was to carry was not sent")
-	}
+	rec.awaitAck(t, "the acknowledgement the cancelled Run was to carry")
 	if byAck, byRun := rec.got(); !sameAcks(byAck, &pb.AckRequest{JobId: 1, Seq: 4, Done: true}) || len(byRun) != 0 {
 		t.Errorf("by Ack %v, on Run %v; want the end by Ack", byAck, byRun)
 	}
