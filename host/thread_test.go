@@ -151,6 +151,20 @@ func TestRealQueuedJobsRuntimeMadeUnsafe(t *testing.T) {
 	}
 }
 
+// settleTime is a little more than the catalog waits before it takes the
+// stat of path, just changed, for its content.
+func settleTime(t *testing.T, path string) time.Duration {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.ModTime().Nanosecond() == 0 {
+		return 2100 * time.Millisecond
+	}
+	return 200 * time.Millisecond
+}
+
 func queuedJobsRuntimeMadeUnsafe(t *testing.T, mode os.FileMode) {
 	root := t.TempDir()
 	e, err := catalog.Open(root).Install(context.Background(), shell.Binary, catalog.InstallOptions{})
@@ -158,10 +172,11 @@ func queuedJobsRuntimeMadeUnsafe(t *testing.T, mode os.FileMode) {
 		t.Fatal(err)
 	}
 	// The catalog takes a file's stat for its content only once it has
-	// been left alone a second (catalog.settledFor); before that the
-	// runner would walk the folders itself, and this test is of the
-	// launcher's walk.
-	time.Sleep(1100 * time.Millisecond)
+	// been left alone a while (catalog's settledFor: a tenth of a second
+	// with nanosecond file times, two seconds with whole-second ones);
+	// before that the runner would walk the folders itself, and this test
+	// is of the launcher's walk.
+	time.Sleep(settleTime(t, e.Path))
 	th := hosttest.Open(t, "", host.Options{Runtimes: root, MaxRunning: 1})
 	dir := t.TempDir()
 	th.Start(`echo up; while [ ! -e go ]; do sleep 0.02; done`, named("blocker"), inDir(dir))

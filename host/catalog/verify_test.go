@@ -54,9 +54,9 @@ func wantTampered(t *testing.T, err error, e *Entry) {
 // noSettling trusts a file's stat however recently it changed, for a test
 // that wants the caches used at once.
 func noSettling(t *testing.T) {
-	old := settledFor
-	settledFor = 0
-	t.Cleanup(func() { settledFor = old })
+	old, oldCoarse := settledFor, coarseSettledFor
+	settledFor, coarseSettledFor = 0, 0
+	t.Cleanup(func() { settledFor, coarseSettledFor = old, oldCoarse })
 }
 
 // A file changed within the last clock tick or so is not trusted from its
@@ -69,6 +69,53 @@ func TestVerifyRecentFileNotCached(t *testing.T) {
 	}
 	if _, cached := c.verified[e.Path]; cached {
 		t.Errorf("a file installed just now was cached")
+	}
+}
+
+// ...and once it has settled, a stat stands for it: a tenth of a second
+// after its last change on a file system with nanosecond times (the one
+// the test's temporary folder is on), not the second it once took, which
+// every job paid for again after an install.
+func TestVerifyCachedOnceSettled(t *testing.T) {
+	c, e := oneEntry(t)
+	id, ok := statID(mustStat(t, e.Path))
+	if !ok {
+		t.Skip("no file identity from stat on this system: nothing is cached")
+	}
+	if id.mtime%int64(time.Second) == 0 && id.ctime%int64(time.Second) == 0 {
+		t.Skipf("%s has whole-second file times; this test is of the short wait", e.Path)
+	}
+	time.Sleep(settledFor + 50*time.Millisecond)
+	if err := c.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	if _, cached := c.verified[e.Path]; !cached {
+		t.Errorf("a file left alone %v was not cached", settledFor+50*time.Millisecond)
+	}
+}
+
+// How long a file must be left alone depends on the grain of its times.
+func TestSettled(t *testing.T) {
+	now := time.Now()
+	ns := func(ago time.Duration) int64 { return now.Add(-ago).UnixNano()/1e3*1e3 + 7 } // never a whole second
+	whole := func(ago time.Duration) int64 { return now.Add(-ago).Truncate(time.Second).UnixNano() }
+	for _, tc := range []struct {
+		name         string
+		mtime, ctime int64
+		want         bool
+	}{
+		{"fine times, changed just now", ns(0), ns(0), false},
+		{"fine times, changed 50 ms ago", ns(50 * time.Millisecond), ns(50 * time.Millisecond), false},
+		{"fine times, changed 200 ms ago", ns(200 * time.Millisecond), ns(200 * time.Millisecond), true},
+		{"fine mtime set back, ctime just now", ns(time.Hour), ns(0), false},
+		{"whole seconds, changed about a second ago", whole(time.Second), whole(time.Second), false},
+		{"whole seconds, changed 3 s ago", whole(3 * time.Second), whole(3 * time.Second), true},
+		{"whole-second mtime, fine ctime 200 ms ago", whole(time.Hour), ns(200 * time.Millisecond), true},
+	} {
+		id := fileID{mtime: tc.mtime, ctime: tc.ctime}
+		if got := id.settled(); got != tc.want {
+			t.Errorf("%s: settled = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
