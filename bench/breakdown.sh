@@ -30,10 +30,7 @@ med() { median_ms "$1" 3; }
 hf() { local out=$1; shift; hyperfine -N --warmup 10 --runs "${RUNS:-100}" --export-json "$T/$out.json" "$@" >/dev/null 2>&1; med "$T/$out.json"; }
 
 # The floors.
-mkdir -p "$T/hello"
-printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$T/hello/main.go"
-(cd "$T/hello" && printf 'module hello\n\ngo 1.21\n' >go.mod && CGO_ENABLED=0 go build -o hello-go.linked . && cp hello-go.linked hello-go)
-gohello=$(hf gohello "$T/hello/hello-go")
+gohello=$(hf gohello "$(go_hello)")
 chello=-1
 if command -v cc >/dev/null; then
   printf '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n' >"$T/hello/hello.c"

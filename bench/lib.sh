@@ -80,3 +80,13 @@ floor_client() {
   fi
   echo "$T/floorclient"
 }
+
+# go_hello builds a Go program that prints a line and exits (the least a Go
+# process costs: the floor the CLI's start is held to) into $T and prints
+# its path, copied as the binaries are (see bench_setup).
+go_hello() {
+  mkdir -p "$T/hello"
+  printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$T/hello/main.go"
+  (cd "$T/hello" && printf 'module hello\n\ngo 1.21\n' >go.mod && CGO_ENABLED=0 go build -o hello-go.linked . && cp hello-go.linked hello-go)
+  echo "$T/hello/hello-go"
+}

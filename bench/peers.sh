@@ -7,7 +7,9 @@
 #           (tsp and nq need three calls; bgjob one, start --wait)
 #   many    N trivial jobs submitted one by one, all completed (bgjob also
 #           with --thread, and as one batch: start --foreach, thread
-#           children and --processes)
+#           children and --processes; beside the floors of a Go client in
+#           the same loop: bench/floorclient's call, its hello alone, and a
+#           Go program that only starts)
 #   relay   a job prints SZ MiB of 64-byte lines; wait; read it all back
 # Usage: bench/peers.sh [BIN_DIR] [submit|e2e|many|relay|all]
 # Env: N (default 1000), SZ (default 256). Installs task-spooler, nq and
@@ -66,17 +68,27 @@ if has many; then
   # Its children are thread jobs; with --processes, a process each.
   run_batch() { seq 1 "$N" | "$B" start --foreach - "$@" --name manyf -- true >/dev/null; "$B" wait manyf >/dev/null; "$B" remove manyf; }
   # go-floor: the same loop with bench/floorclient's call in place of
-  # bgjob's CLI, the host running the jobs as it does for bgjob's.
+  # bgjob's CLI, the host running the jobs as it does for bgjob's. The
+  # floors under it, in the same loop: go-hello, a Go program that starts
+  # and exits (what any Go CLI pays a call), and go-hello+call, one that
+  # also connects and reads the host's hello (bench/floorclient -hello).
   run_floor() { for ((i = 0; i < N; i++)); do "$fc" >/dev/null; done; "$B" wait '*' >/dev/null; "$B" remove '*'; }
+  run_call() { for ((i = 0; i < N; i++)); do "$fc" -hello >/dev/null; done; }
+  run_hello() { for ((i = 0; i < N; i++)); do "$gh" >/dev/null; done; }
   tt=$(timeit run_tsp); nt=$(timeit run_nq); bt=$(timeit run_bg); btt=$(timeit run_bg --thread)
   bft=$(timeit run_batch); bfp=$(timeit run_batch --processes)
-  ft=-1; fc=${fc-$(floor_client)}; [ -n "$fc" ] && ft=$(timeit run_floor)
+  ft=-1 fh=-1 ght=-1; fc=${fc-$(floor_client)}
+  [ -n "$fc" ] && { ft=$(timeit run_floor); fh=$(timeit run_call); }
+  command -v go >/dev/null && gh=$(go_hello) && ght=$(timeit run_hello)
   python3 -c 'import sys
-t, n, b, bt, bf, bp, f = map(float, sys.argv[1:])
+t, n, b, bt, bf, bp, f, fh, gh, N = map(float, sys.argv[1:])
 for name, v in [("tsp", t), ("nq", n), ("bgjob", b), ("bgjob --thread", bt), ("bgjob --foreach", bf),
-                ("  --processes", bp), ("go-floor", f)]:
+                ("  --processes", bp), ("go-floor", f), ("go-hello+call", fh), ("go-hello", gh)]:
     if v >= 0:
-        print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))' "$tt" "$nt" "$bt" "$btt" "$bft" "$bfp" "$ft"
+        print("  %-15s %9.2f s  (x%.2f of tsp)" % (name, v, v / t))
+if gh >= 0:
+    print("  x2.0 of tsp leaves %.2f ms a call beyond a Go process started and ended" % (1000 * (2 * t - gh) / N))' \
+    "$tt" "$nt" "$bt" "$btt" "$bft" "$bfp" "$ft" "$fh" "$ght" "$N"
 fi
 
 if has relay; then

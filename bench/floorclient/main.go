@@ -13,6 +13,9 @@
 // answer cost on this machine. What bgjob's submit costs above it is the
 // CLI's; what it costs above a Go hello is the call and the host.
 //
+// With -hello it connects, reads the host's hello and exits: the floor of
+// any call, a Go process and one exchange with the host, before a request.
+//
 // The request is written here as JSON by hand rather than with host/api,
 // whose packages' initialisation is part of what the floor leaves out; if
 // the protocol moves on, the hello says another version or the host
@@ -86,6 +89,9 @@ func submit() error {
 	}
 	if err := json.Unmarshal(p, &hello); err != nil || hello.Version != wireVersion {
 		return fmt.Errorf("the host's hello %s is not version %d of the protocol, which this client speaks", p, wireVersion)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "-hello" {
+		return nil
 	}
 	wd, err := os.Getwd()
 	if err != nil {
