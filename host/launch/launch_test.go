@@ -541,6 +541,44 @@ func TestGoPluginRecycle(t *testing.T) {
 	}
 }
 
+// A process runs at most maxJobs jobs: the last is not taken back, and
+// the job after it gets a process of its own.
+func TestGoPluginRetiredAfterMaxJobs(t *testing.T) {
+	old := maxJobs
+	maxJobs = 3
+	t.Cleanup(func() { maxJobs = old })
+	g, dir := newReuseLauncher(t, true)
+	spec := testSpec(t, dir)
+	spec.Env = append(spec.Env, envReusable+"=1")
+	var first int
+	for i := 1; i <= maxJobs; i++ {
+		p, err := g.Launch(context.Background(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			first = p.Pid()
+		} else if p.Pid() != first {
+			t.Fatalf("job %d got process %d, want the reused %d", i, p.Pid(), first)
+		}
+		kept := p.(Recycler).Recycle()
+		if want := i < maxJobs; kept != want {
+			t.Fatalf("job %d of %d: Recycle = %v, want %v", i, maxJobs, kept, want)
+		}
+		if !kept {
+			p.Release()
+		}
+	}
+	p, err := g.Launch(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	if p.Pid() == first {
+		t.Errorf("job %d got the process that had run %d jobs", maxJobs+1, maxJobs)
+	}
+}
+
 // A reused process's log is the job's while it runs the job (a second
 // name for the file), and only the process's own when it is taken back:
 // taking it back makes no file, whether the job's name is still there or
