@@ -36,9 +36,17 @@ help:
 	@echo "make soak      the crash suite for SOAK (default 2h): hosts killed at random, every line checked"
 	@echo "make fuzz      each fuzz target for FUZZTIME (default 1m)"
 
+# Go's linker writes its output through mmap, and the kernel keeps a file
+# written that way in pages that start slower on every exec, for as long as
+# they stay cached (bgjob --version: 1.6 ms as linked, 1.4 ms for the same
+# bytes copied, the same again once the cache is dropped). The CLI runs once
+# a call, so bin/bgjob and bin/bgjobd are copies of what the linker wrote
+# (into bin/.link), put in place by a rename: never a half-written binary,
+# nor "text file busy" over one running.
 build:
-	$(GOBUILD) -ldflags "-X main.version=$(VERSION)" -o $(BIN)/bgjob ./cmd/bgjob
-	$(GOBUILD) -o $(BIN)/bgjobd ./cmd/bgjobd
+	$(GOBUILD) -ldflags "-X main.version=$(VERSION)" -o $(BIN)/.link/bgjob ./cmd/bgjob
+	$(GOBUILD) -o $(BIN)/.link/bgjobd ./cmd/bgjobd
+	@for b in bgjob bgjobd; do cp $(BIN)/.link/$$b $(BIN)/.link/$$b.copy && mv -f $(BIN)/.link/$$b.copy $(BIN)/$$b; done
 	$(MAKE) --no-print-directory auth
 	@set -e; arch32=$$($(BIN)/bgjobd arch32 $(GOOS) $(GOARCH) || true); \
 	for arch in $(GOARCH) $$arch32; do for v in $(SHELL_VERSION) $(LEGACY_VERSION); do \
