@@ -30,7 +30,8 @@ med() { median_ms "$1" 3; }
 hf() { local out=$1; shift; hyperfine -N --warmup 10 --runs "${RUNS:-100}" --export-json "$T/$out.json" "$@" >/dev/null 2>&1; med "$T/$out.json"; }
 
 # The floors.
-gohello=$(hf gohello "$(go_hello)")
+gh=$(go_hello) || { echo "breakdown: cannot build the Go hello, the floor of the CLI's start" >&2; exit 1; }
+gohello=$(hf gohello "$gh")
 chello=-1
 if command -v cc >/dev/null; then
   printf '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n' >"$T/hello/hello.c"

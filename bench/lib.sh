@@ -87,6 +87,6 @@ floor_client() {
 go_hello() {
   mkdir -p "$T/hello"
   printf 'package main\n\nimport "os"\n\nfunc main() { os.Stdout.WriteString("hi\\n") }\n' >"$T/hello/main.go"
-  (cd "$T/hello" && printf 'module hello\n\ngo 1.21\n' >go.mod && CGO_ENABLED=0 go build -o hello-go.linked . && cp hello-go.linked hello-go)
+  (cd "$T/hello" && printf 'module hello\n\ngo 1.21\n' >go.mod && CGO_ENABLED=0 go build -o hello-go.linked . && cp hello-go.linked hello-go) >&2 || return 1
   echo "$T/hello/hello-go"
 }

@@ -72,6 +72,7 @@ if has many; then
   # floors under it, in the same loop: go-hello, a Go program that starts
   # and exits (what any Go CLI pays a call), and go-hello+call, one that
   # also connects and reads the host's hello (bench/floorclient -hello).
+  # Neither makes a job, so no job runs meanwhile: they are lower bounds.
   run_floor() { for ((i = 0; i < N; i++)); do "$fc" >/dev/null; done; "$B" wait '*' >/dev/null; "$B" remove '*'; }
   run_call() { for ((i = 0; i < N; i++)); do "$fc" -hello >/dev/null; done; }
   run_hello() { for ((i = 0; i < N; i++)); do "$gh" >/dev/null; done; }

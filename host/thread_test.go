@@ -152,7 +152,11 @@ func TestRealQueuedJobsRuntimeMadeUnsafe(t *testing.T) {
 }
 
 // settleTime is a little more than the catalog waits before it takes the
-// stat of path, just changed, for its content.
+// stat of path, just changed, for its content: a tenth of a second on a
+// file system this kernel stamps with nanoseconds (as the test's temporary
+// folders are here), three seconds on whole-second times. (On a network
+// file system it waits longer still; the test then passes by the runner's
+// own walk.)
 func settleTime(t *testing.T, path string) time.Duration {
 	t.Helper()
 	fi, err := os.Stat(path)
@@ -160,7 +164,7 @@ func settleTime(t *testing.T, path string) time.Duration {
 		t.Fatal(err)
 	}
 	if fi.ModTime().Nanosecond() == 0 {
-		return 2100 * time.Millisecond
+		return 3100 * time.Millisecond
 	}
 	return 200 * time.Millisecond
 }
@@ -172,8 +176,7 @@ func queuedJobsRuntimeMadeUnsafe(t *testing.T, mode os.FileMode) {
 		t.Fatal(err)
 	}
 	// The catalog takes a file's stat for its content only once it has
-	// been left alone a while (catalog's settledFor: a tenth of a second
-	// with nanosecond file times, two seconds with whole-second ones);
+	// been left alone a while (see settleTime);
 	// before that the runner would walk the folders itself, and this test
 	// is of the launcher's walk.
 	time.Sleep(settleTime(t, e.Path))

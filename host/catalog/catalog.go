@@ -285,7 +285,7 @@ func (c *Catalog) subdirs(dir string) ([]string, error) {
 		return nil, err
 	}
 	id, cacheable := statID(fi)
-	cacheable = cacheable && id.settled()
+	cacheable = cacheable && id.settled(dir)
 	if cacheable {
 		c.mu.Lock()
 		l, ok := c.listings[dir]
@@ -378,14 +378,15 @@ func (c *Catalog) checkedEntry(dir, name, version, platform string, refused erro
 // entry is readEntry, from the cache while the manifest is unchanged (by
 // stat: device, inode, size and times, as verification's cache does).
 func (c *Catalog) entry(dir, name, version, platform string) (*Entry, error) {
-	fi, err := os.Stat(filepath.Join(dir, manifestFile))
+	manifest := filepath.Join(dir, manifestFile)
+	fi, err := os.Stat(manifest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	id, cacheable := fileID{}, false
 	if err == nil {
 		id, cacheable = statID(fi)
-		cacheable = cacheable && id.settled()
+		cacheable = cacheable && id.settled(manifest)
 	}
 	if cacheable {
 		c.mu.Lock()

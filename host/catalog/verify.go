@@ -61,7 +61,7 @@ func (c *Catalog) Verify(e *Entry) error {
 func (c *Catalog) Unchanged(e *Entry) error {
 	if e != nil && e.Refused == nil {
 		if fi, err := os.Stat(e.Path); err == nil && fi.Mode().IsRegular() {
-			if id, ok := statID(fi); ok && id.settled() && c.cached(e.Path, id, e.SHA256) {
+			if id, ok := statID(fi); ok && id.settled(e.Path) && c.cached(e.Path, id, e.SHA256) {
 				return nil
 			}
 		}
@@ -122,7 +122,7 @@ func (c *Catalog) openVerified(e *Entry, checked bool) (*os.File, error) {
 		return nil, fmt.Errorf("%s: %w", e, err)
 	}
 	id, cacheable := statID(fi)
-	cacheable = cacheable && id.settled()
+	cacheable = cacheable && id.settled(e.Path)
 	if cacheable && c.cached(e.Path, id, e.SHA256) {
 		return f, nil
 	}

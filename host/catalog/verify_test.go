@@ -63,6 +63,9 @@ func noSettling(t *testing.T) {
 // stat (two changes in one tick can leave the same times): it is hashed
 // again, and cached only once it has settled.
 func TestVerifyRecentFileNotCached(t *testing.T) {
+	old, oldCoarse := settledFor, coarseSettledFor
+	settledFor, coarseSettledFor = time.Hour, time.Hour // however slow the machine, the file is recent
+	t.Cleanup(func() { settledFor, coarseSettledFor = old, oldCoarse })
 	c, e := oneEntry(t)
 	if err := c.Verify(e); err != nil {
 		t.Fatal(err)
@@ -73,48 +76,56 @@ func TestVerifyRecentFileNotCached(t *testing.T) {
 }
 
 // ...and once it has settled, a stat stands for it: a tenth of a second
-// after its last change on a file system with nanosecond times (the one
-// the test's temporary folder is on), not the second it once took, which
-// every job paid for again after an install.
+// after its last change on a file system this kernel stamps with
+// nanosecond times (the test's temporary folder is on one), not the second
+// it once took, which every job paid for again after an install.
 func TestVerifyCachedOnceSettled(t *testing.T) {
 	c, e := oneEntry(t)
 	id, ok := statID(mustStat(t, e.Path))
 	if !ok {
 		t.Skip("no file identity from stat on this system: nothing is cached")
 	}
-	if id.mtime%int64(time.Second) == 0 && id.ctime%int64(time.Second) == 0 {
-		t.Skipf("%s has whole-second file times; this test is of the short wait", e.Path)
+	if id.ctime%int64(time.Second) == 0 || !stampedHere(e.Path) {
+		t.Skipf("%s is not on a file system this kernel stamps with nanoseconds; this test is of the short wait", e.Path)
 	}
-	time.Sleep(settledFor + 50*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
 	if err := c.Verify(e); err != nil {
 		t.Fatal(err)
 	}
 	if _, cached := c.verified[e.Path]; !cached {
-		t.Errorf("a file left alone %v was not cached", settledFor+50*time.Millisecond)
+		t.Errorf("a file left alone 150 ms was not cached")
 	}
 }
 
-// How long a file must be left alone depends on the grain of its times.
+// How long a file must be left alone depends on the grain of its times and
+// on whose clock set them.
 func TestSettled(t *testing.T) {
-	now := time.Now()
-	ns := func(ago time.Duration) int64 { return now.Add(-ago).UnixNano()/1e3*1e3 + 7 } // never a whole second
+	now := time.Date(2026, 12, 7, 9, 30, 0, 500_000_000, time.UTC)
+	fine := func(ago time.Duration) int64 { return now.Add(-ago).UnixNano() + 7 } // never a whole second
 	whole := func(ago time.Duration) int64 { return now.Add(-ago).Truncate(time.Second).UnixNano() }
 	for _, tc := range []struct {
 		name         string
 		mtime, ctime int64
+		here         bool // on a file system this kernel stamps
 		want         bool
 	}{
-		{"fine times, changed just now", ns(0), ns(0), false},
-		{"fine times, changed 50 ms ago", ns(50 * time.Millisecond), ns(50 * time.Millisecond), false},
-		{"fine times, changed 200 ms ago", ns(200 * time.Millisecond), ns(200 * time.Millisecond), true},
-		{"fine mtime set back, ctime just now", ns(time.Hour), ns(0), false},
-		{"whole seconds, changed about a second ago", whole(time.Second), whole(time.Second), false},
-		{"whole seconds, changed 3 s ago", whole(3 * time.Second), whole(3 * time.Second), true},
-		{"whole-second mtime, fine ctime 200 ms ago", whole(time.Hour), ns(200 * time.Millisecond), true},
+		{"fine times, changed just now", fine(0), fine(0), true, false},
+		{"fine times, changed 50 ms ago", fine(50 * time.Millisecond), fine(50 * time.Millisecond), true, false},
+		{"fine times, changed 200 ms ago", fine(200 * time.Millisecond), fine(200 * time.Millisecond), true, true},
+		{"fine times set by another machine, 200 ms ago", fine(200 * time.Millisecond), fine(200 * time.Millisecond), false, false},
+		{"fine times set by another machine, 4 s ago", fine(4 * time.Second), fine(4 * time.Second), false, true},
+		{"mtime set back, ctime just now", fine(time.Hour), fine(0), true, false},
+		{"whole-second mtime (cp -p), fine ctime 200 ms ago", whole(time.Hour), fine(200 * time.Millisecond), true, true},
+		{"whole seconds, changed 1.5 s ago", whole(1500 * time.Millisecond), whole(1500 * time.Millisecond), true, false},
+		{"whole seconds, changed 4 s ago", whole(4 * time.Second), whole(4 * time.Second), true, true},
 	} {
+		asked := false
 		id := fileID{mtime: tc.mtime, ctime: tc.ctime}
-		if got := id.settled(); got != tc.want {
+		if got := id.settledAt(now, func() bool { asked = true; return tc.here }); got != tc.want {
 			t.Errorf("%s: settled = %v, want %v", tc.name, got, tc.want)
+		}
+		if age := now.Sub(time.Unix(0, max(tc.mtime, tc.ctime))); asked && (age <= settledFor || age > coarseSettledFor) {
+			t.Errorf("%s: the file system was looked at for a file %v old", tc.name, age)
 		}
 	}
 }

@@ -91,7 +91,7 @@ type GoPlugin struct {
 // than the most that ran at once, of which at most idleCap count. More
 // side by side than idleCap keep the processors busy with their jobs, not
 // with starting processes, and a burst of 100 leaves 18 idle processes
-// (about 3 MiB each) for a minute, not 102.
+// (3-6 MiB each: see maxJobs) for a minute, not 102.
 const (
 	maxIdle = 2
 	idleCap = 16

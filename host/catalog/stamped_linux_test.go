@@ -1,0 +1,25 @@
+package catalog
+
+import (
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// The file systems this kernel stamps are told from the others.
+func TestStampedHere(t *testing.T) {
+	if stampedHere("/proc/self") {
+		t.Error("/proc was taken for a file system whose files this kernel stamps")
+	}
+	if stampedHere(filepath.Join(t.TempDir(), "missing")) {
+		t.Error("a path that does not exist was taken as stamped here")
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(t.TempDir(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := localFileSystems[int64(st.Type)]; stampedHere(t.TempDir()) != want {
+		t.Errorf("stampedHere(temporary folder, type %#x) = %v, want %v", st.Type, !want, want)
+	}
+}
