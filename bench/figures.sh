@@ -12,21 +12,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 bench_setup figures "${1:-bin}"
-mkdir -p "$T/bare" && cat >"$T/bare/main.go" <<'GO'
-package main
-
-import "os"
-
-func main() { os.Stdout.WriteString("") }
-GO
-(cd "$T/bare" && go mod init bare >/dev/null 2>&1 && go build -o "$T/bare-go" .)
+bare=$(go_hello) || { echo "figures: cannot build the bare Go binary" >&2; exit 1; }
 
 median() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]
 for x in r: print("  %-28s median %8.2f ms  (min %.2f, max %.2f)"%(x["command"],1000*x["median"],1000*x["min"],1000*x["max"]))' "$1"; }
 
 echo "== CLI start to returned (hyperfine, 200 runs)"
 hyperfine -N --warmup 20 --runs 200 --export-json "$T/cli.json" \
-  -n "bare Go binary" "$T/bare-go" -n "bgjob get (empty table)" "$BIN/bgjob get" >/dev/null 2>&1
+  -n "bare Go binary" "$bare" -n "bgjob get (empty table)" "$BIN/bgjob get" >/dev/null 2>&1
 median "$T/cli.json"
 
 echo "== trivial job: start, run in its runtime, Completed, received, removed (100 runs)"
