@@ -72,7 +72,7 @@ func run() int {
 	definitions := flag.String("definitions", defs, "the directory of stored definitions whose triggers this host fires ($BGJOB_DEFINITIONS; empty: none)")
 	pamConfDir := flag.String("pam-confdir", "", "read the PAM service file bgjob from this directory, not /etc/pam.d (for tests)")
 	idleExit := flag.Duration("idle-exit", envDuration("BGJOB_IDLE_EXIT", defaultIdleExit), "exit after this long with no job running or queued, no call in progress and no enabled trigger; 0 never ($BGJOB_IDLE_EXIT; never with -system or -socket)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the host to this file until it exits (for `make bench` and performance work)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the host to `file` until it exits (for performance work: go tool pprof)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
