@@ -7,7 +7,7 @@ import "golang.org/x/sys/unix"
 // as ext3 made them, keep whole seconds, which settled tells by ctime),
 // xfs, btrfs, tmpfs, overlayfs (its upper layer is one of these), f2fs,
 // bcachefs and ZFS.
-var localFileSystems = map[int64]bool{
+var localFileSystems = map[uint32]bool{
 	unix.EXT4_SUPER_MAGIC:      true,
 	unix.XFS_SUPER_MAGIC:       true,
 	unix.BTRFS_SUPER_MAGIC:     true,
@@ -26,5 +26,7 @@ func stampedHere(path string) bool {
 	if err := unix.Statfs(path, &st); err != nil {
 		return false
 	}
-	return localFileSystems[int64(st.Type)]
+	// The magic numbers are 32 bits; Type is an int32 on 386 and arm,
+	// where btrfs's and f2fs's read negative.
+	return localFileSystems[uint32(st.Type)]
 }

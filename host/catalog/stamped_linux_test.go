@@ -19,7 +19,7 @@ func TestStampedHere(t *testing.T) {
 	if err := unix.Statfs(t.TempDir(), &st); err != nil {
 		t.Fatal(err)
 	}
-	if want := localFileSystems[int64(st.Type)]; stampedHere(t.TempDir()) != want {
+	if want := localFileSystems[uint32(st.Type)]; stampedHere(t.TempDir()) != want {
 		t.Errorf("stampedHere(temporary folder, type %#x) = %v, want %v", st.Type, !want, want)
 	}
 }
