@@ -26,7 +26,10 @@ func stampedHere(path string) bool {
 	if err := unix.Statfs(path, &st); err != nil {
 		return false
 	}
-	// The magic numbers are 32 bits; Type is an int32 on 386 and arm,
-	// where btrfs's and f2fs's read negative.
-	return localFileSystems[uint32(st.Type)]
+	return stampedType(st.Type)
 }
+
+// stampedType reports whether statfs's type t is one of localFileSystems.
+// The magic numbers are 32 bits; t is an int32 on 386 and arm, where
+// btrfs's and f2fs's read negative, an int64 on amd64.
+func stampedType[T int32 | int64 | uint32](t T) bool { return localFileSystems[uint32(t)] }

@@ -23,3 +23,15 @@ func TestStampedHere(t *testing.T) {
 		t.Errorf("stampedHere(temporary folder, type %#x) = %v, want %v", st.Type, !want, want)
 	}
 }
+
+// Every magic number is found whichever integer type statfs gives it in.
+func TestStampedType(t *testing.T) {
+	for magic := range localFileSystems {
+		if !stampedType(int64(magic)) || !stampedType(int32(magic)) || !stampedType(magic) {
+			t.Errorf("file system type %#x not found as int64 %d, int32 %d or uint32", magic, int64(magic), int32(magic))
+		}
+	}
+	if stampedType(int64(0x6969)) { // NFS
+		t.Error("NFS taken for a file system this kernel stamps")
+	}
+}
