@@ -19,8 +19,15 @@ func TestStampedHere(t *testing.T) {
 	if err := unix.Statfs(t.TempDir(), &st); err != nil {
 		t.Fatal(err)
 	}
-	if want := localFileSystems[uint32(st.Type)]; stampedHere(t.TempDir()) != want {
-		t.Errorf("stampedHere(temporary folder, type %#x) = %v, want %v", st.Type, !want, want)
+	// Where the tests run (CI: ext4; often tmpfs), the temporary folder
+	// is on a file system this kernel stamps; elsewhere, say which.
+	switch typ := uint32(st.Type); typ {
+	case unix.EXT4_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		if !stampedHere(t.TempDir()) {
+			t.Errorf("the temporary folder, on a file system of type %#x, was not taken as stamped here", typ)
+		}
+	default:
+		t.Logf("the temporary folder is on a file system of type %#x: stampedHere says %v", typ, stampedHere(t.TempDir()))
 	}
 }
 

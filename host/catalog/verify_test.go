@@ -53,9 +53,13 @@ func wantTampered(t *testing.T, err error, e *Entry) {
 
 // noSettling trusts a file's stat however recently it changed, for a test
 // that wants the caches used at once.
-func noSettling(t *testing.T) {
+func noSettling(t *testing.T) { settleAfter(t, 0) }
+
+// settleAfter has the catalog wait d, whatever the file system, before it
+// trusts a changed file's stat, for the rest of the test.
+func settleAfter(t *testing.T, d time.Duration) {
 	old, oldCoarse := settledFor, coarseSettledFor
-	settledFor, coarseSettledFor = 0, 0
+	settledFor, coarseSettledFor = d, d
 	t.Cleanup(func() { settledFor, coarseSettledFor = old, oldCoarse })
 }
 
@@ -63,9 +67,7 @@ func noSettling(t *testing.T) {
 // stat (two changes in one tick can leave the same times): it is hashed
 // again, and cached only once it has settled.
 func TestVerifyRecentFileNotCached(t *testing.T) {
-	old, oldCoarse := settledFor, coarseSettledFor
-	settledFor, coarseSettledFor = time.Hour, time.Hour // however slow the machine, the file is recent
-	t.Cleanup(func() { settledFor, coarseSettledFor = old, oldCoarse })
+	settleAfter(t, time.Hour) // however slow the machine, the file is recent
 	c, e := oneEntry(t)
 	if err := c.Verify(e); err != nil {
 		t.Fatal(err)
