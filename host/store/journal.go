@@ -18,10 +18,13 @@ import (
 // Journal keeps small, often rewritten facts about live jobs (where their
 // records stand, how to find their runtimes again) in one append-only
 // file, one write per change and no sync: the page cache keeps them when
-// the host is killed, which is all they are for (after a power loss no
-// runtime is left to find). One file opened once, not a file per job:
-// creating a file costs more than everything else a job's start does on
-// some disks.
+// the host is killed, which is most of what they are for (after a power
+// loss no runtime is left to find). The exception is the fact that a job
+// was handed to its runtime: after a power loss it is all that tells a
+// job that ran from one still queued, so the runner makes it durable
+// (Sync) before the runtime gets the job. One file opened once, not a
+// file per job: creating a file costs more than everything else a job's
+// start does on some disks.
 //
 // Each record is framed: uvarint length, then kind, id (8 bytes), value,
 // CRC-32 of those. A torn tail (a power loss mid-append) is dropped on
@@ -36,6 +39,17 @@ type Journal struct {
 	size   int64
 	latest map[journalKey][]byte
 	damage []Damage
+
+	// gen counts writes; synced is the gen, and syncedSize the length of
+	// the file, a sync made durable. named says that the file's name in
+	// its folder is durable too: false until the first Sync, and again
+	// after a compaction renames a new file into place (renames counts
+	// those). syncErr is set once a sync has failed.
+	gen, synced, renames uint64
+	syncedSize           int64
+	named                bool
+	syncErr              error
+	syncMu               sync.Mutex // held by the one Sync under way
 }
 
 type journalKey struct {
@@ -211,10 +225,71 @@ func (j *Journal) Put(kind byte, id uint64, v []byte) error {
 		return fmt.Errorf("cannot write the journal %s: %w", j.path, err)
 	}
 	j.size += int64(len(b))
+	j.gen++
 	if j.size > compactAt {
 		return j.compactLocked()
 	}
 	return nil
+}
+
+// Sync makes everything written to the journal so far durable: a power
+// loss keeps it. Writes go on while a sync is under way, and the callers
+// that come meanwhile share the next one: one sync for all their writes.
+// Once a sync has failed every later one fails: the kernel may have
+// dropped the pages it could not write and report the next sync as clean.
+func (j *Journal) Sync() error {
+	j.mu.Lock()
+	want := j.gen
+	j.mu.Unlock()
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	for {
+		j.mu.Lock()
+		if j.syncErr != nil || (j.named && j.synced >= want) {
+			j.mu.Unlock()
+			return j.syncErr
+		}
+		f, gen, size, renames, named := j.f, j.gen, j.size, j.renames, j.named
+		j.mu.Unlock()
+		var err error
+		if !named {
+			if err = syncDir(filepath.Dir(j.path)); err != nil {
+				err = fmt.Errorf("cannot sync the folder of the journal %s: %w", j.path, err)
+			}
+		}
+		if err == nil {
+			// Sync holds the file open while it runs: a compaction
+			// meanwhile closes it only after.
+			if err = f.Sync(); err != nil {
+				err = fmt.Errorf("cannot sync the journal %s: %w", j.path, err)
+			}
+		}
+		j.mu.Lock()
+		if j.renames != renames {
+			// A compaction replaced the file (synced whole) and its name
+			// is to be made durable: again.
+			j.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			j.syncErr = err
+		} else {
+			j.synced, j.syncedSize, j.named = gen, size, true
+		}
+		j.mu.Unlock()
+		return err
+	}
+}
+
+// Synced is the length of the journal's file that a power loss now would
+// leave: what the syncs made durable.
+func (j *Journal) Synced() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.named {
+		return 0
+	}
+	return j.syncedSize
 }
 
 // Get returns the value of (kind, id), if there is one.
@@ -266,7 +341,11 @@ func (j *Journal) compactLocked() error {
 		return err
 	}
 	j.f.Close()
+	// The new file was synced before it took the name (atomicfile); the
+	// name is made durable by the next Sync.
 	j.f, j.size = f, int64(len(buf))
+	j.synced, j.syncedSize, j.named = j.gen, j.size, false
+	j.renames++
 	return nil
 }
 

@@ -354,10 +354,7 @@ func compact(path string, db *bolt.DB) (*bolt.DB, error) {
 		os.Remove(tmp)
 		return db, nil
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = syncDir(filepath.Dir(path))
 	db.Close()
 	db, err = bolt.Open(path, 0o600, options(0))
 	if err != nil {
@@ -533,6 +530,7 @@ func deleteRow(id uint64) func(*wtx) error {
 	return func(tx *wtx) error {
 		tx.del(bPayloads, idKey(id))
 		tx.del(bJobs, idKey(id))
+		tx.del(bMeta, startedKey(id)) // a batch's mark, if it kept one
 		return nil
 	}
 }

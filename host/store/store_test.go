@@ -163,6 +163,60 @@ func TestJournal(t *testing.T) {
 	}
 }
 
+// Sync makes all the journal holds durable: Synced, the length a power
+// loss would leave, covers every write before it and none after it. A
+// compaction's new file was synced whole, but its name is durable only
+// after the next Sync, and until then a power loss could bring back the
+// file it replaced.
+func TestJournalSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	jr, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	sync := func() {
+		if err := jr.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jr.Put('x', 1, []byte("one"))
+	if got := jr.Synced(); got != 0 {
+		t.Errorf("before any sync, %d bytes are synced", got)
+	}
+	sync()
+	if got, want := jr.Synced(), size(); got != want || want == 0 {
+		t.Errorf("after a sync %d of %d bytes are synced", got, want)
+	}
+	synced := jr.Synced()
+	jr.Put('x', 2, []byte("two"))
+	if got := jr.Synced(); got != synced || size() <= got {
+		t.Errorf("a write after the sync: %d of %d bytes synced, want %d", got, size(), synced)
+	}
+	sync()
+	sync() // nothing new: nothing to do
+	if got, want := jr.Synced(), size(); got != want {
+		t.Errorf("after the second sync %d of %d bytes are synced", got, want)
+	}
+	if err := jr.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if got := jr.Synced(); got != 0 {
+		t.Errorf("after a compaction, before a sync, %d bytes count as synced: the new file's name is not durable yet", got)
+	}
+	sync()
+	if got, want := jr.Synced(), size(); got != want || want == 0 {
+		t.Errorf("after a compaction and a sync %d of %d bytes are synced", got, want)
+	}
+}
+
 // A frame damaged in the middle of the journal is damage, not a torn
 // tail: it is reported with the key it claims, and the frames after it
 // still load; the file is not cut there.

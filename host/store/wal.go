@@ -330,12 +330,8 @@ func (s *Store) replay(path string) error {
 		if err := s.wal.grow(walChunk); err != nil {
 			return err
 		}
-		if d, err := os.Open(filepath.Dir(path)); err == nil {
-			err = d.Sync()
-			d.Close()
-			if err != nil {
-				return fmt.Errorf("cannot sync the folder of the job table's log: %w", err)
-			}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return fmt.Errorf("cannot sync the folder of the job table's log: %w", err)
 		}
 	}
 	return nil

@@ -27,16 +27,22 @@ var bootID = sync.OnceValue(func() string {
 	return strings.TrimSpace(string(b))
 })
 
+// BootID names the machine's current boot; "" where the system does not
+// say.
+func BootID() string { return bootID() }
+
 // FromEarlierBoot reports whether r is a start --wait job of this machine
 // made before the machine last started. A job at a location (Slurm, SSH)
 // is not: it runs on elsewhere, and its parent and children go together.
 func FromEarlierBoot(r *store.Row) bool {
 	now := bootID()
-	return bootBound(r) && now != "" && r.Boot != now
+	return BootBound(r) && now != "" && r.Boot != now
 }
 
-// bootBound reports whether r is a start --wait job of this machine that
-// knows its boot: one FromEarlierBoot can judge.
-func bootBound(r *store.Row) bool {
+// BootBound reports whether r is a start --wait job of this machine that
+// knows its boot: one FromEarlierBoot can judge. A power loss that takes
+// any of such a job's writes leaves a row of an earlier boot, which the
+// next host removes, so none of them needs its own sync.
+func BootBound(r *store.Row) bool {
 	return r.Foreground && r.Boot != "" && r.Parent == 0 && len(r.ChildJobs) == 0 && r.Elsewhere() == ""
 }

@@ -34,8 +34,8 @@ func TestBootBound(t *testing.T) {
 		{"a parent", row(func(r *store.Row) { r.ChildJobs = []uint64{8} }), false, false},
 		{"at a location", row(func(r *store.Row) { r.SSH = &store.SSHJob{} }), false, false},
 	} {
-		if got := bootBound(c.r); got != c.bound {
-			t.Errorf("%s: bootBound = %v, want %v", c.name, got, c.bound)
+		if got := BootBound(c.r); got != c.bound {
+			t.Errorf("%s: BootBound = %v, want %v", c.name, got, c.bound)
 		}
 		if got := FromEarlierBoot(c.r); got != c.earlier {
 			t.Errorf("%s: FromEarlierBoot = %v, want %v", c.name, got, c.earlier)

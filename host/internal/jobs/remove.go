@@ -25,7 +25,7 @@ func (t *Table) RemoveIf(j *Job, onlyFinished bool) error {
 	t.mu.Lock()
 	gone := j.Removed || onlyFinished && !j.Row.State.Finished()
 	tb, bury := t.buryLocked(j, time.Now())
-	early := bootBound(&j.Row)
+	early := BootBound(&j.Row)
 	t.mu.Unlock()
 	if gone {
 		return nil

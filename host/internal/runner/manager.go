@@ -46,6 +46,7 @@ type Manager struct {
 	cursors  *store.Cursors
 	log      hclog.Logger
 	cfg      Config
+	started  startMarks // see started.go
 }
 
 // New returns a Manager; the table's Config.Run is its Run.

@@ -39,6 +39,7 @@ func (m *Manager) Recover() error {
 		after uint64
 	}
 	damage := m.journal.Damaged()
+	rebooted, marks := m.startMarksAfterRestart(), map[uint64]uint64{}
 	for _, d := range damage {
 		m.log.Error("the journal is damaged", "at", d.Offset, "bytes", d.Len)
 	}
@@ -181,6 +182,11 @@ func (m *Manager) Recover() error {
 				filepath.Join(m.cfg.Home, "journal"), damage[0], j.Row.LastSeq), nil)
 			changed = append(changed, &j.Row)
 		case !hasAttach && r.State == api.NotStarted:
+			if may, to := m.mayHaveStarted(r, rebooted, marks); may {
+				m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the machine restarted while this job's batch ran, and the job may have started before (the batch had started its children up to job %d): it was not run again, so that it never runs twice; if it had not run, start its item again (start --foreach)", to), nil)
+				changed = append(changed, &j.Row)
+				break
+			}
 			// Queued, or its runtime never got the job (a runtime starts
 			// a job only once its host has recorded how to reattach).
 			if jobs.Retrying(r) {
@@ -267,6 +273,7 @@ func (m *Manager) Recover() error {
 	if err := m.journal.Compact(); err != nil {
 		m.log.Warn("cannot compact the journal", "err", err)
 	}
+	m.settleStartMarks(loaded)
 	m.t.Lock()
 	m.t.PublishLocked(loaded)
 	for _, rl := range relays {

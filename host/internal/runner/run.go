@@ -111,11 +111,19 @@ func (m *Manager) Run(j *jobs.Job) {
 		j.Row.Runtime.Protocol = a.Protocol
 	}
 	m.t.Unlock()
-	// Recorded before the runtime gets the job (it starts a job only when
-	// asked to run it), so a job that runs can always be found again.
 	if att != nil {
-		if err := m.journal.SaveAttach(r.ID, att); err != nil {
-			m.log.Warn("cannot record how to reattach to the job's runtime", "job", r.ID, "err", err)
+		if err := m.recordStart(&r, att); err != nil {
+			m.t.Lock()
+			failed := j.Row.State == api.Running // not stopped meanwhile
+			if failed {
+				m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job was not run: %v", err), nil)
+			}
+			m.t.Unlock()
+			m.task(j, p).release()
+			if failed {
+				m.t.Persist(j)
+			}
+			return
 		}
 	}
 	m.task(j, p).relay(payload, 0)

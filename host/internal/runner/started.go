@@ -1,0 +1,193 @@
+package runner
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// A job handed to its runtime must never be taken for one still queued
+// and run again. After a host is killed, the attach record in the journal
+// tells them apart (the page cache keeps it); after a power loss only
+// what was synced is left, so the start is made durable before the
+// runtime gets the job:
+//
+//   - a start --wait job needs nothing: a restarted machine ends its
+//     caller, and the next host removes it (jobs.BootBound);
+//   - a batch's child is covered by its batch's mark (store.PutStartedTo),
+//     a write to the table that moves it startedAhead children per
+//     throttle slot ahead at a time, and shares its commit with the
+//     children's ends: a sync of its own before each child would double
+//     the time of a batch of short children. A child that comes near the
+//     mark moves it on in the background, so that in a steady batch no
+//     child waits for it. After a restart of the machine, the children up
+//     to the mark that show no start are failed, not run: they may have
+//     started. Where the system names no boot, which is what tells a
+//     restarted machine, each child syncs its attach record;
+//   - any other job syncs its attach record; starts at the same moment
+//     share one sync.
+
+// startedAhead is how many children per throttle slot a batch's mark moves
+// ahead of the child that moves it: after a power loss, at most that many
+// children per slot that never started are failed with those that had.
+const startedAhead = 2
+
+// startMarks is the marks of the batches running.
+type startMarks struct {
+	mu sync.Mutex
+	to map[uint64]*batchMark // by batch
+}
+
+// batchMark is one batch's mark: durable, as synced, and the move under
+// way, if any (done is closed when it ends; err is its failure).
+type batchMark struct {
+	durable, moving uint64
+	done            chan struct{}
+	err             error
+}
+
+// recordStart records how to find job r's runtime again (att), and makes
+// r's start durable as above, before the runtime gets the job. A job
+// whose start cannot be recorded is not run.
+func (m *Manager) recordStart(r *store.Row, att *jobs.AttachRecord) error {
+	if err := m.journal.SaveAttach(r.ID, att); err != nil {
+		return fmt.Errorf("cannot record how to reattach to its runtime: %w", err)
+	}
+	switch {
+	case jobs.BootBound(r):
+		return nil
+	case jobs.IsBatchChild(r) && jobs.BootID() != "":
+		return m.markBatchStarted(r)
+	}
+	if err := m.journal.Sync(); err != nil {
+		return fmt.Errorf("cannot record durably that it started: %w", err)
+	}
+	return nil
+}
+
+// markBatchStarted returns once batch child r is within its batch's
+// durable mark, moving the mark if it is not. A child that comes within a
+// throttle slot's worth of the mark moves it on in the background, so that
+// in a steady batch no child waits for a sync.
+func (m *Manager) markBatchStarted(r *store.Row) error {
+	slots := uint64(max(r.Batch, 1))
+	s := &m.started
+	for {
+		s.mu.Lock()
+		if s.to == nil {
+			s.to = map[uint64]*batchMark{}
+		}
+		b := s.to[r.Parent]
+		if b == nil {
+			b = &batchMark{}
+			s.to[r.Parent] = b
+		}
+		if b.durable >= r.ID {
+			if b.done == nil && r.ID+slots > b.durable {
+				done := m.moveMarkLocked(r.Parent, b, r.ID+startedAhead*slots)
+				m.t.Go(func() { <-done })
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		if b.done == nil {
+			m.moveMarkLocked(r.Parent, b, r.ID+startedAhead*slots)
+		}
+		done := b.done
+		s.mu.Unlock()
+		<-done
+		s.mu.Lock()
+		err := b.err
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// moveMarkLocked starts moving batch's mark b to id: the mark is written
+// and the journal synced without the lock held, and the channel returned
+// (b.done) closed once that is over.
+func (m *Manager) moveMarkLocked(batch uint64, b *batchMark, id uint64) <-chan struct{} {
+	done := make(chan struct{})
+	b.moving, b.done, b.err = id, done, nil
+	go func() {
+		err := m.store.PutStartedTo(batch, id)
+		if err != nil {
+			err = fmt.Errorf("cannot record that its batch's children started: %w", err)
+		}
+		s := &m.started
+		s.mu.Lock()
+		if err == nil {
+			b.durable = max(b.durable, id)
+		}
+		b.done, b.err = nil, err
+		s.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// startMarksAfterRestart reads what the journal says of the last boot:
+// whether the machine restarted since a host last recorded its boot, when
+// the batches' marks decide for their children that show no start.
+func (m *Manager) startMarksAfterRestart() (rebooted bool) {
+	now := jobs.BootID()
+	return now != "" && m.journal.Boot() != now
+}
+
+// mayHaveStarted reports whether r, a job that shows no start, is a
+// batch's child that may have started before the machine restarted;
+// marks caches the batches' marks read so far.
+func (m *Manager) mayHaveStarted(r *store.Row, rebooted bool, marks map[uint64]uint64) (bool, uint64) {
+	if !rebooted || !jobs.IsBatchChild(r) {
+		return false, 0
+	}
+	to, ok := marks[r.Parent]
+	if !ok {
+		var err error
+		if to, err = m.store.StartedTo(r.Parent); err != nil {
+			// Unknown: the child may have started.
+			m.log.Warn("cannot read a batch's mark", "batch", r.Parent, "err", err)
+			to = ^uint64(0)
+		}
+		marks[r.Parent] = to
+	}
+	return r.ID <= to, to
+}
+
+// settleStartMarks records this boot in the journal and syncs it, and
+// keeps the marks of the batches still running (loaded: the table) for
+// their children to come; a finished batch's mark is dropped.
+func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
+	if now := jobs.BootID(); now != "" {
+		if err := m.journal.SaveBoot(now); err != nil {
+			m.log.Warn("cannot record the machine's boot in the journal", "err", err)
+		}
+		if err := m.journal.Sync(); err != nil {
+			m.log.Warn("cannot sync the journal", "err", err)
+		}
+	}
+	to := map[uint64]*batchMark{}
+	for id, j := range loaded {
+		if !jobs.IsBatchParent(&j.Row) {
+			continue
+		}
+		mark, err := m.store.StartedTo(id)
+		if err != nil || mark == 0 {
+			continue
+		}
+		if j.Row.State.Finished() {
+			if err := m.store.DropStartedTo(id); err != nil {
+				m.log.Warn("cannot drop a finished batch's mark", "batch", id, "err", err)
+			}
+			continue
+		}
+		to[id] = &batchMark{durable: mark}
+	}
+	m.started.mu.Lock()
+	m.started.to = to
+	m.started.mu.Unlock()
+}

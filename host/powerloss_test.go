@@ -1,0 +1,279 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/fakert"
+	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/store"
+)
+
+// A power loss keeps of the journal only what was synced, and ends every
+// process. After one, a job whose runtime had been given it must not be
+// taken for a job still queued and run a second time: its attach record,
+// which tells the two apart, is synced before the runtime gets the job.
+// (The power loss is made by cutting the journal back to what its syncs
+// covered, with the fake runtime's processes gone; the table's log has
+// every background job's writes synced before they are answered.)
+func TestPowerLossDoesNotRunAStartedJobAgain(t *testing.T) {
+	home, l := t.TempDir(), fakert.New()
+	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
+	h, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := h.Start(context.Background(), &api.StartRequest{Script: "echo started; wait gate", Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitBlocked(j.ID); err != nil { // its runtime has it
+		t.Fatal(err)
+	}
+	synced := h.home.Journal.Synced()
+	h.Close()
+	l.Crash(j.ID)
+	if err := os.Truncate(filepath.Join(home, "journal"), synced); err != nil {
+		t.Fatal(err)
+	}
+
+	h2, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	l.Open("gate") // a second run would not wait
+	after := h2.t.Get(j.ID)
+	if after == nil {
+		t.Fatalf("job %d is gone after the power loss", j.ID)
+	}
+	h2.t.Lock()
+	state, reason := after.Row.State, after.Row.StateReason
+	h2.t.Unlock()
+	if state != api.Failed {
+		t.Errorf("after a power loss the started job is %s (%q), want Failed: its runtime is gone", state, reason)
+	}
+	if n := l.Runs(j.ID); n != 1 {
+		t.Errorf("the job was started %d times, want once", n)
+	}
+}
+
+// A start --wait job pays no sync for its start: the next boot removes it
+// whatever its records say (TestForegroundJobOfAnEarlierBoot).
+func TestForegroundStartIsNotSynced(t *testing.T) {
+	l := fakert.New()
+	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// The journal's first sync also syncs its folder: done here, by a
+	// background job, so that what follows sees only the foreground's.
+	bg, err := h.Start(context.Background(), &api.StartRequest{Script: "wait bg", Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitBlocked(bg.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := h.home.Journal.Synced()
+	if before == 0 {
+		t.Fatal("a background job's start left nothing of the journal synced")
+	}
+	fg, err := h.Start(WithForeground(context.Background()), &api.StartRequest{Script: "wait fg", Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitBlocked(fg.ID); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(h.home.Dir, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.home.Journal.Synced(); got != before || fi.Size() <= got {
+		t.Errorf("after a start --wait job's start the journal is %d bytes, %d of them synced (%d before it): its attach record was synced", fi.Size(), got, before)
+	}
+	l.Open("bg")
+	l.Open("fg")
+}
+
+// A job whose start cannot be recorded (here the journal's file is closed
+// under the host) fails, saying so, and its runtime is never given it: a
+// job that ran unrecorded would be taken for a queued one by the next host
+// and run again.
+func TestJobNotRunWhenItsStartCannotBeRecorded(t *testing.T) {
+	l := fakert.New()
+	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	h.home.Journal.Close()
+	j, err := h.Start(context.Background(), &api.StartRequest{Script: "echo ran", Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Wait(context.Background(), []string{"*"}, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got := h.t.Get(j.ID)
+	h.t.Lock()
+	state, reason := got.Row.State, got.Row.StateReason
+	h.t.Unlock()
+	if state != api.Failed || !strings.Contains(reason, "not run") || !strings.Contains(reason, "journal") {
+		t.Errorf("the job is %s (%q), want Failed saying it was not run and why", state, reason)
+	}
+	if n := l.Runs(j.ID); n != 0 {
+		t.Errorf("the runtime was given the job %d times, want never", n)
+	}
+}
+
+// powerLoss makes what a power loss would leave of home's journal: what
+// its syncs covered (synced), written by a host of an earlier boot. The
+// caller has ended every process first. (The table's log has nothing
+// that was not synced: its writes wait for their syncs.)
+func powerLoss(t *testing.T, home string, synced int64) {
+	t.Helper()
+	path := filepath.Join(home, "journal")
+	if err := os.Truncate(path, synced); err != nil {
+		t.Fatal(err)
+	}
+	jr, err := store.OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	if err := jr.SaveBoot("an-earlier-boot"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A batch's children do not sync each start: the batch's mark moves a few
+// children ahead at a time (runner/started.go). After a power loss the
+// children up to the mark that show no start are failed, not run, as they
+// may have started; those past it run; and none runs twice.
+func TestPowerLossDuringABatch(t *testing.T) {
+	if jobs.BootID() == "" {
+		t.Skip("this system names no boot, so each child syncs its start (TestPowerLossDoesNotRunAStartedJobAgain)")
+	}
+	home, l := t.TempDir(), fakert.New()
+	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
+	h, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	for i := range 16 {
+		items = append(items, fmt.Sprint(i))
+	}
+	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: items, ThrottleLimit: 2, Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := batch.ChildJobs
+	if len(kids) != len(items) {
+		t.Fatalf("the batch has children %v", kids)
+	}
+	for _, id := range kids[:2] {
+		if err := l.WaitBlocked(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	synced := h.home.Journal.Synced()
+	h.Close()
+	for _, id := range kids[:2] {
+		l.Crash(id)
+	}
+	powerLoss(t, home, synced)
+	st, err := store.Open(filepath.Join(home, "jobs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark, err := st.StartedTo(batch.ID)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mark moved ahead of the two children started, not to the end.
+	if mark < kids[1] || mark >= kids[len(kids)-1] {
+		t.Fatalf("the batch's mark after the power loss is %d, want from child %d to before child %d", mark, kids[1], kids[len(kids)-1])
+	}
+
+	h2, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	l.Open("gate")
+	if _, err := h2.Wait(context.Background(), []string{fmt.Sprint(batch.ID)}, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range kids {
+		k := h2.t.Get(id)
+		h2.t.Lock()
+		state, reason := k.Row.State, k.Row.StateReason
+		h2.t.Unlock()
+		runs := l.Runs(id)
+		switch {
+		case i < 2: // running at the power loss
+			if state != api.Failed || runs != 1 {
+				t.Errorf("child %d, running at the power loss: %s (%q), run %d times; want Failed, run once", id, state, reason, runs)
+			}
+		case id <= mark: // not started, but within the mark
+			if state != api.Failed || runs != 0 || !strings.Contains(reason, "may have started") {
+				t.Errorf("child %d, within the batch's mark %d: %s (%q), run %d times; want Failed as one that may have started, never run", id, mark, state, reason, runs)
+			}
+		default:
+			if state != api.Completed || runs != 1 {
+				t.Errorf("child %d, past the batch's mark %d: %s (%q), run %d times; want Completed, run once", id, mark, state, reason, runs)
+			}
+		}
+	}
+}
+
+// A host killed (not the machine) leaves every attach record: a batch's
+// children that had not started run after it, whatever the batch's mark.
+func TestHostKillDuringABatchFailsNoChild(t *testing.T) {
+	home, l := t.TempDir(), fakert.New()
+	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
+	h, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: []string{"1", "2", "3", "4", "5", "6"}, ThrottleLimit: 2, Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range batch.ChildJobs[:2] {
+		if err := l.WaitBlocked(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Close() // its runtimes live on, as after a kill -9
+
+	h2, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	l.Open("gate")
+	if _, err := h2.Wait(context.Background(), []string{fmt.Sprint(batch.ID)}, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range batch.ChildJobs {
+		k := h2.t.Get(id)
+		h2.t.Lock()
+		state, reason := k.Row.State, k.Row.StateReason
+		h2.t.Unlock()
+		if state != api.Completed || l.Runs(id) != 1 {
+			t.Errorf("child %d after the host's restart: %s (%q), run %d times; want Completed, run once", id, state, reason, l.Runs(id))
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package store
+
+import "encoding/binary"
+
+// What a power loss leaves must still tell a job that was handed to its
+// runtime from one still queued: the first must never run again. A job's
+// attach record, synced in the journal before its runtime gets the job,
+// does that for most jobs. A batch's children (start --foreach) are many
+// and short, and a sync of their own before each would double a batch's
+// time, so a batch instead keeps a mark in the table, moved a few children
+// ahead at a time: its children up to the mark may have started. A move
+// is an ordinary write, sharing its commit with the children's ends. The
+// mark matters only after the machine restarted (a host killed leaves
+// every attach record in the page cache), which the boot the journal
+// records tells.
+
+const kindBoot = 'b'
+
+// SaveBoot records the machine's boot (its id) as the host's current one.
+func (j *Journal) SaveBoot(boot string) error { return j.Put(kindBoot, 0, []byte(boot)) }
+
+// Boot is the boot SaveBoot last recorded; "" if none was.
+func (j *Journal) Boot() string {
+	b, _ := j.Get(kindBoot, 0)
+	return string(b)
+}
+
+// startedKey is batch's mark's key in the meta bucket.
+func startedKey(batch uint64) []byte { return append([]byte("started/"), idKey(batch)...) }
+
+// StartedTo is batch's mark: its children up to this job id may have been
+// handed to their runtimes (0: none).
+func (s *Store) StartedTo(batch uint64) (uint64, error) {
+	v, err := s.get(bMeta, startedKey(batch))
+	if err != nil || len(v) != 8 {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// PutStartedTo moves batch's mark to id; it is durable when this returns.
+func (s *Store) PutStartedTo(batch, id uint64) error {
+	return s.update(func(tx *wtx) error {
+		tx.put(bMeta, startedKey(batch), idKey(id))
+		return nil
+	})
+}
+
+// DropStartedTo forgets batch's mark, once the batch is over.
+func (s *Store) DropStartedTo(batch uint64) error {
+	return s.update(func(tx *wtx) error {
+		tx.del(bMeta, startedKey(batch))
+		return nil
+	})
+}
