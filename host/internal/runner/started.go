@@ -40,12 +40,12 @@ type startMarks struct {
 	to map[uint64]*batchMark // by batch
 }
 
-// batchMark is one batch's mark: durable, as synced, and the move under
+// batchMark is one batch's mark: durable, as written, and the move under
 // way, if any (done is closed when it ends; err is its failure).
 type batchMark struct {
-	durable, moving uint64
-	done            chan struct{}
-	err             error
+	durable uint64
+	done    chan struct{}
+	err     error
 }
 
 // recordStart records how to find job r's runtime again (att), and makes
@@ -81,13 +81,13 @@ func (m *Manager) markBatchStarted(r *store.Row) error {
 		}
 		b := s.to[r.Parent]
 		if b == nil {
+			m.forgetEndedBatchesLocked()
 			b = &batchMark{}
 			s.to[r.Parent] = b
 		}
 		if b.durable >= r.ID {
 			if b.done == nil && r.ID+slots > b.durable {
-				done := m.moveMarkLocked(r.Parent, b, r.ID+startedAhead*slots)
-				m.t.Go(func() { <-done })
+				m.moveMarkLocked(r.Parent, b, r.ID+startedAhead*slots)
 			}
 			s.mu.Unlock()
 			return nil
@@ -108,12 +108,12 @@ func (m *Manager) markBatchStarted(r *store.Row) error {
 }
 
 // moveMarkLocked starts moving batch's mark b to id: the mark is written
-// and the journal synced without the lock held, and the channel returned
-// (b.done) closed once that is over.
-func (m *Manager) moveMarkLocked(batch uint64, b *batchMark, id uint64) <-chan struct{} {
+// without the lock held, by a goroutine the table's close waits for, and
+// b.done is closed once that is over.
+func (m *Manager) moveMarkLocked(batch uint64, b *batchMark, id uint64) {
 	done := make(chan struct{})
-	b.moving, b.done, b.err = id, done, nil
-	go func() {
+	b.done, b.err = done, nil
+	m.t.Go(func() {
 		err := m.store.PutStartedTo(batch, id)
 		if err != nil {
 			err = fmt.Errorf("cannot record that its batch's children started: %w", err)
@@ -126,8 +126,26 @@ func (m *Manager) moveMarkLocked(batch uint64, b *batchMark, id uint64) <-chan s
 		b.done, b.err = nil, err
 		s.mu.Unlock()
 		close(done)
-	}()
-	return done
+	})
+}
+
+// forgetEndedBatchesLocked drops the marks of the batches that have ended
+// or gone from the table, as a new batch joins them: a host that runs
+// batches for months keeps only the running ones' marks. (The table's
+// copy goes with the batch's row, or at the next start.)
+func (m *Manager) forgetEndedBatchesLocked() {
+	for id, b := range m.started.to {
+		if b.done != nil {
+			continue
+		}
+		m.t.Lock()
+		p := m.t.GetLocked(id)
+		over := p == nil || p.Row.State.Finished()
+		m.t.Unlock()
+		if over {
+			delete(m.started.to, id)
+		}
+	}
 }
 
 // startMarksAfterRestart reads what the journal says of the last boot:
