@@ -185,6 +185,11 @@ func TestPowerLossDuringABatch(t *testing.T) {
 		if err := l.WaitBlocked(id); err != nil {
 			t.Fatal(err)
 		}
+		// Its runtime has it: the batch's mark covered it, durably,
+		// before (a write to the table is read back once synced).
+		if mark, err := h.home.Store.StartedTo(batch.ID); err != nil || mark < id {
+			t.Fatalf("child %d runs with its batch's mark at %d (%v)", id, mark, err)
+		}
 	}
 	synced := h.home.Journal.Synced()
 	h.Close()

@@ -46,10 +46,15 @@ func (s *Store) PutStartedTo(batch, id uint64) error {
 	})
 }
 
-// DropStartedTo forgets batch's mark, once the batch is over.
-func (s *Store) DropStartedTo(batch uint64) error {
+// DropStartedTo forgets the marks of batches that are over, in one write.
+func (s *Store) DropStartedTo(batches ...uint64) error {
+	if len(batches) == 0 {
+		return nil
+	}
 	return s.update(func(tx *wtx) error {
-		tx.del(bMeta, startedKey(batch))
+		for _, b := range batches {
+			tx.del(bMeta, startedKey(b))
+		}
 		return nil
 	})
 }

@@ -183,7 +183,7 @@ func (m *Manager) Recover() error {
 			changed = append(changed, &j.Row)
 		case !hasAttach && r.State == api.NotStarted:
 			if may, to := m.mayHaveStarted(r, rebooted, marks); may {
-				m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the machine restarted while this job's batch ran, and the job may have started before (the batch had started its children up to job %d): it was not run again, so that it never runs twice; if it had not run, start its item again (start --foreach)", to), nil)
+				m.t.FinishLocked(j, api.Failed, mayHaveStartedReason(to), nil)
 				changed = append(changed, &j.Row)
 				break
 			}

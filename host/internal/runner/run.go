@@ -89,43 +89,51 @@ func (m *Manager) Run(j *jobs.Job) {
 		fail(err.Error())
 		return
 	}
-	m.t.Lock()
-	if j.Row.State != api.Running {
-		// Stopped while the runtime was starting: its slot is freed
-		// before a restart waiting for this may start the job again.
+	// stopped reports, with the table locked, whether j was stopped while
+	// its runtime was starting; if it was, its slot is freed before a
+	// restart waiting for this may start the job again.
+	stopped := func() bool {
+		if j.Row.State == api.Running {
+			return false
+		}
 		m.t.Unlock()
 		m.task(j, p).release()
 		m.t.Lock()
 		launched(j)
 		m.t.Unlock()
+		return true
+	}
+	m.t.Lock()
+	if stopped() {
+		return
+	}
+	var att *jobs.AttachRecord
+	if a := p.Attach(); a != nil {
+		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot, Attempt: j.Row.Attempt}
+	}
+	m.t.Unlock()
+	// Recorded while the job still counts as starting: a stop meanwhile
+	// ends it as one whose runtime was starting (below).
+	if att != nil {
+		if err := m.recordStart(&r, att); err != nil {
+			m.t.Go(p.Release)
+			fail(fmt.Sprintf("the job was not run: %v", err))
+			return
+		}
+	}
+	m.t.Lock()
+	if stopped() {
 		return
 	}
 	// A new attempt's runtime, no stop asked of it yet; a suspend, and a
 	// restart in place (see launched), wait for the job to have it.
 	j.Launching, j.RT, j.StopAsked = false, p, false
 	j.NotifyLocked()
-	var att *jobs.AttachRecord
-	if a := p.Attach(); a != nil {
-		att = &jobs.AttachRecord{Attach: *a, Begin: j.Row.PSBeginTime, Slot: slot, Attempt: j.Row.Attempt}
+	if att != nil {
 		// The protocol the process negotiated is the one the job runs on.
-		j.Row.Runtime.Protocol = a.Protocol
+		j.Row.Runtime.Protocol = att.Protocol
 	}
 	m.t.Unlock()
-	if att != nil {
-		if err := m.recordStart(&r, att); err != nil {
-			m.t.Lock()
-			failed := j.Row.State == api.Running // not stopped meanwhile
-			if failed {
-				m.t.FinishLocked(j, api.Failed, fmt.Sprintf("the job was not run: %v", err), nil)
-			}
-			m.t.Unlock()
-			m.task(j, p).release()
-			if failed {
-				m.t.Persist(j)
-			}
-			return
-		}
-	}
 	m.task(j, p).relay(payload, 0)
 }
 

@@ -58,7 +58,7 @@ func (m *Manager) recordStart(r *store.Row, att *jobs.AttachRecord) error {
 	switch {
 	case jobs.BootBound(r):
 		return nil
-	case jobs.IsBatchChild(r) && jobs.BootID() != "":
+	case jobs.IsBatchChild(r) && r.Attempt <= 1 && jobs.BootID() != "":
 		return m.markBatchStarted(r)
 	}
 	if err := m.journal.Sync(); err != nil {
@@ -99,8 +99,11 @@ func (m *Manager) markBatchStarted(r *store.Row) error {
 		s.mu.Unlock()
 		<-done
 		s.mu.Lock()
-		err := b.err
+		covered, err := b.durable >= r.ID, b.err
 		s.mu.Unlock()
+		if covered {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -117,6 +120,9 @@ func (m *Manager) moveMarkLocked(batch uint64, b *batchMark, id uint64) {
 		err := m.store.PutStartedTo(batch, id)
 		if err != nil {
 			err = fmt.Errorf("cannot record that its batch's children started: %w", err)
+		}
+		if err != nil {
+			m.log.Error("cannot move a batch's mark", "batch", batch, "err", err)
 		}
 		s := &m.started
 		s.mu.Lock()
@@ -152,15 +158,18 @@ func (m *Manager) forgetEndedBatchesLocked() {
 // whether the machine restarted since a host last recorded its boot, when
 // the batches' marks decide for their children that show no start.
 func (m *Manager) startMarksAfterRestart() (rebooted bool) {
-	now := jobs.BootID()
-	return now != "" && m.journal.Boot() != now
+	// A boot recorded and none known now: a restart, for all it knows.
+	last := m.journal.Boot()
+	return last != "" && last != jobs.BootID()
 }
 
 // mayHaveStarted reports whether r, a job that shows no start, is a
 // batch's child that may have started before the machine restarted;
 // marks caches the batches' marks read so far.
 func (m *Manager) mayHaveStarted(r *store.Row, rebooted bool, marks map[uint64]uint64) (bool, uint64) {
-	if !rebooted || !jobs.IsBatchChild(r) {
+	// A retry's attempt is not covered by the mark (recordStart): it
+	// started only if its attach record says so.
+	if !rebooted || !jobs.IsBatchChild(r) || jobs.Retrying(r) {
 		return false, 0
 	}
 	to, ok := marks[r.Parent]
@@ -176,6 +185,15 @@ func (m *Manager) mayHaveStarted(r *store.Row, rebooted bool, marks map[uint64]u
 	return r.ID <= to, to
 }
 
+// mayHaveStartedReason is why a child mayHaveStarted says so of fails.
+func mayHaveStartedReason(mark uint64) string {
+	why := fmt.Sprintf("the job may have started before (its batch's children up to job %d may have)", mark)
+	if mark == ^uint64(0) {
+		why = "its batch's record of the children that may have started could not be read"
+	}
+	return "the machine restarted while this job's batch ran, and " + why + ": it was not run again, so that it never runs twice; if it had not run, start its item again (start --foreach)"
+}
+
 // settleStartMarks records this boot in the journal and syncs it, and
 // keeps the marks of the batches still running (loaded: the table) for
 // their children to come; a finished batch's mark is dropped.
@@ -189,6 +207,7 @@ func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
 		}
 	}
 	to := map[uint64]*batchMark{}
+	var over []uint64
 	for id, j := range loaded {
 		if !jobs.IsBatchParent(&j.Row) {
 			continue
@@ -198,12 +217,13 @@ func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
 			continue
 		}
 		if j.Row.State.Finished() {
-			if err := m.store.DropStartedTo(id); err != nil {
-				m.log.Warn("cannot drop a finished batch's mark", "batch", id, "err", err)
-			}
+			over = append(over, id)
 			continue
 		}
 		to[id] = &batchMark{durable: mark}
+	}
+	if err := m.store.DropStartedTo(over...); err != nil {
+		m.log.Warn("cannot drop the marks of finished batches", "err", err)
 	}
 	m.started.mu.Lock()
 	m.started.to = to
