@@ -43,19 +43,8 @@ func TestPowerLossDoesNotRunAStartedJobAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h2, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h2.Close()
-	l.Open("gate") // a second run would not wait
-	after := h2.t.Get(j.ID)
-	if after == nil {
-		t.Fatalf("job %d is gone after the power loss", j.ID)
-	}
-	h2.t.Lock()
-	state, reason := after.Row.State, after.Row.StateReason
-	h2.t.Unlock()
+	h2 := reopen(t, opts, l, "gate", j.ID) // a second run would not wait
+	state, reason := stateOf(h2, j.ID)
 	if state != api.Failed {
 		t.Errorf("after a power loss the started job is %s (%q), want Failed: its runtime is gone", state, reason)
 	}
@@ -123,10 +112,7 @@ func TestJobNotRunWhenItsStartCannotBeRecorded(t *testing.T) {
 	if _, err := h.Wait(context.Background(), []string{"*"}, false, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	got := h.t.Get(j.ID)
-	h.t.Lock()
-	state, reason := got.Row.State, got.Row.StateReason
-	h.t.Unlock()
+	state, reason := stateOf(h, j.ID)
 	if state != api.Failed || !strings.Contains(reason, "not run") || !strings.Contains(reason, "journal") {
 		t.Errorf("the job is %s (%q), want Failed saying it was not run and why", state, reason)
 	}
@@ -211,20 +197,9 @@ func TestPowerLossDuringABatch(t *testing.T) {
 		t.Fatalf("the batch's mark after the power loss is %d, want from child %d to before child %d", mark, kids[1], kids[len(kids)-1])
 	}
 
-	h2, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h2.Close()
-	l.Open("gate")
-	if _, err := h2.Wait(context.Background(), []string{fmt.Sprint(batch.ID)}, false, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	h2 := reopen(t, opts, l, "gate", batch.ID)
 	for i, id := range kids {
-		k := h2.t.Get(id)
-		h2.t.Lock()
-		state, reason := k.Row.State, k.Row.StateReason
-		h2.t.Unlock()
+		state, reason := stateOf(h2, id)
 		runs := l.Runs(id)
 		switch {
 		case i < 2: // running at the power loss
@@ -263,22 +238,38 @@ func TestHostKillDuringABatchFailsNoChild(t *testing.T) {
 	}
 	h.Close() // its runtimes live on, as after a kill -9
 
-	h2, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h2.Close()
-	l.Open("gate")
-	if _, err := h2.Wait(context.Background(), []string{fmt.Sprint(batch.ID)}, false, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	h2 := reopen(t, opts, l, "gate", batch.ID)
 	for _, id := range batch.ChildJobs {
-		k := h2.t.Get(id)
-		h2.t.Lock()
-		state, reason := k.Row.State, k.Row.StateReason
-		h2.t.Unlock()
+		state, reason := stateOf(h2, id)
 		if state != api.Completed || l.Runs(id) != 1 {
 			t.Errorf("child %d after the host's restart: %s (%q), run %d times; want Completed, run once", id, state, reason, l.Runs(id))
 		}
 	}
+}
+
+// stateOf is job id's state and reason in h.
+func stateOf(h *Host, id uint64) (api.State, string) {
+	j := h.t.Get(id)
+	if j == nil {
+		return "", "gone from the table"
+	}
+	h.t.Lock()
+	defer h.t.Unlock()
+	return j.Row.State, j.Row.StateReason
+}
+
+// reopen opens a host on opts' home again (closed when the test ends),
+// opens the launcher's gate and waits until job id has ended.
+func reopen(t *testing.T, opts Options, l *fakert.Launcher, gate string, id uint64) *Host {
+	t.Helper()
+	h, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	l.Open(gate)
+	if _, err := h.Wait(context.Background(), []string{fmt.Sprint(id)}, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
