@@ -166,6 +166,7 @@ func Open(opts Options) (*Host, error) {
 // running their jobs; the next host reattaches to them.
 func (h *Host) Close() error {
 	h.t.Close()
+	h.run.Seal()
 	h.ev.Close()
 	h.launcher.Close()
 	return h.home.Close()

@@ -273,3 +273,60 @@ func reopen(t *testing.T, opts Options, l *fakert.Launcher, gate string, id uint
 	}
 	return h
 }
+
+// A host that closed cleanly (as a machine's shutdown closes it) syncs
+// its journal and says so: after the machine's restart its attach records
+// are exact, and a batch's children that had not started run, where after
+// a power loss those within the batch's mark would fail.
+func TestCleanRestartDuringABatchFailsNoUnstartedChild(t *testing.T) {
+	if jobs.BootID() == "" {
+		t.Skip("this system names no boot")
+	}
+	home, l := t.TempDir(), fakert.New()
+	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
+	h, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: []string{"1", "2", "3", "4", "5", "6"}, ThrottleLimit: 2, Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := batch.ChildJobs
+	for _, id := range kids[:2] {
+		if err := l.WaitBlocked(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.Close()
+	for _, id := range kids[:2] {
+		l.Crash(id) // the machine's shutdown ends them
+	}
+	// The machine restarts: the boot the journal names is an earlier one.
+	jr, err := store.OpenJournal(filepath.Join(home, "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jr.Closed() != jobs.BootID() {
+		t.Fatalf("the closed host recorded its close in boot %q, want this boot", jr.Closed())
+	}
+	if err := jr.SaveBoot("an-earlier-boot"); err != nil {
+		t.Fatal(err)
+	}
+	if err := jr.SaveClosed("an-earlier-boot"); err != nil {
+		t.Fatal(err)
+	}
+	jr.Close()
+
+	h2 := reopen(t, opts, l, "gate", batch.ID)
+	for i, id := range kids {
+		state, reason := stateOf(h2, id)
+		want, runs := api.Completed, 1
+		if i < 2 { // running at the shutdown, its runtime gone
+			want = api.Failed
+		}
+		if state != want || l.Runs(id) != runs {
+			t.Errorf("child %d after a clean restart: %s (%q), run %d times; want %s, run once", id, state, reason, l.Runs(id), want)
+		}
+	}
+}

@@ -14,7 +14,10 @@ import "encoding/binary"
 // every attach record in the page cache), which the boot the journal
 // records tells.
 
-const kindBoot = 'b'
+const (
+	kindBoot   = 'b'
+	kindClosed = 'z'
+)
 
 // SaveBoot records the machine's boot (its id) as the host's current one.
 func (j *Journal) SaveBoot(boot string) error { return j.Put(kindBoot, 0, []byte(boot)) }
@@ -24,6 +27,21 @@ func (j *Journal) Boot() string {
 	b, _ := j.Get(kindBoot, 0)
 	return string(b)
 }
+
+// SaveClosed records that the host closed in boot with everything it had
+// written synced before: every job handed to its runtime until then has
+// its attach record, so a restart of the machine after it needs no mark.
+// The next host drops it (DropClosed) before it starts any job.
+func (j *Journal) SaveClosed(boot string) error { return j.Put(kindClosed, 0, []byte(boot)) }
+
+// Closed is the boot SaveClosed recorded, if the last host closed so; "".
+func (j *Journal) Closed() string {
+	b, _ := j.Get(kindClosed, 0)
+	return string(b)
+}
+
+// DropClosed forgets that the last host closed cleanly.
+func (j *Journal) DropClosed() { _ = j.Put(kindClosed, 0, nil) }
 
 // startedKey is batch's mark's key in the meta bucket.
 func startedKey(batch uint64) []byte { return append([]byte("started/"), idKey(batch)...) }

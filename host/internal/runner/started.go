@@ -158,9 +158,11 @@ func (m *Manager) forgetEndedBatchesLocked() {
 // whether the machine restarted since a host last recorded its boot, when
 // the batches' marks decide for their children that show no start.
 func (m *Manager) startMarksAfterRestart() (rebooted bool) {
-	// A boot recorded and none known now: a restart, for all it knows.
+	// A boot recorded and none known now: a restart, for all it knows. A
+	// host that closed cleanly in that boot left every attach record
+	// synced (Seal): they are exact, as after a host kill.
 	last := m.journal.Boot()
-	return last != "" && last != jobs.BootID()
+	return last != "" && last != jobs.BootID() && m.journal.Closed() != last
 }
 
 // mayHaveStarted reports whether r, a job that shows no start, is a
@@ -198,13 +200,16 @@ func mayHaveStartedReason(mark uint64) string {
 // keeps the marks of the batches still running (loaded: the table) for
 // their children to come; a finished batch's mark is dropped.
 func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
+	// The last host's clean close no longer holds once this one starts
+	// jobs: dropped, durably, before it does.
+	m.journal.DropClosed()
 	if now := jobs.BootID(); now != "" {
 		if err := m.journal.SaveBoot(now); err != nil {
 			m.log.Warn("cannot record the machine's boot in the journal", "err", err)
 		}
-		if err := m.journal.Sync(); err != nil {
-			m.log.Warn("cannot sync the journal", "err", err)
-		}
+	}
+	if err := m.journal.Sync(); err != nil {
+		m.log.Warn("cannot sync the journal", "err", err)
 	}
 	to := map[uint64]*batchMark{}
 	var over []uint64
@@ -228,4 +233,27 @@ func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
 	m.started.mu.Lock()
 	m.started.to = to
 	m.started.mu.Unlock()
+}
+
+// Seal makes the journal durable as the host closes, once no job is being
+// started any more, and records that it closed so in this boot: after a
+// clean restart of the machine (a reboot with a batch running) the attach
+// records are exact, and no batch child that never started is failed as
+// one that may have.
+func (m *Manager) Seal() {
+	boot := jobs.BootID()
+	if boot == "" {
+		return
+	}
+	if err := m.journal.Sync(); err != nil {
+		m.log.Warn("cannot sync the journal as the host closes", "err", err)
+		return
+	}
+	if err := m.journal.SaveClosed(boot); err != nil {
+		m.log.Warn("cannot record the host's close in the journal", "err", err)
+		return
+	}
+	if err := m.journal.Sync(); err != nil {
+		m.log.Warn("cannot sync the journal as the host closes", "err", err)
+	}
 }
