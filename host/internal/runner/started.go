@@ -16,18 +16,23 @@ import (
 //
 //   - a start --wait job needs nothing: a restarted machine ends its
 //     caller, and the next host removes it (jobs.BootBound);
-//   - a batch's child is covered by its batch's mark (store.PutStartedTo),
-//     a write to the table that moves it startedAhead children per
-//     throttle slot ahead at a time, and shares its commit with the
-//     children's ends: a sync of its own before each child would double
-//     the time of a batch of short children. A child that comes near the
-//     mark moves it on in the background, so that in a steady batch no
-//     child waits for it. After a restart of the machine, the children up
-//     to the mark that show no start are failed, not run: they may have
-//     started. Where the system names no boot, which is what tells a
-//     restarted machine, each child syncs its attach record;
-//   - any other job syncs its attach record; starts at the same moment
-//     share one sync.
+//   - a batch child's first attempt is covered by its batch's mark
+//     (store.PutStartedTo), a write to the table that moves it
+//     startedAhead children per throttle slot ahead at a time and shares
+//     its commit with the children's ends: a sync of its own before each
+//     child made a batch of short children 1.7 times as long. A child that
+//     comes near the mark moves it on in the background, so that in a
+//     steady batch no child waits for it. After a restart of the machine,
+//     the children up to the mark that show no start and wait for no
+//     retry are failed, not run: they may have started. Where the system
+//     names no boot, which is what tells a restarted machine, each child
+//     syncs its attach record;
+//   - any other start (a retry's attempt among them) syncs its attach
+//     record; starts at the same moment share one sync.
+//
+// A host that closes cleanly syncs the journal and says so (Seal): after
+// a clean restart of the machine the attach records are exact, and the
+// marks are not needed.
 
 // startedAhead is how many children per throttle slot a batch's mark moves
 // ahead of the child that moves it: after a power loss, at most that many
