@@ -63,6 +63,10 @@ type Options struct {
 	// SSH is the ssh client jobs on the SSH location run through (empty:
 	// ssh on PATH).
 	SSH string
+
+	// startHook, if set (this package's tests), runs while a job's start
+	// is being recorded (runner.Config.StartHook).
+	startHook func(id uint64)
 }
 
 // Defaults for Options.
@@ -146,7 +150,7 @@ func Open(opts Options) (*Host, error) {
 	}
 	h.admit = admit.New(admit.Config{Catalog: h.catalog, Launcher: h.launcher, JobsDir: h.t.JobsDir(), Log: opts.Logger})
 	h.run = runner.New(runner.Config{Table: h.t, Launcher: h.launcher, Catalog: h.catalog, Store: st, Journal: journal, Cursors: cursors,
-		Home: opts.Home, StopGrace: opts.StopGrace, Self: self, Log: opts.Logger})
+		Home: opts.Home, StopGrace: opts.StopGrace, Self: self, Log: opts.Logger, StartHook: opts.startHook})
 	if err := h.run.Recover(); err != nil {
 		h.ev.Close()
 		h.t.Close()

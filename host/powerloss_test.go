@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -328,5 +329,54 @@ func TestCleanRestartDuringABatchFailsNoUnstartedChild(t *testing.T) {
 		if state != want || l.Runs(id) != runs {
 			t.Errorf("child %d after a clean restart: %s (%q), run %d times; want %s, run once", id, state, reason, l.Runs(id), want)
 		}
+	}
+}
+
+// A stop that comes while a job's start is being recorded (a sync under
+// way) ends the job as one whose runtime was starting: at once, Stopped,
+// and its runtime is never given it.
+func TestStopWhileAStartIsRecorded(t *testing.T) {
+	l := fakert.New()
+	recording, release := make(chan uint64, 1), make(chan struct{})
+	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: l, startHook: func(id uint64) {
+		recording <- id
+		<-release
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	closeHost := func() { once.Do(func() { h.Close() }) }
+	defer closeHost()
+	j, err := h.Start(context.Background(), &api.StartRequest{Script: "echo ran", Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := <-recording; id != j.ID {
+		t.Fatalf("job %d's start was recorded, want %d's", id, j.ID)
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		_, err := h.Stop(context.Background(), []string{fmt.Sprint(j.ID)})
+		stopped <- err
+	}()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the stop did not end the job while its start was being recorded")
+	}
+	close(release)
+	if state, reason := stateOf(h, j.ID); state != api.Stopped {
+		t.Errorf("the job is %s (%q), want Stopped", state, reason)
+	}
+	if _, err := h.Wait(context.Background(), []string{fmt.Sprint(j.ID)}, false, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	closeHost() // waits for the runner: it has seen the stop
+	if n := l.Runs(j.ID); n != 0 {
+		t.Errorf("the runtime was given the stopped job %d times, want never", n)
 	}
 }

@@ -31,6 +31,9 @@ type Config struct {
 	// it was is theirs.
 	Self identity.Caller
 	Log  hclog.Logger
+	// StartHook, if set (tests only), runs while a job's start is being
+	// recorded: its attach record written, not yet made durable.
+	StartHook func(id uint64)
 }
 
 // Manager runs the jobs the queue hands it (Run), one task per running

@@ -60,6 +60,9 @@ func (m *Manager) recordStart(r *store.Row, att *jobs.AttachRecord) error {
 	if err := m.journal.SaveAttach(r.ID, att); err != nil {
 		return fmt.Errorf("cannot record how to reattach to its runtime: %w", err)
 	}
+	if h := m.cfg.StartHook; h != nil {
+		h(r.ID)
+	}
 	switch {
 	case jobs.BootBound(r):
 		return nil
