@@ -24,12 +24,7 @@ import (
 // covered, with the fake runtime's processes gone; the table's log has
 // every background job's writes synced before they are answered.)
 func TestPowerLossDoesNotRunAStartedJobAgain(t *testing.T) {
-	home, l := t.TempDir(), fakert.New()
-	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
-	h, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, opts, l, h := fakeHost(t)
 	j, err := h.Start(context.Background(), &api.StartRequest{Script: "echo started; wait gate", Workdir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -150,33 +145,13 @@ func TestPowerLossDuringABatch(t *testing.T) {
 	if jobs.BootID() == "" {
 		t.Skip("this system names no boot, so each child syncs its start (TestPowerLossDoesNotRunAStartedJobAgain)")
 	}
-	home, l := t.TempDir(), fakert.New()
-	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
-	h, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var items []string
-	for i := range 16 {
-		items = append(items, fmt.Sprint(i))
-	}
-	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: items, ThrottleLimit: 2, Workdir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, opts, l, h := fakeHost(t)
+	batch := runningBatch(t, h, l, 16)
 	kids := batch.ChildJobs
-	if len(kids) != len(items) {
-		t.Fatalf("the batch has children %v", kids)
-	}
-	for _, id := range kids[:2] {
-		if err := l.WaitBlocked(id); err != nil {
-			t.Fatal(err)
-		}
-		// Its runtime has it: the batch's mark covered it, durably,
-		// before (a write to the table is read back once synced).
-		if mark, err := h.home.Store.StartedTo(batch.ID); err != nil || mark < id {
-			t.Fatalf("child %d runs with its batch's mark at %d (%v)", id, mark, err)
-		}
+	// Their runtimes have them: the batch's mark covered them, durably,
+	// before (a write to the table is read back once synced).
+	if mark, err := h.home.Store.StartedTo(batch.ID); err != nil || mark < kids[1] {
+		t.Fatalf("children %v run with their batch's mark at %d (%v)", kids[:2], mark, err)
 	}
 	synced := h.home.Journal.Synced()
 	h.Close()
@@ -222,21 +197,8 @@ func TestPowerLossDuringABatch(t *testing.T) {
 // A host killed (not the machine) leaves every attach record: a batch's
 // children that had not started run after it, whatever the batch's mark.
 func TestHostKillDuringABatchFailsNoChild(t *testing.T) {
-	home, l := t.TempDir(), fakert.New()
-	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
-	h, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: []string{"1", "2", "3", "4", "5", "6"}, ThrottleLimit: 2, Workdir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range batch.ChildJobs[:2] {
-		if err := l.WaitBlocked(id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, opts, l, h := fakeHost(t)
+	batch := runningBatch(t, h, l, 6)
 	h.Close() // its runtimes live on, as after a kill -9
 
 	h2 := reopen(t, opts, l, "gate", batch.ID)
@@ -283,22 +245,9 @@ func TestCleanRestartDuringABatchFailsNoUnstartedChild(t *testing.T) {
 	if jobs.BootID() == "" {
 		t.Skip("this system names no boot")
 	}
-	home, l := t.TempDir(), fakert.New()
-	opts := Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
-	h, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: []string{"1", "2", "3", "4", "5", "6"}, ThrottleLimit: 2, Workdir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, opts, l, h := fakeHost(t)
+	batch := runningBatch(t, h, l, 6)
 	kids := batch.ChildJobs
-	for _, id := range kids[:2] {
-		if err := l.WaitBlocked(id); err != nil {
-			t.Fatal(err)
-		}
-	}
 	h.Close()
 	for _, id := range kids[:2] {
 		l.Crash(id) // the machine's shutdown ends them
@@ -379,4 +328,40 @@ func TestStopWhileAStartIsRecorded(t *testing.T) {
 	if n := l.Runs(j.ID); n != 0 {
 		t.Errorf("the runtime was given the stopped job %d times, want never", n)
 	}
+}
+
+// fakeHost opens a host on a new home with a fake launcher; opts opens
+// another on the same home.
+func fakeHost(t *testing.T) (home string, opts Options, l *fakert.Launcher, h *Host) {
+	t.Helper()
+	home, l = t.TempDir(), fakert.New()
+	opts = Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
+	h, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return home, opts, l, h
+}
+
+// runningBatch starts a batch of n children that wait for the gate "gate",
+// two at a time, and returns it once its first two children run.
+func runningBatch(t *testing.T, h *Host, l *fakert.Launcher, n int) *api.Job {
+	t.Helper()
+	var items []string
+	for i := range n {
+		items = append(items, fmt.Sprint(i))
+	}
+	batch, err := h.Start(context.Background(), &api.StartRequest{Script: "wait gate", ForEach: items, ThrottleLimit: 2, Workdir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(batch.ChildJobs) != n {
+		t.Fatalf("the batch has children %v, want %d", batch.ChildJobs, n)
+	}
+	for _, id := range batch.ChildJobs[:2] {
+		if err := l.WaitBlocked(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return batch
 }
