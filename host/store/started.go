@@ -57,8 +57,13 @@ func (s *Store) StartedTo(batch uint64) (uint64, error) {
 }
 
 // PutStartedTo moves batch's mark to id; it is durable when this returns.
+// A batch whose row is gone keeps no mark: a move that comes after the
+// batch was removed (its removal deletes the mark) writes nothing.
 func (s *Store) PutStartedTo(batch, id uint64) error {
 	return s.update(func(tx *wtx) error {
+		if row, err := s.get(bJobs, idKey(batch)); err != nil || row == nil {
+			return err
+		}
 		tx.put(bMeta, startedKey(batch), idKey(id))
 		return nil
 	})

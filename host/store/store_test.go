@@ -163,6 +163,50 @@ func TestJournal(t *testing.T) {
 	}
 }
 
+// A batch's mark (PutStartedTo) reads back after a reopen, goes with the
+// batch's row, and is not written back for a batch whose row is gone (a
+// move that comes after its removal); DropStartedTo drops marks.
+func TestStartedTo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches []uint64
+	for range 3 {
+		r := &Row{Job: api.Job{Name: "batch"}}
+		if err := s.Create(r, func(id uint64) []byte { r.ID = id; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		batches = append(batches, r.ID)
+	}
+	a, b, c := batches[0], batches[1], batches[2]
+	for _, m := range []struct{ batch, to uint64 }{{a, 14}, {b, 20}, {c, 30}} {
+		if err := s.PutStartedTo(m.batch, m.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutStartedTo(b, 24); err != nil { // after its removal
+		t.Fatal(err)
+	}
+	if err := s.DropStartedTo(c); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, m := range []struct{ batch, want uint64 }{{a, 14}, {b, 0}, {c, 0}} {
+		if got, err := s.StartedTo(m.batch); err != nil || got != m.want {
+			t.Errorf("batch %d's mark is %d (%v), want %d", m.batch, got, err, m.want)
+		}
+	}
+}
+
 // Sync makes all the journal holds durable: Synced, the length a power
 // loss would leave, covers every write before it and none after it. A
 // compaction's new file was synced whole, but its name is durable only
