@@ -129,10 +129,8 @@ func (m *Manager) moveMarkLocked(batch uint64, b *batchMark, id uint64) {
 	m.t.Go(func() {
 		err := m.store.PutStartedTo(batch, id)
 		if err != nil {
-			err = fmt.Errorf("cannot record that its batch's children started: %w", err)
-		}
-		if err != nil {
 			m.log.Error("cannot move a batch's mark", "batch", batch, "err", err)
+			err = fmt.Errorf("cannot record that its batch's children started: %w", err)
 		}
 		s := &m.started
 		s.mu.Lock()
