@@ -1,6 +1,11 @@
 package store
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // What a power loss leaves must still tell a job that was handed to its
 // runtime from one still queued: the first must never run again. A job's
@@ -43,25 +48,64 @@ func (j *Journal) Closed() string {
 // DropClosed forgets that the last host closed cleanly.
 func (j *Journal) DropClosed() { _ = j.Put(kindClosed, 0, nil) }
 
-// startedKey is batch's mark's key in the meta bucket.
-func startedKey(batch uint64) []byte { return append([]byte("started/"), idKey(batch)...) }
+// startedPrefix starts a batch's mark's key in the meta bucket; the
+// batch's id follows (startedKey).
+const startedPrefix = "started/"
 
-// StartedTo is batch's mark: its children up to this job id may have been
-// handed to their runtimes (0: none).
-func (s *Store) StartedTo(batch uint64) (uint64, error) {
-	v, err := s.get(bMeta, startedKey(batch))
-	if err != nil || len(v) != 8 {
-		return 0, err
+func startedKey(batch uint64) []byte { return append([]byte(startedPrefix), idKey(batch)...) }
+
+// StartedAll returns every batch's mark, by batch: children up to the
+// mark may have been handed to their runtimes. One pass over the marks,
+// as a host starts, rather than a read for each batch in the table.
+func (s *Store) StartedAll() (map[uint64]uint64, error) {
+	mark := func(k, v []byte) (uint64, uint64, bool) {
+		if len(k) != len(startedPrefix)+8 || len(v) != 8 || string(k[:len(startedPrefix)]) != startedPrefix {
+			return 0, 0, false
+		}
+		return binary.BigEndian.Uint64(k[len(startedPrefix):]), binary.BigEndian.Uint64(v), true
 	}
-	return binary.BigEndian.Uint64(v), nil
+	// The overlay first, as get reads it: a mark a checkpoint moves to
+	// the table meanwhile is then in both, the same.
+	s.mu.Lock()
+	pend := map[string]pending{}
+	for k, p := range s.overlay {
+		if k[0] == bMeta && len(k) > 1+len(startedPrefix) && k[1:1+len(startedPrefix)] == startedPrefix {
+			pend[k[1:]] = p
+		}
+	}
+	s.mu.Unlock()
+	out := map[uint64]uint64{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketMeta).Cursor()
+		for k, v := c.Seek([]byte(startedPrefix)); k != nil && bytes.HasPrefix(k, []byte(startedPrefix)); k, v = c.Next() {
+			if batch, to, ok := mark(k, v); ok {
+				out[batch] = to
+			}
+		}
+		return nil
+	})
+	for k, p := range pend {
+		batch, to, ok := mark([]byte(k), p.val)
+		switch {
+		case p.del && len(k) == len(startedPrefix)+8:
+			delete(out, binary.BigEndian.Uint64([]byte(k[len(startedPrefix):])))
+		case ok:
+			out[batch] = to
+		}
+	}
+	return out, err
 }
 
-// PutStartedTo moves batch's mark to id; it is durable when this returns.
-// A batch whose row is gone keeps no mark: a move that comes after the
-// batch was removed (its removal deletes the mark) writes nothing.
+// PutStartedTo moves batch's mark to id, never back; it is durable when
+// this returns. A batch whose row is gone keeps no mark: a move that
+// comes after the batch was removed (its removal deletes the mark) writes
+// nothing.
 func (s *Store) PutStartedTo(batch, id uint64) error {
 	return s.update(func(tx *wtx) error {
 		if row, err := s.get(bJobs, idKey(batch)); err != nil || row == nil {
+			return err
+		}
+		if old, err := s.get(bMeta, startedKey(batch)); err != nil || len(old) == 8 && binary.BigEndian.Uint64(old) >= id {
 			return err
 		}
 		tx.put(bMeta, startedKey(batch), idKey(id))

@@ -39,7 +39,11 @@ func (m *Manager) Recover() error {
 		after uint64
 	}
 	damage := m.journal.Damaged()
-	rebooted, marks := m.startMarksAfterRestart(), map[uint64]uint64{}
+	rebooted := m.machineRestarted()
+	marks, marksErr := m.store.StartedAll()
+	if marksErr != nil {
+		m.log.Error("cannot read the batches' marks", "err", marksErr)
+	}
 	for _, d := range damage {
 		m.log.Error("the journal is damaged", "at", d.Offset, "bytes", d.Len)
 	}
@@ -182,8 +186,8 @@ func (m *Manager) Recover() error {
 				filepath.Join(m.cfg.Home, "journal"), damage[0], j.Row.LastSeq), nil)
 			changed = append(changed, &j.Row)
 		case !hasAttach && r.State == api.NotStarted:
-			if may, to := m.mayHaveStarted(r, rebooted, marks); may {
-				m.t.FinishLocked(j, api.Failed, mayHaveStartedReason(to), nil)
+			if why := mayHaveStarted(r, rebooted, marks, marksErr); why != "" {
+				m.t.FinishLocked(j, api.Failed, why, nil)
 				changed = append(changed, &j.Row)
 				break
 			}
@@ -273,7 +277,7 @@ func (m *Manager) Recover() error {
 	if err := m.journal.Compact(); err != nil {
 		m.log.Warn("cannot compact the journal", "err", err)
 	}
-	m.settleStartMarks(loaded)
+	m.settleStartMarks(loaded, marks)
 	m.t.Lock()
 	m.t.PublishLocked(loaded)
 	for _, rl := range relays {

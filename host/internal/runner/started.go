@@ -162,54 +162,42 @@ func (m *Manager) forgetEndedBatchesLocked() {
 	}
 }
 
-// startMarksAfterRestart reads what the journal says of the last boot:
-// whether the machine restarted since a host last recorded its boot, when
-// the batches' marks decide for their children that show no start.
-func (m *Manager) startMarksAfterRestart() (rebooted bool) {
-	// A boot recorded and none known now: a restart, for all it knows. A
-	// host that closed cleanly in that boot left every attach record
-	// synced (Seal): they are exact, as after a host kill.
+// machineRestarted reports whether the machine restarted since a host
+// last recorded its boot in the journal without closing cleanly after:
+// then the batches' marks decide for their children that show no start.
+// A host that closed cleanly in that boot left every attach record synced
+// (Seal): they are exact, as after a host kill. A boot recorded and none
+// known now is a restart, for all this host knows.
+func (m *Manager) machineRestarted() bool {
 	last := m.journal.Boot()
 	return last != "" && last != jobs.BootID() && m.journal.Closed() != last
 }
 
-// mayHaveStarted reports whether r, a job that shows no start, is a
-// batch's child that may have started before the machine restarted;
-// marks caches the batches' marks read so far.
-func (m *Manager) mayHaveStarted(r *store.Row, rebooted bool, marks map[uint64]uint64) (bool, uint64) {
-	// A retry's attempt is not covered by the mark (recordStart): it
-	// started only if its attach record says so.
+// mayHaveStarted says why r, a job that shows no start, may have started
+// before the machine restarted, if it is a batch's child within its
+// batch's mark (marks; marksErr: they could not be read), and waits for no
+// retry (a retry's attempt is not covered by the mark: it started only if
+// its attach record says so). "" means it did not: it is queued.
+func mayHaveStarted(r *store.Row, rebooted bool, marks map[uint64]uint64, marksErr error) string {
 	if !rebooted || !jobs.IsBatchChild(r) || jobs.Retrying(r) {
-		return false, 0
+		return ""
 	}
-	to, ok := marks[r.Parent]
-	if !ok {
-		var err error
-		if to, err = m.store.StartedTo(r.Parent); err != nil {
-			// Unknown: the child may have started.
-			m.log.Warn("cannot read a batch's mark", "batch", r.Parent, "err", err)
-			to = ^uint64(0)
-		}
-		marks[r.Parent] = to
+	const what = "the machine restarted while this job's batch ran, and "
+	const then = ": it was not run again, so that it never runs twice; if it had not run, start its item again (start --foreach)"
+	if marksErr != nil {
+		return what + "the record of the batches' children that may have started could not be read (" + marksErr.Error() + ")" + then
 	}
-	return r.ID <= to, to
+	if to := marks[r.Parent]; r.ID <= to {
+		return what + fmt.Sprintf("the job may have started before (its batch's children up to job %d may have)", to) + then
+	}
+	return ""
 }
 
-// mayHaveStartedReason is why a child mayHaveStarted says so of fails.
-func mayHaveStartedReason(mark uint64) string {
-	why := fmt.Sprintf("the job may have started before (its batch's children up to job %d may have)", mark)
-	if mark == ^uint64(0) {
-		why = "its batch's record of the children that may have started could not be read"
-	}
-	return "the machine restarted while this job's batch ran, and " + why + ": it was not run again, so that it never runs twice; if it had not run, start its item again (start --foreach)"
-}
-
-// settleStartMarks records this boot in the journal and syncs it, and
-// keeps the marks of the batches still running (loaded: the table) for
-// their children to come; a finished batch's mark is dropped.
-func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
-	// The last host's clean close no longer holds once this one starts
-	// jobs: dropped, durably, before it does.
+// settleStartMarks drops the marks of batches that are over or gone
+// (loaded: the table) and keeps the others for their children to come;
+// and, before any job starts, drops the last host's clean close, records
+// this boot in the journal and syncs it.
+func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job, marks map[uint64]uint64) {
 	m.journal.DropClosed()
 	if now := jobs.BootID(); now != "" {
 		if err := m.journal.SaveBoot(now); err != nil {
@@ -221,15 +209,8 @@ func (m *Manager) settleStartMarks(loaded map[uint64]*jobs.Job) {
 	}
 	to := map[uint64]*batchMark{}
 	var over []uint64
-	for id, j := range loaded {
-		if !jobs.IsBatchParent(&j.Row) {
-			continue
-		}
-		mark, err := m.store.StartedTo(id)
-		if err != nil || mark == 0 {
-			continue
-		}
-		if j.Row.State.Finished() {
+	for id, mark := range marks {
+		if p := loaded[id]; p == nil || p.Row.State.Finished() {
 			over = append(over, id)
 			continue
 		}
