@@ -253,7 +253,7 @@ func (j *Journal) Sync() error {
 		j.mu.Unlock()
 		var err error
 		if !named {
-			if err = syncDir(filepath.Dir(j.path)); err != nil {
+			if err = atomicfile.SyncDir(filepath.Dir(j.path)); err != nil {
 				err = fmt.Errorf("cannot sync the folder of the journal %s: %w", j.path, err)
 			}
 		}

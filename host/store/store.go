@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -354,7 +355,7 @@ func compact(path string, db *bolt.DB) (*bolt.DB, error) {
 		os.Remove(tmp)
 		return db, nil
 	}
-	_ = syncDir(filepath.Dir(path))
+	_ = atomicfile.SyncDir(filepath.Dir(path))
 	db.Close()
 	db, err = bolt.Open(path, 0o600, options(0))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 	bolt "go.etcd.io/bbolt"
 )
@@ -330,7 +331,7 @@ func (s *Store) replay(path string) error {
 		if err := s.wal.grow(walChunk); err != nil {
 			return err
 		}
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			return fmt.Errorf("cannot sync the folder of the job table's log: %w", err)
 		}
 	}

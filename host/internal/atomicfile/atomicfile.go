@@ -3,6 +3,9 @@
 // directory, is synced, and is renamed over the old one (rename is atomic
 // within a file system). The catalog's binaries and manifests and the host's
 // attach records are written this way.
+//
+// SyncDir makes a folder's names durable, for those who create or rename
+// files there themselves (the job table's log and journal, the events log).
 package atomicfile
 
 import (

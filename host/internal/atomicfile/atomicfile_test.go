@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -54,5 +55,18 @@ func TestAbortAndCommitOnce(t *testing.T) {
 	}
 	if _, err := os.Stat(g.Name()); !os.IsNotExist(err) {
 		t.Errorf("a failed Commit left %s", g.Name())
+	}
+}
+
+// SyncDir syncs a folder that is there and says so of one that is not.
+func TestSyncDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := SyncDir(dir); err != nil {
+		t.Errorf("SyncDir of %s: %v", dir, err)
+	}
+	if runtime.GOOS != "windows" {
+		if err := SyncDir(filepath.Join(dir, "missing")); err == nil {
+			t.Error("SyncDir of a folder that does not exist returned no error")
+		}
 	}
 }

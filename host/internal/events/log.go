@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/atomicfile"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/store"
 	"github.com/hashicorp/go-hclog"
@@ -357,10 +358,7 @@ func (l *Log) compact(recs []Record, off int64) {
 	l.f, l.lines = f, len(recs)+bytes.Count(tail, []byte("\n"))
 	l.compacting = false
 	l.mu.Unlock()
-	if d, err := os.Open(filepath.Dir(l.cfg.Path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	_ = atomicfile.SyncDir(filepath.Dir(l.cfg.Path))
 }
 
 // awaitCompactionLocked waits for a rewrite of the file under way to end;

@@ -1,12 +1,12 @@
 //go:build !windows
 
-package store
+package atomicfile
 
 import "os"
 
-// syncDir makes the names in dir durable: a file created or renamed there
+// SyncDir makes the names in dir durable: a file created or renamed there
 // survives a power loss only once its folder is synced too.
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
