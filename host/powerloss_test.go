@@ -52,11 +52,7 @@ func TestPowerLossDoesNotRunAStartedJobAgain(t *testing.T) {
 // A start --wait job pays no sync for its start: the next boot removes it
 // whatever its records say (TestForegroundJobOfAnEarlierBoot).
 func TestForegroundStartIsNotSynced(t *testing.T) {
-	l := fakert.New()
-	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: l})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, l, h := fakeHost(t)
 	defer h.Close()
 	// The journal's first sync also syncs its folder: done here, by a
 	// background job, so that what follows sees only the foreground's.
@@ -94,11 +90,7 @@ func TestForegroundStartIsNotSynced(t *testing.T) {
 // job that ran unrecorded would be taken for a queued one by the next host
 // and run again.
 func TestJobNotRunWhenItsStartCannotBeRecorded(t *testing.T) {
-	l := fakert.New()
-	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: l})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, l, h := fakeHost(t)
 	defer h.Close()
 	h.home.Journal.Close()
 	j, err := h.Start(context.Background(), &api.StartRequest{Script: "echo ran", Workdir: t.TempDir()})
@@ -286,15 +278,13 @@ func TestCleanRestartDuringABatchFailsNoUnstartedChild(t *testing.T) {
 // way) ends the job as one whose runtime was starting: at once, Stopped,
 // and its runtime is never given it.
 func TestStopWhileAStartIsRecorded(t *testing.T) {
-	l := fakert.New()
 	recording, release := make(chan uint64, 1), make(chan struct{})
-	h, err := Open(Options{Home: t.TempDir(), Runtimes: fakert.Catalog(t), Launcher: l, startHook: func(id uint64) {
-		recording <- id
-		<-release
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, l, h := fakeHost(t, func(o *Options) {
+		o.startHook = func(id uint64) {
+			recording <- id
+			<-release
+		}
+	})
 	var once sync.Once
 	closeHost := func() { once.Do(func() { h.Close() }) }
 	defer closeHost()
@@ -331,12 +321,15 @@ func TestStopWhileAStartIsRecorded(t *testing.T) {
 	}
 }
 
-// fakeHost opens a host on a new home with a fake launcher; opts opens
-// another on the same home.
-func fakeHost(t *testing.T) (home string, opts Options, l *fakert.Launcher, h *Host) {
+// fakeHost opens a host on a new home with a fake launcher, and the
+// options mods change; opts opens another on the same home.
+func fakeHost(t *testing.T, mods ...func(*Options)) (home string, opts Options, l *fakert.Launcher, h *Host) {
 	t.Helper()
 	home, l = t.TempDir(), fakert.New()
 	opts = Options{Home: home, Runtimes: fakert.Catalog(t), Launcher: l}
+	for _, m := range mods {
+		m(&opts)
+	}
 	h, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
