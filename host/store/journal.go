@@ -90,6 +90,27 @@ func (j *Journal) load() error {
 	if err != nil {
 		return fmt.Errorf("cannot read the journal %s: %w", j.path, err)
 	}
+	// The file is read as it will be once a torn tail is cut (OpenJournal
+	// cuts it): without the tail, the last whole frame before it is the
+	// file's last, which may be where damage before it ends (resync).
+	// Read so, the journal reads the same when more is appended.
+	latest, damage, size := parseJournal(b)
+	for size < len(b) {
+		b = b[:size]
+		latest, damage, size = parseJournal(b)
+	}
+	j.latest, j.damage, j.size = latest, damage, int64(size)
+	return nil
+}
+
+// parseJournal reads the frames of b: the latest value of each key, the
+// damage, and where what it read ends (a torn tail, if any, starts there).
+func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size int) {
+	latest = map[journalKey][]byte{}
+	// Where whole frames start again after off (resync), kept from one
+	// bad frame to the next: the positions between were looked at
+	// already. -1: nowhere; -2: not looked for yet.
+	again := -2
 	var off int
 	for off < len(b) {
 		k, v, n, ok := readFrame(b[off:])
@@ -97,78 +118,132 @@ func (j *Journal) load() error {
 			// A frame that does not check out is a torn tail only if it
 			// is cut short (a host killed mid-append leaves a prefix of
 			// what it wrote, never other bytes) and nothing whole
-			// follows it. Otherwise the bytes up to the next whole frame
-			// (or the end of a whole-length frame) are damage: what they
-			// held is lost, and the host must be told, not left to
-			// think it never was.
-			bad := resync(b[off+1:]) + 1
-			if bad == 0 {
-				n, hdr := binary.Uvarint(b[off:])
-				if hdr <= 0 || n < 1+8+4 || n > 1<<20 || uint64(len(b)-off-hdr) < n {
-					break // torn
-				}
-				bad = hdr + int(n)
-			}
-			d := Damage{Offset: int64(off), Len: int64(bad)}
-			if len(b)-off > binary.MaxVarintLen64+9 {
-				// The key the damaged frame claims, if its header
-				// reads: a hint, not a fact.
-				if _, hdr := binary.Uvarint(b[off:]); hdr > 0 {
-					d.Kind, d.ID = b[off+hdr], binary.LittleEndian.Uint64(b[off+hdr+1:])
+			// follows it. Otherwise it is damage: what it held is lost,
+			// and the host must be told, not left to think it never
+			// was. The damage ends where its own length says, or sooner
+			// where whole frames start again (resync), else at the end
+			// of the file. The next turn reads on from there, so that a
+			// whole frame between two damaged ones is read, however many
+			// frames come after.
+			if again == -2 || again >= 0 && again <= off {
+				again = -1
+				if next := resync(b[off+1:]); next >= 0 {
+					again = off + 1 + next
 				}
 			}
-			j.damage = append(j.damage, d)
-			off += bad
+			end := again
+			l, whole := frameLen(b[off:])
+			switch {
+			case whole && (end < 0 || off+l <= end):
+			case end >= 0:
+				l = end - off
+			case cutShort(b[off:]):
+				return latest, damage, off // torn
+			default:
+				l = len(b) - off
+			}
+			damage = append(damage, claim(b[off:off+l], int64(off)))
+			off += l
 			continue
 		}
 		if len(v) > 0 {
-			j.latest[k] = v
+			latest[k] = v
 		} else {
-			delete(j.latest, k)
+			delete(latest, k)
 		}
 		off += n
 	}
-	j.size = int64(off)
-	return nil
+	return latest, damage, off
 }
 
 // readFrame reads the frame at the start of b: its key, its value and its
 // length in b; false if b does not start with a whole, intact frame.
 func readFrame(b []byte) (journalKey, []byte, int, bool) {
-	n, hdr := binary.Uvarint(b)
-	if hdr <= 0 || n < 1+8+4 || n > 1<<20 || uint64(len(b)-hdr) < n {
+	l, ok := frameLen(b)
+	if !ok {
 		return journalKey{}, nil, 0, false
 	}
-	body := b[hdr : hdr+int(n)-4]
-	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[hdr+int(n)-4:]) {
+	_, hdr := binary.Uvarint(b)
+	body := b[hdr : l-4]
+	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[l-4:l]) {
 		return journalKey{}, nil, 0, false
 	}
 	k := journalKey{kind: body[0], id: binary.LittleEndian.Uint64(body[1:9])}
-	return k, append([]byte(nil), body[9:]...), hdr + int(n), true
+	return k, append([]byte(nil), body[9:]...), l, true
 }
 
-// resync returns the offset in b of the first position from which whole
-// frames run to the end of b, or -1 if there is none (what follows a bad
-// frame is a torn tail). Requiring every frame to the end to check out
-// keeps a chance match inside damaged bytes from passing for a frame.
+// frameLen is the length of the frame at the start of b as its header
+// says, and whether a frame of that length fits in b: not whether it is
+// intact.
+func frameLen(b []byte) (int, bool) {
+	n, hdr := binary.Uvarint(b)
+	if hdr <= 0 || n < 1+8+4 || n > 1<<20 || uint64(len(b)-hdr) < n {
+		return 0, false
+	}
+	return hdr + int(n), true
+}
+
+// cutShort reports whether b could be the start of a frame cut short: a
+// length that does not end within b, or one that says more than b holds.
+// A torn tail is that; bytes that cannot start any frame are damage.
+func cutShort(b []byte) bool {
+	n, hdr := binary.Uvarint(b)
+	return hdr == 0 || hdr > 0 && n >= 1+8+4 && n <= 1<<20 && uint64(len(b)-hdr) < n
+}
+
+// resync returns the offset in b of the first whole frame that is followed
+// by another whole frame or is last in b; -1 if there is none (what
+// follows a bad frame is then a torn tail, or damage to the end). Asking
+// for two in a row keeps a chance match of the CRC inside damaged bytes
+// from passing for a frame; the file's last frame has no second, and is
+// where appends after the damage go.
 func resync(b []byte) int {
 	for i := range b {
-		if wholeToEnd(b[i:]) {
+		// Cheap checks first: in damaged bytes most positions fail them,
+		// and a CRC over a length read from damage can be a megabyte.
+		l, ok := plausible(b[i:])
+		if !ok {
+			continue
+		}
+		rest := b[i+l:]
+		if len(rest) > 0 {
+			if _, ok := plausible(rest); !ok {
+				continue
+			}
+		}
+		if _, _, _, ok := readFrame(b[i:]); !ok {
+			continue
+		}
+		if len(rest) == 0 {
+			return i
+		}
+		if _, _, _, ok := readFrame(rest); ok {
 			return i
 		}
 	}
 	return -1
 }
 
-func wholeToEnd(b []byte) bool {
-	for len(b) > 0 {
-		_, _, n, ok := readFrame(b)
-		if !ok {
-			return false
-		}
-		b = b[n:]
+// plausible is frameLen for a frame whose kind is a letter, as every
+// kind is, and whose id is below 2^48, as every id is (a job's, or 0).
+func plausible(b []byte) (int, bool) {
+	l, ok := frameLen(b)
+	if !ok {
+		return 0, false
 	}
-	return true
+	_, hdr := binary.Uvarint(b)
+	kind, id := b[hdr], binary.LittleEndian.Uint64(b[hdr+1:])
+	return l, 'a' <= kind && kind <= 'z' && id < 1<<48
+}
+
+// claim is the damage of frame b, at off in the journal, with the key its
+// header claims, if that much of it is there.
+func claim(b []byte, off int64) Damage {
+	d := Damage{Offset: off, Len: int64(len(b))}
+	if _, hdr := binary.Uvarint(b); hdr > 0 && len(b) >= hdr+1+8 {
+		d.Kind, d.ID = b[hdr], binary.LittleEndian.Uint64(b[hdr+1:])
+	}
+	return d
 }
 
 // Damage is a stretch of the journal that is not whole frames, with whole
@@ -197,6 +272,9 @@ func (j *Journal) Damaged() []Damage {
 	return slices.Clone(j.damage)
 }
 
+// frame is the journal's form of (kind, id, v): its length (a uvarint),
+// kind, id, v and a CRC. Every kind is a lowercase letter and every id
+// below 2^48 (resync relies on both to skip damaged bytes quickly).
 func frame(kind byte, id uint64, v []byte) []byte {
 	body := make([]byte, 0, 1+8+len(v)+4)
 	body = append(body, kind)

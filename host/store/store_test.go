@@ -507,3 +507,61 @@ func TestCompactsMostlyFreeTable(t *testing.T) {
 		t.Errorf("removed jobs' inputs are still in the table's log (%d runs)", n)
 	}
 }
+
+// A whole record between two damaged ones is read, before and after more
+// records are appended: it may be a job's attach record, and a host that
+// lost it would take the job for one never started.
+func TestJournalReadsBetweenDamage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	var b []byte
+	b = append(b, frame(kindAttach, 1, []byte(`{"pid":11}`))...)
+	d1 := len(b)
+	b = append(b, frame(kindAttach, 2, []byte(`{"pid":22}`))...)
+	b = append(b, frame(kindAttach, 3, []byte(`{"pid":33}`))...)
+	d2 := len(b)
+	b = append(b, frame(kindAttach, 4, []byte(`{"pid":44}`))...)
+	b[d1+14] ^= 0x40 // inside job 2's value
+	b[d2+14] ^= 0x40 // inside job 4's value
+	os.WriteFile(path, b, 0o600)
+	for round := range 2 {
+		jr, err := OpenJournal(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := jr.All(kindAttach)
+		if string(got[1]) != `{"pid":11}` || string(got[3]) != `{"pid":33}` || got[2] != nil || got[4] != nil {
+			t.Errorf("round %d: read 1 %s, 2 %s, 3 %s, 4 %s", round, got[1], got[2], got[3], got[4])
+		}
+		d := jr.Damaged()
+		if len(d) != 2 || !d[0].Attach(2) || !d[1].Attach(4) || d[0].Offset != int64(d1) || d[1].Offset != int64(d2) {
+			t.Errorf("round %d: Damaged = %+v; want job 2's record at %d and job 4's at %d", round, d, d1, d2)
+		}
+		// More records after the damage, as a host that goes on writes.
+		jr.Put(kindAttach, 5, []byte(`{"pid":55}`))
+		jr.Put(kindAttach, 6, []byte(`{"pid":66}`))
+		jr.Close()
+	}
+}
+
+// A last record whose length was damaged into one no record has is damage,
+// reported and kept, not a torn tail cut without a word: a killed host
+// leaves a prefix of what it wrote, and no record starts like that.
+func TestJournalBadLengthIsDamage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	b := frame(kindAttach, 1, []byte(`{"pid":11}`))
+	last := len(b)
+	b = append(b, frame(kindAttach, 2, []byte(`{"pid":22}`))...)
+	b[last] = 5 // a length shorter than any record
+	os.WriteFile(path, b, 0o600)
+	jr, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := jr.Damaged(); len(d) != 1 || d[0].Offset != int64(last) || d[0].Len != int64(len(b)-last) || !d[0].Attach(2) {
+		t.Errorf("Damaged = %+v; want job 2's record, %d bytes at %d", d, len(b)-last, last)
+	}
+	jr.Close()
+	if fi, _ := os.Stat(path); fi.Size() != int64(len(b)) {
+		t.Errorf("the journal was cut to %d bytes of %d", fi.Size(), len(b))
+	}
+}
