@@ -17,7 +17,7 @@ import (
 
 // holdCheckpoints keeps the overlay out of the table for the test, so that
 // what is read back after a crash can only have come from the log.
-func holdCheckpoints(t *testing.T) {
+func holdCheckpoints(t testing.TB) {
 	old := checkpointDelay
 	checkpointDelay = time.Hour
 	t.Cleanup(func() { checkpointDelay = old })
