@@ -16,7 +16,6 @@
 package events
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
@@ -88,6 +87,7 @@ type Log struct {
 	due     map[uint64]Record // events whose hooks have not been started
 	queue   []uint64          // due hooks in the order the jobs ended
 	lines   int               // lines in the file
+	partial bool              // the file ends in the middle of a line (see load)
 	changed chan struct{}     // closed and replaced on every event
 	// last is each job's state as the log told it when the host started,
 	// until the job moves. A host killed after an event was logged and
@@ -157,11 +157,24 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
+	// The file may end in the middle of a line: a host killed mid-write,
+	// a write the disk had no room for, or zeros where a power loss took
+	// what was written. The next write ends that line first (partial), so
+	// that the event it carries is not glued to the torn bytes and lost
+	// with them.
+	l.partial = len(b) > 0 && b[len(b)-1] != '\n'
+	for rest := b; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if len(line) == 0 {
+			continue
+		}
 		var r Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+		if err := json.Unmarshal(line, &r); err != nil {
 			l.log.Warn("skipped a damaged line of the event log", "err", err)
 			continue
 		}
@@ -192,7 +205,7 @@ func (l *Log) load() error {
 			l.queue = append([]uint64{seq}, l.queue...)
 		}
 	}
-	return sc.Err()
+	return nil
 }
 
 // MovedLocked records that j moved from a state to the one its row says
@@ -274,12 +287,19 @@ func (l *Log) write(r Record) {
 	}
 	b, err := json.Marshal(r)
 	if err == nil {
-		_, err = l.f.Write(append(b, '\n'))
+		line := append(b, '\n')
+		if l.partial {
+			line = append([]byte{'\n'}, line...)
+		}
+		_, err = l.f.Write(line)
 	}
 	if err != nil {
+		// Part of the line may be in the file.
+		l.partial = true
 		l.log.Error("cannot append to the event log", "err", err)
 		return
 	}
+	l.partial = false
 	l.lines++
 }
 

@@ -114,17 +114,30 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	}
 }
 
-// A torn last line (a host killed mid-write) is skipped; the rest is read.
+// A torn last line (a host killed mid-write, a disk that filled up, or
+// the zeros a power loss leaves where a write did not reach) is skipped;
+// the rest is read, and what is written after it reads back: the first
+// event after a restart, and the hook it carries, are not glued to the
+// torn bytes and lost with them.
 func TestLogTornLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "events.log")
-	l := open(t, path, 100)
-	l.append(Record{Event: api.Event{JobID: 1, To: api.Running}})
-	l.f.Write([]byte(`{"Seq":2,"Jo`))
-	l.f.Close()
-	l.f = nil
-	l2 := open(t, path, 100)
-	if l2.Seq() != 1 {
-		t.Errorf("Seq = %d, want 1", l2.Seq())
+	for _, torn := range []string{`{"Seq":2,"Jo`, "\x00\x00\x00\x00"} {
+		path := filepath.Join(t.TempDir(), "events.log")
+		l := open(t, path, 100)
+		l.append(Record{Event: api.Event{JobID: 1, To: api.Running}})
+		l.f.Write([]byte(torn))
+		l.f.Close()
+		l.f = nil
+		l2 := open(t, path, 100)
+		if l2.Seq() != 1 {
+			t.Errorf("%q: Seq = %d, want 1", torn, l2.Seq())
+		}
+		l2.append(Record{Event: api.Event{JobID: 1, From: api.Running, To: api.Completed}, Hook: &Hook{Commands: []string{"true"}}})
+		l2.f.Close()
+		l2.f = nil
+		l3 := open(t, path, 100)
+		if l3.Seq() != 2 || !slices.Equal(l3.queue, []uint64{2}) {
+			t.Errorf("%q: after an event written past the torn line: Seq = %d, hooks due %v; want 2, [2]", torn, l3.Seq(), l3.queue)
+		}
 	}
 }
 
