@@ -316,7 +316,7 @@ func (l *Log) startCompactLocked() {
 		}
 	}
 	slices.SortFunc(older, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
-	off, err := l.f.Seek(0, io.SeekCurrent)
+	off, err := l.f.Seek(0, io.SeekEnd) // an O_APPEND file's offset is 0 until a write moves it
 	if err != nil {
 		l.log.Error("cannot shorten the event log", "err", err)
 		return

@@ -283,3 +283,37 @@ func TestCompactKeepsWhatCameMeanwhile(t *testing.T) {
 		t.Errorf("the file has %d lines, want it shortened", l2.lines)
 	}
 }
+
+// A rewrite that starts on the first event after the host started, its
+// line not written (a full disk), takes what was appended meanwhile from
+// the file's end, not from its start: an O_APPEND file's offset is 0 until
+// a write moves it, and from there every event was copied in twice.
+func TestCompactAfterAFailedFirstWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.log")
+	var lines []string
+	for i := 1; i <= 6; i++ {
+		lines = append(lines, fmt.Sprintf(`{"Seq":%d,"JobID":%d,"To":"Running","Owner":0}`, i, i))
+	}
+	os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+	l := open(t, path, 2)
+	l.f.Close()
+	ro, err := os.Open(path) // writes fail, as on a full disk
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.f = ro
+	l.append(Record{Event: api.Event{JobID: 7, From: api.NotStarted, To: api.Running}})
+	l.mu.Lock()
+	l.awaitCompactionLocked()
+	l.mu.Unlock()
+	l.f.Close()
+	l.f = nil
+
+	l2 := open(t, path, 100)
+	rs, _ := l2.after(0)
+	got := seqs(rs)
+	slices.Sort(got)
+	if len(slices.Compact(slices.Clone(got))) != len(got) {
+		t.Errorf("events after the rewrite: %v; each should be there once", got)
+	}
+}
