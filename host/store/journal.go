@@ -28,9 +28,10 @@ import (
 //
 // Each record is framed: uvarint length, then kind, id (8 bytes), value,
 // CRC-32 of those. A torn tail (a power loss mid-append) is dropped on
-// load; a frame that fails its check with whole frames after it is damage,
-// skipped and reported (Damaged). The latest value per (kind, id) wins; an empty value deletes. The
-// file is rewritten with the live values when it grows past compactAt.
+// load; other bytes that are not whole frames are damage, skipped and
+// reported (Damaged). The latest value per (kind, id) wins; an empty value
+// deletes. The file is rewritten with the live values when it grows past
+// compactAt.
 type Journal struct {
 	path string
 
@@ -90,15 +91,7 @@ func (j *Journal) load() error {
 	if err != nil {
 		return fmt.Errorf("cannot read the journal %s: %w", j.path, err)
 	}
-	// The file is read as it will be once a torn tail is cut (OpenJournal
-	// cuts it): without the tail, the last whole frame before it is the
-	// file's last, which may be where damage before it ends (resync).
-	// Read so, the journal reads the same when more is appended.
 	latest, damage, size := parseJournal(b)
-	for size < len(b) {
-		b = b[:size]
-		latest, damage, size = parseJournal(b)
-	}
 	j.latest, j.damage, j.size = latest, damage, int64(size)
 	return nil
 }
@@ -107,7 +100,7 @@ func (j *Journal) load() error {
 // damage, and where what it read ends (a torn tail, if any, starts there).
 func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size int) {
 	latest = map[journalKey][]byte{}
-	// Where whole frames start again after off (resync), kept from one
+	// Where a whole frame starts again after off (resync), kept from one
 	// bad frame to the next: the positions between were looked at
 	// already. -1: nowhere; -2: not looked for yet.
 	again := -2
@@ -115,16 +108,14 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 	for off < len(b) {
 		k, v, n, ok := readFrame(b[off:])
 		if !ok {
-			// A frame that does not check out is a torn tail only if it
-			// is cut short (a host killed mid-append leaves a prefix of
-			// what it wrote, never other bytes) and nothing whole
-			// follows it. Otherwise it is damage: what it held is lost,
-			// and the host must be told, not left to think it never
-			// was. The damage ends where its own length says, or sooner
-			// where whole frames start again (resync), else at the end
-			// of the file. The next turn reads on from there, so that a
-			// whole frame between two damaged ones is read, however many
-			// frames come after.
+			// Not a whole frame: damage, up to the next whole frame
+			// (resync), or to the end of the file when none follows;
+			// or a torn tail, if nothing whole follows and it could be
+			// the start of a frame cut short (a host killed mid-append
+			// leaves a prefix of what it wrote). Damage is reported, not
+			// cut: what it held is lost, and the host must be told, not
+			// left to think it never was. Frames whole after it are
+			// read, whatever its own header says of its length.
 			if again == -2 || again >= 0 && again <= off {
 				again = -1
 				if next := resync(b[off+1:]); next >= 0 {
@@ -132,18 +123,14 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 				}
 			}
 			end := again
-			l, whole := frameLen(b[off:])
-			switch {
-			case whole && (end < 0 || off+l <= end):
-			case end >= 0:
-				l = end - off
-			case cutShort(b[off:]):
-				return latest, damage, off // torn
-			default:
-				l = len(b) - off
+			if end < 0 {
+				if cutShort(b[off:]) {
+					return latest, damage, off // torn
+				}
+				end = len(b)
 			}
-			damage = append(damage, claim(b[off:off+l], int64(off)))
-			off += l
+			damage = append(damage, split(b[off:end], int64(off))...)
+			off = end
 			continue
 		}
 		if len(v) > 0 {
@@ -157,9 +144,10 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 }
 
 // readFrame reads the frame at the start of b: its key, its value and its
-// length in b; false if b does not start with a whole, intact frame.
+// length in b; false if b does not start with a whole, intact frame the
+// host could have written (plausible).
 func readFrame(b []byte) (journalKey, []byte, int, bool) {
-	l, ok := frameLen(b)
+	l, ok := plausible(b)
 	if !ok {
 		return journalKey{}, nil, 0, false
 	}
@@ -191,33 +179,15 @@ func cutShort(b []byte) bool {
 	return hdr == 0 || hdr > 0 && n >= 1+8+4 && n <= 1<<20 && uint64(len(b)-hdr) < n
 }
 
-// resync returns the offset in b of the first whole frame that is followed
-// by another whole frame or is last in b; -1 if there is none (what
-// follows a bad frame is then a torn tail, or damage to the end). Asking
-// for two in a row keeps a chance match of the CRC inside damaged bytes
-// from passing for a frame; the file's last frame has no second, and is
-// where appends after the damage go.
+// resync returns the offset in b of the first whole frame, or -1 if there
+// is none. Only a frame the host could have written counts (plausible: a
+// letter for its kind, an id below 2^48), and its CRC must check out, so a
+// chance match inside damaged bytes is about one in 2^50 a position. The
+// cheap checks come first (readFrame): in damaged bytes most positions
+// fail them, and a CRC over a length read from damage can be a megabyte.
 func resync(b []byte) int {
 	for i := range b {
-		// Cheap checks first: in damaged bytes most positions fail them,
-		// and a CRC over a length read from damage can be a megabyte.
-		l, ok := plausible(b[i:])
-		if !ok {
-			continue
-		}
-		rest := b[i+l:]
-		if len(rest) > 0 {
-			if _, ok := plausible(rest); !ok {
-				continue
-			}
-		}
-		if _, _, _, ok := readFrame(b[i:]); !ok {
-			continue
-		}
-		if len(rest) == 0 {
-			return i
-		}
-		if _, _, _, ok := readFrame(rest); ok {
+		if _, _, _, ok := readFrame(b[i:]); ok {
 			return i
 		}
 	}
@@ -236,20 +206,32 @@ func plausible(b []byte) (int, bool) {
 	return l, 'a' <= kind && kind <= 'z' && id < 1<<48
 }
 
-// claim is the damage of frame b, at off in the journal, with the key its
-// header claims, if that much of it is there.
-func claim(b []byte, off int64) Damage {
-	d := Damage{Offset: off, Len: int64(len(b))}
-	if _, hdr := binary.Uvarint(b); hdr > 0 && len(b) >= hdr+1+8 {
-		d.Kind, d.ID = b[hdr], binary.LittleEndian.Uint64(b[hdr+1:])
+// split is the damage of b, at off in the journal: one stretch per
+// damaged frame as far as their lengths go within b, each with the key
+// its header claims (a hint: the header may be damaged too), and the rest
+// one stretch. It depends on b alone, so the same damage reads the same
+// however the file goes on.
+func split(b []byte, off int64) []Damage {
+	var out []Damage
+	for len(b) > 0 {
+		l, ok := frameLen(b)
+		if !ok {
+			l = len(b)
+		}
+		d := Damage{Offset: off, Len: int64(l)}
+		if _, hdr := binary.Uvarint(b); hdr > 0 && l >= hdr+1+8 {
+			d.Kind, d.ID = b[hdr], binary.LittleEndian.Uint64(b[hdr+1:])
+		}
+		out = append(out, d)
+		b, off = b[l:], off+int64(l)
 	}
-	return d
+	return out
 }
 
-// Damage is a stretch of the journal that is not whole frames, with whole
-// frames after it: not a torn tail (a host killed mid-append), but bytes
-// changed after they were written. Kind and ID are what the damaged frame's
-// header claims, if it reads; they may be damaged too.
+// Damage is a stretch of the journal that is not a whole frame and not a
+// torn tail (a host killed mid-append): bytes changed after they were
+// written. Kind and ID are what the damaged frame's header claims, if it
+// reads; they may be damaged too.
 type Damage struct {
 	Offset, Len int64
 	Kind        byte
@@ -300,6 +282,9 @@ func (j *Journal) Put(kind byte, id uint64, v []byte) error {
 	}
 	b := frame(kind, id, v)
 	if _, err := j.f.Write(b); err != nil {
+		// Part of it may be in the file (a full disk): cut it, so that
+		// what is appended next follows whole frames, not damage.
+		_ = j.f.Truncate(j.size)
 		return fmt.Errorf("cannot write the journal %s: %w", j.path, err)
 	}
 	j.size += int64(len(b))

@@ -565,3 +565,34 @@ func TestJournalBadLengthIsDamage(t *testing.T) {
 		t.Errorf("the journal was cut to %d bytes of %d", fi.Size(), len(b))
 	}
 }
+
+// A record whose length was damaged to run past the end of the file, with
+// a whole record after it and a torn tail last: the torn tail is cut, the
+// damaged record reported, and the whole record read, not cut with the
+// tail because its length said so.
+func TestJournalWholeRecordBeforeATornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal")
+	b := frame(kindAttach, 1, []byte(`{"pid":11}`))
+	bad := len(b)
+	b = append(b, frame(kindAttach, 2, []byte(`{"pid":22}`))...)
+	b[bad] = 0x7f // longer than the rest of the file
+	whole := len(b)
+	b = append(b, frame(kindAttach, 3, []byte(`{"pid":33}`))...)
+	end := len(b)
+	b = append(b, frame(kindAttach, 4, []byte(`{"pid":44}`))[:5]...)
+	os.WriteFile(path, b, 0o600)
+	jr, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jr.Close()
+	if v, ok := jr.Get(kindAttach, 3); !ok || string(v) != `{"pid":33}` {
+		t.Errorf("job 3's record after the damaged one: %q %v", v, ok)
+	}
+	if d := jr.Damaged(); len(d) != 1 || d[0].Offset != int64(bad) || d[0].Len != int64(whole-bad) || !d[0].Attach(2) {
+		t.Errorf("Damaged = %+v; want job 2's record, %d bytes at %d", d, whole-bad, bad)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != int64(end) {
+		t.Errorf("the journal was cut to %d bytes; want %d, the torn tail only", fi.Size(), end)
+	}
+}
