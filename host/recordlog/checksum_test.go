@@ -1,6 +1,7 @@
 package recordlog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -115,5 +116,47 @@ func TestChecksumMarkDamaged(t *testing.T) {
 	}
 	if _, _, err := readAll(t, path, starts[1], -1); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("Read from the damaged frame: %v, want ErrCorrupt", err)
+	}
+}
+
+// A record whose length was damaged so that it runs past the end of the
+// log looks like a torn tail; with whole records after it, Scan reports
+// damage instead of leaving them out (the log would have been cut there,
+// and they lost without a word). A frame really cut short at the end is
+// still a torn tail.
+func TestChecksumLengthRunsPastTheEnd(t *testing.T) {
+	path, starts := checkedLog(t)
+	b, _ := os.ReadFile(path)
+	bad := bytes.Clone(b)
+	bad[starts[1]+1], bad[starts[1]+2] = 0xff, 0x7f // the second record's length
+	writeFile(t, path, bad)
+	if size, _, err := scanLog(path); !errors.Is(err, ErrCorrupt) || size != starts[1] {
+		t.Errorf("Scan with a length run past the end mid-log = %d, %v; want %d, ErrCorrupt", size, err, starts[1])
+	}
+	torn := bytes.Clone(b[:len(b)-3])
+	writeFile(t, path, torn)
+	if size, last, err := scanLog(path); err != nil || size != starts[3] || last != 5 {
+		t.Errorf("Scan of a torn tail = %d, %d, %v; want %d, 5, nil", size, last, err, starts[3])
+	}
+}
+
+// A torn tail whose record is the text of a job that printed a record log
+// holds whole records inside that text: they are part of the record cut
+// short, not records after it, and the tail is still a torn tail.
+func TestChecksumTornTailHoldingRecords(t *testing.T) {
+	path, _ := checkedLog(t)
+	b, _ := os.ReadFile(path)
+	w, err := Open(path, int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(frame(t, chunkRec(7, string(b)))); err != nil { // a whole record log, as a job's output
+		t.Fatal(err)
+	}
+	w.Close()
+	whole, _ := os.ReadFile(path)
+	writeFile(t, path, whole[:len(b)+(len(whole)-len(b))*3/4])
+	if size, lastSeq, err := scanLog(path); err != nil || size != int64(len(b)) || lastSeq != 6 {
+		t.Errorf("Scan of a torn tail holding records = %d, %d, %v; want %d, 6, nil", size, lastSeq, err, len(b))
 	}
 }

@@ -71,7 +71,13 @@ func ScanFrom(path string, from End) (End, error) {
 	if _, err := f.Seek(from.Size, io.SeekStart); err != nil {
 		return from, err
 	}
-	return scanFrom(f, from, fi.Size(), path, checked)
+	return scanFromFile(f, from, fi.Size(), path, checked)
+}
+
+// scanFromFile is scanFrom over a file, which it can also read at will:
+// what looks like a torn tail is checked for whole records after it.
+func scanFromFile(f *os.File, from End, limit int64, name string, checked bool) (End, error) {
+	return scanFromAt(f, f, from, limit, name, checked)
 }
 
 // isChecked reports whether the log in f is one whose frames all carry a
@@ -96,9 +102,20 @@ func scan(r io.Reader, size int64, name string) (End, error) {
 // scanFrom reads frames from r, which starts after the whole records of
 // from, up to byte limit of the log.
 func scanFrom(r io.Reader, from End, limit int64, name string, checked bool) (End, error) {
+	var ra io.ReaderAt
+	if from.Size == 0 {
+		ra, _ = r.(io.ReaderAt) // a bytes.Reader of a whole log
+	}
+	return scanFromAt(r, ra, from, limit, name, checked)
+}
+
+// scanFromAt is scanFrom with ra, if not nil, reading the same log at
+// will (see frameReader.ra).
+func scanFromAt(r io.Reader, ra io.ReaderAt, from End, limit int64, name string, checked bool) (End, error) {
 	end := from
 	rd := newFrameReader(r, from.Size, limit, name, true)
 	rd.checkedLog = checked
+	rd.ra = ra
 	var rec sdk.Record
 	for {
 		off, err := rd.next(&rec)
@@ -135,7 +152,7 @@ func Read(path string, from, to int64, fn func(r *sdk.Record, end int64) error) 
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return err
 	}
-	return readFrames(f, path, checked, from, to, fn)
+	return readFrames(f, f, path, checked, from, to, fn)
 }
 
 // ReadKept is Read over a log Keep kept in memory.
@@ -146,14 +163,16 @@ func ReadKept(log []byte, from, to int64, fn func(r *sdk.Record, end int64) erro
 	if from >= to {
 		return nil
 	}
-	return readFrames(bytes.NewReader(log[from:to]), "the records kept with the job", true, from, to, fn)
+	return readFrames(bytes.NewReader(log[from:to]), nil, "the records kept with the job", true, from, to, fn)
 }
 
 // readFrames calls fn for each record r holds, from offset from (where r
-// is) up to to; checked says the log's frames are checked ones.
-func readFrames(r io.Reader, name string, checked bool, from, to int64, fn func(r *sdk.Record, end int64) error) error {
+// is) up to to; checked says the log's frames are checked ones. ra, if not
+// nil, reads the same log at will (see frameReader.ra).
+func readFrames(r io.Reader, ra io.ReaderAt, name string, checked bool, from, to int64, fn func(r *sdk.Record, end int64) error) error {
 	rd := newFrameReader(r, from, to, name, false)
 	rd.checkedLog = checked
+	rd.ra = ra
 	var rec sdk.Record
 	for {
 		off, err := rd.next(&rec)
@@ -181,6 +200,9 @@ type frameReader struct {
 	// that ran across the upgrade), so there either kind is read.
 	checkedLog bool
 	buf        []byte
+	// ra reads the same log at will, at the offsets off counts in, for
+	// the check of a frame cut short (see short); nil: none is made.
+	ra io.ReaderAt
 }
 
 func newFrameReader(r io.Reader, off, limit int64, name string, tornTail bool) *frameReader {
@@ -275,11 +297,109 @@ func (f *frameReader) next(rec *sdk.Record) (int64, error) {
 }
 
 // short is a frame the log ends inside of, or a bad last frame.
+//
+// A host killed mid-write leaves a frame cut short at the end: a torn
+// tail, which Scan leaves out. But a frame whose length was damaged, so
+// that it runs past the end, looks the same; cut as a torn tail, the whole
+// records after it would be lost without a word. So when ra can read the
+// log, a frame cut short with a whole checked record after the end of its
+// record (recordEnd: where its fields end) is damage.
 func (f *frameReader) short() error {
+	if f.checkedLog && f.ra != nil && f.wholeAfter(f.recordEnd()) {
+		return f.corrupt("a record that runs past the end of the log, with whole records after it")
+	}
 	if f.tornTail {
 		return io.EOF
 	}
 	return fmt.Errorf("%w: %s ends inside the record at byte %d", ErrTruncated, f.name, f.off)
+}
+
+// recordEnd is where the record of the frame at f.off ends as its own
+// fields say, read one after the other; f.limit when one of them runs
+// past the end of the log (cut short: a torn tail, and what is inside it,
+// such as the text of a job that printed a record log, is not looked at).
+func (f *frameReader) recordEnd() int64 {
+	b := make([]byte, min(f.limit-f.off, MaxRecord+1+binary.MaxVarintLen64+4))
+	n, err := f.ra.ReadAt(b, f.off)
+	if err != nil && err != io.EOF {
+		return f.limit
+	}
+	b = b[:n]
+	_, k := binary.Uvarint(b[1:])
+	if k <= 0 {
+		return f.off + 1
+	}
+	p := 1 + k + 4 // the mark, the length, the checksum
+	if p >= len(b) {
+		return f.limit
+	}
+	for p < len(b) {
+		num, typ, n := protowire.ConsumeTag(b[p:])
+		if n < 0 {
+			break // not a field: the record ends here, or is damaged here
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[p+n:])
+		if m < 0 {
+			if protowire.ParseError(m) == io.ErrUnexpectedEOF {
+				return f.limit // cut short
+			}
+			break
+		}
+		p += n + m
+	}
+	return f.off + int64(p)
+}
+
+// wholeAfter reports whether a whole checked record begins at or after
+// byte from of the log (read through ra), before the limit. A position is
+// a candidate only if it has the frame's mark, a length that fits, and,
+// after the checksum, a record's first byte (its number, field 1, a
+// varint: every record has one); only a candidate's checksum is computed.
+func (f *frameReader) wholeAfter(from int64) bool {
+	if f.ra == nil {
+		return false
+	}
+	const window = 1 << 20
+	const head = 1 + binary.MaxVarintLen64 + 4 + 1 // what a candidate is told by
+	buf := make([]byte, window+head)
+	for base := from; base < f.limit; base += window {
+		n, err := f.ra.ReadAt(buf[:min(int64(len(buf)), f.limit-base)], base)
+		if err != nil && err != io.EOF {
+			return false
+		}
+		b := buf[:n]
+		for i := 0; i < min(n, window); i++ {
+			if b[i] != checkedMark {
+				continue
+			}
+			l, k := binary.Uvarint(b[i+1:])
+			if k <= 0 || l == 0 || l > MaxRecord {
+				continue
+			}
+			start := base + int64(i)
+			if start+1+int64(k)+4+int64(l) > f.limit || i+1+k+4 >= n || b[i+1+k+4] != 0x08 {
+				continue
+			}
+			if f.recordAt(start+1+int64(k), l) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// recordAt reports whether the checksum at byte off of the log, and the l
+// bytes after it, are a whole record.
+func (f *frameReader) recordAt(off int64, l uint64) bool {
+	b := make([]byte, 4+l)
+	if _, err := f.ra.ReadAt(b, off); err != nil {
+		return false
+	}
+	if binary.LittleEndian.Uint32(b) != crc32.Checksum(b[4:], castagnoli) {
+		return false
+	}
+	var rec sdk.Record
+	return Decode(b[4:], &rec) == nil
 }
 
 // bad is a whole frame that is not a record: a torn tail if it is the last
