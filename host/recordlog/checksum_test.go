@@ -2,17 +2,20 @@ package recordlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // checkedLog writes the sample records as the host does (checked frames)
 // and returns the path and where each frame begins.
-func checkedLog(t *testing.T) (string, []int64) {
+func checkedLog(t testing.TB) (string, []int64) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "1.log")
 	w, err := Open(path, 0)
@@ -127,11 +130,25 @@ func TestChecksumMarkDamaged(t *testing.T) {
 func TestChecksumLengthRunsPastTheEnd(t *testing.T) {
 	path, starts := checkedLog(t)
 	b, _ := os.ReadFile(path)
-	bad := bytes.Clone(b)
-	bad[starts[1]+1], bad[starts[1]+2] = 0xff, 0x7f // the second record's length
-	writeFile(t, path, bad)
-	if size, _, err := scanLog(path); !errors.Is(err, ErrCorrupt) || size != starts[1] {
-		t.Errorf("Scan with a length run past the end mid-log = %d, %v; want %d, ErrCorrupt", size, err, starts[1])
+	if b[starts[1]+1] >= 0x80 {
+		t.Fatal("the second record's length is not one byte")
+	}
+	for _, damage := range [][]byte{
+		{0x7f},       // one byte changed in place: the record's fields end where it did
+		{0xff, 0x7f}, // a longer length, over the checksum
+	} {
+		bad := bytes.Clone(b)
+		copy(bad[starts[1]+1:], damage)
+		writeFile(t, path, bad)
+		if size, _, err := scanLog(path); !errors.Is(err, ErrCorrupt) || size != starts[1] {
+			t.Errorf("Scan with a length % x run past the end mid-log = %d, %v; want %d, ErrCorrupt", damage, size, err, starts[1])
+		}
+		if end, err := ScanFrom(path, End{Size: starts[1], LastSeq: 1}); !errors.Is(err, ErrCorrupt) || end.Size != starts[1] {
+			t.Errorf("ScanFrom the damaged record, length % x = %+v, %v; want ErrCorrupt at %d", damage, end, err, starts[1])
+		}
+		if err := Read(path, starts[1], int64(len(bad)), func(*sdk.Record, int64) error { return nil }); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Read from the damaged record, length % x: %v, want ErrCorrupt", damage, err)
+		}
 	}
 	torn := bytes.Clone(b[:len(b)-3])
 	writeFile(t, path, torn)
@@ -158,5 +175,49 @@ func TestChecksumTornTailHoldingRecords(t *testing.T) {
 	writeFile(t, path, whole[:len(b)+(len(whole)-len(b))*3/4])
 	if size, lastSeq, err := scanLog(path); err != nil || size != int64(len(b)) || lastSeq != 6 {
 		t.Errorf("Scan of a torn tail holding records = %d, %d, %v; want %d, 6, nil", size, lastSeq, err, len(b))
+	}
+}
+
+// A log shorter than the job table says, ending between records, is
+// ErrTruncated to Read: what the table says is missing.
+func TestReadPastTheEndOfTheLog(t *testing.T) {
+	path, starts := checkedLog(t)
+	b, _ := os.ReadFile(path)
+	writeFile(t, path, b[:starts[2]])
+	for _, from := range []int64{0, starts[1]} {
+		err := Read(path, from, int64(len(b)), func(*sdk.Record, int64) error { return nil })
+		if !errors.Is(err, ErrTruncated) {
+			t.Errorf("Read from %d to %d of a log of %d bytes: %v, want ErrTruncated", from, len(b), starts[2], err)
+		}
+	}
+}
+
+// BenchmarkScanCandidateTail scans a log whose last record's length was
+// damaged to run past the end, followed by 1 MiB made of near-records (a
+// mark, a length reaching almost to the end, a checksum, a record's first
+// byte) every 16 bytes, none whole: what recovery pays for the worst such
+// damage. The checksums computed are bounded by a few times the tail, so
+// this is linear in it, not quadratic.
+func BenchmarkScanCandidateTail(b *testing.B) {
+	path, starts := checkedLog(b)
+	log, _ := os.ReadFile(path)
+	const tail = 1 << 20
+	bad := bytes.Clone(log[:starts[3]])
+	bad = append(bad, checkedMark)
+	bad = binary.AppendUvarint(bad, tail+64) // runs past the end
+	bad = append(bad, 0, 0, 0, 0, 0x08, 0x01)
+	for int64(len(bad))-starts[3] < tail {
+		l := uint64(tail - (int64(len(bad)) - starts[3]) - 16)
+		c := append([]byte{checkedMark}, binary.AppendUvarint(nil, l)...)
+		c = append(c, 1, 2, 3, 4, 0x08)
+		bad = append(bad, c...)
+		bad = append(bad, make([]byte, 16-len(c)%16)...)
+	}
+	p := filepath.Join(b.TempDir(), "1.log")
+	os.WriteFile(p, bad, 0o600)
+	for b.Loop() {
+		if _, err := Scan(p); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -302,10 +302,10 @@ func (f *frameReader) next(rec *sdk.Record) (int64, error) {
 // tail, which Scan leaves out. But a frame whose length was damaged, so
 // that it runs past the end, looks the same; cut as a torn tail, the whole
 // records after it would be lost without a word. So when ra can read the
-// log, a frame cut short with a whole checked record after the end of its
-// record (recordEnd: where its fields end) is damage.
+// log, such a frame with a whole checked record after the end of its own
+// record is damage (recordsAfter).
 func (f *frameReader) short() error {
-	if f.checkedLog && f.ra != nil && f.wholeAfter(f.recordEnd()) {
+	if f.checkedLog && f.ra != nil && f.recordsAfter() {
 		return f.corrupt("a record that runs past the end of the log, with whole records after it")
 	}
 	if f.tornTail {
@@ -314,24 +314,62 @@ func (f *frameReader) short() error {
 	return fmt.Errorf("%w: %s ends inside the record at byte %d", ErrTruncated, f.name, f.off)
 }
 
-// recordEnd is where the record of the frame at f.off ends as its own
-// fields say, read one after the other; f.limit when one of them runs
-// past the end of the log (cut short: a torn tail, and what is inside it,
-// such as the text of a job that printed a record log, is not looked at).
-func (f *frameReader) recordEnd() int64 {
-	b := make([]byte, min(f.limit-f.off, MaxRecord+1+binary.MaxVarintLen64+4))
+// maxFrame is the most a frame can take: the mark, the length, the
+// checksum and the largest record.
+const maxFrame = 1 + binary.MaxVarintLen64 + 4 + MaxRecord
+
+// recordsAfter reports whether a whole checked record begins after the
+// record of the frame at f.off ends. What follows that frame is less than
+// one frame (it runs past the end, and no frame is larger than maxFrame),
+// so it is read whole, once.
+//
+// The frame's record is read field by field (recordEnd): a torn tail's
+// last field runs past the end, and then nothing is looked for, so that
+// what is inside it (the text of a job that printed a record log) is not
+// taken for records after it. Otherwise the record ends where its fields
+// do, which is where the next frame begins when only the length was
+// damaged: that place is tried first. Elsewhere a position is a candidate
+// only with a frame's mark, a length that fits and, after the checksum, a
+// record's first byte (its number, field 1: every record has one); the
+// checksums computed are bounded by a few times what is read, so damage
+// made of candidates costs no more than that.
+func (f *frameReader) recordsAfter() bool {
+	b := make([]byte, min(f.limit-f.off, maxFrame))
 	n, err := f.ra.ReadAt(b, f.off)
 	if err != nil && err != io.EOF {
-		return f.limit
+		return false
 	}
 	b = b[:n]
+	end := recordEnd(b)
+	if end >= len(b) {
+		return false
+	}
+	budget := 4*len(b) + 64<<10
+	if recordAt(b, end, &budget) {
+		return true
+	}
+	for i := end + 1; i < len(b) && budget > 0; i++ {
+		if recordAt(b, i, &budget) {
+			return true
+		}
+	}
+	return false
+}
+
+// recordEnd is where the record of the frame at the start of b ends as
+// its own fields say, read one after the other; len(b) when one of them
+// runs past the end of b (cut short), or when b is too short to tell.
+func recordEnd(b []byte) int {
+	if len(b) < 2 {
+		return len(b)
+	}
 	_, k := binary.Uvarint(b[1:])
 	if k <= 0 {
-		return f.off + 1
+		return 1
 	}
 	p := 1 + k + 4 // the mark, the length, the checksum
 	if p >= len(b) {
-		return f.limit
+		return len(b)
 	}
 	for p < len(b) {
 		num, typ, n := protowire.ConsumeTag(b[p:])
@@ -341,65 +379,38 @@ func (f *frameReader) recordEnd() int64 {
 		m := protowire.ConsumeFieldValue(num, typ, b[p+n:])
 		if m < 0 {
 			if protowire.ParseError(m) == io.ErrUnexpectedEOF {
-				return f.limit // cut short
+				return len(b) // cut short
 			}
 			break
 		}
 		p += n + m
 	}
-	return f.off + int64(p)
+	return p
 }
 
-// wholeAfter reports whether a whole checked record begins at or after
-// byte from of the log (read through ra), before the limit. A position is
-// a candidate only if it has the frame's mark, a length that fits, and,
-// after the checksum, a record's first byte (its number, field 1, a
-// varint: every record has one); only a candidate's checksum is computed.
-func (f *frameReader) wholeAfter(from int64) bool {
-	if f.ra == nil {
+// recordAt reports whether a whole checked record begins at b[i], taking
+// what its checksum costs from budget.
+func recordAt(b []byte, i int, budget *int) bool {
+	if b[i] != checkedMark {
 		return false
 	}
-	const window = 1 << 20
-	const head = 1 + binary.MaxVarintLen64 + 4 + 1 // what a candidate is told by
-	buf := make([]byte, window+head)
-	for base := from; base < f.limit; base += window {
-		n, err := f.ra.ReadAt(buf[:min(int64(len(buf)), f.limit-base)], base)
-		if err != nil && err != io.EOF {
-			return false
-		}
-		b := buf[:n]
-		for i := 0; i < min(n, window); i++ {
-			if b[i] != checkedMark {
-				continue
-			}
-			l, k := binary.Uvarint(b[i+1:])
-			if k <= 0 || l == 0 || l > MaxRecord {
-				continue
-			}
-			start := base + int64(i)
-			if start+1+int64(k)+4+int64(l) > f.limit || i+1+k+4 >= n || b[i+1+k+4] != 0x08 {
-				continue
-			}
-			if f.recordAt(start+1+int64(k), l) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// recordAt reports whether the checksum at byte off of the log, and the l
-// bytes after it, are a whole record.
-func (f *frameReader) recordAt(off int64, l uint64) bool {
-	b := make([]byte, 4+l)
-	if _, err := f.ra.ReadAt(b, off); err != nil {
+	l, k := binary.Uvarint(b[i+1:])
+	if k <= 0 || l == 0 || l > MaxRecord {
 		return false
 	}
-	if binary.LittleEndian.Uint32(b) != crc32.Checksum(b[4:], castagnoli) {
+	sum := i + 1 + k
+	rec := sum + 4
+	if rec+int(l) > len(b) || b[rec] != 0x08 {
 		return false
 	}
-	var rec sdk.Record
-	return Decode(b[4:], &rec) == nil
+	if *budget -= int(l); *budget < 0 {
+		return false
+	}
+	if binary.LittleEndian.Uint32(b[sum:]) != crc32.Checksum(b[rec:rec+int(l)], castagnoli) {
+		return false
+	}
+	var r sdk.Record
+	return Decode(b[rec:rec+int(l)], &r) == nil
 }
 
 // bad is a whole frame that is not a record: a torn tail if it is the last

@@ -19,7 +19,7 @@ import (
 
 // frame returns the records protodelim-framed, as a runtime's batch and the
 // record log hold them.
-func frame(t *testing.T, recs ...*sdk.Record) []byte {
+func frame(t testing.TB, recs ...*sdk.Record) []byte {
 	t.Helper()
 	var out []byte
 	for _, r := range recs {
