@@ -71,13 +71,9 @@ func ScanFrom(path string, from End) (End, error) {
 	if _, err := f.Seek(from.Size, io.SeekStart); err != nil {
 		return from, err
 	}
-	return scanFromFile(f, from, fi.Size(), path, checked)
-}
-
-// scanFromFile is scanFrom over a file, which it can also read at will:
-// what looks like a torn tail is checked for whole records after it.
-func scanFromFile(f *os.File, from End, limit int64, name string, checked bool) (End, error) {
-	return scanFromAt(f, f, from, limit, name, checked)
+	// The file also reads at will: what looks like a torn tail is
+	// checked for whole records after it.
+	return scanFromAt(f, f, from, fi.Size(), path, checked)
 }
 
 // isChecked reports whether the log in f is one whose frames all carry a
