@@ -159,7 +159,7 @@ func ReadKept(log []byte, from, to int64, fn func(r *sdk.Record, end int64) erro
 	if from >= to {
 		return nil
 	}
-	return readFrames(bytes.NewReader(log[from:to]), nil, "the records kept with the job", true, from, to, fn)
+	return readFrames(bytes.NewReader(log[from:to]), bytes.NewReader(log), "the records kept with the job", true, from, to, fn)
 }
 
 // readFrames calls fn for each record r holds, from offset from (where r
