@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"maps"
 	"os"
 	"path/filepath"
@@ -182,8 +183,9 @@ func FuzzWAL(f *testing.F) {
 }
 
 // BenchmarkOpenDamagedJournal opens a journal of the size at which it is
-// compacted, made of attach records of which one in ten is damaged, and
-// one of random bytes: what a host's start pays for a bad disk. Finding
+// compacted, made of attach records of which one in ten is damaged, one of
+// random bytes, and one made of would-be frames: what a host's start pays
+// for a bad disk, and at most for any bytes. Finding
 // where whole frames start again is kept from one damaged frame to the
 // next, so that this stays linear in the file.
 func BenchmarkOpenDamagedJournal(b *testing.B) {
@@ -200,10 +202,19 @@ func BenchmarkOpenDamagedJournal(b *testing.B) {
 	for i := range random {
 		random[i] = byte(i*2654435761>>13) ^ byte(i>>7)
 	}
+	// Would-be frames every 16 bytes, each claiming close to 1 MiB: a CRC
+	// of a megabyte at each, were it not for resync's budget.
+	var crafted []byte
+	for len(crafted) < compactAt {
+		h := binary.AppendUvarint(nil, 1<<20-16)
+		h = append(h, kindAttach, 1, 0, 0, 0, 0, 0, 0, 0)
+		crafted = append(crafted, h...)
+		crafted = append(crafted, make([]byte, 16-len(h))...)
+	}
 	for _, c := range []struct {
 		name string
 		data []byte
-	}{{"every10th", every10}, {"random", random}} {
+	}{{"every10th", every10}, {"random", random}, {"crafted", crafted}} {
 		b.Run(c.name, func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "journal")
 			for b.Loop() {

@@ -104,6 +104,10 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 	// bad frame to the next: the positions between were looked at
 	// already. -1: nowhere; -2: not looked for yet.
 	again := -2
+	// What the CRCs of resync may cost in all: a few times the file, so
+	// that damage made of would-be frames cannot make the host's start
+	// take long. Past it, no whole frame is found again.
+	budget := 4*len(b) + 64<<10
 	var off int
 	for off < len(b) {
 		k, v, n, ok := readFrame(b[off:])
@@ -118,7 +122,7 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 			// read, whatever its own header says of its length.
 			if again == -2 || again >= 0 && again <= off {
 				again = -1
-				if next := resync(b[off+1:]); next >= 0 {
+				if next := resync(b[off+1:], &budget); next >= 0 {
 					again = off + 1 + next
 				}
 			}
@@ -183,10 +187,18 @@ func cutShort(b []byte) bool {
 // is none. Only a frame the host could have written counts (plausible: a
 // letter for its kind, an id below 2^48), and its CRC must check out, so a
 // chance match inside damaged bytes is about one in 2^50 a position. The
-// cheap checks come first (readFrame): in damaged bytes most positions
-// fail them, and a CRC over a length read from damage can be a megabyte.
-func resync(b []byte) int {
+// cheap checks come first: in damaged bytes most positions fail them, and
+// a CRC over a length read from damage can be a megabyte, which budget
+// bounds.
+func resync(b []byte, budget *int) int {
 	for i := range b {
+		l, ok := plausible(b[i:])
+		if !ok {
+			continue
+		}
+		if *budget -= l; *budget < 0 {
+			return -1
+		}
 		if _, _, _, ok := readFrame(b[i:]); ok {
 			return i
 		}
