@@ -3,7 +3,10 @@ package jobs
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // FuzzWildcard checks the Wildcard matcher on any pattern and string. The
@@ -29,11 +32,15 @@ func FuzzWildcard(f *testing.F) {
 		w := CompileWildcard(pattern)
 		got := w.Match(s)
 		valid := utf8.ValidString(pattern) && utf8.ValidString(s)
+		// Matching is without regard to case and in normal form C, as
+		// PowerShell's -Name and -Command match: what follows compares
+		// so too.
+		np, ns := norm.NFC.String(pattern), norm.NFC.String(s)
 
 		// A pattern with no Wildcard characters matches only itself. For
 		// invalid UTF-8 it compares characters, each bad byte being U+FFFD,
 		// so only valid strings are held to this.
-		if valid && !strings.ContainsAny(pattern, "*?[") && got != (pattern == s) {
+		if valid && !strings.ContainsAny(pattern, "*?[") && got != strings.EqualFold(np, ns) {
 			t.Fatalf("literal pattern %q: match(%q) = %v", pattern, s, got)
 		}
 
@@ -45,8 +52,8 @@ func FuzzWildcard(f *testing.F) {
 		}
 
 		// "*p*" for a literal p matches exactly the strings containing p.
-		if p := pattern; valid && !strings.ContainsAny(p, "*?[") {
-			if got, want := CompileWildcard("*"+p+"*").Match(s), strings.Contains(s, p); got != want {
+		if p := pattern; valid && !strings.ContainsAny(p, "*?[") && norm.NFC.IsNormalString(p) {
+			if got, want := CompileWildcard("*"+p+"*").Match(s), strings.Contains(fold(ns), fold(np)); got != want {
 				t.Fatalf("pattern %q: match(%q) = %v, want %v", "*"+p+"*", s, got, want)
 			}
 		}
@@ -54,7 +61,7 @@ func FuzzWildcard(f *testing.F) {
 		// As many ?s as s has characters match it; one more or one fewer
 		// does not. (Short strings only: the regexps grow with s, and past
 		// some thousands of characters would not compile at all.)
-		if n := utf8.RuneCountInString(s); utf8.ValidString(s) && n <= 64 {
+		if n := utf8.RuneCountInString(ns); utf8.ValidString(s) && n <= 64 {
 			for _, k := range []int{n - 1, n, n + 1} {
 				if k < 0 {
 					continue
@@ -65,4 +72,18 @@ func FuzzWildcard(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fold maps each character of s to the least of those its case folds to
+// (unicode.SimpleFold), as a case-insensitive match compares them.
+func fold(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
