@@ -104,10 +104,9 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 	// bad frame to the next: the positions between were looked at
 	// already. -1: nowhere; -2: not looked for yet.
 	again := -2
-	// What the CRCs of resync may cost in all: a few times the file, so
-	// that damage made of would-be frames cannot make the host's start
-	// take long. Past it, no whole frame is found again.
-	budget := 4*len(b) + 64<<10
+	// What the CRCs of resync may cost in all; past it, no whole frame
+	// is found again.
+	budget := crcBudget(len(b))
 	var off int
 	for off < len(b) {
 		k, v, n, ok := readFrame(b[off:])

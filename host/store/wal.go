@@ -212,17 +212,15 @@ func readWAL(data []byte, table, applied uint64) (recs []walRecord, end, damaged
 	// table numbered beyond both what was read and what the table has,
 	// anywhere after, means the bytes in between were damaged.
 	newest := max(prev, applied)
-	// Checksums only where a record's length fits, and no more of them
-	// than a few times the log: no bytes, damaged or made up, make the
-	// host's start take long (a log of lengths that all fit took 35 s for
-	// 4 MiB without this bound).
-	budget := 4*len(data) + 64<<10
+	// Checksums only where a record's length fits, and within a budget
+	// (a log of lengths that all fit took 35 s for 4 MiB without it).
+	budget := crcBudget(len(data))
 	for i := off + 1; i+24 <= len(data) && budget > 0; i++ {
-		size := int(binary.BigEndian.Uint32(data[i:]))
-		if size < 16 || size > len(data)-i-8 {
+		n, ok := recordLen(data[i:])
+		if !ok {
 			continue
 		}
-		budget -= size
+		budget -= n
 		if rec, n, ok := parseRecord(data[i:]); ok && rec.table == table && rec.seq > newest {
 			after = append(after, rec)
 			i += n - 1
@@ -234,17 +232,33 @@ func readWAL(data []byte, table, applied uint64) (recs []walRecord, end, damaged
 	return recs, int64(off), -1, nil
 }
 
-// parseRecord reads the record at the start of b; n is its whole length
-// when the header was readable, ok whether it checks.
-func parseRecord(b []byte) (rec walRecord, n int, ok bool) {
+// recordLen is the whole length of the record at the start of b as its
+// header says (size and checksum, then size bytes), and whether a record
+// of that length fits in b: not whether it checks.
+func recordLen(b []byte) (int, bool) {
 	if len(b) < 24 {
-		return rec, 0, false
+		return 0, false
 	}
 	size := int(binary.BigEndian.Uint32(b[0:4]))
 	if size < 16 || size > len(b)-8 {
+		return 0, false
+	}
+	return 8 + size, true
+}
+
+// crcBudget is how many bytes the search for sound records after damage
+// may checksum in a log or journal of n bytes: a few times n, so that no
+// bytes, damaged or made up, make the host's start take long, while a
+// sound file costs its own size once.
+func crcBudget(n int) int { return 4*n + 64<<10 }
+
+// parseRecord reads the record at the start of b; n is its whole length
+// when the header was readable, ok whether it checks.
+func parseRecord(b []byte) (rec walRecord, n int, ok bool) {
+	n, ok = recordLen(b)
+	if !ok {
 		return rec, 0, false
 	}
-	n = 8 + size
 	body := b[8:n]
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(b[4:8]) {
 		return rec, n, false
