@@ -33,8 +33,7 @@ func FuzzLog(f *testing.F) {
 		if seq != before+1 {
 			t.Fatalf("the new event is %d, after %d", seq, before)
 		}
-		l.f.Close()
-		l.f = nil
+		kill(l)
 
 		l2 := open(t, path, 100)
 		if l2.Seq() != seq {

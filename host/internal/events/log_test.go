@@ -30,6 +30,13 @@ func open(t *testing.T, path string, keep int) *Log {
 	return l
 }
 
+// kill closes l's file as a host killed would leave it: nothing written
+// after, nothing flushed or rewritten.
+func kill(l *Log) {
+	l.f.Close()
+	l.f = nil
+}
+
 func seqs(rs []Record) []uint64 {
 	var out []uint64
 	for _, r := range rs {
@@ -58,8 +65,7 @@ func TestLogBoundedAndResumed(t *testing.T) {
 	l.mu.Lock()
 	l.awaitCompactionLocked() // the rewrite runs beside the appends
 	l.mu.Unlock()
-	l.f.Close()
-	l.f = nil
+	kill(l)
 
 	l2 := open(t, path, 3)
 	if l2.Seq() != 9 {
@@ -94,8 +100,7 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	if !ok || r.JobID != 1 {
 		t.Fatalf("next = %v %v, want job 1's hook", r.JobID, ok)
 	}
-	l.f.Close()
-	l.f = nil
+	kill(l)
 
 	l2 := open(t, path, 100)
 	if !slices.Equal(l2.queue, []uint64{2}) {
@@ -107,8 +112,7 @@ func TestHooksRunOnceAcrossReopen(t *testing.T) {
 	if r, ok := l2.next(); !ok || r.JobID != 2 {
 		t.Fatalf("next = %v %v, want job 2's hook", r.JobID, ok)
 	}
-	l2.f.Close()
-	l2.f = nil
+	kill(l2)
 	if l3 := open(t, path, 100); len(l3.queue) != 0 || l3.Busy() {
 		t.Errorf("due after another reopen = %v (busy %v), want none", l3.queue, l3.Busy())
 	}
@@ -125,15 +129,13 @@ func TestLogTornLine(t *testing.T) {
 		l := open(t, path, 100)
 		l.append(Record{Event: api.Event{JobID: 1, To: api.Running}})
 		l.f.Write([]byte(torn))
-		l.f.Close()
-		l.f = nil
+		kill(l)
 		l2 := open(t, path, 100)
 		if l2.Seq() != 1 {
 			t.Errorf("%q: Seq = %d, want 1", torn, l2.Seq())
 		}
 		l2.append(Record{Event: api.Event{JobID: 1, From: api.Running, To: api.Completed}, Hook: &Hook{Commands: []string{"true"}}})
-		l2.f.Close()
-		l2.f = nil
+		kill(l2)
 		l3 := open(t, path, 100)
 		if l3.Seq() != 2 || !slices.Equal(l3.queue, []uint64{2}) {
 			t.Errorf("%q: after an event written past the torn line: Seq = %d, hooks due %v; want 2, [2]", torn, l3.Seq(), l3.queue)
@@ -203,8 +205,7 @@ func TestReplayNotToldTwice(t *testing.T) {
 	l.append(Record{Event: api.Event{JobID: 1, From: api.NotStarted, To: api.Running}})
 	l.append(Record{Event: api.Event{JobID: 1, From: api.Running, To: api.Completed}, Hook: &Hook{Commands: []string{"true"}}})
 	l.append(Record{Event: api.Event{JobID: 2, From: api.NotStarted, To: api.Running}})
-	l.f.Close()
-	l.f = nil
+	kill(l)
 
 	l2 := open(t, path, 100)
 	l2.cfg.Table = jobs.New(jobs.Config{})
@@ -265,8 +266,7 @@ func TestCompactKeepsWhatCameMeanwhile(t *testing.T) {
 	l.mu.Lock()
 	l.awaitCompactionLocked()
 	l.mu.Unlock()
-	l.f.Close()
-	l.f = nil
+	kill(l)
 
 	l2 := open(t, path, 2)
 	if l2.Seq() != 8 {
@@ -306,8 +306,7 @@ func TestCompactAfterAFailedFirstWrite(t *testing.T) {
 	l.mu.Lock()
 	l.awaitCompactionLocked()
 	l.mu.Unlock()
-	l.f.Close()
-	l.f = nil
+	kill(l)
 
 	l2 := open(t, path, 100)
 	rs, _ := l2.after(0)
