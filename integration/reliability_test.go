@@ -238,3 +238,51 @@ func TestReceiveDamagedLog(t *testing.T) {
 		t.Errorf("the damage is reported at byte %d; the bytes changed at %d, inside the record that begins there", off, at)
 	}
 }
+
+// A host killed as it suspended a job (its runtime's session stopped, its
+// row not yet saying Suspended) leaves a job the next host finds Blocked,
+// its runtime stopped: resume continues it, and the host takes it back.
+// Before, resume did nothing to a Blocked job, and the job stayed Blocked
+// (and a wait on it waited) for ever.
+func TestResumeBlockedAfterHostKilledMidSuspend(t *testing.T) {
+	h := newHome(t)
+	work := t.TempDir()
+	h.run("start", "--name", "s", "--workdir", work, "--",
+		`sh -c 'echo $PPID'; while [ ! -e go ]; do sleep 0.05; done; echo done`)
+	rt := 0
+	for deadline := time.Now().Add(20 * time.Second); rt == 0; time.Sleep(20 * time.Millisecond) {
+		if out := strings.TrimSpace(h.run("receive", "--keep", "s")); out != "" {
+			n, err := strconv.Atoi(out)
+			if err != nil {
+				t.Fatalf("s printed %q", out)
+			}
+			rt = n
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("s printed nothing within 20s")
+		}
+	}
+	// What suspend does first (the runtime before its job's processes),
+	// and then the host is killed before it writes the row.
+	syscall.Kill(rt, syscall.SIGSTOP)
+	defer syscall.Kill(rt, syscall.SIGCONT)
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if js := h.jobs("s"); js[0].State != "Blocked" {
+		t.Fatalf("s, its runtime stopped, is %s: %s", js[0].State, js[0].StateReason)
+	}
+	h.run("resume", "s")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if js := h.jobs("s"); js[0].State == "Running" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("s was not taken back within 20s of its resume: %s: %s", js[0].State, js[0].StateReason)
+		}
+	}
+	os.WriteFile(filepath.Join(work, "go"), nil, 0o644)
+	h.run("wait", "--timeout", "20", "s")
+	if js := h.jobs("s"); js[0].State != "Completed" {
+		t.Errorf("s is %s: %s", js[0].State, js[0].StateReason)
+	}
+}

@@ -104,6 +104,21 @@ func (m *Manager) Suspend(ctx context.Context, j *jobs.Job) error {
 // Resume resumes j if it is suspended, and reports whether it was.
 func (m *Manager) Resume(j *jobs.Job) (bool, error) {
 	m.t.Lock()
+	if det := j.Detached; j.Row.State == api.Blocked && det != nil && j.RT == nil {
+		// Its runtime was stopped when this host started: a host killed
+		// as it suspended the job (the session stopped, the row not yet
+		// written), or the job stopped its own. Continued, it is taken
+		// back (takeBack).
+		m.t.Unlock()
+		if !stopped(&det.Attach) {
+			return false, nil
+		}
+		if _, err := process.ContinueSession(det.Pid); err != nil {
+			return false, fmt.Errorf("cannot resume job %d (runtime pid %d): %w", j.Row.ID, det.Pid, err)
+		}
+		m.log.Info("resumed a job whose runtime was stopped when the host started", "job", j.Row.ID, "pid", det.Pid)
+		return true, nil
+	}
 	if j.Row.State != api.Suspended {
 		m.t.Unlock()
 		return false, nil
