@@ -71,15 +71,22 @@ func (t *Table) armLocked(at time.Time) {
 	if at.IsZero() {
 		return
 	}
-	t.wake = t.clock.afterFunc(at.Sub(t.clock.now()), t.wakeUp)
+	// The timer runs on the monotonic clock, the time on the wall clock:
+	// a wall clock set back meanwhile makes it fire before the time has
+	// come, and the look it makes then arms the next one (wakeUp).
+	t.wakeGen++
+	gen := t.wakeGen
+	t.wake = t.clock.afterFunc(at.Sub(t.clock.now()), func() { t.wakeUp(gen) })
 }
 
-// wakeUp is the timer's: a job's time has come.
-func (t *Table) wakeUp() {
+// wakeUp is the timer's (armed as gen): a job's time may have come.
+func (t *Table) wakeUp(gen uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	// A timer stopped too late fires anyway; the look is harmless.
-	if !t.clock.now().Before(t.wakeAt) {
+	// A timer stopped too late fires anyway; the look is harmless. The
+	// timer armed now has fired: the look arms the next, if any, even
+	// for the same time (the wall clock may say it has not come yet).
+	if gen == t.wakeGen {
 		t.wake, t.wakeAt = nil, time.Time{}
 	}
 	t.ScheduleLocked()

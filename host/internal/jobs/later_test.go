@@ -213,3 +213,39 @@ func TestStaleAttach(t *testing.T) {
 		}
 	}
 }
+
+// The queue's timer runs on the monotonic clock, the start times on the
+// wall clock: a timer that fires while the wall clock says the job's time
+// has not come (the clock was set back meanwhile) leaves a timer armed
+// for it, and the job starts once its time comes.
+func TestQueueTimerClockSetBack(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)
+	c := &fakeClock{now: t0}
+	tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+	c.install(tab)
+	defer tab.Close()
+	at := t0.Add(time.Hour)
+	a := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted, StartAt: &at}, Spec: &store.Spec{}})
+	tab.Lock()
+	tab.PublishLocked(map[uint64]*Job{1: a})
+	tab.ScheduleLocked()
+	tab.Unlock()
+	// The timer fires an hour later by the monotonic clock; the wall clock
+	// was set back 10 minutes meanwhile.
+	c.now = at.Add(-10 * time.Minute)
+	fire := c.fire
+	c.active = false // fired
+	fire()
+	if !c.active {
+		t.Fatalf("no timer armed for A (armed %v) after the timer fired early by the wall clock: A would wait for ever", c.armed)
+	}
+	c.now = at
+	fire = c.fire
+	c.active = false
+	fire()
+	tab.Lock()
+	defer tab.Unlock()
+	if a.Row.State != api.Running {
+		t.Errorf("A at its time: %s; want Running", a.Row.State)
+	}
+}

@@ -98,7 +98,10 @@ type Table struct {
 	// queued job waits for (see later.go).
 	wake   interface{ Stop() bool }
 	wakeAt time.Time
-	clock  clock
+	// wakeGen counts the timers armed: a timer's wakeUp tells whether it
+	// is the one armed now.
+	wakeGen uint64
+	clock   clock
 
 	batchPayloads payloadCache // the last batch's payload (payload.go)
 }
