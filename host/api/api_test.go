@@ -377,6 +377,29 @@ func TestConnect(t *testing.T) {
 		t.Fatalf("Connect when another caller's host won the start: %v", err)
 	}
 	c.Close()
+
+	// The host that held the home was closing (SIGTERM, its idle exit):
+	// it never answers, and a host started again once it has gone does.
+	closing := t.TempDir()
+	lnc = make(chan net.Listener, 1)
+	starts := 0
+	c, err = Connect(closing, 10*time.Second, func() (<-chan error, error) {
+		starts++
+		exited := make(chan error, 1)
+		if starts == 1 {
+			exited <- exec.Command("sh", "-c", "exit 6").Run()
+		} else {
+			go helloLater(t, closing, 50*time.Millisecond, lnc)
+		}
+		return exited, nil
+	})
+	if err != nil {
+		t.Fatalf("Connect while the host holding the home closed: %v (hosts started: %d)", err, starts)
+	}
+	if l := <-lnc; l != nil {
+		defer l.Close()
+	}
+	c.Close()
 }
 
 // helloLater is a host that comes up after delay in home: it listens

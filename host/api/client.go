@@ -187,6 +187,7 @@ func Connect(home string, timeout time.Duration, start Starter) (*Client, error)
 	}
 	logPath := filepath.Join(home, "host.log")
 	deadline := time.Now().Add(timeout)
+	var again time.Time // when to start a host again (see below); zero: not
 	for wait := 500 * time.Microsecond; ; wait = min(2*wait, 50*time.Millisecond) {
 		c, err = Dial(home)
 		if err == nil {
@@ -194,6 +195,12 @@ func Connect(home string, timeout time.Duration, start Starter) (*Client, error)
 		}
 		if errors.As(err, &refused) {
 			return nil, err
+		}
+		if !again.IsZero() && time.Now().After(again) {
+			again = time.Time{}
+			if exited, err = start(); err != nil {
+				return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("cannot start the bgjob host: %w", err)}
+			}
 		}
 		select {
 		case werr := <-exited:
@@ -204,7 +211,12 @@ func Connect(home string, timeout time.Duration, start Starter) (*Client, error)
 			}
 			var ee interface{ ExitCode() int }
 			if errors.As(werr, &ee) && ee.ExitCode() == ExitConflict {
-				exited = nil // another host runs: wait for it
+				// Another host holds the home: wait for it. It may be
+				// one that is closing (its socket gone, a stalled call
+				// holding it up to 5 s), which never answers: a host is
+				// started again after a while, which waits for the
+				// table's lock and answers once the other has gone.
+				exited, again = nil, time.Now().Add(conflictRetry)
 				break
 			}
 			return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("the bgjob host exited as it started (%v): %s", werr, logTail(logPath))}
@@ -216,6 +228,10 @@ func Connect(home string, timeout time.Duration, start Starter) (*Client, error)
 		time.Sleep(wait)
 	}
 }
+
+// conflictRetry is how long Connect waits for a host that holds the home
+// to answer before it starts one again.
+const conflictRetry = 500 * time.Millisecond
 
 // logTail is the end of the host's log, on one line, for a message.
 func logTail(path string) string {
