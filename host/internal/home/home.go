@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
@@ -123,6 +124,11 @@ func (h *Home) Close() error {
 	// The table's last checkpoint first: on a full disk it must not take
 	// the room the pid file leaves, which the next host needs for its own.
 	err := h.Store.Close()
-	_ = os.Remove(filepath.Join(h.Dir, "host.pid"))
+	// With the table's lock given back, a new host may have written its
+	// own pid file already: only ours is removed.
+	pidFile := filepath.Join(h.Dir, "host.pid")
+	if b, rerr := os.ReadFile(pidFile); rerr == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(pidFile)
+	}
 	return err
 }
