@@ -73,11 +73,19 @@ func (t *Table) armLocked(at time.Time) {
 	}
 	// The timer runs on the monotonic clock, the time on the wall clock:
 	// a wall clock set back meanwhile makes it fire before the time has
-	// come, and the look it makes then arms the next one (wakeUp).
+	// come, and the look it makes then arms the next one (wakeUp). The
+	// monotonic clock also stands still while the machine sleeps, and
+	// does not follow a wall clock set forward: a timer that waits at
+	// most wakeCheck starts a job whose time came meanwhile that late at
+	// most, not a night's sleep late.
 	t.wakeGen++
 	gen := t.wakeGen
-	t.wake = t.clock.afterFunc(at.Sub(t.clock.now()), func() { t.wakeUp(gen) })
+	t.wake = t.clock.afterFunc(min(at.Sub(t.clock.now()), wakeCheck), func() { t.wakeUp(gen) })
 }
+
+// wakeCheck is the longest the queue's timer waits before it looks at the
+// wall clock again.
+const wakeCheck = time.Minute
 
 // wakeUp is the timer's (armed as gen): a job's time may have come.
 func (t *Table) wakeUp(gen uint64) {

@@ -57,8 +57,15 @@ func TestQueueTimer(t *testing.T) {
 	if v.State != api.NotStarted || v.StateReason != "starts at 2026-03-10 15:00:00 UTC" || v.StateNote != "at 15:00:00" {
 		t.Fatalf("A: %s, %q, note %q; want NotStarted, starts at 15:00", v.State, v.StateReason, v.StateNote)
 	}
-	if len(c.armed) != 1 || !c.armed[0].Equal(*a.Row.StartAt) {
-		t.Fatalf("the timer was armed for %v, want once for %v", c.armed, a.Row.StartAt)
+	// The timer looks at the wall clock again within wakeCheck.
+	wakes := func(at time.Time) time.Time {
+		if check := c.now.Add(wakeCheck); check.Before(at) {
+			return check
+		}
+		return at
+	}
+	if len(c.armed) != 1 || !c.armed[0].Equal(wakes(*a.Row.StartAt)) {
+		t.Fatalf("the timer was armed for %v, want once for %v", c.armed, wakes(*a.Row.StartAt))
 	}
 	// Another look, nothing new: the timer stays as it is.
 	tab.ScheduleLocked()
@@ -67,7 +74,7 @@ func TestQueueTimer(t *testing.T) {
 	}
 
 	// An earlier job comes: the timer is for it now.
-	b := NewJob(&store.Row{Job: api.Job{ID: 2, Name: "B", State: api.NotStarted, StartAt: at(10 * time.Minute)}, Spec: &store.Spec{}})
+	b := NewJob(&store.Row{Job: api.Job{ID: 2, Name: "B", State: api.NotStarted, StartAt: at(30 * time.Second)}, Spec: &store.Spec{}})
 	tab.jobs[2] = b
 	tab.trackLocked(b)
 	tab.ScheduleLocked()
@@ -84,7 +91,7 @@ func TestQueueTimer(t *testing.T) {
 	if b.Row.State != api.Running || b.Row.Attempt != 1 {
 		t.Fatalf("B at its time: %s, attempt %d; want Running, attempt 1", b.Row.State, b.Row.Attempt)
 	}
-	if a.Row.State != api.NotStarted || !c.armed[len(c.armed)-1].Equal(*a.Row.StartAt) || !c.active {
+	if a.Row.State != api.NotStarted || !c.armed[len(c.armed)-1].Equal(wakes(*a.Row.StartAt)) || !c.active {
 		t.Fatalf("A: %s, timer armed for %v (active %v); want NotStarted, armed for A's time", a.Row.State, c.armed, c.active)
 	}
 
@@ -247,5 +254,37 @@ func TestQueueTimerClockSetBack(t *testing.T) {
 	defer tab.Unlock()
 	if a.Row.State != api.Running {
 		t.Errorf("A at its time: %s; want Running", a.Row.State)
+	}
+}
+
+// The timer waits wakeCheck at the most, for the monotonic clock it runs
+// on stands still while the machine sleeps: a job whose time came during a
+// night's sleep starts within wakeCheck of the machine waking, not a
+// night later.
+func TestQueueTimerAfterSleep(t *testing.T) {
+	t0 := time.Date(2026, 3, 10, 22, 0, 0, 0, time.UTC)
+	c := &fakeClock{now: t0}
+	tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+	c.install(tab)
+	defer tab.Close()
+	at := t0.Add(4*time.Hour + 30*time.Minute) // 02:30
+	a := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted, StartAt: &at}, Spec: &store.Spec{}})
+	tab.Lock()
+	tab.PublishLocked(map[uint64]*Job{1: a})
+	tab.ScheduleLocked()
+	tab.Unlock()
+	if got := c.armed[len(c.armed)-1]; !got.Equal(t0.Add(wakeCheck)) {
+		t.Fatalf("the timer was armed for %v; want %v, wakeCheck from now", got, t0.Add(wakeCheck))
+	}
+	// The machine slept from 22:00:10 to 07:00; the timer, a minute of
+	// monotonic time, fires 50 s after the wake.
+	c.now = time.Date(2026, 3, 11, 7, 0, 50, 0, time.UTC)
+	fire := c.fire
+	c.active = false // fired
+	fire()
+	tab.Lock()
+	defer tab.Unlock()
+	if a.Row.State != api.Running {
+		t.Errorf("A, due at 02:30, at 07:00:50: %s; want Running", a.Row.State)
 	}
 }
