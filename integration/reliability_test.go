@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bgjob/bgjob/sdk/process"
 )
 
 // A legacy-line (protocol 1) runtime outlives its host: once the host is
@@ -245,11 +247,55 @@ func TestReceiveDamagedLog(t *testing.T) {
 // Before, resume did nothing to a Blocked job, and the job stayed Blocked
 // (and a wait on it waited) for ever.
 func TestResumeBlockedAfterHostKilledMidSuspend(t *testing.T) {
-	h := newHome(t)
-	work := t.TempDir()
+	h, work, rt := startWaitingJob(t)
+	// What suspend does first (the runtime before its job's processes),
+	// and then the host is killed before it writes the row.
+	syscall.Kill(rt, syscall.SIGSTOP)
+	defer syscall.Kill(rt, syscall.SIGCONT)
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if js := h.jobs("s"); js[0].State != "Blocked" {
+		t.Fatalf("s, its runtime stopped, is %s: %s", js[0].State, js[0].StateReason)
+	}
+	h.run("resume", "s")
+	waitState(t, h, "s", "Running", "its resume")
+	finishWaitingJob(t, h, work)
+}
+
+// A host killed as it resumed a job (its session continued, its row still
+// saying Suspended) leaves a job that runs: the next host takes it back as
+// Running, and its output comes. Before, it kept the job Suspended and
+// unattached, its output held back, until another resume.
+func TestResumedJobTakenBackAfterHostKilledMidResume(t *testing.T) {
+	h, work, rt := startWaitingJob(t)
+	h.run("suspend", "s")
+	if js := h.jobs("s"); js[0].State != "Suspended" {
+		t.Fatalf("s after suspend is %s: %s", js[0].State, js[0].StateReason)
+	}
+	// What resume does first (the session continued, the runtime last),
+	// and then the host is killed before it writes the row.
+	if _, err := process.ContinueSession(rt); err != nil {
+		t.Fatal(err)
+	}
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, "s", "Running", "the host's restart")
+	finishWaitingJob(t, h, work)
+	if out := h.run("receive", "s"); !strings.Contains(out, "done") {
+		t.Errorf("s's output after it was taken back: %q; want it to end with done", out)
+	}
+}
+
+// startWaitingJob starts job s, which prints its runtime's pid and waits
+// for a file go in work, and returns that pid once s has printed it.
+func startWaitingJob(t *testing.T) (h *home, work string, rt int) {
+	t.Helper()
+	h = newHome(t)
+	work = t.TempDir()
 	h.run("start", "--name", "s", "--workdir", work, "--",
 		`sh -c 'echo $PPID'; while [ ! -e go ]; do sleep 0.05; done; echo done`)
-	rt := 0
 	for deadline := time.Now().Add(20 * time.Second); rt == 0; time.Sleep(20 * time.Millisecond) {
 		if out := strings.TrimSpace(h.run("receive", "--keep", "s")); out != "" {
 			n, err := strconv.Atoi(out)
@@ -262,27 +308,31 @@ func TestResumeBlockedAfterHostKilledMidSuspend(t *testing.T) {
 			t.Fatal("s printed nothing within 20s")
 		}
 	}
-	// What suspend does first (the runtime before its job's processes),
-	// and then the host is killed before it writes the row.
-	syscall.Kill(rt, syscall.SIGSTOP)
-	defer syscall.Kill(rt, syscall.SIGCONT)
-	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+	return h, work, rt
+}
+
+// finishWaitingJob lets startWaitingJob's job end, and checks it completed.
+func finishWaitingJob(t *testing.T, h *home, work string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(work, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if js := h.jobs("s"); js[0].State != "Blocked" {
-		t.Fatalf("s, its runtime stopped, is %s: %s", js[0].State, js[0].StateReason)
-	}
-	h.run("resume", "s")
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if js := h.jobs("s"); js[0].State == "Running" {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("s was not taken back within 20s of its resume: %s: %s", js[0].State, js[0].StateReason)
-		}
-	}
-	os.WriteFile(filepath.Join(work, "go"), nil, 0o644)
 	h.run("wait", "--timeout", "20", "s")
 	if js := h.jobs("s"); js[0].State != "Completed" {
 		t.Errorf("s is %s: %s", js[0].State, js[0].StateReason)
+	}
+}
+
+// waitState waits up to 20 s for job name to be in state, after what.
+func waitState(t *testing.T, h *home, name, state, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		js := h.jobs(name)
+		if js[0].State == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not %s within 20s of %s: %s: %s", name, state, what, js[0].State, js[0].StateReason)
+		}
 	}
 }

@@ -168,9 +168,12 @@ func (m *Manager) Recover() error {
 		switch {
 		case suspended && r.SuspendedFrom != api.Running && r.State == api.Suspended:
 			// Suspended in the queue: it stays so.
-		case suspended && hasAttach && process.Alive(att.Pid):
+		case suspended && hasAttach && stopped(&att.Attach):
 			// Its processes are stopped and cannot answer a reattach;
-			// resume reattaches. It keeps its slot meanwhile.
+			// resume reattaches. It keeps its slot meanwhile. (A runtime
+			// that runs was never stopped, or a resume had continued
+			// its session, the runtime last, when its host was killed:
+			// its job runs, and is taken back below as Running.)
 			m.t.MoveLocked(j, api.Suspended)
 			j.Row.SuspendedFrom = api.Running
 			j.Row.PSBeginTime = att.Begin
@@ -215,6 +218,7 @@ func (m *Manager) Recover() error {
 			blocked = append(blocked, j)
 		default:
 			m.t.MoveLocked(j, api.Running)
+			j.Row.SuspendedFrom = ""
 			j.Row.PSBeginTime = att.Begin
 			j.KeepSlotLocked(att.Slot)
 			// The row may not have been written since the attempt
