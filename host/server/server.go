@@ -61,6 +61,49 @@ type server struct {
 	peer func(*net.UnixConn) (api.Cred, error)
 	// hello is the hello frame, the same for every connection.
 	hello []byte
+
+	// callsMu guards calls: how many connections each user other than
+	// root holds open on a system host (see maxCallsPerUser).
+	// refusedLog is when a refusal was last logged: one a minute at
+	// most, or the refusals would fill root's disk with the log.
+	callsMu    sync.Mutex
+	calls      map[uint32]int
+	refusedLog time.Time
+}
+
+// maxCallsPerUser bounds the connections one user holds open at once on a
+// system host. Each holds a descriptor of root's host (three with the
+// caller's stdout and stderr); unbounded, any user could open idle
+// connections until the host had no descriptor left for anyone's jobs.
+// A call that waits (wait, receive --wait, events) holds one for as long
+// as it waits: this is far more of those than a user runs.
+const maxCallsPerUser = 512
+
+// holdCall counts a connection of uid, or reports false if uid holds
+// maxCallsPerUser already.
+func (s *server) holdCall(uid uint32) bool {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	if s.calls[uid] >= maxCallsPerUser {
+		if time.Since(s.refusedLog) > time.Minute {
+			s.refusedLog = time.Now()
+			s.log.Warn("refused connections: too many at once from one user (logged once a minute)", "uid", uid, "max", maxCallsPerUser)
+		}
+		return false
+	}
+	if s.calls == nil {
+		s.calls = map[uint32]int{}
+	}
+	s.calls[uid]++
+	return true
+}
+
+func (s *server) releaseCall(uid uint32) {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	if s.calls[uid]--; s.calls[uid] <= 0 {
+		delete(s.calls, uid)
+	}
 }
 
 func (s *server) serve(ctx context.Context, sock string) error {
@@ -110,6 +153,7 @@ func (s *server) serve(ctx context.Context, sock string) error {
 	}()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	var pause time.Duration
 	for {
 		conn, err := ln.AcceptUnix()
 		if err != nil {
@@ -120,8 +164,18 @@ func (s *server) serve(ctx context.Context, sock string) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			if outOfDescriptors(err) {
+				// Out of descriptors for now (callers hold them):
+				// waited out, as net/http does, never the end of the
+				// host and of every user's calls.
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.log.Warn("cannot accept a call: out of descriptors; waiting", "err", err, "wait", pause)
+				time.Sleep(pause)
+				continue
+			}
 			return err
 		}
+		pause = 0
 		mu.Lock()
 		conns[conn] = true
 		mu.Unlock()
@@ -163,6 +217,14 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		rep = newReply(conn)
 		rep.result(errUnavailable(err))
 		return
+	}
+	if s.system && !caller.Root() {
+		if !s.holdCall(caller.UID) {
+			rep = newReply(conn)
+			rep.result(errUnavailable(fmt.Errorf("%s has %d calls open on this host already, the most it takes from one user; let some end first", caller.Name, maxCallsPerUser)))
+			return
+		}
+		defer s.releaseCall(caller.UID)
 	}
 	ctx = host.WithCaller(ctx, caller)
 	if _, err := conn.Write(s.hello); err != nil {
@@ -221,6 +283,13 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 		}
 	}()
 	rep.result(s.handle(ctx, &req, rep))
+}
+
+// outOfDescriptors reports whether err is accept's "too many open files"
+// (the process's or the system's), which passes once descriptors are
+// closed.
+func outOfDescriptors(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // reply frames what a call prints. Writes gather in one buffer of whole
