@@ -23,7 +23,7 @@ func (h *Host) startAt(ctx context.Context, loc locations.Location, req *api.Sta
 	if err := loc.Check(req, ownHost); err != nil {
 		return nil, err
 	}
-	p, err := h.admit.PlanScript(req)
+	p, err := h.admit.PlanScript(req, runAs)
 	if err != nil {
 		return nil, err
 	}

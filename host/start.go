@@ -61,14 +61,14 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 			return view, err
 		}
 	}
-	if err := admit.CheckDir(req.Workdir); err != nil {
-		return nil, err
-	}
 	// Whom the job runs as, and whether the caller may have that; the
 	// password is checked here and goes no further.
 	runAs, acct, err := h.ids.RunAs(owner, req)
 	req.Password = ""
 	if err != nil {
+		return nil, err
+	}
+	if err := admit.CheckDir(req.Workdir, runAs); err != nil {
 		return nil, err
 	}
 	if err := identity.CheckWorkdir(acct, runAs, req.Workdir); err != nil {

@@ -61,13 +61,13 @@ func (a *Admitter) Plan(ctx context.Context, req *api.StartRequest, runAs *store
 	if typed(req) {
 		p, err = a.PlanTyped(ctx, req, runAs)
 	} else {
-		p, err = a.PlanScript(req)
+		p, err = a.PlanScript(req, runAs)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if p.Workdir != req.Workdir {
-		if err := CheckDir(p.Workdir); err != nil {
+		if err := CheckDir(p.Workdir, runAs); err != nil {
 			return nil, fmt.Errorf("the definition %s: %w", p.Definition, err)
 		}
 		if err := identity.CheckWorkdir(acct, runAs, p.Workdir); err != nil {

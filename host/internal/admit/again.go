@@ -30,7 +30,7 @@ type Again struct {
 // still resolve. payload reads what it was given; script, if not nil,
 // replaces its script.
 func (a *Admitter) Again(old *store.Row, acct *identity.Account, runAs *store.Identity, payload func() (*sdk.Job, error), script *string) (*Again, error) {
-	if err := CheckDir(old.Workdir); err != nil {
+	if err := CheckDir(old.Workdir, runAs); err != nil {
 		return nil, fmt.Errorf("job %d cannot run again: %w", old.ID, err)
 	}
 	if err := identity.CheckWorkdir(acct, runAs, old.Workdir); err != nil {

@@ -63,12 +63,13 @@ func typed(req *api.StartRequest) bool {
 	return (req.Type != "" && req.Type != sdk.BackgroundJob) || req.DefinitionName != ""
 }
 
-// PlanScript is a plain job's plan: a script in a runtime.
-func (a *Admitter) PlanScript(req *api.StartRequest) (*Plan, error) {
+// PlanScript is a plain job's plan: a script in a runtime, for a job run
+// as runAs (nil: the host's user), who is who reads its script files.
+func (a *Admitter) PlanScript(req *api.StartRequest, runAs *store.Identity) (*Plan, error) {
 	if req.DefinitionPath != "" {
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "--definition-path goes with --definition-name")
 	}
-	payload, cmd, err := prepare(req)
+	payload, cmd, err := prepare(req, runAs)
 	if err != nil {
 		return nil, err
 	}

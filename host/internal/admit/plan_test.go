@@ -46,7 +46,7 @@ func TestBatchChildren(t *testing.T) {
 			err := CheckRequest(&req)
 			var p *Plan
 			if err == nil {
-				p, err = a.PlanScript(&req)
+				p, err = a.PlanScript(&req, nil)
 			}
 			if tt.want == "" {
 				var e *errkind.Error

@@ -92,7 +92,7 @@ func TestRunAs32Notice(t *testing.T) {
 		{">=2.1", "2.2.0", "--run-as-32: shell 2.2.0 runs, the newest version matching >=2.1 built for " + a32 +
 			"; the newest version matching >=2.1 built for " + runtime.GOARCH + " is 2.1.0. Install shell 2.2.0 for both"},
 	} {
-		p, err := a.PlanScript(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint, RunAs32: true})
+		p, err := a.PlanScript(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint, RunAs32: true}, nil)
 		if err != nil {
 			t.Errorf("%q: %v", tt.constraint, err)
 			continue
@@ -107,7 +107,7 @@ func TestRunAs32Notice(t *testing.T) {
 			t.Errorf("%q: notices %q, want one starting %q", tt.constraint, p.Notices, tt.notice)
 		}
 		// Without --run-as-32 there is nothing to say.
-		if p, err := a.PlanScript(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint}); err != nil {
+		if p, err := a.PlanScript(&api.StartRequest{Script: "echo", Workdir: t.TempDir(), RuntimeVersion: tt.constraint}, nil); err != nil {
 			t.Errorf("%q without --run-as-32: %v", tt.constraint, err)
 		} else if len(p.Notices) > 0 {
 			t.Errorf("%q without --run-as-32: notices %q, want none", tt.constraint, p.Notices)

@@ -10,12 +10,21 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/errkind"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/safepath"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// CheckDir checks that dir can be a job's working directory.
-func CheckDir(dir string) error {
+// CheckDir checks that dir can be a job's working directory, looking as
+// the job's user id (nil: the host's user) looks: a system host that
+// looked as root told any user which paths exist in folders they may not
+// read ("does not exist", "is not a directory").
+func CheckDir(dir string, id *store.Identity) error {
+	return identity.AsUser(id, func() error { return checkDir(dir) })
+}
+
+func checkDir(dir string) error {
 	if dir == "" {
 		return errkind.Errorf(errkind.ErrBadRequest, "no working directory given")
 	}
@@ -34,9 +43,10 @@ func CheckDir(dir string) error {
 	return nil
 }
 
-// prepare checks a script request and reads the files it names.
-func prepare(req *api.StartRequest) (*sdk.Job, string, error) {
-	var err error
+// prepare checks a script request and reads the files it names, as the
+// job's user id (nil: the host's user) reads them: a system host runs as
+// root, and the paths are the user's to choose.
+func prepare(req *api.StartRequest, id *store.Identity) (*sdk.Job, string, error) {
 	if len(req.Input) > api.MaxInput {
 		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "the job's input is %d bytes; at most %d (64 MiB) are accepted: give the job a path to read instead", len(req.Input), api.MaxInput)
 	}
@@ -51,30 +61,37 @@ func prepare(req *api.StartRequest) (*sdk.Job, string, error) {
 		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "give exactly one of a script, --file or --literal-path")
 	}
 	cmd := req.Script
-	switch {
-	case req.File != "":
-		path, err := globOne(req.File, req.Workdir)
-		if err != nil {
-			return nil, "", err
+	err := identity.AsUser(id, func() error {
+		var err error
+		switch {
+		case req.File != "":
+			path, err := globOne(req.File, req.Workdir)
+			if err != nil {
+				return err
+			}
+			if sp.Script, err = readScript(path); err != nil {
+				return err
+			}
+			cmd = path
+		case req.LiteralPath != "":
+			path := absIn(req.LiteralPath, req.Workdir)
+			if sp.Script, err = readScript(path); err != nil {
+				return err
+			}
+			cmd = path
 		}
-		if sp.Script, err = readScript(path); err != nil {
-			return nil, "", err
+		if req.Init != "" && req.InitFile != "" {
+			return errkind.Errorf(errkind.ErrBadRequest, "give --init or --init-file, not both")
 		}
-		cmd = path
-	case req.LiteralPath != "":
-		path := absIn(req.LiteralPath, req.Workdir)
-		if sp.Script, err = readScript(path); err != nil {
-			return nil, "", err
+		if req.InitFile != "" {
+			if sp.Init, err = readScript(absIn(req.InitFile, req.Workdir)); err != nil {
+				return err
+			}
 		}
-		cmd = path
-	}
-	if req.Init != "" && req.InitFile != "" {
-		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "give --init or --init-file, not both")
-	}
-	if req.InitFile != "" {
-		if sp.Init, err = readScript(absIn(req.InitFile, req.Workdir)); err != nil {
-			return nil, "", err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	// The command is the script text (or its file), never its arguments,
 	// as PowerShell's Command property is; get --command matches it.

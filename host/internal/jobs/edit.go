@@ -21,22 +21,22 @@ import (
 // (an edit is rare; the one fsync it holds the table for is its price).
 // The row and payload are stored before Edit returns.
 //
-// checkDir checks that a working directory exists; bound is the command
-// the row shows for a script.
-func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string) error, bound func(string) string) (*api.Job, error) {
+// checkDir checks that a working directory exists, as the job's user
+// sees it; bound is the command the row shows for a script.
+func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string, *store.Identity) error, bound func(string) string) (*api.Job, error) {
 	for _, kv := range ch.Env {
 		if err := api.CheckEnvName(kv); err != nil {
 			return nil, errorf(ErrBadRequest, "%w", err)
 		}
 	}
-	if ch.Workdir != nil {
-		if err := checkDir(*ch.Workdir); err != nil {
-			return nil, err
-		}
-	}
 	t.mu.Lock()
 	runAs, user := j.Row.RunAs, j.Row.User
 	t.mu.Unlock()
+	if ch.Workdir != nil {
+		if err := checkDir(*ch.Workdir, runAs); err != nil {
+			return nil, err
+		}
+	}
 	if ch.Workdir != nil && runAs != nil {
 		// As the job's user, before the lock: this starts a process.
 		acct, err := identity.LookupAccount(user)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
+	"github.com/bgjob/bgjob/host/internal/identity"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
@@ -49,6 +50,17 @@ func (m *Manager) Run(j *jobs.Job) {
 	if fi, err := os.Stat(r.Workdir); err != nil || !fi.IsDir() {
 		fail(fmt.Sprintf("the working directory %s is gone", r.Workdir))
 		return
+	}
+	// Whom it runs as, as the machine says now: the groups a start
+	// recorded may be hours old (--at, --after, a retry), and a user
+	// taken out of a group, or gone, must not run with what they had.
+	if r.RunAs != nil {
+		acct, err := identity.LookupAccount(r.User)
+		if err != nil || acct.UID != r.RunAs.UID {
+			fail(fmt.Sprintf("the job runs as %s (uid %d), who is no longer that user on this machine", r.User, r.RunAs.UID))
+			return
+		}
+		r.RunAs = &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}
 	}
 	payload, err := m.t.Payload(&r)
 	if err != nil {

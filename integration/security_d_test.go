@@ -1,0 +1,110 @@
+//go:build linux
+
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Security of the system host, part D: what a start names (its script
+// files, the user it runs as). The tests run
+// as root, as CI does, with real users, and skip otherwise.
+
+// A job's script file (--literal-path, --file, --init-file) is read by
+// the system host as the job's user: read as root, any user had any file
+// on the machine as their job's script (/etc/shadow, printed back by the
+// shell's "command not found" lines and by restart --edit), and --file's
+// pattern listed folders they may not read.
+func TestSystemHostReadsScriptFilesAsUser(t *testing.T) {
+	needRoot(t)
+	mal := createUser(t, "bgjd-mal", "bgjd-grp")
+	s := startSystemHost(t, "/nonexistent/bgjob-auth", "")
+
+	// Root's secret, in root's own folder.
+	secret := filepath.Join(s.private, "secret.sh")
+	if err := os.WriteFile(secret, []byte("echo ROOT-SECRET-LINE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--literal-path", secret},
+		{"--file", secret},
+		{"--file", filepath.Join(s.private, "*")},
+		{"--init-file", secret, "--", "echo hi"},
+	} {
+		r := s.as(mal, 0o022, "", append([]string{"start", "-o", "json"}, args...)...)
+		if r.code == 0 {
+			t.Errorf("start %q as %s: root's file was read for the user:\n%v", args, mal.name, r)
+			continue
+		}
+		if strings.Contains(r.stderr, "secret.sh") && strings.Contains(args[1], "*") {
+			t.Errorf("start %q as %s names what is in a folder only root may read:\n%v", args, mal.name, r)
+		}
+	}
+	// A working directory in root's folder: the same answer whether
+	// it is there, a file or nothing, all as the user sees it.
+	if err := os.Mkdir(filepath.Join(s.private, "a-dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var answers []string
+	for _, wd := range []string{"a-dir", "secret.sh", "nothing"} {
+		path := filepath.Join(s.private, wd)
+		r := s.as(mal, 0o022, "", "start", "--workdir", path, "--", "true")
+		if r.code == 0 {
+			t.Fatalf("start --workdir %s as %s: %v", wd, mal.name, r)
+		}
+		answers = append(answers, strings.ReplaceAll(r.stderr, path, "PATH"))
+	}
+	if answers[0] != answers[1] || answers[1] != answers[2] {
+		t.Errorf("a working directory in a folder %s may not read is told apart by what is there:\n%s", mal.name, strings.Join(answers, ""))
+	}
+	if js := s.jobs(mal); len(js) != 0 {
+		t.Errorf("%s has jobs made from root's file: %+v", mal.name, js)
+	}
+
+	// What the user may read is read: a file of their group's that
+	// others may not read (their supplementary groups count), through
+	// a folder they may enter.
+	shared := filepath.Join(s.dir, "shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(shared, "group.sh")
+	if err := os.WriteFile(theirs, []byte("echo GROUP-LINE\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "", "chgrp", "bgjd-grp", theirs)
+	id := s.startJob(mal, 0o022, "", "--literal-path", theirs)
+	if out := s.output(mal, id); len(out) != 1 || out[0] != "GROUP-LINE" {
+		t.Errorf("the group's script ran as %q, want GROUP-LINE", out)
+	}
+}
+
+// A job runs with its user's groups as they are when it runs, not as they
+// were when it was started: a job queued for later (--delay, --at, --after,
+// a retry) kept the supplementary groups of its start, so a user taken out
+// of a group by root still had that group's access in every job they had
+// queued before.
+func TestSystemHostJobGroupsWhenItRuns(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("gpasswd"); err != nil {
+		t.Skip("needs gpasswd")
+	}
+	mal := createUser(t, "bgjd-grpu", "bgjd-grp2")
+	grp, err := user.LookupGroup("bgjd-grp2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSystemHost(t, "/nonexistent/bgjob-auth", "")
+	id := s.startJob(mal, 0o022, "", "--delay", "3s", "--", "id -G")
+	mustRun(t, "", "gpasswd", "-d", mal.name, "bgjd-grp2")
+	out := s.output(mal, id)
+	if len(out) != 1 || slices.Contains(strings.Fields(out[0]), grp.Gid) {
+		t.Errorf("the job ran with groups %q; the user left group %s (gid %s) before it ran", out, grp.Name, grp.Gid)
+	}
+}
