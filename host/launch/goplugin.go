@@ -465,7 +465,7 @@ func (p *child) Exited() bool { return p.client.Exited() }
 func (p *child) Kill() {
 	pid := p.attach.Pid
 	if pid > 0 {
-		killPid(pid)
+		killPid(pid, p.attach.Start)
 	}
 	p.closeClient()
 	if pid > 0 {
@@ -488,7 +488,7 @@ func (p *child) closeClient() {
 	case <-done:
 	case <-time.After(closeWait):
 		if p.attach.Pid > 0 {
-			killPid(p.attach.Pid)
+			killPid(p.attach.Pid, p.attach.Start)
 		}
 		<-done
 	}

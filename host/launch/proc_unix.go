@@ -44,7 +44,18 @@ func alive(pid int) bool { return process.Alive(pid) }
 // runtime itself is gone.
 func endSession(pid int) int { return process.KillSession(pid) }
 
-func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
+// killPid kills the runtime the host recorded as pid, started at start
+// (0: not known): a reattached runtime is not the host's child, and once it
+// has exited its pid may be another process's, another user's even, which
+// a root host must not kill.
+func killPid(pid int, start uint64) {
+	if start != 0 {
+		if st, ok := process.StartTime(pid); !ok || st != start {
+			return
+		}
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
 
 // ownBy gives f to the process's user.
 func ownBy(f *os.File, id Identity) error {

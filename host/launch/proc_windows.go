@@ -22,7 +22,7 @@ const pinsSockets = false
 
 func pinSocket(string, string) error { return nil }
 
-func killPid(pid int) {
+func killPid(pid int, _ uint64) {
 	if p, err := os.FindProcess(pid); err == nil {
 		_ = p.Kill()
 	}
