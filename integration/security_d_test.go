@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Security of the system host, part D: what a start names (its script
@@ -101,10 +102,25 @@ func TestSystemHostJobGroupsWhenItRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startSystemHost(t, "/nonexistent/bgjob-auth", "")
-	id := s.startJob(mal, 0o022, "", "--delay", "3s", "--", "id -G")
+	id := s.startJob(mal, 0o022, "", "--delay", "3s", "--on-end", "id -G > hook.groups", "--", "id -G")
 	mustRun(t, "", "gpasswd", "-d", mal.name, "bgjd-grp2")
 	out := s.output(mal, id)
 	if len(out) != 1 || slices.Contains(strings.Fields(out[0]), grp.Gid) {
 		t.Errorf("the job ran with groups %q; the user left group %s (gid %s) before it ran", out, grp.Name, grp.Gid)
+	}
+	// Its on-end hook too, which runs as the job's user in its working
+	// directory (the user's home here).
+	hookOut := filepath.Join(mal.home, "hook.groups")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, err := os.ReadFile(hookOut)
+		if err == nil && len(b) > 0 {
+			if slices.Contains(strings.Fields(string(b)), grp.Gid) {
+				t.Errorf("the on-end hook ran with groups %q; the user left group %s (gid %s) before it ran", b, grp.Name, grp.Gid)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the on-end hook wrote nothing to %s within 20s: %v", hookOut, err)
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bgjob/bgjob/host/internal/identity"
 )
 
 // DefaultTimeout bounds a hook: one that takes longer is killed, so that a
@@ -70,6 +72,16 @@ func (l *Log) next() (Record, bool) {
 // run runs r's hook commands. Their failure is the host log's business: it
 // never touches the job.
 func (l *Log) run(ctx context.Context, r Record) {
+	runAs := r.Hook.RunAs
+	if runAs != nil && r.Hook.User != "" {
+		// The groups the user has now, as for a job (identity.Now).
+		id, err := identity.Now(r.Hook.User, runAs)
+		if err != nil {
+			l.log.Error("a job's on-end hook was not run", "job", r.JobID, "err", err)
+			return
+		}
+		runAs = id
+	}
 	for _, c := range r.Hook.Commands {
 		ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 		cmd := exec.CommandContext(ctx, shell[0], append(shell[1:], c)...)
@@ -78,7 +90,7 @@ func (l *Log) run(ctx context.Context, r Record) {
 		var out bytes.Buffer
 		cmd.Stdout = &limited{b: &out, n: 4096}
 		cmd.Stderr = cmd.Stdout
-		setUser(cmd, r.Hook.RunAs)
+		setUser(cmd, runAs)
 		err := cmd.Run()
 		cancel()
 		switch {

@@ -54,6 +54,8 @@ type Hook struct {
 	Commands []string        `json:"Commands"`
 	Dir      string          `json:"Dir"`
 	RunAs    *store.Identity `json:"RunAs,omitempty"`
+	// User is RunAs's name, whose groups the hook takes as it runs.
+	User string `json:"User,omitempty"`
 	// GroupDone: the job was the last unfinished job of its group.
 	GroupDone bool `json:"GroupDone,omitempty"`
 }
@@ -247,7 +249,7 @@ func (l *Log) record(j *jobs.Job, from api.State) {
 			}
 		}
 		if len(cmds) > 0 && !j.Retrying { // a retried attempt's hooks wait for the last
-			r.Hook = &Hook{Commands: cmds, Dir: j.Row.Workdir, RunAs: j.Row.RunAs, GroupDone: l.cfg.Table.GroupDoneLocked(j)}
+			r.Hook = &Hook{Commands: cmds, Dir: j.Row.Workdir, RunAs: j.Row.RunAs, User: j.Row.User, GroupDone: l.cfg.Table.GroupDoneLocked(j)}
 		}
 	}
 	l.append(r)

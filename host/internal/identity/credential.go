@@ -320,3 +320,16 @@ func CheckWorkdir(acct *Account, id *store.Identity, dir string) error {
 	}
 	return nil
 }
+
+// Now is the identity user runs with as the machine says now, for a job
+// or hook that was recorded as id, perhaps hours ago (--at, --after, a
+// retry, an on-end hook): the account's groups today, so that a user taken
+// out of a group, or gone, does not run with what they had. A name that no
+// longer has id's uid is refused.
+func Now(user string, id *store.Identity) (*store.Identity, error) {
+	acct, err := LookupAccount(user)
+	if err != nil || acct.UID != id.UID {
+		return nil, fmt.Errorf("%s (uid %d) is no longer that user on this machine", user, id.UID)
+	}
+	return &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}, nil
+}

@@ -55,12 +55,12 @@ func (m *Manager) Run(j *jobs.Job) {
 	// recorded may be hours old (--at, --after, a retry), and a user
 	// taken out of a group, or gone, must not run with what they had.
 	if r.RunAs != nil {
-		acct, err := identity.LookupAccount(r.User)
-		if err != nil || acct.UID != r.RunAs.UID {
-			fail(fmt.Sprintf("the job runs as %s (uid %d), who is no longer that user on this machine", r.User, r.RunAs.UID))
+		id, err := identity.Now(r.User, r.RunAs)
+		if err != nil {
+			fail(fmt.Sprintf("the job runs as %v", err))
 			return
 		}
-		r.RunAs = &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}
+		r.RunAs = id
 	}
 	payload, err := m.t.Payload(&r)
 	if err != nil {
