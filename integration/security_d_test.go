@@ -3,12 +3,14 @@
 package integration
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -122,5 +124,57 @@ func TestSystemHostJobGroupsWhenItRuns(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the on-end hook wrote nothing to %s within 20s: %v", hookOut, err)
 		}
+	}
+}
+
+// A working directory the user cannot enter is refused by their own host
+// before the job exists (exit 2), as the README promises for a bad
+// working directory: before, the job was made and failed as it started.
+func TestOwnHostRefusesWorkdirUserCannotEnter(t *testing.T) {
+	needRoot(t)
+	u := createUser(t, "bgjd-wd", "")
+	cat, err := os.MkdirTemp("", "bgjdcat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cat) })
+	if err := os.Chmod(cat, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := bins.InstallRuntimes(cat, NewestVersion); err != nil {
+		t.Fatal(err)
+	}
+	closed := filepath.Join(cat, "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil { // root's, entered by root alone
+		t.Fatal(err)
+	}
+	for _, d := range []string{bins.Dir, bins.BinDir} { // for the user to run them
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	home := filepath.Join(u.home, "state")
+	run := func(args ...string) (int, string) {
+		cmd := exec.Command(bins.Bgjob, args...)
+		cmd.Dir = u.home
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}}
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + u.home, "BGJOB_HOME=" + home, "BGJOB_RUNTIMES=" + cat}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("bgjob %v: %v", args, err)
+		}
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	t.Cleanup(func() { run("host", "stop") })
+	code, out := run("start", "--wait", "--workdir", closed, "--", "pwd")
+	if code != 2 || !strings.Contains(out, "cannot enter the working directory "+closed) {
+		t.Errorf("start --workdir %s (root's, 0700) as %s: exit %d, %q; want exit 2, cannot enter", closed, u.name, code, out)
+	}
+	if code, out := run("get"); code != 0 || strings.TrimSpace(out) != "" {
+		t.Errorf("after the refused start, get: exit %d, %q; want no job", code, out)
+	}
+	if code, out := run("start", "--wait", "--", "echo ok"); code != 0 || strings.TrimSpace(out) != "ok" {
+		t.Errorf("start --wait in the user's home: exit %d, %q", code, out)
 	}
 }

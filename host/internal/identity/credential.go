@@ -306,9 +306,14 @@ func hasKey(env []string, key string) bool {
 }
 
 // CheckWorkdir makes sure acct can enter dir, before a job exists: as that
-// user, a shell changes into it.
+// user, a shell changes into it (as the host's own user, access(2)).
 func CheckWorkdir(acct *Account, id *store.Identity, dir string) error {
 	if id == nil {
+		// The job runs as the host's own user: a directory it cannot
+		// enter would fail the job at its start; say so before it exists.
+		if err := enterSelf(dir); err != nil {
+			return errorf(ErrBadRequest, "cannot enter the working directory %s: %v; choose one you may use, or give yourself access", dir, err)
+		}
 		return nil
 	}
 	ok, err := enterAs(id, dir)

@@ -8,7 +8,14 @@ import (
 	"syscall"
 
 	"github.com/bgjob/bgjob/host/store"
+	"golang.org/x/sys/unix"
 )
+
+// enterSelf says why this process's user cannot enter dir (the job runs
+// as the host's own user): access(2) with X_OK; nil if it can.
+func enterSelf(dir string) error {
+	return unix.Access(dir, unix.X_OK)
+}
 
 // enterAs reports whether user id can enter dir: a shell, run as that user,
 // changes into it (permissions, ACLs and all, as the job will meet them).
