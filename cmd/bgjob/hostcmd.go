@@ -115,13 +115,14 @@ says so and exits 0; a host that has not ended within 10 seconds is an
 error (exit code 7).
 
 The system host (--system) is a service: stop it with 'systemctl stop
-bgjob'.`,
+bgjob'; one run in the foreground ('bgjob host --system') ends with Ctrl-C,
+or SIGTERM to the pid in host.pid in its --home (default /var/lib/bgjob).`,
 		Example: `  bgjob host stop
   bgjob host stop && bgjob get     # a new host, the same jobs`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if sock := systemSocket(); sock != "" {
-				return api.Errorf(api.ExitUsage, "the system host is a service: systemctl stop bgjob")
+				return api.Errorf(api.ExitUsage, "the system host is a service: systemctl stop bgjob (one run in the foreground with 'bgjob host --system' ends with Ctrl-C, or: kill $(cat /var/lib/bgjob/host.pid), the host.pid of its --home)")
 			}
 			home, err := api.DefaultHome()
 			if err != nil {

@@ -78,7 +78,7 @@ func TestHostFlags(t *testing.T) {
 func TestHostStopRefusesSystem(t *testing.T) {
 	isolate(t)
 	code, out, errs := runCLI(t, "--system", "host", "stop")
-	if code != api.ExitUsage || out != "" || errs != "bgjob: the system host is a service: systemctl stop bgjob\n" {
+	if code != api.ExitUsage || out != "" || errs != "bgjob: the system host is a service: systemctl stop bgjob (one run in the foreground with 'bgjob host --system' ends with Ctrl-C, or: kill $(cat /var/lib/bgjob/host.pid), the host.pid of its --home)\n" {
 		t.Errorf("--system host stop: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	t.Setenv("BGJOB_SOCKET", "/run/elsewhere/host.sock")

@@ -141,6 +141,20 @@ var commands = []struct {
 	{"host", newHost, false}, {"runtime", newRuntime, false}, {"completion", newCompletion, true}, {"man", newMan, true},
 }
 
+// suggestFor points the words users of pueue, task-spooler and PowerShell
+// type at bgjob's commands ("unknown command "status" ... Did you mean
+// this? get").
+var suggestFor = map[string][]string{
+	"start":   {"add", "run", "submit", "Start-Job"},
+	"get":     {"status", "list", "ls", "ps", "jobs", "Get-Job"},
+	"receive": {"log", "logs", "follow", "output", "Receive-Job"},
+	"wait":    {"Wait-Job"},
+	"stop":    {"kill", "cancel", "Stop-Job"},
+	"remove":  {"rm", "clean", "delete", "Remove-Job"},
+	"suspend": {"pause", "Suspend-Job"},
+	"resume":  {"Resume-Job"},
+}
+
 // newRoot is the whole command tree: help, completion and the man pages
 // need every command.
 func newRoot() *cobra.Command { return newRootFor(nil) }
@@ -188,7 +202,7 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	}
 	root.SetVersionTemplate("bgjob {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return api.WithCode(api.ExitUsage, fmt.Errorf("%w (see 'bgjob %s --help')", err, c.Name()))
+		return api.WithCode(api.ExitUsage, fmt.Errorf("%w (see '%s --help')", err, c.CommandPath()))
 	})
 	root.PersistentFlags().BoolVar(&useSystem, "system", false, "use the system host ("+api.SystemSocket+"; or $BGJOB_SOCKET) instead of your own")
 	root.PersistentFlags().StringVar(&colorMode, "color", "auto", "colour what is printed: auto (on a terminal, unless NO_COLOR is set), always or never")
@@ -201,7 +215,9 @@ JOB is an id, a name (wildcards * ? [...] allowed) or an instance id.
 	}
 	root.Long += envHelp() + "\n" + exitCodesHelp()
 	for _, c := range commands {
-		root.AddCommand(c.build())
+		cmd := c.build()
+		cmd.SuggestFor = append(cmd.SuggestFor, suggestFor[c.name]...)
+		root.AddCommand(cmd)
 	}
 	registerCompletions(root)
 	return root

@@ -76,7 +76,8 @@ in the definition directory).
 
 A job's input (--input, --input-file, --input -) is at most 64 MiB: it
 travels in the start request and is stored with the job. Its name is at
-most 256 bytes. --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.
+most 256 bytes, and not digits alone (JOB 123 means the job whose id is
+123). --env names are shell variable names, [A-Za-z_][A-Za-z0-9_]*.
 
 With --foreach FILE (- : stdin) start makes a batch, as ForEach-Object
 -Parallel -AsJob does: one parent job with a child job per non-blank line,

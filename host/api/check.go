@@ -26,10 +26,15 @@ func CheckEnvName(kv string) error {
 	return nil
 }
 
-// CheckName says whether name may be a job's name: at most MaxName bytes.
+// CheckName says whether name may be a job's name: at most MaxName bytes,
+// and not all digits, which every command would read as a job's id (a job
+// named 123 could never be named again).
 func CheckName(name string) error {
 	if len(name) > MaxName {
 		return fmt.Errorf("the job's name is %d bytes long; at most %d bytes are accepted (names are for reading in a table)", len(name), MaxName)
+	}
+	if name != "" && strings.Trim(name, "0123456789") == "" {
+		return fmt.Errorf("the job's name %s is digits alone, which get, receive, wait, stop and remove would read as a job's id; give it a letter too (job-%s)", name, name)
 	}
 	return nil
 }

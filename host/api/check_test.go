@@ -26,6 +26,14 @@ func TestCheckName(t *testing.T) {
 	if err := CheckName(strings.Repeat("x", MaxName+1)); err == nil || !strings.Contains(err.Error(), "at most 256 bytes") {
 		t.Errorf("a name of %d bytes: %v", MaxName+1, err)
 	}
+	if err := CheckName("123"); err == nil || !strings.Contains(err.Error(), "digits alone") {
+		t.Errorf("a name of digits alone: %v", err)
+	}
+	for _, ok := range []string{"", "job-123", "1.5", "v2"} {
+		if err := CheckName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
 }
 
 // A positive timeout below the clock's resolution times out at once; it

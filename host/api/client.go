@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -93,6 +94,11 @@ const (
 // writable by others. Nothing else is checked or started.
 func DialSocket(sock string) (*Client, error) {
 	dir := filepath.Dir(sock)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		// No system host has ever run here (its directory is made when
+		// it starts): say what to do, as for a socket nobody answers on.
+		return nil, &Error{Code: ExitUnavailable, Err: fmt.Errorf("no bgjob system host runs here: %s does not exist; start one as root with 'bgjob host --system', or 'systemctl start bgjob'", dir)}
+	}
 	if err := checkSocketDir(dir); err != nil {
 		return nil, &Error{Code: ExitUnavailable, Err: err}
 	}

@@ -39,7 +39,7 @@ var ExitCodes = []struct {
 	{ExitUsage, "usage error, or bad input (workdir, file, version constraint, flags)"},
 	{ExitNotFound, "no job matches"},
 	{ExitTimeout, "wait --timeout ran out before the jobs finished"},
-	{ExitRuntime, "no installed runtime matches, or a runtime binary failed verification"},
+	{ExitRuntime, "no installed runtime (or job type) matches, a runtime binary failed verification, or runtime install refused a binary"},
 	{ExitConflict, "the job is not finished (remove of a job named by id or exact name, without --force; restart), or a host already runs on this home"},
 	{ExitUnavailable, "the host could not be reached or started, or failed"},
 	{ExitDamaged, "a job's records on disk are damaged (a record that does not match its checksum, say) or missing; the message names the log file and the byte, and what came before was printed"},

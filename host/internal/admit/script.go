@@ -69,13 +69,13 @@ func prepare(req *api.StartRequest, id *store.Identity) (*sdk.Job, string, error
 			if err != nil {
 				return err
 			}
-			if sp.Script, err = readScript(path); err != nil {
+			if sp.Script, err = readScript("the script file", path); err != nil {
 				return err
 			}
 			cmd = path
 		case req.LiteralPath != "":
 			path := absIn(req.LiteralPath, req.Workdir)
-			if sp.Script, err = readScript(path); err != nil {
+			if sp.Script, err = readScript("the script file", path); err != nil {
 				return err
 			}
 			cmd = path
@@ -84,7 +84,7 @@ func prepare(req *api.StartRequest, id *store.Identity) (*sdk.Job, string, error
 			return errkind.Errorf(errkind.ErrBadRequest, "give --init or --init-file, not both")
 		}
 		if req.InitFile != "" {
-			if sp.Init, err = readScript(absIn(req.InitFile, req.Workdir)); err != nil {
+			if sp.Init, err = readScript("the --init-file", absIn(req.InitFile, req.Workdir)); err != nil {
 				return err
 			}
 		}
@@ -146,35 +146,36 @@ func globOne(pattern, dir string) (string, error) {
 	}
 }
 
-// readScript reads a script file, which must be a regular file: a named
+// readScript reads a script file (what names it in errors: "the script
+// file", "the --init-file"), which must be a regular file: a named
 // pipe or a device would block the call (and hold the caller's output open)
 // for as long as nothing writes to it. The file is opened without blocking
 // and checked as opened, so swapping in a pipe after a check changes
 // nothing.
-func readScript(path string) (string, error) {
+func readScript(what, path string) (string, error) {
 	f, err := openNonBlocking(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s does not exist", path)
+			return "", errkind.Errorf(errkind.ErrBadRequest, "%s %s does not exist", what, path)
 		}
-		return "", errkind.Errorf(errkind.ErrBadRequest, "cannot read the script file: %w", err)
+		return "", errkind.Errorf(errkind.ErrBadRequest, "cannot read %s: %w", what, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", errkind.Errorf(errkind.ErrBadRequest, "cannot read the script file: %w", err)
+		return "", errkind.Errorf(errkind.ErrBadRequest, "cannot read %s: %w", what, err)
 	}
 	switch {
 	case fi.IsDir():
-		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s is a directory", path)
+		return "", errkind.Errorf(errkind.ErrBadRequest, "%s %s is a directory", what, path)
 	case !fi.Mode().IsRegular():
-		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s is %s, not a regular file; give a file, or pass the script inline", path, safepath.Kind(fi.Mode()))
+		return "", errkind.Errorf(errkind.ErrBadRequest, "%s %s is %s, not a regular file; give a file, or pass the script inline", what, path, safepath.Kind(fi.Mode()))
 	case fi.Size() > MaxScript:
-		return "", errkind.Errorf(errkind.ErrBadRequest, "the script file %s has %d bytes; at most %d are accepted", path, fi.Size(), MaxScript)
+		return "", errkind.Errorf(errkind.ErrBadRequest, "%s %s has %d bytes; at most %d are accepted", what, path, fi.Size(), MaxScript)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxScript+1))
 	if err != nil {
-		return "", errkind.Errorf(errkind.ErrBadRequest, "cannot read the script file: %w", err)
+		return "", errkind.Errorf(errkind.ErrBadRequest, "cannot read %s: %w", what, err)
 	}
 	return string(b), nil
 }
