@@ -267,6 +267,9 @@ func TestSelectors(t *testing.T) {
 		{[]string{strings.ToUpper(alpha.InstanceID)}, []uint64{1}},
 		// Each job once, in id order.
 		{[]string{"3", "al*", "alpha", "1"}, []uint64{1, 2, 3}},
+		// A pattern may match nothing, as in PowerShell.
+		{[]string{"1", "x*"}, []uint64{1}},
+		{[]string{"x*"}, nil},
 	}
 	for _, tt := range tests {
 		js, err := th.Jobs(context.Background(), tt.sel, nil)
@@ -278,7 +281,7 @@ func TestSelectors(t *testing.T) {
 			t.Errorf("Jobs(%q) = %v, want %v", tt.sel, got, tt.want)
 		}
 	}
-	for _, sel := range [][]string{{"gamma"}, {"42"}, {"1", "x*"}, {"00000000-0000-4000-8000-000000000000"}} {
+	for _, sel := range [][]string{{"gamma"}, {"42"}, {"x*", "gamma"}, {"00000000-0000-4000-8000-000000000000"}} {
 		_, err := th.Jobs(context.Background(), sel, nil)
 		wantKind(t, "Jobs("+strings.Join(sel, ",")+")", err, host.ErrNotFound)
 		if err != nil && !strings.Contains(err.Error(), sel[len(sel)-1]) {

@@ -28,6 +28,13 @@ func (t *Table) AfterLocked(c Caller, sel []string, self uint64) ([]uint64, erro
 		if strings.TrimSpace(s) == "" {
 			return nil, errorf(ErrBadRequest, "--after: an empty job name")
 		}
+		// A pattern that matches no job would leave nothing to wait
+		// for: the job would run at once, not after what was meant.
+		if IsPattern(s) {
+			if js, _ := t.SelectLocked(c, []string{s}); len(js) == 0 {
+				return nil, errorf(ErrBadRequest, "--after: %w", notFound(s))
+			}
+		}
 	}
 	js, err := t.SelectLocked(c, sel)
 	if err != nil {

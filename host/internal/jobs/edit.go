@@ -135,7 +135,10 @@ func (t *Table) SelectOne(c Caller, sel []string, verb string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(js) != 1 {
+	switch {
+	case len(js) == 0:
+		return nil, notFound(strings.Join(sel, " "))
+	case len(js) != 1:
 		return nil, errorf(ErrBadRequest, "%s acts on one job; %d are selected", verb, len(js))
 	}
 	return js[0], nil
@@ -154,7 +157,10 @@ func (t *Table) Script(c Caller, sel []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(js) != 1 {
+	switch {
+	case len(js) == 0:
+		return "", notFound(strings.Join(sel, " "))
+	case len(js) != 1:
 		return "", errorf(ErrBadRequest, "--edit edits one job's script; %d are selected", len(js))
 	}
 	if r.PSJobTypeName != sdk.BackgroundJob && r.PSJobTypeName != "ThreadJob" {

@@ -13,6 +13,10 @@ import (
 // selectLocked returns the jobs the selectors name, in id order, each once,
 // among those c may see. A selector is an id, an instance id, or a name with
 // wildcards (* ? [...]). With no selectors it returns every job c may see.
+// A selector with wildcards may match no job, as in PowerShell (Get-Job
+// -Name 'x*' finds nothing, and says nothing): 'bgjob remove '*' && ...'
+// goes on with an empty table. An id or an exact name that matches nothing
+// is ErrNotFound.
 // Another user's job is, to c, a job that does not exist.
 //
 // Child jobs (of a job on several nodes) are selected by id, instance id or
@@ -48,7 +52,10 @@ func (t *Table) SelectLocked(c Caller, sel []string) ([]*Job, error) {
 			}
 		}
 		if len(matches) == 0 {
-			return nil, errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+			if IsPattern(s) {
+				continue
+			}
+			return nil, notFound(s)
 		}
 		for _, j := range matches {
 			if !seen[j.Row.ID] {
@@ -303,3 +310,8 @@ func beganAt(v *api.Job) time.Time {
 // IsPattern says whether a selector is a wildcard pattern: one that may
 // pick jobs the caller never looked at (a child job, say, it leaves out).
 func IsPattern(sel string) bool { return strings.ContainsAny(sel, "*?[") }
+
+// notFound is the error for a selector s that matches no job.
+func notFound(s string) error {
+	return errorf(ErrNotFound, "no job matches %q; 'bgjob get' lists the jobs", s)
+}
