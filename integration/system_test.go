@@ -848,13 +848,23 @@ func testIsolation(t *testing.T, s *systemHost, alice, bob *testUser) {
 			}
 			// Another's job answers as a job that never was: same
 			// code, same words.
-			never := s.as(sd.me, 0o022, "", "get", "999999")
+			// A wildcard matching only theirs answers as one matching
+			// nothing (no error, nothing printed; send, which takes
+			// one job, says none matches).
 			for _, sel := range []string{strconv.FormatUint(sd.theirs[0], 10), sd.theirNam, instance[sd.theirs[0]], sd.theirNam[:1] + "*"} {
 				for _, cmd := range [][]string{{"get"}, {"receive"}, {"wait", "--timeout", "5"}, {"stop"}, {"send", "--eof"}, {"remove", "--force"}} {
+					nothing := "999999"
+					if strings.Contains(sel, "*") {
+						nothing = "zz-never-made*"
+					}
+					never := s.as(sd.me, 0o022, "", append(cmd, nothing)...)
 					r := s.as(sd.me, 0o022, "", append(cmd, sel)...)
-					if r.code != api.ExitNotFound || r.code != never.code ||
-						strings.ReplaceAll(r.stderr, strconv.Quote(sel), `"X"`) != strings.ReplaceAll(never.stderr, `"999999"`, `"X"`) {
-						t.Errorf("%s %s (the other user's) answered %v\nnot as a job that never was: %v", cmd[0], sel, r, never)
+					if r.code != never.code || r.stdout != never.stdout ||
+						strings.ReplaceAll(r.stderr, strconv.Quote(sel), `"X"`) != strings.ReplaceAll(never.stderr, strconv.Quote(nothing), `"X"`) {
+						t.Errorf("%s %s (the other user's) answered %v\nnot as %s, which never was: %v", cmd[0], sel, r, nothing, never)
+					}
+					if nothing == "999999" && r.code != api.ExitNotFound {
+						t.Errorf("%s %s (the other user's) answered exit %d, want %d", cmd[0], sel, r.code, api.ExitNotFound)
 					}
 				}
 			}
