@@ -113,6 +113,19 @@ func restartPassword(fromStdin bool) (string, error) {
 // and returns the result; an emptied script cancels (what says what was
 // not done then).
 func editScript(show *api.Request, what string) (string, error) {
+	editor := os.Getenv("VISUAL")
+	if editor == "" {
+		editor = os.Getenv("EDITOR")
+	}
+	if editor == "" && (!isTerminal(os.Stdin) || !isTerminal(os.Stdout)) {
+		// vi off a terminal writes escape codes to a pipe and fails
+		// on its input; an editor named in the environment may be a
+		// program that edits without one (a script's sed), so it runs.
+		return "", api.Errorf(api.ExitUsage, "no editor for the script: vi opens only on a terminal; set $VISUAL or $EDITOR to one that works here (nothing was %s)", what)
+	}
+	if editor == "" {
+		editor = "vi"
+	}
 	var out bytes.Buffer
 	if err := callTo(show, &out); err != nil {
 		return "", err
@@ -125,13 +138,6 @@ func editScript(show *api.Request, what string) (string, error) {
 	path := filepath.Join(dir, "script.sh")
 	if err := os.WriteFile(path, out.Bytes(), 0o600); err != nil {
 		return "", api.WithCode(api.ExitUsage, err)
-	}
-	editor := os.Getenv("VISUAL")
-	if editor == "" {
-		editor = os.Getenv("EDITOR")
-	}
-	if editor == "" {
-		editor = "vi"
 	}
 	// As git does: the editor setting is a shell command (it may carry
 	// flags), given the file as its argument.
