@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 )
@@ -59,10 +60,12 @@ func (d *Description) TypeNames() []string {
 	return names
 }
 
-// JobType returns what d says of job type name, if d serves it.
+// JobType returns what d says of job type name, if d serves it. Names
+// match in any case, as PowerShell's do (--type copy is Copy); TypeInfo's
+// Name is the plugin's own spelling.
 func (d *Description) JobType(name string) (TypeInfo, bool) {
 	for _, t := range d.JobTypes {
-		if t.Name == name {
+		if strings.EqualFold(t.Name, name) {
 			return t, true
 		}
 	}

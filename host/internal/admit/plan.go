@@ -60,7 +60,7 @@ type Plan struct {
 
 // typed reports whether req starts a custom job type rather than a script.
 func typed(req *api.StartRequest) bool {
-	return (req.Type != "" && req.Type != sdk.BackgroundJob) || req.DefinitionName != ""
+	return (req.Type != "" && !strings.EqualFold(req.Type, sdk.BackgroundJob)) || req.DefinitionName != ""
 }
 
 // PlanScript is a plain job's plan: a script in a runtime, for a job run
@@ -158,6 +158,7 @@ func (a *Admitter) PlanTyped(ctx context.Context, req *api.StartRequest, id *sto
 		return nil, err
 	}
 	bin.Close()
+	typ = info.Name // as the plugin spells it: --type copy runs Copy
 	p := &Plan{Entry: entry, Type: typ, Name: req.Name, Workdir: req.Workdir,
 		Payload: &sdk.Job{Type: typ, Script: req.Script, Args: req.Args, Input: req.Input, MergeError: req.MergeError}}
 	if req.DefinitionName == "" {
