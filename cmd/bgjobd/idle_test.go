@@ -168,3 +168,23 @@ func TestHostProcs(t *testing.T) {
 		}
 	}
 }
+
+func TestEnvInt(t *testing.T) {
+	for _, tt := range []struct {
+		v    string
+		want int
+	}{
+		{"", 16},
+		{"4", 4},
+		{" 8 ", 8},
+		{"abc", 16},
+		{"12abc", 16}, // not 12: the value is refused whole
+		{"0", 16},
+		{"-3", 16},
+	} {
+		t.Setenv("BGJOB_TEST_INT", tt.v)
+		if got := envInt("BGJOB_TEST_INT", 16); got != tt.want {
+			t.Errorf("BGJOB_TEST_INT=%q: %d, want %d", tt.v, got, tt.want)
+		}
+	}
+}

@@ -254,10 +254,16 @@ func connectedTo(table, sock string) bool {
 }
 
 func envInt(name string, def int) int {
-	var n int
-	if _, err := fmt.Sscan(os.Getenv(name), &n); err == nil && n > 0 {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
 		return n
 	}
+	// Said, as envDuration says it: a limit silently left at its default
+	// looks like a limit that took.
+	fmt.Fprintf(os.Stderr, "bgjobd: $%s=%q is not a whole number of 1 or more; using %d\n", name, v, def)
 	return def
 }
 
