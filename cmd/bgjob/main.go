@@ -103,6 +103,10 @@ var envVars = []struct{ Name, Text string }{
 	{"BGJOB_MAX_RUNNING", "how many runtimes a host runs at once (default 16); more jobs wait as NotStarted"},
 	{"BGJOB_HOSTD", "the host daemon to start (default bgjobd beside bgjob, else on PATH)"},
 	{"BGJOB_IDLE_EXIT", "how long a host started for you waits with nothing to do before it exits (default 10m; 0 never)"},
+	{"BGJOB_SLURM_DIR", "where jobs on --location slurm keep their files, shared with the cluster's nodes (default $BGJOB_HOME/slurm)"},
+	{"BGJOB_SLURM_BIN", "the directory of sbatch, squeue, scontrol, scancel and sinfo (default: on PATH)"},
+	{"BGJOB_SSH", "the ssh client jobs on --location ssh run through (default ssh on PATH)"},
+	{"GOMAXPROCS", "the processors the host's own goroutines run on (default half of them, at least one)"},
 	{"NO_COLOR", "when set, bgjob does not colour what it prints on a terminal"},
 }
 
