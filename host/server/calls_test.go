@@ -9,6 +9,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,9 +25,10 @@ import (
 func TestSystemHostBoundsCalls(t *testing.T) {
 	th := fakeHost(t)
 	sock := filepath.Join(th.Dir, "x.sock")
-	uid := 4242
+	var uid atomic.Int64 // the caller the next connection comes from
+	uid.Store(4242)
 	s := &server{h: th.Host, log: th.Host.Logger(), system: true,
-		peer: func(*net.UnixConn) (api.Cred, error) { return api.Cred{UID: uid, GID: uid}, nil }}
+		peer: func(*net.UnixConn) (api.Cred, error) { u := int(uid.Load()); return api.Cred{UID: u, GID: u}, nil }}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.serve(ctx, sock) }()
@@ -77,13 +79,13 @@ func TestSystemHostBoundsCalls(t *testing.T) {
 	}
 	// Another user is served meanwhile, and one connection closed makes
 	// room again.
-	uid = 4343
+	uid.Store(4343)
 	c, kind, _ = dial()
 	c.Close()
 	if kind != api.FrameHello {
 		t.Fatalf("another user refused: frame %c", kind)
 	}
-	uid = 4242
+	uid.Store(4242)
 	held[0].Close()
 	held = held[1:]
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
