@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // goroutineID is the calling goroutine's number, as its stack trace gives it.
@@ -21,15 +22,16 @@ func TestWorkersReusedNeverWaitedFor(t *testing.T) {
 	goWorker(func() { ids <- goroutineID() })
 	first := within(t, ids, "the first job")
 	// The worker is free once its job has returned; a job given while it
-	// is on its way back may get a new one, so a few tries.
+	// is on its way back may get a new one, and one given while other
+	// tests' workers are idle may go to one of those: tries, each after a
+	// pause that lets the worker get back, for up to 10 s on a busy
+	// machine (the first try is enough on a quiet one).
 	reused := false
-	for range 50 {
-		goWorker(func() { ids <- goroutineID() })
-		if within(t, ids, "a job") == first {
-			reused = true
-			break
-		}
+	for deadline := time.Now().Add(10 * time.Second); !reused && time.Now().Before(deadline); {
 		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+		goWorker(func() { ids <- goroutineID() })
+		reused = within(t, ids, "a job") == first
 	}
 	if !reused {
 		t.Errorf("no job ran on the goroutine %s freed", first)
