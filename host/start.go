@@ -81,7 +81,11 @@ func (h *Host) Start(ctx context.Context, req *api.StartRequest) (*api.Job, erro
 	if loc != nil {
 		return h.startAt(ctx, loc, req, owner, runAs, acct)
 	}
-	p, err := h.admit.Plan(ctx, req, runAs, acct)
+	reader, err := h.ids.Reader(owner)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.admit.Plan(ctx, req, runAs, reader, acct)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -85,6 +86,19 @@ func TestSystemHostReadsScriptFilesAsUser(t *testing.T) {
 	id := s.startJob(mal, 0o022, "", "--literal-path", theirs)
 	if out := s.output(mal, id); len(out) != 1 || out[0] != "GROUP-LINE" {
 		t.Errorf("the group's script ran as %q, want GROUP-LINE", out)
+	}
+	// The caller's access reads, whoever the job runs as: root's start of
+	// a job as the user, from root's own file, reads it as root.
+	r := s.as(nil, 0o022, "", "start", "-o", "json", "--credential", mal.name, "--literal-path", secret)
+	if r.code != 0 {
+		t.Fatalf("root's start --credential %s --literal-path (root's file): %v", mal.name, r)
+	}
+	var j sysJob
+	if err := json.Unmarshal([]byte(r.stdout), &j); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.output(nil, j.ID); len(out) != 1 || out[0] != "ROOT-SECRET-LINE" {
+		t.Errorf("root's script, run as %s, printed %q; want ROOT-SECRET-LINE", mal.name, out)
 	}
 }
 
@@ -174,6 +188,15 @@ func TestOwnHostRefusesWorkdirUserCannotEnter(t *testing.T) {
 	if code, out := run("get"); code != 0 || strings.TrimSpace(out) != "" {
 		t.Errorf("after the refused start, get: exit %d, %q; want no job", code, out)
 	}
+	// An edit is held to the same: a queued job moved there is refused.
+	if code, out := run("start", "--name", "later", "--delay", "1h", "--", "pwd"); code != 0 {
+		t.Fatalf("start --delay 1h as %s: exit %d, %q", u.name, code, out)
+	}
+	code, out = run("edit", "later", "--workdir", closed)
+	if code != 2 || !strings.Contains(out, "cannot enter the working directory "+closed) {
+		t.Errorf("edit --workdir %s as %s: exit %d, %q; want exit 2, cannot enter", closed, u.name, code, out)
+	}
+	run("remove", "--force", "later")
 	if code, out := run("start", "--wait", "--", "echo ok"); code != 0 || strings.TrimSpace(out) != "ok" {
 		t.Errorf("start --wait in the user's home: exit %d, %q", code, out)
 	}

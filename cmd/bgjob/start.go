@@ -118,7 +118,7 @@ Only the last attempt's records are kept.`,
 			// its arguments come with --arg; after --file PATH (as after
 			// sh PATH) and for a custom type's job, the words are
 			// arguments.
-			custom := (req.Type != "" && req.Type != api.BackgroundJob) || req.DefinitionName != ""
+			custom := req.Typed()
 			switch {
 			case custom || req.File != "" || req.LiteralPath != "":
 				if len(scriptArgs) > 0 && len(args) > 0 {

@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Operations a Request can ask for.
 const (
@@ -291,3 +294,10 @@ const MaxRequest = MaxInput/3*4 + 32<<20
 // MaxName bounds a job's name, in bytes of its UTF-8: a name is for
 // people to type and read in a table, and every listing carries it.
 const MaxName = 256
+
+// Typed reports whether r starts a custom job type (or a stored
+// definition) rather than a script. A type's name matches in any case, as
+// PowerShell's -Type does: --type backgroundjob is a script.
+func (r *StartRequest) Typed() bool {
+	return (r.Type != "" && !strings.EqualFold(r.Type, BackgroundJob)) || r.DefinitionName != ""
+}

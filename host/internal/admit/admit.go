@@ -49,19 +49,20 @@ func New(cfg Config) *Admitter {
 }
 
 // Plan is a start request's plan on this host, for a job run as runAs
-// (nil: the host's user), account acct: a script's (PlanScript) or a
-// custom type's (PlanTyped). A definition may move the job to a working
-// directory of its own, which must do as the request's did.
-func (a *Admitter) Plan(ctx context.Context, req *api.StartRequest, runAs *store.Identity, acct *identity.Account) (*Plan, error) {
+// (nil: the host's user), account acct: a script's (PlanScript, its files
+// read with reader's access) or a custom type's (PlanTyped). A definition
+// may move the job to a working directory of its own, which must do as
+// the request's did.
+func (a *Admitter) Plan(ctx context.Context, req *api.StartRequest, runAs, reader *store.Identity, acct *identity.Account) (*Plan, error) {
 	if err := jobs.CheckLater(req); err != nil {
 		return nil, err
 	}
 	var p *Plan
 	var err error
-	if typed(req) {
+	if req.Typed() {
 		p, err = a.PlanTyped(ctx, req, runAs)
 	} else {
-		p, err = a.PlanScript(req, runAs)
+		p, err = a.PlanScript(req, reader)
 	}
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func checkForEach(req *api.StartRequest) error {
 	switch loc := strings.ToLower(req.Location); {
 	case loc != "" && loc != api.LocationLocal:
 		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs its child jobs on this machine; it does not go with --location %s (on Slurm, a job array: --slurm-arg=--array=1-N)", req.Location)
-	case typed(req):
+	case req.Typed():
 		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs a script once per item; it does not go with --type or --definition-name")
 	case req.Group != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "--foreach limits its child jobs with --throttle-limit, not a queue group; --group does not go with it")

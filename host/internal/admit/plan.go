@@ -58,18 +58,13 @@ type Plan struct {
 	Notices []string
 }
 
-// typed reports whether req starts a custom job type rather than a script.
-func typed(req *api.StartRequest) bool {
-	return (req.Type != "" && !strings.EqualFold(req.Type, sdk.BackgroundJob)) || req.DefinitionName != ""
-}
-
-// PlanScript is a plain job's plan: a script in a runtime, for a job run
-// as runAs (nil: the host's user), who is who reads its script files.
-func (a *Admitter) PlanScript(req *api.StartRequest, runAs *store.Identity) (*Plan, error) {
+// PlanScript is a plain job's plan: a script in a runtime, its script
+// files read with reader's access (nil: the host's; see identity.Reader).
+func (a *Admitter) PlanScript(req *api.StartRequest, reader *store.Identity) (*Plan, error) {
 	if req.DefinitionPath != "" {
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "--definition-path goes with --definition-name")
 	}
-	payload, cmd, err := prepare(req, runAs)
+	payload, cmd, err := prepare(req, reader)
 	if err != nil {
 		return nil, err
 	}

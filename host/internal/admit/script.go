@@ -43,9 +43,9 @@ func checkDir(dir string) error {
 	return nil
 }
 
-// prepare checks a script request and reads the files it names, as the
-// job's user id (nil: the host's user) reads them: a system host runs as
-// root, and the paths are the user's to choose.
+// prepare checks a script request and reads the files it names with the
+// file access of id (nil: the host's), the caller's (identity.Reader): a
+// system host runs as root, and the paths are the caller's to choose.
 func prepare(req *api.StartRequest, id *store.Identity) (*sdk.Job, string, error) {
 	if len(req.Input) > api.MaxInput {
 		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "the job's input is %d bytes; at most %d (64 MiB) are accepted: give the job a path to read instead", len(req.Input), api.MaxInput)

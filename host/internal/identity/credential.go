@@ -326,6 +326,19 @@ func CheckWorkdir(acct *Account, id *store.Identity, dir string) error {
 	return nil
 }
 
+// Reader is whose file access reads the files a caller's request names (a
+// start's script files): the caller's own. The caller named them, and
+// their contents travel in the job's payload, so the caller's access is
+// the limit whoever the job runs as: root reads as root (nil, the host's
+// own, as for any caller who is the host's user), and a user on the system
+// host reads as themselves, with their groups as they are now.
+func (r *Resolver) Reader(c Caller) (*store.Identity, error) {
+	if c.UID == r.cfg.Self.UID {
+		return nil, nil
+	}
+	return Now(c.Name, &store.Identity{UID: c.UID, GID: c.GID})
+}
+
 // Now is the identity user runs with as the machine says now, for a job
 // or hook that was recorded as id, perhaps hours ago (--at, --after, a
 // retry, an on-end hook): the account's groups today, so that a user taken
@@ -333,8 +346,11 @@ func CheckWorkdir(acct *Account, id *store.Identity, dir string) error {
 // longer has id's uid is refused.
 func Now(user string, id *store.Identity) (*store.Identity, error) {
 	acct, err := LookupAccount(user)
-	if err != nil || acct.UID != id.UID {
-		return nil, fmt.Errorf("%s (uid %d) is no longer that user on this machine", user, id.UID)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("cannot look up user %s (uid %d): %w", user, id.UID, err)
+	case acct.UID != id.UID:
+		return nil, fmt.Errorf("%s is no longer uid %d on this machine (now %d)", user, id.UID, acct.UID)
 	}
 	return &store.Identity{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}, nil
 }

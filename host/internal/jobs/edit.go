@@ -37,6 +37,12 @@ func (t *Table) Edit(c Caller, j *Job, ch *api.EditRequest, checkDir func(string
 			return nil, err
 		}
 	}
+	if ch.Workdir != nil && runAs == nil {
+		// As the host's own user (access(2)), as a start checks it.
+		if err := identity.CheckWorkdir(nil, nil, *ch.Workdir); err != nil {
+			return nil, err
+		}
+	}
 	if ch.Workdir != nil && runAs != nil {
 		// As the job's user, before the lock: this starts a process.
 		acct, err := identity.LookupAccount(user)

@@ -78,7 +78,7 @@ func Receive(ctx context.Context, t *jobs.Table, c identity.Caller, sel []string
 			defer t.RemoveEmptied(all)
 		}
 	}
-	if err == nil && o.Location != "" {
+	if err == nil && o.Location != "" && len(js) > 0 {
 		loc := jobs.CompileWildcard(o.Location)
 		kept := js[:0:0]
 		var at []string

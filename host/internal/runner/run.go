@@ -57,7 +57,7 @@ func (m *Manager) Run(j *jobs.Job) {
 	if r.RunAs != nil {
 		id, err := identity.Now(r.User, r.RunAs)
 		if err != nil {
-			fail(fmt.Sprintf("the job runs as %v", err))
+			fail(fmt.Sprintf("cannot run the job as its user: %v", err))
 			return
 		}
 		r.RunAs = id

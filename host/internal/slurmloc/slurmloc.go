@@ -30,7 +30,6 @@ import (
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/remote"
 	"github.com/bgjob/bgjob/host/slurm"
-	"github.com/bgjob/bgjob/sdk"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -113,7 +112,7 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--group limits jobs on this host; a job on Slurm is queued by Slurm (--partition)")
 	case jobs.Later(req):
 		return errkind.Errorf(errkind.ErrBadRequest, "--at, --delay, --timeout and --retries are for jobs on this host; on Slurm, give sbatch's --begin, --time or --requeue with --slurm-arg")
-	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
+	case req.Typed():
 		return errkind.Errorf(errkind.ErrBadRequest, "only scripts (BackgroundJob) run on --location slurm")
 	case req.StdinOpen:
 		return errkind.Errorf(errkind.ErrBadRequest, "--stdin-open keeps a job's input open in a runtime on this host; a job on Slurm takes no input while it runs")

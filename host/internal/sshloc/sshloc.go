@@ -36,7 +36,6 @@ import (
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/internal/remote"
-	"github.com/bgjob/bgjob/sdk"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -128,7 +127,7 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--group limits jobs on this host; a job over SSH is limited by --throttle-limit")
 	case jobs.Later(req):
 		return errkind.Errorf(errkind.ErrBadRequest, "--at, --delay, --timeout and --retries are for jobs on this host; they do not go with --location ssh yet")
-	case req.Type != "" && req.Type != sdk.BackgroundJob, req.DefinitionName != "":
+	case req.Typed():
 		return errkind.Errorf(errkind.ErrBadRequest, "only scripts (BackgroundJob) run on --location ssh")
 	case req.OnEnd != "":
 		return errkind.Errorf(errkind.ErrBadRequest, "--on-end does not go with --location ssh yet; the host's 'bgjob queue --on-end' runs for jobs over SSH too")
