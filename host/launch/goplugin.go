@@ -235,7 +235,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 		// What it started goes with it: a runtime that failed to start
 		// leaves nothing running.
 		if r.peer.Pid > 0 {
-			waitGone(r.peer.Pid)
+			waitGone(r.peer.Pid, r.start)
 			endSession(r.peer.Pid)
 		}
 	}
@@ -275,7 +275,7 @@ func (g *GoPlugin) Reattach(a *Attach, logPath string) (Process, error) {
 // host cannot take back.
 func End(a *Attach) {
 	if killStray(a.Pid, a.Start) {
-		waitGone(a.Pid)
+		waitGone(a.Pid, a.Start)
 	}
 	endSession(a.Pid) // only if its leader is gone
 }
@@ -469,7 +469,7 @@ func (p *child) Kill() {
 	}
 	p.closeClient()
 	if pid > 0 {
-		waitGone(pid)
+		waitGone(pid, p.attach.Start)
 		if n := endSession(pid); n > 0 {
 			p.logger.Warn("ended processes the runtime left", "count", n)
 		}
@@ -554,10 +554,11 @@ func (p *child) Release() {
 	})
 }
 
-// waitGone waits a little for pid to end (a kill takes a moment), so that
-// its session is seen without a leader.
-func waitGone(pid int) {
-	for deadline := time.Now().Add(2 * time.Second); alive(pid) && time.Now().Before(deadline); {
+// waitGone waits a little for pid, begun at start, to end (a kill takes a
+// moment), so that its session is seen without a leader; a pid another
+// process has by now is not waited for.
+func waitGone(pid int, start uint64) {
+	for deadline := time.Now().Add(2 * time.Second); alive(pid) && ours(pid, start) && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 }

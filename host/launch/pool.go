@@ -240,7 +240,7 @@ func (g *GoPlugin) Sweep(inUse func(sockDir string) bool) {
 				var pid int
 				var start uint64
 				if _, err := fmt.Sscanf(string(b), "%d %d", &pid, &start); err == nil && killStray(pid, start) {
-					waitGone(pid)
+					waitGone(pid, start)
 					endSession(pid)
 				}
 			}

@@ -45,16 +45,26 @@ func alive(pid int) bool { return process.Alive(pid) }
 func endSession(pid int) int { return process.KillSession(pid) }
 
 // killPid kills the runtime the host recorded as pid, started at start
-// (0: not known): a reattached runtime is not the host's child, and once it
-// has exited its pid may be another process's, another user's even, which
-// a root host must not kill.
+// (0: not known, as for a child not yet reaped, whose pid no other process
+// can have): a reattached runtime is not the host's child, and once it has
+// exited its pid may be another process's, another user's even, which a
+// root host must not kill (killStray checks).
 func killPid(pid int, start uint64) {
 	if start != 0 {
-		if st, ok := process.StartTime(pid); !ok || st != start {
-			return
-		}
+		killStray(pid, start)
+		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// ours reports whether pid is still the process that began at start (0:
+// not known; taken as ours).
+func ours(pid int, start uint64) bool {
+	if start == 0 {
+		return true
+	}
+	st, ok := process.StartTime(pid)
+	return ok && st == start
 }
 
 // ownBy gives f to the process's user.

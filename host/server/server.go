@@ -154,6 +154,7 @@ func (s *server) serve(ctx context.Context, sock string) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var pause time.Duration
+	var outWarned time.Time
 	for {
 		conn, err := ln.AcceptUnix()
 		if err != nil {
@@ -169,7 +170,10 @@ func (s *server) serve(ctx context.Context, sock string) error {
 				// waited out, as net/http does, never the end of the
 				// host and of every user's calls.
 				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-				s.log.Warn("cannot accept a call: out of descriptors; waiting", "err", err, "wait", pause)
+				if time.Since(outWarned) > time.Minute { // once a minute, as refusals
+					outWarned = time.Now()
+					s.log.Warn("cannot accept a call: out of descriptors; waiting until some are closed (logged once a minute)", "err", err)
+				}
 				time.Sleep(pause)
 				continue
 			}
