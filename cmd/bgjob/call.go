@@ -130,13 +130,18 @@ func callTo(req *api.Request, out io.Writer) error {
 
 // repeatable reports whether req may be sent again after the host vanished
 // in the middle of it: a start naming its job's instance id, or a restart
-// naming itself, which the host carries out at most once.
+// naming itself, which the host carries out at most once; or a wait, which
+// changes nothing and, sent again, waits for the same jobs (those named,
+// or of a group: the jobs go on while no host runs, and the next host
+// takes them back), unless it chose them by the state they were in.
 func repeatable(req *api.Request) bool {
 	switch req.Op {
 	case api.OpStart:
 		return req.Start != nil && req.Start.InstanceID != ""
 	case api.OpRestart:
 		return req.Restart != nil && req.Restart.RequestID != ""
+	case api.OpWait:
+		return req.Filter == nil || req.Filter.State == ""
 	}
 	return false
 }

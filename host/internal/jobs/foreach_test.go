@@ -387,3 +387,16 @@ func TestBatchAfterARemovedFailure(t *testing.T) {
 		}
 	}
 }
+
+// A batch counts against no queue group (its throttle limit holds its
+// children), so the queue's counts of its group leave it out: a default
+// group limited to 1 does not show 3 running and 3 queued.
+func TestBatchNotCountedInGroup(t *testing.T) {
+	tab, _ := newBatch(t, 2, numbered(5))
+	q := tab.queueView(Caller{})
+	for _, g := range q.Groups {
+		if g.Running != 0 || g.Queued != 0 || g.Suspended != 0 {
+			t.Errorf("group %s: %d running, %d queued, %d suspended; want none (the batch's children count against its throttle limit)", g.Name, g.Running, g.Queued, g.Suspended)
+		}
+	}
+}

@@ -144,14 +144,17 @@ func (j *Job) ViewLocked() *api.Job {
 // (see later.go).
 func (t *Table) FinishLocked(j *Job, state api.State, reason string, code *int) {
 	from := j.Row.State
+	// Whether it has an exit code is told by how it ended, before a stop
+	// its timeout made becomes a failure: a timed-out job did not exit by
+	// itself either, and the 0 its runtime's answer carries is no status.
+	if noExitCode(state, code) {
+		code = nil
+	}
 	state, reason = endingLocked(j, from, state, reason)
 	if !t.moveLocked(j, state) {
 		return
 	}
 	now := time.Now()
-	if noExitCode(state, code) {
-		code = nil
-	}
 	j.Row.StateReason = reason
 	j.Row.ExitCode = code
 	j.Row.PSEndTime = &now

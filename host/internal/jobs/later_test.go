@@ -288,3 +288,28 @@ func TestQueueTimerAfterSleep(t *testing.T) {
 		t.Errorf("A, due at 02:30, at 07:00:50: %s; want Running", a.Row.State)
 	}
 }
+
+// A job its timeout stopped ends Failed with no exit code, as a stopped
+// job does: the 0 its runtime's answer carries is not a status it exited
+// with (a code of its own, 128+n, stays).
+func TestTimedOutHasNoExitCode(t *testing.T) {
+	for _, tt := range []struct {
+		code int
+		want *int
+	}{{0, nil}, {137, func() *int { n := 137; return &n }()}} {
+		tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+		j := NewJob(&store.Row{Job: api.Job{ID: 1, State: api.Running, Attempt: 1, Timeout: time.Second}, Spec: &store.Spec{}})
+		j.TimedOut = true
+		tab.Lock()
+		tab.PublishLocked(map[uint64]*Job{1: j})
+		tab.HoldSlotLocked(j)
+		code := tt.code
+		tab.FinishLocked(j, api.Stopped, "stopped", &code)
+		v := j.ViewLocked()
+		tab.Unlock()
+		tab.Close()
+		if v.State != api.Failed || show(v.ExitCode) != show(tt.want) {
+			t.Errorf("runtime's code %d: %s, exit code %v; want Failed, exit code %v", tt.code, v.State, show(v.ExitCode), show(tt.want))
+		}
+	}
+}

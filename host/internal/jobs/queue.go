@@ -144,6 +144,13 @@ func (t *Table) queueView(c Caller) *api.Queue {
 		if !j.VisibleTo(c) || j.Row.State.Finished() {
 			continue
 		}
+		// Only what counts against the group's limit is counted: not a
+		// batch's parent (it runs nothing) nor its children, nor thread
+		// jobs, which their throttle limits hold (laneKeyLocked), or a
+		// group would show more running than its limit.
+		if !countsInGroup(j) {
+			continue
+		}
 		g := group(j.Row.GroupOf())
 		switch j.Row.State {
 		case api.NotStarted:
@@ -375,6 +382,14 @@ func threadKey(r *store.Row) string {
 // slotGroup is what j counts against in the running and slot maps, and
 // how many of it may run: a batch's child its batch (start --foreach
 // --throttle-limit), any other job its group.
+// countsInGroup reports whether j takes a slot of its queue group: not a
+// batch's parent (it runs nothing) or child (its batch's throttle limit
+// holds it), nor a thread job (its throttle limit among the thread jobs
+// sharing its process does).
+func countsInGroup(j *Job) bool {
+	return !IsBatchParent(&j.Row) && !IsBatchChild(&j.Row) && j.Row.ThrottleLimit <= 0
+}
+
 func (t *Table) slotGroup(j *Job) (string, int) {
 	if IsBatchChild(&j.Row) {
 		if j.slotKey == "" {
