@@ -192,35 +192,30 @@ func TestCleanupPolicy(t *testing.T) {
 	}
 }
 
-// A dependency that failed and is then removed (by hand, or by the
-// clean-up policy the moment it ends) still fails what runs after it.
+// A dependency that failed and is then removed still fails what runs
+// after it: a job looked at when it ended (B), and one the queue does not
+// look at meanwhile (S, suspended), which fails when its dependency goes.
+// (The clean-up policy no longer removes a job at its own end: it keeps
+// the jobs that ended last; TestCleanupKeepsWhatEndedLast.)
 func TestAfterRemovedDependency(t *testing.T) {
 	th, l := fakeWithLauncher(t)
 	ctx := context.Background()
-	// Two finished jobs are kept: A, the oldest, goes the moment it ends
-	// (X and Y are newer), and B and S, failing then, are the two newest,
-	// kept to be looked at however soon the clean-up runs.
-	two := 2
-	if _, err := th.Queue(ctx, &api.QueueRequest{KeepFinished: &two}); err != nil {
-		t.Fatal(err)
-	}
 	th.Start("wait a; exit 2", named("A"))
-	th.Start("echo x", named("X"))
-	th.Start("echo y", named("Y"))
-	th.Await("X", "Y")
 	th.Start("echo b", named("B"), after("A"))
 	th.Start("echo s", named("S"), after("A"))
 	if _, err := th.Suspend(ctx, []string{"S"}); err != nil {
 		t.Fatal(err)
 	}
 	l.Open("a")
-	th.Await("B")
+	th.Await("A", "B")
+	if err := th.Remove(ctx, []string{"A"}, false); err != nil {
+		t.Fatal(err)
+	}
 	b := th.Job("B")
 	if b.State != api.Failed || l.Runs(b.ID) != 0 || !strings.Contains(b.StateReason, "job 1 (A)") {
-		t.Errorf("B, after A which failed and was cleaned up: %s (%q), ran %d times", b.State, b.StateReason, l.Runs(b.ID))
+		t.Errorf("B, after A which failed and was removed: %s (%q), ran %d times", b.State, b.StateReason, l.Runs(b.ID))
 	}
-	// S fails when A is removed (a suspended job is not looked at), which
-	// may come after B has failed at the look A's end brought.
+	// S fails when A is removed (a suspended job is not looked at).
 	// (A wait takes a suspended job as done: its state is watched.)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		s := th.Job("S")
@@ -228,8 +223,35 @@ func TestAfterRemovedDependency(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("S, suspended in the queue after A: %s (%q) 10 s after B failed", s.State, s.StateReason)
+			t.Fatalf("S, suspended in the queue after A: %s (%q) 10 s after A was removed", s.State, s.StateReason)
 		}
+	}
+}
+
+// The clean-up policy keeps the jobs that ended last: a long job that ends
+// after shorter ones started later is kept at its end, not removed by the
+// look its own end makes before anyone read it (as it was when the policy
+// kept the jobs started last).
+func TestCleanupKeepsWhatEndedLast(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	ctx := context.Background()
+	one := 1
+	if _, err := th.Queue(ctx, &api.QueueRequest{KeepFinished: &one}); err != nil {
+		t.Fatal(err)
+	}
+	th.Start("wait long; echo long", named("Long"))
+	th.Start("echo short", named("Short"))
+	th.Await("Short")
+	l.Open("long")
+	th.Await("Long")
+	var js []*api.Job
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if js, _ = th.Jobs(ctx, nil, nil); len(js) == 1 {
+			break
+		}
+	}
+	if len(js) != 1 || js[0].Name != "Long" {
+		t.Errorf("keep 1, Long ending after Short: ids %v; want Long (1) alone", ids(js))
 	}
 }
 

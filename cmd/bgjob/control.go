@@ -246,8 +246,8 @@ holds the group's jobs in the queue. A group made by 'start --group' runs
 one job at a time until given a limit; the default group's limit is the
 host's --max-running ($BGJOB_MAX_RUNNING, 16) until one is set here.
 
---keep-finished N keeps each user's N newest finished jobs and removes
-older ones with their output; --keep-for AGE (7d, 36h, 90m) removes
+--keep-finished N keeps each user's N finished jobs that ended last and
+removes the others with their output; --keep-for AGE (7d, 36h, 90m) removes
 finished jobs that ended longer ago. 0 keeps everything (the default).
 
 --on-end CMD runs CMD (sh -c) whenever any job ends, after the job's own

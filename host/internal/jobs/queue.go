@@ -205,8 +205,8 @@ func formatAge(d time.Duration) string {
 }
 
 // cleanup removes, with their records, the finished jobs the clean-up
-// policy no longer keeps: per user, those beyond the KeepFinished started
-// last, and those that ended more than KeepFor ago. A job being received is
+// policy no longer keeps: per user, those beyond the KeepFinished that
+// ended last, and those that ended more than KeepFor ago. A job being received is
 // left for the next round. A job on several nodes counts once and goes
 // with its child jobs.
 func (t *Table) Cleanup() {
@@ -225,10 +225,17 @@ func (t *Table) Cleanup() {
 	}
 	var victims []*Job
 	for _, js := range byOwner {
-		// Newest first, by id: the order jobs were started in, which is
-		// what a user counts by (end times of jobs run side by side
-		// come in any order).
-		slices.SortFunc(js, func(a, b *Job) int { return cmp.Compare(b.Row.ID, a.Row.ID) })
+		// Those that ended last first (ties by id), as task-spooler
+		// drops the jobs that finished longest ago: kept by the order
+		// they started in, a long job ending after shorter ones started
+		// later was the oldest, removed by the look its own end made,
+		// before anyone had read it.
+		slices.SortFunc(js, func(a, b *Job) int {
+			if c := endOf(&b.Row).Compare(endOf(&a.Row)); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.Row.ID, a.Row.ID)
+		})
 		for i, j := range js {
 			old := set.KeepFor > 0 && endOf(&j.Row).Before(cutoff)
 			over := set.KeepFinished > 0 && i >= set.KeepFinished
