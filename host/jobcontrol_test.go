@@ -2,6 +2,9 @@ package host_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,5 +299,30 @@ func TestStopOfACompletingJobKillsNoOtherJob(t *testing.T) {
 	}
 	if _, err := th.Stop(context.Background(), []string{"B"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Jobs restarted together keep their chain: restart --state Failed of A
+// (failed) and B (after A, failed without running) makes a new B that
+// runs after the new A, not after the A that failed (it would fail at
+// once, naming the old A).
+func TestRestartKeepsChain(t *testing.T) {
+	th, l := fakeWithLauncher(t)
+	ctx := context.Background()
+	th.Start("wait a; exit 2", named("A"))
+	th.Start("echo b", named("B"), after("A"))
+	l.Open("a")
+	th.Await("A", "B")
+	js, err := th.Restart(ctx, nil, &api.RestartRequest{}, host.InState("Failed"))
+	if err != nil || len(js) != 2 {
+		t.Fatalf("restart --state Failed: %d jobs, %v", len(js), err)
+	}
+	a2, b2 := js[0], js[1]
+	if a2.Name != "A" || b2.Name != "B" || !slices.Equal(b2.After, []uint64{a2.ID}) {
+		t.Fatalf("restarted: %s %d, %s %d after %v; want B after %d", a2.Name, a2.ID, b2.Name, b2.ID, b2.After, a2.ID)
+	}
+	th.Await(strconv.FormatUint(b2.ID, 10))
+	if b := th.Job(strconv.FormatUint(b2.ID, 10)); !strings.Contains(b.StateReason, fmt.Sprintf("job %d (A)", a2.ID)) {
+		t.Errorf("the new B: %s (%q); want it failed for the new A (%d)", b.State, b.StateReason, a2.ID)
 	}
 }

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -47,11 +48,18 @@ func (h *Host) Restart(ctx context.Context, sel []string, req *api.RestartReques
 		return nil, err
 	}
 	ids := done
+	// Jobs restarted together keep their chain: a job after another that
+	// is restarted with it now runs after the new one (restart --state
+	// Failed of A -> B -> C, B failed and C never ran: the new C waits for
+	// the new B, not for the B that failed). js is in id order, which is
+	// the order a chain is made in.
+	renamed := map[uint64]uint64{}
 	for _, j := range js {
-		id, err := h.restartJob(ctx, c, j, req)
+		id, err := h.restartJob(ctx, c, j, req, renamed)
 		if err != nil {
 			return nil, err
 		}
+		renamed[j.Row.ID] = id
 		ids = append(ids, strconv.FormatUint(id, 10))
 	}
 	return h.Jobs(ctx, ids, nil)
@@ -74,8 +82,10 @@ func (h *Host) Edit(ctx context.Context, sel []string, req *api.EditRequest) (*a
 	return h.t.Edit(c, j, req, admit.CheckDir, admit.BoundCommand)
 }
 
-// restartJob runs finished job j again and returns the id it runs as.
-func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.RestartRequest) (uint64, error) {
+// restartJob runs finished job j again and returns the id it runs as; a
+// job it ran after that is renamed (restarted in the same call) it now runs
+// after the new one.
+func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.RestartRequest, renamed map[uint64]uint64) (uint64, error) {
 	h.t.Lock()
 	old := j.Row
 	h.t.Unlock()
@@ -98,6 +108,14 @@ func (h *Host) restartJob(ctx context.Context, c Caller, j *jobs.Job, req *api.R
 		self = old.ID
 	}
 	after, anyState := old.After, old.AfterAnyState
+	if len(renamed) > 0 && req.After == nil {
+		after = slices.Clone(after)
+		for i, id := range after {
+			if n, ok := renamed[id]; ok {
+				after[i] = n
+			}
+		}
+	}
 	if req.After != nil {
 		h.t.Lock()
 		after, err = h.t.AfterLocked(c, req.After, self)
