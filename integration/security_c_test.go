@@ -158,17 +158,7 @@ func runtimeCmd(t *testing.T, runtimes string, args ...string) cliResult {
 func TestSystemCatalogWritableByUserRefused(t *testing.T) {
 	needRoot(t)
 	eve := createUser(t, "bgjc-eve", "bgjc-grp")
-	cat, err := os.MkdirTemp("", "bgjcat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(cat) })
-	if err := os.Chmod(cat, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := bins.InstallRuntimes(cat, NewestVersion); err != nil {
-		t.Fatal(err)
-	}
+	cat := publicCatalog(t)
 	platform := filepath.Join(cat, "shell", NewestVersion, "linux_"+runtime.GOARCH)
 	if _, err := os.Stat(filepath.Join(platform, "manifest.json")); err != nil {
 		t.Fatal(err)
@@ -272,4 +262,22 @@ func TestSystemHomeInUsersFolderRefused(t *testing.T) {
 		}
 		t.Errorf("the refused host wrote into its home: %v", names)
 	}
+}
+
+// publicCatalog is a runtime catalog of root's that every user may read,
+// with the newest shell runtime installed, removed when t ends.
+func publicCatalog(t *testing.T) string {
+	t.Helper()
+	cat, err := os.MkdirTemp("", "bgjcat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(cat) })
+	if err := os.Chmod(cat, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := bins.InstallRuntimes(cat, NewestVersion); err != nil {
+		t.Fatal(err)
+	}
+	return cat
 }

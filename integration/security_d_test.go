@@ -147,17 +147,7 @@ func TestSystemHostJobGroupsWhenItRuns(t *testing.T) {
 func TestOwnHostRefusesWorkdirUserCannotEnter(t *testing.T) {
 	needRoot(t)
 	u := createUser(t, "bgjd-wd", "")
-	cat, err := os.MkdirTemp("", "bgjdcat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(cat) })
-	if err := os.Chmod(cat, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := bins.InstallRuntimes(cat, NewestVersion); err != nil {
-		t.Fatal(err)
-	}
+	cat := publicCatalog(t)
 	closed := filepath.Join(cat, "closed")
 	if err := os.Mkdir(closed, 0o700); err != nil { // root's, entered by root alone
 		t.Fatal(err)

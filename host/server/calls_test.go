@@ -38,26 +38,7 @@ func TestSystemHostBoundsCalls(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	// dial connects and returns the first frame the host sends.
-	dial := func() (net.Conn, byte, []byte) {
-		t.Helper()
-		var c net.Conn
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			if c, err = net.Dial("unix", sock); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cannot connect: %v", err)
-			}
-		}
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		kind, p, err := api.ReadFrame(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("no frame from the host: %v", err)
-		}
-		return c, kind, p
-	}
+	dial := func() (net.Conn, byte, []byte) { t.Helper(); return dialFrame(t, sock) }
 	var held []net.Conn
 	defer func() {
 		for _, c := range held {

@@ -3,7 +3,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 )
@@ -34,22 +32,8 @@ func TestServeRefusesUnidentifiedPeer(t *testing.T) {
 				cancel()
 				<-served
 			}()
-			var c net.Conn
-			var err error
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				if c, err = net.Dial("unix", sock); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the server did not listen within 10s: %v", err)
-				}
-			}
+			c, kind, p := dialFrame(t, sock)
 			defer c.Close()
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			kind, p, err := api.ReadFrame(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatalf("no answer to an unidentified peer: %v", err)
-			}
 			var res api.Result
 			if kind != api.FrameResult || json.Unmarshal(p, &res) != nil {
 				t.Fatalf("frame %c %q, want a result", kind, p)

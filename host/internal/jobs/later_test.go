@@ -24,6 +24,29 @@ type fakeTimer struct{ c *fakeClock }
 
 func (f fakeTimer) Stop() bool { was := f.c.active; f.c.active = false; return was }
 
+// fireAt fires the armed timer with the wall clock at now.
+func (c *fakeClock) fireAt(now time.Time) {
+	c.now = now
+	fire := c.fire
+	c.active = false // fired
+	fire()
+}
+
+// timedJob is a table on a fake clock at t0 holding job A, queued to
+// start at at, and the timer it armed for it.
+func timedJob(t *testing.T, t0, at time.Time) (*fakeClock, *Table, *Job) {
+	c := &fakeClock{now: t0}
+	tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
+	c.install(tab)
+	t.Cleanup(tab.Close)
+	a := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted, StartAt: &at}, Spec: &store.Spec{}})
+	tab.Lock()
+	tab.PublishLocked(map[uint64]*Job{1: a})
+	tab.ScheduleLocked()
+	tab.Unlock()
+	return c, tab, a
+}
+
 func (c *fakeClock) install(t *Table) {
 	t.clock = clock{
 		now: func() time.Time { return c.now },
@@ -227,29 +250,15 @@ func TestStaleAttach(t *testing.T) {
 // for it, and the job starts once its time comes.
 func TestQueueTimerClockSetBack(t *testing.T) {
 	t0 := time.Date(2026, 3, 10, 14, 0, 0, 0, time.UTC)
-	c := &fakeClock{now: t0}
-	tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
-	c.install(tab)
-	defer tab.Close()
 	at := t0.Add(time.Hour)
-	a := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted, StartAt: &at}, Spec: &store.Spec{}})
-	tab.Lock()
-	tab.PublishLocked(map[uint64]*Job{1: a})
-	tab.ScheduleLocked()
-	tab.Unlock()
+	c, tab, a := timedJob(t, t0, at)
 	// The timer fires an hour later by the monotonic clock; the wall clock
 	// was set back 10 minutes meanwhile.
-	c.now = at.Add(-10 * time.Minute)
-	fire := c.fire
-	c.active = false // fired
-	fire()
+	c.fireAt(at.Add(-10 * time.Minute))
 	if !c.active {
 		t.Fatalf("no timer armed for A (armed %v) after the timer fired early by the wall clock: A would wait for ever", c.armed)
 	}
-	c.now = at
-	fire = c.fire
-	c.active = false
-	fire()
+	c.fireAt(at)
 	tab.Lock()
 	defer tab.Unlock()
 	if a.Row.State != api.Running {
@@ -263,25 +272,13 @@ func TestQueueTimerClockSetBack(t *testing.T) {
 // night later.
 func TestQueueTimerAfterSleep(t *testing.T) {
 	t0 := time.Date(2026, 3, 10, 22, 0, 0, 0, time.UTC)
-	c := &fakeClock{now: t0}
-	tab := New(Config{MaxRunning: 5, Run: func(*Job) {}})
-	c.install(tab)
-	defer tab.Close()
-	at := t0.Add(4*time.Hour + 30*time.Minute) // 02:30
-	a := NewJob(&store.Row{Job: api.Job{ID: 1, Name: "A", State: api.NotStarted, StartAt: &at}, Spec: &store.Spec{}})
-	tab.Lock()
-	tab.PublishLocked(map[uint64]*Job{1: a})
-	tab.ScheduleLocked()
-	tab.Unlock()
+	c, tab, a := timedJob(t, t0, t0.Add(4*time.Hour+30*time.Minute)) // 02:30
 	if got := c.armed[len(c.armed)-1]; !got.Equal(t0.Add(wakeCheck)) {
 		t.Fatalf("the timer was armed for %v; want %v, wakeCheck from now", got, t0.Add(wakeCheck))
 	}
 	// The machine slept from 22:00:10 to 07:00; the timer, a minute of
 	// monotonic time, fires 50 s after the wake.
-	c.now = time.Date(2026, 3, 11, 7, 0, 50, 0, time.UTC)
-	fire := c.fire
-	c.active = false // fired
-	fire()
+	c.fireAt(time.Date(2026, 3, 11, 7, 0, 50, 0, time.UTC))
 	tab.Lock()
 	defer tab.Unlock()
 	if a.Row.State != api.Running {
