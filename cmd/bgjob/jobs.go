@@ -59,7 +59,7 @@ func newGet() *cobra.Command {
 	fl.StringVar(&hasMore, "has-more-data", "", "only jobs with (true) or without (false) unreceived data")
 	fl.IntVar(&f.Newest, "newest", 0, "only the N newest jobs")
 	fl.StringVar(&f.Type, "type", "", "only jobs of this type (BackgroundJob, ScheduledJob, ...); the table then shows when each started")
-	fl.StringVar(&f.Group, "group", "", "only jobs in this queue group")
+	fl.Var(once(&f.Group), "group", "only jobs in this queue group")
 	fl.StringVar(&before, "before", "", "only jobs that began before TIME (2026-03-01, '2026-03-01 14:00', 14:00 today, or 2h, 3d ago); a queued job counts from when it was created")
 	fl.StringVar(&after, "after", "", "only jobs that began at or after TIME (as --before)")
 	fl.StringVar(&f.ChildJobState, "child-job-state", "", "only jobs with a child job in this state (a job on Slurm has one per node or task)")
@@ -164,7 +164,7 @@ func newWait() *cobra.Command {
 	f.BoolVar(&req.Any, "any", false, "return as soon as one job has finished")
 	f.BoolVar(&req.Force, "force", false, "wait for suspended jobs too (without it, a suspended job counts as done waiting, as Wait-Job -Force)")
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
-	f.StringVar(&group, "group", "", "the jobs in this queue group ('bgjob queue' lists the groups)")
+	f.Var(once(&group), "group", "the jobs in this queue group ('bgjob queue' lists the groups)")
 	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
 	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
@@ -339,7 +339,7 @@ jobs (all your jobs, if none are named) have all finished.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&state, "state", "", "only changes to this state (any case)")
-	f.StringVar(&group, "group", "", "only the changes of jobs in this queue group")
+	f.Var(once(&group), "group", "only the changes of jobs in this queue group")
 	f.Uint64Var(&since, "since", 0, "first print the kept events after this number (0: all kept)")
 	f.BoolVar(&ev.UntilDone, "until-done", false, "end once the selected jobs have all finished")
 	outputFlag(f, &req.Output, "text or json", api.FormatText, api.FormatJSON)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -58,3 +59,25 @@ func (v listValue) Type() string {
 // GetSlice tells completion that the flag may be given again (cobra's
 // SliceValue).
 func (v listValue) GetSlice() []string { return *v.l }
+
+// onceString is the value of a flag that takes one value, such as
+// --group: a second use with another value is refused, where pflag's
+// string flag keeps the last and drops the first without a word (wait
+// --group gx --group gy waited for gy's jobs alone).
+type onceString struct {
+	s   *string
+	set bool
+}
+
+func once(s *string) pflag.Value { return &onceString{s: s} }
+
+func (v *onceString) Set(s string) error {
+	if v.set && s != *v.s {
+		return fmt.Errorf("given twice (%s and %s); it takes one", *v.s, s)
+	}
+	*v.s, v.set = s, true
+	return nil
+}
+
+func (v *onceString) String() string { return *v.s }
+func (v *onceString) Type() string   { return "string" }

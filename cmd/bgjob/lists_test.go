@@ -85,3 +85,34 @@ func TestListFlagsCompletedAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestOnceString: --group takes one value; the same value again is no
+// harm, another is refused (pflag's string flag kept the last one).
+func TestOnceString(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    string
+		refused bool
+	}{
+		{nil, "", false},
+		{[]string{"--group", "gx"}, "gx", false},
+		{[]string{"--group", "gx", "--group=gx"}, "gx", false},
+		{[]string{"--group", "gx", "--group", "gy"}, "", true},
+	} {
+		for _, cmd := range []string{"get", "wait", "events"} {
+			c := newRootFor([]string{cmd})
+			sub, _, err := c.Find([]string{cmd})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = sub.Flags().Parse(tc.args)
+			got := sub.Flags().Lookup("group").Value.String()
+			switch {
+			case tc.refused && (err == nil || !strings.Contains(err.Error(), "given twice (gx and gy)")):
+				t.Errorf("%s %q: %v; want refused, given twice", cmd, tc.args, err)
+			case !tc.refused && (err != nil || got != tc.want):
+				t.Errorf("%s %q: %q, %v; want %q", cmd, tc.args, got, err, tc.want)
+			}
+		}
+	}
+}
