@@ -119,6 +119,7 @@ type jobView struct {
 	ExitCode    *int     `json:"ExitCode"`
 	Location    string   `json:"Location"`
 	ChildJobs   []uint64 `json:"ChildJobs"`
+	PSEndTime   *time.Time
 }
 
 func regexpMatch(pattern, s string) bool {

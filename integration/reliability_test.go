@@ -288,6 +288,31 @@ func TestResumedJobTakenBackAfterHostKilledMidResume(t *testing.T) {
 	}
 }
 
+// A job that ends while no host runs ends when it ended, not when the next
+// host took its runtime back and heard of it: its duration does not count
+// the host's absence (the runtime tells the time with the end).
+func TestEndWhileNoHostKeepsItsTime(t *testing.T) {
+	h, work, _ := startWaitingJob(t)
+	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	if err := os.WriteFile(filepath.Join(work, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the job ends; no host hears of it
+	h.run("wait", "--timeout", "20", "s")
+	js := h.jobs("s")
+	if js[0].State != "Completed" || js[0].PSEndTime == nil {
+		t.Fatalf("s is %s (%s), ended %v", js[0].State, js[0].StateReason, js[0].PSEndTime)
+	}
+	// It ends within moments of its release (it looks for the file every
+	// 50 ms); the next host came 3 s later.
+	if end := *js[0].PSEndTime; end.Sub(released) > 2*time.Second {
+		t.Errorf("s, released at %v, ended at %v by its row: the time the next host heard of it", released.Format(time.StampMilli), end.Format(time.StampMilli))
+	}
+}
+
 // startWaitingJob starts job s, which prints its runtime's pid and waits
 // for a file go in work, and returns that pid once s has printed it.
 func startWaitingJob(t *testing.T) (h *home, work string, rt int) {

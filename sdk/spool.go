@@ -147,6 +147,11 @@ func (s *spool) sealLocked() {
 // finish seals what is left and records how the job ended. Emit fails from
 // now on.
 func (s *spool) finish(d *Done) {
+	if d.EndedUnixNano == 0 {
+		// Told with the end: a host that hears of it later (killed,
+		// and taking this process back) records when it happened.
+		d.EndedUnixNano = time.Now().UnixNano()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sealLocked()

@@ -16,6 +16,7 @@ import (
 	"github.com/bgjob/bgjob/host/internal/records"
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
 )
 
@@ -190,6 +191,9 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 	seq := j.Row.LastSeq
 	m.t.FinishLocked(j, state, d.Reason, &code)
 	ended := j.Row.State.Finished() // not when it runs again (--retries)
+	if ended {
+		endedAt(&j.Row, d.EndedUnixNano)
+	}
 	m.t.Unlock()
 	if !collect || !ended || !m.t.AwaitRemoved(j, collectWait) {
 		if collect {
@@ -403,4 +407,19 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 		tk.release()
 	}
 	return true
+}
+
+// endedAt records that r's job ended at the runtime's time (Unix ns, 0:
+// not told), not when the host heard of it, which for a job that ended
+// while no host ran is when the next host took its runtime back: its
+// duration would count the host's absence. Only a time between the job's
+// start and now is taken (the runtime's clock is the machine's own).
+func endedAt(r *store.Row, ns int64) {
+	if ns <= 0 || r.PSEndTime == nil {
+		return
+	}
+	t := time.Unix(0, ns)
+	if t.Before(*r.PSEndTime) && (r.PSBeginTime == nil || !t.Before(*r.PSBeginTime)) {
+		r.PSEndTime = &t
+	}
 }

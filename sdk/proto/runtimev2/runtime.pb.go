@@ -1161,7 +1161,12 @@ type Done struct {
 	// on that job's Run (DescribeResponse.acks_on_run): a call fewer a job.
 	// Runtimes built before this field leave it unspecified, and the host
 	// acknowledges the end by Ack and uses the answer as before.
-	Reuse         Reuse `protobuf:"varint,4,opt,name=reuse,proto3,enum=bgjob.runtime.v2.Reuse" json:"reuse,omitempty"`
+	Reuse Reuse `protobuf:"varint,4,opt,name=reuse,proto3,enum=bgjob.runtime.v2.Reuse" json:"reuse,omitempty"`
+	// When the job ended (Unix nanoseconds), by the plugin's clock: a host
+	// that learns of the end later (it was killed, and took the runtime
+	// back) records this as the job's end, not the moment it heard. 0 from
+	// plugins built before the field: the host's own time.
+	EndedUnixNano int64 `protobuf:"varint,5,opt,name=ended_unix_nano,json=endedUnixNano,proto3" json:"ended_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1222,6 +1227,13 @@ func (x *Done) GetReuse() Reuse {
 		return x.Reuse
 	}
 	return Reuse_REUSE_UNSPECIFIED
+}
+
+func (x *Done) GetEndedUnixNano() int64 {
+	if x != nil {
+		return x.EndedUnixNano
+	}
+	return 0
 }
 
 type AckRequest struct {
@@ -2035,12 +2047,13 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04done\x18\x04 \x01(\v2\x16.bgjob.runtime.v2.DoneR\x04done\x12!\n" +
 	"\fbulk_address\x18\x05 \x01(\tR\vbulkAddress\x12\x1d\n" +
 	"\n" +
-	"bulk_token\x18\x06 \x01(\fR\tbulkToken\"\x99\x01\n" +
+	"bulk_token\x18\x06 \x01(\fR\tbulkToken\"\xc1\x01\n" +
 	"\x04Done\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.bgjob.runtime.v2.StateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
 	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12-\n" +
-	"\x05reuse\x18\x04 \x01(\x0e2\x17.bgjob.runtime.v2.ReuseR\x05reuse\"\x84\x01\n" +
+	"\x05reuse\x18\x04 \x01(\x0e2\x17.bgjob.runtime.v2.ReuseR\x05reuse\x12&\n" +
+	"\x0fended_unix_nano\x18\x05 \x01(\x03R\rendedUnixNano\"\x84\x01\n" +
 	"\n" +
 	"AckRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\x04R\x05jobId\x12\x10\n" +
