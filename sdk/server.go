@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	pb "github.com/bgjob/bgjob/sdk/proto/runtimev2"
 	"github.com/hashicorp/go-hclog"
@@ -212,7 +214,7 @@ func (s *server) start(job *Job) *serverJob {
 			if err := os.Chdir(job.Workdir); err != nil {
 				j.input.end()
 				j.spool.finish(&Done{State: Failed, ExitCode: -1, Reuse: s.reuse(),
-					Reason: fmt.Sprintf("cannot enter the working directory %s: %v", job.Workdir, err)})
+					Reason: doneReason(fmt.Sprintf("cannot enter the working directory %s: %v", job.Workdir, err))})
 				return
 			}
 		}
@@ -240,7 +242,7 @@ func (s *server) start(job *Job) *serverJob {
 		if res.State == pb.State_STATE_UNSPECIFIED {
 			res.State = Completed
 		}
-		j.spool.finish(&Done{State: res.State, Reason: res.Reason, ExitCode: int32(res.ExitCode), Reuse: s.reuse()})
+		j.spool.finish(&Done{State: res.State, Reason: doneReason(res.Reason), ExitCode: int32(res.ExitCode), Reuse: s.reuse()})
 		s.logger.Debug("job ended", "job", job.Id, "state", res.State, "reason", res.Reason)
 	}
 	return j
@@ -475,4 +477,26 @@ func (s *server) watch(orphanTimeout time.Duration, exit func(code int)) {
 			return
 		}
 	}
+}
+
+// maxReason bounds the reason a job's end carries: the host reads an end's
+// batch header of at most 1 MiB, and keeps the reason in the job's row.
+const maxReason = 64 << 10
+
+// doneReason is reason as a job's end can carry it. Done.reason is a
+// protobuf string, which must be UTF-8: a reason holding other bytes (a
+// path that is not UTF-8, in an error a runtime returns) would fail to
+// marshal, and the end, the reason and the records not yet sent would be
+// lost with the broken stream ("crashed or was killed"). Each invalid
+// sequence becomes U+FFFD, and a reason longer than maxReason is cut.
+func doneReason(reason string) string {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	if len(reason) <= maxReason {
+		return reason
+	}
+	i := maxReason
+	for i > 0 && !utf8.RuneStart(reason[i]) {
+		i--
+	}
+	return fmt.Sprintf("%s… (%d more bytes cut)", reason[:i], len(reason)-i)
 }

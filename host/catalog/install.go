@@ -282,22 +282,30 @@ func writeManifest(dir string, m Manifest) error {
 // cappedBuffer keeps at most maxDescribeOutput bytes but accepts everything,
 // so the child is not killed by a broken pipe before we can report why its
 // output was unusable.
+//
+// The buffer is a field, not embedded: exec.Cmd copies the child's output
+// with io.Copy, which would use a promoted bytes.Buffer.ReadFrom (or
+// WriteString) and take everything, past the cap, without calling Write.
 type cappedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
 	overflow bool
 }
 
 func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := maxDescribeOutput - b.Len(); len(p) > room {
-		b.Buffer.Write(p[:max(room, 0)])
+	if room := maxDescribeOutput - b.buf.Len(); len(p) > room {
+		b.buf.Write(p[:max(room, 0)])
 		b.overflow = true
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
 
+func (b *cappedBuffer) Bytes() []byte  { return b.buf.Bytes() }
+func (b *cappedBuffer) String() string { return b.buf.String() }
+func (b *cappedBuffer) Len() int       { return b.buf.Len() }
+
 func (b *cappedBuffer) Reset() {
-	b.Buffer.Reset()
+	b.buf.Reset()
 	b.overflow = false
 }
 
