@@ -58,6 +58,11 @@ import (
 //     back into the string fields (see EncodeJob).
 type Job = pb.Job
 
+// MaxRecord bounds one record as it travels and is stored (64 MiB): the
+// host refuses a larger one, and Emit returns an error for it. Text written
+// through a Writer goes in chunks of 64 KiB, whatever its length.
+const MaxRecord = 64 << 20
+
 // Record is one entry of one of the job's seven streams; build it with
 // NewOutput, NewError, NewMessage, NewProgress or NewInformation. Seq and
 // TimeUnixNano are set by the Emitter; Chunk and Count carry text written

@@ -100,8 +100,12 @@ func (s *spool) emitLocked(r *Record) error {
 	if len(s.open) == 0 {
 		s.openFirst = r.Seq
 	}
+	size := proto.Size(r)
+	if size > MaxRecord {
+		return fmt.Errorf("a %s record of %d bytes; at most %d (64 MiB) go in one: write long text through the job's Writer, which sends it in chunks", StreamNames[r.Stream], size, MaxRecord)
+	}
 	before := len(s.open)
-	s.open = protowire.AppendVarint(s.open, uint64(proto.Size(r)))
+	s.open = protowire.AppendVarint(s.open, uint64(size))
 	var err error
 	s.open, err = proto.MarshalOptions{}.MarshalAppend(s.open, r)
 	if err != nil {

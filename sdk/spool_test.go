@@ -898,3 +898,21 @@ func TestSpoolInvalidUTF8(t *testing.T) {
 		t.Errorf("records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A record over MaxRecord is refused as it is emitted, saying how to send
+// such text, and the spool goes on: the host would refuse the batch (a
+// record stored that large could never be read back).
+func TestEmitRefusesOversizedRecord(t *testing.T) {
+	s := newSpool()
+	defer s.finish(&Done{State: Completed})
+	err := s.Emit(NewOutput(strings.Repeat("x", MaxRecord), ""))
+	if err == nil || !strings.Contains(err.Error(), "at most 67108864 (64 MiB)") || !strings.Contains(err.Error(), "Writer") {
+		t.Fatalf("Emit of a record over MaxRecord: %v; want refused, pointing at the Writer", err)
+	}
+	if err := s.Emit(NewOutput("after", "")); err != nil {
+		t.Fatalf("Emit after the refusal: %v", err)
+	}
+	if s.seq != 1 {
+		t.Errorf("records numbered %d; want 1 (the refused one takes no number)", s.seq)
+	}
+}

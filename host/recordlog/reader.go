@@ -16,8 +16,9 @@ import (
 )
 
 // MaxRecord bounds one record: a runtime never sends more in one (the
-// SDK's text chunks are 64 KiB), so a larger length is damage, not data.
-const MaxRecord = 64 << 20
+// SDK refuses to, and its text chunks are 64 KiB), so a larger length in a
+// log is damage, not data, and in a batch a runtime's fault (Fresh).
+const MaxRecord = sdk.MaxRecord
 
 // Errors a reader reports, wrapped with where it happened.
 var (
@@ -491,7 +492,14 @@ func After(batch []byte, seq uint64) ([]byte, error) {
 // Fresh returns the records of b numbered after persisted, for a writer
 // that holds the records up to persisted already (a runtime resends what
 // was not acknowledged); nil if there are none.
+//
+// The batch's framing is checked first, each record at most MaxRecord: a
+// record stored larger could never be read back, and it and every record
+// after it would be lost to receive as damage.
 func Fresh(b *sdk.Batch, persisted uint64) ([]byte, error) {
+	if err := checkFraming(b.Records); err != nil {
+		return nil, err
+	}
 	switch {
 	case len(b.Records) == 0 || b.LastSeq <= persisted:
 		return nil, nil
@@ -499,6 +507,24 @@ func Fresh(b *sdk.Batch, persisted uint64) ([]byte, error) {
 		return b.Records, nil
 	}
 	return After(b.Records, persisted)
+}
+
+// checkFraming checks that batch is whole length-prefixed records, each
+// of 1 to MaxRecord bytes.
+func checkFraming(batch []byte) error {
+	for off := 0; off < len(batch); {
+		n, k := protowire.ConsumeVarint(batch[off:])
+		switch {
+		case k < 0 || uint64(len(batch)-off-k) < n:
+			return fmt.Errorf("a record's length at byte %d runs past the batch's %d bytes", off, len(batch))
+		case n == 0:
+			return fmt.Errorf("an empty record at byte %d", off)
+		case n > MaxRecord:
+			return fmt.Errorf("a record of %d bytes at byte %d; at most %d (64 MiB) go in one", n, off, MaxRecord)
+		}
+		off += k + int(n)
+	}
+	return nil
 }
 
 // Plain turns whole frames as a log holds them (checked, or as an older

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"unsafe"
@@ -837,5 +838,32 @@ func TestKeep(t *testing.T) {
 	}
 	if err := ReadKept(kept, 0, int64(len(kept))+1, func(*sdk.Record, int64) error { return nil }); !errors.Is(err, ErrTruncated) {
 		t.Errorf("ReadKept past the end: %v, want ErrTruncated", err)
+	}
+}
+
+// Fresh checks a batch's framing before anything is stored: a record over
+// MaxRecord (a log holding it could never be read back), an empty record
+// and a length running past the batch are the runtime's fault.
+func TestFreshChecksFraming(t *testing.T) {
+	good := frame(t, &sdk.Record{Seq: 1, Stream: sdk.Output, Chunk: []byte("a\n"), Count: 1})
+	huge := protowire.AppendVarint(nil, MaxRecord+1)
+	huge = append(huge, make([]byte, MaxRecord+1)...)
+	for _, tc := range []struct {
+		name    string
+		records []byte
+		want    string
+	}{
+		{"whole", good, ""},
+		{"over MaxRecord", append(append([]byte{}, good...), huge...), "at most 67108864 (64 MiB)"},
+		{"empty record", append(append([]byte{}, good...), 0), "an empty record"},
+		{"cut short", good[:len(good)-1], "runs past"},
+	} {
+		out, err := Fresh(&sdk.Batch{Records: tc.records, FirstSeq: 1, LastSeq: 2}, 0)
+		switch {
+		case tc.want == "" && (err != nil || !bytes.Equal(out, tc.records)):
+			t.Errorf("%s: %d bytes, %v; want the batch", tc.name, len(out), err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v; want an error saying %q", tc.name, err, tc.want)
+		}
 	}
 }
