@@ -200,8 +200,8 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 			acancel()
 		}
 		if d := b.Done; d != nil {
-			state, code := protocol.Ended(d)
-			if err := writeEnded(dir, task, Ended{State: string(state), ExitCode: &code, Reason: d.Reason, LastSeq: persisted, Signalled: signalled.Load()}); err != nil {
+			state, code, reason := protocol.Ended(d)
+			if err := writeEnded(dir, task, Ended{State: string(state), ExitCode: &code, Reason: reason, LastSeq: persisted, Signalled: signalled.Load()}); err != nil {
 				return err
 			}
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
@@ -209,7 +209,7 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 			acancel()
 			if state != api.Completed {
 				// The task's own status says the job failed, as it did.
-				return fmt.Errorf("the job %s: %s", state, strings.TrimSpace(d.Reason))
+				return fmt.Errorf("the job %s: %s", state, strings.TrimSpace(reason))
 			}
 			return nil
 		}

@@ -10,6 +10,7 @@ package protocol
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -90,15 +91,23 @@ type InputConn interface {
 var ErrNoInput = errors.New("the runtime does not know input while a job runs (it was built with an SDK older than bgjob send)")
 
 // Ended is how a job ended as the host shows it: the state of a runtime's
-// Done, and its exit code.
-func Ended(d *sdk.Done) (api.State, int) {
+// Done, its exit code and its reason. A state the protocol does not name
+// (none, or a number a broken plugin made up) is a failure, not a success:
+// the SDK always names one.
+func Ended(d *sdk.Done) (api.State, int, string) {
 	switch d.State {
+	case sdk.Completed:
+		return api.Completed, int(d.ExitCode), d.Reason
 	case sdk.Failed:
-		return api.Failed, int(d.ExitCode)
+		return api.Failed, int(d.ExitCode), d.Reason
 	case sdk.Stopped:
-		return api.Stopped, int(d.ExitCode)
+		return api.Stopped, int(d.ExitCode), d.Reason
 	}
-	return api.Completed, int(d.ExitCode)
+	reason := fmt.Sprintf("the runtime ended the job with a state the protocol does not name (%d)", int32(d.State))
+	if d.Reason != "" {
+		reason += ": " + d.Reason
+	}
+	return api.Failed, int(d.ExitCode), reason
 }
 
 // EndAcker is what a Conn of protocol 2 answers beyond Conn: an

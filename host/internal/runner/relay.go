@@ -163,8 +163,8 @@ const maxKept = 1 << 10
 // learns the end again from it, as for any job.
 func (tk *task) finishFromRuntime(d *sdk.Done) {
 	m, j := tk.m, tk.j
-	state, code := protocol.Ended(d)
-	if tk.finishBatchChild(state, d.Reason, code) {
+	state, code, reason := protocol.Ended(d)
+	if tk.finishBatchChild(state, reason, code) {
 		return
 	}
 	m.t.Lock()
@@ -189,7 +189,7 @@ func (tk *task) finishFromRuntime(d *sdk.Done) {
 	// acknowledgement covers: read before FinishLocked, which starts a job
 	// that runs again (--retries) from 0.
 	seq := j.Row.LastSeq
-	m.t.FinishLocked(j, state, d.Reason, &code)
+	m.t.FinishLocked(j, state, reason, &code)
 	ended := j.Row.State.Finished() // not when it runs again (--retries)
 	if ended {
 		endedAt(&j.Row, d.EndedUnixNano)
