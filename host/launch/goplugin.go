@@ -216,10 +216,10 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	setProcAttr(cmd, spec.Identity)
 	pin := g.pinPath(sockDir)
-	r, err := newProcRunner(cmd, uidOf(spec.Identity), sockDir, pin, g.recordPath(sockDir))
+	r, err := newProcRunner(cmd, uidOf(spec.Identity), sockDir, pin, g.recordPath(sockDir), logPath)
 	var client *plugin.Client
 	if err == nil {
-		client, err = protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Runner: r.runnerFunc, Peer: r.peer, Logger: logger})
+		client, err = protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Runner: r.runnerFunc, Peer: r.peer, Logger: logger, Stderr: logFile})
 	}
 	if err == nil {
 		var p *child

@@ -383,13 +383,29 @@ func TestGoPluginErrors(t *testing.T) {
 	notPlugin := filepath.Join(dir, "true.sh")
 	os.WriteFile(notPlugin, []byte("#!/bin/sh\nexit 0\n"), 0o755)
 	spec := testSpec(t, dir)
-	spec.Binary = notPlugin
+	spec.Binary, spec.SHA256 = notPlugin, fileSHA(t, notPlugin)
 	_, err := g.Launch(context.Background(), spec)
 	if err == nil || !strings.Contains(err.Error(), notPlugin) {
 		t.Errorf("Launch of a binary that is not a plugin: %v", err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "spare*")); len(left) != 0 {
 		t.Errorf("a failed Launch left socket directories %v", left)
+	}
+	// One that says why it cannot start, on its standard error, before
+	// any handshake: the error carries its words and names its log,
+	// which holds them too.
+	says := filepath.Join(dir, "says.sh")
+	os.WriteFile(says, []byte("#!/bin/sh\necho starting >&2\necho 'cannot start: missing config' >&2\nexit 1\n"), 0o755)
+	spec = testSpec(t, dir)
+	spec.Binary, spec.SHA256 = says, fileSHA(t, says)
+	_, err = g.Launch(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), `"cannot start: missing config"`) || !strings.Contains(err.Error(), "its log: ") {
+		t.Fatalf("Launch of a plugin that says why it cannot start: %v", err)
+	}
+	logPath := err.Error()[strings.LastIndex(err.Error(), "its log: ")+len("its log: "):]
+	logPath = logPath[:strings.IndexAny(logPath, ")")]
+	if b, rerr := os.ReadFile(logPath); rerr != nil || !strings.Contains(string(b), "cannot start: missing config") {
+		t.Errorf("its log %s: %q, %v; want its words", logPath, b, rerr)
 	}
 	// A process that is gone cannot be reattached.
 	_, err = g.Reattach(&Attach{Network: "unix", Addr: filepath.Join(dir, "nosock"), Pid: 1 << 22, Protocol: 2}, filepath.Join(dir, "r.log"))

@@ -37,9 +37,13 @@ type procRunner struct {
 	// directory; start is its start time, which with the pid names it.
 	peer  *protocol.Peer
 	start uint64
+	// tail keeps what the process last wrote to its standard error, and
+	// logPath is its log, both for Diagnose.
+	tail    *stderrTail
+	logPath string
 }
 
-func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin, record string) (*procRunner, error) {
+func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin, record, logPath string) (*procRunner, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -48,7 +52,8 @@ func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin, record string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, pin: pin, record: record,
+	tail := newStderrTail(stderr)
+	return &procRunner{cmd: cmd, stdout: stdout, stderr: tail, tail: tail, logPath: logPath, pin: pin, record: record,
 		peer: &protocol.Peer{UID: uid, Dir: sockDir}}, nil
 }
 
@@ -90,8 +95,15 @@ func (r *procRunner) Stderr() io.ReadCloser { return r.stderr }
 func (r *procRunner) Name() string          { return r.cmd.Path }
 func (r *procRunner) ID() string            { return strconv.Itoa(r.peer.Pid) }
 
+// Diagnose says why the handshake failed, with what the process last
+// wrote to its standard error (a plugin that cannot start says why there)
+// and where its log is.
 func (r *procRunner) Diagnose(context.Context) string {
-	return "the runtime did not complete go-plugin's handshake: it may not be a bgjob runtime, or not built for this machine (see its log)"
+	msg := "the runtime did not complete go-plugin's handshake: it may not be a bgjob runtime, or not built for this machine"
+	if w := r.tail.lastWords(time.Second); w != "" {
+		msg += fmt.Sprintf("; the last it wrote to its standard error: %q", w)
+	}
+	return msg + " (its log: " + r.logPath + ")"
 }
 
 // PluginToHost checks the handshake's address and returns the pinned one

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -75,6 +76,10 @@ type ClientOptions struct {
 	// Peer is the process every connection must reach (see Peer); nil
 	// checks nothing, for tests that serve a plugin in process.
 	Peer *Peer
+	// Stderr gets what the process writes to its standard error before
+	// its SDK takes that over (why a plugin could not start, a panic as
+	// it starts), line by line; go-plugin logs such lines at Debug only.
+	Stderr io.Writer
 }
 
 // NewClient configures a go-plugin client for a plugin process. Every client
@@ -93,6 +98,7 @@ func NewClient(o *ClientOptions) (*plugin.Client, error) {
 		HandshakeConfig: sdk.Handshake,
 		Logger:          o.Logger,
 		GRPCDialOptions: grpcDialOptions(),
+		Stderr:          o.Stderr,
 	}
 	if o.Reattach != nil {
 		v, ok := versions[o.Protocol]
