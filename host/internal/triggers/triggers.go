@@ -19,6 +19,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -209,7 +210,8 @@ func (t *Triggers) reload(first bool) {
 	old := t.armed
 	t.armed = map[string]*armed{}
 	for _, a := range defs {
-		if prev := old[a.key]; prev != nil {
+		prev := old[a.key]
+		if prev != nil {
 			a.firing = prev.firing
 		}
 		a.enabled = !a.def.Disabled
@@ -217,17 +219,36 @@ func (t *Triggers) reload(first bool) {
 		if err != nil {
 			cfg.Log.Warn("cannot read a definition's schedule state", "definition", a.key, "err", err)
 		}
-		if st.Enabled != nil {
-			a.enabled = *st.Enabled
-		}
+		put := !found
 		if !found {
 			st.Since = now
+		}
+		if st.Enabled != nil && st.FileEnabled != nil && *st.FileEnabled != a.enabled {
+			// The file's enabled changed since `bgjob definition
+			// enable/disable` overrode it: the edit is the newer
+			// word, so the override goes. Turned on, its missed runs
+			// count from now, as for `enable`.
+			if a.enabled && !*st.Enabled {
+				st.Since = now
+			}
+			st.Enabled, st.FileEnabled, put = nil, nil, true
+		}
+		if put {
 			if err := cfg.State.PutTrigger(a.key, st); err != nil {
 				cfg.Log.Warn("cannot keep a definition's schedule state", "definition", a.key, "err", err)
 			}
 		}
+		if st.Enabled != nil {
+			a.enabled = *st.Enabled
+		}
 		if a.enabled && len(a.scheds) > 0 {
 			a.next = nextAfter(a.scheds, now)
+			if prev != nil && prev.enabled && !prev.next.IsZero() && slices.Equal(prev.def.Triggers, a.def.Triggers) {
+				// The same schedule, read again: a time that came
+				// while the directory was read (or since the loop's
+				// last look) is still due, not skipped.
+				a.next = prev.next
+			}
 			if first && a.def.CatchUp && !nextAfter(a.scheds, st.Since).After(now) {
 				due = append(due, a)
 			}
@@ -302,9 +323,15 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 			a.firing = false
 			t.mu.Unlock()
 		}()
+		// Under t.mu, as setEnabled writes the same record: read,
+		// changed and written between its read and its write, the
+		// enable or disable would be lost.
+		t.mu.Lock()
 		st, _, _ := cfg.State.Trigger(a.key)
 		st.Since = at
-		if err := cfg.State.PutTrigger(a.key, st); err != nil {
+		err := cfg.State.PutTrigger(a.key, st)
+		t.mu.Unlock()
+		if err != nil {
 			cfg.Log.Warn("cannot keep a definition's schedule state", "definition", a.key, "err", err)
 		}
 		req, err := t.request(a)
@@ -464,6 +491,8 @@ func (t *Triggers) setEnabled(pattern string, on bool) error {
 			return err
 		}
 		st.Enabled = &on
+		fileOn := !a.def.Disabled
+		st.FileEnabled = &fileOn
 		if on && !a.enabled {
 			st.Since = now
 		}

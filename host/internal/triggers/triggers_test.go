@@ -6,12 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/errkind"
+	"github.com/bgjob/bgjob/host/store"
 	"github.com/bgjob/bgjob/sdk"
+	"github.com/hashicorp/go-hclog"
 )
 
 // A name with wildcard characters, escaped, matches only itself: a trigger
@@ -164,5 +168,194 @@ func TestDefinitionsOtherDir(t *testing.T) {
 			!strings.Contains(err.Error(), "your definition directory is "+tt.dir+", but this host schedules the definitions in "+own) {
 			t.Errorf("Dir %q: %v; want a bad request naming both directories", tt.dir, err)
 		}
+	}
+}
+
+// memState is a State in memory; beforePut, if set, runs before each
+// PutTrigger.
+type memState struct {
+	mu        sync.Mutex
+	m         map[string]store.Trigger
+	beforePut func(key string)
+}
+
+func (s *memState) Trigger(key string) (store.Trigger, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.m[key]
+	return t, ok, nil
+}
+
+func (s *memState) PutTrigger(key string, t store.Trigger) error {
+	if s.beforePut != nil {
+		s.beforePut(key)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = t
+	return nil
+}
+
+// testTriggers is a schedule over defs (its listing) whose loop does not
+// run: the test calls reload, fireDue and Definitions itself. Starts are
+// counted in started.
+func testTriggers(t *testing.T, defs func() []*sdk.Definition, st *memState) (*Triggers, *atomic.Int32, *sync.WaitGroup) {
+	t.Helper()
+	var started atomic.Int32
+	var wg sync.WaitGroup
+	cfg := Config{
+		Dir: t.TempDir(), Ctx: context.Background(), Log: hclog.NewNullLogger(), State: st,
+		Go: func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() },
+		Listers: func() ([]Lister, error) {
+			return []Lister{{Type: "ScheduledJob", Definitions: func(context.Context, string) ([]*sdk.Definition, []string, error) {
+				return defs(), nil, nil
+			}}}, nil
+		},
+		Start:   func(context.Context, *api.StartRequest) error { started.Add(1); return nil },
+		User:    func() (User, error) { return User{Name: "u", Home: "/", Shell: "/bin/sh"}, nil },
+		LastRun: func(string, string) *time.Time { return nil },
+	}
+	// fingerprint is "" for an empty directory, and reload lists only
+	// a directory with something in it.
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "x.hcl"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trig := &Triggers{cfg: cfg, armed: map[string]*armed{}, ready: make(chan struct{})}
+	close(trig.ready)
+	return trig, &started, &wg
+}
+
+// A reload of an unchanged schedule keeps a time that came while the
+// directory was being read: it still fires, rather than being skipped for
+// the next one.
+func TestReloadKeepsADueTime(t *testing.T) {
+	def := func() []*sdk.Definition {
+		return []*sdk.Definition{{Name: "Hourly", Triggers: []string{"@hourly"}}}
+	}
+	trig, started, wg := testTriggers(t, def, &memState{m: map[string]store.Trigger{}})
+	trig.reload(false)
+	// The loop's last look was before the hour; the hour has come (a
+	// past time stands for it) and the directory is read again before
+	// the loop looks.
+	due := time.Now().Add(-100 * time.Millisecond)
+	trig.mu.Lock()
+	trig.armed["ScheduledJob/Hourly"].next = due
+	trig.mu.Unlock()
+	trig.reload(false)
+	trig.fireDue(time.Now())
+	wg.Wait()
+	if n := started.Load(); n != 1 {
+		t.Fatalf("the time that came during a reload started %d jobs, want 1", n)
+	}
+	// A changed schedule is armed afresh.
+	trig.mu.Lock()
+	trig.armed["ScheduledJob/Hourly"].next = due
+	trig.mu.Unlock()
+	def = func() []*sdk.Definition {
+		return []*sdk.Definition{{Name: "Hourly", Triggers: []string{"@daily"}}}
+	}
+	trig.cfg.Listers = func() ([]Lister, error) {
+		return []Lister{{Type: "ScheduledJob", Definitions: func(context.Context, string) ([]*sdk.Definition, []string, error) {
+			return def(), nil, nil
+		}}}, nil
+	}
+	trig.reload(false)
+	trig.mu.Lock()
+	next := trig.armed["ScheduledJob/Hourly"].next
+	trig.mu.Unlock()
+	if !next.After(time.Now()) {
+		t.Errorf("a changed schedule kept its old time %v", next)
+	}
+}
+
+// A disable that lands while a fire is recording its time is kept: the
+// fire does not write back the state it read before the disable.
+func TestDisableDuringAFireIsKept(t *testing.T) {
+	st := &memState{m: map[string]store.Trigger{}}
+	trig, _, wg := testTriggers(t, func() []*sdk.Definition {
+		return []*sdk.Definition{{Name: "Often", Triggers: []string{"* * * * * *"}}}
+	}, st)
+	trig.reload(false)
+	key := "ScheduledJob/Often"
+	inPut := make(chan struct{})
+	release := make(chan struct{})
+	var first atomic.Bool
+	st.beforePut = func(string) {
+		// Only the fire's write waits (a sync.Once would make the
+		// disable's wait too).
+		if first.CompareAndSwap(false, true) {
+			close(inPut)
+			<-release
+		}
+	}
+	trig.mu.Lock()
+	a := trig.armed[key]
+	trig.mu.Unlock()
+	trig.fire(a, time.Now())
+	<-inPut // the fire has read the state and is about to write it
+	disabled := make(chan error, 1)
+	go func() {
+		disabled <- trig.setEnabled("Often", false)
+	}()
+	var err error
+	select {
+	case err = <-disabled:
+	case <-time.After(200 * time.Millisecond):
+		// Waiting for the fire to write: right.
+		close(release)
+		err = <-disabled
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-release:
+	default:
+		close(release)
+	}
+	wg.Wait()
+	got, _, _ := st.Trigger(key)
+	if got.Enabled == nil || *got.Enabled {
+		t.Errorf("after a disable during a fire the kept state is %+v; want disabled", got)
+	}
+}
+
+// An edit of a definition's enabled made after `bgjob definition
+// enable/disable` wins over it; an edit of anything else leaves the
+// override.
+func TestFileEnabledEditWinsOverAnOverride(t *testing.T) {
+	disabled := false
+	st := &memState{m: map[string]store.Trigger{}}
+	trig, _, _ := testTriggers(t, func() []*sdk.Definition {
+		return []*sdk.Definition{{Name: "Job", Triggers: []string{"@hourly"}, Disabled: disabled}}
+	}, st)
+	trig.reload(false)
+	enabled := func() bool {
+		trig.mu.Lock()
+		defer trig.mu.Unlock()
+		return trig.armed["ScheduledJob/Job"].enabled
+	}
+	if err := trig.setEnabled("Job", false); err != nil {
+		t.Fatal(err)
+	}
+	trig.reload(false) // an edit of something else
+	if enabled() {
+		t.Fatal("a reload with the file unchanged dropped `disable`")
+	}
+	if err := trig.setEnabled("Job", true); err != nil {
+		t.Fatal(err)
+	}
+	disabled = true // the file now says enabled = false
+	trig.reload(false)
+	if enabled() {
+		t.Error("the file says enabled = false, but the definition is still enabled by an earlier `enable`")
+	}
+	if got, _, _ := st.Trigger("ScheduledJob/Job"); got.Enabled != nil {
+		t.Errorf("the override is still kept: %+v", got)
+	}
+	disabled = false // and back on, by the file
+	trig.reload(false)
+	if !enabled() {
+		t.Error("the file says enabled = true, but the definition is disabled")
 	}
 }
