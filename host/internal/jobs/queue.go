@@ -483,25 +483,22 @@ func (t *Table) FreeSlotLocked(j *Job) {
 	}
 }
 
-// prune keeps the newest keep results of a definition (its owner's runs of
-// it): older ones that have finished are removed with their records, as
-// PowerShell keeps a scheduled job's last results. A run still going is
-// left, and goes at a later run.
+// prune keeps the newest keep results of a definition (its owner's
+// finished runs of it): older ones are removed with their records, as
+// PowerShell keeps a scheduled job's last results. Runs still going are
+// not results, and do not count: counted, runs that overlap (a trigger
+// more often than its job takes) removed every result there was, and
+// keep 1 removed the last result the moment the next run began.
 func (t *Table) Prune(owner uint32, typ, definition string, keep int) {
 	t.mu.Lock()
 	var runs []*Job
 	for _, j := range t.jobs {
-		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == definition {
+		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == definition && j.Row.State.Finished() {
 			runs = append(runs, j)
 		}
 	}
 	SortJobs(runs)
-	var old []*Job
-	for i := 0; i < len(runs)-keep; i++ {
-		if runs[i].Row.State.Finished() {
-			old = append(old, runs[i])
-		}
-	}
+	old := runs[:max(len(runs)-keep, 0)]
 	t.mu.Unlock()
 	for _, j := range old {
 		if err := t.RemoveFinished(j); err != nil {

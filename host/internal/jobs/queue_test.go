@@ -7,6 +7,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/store"
+	"github.com/bgjob/bgjob/sdk"
 )
 
 // The queue starts a group's jobs by priority, higher first, and jobs of
@@ -269,5 +270,42 @@ func BenchmarkChainFails(b *testing.B) {
 		tab.mu.Unlock()
 		tab.Close()
 		b.StartTimer()
+	}
+}
+
+// A definition keeps its newest keep results, finished runs alone: runs
+// still going are not results, so overlapping runs (a trigger more often
+// than its job takes) remove none of the results there are, and keep 1
+// keeps the last result while the next run goes.
+func TestPruneCountsFinishedRuns(t *testing.T) {
+	tab := newStoredTable(t, func(*Job) {})
+	var ids []uint64
+	for range 5 {
+		r := NewRow(Caller{}, "u", nil, store.Spec{}, api.Runtime{}, "ScheduledJob", "Backup", "/")
+		r.Definition = "Backup"
+		v, err := tab.Create(r, &sdk.Job{}, "Backup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, v.ID)
+	}
+	// Runs 1 to 3 finished, 4 and 5 still going.
+	tab.Lock()
+	for _, id := range ids {
+		j := tab.jobs[id]
+		tab.MoveLocked(j, api.Running)
+		if id <= ids[2] {
+			tab.FinishLocked(j, api.Completed, "", nil)
+		}
+	}
+	tab.Unlock()
+	tab.Prune(0, "ScheduledJob", "Backup", 1)
+	tab.Lock()
+	defer tab.Unlock()
+	for i, id := range ids {
+		_, kept := tab.jobs[id]
+		if want := i >= 2; kept != want {
+			t.Errorf("run %d (%s) kept %v, want %v: keep 1 keeps the newest finished run and every run still going", id, map[bool]string{true: "finished", false: "running"}[i < 3], kept, want)
+		}
 	}
 }
