@@ -40,6 +40,9 @@ type Definition struct {
 	LastRun  *time.Time `json:"LastRun"`
 	Keep     int        `json:"Keep"`
 	CatchUp  bool       `json:"CatchUp"`
+	// LastError is why its last trigger did not start it; empty once one
+	// did (and until one fires).
+	LastError string `json:"LastError,omitempty"`
 
 	Runtime        string   `json:"Runtime,omitempty"`
 	RuntimeVersion string   `json:"RuntimeVersion,omitempty"`

@@ -69,6 +69,9 @@ func writeDefinition(w io.Writer, d *api.Definition) error {
 	row("Triggers", printable(strings.Join(d.Triggers, "; ")))
 	row("Next", when(d.Next))
 	row("LastRun", when(d.LastRun))
+	if d.LastError != "" {
+		row("LastError", printable(d.LastError))
+	}
 	row("Keep", keepText(d.Keep))
 	row("CatchUp", titleBool(d.CatchUp))
 	if d.Runtime != "" {

@@ -110,6 +110,11 @@ type armed struct {
 	enabled bool
 	next    time.Time // zero: never (disabled, or no triggers)
 	firing  bool
+	// failed is why its last trigger did not start it (no runtime, a bad
+	// script file), at failedAt; empty once one did. A definition that
+	// never starts must not look healthy in 'definition list'.
+	failed   string
+	failedAt time.Time
 }
 
 func triggerKey(typ, name string) string { return typ + "/" + name }
@@ -212,7 +217,7 @@ func (t *Triggers) reload(first bool) {
 	for _, a := range defs {
 		prev := old[a.key]
 		if prev != nil {
-			a.firing = prev.firing
+			a.firing, a.failed, a.failedAt = prev.firing, prev.failed, prev.failedAt
 		}
 		a.enabled = !a.def.Disabled
 		st, found, err := cfg.State.Trigger(a.key)
@@ -340,8 +345,14 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 		}
 		if err != nil && cfg.Ctx.Err() == nil {
 			cfg.Log.Error("a triggered definition did not start", "definition", a.key, "err", err)
+			t.mu.Lock()
+			a.failed, a.failedAt = err.Error(), at
+			t.mu.Unlock()
 			return
 		}
+		t.mu.Lock()
+		a.failed = ""
+		t.mu.Unlock()
 		cfg.Log.Info("started a triggered definition", "definition", a.key)
 	})
 }
@@ -417,11 +428,19 @@ func (t *Triggers) Definitions(ctx context.Context, req *api.DefinitionRequest) 
 	t.mu.Lock()
 	out := &api.Definitions{Dir: dir, Problems: append([]string{}, t.problems...)}
 	var matched []*armed
+	var failed []string
+	lastErr := map[*armed]string{} // read under t.mu: a fire writes it
 	for _, a := range t.armed {
 		if req.Name == "" || matchName(req.Name, a.def.Name) {
 			matched = append(matched, a)
+			lastErr[a] = a.failed
+			if a.failed != "" {
+				failed = append(failed, fmt.Sprintf("%s did not start at %s: %s", a.def.Name, a.failedAt.Format("2006-01-02 15:04:05"), a.failed))
+			}
 		}
 	}
+	sort.Strings(failed)
+	out.Problems = append(out.Problems, failed...)
 	t.mu.Unlock()
 	if req.Name != "" && len(matched) == 0 {
 		return nil, errkind.Errorf(errkind.ErrNotFound, "no definition matches %q in %s; 'bgjob definition list' lists them", req.Name, dir)
@@ -435,7 +454,9 @@ func (t *Triggers) Definitions(ctx context.Context, req *api.DefinitionRequest) 
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "%q matches %d definitions (%s); name one", req.Name, len(matched), strings.Join(names, ", "))
 	}
 	for _, a := range matched {
-		out.Definitions = append(out.Definitions, t.view(a, req.Action == api.DefinitionShow))
+		v := t.view(a, req.Action == api.DefinitionShow)
+		v.LastError = lastErr[a]
+		out.Definitions = append(out.Definitions, v)
 	}
 	sort.Slice(out.Definitions, func(i, j int) bool {
 		x, y := out.Definitions[i], out.Definitions[j]

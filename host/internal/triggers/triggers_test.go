@@ -359,3 +359,38 @@ func TestFileEnabledEditWinsOverAnOverride(t *testing.T) {
 		t.Error("the file says enabled = true, but the definition is disabled")
 	}
 }
+
+// A definition whose trigger cannot start it (no runtime, a bad script
+// file) says so in 'definition list' and 'show', and says nothing once a
+// trigger has started it: it did not look healthy with only a line in
+// host.log.
+func TestFailedStartIsShown(t *testing.T) {
+	trig, _, wg := testTriggers(t, func() []*sdk.Definition {
+		return []*sdk.Definition{{Name: "Py", Triggers: []string{"@hourly"}}}
+	}, &memState{m: map[string]store.Trigger{}})
+	fail := errors.New("no runtime 'python' is installed")
+	trig.cfg.Start = func(context.Context, *api.StartRequest) error { return fail }
+	trig.reload(false)
+	a := trig.armed["ScheduledJob/Py"]
+	trig.fire(a, time.Now())
+	wg.Wait()
+	list := func() *api.Definitions {
+		t.Helper()
+		d, err := trig.Definitions(context.Background(), &api.DefinitionRequest{Action: api.DefinitionList})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := list()
+	if len(d.Problems) != 1 || !strings.Contains(d.Problems[0], "Py did not start at ") || !strings.Contains(d.Problems[0], fail.Error()) ||
+		len(d.Definitions) != 1 || d.Definitions[0].LastError != fail.Error() {
+		t.Fatalf("after a failed start: problems %q, LastError %q; want both saying why", d.Problems, d.Definitions[0].LastError)
+	}
+	trig.cfg.Start = func(context.Context, *api.StartRequest) error { return nil }
+	trig.fire(a, time.Now())
+	wg.Wait()
+	if d := list(); len(d.Problems) != 0 || d.Definitions[0].LastError != "" {
+		t.Errorf("after a start: problems %q, LastError %q; want none", d.Problems, d.Definitions[0].LastError)
+	}
+}
