@@ -56,8 +56,9 @@ func (h *Host) startTriggers(dir string) {
 	}
 	// lastRun is when the host's user's newest run of a definition started.
 	lastRun := func(typ, name string) *time.Time { return h.t.LastRun(h.self.UID, typ, name) }
+	running := func(typ, name string) bool { return h.t.RunGoing(h.self.UID, typ, name) }
 	h.trig = triggers.New(triggers.Config{Dir: dir, Ctx: h.t.Ctx(), Go: h.t.Go, Log: h.log, State: h.home.Store,
-		Listers: listers, Start: start, User: user, LastRun: lastRun})
+		Listers: listers, Start: start, User: user, LastRun: lastRun, Running: running})
 }
 
 // Definitions answers `bgjob definition ...`. The definitions are the

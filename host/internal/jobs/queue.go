@@ -483,22 +483,33 @@ func (t *Table) FreeSlotLocked(j *Job) {
 	}
 }
 
-// prune keeps the newest keep results of a definition (its owner's
-// finished runs of it): older ones are removed with their records, as
-// PowerShell keeps a scheduled job's last results. Runs still going are
-// not results, and do not count: counted, runs that overlap (a trigger
-// more often than its job takes) removed every result there was, and
-// keep 1 removed the last result the moment the next run began.
+// prune keeps the newest keep runs of a definition (its owner's): older
+// ones that have finished are removed with their records, as PowerShell
+// keeps a scheduled job's last results. A run still going is left, and
+// goes at a later run; and the newest finished run stays while every run
+// after it still goes: runs started by hand beside the trigger's, or keep
+// 1 as the next run begins, would otherwise leave no result to look at.
 func (t *Table) Prune(owner uint32, typ, definition string, keep int) {
 	t.mu.Lock()
 	var runs []*Job
 	for _, j := range t.jobs {
-		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == definition && j.Row.State.Finished() {
+		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == definition {
 			runs = append(runs, j)
 		}
 	}
 	SortJobs(runs)
-	old := runs[:max(len(runs)-keep, 0)]
+	newestDone := -1
+	for i, j := range runs {
+		if j.Row.State.Finished() {
+			newestDone = i
+		}
+	}
+	var old []*Job
+	for i := 0; i < len(runs)-keep; i++ {
+		if runs[i].Row.State.Finished() && i != newestDone {
+			old = append(old, runs[i])
+		}
+	}
 	t.mu.Unlock()
 	for _, j := range old {
 		if err := t.RemoveFinished(j); err != nil {
@@ -545,6 +556,19 @@ func (t *Table) LastRun(owner uint32, typ, name string) *time.Time {
 	}
 	c := newest.Row.Created
 	return &c
+}
+
+// RunGoing reports whether owner has a run of the definition name of type
+// typ that has not finished (queued, running or suspended).
+func (t *Table) RunGoing(owner uint32, typ, name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, j := range t.jobs {
+		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == name && !j.Row.State.Finished() {
+			return true
+		}
+	}
+	return false
 }
 
 // Start begins the table's work once it is loaded: the queue runs what it

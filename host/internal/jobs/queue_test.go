@@ -273,11 +273,10 @@ func BenchmarkChainFails(b *testing.B) {
 	}
 }
 
-// A definition keeps its newest keep results, finished runs alone: runs
-// still going are not results, so overlapping runs (a trigger more often
-// than its job takes) remove none of the results there are, and keep 1
-// keeps the last result while the next run goes.
-func TestPruneCountsFinishedRuns(t *testing.T) {
+// A definition keeps its newest keep runs, and its newest finished run
+// while every run after it still goes: runs that overlap, or keep 1 as the
+// next run begins, leave the last result to look at.
+func TestPruneKeepsALastResult(t *testing.T) {
 	tab := newStoredTable(t, func(*Job) {})
 	var ids []uint64
 	for range 5 {

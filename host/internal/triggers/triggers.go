@@ -87,6 +87,9 @@ type Config struct {
 	// LastRun is when the host's user's newest run of the definition
 	// started, if there is one.
 	LastRun func(typ, name string) *time.Time
+	// Running reports whether a run of the definition has not finished
+	// yet (nil: none ever has).
+	Running func(typ, name string) bool
 }
 
 // Triggers is the host's schedule. Its methods are safe for concurrent use.
@@ -338,6 +341,14 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 		t.mu.Unlock()
 		if err != nil {
 			cfg.Log.Warn("cannot keep a definition's schedule state", "definition", a.key, "err", err)
+		}
+		if cfg.Running != nil && cfg.Running(a.typ, a.def.Name) {
+			// As Task Scheduler's default (IgnoreNew), which PowerShell's
+			// scheduled jobs run under: a trigger that comes while the
+			// last run still goes starts none, rather than pile up runs
+			// of a job that takes longer than its interval.
+			cfg.Log.Info("a trigger came while the definition's last run still goes; no run started", "definition", a.key)
+			return
 		}
 		req, err := t.request(a)
 		if err == nil {

@@ -394,3 +394,27 @@ func TestFailedStartIsShown(t *testing.T) {
 		t.Errorf("after a start: problems %q, LastError %q; want none", d.Problems, d.Definitions[0].LastError)
 	}
 }
+
+// A trigger that comes while the definition's last run still goes starts
+// no run (Task Scheduler's IgnoreNew): a job taking longer than its
+// interval does not pile up runs.
+func TestFireWhileARunGoesStartsNone(t *testing.T) {
+	trig, started, wg := testTriggers(t, func() []*sdk.Definition {
+		return []*sdk.Definition{{Name: "Slow", Triggers: []string{"@every 1s"}}}
+	}, &memState{m: map[string]store.Trigger{}})
+	going := true
+	trig.cfg.Running = func(typ, name string) bool { return going && typ == "ScheduledJob" && name == "Slow" }
+	trig.reload(false)
+	a := trig.armed["ScheduledJob/Slow"]
+	trig.fire(a, time.Now())
+	wg.Wait()
+	if n := started.Load(); n != 0 {
+		t.Fatalf("a trigger while a run goes started %d runs, want none", n)
+	}
+	going = false
+	trig.fire(a, time.Now())
+	wg.Wait()
+	if n := started.Load(); n != 1 {
+		t.Errorf("a trigger with no run going started %d runs, want 1", n)
+	}
+}
