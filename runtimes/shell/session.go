@@ -189,9 +189,22 @@ func (s *session) handlers() []interp.RunnerOption {
 // function lookup, so a script's function of such a name is not called.
 const ownBuiltin = "\x00bgjob:"
 
-func shellBuiltinCall(_ context.Context, args []string) ([]string, error) {
-	if len(args) > 0 && args[0] == "umask" {
+func shellBuiltinCall(ctx context.Context, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return args, nil
+	}
+	switch args[0] {
+	case "umask":
 		args = append([]string{ownBuiltin + args[0]}, args[1:]...)
+	case "kill":
+		// The interpreter names kill a builtin it does not have
+		// ("kill: unsupported builtin"), so `kill $pid` failed in every
+		// job: the system's kill on the job's PATH runs it instead (no
+		// job control here, so no %N either way).
+		hc := interp.HandlerCtx(ctx)
+		if path, err := interp.LookPathDir(hc.Dir, hc.Env, "kill"); err == nil {
+			args = append([]string{path}, args[1:]...)
+		}
 	}
 	return args, nil
 }

@@ -65,6 +65,11 @@ func TestScripts(t *testing.T) {
 		{name: "last command fails", script: "false", res: sdk.Failure(1, "exit status 1")},
 		{name: "external exit status", script: "sh -c 'exit 7'", res: sdk.Failure(7, "exit status 7")},
 		{name: "killed by a signal", script: `sh -c 'kill -9 $$'`, res: sdk.Failure(137, "exit status 137")},
+		// kill is the system's: the interpreter names it a builtin it
+		// does not have.
+		// ($! names the interpreter's own job, g1, not a process.)
+		{name: "kill", script: `cd "$(mktemp -d)"; sh -c 'echo $$ > pid; exec sleep 30' & while [ ! -s pid ]; do sleep 0.01; done; kill "$(cat pid)"; wait; echo waited; kill -0 $$ && echo alive`,
+			res: sdk.Success(), output: []string{"waited", "alive"}, errors: []string{}},
 		{name: "command not found", script: "no-such-command-bgjob", res: sdk.Failure(127, "exit status 127"), errors: []string{"no-such-command-bgjob: command not found"}},
 		{name: "bash syntax", script: `a=(x y); [[ ${a[1]} == y ]] && echo ok`, res: sdk.Success(), output: []string{"ok"}},
 		{name: "$0", script: `echo "$0"`, res: sdk.Success(), output: []string{"bgjob"}},
