@@ -287,7 +287,7 @@ The settings are kept in the job table: they survive the host's restart.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&q.Group, "group", "", "the group --max-running sets (default: default)")
+	f.Var(once(&q.Group), "group", "the group --max-running sets (default: default)")
 	f.IntVar(&maxRunning, "max-running", 0, "how many of the group's jobs run at once; 0 holds them queued")
 	f.IntVar(&keepFinished, "keep-finished", 0, "keep each user's N newest finished jobs, remove older ones (0: all)")
 	f.StringVar(&keepFor, "keep-for", "", "remove finished jobs that ended longer ago than this: 7d, 36h, 90m (0: never)")

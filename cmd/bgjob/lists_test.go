@@ -99,7 +99,7 @@ func TestOnceString(t *testing.T) {
 		{[]string{"--group", "gx", "--group=gx"}, "gx", false},
 		{[]string{"--group", "gx", "--group", "gy"}, "", true},
 	} {
-		for _, cmd := range []string{"get", "wait", "events"} {
+		for _, cmd := range []string{"get", "wait", "events", "start", "queue"} {
 			c := newRootFor([]string{cmd})
 			sub, _, err := c.Find([]string{cmd})
 			if err != nil {

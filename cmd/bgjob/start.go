@@ -254,7 +254,7 @@ Only the last attempt's records are kept.`,
 	f.StringVar(&req.Authentication, "authentication", "", "how --credential is checked: Default or Basic (a password); Negotiate, Credssp, Digest, Kerberos and NegotiateWithImplicitCredential are refused here")
 	f.Var(stringList(&req.After), "after", "wait until this job has finished (an id, a name or a wildcard; repeatable); if one fails or is stopped this job fails without running")
 	f.BoolVar(&req.AfterAnyState, "after-any-state", false, "with --after: run however the jobs before it end")
-	f.StringVar(&req.Group, "group", "", "the queue group whose limit the job counts against (default: default); 'bgjob queue' shows and sets the limits")
+	f.Var(once(&req.Group), "group", "the queue group whose limit the job counts against (default: default); 'bgjob queue' shows and sets the limits")
 	f.IntVar(&req.Priority, "priority", 0, "queue order within the group: a job of higher priority starts first (default 0; ties by id); negative waits behind")
 	f.StringVar(&at, "at", "", "start the job then, once: 15:04 (the next one), '2006-01-02 15:04' (local time) or RFC 3339; it waits NotStarted till then")
 	f.DurationVar(&delay, "delay", 0, "start the job after this long, once (90s, 2h30m)")

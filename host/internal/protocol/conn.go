@@ -107,7 +107,11 @@ func Ended(d *sdk.Done) (api.State, int, string) {
 	if d.Reason != "" {
 		reason += ": " + d.Reason
 	}
-	return api.Failed, int(d.ExitCode), reason
+	code := int(d.ExitCode)
+	if code == 0 {
+		code = -1 // no status it exited with: not "Failed, exit 0"
+	}
+	return api.Failed, code, reason
 }
 
 // EndAcker is what a Conn of protocol 2 answers beyond Conn: an

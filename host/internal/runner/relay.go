@@ -164,7 +164,7 @@ const maxKept = 1 << 10
 func (tk *task) finishFromRuntime(d *sdk.Done) {
 	m, j := tk.m, tk.j
 	state, code, reason := protocol.Ended(d)
-	if tk.finishBatchChild(state, reason, code) {
+	if tk.finishBatchChild(state, reason, code, d.EndedUnixNano) {
 		return
 	}
 	m.t.Lock()
@@ -364,7 +364,7 @@ func (tk *task) recycle() bool {
 // sync for them all), and only then may the runtime forget it. A host
 // killed in between finds the job's runtime still holding its end, as for
 // any job.
-func (tk *task) finishBatchChild(state api.State, reason string, code int) bool {
+func (tk *task) finishBatchChild(state api.State, reason string, code int, endedNs int64) bool {
 	m, j, p := tk.m, tk.j, tk.p
 	m.t.Lock()
 	if !jobs.IsBatchChild(&j.Row) {
@@ -379,6 +379,9 @@ func (tk *task) finishBatchChild(state api.State, reason string, code int) bool 
 	j.Row.LogSize, j.Log = j.LogEndLocked(), nil
 	seq := j.Row.LastSeq // before FinishLocked, as in finishFromRuntime
 	m.t.FinishLocked(j, state, reason, &code)
+	if j.Row.State.Finished() {
+		endedAt(&j.Row, endedNs) // as finishFromRuntime
+	}
 	// A thread child's slot is free at once. A process child keeps its
 	// slot until its runtime is back for the next job: the next child
 	// then reuses it instead of starting a process of its own. A child

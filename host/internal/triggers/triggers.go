@@ -325,12 +325,19 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 	}
 	a.firing = true
 	t.mu.Unlock()
+	// A reload while the start is made arms a new *armed for the key,
+	// which copies firing (and failed): what the fire ends with goes to
+	// the one armed now, not only to the one it was given.
+	current := func(f func(*armed)) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		f(a)
+		if c := t.armed[a.key]; c != nil && c != a {
+			f(c)
+		}
+	}
 	cfg.Go(func() {
-		defer func() {
-			t.mu.Lock()
-			a.firing = false
-			t.mu.Unlock()
-		}()
+		defer current(func(x *armed) { x.firing = false })
 		// Under t.mu, as setEnabled writes the same record: read,
 		// changed and written between its read and its write, the
 		// enable or disable would be lost.
@@ -348,6 +355,9 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 			// last run still goes starts none, rather than pile up runs
 			// of a job that takes longer than its interval.
 			cfg.Log.Info("a trigger came while the definition's last run still goes; no run started", "definition", a.key)
+			// Said in 'definition list' as a start that failed is: a
+			// run that never ends (suspended, hung) holds the schedule.
+			current(func(x *armed) { x.failed, x.failedAt = "its last run still goes, and a trigger starts none meanwhile", at })
 			return
 		}
 		req, err := t.request(a)
@@ -356,14 +366,10 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 		}
 		if err != nil && cfg.Ctx.Err() == nil {
 			cfg.Log.Error("a triggered definition did not start", "definition", a.key, "err", err)
-			t.mu.Lock()
-			a.failed, a.failedAt = err.Error(), at
-			t.mu.Unlock()
+			current(func(x *armed) { x.failed, x.failedAt = err.Error(), at })
 			return
 		}
-		t.mu.Lock()
-		a.failed = ""
-		t.mu.Unlock()
+		current(func(x *armed) { x.failed = "" })
 		cfg.Log.Info("started a triggered definition", "definition", a.key)
 	})
 }
@@ -440,11 +446,15 @@ func (t *Triggers) Definitions(ctx context.Context, req *api.DefinitionRequest) 
 	out := &api.Definitions{Dir: dir, Problems: append([]string{}, t.problems...)}
 	var matched []*armed
 	var failed []string
-	lastErr := map[*armed]string{} // read under t.mu: a fire writes it
+	// Viewed under t.mu: a fire writes failed, fireDue and setEnabled
+	// next and enabled. LastRun (the job table's lock) is added after.
+	views := map[*armed]api.Definition{}
 	for _, a := range t.armed {
 		if req.Name == "" || matchName(req.Name, a.def.Name) {
 			matched = append(matched, a)
-			lastErr[a] = a.failed
+			v := t.viewLocked(a, req.Action == api.DefinitionShow)
+			v.LastError = a.failed
+			views[a] = v
 			if a.failed != "" {
 				failed = append(failed, fmt.Sprintf("%s did not start at %s: %s", a.def.Name, a.failedAt.Format("2006-01-02 15:04:05"), a.failed))
 			}
@@ -465,8 +475,8 @@ func (t *Triggers) Definitions(ctx context.Context, req *api.DefinitionRequest) 
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "%q matches %d definitions (%s); name one", req.Name, len(matched), strings.Join(names, ", "))
 	}
 	for _, a := range matched {
-		v := t.view(a, req.Action == api.DefinitionShow)
-		v.LastError = lastErr[a]
+		v := views[a]
+		v.LastRun = t.cfg.LastRun(a.typ, a.def.Name)
 		out.Definitions = append(out.Definitions, v)
 	}
 	sort.Slice(out.Definitions, func(i, j int) bool {
@@ -543,8 +553,9 @@ func (t *Triggers) setEnabled(pattern string, on bool) error {
 	return nil
 }
 
-// view is a as the CLI shows it; full adds what it runs.
-func (t *Triggers) view(a *armed, full bool) api.Definition {
+// viewLocked is a as the CLI shows it, but for LastRun; full adds what it
+// runs. t.mu is held.
+func (t *Triggers) viewLocked(a *armed, full bool) api.Definition {
 	d := a.def
 	v := api.Definition{Type: a.typ, Name: d.Name, Source: d.Source, Enabled: a.enabled, Triggers: d.Triggers,
 		Keep: int(d.Keep), CatchUp: d.CatchUp, Command: d.Command, Runtime: d.Runtime, RuntimeVersion: d.RuntimeVersion,
@@ -556,7 +567,6 @@ func (t *Triggers) view(a *armed, full bool) api.Definition {
 		next := a.next
 		v.Next = &next
 	}
-	v.LastRun = t.cfg.LastRun(a.typ, d.Name)
 	if full {
 		v.Script, v.Args, v.Env = d.Script, d.Args, d.Env
 	}

@@ -411,6 +411,11 @@ func TestFireWhileARunGoesStartsNone(t *testing.T) {
 	if n := started.Load(); n != 0 {
 		t.Fatalf("a trigger while a run goes started %d runs, want none", n)
 	}
+	// Said in 'definition list': a run that never ends holds the schedule.
+	if d, err := trig.Definitions(context.Background(), &api.DefinitionRequest{Action: api.DefinitionList}); err != nil ||
+		len(d.Problems) != 1 || !strings.Contains(d.Problems[0], "its last run still goes") {
+		t.Errorf("definition list after a skipped trigger: %+v, %v; want a warning saying why", d, err)
+	}
 	going = false
 	trig.fire(a, time.Now())
 	wg.Wait()
