@@ -357,7 +357,9 @@ func (t *Triggers) fire(a *armed, at time.Time) {
 			cfg.Log.Info("a trigger came while the definition's last run still goes; no run started", "definition", a.key)
 			// Said in 'definition list' as a start that failed is: a
 			// run that never ends (suspended, hung) holds the schedule.
-			current(func(x *armed) { x.failed, x.failedAt = "its last run still goes, and a trigger starts none meanwhile", at })
+			current(func(x *armed) {
+				x.failed, x.failedAt = "its last run still goes, and a trigger starts none meanwhile", at
+			})
 			return
 		}
 		req, err := t.request(a)
