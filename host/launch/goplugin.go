@@ -227,7 +227,7 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 			p.attach.Binary = spec.Binary
 			// go-plugin knows the pid only of processes it started itself.
 			p.attach.Pid, p.attach.UID, p.attach.Start = r.peer.Pid, r.peer.UID, r.start
-			p.pin, p.record = r.pin, r.record
+			p.pin, p.record, p.ended = r.pin, r.record, r.exitStatus
 			p.reusable = p.attach.Protocol == sdk.ProtocolV2 && describesReusable(p.conn)
 			return p, nil
 		}
@@ -443,6 +443,9 @@ type child struct {
 
 	once    sync.Once
 	logFile *os.File
+	// ended tells how the process ended (procRunner.exitStatus); nil for
+	// one taken back from an earlier host, which is not this one's child.
+	ended func() string
 }
 
 func (p *child) Conn() protocol.Conn { return p.conn }
@@ -457,6 +460,14 @@ func (p *child) Attach() *Attach {
 
 func (p *child) Pid() int     { return p.attach.Pid }
 func (p *child) Exited() bool { return p.client.Exited() }
+
+// ExitStatus is how the process ended, if it was started here and has.
+func (p *child) ExitStatus() string {
+	if p.ended == nil {
+		return ""
+	}
+	return p.ended()
+}
 
 // Kill ends the process and every process of its job: a runtime that is
 // killed, or died, did not end them itself. The process is killed by its

@@ -46,6 +46,14 @@ type Process interface {
 	Release()
 }
 
+// ExitStatuser is a Process that can tell how it ended once it has
+// (Exited): "exit status 2", or "signal: killed" and what sends that. A
+// process the host took back from an earlier host is not its child, and
+// its status is not known ("").
+type ExitStatuser interface {
+	ExitStatus() string
+}
+
 // Recycler is a Process that may run another job: Recycle offers it back
 // after a job that ended cleanly (it completed, or failed by its own exit
 // status), and the launcher keeps it for the next job of the same Spec if

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bgjob/bgjob/host/internal/protocol"
@@ -41,6 +43,8 @@ type procRunner struct {
 	// logPath is its log, both for Diagnose.
 	tail    *stderrTail
 	logPath string
+	// ended is how the process ended, once Wait has returned.
+	ended atomic.Pointer[string]
 }
 
 func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin, record, logPath string) (*procRunner, error) {
@@ -78,7 +82,25 @@ func (r *procRunner) Start(context.Context) error {
 	return nil
 }
 
-func (r *procRunner) Wait(context.Context) error { return r.cmd.Wait() }
+func (r *procRunner) Wait(context.Context) error {
+	err := r.cmd.Wait()
+	if ps := r.cmd.ProcessState; ps != nil {
+		how := ps.String() // "exit status 2", "signal: killed"
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			how += " (SIGKILL: sent by another process, or by the kernel when memory ran out)"
+		}
+		r.ended.Store(&how)
+	}
+	return err
+}
+
+// exitStatus is how the process ended; "" until it has.
+func (r *procRunner) exitStatus() string {
+	if how := r.ended.Load(); how != nil {
+		return *how
+	}
+	return ""
+}
 
 func (r *procRunner) Kill(context.Context) error {
 	if r.cmd.Process == nil {

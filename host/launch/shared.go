@@ -147,6 +147,7 @@ func (h *sharedHandle) Conn() protocol.Conn { return h.sp.p.Conn() }
 func (h *sharedHandle) Attach() *Attach     { return h.sp.p.Attach() }
 func (h *sharedHandle) Pid() int            { return h.sp.p.Pid() }
 func (h *sharedHandle) Exited() bool        { return h.sp.p.Exited() }
+func (h *sharedHandle) ExitStatus() string  { return h.sp.p.ExitStatus() }
 
 // Kill kills the shared process: every job it runs fails with it. The host
 // kills only a runtime that does not answer, which fails them anyway.

@@ -270,6 +270,11 @@ func (tk *task) runtimeLost(cause error) {
 	what := "lost its connection to the host"
 	if p.Exited() {
 		what = "exited"
+		if es, ok := p.(launch.ExitStatuser); ok {
+			if how := es.ExitStatus(); how != "" {
+				what = "exited (" + how + ")"
+			}
+		}
 	}
 	// Whatever the job started dies with it: nothing is left that no stop
 	// could reach.
