@@ -4,7 +4,6 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/bgjob/bgjob/sdk/process"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +27,7 @@ func killStray(pid int, start uint64) bool {
 	} else {
 		defer unix.Close(fd)
 	}
-	if st, ok := process.StartTime(pid); !ok || st != start {
+	if !ours(pid, start) {
 		return false
 	}
 	if fd >= 0 {

@@ -153,22 +153,13 @@ func (t *Table) SelectOne(c Caller, sel []string, verb string) (*Job, error) {
 // Script returns the script of the one job sel names for c (restart --edit
 // and edit edit it).
 func (t *Table) Script(c Caller, sel []string) (string, error) {
-	t.mu.Lock()
-	js, err := t.SelectLocked(c, sel)
-	var r store.Row
-	if err == nil && len(js) == 1 {
-		r = js[0].Row
-	}
-	t.mu.Unlock()
+	j, err := t.SelectOne(c, sel, "--edit")
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case len(js) == 0:
-		return "", notFound(strings.Join(sel, " "))
-	case len(js) != 1:
-		return "", errorf(ErrBadRequest, "--edit edits one job's script; %d are selected", len(js))
-	}
+	t.mu.Lock()
+	r := j.Row
+	t.mu.Unlock()
 	if r.PSJobTypeName != sdk.BackgroundJob && r.PSJobTypeName != "ThreadJob" {
 		return "", errorf(ErrBadRequest, "job %d is a %s: it has no script to edit", r.ID, r.PSJobTypeName)
 	}
