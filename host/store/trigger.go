@@ -15,9 +15,11 @@ type Trigger struct {
 	// Enabled, if set, is `bgjob definition enable/disable`, which
 	// overrides what the definition's file says.
 	Enabled *bool `json:"enabled,omitempty"`
-	// FileEnabled is what the definition's file said when Enabled was
-	// set: a file whose enabled changed since is the newer word, and the
-	// override is dropped. Unset in states kept before it was.
+	// FileEnabled is what the definition's file said when the host last
+	// read it (and so when Enabled was set): a file whose enabled changed
+	// since is the newer word, and an override is dropped; a file that
+	// turned the definition on moves Since to the edit. Unset in states
+	// kept before it was.
 	FileEnabled *bool `json:"file_enabled,omitempty"`
 }
 

@@ -231,15 +231,26 @@ func (t *Triggers) reload(first bool) {
 		if !found {
 			st.Since = now
 		}
-		if st.Enabled != nil && st.FileEnabled != nil && *st.FileEnabled != a.enabled {
-			// The file's enabled changed since `bgjob definition
-			// enable/disable` overrode it: the edit is the newer
-			// word, so the override goes. Turned on, its missed runs
-			// count from now, as for `enable`.
-			if a.enabled && !*st.Enabled {
-				st.Since = now
+		fileOn := a.enabled
+		if st.FileEnabled != nil && *st.FileEnabled != fileOn {
+			// The file's enabled changed since the host last read it.
+			// Turned on, its missed runs count from the edit: while it
+			// was off nothing was missed, so catch_up makes up no run
+			// from then (the file's time stands for the edit, as a
+			// host may not have run when it was made). An override by
+			// `bgjob definition enable/disable` is older than the
+			// edit, which is the newer word, so the override goes.
+			wasOn := *st.FileEnabled
+			if st.Enabled != nil {
+				wasOn = *st.Enabled
 			}
-			st.Enabled, st.FileEnabled, put = nil, nil, true
+			if fileOn && !wasOn {
+				st.Since = editTime(a.def.Source, st.Since, now)
+			}
+			st.Enabled = nil
+		}
+		if st.FileEnabled == nil || *st.FileEnabled != fileOn {
+			st.FileEnabled, put = &fileOn, true
 		}
 		if put {
 			if err := cfg.State.PutTrigger(a.key, st); err != nil {
@@ -272,6 +283,24 @@ func (t *Triggers) reload(first bool) {
 		cfg.Log.Info("making up a run missed while no host ran", "definition", a.key)
 		t.fire(a, now)
 	}
+}
+
+// editTime is when the definition file at path was last changed, for a
+// definition the file has just turned on: not before since (when the host
+// last fired it or first saw it) and not after now (a clock set back).
+func editTime(path string, since, now time.Time) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return now
+	}
+	t := fi.ModTime()
+	if t.Before(since) {
+		return since
+	}
+	if t.After(now) {
+		return now
+	}
+	return t
 }
 
 // arm parses d's triggers.

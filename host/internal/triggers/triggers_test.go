@@ -423,3 +423,53 @@ func TestFireWhileARunGoesStartsNone(t *testing.T) {
 		t.Errorf("a trigger with no run going started %d runs, want 1", n)
 	}
 }
+
+// catch_up makes up a run missed while no host ran, but not one missed
+// while the definition's own file had it off: a file turned on while no
+// host ran counts its missed runs from the edit (the file's time).
+func TestCatchUpCountsFromAFileEnable(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		off     bool          // the file had it off when the host last read it
+		editAgo time.Duration // the file's time, before the host's start
+		want    int32
+	}{
+		{"on all along", false, 3 * time.Hour, 1},
+		{"turned on after the missed run", true, 30 * time.Minute, 0},
+		{"turned on before a missed run", true, 2 * time.Hour, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := filepath.Join(t.TempDir(), "job.hcl")
+			if err := os.WriteFile(src, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			disabled := tt.off
+			st := &memState{m: map[string]store.Trigger{}}
+			defs := func() []*sdk.Definition {
+				return []*sdk.Definition{{Name: "Job", Source: src, Triggers: []string{"@every 1h"}, CatchUp: true, Disabled: disabled}}
+			}
+			// A host read the file three hours ago, and stopped.
+			trig, _, _ := testTriggers(t, defs, st)
+			trig.reload(false)
+			key := "ScheduledJob/Job"
+			kept := st.m[key]
+			kept.Since = time.Now().Add(-3 * time.Hour)
+			st.m[key] = kept
+			// Edited (to on) while no host ran; a host starts.
+			disabled = false
+			edit := time.Now().Add(-tt.editAgo)
+			if err := os.Chtimes(src, edit, edit); err != nil {
+				t.Fatal(err)
+			}
+			trig, started, wg := testTriggers(t, defs, st)
+			trig.reload(true)
+			wg.Wait()
+			if n := started.Load(); n != tt.want {
+				t.Errorf("runs made up: %d, want %d", n, tt.want)
+			}
+			if got := st.m[key]; got.FileEnabled == nil || !*got.FileEnabled {
+				t.Errorf("kept state %+v: want the file's enabled = true recorded", got)
+			}
+		})
+	}
+}
