@@ -290,9 +290,22 @@ func TestResumedJobTakenBackAfterHostKilledMidResume(t *testing.T) {
 
 // A job that ends while no host runs ends when it ended, not when the next
 // host took its runtime back and heard of it: its duration does not count
-// the host's absence (the runtime tells the time with the end).
+// the host's absence (the runtime tells the time with the end), on either
+// protocol line.
 func TestEndWhileNoHostKeepsItsTime(t *testing.T) {
-	h, work, _ := startWaitingJob(t)
+	for _, line := range []string{"newest", LegacyVersion} {
+		t.Run(line, func(t *testing.T) { endWhileNoHost(t, line) })
+	}
+}
+
+func endWhileNoHost(t *testing.T, version string) {
+	var h *home
+	var work string
+	if version == "newest" {
+		h, work, _ = startWaitingJob(t)
+	} else {
+		h, work, _ = startWaitingJob(t, "--runtime-version", version)
+	}
 	if err := killHost(h.path, syscall.SIGKILL, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -313,14 +326,16 @@ func TestEndWhileNoHostKeepsItsTime(t *testing.T) {
 	}
 }
 
-// startWaitingJob starts job s, which prints its runtime's pid and waits
-// for a file go in work, and returns that pid once s has printed it.
-func startWaitingJob(t *testing.T) (h *home, work string, rt int) {
+// startWaitingJob starts job s (with flags), which prints its runtime's pid
+// and waits for a file go in work, and returns that pid once s has printed
+// it.
+func startWaitingJob(t *testing.T, flags ...string) (h *home, work string, rt int) {
 	t.Helper()
 	h = newHome(t)
 	work = t.TempDir()
-	h.run("start", "--name", "s", "--workdir", work, "--",
+	args := append(append([]string{"start", "--name", "s", "--workdir", work}, flags...), "--",
 		`sh -c 'echo $PPID'; while [ ! -e go ]; do sleep 0.05; done; echo done`)
+	h.run(args...)
 	for deadline := time.Now().Add(20 * time.Second); rt == 0; time.Sleep(20 * time.Millisecond) {
 		if out := strings.TrimSpace(h.run("receive", "--keep", "s")); out != "" {
 			n, err := strconv.Atoi(out)

@@ -85,6 +85,7 @@ func (n *netRPCServer) Next(args v1.NextArgs, reply *v1.NextReply) error {
 	}
 	if done != nil {
 		reply.Done, reply.Reason, reply.ExitCode = true, done.Reason, int(done.ExitCode)
+		reply.EndedUnixNano = done.EndedUnixNano
 		switch done.State {
 		case Failed:
 			reply.State = v1.Failed

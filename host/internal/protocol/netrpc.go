@@ -162,7 +162,7 @@ func recordOf(r *v1.Record) *sdk.Record {
 }
 
 func doneOf(r *v1.NextReply) *sdk.Done {
-	d := &sdk.Done{Reason: r.Reason, ExitCode: int32(r.ExitCode)}
+	d := &sdk.Done{Reason: r.Reason, ExitCode: int32(r.ExitCode), EndedUnixNano: r.EndedUnixNano}
 	switch r.State {
 	case v1.Failed:
 		d.State = sdk.Failed

@@ -92,6 +92,11 @@ type NextReply struct {
 	State    int // 1 Completed, 2 Failed, 3 Stopped
 	Reason   string
 	ExitCode int
+	// EndedUnixNano is when the job ended, by the runtime's clock (0 from
+	// a runtime older than it: the host takes the time it heard of the
+	// end). gob leaves out a field the other side lacks, so neither side
+	// needs the other to have it.
+	EndedUnixNano int64
 }
 
 // Job end states.
