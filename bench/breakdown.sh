@@ -17,7 +17,9 @@
 # the same run: a Go "hello" and a C one (built here), `tsp -l` (a C client
 # with a socket round trip) when task-spooler is installed, and one
 # fdatasync of a 4 KiB write, back to back and after an idle pause (a submit
-# makes one: a record in the job table's log).
+# makes one: a record in the job table's log); and the design's own floor, a
+# Go client and the least Go server of a durable submit (bench/floorclient
+# -serve and -trivial).
 # Usage: bench/breakdown.sh [BIN_DIR] [N]   (default bin/, 300)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +76,17 @@ submit=$(hf submit "$B start -- true")
 floor=-1
 fc=$(floor_client)
 [ -n "$fc" ] && floor=$(hf floor "$fc")
+# The design's own floor: that Go client and the least Go server of a
+# durable submit (read a request, write it, fdatasync, answer), neither
+# doing any of bgjob's work (bench/floorclient -serve / -trivial).
+pair=-1
+if [ -n "$fc" ]; then
+  "$fc" -serve "$T/pair.sock" "$T/pair.data" &
+  pairpid=$!
+  for ((i = 0; i < 50; i++)); do [ -S "$T/pair.sock" ] && break; sleep 0.02; done
+  "$fc" -trivial "$T/pair.sock" && pair=$(hf pair "$fc -trivial $T/pair.sock")
+  kill "$pairpid" 2>/dev/null; wait "$pairpid" 2>/dev/null || true
+fi
 # 8 callers at once, each submitting in a loop: the time per submit.
 P=8 PER=$(( (N + 7) / 8 ))
 p0=$(date +%s.%N)
@@ -98,9 +111,9 @@ $B wait many >/dev/null
 t1=$(date +%s.%N)
 
 python3 - "$cli" "$get" "$submit" "$e2e" "$remove" "$t0" "$t1" "$N" "$p0" "$p1" "$P" "$PER" \
-  "$gohello" "$chello" "$tspl" "$fsync" "$fsyncidle" "$floor" <<'PY'
+  "$gohello" "$chello" "$tspl" "$fsync" "$fsyncidle" "$floor" "$pair" <<'PY'
 import sys
-cli, get, submit, e2e, remove, t0, t1, n, p0, p1, P, per, gohello, chello, tspl, fsync, fsyncidle, floor = map(float, sys.argv[1:])
+cli, get, submit, e2e, remove, t0, t1, n, p0, p1, P, per, gohello, chello, tspl, fsync, fsyncidle, floor, pair = map(float, sys.argv[1:])
 call = get - cli
 sub = submit - cli - call
 rem = remove - cli - call
@@ -118,6 +131,8 @@ for name, v, goal in stages:
     print("  %-40s %6.2f ms  %3.0f%%   goal %s" % (name, v, 100 * v / submit, goal))
 if floor >= 0:
     print("  the same call from the least Go client (bench/floorclient): %.2f ms; bgjob's CLI adds %.2f ms to it, the call and the host %.2f ms to a Go hello" % (floor, submit - floor, floor - gohello))
+if pair >= 0:
+    print("  the design's floor, that client and the least server of a durable submit (one exchange, one fdatasync): %.2f ms; bgjob's submit %.2f ms over it" % (pair, submit - pair))
 print("== e2e path: `bgjob start --wait echo hi`, median %.2f ms" % e2e)
 for name, v, goal in stages + [("runtime, Run, record, end, receive, remove", run, "1.5 ms")]:
     print("  %-40s %6.2f ms  %3.0f%%   goal %s" % (name, v, 100 * v / e2e, goal))

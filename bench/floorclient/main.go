@@ -16,6 +16,14 @@
 // With -hello it connects, reads the host's hello and exits: the floor of
 // any call, a Go process and one exchange with the host, before a request.
 //
+// With -serve SOCKET FILE it is the least server a durable submit needs:
+// for each connection it reads one request, writes it to the next 4 KiB of
+// FILE, fdatasyncs and answers. With -trivial SOCKET it is that server's
+// client: it connects, sends a request of a start's size, and reads the
+// answer. The two are the floor of the design itself (a Go CLI started
+// afresh, one socket exchange, one fdatasync) with none of bgjob's work on
+// either side.
+//
 // The request is written here as JSON by hand rather than with host/api,
 // whose packages' initialisation is part of what the floor leaves out; if
 // the protocol moves on, the hello says another version or the host
@@ -57,7 +65,16 @@ type request struct {
 }
 
 func main() {
-	if err := submit(); err != nil {
+	var err error
+	switch {
+	case len(os.Args) == 4 && os.Args[1] == "-serve":
+		err = serve(os.Args[2], os.Args[3])
+	case len(os.Args) == 3 && os.Args[1] == "-trivial":
+		err = trivial(os.Args[2])
+	default:
+		err = submit()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "floorclient:", err)
 		os.Exit(1)
 	}
@@ -155,4 +172,63 @@ func uuid() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// serve is the least server of a durable submit (see -serve above); it
+// runs until killed.
+func serve(sock, file string) error {
+	os.Remove(sock)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		return err
+	}
+	if err := syscall.Listen(fd, 64); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	const size = 1 << 20
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	page := make([]byte, 4096)
+	for off := int64(0); ; off = (off + 4096) % size {
+		c, _, err := syscall.Accept4(fd, syscall.SOCK_CLOEXEC)
+		if err != nil {
+			continue
+		}
+		n, _ := syscall.Read(c, page)
+		if n > 0 {
+			if _, err := f.WriteAt(page, off); err == nil && unix.Fdatasync(int(f.Fd())) == nil {
+				syscall.Write(c, []byte("ok"))
+			}
+		}
+		syscall.Close(c)
+	}
+}
+
+// trivial is serve's client: one request of a start's size, one answer.
+func trivial(sock string) error {
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	req := make([]byte, 1536)
+	copy(req, `{"op":"start","start":{"script":"true"}}`)
+	if _, err := syscall.Write(fd, req); err != nil {
+		return err
+	}
+	var ans [2]byte
+	if n, err := syscall.Read(fd, ans[:]); err != nil || n != 2 {
+		return fmt.Errorf("no answer from the server (%d bytes, %v)", n, err)
+	}
+	return nil
 }
