@@ -23,6 +23,7 @@ func (t *Table) IndexLocked(j *Job) {
 	if j.Row.InstanceID != "" {
 		t.instances[instanceKey(j.Row.InstanceID)] = j
 	}
+	t.indexRunLocked(j)
 }
 
 // unindexLocked drops j from the instance index.
@@ -31,6 +32,7 @@ func (t *Table) UnindexLocked(j *Job) {
 	if cur, ok := t.instances[k]; ok && cur == j {
 		delete(t.instances, k)
 	}
+	t.unindexRunLocked(j)
 }
 
 // startedAlready returns the job that a start with instance id already

@@ -483,41 +483,6 @@ func (t *Table) FreeSlotLocked(j *Job) {
 	}
 }
 
-// prune keeps the newest keep runs of a definition (its owner's): older
-// ones that have finished are removed with their records, as PowerShell
-// keeps a scheduled job's last results. A run still going is left, and
-// goes at a later run; and the newest finished run stays while every run
-// after it still goes: runs started by hand beside the trigger's, or keep
-// 1 as the next run begins, would otherwise leave no result to look at.
-func (t *Table) Prune(owner uint32, typ, definition string, keep int) {
-	t.mu.Lock()
-	var runs []*Job
-	for _, j := range t.jobs {
-		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == definition {
-			runs = append(runs, j)
-		}
-	}
-	SortJobs(runs)
-	newestDone := -1
-	for i, j := range runs {
-		if j.Row.State.Finished() {
-			newestDone = i
-		}
-	}
-	var old []*Job
-	for i := 0; i < len(runs)-keep; i++ {
-		if runs[i].Row.State.Finished() && i != newestDone {
-			old = append(old, runs[i])
-		}
-	}
-	t.mu.Unlock()
-	for _, j := range old {
-		if err := t.RemoveFinished(j); err != nil {
-			t.log.Warn("cannot remove an old result", "definition", definition, "job", j.Row.ID, "err", err)
-		}
-	}
-}
-
 // HoldSlotLocked counts j as running in its group (or among its thread
 // jobs) even past the limit: a job the previous host left running holds
 // its slot whatever the limits say now.
@@ -532,43 +497,6 @@ func (t *Table) HoldSlotLocked(j *Job) {
 		t.running[g]++
 		t.takeGroupSlotLocked(j, g)
 	}
-}
-
-// LastRun is when owner's newest run of the definition name of type typ
-// started (or was created, if it has not started), for the trigger
-// schedule; nil if there is none.
-func (t *Table) LastRun(owner uint32, typ, name string) *time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var newest *Job
-	for _, j := range t.jobs {
-		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == name &&
-			(newest == nil || j.Row.ID > newest.Row.ID) {
-			newest = j
-		}
-	}
-	if newest == nil {
-		return nil
-	}
-	if newest.Row.PSBeginTime != nil {
-		b := *newest.Row.PSBeginTime
-		return &b
-	}
-	c := newest.Row.Created
-	return &c
-}
-
-// RunGoing reports whether owner has a run of the definition name of type
-// typ that has not finished (queued, running or suspended).
-func (t *Table) RunGoing(owner uint32, typ, name string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, j := range t.jobs {
-		if j.Row.OwnerUID == owner && j.Row.PSJobTypeName == typ && j.Row.Definition == name && !j.Row.State.Finished() {
-			return true
-		}
-	}
-	return false
 }
 
 // Start begins the table's work once it is loaded: the queue runs what it

@@ -68,7 +68,8 @@ type Table struct {
 	// instances indexes jobs by instance id (see instance.go); nil marks
 	// an id whose job is being created.
 	instances  map[string]*Job
-	tombs      tombs // jobs removed soon after they were made (see tomb.go)
+	runs       map[runsKey]map[*Job]struct{} // stored definitions' runs (see definitions.go)
+	tombs      tombs                         // jobs removed soon after they were made (see tomb.go)
 	settingsMu sync.Mutex
 	// pending are the jobs waiting to run (NotStarted, or suspended in
 	// the queue), so that the queue and dependencies look at them and not
@@ -190,6 +191,7 @@ func (t *Table) RuntimeLogPath(id uint64) string {
 // PublishLocked makes loaded the table's jobs (see Load).
 func (t *Table) PublishLocked(loaded map[uint64]*Job) {
 	t.jobs = loaded
+	t.runs = nil // indexed again below, with every job
 	t.pending, t.batches = map[*Job]struct{}{}, map[*Job]struct{}{}
 	t.lanes, t.timed, t.dependents, t.recheck = map[string]*lane{}, nil, map[uint64]map[*Job]struct{}{}, map[*Job]struct{}{}
 	// A job may have moved before the table was published (a host taking
