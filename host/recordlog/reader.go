@@ -252,6 +252,21 @@ func (f *frameReader) next(rec *sdk.Record) (int64, error) {
 		}
 		return 0, f.ioError(err)
 	}
+	// No writer frames an empty record (see checkFraming). Zeros are what
+	// a power loss leaves where a log's last blocks were never written
+	// (its size durable, its data not; XFS, or ext4 in writeback mode):
+	// a torn tail when zeros run to the end, and damage otherwise, never
+	// records (the checksum of no bytes is zero).
+	if n == 0 {
+		read := f.off + int64(k) // the length, and the mark if any
+		if head > 0 {
+			read++
+		}
+		if f.tornTail && f.zerosToEnd(read) {
+			return 0, io.EOF
+		}
+		return 0, f.corrupt("an empty record")
+	}
 	// No runtime writes a record this large, so this is damage, never a
 	// write the host was killed in.
 	if n > MaxRecord {
@@ -413,10 +428,30 @@ func recordAt(b []byte, i int, budget *int) bool {
 // bad is a whole frame that is not a record: a torn tail if it is the last
 // one and the reader allows that, damage otherwise.
 func (f *frameReader) bad(end int64, what string) error {
-	if end == f.limit && f.tornTail {
+	if f.tornTail && (end == f.limit || f.zerosToEnd(end)) {
 		return io.EOF
 	}
 	return f.corrupt(what)
+}
+
+// zerosToEnd reports whether the log holds only zero bytes from pos, where
+// the reader is, to its end: the last frame's blocks lost to a power loss,
+// a torn tail. It reads them; the frame reader is done after it either way.
+func (f *frameReader) zerosToEnd(pos int64) bool {
+	buf := make([]byte, min(f.limit-pos, 64<<10))
+	for pos < f.limit {
+		n, err := io.ReadFull(f.br, buf[:min(int64(len(buf)), f.limit-pos)])
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		pos += int64(n)
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *frameReader) corrupt(what string) error {

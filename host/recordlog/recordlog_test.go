@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -865,5 +866,41 @@ func TestFreshChecksFraming(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v; want an error saying %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A power loss can leave a log's tail as zeros (its size made durable, its
+// last blocks not): Scan cuts them as a torn tail, whether they follow the
+// last whole record or fill the last frame's later bytes. Zeros passed for
+// records of sequence 0 (an empty record's checksum is zero), hundreds of
+// them read back as the job's output. Zeros with a record after them are
+// damage.
+func TestZerosAreATornTailNotRecords(t *testing.T) {
+	good := frame(t, sampleRecords()...)
+	last := frame(t, chunkRec(7, "seven, cut by the power loss\n"))
+	for _, tc := range []struct {
+		name    string
+		log     []byte
+		corrupt bool
+	}{
+		{"zeros after the records", append(slices.Clone(good), make([]byte, 4096)...), false},
+		{"a few zeros", append(slices.Clone(good), make([]byte, 6)...), false},
+		{"the last frame's bytes zeroed", append(append(slices.Clone(good), last[:3]...), make([]byte, len(last)+100)...), false},
+		{"zeros, then a record", append(append(slices.Clone(good), make([]byte, 60)...), last...), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "1.log")
+			writeFile(t, path, tc.log)
+			size, seq, err := scanLog(path)
+			if tc.corrupt {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("Scan: size %d, seq %d, %v; want the damage reported", size, seq, err)
+				}
+				return
+			}
+			if err != nil || size != int64(len(good)) || seq != 6 {
+				t.Errorf("Scan: size %d, seq %d, %v; want the %d bytes of records 1-6, the zeros cut", size, seq, err, len(good))
+			}
+		})
 	}
 }

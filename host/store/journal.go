@@ -127,7 +127,7 @@ func parseJournal(b []byte) (latest map[journalKey][]byte, damage []Damage, size
 			}
 			end := again
 			if end < 0 {
-				if cutShort(b[off:]) {
+				if cutShort(b[off:]) || zeroedTail(b[off:]) {
 					return latest, damage, off // torn
 				}
 				end = len(b)
@@ -180,6 +180,27 @@ func frameLen(b []byte) (int, bool) {
 func cutShort(b []byte) bool {
 	n, hdr := binary.Uvarint(b)
 	return hdr == 0 || hdr > 0 && n >= 1+8+4 && n <= 1<<20 && uint64(len(b)-hdr) < n
+}
+
+// zeroedTail reports whether b, the journal's end with no whole frame in
+// it, is what a power loss leaves of an append: zeros where its blocks
+// were never written (the file's size durable, its data not), after the
+// start of a frame whose length covers every byte before them, or none.
+// The zeros take at least the frame's checksum: a damaged frame whose
+// checksum happens to end in a zero byte or three is still damage.
+func zeroedTail(b []byte) bool {
+	data := len(b)
+	for data > 0 && b[data-1] == 0 {
+		data--
+	}
+	if len(b)-data < 4 {
+		return false
+	}
+	if data == 0 {
+		return true
+	}
+	n, hdr := binary.Uvarint(b)
+	return hdr > 0 && n >= 1+8+4 && n <= 1<<20 && uint64(hdr)+n >= uint64(data)
 }
 
 // resync returns the offset in b of the first whole frame, or -1 if there

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -208,10 +209,14 @@ func Open(path string) (s *Store, err error) {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, ErrLocked
 		}
-		if _, serr := os.Stat(path); serr == nil && !errors.Is(err, os.ErrPermission) {
-			// It is there and bbolt cannot read it.
+		if _, serr := os.Stat(path); serr == nil && unreadable(err) {
+			// It is there and what it holds is not a table bbolt can
+			// read.
 			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 		}
+		// Anything else (out of memory or address space for its map,
+		// out of descriptors, a disk that fails to read) says nothing
+		// of the table, which is left as it is for the next try.
 		return nil, fmt.Errorf("cannot open the job table %s: %w", path, err)
 	}
 	// A table that has its buckets is not written to at open: a host
@@ -332,6 +337,15 @@ func mostlyFree(path string, db *bolt.DB) bool {
 	return free*2 > fi.Size()
 }
 
+// unreadable reports whether bbolt's error opening a table says the file
+// is not a table it can read: meta pages that are not a table's, fail
+// their checksum or name another version, or a file cut shorter than
+// them.
+func unreadable(err error) bool {
+	return errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) ||
+		errors.Is(err, bolterrors.ErrVersionMismatch) || strings.Contains(err.Error(), "file size too small")
+}
+
 // compact rewrites the table at path (open as db) with its live data only,
 // replacing the file whole (a crash leaves the old one or the new one), and
 // returns the new one open.
@@ -371,7 +385,9 @@ func compact(path string, db *bolt.DB) (*bolt.DB, error) {
 // returns that name; the caller then opens a fresh one. Nothing is deleted:
 // the damaged file stays for whoever wants to recover from it.
 func SetAside(path string) (string, error) {
-	stamp := ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+	// To the nanosecond: a table damaged again within the second must
+	// not take the place of the one set aside before it.
+	stamp := ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 	aside := path + stamp
 	if err := os.Rename(path, aside); err != nil {
 		return "", fmt.Errorf("cannot set the damaged job table %s aside: %w", path, err)

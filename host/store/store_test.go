@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -594,5 +595,44 @@ func TestJournalWholeRecordBeforeATornTail(t *testing.T) {
 	}
 	if fi, _ := os.Stat(path); fi.Size() != int64(end) {
 		t.Errorf("the journal was cut to %d bytes; want %d, the torn tail only", fi.Size(), end)
+	}
+}
+
+// A power loss can leave the journal's end as zeros (its size made
+// durable, its last blocks not): a torn tail, cut without a report, not
+// damage, which fails every job whose record it might have held. Zeros
+// with a whole frame after them, or a damaged last frame, are damage.
+func TestJournalZeroedTailIsTorn(t *testing.T) {
+	one := frame(kindAttach, 1, []byte(`{"pid":11}`))
+	two := frame(kindAttach, 2, []byte(`{"pid":22}`))
+	flipped := slices.Clone(two)
+	flipped[len(flipped)-6] ^= 0x40
+	for _, tc := range []struct {
+		name   string
+		b      []byte
+		damage bool
+	}{
+		{"zeros after the last frame", append(slices.Clone(one), make([]byte, 4096)...), false},
+		{"the last frame's later bytes zeroed", append(append(slices.Clone(one), two[:5]...), make([]byte, len(two)-5)...), false},
+		{"zeros, then a whole frame", append(append(slices.Clone(one), make([]byte, 64)...), two...), true},
+		{"a damaged last frame", append(slices.Clone(one), flipped...), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "journal")
+			if err := os.WriteFile(path, tc.b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			jr, err := OpenJournal(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer jr.Close()
+			if d := jr.Damaged(); (len(d) > 0) != tc.damage {
+				t.Errorf("Damaged = %+v; want damage: %v", d, tc.damage)
+			}
+			if v, ok := jr.Get(kindAttach, 1); !ok || string(v) != `{"pid":11}` {
+				t.Errorf("job 1's record: %q, %v", v, ok)
+			}
+		})
 	}
 }

@@ -31,6 +31,8 @@ type Home struct {
 	// Notices say what was wrong and was repaired (a damaged job table
 	// set aside, say), for the user to hear about.
 	Notices []string
+
+	lock *os.File // host.lock, held until Close (see lockHome)
 }
 
 // Open checks and prepares the home dir (a system host's lets its users
@@ -72,10 +74,32 @@ func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
 	if err := os.Chmod(filepath.Join(dir, "procs"), 0o700); err != nil {
 		return nil, err
 	}
+	lock, held, err := lockHome(dir)
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		return nil, errkind.Errorf(errkind.ErrHostRunning, "another bgjob host is already running on %s", dir)
+	}
+	h, err := open(dir, log)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	h.lock = lock
+	return h, nil
+}
+
+// open opens the job table, journal and cursors of dir, whose lock the
+// caller holds.
+func open(dir string, log hclog.Logger) (*Home, error) {
 	var notices []string
 	dbPath := filepath.Join(dir, "jobs.db")
 	st, err := store.Open(dbPath)
 	if errors.Is(err, store.ErrLocked) {
+		// A host of an older bgjob, which took no lock file.
 		return nil, errkind.Errorf(errkind.ErrHostRunning, "another bgjob host is already running on %s", dir)
 	}
 	if errors.Is(err, store.ErrCorrupt) {
@@ -96,11 +120,11 @@ func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
 		notices = append(notices, n)
 		log.Error("the job table's log was damaged", "notice", n)
 	}
-	// Scripts and tests find the host by this file; the store's lock, not
+	// Scripts and tests find the host by this file; the home's lock, not
 	// the file, is what keeps a second host out.
-	if err := atomicfile.Write(filepath.Join(dir, "host.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
-		st.Close()
-		return nil, err
+	if err := writePid(filepath.Join(dir, "host.pid")); err != nil {
+		notices = append(notices, fmt.Sprintf("cannot write the host's pid file: %v; 'bgjob host stop' cannot find this host until it can", err))
+		log.Error("cannot write the pid file", "err", err)
 	}
 	journal, err := store.OpenJournal(filepath.Join(dir, "journal"))
 	if err != nil {
@@ -130,5 +154,33 @@ func (h *Home) Close() error {
 	if b, rerr := os.ReadFile(pidFile); rerr == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
 		_ = os.Remove(pidFile)
 	}
+	if h.lock != nil {
+		h.lock.Close() // last: the next host may now open the home
+	}
 	return err
+}
+
+// writePid writes this process's pid to path, replacing the file whole. A
+// host killed hard leaves its pid file behind, and on a full disk the new
+// file cannot be made beside it: the old one is then written over in
+// place, which takes no new room. (The home's lock is held: no other host
+// writes it meanwhile.)
+func writePid(path string) error {
+	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	err := atomicfile.Write(path, pid, 0o600)
+	if err == nil {
+		return nil
+	}
+	f, oerr := os.OpenFile(path, os.O_WRONLY|noFollow, 0)
+	if oerr != nil {
+		return err
+	}
+	defer f.Close()
+	if _, werr := f.WriteAt(pid, 0); werr != nil {
+		return err
+	}
+	if terr := f.Truncate(int64(len(pid))); terr != nil {
+		return err
+	}
+	return nil
 }
