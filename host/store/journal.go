@@ -51,6 +51,10 @@ type Journal struct {
 	named                bool
 	syncErr              error
 	syncMu               sync.Mutex // held by the one Sync under way
+	// compactFrom is the size past which a Put compacts: compactAt, and
+	// further after a compaction failed (a full disk), so that each Put
+	// does not try it again.
+	compactFrom int64
 }
 
 type journalKey struct {
@@ -64,7 +68,7 @@ const compactAt = 4 << 20
 
 // OpenJournal opens (creating if needed) the journal at path and loads it.
 func OpenJournal(path string) (*Journal, error) {
-	j := &Journal{path: path, latest: map[journalKey][]byte{}}
+	j := &Journal{path: path, latest: map[journalKey][]byte{}, compactFrom: compactAt}
 	if err := j.load(); err != nil {
 		return nil, err
 	}
@@ -321,8 +325,16 @@ func (j *Journal) Put(kind byte, id uint64, v []byte) error {
 	}
 	j.size += int64(len(b))
 	j.gen++
-	if j.size > compactAt {
-		return j.compactLocked()
+	if j.size > j.compactFrom {
+		// The frame is written: a compaction only saves room, and one
+		// that fails must not fail the write (every job's start would
+		// fail with it while the disk is full). It is tried again once
+		// the journal has grown by another quarter of compactAt.
+		if err := j.compactLocked(); err != nil {
+			j.compactFrom = j.size + compactAt/4
+		} else {
+			j.compactFrom = compactAt
+		}
 	}
 	return nil
 }
@@ -428,11 +440,15 @@ func (j *Journal) compactLocked() error {
 	if _, err := af.File.Write(buf); err != nil {
 		return err
 	}
-	if err := af.Commit(j.path, 0o600); err != nil {
+	// Opened before it takes the journal's name: once it has, appends
+	// must go to it, and an open after the rename that failed would leave
+	// them going to the old file, no longer in any folder.
+	f, err := os.OpenFile(af.Name(), os.O_WRONLY|os.O_APPEND|safepath.NoFollow, 0o600)
+	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|safepath.NoFollow, 0o600)
-	if err != nil {
+	if err := af.Commit(j.path, 0o600); err != nil {
+		f.Close()
 		return err
 	}
 	j.f.Close()
