@@ -16,6 +16,10 @@ import (
 // normal form C, both the pattern and what it matches, so a name typed
 // decomposed (e and a combining accent, as some keyboards and file
 // systems give it) finds the one written composed, and the reverse.
+//
+// A pattern always matches itself too: a job named "backup[1]" or "a*b"
+// (names may hold any character) is found by its name typed as it is,
+// which as a pattern would not match it.
 type Wildcard struct {
 	re      *regexp.Regexp
 	literal string
@@ -53,15 +57,15 @@ func CompileWildcard(pattern string) Wildcard {
 	if err != nil {
 		return Wildcard{literal: pattern}
 	}
-	return Wildcard{re: re}
+	return Wildcard{re: re, literal: pattern}
 }
 
 func (w Wildcard) Match(s string) bool {
 	s = norm.NFC.String(s)
-	if w.re == nil {
-		return strings.EqualFold(s, w.literal)
+	if strings.EqualFold(s, w.literal) {
+		return true
 	}
-	return w.re.MatchString(s)
+	return w.re != nil && w.re.MatchString(s)
 }
 
 func indexRune(rs []rune, r rune) int {

@@ -33,6 +33,13 @@ func TestWildcard(t *testing.T) {
 		{"[A-C]x", "bx", true},
 		{"ÜN*", "ünï", true},
 		{"[UNCLOSED", "[unclosed", true},
+		// A pattern matches itself: a name with wildcard characters is
+		// found typed as it is (and still as a pattern).
+		{"glob*?[x]", "glob*?[x]", true},
+		{"backup[1]", "Backup[1]", true},
+		{"backup[1]", "backup1", true},
+		{"a*b", "a*b", true},
+		{"a?", "a?x", false},
 	}
 	for _, tt := range tests {
 		if got := CompileWildcard(tt.pattern).Match(tt.s); got != tt.want {
