@@ -65,17 +65,9 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 	for _, j := range js {
 		picked[j.Row.ID] = true
 	}
-	// The jobs the caller named exactly (an id, an instance id, a name
-	// without wildcards): one of them left unfinished fails the call.
-	exact := map[*jobs.Job]bool{}
-	for _, s := range sel {
-		if !jobs.IsPattern(s) {
-			named, _ := h.t.SelectLocked(h.caller(ctx), []string{s})
-			for _, j := range named {
-				exact[j] = true
-			}
-		}
-	}
+	// One of the jobs the caller named exactly left unfinished fails the
+	// call.
+	exact := h.namedLocked(ctx, sel)
 	for _, j := range js {
 		if p := h.t.GetLocked(j.Row.Parent); j.Row.Parent != 0 && p != nil && !picked[p.Row.ID] {
 			h.t.Unlock()
@@ -137,4 +129,22 @@ func (h *Host) Events(ctx context.Context, sel []string, f *api.Filter, req *api
 // host they bind every user.
 func (h *Host) Queue(ctx context.Context, req *api.QueueRequest) (*api.Queue, error) {
 	return h.t.Queue(h.caller(ctx), req)
+}
+
+// namedLocked is the jobs of sel the caller named exactly (an id, an
+// instance id, a name without wildcards), as opposed to those a wildcard
+// or --state picked: a command that cannot act on one of those fails, and
+// passes over the others (remove '*' leaves the running jobs, suspend
+// --state Running the thread jobs) and says so. h.t is locked.
+func (h *Host) namedLocked(ctx context.Context, sel []string) map[*jobs.Job]bool {
+	exact := map[*jobs.Job]bool{}
+	for _, s := range sel {
+		if !jobs.IsPattern(s) {
+			named, _ := h.t.SelectLocked(h.caller(ctx), []string{s})
+			for _, j := range named {
+				exact[j] = true
+			}
+		}
+	}
+	return exact
 }

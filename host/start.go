@@ -26,10 +26,11 @@ const (
 	DefaultDefinitionType = admit.DefaultDefinitionType
 )
 
-// WithNotices has what a start made with ctx should tell its caller though
-// it succeeds (the 32-bit build runs another version than the 64-bit one
-// would, say) go to fn, before the start returns. Without it, they go to
-// the host's log (a triggered start has no one to tell).
+// WithNotices has what a call made with ctx should tell its caller though
+// it succeeds (a start: the 32-bit build runs another version than the
+// 64-bit one would, say; a suspend or stop --signal: a job a wildcard
+// picked that it passed over) go to fn, before the call returns. Without
+// it, they go to the host's log (a triggered start has no one to tell).
 func WithNotices(ctx context.Context, fn func(notice string)) context.Context {
 	return admit.WithNotices(ctx, fn)
 }

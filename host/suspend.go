@@ -11,19 +11,23 @@ import (
 // Suspend suspends the selected jobs that have not finished, and returns
 // them (see runner.Manager.SuspendAll). Jobs suspended already stay so.
 func (h *Host) Suspend(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
-	return h.act(ctx, sel, opts, func(js []*jobs.Job) ([]string, error) { return h.run.SuspendAll(ctx, js) })
+	return h.act(ctx, sel, opts, func(js []*jobs.Job, named map[*jobs.Job]bool) ([]string, error) {
+		return h.run.SuspendAll(ctx, js, named)
+	})
 }
 
 // Resume resumes the selected suspended jobs and returns them; the others
 // are left as they are.
 func (h *Host) Resume(ctx context.Context, sel []string, opts ...SelectOption) ([]*api.Job, error) {
-	return h.act(ctx, sel, opts, h.run.ResumeAll)
+	return h.act(ctx, sel, opts, func(js []*jobs.Job, _ map[*jobs.Job]bool) ([]string, error) { return h.run.ResumeAll(js) })
 }
 
 // Signal sends signal sig (TERM, INT, HUP, USR1, ...) to the processes of
 // the selected running jobs (stop --signal; see runner.Manager.Signal).
 func (h *Host) Signal(ctx context.Context, sel []string, sig string, opts ...SelectOption) ([]*api.Job, error) {
-	return h.act(ctx, sel, opts, func(js []*jobs.Job) ([]string, error) { return h.run.Signal(js, sig) })
+	return h.act(ctx, sel, opts, func(js []*jobs.Job, named map[*jobs.Job]bool) ([]string, error) {
+		return h.run.Signal(ctx, js, sig, named)
+	})
 }
 
 // Send writes data to the standard input of the one running job sel
@@ -37,16 +41,18 @@ func (h *Host) Send(ctx context.Context, sel []string, data []byte, eof bool) er
 	return h.run.Send(ctx, j, data, eof)
 }
 
-// act does do to the jobs sel and opts select for the caller, and returns
-// those it names as the caller sees them now.
-func (h *Host) act(ctx context.Context, sel []string, opts []SelectOption, do func([]*jobs.Job) ([]string, error)) ([]*api.Job, error) {
+// act does do to the jobs sel and opts select for the caller (those of
+// them named exactly in named, see namedLocked), and returns those it
+// names as the caller sees them now.
+func (h *Host) act(ctx context.Context, sel []string, opts []SelectOption, do func([]*jobs.Job, map[*jobs.Job]bool) ([]string, error)) ([]*api.Job, error) {
 	h.t.Lock()
 	js, err := h.t.SelectFiltered(h.caller(ctx), sel, opts)
+	named := h.namedLocked(ctx, sel)
 	h.t.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	ids, err := do(js)
+	ids, err := do(js, named)
 	return h.jobsOf(ctx, ids, err)
 }
 

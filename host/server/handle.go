@@ -48,9 +48,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		// What the start goes ahead with but the user should know
 		// goes to stderr, before the job's row.
-		ctx := host.WithNotices(ctx, func(n string) {
-			fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", printable(n))
-		})
+		ctx := tellStderr(ctx, rep)
 		if req.Wait {
 			ctx = host.WithForeground(ctx)
 		}
@@ -111,7 +109,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 				return h.Signal(ctx, sel, req.Signal, opts...)
 			}
 		}
-		jobs, err := stop(ctx, req.Jobs, stateOf(req)...)
+		jobs, err := stop(tellStderr(ctx, rep), req.Jobs, stateOf(req)...)
 		if err != nil || !req.PassThru {
 			return err
 		}
@@ -123,7 +121,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		if req.Op == api.OpResume {
 			act = h.Resume
 		}
-		jobs, err := act(ctx, req.Jobs, stateOf(req)...)
+		jobs, err := act(tellStderr(ctx, rep), req.Jobs, stateOf(req)...)
 		if err != nil || !req.PassThru {
 			return err
 		}
@@ -204,6 +202,14 @@ func writeIDs(w io.Writer, jobs []*api.Job) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// tellStderr has what a call goes ahead with, but the user should know
+// (a job a wildcard picked and the call passed over), go to its stderr.
+func tellStderr(ctx context.Context, rep *reply) context.Context {
+	return host.WithNotices(ctx, func(n string) {
+		fmt.Fprintf(rep.writer(api.FrameStderr), "bgjob: %s\n", printable(n))
+	})
 }
 
 // stateOf is the request's --state (and --group) as selection options.

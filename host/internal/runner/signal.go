@@ -1,11 +1,13 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/host/store"
@@ -20,34 +22,44 @@ import (
 // rather than end it). A job goes on unless the signal ends what it runs:
 // a script that its runtime interprets (the shell runtime's loops and
 // builtins) sees only its commands' processes end. Nothing is sent unless
-// every job can take it: a queued or finished job has no processes, a thread
-// job shares its process with others, and a job on Slurm is Slurm's.
-func (m *Manager) Signal(js []*jobs.Job, name string) ([]string, error) {
+// every job the caller named (named) can take it: a queued or finished job
+// has no processes, a thread job shares its process with others, and a job
+// on Slurm is Slurm's. Such jobs a wildcard or --state picked are passed
+// over, and the caller told of those that run.
+func (m *Manager) Signal(ctx context.Context, js []*jobs.Job, name string, named map[*jobs.Job]bool) ([]string, error) {
 	sig, err := parseSignal(name)
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	var pids []int
+	var passed []string
 	m.t.Lock()
 	for _, j := range js {
 		r := &j.Row
+		why := ""
 		switch {
 		case r.Elsewhere() != "":
-			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is on %s: stop --signal reaches this machine's jobs only", r.ID, r.Name, r.Elsewhere())
+			why = fmt.Sprintf("job %d (%s) is on %s: stop --signal reaches this machine's jobs only", r.ID, r.Name, r.Elsewhere())
 		case r.State != api.Running || j.RT == nil:
-			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is %s: only a running job's processes take a signal", r.ID, r.Name, r.State)
+			if !named[j] {
+				continue // a wildcard's finished or queued job: nothing to say
+			}
+			why = fmt.Sprintf("job %d (%s) is %s: only a running job's processes take a signal", r.ID, r.Name, r.State)
 		case r.ThrottleLimit > 0:
-			err = errkind.Errorf(errkind.ErrBadRequest, "job %d (%s) is a thread job: it shares its process with other jobs, so it cannot take a signal alone; start it %s", r.ID, r.Name, asProcess(r))
+			why = fmt.Sprintf("job %d (%s) is a thread job: it shares its process with other jobs, so it cannot take a signal alone; start it %s", r.ID, r.Name, asProcess(r))
 		default:
 			ids, pids = append(ids, strconv.FormatUint(r.ID, 10)), append(pids, j.RT.Pid())
+			continue
 		}
-		if err != nil {
+		if named[j] {
 			m.t.Unlock()
-			return nil, err
+			return nil, errkind.Errorf(errkind.ErrBadRequest, "%s", why)
 		}
+		passed = append(passed, "no signal sent: "+why)
 	}
 	m.t.Unlock()
+	admit.Tell(ctx, m.log, passed)
 	for i, pid := range pids {
 		n, err := process.SignalSession(pid, sig)
 		if errors.Is(err, errors.ErrUnsupported) {

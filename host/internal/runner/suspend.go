@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/bgjob/bgjob/host/internal/admit"
 	"github.com/bgjob/bgjob/host/internal/errkind"
 	"github.com/bgjob/bgjob/host/internal/jobs"
 	"github.com/bgjob/bgjob/sdk"
@@ -190,32 +191,43 @@ func (m *Manager) reattachLater(j *jobs.Job, att *jobs.AttachRecord, why string)
 }
 
 // SuspendAll suspends the jobs js that have not finished, and returns their
-// ids; it refuses, naming them, jobs it cannot suspend (a running thread
-// job, a job on Slurm) and a selection that has only finished jobs.
-func (m *Manager) SuspendAll(ctx context.Context, js []*jobs.Job) ([]string, error) {
+// ids. It refuses, naming them, jobs it cannot suspend (a running thread
+// job, a job on Slurm) that the caller named (named, see
+// host.namedLocked), and a selection that has only finished jobs; such jobs
+// that a wildcard or --state picked are passed over, and the caller told.
+func (m *Manager) SuspendAll(ctx context.Context, js []*jobs.Job, named map[*jobs.Job]bool) ([]string, error) {
 	m.t.Lock()
 	var live []*jobs.Job
-	var refused []string
+	var refused, passed []string
 	for _, j := range js {
+		why := ""
 		switch {
 		case j.Row.State.Finished():
 		case jobs.IsBatchParent(&j.Row):
-			refused = append(refused, fmt.Sprintf("job %d (%s) is a batch (start --foreach), which runs nothing itself; suspend its child jobs ('bgjob get --include-child-jobs %d' lists them)", j.Row.ID, j.Row.Name, j.Row.ID))
+			why = fmt.Sprintf("job %d (%s) is a batch (start --foreach), which runs nothing itself; suspend its child jobs ('bgjob get --include-child-jobs %d' lists them)", j.Row.ID, j.Row.Name, j.Row.ID)
 		case j.Row.Slurm != nil:
-			refused = append(refused, fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.Row.ID, j.Row.Name))
+			why = fmt.Sprintf("job %d (%s) runs on Slurm, which suspends jobs by an operator's command (scontrol suspend); bgjob shows it Suspended then", j.Row.ID, j.Row.Name)
 		case j.Row.SSH != nil:
-			refused = append(refused, fmt.Sprintf("job %d (%s) runs on another computer over SSH; suspend reaches this machine's jobs only", j.Row.ID, j.Row.Name))
+			why = fmt.Sprintf("job %d (%s) runs on another computer over SSH; suspend reaches this machine's jobs only", j.Row.ID, j.Row.Name)
 		case j.Row.ThrottleLimit > 0 && j.Row.State != api.NotStarted && j.Row.State != api.Suspended:
-			refused = append(refused, fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it %s", j.Row.ID, j.Row.Name, asProcess(&j.Row)))
+			why = fmt.Sprintf("job %d (%s) is a running thread job: it shares its runtime process with other jobs, so it cannot be suspended alone; stop it, or start it %s", j.Row.ID, j.Row.Name, asProcess(&j.Row))
 		default:
 			live = append(live, j)
+		}
+		switch {
+		case why == "":
+		case named[j]:
+			refused = append(refused, why)
+		default:
+			passed = append(passed, "not suspended: "+why)
 		}
 	}
 	m.t.Unlock()
 	if len(refused) > 0 {
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "%s", strings.Join(refused, "; "))
 	}
-	if len(live) == 0 && len(js) > 0 {
+	admit.Tell(ctx, m.log, passed)
+	if len(live) == 0 && len(passed) == 0 && len(js) > 0 {
 		return nil, errkind.Errorf(errkind.ErrBadRequest, "%s finished; only running or queued jobs can be suspended", jobList(js))
 	}
 	var ids []string
