@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -294,6 +295,11 @@ func readInput(values []string, file string) ([]byte, error) {
 	}
 	if len(values) == 1 && values[0] == "-" {
 		return readLimited(os.Stdin, "--input - (stdin)")
+	}
+	if slices.Contains(values, "-") {
+		// A line "-" beside other lines, or stdin read twice: neither is
+		// what was meant.
+		return nil, api.Errorf(api.ExitUsage, "--input - reads this command's stdin as the job's input, and goes alone; give the other lines on stdin too, or --input-file")
 	}
 	if len(values) == 0 {
 		return nil, nil
