@@ -126,7 +126,8 @@ Only the last attempt's records are kept.`,
 					return api.Errorf(api.ExitUsage, "give the arguments as words or with --arg, not both")
 				}
 				req.Args = append(scriptArgs, args...)
-			case len(args) == 0:
+			case strings.TrimSpace(strings.Join(args, "")) == "":
+				// None, or only blank words (start -- ''): nothing to run.
 				return api.Errorf(api.ExitUsage, "give a command to run (bgjob start make -j4 test), a script ('echo a; echo b'), or --file PATH")
 			default:
 				req.Script, req.Args = strings.Join(args, " "), scriptArgs

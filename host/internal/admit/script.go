@@ -57,7 +57,10 @@ func prepare(req *api.StartRequest, id *store.Identity) (*sdk.Job, string, error
 			sources++
 		}
 	}
-	if sources != 1 {
+	switch {
+	case sources == 0 || sources == 1 && req.Script != "" && strings.TrimSpace(req.Script) == "":
+		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "the script is empty: give a command to run, a script, or --file PATH")
+	case sources > 1:
 		return nil, "", errkind.Errorf(errkind.ErrBadRequest, "give exactly one of a script, --file or --literal-path")
 	}
 	cmd := req.Script
