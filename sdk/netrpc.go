@@ -121,14 +121,16 @@ func appendV1(out []v1.Record, r *Record, after uint64) []v1.Record {
 	}
 	if r.Chunk == nil {
 		if r.Seq > after {
-			out = append(out, v1.Record{Seq: r.Seq, TimeUnixNano: r.TimeUnixNano, Stream: stream, Text: r.Message})
+			out = append(out, v1.Record{Seq: r.Seq, TimeUnixNano: r.TimeUnixNano, Stream: stream, Text: r.Message, Message: true})
 		}
 		return out
 	}
-	text := strings.TrimSuffix(string(r.Chunk), "\n")
-	for i, line := range strings.Split(text, "\n") {
+	text, whole := strings.CutSuffix(string(r.Chunk), "\n")
+	lines := strings.Split(text, "\n")
+	for i, line := range lines {
 		if seq := r.Seq + uint64(i); seq > after {
-			out = append(out, v1.Record{Seq: seq, TimeUnixNano: r.TimeUnixNano, Stream: stream, Text: line})
+			out = append(out, v1.Record{Seq: seq, TimeUnixNano: r.TimeUnixNano, Stream: stream, Text: line,
+				Partial: i == len(lines)-1 && !whole})
 		}
 	}
 	return out

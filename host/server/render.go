@@ -183,7 +183,14 @@ func (s *jsonSink) Record(jobID uint64, r *sdk.Record) error {
 	base := jsonRecord{JobID: jobID, Seq: r.Seq, Stream: sdk.StreamNames[r.Stream], Time: stamp(r.TimeUnixNano)}
 	if r.Chunk != nil {
 		text := strings.TrimSuffix(string(r.Chunk), "\n")
-		for i, line := range strings.Split(text, "\n") {
+		lines := []string{text}
+		if r.Count > 1 {
+			// A line a record, numbered on: the chunk takes Count
+			// numbers. One that takes one (an older protocol-1
+			// runtime's message, its newlines and all) stays one.
+			lines = strings.Split(text, "\n")
+		}
+		for i, line := range lines {
 			j := base
 			j.Seq = r.Seq + uint64(i)
 			fillText(&j, r.Stream, line)

@@ -143,6 +143,17 @@ func TestJSONSink(t *testing.T) {
 	if n := strings.Count(out.String(), "\n"); n != 3 {
 		t.Errorf("a chunk of 3 lines (one empty) became %d JSON lines:\n%s", n, out.String())
 	}
+	// One that takes one number (an older protocol-1 runtime's message
+	// with newlines) is one line of JSON: its lines numbered on took the
+	// numbers of the records after it.
+	out.Reset()
+	r = &sdk.Record{Seq: 2, Stream: sdk.Output, Chunk: []byte("a\nb\n"), Count: 1}
+	if err := s.Record(1, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != `{"jobId":1,"seq":2,"stream":"output","time":"1970-01-01T00:00:00Z","value":"a\nb"}`+"\n" {
+		t.Errorf("a chunk of one number, two lines: %s", got)
+	}
 }
 
 func TestJobTable(t *testing.T) {

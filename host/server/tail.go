@@ -95,9 +95,12 @@ func (t *tailSink) Record(jobID uint64, r *sdk.Record) error {
 	}
 	var add []*sdk.Record
 	if r.Chunk != nil {
-		lines := bytes.SplitAfter(r.Chunk, []byte("\n"))
-		if len(lines[len(lines)-1]) == 0 {
-			lines = lines[:len(lines)-1]
+		lines := [][]byte{r.Chunk}
+		if r.Count > 1 { // a line a number (see jsonSink.Record)
+			lines = bytes.SplitAfter(r.Chunk, []byte("\n"))
+			if len(lines[len(lines)-1]) == 0 {
+				lines = lines[:len(lines)-1]
+			}
 		}
 		first := max(len(lines)-t.n, 0)
 		for i := first; i < len(lines); i++ {

@@ -139,8 +139,9 @@ func (s *netRPCStream) Recv() (*sdk.Batch, error) {
 }
 
 // recordOf is a protocol-1 line as a record: text of the output and error
-// streams as a chunk (a line, byte for byte), warnings and verbose as
-// messages.
+// streams as a chunk (a line, byte for byte: with its newline unless the
+// runtime says it had none), a message and the text of warnings and
+// verbose as messages.
 func recordOf(r *v1.Record) *sdk.Record {
 	rec := &sdk.Record{Seq: r.Seq, TimeUnixNano: r.TimeUnixNano}
 	switch r.Stream {
@@ -153,10 +154,13 @@ func recordOf(r *v1.Record) *sdk.Record {
 	default:
 		rec.Stream = sdk.Output
 	}
-	if rec.Stream == sdk.Output || rec.Stream == sdk.Error {
-		rec.Chunk, rec.Count = []byte(r.Text+"\n"), 1
-	} else {
+	switch {
+	case r.Message || rec.Stream != sdk.Output && rec.Stream != sdk.Error:
 		rec.Message = r.Text
+	case r.Partial:
+		rec.Chunk, rec.Count = []byte(r.Text), 1
+	default:
+		rec.Chunk, rec.Count = []byte(r.Text+"\n"), 1
 	}
 	return rec
 }

@@ -69,6 +69,13 @@ type Record struct {
 	TimeUnixNano int64
 	Stream       int
 	Text         string
+	// Partial says Text is not followed by a newline: a piece of a line
+	// longer than a record holds, or the last bytes a job wrote without
+	// one. Message says Text is one record's message (write-output "a
+	// b", which may hold newlines), not a line of text. A runtime older
+	// than these sends neither (gob leaves out a field the other side
+	// lacks): its text is taken for whole lines, as before.
+	Partial, Message bool
 }
 
 // NextArgs asks for the job's records after AfterSeq, at most Max of them.
