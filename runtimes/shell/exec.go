@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -119,7 +120,15 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 	err = cmd.Wait()
 	sdk.ChildWaited(cmd.Process)
 	s.procs.reaped(cmd.Process)
-	s.waitCopiers(copiers)
+	// What the command wrote is passed on before the script goes on; a
+	// pipe something it left behind still holds is relayed meanwhile.
+	for _, c := range copiers {
+		if c.drain() {
+			<-c.done
+		} else {
+			s.relayLeftover(c)
+		}
+	}
 
 	var ee *exec.ExitError
 	switch {
@@ -141,12 +150,34 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 
 // copier relays one output pipe of a command to the interpreter's writer.
 // The runtime copies instead of exec.Cmd so that it alone decides when to
-// stop waiting for the pipe's end: never while the job runs (a background
-// grandchild's output is the job's output, as with a shell writing to a
-// pipe), and shortly after its processes were killed when it is stopped.
+// stop waiting for the pipe's end. Once the command has exited, what it
+// wrote is passed on (drain) before the script goes on, so output keeps
+// its order; a background grandchild that still holds the pipe (sh -c
+// 'daemon &') does not hold the script up, as it would not a shell writing
+// to a pipe: its output is the job's while the job runs, relayed as it
+// comes (see session.relayLeftover), and the pipe is let go shortly after the
+// job's processes were ended.
 type copier struct {
 	r, w *os.File
+	dst  io.Writer
 	done chan struct{}
+
+	mu      sync.Mutex // held while bytes read are passed on
+	buf     []byte
+	eof     bool // the pipe is at its end, or cannot be read
+	discard bool // dst failed: what comes is read and dropped
+}
+
+// pass hands b to dst, or drops it once dst has failed (nobody takes the
+// output any more; the writer must not block on a full pipe). c.mu is
+// held.
+func (c *copier) pass(b []byte) {
+	if c.discard {
+		return
+	}
+	if _, err := c.dst.Write(b); err != nil {
+		c.discard = true
+	}
 }
 
 // outputFiles returns the files a command writes to: the interpreter's
@@ -163,8 +194,8 @@ func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copi
 			return nil, err
 		}
 		growPipe(pw)
-		c := &copier{r: r, w: pw, done: make(chan struct{})}
-		go c.copy(w)
+		c := &copier{r: r, w: pw, dst: w, done: make(chan struct{}), buf: make([]byte, copyBuf)}
+		go c.copy()
 		copiers = append(copiers, c)
 		return pw, nil
 	}
@@ -184,22 +215,31 @@ func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copi
 	return outF, errF, copiers, nil
 }
 
-func (c *copier) copy(dst io.Writer) {
-	defer close(c.done)
-	defer c.r.Close()
-	buf := make([]byte, copyBuf)
-	for {
-		n, err := c.r.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				// Nobody takes the output any more; keep
-				// the writer from blocking on a full pipe.
-				_, _ = io.CopyBuffer(io.Discard, c.r, buf)
-				return
-			}
-		}
-		if err != nil {
-			return
+// relayLeftover keeps c relaying, after its command has exited, the output
+// of what the command left running; the job's end waits for it
+// (endLeftovers).
+func (s *session) relayLeftover(c *copier) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leftovers = append(s.leftovers, c)
+}
+
+// endLeftovers lets go of the pipes commands' leftovers held, once the
+// job's processes have been ended (procs.wait): each is relayed to its
+// end, or for pipeGiveUp more if something outside the job's process
+// groups (setsid) still holds it. Nothing is written to out after it.
+func (s *session) endLeftovers() {
+	s.mu.Lock()
+	left := s.leftovers
+	s.leftovers = nil
+	s.mu.Unlock()
+	giveUp := time.After(pipeGiveUp)
+	for _, c := range left {
+		select {
+		case <-c.done:
+		case <-giveUp:
+			_ = c.r.Close() // ends the copier's read
+			<-c.done
 		}
 	}
 }

@@ -41,6 +41,9 @@ type session struct {
 	cond     *sync.Cond
 	inflight int
 	draining bool
+	// leftovers relay pipes that commands' leftovers hold (see
+	// relayLeftover).
+	leftovers []*copier
 
 	stdinR, stdinW *os.File
 }

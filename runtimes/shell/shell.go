@@ -244,6 +244,7 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 	s.procs.shutdown(rt.grace)
 	s.drain()
 	s.procs.wait()
+	s.endLeftovers()
 	if hasInit && !s.initDone.Load() && res.State == sdk.Completed {
 		_ = s.emit(sdk.NewMessage(sdk.Warning, "the init script called exit; the script did not run"))
 	}

@@ -366,3 +366,27 @@ func TestSameScriptAtOnce(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A command that leaves something running with its output (sh -c 'x &',
+// a daemon that keeps stdout) does not hold the script up, as it would
+// not a shell writing to a pipe: the script goes on once the command has
+// exited, and what the leftover prints while the job runs is the job's
+// output. The script held at the command until the leftover ended: here it
+// waits for a file the script makes after the command, and gives up after
+// 10 s, printing so, which came first.
+func TestLeftoverDoesNotHoldTheScript(t *testing.T) {
+	dir := t.TempDir()
+	script := `sh -c '(i=0; while [ ! -e go ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; ` +
+		`[ -e go ] && echo late || echo gave-up; touch done) &'
+echo started
+touch go
+while [ ! -e done ]; do sleep 0.05; done
+echo end`
+	e, res := run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
+	if res != sdk.Success() {
+		t.Fatalf("result %+v", res)
+	}
+	if got := strings.Join(e.Stream(sdk.Output), ","); got != "started,late,end" {
+		t.Errorf("output %q, want started,late,end: the script waited for the command's leftover", got)
+	}
+}
