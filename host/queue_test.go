@@ -189,7 +189,7 @@ func TestWaitTimeoutAnswersWhatEndedMeanwhile(t *testing.T) {
 	if !idsEqual(ids(js), 1) {
 		t.Errorf("a timed-out wait returned %v, want job 1, which ended while it waited", ids(js))
 	}
-	if err != nil && !strings.HasSuffix(err.Error(), "still running: job 2") {
+	if err != nil && !strings.HasSuffix(err.Error(), "not finished: job 2") {
 		t.Errorf("the timeout says %q; want it to name job 2 alone", err)
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/spf13/cobra"
@@ -20,3 +22,51 @@ func needJobs(verb string) cobra.PositionalArgs {
 		return &silentError{code: api.ExitUsage}
 	}
 }
+
+// durationFlag is a duration flag that takes days too (7d), as every
+// duration bgjob reads does (api.ParseDuration); Go's takes hours at most.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return "0s"
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := api.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f.d = d
+	return nil
+}
+
+func (durationFlag) Type() string { return "duration" }
+
+// secondsFlag is wait's --timeout: seconds (30, 0.5), as Wait-Job's
+// -Timeout, or a duration (90s, 2m, 1d).
+type secondsFlag struct{ s *float64 }
+
+func (f secondsFlag) String() string {
+	if f.s == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*f.s, 'g', -1, 64)
+}
+
+func (f secondsFlag) Set(s string) error {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		*f.s = n
+		return nil
+	}
+	d, err := api.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is neither seconds (30, 0.5) nor a duration (90s, 2m)", s)
+	}
+	*f.s = d.Seconds()
+	return nil
+}
+
+func (secondsFlag) Type() string { return "seconds" }

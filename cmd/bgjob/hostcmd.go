@@ -79,7 +79,7 @@ and the next host reattaches to them.`,
 	f := cmd.Flags()
 	f.String("home", "", "the host's home: job table, records, socket, host.pid and host.log (default $BGJOB_HOME)")
 	f.String("runtimes", "", "the runtime catalog (default $BGJOB_RUNTIMES, or ~/.local/share/bgjob/runtimes)")
-	f.Int("max-running", 16, "runtimes running at once; more jobs wait as NotStarted ($BGJOB_MAX_RUNNING)")
+	f.Int("max-running", 16, "the default group's limit of jobs running at once, until 'bgjob queue --max-running' sets one; more wait as NotStarted ($BGJOB_MAX_RUNNING)")
 	f.String("log-level", "info", "trace, debug, info, warn or error")
 	f.String("socket", "", "listen here instead of the default socket")
 	f.String("auth", "", "the password checker for --credential (default bgjob-auth beside bgjobd)")

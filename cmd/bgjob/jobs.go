@@ -27,7 +27,7 @@ func newGet() *cobra.Command {
 			if err := checkOutput(cmd); err != nil {
 				return err
 			}
-			if f.Newest < 0 {
+			if f.Newest < 0 || cmd.Flags().Changed("newest") && f.Newest == 0 {
 				return api.Errorf(api.ExitUsage, "--newest %d: give a positive number of jobs", f.Newest)
 			}
 			if hasMore != "" {
@@ -165,7 +165,7 @@ func newWait() *cobra.Command {
 	f.BoolVar(&req.Force, "force", false, "wait for suspended jobs too (without it, a suspended job counts as done waiting, as Wait-Job -Force)")
 	f.StringVar(&state, "state", "", "the jobs in this state (any case)")
 	f.Var(once(&group), "group", "the jobs in this queue group ('bgjob queue' lists the groups)")
-	f.Float64Var(&req.Timeout, "timeout", 0, "give up after this many seconds (exit code 4)")
+	f.Var(secondsFlag{&req.Timeout}, "timeout", "give up after this many seconds (30, 0.5), or this long (90s, 2m), exit code 4")
 	outputFlag(f, &req.Output, "table or json", api.FormatTable, api.FormatJSON)
 	return cmd
 }
@@ -288,11 +288,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, now.Location()), nil
 		}
 	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.ParseFloat(days, 64); err == nil && n >= 0 {
-			return now.Add(-time.Duration(n * 24 * float64(time.Hour))), nil
-		}
-	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	if d, err := api.ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time: give 2026-03-01, '2026-03-01 14:00', 14:00 (today), or an age such as 90m, 2h or 3d", s)

@@ -100,7 +100,7 @@ var envVars = []struct{ Name, Text string }{
 	{"BGJOB_RUNTIMES", "the runtime catalog (default $XDG_DATA_HOME/bgjob/runtimes or ~/.local/share/bgjob/runtimes)"},
 	{"BGJOB_DEFINITIONS", "the stored job definitions (default $XDG_CONFIG_HOME/bgjob/jobs or ~/.config/bgjob/jobs)"},
 	{"BGJOB_SOCKET", "use the system host on this socket, as --system does for " + api.SystemSocket},
-	{"BGJOB_MAX_RUNNING", "how many runtimes a host runs at once (default 16); more jobs wait as NotStarted"},
+	{"BGJOB_MAX_RUNNING", "the default group's limit of jobs running at once (default 16), until 'bgjob queue --max-running' sets one; more wait as NotStarted (read when a host starts)"},
 	{"BGJOB_HOSTD", "the host daemon to start (default bgjobd beside bgjob, else on PATH)"},
 	{"BGJOB_IDLE_EXIT", "how long a host started for you waits with nothing to do before it exits (default 10m; 0 never)"},
 	{"BGJOB_SLURM_DIR", "where jobs on --location slurm keep their files, shared with the cluster's nodes (default $BGJOB_HOME/slurm)"},

@@ -63,7 +63,7 @@ func run() int {
 	defHome, _ := api.DefaultHome()
 	home := flag.String("home", defHome, "the host's home: job table, records, socket ($BGJOB_HOME)")
 	runtimes := flag.String("runtimes", "", "the runtime catalog ($BGJOB_RUNTIMES, default under the user's data dir)")
-	maxRunning := flag.Int("max-running", envInt("BGJOB_MAX_RUNNING", host.DefaultMaxRunning), "runtimes running at once; more jobs wait as NotStarted ($BGJOB_MAX_RUNNING)")
+	maxRunning := flag.Int("max-running", envInt("BGJOB_MAX_RUNNING", host.DefaultMaxRunning), "the default group's limit of jobs running at once, until 'bgjob queue --max-running' sets one; more wait as NotStarted ($BGJOB_MAX_RUNNING)")
 	logLevel := flag.String("log-level", "info", "trace, debug, info, warn or error")
 	system := flag.Bool("system", false, "serve every local user (as root): socket "+api.SystemSocket+", state "+api.SystemHome)
 	socket := flag.String("socket", "", "listen here instead of the default socket")
@@ -107,7 +107,12 @@ func run() int {
 			*runtimes = filepath.Join(api.SystemHome, "runtimes")
 		}
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: hclog.LevelFromString(*logLevel)})
+	level := hclog.LevelFromString(*logLevel)
+	if level == hclog.NoLevel {
+		fmt.Fprintf(os.Stderr, "bgjobd: -log-level %q: give trace, debug, info, warn or error\n", *logLevel)
+		return api.ExitUsage
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "bgjobd", Output: os.Stderr, Level: level})
 	h, err := host.Open(host.Options{Home: *home, Runtimes: *runtimes, MaxRunning: *maxRunning, Logger: logger,
 		System: *system, AuthHelper: *authHelper, PAMConfDir: *pamConfDir, Definitions: *definitions,
 		SlurmBin: os.Getenv("BGJOB_SLURM_BIN"), SlurmDir: os.Getenv("BGJOB_SLURM_DIR"), SSH: os.Getenv("BGJOB_SSH")})

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -40,4 +41,20 @@ func ParseAt(s string, now time.Time) (time.Time, error) {
 		return at, nil
 	}
 	return time.Time{}, fmt.Errorf("--at %q: give a time as 15:04 (the next one), 2006-01-02 15:04 (local time) or 2006-01-02T15:04:05+01:00 (RFC 3339)", s)
+}
+
+// ParseDuration reads a duration as every flag of bgjob takes one: Go's
+// (90s, 2h30m, 1.5h) or days (7d, 1.5d), which Go's has not. It refuses
+// a negative one.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(days, 64)
+		if err == nil && n >= 0 && n < 1e5 {
+			return time.Duration(n * 24 * float64(time.Hour)), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q is not a duration: give one such as 90s, 2h30m or 7d", s)
 }

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -182,12 +181,7 @@ func parseAge(s string) (time.Duration, error) {
 	if s == "" || s == "0" {
 		return 0, nil
 	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(days, 64)
-		if err == nil && n >= 0 && n < 1e5 {
-			return time.Duration(n * 24 * float64(time.Hour)), nil
-		}
-	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	if d, err := api.ParseDuration(s); err == nil {
 		return d, nil
 	}
 	return 0, errorf(ErrBadRequest, "--keep-for %q: give an age such as 7d, 36h or 90m (0: for ever)", s)

@@ -149,7 +149,11 @@ func ParseState(s string) (api.State, error) {
 			return st, nil
 		}
 	}
-	return "", errorf(ErrBadRequest, "unknown state %q; states are %v", s, api.AllStates)
+	names := make([]string, len(api.AllStates))
+	for i, st := range api.AllStates {
+		names[i] = string(st)
+	}
+	return "", errorf(ErrBadRequest, "unknown state %q; states are %s", s, strings.Join(names, ", "))
 }
 
 // selectFiltered is selectLocked narrowed by opts.

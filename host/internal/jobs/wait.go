@@ -76,8 +76,11 @@ func (t *Table) Wait(ctx context.Context, c Caller, sel []string, anyOne bool, t
 			ids := make([]string, len(pending))
 			for i, j := range pending {
 				ids[i] = strconv.FormatUint(j.Row.ID, 10)
+				if j.Row.State != api.Running {
+					ids[i] += " (" + string(j.Row.State) + ")"
+				}
 			}
-			return done, errorf(ErrTimeout, "timed out after %v; still running: job %s", timeout, strings.Join(ids, ", "))
+			return done, errorf(ErrTimeout, "timed out after %v; not finished: job %s", timeout, strings.Join(ids, ", "))
 		}
 	}
 }
