@@ -142,7 +142,14 @@ func writeJobTable(w io.Writer, jobs []*api.Job, cols columns) error {
 		})
 		add("Group", func(j *api.Job) string { return printable(j.GroupOf()) })
 	}
-	command := add("Command", func(j *api.Job) string { return firstLine(j.Command) })
+	command := add("Command", func(j *api.Job) string {
+		if cols.wide {
+			// -o wide cuts nothing: every line, each newline shown
+			// escaped (\n), as a name's is.
+			return printable(strings.ReplaceAll(strings.TrimSpace(j.Command), "\t", " "))
+		}
+		return firstLine(j.Command)
+	})
 	if cols.wide {
 		add("Reason", func(j *api.Job) string {
 			if j.StateReason == "" {
