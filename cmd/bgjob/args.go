@@ -9,6 +9,23 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// needJob requires exactly one JOB argument, and says so as needJobs does
+// (edit, send): "bgjob edit: give the job to edit (an id, a name or an
+// instance id); 'bgjob get' lists them", exit code 2.
+func needJob(verb string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			return nil
+		}
+		if len(args) == 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: give the job to %s (an id, a name or an instance id); 'bgjob get' lists them\n", cmd.CommandPath(), verb)
+		} else {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: give one job, not %d\n", cmd.CommandPath(), len(args))
+		}
+		return &silentError{code: api.ExitUsage}
+	}
+}
+
 // needJobs requires at least one JOB argument, and without one says, before
 // any host is asked, what to give: "bgjob receive: give the jobs to
 // receive from (an id, a name, a wildcard or an instance id); 'bgjob get'

@@ -179,7 +179,7 @@ with --edit instead.`,
 		Example: `  bgjob edit 12 --priority 10
   bgjob edit Build --env CC=clang --workdir /src/other
   bgjob edit Build`,
-		Args: cobra.ExactArgs(1),
+		Args: needJob("edit"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(cmd); err != nil {
 				return err

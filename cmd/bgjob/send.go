@@ -36,7 +36,7 @@ killed with kill -9) sends to the same job again.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 0:
-				return needJobs("send input to")(cmd, args)
+				return needJob("send input to")(cmd, args)
 			case len(args) > 2:
 				return api.Errorf(api.ExitUsage, "send takes a job and one TEXT; quote the text (bgjob send JOB 'a b c')")
 			case len(args) == 1 && !eof:

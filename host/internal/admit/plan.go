@@ -101,7 +101,7 @@ func (a *Admitter) PlanScript(req *api.StartRequest, reader *store.Identity) (*P
 	}
 	if req.Thread || req.ThrottleLimit != 0 {
 		if !req.Thread {
-			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit goes with --thread")
+			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit goes with --thread, --foreach or --computer-name")
 		}
 		if req.ThrottleLimit < 0 {
 			return nil, errkind.Errorf(errkind.ErrBadRequest, "--throttle-limit %d: give a positive number", req.ThrottleLimit)
