@@ -280,14 +280,14 @@ The settings are kept in the job table: they survive the host's restart.`,
 			if fl.Changed("on-end") {
 				q.OnEnd = &onEnd
 			}
-			if q.Group != "" && q.MaxRunning == nil {
-				return api.Errorf(api.ExitUsage, "--group goes with --max-running (bgjob queue --group %s --max-running N)", q.Group)
+			if q.Group != "" && q.MaxRunning == nil && (q.KeepFinished != nil || q.KeepFor != nil || q.OnEnd != nil) {
+				return api.Errorf(api.ExitUsage, "--group goes with --max-running (bgjob queue --group %s --max-running N): the clean-up policy is the host's, not a group's", q.Group)
 			}
 			return call(&api.Request{Op: api.OpQueue, Queue: &q, Output: output})
 		},
 	}
 	f := cmd.Flags()
-	f.Var(once(&q.Group), "group", "the group --max-running sets (default: default)")
+	f.Var(once(&q.Group), "group", "the group --max-running sets (default: default); alone, shows that group")
 	f.IntVar(&maxRunning, "max-running", 0, "how many of the group's jobs run at once; 0 holds them queued")
 	f.IntVar(&keepFinished, "keep-finished", 0, "keep each user's N newest finished jobs, remove older ones (0: all)")
 	f.StringVar(&keepFor, "keep-for", "", "remove finished jobs that ended longer ago than this: 7d, 36h, 90m (0: never)")

@@ -118,7 +118,17 @@ func (t *Table) Queue(c Caller, req *api.QueueRequest) (*api.Queue, error) {
 		t.mu.Unlock()
 		t.Cleanup()
 	}
-	return t.queueView(c), nil
+	q := t.queueView(c)
+	if req.Group != "" && !changes {
+		// queue --group G: that group alone (with its limit, jobs or not).
+		q.Groups = slices.DeleteFunc(q.Groups, func(g api.GroupState) bool { return g.Name != group })
+		if len(q.Groups) == 0 {
+			t.mu.Lock()
+			q.Groups = []api.GroupState{{Name: group, MaxRunning: t.limitLocked(group)}}
+			t.mu.Unlock()
+		}
+	}
+	return q, nil
 }
 
 // queueView is the queue as c sees it: every group with a limit or with
