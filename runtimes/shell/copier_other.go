@@ -4,6 +4,10 @@ package shell
 
 import "io"
 
+// relaysLeftovers: here a command's leftover that holds its pipe holds the
+// script up (settle waits, as a stop's kill bounds).
+const relaysLeftovers = false
+
 // copy relays the pipe until its end (see copier_unix.go).
 func (c *copier) copy() {
 	defer close(c.done)
@@ -16,12 +20,10 @@ func (c *copier) copy() {
 	}), c.r, c.buf)
 }
 
-// drain waits for the pipe's end: here pipes cannot be read without
-// waiting, so a command's leftovers hold the script up, as before.
-func (c *copier) drain() bool {
-	<-c.done
-	return true
-}
+// drain reports the pipe at its end only once it is: here pipes cannot be
+// read without waiting, so settle waits for them (waitCopiers), as a
+// stop's kill bounds.
+func (c *copier) drain() bool { return c.ended() }
 
 type writerFunc func([]byte) (int, error)
 

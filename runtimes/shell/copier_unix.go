@@ -8,12 +8,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// relaysLeftovers says a pipe a command's leftover holds is relayed while
+// the script goes on (settle): pipes here can be read without waiting.
+const relaysLeftovers = true
+
 // copy relays the pipe until its end: each read, and passing on what it
 // read, happen with c.mu held, so that drain, which reads the rest under
 // it, comes after every byte the copier read first.
 func (c *copier) copy() {
 	defer close(c.done)
 	defer c.r.Close()
+	defer func() {
+		c.mu.Lock()
+		c.buf = nil // a copier kept after its end keeps no buffer
+		c.mu.Unlock()
+	}()
 	rc, err := c.r.SyscallConn()
 	if err != nil {
 		return
@@ -66,8 +75,8 @@ func (c *copier) drain() bool {
 		return c.eof
 	}
 	_ = rc.Control(func(fd uintptr) {
-		for !c.eof && c.readLocked(fd) {
+		for !c.eof && c.buf != nil && c.readLocked(fd) {
 		}
 	})
-	return c.eof
+	return c.eof || c.buf == nil
 }

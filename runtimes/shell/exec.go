@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bgjob/bgjob/sdk"
@@ -120,15 +122,7 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 	err = cmd.Wait()
 	sdk.ChildWaited(cmd.Process)
 	s.procs.reaped(cmd.Process)
-	// What the command wrote is passed on before the script goes on; a
-	// pipe something it left behind still holds is relayed meanwhile.
-	for _, c := range copiers {
-		if c.drain() {
-			<-c.done
-		} else {
-			s.relayLeftover(c)
-		}
-	}
+	s.settle(copiers)
 
 	var ee *exec.ExitError
 	switch {
@@ -162,10 +156,11 @@ type copier struct {
 	dst  io.Writer
 	done chan struct{}
 
-	mu      sync.Mutex // held while bytes read are passed on
-	buf     []byte
-	eof     bool // the pipe is at its end, or cannot be read
-	discard bool // dst failed: what comes is read and dropped
+	mu       sync.Mutex // held while bytes read are passed on
+	buf      []byte
+	eof      bool         // the pipe is at its end, or cannot be read
+	discard  bool         // dst failed: what comes is read and dropped
+	progress atomic.Int64 // bytes passed on, for endLeftovers
 }
 
 // pass hands b to dst, or drops it once dst has failed (nobody takes the
@@ -178,6 +173,7 @@ func (c *copier) pass(b []byte) {
 	if _, err := c.dst.Write(b); err != nil {
 		c.discard = true
 	}
+	c.progress.Add(int64(len(b)))
 }
 
 // outputFiles returns the files a command writes to: the interpreter's
@@ -215,34 +211,97 @@ func outputFiles(stdout, stderr io.Writer) (outF, errF *os.File, copiers []*copi
 	return outF, errF, copiers, nil
 }
 
-// relayLeftover keeps c relaying, after its command has exited, the output
-// of what the command left running; the job's end waits for it
-// (endLeftovers).
-func (s *session) relayLeftover(c *copier) {
+// settle passes on, once a command has exited, what it wrote, before the
+// script goes on. A pipe that something the command left running still
+// holds (sh -c 'server &') is relayed meanwhile if it goes to the job's
+// own output, as a shell writing to a pipe goes on; the job's output ends
+// when the last of them closes it (awaitLeftovers). One that goes
+// elsewhere (a command substitution's value) is waited for to its end, as
+// a shell waits for $(...)'s; so is every one where a pipe cannot be read
+// without waiting (drain says so).
+func (s *session) settle(copiers []*copier) {
+	for _, c := range copiers {
+		switch {
+		case c.drain():
+			<-c.done
+		case relaysLeftovers && (c.dst == io.Writer(s.stdout) || c.dst == io.Writer(s.stderr)):
+			s.mu.Lock()
+			// Those that ended since are let go: a loop of commands
+			// that each leave something for a moment keeps no more.
+			s.leftovers = slices.DeleteFunc(s.leftovers, (*copier).ended)
+			s.leftovers = append(s.leftovers, c)
+			s.mu.Unlock()
+		default:
+			s.waitCopiers([]*copier{c})
+		}
+	}
+}
+
+// ended reports whether c has relayed its pipe to the end.
+func (c *copier) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitLeftovers waits, once the script has ended, until every pipe that
+// commands' leftovers held is at its end: the job's output ends when the
+// last process holding it closes it, as the reader of a pipe sees, and the
+// work it does meanwhile is the job's. A stop (ctx) ends the wait; then
+// endLeftovers lets go of them.
+func (s *session) awaitLeftovers(ctx context.Context) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.leftovers = append(s.leftovers, c)
+	left := slices.Clone(s.leftovers)
+	s.mu.Unlock()
+	for _, c := range left {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // endLeftovers lets go of the pipes commands' leftovers held, once the
-// job's processes have been ended (procs.wait): each is relayed to its
-// end, or for pipeGiveUp more if something outside the job's process
-// groups (setsid) still holds it. Nothing is written to out after it.
+// job's processes have been ended (procs.wait), so that nothing is written
+// to out after Run returns: each is relayed to its end, or until it has
+// passed nothing on for pipeGiveUp (something outside the job's process
+// groups, setsid, still holds it), and at most leftoverCap in all.
 func (s *session) endLeftovers() {
 	s.mu.Lock()
 	left := s.leftovers
 	s.leftovers = nil
 	s.mu.Unlock()
-	giveUp := time.After(pipeGiveUp)
+	deadline := time.After(leftoverCap)
 	for _, c := range left {
-		select {
-		case <-c.done:
-		case <-giveUp:
+		last := c.progress.Load()
+		tick := time.NewTicker(pipeGiveUp)
+	wait:
+		for {
+			select {
+			case <-c.done:
+				break wait
+			case <-tick.C:
+				if n := c.progress.Load(); n != last {
+					last = n // still relaying what is in the pipe
+					continue
+				}
+			case <-deadline:
+			}
 			_ = c.r.Close() // ends the copier's read
 			<-c.done
+			break wait
 		}
+		tick.Stop()
 	}
 }
+
+// leftoverCap bounds how long a job's end relays what leftovers outside
+// its process groups keep writing.
+const leftoverCap = 5 * time.Second
 
 // waitCopiers waits until every pipe is drained: until its writers have
 // closed it, or shortly after the session killed its processes.

@@ -41,8 +41,7 @@ type session struct {
 	cond     *sync.Cond
 	inflight int
 	draining bool
-	// leftovers relay pipes that commands' leftovers hold (see
-	// relayLeftover).
+	// leftovers relay pipes that commands' leftovers hold (see settle).
 	leftovers []*copier
 
 	stdinR, stdinW *os.File

@@ -234,6 +234,7 @@ func (rt *Runtime) Run(ctx context.Context, job *sdk.Job, out sdk.Emitter) sdk.R
 		}
 	}()
 	err = runner.Run(runCtx, prog)
+	s.awaitLeftovers(ctx)
 	close(ran)
 	res := rt.result(ctx, err, hasInit, s)
 

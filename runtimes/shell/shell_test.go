@@ -390,3 +390,37 @@ echo end`
 		t.Errorf("output %q, want started,late,end: the script waited for the command's leftover", got)
 	}
 }
+
+// The job's output ends when the last process holding it closes it, as
+// the reader of a pipe sees: work a command leaves running with the job's
+// output, the script's last, finishes and is the job's, rather than being
+// ended with the script. And a command substitution's value is all that
+// was written to it, a leftover's too, as a shell waits for $(...)'s pipe:
+// its output does not leak into the next one.
+func TestLeftoverWithTheOutputIsWaitedFor(t *testing.T) {
+	dir := t.TempDir()
+	script := `sh -c '(sleep 0.3; echo work-finished; touch finished) &'
+echo launched`
+	e, res := run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
+	if res != sdk.Success() {
+		t.Fatalf("result %+v", res)
+	}
+	if got := strings.Join(e.Stream(sdk.Output), ","); got != "launched,work-finished" {
+		t.Errorf("output %q, want launched,work-finished: the leftover's work was ended with the script", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "finished")); err != nil {
+		t.Errorf("the leftover's work did not finish: %v", err)
+	}
+
+	script = `x=$(sh -c '(sleep 0.3; echo LEAK) &'; echo first)
+y=$(sleep 0.6; echo second)
+echo "y=[$y]"
+case "$x" in *LEAK*first*|*first*LEAK*) echo x-whole;; *) echo "x=[$x]";; esac`
+	e, res = run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
+	if res != sdk.Success() {
+		t.Fatalf("result %+v", res)
+	}
+	if got := strings.Join(e.Stream(sdk.Output), ","); got != "y=[second],x-whole" {
+		t.Errorf("output %q, want y=[second],x-whole: a leftover's output went to the next substitution", got)
+	}
+}
