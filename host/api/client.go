@@ -220,8 +220,8 @@ func Connect(home string, timeout time.Duration, start Starter) (*Client, error)
 				// Another host holds the home: wait for it. It may be
 				// one that is closing (its socket gone, a stalled call
 				// holding it up to 5 s), which never answers: a host is
-				// started again after a while, which waits for the
-				// table's lock and answers once the other has gone.
+				// started again every conflictRetry, and the first to
+				// find the home's lock free (host.lock) answers.
 				exited, again = nil, time.Now().Add(conflictRetry)
 				break
 			}

@@ -438,6 +438,9 @@ func (f *frameReader) bad(end int64, what string) error {
 // the reader is, to its end: the last frame's blocks lost to a power loss,
 // a torn tail. It reads them; the frame reader is done after it either way.
 func (f *frameReader) zerosToEnd(pos int64) bool {
+	if pos > f.limit {
+		return false
+	}
 	buf := make([]byte, min(f.limit-pos, 64<<10))
 	for pos < f.limit {
 		n, err := io.ReadFull(f.br, buf[:min(int64(len(buf)), f.limit-pos)])

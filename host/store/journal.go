@@ -333,7 +333,9 @@ func (j *Journal) Put(kind byte, id uint64, v []byte) error {
 		if err := j.compactLocked(); err != nil {
 			j.compactFrom = j.size + compactAt/4
 		} else {
-			j.compactFrom = compactAt
+			// Live values alone past compactAt would compact again
+			// at every Put.
+			j.compactFrom = max(compactAt, 2*j.size)
 		}
 	}
 	return nil

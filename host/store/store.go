@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -199,6 +200,10 @@ var ErrLocked = errors.New("the job table is in use by another host")
 // cannot read, whether it reports an error or panics on a damaged page, is
 // ErrCorrupt.
 func Open(path string) (s *Store, err error) {
+	// A table cut shorter than its pages say (its meta pages intact)
+	// faults in bbolt's map as it loads the freelist: SIGBUS, which would
+	// end the host at every start. Made a panic here, it is damage.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)

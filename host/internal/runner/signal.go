@@ -59,6 +59,11 @@ func (m *Manager) Signal(ctx context.Context, js []*jobs.Job, name string, named
 		passed = append(passed, "no signal sent: "+why)
 	}
 	m.t.Unlock()
+	if len(ids) == 0 && len(passed) == 0 && len(js) > 0 {
+		// A wildcard or --state that picked no running job: said, as
+		// suspend says it of finished ones.
+		return nil, errkind.Errorf(errkind.ErrBadRequest, "%s: none is running; only a running job's processes take a signal", jobList(js))
+	}
 	admit.Tell(ctx, m.log, passed)
 	for i, pid := range pids {
 		n, err := process.SignalSession(pid, sig)
