@@ -204,12 +204,18 @@ func Open(path string) (s *Store, err error) {
 	// faults in bbolt's map as it loads the freelist: SIGBUS, which would
 	// end the host at every start. Made a panic here, it is damage.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var db *bolt.DB
 	defer func() {
 		if r := recover(); r != nil {
 			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+			if db != nil {
+				// Its lock and map go: the table is set aside and a
+				// fresh one opened in its place.
+				func() { defer func() { _ = recover() }(); _ = db.Close() }()
+			}
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, options(0))
+	db, err = bolt.Open(path, 0o600, options(0))
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, ErrLocked
