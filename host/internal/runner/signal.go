@@ -39,12 +39,11 @@ func (m *Manager) Signal(ctx context.Context, js []*jobs.Job, name string, named
 		r := &j.Row
 		why := ""
 		switch {
+		case !named[j] && r.State != api.Running:
+			continue // a wildcard's finished or queued job: nothing to say
 		case r.Elsewhere() != "":
 			why = fmt.Sprintf("job %d (%s) is on %s: stop --signal reaches this machine's jobs only", r.ID, r.Name, r.Elsewhere())
 		case r.State != api.Running || j.RT == nil:
-			if !named[j] {
-				continue // a wildcard's finished or queued job: nothing to say
-			}
 			why = fmt.Sprintf("job %d (%s) is %s: only a running job's processes take a signal", r.ID, r.Name, r.State)
 		case r.ThrottleLimit > 0:
 			why = fmt.Sprintf("job %d (%s) is a thread job: it shares its process with other jobs, so it cannot take a signal alone; start it %s", r.ID, r.Name, asProcess(r))
