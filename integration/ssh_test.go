@@ -257,6 +257,29 @@ func TestSSHRefusedAndUnreachable(t *testing.T) {
 	}
 }
 
+// An alias whose host key is not known is refused also while another
+// alias of the same address has a connection open: connections were shared
+// by the address ssh resolved (its %C), and the second alias rode on the
+// first's, its host key never checked.
+func TestSSHUnknownKeyNotSharedAConnection(t *testing.T) {
+	t.Parallel()
+	h := sshHome(t)
+	a := h.startSSH("--computer-name", "bgjt-a", "--", "echo a")
+	if code, _, _ := h.exec("", "wait", strconv.FormatUint(a.ID, 10)); code != 0 {
+		t.Fatalf("wait: exit %d", code)
+	}
+	if js := h.jobs(strconv.FormatUint(a.ID, 10)); js[0].State != "Completed" {
+		t.Fatalf("the job on bgjt-a: %+v", js[0])
+	}
+	// Within the minute bgjt-a's connection stays open.
+	u := h.startSSH("--computer-name", "bgjt-unknown", "--", "echo ran")
+	h.exec("", "wait", strconv.FormatUint(u.ID, 10))
+	js := h.jobs("--include-child-jobs", strconv.FormatUint(u.ID, 10))
+	if len(js) < 2 || js[1].State != "Failed" || !strings.Contains(js[1].StateReason, "Host key verification failed") {
+		t.Errorf("bgjt-unknown, with bgjt-a's connection open: %+v; want Failed, its host key unknown", js)
+	}
+}
+
 // followPids are the ssh processes the host runs to follow its jobs.
 func followPids(t *testing.T, h *home) []int {
 	t.Helper()

@@ -134,7 +134,7 @@ func (l *Location) followOnce(ctx context.Context, c *sshCmd, p, k *jobs.Job, ch
 	l.t.Lock()
 	dir := k.Row.SSH.RemoteDir
 	l.t.Unlock()
-	cmd := exec.CommandContext(ctx, l.cfg.SSH, c.d.args(l.muxOptions(), followScript(dir, sha, off, stop))...)
+	cmd := exec.CommandContext(ctx, l.cfg.SSH, c.d.args(l.muxOptions(c.d), followScript(dir, sha, off, stop))...)
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
 	cmd.WaitDelay = 5 * time.Second

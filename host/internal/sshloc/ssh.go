@@ -3,6 +3,8 @@ package sshloc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -134,7 +136,7 @@ func (c *sshCmd) run(ctx context.Context, doing, script string, stdin io.Reader,
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, c.l.cfg.SSH, c.d.args(c.l.muxOptions(), script)...)
+	cmd := exec.CommandContext(ctx, c.l.cfg.SSH, c.d.args(c.l.muxOptions(c.d), script)...)
 	cmd.Stdin = stdin
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -213,14 +215,23 @@ func goPlatform(uname string) (goos, goarch string, ok bool) {
 // of which would otherwise pay for a handshake. None where the socket's
 // path would be too long for a unix socket (ssh adds a suffix while it
 // binds it).
-func (l *Location) muxOptions() []string {
+//
+// A connection is shared by one computer name as given, not by every name
+// that leads to the same address: ssh's %C hashes the host, port and user
+// it resolved, so an alias with a host key not in known_hosts, or a
+// HostKeyAlias, IdentityFile or UserKnownHostsFile of its own, would ride
+// on another alias's connection, checked for that one. The socket's name
+// begins with a hash of the name given.
+func (l *Location) muxOptions(d dest) []string {
 	dir := filepath.Join(l.cfg.Dir, "mux")
-	if l.cfg.NoMux || len(dir)+1+40+18 > 100 {
+	if l.cfg.NoMux || len(dir)+1+16+1+40+18 > 100 {
 		return nil
 	}
 	l.muxOnce.Do(func() { l.muxErr = os.MkdirAll(dir, 0o700) })
 	if l.muxErr != nil {
 		return nil
 	}
-	return []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + filepath.Join(dir, "%C"), "-o", "ControlPersist=60"}
+	sum := sha256.Sum256([]byte(d.host + "\x00" + d.port))
+	name := hex.EncodeToString(sum[:8]) + "-%C"
+	return []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + filepath.Join(dir, name), "-o", "ControlPersist=60"}
 }
