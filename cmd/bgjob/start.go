@@ -202,6 +202,11 @@ Only the last attempt's records are kept.`,
 					req.Slurm = &sl
 				}
 			}
+			for name, n := range map[string]int{"nodes": sl.Nodes, "ntasks": sl.Tasks} {
+				if cmd.Flags().Changed(name) && n <= 0 {
+					return api.Errorf(api.ExitUsage, "--%s %d: give a positive number", name, n)
+				}
+			}
 			if err := sshFlags(cmd, &req, computers, compFile); err != nil {
 				return err
 			}

@@ -123,8 +123,30 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 	if s := req.Slurm; s != nil && (s.Nodes < 0 || s.Tasks < 0) {
 		return errkind.Errorf(errkind.ErrBadRequest, "--nodes and --ntasks want a positive number")
 	}
+	if s := req.Slurm; s != nil {
+		for _, a := range s.Args {
+			if err := checkSlurmArg(a); err != nil {
+				return err
+			}
+		}
+	}
 	if !ownHost {
 		return errkind.Errorf(errkind.ErrBadRequest, "a job on Slurm runs as whoever submits it: submit it from your own host, without --credential")
+	}
+	return nil
+}
+
+// checkSlurmArg refuses an sbatch option given with --slurm-arg that
+// would run the job otherwise than bgjob follows it: an array runs the
+// script once per index, as one job bgjob sees run once; the tasks and
+// nodes are bgjob's own flags, which make a child job for each.
+func checkSlurmArg(a string) error {
+	name, _, _ := strings.Cut(a, "=")
+	switch {
+	case name == "--array" || strings.HasPrefix(a, "-a"):
+		return errkind.Errorf(errkind.ErrBadRequest, "--slurm-arg=%s: an array runs the script once per index, which bgjob would follow as one run; start a job per index (or bgjob start --foreach)", a)
+	case name == "--ntasks" || name == "--nodes" || strings.HasPrefix(a, "-n") || strings.HasPrefix(a, "-N"):
+		return errkind.Errorf(errkind.ErrBadRequest, "--slurm-arg=%s: give bgjob's --ntasks or --nodes, which make a child job for each task", a)
 	}
 	return nil
 }

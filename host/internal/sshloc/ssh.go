@@ -51,6 +51,9 @@ func parseComputer(c string) (dest, error) {
 	user, hostport := "", c
 	if i := strings.LastIndex(c, "@"); i >= 0 {
 		user, hostport = c[:i+1], c[i+1:]
+		if hostport == "" || i == 0 {
+			return dest{}, fmt.Errorf("%q is not a computer name: give user@host", c)
+		}
 	}
 	if strings.HasPrefix(hostport, "[") {
 		h, p, err := net.SplitHostPort(hostport)

@@ -29,6 +29,8 @@ func TestParseComputer(t *testing.T) {
 		{in: "a b", bad: true},
 		{in: "a;reboot", bad: true},
 		{in: "", bad: true},
+		{in: "alice@", bad: true}, // no host: ssh would try ""
+		{in: "@web1", bad: true},
 	}
 	for _, tt := range tests {
 		d, err := parseComputer(tt.in)
