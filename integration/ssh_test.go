@@ -453,6 +453,28 @@ func TestSSHStop(t *testing.T) {
 	}
 }
 
+// A stop reaches a quiet job over SSH (one printing nothing while it is
+// followed) before it ends: it ends Stopped, its later output not printed.
+// (A review saw such stops take 5 s and the job end Completed; here they
+// take half a second, with the follow connection's handling as it is.)
+func TestSSHStopAQuietJob(t *testing.T) {
+	t.Parallel()
+	h := sshHome(t)
+	h.startSSH("--computer-name", "bgjt-a", "--name", "Quiet", "--", "echo begin; sleep 6; echo done")
+	js := h.jobs("--include-child-jobs", "Quiet")
+	waitOutput(t, h, strconv.FormatUint(js[1].ID, 10), "begin")
+	h.run("stop", "Quiet")
+	js = h.jobs("--include-child-jobs", "Quiet")
+	for _, j := range js {
+		if j.State != "Stopped" {
+			t.Errorf("after stop: %+v, want Stopped: the stop came after the job ended", j)
+		}
+	}
+	if out := h.run("receive", "--keep", "Quiet"); strings.Contains(out, "done") {
+		t.Errorf("the stopped job printed %q: it ran to its end", out)
+	}
+}
+
 // Without an ssh client, the SSH location says so: location list marks it
 // unreachable with the reason, and a start is refused (exit 10) before a
 // job exists. (Runs everywhere: it needs no server.)
