@@ -172,18 +172,22 @@ func readFrame(b []byte) (journalKey, []byte, int, bool) {
 // intact.
 func frameLen(b []byte) (int, bool) {
 	n, hdr := binary.Uvarint(b)
-	if hdr <= 0 || n < 1+8+4 || n > 1<<20 || uint64(len(b)-hdr) < n {
+	if hdr <= 0 || !frameBodyLen(n) || uint64(len(b)-hdr) < n {
 		return 0, false
 	}
 	return hdr + int(n), true
 }
+
+// frameBodyLen reports whether n can be a frame's length as its header
+// says it: a kind, an id and a CRC at least, 1 MiB at most.
+func frameBodyLen(n uint64) bool { return n >= 1+8+4 && n <= 1<<20 }
 
 // cutShort reports whether b could be the start of a frame cut short: a
 // length that does not end within b, or one that says more than b holds.
 // A torn tail is that; bytes that cannot start any frame are damage.
 func cutShort(b []byte) bool {
 	n, hdr := binary.Uvarint(b)
-	return hdr == 0 || hdr > 0 && n >= 1+8+4 && n <= 1<<20 && uint64(len(b)-hdr) < n
+	return hdr == 0 || hdr > 0 && frameBodyLen(n) && uint64(len(b)-hdr) < n
 }
 
 // zeroedTail reports whether b, the journal's end with no whole frame in
@@ -204,7 +208,7 @@ func zeroedTail(b []byte) bool {
 		return true
 	}
 	n, hdr := binary.Uvarint(b)
-	return hdr > 0 && n >= 1+8+4 && n <= 1<<20 && uint64(hdr)+n >= uint64(data)
+	return hdr > 0 && frameBodyLen(n) && uint64(hdr)+n >= uint64(data)
 }
 
 // resync returns the offset in b of the first whole frame, or -1 if there

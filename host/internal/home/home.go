@@ -79,7 +79,7 @@ func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
 		return nil, err
 	}
 	if held {
-		return nil, errkind.Errorf(errkind.ErrHostRunning, "another bgjob host is already running on %s", dir)
+		return nil, errHostRunning(dir)
 	}
 	h, err := open(dir, log)
 	if err != nil {
@@ -92,6 +92,10 @@ func Open(dir string, system bool, log hclog.Logger) (*Home, error) {
 	return h, nil
 }
 
+func errHostRunning(dir string) error {
+	return errkind.Errorf(errkind.ErrHostRunning, "another bgjob host is already running on %s", dir)
+}
+
 // open opens the job table, journal and cursors of dir, whose lock the
 // caller holds.
 func open(dir string, log hclog.Logger) (*Home, error) {
@@ -100,7 +104,7 @@ func open(dir string, log hclog.Logger) (*Home, error) {
 	st, err := store.Open(dbPath)
 	if errors.Is(err, store.ErrLocked) {
 		// A host of an older bgjob, which took no lock file.
-		return nil, errkind.Errorf(errkind.ErrHostRunning, "another bgjob host is already running on %s", dir)
+		return nil, errHostRunning(dir)
 	}
 	if errors.Is(err, store.ErrCorrupt) {
 		// One damaged table must not keep every job from being served:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +22,7 @@ const noFollow = unix.O_NOFOLLOW
 // would serve. This file is never renamed, and it is taken before anything
 // in the home is opened or moved. held says another process has it.
 func lockHome(dir string) (f *os.File, held bool, err error) {
-	path := dir + string(os.PathSeparator) + "host.lock"
+	path := filepath.Join(dir, "host.lock")
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot open the home's lock %s: %w", path, err)
