@@ -149,7 +149,7 @@ func (s *session) execProgram(ctx context.Context, args []string) error {
 // its order; a background grandchild that still holds the pipe (sh -c
 // 'daemon &') does not hold the script up, as it would not a shell writing
 // to a pipe: its output is the job's while the job runs, relayed as it
-// comes (see session.relayLeftover), and the pipe is let go shortly after the
+// comes (see session.settle), and the pipe is let go shortly after the
 // job's processes were ended.
 type copier struct {
 	r, w *os.File
@@ -277,25 +277,29 @@ func (s *session) endLeftovers() {
 	s.mu.Unlock()
 	deadline := time.After(leftoverCap)
 	for _, c := range left {
-		last := c.progress.Load()
-		tick := time.NewTicker(pipeGiveUp)
-	wait:
-		for {
-			select {
-			case <-c.done:
-				break wait
-			case <-tick.C:
-				if n := c.progress.Load(); n != last {
-					last = n // still relaying what is in the pipe
-					continue
-				}
-			case <-deadline:
+		c.letGoWhenIdle(pipeGiveUp, deadline)
+	}
+}
+
+// letGoWhenIdle waits for c's end, and ends it (closing its read end) once
+// it has passed nothing on for idle, or at deadline.
+func (c *copier) letGoWhenIdle(idle time.Duration, deadline <-chan time.Time) {
+	tick := time.NewTicker(idle)
+	defer tick.Stop()
+	for last := c.progress.Load(); ; {
+		select {
+		case <-c.done:
+			return
+		case <-tick.C:
+			if n := c.progress.Load(); n != last {
+				last = n // still relaying what is in the pipe
+				continue
 			}
-			_ = c.r.Close() // ends the copier's read
-			<-c.done
-			break wait
+		case <-deadline:
 		}
-		tick.Stop()
+		_ = c.r.Close() // ends the copier's read
+		<-c.done
+		return
 	}
 }
 

@@ -367,6 +367,17 @@ func TestSameScriptAtOnce(t *testing.T) {
 	wg.Wait()
 }
 
+// outputIn runs script in dir, which must succeed, and returns its output
+// lines joined with commas.
+func outputIn(t *testing.T, dir, script string) string {
+	t.Helper()
+	e, res := run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
+	if res != sdk.Success() {
+		t.Fatalf("result %+v", res)
+	}
+	return strings.Join(e.Stream(sdk.Output), ",")
+}
+
 // A command that leaves something running with its output (sh -c 'x &',
 // a daemon that keeps stdout) does not hold the script up, as it would
 // not a shell writing to a pipe: the script goes on once the command has
@@ -382,11 +393,7 @@ echo started
 touch go
 while [ ! -e done ]; do sleep 0.05; done
 echo end`
-	e, res := run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
-	if res != sdk.Success() {
-		t.Fatalf("result %+v", res)
-	}
-	if got := strings.Join(e.Stream(sdk.Output), ","); got != "started,late,end" {
+	if got := outputIn(t, dir, script); got != "started,late,end" {
 		t.Errorf("output %q, want started,late,end: the script waited for the command's leftover", got)
 	}
 }
@@ -401,11 +408,7 @@ func TestLeftoverWithTheOutputIsWaitedFor(t *testing.T) {
 	dir := t.TempDir()
 	script := `sh -c '(sleep 0.3; echo work-finished; touch finished) &'
 echo launched`
-	e, res := run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
-	if res != sdk.Success() {
-		t.Fatalf("result %+v", res)
-	}
-	if got := strings.Join(e.Stream(sdk.Output), ","); got != "launched,work-finished" {
+	if got := outputIn(t, dir, script); got != "launched,work-finished" {
 		t.Errorf("output %q, want launched,work-finished: the leftover's work was ended with the script", got)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "finished")); err != nil {
@@ -416,11 +419,7 @@ echo launched`
 y=$(sleep 0.6; echo second)
 echo "y=[$y]"
 case "$x" in *LEAK*first*|*first*LEAK*) echo x-whole;; *) echo "x=[$x]";; esac`
-	e, res = run(t, shell.New(), &sdk.Job{Script: script, Workdir: dir})
-	if res != sdk.Success() {
-		t.Fatalf("result %+v", res)
-	}
-	if got := strings.Join(e.Stream(sdk.Output), ","); got != "y=[second],x-whole" {
+	if got := outputIn(t, dir, script); got != "y=[second],x-whole" {
 		t.Errorf("output %q, want y=[second],x-whole: a leftover's output went to the next substitution", got)
 	}
 }
