@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/bgjob/bgjob/host/internal/durable"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -239,7 +240,7 @@ func (w *Writer) Close() error {
 		<-w.behindDone
 		w.behind = nil
 	}
-	err := w.f.Sync()
+	err := durable.File(w.f)
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
@@ -268,7 +269,7 @@ func SyncFile(path string) error {
 	if err != nil {
 		return err
 	}
-	err = f.Sync()
+	err = durable.File(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -287,7 +288,7 @@ func (w *Writer) Sync() error {
 	if w.f == nil {
 		return errors.New("the record log is closed")
 	}
-	return w.f.Sync()
+	return durable.File(w.f)
 }
 
 // writeBehind has the system start writing what was appended so far to

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
+	"github.com/bgjob/bgjob/host/internal/durable"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
@@ -373,7 +374,7 @@ func (j *Journal) Sync() error {
 		if err == nil {
 			// Sync holds the file open while it runs: a compaction
 			// meanwhile closes it only after.
-			if err = f.Sync(); err != nil {
+			if err = durable.File(f); err != nil {
 				err = fmt.Errorf("cannot sync the journal %s: %w", j.path, err)
 			}
 		}
