@@ -9,6 +9,7 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/jobs"
+	"github.com/bgjob/bgjob/host/internal/remote"
 )
 
 // Jobs returns the selected jobs that pass the filter.
@@ -47,8 +48,9 @@ func (h *Host) Stop(ctx context.Context, sel []string, opts ...SelectOption) ([]
 }
 
 // Remove deletes the selected jobs and their records. The finished ones go;
-// an unfinished one is stopped first with force, and otherwise stays and
-// is reported (ErrNotFinished) once the others are gone, so that
+// an unfinished one is stopped first with force (and goes even if where it
+// runs cannot be reached, which the caller is told), and otherwise stays
+// and is reported (ErrNotFinished) once the others are gone, so that
 // `remove '*'` clears what is done.
 func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...SelectOption) error {
 	h.t.Lock()
@@ -87,7 +89,9 @@ func (h *Host) Remove(ctx context.Context, sel []string, force bool, opts ...Sel
 	}
 	h.t.Unlock()
 	if len(unfinished) > 0 && force {
-		if _, err := h.Stop(ctx, unfinishedIDs); err != nil {
+		// A location gives up on a job it cannot reach rather than fail
+		// the removal (remote.ForRemoval), and says so to the caller.
+		if _, err := h.Stop(remote.ForRemoval(ctx), unfinishedIDs); err != nil {
 			return err
 		}
 		done = done[:0]

@@ -228,7 +228,10 @@ func newRemove() *cobra.Command {
 		Use:   "remove JOB... | remove --state STATE",
 		Short: "Remove jobs and their records (Remove-Job)",
 		Long: `Remove finished jobs and their records. With --force, unfinished jobs are
-stopped first and removed too; without it they are left. Leaving a job you
+stopped first and removed too; without it they are left. A job over SSH
+whose computer cannot be reached is removed with --force without being
+stopped there, and stderr says that it may still run there and how to stop
+it once the computer answers. Leaving a job you
 named exactly (an id, an instance id, a name without wildcards) is an error
 (exit code 6), once the others are removed; leaving one that a wildcard or
 --state picked is not: it is named on stderr and remove exits 0, so

@@ -115,7 +115,7 @@ func (s *server) handle(ctx context.Context, req *api.Request, rep *reply) error
 		}
 		return printJobs(jobs, false)
 	case api.OpRemove:
-		return removeJobs(ctx, h, req, rep.writer(api.FrameStderr))
+		return removeJobs(tellStderr(ctx, rep), h, req, rep.writer(api.FrameStderr))
 	case api.OpSuspend, api.OpResume:
 		act := h.Suspend
 		if req.Op == api.OpResume {
@@ -230,6 +230,8 @@ func hasState(req *api.Request) bool {
 // a name without wildcards): they asked for that job to go. A job a
 // wildcard or --state picked is left without failing the call, and named
 // on stderr: `remove '*'` clears what is done and goes on in a `&&` chain.
+// A job --force removed without stopping it (over SSH, its computer out of
+// reach) is named on stderr too: it may still run there.
 func removeJobs(ctx context.Context, h *host.Host, req *api.Request, stderr io.Writer) error {
 	err := h.Remove(ctx, req.Jobs, req.Force, stateOf(req)...)
 	var nf *host.NotFinishedError

@@ -6,6 +6,8 @@
 package remote
 
 import (
+	"context"
+
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/catalog"
 	"github.com/bgjob/bgjob/host/internal/identity"
@@ -40,4 +42,24 @@ type Submission struct {
 	// EnvAdd is what the job adds to its environment (--env): on another
 	// computer the job's environment is a login's there, plus this.
 	EnvAdd []string
+}
+
+// forRemovalKey keys the mark ForRemoval puts on a stop's context.
+type forRemovalKey struct{}
+
+// ForRemoval marks ctx as that of a stop made to remove the jobs it stops
+// (remove --force). A location then gives up on a job it cannot stop
+// because it cannot reach where the job runs, rather than fail: the
+// caller wants the job gone from the list, as Remove-Job -Force drops a
+// job whose remote session is gone, and a stop that waits for a computer
+// to come back would keep failing until it does. What was given up on is
+// said to the caller (admit.Tell), since it may still run there.
+func ForRemoval(ctx context.Context) context.Context {
+	return context.WithValue(ctx, forRemovalKey{}, true)
+}
+
+// IsForRemoval reports whether ctx is a stop's for a removal (ForRemoval).
+func IsForRemoval(ctx context.Context) bool {
+	v, _ := ctx.Value(forRemovalKey{}).(bool)
+	return v
 }

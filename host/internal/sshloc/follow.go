@@ -37,7 +37,8 @@ func (l *Location) follow(ctx context.Context, c *sshCmd, p, k *jobs.Job) bool {
 			return true
 		}
 		ch := l.kids[k.Row.ID]
-		stop := ch.stop || p.Row.State == api.Stopping
+		asked := ch.stops
+		stop := asked > 0 || p.Row.State == api.Stopping
 		fctx, cancel := context.WithCancel(ctx)
 		ch.cancel = cancel
 		mirror := l.mirrorPathLocked(k)
@@ -46,7 +47,7 @@ func (l *Location) follow(ctx context.Context, c *sshCmd, p, k *jobs.Job) bool {
 		cancel()
 		l.t.Lock()
 		ch.cancel = nil
-		ended, restop := k.Row.State.Finished(), ch.stop && !stop
+		ended, restop := k.Row.State.Finished(), ch.stops != asked
 		l.t.Unlock()
 		switch {
 		case ended:
@@ -74,9 +75,23 @@ func (l *Location) follow(ctx context.Context, c *sshCmd, p, k *jobs.Job) bool {
 		l.log.Warn("lost the connection to a job's computer; connecting again", "job", k.Row.ID, "computer", c.computer, "err", msg, "in", backoff)
 		l.t.Lock()
 		k.Row.StateReason = "connecting again to " + c.computer + " (" + msg + ")"
+		switch {
+		case stop && !progressed:
+			// The stop could not be carried there: the computer cannot
+			// be reached now (ssh's words say why). A stop for a
+			// removal stops waiting for it (Stop); any other goes on
+			// trying.
+			ch.unreachable = msg
+			if se != nil && se.msg != "" {
+				ch.unreachable = se.msg
+			}
+		case progressed:
+			ch.unreachable = ""
+		}
 		k.NotifyLocked()
 		l.t.Unlock()
-		// A stop meanwhile goes out at once.
+		// A stop meanwhile goes out at once; a child a removal gave up
+		// on is not tried again.
 		for until := time.Now().Add(backoff); time.Now().Before(until); {
 			select {
 			case <-ctx.Done():
@@ -84,9 +99,9 @@ func (l *Location) follow(ctx context.Context, c *sshCmd, p, k *jobs.Job) bool {
 			case <-time.After(min(200*time.Millisecond, time.Until(until))):
 			}
 			l.t.Lock()
-			restop := ch.stop && !stop
+			restop, ended := ch.stops != asked, k.Row.State.Finished()
 			l.t.Unlock()
-			if restop {
+			if restop || ended {
 				break
 			}
 		}

@@ -80,7 +80,7 @@ func (l *Location) drive(p, k *jobs.Job) {
 		// The launch is recorded before it happens: a host that dies
 		// from here on follows the task rather than launching another.
 		l.t.Lock()
-		if l.kids[k.Row.ID].stop || p.Row.State == api.Stopping || k.Row.State.Finished() {
+		if l.kids[k.Row.ID].stops > 0 || p.Row.State == api.Stopping || k.Row.State.Finished() {
 			if !k.Row.State.Finished() {
 				l.t.FinishLocked(k, api.Stopped, "stopped before it started", nil)
 			}
@@ -319,15 +319,21 @@ func (l *Location) fail(p, k *jobs.Job, reason string) {
 
 // cleanup removes a finished child's files there and the host's copy of
 // its log (its records are in the child's own log now). Best effort: what
-// a computer that cannot be reached keeps is small.
+// a computer that cannot be reached keeps is small. The files of a child
+// a removal gave up on stay there: its task may still run, and its
+// directory is how the user stops it (see Stop).
 func (l *Location) cleanup(c *sshCmd, k *jobs.Job) {
 	l.t.Lock()
 	dir, finished, mirror := k.Row.SSH.RemoteDir, k.Row.State.Finished(), l.mirrorPathLocked(k)
+	abandoned := l.kids[k.Row.ID] != nil && l.kids[k.Row.ID].abandoned
 	l.t.Unlock()
 	if !finished {
 		return
 	}
 	os.Remove(mirror)
+	if abandoned {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.run(ctx, "cannot remove the job's directory", "rm -rf "+quote(dir), nil, 0); err != nil {

@@ -157,3 +157,18 @@ func TestFollowScript(t *testing.T) {
 		t.Errorf("followScript with stop: %s", s)
 	}
 }
+
+// What a removal that gave up on a child tells the user to run there is
+// ssh as they would type it: a port given with the computer goes to -p
+// (ssh takes no host:port).
+func TestSSHCommand(t *testing.T) {
+	for in, want := range map[string]string{
+		"web1":                "'ssh web1 touch d/stop'",
+		"alice@10.0.0.5:2200": "'ssh -p 2200 alice@10.0.0.5 touch d/stop'",
+		"[::1]:2222":          "'ssh -p 2222 ::1 touch d/stop'",
+	} {
+		if got := sshCommand(in, "touch d/stop"); got != want {
+			t.Errorf("sshCommand(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

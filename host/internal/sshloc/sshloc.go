@@ -82,10 +82,21 @@ type Location struct {
 type child struct {
 	// cur is where the host has read its copy of the task's log to.
 	cur remote.Cursor
-	// stop: the job is being stopped; cancel ends the connection that
-	// follows it, so that the next one carries the stop.
-	stop   bool
+	// stops counts the stops asked for the job (the job is being
+	// stopped once there is one); cancel ends the connection that follows
+	// it, so that the next one carries the stop. Each stop has a
+	// connection of its own try to carry it, even while the last one
+	// waits to connect again: its removal may give up on what cannot be
+	// reached (see Stop).
+	stops  int
 	cancel context.CancelFunc
+	// unreachable is why the last connection that was to carry the stop
+	// could not be made (ssh's words), "" once one is: a stop for a
+	// removal gives up on the child then (see Stop).
+	unreachable string
+	// abandoned: a removal gave up on the child with its task perhaps
+	// still running there, so its directory there stays (see Stop).
+	abandoned bool
 	// connected: it holds one of its parent's connections (acquire).
 	connected bool
 	// wake, while it waits for a connection, is closed when it may have
