@@ -167,16 +167,20 @@ func (s *privateSSHD) stop() {
 	s.cmd = nil
 }
 
-// childrenOf are pid's child processes.
+// childrenOf are pid's child processes: those of each of its threads (a
+// Go program forks from any of them).
 func childrenOf(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if k, err := strconv.Atoi(f); err == nil {
-			out = append(out, k)
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(f); err == nil {
+				out = append(out, k)
+			}
 		}
 	}
 	return out

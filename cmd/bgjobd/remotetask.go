@@ -54,7 +54,11 @@ func remoteTask(args []string) int {
 	}
 	defer os.RemoveAll(run)
 	node, _ := os.Hostname()
-	l := launch.NewGoPlugin(launch.Options{RunDir: run, LogDir: run, NoSpares: true})
+	// The runtime dies with this task: killed, it would leave the runtime
+	// and its job running with nobody to follow or stop them (no host
+	// reattaches to a task's runtime). What the runtime leaves, the
+	// follower ends (task.Follow).
+	l := launch.NewGoPlugin(launch.Options{RunDir: run, LogDir: run, NoSpares: true, EndWithLauncher: true})
 	defer l.Close()
 	if err := task.Run(dir, task.Options{Task: 0, Node: node, Home: home}, l); err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd remote-task: %v\n", err)

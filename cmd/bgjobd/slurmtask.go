@@ -19,7 +19,9 @@ func slurmTask(dir string) int {
 		return 1
 	}
 	defer os.RemoveAll(run)
-	l := launch.NewGoPlugin(launch.Options{RunDir: run, LogDir: run, NoSpares: true})
+	// The runtime dies with this task, as with a remote task (see
+	// remoteTask); the rest of the step is Slurm's to end.
+	l := launch.NewGoPlugin(launch.Options{RunDir: run, LogDir: run, NoSpares: true, EndWithLauncher: true})
 	defer l.Close()
 	if err := slurm.RunTask(dir, l); err != nil {
 		fmt.Fprintf(os.Stderr, "bgjobd slurm-task: %v\n", err)

@@ -31,6 +31,11 @@ type Options struct {
 	StateDir string
 	// NoSpares turns off starting processes ahead of need.
 	NoSpares bool
+	// EndWithLauncher: the processes die with the launcher's own process
+	// (on Linux; see tieToLauncher). For a Slurm or SSH task, which no
+	// host reattaches to: a host's runtimes outlive it on purpose, for
+	// the next host to take back.
+	EndWithLauncher bool
 	// SpareIdle is how long a spare waits for a job before it is ended;
 	// zero means DefaultSpareIdle.
 	SpareIdle time.Duration
@@ -215,8 +220,14 @@ func (g *GoPlugin) start(spec *Spec, sockDir, logPath string, extraEnv []string)
 	}, spec.Env...)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	setProcAttr(cmd, spec.Identity)
+	if g.opts.EndWithLauncher {
+		tieToLauncher(cmd)
+	}
 	pin := g.pinPath(sockDir)
 	r, err := newProcRunner(cmd, uidOf(spec.Identity), sockDir, pin, g.recordPath(sockDir), logPath)
+	if r != nil {
+		r.tied = g.opts.EndWithLauncher
+	}
 	var client *plugin.Client
 	if err == nil {
 		client, err = protocol.NewClient(&protocol.ClientOptions{Cmd: cmd, Runner: r.runnerFunc, Peer: r.peer, Logger: logger, Stderr: logFile})

@@ -45,6 +45,9 @@ type procRunner struct {
 	logPath string
 	// ended is how the process ended, once Wait has returned.
 	ended atomic.Pointer[string]
+	// tied: the process dies with the launcher (tieToLauncher), so it is
+	// started from the thread that lives as long (startTied).
+	tied bool
 }
 
 func newProcRunner(cmd *exec.Cmd, uid uint32, sockDir, pin, record, logPath string) (*procRunner, error) {
@@ -68,7 +71,11 @@ func (r *procRunner) runnerFunc(hclog.Logger, *exec.Cmd, string) (runner.Runner,
 }
 
 func (r *procRunner) Start(context.Context) error {
-	if err := r.cmd.Start(); err != nil {
+	start := r.cmd.Start
+	if r.tied {
+		start = func() error { return startTied(r.cmd.Start) }
+	}
+	if err := start(); err != nil {
 		return err
 	}
 	r.peer.Pid = r.cmd.Process.Pid

@@ -3,6 +3,7 @@ package task
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bgjob/bgjob/sdk/process"
 )
 
 // A host that cannot read a task's directory (a computer it reaches over
@@ -124,6 +127,7 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 			if lostSince.IsZero() {
 				lostSince = time.Now()
 			} else if time.Since(lostSince) > 5*followPoll {
+				endRuntime(dir, task)
 				if err := WriteFrame(w, FrameLost, []byte(lostReason(dir, task))); err != nil {
 					return err
 				}
@@ -142,6 +146,40 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 				return fmt.Errorf("the job's directory %s is gone (its host removes it once it has the job's end)", dir)
 			}
 			time.Sleep(followPoll)
+		}
+	}
+}
+
+// endRuntime ends what is left of the runtime of a task that is gone
+// without the job's end (killed): the runtime itself if it is still the
+// process the task recorded (on Linux it died with the task: the task
+// starts it so, launch.Options.EndWithLauncher), then its session, which
+// holds the job's processes: the task was the one to stop them, and no
+// host follows them any more. A pid that is another process's by now is
+// left alone (its start time differs), and so is a session whose leader
+// is alive (KillSession).
+func endRuntime(dir string, task int) {
+	b, err := os.ReadFile(runtimeProcPath(dir, task))
+	if err != nil {
+		return
+	}
+	var rp RuntimeProc
+	if json.Unmarshal(b, &rp) != nil || rp.Pid <= 1 {
+		return
+	}
+	if st, ok := process.StartTime(rp.Pid); ok && rp.Start != 0 && st == rp.Start {
+		if p, err := os.FindProcess(rp.Pid); err == nil {
+			_ = p.Kill()
+		}
+		for deadline := time.Now().Add(5 * time.Second); process.Alive(rp.Pid) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// A process of the job may fork while its session is being ended:
+	// its child is in the session too, for the next round.
+	for range 3 {
+		if process.KillSession(rp.Pid) == 0 {
+			return
 		}
 	}
 }

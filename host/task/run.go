@@ -20,6 +20,7 @@ import (
 	"github.com/bgjob/bgjob/host/launch"
 	"github.com/bgjob/bgjob/host/recordlog"
 	"github.com/bgjob/bgjob/sdk"
+	"github.com/bgjob/bgjob/sdk/process"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -135,6 +136,12 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 		return fail(fmt.Sprintf("cannot start the runtime on %s: %v%s", node, err, o.Shared))
 	}
 	defer p.Release()
+	// Best effort: without it, a follower cannot end what the runtime
+	// leaves if this task is killed; the job runs all the same.
+	start, _ := process.StartTime(p.Pid())
+	if b, err := json.Marshal(RuntimeProc{Pid: p.Pid(), Start: start}); err == nil {
+		_ = atomicfile.Write(runtimeProcPath(dir, task), b, 0o600)
+	}
 
 	var signalled atomic.Bool
 	terms := make(chan os.Signal, 1)

@@ -30,6 +30,7 @@ import (
 //	task-N.start        task N began (Started)
 //	task-N.done         how task N's job ended (Ended)
 //	task-N.runtime.log  the runtime's log
+//	task-N.runtime      the runtime's process (RuntimeProc), once started
 //	stop                the host asks every task to stop its job (bgjob stop)
 //
 // Only the task writes its files and only the host reads them, so no lock
@@ -89,6 +90,19 @@ func DonePath(dir string, task int) string {
 }
 func runtimeLogPath(dir string, task int) string {
 	return filepath.Join(dir, "task-"+strconv.Itoa(task)+".runtime.log")
+}
+func runtimeProcPath(dir string, task int) string {
+	return filepath.Join(dir, "task-"+strconv.Itoa(task)+".runtime")
+}
+
+// RuntimeProc is task-N.runtime: the runtime's process, by its pid and
+// start time (0 where the system does not say), which leads a session
+// holding the job's processes. A follower that finds the task gone
+// without the job's end ends what is left of them (Follow): the task
+// was the one to stop them, and nobody else knows them.
+type RuntimeProc struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start,omitempty"`
 }
 
 // StopPath is the file by which the host asks the tasks to stop their jobs:

@@ -1,0 +1,74 @@
+package task
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bgjob/bgjob/sdk/process"
+)
+
+// A task killed (-9) leaves its job's processes in its runtime's session:
+// the follower that finds the task gone ends them, and the runtime too if
+// it is still there (it dies with the task where the launcher could tie
+// it, launch.Options.EndWithLauncher), before it reports the task lost.
+// Before, they ran on with nobody to stop them.
+func TestFollowLostEndsWhatTheRuntimeLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+	}{
+		// The runtime died with the task; a process of the job is left.
+		{"runtime gone", "sleep 3600 & echo $!"},
+		// The runtime is still there (not tied to the task).
+		{"runtime alive", "sleep 3600 & echo $!; wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, SpecPath(dir), "{}")
+			writeFile(t, StartPath(dir, 0), `{"node":"n"}`)
+			dead := exec.Command("true")
+			if err := dead.Run(); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, PidPath(dir, 0), strconv.Itoa(dead.Process.Pid)) // the task, killed
+			// The runtime: a session's leader, as the launcher starts it.
+			rt := exec.Command("sh", "-c", tc.script)
+			rt.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			out, err := rt.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rt.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = rt.Process.Kill(); _ = rt.Wait() })
+			start, _ := process.StartTime(rt.Process.Pid)
+			b, _ := json.Marshal(RuntimeProc{Pid: rt.Process.Pid, Start: start})
+			writeFile(t, runtimeProcPath(dir, 0), string(b))
+			var line [32]byte
+			n, _ := out.Read(line[:])
+			job, err := strconv.Atoi(strings.TrimSpace(string(line[:n])))
+			if err != nil {
+				t.Fatalf("the job's pid: %q", line[:n])
+			}
+			t.Cleanup(func() { _ = syscall.Kill(job, syscall.SIGKILL) })
+			if tc.name == "runtime gone" {
+				_ = rt.Wait()
+			}
+			kinds, _ := frames(t, dir, 0, false)
+			if kinds != "SX" {
+				t.Fatalf("frames %q, want S, then X: the task lost", kinds)
+			}
+			for deadline := time.Now().Add(10 * time.Second); process.Alive(job) || process.Alive(rt.Process.Pid); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("after the task was reported lost: the job's process %d alive %v, the runtime %d alive %v; want both gone",
+						job, process.Alive(job), rt.Process.Pid, process.Alive(rt.Process.Pid))
+				}
+			}
+		})
+	}
+}
