@@ -263,6 +263,70 @@ func TestSlurmHostKilled(t *testing.T) {
 	}
 }
 
+// A job Slurm requeues (scontrol requeue, a node failing under --requeue)
+// is not over: Slurm queues it again and runs it from the start. bgjob
+// shows it NotStarted while Slurm has it queued again, follows the new
+// run to its end, and keeps what the first run wrote, with a warning where
+// the new run begins.
+func TestSlurmRequeued(t *testing.T) {
+	needSlurm(t)
+	t.Parallel()
+	h := slurmHome(t)
+	// The first run waits to be requeued; the second ends at once.
+	count := filepath.Join(t.TempDir(), "runs")
+	script := fmt.Sprintf(`n=$(( $(cat %[1]s 2>/dev/null || echo 0) + 1 )); echo $n > %[1]s; echo "run $n"; [ $n -ge 2 ] || sleep 600`, count)
+	p := h.startSlurm("--name", "Again", "--slurm-arg=--requeue", "--", script)
+	child := strconv.FormatUint(p.ChildJobs[0], 10)
+	waitOutput(t, h, child, "run 1")
+	out, err := exec.Command("squeue", "-h", "--name=bgjob-"+p.InstanceID, "-o", "%i").Output()
+	id := strings.TrimSpace(string(out))
+	if err != nil || id == "" {
+		t.Fatalf("the job is not in Slurm's queue: %v %q", err, out)
+	}
+	if out, err := exec.Command("scontrol", "requeue", id).CombinedOutput(); err != nil {
+		t.Fatalf("scontrol requeue %s: %v %s", id, err, out)
+	}
+	// Slurm has it queued again: NotStarted, saying why, never Failed.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		js := h.jobs("--include-child-jobs", "Again")
+		if len(js) != 2 {
+			t.Fatalf("get --include-child-jobs Again: %+v", js)
+		}
+		if s := js[1].State; s == "Failed" || s == "Stopped" || s == "Completed" {
+			t.Fatalf("the requeued job ended %s: %q; want it NotStarted until its next run", js[1].State, js[1].StateReason)
+		}
+		if js[1].State == "NotStarted" {
+			if !strings.Contains(js[1].StateReason, "Slurm requeued the job") {
+				t.Errorf("the requeued child's reason: %q", js[1].StateReason)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Slurm requeued the job, which bgjob still shows %+v", js)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Slurm holds a requeued job back a while (BeginTime) once it is
+	// PENDING again: let it start now rather than in two minutes.
+	for range 100 {
+		if out, _ := exec.Command("squeue", "-h", "-j", id, "-o", "%T").Output(); strings.TrimSpace(string(out)) == "PENDING" {
+			_ = exec.Command("scontrol", "update", "jobid="+id, "StartTime=now").Run()
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.run("wait", "--timeout", "170", "Again")
+	js := h.jobs("--include-child-jobs", "Again")
+	if js[0].State != "Completed" || js[1].State != "Completed" {
+		t.Errorf("after its second run: parent %+v, child %+v; want both Completed", js[0], js[1])
+	}
+	code, stdout, stderr := h.exec("", "receive", "Again")
+	if code != 0 || stdout != "run 1\nrun 2\n" || !strings.Contains(stderr, "Slurm requeued the job: it runs again from the start (run 2") {
+		t.Errorf("receive Again: exit %d, %q, %q; want both runs' output, and a warning where the second begins", code, stdout, stderr)
+	}
+}
+
 func firstLines(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	if len(lines) > n {

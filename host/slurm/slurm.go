@@ -204,8 +204,9 @@ func (c *Client) Installed() error {
 // output to output, and returns Slurm's job id.
 func (c *Client) Submit(ctx context.Context, r *Request, name, workdir, output, script string) (string, error) {
 	args := []string{"--parsable", "--job-name=" + name, "--chdir=" + workdir, "--output=" + output,
-		// A requeued job would run its runtime again from the first
-		// record; bgjob's restart is the way to run a job again.
+		// Slurm does not requeue a job unless asked: running a job
+		// twice must be the user's choice (--slurm-arg=--requeue, which
+		// comes after and wins). bgjob follows a requeued job's new run.
 		"--no-requeue"}
 	args = append(args, r.sbatchArgs()...)
 	args = append(args, script)
@@ -244,6 +245,9 @@ type JobState struct {
 	// Reason is why it is pending or why it ended, if Slurm says.
 	Reason   string
 	ExitCode string // "0:0": status and signal
+	// Restarts is how many times Slurm requeued the job (each run after
+	// the first starts it from the beginning again).
+	Restarts int
 }
 
 // Active returns what squeue says of the jobs ids that are still in the
@@ -253,7 +257,9 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-o", "%i|%T|%r")
+	// --Format, as -o has no letter for the restart count; a suffix with
+	// no width prints each field as it is.
+	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-O", "JobID:|,State:|,Reason:|,RestartCnt:|")
 	if err != nil {
 		var e *Error
 		// squeue refuses a list whose every job has left the queue.
@@ -262,15 +268,22 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 		}
 		return nil, err
 	}
+	return parseSqueue(out), nil
+}
+
+// parseSqueue reads what Active's squeue prints: a line per job, each
+// field followed by '|'.
+func parseSqueue(out string) map[string]JobState {
 	states := map[string]JobState{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Split(line, "|")
-		if len(f) != 3 {
+		f := strings.Split(strings.TrimSpace(line), "|")
+		if len(f) < 4 || f[0] == "" {
 			continue
 		}
-		states[f[0]] = JobState{ID: f[0], State: f[1], Reason: reason(f[2])}
+		restarts, _ := strconv.Atoi(f[3])
+		states[f[0]] = JobState{ID: f[0], State: f[1], Reason: reason(f[2]), Restarts: restarts}
 	}
-	return states, nil
+	return states
 }
 
 // Final returns what Slurm says of a job that has left the queue: from
@@ -310,6 +323,8 @@ func parseScontrol(id, out string) JobState {
 			js.Reason = reason(v)
 		case "ExitCode":
 			js.ExitCode = v
+		case "Restarts":
+			js.Restarts, _ = strconv.Atoi(v)
 		}
 	}
 	return js

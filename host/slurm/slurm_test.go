@@ -40,6 +40,30 @@ func TestParseScontrol(t *testing.T) {
 	if got := parseScontrol("7", "JobId=7 JobState=PENDING Reason=None NodeList=(null)"); got.Reason != "" || got.State != "PENDING" {
 		t.Errorf("None is no reason: %+v", got)
 	}
+	if got := parseScontrol("7", "JobId=7 JobState=COMPLETED Reason=None Requeue=1 Restarts=2 BatchFlag=1"); got.Restarts != 2 {
+		t.Errorf("Restarts=2: %+v", got)
+	}
+}
+
+// What squeue -O prints, a requeued job's reason with its spaces; the
+// count of requeues is how a requeued job is told from one still in its
+// first run.
+func TestParseSqueue(t *testing.T) {
+	out := "7|PENDING|job requeued in held state|1|\n12|RUNNING|None|0|\n13|PENDING|BeginTime|2|\n"
+	got := parseSqueue(out)
+	want := map[string]JobState{
+		"7":  {ID: "7", State: "PENDING", Reason: "job requeued in held state", Restarts: 1},
+		"12": {ID: "12", State: "RUNNING"},
+		"13": {ID: "13", State: "PENDING", Reason: "BeginTime", Restarts: 2},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("parseSqueue = %+v, want %+v", got, want)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("job %s: %+v, want %+v", id, got[id], w)
+		}
+	}
 }
 
 func TestErrorHints(t *testing.T) {

@@ -70,8 +70,8 @@ func ShellQuote(s string) string {
 
 // RunTask is `bgjobd slurm-task DIR` on a node: it runs this task's child
 // job (SLURM_PROCID says which) as package task does. Slurm's TERM (a time
-// limit, scancel) stops the job with the spec's grace and is recorded as
-// Slurm's doing.
+// limit, scancel, a requeue) stops the job with the spec's grace and is
+// recorded as Slurm's doing.
 func RunTask(dir string, launcher launch.Launcher) error {
 	n, err := strconv.Atoi(os.Getenv("SLURM_PROCID"))
 	if err != nil {
@@ -81,6 +81,9 @@ func RunTask(dir string, launcher launch.Launcher) error {
 	if node == "" {
 		node, _ = os.Hostname()
 	}
-	return task.Run(dir, task.Options{Task: n, Node: node, Signalled: true,
+	// Slurm counts the times it requeued the job; a requeued job runs
+	// again from the start.
+	run, _ := strconv.Atoi(os.Getenv("SLURM_RESTART_COUNT"))
+	return task.Run(dir, task.Options{Task: n, Node: node, Signalled: true, Run: max(run, 0),
 		Shared: fmt.Sprintf(" (bgjob needs %s, bgjobd, its runtime catalog and the working directory on a filesystem the nodes share with its host)", dir)}, launcher)
 }

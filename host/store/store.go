@@ -146,6 +146,10 @@ type SlurmJob struct {
 	Dir string `json:"dir"`
 	// Task is a child job's task number.
 	Task int `json:"task,omitempty"`
+	// Run is the run of the Slurm job a child follows: how many times
+	// Slurm had requeued the job when the host last saw it requeued. What
+	// the task wrote of an earlier run is not this run's start or end.
+	Run int `json:"run,omitempty"`
 }
 
 // Spec says which runtime binary runs the job. What the runtime receives

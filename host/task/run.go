@@ -43,6 +43,11 @@ type Options struct {
 	// limit, a cancel), so the task records that it ended the job; the
 	// runtime ignores TERM so that only the task stops it, in order.
 	Signalled bool
+	// Run is how many runs of the job came before this one: Slurm's
+	// SLURM_RESTART_COUNT, once it has requeued the job (0 elsewhere). A
+	// run after the first starts the job from its beginning again, with a
+	// runtime that numbers its records from 1 (see nextRun).
+	Run int
 }
 
 func (o *Options) abs(p string) string {
@@ -61,7 +66,7 @@ func (o *Options) abs(p string) string {
 func Run(dir string, o Options, launcher launch.Launcher) error {
 	task, node := o.Task, o.Node
 	fail := func(reason string) error {
-		_ = writeEnded(dir, task, Ended{State: string(api.Failed), Reason: reason})
+		_ = writeEnded(dir, task, Ended{State: string(api.Failed), Reason: reason, Run: o.Run})
 		return errors.New(reason)
 	}
 	b, err := os.ReadFile(SpecPath(dir))
@@ -96,8 +101,7 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 		job.Env = append(os.Environ(), job.Env...)
 	}
 
-	// A task that ran before (Slurm does not requeue bgjob's jobs, but a
-	// node may run a step twice) appends after what is there.
+	// A task that ran before appends after what is there.
 	end, err := recordlog.Scan(LogPath(dir, task))
 	if err != nil {
 		return fail(fmt.Sprintf("the task's record log is damaged: %v", err))
@@ -107,7 +111,11 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 		return fail(err.Error())
 	}
 	defer w.Close()
-	st, _ := json.Marshal(Started{Node: node, Pid: os.Getpid(), Time: time.Now()})
+	base, after, err := nextRun(dir, o, w, end)
+	if err != nil {
+		return fail(fmt.Sprintf("cannot write to the task's record log on %s: %v", node, err))
+	}
+	st, _ := json.Marshal(Started{Node: node, Pid: os.Getpid(), Time: time.Now(), Run: o.Run, Base: base})
 	if err := atomicfile.Write(StartPath(dir, task), st, 0o600); err != nil {
 		return fail(fmt.Sprintf("cannot write to the job's directory on %s: %v", node, err))
 	}
@@ -173,20 +181,25 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 		}
 	}()
 
-	stream, err := p.Conn().Run(ctx, job, end.LastSeq)
+	stream, err := p.Conn().Run(ctx, job, after)
 	if err != nil {
 		return fail(fmt.Sprintf("the runtime on %s did not take the job: %v", node, err))
 	}
-	persisted := end.LastSeq
+	// persisted is in the runtime's numbering, which the log's is base
+	// past.
+	persisted := after
 	for {
 		b, err := stream.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = errors.New("the record stream ended without the job's end")
 			}
-			return fail(fmt.Sprintf("the runtime (pid %d) on %s was lost before the job ended (%v); the records it sent before (up to number %d) are kept; its log is %s", p.Pid(), node, err, persisted, rs.LogFile))
+			return fail(fmt.Sprintf("the runtime (pid %d) on %s was lost before the job ended (%v); the records it sent before (up to number %d) are kept; its log is %s", p.Pid(), node, err, base+persisted, rs.LogFile))
 		}
 		data, err := recordlog.Fresh(b, persisted)
+		if err == nil && base > 0 {
+			data, err = renumber(data, base)
+		}
 		if err != nil {
 			return fail(fmt.Sprintf("the runtime sent a malformed batch: %v", err))
 		}
@@ -208,7 +221,7 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 		}
 		if d := b.Done; d != nil {
 			state, code, reason := protocol.Ended(d)
-			if err := writeEnded(dir, task, Ended{State: string(state), ExitCode: &code, Reason: reason, LastSeq: persisted, Signalled: signalled.Load()}); err != nil {
+			if err := writeEnded(dir, task, Ended{State: string(state), ExitCode: &code, Reason: reason, LastSeq: base + persisted, Signalled: signalled.Load(), Run: o.Run}); err != nil {
 				return err
 			}
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
@@ -221,4 +234,57 @@ func Run(dir string, o Options, launcher launch.Launcher) error {
 			return nil
 		}
 	}
+}
+
+// nextRun says where this run's records go in the task's log, which w
+// appends to after end: base is added to the number of each record the
+// runtime sends, after is the last of them the log holds already.
+//
+// The same run started again (a node may run a step twice) goes on where
+// it was, as a runtime does for a host that comes back. A new run (Slurm
+// requeued the job, which starts again from its beginning with a runtime
+// that numbers its records from 1) keeps what the runs before wrote and
+// numbers its records on after theirs, behind a warning saying so: the
+// host, which holds every record up to the last it read, takes each run's
+// records once, in order, and a user sees where the new run begins.
+func nextRun(dir string, o Options, w *recordlog.Writer, end recordlog.End) (base, after uint64, err error) {
+	prev, ok := ReadStarted(dir, o.Task)
+	switch {
+	case ok && prev.Run == o.Run:
+		if end.LastSeq < prev.Base {
+			return prev.Base, 0, nil
+		}
+		return prev.Base, end.LastSeq - prev.Base, nil
+	case o.Run == 0:
+		return 0, end.LastSeq, nil
+	}
+	msg := fmt.Sprintf("Slurm requeued the job: it runs again from the start (run %d, on %s)", o.Run+1, o.Node)
+	switch {
+	case end.LastSeq > 0 && o.Run == 1:
+		msg += "; the records before this one are from its first run"
+	case end.LastSeq > 0:
+		msg += "; the records before this one are from its earlier runs"
+	}
+	r := sdk.NewMessage(sdk.Warning, msg)
+	r.Seq, r.TimeUnixNano = end.LastSeq+1, time.Now().UnixNano()
+	b, err := recordlog.AppendFramed(nil, r)
+	if err == nil {
+		err = w.Append(b)
+	}
+	if err == nil {
+		err = w.Sync()
+	}
+	return r.Seq, 0, err
+}
+
+// renumber adds by to the number of each record of batch.
+func renumber(batch []byte, by uint64) ([]byte, error) {
+	out := make([]byte, 0, len(batch)+len(batch)/8)
+	err := recordlog.Each(batch, func(r *sdk.Record, _ []byte) error {
+		r.Seq += by
+		var err error
+		out, err = recordlog.AppendFramed(out, r)
+		return err
+	})
+	return out, err
 }

@@ -26,7 +26,7 @@ import (
 //
 //	job.json            the Spec: the runtime to run and the child job of each task
 //	payload             the job as its runtime receives it (sdk.Job, protobuf)
-//	task-N.log          task N's records, as the host's record logs hold them
+//	task-N.log          task N's records, as the host's record logs hold them (every run's, when Slurm requeued the job: see nextRun)
 //	task-N.start        task N began (Started)
 //	task-N.done         how task N's job ended (Ended)
 //	task-N.runtime.log  the runtime's log
@@ -61,6 +61,12 @@ type Started struct {
 	Node string    `json:"node"`
 	Pid  int       `json:"pid"`
 	Time time.Time `json:"time"`
+	// Run is the run of the job this task is (Options.Run); Base the
+	// number of the last record in the task's log before this run's
+	// runtime began, by which its records are numbered on from the
+	// earlier runs' (see Run).
+	Run  int    `json:"run,omitempty"`
+	Base uint64 `json:"base,omitempty"`
 }
 
 // Ended is task-N.done: the runtime's own account of the job's end, or
@@ -74,6 +80,9 @@ type Ended struct {
 	// a cancel in Slurm, preemption), not bgjob's stop; the host takes
 	// the scheduler's account of why.
 	Signalled bool `json:"signalled,omitempty"`
+	// Run is the run of the job that ended (Options.Run): the end of a
+	// run the scheduler requeued is not the job's.
+	Run int `json:"run,omitempty"`
 }
 
 // Paths in a job's directory.

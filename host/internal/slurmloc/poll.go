@@ -2,6 +2,7 @@ package slurmloc
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -242,9 +243,15 @@ func (l *Location) settleParent(p *jobs.Job, st slurm.JobState) {
 	case all:
 		l.t.FinishParentLocked(p)
 	case p.Row.State == api.Stopping:
-	case st.State == "PENDING":
+	case st.State == "PENDING" || strings.HasPrefix(st.State, "REQUEUE"):
+		// Queued, or queued again: a requeued job is NotStarted until
+		// its next run begins, as Slurm has it PENDING (see
+		// requeuedLocked).
 		l.t.MoveLocked(p, api.NotStarted)
 		p.Row.StateReason = "Slurm job " + st.ID + ": pending"
+		if st.Restarts > 0 {
+			p.Row.StateReason = fmt.Sprintf("Slurm job %s: requeued, pending its run %d", st.ID, st.Restarts+1)
+		}
 		if st.Reason != "" {
 			p.Row.StateReason += " (" + st.Reason + ")"
 		}

@@ -34,13 +34,31 @@ func (l *Location) followTask(k *jobs.Job, st slurm.JobState, final bool) {
 		l.t.Persist(k)
 		return
 	}
-	var started slurm.Started
-	hasStart := begun // its start is read until it is seen
-	if !begun {
-		started, hasStart = slurm.ReadStarted(sj.Dir, sj.Task)
+	// The run of the Slurm job to follow: Slurm's count of its requeues,
+	// or the task's files when they are of a later run than the host
+	// knows (Slurm requeued the job while no host watched, or forgot it).
+	// What the task wrote of an earlier run is neither this run's start
+	// nor its end.
+	run := max(sj.Run, st.Restarts)
+	if hasEnd {
+		run = max(run, ended.Run)
 	}
+	var started slurm.Started
+	hasStart := begun && run == sj.Run // its start is read until it is seen
+	if !hasStart {
+		started, hasStart = slurm.ReadStarted(sj.Dir, sj.Task)
+		if hasStart {
+			run = max(run, started.Run)
+			hasStart = started.Run == run
+		}
+	}
+	hasEnd = hasEnd && ended.Run == run
 	l.t.Lock()
 	changed := false
+	if run > sj.Run {
+		l.requeuedLocked(k, st, run)
+		changed = true
+	}
 	if hasStart && k.Row.State == api.NotStarted {
 		l.t.MoveLocked(k, api.Running)
 		k.Row.Location, k.Row.StateReason = started.Node, ""
@@ -84,10 +102,13 @@ func (l *Location) followTask(k *jobs.Job, st slurm.JobState, final bool) {
 		// Slurm ended the job without the task saying how: it was
 		// cancelled, timed out, or its node or task never got going.
 		state, reason := slurmEnd(st)
-		if !hasStart {
+		if !hasStart && run == 0 {
 			reason += taskNeverRan(sj.Dir)
 		}
-		if k.Row.State == api.NotStarted && state == api.Stopped {
+		switch {
+		case k.Row.State == api.NotStarted && state == api.Stopped && run > 0:
+			reason = fmt.Sprintf("stopped while Slurm held it requeued, before its run %d began (cancelled in Slurm)", run+1)
+		case k.Row.State == api.NotStarted && state == api.Stopped:
 			reason = "stopped before it started (cancelled in Slurm)"
 		}
 		l.t.FinishLocked(k, state, reason, nil)
@@ -103,6 +124,31 @@ func (l *Location) followTask(k *jobs.Job, st slurm.JobState, final bool) {
 	if changed {
 		l.t.Persist(k)
 	}
+}
+
+// requeuedLocked makes child k follow run run of its Slurm job, which
+// Slurm requeued: the job goes back to NotStarted until the task of that
+// run starts, rather than ending with the run Slurm took back, as Slurm
+// itself shows a requeued job (PENDING, then RUNNING again, and only the
+// last run's end is the job's). What the earlier runs wrote stays in the
+// child's records (see task.Run): a user may have received it already,
+// and Slurm truncating its own output file for the new run takes nothing
+// from a record log.
+func (l *Location) requeuedLocked(k *jobs.Job, st slurm.JobState, run int) {
+	k.Row.Slurm.Run = run
+	if ts := l.tasks[k.Row.ID]; ts != nil {
+		ts.endAt = time.Time{} // the new run's end is waited for afresh
+	}
+	if k.Row.State == api.Running || k.Row.State == api.Suspended {
+		l.t.MoveLocked(k, api.NotStarted)
+	}
+	k.Row.PSBeginTime = nil
+	k.Row.StateReason = "Slurm requeued the job"
+	if st.ID != "" {
+		k.Row.StateReason += " (Slurm job " + st.ID + ")"
+	}
+	k.Row.StateReason += fmt.Sprintf(": it runs again from the start as run %d once Slurm starts it; the records of the run before are kept", run+1)
+	l.log.Info("Slurm requeued a job; following its next run", "job", k.Row.ID, "slurm", st.ID, "run", run+1)
 }
 
 // slurmSettle bounds how long a child whose task recorded a failure waits
