@@ -209,6 +209,15 @@ func TestSlurmFailures(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, `unknown --location "mars"`) {
 		t.Errorf("an unknown location: exit %d, %s", code, errOut)
 	}
+	// More tasks or nodes than a job takes, each a child job: refused,
+	// saying the limit and what to do instead.
+	for _, flags := range [][]string{{"--ntasks", "1025"}, {"--nodes", "1025"}} {
+		args := append(append([]string{"start", "--location", "slurm"}, flags...), "--", "echo x")
+		code, _, errOut = h.exec("", args...)
+		if code != 2 || !strings.Contains(errOut, flags[0]+" 1025: a job on Slurm has at most 1024 tasks or nodes") || !strings.Contains(errOut, "--foreach") {
+			t.Errorf("%s 1025: exit %d, %s", flags[0], code, errOut)
+		}
+	}
 	if js := h.jobs(); len(js) != 0 {
 		t.Errorf("refused starts made jobs: %+v", js)
 	}

@@ -1,8 +1,11 @@
 package slurmloc
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/bgjob/bgjob/host/api"
 )
 
 // An sbatch option that would run the job otherwise than bgjob follows it
@@ -27,6 +30,41 @@ func TestCheckSlurmArg(t *testing.T) {
 			t.Errorf("%s: %v, want it passed to sbatch", tt.arg, err)
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 			t.Errorf("%s: %v, want a refusal saying %q", tt.arg, err, tt.want)
+		}
+	}
+}
+
+// A job of more tasks or nodes than bgjob follows is refused at the start,
+// saying the limit and what to do instead, before a child job is made:
+// --ntasks 100000 made 100,000 child jobs.
+func TestCheckTaskCount(t *testing.T) {
+	nodes := func(n int) string {
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprint("n", i)
+		}
+		return strings.Join(names, ",")
+	}
+	for _, tt := range []struct {
+		name string
+		s    api.SlurmRequest
+		want string
+	}{
+		{"one task", api.SlurmRequest{Tasks: 1}, ""},
+		{"1024 tasks", api.SlurmRequest{Tasks: 1024, Nodes: 4}, ""},
+		{"1024 nodes named", api.SlurmRequest{NodeList: nodes(1024)}, ""},
+		{"100000 tasks", api.SlurmRequest{Tasks: 100000}, "--ntasks 100000: a job on Slurm has at most 1024 tasks or nodes"},
+		{"1025 tasks", api.SlurmRequest{Tasks: 1025}, "--ntasks 1025: a job on Slurm has at most 1024"},
+		{"1025 nodes", api.SlurmRequest{Nodes: 1025}, "--nodes 1025: a job on Slurm has at most 1024"},
+		{"more nodes than tasks", api.SlurmRequest{Tasks: 8, Nodes: 5000}, "--nodes 5000:"},
+		{"1025 nodes named", api.SlurmRequest{NodeList: nodes(1025)}, "--nodelist names 1025 nodes: a job on Slurm has at most 1024"},
+	} {
+		err := (&Location{}).Check(&api.StartRequest{Slurm: &tt.s}, true)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v, want it accepted", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "--foreach")):
+			t.Errorf("%s: %v, want a refusal saying %q and what to use instead", tt.name, err, tt.want)
 		}
 	}
 }

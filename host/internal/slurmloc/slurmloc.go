@@ -124,6 +124,9 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--nodes and --ntasks want a positive number")
 	}
 	if s := req.Slurm; s != nil {
+		if err := checkTaskCount(s); err != nil {
+			return err
+		}
 		for _, a := range s.Args {
 			if err := checkSlurmArg(a); err != nil {
 				return err
@@ -134,6 +137,25 @@ func (l *Location) Check(req *api.StartRequest, ownHost bool) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "a job on Slurm runs as whoever submits it: submit it from your own host, without --credential")
 	}
 	return nil
+}
+
+// checkTaskCount refuses a job of more tasks or nodes than
+// api.MaxSlurmTasks, each of which would be a child job, before any is
+// made.
+func checkTaskCount(s *api.SlurmRequest) error {
+	n, what := s.Tasks, fmt.Sprintf("--ntasks %d", s.Tasks)
+	if s.Nodes > n {
+		n, what = s.Nodes, fmt.Sprintf("--nodes %d", s.Nodes)
+	}
+	if s.NodeList != "" {
+		if k := len(strings.Split(s.NodeList, ",")); k > n {
+			n, what = k, fmt.Sprintf("--nodelist names %d nodes", k)
+		}
+	}
+	if n <= api.MaxSlurmTasks {
+		return nil
+	}
+	return errkind.Errorf(errkind.ErrBadRequest, "%s: a job on Slurm has at most %d tasks or nodes, each a child job the host follows; for many items, start a job per item (or a batch on this machine with --foreach); for more processes, give each task more CPUs (--slurm-arg=--cpus-per-task=N) and start them in its script", what, api.MaxSlurmTasks)
 }
 
 // checkSlurmArg refuses an sbatch option given with --slurm-arg that
