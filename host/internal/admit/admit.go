@@ -114,7 +114,9 @@ func CheckRequest(req *api.StartRequest) error {
 func checkForEach(req *api.StartRequest) error {
 	switch loc := strings.ToLower(req.Location); {
 	case loc != "" && loc != api.LocationLocal:
-		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs its child jobs on this machine; it does not go with --location %s (on Slurm, a job array: --slurm-arg=--array=1-N)", req.Location)
+		// Not a job array: the Slurm location refuses --array, whose
+		// indexes it would follow as one run.
+		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs its child jobs on this machine; it does not go with --location %s (start a job there per item)", req.Location)
 	case req.Typed():
 		return errkind.Errorf(errkind.ErrBadRequest, "--foreach runs a script once per item; it does not go with --type or --definition-name")
 	case req.Group != "":
