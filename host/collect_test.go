@@ -91,19 +91,23 @@ func TestCollectedJobEnd(t *testing.T) {
 	}
 }
 
-// awaitCollector waits for job id to have a collector.
+// awaitCollector waits for job id to have a collector, waiting for its
+// next records.
 func awaitCollector(t *testing.T, h *Host, id uint64) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		j := h.t.Get(id)
 		h.t.Lock()
-		c := j.Collectors
+		// Waiting for the job's next records too (await's offer): one
+		// that came before would go to the log, and the collector that
+		// has not read it yet at the end has the end written.
+		c, waiting := j.Collectors, j.Waiter != nil
 		h.t.Unlock()
-		if c > 0 {
+		if c > 0 && waiting {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %d had no collector within 10s", id)
+			t.Fatalf("job %d had no collector waiting for its records within 10s", id)
 		}
 		time.Sleep(time.Millisecond)
 	}
