@@ -238,7 +238,7 @@ func TestSSHRemoveForceComputerAway(t *testing.T) {
 	// What it says to do stops the job there once the computer is back,
 	// and removes its files.
 	stopCmd := between(errOut, "once bgjt-private answers, '", "' stops it")
-	rmCmd := between(errOut, "stops it and '", "' removes its files there")
+	rmCmd := between(errOut, "a task-*.done file appears there), '", "' removes its files")
 	dir := ".cache/bgjob/jobs/" + away.InstanceID
 	if stopCmd != "ssh bgjt-private touch "+dir+"/stop" || rmCmd != "ssh bgjt-private rm -rf "+dir {
 		t.Fatalf("remove --force said to run %q and %q", stopCmd, rmCmd)
@@ -266,6 +266,49 @@ func TestSSHRemoveForceComputerAway(t *testing.T) {
 	}
 	if _, err := os.Stat(remoteJobDir(t, away.InstanceID)); err == nil {
 		t.Errorf("%s left the job's directory", rmCmd)
+	}
+}
+
+// A stop whose first connection is dropped in the handshake (an sshd
+// past its MaxStartups drops some of many handshakes at once, and a stop
+// sends every child's connection again at once) is carried by the next:
+// remove --force stops the job there rather than give up on a computer
+// that is there. (One failed attempt used to be taken for the computer
+// gone: the job was removed in 0.2 s, still running there.)
+func TestSSHRemoveForceRidesOutADroppedHandshake(t *testing.T) {
+	t.Parallel()
+	h := sshHome(t)
+	client, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := filepath.Join(h.dir, "dropped")
+	wrapper := filepath.Join(h.dir, "ssh-drops-a-stop")
+	writeTestFile(t, wrapper, fmt.Sprintf(`#!/bin/sh
+case "$*" in *' -stop'*) if mkdir %s 2>/dev/null; then echo 'kex_exchange_identification: Connection reset by peer' >&2; exit 255; fi;; esac
+exec %s "$@"
+`, dropped, client), 0o755)
+	h.env = append(h.env, "BGJOB_SSH="+wrapper)
+	marker := filepath.Join(h.dir, "sleeping")
+	p := h.startSSH("--computer-name", "bgjt-a", "--name", "Dropped", "--",
+		fmt.Sprintf(`echo started; sh -c 'sleep 3600; :' "%s"`, marker))
+	js := h.jobs("--include-child-jobs", strconv.FormatUint(p.ID, 10))
+	if len(js) != 2 {
+		t.Fatalf("jobs: %+v", js)
+	}
+	t.Cleanup(func() { endRemoteTask(t, js[1].InstanceID) })
+	waitOutput(t, h, strconv.FormatUint(js[1].ID, 10), "started")
+	code, _, errOut := h.exec("", "remove", "--force", "Dropped")
+	if code != 0 || strings.Contains(errOut, "without being stopped") {
+		t.Fatalf("remove --force with one handshake dropped: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(dropped); err != nil {
+		t.Fatalf("no stop's connection went through the wrapper that drops one (%v): the test tested nothing", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); len(related(marker)) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the job's processes on bgjt-a are still there after remove --force: %v", related(marker))
+		}
 	}
 }
 

@@ -21,6 +21,10 @@ import (
 
 var encode = task.Encode
 
+// stopTries is how many attempts in a row to carry a stop to a computer
+// must fail before a removal takes it for unreachable (see follow).
+const stopTries = 3
+
 // reconnectMax bounds the wait between two attempts to reach a computer
 // whose connection dropped.
 const reconnectMax = 30 * time.Second
@@ -77,16 +81,22 @@ func (l *Location) follow(ctx context.Context, c *sshCmd, p, k *jobs.Job) bool {
 		k.Row.StateReason = "connecting again to " + c.computer + " (" + msg + ")"
 		switch {
 		case stop && !progressed:
-			// The stop could not be carried there: the computer cannot
-			// be reached now (ssh's words say why). A stop for a
-			// removal stops waiting for it (Stop); any other goes on
-			// trying.
-			ch.unreachable = msg
-			if se != nil && se.msg != "" {
-				ch.unreachable = se.msg
+			// The stop could not be carried there. After stopTries
+			// such failures in a row (a few seconds, with the backoff)
+			// the computer cannot be reached now, ssh's words say why,
+			// and a stop for a removal stops waiting for it (Stop); any
+			// other goes on trying. Not after one: a stop sends every
+			// child's connection again at once, and an sshd takes only
+			// so many handshakes at a time (MaxStartups), dropping the
+			// rest, from a computer that is there.
+			if ch.failedStops++; ch.failedStops >= stopTries {
+				ch.unreachable = msg
+				if se != nil && se.msg != "" {
+					ch.unreachable = se.msg
+				}
 			}
 		case progressed:
-			ch.unreachable = ""
+			ch.unreachable, ch.failedStops = "", 0
 		}
 		k.NotifyLocked()
 		l.t.Unlock()

@@ -90,10 +90,12 @@ type child struct {
 	// reached (see Stop).
 	stops  int
 	cancel context.CancelFunc
-	// unreachable is why the last connection that was to carry the stop
-	// could not be made (ssh's words), "" once one is: a stop for a
-	// removal gives up on the child then (see Stop).
+	// unreachable is why the connections that were to carry the stop
+	// could not be made (ssh's words) once stopTries in a row failed, ""
+	// once one is made: a stop for a removal gives up on the child then
+	// (see Stop). failedStops counts those failures.
 	unreachable string
+	failedStops int
 	// abandoned: a removal gave up on the child with its task perhaps
 	// still running there, so its directory there stays (see Stop).
 	abandoned bool

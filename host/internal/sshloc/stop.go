@@ -47,7 +47,7 @@ func (l *Location) Stop(ctx context.Context, parents []*jobs.Job) error {
 			}
 			if ch := l.kids[k.Row.ID]; ch != nil {
 				ch.stops++
-				ch.unreachable = "" // a connection made from now on says
+				ch.unreachable, ch.failedStops = "", 0 // the connections made from now on say
 				if ch.cancel != nil {
 					ch.cancel() // the next connection carries the stop
 				}
@@ -122,8 +122,11 @@ func (l *Location) abandon(ctx context.Context, p *jobs.Job, late bool, wait tim
 		}
 		l.t.FinishLocked(k, api.Failed, "removed without being stopped: "+why+"; it may still run there", nil)
 		gone = append(gone, k)
+		// Removing the directory before the task there has seen the
+		// stop file (it looks every quarter second) would take away the
+		// only way left to stop it: the second command is for after.
 		notices = append(notices, fmt.Sprintf("job %d (%s) was removed without being stopped: %s, so it may still be running there; "+
-			"once %s answers, %s stops it and %s removes its files there",
+			"once %s answers, %s stops it, and once it has stopped (a task-*.done file appears there), %s removes its files",
 			k.Row.ID, k.Row.Name, why, computer, sshCommand(computer, "touch "+path.Join(k.Row.SSH.RemoteDir, "stop")),
 			sshCommand(computer, "rm -rf "+k.Row.SSH.RemoteDir)))
 	}
