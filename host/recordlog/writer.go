@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/bgjob/bgjob/host/internal/durable"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -240,7 +239,7 @@ func (w *Writer) Close() error {
 		<-w.behindDone
 		w.behind = nil
 	}
-	err := durable.File(w.f)
+	err := w.f.Sync()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
@@ -269,7 +268,7 @@ func SyncFile(path string) error {
 	if err != nil {
 		return err
 	}
-	err = durable.File(f)
+	err = f.Sync()
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -288,7 +287,7 @@ func (w *Writer) Sync() error {
 	if w.f == nil {
 		return errors.New("the record log is closed")
 	}
-	return durable.File(w.f)
+	return w.f.Sync()
 }
 
 // writeBehind has the system start writing what was appended so far to

@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
-	"github.com/bgjob/bgjob/host/internal/durable"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 )
 
@@ -374,7 +373,7 @@ func (j *Journal) Sync() error {
 		if err == nil {
 			// Sync holds the file open while it runs: a compaction
 			// meanwhile closes it only after.
-			if err = durable.File(f); err != nil {
+			if err = f.Sync(); err != nil {
 				err = fmt.Errorf("cannot sync the journal %s: %w", j.path, err)
 			}
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/atomicfile"
-	"github.com/bgjob/bgjob/host/internal/durable"
 	"github.com/bgjob/bgjob/host/internal/safepath"
 	bolt "go.etcd.io/bbolt"
 )
@@ -147,7 +146,7 @@ func (w *wal) unwrite() error {
 
 // sync makes what was written durable.
 func (w *wal) sync() error {
-	if err := durable.Data(w.f); err != nil {
+	if err := fdatasync(w.f); err != nil {
 		return fmt.Errorf("cannot sync the job table's log: %w", err)
 	}
 	return nil
@@ -416,7 +415,7 @@ func (s *Store) replayDamaged(path string, data []byte, recs []walRecord, damage
 	// the damage is ever read as new.
 	s.wal.off = s.wal.size
 	s.wal.reset()
-	return durable.Data(s.wal.f)
+	return fdatasync(s.wal.f)
 }
 
 // failQueued fails every queued job in tx's table (NotStarted, or
