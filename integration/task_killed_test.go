@@ -78,8 +78,14 @@ func killTaskAndCheck(t *testing.T, task int, marker string) {
 		t.Fatalf("the task %d has children %v, want one: its runtime", task, kids)
 	}
 	rt := kids[0]
+	// What a failed check leaves: the job's processes, by the marker
+	// their command lines name (the runtime's session would be found by
+	// its pid, which another test's runtime may have by then).
 	t.Cleanup(func() {
-		for _, pid := range sessionMembers(rt) {
+		if marker == "" {
+			return
+		}
+		for _, pid := range related(marker) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})

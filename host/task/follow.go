@@ -158,7 +158,17 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 // host follows them any more. A pid that is another process's by now is
 // left alone (its start time differs), and so is a session whose leader
 // is alive (KillSession).
+//
+// Only on the machine the task ran on: a computer name that leads to
+// several machines sharing one home (a cluster's login alias) may bring
+// the follower to another, where the pid means nothing.
 func endRuntime(dir string, task int) {
+	if b, err := os.ReadFile(StartPath(dir, task)); err == nil {
+		var st Started
+		if here, herr := os.Hostname(); json.Unmarshal(b, &st) == nil && st.Node != "" && (herr != nil || st.Node != here) {
+			return
+		}
+	}
 	b, err := os.ReadFile(runtimeProcPath(dir, task))
 	if err != nil {
 		return

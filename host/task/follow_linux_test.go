@@ -2,6 +2,7 @@ package task
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -18,23 +19,30 @@ import (
 // it, launch.Options.EndWithLauncher), before it reports the task lost.
 // Before, they ran on with nobody to stop them.
 func TestFollowLostEndsWhatTheRuntimeLeft(t *testing.T) {
+	here, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		name, script string
+		name, script, node string
 	}{
 		// The runtime died with the task; a process of the job is left.
-		{"runtime gone", "sleep 3600 & echo $!"},
+		{"runtime gone", "sleep 3600 & echo $!", here},
 		// The runtime is still there (not tied to the task).
-		{"runtime alive", "sleep 3600 & echo $!; wait"},
+		{"runtime alive", "sleep 3600 & echo $!; wait", here},
+		// The task ran on another machine sharing this home (a
+		// computer name that leads to several): the pids here are not
+		// its, and nothing is killed.
+		{"another machine", "sleep 3600 & echo $!; wait", here + "-elsewhere"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, SpecPath(dir), "{}")
-			writeFile(t, StartPath(dir, 0), `{"node":"n"}`)
-			dead := exec.Command("true")
-			if err := dead.Run(); err != nil {
-				t.Fatal(err)
-			}
-			writeFile(t, PidPath(dir, 0), strconv.Itoa(dead.Process.Pid)) // the task, killed
+			writeFile(t, StartPath(dir, 0), `{"node":"`+tc.node+`"}`)
+			// The task, killed: a pid above the kernel's highest
+			// (pid_max is at most 2^22), which no process can have,
+			// where a reaped one could be reused meanwhile.
+			writeFile(t, PidPath(dir, 0), strconv.Itoa(1<<22+1))
 			// The runtime: a session's leader, as the launcher starts it.
 			rt := exec.Command("sh", "-c", tc.script)
 			rt.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -62,6 +70,14 @@ func TestFollowLostEndsWhatTheRuntimeLeft(t *testing.T) {
 			kinds, _ := frames(t, dir, 0, false)
 			if kinds != "SX" {
 				t.Fatalf("frames %q, want S, then X: the task lost", kinds)
+			}
+			if tc.node != here {
+				// Killed, they would be gone within milliseconds.
+				time.Sleep(300 * time.Millisecond)
+				if !process.Alive(job) || !process.Alive(rt.Process.Pid) {
+					t.Fatalf("a follower on %s killed the processes of a task on %s", here, tc.node)
+				}
+				return
 			}
 			for deadline := time.Now().Add(10 * time.Second); process.Alive(job) || process.Alive(rt.Process.Pid); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) {
