@@ -336,6 +336,32 @@ func TestSlurmRequeued(t *testing.T) {
 	}
 }
 
+// A host started inside a Slurm job (here, one Slurm requeued once, with
+// four tasks) has that job's SLURM_ variables, which sbatch would copy into
+// bgjob's job: its task took the outer job's requeue count for its own
+// (a warning that Slurm requeued a job it never did) and srun the outer
+// job's task count. Neither reaches the job.
+func TestSlurmSubmitterEnv(t *testing.T) {
+	needSlurm(t)
+	t.Parallel()
+	// Each alone: the task count would hide the requeue count (srun
+	// refuses the step).
+	for _, env := range [][]string{{"SLURM_RESTART_COUNT=1", "SLURM_JOB_ID=999999"}, {"SLURM_RESTART_COUNT=1", "SLURM_NTASKS=4"}} {
+		h := slurmHome(t)
+		h.env = append(h.env, env...)
+		h.startSlurm("--name", "Inside", "--", `echo "restarts=${SLURM_RESTART_COUNT-none} ntasks=${SLURM_NTASKS-none}"`)
+		h.run("wait", "--timeout", "120", "Inside")
+		js := h.jobs("--include-child-jobs", "Inside")
+		if len(js) != 2 || js[0].State != "Completed" || js[1].State != "Completed" {
+			t.Errorf("with %q: the job: %+v; want a parent and one child, Completed", env, js)
+		}
+		code, stdout, stderr := h.exec("", "receive", "Inside")
+		if code != 0 || stdout != "restarts=none ntasks=none\n" || strings.Contains(stderr, "requeued") {
+			t.Errorf("with %q: receive Inside: exit %d, %q, %q; want the job to see neither variable and no requeue warning", env, code, stdout, stderr)
+		}
+	}
+}
+
 func firstLines(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	if len(lines) > n {

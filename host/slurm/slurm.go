@@ -86,6 +86,11 @@ func (c *Client) path(name string) (string, error) {
 
 // run runs a Slurm command and returns its stdout.
 func (c *Client) run(ctx context.Context, doing, name string, args ...string) (string, error) {
+	return c.runEnv(ctx, nil, doing, name, args...)
+}
+
+// runEnv is run with environment env (nil: the host's).
+func (c *Client) runEnv(ctx context.Context, env []string, doing, name string, args ...string) (string, error) {
 	p, err := c.path(name)
 	if err != nil {
 		return "", err
@@ -97,6 +102,7 @@ func (c *Client) run(ctx context.Context, doing, name string, args ...string) (s
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p, args...)
+	cmd.Env = env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -210,7 +216,7 @@ func (c *Client) Submit(ctx context.Context, r *Request, name, workdir, output, 
 		"--no-requeue"}
 	args = append(args, r.sbatchArgs()...)
 	args = append(args, script)
-	out, err := c.run(ctx, "cannot submit the job to Slurm", "sbatch", args...)
+	out, err := c.runEnv(ctx, SubmitEnv(os.Environ()), "cannot submit the job to Slurm", "sbatch", args...)
 	if err != nil {
 		return "", err
 	}
@@ -219,6 +225,34 @@ func (c *Client) Submit(ctx context.Context, r *Request, name, workdir, output, 
 		return "", fmt.Errorf("sbatch answered %q, not a job id", strings.TrimSpace(out))
 	}
 	return id, nil
+}
+
+// sbatchReads are the SLURM_ variables sbatch documents as its own input
+// (man sbatch, INPUT ENVIRONMENT VARIABLES): settings of the submitter
+// that sbatch itself reads, not a description of a job.
+var sbatchReads = map[string]bool{
+	"SLURM_CONF": true, "SLURM_CLUSTERS": true, "SLURM_HINT": true, "SLURM_DEBUG_FLAGS": true,
+	"SLURM_EXIT_ERROR": true, "SLURM_STEP_KILLED_MSG_NODE_ID": true, "SLURM_UMASK": true,
+}
+
+// SubmitEnv is env without the SLURM_ variables sbatch does not read. sbatch
+// copies its whole environment into the job, and a host that runs inside
+// a Slurm job (an allocation, or a batch job of its own) has that job's
+// SLURM_JOB_ID, SLURM_NTASKS, SLURM_RESTART_COUNT...: srun in the batch
+// script would take the outer job's task count, and a task would read the
+// outer job's requeues as its own (Slurm sets SLURM_RESTART_COUNT only
+// once a job is requeued, so a stale one is not overwritten in a first
+// run). Slurm sets the job's own when it runs it.
+func SubmitEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SLURM_") && !sbatchReads[k] {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // Cancel cancels job id (Slurm sends TERM, then KILL after its KillWait).

@@ -103,3 +103,13 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
+
+// sbatch copies its environment into the job: the submitter's own Slurm
+// job's variables stay out, what sbatch reads as its settings stays in.
+func TestSubmitEnv(t *testing.T) {
+	got := SubmitEnv([]string{"PATH=/bin", "SLURM_RESTART_COUNT=1", "SLURM_NTASKS=4", "SLURM_CONF=/etc/s.conf", "SBATCH_PARTITION=p", "SLURM_UMASK=0022", "SLURMD_NODENAME=n"})
+	want := []string{"PATH=/bin", "SLURM_CONF=/etc/s.conf", "SBATCH_PARTITION=p", "SLURM_UMASK=0022", "SLURMD_NODENAME=n"}
+	if !slices.Equal(got, want) {
+		t.Errorf("SubmitEnv = %q, want %q", got, want)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/bgjob/bgjob/host/api"
 	"github.com/bgjob/bgjob/host/internal/admit"
@@ -31,6 +33,15 @@ func (l *Location) Submit(ctx context.Context, s *remote.Submission) (*api.Job, 
 		return nil, errkind.WithKind(errkind.ErrNoLocation, err)
 	}
 	payload, entry := s.Payload, s.Entry
+	// The submitter's SLURM_ variables describe a Slurm job of its own
+	// (bgjob started inside an allocation), not this one; those the user
+	// gave with --env stay.
+	payload.Env = slurm.SubmitEnv(payload.Env)
+	for _, kv := range s.EnvAdd {
+		if strings.HasPrefix(kv, "SLURM_") && !slices.Contains(payload.Env, kv) {
+			payload.Env = append(payload.Env, kv)
+		}
+	}
 	rt := admit.RuntimeOf(entry)
 	// A row of this job on Slurm: the parent, or a child.
 	row := func() *store.Row {
