@@ -292,8 +292,9 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 		return nil, nil
 	}
 	// --Format, as -o has no letter for the restart count; a suffix with
-	// no width prints each field as it is.
-	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-O", "JobID:|,State:|,Reason:|,RestartCnt:|")
+	// no width prints each field as it is. The reason is last: it is free
+	// text, which may hold the separator (see parseSqueue).
+	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-O", "JobID:|,State:|,RestartCnt:|,Reason:|")
 	if err != nil {
 		var e *Error
 		// squeue refuses a list whose every job has left the queue.
@@ -306,16 +307,19 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 }
 
 // parseSqueue reads what Active's squeue prints: a line per job, each
-// field followed by '|'.
+// field followed by '|'. The reason, last, is the rest of the line less
+// its final '|', whatever '|' it holds itself ("burst_buffer/lua: a|b"):
+// split on every '|', a reason's own would shift the restart count, which
+// a job's run follows and never takes back.
 func parseSqueue(out string) map[string]JobState {
 	states := map[string]JobState{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Split(strings.TrimSpace(line), "|")
+		f := strings.SplitN(strings.TrimSpace(line), "|", 4)
 		if len(f) < 4 || f[0] == "" {
 			continue
 		}
-		restarts, _ := strconv.Atoi(f[3])
-		states[f[0]] = JobState{ID: f[0], State: f[1], Reason: reason(f[2]), Restarts: restarts}
+		restarts, _ := strconv.Atoi(f[2])
+		states[f[0]] = JobState{ID: f[0], State: f[1], Restarts: restarts, Reason: reason(strings.TrimSuffix(f[3], "|"))}
 	}
 	return states
 }

@@ -45,23 +45,39 @@ func TestParseScontrol(t *testing.T) {
 	}
 }
 
-// What squeue -O prints, a requeued job's reason with its spaces; the
-// count of requeues is how a requeued job is told from one still in its
-// first run.
+// What squeue -O prints: a requeued job's reason with its spaces, or with
+// the separator itself; the count of requeues is how a requeued job is
+// told from one still in its first run, so a reason must never shift it.
 func TestParseSqueue(t *testing.T) {
-	out := "7|PENDING|job requeued in held state|1|\n12|RUNNING|None|0|\n13|PENDING|BeginTime|2|\n"
-	got := parseSqueue(out)
-	want := map[string]JobState{
-		"7":  {ID: "7", State: "PENDING", Reason: "job requeued in held state", Restarts: 1},
-		"12": {ID: "12", State: "RUNNING"},
-		"13": {ID: "13", State: "PENDING", Reason: "BeginTime", Restarts: 2},
+	tests := []struct {
+		out  string
+		want map[string]JobState
+	}{
+		{"7|PENDING|1|job requeued in held state|\n12|RUNNING|0|None|\n13|PENDING|2|BeginTime|\n", map[string]JobState{
+			"7":  {ID: "7", State: "PENDING", Reason: "job requeued in held state", Restarts: 1},
+			"12": {ID: "12", State: "RUNNING"},
+			"13": {ID: "13", State: "PENDING", Reason: "BeginTime", Restarts: 2},
+		}},
+		{"7|PENDING|0|burst_buffer/lua: stage_in: a|2|0|\n", map[string]JobState{
+			"7": {ID: "7", State: "PENDING", Reason: "burst_buffer/lua: stage_in: a|2|0"},
+		}},
+		{"7|PENDING|1||\n8|RUNNING|0|a||b||\n", map[string]JobState{
+			"7": {ID: "7", State: "PENDING", Restarts: 1},
+			"8": {ID: "8", State: "RUNNING", Reason: "a||b|"},
+		}},
+		{"", map[string]JobState{}},
+		{"7|PENDING\n", map[string]JobState{}},
 	}
-	if len(got) != len(want) {
-		t.Fatalf("parseSqueue = %+v, want %+v", got, want)
-	}
-	for id, w := range want {
-		if got[id] != w {
-			t.Errorf("job %s: %+v, want %+v", id, got[id], w)
+	for _, tt := range tests {
+		got := parseSqueue(tt.out)
+		if len(got) != len(tt.want) {
+			t.Errorf("parseSqueue(%q) = %+v, want %+v", tt.out, got, tt.want)
+			continue
+		}
+		for id, w := range tt.want {
+			if got[id] != w {
+				t.Errorf("parseSqueue(%q): job %s: %+v, want %+v", tt.out, id, got[id], w)
+			}
 		}
 	}
 }
