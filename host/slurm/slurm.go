@@ -22,7 +22,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // Client runs Slurm's commands.
@@ -32,6 +35,11 @@ type Client struct {
 	// Timeout bounds each command (default 30 s): a slurmctld that does
 	// not answer must not hang the host.
 	Timeout time.Duration
+	// Log, if set, is told once that squeue refused the format that
+	// reads restart counts.
+	Log hclog.Logger
+
+	plainSqueue atomic.Bool // squeue refused -O: Active asks with -o
 }
 
 // ErrNoSlurm says Slurm's commands are not there.
@@ -91,9 +99,15 @@ func (c *Client) run(ctx context.Context, doing, name string, args ...string) (s
 
 // runEnv is run with environment env (nil: the host's).
 func (c *Client) runEnv(ctx context.Context, env []string, doing, name string, args ...string) (string, error) {
+	out, _, err := c.runOut(ctx, env, doing, name, args...)
+	return out, err
+}
+
+// runOut is runEnv, which also returns the command's stderr.
+func (c *Client) runOut(ctx context.Context, env []string, doing, name string, args ...string) (string, string, error) {
 	p, err := c.path(name)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -113,9 +127,9 @@ func (c *Client) runEnv(ctx context.Context, env []string, doing, name string, a
 		if ctx.Err() != nil {
 			msg = fmt.Sprintf("%s did not answer within %v", name, timeout)
 		}
-		return "", &Error{Doing: doing, Slurm: msg, Cmd: name + " " + strings.Join(args, " "), Status: err}
+		return "", errOut.String(), &Error{Doing: doing, Slurm: msg, Cmd: name + " " + strings.Join(args, " "), Status: err}
 	}
-	return out.String(), nil
+	return out.String(), errOut.String(), nil
 }
 
 // Partition is one of the cluster's partitions as sinfo shows it.
@@ -291,19 +305,68 @@ func (c *Client) Active(ctx context.Context, ids []string) (map[string]JobState,
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	if c.plainSqueue.Load() {
+		return c.activePlain(ctx, ids)
+	}
 	// --Format, as -o has no letter for the restart count; a suffix with
 	// no width prints each field as it is. The reason is last: it is free
 	// text, which may hold the separator (see parseSqueue).
-	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-O", "JobID:|,State:|,RestartCnt:|,Reason:|")
-	if err != nil {
-		var e *Error
-		// squeue refuses a list whose every job has left the queue.
-		if errors.As(err, &e) && strings.Contains(strings.ToLower(e.Slurm), "invalid job id") {
-			return map[string]JobState{}, nil
+	const doing = "cannot ask Slurm for the jobs' states"
+	out, errOut, err := c.runOut(ctx, nil, doing, "squeue", "-h", "-j", strings.Join(ids, ","), "-O", "JobID:|,State:|,RestartCnt:|,Reason:|")
+	switch {
+	case err == nil && !strings.Contains(strings.ToLower(errOut), "invalid job format"):
+		return parseSqueue(out), nil
+	case gone(err):
+		return map[string]JobState{}, nil
+	case err != nil && hint(err.Error()) != "":
+		return nil, err // Slurm is down, not the format refused
+	}
+	// An squeue older than this Slurm (-O, its field suffixes, or
+	// RestartCnt unknown) would stall every job on Slurm: ask as bgjob
+	// did before it followed requeues. If that answers, the format was
+	// what squeue refused, for as long as this host runs.
+	states, perr := c.activePlain(ctx, ids)
+	if perr != nil {
+		if err != nil {
+			return nil, err
 		}
+		return nil, perr
+	}
+	if c.plainSqueue.CompareAndSwap(false, true) && c.Log != nil {
+		refused := strings.TrimSpace(errOut)
+		if err != nil {
+			refused = err.Error()
+		}
+		c.Log.Warn("squeue refused the -O format bgjob asks for the jobs' restart counts; asking with -o instead, without them: a job Slurm requeues is seen again only once its next run begins, and may end Failed meanwhile", "squeue", refused)
+	}
+	return states, nil
+}
+
+// gone says whether err is squeue refusing a list whose every job has
+// left the queue.
+func gone(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && strings.Contains(strings.ToLower(e.Slurm), "invalid job id")
+}
+
+// activePlain is Active with squeue's -o, which every Slurm has, and no
+// restart counts.
+func (c *Client) activePlain(ctx context.Context, ids []string) (map[string]JobState, error) {
+	out, err := c.run(ctx, "cannot ask Slurm for the jobs' states", "squeue", "-h", "-j", strings.Join(ids, ","), "-o", "%i|%T|%r")
+	if gone(err) {
+		return map[string]JobState{}, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	return parseSqueue(out), nil
+	states := map[string]JobState{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.SplitN(strings.TrimSpace(line), "|", 3) // the reason, last, may hold '|'
+		if len(f) == 3 && f[0] != "" {
+			states[f[0]] = JobState{ID: f[0], State: f[1], Reason: reason(f[2])}
+		}
+	}
+	return states, nil
 }
 
 // parseSqueue reads what Active's squeue prints: a line per job, each

@@ -1,10 +1,16 @@
 package slurm
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 func TestSbatchArgs(t *testing.T) {
@@ -127,5 +133,43 @@ func TestSubmitEnv(t *testing.T) {
 	want := []string{"PATH=/bin", "SLURM_CONF=/etc/s.conf", "SBATCH_PARTITION=p", "SLURM_UMASK=0022", "SLURMD_NODENAME=n"}
 	if !slices.Equal(got, want) {
 		t.Errorf("SubmitEnv = %q, want %q", got, want)
+	}
+}
+
+// fakeSqueue writes an squeue into a directory of its own that answers -o
+// with job 7 pending and -O as onFormat (a shell snippet) does.
+func fakeSqueue(t *testing.T, onFormat string) *Client {
+	t.Helper()
+	dir := t.TempDir()
+	script := "#!/bin/sh\nfor a; do [ \"$a\" = -O ] && { " + onFormat + "; }; done\necho '7|PENDING|BeginTime'\n"
+	if err := os.WriteFile(filepath.Join(dir, "squeue"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &Client{Bin: dir}
+}
+
+// An squeue that refuses -O (an older Slurm) is asked with -o, and the log
+// says so once; Slurm being down is an error, not a refused format.
+func TestActiveFallback(t *testing.T) {
+	for _, tt := range []struct{ name, onFormat string }{
+		{"refused", `echo "squeue: invalid option -- 'O'" >&2; exit 1`},
+		{"unknown field", `echo "squeue: error: Invalid job format specification: RestartCnt" >&2; echo '7|PENDING||'; exit 0`},
+	} {
+		c := fakeSqueue(t, tt.onFormat)
+		var logged bytes.Buffer
+		c.Log = hclog.New(&hclog.LoggerOptions{Output: &logged})
+		for range 2 {
+			got, err := c.Active(context.Background(), []string{"7"})
+			if err != nil || got["7"] != (JobState{ID: "7", State: "PENDING", Reason: "BeginTime"}) {
+				t.Errorf("%s: Active = %+v, %v; want job 7 PENDING (BeginTime) from -o", tt.name, got, err)
+			}
+		}
+		if n := strings.Count(logged.String(), "squeue refused the -O format"); n != 1 {
+			t.Errorf("%s: the log says %d times that squeue refused -O, want once:\n%s", tt.name, n, logged.String())
+		}
+	}
+	c := fakeSqueue(t, `echo "squeue: error: Unable to contact slurm controller (connect failure)" >&2; exit 1`)
+	if got, err := c.Active(context.Background(), []string{"7"}); err == nil || !strings.Contains(err.Error(), "slurmctld") || c.plainSqueue.Load() {
+		t.Errorf("with the controller down: Active = %+v, %v; want its error, and -O kept", got, err)
 	}
 }

@@ -77,7 +77,7 @@ type Set []Location
 // New returns the locations: Slurm, then SSH.
 func New(cfg Config) Set {
 	return Set{
-		slurmloc.New(slurmloc.Config{Table: cfg.Table, Client: &slurm.Client{Bin: cfg.SlurmBin},
+		slurmloc.New(slurmloc.Config{Table: cfg.Table, Client: &slurm.Client{Bin: cfg.SlurmBin, Log: cfg.Log},
 			Dir: cfg.SlurmDir, HostBinary: cfg.HostBinary, StopGrace: cfg.StopGrace, Log: cfg.Log}),
 		sshloc.New(sshloc.Config{Table: cfg.Table, SSH: cfg.SSH, Dir: cfg.SSHDir, HostBinary: cfg.HostBinary,
 			StopGrace: cfg.StopGrace, Log: cfg.Log}),
