@@ -218,6 +218,18 @@ func TestSlurmFailures(t *testing.T) {
 			t.Errorf("%s 1025: exit %d, %s", flags[0], code, errOut)
 		}
 	}
+	// Nodes or tasks bgjob would not have counted, or made no child job
+	// for: refused too.
+	for _, tt := range []struct{ flag, want string }{
+		{"--nodelist=n[1-2000]", "give the nodes' names separated by commas"},
+		{"--slurm-arg=--ntasks-per-node=2", "tasks per node would run tasks bgjob has no child job for"},
+		{"--slurm-arg=-w" + slurmNode(t), "give bgjob's --nodelist"},
+	} {
+		code, _, errOut = h.exec("", "start", "--location", "slurm", tt.flag, "--", "echo x")
+		if code != 2 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%s: exit %d, %s; want exit 2 saying %q", tt.flag, code, errOut, tt.want)
+		}
+	}
 	if js := h.jobs(); len(js) != 0 {
 		t.Errorf("refused starts made jobs: %+v", js)
 	}

@@ -18,7 +18,12 @@ func TestCheckSlurmArg(t *testing.T) {
 		{"--mem=4G", ""},
 		{"--account=proj", ""},
 		{"-A", ""},
-		{"--nodelist=n1", ""},
+		{"--exclude=n1", ""},
+		{"--nodelist=n1", "give bgjob's --nodelist"},
+		{"-wn1", "give bgjob's --nodelist"},
+		{"-w", "give bgjob's --nodelist"},
+		{"--nodefile=/tmp/nodes", "give bgjob's --nodelist"},
+		{"--ntasks-per-node=2", "tasks per node would run tasks bgjob has no child job for"},
 		{"--array=0-2", "an array runs the script once per index"},
 		{"-a0-2", "an array runs the script once per index"},
 		{"--ntasks=4", "give bgjob's --ntasks or --nodes"},
@@ -65,6 +70,14 @@ func TestCheckTaskCount(t *testing.T) {
 			t.Errorf("%s: %v, want it accepted", tt.name, err)
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "--foreach")):
 			t.Errorf("%s: %v, want a refusal saying %q and what to use instead", tt.name, err, tt.want)
+		}
+	}
+	// A range or a file names more nodes than its commas: refused, not
+	// counted as one.
+	for _, list := range []string{"n[1-2000]", "n1,n[2-3]", "/home/me/nodes.txt", "./nodes"} {
+		err := (&Location{}).Check(&api.StartRequest{Slurm: &api.SlurmRequest{NodeList: list}}, true)
+		if err == nil || !strings.Contains(err.Error(), "give the nodes' names separated by commas") || !strings.Contains(err.Error(), "scontrol show hostnames") {
+			t.Errorf("--nodelist %s: %v, want a refusal saying to name the nodes", list, err)
 		}
 	}
 }

@@ -148,6 +148,13 @@ func checkTaskCount(s *api.SlurmRequest) error {
 		n, what = s.Nodes, fmt.Sprintf("--nodes %d", s.Nodes)
 	}
 	if s.NodeList != "" {
+		// bgjob makes a child job per name; a range (n[1-4]) or a file
+		// of names (sbatch reads a list with a '/' as a path) names more
+		// nodes than its commas, each running a task with no child job,
+		// and would escape the bound.
+		if strings.ContainsAny(s.NodeList, "[/") {
+			return errkind.Errorf(errkind.ErrBadRequest, "--nodelist %s: give the nodes' names separated by commas (bgjob makes a child job for each name), not a range or a file; expand a range with: scontrol show hostnames '%s' | paste -sd,", s.NodeList, s.NodeList)
+		}
 		if k := len(strings.Split(s.NodeList, ",")); k > n {
 			n, what = k, fmt.Sprintf("--nodelist names %d nodes", k)
 		}
@@ -161,7 +168,8 @@ func checkTaskCount(s *api.SlurmRequest) error {
 // checkSlurmArg refuses an sbatch option given with --slurm-arg that
 // would run the job otherwise than bgjob follows it: an array runs the
 // script once per index, as one job bgjob sees run once; the tasks and
-// nodes are bgjob's own flags, which make a child job for each.
+// nodes (their count, tasks per node, which nodes) are bgjob's own flags,
+// which make a child job for each.
 func checkSlurmArg(a string) error {
 	name, _, _ := strings.Cut(a, "=")
 	switch {
@@ -169,6 +177,12 @@ func checkSlurmArg(a string) error {
 		return errkind.Errorf(errkind.ErrBadRequest, "--slurm-arg=%s: an array runs the script once per index, which bgjob would follow as one run; start a job per index (or bgjob start --foreach)", a)
 	case name == "--ntasks" || name == "--nodes" || strings.HasPrefix(a, "-n") || strings.HasPrefix(a, "-N"):
 		return errkind.Errorf(errkind.ErrBadRequest, "--slurm-arg=%s: give bgjob's --ntasks or --nodes, which make a child job for each task", a)
+	case name == "--ntasks-per-node":
+		// More tasks than bgjob made child jobs for: the others would
+		// run with none.
+		return errkind.Errorf(errkind.ErrBadRequest, "--slurm-arg=%s: give bgjob's --ntasks (and --nodes), which make a child job for each task; tasks per node would run tasks bgjob has no child job for", a)
+	case name == "--nodelist" || strings.HasPrefix(a, "-w") || name == "--nodefile" || strings.HasPrefix(a, "-F"):
+		return errkind.Errorf(errkind.ErrBadRequest, "--slurm-arg=%s: give bgjob's --nodelist a,b, which makes a child job for each node", a)
 	}
 	return nil
 }
