@@ -121,9 +121,11 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		if n == 0 && !taskAlive(dir, task) {
+		if n == 0 && !ranElsewhere(dir, task) && !taskAlive(dir, task) {
 			// Gone without its end: looked at twice, a moment apart,
-			// for an end written just as it exited.
+			// for an end written just as it exited. (Only on the
+			// machine it ran on: elsewhere its pid says nothing, and
+			// the follower reads on, its files being shared.)
 			if lostSince.IsZero() {
 				lostSince = time.Now()
 			} else if time.Since(lostSince) > 5*followPoll {
@@ -157,18 +159,9 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 // holds the job's processes: the task was the one to stop them, and no
 // host follows them any more. A pid that is another process's by now is
 // left alone (its start time differs), and so is a session whose leader
-// is alive (KillSession).
-//
-// Only on the machine the task ran on: a computer name that leads to
-// several machines sharing one home (a cluster's login alias) may bring
-// the follower to another, where the pid means nothing.
+// is alive (KillSession). Follow calls it only on the machine the task
+// ran on (ranElsewhere).
 func endRuntime(dir string, task int) {
-	if b, err := os.ReadFile(StartPath(dir, task)); err == nil {
-		var st Started
-		if here, herr := os.Hostname(); json.Unmarshal(b, &st) == nil && st.Node != "" && (herr != nil || st.Node != here) {
-			return
-		}
-	}
 	b, err := os.ReadFile(runtimeProcPath(dir, task))
 	if err != nil {
 		return
@@ -192,6 +185,24 @@ func endRuntime(dir string, task int) {
 			return
 		}
 	}
+}
+
+// ranElsewhere reports whether task ran on another machine than this one,
+// by the node its start recorded: a computer name that leads to several
+// machines sharing one home (a cluster's login alias) may bring the
+// follower to another, where the task's pid means nothing. A task not
+// started yet was launched from here, by the connection that follows it.
+func ranElsewhere(dir string, task int) bool {
+	b, err := os.ReadFile(StartPath(dir, task))
+	if err != nil {
+		return false
+	}
+	var st Started
+	if json.Unmarshal(b, &st) != nil || st.Node == "" {
+		return false
+	}
+	here, err := os.Hostname()
+	return err != nil || st.Node != here
 }
 
 // sendLog writes what the log holds from off on, up to followChunk, and

@@ -32,7 +32,8 @@ func TestFollowLostEndsWhatTheRuntimeLeft(t *testing.T) {
 		{"runtime alive", "sleep 3600 & echo $!; wait", here},
 		// The task ran on another machine sharing this home (a
 		// computer name that leads to several): the pids here are not
-		// its, and nothing is killed.
+		// its, so it is not taken for lost (the follower reads on until
+		// its end comes) and nothing is killed.
 		{"another machine", "sleep 3600 & echo $!; wait", here + "-elsewhere"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,17 +68,22 @@ func TestFollowLostEndsWhatTheRuntimeLeft(t *testing.T) {
 			if tc.name == "runtime gone" {
 				_ = rt.Wait()
 			}
-			kinds, _ := frames(t, dir, 0, false)
-			if kinds != "SX" {
-				t.Fatalf("frames %q, want S, then X: the task lost", kinds)
-			}
 			if tc.node != here {
-				// Killed, they would be gone within milliseconds.
-				time.Sleep(300 * time.Millisecond)
+				// Its end comes well after a follower here would have
+				// taken it for lost (five polls), and is what ends the
+				// following.
+				time.AfterFunc(20*followPoll, func() { writeFile(t, DonePath(dir, 0), `{"state":"Completed"}`) })
+				if kinds, _ := frames(t, dir, 0, false); kinds != "SD" {
+					t.Fatalf("frames %q, want S, then D: the task followed to its end, not lost", kinds)
+				}
 				if !process.Alive(job) || !process.Alive(rt.Process.Pid) {
 					t.Fatalf("a follower on %s killed the processes of a task on %s", here, tc.node)
 				}
 				return
+			}
+			kinds, _ := frames(t, dir, 0, false)
+			if kinds != "SX" {
+				t.Fatalf("frames %q, want S, then X: the task lost", kinds)
 			}
 			for deadline := time.Now().Add(10 * time.Second); process.Alive(job) || process.Alive(rt.Process.Pid); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) {
