@@ -197,18 +197,8 @@ func TestSSHRemoveForceComputerAway(t *testing.T) {
 	t.Parallel()
 	h := sshHome(t)
 	srv := startPrivateSSHD(t, h)
-	marker := filepath.Join(h.dir, "sleeping")
-	p := h.startSSH("--computer-name", "bgjt-private,bgjt-a", "--name", "Away", "--",
-		fmt.Sprintf(`echo started; sh -c 'sleep 3600; :' "%s-$BGJOB_JOB_NAME"`, marker))
-	js := h.jobs("--include-child-jobs", strconv.FormatUint(p.ID, 10))
-	if len(js) != 3 {
-		t.Fatalf("jobs: %+v", js)
-	}
-	away, there := js[1], js[2]
-	t.Cleanup(func() { endRemoteTask(t, away.InstanceID) })
-	for _, k := range js[1:] {
-		waitOutput(t, h, strconv.FormatUint(k.ID, 10), "started")
-	}
+	marker, kids := h.startSleepingSSH("Away", "bgjt-private,bgjt-a")
+	away, there := kids[0], kids[1]
 	srv.stop()
 	code, _, errOut := h.exec("", "remove", "--force", "Away")
 	if code != 0 {
@@ -289,15 +279,8 @@ case "$*" in *' -stop'*) if mkdir %s 2>/dev/null; then echo 'kex_exchange_identi
 exec %s "$@"
 `, dropped, client), 0o755)
 	h.env = append(h.env, "BGJOB_SSH="+wrapper)
-	marker := filepath.Join(h.dir, "sleeping")
-	p := h.startSSH("--computer-name", "bgjt-a", "--name", "Dropped", "--",
-		fmt.Sprintf(`echo started; sh -c 'sleep 3600; :' "%s"`, marker))
-	js := h.jobs("--include-child-jobs", strconv.FormatUint(p.ID, 10))
-	if len(js) != 2 {
-		t.Fatalf("jobs: %+v", js)
-	}
-	t.Cleanup(func() { endRemoteTask(t, js[1].InstanceID) })
-	waitOutput(t, h, strconv.FormatUint(js[1].ID, 10), "started")
+	marker, kids := h.startSleepingSSH("Dropped", "bgjt-a")
+	marker += "-" + kids[0].Name
 	code, _, errOut := h.exec("", "remove", "--force", "Dropped")
 	if code != 0 || strings.Contains(errOut, "without being stopped") {
 		t.Fatalf("remove --force with one handshake dropped: exit %d, %s", code, errOut)

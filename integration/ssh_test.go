@@ -107,6 +107,27 @@ func sshHome(t *testing.T) *home {
 }
 
 // startSSH starts a job over SSH and returns the parent.
+// startSleepingSSH starts job name over SSH on computers (a comma list),
+// each child printing "started", then sleeping under a process whose
+// command line names marker-CHILDNAME (related finds them by marker). It
+// returns marker and the children, each started, whose tasks there are
+// ended when t ends.
+func (h *home) startSleepingSSH(name, computers string) (marker string, kids []jobView) {
+	h.t.Helper()
+	marker = filepath.Join(h.dir, "sleeping")
+	p := h.startSSH("--computer-name", computers, "--name", name, "--",
+		fmt.Sprintf(`echo started; sh -c 'sleep 3600; :' "%s-$BGJOB_JOB_NAME"`, marker))
+	js := h.jobs("--include-child-jobs", strconv.FormatUint(p.ID, 10))
+	if want := 1 + len(strings.Split(computers, ",")); len(js) != want {
+		h.t.Fatalf("jobs: %+v, want the parent and %d children", js, want-1)
+	}
+	for _, k := range js[1:] {
+		h.t.Cleanup(func() { endRemoteTask(h.t, k.InstanceID) })
+		waitOutput(h.t, h, strconv.FormatUint(k.ID, 10), "started")
+	}
+	return marker, js[1:]
+}
+
 func (h *home) startSSH(args ...string) jobView {
 	h.t.Helper()
 	out := h.run(append([]string{"start", "-o", "json"}, args...)...)

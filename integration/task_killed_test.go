@@ -5,7 +5,6 @@ package integration
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,22 +20,15 @@ import (
 func TestSSHTaskKilled(t *testing.T) {
 	t.Parallel()
 	h := sshHome(t)
-	marker := filepath.Join(h.dir, "sleeping")
-	p := h.startSSH("--computer-name", "bgjt-a", "--name", "Killed", "--", fmt.Sprintf(`echo started; sh -c 'sleep 3600; :' %q`, marker))
-	js := h.jobs("--include-child-jobs", strconv.FormatUint(p.ID, 10))
-	if len(js) != 2 {
-		t.Fatalf("jobs: %+v", js)
-	}
-	k := js[1]
-	t.Cleanup(func() { endRemoteTask(t, k.InstanceID) })
-	waitOutput(t, h, strconv.FormatUint(k.ID, 10), "started")
+	marker, kids := h.startSleepingSSH("Killed", "bgjt-a")
+	k := kids[0]
 	task := remoteTaskPid(t, k.InstanceID)
 	if task == 0 || !alive(task) {
 		t.Fatalf("no task running for %s (pid %d)", k.InstanceID, task)
 	}
-	killTaskAndCheck(t, task, marker)
+	killTaskAndCheck(t, task, marker+"-"+k.Name)
 	h.run("wait", "Killed")
-	js = h.jobs("--include-child-jobs", "Killed")
+	js := h.jobs("--include-child-jobs", "Killed")
 	if js[1].State != "Failed" || !strings.Contains(js[1].StateReason, "ended without recording how the job ended") {
 		t.Errorf("the child whose task was killed: %+v, want Failed, the task killed", js[1])
 	}
