@@ -94,7 +94,7 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 		}
 	}
 	w := bufio.NewWriterSize(out, 64<<10)
-	started := false
+	started, elsewhere := false, false
 	var lostSince time.Time
 	for {
 		if !started {
@@ -102,7 +102,7 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 				if err := WriteFrame(w, FrameStarted, b); err != nil {
 					return err
 				}
-				started = true
+				started, elsewhere = true, ranElsewhere(b)
 			}
 		}
 		// The end first: the log then holds every record it covers.
@@ -121,7 +121,7 @@ func Follow(dir string, task int, off int64, stop bool, out io.Writer) error {
 		if err := w.Flush(); err != nil {
 			return err
 		}
-		if n == 0 && !ranElsewhere(dir, task) && !taskAlive(dir, task) {
+		if n == 0 && !elsewhere && !taskAlive(dir, task) {
 			// Gone without its end: looked at twice, a moment apart,
 			// for an end written just as it exited. (Only on the
 			// machine it ran on: elsewhere its pid says nothing, and
@@ -187,16 +187,13 @@ func endRuntime(dir string, task int) {
 	}
 }
 
-// ranElsewhere reports whether task ran on another machine than this one,
-// by the node its start recorded: a computer name that leads to several
-// machines sharing one home (a cluster's login alias) may bring the
-// follower to another, where the task's pid means nothing. A task not
-// started yet was launched from here, by the connection that follows it.
-func ranElsewhere(dir string, task int) bool {
-	b, err := os.ReadFile(StartPath(dir, task))
-	if err != nil {
-		return false
-	}
+// ranElsewhere reports whether the task whose start (task-N.start) is b
+// ran on another machine than this one, by the node it recorded: a
+// computer name that leads to several machines sharing one home (a
+// cluster's login alias) may bring the follower to another, where the
+// task's pid means nothing. A task not started yet was launched from
+// here, by the connection that follows it.
+func ranElsewhere(b []byte) bool {
 	var st Started
 	if json.Unmarshal(b, &st) != nil || st.Node == "" {
 		return false
