@@ -69,6 +69,11 @@ const MaxRecord = 64 << 20
 // to a Writer (Count lines of it).
 type Record = pb.Record
 
+// SeqEnd is the last sequence number r stands for: a chunk of text takes
+// one number a line, from its Seq. A host that has passed r on is past
+// SeqEnd(r), which is how a caller says where it stands.
+func SeqEnd(r *Record) uint64 { return r.Seq + recordCount(r) - 1 }
+
 // Stream is one of a job's seven streams: Output, Error, Progress,
 // Verbose, Debug, Warning, Information.
 type Stream = pb.Stream

@@ -365,7 +365,7 @@ func (s *spool) pull(after uint64, max int, wait time.Duration, ackDone bool) (r
 				continue
 			}
 			_ = eachFramed(b.Records, func(r *Record) {
-				end := r.Seq + recordCount(r) - 1
+				end := SeqEnd(r)
 				if end <= last || n >= max {
 					return
 				}

@@ -62,6 +62,11 @@ func callTo(req *api.Request, out io.Writer) error {
 	if out != nil {
 		stdout = out
 	}
+	var sent resume
+	if req.Op == api.OpStart && req.Wait {
+		req.Marks = true
+		stdout, stderr = countable(stdout), countable(stderr)
+	}
 	var onProgress func(*api.Progress)
 	if req.Term != nil && req.Term.Progress {
 		view := newProgressView(os.Stderr)
@@ -97,6 +102,7 @@ func callTo(req *api.Request, out io.Writer) error {
 		mu.Lock()
 		cur = c
 		mu.Unlock()
+		c.Marked = sent.mark
 		code, err = c.DoProgress(req, stdout, stderr, onProgress)
 		mu.Lock()
 		cur = nil
@@ -109,6 +115,7 @@ func callTo(req *api.Request, out io.Writer) error {
 		// repeatable) is sent once more.
 		var notSent *api.NotSentError
 		if try == 0 && !intr.Load() && (errors.As(err, &notSent) || errors.Is(err, api.ErrConnectionLost) && repeatable(req)) {
+			req.Resume = sent.list()
 			continue
 		}
 		break

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/bgjob/bgjob/host/api"
@@ -28,5 +33,56 @@ func TestRepeatable(t *testing.T) {
 		if got := repeatable(&tt.req); got != tt.want {
 			t.Errorf("%s: repeatable %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestCountable: start --wait hands the host only the files it cannot
+// show a line of twice in (a regular file, /dev/null); a pipe goes through
+// the CLI, which keeps the host's marks of what it printed.
+func TestCountable(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	var buf bytes.Buffer
+	for _, tt := range []struct {
+		name   string
+		w      io.Writer
+		direct bool
+	}{
+		{"a pipe", w, false},
+		{"a regular file", file, true},
+		{"/dev/null", null, true},
+		{"not a file", &buf, false},
+	} {
+		_, direct := countable(tt.w).(*os.File)
+		if direct != tt.direct {
+			t.Errorf("%s: handed to the host %v, want %v", tt.name, direct, tt.direct)
+		}
+	}
+}
+
+// TestResumeList: the marks sent again are the last of each job, in job
+// order.
+func TestResumeList(t *testing.T) {
+	var k resume
+	for _, m := range []api.Mark{{Job: 7, Attempt: 1, Seq: 3}, {Job: 2, Attempt: 1, Seq: 9}, {Job: 7, Attempt: 2, Seq: 1}} {
+		k.mark(m)
+	}
+	want := []api.Mark{{Job: 2, Attempt: 1, Seq: 9}, {Job: 7, Attempt: 2, Seq: 1}}
+	if got := k.list(); !slices.Equal(got, want) {
+		t.Errorf("list %+v, want %+v", got, want)
 	}
 }

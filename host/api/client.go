@@ -58,6 +58,10 @@ type Client struct {
 	conn net.Conn
 	r    *bufio.Reader
 	acks bool // the host takes FrameAck
+
+	// Marked, if set, is given each FrameMark of a reply, once every
+	// frame before it has been written out.
+	Marked func(Mark)
 }
 
 // Dial connects to the host serving home and waits for its hello.
@@ -339,6 +343,14 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 					return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("unexpected progress frame %q from the host: %w", p, err)}
 				}
 				progress(&pr)
+			}
+		case FrameMark:
+			m, err := ParseMark(p)
+			if err != nil {
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
+			}
+			if c.Marked != nil {
+				c.Marked(m)
 			}
 		case FrameResult:
 			var res Result

@@ -16,10 +16,11 @@ import (
 // a tenth of a whole `bgjob start`. appendRequest writes the requests the
 // CLI makes most (start, get, receive, wait, stop, remove) directly, and
 // says when a request has something it leaves to encoding/json (a stored
-// definition, a restart, a time, a string that is not UTF-8 and so needs
-// StartRequest's "raw"): those go through json.Marshal as before. Both
-// decode to the same request; TestAppendRequestFields holds every field of
-// the types to that, so a field added later without a line here fails it.
+// definition, a restart, a start sent again, a time, a string that is not
+// UTF-8 and so needs StartRequest's "raw"): those go through json.Marshal
+// as before. Both decode to the same request; TestAppendRequestFields
+// holds every field of the types to that, so a field added later without a
+// line here fails it.
 
 // encodeRequest returns req as JSON.
 func encodeRequest(req *Request) ([]byte, error) {
@@ -39,7 +40,7 @@ type wire struct {
 }
 
 func (w *wire) request(r *Request) {
-	if r.Definition != nil || r.Restart != nil || r.Queue != nil || r.Edit != nil || r.Events != nil || r.Send != nil {
+	if r.Definition != nil || r.Restart != nil || r.Queue != nil || r.Edit != nil || r.Events != nil || r.Send != nil || len(r.Resume) > 0 {
 		w.ok = false
 		return
 	}
@@ -99,6 +100,7 @@ func (w *wire) request(r *Request) {
 		w.close()
 	}
 	w.flag("acks", r.Acks)
+	w.flag("marks", r.Marks)
 	w.close()
 }
 

@@ -11,7 +11,7 @@ import (
 // request with one of them set is encoded by json.Marshal.
 var leftToJSON = map[string]bool{
 	"Request.Definition": true, "Request.Restart": true, "Request.Queue": true,
-	"Request.Edit": true, "Request.Events": true, "Request.Send": true,
+	"Request.Edit": true, "Request.Events": true, "Request.Send": true, "Request.Resume": true,
 	"StartRequest.Slurm": true, "StartRequest.SSH": true, "StartRequest.StartAt": true,
 	"Filter.Before": true, "Filter.After": true,
 }

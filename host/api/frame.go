@@ -15,7 +15,9 @@ import (
 // as JSON). A CLI whose request sets Acks (it does when the hello offers
 // them) sends FrameAck frames back while the reply streams: each says how
 // many bytes of the reply's frames it has written out, so the host counts
-// records received only once the caller has them.
+// records received only once the caller has them. A caller whose request
+// sets Marks gets a FrameMark after each batch of a job's records (see
+// Mark).
 const (
 	FrameHello    = 'H'
 	FrameRequest  = 'Q'
@@ -24,6 +26,7 @@ const (
 	FrameProgress = 'P'
 	FrameResult   = 'R'
 	FrameAck      = 'A'
+	FrameMark     = 'M'
 )
 
 // WireVersion is the version of this framing and its messages. The hello
@@ -45,6 +48,37 @@ func AppendAck(b []byte, n uint64) []byte {
 	b = binary.BigEndian.AppendUint32(b, 9)
 	b = append(b, FrameAck)
 	return binary.BigEndian.AppendUint64(b, n)
+}
+
+// Mark says how far one job's records have reached the caller: through
+// sequence number Seq of the job's attempt Attempt (a retry's records are
+// numbered afresh). start --wait keeps the last mark of each job; when its
+// host dies mid-call and it sends the start again (Request.Resume), the
+// next host passes on only what follows, so no line is printed twice
+// however the old host's own count of what it delivered was cut short.
+type Mark struct {
+	Job     uint64 `json:"job"`
+	Attempt int    `json:"attempt"`
+	Seq     uint64 `json:"seq"`
+}
+
+// markSize is a FrameMark's payload: job, attempt and sequence number,
+// big-endian.
+const markSize = 8 + 4 + 8
+
+// AppendMark appends m as a FrameMark's payload.
+func AppendMark(b []byte, m Mark) []byte {
+	b = binary.BigEndian.AppendUint64(b, m.Job)
+	b = binary.BigEndian.AppendUint32(b, uint32(m.Attempt))
+	return binary.BigEndian.AppendUint64(b, m.Seq)
+}
+
+// ParseMark reads a FrameMark's payload.
+func ParseMark(p []byte) (Mark, error) {
+	if len(p) != markSize {
+		return Mark{}, fmt.Errorf("bad mark frame of %d bytes", len(p))
+	}
+	return Mark{Job: binary.BigEndian.Uint64(p), Attempt: int(binary.BigEndian.Uint32(p[8:])), Seq: binary.BigEndian.Uint64(p[12:])}, nil
 }
 
 // MaxFrame bounds one frame, so a confused peer cannot make the other side

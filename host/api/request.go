@@ -253,6 +253,12 @@ type Request struct {
 	// Acks: the caller acknowledges the reply's frames (FrameAck) as it
 	// writes them out; a receive counts records received only then.
 	Acks bool `json:"acks,omitempty"`
+	// Marks: send a FrameMark after each batch of a job's records, saying
+	// how far they have come (start --wait, over frames).
+	Marks bool `json:"marks,omitempty"`
+	// Resume, on a start sent again, is the last mark the caller got for
+	// each job: what it covers is not sent again.
+	Resume []Mark `json:"resume,omitempty"`
 }
 
 // Terminal says what the caller's terminal can show, so the host renders

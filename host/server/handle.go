@@ -269,6 +269,13 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	// child by child, so its own final row is asked for after.
 	local := len(j.ChildJobs) == 0
 	end := &endSeen{receiveSink: sink}
+	var to host.Sink = end
+	if req.Marks && rep.direct == nil {
+		// The caller keeps how far it has each job's records and, should
+		// this host die, tells the next one (req.Resume). Output written
+		// straight to the caller's own file is not the caller's to count.
+		to = &markSink{endSeen: end, rep: rep}
+	}
 	if j.State.Finished() {
 		// A start sent again whose job ran, was received whole and
 		// removed just before the host was killed: a new job has not
@@ -278,7 +285,7 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 			return finished(j, rep)
 		}
 	}
-	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local}, end); err != nil {
+	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local, Resume: req.Resume}, to); err != nil {
 		if ctx.Err() != nil {
 			caller, _ := host.CallerFrom(ctx)
 			go func() {
@@ -333,6 +340,20 @@ type endSeen struct {
 func (s *endSeen) End(j *api.Job) error {
 	s.fin = j
 	return s.receiveSink.End(j)
+}
+
+// markSink is a start --wait's sink for a caller that takes marks: each
+// goes in the reply after the records it covers, so the caller has both or
+// neither.
+type markSink struct {
+	*endSeen
+	rep *reply
+	buf [32]byte
+}
+
+func (s *markSink) Mark(m api.Mark) error {
+	_, err := s.rep.write(api.FrameMark, api.AppendMark(s.buf[:0], m))
+	return err
 }
 
 // stoppedText says that j was stopped, and why when the reason says more

@@ -397,9 +397,9 @@ func (r *reply) write(kind byte, p []byte) (int, error) {
 		r.buf = append(r.buf, 0, 0, 0, 0, kind)
 	}
 	r.buf = append(r.buf, p...)
-	if kind == api.FrameProgress {
-		// One progress record a frame: the caller decodes each frame as
-		// one JSON object.
+	if kind == api.FrameProgress || kind == api.FrameMark {
+		// One progress record, or one mark, a frame: the caller decodes
+		// each frame as one.
 		r.closeFrame()
 	}
 	if len(r.buf) >= frameData {

@@ -29,6 +29,9 @@ type Options struct {
 	// a wildcard pattern: Receive-Job -Location, for a job on several
 	// nodes.
 	Location string
+	// Resume is how far the caller has each job's records already (start
+	// --wait sent again to the next host): those are passed over.
+	Resume []api.Mark
 }
 
 // Sink takes received records. The record is only valid during the call.
@@ -144,6 +147,15 @@ func (s *lockedSink) Flush() error {
 	return s.sink.Flush()
 }
 
+func (s *lockedSink) Mark(m api.Mark) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.sink.(Marker); ok {
+		return k.Mark(m)
+	}
+	return nil
+}
+
 func (s *lockedSink) CaughtUp(jobID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -174,6 +186,7 @@ func (s *lockedSink) End(j *api.Job) error {
 const receiveBatch = 64 << 10
 
 func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink Sink) error {
+	k := newTracker(j.Row.ID, sink, o)
 	t.Lock()
 	cursor, records := j.Row.ReadOffset, j.Records
 	if !o.Keep {
@@ -233,7 +246,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 		}
 		records = j.Records
 		finished, changed := j.Row.State.Finished(), j.Changed
-		end, kept := j.LogEndLocked(), j.Row.KeptRecords
+		end, kept, attempt := j.LogEndLocked(), j.Row.KeptRecords, j.Row.Attempt
 		t.Unlock()
 		var err error
 		if end > cursor {
@@ -250,13 +263,13 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 				if err := ctx.Err(); err != nil {
 					return err // the caller went away
 				}
-				if err := sink.Record(j.Row.ID, r); err != nil {
+				if err := k.record(attempt, r); err != nil {
 					return err
 				}
 				// Records count as received once they are out of the
 				// sink; a caller gone midway gets the rest next time.
 				if off-since >= receiveBatch {
-					if err := sink.Flush(); err != nil {
+					if err := k.flush(); err != nil {
 						return err
 					}
 					since, cursor = off, off
@@ -265,7 +278,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 				return nil
 			})
 			if err == nil {
-				err = sink.Flush()
+				err = k.flush()
 			}
 			if err == nil {
 				cursor = end
@@ -299,10 +312,10 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 				return err
 			}
 		}
-		if err := sink.Flush(); err != nil {
+		if err := k.flush(); err != nil {
 			return err
 		}
-		if err := await(ctx, t, j, o, changed, sink); err != nil {
+		if err := await(ctx, t, j, o, changed, k); err != nil {
 			return err
 		}
 	}
@@ -318,7 +331,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 // await blocks until j changes. A draining receiver that has read all of
 // the log offers to take the next batch straight from the relay (see
 // handOff) and writes it out here.
-func await(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, changed chan struct{}, sink Sink) error {
+func await(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, changed chan struct{}, k *tracker) error {
 	if o.Keep {
 		select {
 		case <-changed:
@@ -329,14 +342,15 @@ func await(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, changed c
 	}
 	ch := make(chan *jobs.Handoff, 1)
 	t.Lock()
+	attempt := j.Row.Attempt
 	if j.Waiter == nil && j.Log != nil && j.Log.Size() == j.Row.ReadOffset {
 		j.Waiter = ch
 	}
 	t.Unlock()
 	deliver := func(d *jobs.Handoff) error {
-		err := recordlog.Each(d.Data, func(r *sdk.Record, _ []byte) error { return sink.Record(j.Row.ID, r) })
+		err := recordlog.Each(d.Data, func(r *sdk.Record, _ []byte) error { return k.record(attempt, r) })
 		if err == nil {
-			err = sink.Flush()
+			err = k.flush()
 		}
 		t.Lock()
 		if err == nil {

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"cmp"
+	"io"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/bgjob/bgjob/host/api"
+)
+
+// resume keeps, for a start --wait, the last mark the host sent for each
+// job: how far its records have come to this command. Sent again to the
+// next host, after the one it talked to died, the start carries them
+// (Request.Resume), and no line is printed twice.
+type resume struct {
+	mu    sync.Mutex
+	marks map[uint64]api.Mark
+}
+
+func (k *resume) mark(m api.Mark) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.marks == nil {
+		k.marks = map[uint64]api.Mark{}
+	}
+	k.marks[m.Job] = m
+}
+
+// list returns the marks, by job id.
+func (k *resume) list() []api.Mark {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make([]api.Mark, 0, len(k.marks))
+	for _, m := range k.marks {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b api.Mark) int { return cmp.Compare(a.Job, b.Job) })
+	return out
+}
+
+// countable returns w as it is when the host may write to it itself (it
+// is handed the file: see api.Client), or hidden behind a plain writer so
+// that what the host prints comes through this command, which can count
+// it (resume). Only what cannot show a line twice goes to the host: a
+// regular file, whose writes the host makes in the same order, and a
+// device that is not a terminal (/dev/null). A pipe, a socket or a
+// terminal is written here; /dev/null and files keep the direct path's
+// speed (a host killed in the instant between its write to a file and its
+// note of it may repeat up to one batch there: see docs/design.md).
+func countable(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return w
+	}
+	if fi, err := f.Stat(); err == nil {
+		m := fi.Mode()
+		if m.IsRegular() || m&os.ModeCharDevice != 0 && !isTerminal(f) {
+			return f
+		}
+	}
+	return struct{ io.Writer }{f}
+}
