@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/bgjob/bgjob/host/api"
+	"github.com/creack/pty"
 )
 
 // TestRepeatable: after the host vanished in the middle of a call, the CLI
@@ -36,9 +37,10 @@ func TestRepeatable(t *testing.T) {
 	}
 }
 
-// TestCountable: start --wait hands the host only the files it cannot
-// show a line of twice in (a regular file, /dev/null); a pipe goes through
-// the CLI, which keeps the host's marks of what it printed.
+// TestCountable: start --wait hands the host only a regular file or a
+// device that is no terminal (/dev/null), which the host writes faster
+// itself; a pipe or a terminal goes through the CLI, which keeps the
+// host's marks of what it printed.
 func TestCountable(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -56,6 +58,12 @@ func TestCountable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer null.Close()
+	ptm, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptm.Close()
+	defer tty.Close()
 	var buf bytes.Buffer
 	for _, tt := range []struct {
 		name   string
@@ -65,6 +73,7 @@ func TestCountable(t *testing.T) {
 		{"a pipe", w, false},
 		{"a regular file", file, true},
 		{"/dev/null", null, true},
+		{"a terminal", tty, false},
 		{"not a file", &buf, false},
 	} {
 		_, direct := countable(tt.w).(*os.File)

@@ -42,13 +42,15 @@ func (k *resume) list() []api.Mark {
 
 // countable returns w as it is when the host may write to it itself (it
 // is handed the file: see api.Client), or hidden behind a plain writer so
-// that what the host prints comes through this command, which can count
-// it (resume). Only what cannot show a line twice goes to the host: a
-// regular file, whose writes the host makes in the same order, and a
-// device that is not a terminal (/dev/null). A pipe, a socket or a
-// terminal is written here; /dev/null and files keep the direct path's
-// speed (a host killed in the instant between its write to a file and its
-// note of it may repeat up to one batch there: see docs/design.md).
+// that what the host prints comes through this command, which counts it
+// (resume). Only a regular file or a device that is no terminal
+// (/dev/null) goes to the host, and only when stdout and stderr both do:
+// the host's own writes are faster (the relay's speed), but a host killed
+// in the instant between such a write and its note of it may repeat what
+// it wrote last (a batch: up to 64 KiB and a record read from the log, or
+// one the relay handed over, up to about 1 MiB; see docs/design.md). A
+// pipe, a socket or a terminal, where a line shown twice is seen by a
+// person or a program, is written here.
 func countable(w io.Writer) io.Writer {
 	f, ok := w.(*os.File)
 	if !ok {

@@ -61,14 +61,11 @@ func TestStartWaitSentAgainResumes(t *testing.T) {
 				}
 				var out bytes.Buffer
 				if call == 0 {
-					// Print "first" with its mark, see it acknowledged,
-					// and die.
+					// Print "first" with its mark, and die: what was
+					// written is still read.
 					api.WriteFrame(&out, api.FrameStdout, []byte("first\n"))
 					api.WriteFrame(&out, api.FrameMark, api.AppendMark(nil, mark))
 					c.Write(out.Bytes())
-					if kind, _, err := api.ReadFrame(r, nil); err != nil || kind != api.FrameAck {
-						return errors.Join(errors.New("no ack"), err)
-					}
 					c.Close()
 					continue
 				}

@@ -281,7 +281,10 @@ func (c *Client) Do(req *Request, stdout, stderr io.Writer) (int, error) {
 // DoProgress is Do, passing each FrameProgress to progress (which may be
 // nil only when the request does not ask for progress).
 func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress func(*Progress)) (int, error) {
-	if c.acks && !req.Acks {
+	// A caller that takes marks (start --wait) knows what it has from
+	// them; the host need not wait for acknowledgements.
+	acking := c.acks && !req.Marks
+	if acking && !req.Acks {
 		r := *req
 		r.Acks = true
 		req = &r
@@ -307,7 +310,6 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 	}
 	var buf, ack []byte
 	var taken uint64 // bytes of reply frames written out
-	acking := c.acks
 	for {
 		kind, p, err := ReadFrame(c.r, buf)
 		if err != nil {

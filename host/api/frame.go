@@ -52,33 +52,46 @@ func AppendAck(b []byte, n uint64) []byte {
 
 // Mark says how far one job's records have reached the caller: through
 // sequence number Seq of the job's attempt Attempt (a retry's records are
-// numbered afresh). start --wait keeps the last mark of each job; when its
+// numbered afresh), and, with End, the job's end as well (the line saying
+// why it failed). start --wait keeps the last mark of each job; when its
 // host dies mid-call and it sends the start again (Request.Resume), the
-// next host passes on only what follows, so no line is printed twice
-// however the old host's own count of what it delivered was cut short.
+// next host passes on only what follows, so nothing printed before the
+// death is printed twice, however the old host's own note of what it
+// delivered was cut short.
 type Mark struct {
 	Job     uint64 `json:"job"`
 	Attempt int    `json:"attempt"`
 	Seq     uint64 `json:"seq"`
+	End     bool   `json:"end,omitempty"`
 }
 
 // markSize is a FrameMark's payload: job, attempt and sequence number,
-// big-endian.
-const markSize = 8 + 4 + 8
+// big-endian, and 1 for the end.
+const markSize = 8 + 4 + 8 + 1
 
 // AppendMark appends m as a FrameMark's payload.
 func AppendMark(b []byte, m Mark) []byte {
 	b = binary.BigEndian.AppendUint64(b, m.Job)
 	b = binary.BigEndian.AppendUint32(b, uint32(m.Attempt))
-	return binary.BigEndian.AppendUint64(b, m.Seq)
+	b = binary.BigEndian.AppendUint64(b, m.Seq)
+	if m.End {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// AppendMarkFrame appends m as a whole FrameMark.
+func AppendMarkFrame(b []byte, m Mark) []byte {
+	b = binary.BigEndian.AppendUint32(b, markSize+1)
+	return AppendMark(append(b, FrameMark), m)
 }
 
 // ParseMark reads a FrameMark's payload.
 func ParseMark(p []byte) (Mark, error) {
-	if len(p) != markSize {
-		return Mark{}, fmt.Errorf("bad mark frame of %d bytes", len(p))
+	if len(p) != markSize || p[20] > 1 {
+		return Mark{}, fmt.Errorf("bad mark frame %q", p)
 	}
-	return Mark{Job: binary.BigEndian.Uint64(p), Attempt: int(binary.BigEndian.Uint32(p[8:])), Seq: binary.BigEndian.Uint64(p[12:])}, nil
+	return Mark{Job: binary.BigEndian.Uint64(p), Attempt: int(binary.BigEndian.Uint32(p[8:])), Seq: binary.BigEndian.Uint64(p[12:]), End: p[20] == 1}, nil
 }
 
 // MaxFrame bounds one frame, so a confused peer cannot make the other side

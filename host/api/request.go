@@ -253,8 +253,9 @@ type Request struct {
 	// Acks: the caller acknowledges the reply's frames (FrameAck) as it
 	// writes them out; a receive counts records received only then.
 	Acks bool `json:"acks,omitempty"`
-	// Marks: send a FrameMark after each batch of a job's records, saying
-	// how far they have come (start --wait, over frames).
+	// Marks: send FrameMarks saying how far each job's records have come
+	// (start --wait, over frames). Such a caller counts what it has from
+	// them, so it sends no acknowledgements and the host waits for none.
 	Marks bool `json:"marks,omitempty"`
 	// Resume, on a start sent again, is the last mark the caller got for
 	// each job: what it covers is not sent again.

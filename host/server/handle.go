@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/bgjob/bgjob/host"
@@ -269,11 +270,18 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	// child by child, so its own final row is asked for after.
 	local := len(j.ChildJobs) == 0
 	end := &endSeen{receiveSink: sink}
+	for _, m := range req.Resume {
+		if m.End {
+			// Its end was printed before the last host died.
+			end.told = append(end.told, m.Job)
+		}
+	}
 	var to host.Sink = end
 	if req.Marks && rep.direct == nil {
 		// The caller keeps how far it has each job's records and, should
 		// this host die, tells the next one (req.Resume). Output written
 		// straight to the caller's own file is not the caller's to count.
+		rep.marking = true
 		to = &markSink{endSeen: end, rep: rep}
 	}
 	if j.State.Finished() {
@@ -334,27 +342,26 @@ func finished(fin *api.Job, rep *reply) error {
 // endSeen keeps the final row of the job a receive ends with.
 type endSeen struct {
 	receiveSink
-	fin *api.Job
+	fin  *api.Job
+	told []uint64 // jobs whose end the caller has printed already
 }
 
 func (s *endSeen) End(j *api.Job) error {
 	s.fin = j
+	if slices.Contains(s.told, j.ID) {
+		return nil
+	}
 	return s.receiveSink.End(j)
 }
 
-// markSink is a start --wait's sink for a caller that takes marks: each
-// goes in the reply after the records it covers, so the caller has both or
-// neither.
+// markSink is a start --wait's sink for a caller that takes marks: the
+// reply sends each job's last mark after the records it covers.
 type markSink struct {
 	*endSeen
 	rep *reply
-	buf [32]byte
 }
 
-func (s *markSink) Mark(m api.Mark) error {
-	_, err := s.rep.write(api.FrameMark, api.AppendMark(s.buf[:0], m))
-	return err
-}
+func (s *markSink) Mark(m api.Mark) error { return s.rep.setMark(m) }
 
 // stoppedText says that j was stopped, and why when the reason says more
 // than its state does (a runtime's reason is often just "stopped").

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bgjob/bgjob/host"
@@ -17,17 +18,26 @@ import (
 // was sent for its job; the next host passes on only what follows, so a
 // line the caller printed before the death is not printed twice, even
 // though the host's own read offset never moved past it. Here the job was
-// started (with the caller's instance id) and printed "a" and "b"; a
-// caller that has "a" gets "b" and "c", with marks after them, and one
-// whose mark is of another attempt gets all three.
+// started (with the caller's instance id) and printed "a" and "b" (and,
+// in the last case, "c" and failed): a caller that has "a" gets "b" and
+// "c", one whose mark is of another attempt gets all three, and one that
+// had all of it and the job's end gets neither again, only the exit
+// status.
 func TestStartWaitResume(t *testing.T) {
 	for _, tt := range []struct {
-		name        string
-		sameAttempt bool
-		want        string
+		name    string
+		had     func(seqs []uint64, attempt int) api.Mark
+		ended   bool // the job has ended before it is sent again
+		want    string
+		wantErr string
 	}{
-		{"had a", true, "b\nc\n"},
-		{"another attempt's mark", false, "a\nb\nc\n"},
+		{"had a", func(seqs []uint64, attempt int) api.Mark { return api.Mark{Job: 1, Attempt: attempt, Seq: seqs[0]} },
+			false, "b\nc\n", "failed: exit status 3"},
+		{"another attempt's mark", func(seqs []uint64, attempt int) api.Mark { return api.Mark{Job: 1, Attempt: attempt + 1, Seq: seqs[0]} },
+			false, "a\nb\nc\n", "failed: exit status 3"},
+		{"had all and the end", func(seqs []uint64, attempt int) api.Mark {
+			return api.Mark{Job: 1, Attempt: attempt, Seq: seqs[len(seqs)-1], End: true}
+		}, true, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			opts, l := hosttest.Fake(t)
@@ -42,18 +52,19 @@ func TestStartWaitResume(t *testing.T) {
 			th.WaitOutput("1", "a")
 			l.Open("g1")
 			th.WaitOutput("1", "b")
-			kept := th.Take([]string{"1"}, host.ReceiveOptions{Keep: true})
-			if len(kept.Lines) != 2 {
-				t.Fatalf("the job printed %q", kept.Texts())
+			if tt.ended {
+				l.Open("g2")
+				th.Await("1")
 			}
 			attempt := th.Job("1").Attempt
 			if attempt != 1 {
 				t.Fatalf("the job runs attempt %d; want 1", attempt)
 			}
-			had := api.Mark{Job: 1, Attempt: attempt, Seq: kept.Lines[0].Seq}
-			if !tt.sameAttempt {
-				had.Attempt++
+			var seqs []uint64
+			for _, l := range th.Take([]string{"1"}, host.ReceiveOptions{Keep: true}).Lines {
+				seqs = append(seqs, l.Seq)
 			}
+			had := tt.had(seqs, attempt)
 
 			c, err := api.Dial(th.Dir)
 			if err != nil {
@@ -75,12 +86,15 @@ func TestStartWaitResume(t *testing.T) {
 			if stdout.String() != tt.want {
 				t.Errorf("start --wait sent again printed %q; want %q", stdout.String(), tt.want)
 			}
-			// The marks come in order, the last at the job's last record.
+			if tt.wantErr == "" && stderr.Len() > 0 || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("start --wait sent again printed %q on stderr; want %q", stderr.String(), tt.wantErr)
+			}
+			// The marks come in order, the last at the job's end.
 			if len(marks) == 0 || !slices.IsSortedFunc(marks, func(a, b api.Mark) int { return cmp.Compare(a.Seq, b.Seq) }) {
 				t.Fatalf("marks %+v", marks)
 			}
-			if last := marks[len(marks)-1]; last.Job != 1 || last.Attempt != attempt || last.Seq <= kept.Lines[1].Seq {
-				t.Errorf("last mark %+v; want job 1, the job's attempt, past b's seq %d", last, kept.Lines[1].Seq)
+			if last := marks[len(marks)-1]; last.Job != 1 || last.Attempt != attempt || !last.End {
+				t.Errorf("last mark %+v; want job 1, attempt %d, the end", last, attempt)
 			}
 		})
 	}

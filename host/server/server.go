@@ -272,7 +272,9 @@ func (s *server) serveConn(ctx context.Context, conn *net.UnixConn) {
 	// anything but an acknowledgement from it is taken as going away too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rep.acks = req.Acks && rep.direct == nil
+	// A caller that takes marks counts what it has itself: the host need
+	// not wait for it to write each batch out.
+	rep.acks = req.Acks && rep.direct == nil && !req.Marks
 	rep.gone = make(chan struct{})
 	rep.ackCh = make(chan struct{})
 	go func() {
@@ -319,6 +321,59 @@ type reply struct {
 	ackMu sync.Mutex
 	acked uint64        // bytes of frames the caller has written out
 	ackCh chan struct{} // closed and replaced at each ack
+
+	// With marks (start --wait over frames: see records.Marker), each
+	// job's last mark goes into the buffer, after the records it covers,
+	// before any of the buffer is written, and every markEvery bytes
+	// besides: whatever part of the output reaches the caller, the marks
+	// with it cover all of it, but for what follows the last one when a
+	// write larger than the socket holds is cut short by the host's death.
+	marking  bool // marks are kept: the buffer is written only between records
+	marks    []marked
+	fresh    bool // a mark moved since marks last went in
+	markedAt int  // len(buf) when they last went in
+}
+
+// marked is a job's last mark, and the last of its marks put in a reply.
+type marked struct{ at, put api.Mark }
+
+// markEvery bounds the output between marks in the buffer.
+const markEvery = 32 << 10
+
+// setMark records m, the job's newest mark, given between records: a full
+// buffer is written out here, not in the middle of a record, where its
+// mark could not go with it.
+func (r *reply) setMark(m api.Mark) error {
+	r.fresh = true
+	found := false
+	for i := range r.marks {
+		if r.marks[i].at.Job == m.Job {
+			r.marks[i].at, found = m, true
+			break
+		}
+	}
+	if !found {
+		r.marks = append(r.marks, marked{at: m})
+	}
+	if len(r.buf) >= frameData {
+		return r.flush()
+	}
+	return r.err
+}
+
+// putMarks puts the marks that moved into the buffer.
+func (r *reply) putMarks() {
+	if !r.fresh {
+		return
+	}
+	r.closeFrame()
+	for i := range r.marks {
+		if m := &r.marks[i]; m.at != m.put {
+			r.buf = api.AppendMarkFrame(r.buf, m.at)
+			m.put = m.at
+		}
+	}
+	r.fresh, r.markedAt = false, len(r.buf)
 }
 
 // ack records that the caller has written out n bytes of frames.
@@ -397,12 +452,15 @@ func (r *reply) write(kind byte, p []byte) (int, error) {
 		r.buf = append(r.buf, 0, 0, 0, 0, kind)
 	}
 	r.buf = append(r.buf, p...)
-	if kind == api.FrameProgress || kind == api.FrameMark {
-		// One progress record, or one mark, a frame: the caller decodes
-		// each frame as one.
+	if kind == api.FrameProgress {
+		// One progress record a frame: the caller decodes each frame as
+		// one JSON object.
 		r.closeFrame()
 	}
-	if len(r.buf) >= frameData {
+	if r.fresh && len(r.buf)-r.markedAt >= markEvery {
+		r.putMarks()
+	}
+	if len(r.buf) >= frameData && !r.marking {
 		r.flush()
 	}
 	return len(p), r.err
@@ -446,6 +504,7 @@ func (r *reply) closeFrame() {
 }
 
 func (r *reply) flush() error {
+	r.putMarks()
 	r.closeFrame()
 	if len(r.buf) > 0 && r.err == nil {
 		if f := r.direct[r.kind]; f != nil {
@@ -456,7 +515,7 @@ func (r *reply) flush() error {
 			r.sent += uint64(n)
 		}
 	}
-	r.buf = r.buf[:0]
+	r.buf, r.markedAt = r.buf[:0], 0
 	return r.err
 }
 

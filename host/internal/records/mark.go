@@ -5,25 +5,27 @@ import (
 	"github.com/bgjob/bgjob/sdk"
 )
 
-// Marker is a Sink that is told, before each flush, how far it has been
-// given a job's records (api.Mark). A caller that keeps the marks it was
-// sent can tell the next host, should this one die, where it stands: the
-// host's own note of what it delivered (the read offset, the last sequence
-// number) is written after the delivery, and a host killed between the two
-// would send those records again.
+// Marker is a Sink that is told, after each record it was given (or that
+// was left out because the caller had it), how far it has a job's records
+// (api.Mark), and, after a finished job's End, that the job's end was
+// given too. A caller that keeps the marks can tell the next host, should
+// this one die, where it stands: the host's own note of what it delivered
+// (the read offset, the last sequence number) is written after the
+// delivery, and a host killed between the two would send those records
+// again. The sink sends a mark after the records it covers, whenever its
+// output leaves (see the server's reply).
 type Marker interface {
 	Mark(m api.Mark) error
 }
 
 // tracker passes one job's records to a sink, leaving out those the caller
 // already has (Options.Resume), and marks the sink with how far they have
-// come before each flush.
+// come.
 type tracker struct {
 	sink   Sink
 	marker Marker   // nil: the sink takes no marks
 	had    api.Mark // what the caller had before this receive
 	at     api.Mark // how far the sink has been given records
-	sent   api.Mark // the last mark sent
 }
 
 func newTracker(jobID uint64, sink Sink, o Options) *tracker {
@@ -43,21 +45,30 @@ func newTracker(jobID uint64, sink Sink, o Options) *tracker {
 // follows a whole record.
 func (k *tracker) record(attempt int, r *sdk.Record) error {
 	end := sdk.SeqEnd(r)
+	had := k.had.Seq > 0 && attempt == k.had.Attempt && end <= k.had.Seq
 	k.at.Attempt, k.at.Seq = attempt, end
-	if k.had.Seq > 0 && attempt == k.had.Attempt && end <= k.had.Seq {
-		return nil
+	if k.marker == nil {
+		if had {
+			return nil
+		}
+		return k.sink.Record(k.at.Job, r)
 	}
-	return k.sink.Record(k.at.Job, r)
-}
-
-// flush marks the sink, if it takes marks and the mark moved, then flushes
-// it: the mark goes out with the records it covers.
-func (k *tracker) flush() error {
-	if k.marker != nil && k.at.Seq > 0 && k.at != k.sent {
-		if err := k.marker.Mark(k.at); err != nil {
+	if s, ok := k.sink.(*lockedSink); ok {
+		return s.recordMarked(r, k.at, had)
+	}
+	if !had {
+		if err := k.sink.Record(k.at.Job, r); err != nil {
 			return err
 		}
-		k.sent = k.at
 	}
-	return k.sink.Flush()
+	return k.marker.Mark(k.at)
+}
+
+// ended marks the sink with the job's end, once the sink's End has had it.
+func (k *tracker) ended(attempt int) error {
+	if k.marker == nil {
+		return nil
+	}
+	k.at.Attempt, k.at.End = attempt, true
+	return k.marker.Mark(k.at)
 }

@@ -147,6 +147,23 @@ func (s *lockedSink) Flush() error {
 	return s.sink.Flush()
 }
 
+// recordMarked passes r on (unless the caller had it) and its mark in one
+// call: another job's flush never comes between a record and its mark, so
+// the record never leaves without it.
+func (s *lockedSink) recordMarked(r *sdk.Record, m api.Mark, had bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !had {
+		if err := s.sink.Record(m.Job, r); err != nil {
+			return err
+		}
+	}
+	if k, ok := s.sink.(Marker); ok {
+		return k.Mark(m)
+	}
+	return nil
+}
+
 func (s *lockedSink) Mark(m api.Mark) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -269,7 +286,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 				// Records count as received once they are out of the
 				// sink; a caller gone midway gets the rest next time.
 				if off-since >= receiveBatch {
-					if err := k.flush(); err != nil {
+					if err := sink.Flush(); err != nil {
 						return err
 					}
 					since, cursor = off, off
@@ -278,7 +295,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 				return nil
 			})
 			if err == nil {
-				err = k.flush()
+				err = sink.Flush()
 			}
 			if err == nil {
 				cursor = end
@@ -296,8 +313,12 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 			if e, ok := sink.(Ender); ok {
 				t.Lock()
 				v := j.ViewLocked()
+				attempt := j.Row.Attempt
 				t.Unlock()
 				if err := e.End(v); err != nil {
+					return err
+				}
+				if err := k.ended(attempt); err != nil {
 					return err
 				}
 			}
@@ -312,7 +333,7 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 				return err
 			}
 		}
-		if err := k.flush(); err != nil {
+		if err := sink.Flush(); err != nil {
 			return err
 		}
 		if err := await(ctx, t, j, o, changed, k); err != nil {
@@ -342,15 +363,19 @@ func await(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, changed c
 	}
 	ch := make(chan *jobs.Handoff, 1)
 	t.Lock()
-	attempt := j.Row.Attempt
 	if j.Waiter == nil && j.Log != nil && j.Log.Size() == j.Row.ReadOffset {
 		j.Waiter = ch
 	}
 	t.Unlock()
 	deliver := func(d *jobs.Handoff) error {
+		// The attempt whose relay handed the batch over: one that
+		// started after the offer was made (a retry) is the one running.
+		t.Lock()
+		attempt := j.Row.Attempt
+		t.Unlock()
 		err := recordlog.Each(d.Data, func(r *sdk.Record, _ []byte) error { return k.record(attempt, r) })
 		if err == nil {
-			err = k.flush()
+			err = k.sink.Flush()
 		}
 		t.Lock()
 		if err == nil {
