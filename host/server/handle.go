@@ -294,7 +294,10 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		}
 	}
 	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local, Resume: req.Resume}, to); err != nil {
-		if ctx.Err() != nil {
+		// The caller went away: its connection ended, or a write to it
+		// failed (which, with nothing to acknowledge, is often how the
+		// host learns it first).
+		if ctx.Err() != nil || rep.err != nil && rep.direct == nil {
 			caller, _ := host.CallerFrom(ctx)
 			go func() {
 				bg := host.WithCaller(context.Background(), caller)

@@ -5,9 +5,11 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bgjob/bgjob/host"
 	"github.com/bgjob/bgjob/host/api"
@@ -97,5 +99,39 @@ func TestStartWaitResume(t *testing.T) {
 				t.Errorf("last mark %+v; want job 1, attempt %d, the end", last, attempt)
 			}
 		})
+	}
+}
+
+// A start --wait caller that goes away while its job prints a lot (killed,
+// its reader gone) takes the job with it, also when the host learns it
+// from a failed write before it reads the connection's end (a caller that
+// takes marks sends nothing, so there is nothing to read first).
+func TestStartWaitCallerGoneMidOutput(t *testing.T) {
+	th := fakeHost(t)
+	serve(t, th)
+	for i := 0; i < 5; i++ {
+		c, err := api.Dial(th.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := api.StartRequest{Script: "lines 3000000", Workdir: t.TempDir(), Env: hosttest.JobEnv}
+		if _, err := c.Do(&api.Request{Op: api.OpStart, Wait: true, Marks: true, Start: &start}, &failingWriter{}, &failingWriter{}); err == nil {
+			t.Fatal("start --wait into a failing stdout did not fail")
+		}
+		c.Close()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		js, err := th.Jobs(context.Background(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(js) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs %v are left after their start --wait callers went away", ids(js))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -64,11 +64,19 @@ func (k *tracker) record(attempt int, r *sdk.Record) error {
 	return k.marker.Mark(k.at)
 }
 
-// ended marks the sink with the job's end, once the sink's End has had it.
-func (k *tracker) ended(attempt int) error {
+// end passes the finished job's last row v to the sink's End (the sink is
+// an Ender), and marks it with the end: the end line, and whether the
+// caller had it, go together as the records do.
+func (k *tracker) end(v *api.Job, attempt int) error {
+	k.at.Attempt, k.at.End = attempt, true
+	if s, ok := k.sink.(*lockedSink); ok {
+		return s.endMarked(v, k.at)
+	}
+	if err := k.sink.(Ender).End(v); err != nil {
+		return err
+	}
 	if k.marker == nil {
 		return nil
 	}
-	k.at.Attempt, k.at.End = attempt, true
 	return k.marker.Mark(k.at)
 }

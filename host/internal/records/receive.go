@@ -164,6 +164,22 @@ func (s *lockedSink) recordMarked(r *sdk.Record, m api.Mark, had bool) error {
 	return nil
 }
 
+// endMarked passes a job's end on, and its mark, in one call (see
+// recordMarked).
+func (s *lockedSink) endMarked(v *api.Job, m api.Mark) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.sink.(Ender); ok {
+		if err := e.End(v); err != nil {
+			return err
+		}
+	}
+	if k, ok := s.sink.(Marker); ok {
+		return k.Mark(m)
+	}
+	return nil
+}
+
 func (s *lockedSink) Mark(m api.Mark) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,15 +326,12 @@ func receiveJob(ctx context.Context, t *jobs.Table, j *jobs.Job, o Options, sink
 			return err
 		}
 		if finished {
-			if e, ok := sink.(Ender); ok {
+			if _, ok := sink.(Ender); ok {
 				t.Lock()
 				v := j.ViewLocked()
 				attempt := j.Row.Attempt
 				t.Unlock()
-				if err := e.End(v); err != nil {
-					return err
-				}
-				if err := k.ended(attempt); err != nil {
+				if err := k.end(v, attempt); err != nil {
 					return err
 				}
 			}
