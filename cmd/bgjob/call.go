@@ -128,6 +128,11 @@ func callTo(req *api.Request, out io.Writer) error {
 	if err == nil && code != 0 {
 		return &silentError{code: code}
 	}
+	if errors.Is(err, api.ErrOutput) && req.Op == api.OpStart && req.Wait {
+		// The host sees this command go, and stops and removes the job
+		// that was in its foreground, as for Ctrl-C.
+		return api.WithCode(api.ExitUnavailable, fmt.Errorf("%w; the job is being stopped and removed", err))
+	}
 	var e *api.Error
 	if errors.As(err, &e) && e.Err.Error() == "" {
 		return &silentError{code: e.Code} // said already, on stderr

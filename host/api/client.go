@@ -325,11 +325,11 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		switch kind {
 		case FrameStdout:
 			if _, err := stdout.Write(p); err != nil {
-				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("%w: %w", ErrOutput, err)}
 			}
 		case FrameStderr:
 			if _, err := stderr.Write(p); err != nil {
-				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: err}
+				return ExitUnavailable, &Error{Code: ExitUnavailable, Err: fmt.Errorf("%w: %w", ErrOutput, err)}
 			}
 		case FrameProgress:
 			if progress == nil {
@@ -381,6 +381,10 @@ func (c *Client) DoProgress(req *Request, stdout, stderr io.Writer, progress fun
 		}
 	}
 }
+
+// ErrOutput says that what the host sent could not be written to the
+// caller's own stdout or stderr (a full disk): the call was ended here.
+var ErrOutput = errors.New("cannot write the output")
 
 // ErrConnectionLost says the host went away in the middle of a call (the
 // connection was closed or reset after the request was sent, before its

@@ -25,7 +25,13 @@ func receiveFiles(oob []byte) []*os.File {
 			continue
 		}
 		for _, fd := range fds {
-			files = append(files, os.NewFile(uintptr(fd), "caller"))
+			// Named as the caller sees them, for the errors it is told
+			// ("write standard output: no space left on device").
+			name := "standard error"
+			if len(files) == 0 {
+				name = "standard output"
+			}
+			files = append(files, os.NewFile(uintptr(fd), name))
 		}
 	}
 	if len(files) != 2 {

@@ -296,8 +296,12 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local, Resume: req.Resume}, to); err != nil {
 		// The caller went away: its connection ended, or a write to it
 		// failed (which, with nothing to acknowledge, is often how the
-		// host learns it first).
-		if ctx.Err() != nil || rep.err != nil && rep.direct == nil {
+		// host learns it first); or its output has nowhere to go (a
+		// full disk, a reader gone from the file the host writes into).
+		// Either way the job was its foreground: it goes too, as it does
+		// when a pipe's reader leaves and takes the CLI with it.
+		gone := ctx.Err() != nil
+		if gone || rep.err != nil {
 			caller, _ := host.CallerFrom(ctx)
 			go func() {
 				bg := host.WithCaller(context.Background(), caller)
@@ -305,6 +309,9 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 					h.Logger().Warn("cannot stop and remove an interrupted start --wait job", "job", j.ID, "err", err)
 				}
 			}()
+		}
+		if !gone && rep.err != nil {
+			return fmt.Errorf("%w; job %d (%s) is stopped and removed: its output had nowhere to go", err, j.ID, printable(j.Name))
 		}
 		return err
 	}
