@@ -131,7 +131,7 @@ func callTo(req *api.Request, out io.Writer) error {
 	if errors.Is(err, api.ErrOutput) && req.Op == api.OpStart && req.Wait {
 		// The host sees this command go, and stops and removes the job
 		// that was in its foreground, as for Ctrl-C.
-		return api.WithCode(api.ExitUnavailable, fmt.Errorf("%w; the job is being stopped and removed", err))
+		return api.WithCode(api.ExitUnavailable, fmt.Errorf("%w; the job, if it is still running, is being stopped and removed", err))
 	}
 	var e *api.Error
 	if errors.As(err, &e) && e.Err.Error() == "" {

@@ -41,12 +41,12 @@ var ExitCodes = []struct {
 	{ExitTimeout, "wait --timeout ran out before the jobs finished"},
 	{ExitRuntime, "no installed runtime (or job type) matches, a runtime binary failed verification, or runtime install refused a binary"},
 	{ExitConflict, "the job is not finished (remove of a job named by id or exact name, without --force; restart), or a host already runs on this home"},
-	{ExitUnavailable, "the host could not be reached or started, or failed"},
+	{ExitUnavailable, "the host could not be reached or started, or failed; or start --wait could not write the job's output (a full disk): a job still running is stopped and removed"},
 	{ExitDamaged, "a job's records on disk are damaged (a record that does not match its checksum, say) or missing; the message names the log file and the byte, and what came before was printed"},
 	{ExitDenied, "start --credential or restart: the password was not accepted, or could not be checked; queue: only root changes the system host's queue"},
 	{ExitLocation, "start --location: the location (Slurm, ssh) is not installed, cannot be reached, or refused the job (Slurm's own message is printed)"},
 	{ExitInterrupted, "interrupted (Ctrl-C): start --wait stopped and removed its job; receive --wait left the jobs running"},
-	{ExitBrokenPipe, "the reader of the output went away (bgjob receive 1 | head), as for a program killed by SIGPIPE"},
+	{ExitBrokenPipe, "the reader of the output went away (bgjob receive 1 | head), as for a program killed by SIGPIPE; start --wait then stops and removes its job"},
 	{ExitJobStopped, "start --wait: the job was stopped"},
 }
 

@@ -294,24 +294,20 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		}
 	}
 	if err := h.Receive(ctx, sel, host.ReceiveOptions{Wait: true, AutoRemove: local, Resume: req.Resume}, to); err != nil {
-		// The caller went away: its connection ended, or a write to it
-		// failed (which, with nothing to acknowledge, is often how the
-		// host learns it first); or its output has nowhere to go (a
-		// full disk, a reader gone from the file the host writes into).
-		// Either way the job was its foreground: it goes too, as it does
-		// when a pipe's reader leaves and takes the CLI with it.
-		gone := ctx.Err() != nil
-		if gone || rep.err != nil {
-			caller, _ := host.CallerFrom(ctx)
+		caller, _ := host.CallerFrom(ctx)
+		bg := host.WithCaller(context.Background(), caller)
+		switch {
+		case ctx.Err() != nil || rep.err != nil && rep.direct == nil:
+			// The caller went away: its connection ended, or a write to
+			// it failed (which, with nothing to acknowledge, is often how
+			// the host learns it first). The job was its foreground.
 			go func() {
-				bg := host.WithCaller(context.Background(), caller)
 				if err := h.Remove(bg, sel, true); err != nil {
 					h.Logger().Warn("cannot stop and remove an interrupted start --wait job", "job", j.ID, "err", err)
 				}
 			}()
-		}
-		if !gone && rep.err != nil {
-			return fmt.Errorf("%w; job %d (%s) is stopped and removed: its output had nowhere to go", err, j.ID, printable(j.Name))
+		case rep.err != nil:
+			return outputGone(bg, h, j, err)
 		}
 		return err
 	}
@@ -331,6 +327,23 @@ func startWait(ctx context.Context, h *host.Host, j *api.Job, req *api.Request, 
 		return fmt.Errorf("job %d was removed before it ended: %w", j.ID, host.ErrNotFound)
 	}
 	return finished(fin, rep)
+}
+
+// outputGone is start --wait's answer when the host could not write the
+// job's output into the caller's own files (a full disk; a reader gone,
+// which the answer makes a quiet 141 as SIGPIPE would): a job still going
+// is stopped and removed, as a program in the foreground goes with its
+// pipe; one that has ended keeps what could not be written, for receive.
+func outputGone(ctx context.Context, h *host.Host, j *api.Job, err error) error {
+	sel := []string{fmt.Sprint(j.ID)}
+	name := printable(j.Name)
+	if js, jerr := h.Jobs(ctx, sel, nil); jerr == nil && len(js) == 1 && js[0].State.Finished() {
+		return fmt.Errorf("%w; job %d (%s) ended %s, and what could not be written stays with it: bgjob receive %d", err, j.ID, name, js[0].State, j.ID)
+	}
+	if rerr := h.Remove(ctx, sel, true); rerr != nil && !errors.Is(rerr, host.ErrNotFound) {
+		return fmt.Errorf("%w; job %d (%s) could not be stopped and removed: %v", err, j.ID, name, rerr)
+	}
+	return fmt.Errorf("%w; job %d (%s) is stopped and removed: its output had nowhere to go", err, j.ID, name)
 }
 
 // finished is start --wait's answer for its job's last row fin.

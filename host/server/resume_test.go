@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -133,5 +136,42 @@ func TestStartWaitCallerGoneMidOutput(t *testing.T) {
 			t.Fatalf("jobs %v are left after their start --wait callers went away", ids(js))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A start --wait whose stdout the host writes itself (a CLI of another
+// build may hand it a pipe) ends as SIGPIPE would when the pipe's reader
+// goes, quietly with 141, and its job, still running, is stopped and
+// removed at once: the call returns with the job gone.
+func TestStartWaitHostWrittenReaderGone(t *testing.T) {
+	th := fakeHost(t)
+	serve(t, th)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close()
+	c, err := api.Dial(th.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		// The reader takes a little, then goes (| head -c 4096).
+		io.ReadFull(r, make([]byte, 4096))
+		r.Close()
+	}()
+	start := api.StartRequest{Script: "lines 3000000; hang", Workdir: t.TempDir(), Env: hosttest.JobEnv}
+	code, err := c.Do(&api.Request{Op: api.OpStart, Wait: true, Start: &start}, w, errFile)
+	w.Close()
+	if code != api.ExitBrokenPipe || err != nil {
+		t.Errorf("start --wait into a pipe whose reader went: code %d, %v; want 141 quietly", code, err)
+	}
+	if js, err := th.Jobs(context.Background(), nil, nil); err != nil || len(js) != 0 {
+		t.Errorf("jobs %v are left (%v) after start --wait returned", ids(js), err)
 	}
 }
