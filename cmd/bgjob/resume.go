@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sync"
 
 	"github.com/bgjob/bgjob/host/api"
 )
@@ -13,15 +12,13 @@ import (
 // resume keeps, for a start --wait, the last mark the host sent for each
 // job: how far its records have come to this command. Sent again to the
 // next host, after the one it talked to died, the start carries them
-// (Request.Resume), and no line is printed twice.
+// (Request.Resume), and no line is printed twice. Marks come in the
+// goroutine that reads the reply, which is the one that sends again.
 type resume struct {
-	mu    sync.Mutex
 	marks map[uint64]api.Mark
 }
 
 func (k *resume) mark(m api.Mark) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	if k.marks == nil {
 		k.marks = map[uint64]api.Mark{}
 	}
@@ -30,8 +27,6 @@ func (k *resume) mark(m api.Mark) {
 
 // list returns the marks, by job id.
 func (k *resume) list() []api.Mark {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	out := make([]api.Mark, 0, len(k.marks))
 	for _, m := range k.marks {
 		out = append(out, m)

@@ -23,20 +23,37 @@ type Marker interface {
 // come.
 type tracker struct {
 	sink   Sink
-	marker Marker   // nil: the sink takes no marks
-	had    api.Mark // what the caller had before this receive
-	at     api.Mark // how far the sink has been given records
+	shared *lockedSink // the sink, when several jobs' receives share it
+	marks  bool        // the sink (the shared one's, if shared) is a Marker
+	had    api.Mark    // what the caller had before this receive
+	at     api.Mark    // how far the sink has been given records
 }
 
 func newTracker(jobID uint64, sink Sink, o Options) *tracker {
 	k := &tracker{sink: sink, at: api.Mark{Job: jobID}}
-	k.marker, _ = sink.(Marker)
+	inner := sink
+	if k.shared, _ = sink.(*lockedSink); k.shared != nil {
+		inner = k.shared.sink
+	}
+	_, k.marks = inner.(Marker)
 	for _, m := range o.Resume {
 		if m.Job == jobID {
 			k.had = m
 		}
 	}
 	return k
+}
+
+// pass calls f with the sink, holding a shared sink's lock for the whole
+// call: what f gives it (a record and its mark) goes out together, never
+// split by another job's flush.
+func (k *tracker) pass(f func(Sink) error) error {
+	if k.shared == nil {
+		return f(k.sink)
+	}
+	k.shared.mu.Lock()
+	defer k.shared.mu.Unlock()
+	return f(k.shared.sink)
 }
 
 // record passes r, a record of the job's attempt attempt, to the sink
@@ -47,36 +64,36 @@ func (k *tracker) record(attempt int, r *sdk.Record) error {
 	end := sdk.SeqEnd(r)
 	had := k.had.Seq > 0 && attempt == k.had.Attempt && end <= k.had.Seq
 	k.at.Attempt, k.at.Seq = attempt, end
-	if k.marker == nil {
+	if !k.marks {
 		if had {
 			return nil
 		}
 		return k.sink.Record(k.at.Job, r)
 	}
-	if s, ok := k.sink.(*lockedSink); ok {
-		return s.recordMarked(r, k.at, had)
-	}
-	if !had {
-		if err := k.sink.Record(k.at.Job, r); err != nil {
-			return err
+	return k.pass(func(s Sink) error {
+		if !had {
+			if err := s.Record(k.at.Job, r); err != nil {
+				return err
+			}
 		}
-	}
-	return k.marker.Mark(k.at)
+		return s.(Marker).Mark(k.at)
+	})
 }
 
-// end passes the finished job's last row v to the sink's End (the sink is
-// an Ender), and marks it with the end: the end line, and whether the
-// caller had it, go together as the records do.
+// end passes the finished job's last row v to the sink's End, and marks it
+// with the end: the end line, and whether the caller had it, go together
+// as the records do.
 func (k *tracker) end(v *api.Job, attempt int) error {
 	k.at.Attempt, k.at.End = attempt, true
-	if s, ok := k.sink.(*lockedSink); ok {
-		return s.endMarked(v, k.at)
-	}
-	if err := k.sink.(Ender).End(v); err != nil {
-		return err
-	}
-	if k.marker == nil {
-		return nil
-	}
-	return k.marker.Mark(k.at)
+	return k.pass(func(s Sink) error {
+		if e, ok := s.(Ender); ok {
+			if err := e.End(v); err != nil {
+				return err
+			}
+		}
+		if !k.marks {
+			return nil
+		}
+		return s.(Marker).Mark(k.at)
+	})
 }

@@ -147,48 +147,6 @@ func (s *lockedSink) Flush() error {
 	return s.sink.Flush()
 }
 
-// recordMarked passes r on (unless the caller had it) and its mark in one
-// call: another job's flush never comes between a record and its mark, so
-// the record never leaves without it.
-func (s *lockedSink) recordMarked(r *sdk.Record, m api.Mark, had bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !had {
-		if err := s.sink.Record(m.Job, r); err != nil {
-			return err
-		}
-	}
-	if k, ok := s.sink.(Marker); ok {
-		return k.Mark(m)
-	}
-	return nil
-}
-
-// endMarked passes a job's end on, and its mark, in one call (see
-// recordMarked).
-func (s *lockedSink) endMarked(v *api.Job, m api.Mark) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e, ok := s.sink.(Ender); ok {
-		if err := e.End(v); err != nil {
-			return err
-		}
-	}
-	if k, ok := s.sink.(Marker); ok {
-		return k.Mark(m)
-	}
-	return nil
-}
-
-func (s *lockedSink) Mark(m api.Mark) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k, ok := s.sink.(Marker); ok {
-		return k.Mark(m)
-	}
-	return nil
-}
-
 func (s *lockedSink) CaughtUp(jobID uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
